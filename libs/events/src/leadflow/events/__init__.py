@@ -1,0 +1,1 @@
+"""Leadflow shared kernel: envelope, catalogue, lifecycle, event store, outbox, consumers, timers, service kit."""

@@ -1,0 +1,171 @@
+"""Events produced by ``services/intake`` on ``leadflow.intake``: capture and data hygiene."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from leadflow.events.catalogue.common import SourceInfo
+from leadflow.events.envelope import EventPayload
+
+CaptureMethod = Literal["api", "web_form", "badge_scan", "import"]
+Rating = Literal["hot", "warm", "cold"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Contact(_Value):
+    """Normalised contact data: email lower-cased, phone E.164, country ISO-3166 alpha-2."""
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    title: str | None = None
+    department: str | None = None
+    company: str | None = None
+    website: str | None = None
+    industry: str | None = None
+    country: str | None = None
+    city: str | None = None
+
+
+class QualificationAnswers(_Value):
+    """The free-text answers to the questions sales asks (BANT and friends)."""
+
+    compelling_event: str | None = None
+    timeframe: str | None = None
+    budget: str | None = None
+    authority: str | None = None
+    company_size: str | None = None
+    product_interest: str | None = None
+    opportunity_size: str | None = None
+    comments: str | None = None
+
+
+class ConsentRecord(_Value):
+    marketing_opt_in: bool
+    text_version: str | None = None
+    given_at: datetime | None = None
+    source: str | None = None
+
+
+class AccountMatch(_Value):
+    account_id: str
+    domain: str
+    name: str | None = None
+    owner_rep_id: str | None = None
+
+
+class HygieneFlags(_Value):
+    free_mail: bool = False
+    disposable: bool = False
+    role_address: bool = False
+
+
+class LeadCaptured(EventPayload):
+    """A new lead: the first inquiry from a person we did not know."""
+
+    event_type: ClassVar[str] = "lead.captured"
+    producer: ClassVar[str] = "intake"
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact"})
+    summary: ClassVar[str] = "A new lead was created from its first inquiry."
+
+    inquiry_id: uuid.UUID
+    capture_method: CaptureMethod
+    contact: Contact
+    source: SourceInfo = SourceInfo()
+    answers: QualificationAnswers = QualificationAnswers()
+    consent: ConsentRecord | None = None
+    account: AccountMatch | None = None
+    flags: HygieneFlags = HygieneFlags()
+    email_domain: str | None = None
+    rating: Rating | None = None
+    notes: str | None = None
+
+
+class InquiryReceived(EventPayload):
+    """A known lead raised a hand again (another form, another badge scan)."""
+
+    event_type: ClassVar[str] = "inquiry.received"
+    producer: ClassVar[str] = "intake"
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"notes"})
+    summary: ClassVar[str] = "An existing lead made another inquiry."
+
+    inquiry_id: uuid.UUID
+    capture_method: CaptureMethod
+    source: SourceInfo = SourceInfo()
+    answers: QualificationAnswers = QualificationAnswers()
+    rating: Rating | None = None
+    notes: str | None = None
+
+
+class LeadProfileUpdated(EventPayload):
+    """Profile fields changed (newer inquiry, merge, correction); ``changes`` holds new values."""
+
+    event_type: ClassVar[str] = "lead.profile_updated"
+    producer: ClassVar[str] = "intake"
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact"})
+    summary: ClassVar[str] = "Profile fields of a lead changed."
+
+    changed_fields: list[str]
+    contact: Contact
+    answers: QualificationAnswers = QualificationAnswers()
+    account: AccountMatch | None = None
+    reason: str | None = None
+
+
+class LeadsMerged(EventPayload):
+    """A probable duplicate was folded into this (surviving) lead."""
+
+    event_type: ClassVar[str] = "leads.merged"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "A duplicate lead was merged into the surviving lead."
+
+    merged_lead_id: uuid.UUID
+    match_reason: Literal["same_email", "same_phone", "same_name_and_domain", "manual"]
+    field_sources: dict[str, str] = {}
+
+
+class ActivityRecorded(EventPayload):
+    """An engagement signal: page view, download, webinar, email open/click, event visit."""
+
+    event_type: ClassVar[str] = "activity.recorded"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "A lead did something scoring may count."
+
+    activity_id: str
+    activity_type: str
+    url: str | None = None
+    content_id: str | None = None
+    campaign: str | None = None
+    properties: dict[str, str] = {}
+    anonymous_id: str | None = None
+
+
+class ConsentChanged(EventPayload):
+    """Marketing consent given or withdrawn."""
+
+    event_type: ClassVar[str] = "consent.changed"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "The lead's marketing consent changed."
+
+    marketing_opt_in: bool
+    text_version: str | None = None
+    source: str | None = None
+
+
+class LeadErased(EventPayload):
+    """Personal data was crypto-shredded; consumers drop whatever personal data they hold."""
+
+    event_type: ClassVar[str] = "lead.erased"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "The lead's personal data was erased."
+
+    reason: str | None = None
+    requested_by: str | None = None

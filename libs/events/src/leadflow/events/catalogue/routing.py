@@ -1,0 +1,164 @@
+"""Events produced by ``services/routing`` on ``leadflow.routing``: assignment and sales outcomes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.envelope import EventPayload
+
+AssigneeKind = Literal["rep", "queue"]
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class RuleMiss(_Value):
+    """Why a rule earlier in the list did not take the lead."""
+
+    rule_id: str
+    reason: str
+
+
+class LeadAssigned(EventPayload):
+    event_type: ClassVar[str] = "lead.assigned"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The MQL was assigned to a rep or a queue."
+
+    assignee_kind: AssigneeKind
+    rep_id: str | None = None
+    team_id: str | None = None
+    queue_id: str | None = None
+    rule_id: str | None = None
+    rules_version: int | None = None
+    method: str = ""  # account_owner, direct, round_robin, least_loaded, fallback
+    reason: str = ""
+    skipped: list[RuleMiss] = []
+    lead: LeadSnapshot = LeadSnapshot()
+
+
+class LeadReassigned(EventPayload):
+    event_type: ClassVar[str] = "lead.reassigned"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The lead moved to another rep or queue (e.g. after an SLA breach)."
+
+    from_rep_id: str | None = None
+    assignee_kind: AssigneeKind
+    rep_id: str | None = None
+    team_id: str | None = None
+    queue_id: str | None = None
+    reason: str
+    sla_id: str | None = None
+    lead: LeadSnapshot = LeadSnapshot()
+
+
+class LeadAccepted(EventPayload):
+    event_type: ClassVar[str] = "lead.accepted"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "A rep accepted the lead (SAL)."
+
+    rep_id: str
+
+
+class LeadRejected(EventPayload):
+    event_type: ClassVar[str] = "lead.rejected"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "A rep rejected the lead back to marketing, with a reason."
+
+    rep_id: str | None = None
+    reason_code: str
+    note: str | None = None
+
+
+class LeadRecycled(EventPayload):
+    event_type: ClassVar[str] = "lead.recycled"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "Sales handed the lead back to nurture."
+
+    rep_id: str | None = None
+    reason_code: str
+    note: str | None = None
+
+
+class LeadContacted(EventPayload):
+    event_type: ClassVar[str] = "lead.contacted"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The rep made first (or further) contact."
+
+    rep_id: str | None = None
+    channel: str | None = None
+    note: str | None = None
+
+
+class LeadSalesQualified(EventPayload):
+    event_type: ClassVar[str] = "lead.sales_qualified"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "Sales confirmed need, authority, budget and timeframe (SQL)."
+
+    rep_id: str | None = None
+    need: bool = True
+    authority: bool = True
+    budget: bool = True
+    timeframe: bool = True
+    note: str | None = None
+
+
+class OpportunityOpened(EventPayload):
+    event_type: ClassVar[str] = "opportunity.opened"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "A deal with an amount was opened."
+
+    opportunity_id: str
+    amount: Decimal
+    currency: str
+    expected_close: datetime | None = None
+    rep_id: str | None = None
+
+
+class DealWon(EventPayload):
+    event_type: ClassVar[str] = "deal.won"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The deal was won."
+
+    opportunity_id: str | None = None
+    amount: Decimal
+    currency: str = "USD"
+    rep_id: str | None = None
+
+
+class DealLost(EventPayload):
+    event_type: ClassVar[str] = "deal.lost"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The deal was lost, with a reason."
+
+    opportunity_id: str | None = None
+    reason_code: str
+    note: str | None = None
+    rep_id: str | None = None
+
+
+class LeadPutOnHold(EventPayload):
+    event_type: ClassVar[str] = "lead.put_on_hold"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The lead is parked (e.g. budget next quarter)."
+
+    reason: str
+    until: datetime | None = None
+    rep_id: str | None = None
+
+
+class RoutingRulesPublished(EventPayload):
+    """A routing rule set version (stream: ``stream_id("routing-rules")``)."""
+
+    event_type: ClassVar[str] = "routing.rules_published"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "Sales ops published a new routing rule set version."
+
+    rules_version: int
+    rules: list[dict[str, Any]]
+    published_by: str | None = None

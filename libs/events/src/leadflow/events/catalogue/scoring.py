@@ -1,0 +1,121 @@
+"""Events produced by ``services/scoring`` on ``leadflow.scoring``: qualification and nurture."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.envelope import EventPayload
+
+
+class _Value(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class Contribution(_Value):
+    """One rule's share of a score: what marketing reads to explain it."""
+
+    rule_id: str
+    kind: Literal["fit", "engagement", "predictive"]
+    points: float
+    reason: str = ""
+
+
+class FeatureWeight(_Value):
+    feature: str
+    weight: float
+
+
+class LeadScored(EventPayload):
+    event_type: ClassVar[str] = "lead.scored"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "The lead's fit and engagement were (re)scored."
+
+    fit: float
+    engagement: float
+    grade: str  # A+ ... D-
+    engagement_level: int  # 1 (hot) ... 4 (cold)
+    matrix_cell: str  # e.g. "A1"
+    model_version: int
+    contributions: list[Contribution] = []
+    mql_ready: bool = False
+    predicted_conversion: float | None = None
+    predictive_model_version: int | None = None
+    top_features: list[FeatureWeight] = []
+
+
+class LeadQualified(EventPayload):
+    """The lead crossed the MQL bar: routing takes it from here."""
+
+    event_type: ClassVar[str] = "lead.qualified"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "The lead became a marketing-qualified lead (MQL)."
+
+    fit: float
+    engagement: float
+    grade: str
+    matrix_cell: str
+    model_version: int
+    reasons: list[Contribution] = []
+    lead: LeadSnapshot = LeadSnapshot()
+
+
+class LeadDisqualified(EventPayload):
+    event_type: ClassVar[str] = "lead.disqualified"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "The lead was disqualified (competitor, student, do-not-contact...)."
+
+    reason: str
+    rule_id: str | None = None
+    model_version: int | None = None
+
+
+class NurtureEnrolled(EventPayload):
+    event_type: ClassVar[str] = "nurture.enrolled"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "The lead was enrolled in a nurture track."
+
+    track_id: str
+    track_version: int = 1
+    reason: Literal["not_sales_ready", "recycled", "rejected", "resumed"] = "not_sales_ready"
+    next_touch_due_at: datetime | None = None
+
+
+class NurtureTouchDue(EventPayload):
+    """A nurture touch is due: the email/ads system acts on it."""
+
+    event_type: ClassVar[str] = "nurture.touch_due"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "A nurture touch is due for the email/ads system to send."
+
+    track_id: str
+    step: int
+    content_id: str
+    channel: str
+    due_at: datetime
+
+
+class NurtureExited(EventPayload):
+    event_type: ClassVar[str] = "nurture.exited"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "The lead left its nurture track (qualified, completed, paused...)."
+
+    track_id: str
+    reason: Literal["qualified", "completed", "disqualified", "handed_to_sales", "erased", "opted_out"]
+
+
+class ScoringModelPublished(EventPayload):
+    """A scoring model version was published (stream: ``stream_id("scoring-model")``)."""
+
+    event_type: ClassVar[str] = "scoring.model_published"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "Marketing ops published a new scoring model version."
+
+    model_version: int
+    model: dict[str, Any]
+    published_by: str | None = None
+    model_id: uuid.UUID | None = None

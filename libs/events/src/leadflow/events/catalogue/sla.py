@@ -1,0 +1,96 @@
+"""Events produced by ``services/sla-monitor`` on ``leadflow.sla``: service levels."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from leadflow.events.envelope import EventPayload
+
+EscalationAction = Literal["remind_owner", "notify_manager", "reassign", "return_to_marketing"]
+
+
+class SlaStarted(EventPayload):
+    event_type: ClassVar[str] = "sla.started"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "An SLA clock started on the lead."
+
+    sla_id: str
+    policy_id: str
+    policy_version: int = 1
+    started_by_event: str
+    rep_id: str | None = None
+    team_id: str | None = None
+    started_at: datetime
+    warn_at: datetime | None = None
+    due_at: datetime
+    business_time: bool = True
+    calendar_id: str | None = None
+
+
+class SlaWarning(EventPayload):
+    event_type: ClassVar[str] = "sla.warning"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "An SLA passed its warning threshold."
+
+    sla_id: str
+    policy_id: str
+    due_at: datetime
+    rep_id: str | None = None
+    team_id: str | None = None
+
+
+class SlaBreached(EventPayload):
+    event_type: ClassVar[str] = "sla.breached"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "An SLA deadline passed unmet."
+
+    sla_id: str
+    policy_id: str
+    due_at: datetime
+    late_by_seconds: float = 0.0
+    rep_id: str | None = None
+    team_id: str | None = None
+
+
+class SlaMet(EventPayload):
+    event_type: ClassVar[str] = "sla.met"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "The SLA was satisfied (on time or late)."
+
+    sla_id: str
+    policy_id: str
+    met_by_event: str
+    elapsed_seconds: float
+    elapsed_business_seconds: float
+    on_time: bool
+    rep_id: str | None = None
+    team_id: str | None = None
+
+
+class EscalationRaised(EventPayload):
+    """One step of a policy's escalation ladder; routing acts on ``reassign``."""
+
+    event_type: ClassVar[str] = "sla.escalation_raised"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "An escalation step was raised for a breached SLA."
+
+    sla_id: str
+    policy_id: str
+    step: int
+    action: EscalationAction
+    rep_id: str | None = None
+    team_id: str | None = None
+    notify: list[str] = []
+
+
+class SlaPolicyPublished(EventPayload):
+    """An SLA policy set version (stream: ``stream_id("sla-policies")``)."""
+
+    event_type: ClassVar[str] = "sla.policies_published"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "Ops published a new SLA policy set version."
+
+    policies_version: int
+    policies: list[dict[str, Any]]
+    published_by: str | None = None

@@ -1,0 +1,234 @@
+"""The event envelope every Leadflow event travels in, and its Kafka record encoding.
+
+An event is a fact in the past tense about one lead. The envelope carries identity
+(`event_id`, UUIDv7 so ids sort by creation time), ordering (`lead_id` is the partition key,
+`stream_version` orders one producer's events of one lead), time (`occurred_at` in the
+world, `recorded_at` in our store), provenance (`producer`, `correlation_id`,
+`causation_id`) and the typed `payload`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+import orjson
+import uuid6
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny
+
+Producer = Literal["intake", "scoring", "routing", "sla", "analytics"]
+TOPIC_BASE = "leadflow"
+# Streams that are not leads (model versions, rule sets, policies) get a stable id derived
+# from their name, so they still partition and version like any other stream.
+STREAM_NAMESPACE = uuid.UUID("6f1d6c3e-2a0f-4c55-9b8e-4c7e1f0a5b11")
+
+
+def new_event_id() -> uuid.UUID:
+    """A UUIDv7: unique, and sortable by creation time."""
+    return uuid.UUID(str(uuid6.uuid7()))
+
+
+def new_id() -> uuid.UUID:
+    """Identifiers for new leads, inquiries, SLAs...: UUIDv7 too, for index locality."""
+    return new_event_id()
+
+
+def stream_id(name: str) -> uuid.UUID:
+    """The stable stream id of a non-lead stream such as ``"scoring-model"``."""
+    return uuid.uuid5(STREAM_NAMESPACE, name)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def topic_for(producer: str, prefix: str = "") -> str:
+    """``leadflow.<producer>``; the prefix isolates tests and tenants sharing one broker."""
+    return f"{prefix}{TOPIC_BASE}.{producer}"
+
+
+def dlq_topic_for(producer: str, prefix: str = "") -> str:
+    return f"{topic_for(producer, prefix)}.dlq"
+
+
+class EventPayload(BaseModel):
+    """Base of every payload model in the catalogue.
+
+    Subclasses declare ``event_type`` (e.g. ``"lead.captured"``), ``schema_version`` and
+    ``producer``; defining the class registers it (see ``registry``). ``personal_fields``
+    names the top-level fields holding personal data: intake encrypts them at rest and
+    readers drop them once a lead is erased. Unknown fields are ignored so that additive
+    schema changes never break an older consumer.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    producer: ClassVar[str]
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
+    summary: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "event_type" in cls.__dict__:
+            from leadflow.events.registry import registry
+
+            registry.register(cls)
+
+
+class DecodeError(Exception):
+    """A record that cannot be turned into an event: the consumer dead-letters it."""
+
+
+class UnknownEventType(DecodeError):
+    def __init__(self, event_type: str, schema_version: int) -> None:
+        super().__init__(f"unknown event type {event_type!r} version {schema_version}")
+        self.event_type = event_type
+        self.schema_version = schema_version
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=new_event_id)
+    event_type: str
+    schema_version: int = 1
+    lead_id: uuid.UUID
+    stream_version: int = 0
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    recorded_at: AwareDatetime = Field(default_factory=utcnow)
+    producer: str
+    correlation_id: uuid.UUID | None = None
+    causation_id: uuid.UUID | None = None
+    traceparent: str | None = None
+    payload: SerializeAsAny[EventPayload]
+
+    @classmethod
+    def new(
+        cls,
+        payload: EventPayload,
+        *,
+        lead_id: uuid.UUID,
+        occurred_at: datetime | None = None,
+        correlation_id: uuid.UUID | None = None,
+        causation: Envelope | None = None,
+    ) -> Envelope:
+        """A fresh event; ``causation`` (the event that caused it) carries its correlation on."""
+        event_id = new_event_id()
+        if causation is not None:
+            correlation_id = correlation_id or causation.correlation_id or causation.event_id
+        return cls(
+            event_id=event_id,
+            event_type=payload.event_type,
+            schema_version=payload.schema_version,
+            lead_id=lead_id,
+            occurred_at=occurred_at or utcnow(),
+            producer=payload.producer,
+            correlation_id=correlation_id or event_id,
+            causation_id=causation.event_id if causation is not None else None,
+            traceparent=causation.traceparent if causation is not None else None,
+            payload=payload,
+        )
+
+    def with_position(self, stream_version: int, recorded_at: datetime) -> Envelope:
+        return self.model_copy(update={"stream_version": stream_version, "recorded_at": recorded_at})
+
+    # -- JSON -------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Envelope:
+        """Decode a stored or received event, upcasting old payload versions."""
+        from leadflow.events.registry import registry
+
+        try:
+            event_type = str(data["event_type"])
+            version = int(data.get("schema_version", 1))
+            raw_payload = data["payload"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DecodeError(f"malformed envelope: {exc!r}") from exc
+        if not isinstance(raw_payload, Mapping):
+            raise DecodeError("malformed envelope: payload is not an object")
+        payload_cls, upgraded = registry.decode_payload(event_type, version, dict(raw_payload))
+        try:
+            payload = payload_cls.model_validate(upgraded)
+            fields = {k: v for k, v in data.items() if k != "payload"}
+            fields["schema_version"] = payload_cls.schema_version
+            return cls.model_validate({**fields, "payload": payload})
+        except Exception as exc:  # pydantic.ValidationError and friends
+            raise DecodeError(f"invalid {event_type} v{version}: {exc}") from exc
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Envelope:
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(f"not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise DecodeError("not a JSON object")
+        return cls.from_dict(data)
+
+    # -- Kafka record -------------------------------------------------------------------
+
+    def record_key(self) -> bytes:
+        return str(self.lead_id).encode()
+
+    def record_headers(self) -> list[tuple[str, bytes]]:
+        headers = [
+            ("event_type", self.event_type.encode()),
+            ("schema_version", str(self.schema_version).encode()),
+            ("event_id", str(self.event_id).encode()),
+        ]
+        headers.append(("traceparent", (self.traceparent or traceparent_for(self)).encode()))
+        return headers
+
+    @classmethod
+    def from_record(
+        cls, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
+    ) -> Envelope:
+        """Decode a Kafka record; anything malformed raises ``DecodeError``."""
+        if value is None:
+            raise DecodeError("record has no value (tombstone)")
+        envelope = cls.from_json(value)
+        if key is not None and key != envelope.record_key():
+            raise DecodeError("record key does not match the envelope's lead_id")
+        header_map = dict(headers)
+        if "traceparent" in header_map and envelope.traceparent is None:
+            envelope = envelope.model_copy(
+                update={"traceparent": header_map["traceparent"].decode(errors="replace")}
+            )
+        return envelope
+
+
+def traceparent_for(envelope: Envelope) -> str:
+    """A W3C traceparent derived from the correlation id, so one flow is one trace."""
+    trace = (envelope.correlation_id or envelope.event_id).hex
+    span = envelope.event_id.hex[-16:]
+    return f"00-{trace}-{span}-01"
+
+
+def child_traceparent(parent: str | None) -> str:
+    """A new span id under ``parent``'s trace (or a fresh trace)."""
+    span = os.urandom(8).hex()
+    if parent and len(parent.split("-")) == 4:
+        version, trace, _span, flags = parent.split("-")
+        return f"{version}-{trace}-{span}-{flags}"
+    return f"00-{os.urandom(16).hex()}-{span}-01"
+
+
+def event_types(envelopes: Iterable[Envelope]) -> list[str]:
+    """Handy in tests and logs."""
+    return [e.event_type for e in envelopes]

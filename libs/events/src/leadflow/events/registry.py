@@ -1,0 +1,78 @@
+"""The catalogue registry: payload classes keyed by (event type, schema version), and upcasters.
+
+Schema evolution is additive within a version. A breaking change gets a new
+``schema_version`` and an upcaster declared beside the new class::
+
+    @registry.upcaster("lead.captured", from_version=1)
+    def _captured_v1_to_v2(payload: dict) -> dict: ...
+
+Old records are then upcast step by step when decoded, so handlers only see the newest shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leadflow.events.envelope import EventPayload
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._classes: dict[tuple[str, int], type[EventPayload]] = {}
+        self._latest: dict[str, int] = {}
+        self._upcasters: dict[tuple[str, int], Upcaster] = {}
+
+    def register(self, cls: type[EventPayload]) -> None:
+        key = (cls.event_type, cls.schema_version)
+        existing = self._classes.get(key)
+        if existing is not None and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"{key} is registered twice: {existing} and {cls}")
+        self._classes[key] = cls
+        self._latest[cls.event_type] = max(self._latest.get(cls.event_type, 0), cls.schema_version)
+
+    def upcaster(self, event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+        def decorate(fn: Upcaster) -> Upcaster:
+            self._upcasters[(event_type, from_version)] = fn
+            return fn
+
+        return decorate
+
+    def latest(self, event_type: str) -> type[EventPayload]:
+        from leadflow.events.envelope import UnknownEventType
+
+        version = self._latest.get(event_type)
+        if version is None:
+            raise UnknownEventType(event_type, 0)
+        return self._classes[(event_type, version)]
+
+    def decode_payload(
+        self, event_type: str, version: int, payload: dict[str, Any]
+    ) -> tuple[type[EventPayload], dict[str, Any]]:
+        """The newest class for ``event_type`` and ``payload`` upcast to it."""
+        from leadflow.events.envelope import DecodeError, UnknownEventType
+
+        latest = self._latest.get(event_type)
+        if latest is None or version > latest or version < 1:
+            raise UnknownEventType(event_type, version)
+        while version < latest:
+            step = self._upcasters.get((event_type, version))
+            if step is None:
+                raise DecodeError(f"no upcaster for {event_type} v{version} -> v{version + 1}")
+            payload = step(payload)
+            version += 1
+        return self._classes[(event_type, latest)], payload
+
+    def all(self) -> list[type[EventPayload]]:
+        """Every registered class, newest versions only, ordered by producer then type."""
+        latest = [self._classes[(t, v)] for t, v in self._latest.items()]
+        return sorted(latest, key=lambda c: (c.producer, c.event_type))
+
+    def by_producer(self, producer: str) -> list[type[EventPayload]]:
+        return [c for c in self.all() if c.producer == producer]
+
+
+registry = Registry()

@@ -1,0 +1,1 @@
+"""Leadflow intake service."""

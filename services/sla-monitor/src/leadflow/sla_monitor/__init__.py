@@ -1,0 +1,1 @@
+"""Leadflow sla-monitor service."""
