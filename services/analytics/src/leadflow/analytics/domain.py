@@ -1,0 +1,565 @@
+"""Funnel arithmetic: pure rules the analytics projections and reports are built from.
+
+No I/O here. The projections fold each logged event into a per-lead ``LeadState`` with
+``fold``; the ``Effects`` it returns are what the projection tables count (stage entries
+and exits, first-time milestones per inquiry cohort, revenue, attributed revenue). The
+report functions turn summed counts into rates, percentiles, ROI and a lead plan.
+
+Analytics records what happened; it never refuses a transition. Events of one lead from
+different producers may reach the log out of occurred-at order, so durations are clamped
+at zero rather than rejected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+# -- lifecycle --------------------------------------------------------------------------
+
+STAGES: tuple[str, ...] = (
+    "inquiry",
+    "nurture",
+    "mql",
+    "sal",
+    "sql",
+    "opportunity",
+    "won",
+    "lost",
+    "disqualified",
+    "on_hold",
+)
+# The demand-waterfall milestones, in order; conversion is measured between neighbours.
+MILESTONES: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
+CLOSED_STAGES: frozenset[str] = frozenset({"won", "lost", "disqualified"})
+
+# Same mapping as leadflow.events.lifecycle (event type -> stage entered).
+STAGE_OF_EVENT: dict[str, str] = {
+    "lead.captured": "inquiry",
+    "lead.qualified": "mql",
+    "nurture.enrolled": "nurture",
+    "lead.accepted": "sal",
+    "lead.rejected": "nurture",
+    "lead.recycled": "nurture",
+    "lead.sales_qualified": "sql",
+    "opportunity.opened": "opportunity",
+    "deal.won": "won",
+    "deal.lost": "lost",
+    "lead.disqualified": "disqualified",
+    "lead.put_on_hold": "on_hold",
+}
+
+# How long a lead may sit in an open stage before it counts as stuck (days).
+DEFAULT_EXPECTED_DAYS: dict[str, float] = {
+    "inquiry": 7,
+    "nurture": 90,
+    "mql": 2,
+    "sal": 7,
+    "sql": 30,
+    "opportunity": 90,
+    "on_hold": 90,
+}
+
+UNKNOWN = "(none)"  # segment value for a missing channel/campaign, so GROUP BY keys are never NULL
+
+
+# -- facts and lead state -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One logged event as the projections see it: the payload stays a plain dict."""
+
+    position: int
+    lead_id: str
+    event_type: str
+    occurred_at: datetime
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A marketing touch (inquiry or campaign activity) that revenue may be attributed to."""
+
+    at: datetime
+    channel: str
+    campaign: str
+    kind: str  # "inquiry" | "activity"
+
+
+@dataclass(slots=True)
+class LeadState:
+    """What a projection remembers about one lead between batches."""
+
+    stage: str | None = None
+    stage_at: datetime | None = None
+    inquiry_at: datetime | None = None
+    channel: str = UNKNOWN
+    campaign: str = UNKNOWN
+    form_id: str = UNKNOWN
+    event_key: str = UNKNOWN
+    reached: list[str] = field(default_factory=list)  # milestones reached (inferred included)
+    counted: bool = False  # milestones were counted in the lead's cohort (cohort is known)
+    lost: bool = False
+    disqualified: bool = False
+    rep_id: str = UNKNOWN
+    team_id: str = UNKNOWN
+    mql_at: datetime | None = None
+    opp_at: datetime | None = None
+    touches: list[Touch] = field(default_factory=list)
+
+    @property
+    def cohort_day(self) -> date | None:
+        return self.inquiry_at.date() if self.inquiry_at else None
+
+    @property
+    def open(self) -> bool:
+        return self.stage is not None and self.stage not in CLOSED_STAGES
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "stage_at": _iso(self.stage_at),
+            "inquiry_at": _iso(self.inquiry_at),
+            "channel": self.channel,
+            "campaign": self.campaign,
+            "form_id": self.form_id,
+            "event_key": self.event_key,
+            "reached": self.reached,
+            "counted": self.counted,
+            "lost": self.lost,
+            "disqualified": self.disqualified,
+            "rep_id": self.rep_id,
+            "team_id": self.team_id,
+            "mql_at": _iso(self.mql_at),
+            "opp_at": _iso(self.opp_at),
+            "touches": [[_iso(t.at), t.channel, t.campaign, t.kind] for t in self.touches],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LeadState:
+        return cls(
+            stage=data.get("stage"),
+            stage_at=_dt(data.get("stage_at")),
+            inquiry_at=_dt(data.get("inquiry_at")),
+            channel=data.get("channel", UNKNOWN),
+            campaign=data.get("campaign", UNKNOWN),
+            form_id=data.get("form_id", UNKNOWN),
+            event_key=data.get("event_key", UNKNOWN),
+            reached=list(data.get("reached", [])),
+            counted=bool(data.get("counted", False)),
+            lost=bool(data.get("lost", False)),
+            disqualified=bool(data.get("disqualified", False)),
+            rep_id=data.get("rep_id", UNKNOWN),
+            team_id=data.get("team_id", UNKNOWN),
+            mql_at=_dt(data.get("mql_at")),
+            opp_at=_dt(data.get("opp_at")),
+            touches=[
+                Touch(at=_dt(t[0]) or datetime.min.replace(tzinfo=UTC), channel=t[1],
+                      campaign=t[2], kind=t[3])
+                for t in data.get("touches", [])
+            ],
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """The lead left ``from_stage`` (after ``seconds`` in it) and entered ``to_stage``."""
+
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    entered_from_at: datetime | None
+    seconds: float | None
+
+
+@dataclass(slots=True)
+class Effects:
+    """What one event changed, for the projection tables to count."""
+
+    transition: Transition | None = None
+    new_milestones: list[str] = field(default_factory=list)  # counted in the lead's cohort now
+    outcome: str | None = None  # "lost" | "disqualified" when first reached (cohort counters)
+    pipeline: float = 0.0
+    won: float = 0.0
+    attributed: dict[str, list[tuple[str, str, float, float]]] = field(default_factory=dict)
+    # model -> [(channel, campaign, revenue share, deal credit)]
+
+
+def _text(value: Any) -> str:
+    return str(value) if value not in (None, "") else UNKNOWN
+
+
+def source_of(payload: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """(channel, campaign, form, event) of an inquiry; channel falls back to capture method."""
+    src = payload.get("source") or {}
+    channel = src.get("channel") or payload.get("capture_method")
+    campaign = src.get("campaign") or src.get("utm_campaign")
+    return _text(channel), _text(campaign), _text(src.get("form_id")), _text(src.get("event_id"))
+
+
+def _amount(payload: Mapping[str, Any]) -> float:
+    try:
+        return float(payload.get("amount") or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def fold(state: LeadState, fact: Fact) -> Effects:
+    """Apply one event to ``state`` (mutated in place) and return what changed."""
+    fx = Effects()
+    p = fact.payload
+    et = fact.event_type
+    at = fact.occurred_at
+
+    if et == "lead.captured":
+        channel, campaign, form_id, event_key = source_of(p)
+        if state.inquiry_at is None:
+            state.inquiry_at = at
+            state.channel, state.campaign, state.form_id, state.event_key = (
+                channel, campaign, form_id, event_key)
+        state.touches.append(Touch(at, channel, campaign, "inquiry"))
+    elif et == "inquiry.received":
+        channel, campaign, _, _ = source_of(p)
+        state.touches.append(Touch(at, channel, campaign, "inquiry"))
+    elif et == "activity.recorded" and p.get("campaign"):
+        props = p.get("properties") or {}
+        state.touches.append(
+            Touch(at, _text(props.get("channel") or "activity"), _text(p.get("campaign")),
+                  "activity"))
+    elif et in ("lead.assigned", "lead.reassigned"):
+        state.rep_id = _text(p.get("rep_id") or p.get("queue_id"))
+        state.team_id = _text(p.get("team_id"))
+
+    stage = STAGE_OF_EVENT.get(et)
+    if et == "lead.captured" and state.stage is not None:
+        stage = None  # captured reached the log after a later stage: the stage stands
+    if stage is not None:
+        if stage != state.stage:
+            seconds = None
+            if state.stage_at is not None and state.stage is not None:
+                seconds = max(0.0, (at - state.stage_at).total_seconds())
+            fx.transition = Transition(state.stage, stage, at, state.stage_at, seconds)
+            state.stage, state.stage_at = stage, at
+        if stage == "mql" and state.mql_at is None:
+            state.mql_at = at
+        if stage == "opportunity" and state.opp_at is None:
+            state.opp_at = at
+        if stage in MILESTONES:
+            upto = MILESTONES.index(stage)
+            for m in MILESTONES[: upto + 1]:
+                if m not in state.reached:
+                    state.reached.append(m)
+                    if state.counted:
+                        fx.new_milestones.append(m)
+        if stage in ("lost", "disqualified") and not getattr(state, stage):
+            setattr(state, stage, True)
+            if state.counted:
+                fx.outcome = stage
+
+    if et == "lead.captured" and not state.counted:
+        # The cohort is known from now on: count everything reached so far, once.
+        state.counted = True
+        fx.new_milestones = [m for m in MILESTONES if m in state.reached]
+        for outcome in ("lost", "disqualified"):
+            if getattr(state, outcome):
+                fx.outcome = outcome
+
+    if et == "opportunity.opened":
+        fx.pipeline = _amount(p)
+    elif et == "deal.won":
+        fx.won = _amount(p)
+        if fx.won:
+            fx.attributed = {
+                model: [(t.channel, t.campaign, fx.won * w, w) for t, w in weights]
+                for model, weights in attribute_all(state.touches, at, state.mql_at,
+                                                    state.opp_at).items()
+            }
+    return fx
+
+
+# -- attribution ------------------------------------------------------------------------
+
+ATTRIBUTION_MODELS: tuple[str, ...] = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped")
+
+
+def attribution_weights(
+    n: int, model: str, key_indexes: Sequence[int] = ()
+) -> list[float]:
+    """Share of credit for each of ``n`` touches (oldest first); the shares sum to 1.
+
+    U-shaped: 40 % first, 40 % last, 20 % spread over the middle (two touches: 50/50).
+    W-shaped: 30 % each to first touch, the lead-creation (MQL) touch and the opportunity
+    touch (``key_indexes`` = those two), 10 % spread over the others; with no others the
+    10 % goes to the key touches equally. Key touches that coincide add up their shares.
+    """
+    if n <= 0:
+        return []
+    if model not in ATTRIBUTION_MODELS:
+        raise ValueError(f"unknown attribution model {model!r}")
+    w = [0.0] * n
+    if model == "first_touch":
+        w[0] = 1.0
+    elif model == "last_touch":
+        w[-1] = 1.0
+    elif model == "linear":
+        w = [1.0 / n] * n
+    elif model == "u_shaped":
+        if n == 1:
+            w[0] = 1.0
+        elif n == 2:
+            w = [0.5, 0.5]
+        else:
+            w[0] = w[-1] = 0.4
+            for i in range(1, n - 1):
+                w[i] = 0.2 / (n - 2)
+    else:  # w_shaped
+        keys = [0, *(min(max(k, 0), n - 1) for k in key_indexes)]
+        while len(keys) < 3:
+            keys.append(n - 1)
+        for k in keys:
+            w[k] += 0.3
+        others = [i for i in range(n) if i not in set(keys)]
+        if others:
+            for i in others:
+                w[i] += 0.1 / len(others)
+        else:
+            for k in keys:
+                w[k] += 0.1 / len(keys)
+    return w
+
+
+def _last_index_at_or_before(touches: Sequence[Touch], moment: datetime | None) -> int:
+    if moment is None:
+        return len(touches) - 1
+    idx = 0
+    for i, t in enumerate(touches):
+        if t.at <= moment:
+            idx = i
+    return idx
+
+
+def attribute_all(
+    touches: Sequence[Touch], won_at: datetime, mql_at: datetime | None, opp_at: datetime | None
+) -> dict[str, list[tuple[Touch, float]]]:
+    """Credit per touch under every model, over the touches up to the win (time order)."""
+    ordered = sorted((t for t in touches if t.at <= won_at), key=lambda t: t.at)
+    if not ordered:
+        ordered = [Touch(won_at, UNKNOWN, UNKNOWN, "none")]
+    keys = (
+        _last_index_at_or_before(ordered, mql_at),
+        _last_index_at_or_before(ordered, opp_at),
+    )
+    out: dict[str, list[tuple[Touch, float]]] = {}
+    for model in ATTRIBUTION_MODELS:
+        weights = attribution_weights(len(ordered), model, keys)
+        out[model] = [(t, w) for t, w in zip(ordered, weights, strict=True) if w > 0]
+    return out
+
+
+# -- reports ----------------------------------------------------------------------------
+
+
+def rate(numerator: float, denominator: float) -> float | None:
+    """A ratio, or None when there is nothing to divide by (never a fake 0 %)."""
+    if not denominator:
+        return None
+    return numerator / denominator
+
+
+@dataclass(frozen=True, slots=True)
+class StageRow:
+    stage: str
+    count: int
+    conversion_to_next: float | None  # share of this stage that reached the next milestone
+    conversion_from_inquiry: float | None
+
+
+def waterfall(counts: Mapping[str, int]) -> list[StageRow]:
+    """Milestone counts with conversion to the next milestone and from inquiry."""
+    rows = []
+    inquiries = counts.get("inquiry", 0)
+    for i, m in enumerate(MILESTONES):
+        n = counts.get(m, 0)
+        nxt = counts.get(MILESTONES[i + 1], 0) if i + 1 < len(MILESTONES) else None
+        rows.append(
+            StageRow(
+                stage=m,
+                count=n,
+                conversion_to_next=rate(nxt, n) if nxt is not None else None,
+                conversion_from_inquiry=rate(n, inquiries),
+            )
+        )
+    return rows
+
+
+def cohort_start(day: date, grain: str) -> date:
+    """First day of the ISO week (Monday) or month containing ``day``."""
+    if grain == "week":
+        return day - timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    if grain == "day":
+        return day
+    raise ValueError(f"unknown cohort grain {grain!r}")
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolation percentile, the same definition as SQL ``percentile_cont``."""
+    if not values:
+        return None
+    data = sorted(values)
+    pos = (len(data) - 1) * q
+    lo = math.floor(pos)
+    hi = math.ceil(pos)
+    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True, slots=True)
+class CostRow:
+    campaign: str
+    channel: str
+    start: date
+    end: date  # inclusive
+    amount: float
+
+
+def prorated_cost(costs: Iterable[CostRow], start: date | None, end: date | None) -> float:
+    """Cost falling inside [start, end], spread evenly over each cost row's days."""
+    total = 0.0
+    for c in costs:
+        lo = max(c.start, start) if start else c.start
+        hi = min(c.end, end) if end else c.end
+        if hi < lo:
+            continue
+        days = (c.end - c.start).days + 1
+        total += c.amount * ((hi - lo).days + 1) / days
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMetrics:
+    inquiries: int
+    mqls: int
+    sqls: int
+    opportunities: int
+    won: int
+    pipeline: float
+    won_revenue: float
+    cost: float | None
+
+    @property
+    def mql_rate(self) -> float | None:
+        return rate(self.mqls, self.inquiries)
+
+    @property
+    def sql_rate(self) -> float | None:
+        return rate(self.sqls, self.inquiries)
+
+    @property
+    def win_rate(self) -> float | None:
+        return rate(self.won, self.opportunities)
+
+    @property
+    def cost_per_lead(self) -> float | None:
+        return rate(self.cost, self.inquiries) if self.cost is not None else None
+
+    @property
+    def roi(self) -> float | None:
+        """(won revenue - cost) / cost."""
+        if self.cost is None or not self.cost:
+            return None
+        return (self.won_revenue - self.cost) / self.cost
+
+
+def is_stuck(
+    stage: str, entered_at: datetime, now: datetime,
+    expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS,
+) -> bool:
+    """An open lead is stuck once it sat in its stage longer than the stage's expected time."""
+    if stage in CLOSED_STAGES or stage not in expected_days:
+        return False
+    return now - entered_at > timedelta(days=expected_days[stage])
+
+
+def stuck_cutoff(stage: str, now: datetime,
+                 expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS) -> datetime:
+    """Leads that entered ``stage`` before this moment are stuck (the SQL form of is_stuck)."""
+    return now - timedelta(days=expected_days[stage])
+
+
+# -- lead plan --------------------------------------------------------------------------
+
+PLAN_STEPS: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLine:
+    segment: str
+    revenue: float
+    avg_deal: float | None
+    needed: dict[str, int]  # milestone -> how many
+    feasible: bool  # False when a measured rate is zero/unknown
+
+
+def lead_plan(revenue: float, counts: Mapping[str, int], won_revenue: float,
+              segment: str = "all") -> PlanLine:
+    """Work back from a revenue goal through measured milestone conversion rates.
+
+    wins = ceil(revenue / average deal); each earlier milestone = ceil(next / rate).
+    """
+    won = counts.get("won", 0)
+    avg_deal = rate(won_revenue, won)
+    needed: dict[str, int] = {}
+    if not avg_deal or revenue <= 0:
+        return PlanLine(segment, revenue, avg_deal, {m: 0 for m in PLAN_STEPS} if revenue <= 0
+                        else {}, revenue <= 0)
+    n = math.ceil(round(revenue / avg_deal, 9))
+    needed["won"] = n
+    for i in range(len(PLAN_STEPS) - 2, -1, -1):
+        here, nxt = PLAN_STEPS[i], PLAN_STEPS[i + 1]
+        r = rate(counts.get(nxt, 0), counts.get(here, 0))
+        if not r:
+            return PlanLine(segment, revenue, avg_deal, needed, False)
+        n = math.ceil(round(n / r, 9))
+        needed[here] = n
+    return PlanLine(segment, revenue, avg_deal, {m: needed[m] for m in PLAN_STEPS}, True)
+
+
+def plan_mix(revenue: float, per_source: Mapping[str, tuple[Mapping[str, int], float]],
+             mix: Mapping[str, float] | None = None) -> list[PlanLine]:
+    """Split the goal over sources (by ``mix`` or by each source's share of won revenue)
+    and plan each with its own measured rates."""
+    if mix is None:
+        total = sum(wr for _, wr in per_source.values())
+        mix = {s: (wr / total if total else 0.0) for s, (_, wr) in per_source.items()}
+    share_sum = sum(mix.values())
+    lines = []
+    for source, share in mix.items():
+        if share <= 0:
+            continue
+        counts, won_rev = per_source.get(source, ({}, 0.0))
+        lines.append(lead_plan(revenue * share / share_sum, counts, won_rev, source))
+    return lines
+
+
+PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91, "year": 365}
+
+
+def period_days(period: str) -> int:
+    if period not in PERIOD_DAYS:
+        raise ValueError(f"period must be one of {sorted(PERIOD_DAYS)}")
+    return PERIOD_DAYS[period]

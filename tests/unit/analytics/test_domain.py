@@ -1,0 +1,233 @@
+"""Funnel arithmetic with hand-computed numbers."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from leadflow.analytics import domain
+from leadflow.analytics.domain import CostRow, Fact, LeadState, SourceMetrics, Touch
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def fact(event_type: str, hours: float, **payload: object) -> Fact:
+    return Fact(0, "lead-1", event_type, T0 + timedelta(hours=hours), payload)
+
+
+def run(facts: list[Fact], state: LeadState | None = None) -> tuple[LeadState, list[domain.Effects]]:
+    state = state or LeadState()
+    return state, [domain.fold(state, f) for f in facts]
+
+
+def test_happy_path_counts_each_milestone_once_with_stage_durations() -> None:
+    state, fx = run(
+        [
+            fact("lead.captured", 0, capture_method="web_form",
+                 source={"channel": "web_form", "campaign": "spring"}),
+            fact("lead.qualified", 24),
+            fact("nurture.enrolled", 25),  # leaves mql for nurture
+            fact("lead.qualified", 49),  # back to mql: no second MQL count
+            fact("lead.accepted", 50, rep_id="r1"),
+            fact("lead.sales_qualified", 74),
+            fact("opportunity.opened", 98, amount="1000", currency="USD", opportunity_id="o"),
+            fact("deal.won", 122, amount="1200"),
+        ]
+    )
+    counted = [m for f in fx for m in f.new_milestones]
+    assert counted == ["inquiry", "mql", "sal", "sql", "opportunity", "won"]
+    transitions = [(f.transition.from_stage, f.transition.to_stage, f.transition.seconds)
+                   for f in fx if f.transition]
+    assert transitions == [
+        (None, "inquiry", None),
+        ("inquiry", "mql", 24 * 3600.0),
+        ("mql", "nurture", 3600.0),
+        ("nurture", "mql", 24 * 3600.0),
+        ("mql", "sal", 3600.0),
+        ("sal", "sql", 24 * 3600.0),
+        ("sql", "opportunity", 24 * 3600.0),
+        ("opportunity", "won", 24 * 3600.0),
+    ]
+    assert sum(f.pipeline for f in fx) == 1000.0
+    assert sum(f.won for f in fx) == 1200.0
+    assert state.cohort_day == date(2025, 3, 3)
+    assert (state.channel, state.campaign) == ("web_form", "spring")
+    assert not state.open
+
+
+def test_skipped_stages_are_inferred_and_events_before_capture_wait_for_the_cohort() -> None:
+    # Routing's opportunity reached the log before intake's capture.
+    state, fx = run([
+        fact("opportunity.opened", 5, amount="10", currency="USD", opportunity_id="o"),
+        fact("lead.captured", 0, capture_method="badge_scan", source={"event_id": "expo"}),
+    ])
+    assert fx[0].new_milestones == []
+    assert fx[1].new_milestones == ["inquiry", "mql", "sal", "sql", "opportunity"]
+    assert fx[1].transition is None  # the later stage stands
+    assert state.stage == "opportunity"
+    assert (state.channel, state.event_key) == ("badge_scan", "expo")
+
+
+def test_same_stage_twice_is_one_stay_and_disqualified_counts_once() -> None:
+    _state, fx = run([
+        fact("lead.captured", 0, capture_method="api"),
+        fact("lead.qualified", 1),
+        fact("lead.accepted", 2, rep_id="r"),
+        fact("lead.rejected", 3, reason_code="bad_fit"),
+        fact("nurture.enrolled", 3.5, track_id="t", reason="rejected"),
+        fact("lead.disqualified", 4, reason="student"),
+        fact("lead.disqualified", 5, reason="student"),
+    ])
+    stays = [f.transition.to_stage for f in fx if f.transition]
+    assert stays == ["inquiry", "mql", "sal", "nurture", "disqualified"]
+    assert [f.outcome for f in fx].count("disqualified") == 1
+
+
+def test_state_survives_json_round_trip() -> None:
+    state, _ = run([
+        fact("lead.captured", 0, capture_method="api", source={"campaign": "c"}),
+        fact("lead.assigned", 1, assignee_kind="rep", rep_id="r9", team_id="emea"),
+        fact("activity.recorded", 2, activity_id="a", activity_type="webinar", campaign="w"),
+    ])
+    again = LeadState.from_json(state.to_json())
+    assert again == state
+    assert again.rep_id == "r9" and len(again.touches) == 2
+
+
+def test_waterfall_conversion_between_neighbours_and_from_inquiry() -> None:
+    rows = domain.waterfall({"inquiry": 200, "mql": 50, "sal": 40, "sql": 20, "opportunity": 10,
+                             "won": 4})
+    by = {r.stage: r for r in rows}
+    assert by["inquiry"].conversion_to_next == 0.25
+    assert by["mql"].conversion_to_next == 0.8
+    assert by["sal"].conversion_to_next == 0.5
+    assert by["opportunity"].conversion_to_next == 0.4
+    assert by["won"].conversion_to_next is None
+    assert by["sql"].conversion_from_inquiry == 0.1
+    assert by["won"].conversion_from_inquiry == 0.02
+
+
+def test_waterfall_with_no_inquiries_has_no_rates_not_zero() -> None:
+    rows = domain.waterfall({})
+    assert all(r.conversion_to_next is None for r in rows)
+
+
+def test_cohort_start_week_is_monday_and_month_is_first() -> None:
+    assert domain.cohort_start(date(2025, 3, 9), "week") == date(2025, 3, 3)  # Sunday
+    assert domain.cohort_start(date(2025, 3, 3), "week") == date(2025, 3, 3)
+    assert domain.cohort_start(date(2025, 3, 31), "month") == date(2025, 3, 1)
+    with pytest.raises(ValueError):
+        domain.cohort_start(date(2025, 3, 1), "fortnight")
+
+
+def test_percentile_matches_linear_interpolation() -> None:
+    values = [10.0, 20.0, 30.0, 40.0]
+    # median: pos 1.5 -> 20 + 0.5*10 = 25 ; p90: pos 2.7 -> 30 + 0.7*10 = 37
+    assert domain.percentile(values, 0.5) == 25.0
+    assert domain.percentile(values, 0.9) == pytest.approx(37.0)
+    assert domain.percentile([5.0], 0.9) == 5.0
+    assert domain.percentile([], 0.5) is None
+
+
+def test_source_roi_and_cost_per_lead() -> None:
+    m = SourceMetrics(inquiries=50, mqls=10, sqls=5, opportunities=4, won=1, pipeline=8000,
+                      won_revenue=3000, cost=1000)
+    assert m.mql_rate == 0.2
+    assert m.sql_rate == 0.1
+    assert m.win_rate == 0.25
+    assert m.cost_per_lead == 20.0
+    assert m.roi == 2.0  # (3000 - 1000) / 1000
+    assert SourceMetrics(1, 0, 0, 0, 0, 0, 0, None).roi is None
+
+
+def test_prorated_cost_counts_only_the_days_in_range() -> None:
+    march = CostRow("spring", "web", date(2025, 3, 1), date(2025, 3, 31), 3100.0)
+    assert domain.prorated_cost([march], date(2025, 3, 1), date(2025, 3, 10)) == 1000.0
+    assert domain.prorated_cost([march], None, None) == 3100.0
+    assert domain.prorated_cost([march], date(2025, 4, 1), date(2025, 4, 30)) == 0.0
+
+
+def test_attribution_weights_for_each_model() -> None:
+    w = domain.attribution_weights
+    assert w(4, "first_touch") == [1, 0, 0, 0]
+    assert w(4, "last_touch") == [0, 0, 0, 1]
+    assert w(4, "linear") == [0.25] * 4
+    assert w(4, "u_shaped") == pytest.approx([0.4, 0.1, 0.1, 0.4])
+    assert w(2, "u_shaped") == [0.5, 0.5]
+    assert w(1, "u_shaped") == [1.0]
+    # W: first (0), MQL touch (1), opportunity touch (3) get 30 %; touch 2 and 4 share 10 %.
+    assert w(5, "w_shaped", (1, 3)) == pytest.approx([0.3, 0.3, 0.05, 0.3, 0.05])
+    # Three touches that are all key: the 10 % is split among them.
+    assert w(3, "w_shaped", (1, 2)) == pytest.approx([1 / 3] * 3)
+    # Coinciding keys add up: one touch gets everything.
+    assert w(1, "w_shaped", (0, 0)) == pytest.approx([1.0])
+    for model in domain.ATTRIBUTION_MODELS:
+        assert sum(w(6, model, (2, 4))) == pytest.approx(1.0)
+
+
+def test_deal_won_attributes_revenue_over_touches_before_the_win() -> None:
+    _state, fx = run([
+        fact("lead.captured", 0, capture_method="web_form", source={"channel": "ads",
+                                                                    "campaign": "A"}),
+        fact("activity.recorded", 1, activity_id="1", activity_type="webinar", campaign="B",
+             properties={"channel": "webinar"}),
+        fact("activity.recorded", 2, activity_id="2", activity_type="page_view"),  # no campaign
+        fact("lead.qualified", 3),
+        fact("inquiry.received", 4, inquiry_id="00000000-0000-0000-0000-000000000001",
+             capture_method="badge_scan", source={"channel": "event", "campaign": "C"}),
+        fact("opportunity.opened", 5, amount="900", currency="USD", opportunity_id="o"),
+        fact("deal.won", 6, amount="1000"),
+    ])
+    won = fx[-1].attributed
+
+    def by_campaign(model: str) -> dict[str, float]:
+        return {camp: round(rev, 6) for _ch, camp, rev, _cr in won[model]}
+
+    assert by_campaign("first_touch") == {"A": 1000.0}
+    assert by_campaign("last_touch") == {"C": 1000.0}
+    assert by_campaign("linear") == {"A": 333.333333, "B": 333.333333, "C": 333.333333}
+    # U with 3 touches: 400 / 200 / 400.
+    assert by_campaign("u_shaped") == {"A": 400.0, "B": 200.0, "C": 400.0}
+    # W: first=A, MQL touch = last before MQL = B, opportunity touch = C; no others.
+    assert by_campaign("w_shaped") == {"A": 333.333333, "B": 333.333333, "C": 333.333333}
+
+
+def test_attribute_all_ignores_touches_after_the_win() -> None:
+    touches = [Touch(T0, "a", "x", "inquiry"), Touch(T0 + timedelta(days=9), "b", "y", "inquiry")]
+    out = domain.attribute_all(touches, T0 + timedelta(days=1), None, None)
+    assert [(t.campaign, w) for t, w in out["last_touch"]] == [("x", 1.0)]
+
+
+def test_lead_plan_works_back_from_revenue_through_measured_rates() -> None:
+    counts = {"inquiry": 1000, "mql": 200, "sal": 150, "sql": 60, "opportunity": 30, "won": 10}
+    plan = domain.lead_plan(100_000, counts, won_revenue=50_000)
+    # avg deal 5000 -> 20 wins; opp->won 1/3 -> 60 opps; sql->opp 0.5 -> 120 SQL;
+    # sal->sql 0.4 -> 300 SAL; mql->sal 0.75 -> 400 MQL; inq->mql 0.2 -> 2000 inquiries.
+    assert plan.avg_deal == 5000
+    assert plan.needed == {"inquiry": 2000, "mql": 400, "sal": 300, "sql": 120,
+                           "opportunity": 60, "won": 20}
+    assert plan.feasible
+
+
+def test_lead_plan_rounds_up_and_is_infeasible_without_measured_rates() -> None:
+    plan = domain.lead_plan(7000, {"inquiry": 9, "mql": 3, "sal": 3, "sql": 3, "opportunity": 3,
+                                   "won": 2}, won_revenue=6000)
+    # avg 3000 -> ceil(2.33)=3 wins; opp->won 2/3 -> ceil(4.5)=5; 1.0 rates keep 5; inq 15.
+    assert plan.needed == {"inquiry": 15, "mql": 5, "sal": 5, "sql": 5, "opportunity": 5,
+                           "won": 3}
+    assert not domain.lead_plan(1000, {"won": 0}, 0).feasible
+    assert not domain.lead_plan(1000, {"inquiry": 5, "won": 1, "opportunity": 1}, 500).feasible
+
+
+def test_plan_mix_splits_goal_by_won_revenue_share() -> None:
+    full = {"inquiry": 100, "mql": 50, "sal": 50, "sql": 50, "opportunity": 50, "won": 25}
+    lines = domain.plan_mix(30_000, {"web": (full, 30_000.0), "event": (full, 10_000.0)})
+    by = {line.segment: line for line in lines}
+    # web gets 3/4 -> 22500 at avg 1200 -> ceil(18.75)=19 wins -> 38 opps ... -> 76 inquiries
+    assert by["web"].revenue == 22_500
+    assert by["web"].needed["won"] == 19
+    assert by["web"].needed["inquiry"] == 76
+    # event gets 1/4 -> 7500 at avg 400 -> ceil(18.75)=19 wins as well
+    assert by["event"].revenue == 7_500
+    assert by["event"].needed["won"] == 19
