@@ -16,7 +16,9 @@ def fact(event_type: str, hours: float, **payload: object) -> Fact:
     return Fact(0, "lead-1", event_type, T0 + timedelta(hours=hours), payload)
 
 
-def run(facts: list[Fact], state: LeadState | None = None) -> tuple[LeadState, list[domain.Effects]]:
+def run(
+    facts: list[Fact], state: LeadState | None = None
+) -> tuple[LeadState, list[domain.Effects]]:
     state = state or LeadState()
     return state, [domain.fold(state, f) for f in facts]
 
@@ -24,8 +26,12 @@ def run(facts: list[Fact], state: LeadState | None = None) -> tuple[LeadState, l
 def test_happy_path_counts_each_milestone_once_with_stage_durations() -> None:
     state, fx = run(
         [
-            fact("lead.captured", 0, capture_method="web_form",
-                 source={"channel": "web_form", "campaign": "spring"}),
+            fact(
+                "lead.captured",
+                0,
+                capture_method="web_form",
+                source={"channel": "web_form", "campaign": "spring"},
+            ),
             fact("lead.qualified", 24),
             fact("nurture.enrolled", 25),  # leaves mql for nurture
             fact("lead.qualified", 49),  # back to mql: no second MQL count
@@ -37,8 +43,11 @@ def test_happy_path_counts_each_milestone_once_with_stage_durations() -> None:
     )
     counted = [m for f in fx for m in f.new_milestones]
     assert counted == ["inquiry", "mql", "sal", "sql", "opportunity", "won"]
-    transitions = [(f.transition.from_stage, f.transition.to_stage, f.transition.seconds)
-                   for f in fx if f.transition]
+    transitions = [
+        (f.transition.from_stage, f.transition.to_stage, f.transition.seconds)
+        for f in fx
+        if f.transition
+    ]
     assert transitions == [
         (None, "inquiry", None),
         ("inquiry", "mql", 24 * 3600.0),
@@ -58,10 +67,12 @@ def test_happy_path_counts_each_milestone_once_with_stage_durations() -> None:
 
 def test_skipped_stages_are_inferred_and_events_before_capture_wait_for_the_cohort() -> None:
     # Routing's opportunity reached the log before intake's capture.
-    state, fx = run([
-        fact("opportunity.opened", 5, amount="10", currency="USD", opportunity_id="o"),
-        fact("lead.captured", 0, capture_method="badge_scan", source={"event_id": "expo"}),
-    ])
+    state, fx = run(
+        [
+            fact("opportunity.opened", 5, amount="10", currency="USD", opportunity_id="o"),
+            fact("lead.captured", 0, capture_method="badge_scan", source={"event_id": "expo"}),
+        ]
+    )
     assert fx[0].new_milestones == []
     assert fx[1].new_milestones == ["inquiry", "mql", "sal", "sql", "opportunity"]
     assert fx[1].transition is None  # the later stage stands
@@ -70,34 +81,39 @@ def test_skipped_stages_are_inferred_and_events_before_capture_wait_for_the_coho
 
 
 def test_same_stage_twice_is_one_stay_and_disqualified_counts_once() -> None:
-    _state, fx = run([
-        fact("lead.captured", 0, capture_method="api"),
-        fact("lead.qualified", 1),
-        fact("lead.accepted", 2, rep_id="r"),
-        fact("lead.rejected", 3, reason_code="bad_fit"),
-        fact("nurture.enrolled", 3.5, track_id="t", reason="rejected"),
-        fact("lead.disqualified", 4, reason="student"),
-        fact("lead.disqualified", 5, reason="student"),
-    ])
+    _state, fx = run(
+        [
+            fact("lead.captured", 0, capture_method="api"),
+            fact("lead.qualified", 1),
+            fact("lead.accepted", 2, rep_id="r"),
+            fact("lead.rejected", 3, reason_code="bad_fit"),
+            fact("nurture.enrolled", 3.5, track_id="t", reason="rejected"),
+            fact("lead.disqualified", 4, reason="student"),
+            fact("lead.disqualified", 5, reason="student"),
+        ]
+    )
     stays = [f.transition.to_stage for f in fx if f.transition]
     assert stays == ["inquiry", "mql", "sal", "nurture", "disqualified"]
     assert [f.outcome for f in fx].count("disqualified") == 1
 
 
 def test_state_survives_json_round_trip() -> None:
-    state, _ = run([
-        fact("lead.captured", 0, capture_method="api", source={"campaign": "c"}),
-        fact("lead.assigned", 1, assignee_kind="rep", rep_id="r9", team_id="emea"),
-        fact("activity.recorded", 2, activity_id="a", activity_type="webinar", campaign="w"),
-    ])
+    state, _ = run(
+        [
+            fact("lead.captured", 0, capture_method="api", source={"campaign": "c"}),
+            fact("lead.assigned", 1, assignee_kind="rep", rep_id="r9", team_id="emea"),
+            fact("activity.recorded", 2, activity_id="a", activity_type="webinar", campaign="w"),
+        ]
+    )
     again = LeadState.from_json(state.to_json())
     assert again == state
     assert again.rep_id == "r9" and len(again.touches) == 2
 
 
 def test_waterfall_conversion_between_neighbours_and_from_inquiry() -> None:
-    rows = domain.waterfall({"inquiry": 200, "mql": 50, "sal": 40, "sql": 20, "opportunity": 10,
-                             "won": 4})
+    rows = domain.waterfall(
+        {"inquiry": 200, "mql": 50, "sal": 40, "sql": 20, "opportunity": 10, "won": 4}
+    )
     by = {r.stage: r for r in rows}
     assert by["inquiry"].conversion_to_next == 0.25
     assert by["mql"].conversion_to_next == 0.8
@@ -131,8 +147,16 @@ def test_percentile_matches_linear_interpolation() -> None:
 
 
 def test_source_roi_and_cost_per_lead() -> None:
-    m = SourceMetrics(inquiries=50, mqls=10, sqls=5, opportunities=4, won=1, pipeline=8000,
-                      won_revenue=3000, cost=1000)
+    m = SourceMetrics(
+        inquiries=50,
+        mqls=10,
+        sqls=5,
+        opportunities=4,
+        won=1,
+        pipeline=8000,
+        won_revenue=3000,
+        cost=1000,
+    )
     assert m.mql_rate == 0.2
     assert m.sql_rate == 0.1
     assert m.win_rate == 0.25
@@ -167,18 +191,35 @@ def test_attribution_weights_for_each_model() -> None:
 
 
 def test_deal_won_attributes_revenue_over_touches_before_the_win() -> None:
-    _state, fx = run([
-        fact("lead.captured", 0, capture_method="web_form", source={"channel": "ads",
-                                                                    "campaign": "A"}),
-        fact("activity.recorded", 1, activity_id="1", activity_type="webinar", campaign="B",
-             properties={"channel": "webinar"}),
-        fact("activity.recorded", 2, activity_id="2", activity_type="page_view"),  # no campaign
-        fact("lead.qualified", 3),
-        fact("inquiry.received", 4, inquiry_id="00000000-0000-0000-0000-000000000001",
-             capture_method="badge_scan", source={"channel": "event", "campaign": "C"}),
-        fact("opportunity.opened", 5, amount="900", currency="USD", opportunity_id="o"),
-        fact("deal.won", 6, amount="1000"),
-    ])
+    _state, fx = run(
+        [
+            fact(
+                "lead.captured",
+                0,
+                capture_method="web_form",
+                source={"channel": "ads", "campaign": "A"},
+            ),
+            fact(
+                "activity.recorded",
+                1,
+                activity_id="1",
+                activity_type="webinar",
+                campaign="B",
+                properties={"channel": "webinar"},
+            ),
+            fact("activity.recorded", 2, activity_id="2", activity_type="page_view"),  # no campaign
+            fact("lead.qualified", 3),
+            fact(
+                "inquiry.received",
+                4,
+                inquiry_id="00000000-0000-0000-0000-000000000001",
+                capture_method="badge_scan",
+                source={"channel": "event", "campaign": "C"},
+            ),
+            fact("opportunity.opened", 5, amount="900", currency="USD", opportunity_id="o"),
+            fact("deal.won", 6, amount="1000"),
+        ]
+    )
     won = fx[-1].attributed
 
     def by_campaign(model: str) -> dict[str, float]:
@@ -205,17 +246,25 @@ def test_lead_plan_works_back_from_revenue_through_measured_rates() -> None:
     # avg deal 5000 -> 20 wins; opp->won 1/3 -> 60 opps; sql->opp 0.5 -> 120 SQL;
     # sal->sql 0.4 -> 300 SAL; mql->sal 0.75 -> 400 MQL; inq->mql 0.2 -> 2000 inquiries.
     assert plan.avg_deal == 5000
-    assert plan.needed == {"inquiry": 2000, "mql": 400, "sal": 300, "sql": 120,
-                           "opportunity": 60, "won": 20}
+    assert plan.needed == {
+        "inquiry": 2000,
+        "mql": 400,
+        "sal": 300,
+        "sql": 120,
+        "opportunity": 60,
+        "won": 20,
+    }
     assert plan.feasible
 
 
 def test_lead_plan_rounds_up_and_is_infeasible_without_measured_rates() -> None:
-    plan = domain.lead_plan(7000, {"inquiry": 9, "mql": 3, "sal": 3, "sql": 3, "opportunity": 3,
-                                   "won": 2}, won_revenue=6000)
+    plan = domain.lead_plan(
+        7000,
+        {"inquiry": 9, "mql": 3, "sal": 3, "sql": 3, "opportunity": 3, "won": 2},
+        won_revenue=6000,
+    )
     # avg 3000 -> ceil(2.33)=3 wins; opp->won 2/3 -> ceil(4.5)=5; 1.0 rates keep 5; inq 15.
-    assert plan.needed == {"inquiry": 15, "mql": 5, "sal": 5, "sql": 5, "opportunity": 5,
-                           "won": 3}
+    assert plan.needed == {"inquiry": 15, "mql": 5, "sal": 5, "sql": 5, "opportunity": 5, "won": 3}
     assert not domain.lead_plan(1000, {"won": 0}, 0).feasible
     assert not domain.lead_plan(1000, {"inquiry": 5, "won": 1, "opportunity": 1}, 500).feasible
 

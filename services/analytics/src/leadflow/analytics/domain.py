@@ -158,8 +158,12 @@ class LeadState:
             mql_at=_dt(data.get("mql_at")),
             opp_at=_dt(data.get("opp_at")),
             touches=[
-                Touch(at=_dt(t[0]) or datetime.min.replace(tzinfo=UTC), channel=t[1],
-                      campaign=t[2], kind=t[3])
+                Touch(
+                    at=_dt(t[0]) or datetime.min.replace(tzinfo=UTC),
+                    channel=t[1],
+                    campaign=t[2],
+                    kind=t[3],
+                )
                 for t in data.get("touches", [])
             ],
         )
@@ -230,7 +234,11 @@ def fold(state: LeadState, fact: Fact) -> Effects:
         if state.inquiry_at is None:
             state.inquiry_at = at
             state.channel, state.campaign, state.form_id, state.event_key = (
-                channel, campaign, form_id, event_key)
+                channel,
+                campaign,
+                form_id,
+                event_key,
+            )
         state.touches.append(Touch(at, channel, campaign, "inquiry"))
     elif et == "inquiry.received":
         channel, campaign, _, _ = source_of(p)
@@ -238,8 +246,10 @@ def fold(state: LeadState, fact: Fact) -> Effects:
     elif et == "activity.recorded" and p.get("campaign"):
         props = p.get("properties") or {}
         state.touches.append(
-            Touch(at, _text(props.get("channel") or "activity"), _text(p.get("campaign")),
-                  "activity"))
+            Touch(
+                at, _text(props.get("channel") or "activity"), _text(p.get("campaign")), "activity"
+            )
+        )
     elif et in ("lead.assigned", "lead.reassigned"):
         state.rep_id = _text(p.get("rep_id") or p.get("queue_id"))
         state.team_id = _text(p.get("team_id"))
@@ -285,20 +295,25 @@ def fold(state: LeadState, fact: Fact) -> Effects:
         if fx.won:
             fx.attributed = {
                 model: [(t.channel, t.campaign, fx.won * w, w) for t, w in weights]
-                for model, weights in attribute_all(state.touches, at, state.mql_at,
-                                                    state.opp_at).items()
+                for model, weights in attribute_all(
+                    state.touches, at, state.mql_at, state.opp_at
+                ).items()
             }
     return fx
 
 
 # -- attribution ------------------------------------------------------------------------
 
-ATTRIBUTION_MODELS: tuple[str, ...] = ("first_touch", "last_touch", "linear", "u_shaped", "w_shaped")
+ATTRIBUTION_MODELS: tuple[str, ...] = (
+    "first_touch",
+    "last_touch",
+    "linear",
+    "u_shaped",
+    "w_shaped",
+)
 
 
-def attribution_weights(
-    n: int, model: str, key_indexes: Sequence[int] = ()
-) -> list[float]:
+def attribution_weights(n: int, model: str, key_indexes: Sequence[int] = ()) -> list[float]:
     """Share of credit for each of ``n`` touches (oldest first); the shares sum to 1.
 
     U-shaped: 40 % first, 40 % last, 20 % spread over the middle (two touches: 50/50).
@@ -486,7 +501,9 @@ class SourceMetrics:
 
 
 def is_stuck(
-    stage: str, entered_at: datetime, now: datetime,
+    stage: str,
+    entered_at: datetime,
+    now: datetime,
     expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS,
 ) -> bool:
     """An open lead is stuck once it sat in its stage longer than the stage's expected time."""
@@ -495,8 +512,9 @@ def is_stuck(
     return now - entered_at > timedelta(days=expected_days[stage])
 
 
-def stuck_cutoff(stage: str, now: datetime,
-                 expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS) -> datetime:
+def stuck_cutoff(
+    stage: str, now: datetime, expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS
+) -> datetime:
     """Leads that entered ``stage`` before this moment are stuck (the SQL form of is_stuck)."""
     return now - timedelta(days=expected_days[stage])
 
@@ -515,8 +533,9 @@ class PlanLine:
     feasible: bool  # False when a measured rate is zero/unknown
 
 
-def lead_plan(revenue: float, counts: Mapping[str, int], won_revenue: float,
-              segment: str = "all") -> PlanLine:
+def lead_plan(
+    revenue: float, counts: Mapping[str, int], won_revenue: float, segment: str = "all"
+) -> PlanLine:
     """Work back from a revenue goal through measured milestone conversion rates.
 
     wins = ceil(revenue / average deal); each earlier milestone = ceil(next / rate).
@@ -525,8 +544,13 @@ def lead_plan(revenue: float, counts: Mapping[str, int], won_revenue: float,
     avg_deal = rate(won_revenue, won)
     needed: dict[str, int] = {}
     if not avg_deal or revenue <= 0:
-        return PlanLine(segment, revenue, avg_deal, {m: 0 for m in PLAN_STEPS} if revenue <= 0
-                        else {}, revenue <= 0)
+        return PlanLine(
+            segment,
+            revenue,
+            avg_deal,
+            {m: 0 for m in PLAN_STEPS} if revenue <= 0 else {},
+            revenue <= 0,
+        )
     n = math.ceil(round(revenue / avg_deal, 9))
     needed["won"] = n
     for i in range(len(PLAN_STEPS) - 2, -1, -1):
@@ -539,8 +563,11 @@ def lead_plan(revenue: float, counts: Mapping[str, int], won_revenue: float,
     return PlanLine(segment, revenue, avg_deal, {m: needed[m] for m in PLAN_STEPS}, True)
 
 
-def plan_mix(revenue: float, per_source: Mapping[str, tuple[Mapping[str, int], float]],
-             mix: Mapping[str, float] | None = None) -> list[PlanLine]:
+def plan_mix(
+    revenue: float,
+    per_source: Mapping[str, tuple[Mapping[str, int], float]],
+    mix: Mapping[str, float] | None = None,
+) -> list[PlanLine]:
     """Split the goal over sources (by ``mix`` or by each source's share of won revenue)
     and plan each with its own measured rates."""
     if mix is None:
