@@ -1,0 +1,719 @@
+"""Pure SLA rules: business calendars, deadline arithmetic, policies and the decisions they drive.
+
+No I/O here. Handlers load state, call these functions, and persist what they return.
+
+Business time is *real elapsed time while the business is open*: working hours are written
+in local wall-clock time of the calendar's IANA zone and converted to instants per day, so a
+9-17 day is eight real hours even on a DST change day, and an interval that crosses a DST
+jump (rare, at night) counts the hours that really passed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import statistics
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+EscalationAction = Literal["remind_owner", "notify_manager", "reassign", "return_to_marketing"]
+DurationUnit = Literal["minutes", "hours", "days"]
+TimerKind = Literal["sla.warn", "sla.breach", "sla.escalate"]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
+# How far ahead deadline arithmetic looks for working time before declaring the calendar empty.
+MAX_SEARCH_DAYS = 366 * 5
+
+DEFAULT_CALENDAR_ID = "default"
+
+
+class DomainError(ValueError):
+    """A rule was given input it cannot work with; ``field`` names the culprit for problem+json."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+# --------------------------------------------------------------------------------------
+# Business calendars
+# --------------------------------------------------------------------------------------
+
+
+def _parse_hhmm(text: str) -> int:
+    m = _HHMM.match(text.strip())
+    if not m:
+        raise ValueError(f"{text!r} is not HH:MM")
+    hours, minutes = int(m.group(1)), int(m.group(2))
+    if minutes >= 60 or hours > 24 or (hours == 24 and minutes):
+        raise ValueError(f"{text!r} is not a time of day (00:00-24:00)")
+    return hours * 60 + minutes
+
+
+class WorkingPeriod(BaseModel):
+    """One stretch of working hours on a weekday, local wall-clock, ``end`` may be ``24:00``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    start: str
+    end: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WorkingPeriod:
+        if _parse_hhmm(self.start) >= _parse_hhmm(self.end):
+            raise ValueError(f"start {self.start} must be before end {self.end}")
+        return self
+
+    @property
+    def start_minute(self) -> int:
+        return _parse_hhmm(self.start)
+
+    @property
+    def end_minute(self) -> int:
+        return _parse_hhmm(self.end)
+
+
+def _nine_to_five() -> dict[str, list[WorkingPeriod]]:
+    day = [WorkingPeriod(start="09:00", end="17:00")]
+    return {d: list(day) for d in WEEKDAYS[:5]}
+
+
+class BusinessCalendar(BaseModel):
+    """Working hours per weekday in one time zone, plus holidays (whole local days off)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    calendar_id: str = Field(min_length=1, max_length=100)
+    name: str = ""
+    timezone: str = "UTC"
+    hours: dict[str, list[WorkingPeriod]] = Field(default_factory=_nine_to_five)
+    holidays: list[date] = []
+    # Length of one "business day" for durations in days; defaults to the longest working day.
+    business_day_hours: float | None = Field(default=None, gt=0, le=24)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {value!r}") from exc
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _weekday_keys(cls, value: dict[str, list[WorkingPeriod]]) -> dict[str, list[WorkingPeriod]]:
+        out: dict[str, list[WorkingPeriod]] = {}
+        for key, periods in value.items():
+            day = key.strip().lower()[:3]
+            if day not in WEEKDAYS:
+                raise ValueError(f"{key!r} is not a weekday (mon..sun)")
+            ordered = sorted(periods, key=lambda p: p.start_minute)
+            for before, after in itertools.pairwise(ordered):
+                if after.start_minute < before.end_minute:
+                    raise ValueError(f"working periods overlap on {day}")
+            out[day] = ordered
+        return out
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def day_length(self) -> timedelta:
+        """What one business day is worth when a policy counts in days."""
+        if self.business_day_hours is not None:
+            return timedelta(hours=self.business_day_hours)
+        longest = max(
+            (sum(p.end_minute - p.start_minute for p in ps) for ps in self.hours.values()),
+            default=0,
+        )
+        return timedelta(minutes=longest) if longest else timedelta(hours=8)
+
+    def has_working_time(self) -> bool:
+        return any(self.hours.get(d) for d in WEEKDAYS)
+
+    def periods_on(self, day: date) -> list[tuple[datetime, datetime]]:
+        """The working intervals of one local date as aware UTC instants (empty on holidays)."""
+        if day in self.holidays:
+            return []
+        periods = self.hours.get(WEEKDAYS[day.weekday()], [])
+        zone = self.zone
+        out: list[tuple[datetime, datetime]] = []
+        for p in periods:
+            start = _local_instant(day, p.start_minute, zone)
+            end = _local_instant(day, p.end_minute, zone)
+            if end > start:
+                out.append((start, end))
+        return out
+
+    def intervals_from(self, instant: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Working intervals (UTC) that end after ``instant``, clipped to start no earlier."""
+        if not self.has_working_time():
+            raise DomainError("hours", f"calendar {self.calendar_id!r} has no working hours")
+        instant = _aware(instant)
+        # Start a day early: a local day's intervals may begin before ``instant``'s local date.
+        day = instant.astimezone(self.zone).date() - timedelta(days=1)
+        for _ in range(MAX_SEARCH_DAYS):
+            for start, end in self.periods_on(day):
+                if end <= instant:
+                    continue
+                yield (max(start, instant), end)
+            day += timedelta(days=1)
+        raise DomainError(
+            "holidays",
+            f"calendar {self.calendar_id!r} has no working time in {MAX_SEARCH_DAYS} days",
+        )
+
+    def is_open(self, instant: datetime) -> bool:
+        instant = _aware(instant)
+        day = instant.astimezone(self.zone).date()
+        return any(
+            s <= instant < e
+            for d in (day - timedelta(days=1), day, day + timedelta(days=1))
+            for s, e in self.periods_on(d)
+        )
+
+
+def _local_instant(day: date, minute_of_day: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant of a local wall-clock time; a time skipped by DST maps past the gap."""
+    if minute_of_day >= 24 * 60:
+        naive = datetime.combine(day + timedelta(days=1), time(0))
+    else:
+        naive = datetime.combine(day, time(minute_of_day // 60, minute_of_day % 60))
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _aware(instant: datetime) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise DomainError("datetime", "naive datetimes are ambiguous; pass an aware datetime")
+    return instant.astimezone(UTC)
+
+
+def default_calendar() -> BusinessCalendar:
+    """Mon-Fri 09:00-17:00 UTC: what a fresh install holds sales to until ops configure one."""
+    return BusinessCalendar(calendar_id=DEFAULT_CALENDAR_ID, name="Mon-Fri 9-17 UTC")
+
+
+def add_business_time(start: datetime, duration: timedelta, calendar: BusinessCalendar) -> datetime:
+    """The instant at which ``duration`` of working time has passed after ``start``.
+
+    A deadline that lands exactly on the close of business is that close (Friday 17:00), not
+    the next opening. A zero duration is ``start`` itself.
+    """
+    if duration < timedelta(0):
+        raise DomainError("duration", "must not be negative")
+    start = _aware(start)
+    if duration == timedelta(0):
+        return start
+    remaining = duration
+    for s, e in calendar.intervals_from(start):
+        span = e - s
+        if remaining <= span:
+            return s + remaining
+        remaining -= span
+    raise AssertionError("unreachable: intervals_from raises when exhausted")  # pragma: no cover
+
+
+def business_time_between(a: datetime, b: datetime, calendar: BusinessCalendar) -> timedelta:
+    """Working time in ``[a, b)``; zero when ``b`` is not after ``a``."""
+    a, b = _aware(a), _aware(b)
+    if b <= a:
+        return timedelta(0)
+    total = timedelta(0)
+    if not calendar.has_working_time():
+        return total
+    day = a.astimezone(calendar.zone).date() - timedelta(days=1)
+    last = b.astimezone(calendar.zone).date() + timedelta(days=1)
+    while day <= last:
+        for s, e in calendar.periods_on(day):
+            lo, hi = max(s, a), min(e, b)
+            if hi > lo:
+                total += hi - lo
+        day += timedelta(days=1)
+    return total
+
+
+def add_calendar_time(
+    start: datetime, amount: float, unit: DurationUnit, zone: ZoneInfo | None = None
+) -> datetime:
+    """Calendar-time deadline: minutes/hours are elapsed time; days keep the local wall-clock.
+
+    "14 days" from 12:00 is 12:00 fourteen local days later, even across a DST change.
+    """
+    start = _aware(start)
+    if amount < 0:
+        raise DomainError("duration", "must not be negative")
+    if unit == "days":
+        whole = int(amount)
+        local = start.astimezone(zone or UTC).replace(tzinfo=None)
+        shifted = (local + timedelta(days=whole)).replace(tzinfo=zone or UTC)
+        return shifted.astimezone(UTC) + timedelta(days=amount - whole)
+    return start + _unit_delta(amount, unit)
+
+
+def _unit_delta(amount: float, unit: DurationUnit) -> timedelta:
+    if unit == "minutes":
+        return timedelta(minutes=amount)
+    if unit == "hours":
+        return timedelta(hours=amount)
+    return timedelta(days=amount)
+
+
+# --------------------------------------------------------------------------------------
+# Policies
+# --------------------------------------------------------------------------------------
+
+
+class Segment(BaseModel):
+    """Which leads a policy applies to; an empty list means "any"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    grades: list[str] = []
+    regions: list[str] = []
+    countries: list[str] = []
+    channels: list[str] = []
+
+    def matches(self, lead: LeadFacts) -> bool:
+        return (
+            _grade_matches(self.grades, lead.grade)
+            and _in(self.regions, lead.region)
+            and _in(self.countries, lead.country)
+            and _in(self.channels, lead.channel)
+        )
+
+
+def _in(allowed: Sequence[str], value: str | None) -> bool:
+    if not allowed:
+        return True
+    return value is not None and value.strip().lower() in {a.strip().lower() for a in allowed}
+
+
+def _grade_matches(allowed: Sequence[str], grade: str | None) -> bool:
+    """``"A"`` covers A+, A and A-; ``"A+"`` only A+."""
+    if not allowed:
+        return True
+    if not grade:
+        return False
+    g = grade.strip().upper()
+    for a in allowed:
+        a = a.strip().upper()
+        if a == g or (len(a) == 1 and g[:1] == a):
+            return True
+    return False
+
+
+class Duration(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: float = Field(ge=0)
+    unit: DurationUnit = "hours"
+    business: bool = True
+
+
+class EscalationStep(BaseModel):
+    """One rung of the ladder, raised ``after`` the breach (0 = at the breach)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: EscalationAction
+    after: Duration = Duration(amount=0)
+    notify: list[str] = []
+
+
+class SlaPolicy(BaseModel):
+    """A service level: what starts the clock, what satisfies it, what stops it, how long."""
+
+    model_config = ConfigDict(frozen=True)
+
+    policy_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")
+    name: str = ""
+    side: Literal["sales", "marketing"] = "sales"
+    measures: str | None = None  # accept, contact, sal_age, nurture_touch, mql_assignment
+    start_on: list[str] = Field(min_length=1)
+    met_on: list[str] = []
+    stop_on: list[str] = []
+    duration: Duration
+    warn_at_pct: float | None = Field(default=75.0, gt=0, lt=100)
+    escalation: list[EscalationStep] = []
+    segment: Segment = Segment()
+    calendar_id: str | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _sane(self) -> SlaPolicy:
+        if self.duration.amount <= 0:
+            raise ValueError("duration.amount must be positive")
+        if not self.met_on and not self.stop_on:
+            raise ValueError("a policy needs met_on or stop_on events, or it can never end")
+        return self
+
+    def deadline(self, start: datetime, calendar: BusinessCalendar) -> datetime:
+        return deadline_for(start, self.duration, calendar)
+
+    def warn_time(self, start: datetime, calendar: BusinessCalendar) -> datetime | None:
+        if self.warn_at_pct is None:
+            return None
+        fraction = self.warn_at_pct / 100.0
+        d = self.duration
+        if d.business:
+            return add_business_time(start, _business_delta(d, calendar) * fraction, calendar)
+        due = deadline_for(start, d, calendar)
+        return _aware(start) + (due - _aware(start)) * fraction
+
+
+def _business_delta(d: Duration, calendar: BusinessCalendar) -> timedelta:
+    if d.unit == "days":
+        return calendar.day_length() * d.amount
+    return _unit_delta(d.amount, d.unit)
+
+
+def deadline_for(start: datetime, d: Duration, calendar: BusinessCalendar) -> datetime:
+    if d.business:
+        return add_business_time(start, _business_delta(d, calendar), calendar)
+    return add_calendar_time(start, d.amount, d.unit, calendar.zone)
+
+
+def elapsed(
+    start: datetime, end: datetime, business: bool, calendar: BusinessCalendar
+) -> timedelta:
+    if business:
+        return business_time_between(start, end, calendar)
+    return max(_aware(end) - _aware(start), timedelta(0))
+
+
+def default_policies() -> list[SlaPolicy]:
+    """What a fresh install holds both sides to (the common demand-waterfall SLA)."""
+    ladder = [
+        EscalationStep(action="remind_owner", notify=["owner"]),
+        EscalationStep(
+            action="notify_manager", after=Duration(amount=1, unit="hours"), notify=["manager"]
+        ),
+        EscalationStep(action="reassign", after=Duration(amount=4, unit="hours")),
+        EscalationStep(
+            action="return_to_marketing",
+            after=Duration(amount=2, unit="days"),
+            notify=["marketing_ops"],
+        ),
+    ]
+    closed = ["lead.recycled", "lead.disqualified", "deal.won", "deal.lost"]
+    return [
+        SlaPolicy(
+            policy_id="accept-4bh",
+            name="An assigned MQL is accepted or rejected within 4 business hours",
+            measures="accept",
+            start_on=["lead.assigned", "lead.reassigned"],
+            met_on=["lead.accepted", "lead.rejected"],
+            stop_on=["lead.reassigned", *closed],
+            duration=Duration(amount=4, unit="hours"),
+            escalation=ladder,
+        ),
+        SlaPolicy(
+            policy_id="contact-1bd",
+            name="An accepted lead is contacted within 1 business day",
+            measures="contact",
+            start_on=["lead.accepted"],
+            met_on=["lead.contacted"],
+            stop_on=["lead.reassigned", *closed],
+            duration=Duration(amount=1, unit="days"),
+            escalation=[
+                EscalationStep(action="remind_owner", notify=["owner"]),
+                EscalationStep(
+                    action="notify_manager",
+                    after=Duration(amount=4, unit="hours"),
+                    notify=["manager"],
+                ),
+            ],
+        ),
+        SlaPolicy(
+            policy_id="sal-max-14d",
+            name="A lead stays in SAL at most 14 days",
+            measures="sal_age",
+            start_on=["lead.accepted"],
+            met_on=["lead.sales_qualified"],
+            stop_on=["lead.reassigned", *closed],
+            duration=Duration(amount=14, unit="days", business=False),
+            escalation=[
+                EscalationStep(action="notify_manager", notify=["manager"]),
+                EscalationStep(
+                    action="return_to_marketing",
+                    after=Duration(amount=7, unit="days", business=False),
+                    notify=["marketing_ops"],
+                ),
+            ],
+        ),
+        SlaPolicy(
+            policy_id="nurture-touch-30d",
+            name="A nurtured lead gets a touch at least every 30 days",
+            side="marketing",
+            measures="nurture_touch",
+            start_on=["nurture.enrolled", "nurture.touch_due"],
+            met_on=["nurture.touch_due"],
+            stop_on=["nurture.exited", "lead.disqualified", "deal.won", "deal.lost"],
+            duration=Duration(amount=30, unit="days", business=False),
+            warn_at_pct=80.0,
+            escalation=[EscalationStep(action="notify_manager", notify=["marketing_ops"])],
+        ),
+        SlaPolicy(
+            policy_id="mql-assigned-30m",
+            name="An MQL is assigned to sales within 30 minutes",
+            side="marketing",
+            measures="mql_assignment",
+            start_on=["lead.qualified"],
+            met_on=["lead.assigned"],
+            stop_on=["lead.disqualified", "nurture.enrolled"],
+            duration=Duration(amount=30, unit="minutes", business=False),
+            escalation=[EscalationStep(action="notify_manager", notify=["marketing_ops"])],
+        ),
+    ]
+
+
+# --------------------------------------------------------------------------------------
+# Decisions
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadFacts:
+    """What sla-monitor knows about a lead: its segment and current owner."""
+
+    grade: str | None = None
+    region: str | None = None
+    country: str | None = None
+    channel: str | None = None
+    rep_id: str | None = None
+    team_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SlaInstance:
+    """One running (or finished) SLA clock on a lead."""
+
+    sla_id: str
+    policy_id: str
+    policy_version: int
+    started_at: datetime
+    due_at: datetime
+    warn_at: datetime | None
+    business_time: bool
+    calendar_id: str
+    status: Literal["open", "breached", "met", "stopped"] = "open"
+    rep_id: str | None = None
+    team_id: str | None = None
+    escalation_step: int = 0  # how many ladder steps were raised
+
+    @property
+    def is_active(self) -> bool:
+        """Open or breached-but-unmet: a satisfying event still closes it (late)."""
+        return self.status in ("open", "breached")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What an incoming event does to a lead's SLAs."""
+
+    meet: list[SlaInstance] = field(default_factory=list)
+    stop: list[SlaInstance] = field(default_factory=list)
+    start: list[SlaPolicy] = field(default_factory=list)
+
+
+def plan_for_event(
+    event_type: str,
+    lead: LeadFacts,
+    policies: Iterable[SlaPolicy],
+    active: Iterable[SlaInstance],
+) -> Plan:
+    """Which active SLAs an event meets or stops, and which policies it starts.
+
+    Meeting wins over stopping for the same SLA. An event that both ends and starts a policy
+    (a nurture touch, a reassignment) ends the running clock and starts a fresh one. A policy
+    already running and not ended by this event is not started twice.
+    """
+    policy_list = [p for p in policies if p.enabled]
+    by_id = {p.policy_id: p for p in policy_list}
+    meet: list[SlaInstance] = []
+    stop: list[SlaInstance] = []
+    still_running: set[str] = set()
+    for sla in active:
+        if not sla.is_active:
+            continue
+        policy = by_id.get(sla.policy_id)
+        if policy is None:
+            # The policy was removed or disabled: its clocks end with the next lifecycle event
+            # that would have ended them under any policy, never silently keep escalating.
+            still_running.add(sla.policy_id)
+            continue
+        if event_type in policy.met_on:
+            meet.append(sla)
+        elif event_type in policy.stop_on:
+            stop.append(sla)
+        else:
+            still_running.add(sla.policy_id)
+    start = [
+        p
+        for p in policy_list
+        if event_type in p.start_on and p.policy_id not in still_running and p.segment.matches(lead)
+    ]
+    return Plan(meet=meet, stop=stop, start=start)
+
+
+@dataclass(frozen=True)
+class Started:
+    sla: SlaInstance
+    timers: list[tuple[str, datetime, TimerKind]]
+
+
+def start_sla(
+    sla_id: str,
+    policy: SlaPolicy,
+    policy_version: int,
+    started_at: datetime,
+    calendar: BusinessCalendar,
+    lead: LeadFacts,
+) -> Started:
+    """A new SLA clock and the timers (key, due, kind) it needs."""
+    started_at = _aware(started_at)
+    due = policy.deadline(started_at, calendar)
+    warn = policy.warn_time(started_at, calendar)
+    if warn is not None and warn >= due:
+        warn = None
+    sla = SlaInstance(
+        sla_id=sla_id,
+        policy_id=policy.policy_id,
+        policy_version=policy_version,
+        started_at=started_at,
+        due_at=due,
+        warn_at=warn,
+        business_time=policy.duration.business,
+        calendar_id=calendar.calendar_id,
+        rep_id=lead.rep_id,
+        team_id=lead.team_id,
+    )
+    timers: list[tuple[str, datetime, TimerKind]] = []
+    if warn is not None:
+        timers.append((timer_key(sla_id, "warn"), warn, "sla.warn"))
+    timers.append((timer_key(sla_id, "breach"), due, "sla.breach"))
+    return Started(sla=sla, timers=timers)
+
+
+def timer_key(sla_id: str, what: Literal["warn", "breach", "esc"]) -> str:
+    return f"{sla_id}:{what}"
+
+
+def all_timer_keys(sla_id: str) -> list[str]:
+    return [timer_key(sla_id, "warn"), timer_key(sla_id, "breach"), timer_key(sla_id, "esc")]
+
+
+@dataclass(frozen=True)
+class Met:
+    elapsed: timedelta
+    elapsed_business: timedelta
+    on_time: bool
+
+
+def meet_sla(sla: SlaInstance, met_at: datetime, calendar: BusinessCalendar) -> Met:
+    met_at = _aware(met_at)
+    return Met(
+        elapsed=max(met_at - sla.started_at, timedelta(0)),
+        elapsed_business=business_time_between(sla.started_at, met_at, calendar),
+        on_time=met_at <= sla.due_at,
+    )
+
+
+def should_warn(sla: SlaInstance, now: datetime) -> bool:
+    """A warning is useful only while the SLA is still open and not yet due."""
+    return sla.status == "open" and _aware(now) < sla.due_at
+
+
+def should_breach(sla: SlaInstance) -> bool:
+    return sla.status == "open"
+
+
+def escalation_due_times(
+    policy: SlaPolicy, due_at: datetime, calendar: BusinessCalendar
+) -> list[datetime]:
+    """When each ladder step is raised; offsets count from the breach in the step's own time."""
+    return [deadline_for(due_at, step.after, calendar) for step in policy.escalation]
+
+
+@dataclass(frozen=True)
+class EscalationDecision:
+    raise_steps: list[tuple[int, EscalationStep]]  # (1-based step number, step)
+    next_due: datetime | None  # when to fire again, None when the ladder is done
+
+
+def escalations_due(
+    policy: SlaPolicy | None,
+    sla: SlaInstance,
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> EscalationDecision:
+    """The ladder steps due by ``now`` that were not raised yet, and when the next one is due.
+
+    Working from ``now`` (not from which timer fired) makes late or repeated firings safe: a
+    service that was down raises every missed step once, in order.
+    """
+    if policy is None or sla.status != "breached":
+        return EscalationDecision(raise_steps=[], next_due=None)
+    now = _aware(now)
+    times = escalation_due_times(policy, sla.due_at, calendar)
+    steps: list[tuple[int, EscalationStep]] = []
+    next_due: datetime | None = None
+    for index, (step, at) in enumerate(zip(policy.escalation, times, strict=True), start=1):
+        if index <= sla.escalation_step:
+            continue
+        if at <= now:
+            steps.append((index, step))
+        else:
+            next_due = at
+            break
+    return EscalationDecision(raise_steps=steps, next_due=next_due)
+
+
+# --------------------------------------------------------------------------------------
+# Compliance arithmetic
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str
+    on_time: bool | None
+    elapsed_seconds: float | None
+    elapsed_business_seconds: float | None
+
+
+def compliance(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Met-on-time % over SLAs with a verdict (met or breached); medians over met ones."""
+    met_on_time = sum(1 for o in outcomes if o.status == "met" and o.on_time)
+    met_late = sum(1 for o in outcomes if o.status == "met" and not o.on_time)
+    breached_open = sum(1 for o in outcomes if o.status == "breached")
+    running = sum(1 for o in outcomes if o.status == "open")
+    stopped = sum(1 for o in outcomes if o.status == "stopped")
+    decided = met_on_time + met_late + breached_open
+    elapsed = [
+        o.elapsed_seconds for o in outcomes if o.status == "met" and o.elapsed_seconds is not None
+    ]
+    business = [
+        o.elapsed_business_seconds
+        for o in outcomes
+        if o.status == "met" and o.elapsed_business_seconds is not None
+    ]
+    return {
+        "total": len(outcomes),
+        "met_on_time": met_on_time,
+        "met_late": met_late,
+        "breached_open": breached_open,
+        "open": running,
+        "stopped": stopped,
+        "met_on_time_pct": round(100.0 * met_on_time / decided, 2) if decided else None,
+        "median_elapsed_seconds": statistics.median(elapsed) if elapsed else None,
+        "median_elapsed_business_seconds": statistics.median(business) if business else None,
+    }
