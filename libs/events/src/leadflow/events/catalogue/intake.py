@@ -87,6 +87,10 @@ class LeadCaptured(EventPayload):
     email_domain: str | None = None
     rating: Rating | None = None
     notes: str | None = None
+    # Added by intake: the source system's id (e.g. an import's Prospect ID) and the
+    # non-personal extra columns of an import (visits, time on site...) scoring may use.
+    external_id: str | None = None
+    attributes: dict[str, str] = {}
 
 
 class InquiryReceived(EventPayload):
@@ -103,6 +107,8 @@ class InquiryReceived(EventPayload):
     answers: QualificationAnswers = QualificationAnswers()
     rating: Rating | None = None
     notes: str | None = None
+    external_id: str | None = None  # added by intake, as on LeadCaptured
+    attributes: dict[str, str] = {}
 
 
 class LeadProfileUpdated(EventPayload):

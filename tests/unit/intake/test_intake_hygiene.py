@@ -1,0 +1,207 @@
+"""Data hygiene: emails, phones, countries, names, websites, domain flags, whole contacts."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadflow.intake import domain
+from leadflow.intake.domain import HygieneError
+
+
+def test_email_is_trimmed_and_lower_cased() -> None:
+    assert domain.normalize_email("  Jane.Doe@Example.COM ") == "jane.doe@example.com"
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "jane", "jane@", "@acme.com", "jane@@acme.com", "jane doe@acme.com", "jane@acme"]
+)
+def test_bad_email_syntax_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        domain.normalize_email(bad)
+
+
+@given(
+    local=st.from_regex(r"[A-Za-z0-9]{1,12}(\.[A-Za-z0-9]{1,8})?", fullmatch=True),
+    host=st.from_regex(r"[A-Za-z]{2,10}\.(com|org|io|co\.uk)", fullmatch=True),
+)
+def test_email_normalisation_is_idempotent_and_case_blind(local: str, host: str) -> None:
+    email = f"{local}@{host}"
+    once = domain.normalize_email(email)
+    assert domain.normalize_email(once) == once
+    assert domain.normalize_email(email.upper()) == once
+
+
+def test_phone_becomes_e164_using_the_country_as_region() -> None:
+    assert domain.normalize_phone("098765 43210", "IN") == "+919876543210"
+    assert domain.normalize_phone("+1 (415) 555-0100") == "+14155550100"
+    assert domain.normalize_phone("020 7946 0958", "GB") == "+442079460958"
+
+
+def test_phone_without_country_code_or_region_is_refused_with_a_reason() -> None:
+    with pytest.raises(ValueError, match="country code"):
+        domain.normalize_phone("415 555 0100")
+    with pytest.raises(ValueError):
+        domain.normalize_phone("12", "US")
+    with pytest.raises(ValueError):
+        domain.normalize_phone("call me maybe", "US")
+
+
+@given(st.integers(min_value=2012000000, max_value=9899999999))
+def test_us_numbers_round_trip_through_e164(n: int) -> None:
+    e164 = domain.normalize_phone(str(n), "US")
+    assert e164 == f"+1{n}"
+    assert domain.normalize_phone(e164) == e164
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("India", "IN"),
+        ("United States", "US"),
+        ("USA", "US"),
+        ("us", "US"),
+        ("UK", "GB"),
+        ("United Kingdom", "GB"),
+        ("United Arab Emirates", "AE"),
+        ("Russia", "RU"),
+        ("Vietnam", "VN"),
+        ("Hong Kong", "HK"),
+        ("Tanzania", "TZ"),
+        ("DEU", "DE"),
+        ("de", "DE"),
+        ("  south   korea ", "KR"),
+        ("Germany", "DE"),
+    ],
+)
+def test_country_names_codes_and_aliases_become_alpha2(raw: str, code: str) -> None:
+    assert domain.normalize_country(raw) == code
+
+
+@pytest.mark.parametrize(
+    "raw", [None, "", "  ", "Select", "select", "unknown", "Asia/Pacific Region", "N/A"]
+)
+def test_country_placeholders_and_regions_give_none(raw: str | None) -> None:
+    assert domain.normalize_country(raw) is None
+
+
+def test_unknown_country_is_refused() -> None:
+    with pytest.raises(ValueError, match="Narnia"):
+        domain.normalize_country("Narnia")
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("  jane  ", "Jane"),
+        ("JANE", "Jane"),
+        ("jean-luc", "Jean-Luc"),
+        ("o'neil", "O'Neil"),
+        ("ludwig van beethoven", "Ludwig van Beethoven"),
+        ("McDonald", "McDonald"),
+        ("van der Berg", "van der Berg"),
+        ("Select", None),
+        ("", None),
+    ],
+)
+def test_names_are_trimmed_and_capitalised_but_mixed_case_is_kept(
+    raw: str, clean: str | None
+) -> None:
+    assert domain.normalize_name(raw) == clean
+
+
+@given(st.text(alphabet=st.characters(whitelist_categories=("Lu", "Ll", "Zs")), max_size=40))
+def test_name_normalisation_is_idempotent(raw: str) -> None:
+    once = domain.normalize_name(raw)
+    assert domain.normalize_name(once) == once
+
+
+def test_free_mail_disposable_and_role_addresses_are_flagged() -> None:
+    flags = domain.hygiene_flags("someone@gmail.com")
+    assert flags.free_mail and not flags.disposable and not flags.role_address
+    assert domain.hygiene_flags("x@eu.mailinator.com").disposable
+    assert domain.hygiene_flags("info@acme.com").role_address
+    assert domain.hygiene_flags("sales+emea@acme.com").role_address
+    plain = domain.hygiene_flags("jane@acme.com")
+    assert not (plain.free_mail or plain.disposable or plain.role_address)
+
+
+def test_company_domain_ignores_free_mail_and_falls_back_to_website() -> None:
+    assert domain.company_domain("jane@acme.com", None) == "acme.com"
+    assert domain.company_domain("jane@gmail.com", "https://www.acme.io/about") == "acme.io"
+    assert domain.company_domain("jane@gmail.com", None) is None
+
+
+def test_website_is_normalised_and_garbage_refused() -> None:
+    assert domain.normalize_website("WWW.Acme.com/") == "https://www.acme.com"
+    with pytest.raises(ValueError):
+        domain.normalize_website("not a site")
+
+
+def test_clean_contact_reports_every_bad_field_at_once() -> None:
+    with pytest.raises(HygieneError) as info:
+        domain.clean_contact({"email": "nope", "phone": "xx", "country": "Narnia"})
+    fields = {e.field for e in info.value.errors}
+    assert fields == {"contact.email", "contact.phone", "contact.country"}
+
+
+def test_clean_contact_requires_an_email_when_asked() -> None:
+    with pytest.raises(HygieneError) as info:
+        domain.clean_contact({"first_name": "Jane"})
+    assert [e.field for e in info.value.errors] == ["contact.email"]
+    assert domain.clean_contact({"first_name": "Jane"}, require_email=False).contact.email is None
+
+
+def test_clean_contact_normalises_everything() -> None:
+    clean = domain.clean_contact(
+        {
+            "email": " Jane@ACME.com",
+            "first_name": "jane",
+            "last_name": "DOE",
+            "phone": "98765 43210",
+            "country": "India",
+            "city": "mumbai",
+            "company": " Acme  Ltd ",
+        }
+    )
+    c = clean.contact
+    assert (c.email, c.first_name, c.last_name, c.phone, c.country, c.city, c.company) == (
+        "jane@acme.com",
+        "Jane",
+        "Doe",
+        "+919876543210",
+        "IN",
+        "Mumbai",
+        "Acme Ltd",
+    )
+    assert clean.email_domain == "acme.com" and clean.company_domain == "acme.com"
+
+
+def test_clean_inquiry_defaults_channel_and_parses_consent_and_rating() -> None:
+    draft = domain.InquiryDraft(
+        contact={"email": "a@acme.com"},
+        source={"campaign": "spring"},
+        consent={"marketing_opt_in": "yes", "text_version": "v2"},
+        rating="HOT",
+    )
+    inquiry = domain.clean_inquiry(draft, channel="api")
+    assert inquiry.source.channel == "api" and inquiry.source.campaign == "spring"
+    assert inquiry.consent is not None and inquiry.consent.marketing_opt_in
+    assert inquiry.consent.text_version == "v2" and inquiry.rating == "hot"
+
+
+def test_clean_inquiry_refuses_a_bad_rating_and_bad_consent_with_field_names() -> None:
+    draft = domain.InquiryDraft(
+        contact={"email": "a@acme.com"}, consent={"marketing_opt_in": "perhaps"}, rating="lukewarm"
+    )
+    with pytest.raises(HygieneError) as info:
+        domain.clean_inquiry(draft, channel="api")
+    assert {e.field for e in info.value.errors} == {"consent.marketing_opt_in", "rating"}
+
+
+def test_do_not_email_means_no_consent_and_its_absence_means_unknown() -> None:
+    assert domain.clean_consent({"do_not_email": "Yes"}, default_source="import") == (
+        domain.ConsentRecord(marketing_opt_in=False, source="import")
+    )
+    assert domain.clean_consent({"do_not_email": "No"}, default_source="import") is None

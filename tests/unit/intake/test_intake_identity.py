@@ -1,0 +1,161 @@
+"""Identity resolution, updates by recency, merges (consent never widened), account match."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leadflow.intake import domain
+from leadflow.intake.domain import Account, ConsentRecord, Contact, KnownLead, Profile
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+A, B, C = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+
+def clean(**fields: str) -> domain.CleanContact:
+    return domain.clean_contact(fields, require_email=False)
+
+
+def test_same_normalised_email_is_the_same_lead() -> None:
+    known = [KnownLead(A, emails=frozenset({"jane@acme.com"}))]
+    decision = domain.resolve_identity(clean(email="JANE@Acme.com "), known)
+    assert decision == domain.IdentityDecision("same", A, "same_email")
+
+
+def test_same_phone_is_a_probable_duplicate() -> None:
+    known = [KnownLead(A, emails=frozenset({"j@acme.com"}), phone="+14155550100")]
+    decision = domain.resolve_identity(clean(email="jd@other.com", phone="+1 415 555 0100"), known)
+    assert decision == domain.IdentityDecision("probable_duplicate", A, "same_phone")
+
+
+def test_same_name_at_same_company_domain_is_a_probable_duplicate() -> None:
+    known = [
+        KnownLead(
+            A,
+            emails=frozenset({"jane@acme.com"}),
+            first_name="Jane",
+            last_name="Doe",
+            company_domain="acme.com",
+        )
+    ]
+    d = domain.resolve_identity(
+        clean(email="j.doe@acme.com", first_name="JANE", last_name="doe"), known
+    )
+    assert d == domain.IdentityDecision("probable_duplicate", A, "same_name_and_domain")
+
+
+def test_same_name_on_free_mail_is_not_a_duplicate() -> None:
+    known = [
+        KnownLead(
+            A,
+            emails=frozenset({"jane@gmail.com"}),
+            first_name="Jane",
+            last_name="Doe",
+            company_domain=None,
+        )
+    ]
+    d = domain.resolve_identity(
+        clean(email="jane.doe@gmail.com", first_name="Jane", last_name="Doe"), known
+    )
+    assert d.kind == "new"
+
+
+def test_email_match_beats_phone_match_and_oldest_wins_among_equals() -> None:
+    known = [
+        KnownLead(A, emails=frozenset({"x@acme.com"}), phone="+14155550100"),
+        KnownLead(B, emails=frozenset({"jane@acme.com"})),
+        KnownLead(C, emails=frozenset({"y@acme.com"}), phone="+14155550100"),
+    ]
+    assert (
+        domain.resolve_identity(clean(email="jane@acme.com", phone="+14155550100"), known).lead_id
+        == B
+    )
+    assert (
+        domain.resolve_identity(clean(email="new@acme.com", phone="+14155550100"), known).lead_id
+        == A
+    )
+
+
+def test_newer_values_update_the_profile_but_late_arrivals_do_not_overwrite() -> None:
+    profile = Profile(A, Contact(email="j@acme.com", title="CTO"), {"title": T0})
+    updated, changed = domain.apply_contact(
+        profile, Contact(title="CEO", city="Pune"), T0 + timedelta(hours=1)
+    )
+    assert changed == ["title", "city"] and updated.contact.title == "CEO"
+    # a badge scanned before the correction, uploaded after it
+    late, changed = domain.apply_contact(updated, Contact(title="VP"), T0)
+    assert changed == [] and late.contact.title == "CEO"
+
+
+def test_merge_takes_each_field_from_the_most_recent_record() -> None:
+    survivor = Profile(
+        A,
+        Contact(email="a@acme.com", title="CTO", city="Pune"),
+        {"email": T0, "title": T0, "city": T0 + timedelta(days=2)},
+    )
+    other = Profile(
+        B,
+        Contact(email="b@acme.com", title="CEO", phone="+14155550100"),
+        {"email": T0 + timedelta(days=1), "title": T0 + timedelta(days=1), "phone": T0},
+    )
+    outcome = domain.merge_profiles(survivor, other)
+    assert outcome.contact.title == "CEO" and outcome.contact.city == "Pune"
+    assert outcome.contact.phone == "+14155550100"
+    assert outcome.field_sources["title"] == str(B) and outcome.field_sources["city"] == str(A)
+
+
+def test_merge_keeps_consent_narrow() -> None:
+    yes = ConsentRecord(marketing_opt_in=True, text_version="v1")
+    no = ConsentRecord(marketing_opt_in=False)
+    contact = Contact(email="a@acme.com")
+    merged = domain.merge_profiles(Profile(A, contact, {}, yes), Profile(B, contact, {}, None))
+    assert merged.consent is not None and not merged.consent.marketing_opt_in
+    assert merged.consent_narrowed
+    merged = domain.merge_profiles(Profile(A, contact, {}, None), Profile(B, contact, {}, yes))
+    assert merged.consent is None or not merged.consent.marketing_opt_in
+    merged = domain.merge_profiles(Profile(A, contact, {}, yes), Profile(B, contact, {}, no))
+    assert merged.consent == no
+    merged = domain.merge_profiles(Profile(A, contact, {}, yes), Profile(B, contact, {}, yes))
+    assert merged.consent == yes and not merged.consent_narrowed
+
+
+consents = st.one_of(st.none(), st.builds(ConsentRecord, marketing_opt_in=st.booleans()))
+
+
+@given(consents, consents)
+def test_merge_never_widens_consent(a: ConsentRecord | None, b: ConsentRecord | None) -> None:
+    merged = domain.narrowest_consent(a, b)
+    opted_in = merged is not None and merged.marketing_opt_in
+    assert opted_in == (
+        a is not None and a.marketing_opt_in and b is not None and b.marketing_opt_in
+    )
+
+
+def test_consent_change_only_when_the_stated_consent_differs() -> None:
+    yes = ConsentRecord(marketing_opt_in=True)
+    no = ConsentRecord(marketing_opt_in=False)
+    assert domain.consent_change(None, None) is None
+    assert domain.consent_change(yes, yes) is None
+    assert domain.consent_change(yes, no) == no
+    assert domain.consent_change(None, yes) == yes
+
+
+def test_account_is_matched_on_company_domain_and_parent_domains() -> None:
+    accounts = {"acme.com": Account("acct-1", "acme.com", "Acme", "rep-7")}
+    match = domain.match_account(clean(email="jane@eu.acme.com"), accounts)
+    assert match is not None and match.account_id == "acct-1" and match.owner_rep_id == "rep-7"
+
+
+def test_free_mail_never_matches_an_account() -> None:
+    accounts = {"gmail.com": Account("acct-x", "gmail.com")}
+    assert domain.match_account(clean(email="jane@gmail.com"), accounts) is None
+
+
+def test_unknown_company_gets_a_stable_implicit_account() -> None:
+    a = domain.match_account(clean(email="a@newco.io", company="NewCo"), {})
+    b = domain.match_account(clean(email="b@NEWCO.io"), {})
+    assert a is not None and b is not None and a.account_id == b.account_id
+    assert a.domain == "newco.io" and a.name == "NewCo"
