@@ -25,6 +25,13 @@ class RuleMiss(_Value):
     reason: str
 
 
+class RepSkip(_Value):
+    """A rep the decision passed over, and why (paused, out of office, at cap...)."""
+
+    rep_id: str
+    reason: str
+
+
 class LeadAssigned(EventPayload):
     event_type: ClassVar[str] = "lead.assigned"
     producer: ClassVar[str] = "routing"
@@ -40,6 +47,7 @@ class LeadAssigned(EventPayload):
     reason: str = ""
     skipped: list[RuleMiss] = []
     lead: LeadSnapshot = LeadSnapshot()
+    skipped_reps: list[RepSkip] = []
 
 
 class LeadReassigned(EventPayload):
@@ -55,6 +63,9 @@ class LeadReassigned(EventPayload):
     reason: str
     sla_id: str | None = None
     lead: LeadSnapshot = LeadSnapshot()
+    rule_id: str | None = None
+    method: str = ""
+    skipped_reps: list[RepSkip] = []
 
 
 class LeadAccepted(EventPayload):
