@@ -1,0 +1,487 @@
+"""SQL for routing's own tables (unqualified names: the connection's search_path is our schema).
+
+Configuration (reps, teams, queues, account owners, rule sets, reason codes) is stored as
+validated documents; every admin write bumps ``config_revision`` so replicas can cache the
+parsed roster and rule set per revision. Decision state (round-robin credits, open and
+daily counts) and each lead's stage and owner live beside them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.lifecycle import LeadLifecycle, Stage
+from leadflow.routing.domain import Queue, Rep, Roster, RoutingState, RuleSet, Team
+
+# Stages in which a lead is in sales' hands and counts against its owner's open cap.
+SALES_OPEN_STAGES: tuple[str, ...] = (
+    Stage.MQL.value,
+    Stage.SAL.value,
+    Stage.SQL.value,
+    Stage.OPPORTUNITY.value,
+    Stage.ON_HOLD.value,
+)
+REASON_ACTIONS = ("reject", "lost", "recycle")
+
+M = TypeVar("M", bound=BaseModel)
+_DOC_TABLES: dict[type[BaseModel], str] = {Rep: "reps", Team: "teams", Queue: "queues"}
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# -- configuration ---------------------------------------------------------------------
+
+
+async def bump_revision(conn: AsyncConnection) -> int:
+    return int(
+        await conn.scalar(
+            text(
+                "UPDATE config_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision"
+            )
+        )
+    )
+
+
+async def config_revision(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(text("SELECT revision FROM config_revision WHERE id = 1")) or 0)
+
+
+async def put_doc(conn: AsyncConnection, model: BaseModel) -> None:
+    table = _DOC_TABLES[type(model)]
+    await conn.execute(
+        text(
+            f"INSERT INTO {table} (id, doc) VALUES (:id, CAST(:doc AS jsonb)) "
+            "ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc, updated_at = now()"
+        ),
+        {"id": model.id, "doc": model.model_dump_json()},  # type: ignore[attr-defined]
+    )
+    await bump_revision(conn)
+
+
+async def get_doc(conn: AsyncConnection, cls: type[M], id_: str) -> M | None:
+    doc = await conn.scalar(text(f"SELECT doc FROM {_DOC_TABLES[cls]} WHERE id = :id"), {"id": id_})
+    return None if doc is None else cls.model_validate(doc)
+
+
+async def list_docs(conn: AsyncConnection, cls: type[M]) -> list[M]:
+    rows = await conn.execute(text(f"SELECT doc FROM {_DOC_TABLES[cls]} ORDER BY id"))
+    return [cls.model_validate(r[0]) for r in rows]
+
+
+async def delete_doc(conn: AsyncConnection, cls: type[BaseModel], id_: str) -> bool:
+    result = await conn.execute(text(f"DELETE FROM {_DOC_TABLES[cls]} WHERE id = :id"), {"id": id_})
+    await bump_revision(conn)
+    return bool(result.rowcount)
+
+
+async def set_account_owner(conn: AsyncConnection, account_key: str, rep_id: str | None) -> None:
+    if rep_id is None:
+        await conn.execute(
+            text("DELETE FROM account_owners WHERE account_key = :k"), {"k": account_key.lower()}
+        )
+    else:
+        await conn.execute(
+            text(
+                "INSERT INTO account_owners (account_key, rep_id) VALUES (:k, :r) "
+                "ON CONFLICT (account_key) DO UPDATE SET rep_id = EXCLUDED.rep_id, "
+                "updated_at = now()"
+            ),
+            {"k": account_key.lower(), "r": rep_id},
+        )
+    await bump_revision(conn)
+
+
+async def account_owners(conn: AsyncConnection) -> dict[str, str]:
+    rows = await conn.execute(text("SELECT account_key, rep_id FROM account_owners"))
+    return {r[0]: r[1] for r in rows}
+
+
+async def current_rules(conn: AsyncConnection) -> RuleSet:
+    doc = await conn.scalar(text("SELECT doc FROM rule_sets ORDER BY version DESC LIMIT 1"))
+    return RuleSet() if doc is None else RuleSet.model_validate(doc)
+
+
+async def rules_version(conn: AsyncConnection, version: int) -> RuleSet | None:
+    doc = await conn.scalar(text("SELECT doc FROM rule_sets WHERE version = :v"), {"v": version})
+    return None if doc is None else RuleSet.model_validate(doc)
+
+
+async def list_rule_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            "SELECT version, published_by, published_at, jsonb_array_length(doc->'rules') "
+            "FROM rule_sets ORDER BY version DESC"
+        )
+    )
+    return [
+        {"version": r[0], "published_by": r[1], "published_at": r[2], "rules": r[3]} for r in rows
+    ]
+
+
+async def publish_rules(conn: AsyncConnection, rules: RuleSet, published_by: str | None) -> RuleSet:
+    """Store ``rules`` as the next version. Two publishers racing: one wins, the other
+    hits the primary key and its transaction fails (the caller answers 409)."""
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('routing-rules'))"))
+    latest = await conn.scalar(text("SELECT max(version) FROM rule_sets"))
+    published = rules.model_copy(update={"version": int(latest or 0) + 1})
+    await conn.execute(
+        text(
+            "INSERT INTO rule_sets (version, doc, published_by) "
+            "VALUES (:v, CAST(:doc AS jsonb), :by)"
+        ),
+        {"v": published.version, "doc": published.model_dump_json(), "by": published_by},
+    )
+    await bump_revision(conn)
+    return published
+
+
+async def reason_codes(conn: AsyncConnection) -> dict[str, list[str]]:
+    rows = await conn.execute(text("SELECT action, code FROM reason_codes ORDER BY action, code"))
+    out: dict[str, list[str]] = {a: [] for a in REASON_ACTIONS}
+    for action, code in rows:
+        out.setdefault(action, []).append(code)
+    return out
+
+
+async def set_reason_codes(conn: AsyncConnection, action: str, codes: Iterable[str]) -> None:
+    await conn.execute(text("DELETE FROM reason_codes WHERE action = :a"), {"a": action})
+    for code in codes:
+        await conn.execute(
+            text("INSERT INTO reason_codes (action, code) VALUES (:a, :c)"),
+            {"a": action, "c": code},
+        )
+    await bump_revision(conn)
+
+
+@dataclass(frozen=True)
+class Config:
+    revision: int
+    roster: Roster
+    rules: RuleSet
+
+
+class ConfigCache:
+    """The parsed roster + rule set, re-read only when ``config_revision`` moved."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._cached: Config | None = None
+
+    async def get(self, conn: AsyncConnection) -> Config:
+        revision = await config_revision(conn)
+        if self.enabled and self._cached is not None and self._cached.revision == revision:
+            return self._cached
+        roster = Roster.of(
+            await list_docs(conn, Rep),
+            await list_docs(conn, Team),
+            await list_docs(conn, Queue),
+            await account_owners(conn),
+        )
+        config = Config(revision, roster, await current_rules(conn))
+        self._cached = config
+        return config
+
+
+# -- decision state --------------------------------------------------------------------
+
+
+async def load_state(
+    conn: AsyncConnection, now: datetime, pointers: Mapping[str, Mapping[str, int]] | None = None
+) -> RoutingState:
+    """Open and daily counts (days around ``now`` cover every time zone) and RR credits."""
+    open_rows = await conn.execute(
+        text(
+            "SELECT rep_id, count(*) FROM leads WHERE rep_id IS NOT NULL "
+            "AND stage = ANY(CAST(:stages AS text[])) GROUP BY rep_id"
+        ),
+        {"stages": list(SALES_OPEN_STAGES)},
+    )
+    daily = await conn.execute(
+        text("SELECT rep_id, day, assigned FROM rep_daily WHERE day BETWEEN :a AND :b"),
+        {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)},
+    )
+    if pointers is None:
+        rows = await conn.execute(text("SELECT pool, credits FROM rr_pointers"))
+        pointers = {r[0]: r[1] for r in rows}
+    return RoutingState(
+        open_counts={r[0]: int(r[1]) for r in open_rows},
+        new_counts={(r[0], r[1]): int(r[2]) for r in daily},
+        pointers=pointers,
+    )
+
+
+async def lock_pointer(conn: AsyncConnection, pool: str) -> dict[str, int]:
+    """Take the pool's round-robin row FOR UPDATE (creating it first): replicas deciding for
+    the same pool queue up here, so each reads the credits the previous one wrote."""
+    await conn.execute(
+        text("INSERT INTO rr_pointers (pool) VALUES (:p) ON CONFLICT (pool) DO NOTHING"),
+        {"p": pool},
+    )
+    credits = await conn.scalar(
+        text("SELECT credits FROM rr_pointers WHERE pool = :p FOR UPDATE"), {"p": pool}
+    )
+    return {k: int(v) for k, v in (credits or {}).items()}
+
+
+async def save_pointer(conn: AsyncConnection, pool: str, credits: Mapping[str, int]) -> None:
+    await conn.execute(
+        text(
+            "UPDATE rr_pointers SET credits = CAST(:c AS jsonb), updated_at = now() WHERE pool = :p"
+        ),
+        {"p": pool, "c": _json(dict(credits))},
+    )
+
+
+async def count_new(conn: AsyncConnection, rep_id: str, day: date) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO rep_daily (rep_id, day, assigned) VALUES (:r, :d, 1) "
+            "ON CONFLICT (rep_id, day) DO UPDATE SET assigned = rep_daily.assigned + 1"
+        ),
+        {"r": rep_id, "d": day},
+    )
+
+
+# -- leads -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadRow:
+    lead_id: uuid.UUID
+    stage: Stage | None
+    held_from: Stage | None
+    cycle: int
+    snapshot: LeadSnapshot
+    assignee_kind: str | None
+    rep_id: str | None
+    team_id: str | None
+    queue_id: str | None
+    excluded_reps: list[str]
+    assigned_at: datetime | None
+    opportunity_id: str | None
+    amount: Decimal | None
+    currency: str | None
+
+    @property
+    def lifecycle(self) -> LeadLifecycle:
+        return LeadLifecycle(self.stage, self.held_from)
+
+    @property
+    def in_sales(self) -> bool:
+        return self.stage is not None and self.stage.value in SALES_OPEN_STAGES
+
+
+_LEAD_COLUMNS = (
+    "lead_id, stage, held_from, cycle, snapshot, assignee_kind, rep_id, team_id, queue_id, "
+    "excluded_reps, assigned_at, opportunity_id, amount, currency"
+)
+
+
+def _lead_row(r: Any) -> LeadRow:
+    return LeadRow(
+        lead_id=r[0],
+        stage=Stage(r[1]) if r[1] else None,
+        held_from=Stage(r[2]) if r[2] else None,
+        cycle=r[3],
+        snapshot=LeadSnapshot.model_validate(r[4] or {}),
+        assignee_kind=r[5],
+        rep_id=r[6],
+        team_id=r[7],
+        queue_id=r[8],
+        excluded_reps=list(r[9] or []),
+        assigned_at=r[10],
+        opportunity_id=r[11],
+        amount=r[12],
+        currency=r[13],
+    )
+
+
+async def lock_lead(
+    conn: AsyncConnection, lead_id: uuid.UUID, *, create: bool = False
+) -> LeadRow | None:
+    """The lead's row FOR UPDATE: handlers and API commands on one lead take turns."""
+    if create:
+        await conn.execute(
+            text("INSERT INTO leads (lead_id) VALUES (:id) ON CONFLICT (lead_id) DO NOTHING"),
+            {"id": lead_id},
+        )
+    row = (
+        await conn.execute(
+            text(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"),
+            {"id": lead_id},
+        )
+    ).first()
+    return None if row is None else _lead_row(row)
+
+
+async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id"), {"id": lead_id}
+        )
+    ).first()
+    return None if row is None else _lead_row(row)
+
+
+_UPDATABLE = {
+    "stage",
+    "held_from",
+    "cycle",
+    "snapshot",
+    "assignee_kind",
+    "rep_id",
+    "team_id",
+    "queue_id",
+    "excluded_reps",
+    "assigned_at",
+    "opportunity_id",
+    "amount",
+    "currency",
+}
+
+
+async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) -> None:
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"not lead columns: {unknown}")
+    params: dict[str, Any] = {"id": lead_id}
+    sets = []
+    for name, value in fields.items():
+        if name == "snapshot":
+            sets.append("snapshot = CAST(:snapshot AS jsonb)")
+            value = value.model_dump_json() if isinstance(value, BaseModel) else _json(value)
+        elif name in ("stage", "held_from") and value is not None:
+            sets.append(f"{name} = :{name}")
+            value = Stage(value).value
+        else:
+            sets.append(f"{name} = :{name}")
+        params[name] = value
+    sets.append("updated_at = now()")
+    await conn.execute(text(f"UPDATE leads SET {', '.join(sets)} WHERE lead_id = :id"), params)
+
+
+async def set_lifecycle(conn: AsyncConnection, lead_id: uuid.UUID, lc: LeadLifecycle) -> None:
+    await update_lead(conn, lead_id, stage=lc.stage, held_from=lc.held_from)
+
+
+async def claim_assignment(
+    conn: AsyncConnection,
+    lead_id: uuid.UUID,
+    cycle: int,
+    decided_at: datetime,
+    explanation: Mapping[str, Any],
+    event_id: uuid.UUID | None = None,
+) -> bool:
+    """The arbiter: True for the one writer whose row went in for (lead, cycle)."""
+    result = await conn.execute(
+        text(
+            "INSERT INTO assignments (lead_id, cycle, decided_at, event_id, explanation) "
+            "VALUES (:id, :cycle, :at, :ev, CAST(:exp AS jsonb)) "
+            "ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING lead_id"
+        ),
+        {
+            "id": lead_id,
+            "cycle": cycle,
+            "at": decided_at,
+            "ev": event_id,
+            "exp": _json(explanation),
+        },
+    )
+    return result.first() is not None
+
+
+async def set_assignment_event(
+    conn: AsyncConnection, lead_id: uuid.UUID, cycle: int, event_id: uuid.UUID
+) -> None:
+    await conn.execute(
+        text("UPDATE assignments SET event_id = :ev WHERE lead_id = :id AND cycle = :cycle"),
+        {"ev": event_id, "id": lead_id, "cycle": cycle},
+    )
+
+
+async def assignment_history(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            "SELECT cycle, decided_at, event_id, explanation FROM assignments "
+            "WHERE lead_id = :id ORDER BY cycle"
+        ),
+        {"id": lead_id},
+    )
+    return [
+        {"cycle": r[0], "decided_at": r[1], "event_id": r[2], "explanation": r[3]} for r in rows
+    ]
+
+
+async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
+    """The rep's open leads, soonest SLA due first (leads without an open SLA last)."""
+    rows = await conn.execute(
+        text(
+            """
+            SELECT l.lead_id, l.stage, l.assigned_at, l.snapshot, s.sla_id, s.policy_id,
+                   s.due_at, s.warn_at
+            FROM leads l
+            LEFT JOIN LATERAL (
+                SELECT sla_id, policy_id, due_at, warn_at FROM sla_clocks c
+                WHERE c.lead_id = l.lead_id AND c.status = 'open'
+                ORDER BY due_at LIMIT 1
+            ) s ON true
+            WHERE l.rep_id = :rep AND l.stage = ANY(CAST(:stages AS text[]))
+            ORDER BY s.due_at NULLS LAST, l.assigned_at
+            """
+        ),
+        {"rep": rep_id, "stages": list(SALES_OPEN_STAGES)},
+    )
+    return [
+        {
+            "lead_id": r[0],
+            "stage": r[1],
+            "assigned_at": r[2],
+            "lead": r[3],
+            "sla": None
+            if r[4] is None
+            else {"sla_id": r[4], "policy_id": r[5], "due_at": r[6], "warn_at": r[7]},
+        }
+        for r in rows
+    ]
+
+
+# -- SLA clocks (learnt from leadflow.sla) -----------------------------------------------
+
+
+async def sla_started(
+    conn: AsyncConnection,
+    *,
+    sla_id: str,
+    lead_id: uuid.UUID,
+    policy_id: str,
+    rep_id: str | None,
+    due_at: datetime,
+    warn_at: datetime | None,
+) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO sla_clocks (sla_id, lead_id, policy_id, rep_id, due_at, warn_at) "
+            "VALUES (:s, :l, :p, :r, :d, :w) ON CONFLICT (sla_id) DO UPDATE SET "
+            "due_at = EXCLUDED.due_at, warn_at = EXCLUDED.warn_at, rep_id = EXCLUDED.rep_id"
+        ),
+        {"s": sla_id, "l": lead_id, "p": policy_id, "r": rep_id, "d": due_at, "w": warn_at},
+    )
+
+
+async def sla_status(conn: AsyncConnection, sla_id: str, status: str) -> None:
+    await conn.execute(
+        text("UPDATE sla_clocks SET status = :st WHERE sla_id = :s"), {"s": sla_id, "st": status}
+    )
