@@ -227,7 +227,7 @@ class RoutingHandlers:
         assert isinstance(event.payload, SlaBreached)
         await store.sla_status(uow.conn, event.payload.sla_id, "breached")
 
-    def handlers(self) -> dict[type[EventPayload], Handler]:
+    def handlers(self) -> dict[type[EventPayload] | str, Handler]:
         return {
             LeadQualified: self.on_lead_qualified,
             LeadDisqualified: self.on_left_sales,
@@ -239,5 +239,5 @@ class RoutingHandlers:
         }
 
 
-def build_handlers(cache: ConfigCache | None = None) -> dict[type[EventPayload], Handler]:
+def build_handlers(cache: ConfigCache | None = None) -> dict[type[EventPayload] | str, Handler]:
     return RoutingHandlers(cache or ConfigCache()).handlers()

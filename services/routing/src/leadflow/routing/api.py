@@ -1,0 +1,607 @@
+"""Routing's HTTP API: the admin configuration (reps, teams, queues, account owners, rules,
+reason codes), the dry-run simulator, sales' hand-off actions and the read views.
+
+Every route needs the admin token (``Authorization: Bearer``): sales ops configure, and the
+CRM integration that relays reps' actions holds the same token.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+from enum import Enum
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Body, Depends, Path
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.routing import (
+    DealLost,
+    DealWon,
+    LeadAccepted,
+    LeadContacted,
+    LeadPutOnHold,
+    LeadRecycled,
+    LeadRejected,
+    LeadSalesQualified,
+    OpportunityOpened,
+    RoutingRulesPublished,
+)
+from leadflow.events.consumer import UnitOfWork
+from leadflow.events.envelope import EventPayload, new_id, stream_id
+from leadflow.events.errors import Problem, UnknownLead
+from leadflow.events.lifecycle import TransitionRefused
+from leadflow.events.service import KitDep, ServiceKit, require_admin
+from leadflow.routing import store
+from leadflow.routing.domain import (
+    Queue,
+    Rep,
+    Rule,
+    RuleSet,
+    Team,
+    check_references,
+    lead_for_rules,
+)
+from leadflow.routing.handlers import decide
+from leadflow.routing.store import ConfigCache, LeadRow
+
+router = APIRouter(dependencies=[Depends(require_admin)])
+M = TypeVar("M", bound=BaseModel)
+_SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+IdPath = Annotated[str, Path(pattern=_SLUG)]
+
+
+def _cache(kit: ServiceKit) -> ConfigCache:
+    cache = kit.state.get("config_cache")
+    assert isinstance(cache, ConfigCache)
+    return cache
+
+
+def _validated(cls: type[M], data: dict[str, Any]) -> M:
+    """Validate a document whose id comes from the path: errors as 422 naming the field."""
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+            for e in exc.errors()
+        ]
+        raise Problem(
+            422,
+            "Invalid request",
+            "invalid fields: " + ", ".join(e["field"] for e in errors),
+            errors=errors,
+        ) from exc
+
+
+def _not_found(kind: str, id_: str) -> Problem:
+    return Problem(404, f"Unknown {kind}", f"no {kind} {id_!r}")
+
+
+# -- roster ----------------------------------------------------------------------------
+
+Doc = dict[str, Any]
+
+
+def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue]) -> None:
+    async def put(kit: KitDep, id_: IdPath, body: Annotated[Doc, Body()]) -> Doc:
+        model = _validated(cls, {**body, "id": id_})
+        async with kit.unit_of_work() as uow:
+            await store.put_doc(uow.conn, model)
+        return model.model_dump(mode="json")
+
+    async def get(kit: KitDep, id_: IdPath) -> Doc:
+        async with kit.connect() as conn:
+            model = await store.get_doc(conn, cls, id_)
+        if model is None:
+            raise _not_found(kind, id_)
+        return model.model_dump(mode="json")
+
+    async def list_(kit: KitDep) -> list[Doc]:
+        async with kit.connect() as conn:
+            return [m.model_dump(mode="json") for m in await store.list_docs(conn, cls)]
+
+    async def delete(kit: KitDep, id_: IdPath) -> None:
+        async with kit.unit_of_work() as uow:
+            if not await store.delete_doc(uow.conn, cls, id_):
+                raise _not_found(kind, id_)
+
+    path = f"/v1/routing/{plural}"
+    tags: list[str | Enum] = ["admin"]
+    router.add_api_route(
+        f"{path}/{{id_}}", put, methods=["PUT"], tags=tags, summary=f"Create or replace a {kind}"
+    )
+    router.add_api_route(f"{path}/{{id_}}", get, methods=["GET"], tags=tags, summary=f"One {kind}")
+    router.add_api_route(path, list_, methods=["GET"], tags=tags, summary=f"All {plural}")
+    router.add_api_route(
+        f"{path}/{{id_}}",
+        delete,
+        methods=["DELETE"],
+        status_code=204,
+        tags=tags,
+        summary=f"Remove a {kind}",
+    )
+
+
+_doc_routes("rep", "reps", Rep)
+_doc_routes("team", "teams", Team)
+_doc_routes("queue", "queues", Queue)
+
+
+class AccountOwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rep_id: str = Field(pattern=_SLUG)
+
+
+@router.put("/v1/routing/accounts/{account_key}", tags=["admin"], summary="Set an account's owner")
+async def put_account_owner(
+    kit: KitDep,
+    account_key: Annotated[str, Path(min_length=1, max_length=255)],
+    body: AccountOwnerIn,
+) -> dict[str, str]:
+    async with kit.unit_of_work() as uow:
+        if await store.get_doc(uow.conn, Rep, body.rep_id) is None:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"unknown rep {body.rep_id!r}",
+                errors=[{"field": "rep_id", "message": "unknown rep"}],
+            )
+        await store.set_account_owner(uow.conn, account_key, body.rep_id)
+    return {"account_key": account_key.lower(), "rep_id": body.rep_id}
+
+
+@router.delete("/v1/routing/accounts/{account_key}", status_code=204, tags=["admin"])
+async def delete_account_owner(kit: KitDep, account_key: str) -> None:
+    async with kit.unit_of_work() as uow:
+        await store.set_account_owner(uow.conn, account_key, None)
+
+
+@router.get("/v1/routing/accounts", tags=["admin"], summary="Account owners")
+async def list_account_owners(kit: KitDep) -> dict[str, str]:
+    async with kit.connect() as conn:
+        return await store.account_owners(conn)
+
+
+# -- rules -----------------------------------------------------------------------------
+
+
+class RuleSetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Rule]
+    default_queue_id: str = Field(default="unassigned", pattern=_SLUG)
+    account_owner_first: bool = True
+    published_by: str | None = None
+
+
+@router.get("/v1/routing/rules", tags=["admin"], summary="The rule set in force")
+async def get_rules(kit: KitDep) -> Doc:
+    async with kit.connect() as conn:
+        return (await store.current_rules(conn)).model_dump(mode="json")
+
+
+@router.get("/v1/routing/rules/versions", tags=["admin"], summary="Published versions")
+async def list_rules(kit: KitDep) -> list[Doc]:
+    async with kit.connect() as conn:
+        return await store.list_rule_versions(conn)
+
+
+@router.get("/v1/routing/rules/versions/{version}", tags=["admin"])
+async def get_rules_version(kit: KitDep, version: int) -> Doc:
+    async with kit.connect() as conn:
+        rules = await store.rules_version(conn, version)
+    if rules is None:
+        raise _not_found("rules version", str(version))
+    return rules.model_dump(mode="json")
+
+
+@router.post(
+    "/v1/routing/rules", status_code=201, tags=["admin"], summary="Publish a new rule set version"
+)
+async def publish_rules(kit: KitDep, body: RuleSetIn) -> Doc:
+    """Publishing appends ``RoutingRulesPublished`` on the ``routing-rules`` stream, so the
+    version history is itself an event stream other services can follow."""
+    draft = _validated(RuleSet, body.model_dump(exclude={"published_by"}))
+    async with kit.unit_of_work() as uow:
+        config = await _cache(kit).get(uow.conn)
+        errors = check_references(draft, config.roster)
+        if draft.default_queue_id not in config.roster.queues:
+            errors.append(
+                {
+                    "field": "default_queue_id",
+                    "message": f"unknown queue {draft.default_queue_id!r}",
+                }
+            )
+        if errors:
+            raise Problem(
+                422,
+                "Invalid rule set",
+                "the rules name unknown reps, teams or queues",
+                errors=errors,
+            )
+        published = await store.publish_rules(uow.conn, draft, body.published_by)
+        await uow.append(
+            stream_id("routing-rules"),
+            RoutingRulesPublished(
+                rules_version=published.version,
+                rules=[r.model_dump(mode="json") for r in published.rules],
+                published_by=body.published_by,
+            ),
+        )
+    return published.model_dump(mode="json")
+
+
+ReasonAction = Literal["reject", "lost", "recycle"]
+
+
+class ReasonCodesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    codes: list[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]] = Field(min_length=1)
+
+
+@router.get("/v1/routing/reason-codes", tags=["admin"], summary="Reason codes per action")
+async def get_reason_codes(kit: KitDep) -> dict[str, list[str]]:
+    async with kit.connect() as conn:
+        return await store.reason_codes(conn)
+
+
+@router.put("/v1/routing/reason-codes/{action}", tags=["admin"])
+async def put_reason_codes(kit: KitDep, action: ReasonAction, body: ReasonCodesIn) -> Doc:
+    async with kit.unit_of_work() as uow:
+        await store.set_reason_codes(uow.conn, action, sorted(set(body.codes)))
+    return {"action": action, "codes": sorted(set(body.codes))}
+
+
+# -- simulate --------------------------------------------------------------------------
+
+
+class SimulateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    lead: LeadSnapshot
+    grade: str | None = None
+    at: AwareDatetime | None = Field(default=None, description="decide as of (default: now)")
+    rules: RuleSetIn | None = Field(default=None, description="a draft to try instead")
+    exclude: list[str] = []
+
+
+@router.post(
+    "/v1/routing/simulate",
+    tags=["routing"],
+    summary="Where a sample lead would go and why (dry run, assigns nothing)",
+)
+async def simulate(kit: KitDep, body: SimulateIn) -> Doc:
+    now = body.at or kit.clock.now()
+    lead = lead_for_rules(body.lead, body.grade)
+    async with kit.connect() as conn:
+        config = await _cache(kit).get(conn)
+        if body.rules is not None:
+            draft = _validated(RuleSet, body.rules.model_dump(exclude={"published_by"}))
+            config = store.Config(config.revision, config.roster, draft)
+        decision = await decide(
+            conn, config, lead, now, exclude=frozenset(body.exclude), lock=False
+        )
+        await conn.rollback()
+    return {"dry_run": True, "at": now.isoformat(), **decision.explanation()}
+
+
+# -- hand-off actions ------------------------------------------------------------------
+
+
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rep_id: str | None = Field(default=None, pattern=_SLUG, description="default: the owner")
+
+
+class AcceptIn(_Action):
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ReasonIn(_Action):
+    reason_code: str = Field(min_length=1, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class ContactedIn(_Action):
+    channel: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class QualifyIn(_Action):
+    need: bool = True
+    authority: bool = True
+    budget: bool = True
+    timeframe: bool = True
+    note: str | None = Field(default=None, max_length=2000)
+
+
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217")]
+
+
+class OpportunityIn(_Action):
+    amount: Decimal = Field(gt=0, max_digits=18, decimal_places=2)
+    currency: Currency
+    opportunity_id: str | None = Field(default=None, max_length=128)
+    expected_close: AwareDatetime | None = None
+
+
+class WonIn(_Action):
+    amount: Decimal = Field(gt=0, max_digits=18, decimal_places=2)
+    currency: Currency | None = Field(default=None, description="default: the opportunity's")
+    opportunity_id: str | None = Field(default=None, max_length=128)
+
+
+class HoldIn(_Action):
+    reason: str = Field(min_length=1, max_length=500)
+    until: AwareDatetime | None = None
+
+
+class ActionOut(BaseModel):
+    lead_id: uuid.UUID
+    event_type: str
+    event_id: uuid.UUID
+    stage: str | None
+    rep_id: str | None
+
+
+Build = Callable[[LeadRow, str | None, UnitOfWork], Awaitable[EventPayload]]
+
+
+async def _act(
+    kit: ServiceKit,
+    lead_id: uuid.UUID,
+    body: _Action,
+    event_type: str,
+    build: Build,
+    *,
+    reason_action: str | None = None,
+    claim: bool = False,
+) -> ActionOut:
+    """Check the lifecycle, append the event, move the stage: one transaction, lead row
+    locked, so two clicks on two screens cannot both move the lead."""
+    async with kit.unit_of_work() as uow:
+        row = await store.lock_lead(uow.conn, lead_id)
+        if row is None:
+            raise UnknownLead(lead_id)
+        if reason_action is not None:
+            code = getattr(body, "reason_code", None)
+            allowed = (await store.reason_codes(uow.conn)).get(reason_action, [])
+            if code not in allowed:
+                raise Problem(
+                    422,
+                    "Invalid request",
+                    f"unknown reason_code {code!r}",
+                    errors=[{"field": "reason_code", "message": f"must be one of {allowed}"}],
+                )
+        after = row.lifecycle.apply(event_type) if event_type in _MOVING else row.lifecycle
+        if event_type not in _MOVING and not row.in_sales:
+            raise TransitionRefused(row.stage, None, event_type, "the lead is not with sales")
+        rep_id = await _actor(uow, row, body.rep_id, claim=claim)
+        payload = await build(row, rep_id, uow)
+        [event] = await uow.append(lead_id, payload)
+        updates: dict[str, Any] = {"stage": after.stage, "held_from": after.held_from}
+        if claim and rep_id is not None and row.rep_id != rep_id:
+            rep = await store.get_doc(uow.conn, Rep, rep_id)
+            assert rep is not None
+            updates |= {
+                "assignee_kind": "rep",
+                "rep_id": rep_id,
+                "team_id": rep.team_id,
+                "queue_id": None,
+                "assigned_at": uow.clock.now(),
+            }
+            await store.count_new(uow.conn, rep_id, rep.local_day(uow.clock.now()))
+        if isinstance(payload, OpportunityOpened):
+            updates |= {
+                "opportunity_id": payload.opportunity_id,
+                "amount": payload.amount,
+                "currency": payload.currency,
+            }
+        if isinstance(payload, DealWon):
+            updates |= {"amount": payload.amount, "currency": payload.currency}
+        await store.update_lead(uow.conn, lead_id, **updates)
+    return ActionOut(
+        lead_id=lead_id,
+        event_type=event_type,
+        event_id=event.event_id,
+        stage=after.stage.value if after.stage else None,
+        rep_id=rep_id,
+    )
+
+
+_MOVING = {
+    LeadAccepted.event_type,
+    LeadRejected.event_type,
+    LeadSalesQualified.event_type,
+    OpportunityOpened.event_type,
+    DealWon.event_type,
+    DealLost.event_type,
+    LeadPutOnHold.event_type,
+    LeadRecycled.event_type,
+}
+
+
+async def _actor(uow: UnitOfWork, row: LeadRow, rep_id: str | None, *, claim: bool) -> str | None:
+    """Who acts: the owner by default; accepting a queued lead needs the rep taking it."""
+    if rep_id is None:
+        if claim and row.rep_id is None:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"the lead waits in queue {row.queue_id}: name the rep who takes it",
+                errors=[{"field": "rep_id", "message": "required for a queued lead"}],
+            )
+        return row.rep_id
+    if await store.get_doc(uow.conn, Rep, rep_id) is None:
+        raise Problem(
+            422,
+            "Invalid request",
+            f"unknown rep {rep_id!r}",
+            errors=[{"field": "rep_id", "message": "unknown rep"}],
+        )
+    if row.rep_id is not None and rep_id != row.rep_id:
+        raise Problem(
+            409,
+            "Not the owner",
+            f"lead {row.lead_id} is owned by rep {row.rep_id}",
+            extra={"owner_rep_id": row.rep_id},
+        )
+    return rep_id
+
+
+LeadId = Annotated[uuid.UUID, Path()]
+
+
+@router.post("/v1/leads/{lead_id}/accept", tags=["hand-off"], summary="Rep accepts (SAL)")
+async def accept(kit: KitDep, lead_id: LeadId, body: AcceptIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        assert rep is not None
+        return LeadAccepted(rep_id=rep)
+
+    return await _act(kit, lead_id, body, LeadAccepted.event_type, build, claim=True)
+
+
+@router.post(
+    "/v1/leads/{lead_id}/reject",
+    tags=["hand-off"],
+    summary="Rep rejects back to marketing (reason code)",
+)
+async def reject(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return LeadRejected(rep_id=rep, reason_code=body.reason_code, note=body.note)
+
+    return await _act(kit, lead_id, body, LeadRejected.event_type, build, reason_action="reject")
+
+
+@router.post("/v1/leads/{lead_id}/contacted", tags=["hand-off"], summary="Rep made contact")
+async def contacted(kit: KitDep, lead_id: LeadId, body: ContactedIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return LeadContacted(rep_id=rep, channel=body.channel, note=body.note)
+
+    return await _act(kit, lead_id, body, LeadContacted.event_type, build)
+
+
+@router.post("/v1/leads/{lead_id}/qualify", tags=["hand-off"], summary="Sales-qualified (SQL)")
+async def qualify(kit: KitDep, lead_id: LeadId, body: QualifyIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return LeadSalesQualified(
+            rep_id=rep,
+            need=body.need,
+            authority=body.authority,
+            budget=body.budget,
+            timeframe=body.timeframe,
+            note=body.note,
+        )
+
+    return await _act(kit, lead_id, body, LeadSalesQualified.event_type, build)
+
+
+@router.post(
+    "/v1/leads/{lead_id}/opportunity",
+    tags=["hand-off"],
+    summary="Open an opportunity (amount + currency)",
+)
+async def opportunity(kit: KitDep, lead_id: LeadId, body: OpportunityIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return OpportunityOpened(
+            opportunity_id=body.opportunity_id or str(new_id()),
+            amount=body.amount,
+            currency=body.currency,
+            expected_close=body.expected_close,
+            rep_id=rep,
+        )
+
+    return await _act(kit, lead_id, body, OpportunityOpened.event_type, build)
+
+
+@router.post("/v1/leads/{lead_id}/won", tags=["hand-off"], summary="Deal won (amount)")
+async def won(kit: KitDep, lead_id: LeadId, body: WonIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return DealWon(
+            opportunity_id=body.opportunity_id or row.opportunity_id,
+            amount=body.amount,
+            currency=body.currency or row.currency or "USD",
+            rep_id=rep,
+        )
+
+    return await _act(kit, lead_id, body, DealWon.event_type, build)
+
+
+@router.post("/v1/leads/{lead_id}/lost", tags=["hand-off"], summary="Deal lost (reason code)")
+async def lost(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return DealLost(
+            opportunity_id=row.opportunity_id,
+            reason_code=body.reason_code,
+            note=body.note,
+            rep_id=rep,
+        )
+
+    return await _act(kit, lead_id, body, DealLost.event_type, build, reason_action="lost")
+
+
+@router.post("/v1/leads/{lead_id}/hold", tags=["hand-off"], summary="Park the lead")
+async def hold(kit: KitDep, lead_id: LeadId, body: HoldIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return LeadPutOnHold(reason=body.reason, until=body.until, rep_id=rep)
+
+    return await _act(kit, lead_id, body, LeadPutOnHold.event_type, build)
+
+
+@router.post(
+    "/v1/leads/{lead_id}/recycle",
+    tags=["hand-off"],
+    summary="Hand the lead back to nurture (reason code)",
+)
+async def recycle(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
+    async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        return LeadRecycled(rep_id=rep, reason_code=body.reason_code, note=body.note)
+
+    return await _act(kit, lead_id, body, LeadRecycled.event_type, build, reason_action="recycle")
+
+
+# -- read views ------------------------------------------------------------------------
+
+
+@router.get(
+    "/v1/reps/{rep_id}/queue",
+    tags=["views"],
+    summary="A rep's open leads with SLA due times, soonest first",
+)
+async def rep_queue(kit: KitDep, rep_id: IdPath) -> Doc:
+    async with kit.connect() as conn:
+        if await store.get_doc(conn, Rep, rep_id) is None:
+            raise _not_found("rep", rep_id)
+        leads = await store.rep_queue(conn, rep_id)
+    return {"rep_id": rep_id, "count": len(leads), "leads": leads}
+
+
+@router.get(
+    "/v1/leads/{lead_id}/assignment",
+    tags=["views"],
+    summary="Who owns the lead, and the explanation of each decision",
+)
+async def assignment(kit: KitDep, lead_id: LeadId) -> Doc:
+    async with kit.connect() as conn:
+        row = await store.get_lead(conn, lead_id)
+        if row is None:
+            raise UnknownLead(lead_id)
+        history = await store.assignment_history(conn, lead_id)
+    return {
+        "lead_id": lead_id,
+        "stage": row.stage.value if row.stage else None,
+        "assignee_kind": row.assignee_kind,
+        "rep_id": row.rep_id,
+        "team_id": row.team_id,
+        "queue_id": row.queue_id,
+        "assigned_at": row.assigned_at,
+        "excluded_reps": row.excluded_reps,
+        "opportunity_id": row.opportunity_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "decisions": history,
+    }
+
+
+__all__ = ["router"]

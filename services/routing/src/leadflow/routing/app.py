@@ -1,0 +1,42 @@
+"""Routing's app: the service kit wired with routing's handlers, API and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.events.clock import Clock
+from leadflow.events.service import ServiceKit
+from leadflow.routing.api import router
+from leadflow.routing.handlers import build_handlers
+from leadflow.routing.settings import RoutingSettings
+from leadflow.routing.store import ConfigCache
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def create_kit(
+    settings: RoutingSettings | None = None, *, clock: Clock | None = None
+) -> ServiceKit:
+    settings = settings or RoutingSettings()
+    cache = ConfigCache(enabled=settings.routing_config_cache)
+    kit = ServiceKit(
+        settings,
+        consumes=("scoring", "sla"),
+        handlers=build_handlers(cache),
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+    )
+    kit.state["config_cache"] = cache
+    return kit
+
+
+def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    kit = create_kit(settings, clock=clock)
+    return kit.create_app(
+        router,
+        title="Leadflow routing",
+        description="Distribution and hand-off: rules, round-robin with capacity, account "
+        "owners, and sales' accept / reject / contacted / opportunity / won / lost / recycle.",
+    )
