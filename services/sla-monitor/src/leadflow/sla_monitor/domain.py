@@ -13,13 +13,18 @@ from __future__ import annotations
 import itertools
 import re
 import statistics
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadReassigned
+from leadflow.events.catalogue.scoring import LeadQualified
+from leadflow.events.envelope import EventPayload
 
 EscalationAction = Literal["remind_owner", "notify_manager", "reassign", "return_to_marketing"]
 DurationUnit = Literal["minutes", "hours", "days"]
@@ -97,6 +102,9 @@ class BusinessCalendar(BaseModel):
     holidays: list[date] = []
     # Length of one "business day" for durations in days; defaults to the longest working day.
     business_day_hours: float | None = Field(default=None, gt=0, le=24)
+    # Whose clock this is: reps and teams listed here are held to these hours.
+    rep_ids: list[str] = []
+    team_ids: list[str] = []
 
     @field_validator("timezone")
     @classmethod
@@ -199,6 +207,30 @@ def _aware(instant: datetime) -> datetime:
 def default_calendar() -> BusinessCalendar:
     """Mon-Fri 09:00-17:00 UTC: what a fresh install holds sales to until ops configure one."""
     return BusinessCalendar(calendar_id=DEFAULT_CALENDAR_ID, name="Mon-Fri 9-17 UTC")
+
+
+def choose_calendar(
+    calendars: Mapping[str, BusinessCalendar],
+    policy_calendar_id: str | None,
+    rep_id: str | None,
+    team_id: str | None,
+) -> BusinessCalendar:
+    """The calendar an SLA runs on: the policy's own, else the rep's, else the team's, else default.
+
+    A policy naming a calendar means "measure this in *these* hours" (a marketing-side policy
+    runs on marketing's clock); otherwise the owner's working hours apply.
+    """
+    if policy_calendar_id and policy_calendar_id in calendars:
+        return calendars[policy_calendar_id]
+    if rep_id:
+        for cal in calendars.values():
+            if rep_id in cal.rep_ids:
+                return cal
+    if team_id:
+        for cal in calendars.values():
+            if team_id in cal.team_ids:
+                return cal
+    return calendars.get(DEFAULT_CALENDAR_ID) or default_calendar()
 
 
 def add_business_time(start: datetime, duration: timedelta, calendar: BusinessCalendar) -> datetime:
@@ -490,6 +522,43 @@ class LeadFacts:
     channel: str | None = None
     rep_id: str | None = None
     team_id: str | None = None
+
+
+def facts_after(facts: LeadFacts, payload: EventPayload) -> LeadFacts:
+    """What an event teaches us about a lead's segment and owner (others leave it unchanged)."""
+    snapshot: LeadSnapshot | None = getattr(payload, "lead", None)
+    updates: dict[str, str | None] = {}
+    if isinstance(snapshot, LeadSnapshot):
+        for name in ("grade", "region", "country", "channel"):
+            value = getattr(snapshot, name)
+            if value is not None:
+                updates[name] = value
+    if isinstance(payload, LeadQualified):
+        updates["grade"] = payload.grade
+    if isinstance(payload, LeadAssigned | LeadReassigned):
+        updates["rep_id"] = payload.rep_id
+        updates["team_id"] = payload.team_id
+    elif isinstance(payload, LeadAccepted):
+        updates["rep_id"] = payload.rep_id
+    return replace(facts, **updates) if updates else facts
+
+
+def already_ended(
+    policy: SlaPolicy, started_at: datetime, seen: Mapping[str, datetime]
+) -> tuple[Literal["met", "stopped"], str, datetime] | None:
+    """Did an event that ends this policy already happen at or after its start?
+
+    Producers' topics are not ordered against each other: routing's ``lead.assigned`` can be
+    consumed before scoring's ``lead.qualified`` that caused it. A clock whose ending we
+    already saw is closed at once instead of breaching for nothing.
+    """
+    best: tuple[Literal["met", "stopped"], str, datetime] | None = None
+    for kind, events in (("met", policy.met_on), ("stopped", policy.stop_on)):
+        for event_type in events:
+            at = seen.get(event_type)
+            if at is not None and at >= started_at and (best is None or at < best[2]):
+                best = (kind, event_type, at)  # type: ignore[assignment]
+    return best
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,325 @@
+"""HTTP API: admin CRUD of versioned policies and calendars; breaches, lead SLAs, compliance.
+
+Policies are published as whole versioned sets (editing one policy publishes the next set
+version), and each publication appends ``SlaPolicyPublished`` on ``stream_id("sla-policies")``
+so subscribers and the audit trail see every version. Running SLAs keep the deadline they
+started with; a new version applies to clocks started after it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import BaseModel, Field
+
+from leadflow.events.catalogue.sla import SlaPolicyPublished
+from leadflow.events.envelope import stream_id
+from leadflow.events.errors import Problem
+from leadflow.events.service import KitDep, require_admin
+from leadflow.sla_monitor import store
+from leadflow.sla_monitor.domain import (
+    DEFAULT_CALENDAR_ID,
+    BusinessCalendar,
+    SlaPolicy,
+    compliance,
+)
+
+router = APIRouter()
+admin = APIRouter(dependencies=[Depends(require_admin)], tags=["admin"])
+reads = APIRouter(tags=["sla"])
+
+POLICY_STREAM = "sla-policies"
+PolicyId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
+CalendarId = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+class PolicySetIn(BaseModel):
+    policies: list[SlaPolicy]
+    published_by: str | None = Field(default=None, max_length=200)
+
+
+class PolicySetOut(BaseModel):
+    version: int
+    source: str
+    published_by: str | None = None
+    published_at: datetime | None = None
+    policies: list[SlaPolicy]
+
+
+def _out(ps: store.PolicySet) -> PolicySetOut:
+    return PolicySetOut(
+        version=ps.version,
+        source=ps.source,
+        published_by=ps.published_by,
+        published_at=ps.published_at,
+        policies=ps.policies,
+    )
+
+
+def _check_policies(policies: Sequence[SlaPolicy], calendar_ids: set[str], prefix: str) -> None:
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, p in enumerate(policies):
+        where = f"{prefix}[{i}]" if prefix else ""
+        if p.policy_id in seen:
+            errors.append({"field": f"{where}.policy_id".lstrip("."), "message": "duplicate id"})
+        seen.add(p.policy_id)
+        if p.calendar_id is not None and p.calendar_id not in calendar_ids:
+            errors.append(
+                {
+                    "field": f"{where}.calendar_id".lstrip("."),
+                    "message": f"unknown calendar {p.calendar_id!r}",
+                }
+            )
+    if errors:
+        raise Problem(
+            422, "Invalid policy set", "the policies refer to unknown things", errors=errors
+        )
+
+
+async def _publish(
+    kit: KitDep, policies: list[SlaPolicy], published_by: str | None, prefix: str = "policies"
+) -> PolicySetOut:
+    async with kit.unit_of_work() as uow:
+        _check_policies(policies, set(await store.calendars(uow.conn)), prefix)
+        version = await store.insert_policy_set(uow.conn, policies, published_by)
+        await uow.append(
+            stream_id(POLICY_STREAM),
+            SlaPolicyPublished(
+                policies_version=version,
+                policies=[p.model_dump(mode="json") for p in policies],
+                published_by=published_by,
+            ),
+        )
+        published = await store.policy_set(uow.conn, version)
+    assert published is not None
+    return _out(published)
+
+
+@admin.get("/v1/sla/policies", summary="The current policy set")
+async def get_policies(kit: KitDep) -> PolicySetOut:
+    async with kit.connect() as conn:
+        return _out(await store.current_policy_set(conn))
+
+
+@admin.post("/v1/sla/policies", status_code=201, summary="Publish a whole new policy set version")
+async def publish_policies(body: PolicySetIn, kit: KitDep) -> PolicySetOut:
+    return await _publish(kit, body.policies, body.published_by)
+
+
+@admin.get("/v1/sla/policies/versions", summary="Every published policy set version")
+async def list_policy_versions(kit: KitDep) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        return {"versions": await store.policy_versions(conn)}
+
+
+@admin.get("/v1/sla/policies/versions/{version}", summary="One policy set version")
+async def get_policy_version(version: Annotated[int, Path(ge=0)], kit: KitDep) -> PolicySetOut:
+    async with kit.connect() as conn:
+        ps = await store.policy_set(conn, version)
+    if ps is None:
+        raise Problem(404, "Not Found", f"no policy set version {version}")
+    return _out(ps)
+
+
+@admin.get("/v1/sla/policies/{policy_id}", summary="One policy of the current set")
+async def get_policy(policy_id: PolicyId, kit: KitDep) -> SlaPolicy:
+    async with kit.connect() as conn:
+        ps = await store.current_policy_set(conn)
+    for p in ps.policies:
+        if p.policy_id == policy_id:
+            return p
+    raise Problem(404, "Not Found", f"no policy {policy_id!r} in version {ps.version}")
+
+
+@admin.put("/v1/sla/policies/{policy_id}", summary="Create or replace one policy (new version)")
+async def put_policy(
+    policy_id: PolicyId,
+    body: SlaPolicy,
+    kit: KitDep,
+    response: Response,
+    published_by: Annotated[str | None, Query(max_length=200)] = None,
+) -> PolicySetOut:
+    if body.policy_id != policy_id:
+        raise Problem(
+            422,
+            "Invalid policy",
+            "the body's policy_id must match the path",
+            errors=[{"field": "policy_id", "message": f"expected {policy_id!r}"}],
+        )
+    async with kit.connect() as conn:
+        current = await store.current_policy_set(conn)
+    existed = any(p.policy_id == policy_id for p in current.policies)
+    policies = [body if p.policy_id == policy_id else p for p in current.policies]
+    if not existed:
+        policies.append(body)
+    _check_policies([body], set(await _calendar_ids(kit)), "")
+    response.status_code = 200 if existed else 201
+    return await _publish(kit, policies, published_by)
+
+
+@admin.delete("/v1/sla/policies/{policy_id}", summary="Remove one policy (new version)")
+async def delete_policy(
+    policy_id: PolicyId,
+    kit: KitDep,
+    published_by: Annotated[str | None, Query(max_length=200)] = None,
+) -> PolicySetOut:
+    async with kit.connect() as conn:
+        current = await store.current_policy_set(conn)
+    remaining = [p for p in current.policies if p.policy_id != policy_id]
+    if len(remaining) == len(current.policies):
+        raise Problem(404, "Not Found", f"no policy {policy_id!r} in version {current.version}")
+    return await _publish(kit, remaining, published_by)
+
+
+async def _calendar_ids(kit: KitDep) -> list[str]:
+    async with kit.connect() as conn:
+        return list(await store.calendars(conn))
+
+
+@admin.get("/v1/sla/calendars", summary="Business calendars")
+async def list_calendars(kit: KitDep) -> dict[str, list[BusinessCalendar]]:
+    async with kit.connect() as conn:
+        return {"calendars": list((await store.calendars(conn)).values())}
+
+
+@admin.get("/v1/sla/calendars/{calendar_id}", summary="One business calendar")
+async def get_calendar(calendar_id: CalendarId, kit: KitDep) -> BusinessCalendar:
+    async with kit.connect() as conn:
+        cal = await store.get_calendar(conn, calendar_id)
+    if cal is None:
+        raise Problem(404, "Not Found", f"no calendar {calendar_id!r}")
+    return cal
+
+
+@admin.put("/v1/sla/calendars/{calendar_id}", summary="Create or replace a business calendar")
+async def put_calendar(
+    calendar_id: CalendarId, body: BusinessCalendar, kit: KitDep, response: Response
+) -> BusinessCalendar:
+    if body.calendar_id != calendar_id:
+        raise Problem(
+            422,
+            "Invalid calendar",
+            "the body's calendar_id must match the path",
+            errors=[{"field": "calendar_id", "message": f"expected {calendar_id!r}"}],
+        )
+    async with kit.unit_of_work() as uow:
+        created = await store.put_calendar(uow.conn, body)
+    response.status_code = 201 if created else 200
+    return body
+
+
+@admin.delete("/v1/sla/calendars/{calendar_id}", status_code=204, summary="Delete a calendar")
+async def delete_calendar(calendar_id: CalendarId, kit: KitDep) -> Response:
+    if calendar_id == DEFAULT_CALENDAR_ID:
+        raise Problem(
+            409,
+            "Conflict",
+            "the default calendar can be replaced but not deleted",
+            errors=[{"field": "calendar_id", "message": "is the default calendar"}],
+        )
+    async with kit.unit_of_work() as uow:
+        ps = await store.current_policy_set(uow.conn)
+        users = [p.policy_id for p in ps.policies if p.calendar_id == calendar_id]
+        if users:
+            raise Problem(
+                409,
+                "Conflict",
+                f"calendar {calendar_id!r} is used by policies {users}",
+                errors=[{"field": "calendar_id", "message": "in use"}],
+            )
+        if not await store.delete_calendar(uow.conn, calendar_id):
+            raise Problem(404, "Not Found", f"no calendar {calendar_id!r}")
+    return Response(status_code=204)
+
+
+# -- reads ----------------------------------------------------------------------------
+
+
+@reads.get("/v1/sla/breaches", summary="Open breaches (breached and not yet met)")
+async def breaches(
+    kit: KitDep,
+    rep_id: Annotated[str | None, Query(max_length=200)] = None,
+    team_id: Annotated[str | None, Query(max_length=200)] = None,
+    policy_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        items = await store.open_breaches(
+            conn, rep_id=rep_id, team_id=team_id, policy_id=policy_id, limit=limit, offset=offset
+        )
+    return {"items": items, "count": len(items), "limit": limit, "offset": offset}
+
+
+@reads.get("/v1/leads/{lead_id}/sla", summary="Every SLA on a lead: due, met, breached, stopped")
+async def lead_sla(lead_id: uuid.UUID, kit: KitDep) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        slas = await store.lead_slas(conn, lead_id)
+        if not slas and not await store.lead_known(conn, lead_id):
+            raise Problem(404, "Not Found", f"no SLA was ever started for lead {lead_id}")
+    return {"lead_id": lead_id, "slas": slas}
+
+
+GroupBy = Literal["policy", "team", "rep"]
+_GROUP_COLUMN = {"policy": "policy_id", "team": "team_id", "rep": "rep_id"}
+
+
+@reads.get("/v1/sla/compliance", summary="Met-on-time % and median times per policy/team/rep")
+async def sla_compliance(
+    kit: KitDep,
+    group_by: Annotated[list[GroupBy] | None, Query()] = None,
+    policy_id: Annotated[str | None, Query(max_length=100)] = None,
+    team_id: Annotated[str | None, Query(max_length=200)] = None,
+    rep_id: Annotated[str | None, Query(max_length=200)] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise Problem(
+                422,
+                "Invalid query",
+                "times need a UTC offset",
+                errors=[{"field": name, "message": "must include a time zone offset"}],
+            )
+    keys = list(dict.fromkeys(group_by or ["policy"]))
+    async with kit.connect() as conn:
+        rows = await store.outcomes(
+            conn, policy_id=policy_id, team_id=team_id, rep_id=rep_id, since=since, until=until
+        )
+    groups: dict[tuple[str | None, ...], list[store.OutcomeRow]] = {}
+    for row in rows:
+        key = tuple(getattr(row, _GROUP_COLUMN[k]) for k in keys)
+        groups.setdefault(key, []).append(row)
+    out_groups = [
+        {
+            **{_GROUP_COLUMN[k]: v for k, v in zip(keys, key, strict=True)},
+            **compliance([r.outcome for r in members]),
+        }
+        for key, members in sorted(groups.items(), key=lambda kv: tuple(str(v) for v in kv[0]))
+    ]
+
+    def median_of(measure: str) -> dict[str, Any]:
+        stats = compliance([r.outcome for r in rows if r.measures == measure])
+        return {
+            "median_seconds": stats["median_elapsed_seconds"],
+            "median_business_seconds": stats["median_elapsed_business_seconds"],
+            "met_on_time_pct": stats["met_on_time_pct"],
+        }
+
+    return {
+        "group_by": keys,
+        "overall": compliance([r.outcome for r in rows]),
+        "time_to_accept": median_of("accept"),
+        "time_to_contact": median_of("contact"),
+        "groups": out_groups,
+    }
+
+
+router.include_router(admin)
+router.include_router(reads)

@@ -1,0 +1,46 @@
+"""sla-monitor's app: the service kit wired with SLA handlers, timers, API and migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.events.clock import Clock
+from leadflow.events.service import ServiceKit
+from leadflow.sla_monitor import store
+from leadflow.sla_monitor.api import router
+from leadflow.sla_monitor.handlers import HANDLERS, TIMER_HANDLERS
+from leadflow.sla_monitor.settings import SlaSettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = None) -> ServiceKit:
+    settings = settings or SlaSettings()
+    default_calendar = settings.default_calendar()  # fail fast on a bad zone or hours
+
+    async def seed_default_calendar(kit: ServiceKit) -> None:
+        """A fresh system holds sales to an SLA at once: seed the configured default hours."""
+        async with kit.unit_of_work() as uow:
+            await store.seed_calendar(uow.conn, default_calendar)
+
+    return ServiceKit(
+        settings,
+        consumes=("routing", "scoring"),
+        handlers=HANDLERS,
+        timer_handlers=TIMER_HANDLERS,
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+        on_startup=[seed_default_calendar],
+    )
+
+
+def create_app(settings: SlaSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    kit = create_kit(settings, clock=clock)
+    return kit.create_app(
+        router,
+        title="Leadflow sla-monitor",
+        description="Service levels between marketing and sales: versioned policies, business "
+        "calendars, durable timers, warnings, breaches and escalations.",
+    )
