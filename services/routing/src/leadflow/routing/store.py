@@ -277,7 +277,8 @@ class LeadRow:
 
     @property
     def lifecycle(self) -> LeadLifecycle:
-        return LeadLifecycle(self.stage, self.held_from)
+        """Routing never sees intake's events: a lead it has not seen was an inquiry."""
+        return LeadLifecycle(self.stage or Stage.INQUIRY, self.held_from)
 
     @property
     def in_sales(self) -> bool:
