@@ -49,6 +49,7 @@ type podOwner struct {
 	kind, name, namespace string
 	labels                map[string]string
 	spec                  *corev1.PodSpec
+	claims                []string // StatefulSet volumeClaimTemplates, mountable like volumes
 }
 
 type validator struct {
@@ -135,19 +136,23 @@ func (v *validator) decode(dec runtime.Decoder, doc []byte, index int) {
 		if p := o.Spec.Template.Spec.RestartPolicy; p != "" && p != corev1.RestartPolicyAlways {
 			v.errorf(id, "Deployment pods must use restartPolicy Always, not %s", p)
 		}
-		v.pods = append(v.pods, podOwner{"Deployment", o.Name, nsOf(o), o.Spec.Template.Labels, &o.Spec.Template.Spec})
+		v.pods = append(v.pods, podOwner{"Deployment", o.Name, nsOf(o), o.Spec.Template.Labels, &o.Spec.Template.Spec, nil})
 	case *appsv1.StatefulSet:
 		v.checkSelector(id, o.Spec.Selector, o.Spec.Template.Labels)
 		if o.Spec.ServiceName == "" {
 			v.errorf(id, "StatefulSet needs spec.serviceName")
 		}
-		v.pods = append(v.pods, podOwner{"StatefulSet", o.Name, nsOf(o), o.Spec.Template.Labels, &o.Spec.Template.Spec})
+		claims := []string{}
+		for _, c := range o.Spec.VolumeClaimTemplates {
+			claims = append(claims, c.Name)
+		}
+		v.pods = append(v.pods, podOwner{"StatefulSet", o.Name, nsOf(o), o.Spec.Template.Labels, &o.Spec.Template.Spec, claims})
 	case *batchv1.Job:
 		p := o.Spec.Template.Spec.RestartPolicy
 		if p != corev1.RestartPolicyNever && p != corev1.RestartPolicyOnFailure {
 			v.errorf(id, "Job pods must use restartPolicy Never or OnFailure, not %q", p)
 		}
-		v.pods = append(v.pods, podOwner{"Job", o.Name, nsOf(o), o.Spec.Template.Labels, &o.Spec.Template.Spec})
+		v.pods = append(v.pods, podOwner{"Job", o.Name, nsOf(o), o.Spec.Template.Labels, &o.Spec.Template.Spec, nil})
 	case *corev1.Service:
 		v.services = append(v.services, o)
 	case *autoscalingv2.HorizontalPodAutoscaler:
@@ -205,6 +210,9 @@ func (v *validator) checkPodSpec(o podOwner) {
 		v.errorf(id, "pod template has no containers")
 	}
 	volumes := map[string]bool{}
+	for _, claim := range o.claims {
+		volumes[claim] = true
+	}
 	for _, vol := range spec.Volumes {
 		if volumes[vol.Name] {
 			v.errorf(id, "duplicate volume %q", vol.Name)
