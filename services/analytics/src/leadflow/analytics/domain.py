@@ -110,6 +110,8 @@ class LeadState:
     mql_at: datetime | None = None
     opp_at: datetime | None = None
     touches: list[Touch] = field(default_factory=list)
+    pipeline: float = 0.0
+    won_amount: float = 0.0
 
     @property
     def cohort_day(self) -> date | None:
@@ -137,6 +139,8 @@ class LeadState:
             "mql_at": _iso(self.mql_at),
             "opp_at": _iso(self.opp_at),
             "touches": [[_iso(t.at), t.channel, t.campaign, t.kind] for t in self.touches],
+            "pipeline": self.pipeline,
+            "won_amount": self.won_amount,
         }
 
     @classmethod
@@ -166,6 +170,8 @@ class LeadState:
                 )
                 for t in data.get("touches", [])
             ],
+            pipeline=float(data.get("pipeline", 0.0)),
+            won_amount=float(data.get("won_amount", 0.0)),
         )
 
 
@@ -196,9 +202,11 @@ class Effects:
 
     transition: Transition | None = None
     new_milestones: list[str] = field(default_factory=list)  # counted in the lead's cohort now
-    outcome: str | None = None  # "lost" | "disqualified" when first reached (cohort counters)
-    pipeline: float = 0.0
+    outcomes: list[str] = field(default_factory=list)  # "lost"/"disqualified" first reached
+    pipeline: float = 0.0  # amounts of this event, on the day it happened
     won: float = 0.0
+    cohort_pipeline: float = 0.0  # amounts to add to the lead's cohort now
+    cohort_won: float = 0.0
     attributed: dict[str, list[tuple[str, str, float, float]]] = field(default_factory=dict)
     # model -> [(channel, campaign, revenue share, deal credit)]
 
@@ -222,7 +230,7 @@ def _amount(payload: Mapping[str, Any]) -> float:
         return 0.0
 
 
-def fold(state: LeadState, fact: Fact) -> Effects:
+def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
     """Apply one event to ``state`` (mutated in place) and return what changed."""
     fx = Effects()
     p = fact.payload
@@ -257,6 +265,8 @@ def fold(state: LeadState, fact: Fact) -> Effects:
     stage = STAGE_OF_EVENT.get(et)
     if et == "lead.captured" and state.stage is not None:
         stage = None  # captured reached the log after a later stage: the stage stands
+    if et == "inquiry.received" and state.stage in ("lost", "disqualified"):
+        stage = "inquiry"  # a closed lead raised its hand again: re-engaged
     if stage is not None:
         if stage != state.stage:
             seconds = None
@@ -278,21 +288,26 @@ def fold(state: LeadState, fact: Fact) -> Effects:
         if stage in ("lost", "disqualified") and not getattr(state, stage):
             setattr(state, stage, True)
             if state.counted:
-                fx.outcome = stage
+                fx.outcomes.append(stage)
 
     if et == "lead.captured" and not state.counted:
         # The cohort is known from now on: count everything reached so far, once.
         state.counted = True
         fx.new_milestones = [m for m in MILESTONES if m in state.reached]
-        for outcome in ("lost", "disqualified"):
-            if getattr(state, outcome):
-                fx.outcome = outcome
+        fx.outcomes = [o for o in ("lost", "disqualified") if getattr(state, o)]
+        fx.cohort_pipeline, fx.cohort_won = state.pipeline, state.won_amount
 
     if et == "opportunity.opened":
         fx.pipeline = _amount(p)
+        state.pipeline += fx.pipeline
+        if state.counted:
+            fx.cohort_pipeline = fx.pipeline
     elif et == "deal.won":
         fx.won = _amount(p)
-        if fx.won:
+        state.won_amount += fx.won
+        if state.counted:
+            fx.cohort_won = fx.won
+        if fx.won and attribute:
             fx.attributed = {
                 model: [(t.channel, t.campaign, fx.won * w, w) for t, w in weights]
                 for model, weights in attribute_all(

@@ -1,0 +1,316 @@
+"""HTTP: reports (JSON or CSV), campaign costs (admin), projection rebuilds, the dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import uuid
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import text
+
+from leadflow.analytics import domain, store
+from leadflow.analytics.projections import PROJECTION_NAMES, log_head
+from leadflow.analytics.store import Filters
+from leadflow.events.errors import Problem
+from leadflow.events.projection import ProjectionRunner
+from leadflow.events.service import ServiceKit, kit_of, require_admin
+
+router = APIRouter()
+Kit = Annotated[ServiceKit, Depends(kit_of)]
+
+
+def filters(
+    from_: Annotated[date | None, Query(alias="from")] = None,
+    to: Annotated[date | None, Query()] = None,
+    channel: Annotated[str | None, Query(max_length=200)] = None,
+    campaign: Annotated[str | None, Query(max_length=200)] = None,
+) -> Filters:
+    if from_ and to and to < from_:
+        raise Problem(422, "Invalid date range", "'to' is before 'from'",
+                      errors=[{"field": "to", "message": "must not be before 'from'"}])
+    return Filters(from_, to, channel or None, campaign or None)
+
+
+FiltersDep = Annotated[Filters, Depends(filters)]
+Format = Annotated[str | None, Query(pattern="^(json|csv)$")]
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """Rows as CSV; the header is the union of keys in first-seen order."""
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def respond(request: Request, fmt: str | None, report: dict[str, Any], name: str) -> Response:
+    """JSON, or CSV of the report's rows with ?format=csv or Accept: text/csv."""
+    wants_csv = fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
+    if wants_csv:
+        return Response(
+            to_csv(report.get("rows", [])),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return JSONResponse(report)
+
+
+def _settings_days(kit: ServiceKit) -> dict[str, float]:
+    overrides = getattr(kit.settings, "stuck_expected_days", {}) or {}
+    return {**domain.DEFAULT_EXPECTED_DAYS, **overrides}
+
+
+@router.get("/v1/funnel", tags=["reports"], summary="Waterfall by inquiry cohort and by period")
+async def get_funnel(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+                     grain: Annotated[str, Query(pattern="^(week|month)$")] = "month") -> Response:
+    async with kit.connect() as conn:
+        report = await store.funnel(conn, f, grain)
+    return respond(request, fmt, report, "funnel")
+
+
+@router.get("/v1/velocity", tags=["reports"], summary="Time in stage (median, p90), lead age")
+async def get_velocity(request: Request, kit: Kit, f: FiltersDep,
+                       fmt: Format = None) -> Response:
+    async with kit.connect() as conn:
+        report = await store.velocity(conn, f, kit.clock.now())
+    return respond(request, fmt, report, "velocity")
+
+
+@router.get("/v1/sources", tags=["reports"], summary="Per source: rates, revenue, CPL, ROI")
+async def get_sources(
+    request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+    group_by: Annotated[str, Query(pattern="^(channel|campaign|form|event)$")] = "channel",
+) -> Response:
+    async with kit.connect() as conn:
+        report = await store.sources(conn, f, group_by)
+    return respond(request, fmt, report, "sources")
+
+
+@router.get("/v1/attribution", tags=["reports"], summary="Won revenue by attribution model")
+async def get_attribution(
+    request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+    model: str = "linear",
+    group_by: Annotated[str, Query(pattern="^(channel|campaign)$")] = "campaign",
+) -> Response:
+    if model not in domain.ATTRIBUTION_MODELS:
+        raise Problem(422, "Unknown attribution model", f"{model!r} is not a model",
+                      errors=[{"field": "model",
+                               "message": f"one of {', '.join(domain.ATTRIBUTION_MODELS)}"}])
+    async with kit.connect() as conn:
+        report = await store.attribution(conn, f, model, group_by)
+    return respond(request, fmt, report, f"attribution-{model}")
+
+
+@router.get("/v1/reps", tags=["reports"], summary="Reps and teams: acceptance, reasons, SLA")
+async def get_reps(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+                   team: str | None = None, rep: str | None = None,
+                   policy: str | None = None) -> Response:
+    async with kit.connect() as conn:
+        report = await store.reps(conn, f, team, rep, policy)
+    return respond(request, fmt, report, "reps")
+
+
+@router.get("/v1/stuck", tags=["reports"], summary="Open leads past their stage's expected time")
+async def get_stuck(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+                    stage: str | None = None,
+                    limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> Response:
+    days = _settings_days(kit)
+    if stage is not None and stage not in days:
+        raise Problem(422, "Unknown stage", f"{stage!r} has no expected duration",
+                      errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}])
+    async with kit.connect() as conn:
+        report = await store.stuck(conn, f, kit.clock.now(), days, stage, limit)
+    return respond(request, fmt, report, "stuck")
+
+
+@router.get("/v1/leads/{lead_id}/timeline", tags=["reports"], summary="A lead's whole history")
+async def get_timeline(request: Request, kit: Kit, lead_id: uuid.UUID,
+                       fmt: Format = None) -> Response:
+    async with kit.connect() as conn:
+        report = await store.timeline(conn, lead_id)
+    if report is None:
+        raise Problem(404, "Unknown lead", f"no events for lead {lead_id}",
+                      errors=[{"field": "lead_id", "message": "no events recorded"}])
+    return respond(request, fmt, report, f"timeline-{lead_id}")
+
+
+def _mix(raw: str | None) -> dict[str, float] | None:
+    if not raw:
+        return None
+    out: dict[str, float] = {}
+    for part in raw.split(","):
+        name, _, share = part.partition(":")
+        try:
+            value = float(share)
+        except ValueError:
+            value = -1
+        if not name or value < 0:
+            raise Problem(422, "Invalid mix", "use mix=channel:share,channel:share",
+                          errors=[{"field": "mix", "message": f"bad entry {part!r}"}])
+        out[name] = value
+    if not sum(out.values()):
+        raise Problem(422, "Invalid mix", "shares sum to zero",
+                      errors=[{"field": "mix", "message": "shares must not all be zero"}])
+    return out
+
+
+@router.get("/v1/plan", tags=["reports"], summary="Leads needed for a revenue goal")
+async def get_plan(
+    request: Request, kit: Kit, f: FiltersDep,
+    revenue: Annotated[float, Query(gt=0, le=1e13)],
+    period: Annotated[str, Query(pattern="^(week|month|quarter|year)$")] = "quarter",
+    mix: str | None = None, fmt: Format = None,
+) -> Response:
+    async with kit.connect() as conn:
+        report = await store.plan(conn, f, revenue, period, _mix(mix))
+    return respond(request, fmt, report, "plan")
+
+
+# -- campaign costs (admin) ------------------------------------------------------------------
+
+
+class CampaignCost(BaseModel):
+    campaign: str = Field(min_length=1, max_length=200)
+    channel: str = Field(default=domain.UNKNOWN, min_length=1, max_length=200)
+    period_start: date
+    period_end: date
+    amount: float = Field(ge=0, le=1e12)
+    currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CampaignCost:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end must not be before period_start")
+        return self
+
+
+@router.get("/v1/campaign-costs", tags=["admin"], summary="Entered campaign costs")
+async def list_costs(request: Request, kit: Kit, fmt: Format = None) -> Response:
+    async with kit.connect() as conn:
+        rows = await store.costs(conn)
+    return respond(request, fmt, {"rows": rows}, "campaign-costs")
+
+
+@router.post("/v1/campaign-costs", tags=["admin"], status_code=201,
+             dependencies=[Depends(require_admin)], summary="Enter a campaign's cost")
+async def add_cost(body: CampaignCost, kit: Kit) -> dict[str, Any]:
+    async with kit.engine.begin() as conn:
+        new_id = await conn.scalar(
+            text("INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "
+                 "amount, currency) VALUES (:campaign, :channel, :period_start, :period_end, "
+                 ":amount, :currency) RETURNING id"),
+            body.model_dump(),
+        )
+    return {"id": new_id, **body.model_dump(mode="json")}
+
+
+@router.delete("/v1/campaign-costs/{cost_id}", tags=["admin"], status_code=204,
+               dependencies=[Depends(require_admin)], summary="Remove a campaign cost")
+async def delete_cost(cost_id: int, kit: Kit) -> Response:
+    async with kit.engine.begin() as conn:
+        deleted = await conn.scalar(
+            text("DELETE FROM campaign_costs WHERE id = :i RETURNING id"), {"i": cost_id})
+    if deleted is None:
+        raise Problem(404, "Unknown cost", f"no campaign cost {cost_id}",
+                      errors=[{"field": "cost_id", "message": "not found"}])
+    return Response(status_code=204)
+
+
+# -- projections ---------------------------------------------------------------------------
+
+
+def runner_of(kit: ServiceKit) -> ProjectionRunner:
+    """The kit's runner, or (consumers disabled) one kept on the kit for rebuilds only."""
+    if kit.projection_runner is not None:
+        return kit.projection_runner
+    runner = kit.state.get("rebuild_runner")
+    if runner is None:
+        from leadflow.analytics.projections import all_projections, read_log
+
+        runner = kit.state["rebuild_runner"] = ProjectionRunner(
+            kit.engine, all_projections(), read_log, log_head, service=kit.service,
+            rebuild_batch=getattr(kit.settings, "projection_batch", 20000))
+    assert isinstance(runner, ProjectionRunner)
+    return runner
+
+
+def _known(name: str) -> str:
+    if name not in PROJECTION_NAMES:
+        raise Problem(404, "Unknown projection", f"{name!r} is not a projection",
+                      errors=[{"field": "name",
+                               "message": f"one of {', '.join(PROJECTION_NAMES)}"}])
+    return name
+
+
+@router.get("/v1/projections", tags=["projections"], summary="Checkpoints and rebuild progress")
+async def list_projections(kit: Kit) -> dict[str, Any]:
+    runner = runner_of(kit)
+    async with kit.connect() as conn:
+        points = await store.checkpoints(conn)
+        head = await log_head(conn)
+    return {"head": head, "projections": [
+        {"name": n, "position": points.get(n, 0), "lag": head - points.get(n, 0),
+         "rebuild": asdict(runner.progress[n])} for n in PROJECTION_NAMES]}
+
+
+@router.post("/v1/projections/{name}/rebuild", tags=["projections"], status_code=202,
+             dependencies=[Depends(require_admin)], summary="Clear and replay a projection")
+async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
+    _known(name)
+    runner = runner_of(kit)
+    if runner.progress[name].state == "running":
+        raise Problem(409, "Rebuild running", f"{name} is already being rebuilt")
+    tasks: set[asyncio.Task[Any]] = kit.state.setdefault("rebuild_tasks", set())
+
+    async def run() -> None:
+        # A failure is recorded in the progress (state=failed, error) the client polls.
+        with contextlib.suppress(Exception):
+            await runner.rebuild(name)
+
+    runner.progress[name].state = "running"
+    task = asyncio.create_task(run())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return {"name": name, "state": "running", "progress": f"/v1/projections/{name}"}
+
+
+@router.get("/v1/projections/{name}", tags=["projections"], summary="One projection's progress")
+async def projection_status(name: str, kit: Kit) -> dict[str, Any]:
+    _known(name)
+    runner = runner_of(kit)
+    async with kit.connect() as conn:
+        points = await store.checkpoints(conn)
+        head = await log_head(conn)
+    return {"name": name, "position": points.get(name, 0), "head": head,
+            "rebuild": asdict(runner.progress[name])}
+
+
+# -- dashboard -----------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard(request: Request, kit: Kit, f: FiltersDep) -> HTMLResponse:
+    from leadflow.analytics.dashboard import render
+
+    async with kit.connect() as conn:
+        html = await render(conn, f, kit.clock.now(), _settings_days(kit))
+    return HTMLResponse(html)
+
+
+def parse_dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)

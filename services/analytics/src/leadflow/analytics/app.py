@@ -1,0 +1,42 @@
+"""The analytics service: consumes every leadflow topic into its log, projects, reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.analytics.api import router
+from leadflow.analytics.handlers import CONSUMES, all_handlers
+from leadflow.analytics.projections import all_projections, log_head, read_log
+from leadflow.analytics.settings import AnalyticsSettings
+from leadflow.events.clock import Clock
+from leadflow.events.service import ServiceKit
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def build_kit(
+    settings: AnalyticsSettings | None = None, *, clock: Clock | None = None
+) -> ServiceKit:
+    settings = settings or AnalyticsSettings()
+    return ServiceKit(
+        settings,
+        consumes=CONSUMES,
+        handlers=all_handlers(),
+        projections=all_projections(),
+        projection_source=read_log,
+        projection_head=log_head,
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+        produces=False,
+    )
+
+
+def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    kit = build_kit(settings, clock=clock)
+    return kit.create_app(
+        router,
+        title="Leadflow analytics",
+        description="The global lead event log, funnel projections, lead plan and dashboard.",
+    )

@@ -1,0 +1,476 @@
+"""Report queries: every answer comes from the projection tables, never from scanning the log.
+
+The projection tables are small pre-aggregates (per day x segment), so a report is a
+``GROUP BY`` over a date range; the rates, percentiles of finished stays, ROI and plans are
+then computed with ``domain``. The one exception is a lead's timeline, read from the log by
+its ``(lead_id, occurred_at)`` index (one lead, not a scan).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.analytics import domain
+from leadflow.analytics.domain import MILESTONES, CostRow, SourceMetrics
+from leadflow.analytics.projections import REP_COLUMNS, SLA_COLUMNS, SOURCE_COLUMNS
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Date range (inclusive days) and segment filters shared by every report."""
+
+    start: date | None = None
+    end: date | None = None
+    channel: str | None = None
+    campaign: str | None = None
+
+    def where(self, day_column: str, *, segments: bool = True) -> tuple[str, dict[str, Any]]:
+        conds: list[str] = ["TRUE"]
+        params: dict[str, Any] = {}
+        if self.start is not None:
+            conds.append(f"{day_column} >= :start")
+            params["start"] = self.start
+        if self.end is not None:
+            conds.append(f"{day_column} <= :end")
+            params["end"] = self.end
+        if segments and self.channel:
+            conds.append("channel = :channel")
+            params["channel"] = self.channel
+        if segments and self.campaign:
+            conds.append("campaign = :campaign")
+            params["campaign"] = self.campaign
+        return " AND ".join(conds), params
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.start.isoformat() if self.start else None,
+            "to": self.end.isoformat() if self.end else None,
+            "channel": self.channel,
+            "campaign": self.campaign,
+        }
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, Decimal):
+        return float(value)
+    return float(value or 0)
+
+
+def _r(value: float | None, ndigits: int = 4) -> float | None:
+    return None if value is None else round(value, ndigits)
+
+
+# -- funnel -------------------------------------------------------------------------------
+
+
+async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dict[str, Any]:
+    where, params = f.where("cohort_day")
+    totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
+    for milestone, n in await conn.execute(
+        text(f"SELECT milestone, sum(leads) FROM funnel_cohort WHERE {where} GROUP BY milestone"),
+        params,
+    ):
+        totals[milestone] = int(n)
+    cohorts: dict[date, dict[str, int]] = {}
+    for cohort, milestone, n in await conn.execute(
+        text(
+            f"SELECT date_trunc(:grain, cohort_day)::date AS c, milestone, sum(leads) "
+            f"FROM funnel_cohort WHERE {where} GROUP BY 1, 2 ORDER BY 1"
+        ),
+        {**params, "grain": grain},
+    ):
+        cohorts.setdefault(cohort, {})[milestone] = int(n)
+    fwhere, fparams = f.where("day")
+    entries = {s: 0 for s in domain.STAGES}
+    flows = []
+    for from_stage, to_stage, via, n in await conn.execute(
+        text(
+            f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE {fwhere} "
+            "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"
+        ),
+        fparams,
+    ):
+        entries[to_stage] = entries.get(to_stage, 0) + int(n)
+        flows.append({"from": from_stage, "to": to_stage, "via": via, "count": int(n)})
+    waterfall = [_stage_row(r) for r in domain.waterfall(totals)]
+    cohort_rows = []
+    for cohort, counts in cohorts.items():
+        for r in domain.waterfall(counts):
+            cohort_rows.append({"cohort": cohort.isoformat(), **_stage_row(r)})
+    return {
+        "filters": f.as_dict(),
+        "grain": grain,
+        "waterfall": waterfall,
+        "outcomes": {"lost": totals["lost"], "disqualified": totals["disqualified"]},
+        "cohorts": cohort_rows,
+        "period": {
+            "entries": entries,
+            "recycled": sum(x["count"] for x in flows if x["via"] == "lead.recycled"),
+            "rejected": sum(x["count"] for x in flows if x["via"] == "lead.rejected"),
+            "disqualified": entries.get("disqualified", 0),
+            "flows": flows,
+        },
+        "rows": [{"cohort": "all", **r} for r in waterfall] + cohort_rows,
+    }
+
+
+def _stage_row(r: domain.StageRow) -> dict[str, Any]:
+    return {
+        "stage": r.stage,
+        "count": r.count,
+        "conversion_to_next": _r(r.conversion_to_next),
+        "conversion_from_inquiry": _r(r.conversion_from_inquiry),
+    }
+
+
+# -- velocity -----------------------------------------------------------------------------
+
+
+async def velocity(conn: AsyncConnection, f: Filters, now: datetime) -> dict[str, Any]:
+    where, params = f.where("exited_at::date")
+    rows = []
+    for stage, n, median, p90, mean in await conn.execute(
+        text(
+            "SELECT stage, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds), avg(seconds) "
+            f"FROM stage_stay WHERE {where} GROUP BY stage"
+        ),
+        params,
+    ):
+        rows.append({
+            "stage": stage,
+            "stays": int(n),
+            "median_days": _r(median / 86400),
+            "p90_days": _r(p90 / 86400),
+            "mean_days": _r(mean / 86400),
+        })
+    order = {s: i for i, s in enumerate(domain.STAGES)}
+    rows.sort(key=lambda r: order.get(r["stage"], 99))
+    awhere, aparams = f.where("inquiry_at::date")
+    age = (await conn.execute(
+        text(
+            "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY a), "
+            "percentile_cont(0.9) WITHIN GROUP (ORDER BY a) FROM (SELECT "
+            "extract(epoch FROM (CAST(:now AS timestamptz) - inquiry_at)) AS a FROM lead_current "
+            f"WHERE is_open AND inquiry_at IS NOT NULL AND {awhere}) x"
+        ),
+        {**aparams, "now": now},
+    )).one()
+    return {
+        "filters": f.as_dict(),
+        "stages": rows,
+        "open_lead_age": {
+            "leads": int(age[0]),
+            "median_days": _r(age[1] / 86400) if age[1] is not None else None,
+            "p90_days": _r(age[2] / 86400) if age[2] is not None else None,
+        },
+        "rows": rows,
+    }
+
+
+# -- sources ------------------------------------------------------------------------------
+
+SOURCE_DIMENSIONS = {"channel": "channel", "campaign": "campaign", "form": "form_id",
+                     "event": "event_key"}
+
+
+async def costs(conn: AsyncConnection) -> list[dict[str, Any]]:
+    result = await conn.execute(
+        text("SELECT id, campaign, channel, period_start, period_end, amount, currency "
+             "FROM campaign_costs ORDER BY period_start, id")
+    )
+    return [
+        {"id": r[0], "campaign": r[1], "channel": r[2], "period_start": r[3].isoformat(),
+         "period_end": r[4].isoformat(), "amount": _num(r[5]), "currency": r[6]}
+        for r in result
+    ]
+
+
+async def source_counts(
+    conn: AsyncConnection, f: Filters, group_by: str
+) -> dict[str, dict[str, float]]:
+    col = SOURCE_DIMENSIONS[group_by]
+    where, params = f.where("cohort_day")
+    sums = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
+    out: dict[str, dict[str, float]] = {}
+    for row in await conn.execute(
+        text(f"SELECT {col}, {sums} FROM source_cohort WHERE {where} GROUP BY 1 ORDER BY 1"),
+        params,
+    ):
+        out[row[0]] = {c: _num(v) for c, v in zip(SOURCE_COLUMNS, row[1:], strict=True)}
+    return out
+
+
+async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") -> dict[str, Any]:
+    counts = await source_counts(conn, f, group_by)
+    cost_rows = [
+        CostRow(c["campaign"], c["channel"], date.fromisoformat(c["period_start"]),
+                date.fromisoformat(c["period_end"]), c["amount"])
+        for c in await costs(conn)
+    ]
+    rows: list[dict[str, Any]] = []
+    for source, c in counts.items():
+        cost: float | None = None
+        if group_by in ("channel", "campaign"):
+            mine = [x for x in cost_rows if getattr(x, group_by) == source
+                    and (not f.channel or x.channel == f.channel)
+                    and (not f.campaign or x.campaign == f.campaign)]
+            cost = domain.prorated_cost(mine, f.start, f.end) if mine else None
+        m = SourceMetrics(int(c["inquiries"]), int(c["mqls"]), int(c["sqls"]),
+                          int(c["opportunities"]), int(c["won"]), c["pipeline"],
+                          c["won_revenue"], cost)
+        rows.append({
+            "source": source,
+            "inquiries": m.inquiries,
+            "mqls": m.mqls,
+            "sals": int(c["sals"]),
+            "sqls": m.sqls,
+            "opportunities": m.opportunities,
+            "won": m.won,
+            "lost": int(c["lost"]),
+            "disqualified": int(c["disqualified"]),
+            "mql_rate": _r(m.mql_rate),
+            "sql_rate": _r(m.sql_rate),
+            "win_rate": _r(m.win_rate),
+            "pipeline": round(m.pipeline, 2),
+            "won_revenue": round(m.won_revenue, 2),
+            "cost": _r(m.cost, 2),
+            "cost_per_lead": _r(m.cost_per_lead, 2),
+            "roi": _r(m.roi),
+        })
+    rows.sort(key=lambda r: (-float(r["won_revenue"]), -int(r["inquiries"]), str(r["source"])))
+    return {"filters": f.as_dict(), "group_by": group_by, "rows": rows}
+
+
+# -- attribution --------------------------------------------------------------------------
+
+
+async def attribution(conn: AsyncConnection, f: Filters, model: str,
+                      group_by: str = "campaign") -> dict[str, Any]:
+    where, params = f.where("won_day")
+    cols = {"channel": "channel", "campaign": "channel, campaign"}[group_by]
+    rows = []
+    for row in await conn.execute(
+        text(
+            f"SELECT {cols}, sum(revenue), sum(credit) FROM attribution_revenue "
+            f"WHERE model = :model AND {where} GROUP BY {cols} ORDER BY sum(revenue) DESC, {cols}"
+        ),
+        {**params, "model": model},
+    ):
+        item = {"channel": row[0]}
+        if group_by == "campaign":
+            item["campaign"] = row[1]
+        rows.append({**item, "revenue": round(_num(row[-2]), 2),
+                     "deals": round(_num(row[-1]), 4)})
+    return {"filters": f.as_dict(), "model": model, "group_by": group_by,
+            "total_revenue": round(sum(r["revenue"] for r in rows), 2), "rows": rows}
+
+
+# -- reps and SLA -------------------------------------------------------------------------
+
+
+async def reps(conn: AsyncConnection, f: Filters, team: str | None = None,
+               rep: str | None = None, policy: str | None = None) -> dict[str, Any]:
+    where, params = f.where("day", segments=False)
+    extra = ""
+    if team:
+        extra += " AND team_id = :team"
+        params["team"] = team
+    if rep:
+        extra += " AND rep_id = :rep"
+        params["rep"] = rep
+    sums = ", ".join(f"sum({c})" for c in REP_COLUMNS)
+    rows = []
+    for row in await conn.execute(
+        text(f"SELECT rep_id, team_id, {sums} FROM rep_daily WHERE {where}{extra} "
+             "GROUP BY 1, 2 ORDER BY 1, 2"),
+        params,
+    ):
+        c = {k: _num(v) for k, v in zip(REP_COLUMNS, row[2:], strict=True)}
+        decided = c["accepted"] + c["rejected"]
+        rows.append({
+            "rep_id": row[0], "team_id": row[1],
+            **{k: int(v) for k, v in c.items() if k != "won_revenue"},
+            "won_revenue": round(c["won_revenue"], 2),
+            "acceptance_rate": _r(domain.rate(c["accepted"], decided)),
+            "rejection_rate": _r(domain.rate(c["rejected"], decided)),
+        })
+    reasons = [
+        {"kind": k, "reason": r, "count": int(n)}
+        for k, r, n in await conn.execute(
+            text(f"SELECT kind, reason, sum(n) FROM rep_reasons WHERE {where}{extra} "
+                 "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"),
+            params,
+        )
+    ]
+    sla_extra = extra
+    if policy:
+        sla_extra += " AND policy_id = :policy"
+        params["policy"] = policy
+    sums = ", ".join(f"sum({c})" for c in SLA_COLUMNS)
+    sla_rows = []
+    for row in await conn.execute(
+        text(f"SELECT policy_id, team_id, rep_id, {sums} FROM sla_daily WHERE {where}{sla_extra} "
+             "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+        params,
+    ):
+        c = {k: _num(v) for k, v in zip(SLA_COLUMNS, row[3:], strict=True)}
+        sla_rows.append({"policy_id": row[0], "team_id": row[1], "rep_id": row[2], **c})
+    return {
+        "filters": {**f.as_dict(), "team": team, "rep": rep, "policy": policy},
+        "rows": rows,
+        "reasons": reasons,
+        "sla": [_sla(r) for r in sla_rows],
+        "sla_by_policy": _sla_rollup(sla_rows, ("policy_id",)),
+        "sla_by_team": _sla_rollup(sla_rows, ("team_id",)),
+        "sla_by_rep": _sla_rollup(sla_rows, ("rep_id",)),
+    }
+
+
+def _sla(c: dict[str, Any]) -> dict[str, Any]:
+    """Compliance = met on time / (met on time + breached); a breach met late counts once."""
+    out = {k: (int(v) if k in SLA_COLUMNS[:6] else v) for k, v in c.items()}
+    out["compliance"] = _r(domain.rate(c["met_on_time"], c["met_on_time"] + c["breached"]))
+    met = c["met_on_time"] + c["met_late"]
+    out["mean_response_hours"] = _r(c["elapsed_seconds"] / met / 3600) if met else None
+    del out["elapsed_seconds"]
+    return out
+
+
+def _sla_rollup(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    acc: dict[tuple[Any, ...], dict[str, float]] = {}
+    for r in rows:
+        k = tuple(r[x] for x in keys)
+        tot = acc.setdefault(k, dict.fromkeys(SLA_COLUMNS, 0.0))
+        for c in SLA_COLUMNS:
+            tot[c] += r[c]
+    return [_sla({**dict(zip(keys, k, strict=True)), **v}) for k, v in sorted(acc.items())]
+
+
+# -- stuck leads ----------------------------------------------------------------------------
+
+
+async def stuck(conn: AsyncConnection, f: Filters, now: datetime,
+                expected_days: dict[str, float], stage: str | None = None,
+                limit: int = 100) -> dict[str, Any]:
+    stages = [s for s in expected_days if stage in (None, s)]
+    if not stages:
+        return {"filters": f.as_dict(), "total": 0, "by_stage": {}, "rows": []}
+    ors: list[str] = []
+    params: dict[str, Any] = {}
+    for i, s in enumerate(stages):
+        ors.append(f"(stage = :s{i} AND stage_entered_at < :c{i})")
+        params[f"s{i}"] = s
+        params[f"c{i}"] = domain.stuck_cutoff(s, now, expected_days)
+    where, fparams = f.where("inquiry_at::date")
+    cond = f"is_open AND ({' OR '.join(ors)}) AND {where}"
+    params.update(fparams)
+    by_stage = {s: int(n) for s, n in await conn.execute(
+        text(f"SELECT stage, count(*) FROM lead_current WHERE {cond} GROUP BY stage"), params)}
+    rows = []
+    for r in await conn.execute(
+        text(
+            "SELECT lead_id, stage, stage_entered_at, inquiry_at, channel, campaign, rep_id, "
+            f"team_id FROM lead_current WHERE {cond} ORDER BY stage_entered_at, lead_id "
+            "LIMIT :limit"
+        ),
+        {**params, "limit": limit},
+    ):
+        rows.append({
+            "lead_id": str(r[0]), "stage": r[1], "entered_at": r[2].isoformat(),
+            "days_in_stage": round((now - r[2]).total_seconds() / 86400, 2),
+            "expected_days": expected_days[r[1]],
+            "inquiry_at": r[3].isoformat() if r[3] else None,
+            "channel": r[4], "campaign": r[5], "rep_id": r[6], "team_id": r[7],
+        })
+    return {"filters": f.as_dict(), "total": sum(by_stage.values()), "by_stage": by_stage,
+            "rows": rows}
+
+
+# -- timeline -------------------------------------------------------------------------------
+
+
+async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    erased_at = await conn.scalar(
+        text("SELECT erased_at FROM erased_leads WHERE lead_id = :l"), {"l": lead_id})
+    result = await conn.execute(
+        text(
+            "SELECT l.global_position, l.event_id, l.producer, l.event_type, l.occurred_at, "
+            "l.recorded_at, l.payload, p.fields FROM lead_event_log l "
+            "LEFT JOIN lead_personal p ON p.lead_id = l.lead_id AND p.event_id = l.event_id "
+            "WHERE l.lead_id = :l ORDER BY l.occurred_at, l.global_position"
+        ),
+        {"l": lead_id},
+    )
+    events = []
+    for pos, event_id, producer, event_type, occurred, recorded, payload, personal in result:
+        events.append({
+            "position": pos, "event_id": str(event_id), "producer": producer,
+            "event_type": event_type, "occurred_at": occurred.isoformat(),
+            "recorded_at": recorded.isoformat(), "stage": domain.STAGE_OF_EVENT.get(event_type),
+            "payload": {**payload, **(personal or {})},
+        })
+    if not events:
+        return None
+    return {"lead_id": str(lead_id), "erased": erased_at is not None,
+            "erased_at": erased_at.isoformat() if erased_at else None, "events": events,
+            "rows": [{k: v for k, v in e.items() if k != "payload"} for e in events]}
+
+
+# -- lead plan ------------------------------------------------------------------------------
+
+
+async def plan(conn: AsyncConnection, f: Filters, revenue: float, period: str,
+               mix: dict[str, float] | None) -> dict[str, Any]:
+    per_channel = await source_counts(conn, f, "channel")
+
+    def milestones(c: dict[str, float]) -> dict[str, int]:
+        return {m: int(c[col]) for m, col in zip(
+            MILESTONES, ("inquiries", "mqls", "sals", "sqls", "opportunities", "won"),
+            strict=True)}
+
+    total = dict.fromkeys(SOURCE_COLUMNS, 0.0)
+    for c in per_channel.values():
+        for k in SOURCE_COLUMNS:
+            total[k] += c[k]
+    overall = domain.lead_plan(revenue, milestones(total), total["won_revenue"], "all")
+    lines = domain.plan_mix(
+        revenue, {s: (milestones(c), c["won_revenue"]) for s, c in per_channel.items()}, mix)
+    # Measured run rate over the filtered range, scaled to one plan period.
+    days = None
+    if f.start and f.end:
+        days = (f.end - f.start).days + 1
+    measured_per_period = (
+        {m: round(n * domain.period_days(period) / days, 1)
+         for m, n in milestones(total).items()} if days else None
+    )
+
+    def line(p: domain.PlanLine) -> dict[str, Any]:
+        return {"segment": p.segment, "revenue": round(p.revenue, 2),
+                "avg_deal": _r(p.avg_deal, 2), "feasible": p.feasible, **p.needed}
+
+    rows = [line(overall), *(line(p) for p in lines)]
+    return {"filters": f.as_dict(), "revenue": revenue, "period": period,
+            "measured_rates": {r["stage"]: r["conversion_to_next"]
+                               for r in map(_stage_row, domain.waterfall(milestones(total)))},
+            "measured_per_period": measured_per_period, "plan": rows[0], "by_source": rows[1:],
+            "rows": rows}
+
+
+# -- projections status --------------------------------------------------------------------
+
+
+async def checkpoints(conn: AsyncConnection) -> dict[str, int]:
+    return {n: int(p) for n, p in await conn.execute(
+        text("SELECT name, position FROM projection_checkpoints"))}
+
+
+def day_after(d: date) -> date:
+    return d + timedelta(days=1)
