@@ -723,6 +723,7 @@ class RuleCredit(BaseModel):
 class ScoreResult(BaseModel):
     fit: float
     engagement: float
+    engagement_exact: float = Field(exclude=True)
     engagement_raw: float
     grade: str
     engagement_level: int
@@ -856,18 +857,22 @@ def score(
                     reason=erule.reason or f"{credit.activities} x {erule.id}",
                 )
             )
-    engagement = round(max(0.0, engagement_sum), 2)
+    exact = max(0.0, engagement_sum)
+    engagement = round(exact, 2)
     grade = grade_of(fit, model)
-    level = level_of(engagement, model)
+    # Levels and the MQL bar read the unrounded value, so the decay timer's exact crossing
+    # time really is the moment the level changes.
+    level = level_of(exact, model)
     cell = f"{grade[0]}{level}"
     dq = disqualification(attrs, model)
     if dq is not None:
         ready, why = False, f"disqualified: {dq.reason}"
     else:
-        ready, why = mql_decision(fit, engagement, cell, model.mql)
+        ready, why = mql_decision(fit, exact, cell, model.mql)
     return ScoreResult(
         fit=fit,
         engagement=engagement,
+        engagement_exact=exact,
         engagement_raw=round(max(0.0, raw_sum), 2),
         grade=grade,
         engagement_level=level,
@@ -901,10 +906,22 @@ def materially_changed(
 
 
 def next_reevaluation(result: ScoreResult, model: ScoringModel, now: datetime) -> datetime | None:
-    """When to look at the lead again so decay can move it: only leads with engagement left."""
-    if result.engagement <= 0 or result.disqualified_by is not None:
+    """When to look at the lead again so decay can move it: just after engagement decays
+    through the next level or MQL boundary below it (every activity decays at the same rate,
+    so the crossing time is exact), and at least every ``reevaluate_hours``. None when there
+    is nothing left to decay."""
+    if result.engagement_exact <= 0 or result.disqualified_by is not None:
         return None
-    return now + timedelta(hours=model.decay.reevaluate_hours)
+    periodic = now + timedelta(hours=model.decay.reevaluate_hours)
+    boundaries = {b.min for b in model.engagement_levels if b.min is not None and b.min > 0}
+    if model.mql.min_engagement is not None and model.mql.min_engagement > 0:
+        boundaries.add(model.mql.min_engagement)
+    below = [b for b in boundaries if b <= result.engagement_exact]
+    if not below:
+        return periodic
+    days = model.decay.half_life_days * math.log2(result.engagement_exact / max(below))
+    crossing = now + timedelta(days=days, seconds=1)
+    return min(periodic, crossing)
 
 
 # ---------------------------------------------------------------------------------------

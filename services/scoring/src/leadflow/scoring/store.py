@@ -1,0 +1,433 @@
+"""SQL for scoring's read tables (unqualified names: the connection's search_path is our schema).
+
+``leads`` holds one row per lead (profile, last published score, qualification and nurture
+state) so that handling one event is one locking upsert plus one update; ``activities``
+keeps the engagement history the score is computed from.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.scoring.domain import (
+    Activity,
+    LeadProfile,
+    NurtureTrack,
+    ScoringModel,
+    default_model,
+    validate_model,
+    validate_track,
+)
+
+LEAD_COLUMNS = (
+    "lead_id, profile, status, with_sales, qualified, qualified_at, disqualified, "
+    "disqualify_reason, engagement_since, score, scored_at, reeval_at, nurture_status, "
+    "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
+    "enrolled_at, outcome"
+)
+
+
+@dataclass
+class LeadRow:
+    """A lead's scoring state; handlers change it and ``save_lead`` writes the changes."""
+
+    lead_id: uuid.UUID
+    profile: LeadProfile
+    status: str = "open"
+    with_sales: bool = False
+    qualified: bool = False
+    qualified_at: datetime | None = None
+    disqualified: bool = False
+    disqualify_reason: str | None = None
+    engagement_since: datetime | None = None
+    score: dict[str, Any] | None = None
+    scored_at: datetime | None = None
+    reeval_at: datetime | None = None
+    nurture_status: str = "none"
+    track_id: str | None = None
+    track_version: int | None = None
+    nurture_step: int = 0
+    nurture_reason: str | None = None
+    nurture_next_due_at: datetime | None = None
+    enrolled_at: datetime | None = None
+    outcome: str | None = None
+    dirty: set[str] = field(default_factory=set)
+
+    def set(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                self.dirty.add(name)
+
+    @classmethod
+    def from_row(cls, row: Any) -> LeadRow:
+        data = dict(row._mapping)
+        data["profile"] = LeadProfile.model_validate(data["profile"] or {})
+        return cls(**data)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def upsert_lead(
+    conn: AsyncConnection, lead_id: uuid.UUID, profile: LeadProfile | None = None
+) -> LeadRow:
+    """Create the lead if new (replacing its profile when one is given) and lock its row."""
+    if profile is None:
+        sql = (
+            "INSERT INTO leads (lead_id) VALUES (:id) ON CONFLICT (lead_id) "
+            "DO UPDATE SET updated_at = now() RETURNING " + LEAD_COLUMNS
+        )
+        params: dict[str, Any] = {"id": lead_id}
+    else:
+        sql = (
+            "INSERT INTO leads (lead_id, profile) VALUES (:id, CAST(:p AS jsonb)) "
+            "ON CONFLICT (lead_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now() "
+            "RETURNING " + LEAD_COLUMNS
+        )
+        params = {"id": lead_id, "p": _json(profile.model_dump(mode="json"))}
+    row = (await conn.execute(text(sql), params)).one()
+    return LeadRow.from_row(row)
+
+
+async def lock_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"),
+            {"id": lead_id},
+        )
+    ).first()
+    return LeadRow.from_row(row) if row else None
+
+
+async def lock_leads(conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]) -> list[LeadRow]:
+    rows = await conn.execute(
+        text(
+            f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ANY(CAST(:ids AS uuid[])) "
+            "ORDER BY lead_id FOR UPDATE"
+        ),
+        {"ids": list(lead_ids)},
+    )
+    return [LeadRow.from_row(r) for r in rows]
+
+
+async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = :id"), {"id": lead_id}
+        )
+    ).first()
+    return LeadRow.from_row(row) if row else None
+
+
+async def save_lead(conn: AsyncConnection, lead: LeadRow) -> None:
+    """Write only the columns that changed."""
+    if not lead.dirty:
+        return
+    assignments = []
+    params: dict[str, Any] = {"id": lead.lead_id}
+    for name in sorted(lead.dirty):
+        value = getattr(lead, name)
+        if name == "profile":
+            assignments.append("profile = CAST(:profile AS jsonb)")
+            params["profile"] = _json(value.model_dump(mode="json"))
+        elif name == "score":
+            assignments.append("score = CAST(:score AS jsonb)")
+            params["score"] = None if value is None else _json(value)
+        else:
+            assignments.append(f"{name} = :{name}")
+            params[name] = value
+    await conn.execute(
+        text(f"UPDATE leads SET {', '.join(assignments)}, updated_at = now() WHERE lead_id = :id"),
+        params,
+    )
+    lead.dirty.clear()
+
+
+async def add_activity(
+    conn: AsyncConnection, lead_id: uuid.UUID, key: str, activity: Activity
+) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
+            "content_id, campaign, properties) VALUES (:lead, :key, :type, :at, :url, :content, "
+            ":campaign, CAST(:props AS jsonb)) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "lead": lead_id,
+            "key": key,
+            "type": activity.activity_type,
+            "at": activity.occurred_at,
+            "url": activity.url,
+            "content": activity.content_id,
+            "campaign": activity.campaign,
+            "props": _json(dict(activity.properties)),
+        },
+    )
+
+
+def _activity(row: Any) -> Activity:
+    return Activity(
+        activity_type=row.activity_type,
+        occurred_at=row.occurred_at,
+        url=row.url,
+        content_id=row.content_id,
+        campaign=row.campaign,
+        properties=row.properties or {},
+        activity_id=row.activity_key,
+    )
+
+
+async def activities(
+    conn: AsyncConnection, lead_id: uuid.UUID, since: datetime | None
+) -> list[Activity]:
+    rows = await conn.execute(
+        text(
+            "SELECT activity_key, activity_type, occurred_at, url, content_id, campaign, "
+            "properties FROM activities WHERE lead_id = :id AND "
+            "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
+        ),
+        {"id": lead_id, "since": since},
+    )
+    return [_activity(r) for r in rows]
+
+
+async def activities_of(
+    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], since: datetime | None
+) -> dict[uuid.UUID, list[Activity]]:
+    rows = await conn.execute(
+        text(
+            "SELECT lead_id, activity_key, activity_type, occurred_at, url, content_id, campaign, "
+            "properties FROM activities WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND "
+            "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
+        ),
+        {"ids": list(lead_ids), "since": since},
+    )
+    out: dict[uuid.UUID, list[Activity]] = {i: [] for i in lead_ids}
+    for r in rows:
+        out[r.lead_id].append(_activity(r))
+    return out
+
+
+async def move_activities(conn: AsyncConnection, source: uuid.UUID, target: uuid.UUID) -> None:
+    """A merged duplicate's engagement counts for the surviving lead."""
+    await conn.execute(
+        text(
+            "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
+            "content_id, campaign, properties) SELECT :target, activity_key, activity_type, "
+            "occurred_at, url, content_id, campaign, properties FROM activities "
+            "WHERE lead_id = :source ON CONFLICT DO NOTHING"
+        ),
+        {"source": source, "target": target},
+    )
+    await conn.execute(text("DELETE FROM activities WHERE lead_id = :source"), {"source": source})
+
+
+async def delete_activities(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
+    await conn.execute(text("DELETE FROM activities WHERE lead_id = :id"), {"id": lead_id})
+
+
+async def open_lead_ids(
+    conn: AsyncConnection, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    rows = await conn.execute(
+        text(
+            "SELECT lead_id FROM leads WHERE status = 'open' AND "
+            "(CAST(:after AS uuid) IS NULL OR lead_id > :after) ORDER BY lead_id LIMIT :limit"
+        ),
+        {"after": after, "limit": limit},
+    )
+    return [r[0] for r in rows]
+
+
+async def count_open_leads(conn: AsyncConnection) -> int:
+    return int(await conn.scalar(text("SELECT count(*) FROM leads WHERE status = 'open'")) or 0)
+
+
+async def open_leads_page(
+    conn: AsyncConnection, after: uuid.UUID | None, limit: int
+) -> list[LeadRow]:
+    rows = await conn.execute(
+        text(
+            f"SELECT {LEAD_COLUMNS} FROM leads WHERE status = 'open' AND "
+            "(CAST(:after AS uuid) IS NULL OR lead_id > :after) ORDER BY lead_id LIMIT :limit"
+        ),
+        {"after": after, "limit": limit},
+    )
+    return [LeadRow.from_row(r) for r in rows]
+
+
+# -- model versions -------------------------------------------------------------------------
+
+_MODEL_CACHE: dict[str, ScoringModel] = {}
+
+
+async def current_model(conn: AsyncConnection) -> ScoringModel:
+    """The newest published model, or the built-in default (version 0) before any publish.
+
+    Parsed models are cached by a digest of their stored JSON, so an event costs one indexed
+    lookup, not a re-validation, and a new publish is seen by the very next event.
+    """
+    row = (
+        await conn.execute(
+            text(
+                "SELECT version, md5(model::text) AS digest FROM model_versions "
+                "ORDER BY version DESC LIMIT 1"
+            )
+        )
+    ).first()
+    if row is None:
+        key = "default"
+        if key not in _MODEL_CACHE:
+            _MODEL_CACHE[key] = default_model()
+        return _MODEL_CACHE[key]
+    key = f"{row.version}:{row.digest}"
+    cached = _MODEL_CACHE.get(key)
+    if cached is None:
+        cached = await model_version(conn, row.version)
+        assert cached is not None
+        if len(_MODEL_CACHE) > 64:
+            _MODEL_CACHE.clear()
+        _MODEL_CACHE[key] = cached
+    return cached
+
+
+async def model_version(conn: AsyncConnection, version: int) -> ScoringModel | None:
+    if version == 0:
+        return default_model()
+    row = (
+        await conn.execute(
+            text("SELECT model FROM model_versions WHERE version = :v"), {"v": version}
+        )
+    ).first()
+    if row is None:
+        return None
+    return validate_model(row.model)
+
+
+async def model_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            "SELECT version, published_by, published_at, model->>'name' AS name "
+            "FROM model_versions ORDER BY version"
+        )
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def model_published_at(conn: AsyncConnection, version: int) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text("SELECT published_by, published_at FROM model_versions WHERE version = :v"),
+            {"v": version},
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def insert_model_version(
+    conn: AsyncConnection, model: ScoringModel, published_by: str | None, at: datetime
+) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO model_versions (version, model, published_by, published_at) "
+            "VALUES (:v, CAST(:m AS jsonb), :by, :at)"
+        ),
+        {
+            "v": model.version,
+            "m": _json(model.model_dump(mode="json")),
+            "by": published_by,
+            "at": at,
+        },
+    )
+
+
+# -- tracks ---------------------------------------------------------------------------------
+
+
+async def tracks(conn: AsyncConnection, *, active_only: bool = True) -> list[NurtureTrack]:
+    sql = "SELECT doc, version, active FROM tracks"
+    if active_only:
+        sql += " WHERE active"
+    rows = await conn.execute(text(sql + " ORDER BY track_id"))
+    return [validate_track({**r.doc, "version": r.version, "active": r.active}) for r in rows]
+
+
+async def track(conn: AsyncConnection, track_id: str) -> NurtureTrack | None:
+    row = (
+        await conn.execute(
+            text("SELECT doc, version, active FROM tracks WHERE track_id = :id"), {"id": track_id}
+        )
+    ).first()
+    if row is None:
+        return None
+    return validate_track({**row.doc, "version": row.version, "active": row.active})
+
+
+async def put_track(conn: AsyncConnection, doc: Mapping[str, Any]) -> int:
+    """Create or replace a track; returns its new version."""
+    body = {k: v for k, v in doc.items() if k not in {"version", "active"}}
+    version = await conn.scalar(
+        text(
+            "INSERT INTO tracks (track_id, doc, active) VALUES (:id, CAST(:doc AS jsonb), :active) "
+            "ON CONFLICT (track_id) DO UPDATE SET doc = EXCLUDED.doc, active = EXCLUDED.active, "
+            "version = tracks.version + 1, updated_at = now() RETURNING version"
+        ),
+        {"id": doc["id"], "doc": _json(body), "active": bool(doc.get("active", True))},
+    )
+    return int(version or 1)
+
+
+async def deactivate_track(conn: AsyncConnection, track_id: str) -> bool:
+    result = await conn.execute(
+        text(
+            "UPDATE tracks SET active = false, version = version + 1, updated_at = now() "
+            "WHERE track_id = :id AND active"
+        ),
+        {"id": track_id},
+    )
+    return bool(result.rowcount)
+
+
+# -- re-score jobs --------------------------------------------------------------------------
+
+
+async def create_job(
+    conn: AsyncConnection, job_id: uuid.UUID, model_version: int, total: int
+) -> None:
+    await conn.execute(
+        text("INSERT INTO rescore_jobs (job_id, model_version, total) VALUES (:id, :v, :total)"),
+        {"id": job_id, "v": model_version, "total": total},
+    )
+
+
+async def get_job(conn: AsyncConnection, job_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(text("SELECT * FROM rescore_jobs WHERE job_id = :id"), {"id": job_id})
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def lock_job(conn: AsyncConnection, job_id: uuid.UUID) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(
+            text("SELECT * FROM rescore_jobs WHERE job_id = :id FOR UPDATE"), {"id": job_id}
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def update_job(conn: AsyncConnection, job_id: uuid.UUID, **changes: Any) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    await conn.execute(
+        text(f"UPDATE rescore_jobs SET {sets} WHERE job_id = :id"), {"id": job_id, **changes}
+    )
