@@ -452,7 +452,7 @@ async def on_nurture_touch(timer: Timer, uow: UnitOfWork) -> None:
         return  # stale: the enrolment moved on since this timer was set
     track = await store.track(uow.conn, str(lead.track_id))
     payloads: list[EventPayload] = []
-    if track is None or step >= len(track.steps):
+    if track is None or not track.active or step >= len(track.steps):
         payloads.append(NurtureExited(track_id=lead.track_id, reason="completed"))
         lead.set(nurture_status="completed", nurture_next_due_at=None)
     else:
@@ -512,7 +512,7 @@ async def on_rescore_batch(timer: Timer, uow: UnitOfWork) -> None:
     await store.update_job(uow.conn, job_id, **updates)
 
 
-HANDLERS: dict[type[EventPayload], Handler] = {
+HANDLERS: dict[type[EventPayload] | str, Handler] = {
     LeadCaptured: on_lead_captured,
     InquiryReceived: on_inquiry_received,
     LeadProfileUpdated: on_profile_updated,

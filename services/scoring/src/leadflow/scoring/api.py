@@ -1,0 +1,418 @@
+"""Scoring's HTTP API: the versioned model, simulate and backtest, lead score explanations,
+re-score job progress and nurture track admin. Every route needs the admin token."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadflow.events.catalogue.scoring import ScoringModelPublished
+from leadflow.events.envelope import stream_id
+from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
+from leadflow.events.service import AdminDep, KitDep
+from leadflow.scoring import store
+from leadflow.scoring.domain import (
+    Activity,
+    LeadProfile,
+    ModelInvalid,
+    ScoreResult,
+    ScoringModel,
+    normalise_activity_type,
+    score,
+    validate_model,
+    validate_track,
+)
+from leadflow.scoring.handlers import RESCORE_BATCH, job_key, score_lead
+from leadflow.scoring.settings import ScoringSettings
+
+MODEL_STREAM = stream_id("scoring-model")
+router = APIRouter(dependencies=[AdminDep])
+
+
+def _invalid(exc: ModelInvalid, prefix: str = "") -> Problem:
+    errors = [{"field": prefix + e["field"], "message": e["message"]} for e in exc.errors]
+    return Problem(422, "Invalid scoring model", str(exc), errors=errors)
+
+
+def _model_body(model: ScoringModel, published: dict[str, Any] | None = None) -> dict[str, Any]:
+    body = model.model_dump(mode="json")
+    body["published_by"] = (published or {}).get("published_by")
+    at = (published or {}).get("published_at")
+    body["published_at"] = at.isoformat() if at else None
+    return body
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+@router.get("/v1/scoring/model", tags=["model"], summary="The current scoring model")
+async def get_model(kit: KitDep, response: Response) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        model = await store.current_model(conn)
+        published = await store.model_published_at(conn, model.version)
+    response.headers["ETag"] = f'"{model.version}"'
+    return _model_body(model, published)
+
+
+@router.put(
+    "/v1/scoring/model",
+    tags=["model"],
+    status_code=201,
+    summary="Publish a new model version; every open lead is re-scored in the background",
+)
+async def put_model(
+    kit: KitDep,
+    response: Response,
+    body: Annotated[dict[str, Any], Body()],
+    if_match: Annotated[str | None, Header()] = None,
+    x_published_by: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    draft = {k: v for k, v in body.items() if k not in {"version", "published_by", "published_at"}}
+    try:
+        validate_model(draft)
+    except ModelInvalid as exc:
+        raise _invalid(exc) from exc
+    settings = kit.settings
+    batch_size = settings.rescore_batch_size if isinstance(settings, ScoringSettings) else 500
+    async with kit.unit_of_work() as uow:
+        current = await uow.stream_version(MODEL_STREAM)
+        if if_match is not None:
+            expected = if_match.strip().strip('"')
+            if not expected.isdigit() or int(expected) != current:
+                raise ConcurrencyError(MODEL_STREAM, int(expected) if expected.isdigit() else None)
+        version = current + 1
+        model = validate_model({**draft, "version": version})
+        now = uow.clock.now()
+        await uow.append(
+            MODEL_STREAM,
+            ScoringModelPublished(
+                model_version=version,
+                model=model.model_dump(mode="json"),
+                published_by=x_published_by,
+                model_id=MODEL_STREAM,
+            ),
+            expected_version=current,
+        )
+        await store.insert_model_version(uow.conn, model, x_published_by, now)
+        job_id = uuid.uuid4()
+        total = await store.count_open_leads(uow.conn)
+        await store.create_job(uow.conn, job_id, version, total)
+        await uow.timers.schedule(
+            job_key(job_id),
+            now,
+            RESCORE_BATCH,
+            {"job_id": str(job_id), "batch_size": batch_size},
+        )
+    response.headers["ETag"] = f'"{version}"'
+    response.headers["Location"] = f"/v1/scoring/model/versions/{version}"
+    return {
+        "version": version,
+        "rescore_job": {"id": str(job_id), "total": total, "href": f"/v1/scoring/jobs/{job_id}"},
+    }
+
+
+@router.get("/v1/scoring/model/versions", tags=["model"], summary="Every published version")
+async def list_versions(kit: KitDep) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        rows = await store.model_versions(conn)
+    return {
+        "versions": [{"version": 0, "name": "default", "builtin": True}]
+        + [
+            {
+                "version": r["version"],
+                "name": r["name"],
+                "published_by": r["published_by"],
+                "published_at": r["published_at"].isoformat(),
+            }
+            for r in rows
+        ]
+    }
+
+
+@router.get("/v1/scoring/model/versions/{version}", tags=["model"], summary="One published version")
+async def get_version(kit: KitDep, version: int) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        model = await store.model_version(conn, version)
+        published = await store.model_published_at(conn, version)
+    if model is None:
+        raise Problem(404, "Unknown model version", f"no scoring model version {version}")
+    return _model_body(model, published)
+
+
+@router.get("/v1/scoring/jobs/{job_id}", tags=["model"], summary="Progress of a re-score job")
+async def get_job(kit: KitDep, job_id: uuid.UUID) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        job = await store.get_job(conn, job_id)
+    if job is None:
+        raise Problem(404, "Unknown job", f"no re-score job {job_id}")
+    total = job["total"] or 0
+    return {
+        "id": str(job["job_id"]),
+        "model_version": job["model_version"],
+        "status": job["status"],
+        "total": total,
+        "processed": job["processed"],
+        "changed": job["changed"],
+        "qualified": job["qualified"],
+        "disqualified": job["disqualified"],
+        "progress": 1.0
+        if job["status"] == "done"
+        else round(job["processed"] / total, 4)
+        if total
+        else 0.0,
+        "started_at": job["started_at"].isoformat(),
+        "finished_at": job["finished_at"].isoformat() if job["finished_at"] else None,
+    }
+
+
+# -- simulate and backtest ------------------------------------------------------------------
+
+
+class SampleActivity(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    activity_type: str
+    occurred_at: datetime | None = None
+    url: str | None = None
+    content_id: str | None = None
+    campaign: str | None = None
+    properties: dict[str, str] = {}
+
+
+class SampleProfile(LeadProfile):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SampleLead(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = None
+    profile: SampleProfile = SampleProfile()
+    activities: list[SampleActivity] = []
+
+
+class SimulateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: dict[str, Any] | None = None
+    now: datetime | None = None
+    leads: list[SampleLead] = Field(min_length=1, max_length=1000)
+
+
+def _explain(result: ScoreResult) -> dict[str, Any]:
+    return {
+        "fit": result.fit,
+        "engagement": result.engagement,
+        "engagement_before_decay": result.engagement_raw,
+        "grade": result.grade,
+        "engagement_level": result.engagement_level,
+        "matrix_cell": result.matrix_cell,
+        "mql_ready": result.mql_ready,
+        "mql_reason": result.mql_reason,
+        "disqualified_by": result.disqualified_by,
+        "disqualify_reason": result.disqualify_reason,
+        "model_version": result.model_version,
+        "contributions": [
+            c.model_dump()
+            for c in sorted(result.contributions, key=lambda c: (-abs(c.points), c.rule_id))
+        ],
+        "engagement_rules": [c.model_dump() for c in result.engagement_rules],
+    }
+
+
+async def _draft_or_current(kit: KitDep, draft: dict[str, Any] | None) -> ScoringModel:
+    if draft is None:
+        async with kit.connect() as conn:
+            return await store.current_model(conn)
+    try:
+        return validate_model(
+            {k: v for k, v in draft.items() if k not in {"published_by", "published_at"}}
+        )
+    except ModelInvalid as exc:
+        raise _invalid(exc, "model.") from exc
+
+
+@router.post("/v1/scoring/simulate", tags=["model"], summary="Score sample leads; stores nothing")
+async def simulate(kit: KitDep, request: SimulateRequest) -> dict[str, Any]:
+    model = await _draft_or_current(kit, request.model)
+    now = request.now or kit.clock.now()
+    if now.tzinfo is None:
+        raise Problem(
+            422, "Invalid request", errors=[{"field": "now", "message": "needs a timezone"}]
+        )
+    results = []
+    for i, sample in enumerate(request.leads):
+        acts = []
+        for j, a in enumerate(sample.activities):
+            when = a.occurred_at or now
+            if when.tzinfo is None:
+                raise Problem(
+                    422,
+                    "Invalid request",
+                    errors=[{"field": f"leads[{i}].activities[{j}].occurred_at",
+                             "message": "needs a timezone"}],
+                )  # fmt: skip
+            acts.append(
+                Activity(
+                    normalise_activity_type(a.activity_type), when, url=a.url,
+                    content_id=a.content_id, campaign=a.campaign, properties=a.properties,
+                )
+            )  # fmt: skip
+        profile = LeadProfile.model_validate(sample.profile.model_dump())
+        result = score(profile, acts, model, now)
+        results.append({"id": sample.id if sample.id is not None else str(i), **_explain(result)})
+    return {"model_version": model.version, "scored_at": now.isoformat(), "results": results}
+
+
+class BacktestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: dict[str, Any]
+    examples: int = Field(default=20, ge=0, le=500)
+
+
+@router.post(
+    "/v1/scoring/backtest",
+    tags=["model"],
+    summary="Replay stored leads against a draft model: how many would change MQL status",
+)
+async def backtest(kit: KitDep, request: BacktestRequest) -> dict[str, Any]:
+    draft = await _draft_or_current(kit, request.model)
+    now = kit.clock.now()
+    leads = became = stopped = grade_changed = cell_changed = 0
+    vs_recorded = 0
+    examples: list[dict[str, Any]] = []
+    cursor: uuid.UUID | None = None
+    async with kit.connect() as conn:
+        current = await store.current_model(conn)
+        window = timedelta(days=max(current.decay.half_life_days, draft.decay.half_life_days) * 12)
+        while True:
+            page = await store.open_leads_page(conn, cursor, 500)
+            if not page:
+                break
+            cursor = page[-1].lead_id
+            acts = await store.activities_of(conn, [lead.lead_id for lead in page], now - window)
+            for lead in page:
+                leads += 1
+                history = acts[lead.lead_id]
+                before = score(lead.profile, history, current, now,
+                               engagement_since=lead.engagement_since)  # fmt: skip
+                after = score(lead.profile, history, draft, now,
+                              engagement_since=lead.engagement_since)  # fmt: skip
+                grade_changed += before.grade != after.grade
+                cell_changed += before.matrix_cell != after.matrix_cell
+                vs_recorded += lead.qualified != after.mql_ready
+                if before.mql_ready != after.mql_ready:
+                    became += after.mql_ready
+                    stopped += before.mql_ready
+                    if len(examples) < request.examples:
+                        examples.append(
+                            {
+                                "lead_id": str(lead.lead_id),
+                                "before": {"matrix_cell": before.matrix_cell,
+                                           "mql_ready": before.mql_ready},
+                                "after": {"matrix_cell": after.matrix_cell,
+                                          "mql_ready": after.mql_ready,
+                                          "reason": after.mql_reason},
+                            }
+                        )  # fmt: skip
+    return {
+        "leads": leads,
+        "current_version": current.version,
+        "mql_status_changed": became + stopped,
+        "would_become_mql": became,
+        "would_stop_being_mql": stopped,
+        "differs_from_recorded_mql": vs_recorded,
+        "grade_changed": grade_changed,
+        "matrix_cell_changed": cell_changed,
+        "examples": examples,
+        "evaluated_at": now.isoformat(),
+    }
+
+
+# -- leads --------------------------------------------------------------------------------------
+
+
+@router.get("/v1/leads/{lead_id}/score", tags=["leads"], summary="A lead's score, with reasons")
+async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
+    async with kit.unit_of_work() as uow:  # read-only; a uow gives score_lead its clock
+        lead = await store.get_lead(uow.conn, lead_id)
+        if lead is None:
+            raise UnknownLead(lead_id)
+        model = await store.current_model(uow.conn)
+        result = await score_lead(uow, lead, model, uow.clock.now())
+    return {
+        "lead_id": str(lead_id),
+        "status": lead.status,
+        "scored_at": result.scored_at.isoformat(),
+        **_explain(result),
+        "qualified": lead.qualified,
+        "qualified_at": lead.qualified_at.isoformat() if lead.qualified_at else None,
+        "disqualified": lead.disqualified,
+        "with_sales": lead.with_sales,
+        "engagement_since": lead.engagement_since.isoformat() if lead.engagement_since else None,
+        "last_published": lead.score,
+        "nurture": {
+            "status": lead.nurture_status,
+            "track_id": lead.track_id,
+            "step": lead.nurture_step,
+            "reason": lead.nurture_reason,
+            "next_touch_due_at": lead.nurture_next_due_at.isoformat()
+            if lead.nurture_next_due_at
+            else None,
+        },
+    }
+
+
+# -- nurture tracks -------------------------------------------------------------------------
+
+
+@router.get("/v1/scoring/tracks", tags=["nurture"], summary="Nurture tracks")
+async def list_tracks(kit: KitDep, include_inactive: bool = False) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        found = await store.tracks(conn, active_only=not include_inactive)
+    return {"tracks": [t.model_dump(mode="json") for t in found]}
+
+
+@router.get("/v1/scoring/tracks/{track_id}", tags=["nurture"], summary="One nurture track")
+async def get_track(kit: KitDep, track_id: str) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        found = await store.track(conn, track_id)
+    if found is None:
+        raise Problem(404, "Unknown track", f"no nurture track {track_id!r}")
+    return found.model_dump(mode="json")
+
+
+@router.put("/v1/scoring/tracks/{track_id}", tags=["nurture"], summary="Create or replace a track")
+async def put_track(
+    kit: KitDep, track_id: str, body: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    if body.get("id", track_id) != track_id:
+        raise Problem(
+            422, "Invalid track", errors=[{"field": "id", "message": "must match the URL"}]
+        )
+    doc = {k: v for k, v in body.items() if k != "version"} | {"id": track_id}
+    try:
+        track = validate_track(doc)
+    except ModelInvalid as exc:
+        raise Problem(422, "Invalid track", str(exc), errors=exc.errors) from exc
+    async with kit.unit_of_work() as uow:
+        version = await store.put_track(uow.conn, track.model_dump(mode="json"))
+    return track.model_copy(update={"version": version}).model_dump(mode="json")
+
+
+@router.delete(
+    "/v1/scoring/tracks/{track_id}",
+    tags=["nurture"],
+    status_code=204,
+    summary="Retire a track: no new enrolments; enrolled leads finish at their next touch",
+)
+async def delete_track(kit: KitDep, track_id: str) -> Response:
+    async with kit.unit_of_work() as uow:
+        if not await store.deactivate_track(uow.conn, track_id):
+            raise Problem(404, "Unknown track", f"no active nurture track {track_id!r}")
+    return Response(status_code=204)

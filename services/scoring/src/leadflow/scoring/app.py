@@ -1,0 +1,37 @@
+"""The scoring service: consumes intake and routing, produces ``leadflow.scoring``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.events.clock import Clock
+from leadflow.events.service import ServiceKit
+from leadflow.scoring.api import router
+from leadflow.scoring.handlers import HANDLERS, TIMER_HANDLERS
+from leadflow.scoring.settings import ScoringSettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def create_kit(
+    settings: ScoringSettings | None = None, *, clock: Clock | None = None
+) -> ServiceKit:
+    return ServiceKit(
+        settings or ScoringSettings(),
+        consumes=("intake", "routing"),
+        handlers=HANDLERS,
+        timer_handlers=TIMER_HANDLERS,
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+    )
+
+
+def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    kit = create_kit(settings, clock=clock)
+    return kit.create_app(
+        router,
+        title="Leadflow scoring",
+        description="Fit and engagement scores, grades, decay, MQL decisions and nurture.",
+    )
