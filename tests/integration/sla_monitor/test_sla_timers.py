@@ -103,7 +103,11 @@ async def test_unanswered_assignment_warns_breaches_then_climbs_the_ladder_in_bu
         step4 = await wait_until(lambda: _first(kit, lead, "sla.escalation_raised", step=4))
         assert step4.payload.action == "return_to_marketing"
 
-        # The reads agree.
+        # The reads agree, and operations see the breach in the metrics.
+        metrics = (await client.get("/metrics")).text
+        assert (
+            'leadflow_sla_breaches_total{policy_id="accept-4bh",service="sla-monitor"}' in metrics
+        )
         body = (await client.get("/v1/sla/breaches", params={"rep_id": "rep-1"})).json()
         assert [i["sla_id"] for i in body["items"]] == [started.payload.sla_id]
         body = (await client.get("/v1/sla/breaches", params={"rep_id": "someone-else"})).json()

@@ -124,7 +124,13 @@ def test_closing_events_stop_every_sales_clock() -> None:
         start_sla(f"s{i}", p, 1, utc(2026, 3, 2, 10), CAL, LeadFacts()).sla
         for i, p in enumerate(policies[:3])
     ]
-    for event in ("lead.recycled", "lead.disqualified", "deal.won", "deal.lost"):
+    for event in (
+        "lead.recycled",
+        "lead.disqualified",
+        "lead.put_on_hold",
+        "deal.won",
+        "deal.lost",
+    ):
         plan = plan_for_event(event, LeadFacts(), policies, slas)
         assert plan.stop == slas and plan.meet == [] and plan.start == []
 

@@ -435,7 +435,7 @@ def default_policies() -> list[SlaPolicy]:
             notify=["marketing_ops"],
         ),
     ]
-    closed = ["lead.recycled", "lead.disqualified", "deal.won", "deal.lost"]
+    closed = ["lead.recycled", "lead.disqualified", "lead.put_on_hold", "deal.won", "deal.lost"]
     return [
         SlaPolicy(
             policy_id="accept-4bh",

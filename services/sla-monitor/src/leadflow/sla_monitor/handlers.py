@@ -13,6 +13,7 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 
+from leadflow.events import metrics
 from leadflow.events.catalogue.routing import (
     DealLost,
     DealWon,
@@ -257,6 +258,7 @@ async def on_breach_timer(timer: Timer, uow: UnitOfWork) -> None:
         occurred_at=sla.due_at,
     )
     await store.mark_breached(uow.conn, sla.sla_id, at=sla.due_at, late_by_seconds=late)
+    metrics.SLA_BREACHES.labels("sla-monitor", sla.policy_id).inc()
     await _escalate(uow, lead_id, replace(sla, status="breached"))
 
 
