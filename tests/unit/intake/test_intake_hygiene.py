@@ -205,3 +205,37 @@ def test_do_not_email_means_no_consent_and_its_absence_means_unknown() -> None:
         domain.ConsentRecord(marketing_opt_in=False, source="import")
     )
     assert domain.clean_consent({"do_not_email": "No"}, default_source="import") is None
+
+
+def test_rate_limiter_allows_a_burst_then_says_when_to_retry() -> None:
+    from leadflow.intake.security import RateLimiter
+
+    limiter = RateLimiter(rate=2.0, burst=3)
+    assert [limiter.check("k", now=0.0) for _ in range(3)] == [None, None, None]
+    retry = limiter.check("k", now=0.0)
+    assert retry is not None and 0.4 < retry <= 0.5
+    assert limiter.check("other", now=0.0) is None  # subjects are independent
+    assert limiter.check("k", now=0.5) is None
+
+
+def test_api_keys_are_random_and_only_their_hash_is_kept() -> None:
+    from leadflow.intake.security import generate_api_key, hash_api_key
+
+    a, b = generate_api_key(), generate_api_key()
+    assert a != b and a.startswith("lf_") and len(a) > 40
+    assert hash_api_key(a) == hash_api_key(a) and a not in hash_api_key(a)
+
+
+def test_sealed_personal_fields_open_only_with_the_key() -> None:
+    import uuid
+
+    from leadflow.intake import crypto
+
+    key, event_id = crypto.new_key(), uuid.uuid4()
+    data = {"contact": {"email": "jane@acme.com"}, "notes": "met at booth", "rating": "hot"}
+    sealed = crypto.seal(key, event_id, data, frozenset({"contact", "notes"}))
+    assert "jane" not in str(sealed) and sealed["contact"] == {} and sealed["notes"] is None
+    assert sealed["rating"] == "hot"
+    assert crypto.unseal(key, sealed) == data
+    assert crypto.unseal(None, sealed) == {"contact": {}, "notes": None, "rating": "hot"}
+    assert crypto.unseal(crypto.new_key(), sealed)["contact"] == {}

@@ -522,6 +522,12 @@ class IdentityDecision:
     reason: MatchReason | None = None
 
 
+def name_key(first: str | None, last: str | None) -> str | None:
+    """The comparable form of a person's name, for duplicate detection."""
+    key = _name_key(first, last)
+    return None if key is None else f"{key[0]}|{key[1]}"
+
+
 def _name_key(first: str | None, last: str | None) -> tuple[str, str] | None:
     if not first or not last:
         return None

@@ -1,0 +1,1012 @@
+"""Intake's HTTP edge: inquiries, web forms, badge scans, imports, activities, leads, admin.
+
+Every refusal is problem+json naming the field (``Problem``); every accepted input is in
+intake's database (event + outbox) before the answer goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import hashlib
+import hmac
+import html
+import itertools
+import logging
+import os
+import random
+import secrets
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from starlette.datastructures import FormData, UploadFile
+
+from leadflow.events.consumer import UnitOfWork
+from leadflow.events.envelope import new_id
+from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
+from leadflow.events.service import ServiceKit, kit_of
+from leadflow.intake import commands, domain, store
+from leadflow.intake.commands import ActivityItem, IngestItem
+from leadflow.intake.domain import ConsentRecord, FieldError, HygieneError, InquiryDraft
+from leadflow.intake.schemas import (
+    AccountIn,
+    ActivityBatchIn,
+    ActivityIn,
+    ApiKeyIn,
+    ConsentChangeIn,
+    ErasureIn,
+    FormIn,
+    InquiryIn,
+    ScanBatchIn,
+    ScanIn,
+)
+from leadflow.intake.security import (
+    ApiKey,
+    KeyCache,
+    RateLimiter,
+    display_prefix,
+    generate_api_key,
+    hash_api_key,
+)
+from leadflow.intake.settings import IntakeSettings
+
+log = logging.getLogger("leadflow.intake")
+T = TypeVar("T")
+router = APIRouter()
+
+
+# ---------------------------------------------------------------------------------------
+# Runtime state (per app, never at import time)
+
+
+@dataclass
+class Runtime:
+    settings: IntakeSettings
+    key_limiter: RateLimiter
+    ip_limiter: RateLimiter
+    keys: KeyCache
+    imports: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: IntakeSettings) -> Runtime:
+        return cls(
+            settings,
+            RateLimiter(settings.intake_key_rate_per_second, settings.intake_key_burst),
+            RateLimiter(settings.intake_ip_rate_per_second, settings.intake_ip_burst),
+            KeyCache(settings.intake_api_key_cache_seconds),
+        )
+
+
+def runtime(kit: ServiceKit) -> Runtime:
+    rt: Runtime = kit.state["intake"]
+    return rt
+
+
+KitDep = Annotated[ServiceKit, Depends(kit_of)]
+
+
+def client_ip(request: Request, settings: IntakeSettings) -> str:
+    if settings.intake_trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def _limit(limiter: RateLimiter, subject: str, what: str) -> None:
+    retry = limiter.check(subject)
+    if retry is not None:
+        seconds = max(1, int(retry + 0.999))
+        raise Problem(429, "Too many requests", f"rate limit per {what} exceeded; retry later",
+                      errors=[{"field": what, "message": f"retry after {seconds}s"}],
+                      headers={"Retry-After": str(seconds)})
+
+
+# ---------------------------------------------------------------------------------------
+# Authentication
+
+
+async def authenticate(request: Request, kit: ServiceKit, api_key: str | None,
+                       scope: str) -> ApiKey:
+    rt = runtime(kit)
+    if not api_key:
+        _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
+        raise Problem(401, "Unauthorized", "an API key is required",
+                      errors=[{"field": "X-Api-Key", "message": "missing"}],
+                      headers={"WWW-Authenticate": "ApiKey"})
+    key_hash = hash_api_key(api_key)
+    cached, key = rt.keys.get(key_hash)
+    if not cached:
+        async with kit.connect() as conn:
+            key = await store.find_api_key(conn, key_hash)
+        rt.keys.put(key_hash, key)
+    if key is None or key.revoked:
+        _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
+        raise Problem(401, "Unauthorized",
+                      "API key is revoked" if key is not None else "API key is not valid",
+                      errors=[{"field": "X-Api-Key",
+                               "message": "revoked" if key is not None else "unknown key"}],
+                      headers={"WWW-Authenticate": "ApiKey"})
+    if scope not in key.scopes:
+        raise Problem(403, "Forbidden", f"this API key lacks the {scope!r} scope",
+                      errors=[{"field": "X-Api-Key", "message": f"needs scope {scope}"}])
+    _limit(rt.key_limiter, key.key_id, "API key")
+    return key
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    async def dependency(
+        request: Request, kit: KitDep,
+        x_api_key: Annotated[str | None, Header()] = None,
+    ) -> ApiKey:
+        return await authenticate(request, kit, x_api_key, scope)
+
+    return dependency
+
+
+async def require_admin(
+    request: Request, kit: KitDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_admin_token: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> str:
+    """The admin token (Bearer / X-Admin-Token) or an API key with the ``admin`` scope."""
+    token = x_admin_token
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    if token:
+        if hmac.compare_digest(token.encode(), kit.settings.admin_token.encode()):
+            return "admin-token"
+        _limit(runtime(kit).ip_limiter, client_ip(request, runtime(kit).settings), "client IP")
+        raise Problem(403, "Forbidden", "admin token is not valid",
+                      errors=[{"field": "Authorization", "message": "invalid admin token"}])
+    if x_api_key:
+        key = await authenticate(request, kit, x_api_key, "admin")
+        return f"api-key:{key.key_id}"
+    raise Problem(401, "Unauthorized", "admin token required (Authorization: Bearer ...)",
+                  errors=[{"field": "Authorization", "message": "missing"}],
+                  headers={"WWW-Authenticate": "Bearer"})
+
+
+AdminDep = Annotated[str, Depends(require_admin)]
+
+
+# ---------------------------------------------------------------------------------------
+# Transactions with retry
+
+
+async def in_transaction(kit: ServiceKit, work: Callable[[UnitOfWork], Awaitable[T]],
+                         attempts: int = 6) -> T:
+    """Run ``work`` in one unit of work; a lost race (unique email, stream version) is
+    retried from scratch, and the retry then sees the winner's rows."""
+    for attempt in range(attempts):
+        try:
+            async with kit.unit_of_work() as uow:
+                result = await work(uow)
+            return result
+        except (IntegrityError, ConcurrencyError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+    raise AssertionError("unreachable")
+
+
+def _hygiene_problem(exc: HygieneError) -> Problem:
+    fields = ", ".join(e.field for e in exc.errors)
+    return Problem(422, "Invalid input", f"invalid fields: {fields}",
+                   errors=[e.as_dict() for e in exc.errors])
+
+
+def _validation_problem(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        out.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip("."),
+                    "message": err["msg"]})
+    return out
+
+
+def _draft_from_model(body: InquiryIn) -> InquiryDraft:
+    return InquiryDraft(
+        contact=body.contact.model_dump(),
+        source=body.source.model_dump(exclude_none=True),
+        answers=body.answers.model_dump(exclude_none=True),
+        consent=body.consent.model_dump() if body.consent else None,
+        notes=body.notes, rating=body.rating, external_id=body.external_id,
+        occurred_at=body.occurred_at,
+    )
+
+
+def _region(settings: IntakeSettings) -> str | None:
+    return settings.intake_default_region or None
+
+
+# ---------------------------------------------------------------------------------------
+# Inquiries
+
+
+@router.post("/v1/inquiries", status_code=202, tags=["capture"],
+             summary="Accept an inquiry (API key with scope 'inquiries')")
+async def post_inquiry(
+    body: InquiryIn, request: Request, kit: KitDep,
+    key: Annotated[ApiKey, Depends(require_scope("inquiries"))],
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    settings = runtime(kit).settings
+    try:
+        inquiry = domain.clean_inquiry(_draft_from_model(body), channel="api",
+                                       default_region=_region(settings))
+    except HygieneError as exc:
+        raise _hygiene_problem(exc) from None
+    request_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"),
+                                               option=orjson.OPT_SORT_KEYS)).hexdigest()
+    inquiry_id = new_id()
+
+    async def work(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
+        if idempotency_key:
+            claimed, stored_hash, _status, response = await store.claim_idempotency(
+                uow.conn, f"inquiries:{key.key_id}", idempotency_key, request_hash)
+            if not claimed:
+                if stored_hash != request_hash:
+                    raise Problem(422, "Idempotency key reused",
+                                  "this Idempotency-Key was used for a different request",
+                                  errors=[{"field": "Idempotency-Key",
+                                           "message": "reused with a different body"}])
+                return dict(response), True
+        [result] = await commands.ingest(
+            uow, [IngestItem(inquiry, "api", inquiry_id, body.anonymous_id)])
+        answer = {"lead_id": str(result.lead_id), "inquiry_id": str(result.inquiry_id),
+                  "matched": result.matched, "match_reason": result.match_reason}
+        if idempotency_key:
+            await store.store_idempotent_response(uow.conn, f"inquiries:{key.key_id}",
+                                                  idempotency_key, 202, answer)
+        return answer, False
+
+    answer, replayed = await in_transaction(kit, work)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return JSONResponse(answer, status_code=202, headers=headers)
+
+
+# ---------------------------------------------------------------------------------------
+# Web forms
+
+DEFAULT_FIELD_MAP: dict[str, str] = {
+    **{f: f"contact.{f}" for f in domain.CONTACT_FIELDS},
+    "name": "contact.full_name",
+    **{f: f"source.{f}" for f in ("utm_source", "utm_medium", "utm_campaign", "utm_term",
+                                  "utm_content", "referrer")},
+    **{f: f"answers.{f}" for f in ("compelling_event", "timeframe", "budget", "authority",
+                                   "company_size", "product_interest", "opportunity_size",
+                                   "comments")},
+    "message": "answers.comments",
+    "marketing_opt_in": "consent.marketing_opt_in",
+    "anonymous_id": "anonymous_id",
+}
+
+
+async def _load_form(kit: ServiceKit, form_key: str) -> FormIn:
+    async with kit.connect() as conn:
+        definition = await store.get_form(conn, form_key)
+    if definition is None:
+        raise Problem(404, "Unknown form", f"no form with key {form_key!r}",
+                      errors=[{"field": "form_key", "message": "unknown form"}])
+    return FormIn.model_validate(definition)
+
+
+def _own_origin(request: Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc}".lower()
+
+
+def _check_origin(request: Request, form: FormIn) -> str | None:
+    """The allowed Origin to echo in CORS headers; a browser post from any other origin is
+    refused. Posts without Origin (server-to-server) are not a CORS matter."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return None
+    normalized = origin.strip().rstrip("/").lower()
+    if normalized in form.allowed_origins or normalized == _own_origin(request):
+        return origin
+    raise Problem(403, "Origin not allowed", f"origin {origin!r} may not post this form",
+                  errors=[{"field": "Origin", "message": "not an allowed origin"}])
+
+
+def _cors(origin: str | None) -> dict[str, str]:
+    if origin is None:
+        return {}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+
+@router.options("/v1/forms/{form_key}", tags=["capture"], summary="CORS preflight")
+async def preflight_form(form_key: str, request: Request, kit: KitDep) -> Response:
+    form = await _load_form(kit, form_key)
+    origin = _check_origin(request, form)
+    headers = {**_cors(origin), "Access-Control-Allow-Methods": "POST, OPTIONS",
+               "Access-Control-Allow-Headers": "Content-Type, Accept",
+               "Access-Control-Max-Age": "600"}
+    return Response(status_code=204, headers=headers)
+
+
+def _form_draft(form: FormIn, form_key: str, data: FormData, request: Request
+                ) -> tuple[InquiryDraft, str | None]:
+    mapping = {**DEFAULT_FIELD_MAP, **form.field_map}
+    groups: dict[str, dict[str, Any]] = {"contact": {}, "source": {}, "answers": {},
+                                         "consent": {}}
+    top: dict[str, Any] = {}
+    for name, value in data.multi_items():
+        if isinstance(value, UploadFile) or name == form.honeypot_field:
+            continue
+        target = mapping.get(name)
+        if target is None or domain.is_blank(value):
+            continue
+        group, _, attr = target.partition(".")
+        if group in groups:
+            groups[group][attr] = value
+        else:
+            top[group] = value
+    contact = groups["contact"]
+    full = contact.pop("full_name", None)
+    if full and not contact.get("first_name") and not contact.get("last_name"):
+        first, _, last = str(full).strip().partition(" ")
+        contact["first_name"], contact["last_name"] = first, last
+    errors = []
+    for required in form.required:
+        target = mapping.get(required, required)
+        group, _, attr = target.partition(".")
+        if domain.is_blank(groups.get(group, {}).get(attr) if attr else top.get(group)):
+            errors.append(FieldError(required, f"{required} is required"))
+    if errors:
+        raise HygieneError(errors)
+    consent: dict[str, Any] | None = None
+    if "marketing_opt_in" in groups["consent"]:
+        consent = {**groups["consent"], "text_version": form.consent_text_version}
+    elif form.consent_text_version:
+        # The form shows a consent checkbox; an unticked box is not posted at all.
+        consent = {"marketing_opt_in": False, "text_version": form.consent_text_version}
+    source = {"form_id": form_key, "campaign": form.campaign, **groups["source"]}
+    source.setdefault("referrer", request.headers.get("referer"))
+    draft = InquiryDraft(contact=contact, source=source, answers=groups["answers"],
+                         consent=consent)
+    return draft, top.get("anonymous_id")
+
+
+def _form_answer(request: Request, form: FormIn, form_key: str, origin: str | None,
+                 answer: dict[str, Any]) -> Response:
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(answer, status_code=202, headers=_cors(origin))
+    target = form.thank_you_url or str(request.url_for("form_thanks", form_key=form_key))
+    return RedirectResponse(target, status_code=303, headers=_cors(origin))
+
+
+@router.post("/v1/forms/{form_key}", tags=["capture"],
+             summary="A web form post (urlencoded or multipart): 303 to the thank-you page, "
+                     "or JSON with Accept: application/json")
+async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
+    rt = runtime(kit)
+    _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
+    form = await _load_form(kit, form_key)
+    origin = _check_origin(request, form)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        raise Problem(415, "Unsupported media type",
+                      "post the form as application/x-www-form-urlencoded or multipart/form-data",
+                      errors=[{"field": "Content-Type", "message": f"{content_type or 'none'}"}])
+    data = await request.form(max_files=5, max_fields=200)
+    honeypot = data.get(form.honeypot_field)
+    if isinstance(honeypot, str) and honeypot.strip():
+        # A bot filled the invisible field: drop it, but answer exactly like a success so
+        # it learns nothing.
+        log.info("honeypot filled on form %s; dropped", form_key)
+        fake = {"lead_id": str(new_id()), "inquiry_id": str(new_id()), "matched": False,
+                "match_reason": None}
+        return _form_answer(request, form, form_key, origin, fake)
+    try:
+        draft, anonymous_id = _form_draft(form, form_key, data, request)
+        inquiry = domain.clean_inquiry(draft, channel="web_form",
+                                       default_region=_region(rt.settings))
+    except HygieneError as exc:
+        problem = _hygiene_problem(exc)
+        problem.headers.update(_cors(origin))
+        raise problem from None
+    inquiry_id = new_id()
+
+    async def work(uow: UnitOfWork) -> commands.IngestResult:
+        [result] = await commands.ingest(
+            uow, [IngestItem(inquiry, "web_form", inquiry_id, anonymous_id)])
+        return result
+
+    result = await in_transaction(kit, work)
+    answer = {"lead_id": str(result.lead_id), "inquiry_id": str(result.inquiry_id),
+              "matched": result.matched, "match_reason": result.match_reason}
+    return _form_answer(request, form, form_key, origin, answer)
+
+
+@router.get("/v1/forms/{form_key}/thanks", name="form_thanks", tags=["capture"],
+            response_class=HTMLResponse, include_in_schema=False)
+async def form_thanks(form_key: str) -> HTMLResponse:
+    return HTMLResponse("<!doctype html><title>Thank you</title>"
+                        "<h1>Thank you!</h1><p>We will be in touch soon.</p>")
+
+
+@router.get("/v1/forms/{form_key}/example", tags=["capture"], response_class=HTMLResponse,
+            summary="A working sample HTML form that posts to this form key")
+async def form_example(form_key: str, request: Request, kit: KitDep) -> HTMLResponse:
+    form = await _load_form(kit, form_key)
+    action = html.escape(str(request.url_for("post_form", form_key=form_key)))
+    honeypot = html.escape(form.honeypot_field)
+    consent = html.escape(form.consent_text_version or "v1")
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(form.name)}</title>
+<style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto}}
+label{{display:block;margin:.6rem 0}} input,select,textarea{{width:100%;padding:.3rem}}
+.hp{{position:absolute;left:-10000px}}</style></head>
+<body><h1>{html.escape(form.name)}</h1>
+<form id="lead-form" method="post" action="{action}">
+  <label>Email * <input type="email" name="email" required autocomplete="email"></label>
+  <label>First name <input name="first_name" autocomplete="given-name"></label>
+  <label>Last name <input name="last_name" autocomplete="family-name"></label>
+  <label>Company <input name="company" autocomplete="organization"></label>
+  <label>Job title <input name="title"></label>
+  <label>Phone <input type="tel" name="phone" autocomplete="tel"></label>
+  <label>Country <input name="country" autocomplete="country-name"></label>
+  <label>What are you looking to solve? <textarea name="comments"></textarea></label>
+  <label>Timeframe <select name="timeframe"><option value="">Select</option>
+    <option>This quarter</option><option>This year</option><option>Just looking</option>
+  </select></label>
+  <label class="hp" aria-hidden="true">Leave this empty
+    <input name="{honeypot}" tabindex="-1" autocomplete="off"></label>
+  <input type="hidden" name="utm_source" value="example-page">
+  <input type="hidden" name="consent_text_version" value="{consent}">
+  <label><input type="checkbox" name="marketing_opt_in" value="yes" style="width:auto">
+    Send me product news (you can unsubscribe at any time)</label>
+  <button type="submit">Send</button>
+</form></body></html>"""
+    return HTMLResponse(page)
+
+
+# ---------------------------------------------------------------------------------------
+# Badge scans
+
+
+def _scan_item(raw: dict[str, Any], batch: ScanBatchIn, device: str, index: int,
+               settings: IntakeSettings) -> tuple[str, IngestItem] | dict[str, Any]:
+    scan_id = str(raw.get("scan_id", "")) or f"#{index}"
+    try:
+        scan = ScanIn.model_validate(raw)
+    except ValidationError as exc:
+        return {"scan_id": scan_id, "status": "rejected",
+                "errors": _validation_problem(exc, f"items[{index}].")}
+    try:
+        if isinstance(scan.badge, str):
+            fields = domain.parse_badge(scan.badge)
+            notes_in_card = fields.pop("notes", None)
+        else:
+            fields, notes_in_card = scan.badge.model_dump(), None
+        notes = "\n".join(n for n in (scan.notes, notes_in_card) if n) or None
+        draft = InquiryDraft(
+            contact=fields,
+            source={"event_id": batch.event_id, "campaign": batch.campaign, "device_id": device},
+            answers=scan.answers.model_dump(exclude_none=True), notes=notes,
+            rating=scan.rating, occurred_at=scan.scanned_at,
+        )
+        inquiry = domain.clean_inquiry(draft, channel="badge_scan",
+                                       default_region=_region(settings))
+    except domain.BadgeFormatError as exc:
+        return {"scan_id": scan.scan_id, "status": "rejected",
+                "errors": [{"field": f"items[{index}].badge", "message": str(exc)}]}
+    except HygieneError as exc:
+        return {"scan_id": scan.scan_id, "status": "rejected",
+                "errors": [{"field": f"items[{index}].badge.{e.field.split('.', 1)[-1]}"
+                            if e.field.startswith("contact.") else f"items[{index}].{e.field}",
+                            "message": e.message} for e in exc.errors]}
+    return scan.scan_id, IngestItem(inquiry, "badge_scan", new_id())
+
+
+@router.post("/v1/scans", tags=["capture"],
+             summary="A badge scanner's batch (device API key with scope 'scans')")
+async def post_scans(
+    batch: ScanBatchIn, kit: KitDep,
+    key: Annotated[ApiKey, Depends(require_scope("scans"))],
+) -> JSONResponse:
+    settings = runtime(kit).settings
+    if len(batch.items) > settings.intake_max_batch_items:
+        raise Problem(413, "Batch too large",
+                      f"at most {settings.intake_max_batch_items} scans per request",
+                      errors=[{"field": "items", "message": "too many items"}])
+    device = key.device
+    results: list[dict[str, Any] | None] = []
+    candidates: list[tuple[int, str, IngestItem]] = []
+    for index, raw in enumerate(batch.items):
+        parsed = _scan_item(raw, batch, device, index, settings)
+        if isinstance(parsed, dict):
+            results.append(parsed)
+        else:
+            results.append(None)
+            candidates.append((index, parsed[0], parsed[1]))
+
+    async def work(uow: UnitOfWork) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        seen = await store.seen_scans(uow.conn, device, [c[1] for c in candidates])
+        fresh: list[tuple[int, str, IngestItem]] = []
+        in_batch: set[str] = set()
+        for index, scan_id, item in candidates:
+            if scan_id in seen:
+                lead_id, inquiry_id = seen[scan_id]
+                out[index] = {"scan_id": scan_id, "status": "duplicate",
+                              "lead_id": str(lead_id), "inquiry_id": str(inquiry_id)}
+            elif scan_id in in_batch:
+                out[index] = {"scan_id": scan_id, "status": "duplicate"}
+            else:
+                in_batch.add(scan_id)
+                fresh.append((index, scan_id, item))
+        ingested = await commands.ingest(uow, [f[2] for f in fresh])
+        await store.record_scans(uow.conn, device, [
+            (scan_id, r.lead_id, r.inquiry_id)
+            for (_, scan_id, _), r in zip(fresh, ingested, strict=True)])
+        for (index, scan_id, _), r in zip(fresh, ingested, strict=True):
+            out[index] = {"scan_id": scan_id, "status": "accepted", "lead_id": str(r.lead_id),
+                          "inquiry_id": str(r.inquiry_id), "matched": r.matched}
+        return out
+
+    decided = await in_transaction(kit, work) if candidates else {}
+    final = [r if r is not None else decided[i] for i, r in enumerate(results)]
+    counts = {s: sum(1 for r in final if r["status"] == s)
+              for s in ("accepted", "duplicate", "rejected")}
+    return JSONResponse({"device_id": device, "event_id": batch.event_id, **counts,
+                         "items": final})
+
+
+# ---------------------------------------------------------------------------------------
+# Activities
+
+
+@router.post("/v1/activities", tags=["capture"],
+             summary="A batch of engagement activity (API key with scope 'activities')")
+async def post_activities(
+    batch: ActivityBatchIn, kit: KitDep,
+    key: Annotated[ApiKey, Depends(require_scope("activities"))],
+) -> JSONResponse:
+    settings = runtime(kit).settings
+    if len(batch.items) > settings.intake_max_batch_items:
+        raise Problem(413, "Batch too large",
+                      f"at most {settings.intake_max_batch_items} activities per request",
+                      errors=[{"field": "items", "message": "too many items"}])
+    results: list[dict[str, Any] | None] = []
+    valid: list[tuple[int, ActivityItem]] = []
+    for index, raw in enumerate(batch.items):
+        try:
+            item = ActivityIn.model_validate(raw)
+            email = domain.normalize_email(item.email) if item.email else None
+            lead_id = uuid.UUID(item.lead_id) if item.lead_id else None
+        except ValidationError as exc:
+            results.append({"activity_id": raw.get("activity_id"), "status": "rejected",
+                            "errors": _validation_problem(exc, f"items[{index}].")})
+            continue
+        except ValueError as exc:
+            which = "lead_id" if "UUID" in str(exc) or "hexadecimal" in str(exc) else "email"
+            results.append({"activity_id": raw.get("activity_id"), "status": "rejected",
+                            "errors": [{"field": f"items[{index}].{which}",
+                                        "message": str(exc)}]})
+            continue
+        if not (email or lead_id or item.anonymous_id):
+            results.append({"activity_id": item.activity_id, "status": "rejected",
+                            "errors": [{"field": f"items[{index}]",
+                                        "message": "give email, lead_id or anonymous_id"}]})
+            continue
+        results.append(None)
+        valid.append((index, ActivityItem(
+            activity_id=item.activity_id or str(new_id()), activity_type=item.type,
+            occurred_at=item.occurred_at, email=email, lead_id=lead_id,
+            anonymous_id=item.anonymous_id, url=item.url, content_id=item.content_id,
+            campaign=item.campaign, properties=item.properties)))
+
+    async def work(uow: UnitOfWork) -> list[dict[str, Any]]:
+        return await commands.record_activities(uow, [v[1] for v in valid])
+
+    recorded = await in_transaction(kit, work) if valid else []
+    by_index = {index: r for (index, _), r in zip(valid, recorded, strict=True)}
+    final = [r if r is not None else by_index[i] for i, r in enumerate(results)]
+    counts = {s: sum(1 for r in final if r["status"] == s)
+              for s in ("accepted", "anonymous", "duplicate", "rejected")}
+    return JSONResponse({**counts, "items": final})
+
+
+# ---------------------------------------------------------------------------------------
+# Imports
+
+
+def _parse_mapping(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(422, "Invalid mapping", "mapping must be a JSON object",
+                      errors=[{"field": "mapping", "message": str(exc)}]) from None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise Problem(422, "Invalid mapping", "mapping must map column names to fields",
+                      errors=[{"field": "mapping", "message": "not an object of strings"}])
+    return value
+
+
+async def _spool_body(request: Request) -> tuple[str, str | None, dict[str, str]]:
+    """Stream the CSV to a temporary file (never whole in memory); returns its path,
+    filename and the form fields sent with it."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fd, path = tempfile.mkstemp(prefix="leadflow-import-", suffix=".csv")
+    fields: dict[str, str] = {}
+    filename: str | None = None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if content_type in ("text/csv", "application/csv", "text/plain"):
+                async for chunk in request.stream():
+                    out.write(chunk)
+            elif content_type == "multipart/form-data":
+                form = await request.form(max_files=1, max_fields=20)
+                upload = form.get("file")
+                if not isinstance(upload, UploadFile):
+                    raise Problem(422, "No file", "send the CSV in a multipart field 'file'",
+                                  errors=[{"field": "file", "message": "missing"}])
+                filename = upload.filename
+                while chunk := await upload.read(1 << 16):
+                    out.write(chunk)
+                fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            else:
+                raise Problem(415, "Unsupported media type",
+                              "send text/csv or multipart/form-data with a 'file' field",
+                              errors=[{"field": "Content-Type", "message": content_type}])
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path, filename, fields
+
+
+@router.post("/v1/imports", status_code=202, tags=["imports"],
+             summary="Import a CSV (admin): streamed to disk, processed in batches")
+async def post_import(
+    request: Request, kit: KitDep, _admin: AdminDep,
+    preset: Annotated[str | None, Query(description="e.g. x-education")] = None,
+    mapping: Annotated[str | None, Query(description="JSON: column -> field")] = None,
+    keep_unmapped: Annotated[bool | None, Query()] = None,
+) -> JSONResponse:
+    path, filename, fields = await _spool_body(request)
+    try:
+        preset = fields.get("preset", preset)
+        chosen: dict[str, str] = {}
+        if preset:
+            if preset not in domain.PRESET_MAPPINGS:
+                raise Problem(422, "Unknown preset", f"no mapping preset {preset!r}",
+                              errors=[{"field": "preset",
+                                       "message": f"use one of {sorted(domain.PRESET_MAPPINGS)}"}])
+            chosen.update(domain.PRESET_MAPPINGS[preset])
+        chosen.update(_parse_mapping(fields.get("mapping", mapping)))
+        if not chosen:
+            raise Problem(422, "No mapping", "give a column mapping or a preset",
+                          errors=[{"field": "mapping", "message": "missing"}])
+        problems = domain.mapping_errors(chosen)
+        if problems:
+            raise Problem(422, "Invalid mapping", "unknown target fields",
+                          errors=[e.as_dict() for e in problems])
+        keep = keep_unmapped if keep_unmapped is not None else (
+            fields.get("keep_unmapped", "").lower() in ("1", "true", "yes") or bool(preset))
+        header = await asyncio.to_thread(_read_header, path)
+        if not header:
+            raise Problem(422, "Empty file", "the CSV has no header row",
+                          errors=[{"field": "file", "message": "no header"}])
+        columns = domain.resolve_mapping(header, chosen, keep_unmapped=keep)
+        if "contact.email" not in columns.values():
+            raise Problem(422, "No email column", "no column is mapped to contact.email",
+                          errors=[{"field": "mapping", "message": "map a column to contact.email"}])
+        import_id = new_id()
+        async with kit.unit_of_work() as uow:
+            await store.create_import(uow.conn, import_id, filename, columns)
+    except BaseException:
+        os.unlink(path)
+        raise
+    rt = runtime(kit)
+    task = asyncio.create_task(_run_import(kit, import_id, path, columns),
+                               name=f"import-{import_id}")
+    rt.imports[import_id] = task
+    task.add_done_callback(lambda _t: rt.imports.pop(import_id, None))
+    return JSONResponse({"import_id": str(import_id), "status": "running",
+                         "columns": columns},
+                        status_code=202, headers={"Location": f"/v1/imports/{import_id}"})
+
+
+def _read_header(path: str) -> list[str] | None:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        return next(csv.reader(fh), None)
+
+
+def _take(rows: Iterator[tuple[int, dict[str, str]]], n: int) -> list[tuple[int, dict[str, str]]]:
+    return list(itertools.islice(rows, n))
+
+
+async def _run_import(kit: ServiceKit, import_id: uuid.UUID, path: str,
+                      columns: dict[str, str]) -> None:
+    """Read the spooled CSV in batches; each batch is one transaction with its progress."""
+    settings = runtime(kit).settings
+    batch_rows = settings.intake_import_batch_rows
+    try:
+        fh = await asyncio.to_thread(open, path, encoding="utf-8-sig", newline="")
+        with fh:
+            rows = enumerate(csv.DictReader(fh), start=1)
+            # Disk reads happen off the event loop, one batch at a time.
+            while batch := await asyncio.to_thread(_take, rows, batch_rows):
+                await _import_batch(kit, import_id, batch, columns, settings)
+        async with kit.unit_of_work() as uow:
+            await store.finish_import(uow.conn, import_id, "completed")
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            async with kit.unit_of_work() as uow:
+                await store.finish_import(uow.conn, import_id, "interrupted",
+                                          "the service stopped during the import")
+        raise
+    except Exception as exc:
+        log.exception("import %s failed", import_id)
+        with contextlib.suppress(Exception):
+            async with kit.unit_of_work() as uow:
+                await store.finish_import(uow.conn, import_id, "failed", repr(exc)[:500])
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+async def _import_batch(kit: ServiceKit, import_id: uuid.UUID,
+                        rows: list[tuple[int, dict[str, str]]], columns: dict[str, str],
+                        settings: IntakeSettings) -> None:
+    items: list[IngestItem] = []
+    rejections: list[tuple[int, str | None, str]] = []
+    for number, row in rows:
+        try:
+            inquiry = domain.clean_inquiry(domain.map_row(row, columns), channel="import",
+                                           default_region=_region(settings))
+        except HygieneError as exc:
+            first = exc.errors[0]
+            rejections.append((number, first.field,
+                               "; ".join(f"{e.field}: {e.message}" for e in exc.errors)))
+            continue
+        source = inquiry.source.model_copy(update={"import_id": str(import_id)})
+        items.append(IngestItem(
+            domain.CleanInquiry(**{**inquiry.__dict__, "source": source}), "import", new_id()))
+
+    async def work(uow: UnitOfWork) -> None:
+        results = await commands.ingest(uow, items)
+        await store.import_progress(
+            uow.conn, import_id, rows_read=len(rows), accepted=len(items),
+            rejected=len(rejections), new_leads=sum(1 for r in results if r.new_lead
+                                                    and not r.matched),
+            matched=sum(1 for r in results if r.matched), rejections=rejections)
+
+    await in_transaction(kit, work)
+
+
+@router.get("/v1/imports/{import_id}", tags=["imports"],
+            summary="An import's progress and its rejected rows (admin)")
+async def get_import(import_id: uuid.UUID, kit: KitDep, _admin: AdminDep,
+                     rejections: Annotated[int, Query(ge=0, le=10_000)] = 1000) -> JSONResponse:
+    async with kit.connect() as conn:
+        found = await store.get_import(conn, import_id, rejections)
+    if found is None:
+        raise Problem(404, "Unknown import", f"no import {import_id}",
+                      errors=[{"field": "import_id", "message": "unknown import"}])
+    row, rejected = found
+    return JSONResponse({
+        "import_id": str(row.import_id), "status": row.status, "filename": row.filename,
+        "rows_read": row.rows_read, "accepted": row.accepted, "rejected": row.rejected,
+        "new_leads": row.new_leads, "matched": row.matched, "error": row.error,
+        "columns": row.mapping,
+        "created_at": row.created_at.isoformat(),
+        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+        "rejected_rows": [{"row": r.row_number, "field": r.field, "reason": r.reason}
+                          for r in rejected],
+    })
+
+
+# ---------------------------------------------------------------------------------------
+# Leads: reads, consent, erasure
+
+
+def _profile(row: Any) -> dict[str, Any]:
+    return {
+        "lead_id": str(row.lead_id),
+        "stage": row.stage,
+        "contact": row.contact or {},
+        "emails": list(row.emails or []),
+        "consent": row.consent,
+        "account": row.account,
+        "flags": row.flags,
+        "inquiries": row.inquiries,
+        "merged_into": str(row.merged_into) if row.merged_into else None,
+        "erased": row.erased_at is not None,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+    }
+
+
+@router.get("/v1/leads/{lead_id}", tags=["leads"], summary="A lead's current profile (admin)")
+async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    async with kit.connect() as conn:
+        row = await store.get_lead(conn, lead_id)
+    if row is None:
+        raise UnknownLead(lead_id)
+    return JSONResponse(_profile(row))
+
+
+@router.get("/v1/leads", tags=["leads"], summary="Find a lead by email (admin)")
+async def find_lead(kit: KitDep, _admin: AdminDep,
+                    email: Annotated[str, Query(max_length=320)]) -> JSONResponse:
+    try:
+        normalized = domain.normalize_email(email)
+    except ValueError as exc:
+        raise Problem(422, "Invalid email", str(exc),
+                      errors=[{"field": "email", "message": str(exc)}]) from None
+    async with kit.connect() as conn:
+        row = await store.find_lead_by_email(conn, normalized)
+    return JSONResponse({"items": [_profile(row)] if row is not None else []})
+
+
+@router.post("/v1/leads/{lead_id}/consent", tags=["leads"],
+             summary="Record an opt-in or opt-out (admin)")
+async def post_consent(lead_id: uuid.UUID, body: ConsentChangeIn, kit: KitDep,
+                       _admin: AdminDep) -> JSONResponse:
+    record = ConsentRecord(marketing_opt_in=body.marketing_opt_in,
+                           text_version=body.text_version, source=body.source or "api",
+                           given_at=kit.clock.now())
+
+    async def work(uow: UnitOfWork) -> bool:
+        return await commands.change_consent(uow, lead_id, record)
+
+    changed = await in_transaction(kit, work)
+    return JSONResponse({"lead_id": str(lead_id), "changed": changed,
+                         "marketing_opt_in": body.marketing_opt_in})
+
+
+@router.delete("/v1/leads/{lead_id}", tags=["leads"],
+               summary="Erase a lead's personal data by crypto-shredding (admin)")
+async def delete_lead(lead_id: uuid.UUID, kit: KitDep, admin: AdminDep,
+                      reason: Annotated[str | None, Query(max_length=500)] = None
+                      ) -> JSONResponse:
+    body = ErasureIn(reason=reason, requested_by=admin)
+
+    async def work(uow: UnitOfWork) -> list[uuid.UUID]:
+        return await commands.erase(uow, lead_id, body.reason, body.requested_by)
+
+    erased = await in_transaction(kit, work)
+    return JSONResponse({"lead_id": str(lead_id), "erased": [str(i) for i in erased]})
+
+
+# ---------------------------------------------------------------------------------------
+# Admin: forms, API keys, accounts
+
+
+@router.post("/v1/admin/forms", status_code=201, tags=["admin"], summary="Create a form")
+async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    form_key = body.form_key or f"f_{secrets.token_urlsafe(12)}"
+    definition = body.model_copy(update={"form_key": form_key}).model_dump()
+    async with kit.unit_of_work() as uow:
+        if await store.get_form(uow.conn, form_key) is not None:
+            raise Problem(409, "Form exists", f"form {form_key!r} exists; PUT replaces it",
+                          errors=[{"field": "form_key", "message": "already exists"}])
+        await store.put_form(uow.conn, form_key, definition)
+    return JSONResponse(definition, status_code=201,
+                        headers={"Location": f"/v1/admin/forms/{form_key}"})
+
+
+@router.put("/v1/admin/forms/{form_key}", tags=["admin"], summary="Create or replace a form")
+async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    if body.form_key not in (None, form_key):
+        raise Problem(422, "Form key mismatch", "the body names another form key",
+                      errors=[{"field": "form_key", "message": "differs from the path"}])
+    definition = body.model_copy(update={"form_key": form_key}).model_dump()
+    FormIn.model_validate(definition)
+    async with kit.unit_of_work() as uow:
+        await store.put_form(uow.conn, form_key, definition)
+    return JSONResponse(definition)
+
+
+@router.get("/v1/admin/forms", tags=["admin"], summary="List forms")
+async def list_forms(kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    async with kit.connect() as conn:
+        return JSONResponse({"items": await store.list_forms(conn)})
+
+
+@router.get("/v1/admin/forms/{form_key}", tags=["admin"], summary="One form")
+async def get_form(form_key: str, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    return JSONResponse((await _load_form(kit, form_key)).model_dump())
+
+
+@router.delete("/v1/admin/forms/{form_key}", status_code=204, tags=["admin"],
+               summary="Delete a form")
+async def delete_form(form_key: str, kit: KitDep, _admin: AdminDep) -> Response:
+    async with kit.unit_of_work() as uow:
+        if not await store.delete_form(uow.conn, form_key):
+            raise Problem(404, "Unknown form", f"no form with key {form_key!r}",
+                          errors=[{"field": "form_key", "message": "unknown form"}])
+    return Response(status_code=204)
+
+
+@router.post("/v1/admin/api-keys", status_code=201, tags=["admin"],
+             summary="Create an API key (the key is shown once, only its hash is kept)")
+async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    key = generate_api_key()
+    key_id = new_id()
+    async with kit.unit_of_work() as uow:
+        await store.insert_api_key(uow.conn, key_id, body.name, hash_api_key(key),
+                                   display_prefix(key), body.scopes, body.device_id)
+    return JSONResponse({"key_id": str(key_id), "key": key, "name": body.name,
+                         "scopes": body.scopes, "device_id": body.device_id,
+                         "prefix": display_prefix(key)}, status_code=201)
+
+
+@router.get("/v1/admin/api-keys", tags=["admin"], summary="List API keys (never the keys)")
+async def list_api_keys(kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    async with kit.connect() as conn:
+        rows = await store.list_api_keys(conn)
+    return JSONResponse({"items": [
+        {**r, "key_id": str(r["key_id"]), "created_at": r["created_at"].isoformat(),
+         "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None}
+        for r in rows]})
+
+
+@router.delete("/v1/admin/api-keys/{key_id}", status_code=204, tags=["admin"],
+               summary="Revoke an API key")
+async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> Response:
+    async with kit.unit_of_work() as uow:
+        found = await store.revoke_api_key(uow.conn, key_id, kit.clock.now())
+    if not found:
+        raise Problem(404, "Unknown API key", f"no API key {key_id}",
+                      errors=[{"field": "key_id", "message": "unknown key"}])
+    runtime(kit).keys.clear()
+    return Response(status_code=204)
+
+
+@router.put("/v1/admin/accounts/{account_domain}", tags=["admin"],
+            summary="Register a company account by its domain (for lead-to-account match)")
+async def put_account(account_domain: str, body: AccountIn, kit: KitDep, _admin: AdminDep
+                      ) -> JSONResponse:
+    account_domain = account_domain.strip().lower()
+    if "." not in account_domain or domain.is_free_mail(account_domain):
+        raise Problem(422, "Invalid domain", "give a company domain (not free-mail)",
+                      errors=[{"field": "account_domain", "message": "not a company domain"}])
+    account = domain.Account(body.account_id, account_domain, body.name, body.owner_rep_id)
+    async with kit.unit_of_work() as uow:
+        await store.upsert_account(uow.conn, account)
+    return JSONResponse({"domain": account_domain, **body.model_dump()})
+
+
+@router.get("/v1/admin/accounts", tags=["admin"], summary="List registered accounts")
+async def list_accounts(kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    async with kit.connect() as conn:
+        accounts = await store.list_accounts(conn)
+    return JSONResponse({"items": [a.__dict__ for a in accounts]})
+
+
+# ---------------------------------------------------------------------------------------
+# Startup: bootstrap credentials for local runs
+
+
+async def bootstrap(kit: ServiceKit) -> None:
+    settings = runtime(kit).settings
+    async with kit.unit_of_work() as uow:
+        if settings.intake_bootstrap_api_key:
+            key = settings.intake_bootstrap_api_key
+            await store.insert_api_key(uow.conn, new_id(), "bootstrap", hash_api_key(key),
+                                       display_prefix(key),
+                                       ["activities", "inquiries", "scans"], None)
+        if settings.intake_bootstrap_form_key:
+            origins = [o.strip() for o in settings.intake_bootstrap_form_origins.split(",")
+                       if o.strip()]
+            form = FormIn(name="Demo form", form_key=settings.intake_bootstrap_form_key,
+                          allowed_origins=origins, consent_text_version="v1")
+            await store.put_form(uow.conn, settings.intake_bootstrap_form_key,
+                                 form.model_dump(), only_if_missing=True)

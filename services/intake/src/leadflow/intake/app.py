@@ -1,0 +1,42 @@
+"""Intake's FastAPI app: the kit (event store with crypto-shredding codec, outbox relay,
+health, metrics, problem+json, body limits) plus intake's routes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.events.clock import Clock
+from leadflow.events.service import ServiceKit
+from leadflow.intake.api import Runtime, bootstrap, router
+from leadflow.intake.crypto import LeadKeyCodec
+from leadflow.intake.settings import IntakeSettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = None
+               ) -> ServiceKit:
+    settings = settings or IntakeSettings()
+    kit = ServiceKit(
+        settings,
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+        payload_codec=LeadKeyCodec(),
+        body_limits={"/v1/imports": settings.intake_max_import_bytes},
+        on_startup=[bootstrap],
+    )
+    kit.state["intake"] = Runtime.build(settings)
+    return kit
+
+
+def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = None
+               ) -> FastAPI:
+    kit = create_kit(settings, clock=clock)
+    return kit.create_app(
+        router,
+        title="Leadflow intake",
+        description="Capture at the edge: inquiries, web forms, badge scans, imports, "
+                    "activity; data hygiene, consent and erasure.",
+    )

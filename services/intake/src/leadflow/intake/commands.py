@@ -1,0 +1,341 @@
+"""Intake's commands: turn cleaned input into decisions (``domain``), rows (``store``) and
+events (``uow.append``), all in the caller's transaction.
+
+Every channel (API inquiry, web form, badge scan, import row) goes through ``ingest``, which
+handles a whole batch with a fixed number of round trips: one candidate lookup, one account
+lookup, one key lookup, one lead upsert, one email insert, one pending-activity claim, and the
+kernel's multi-row event append.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadflow.events.catalogue.intake import (
+    ActivityRecorded,
+    CaptureMethod,
+    ConsentChanged,
+    ConsentRecord,
+    InquiryReceived,
+    LeadCaptured,
+    LeadErased,
+    LeadProfileUpdated,
+    LeadsMerged,
+)
+from leadflow.events.consumer import UnitOfWork
+from leadflow.events.envelope import new_id
+from leadflow.intake import crypto, domain, store
+from leadflow.intake.domain import CleanInquiry, IdentityDecision
+from leadflow.intake.store import LeadState
+
+
+@dataclass(frozen=True)
+class IngestItem:
+    inquiry: CleanInquiry
+    capture_method: CaptureMethod
+    inquiry_id: uuid.UUID
+    anonymous_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    lead_id: uuid.UUID
+    inquiry_id: uuid.UUID
+    matched: bool
+    match_reason: str | None
+    new_lead: bool
+
+
+def _initial_times(contact: domain.Contact, at: datetime) -> dict[str, datetime]:
+    return {k: at for k, v in contact.model_dump().items() if v is not None}
+
+
+async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestResult]:
+    """Resolve, merge and record a batch of inquiries (see the module docstring)."""
+    conn = uow.conn
+    now = uow.clock.now()
+    contacts = [i.inquiry.clean for i in items]
+    candidates = await store.fetch_candidates(
+        conn,
+        emails=[c.contact.email for c in contacts if c.contact.email],
+        phones=[c.contact.phone for c in contacts if c.contact.phone],
+        domains=[c.company_domain for c in contacts if c.company_domain],
+        names=[n for c in contacts
+               if (n := domain.name_key(c.contact.first_name, c.contact.last_name))],
+    )
+    states: dict[uuid.UUID, LeadState] = {s.lead_id: s for s in candidates}
+    order: list[uuid.UUID] = [s.lead_id for s in candidates]
+    account_domains = {d for c in contacts if c.company_domain
+                       for d in domain.account_domains(c.company_domain)}
+    accounts = await store.fetch_accounts(conn, account_domains)
+
+    results: list[IngestResult] = []
+    events: list[tuple[uuid.UUID, list[Any], datetime]] = []
+    identified_emails: dict[str, uuid.UUID] = {}
+    identified_anon: dict[str, uuid.UUID] = {}
+
+    for item in items:
+        inquiry = item.inquiry
+        clean = inquiry.clean
+        at = inquiry.occurred_at or now
+        live = [states[i].known() for i in order if states[i].merged_into is None]
+        decision: IdentityDecision = domain.resolve_identity(clean, live)
+        account = domain.match_account(clean, accounts)
+
+        if decision.kind == "same" and decision.lead_id is not None:
+            lead = states[decision.lead_id]
+            payloads = _repeat_inquiry(lead, item, account, at)
+            events.append((lead.lead_id, payloads, at))
+            results.append(IngestResult(lead.lead_id, item.inquiry_id, True, "same_email", False))
+            target = lead
+        else:
+            new_lead = LeadState(
+                lead_id=new_id(), contact=clean.contact,
+                field_times=_initial_times(clean.contact, at), consent=inquiry.consent,
+                account=account, flags=clean.flags, company_domain=clean.company_domain,
+                emails={clean.contact.email} if clean.contact.email else set(),
+                new_emails={clean.contact.email} if clean.contact.email else set(),
+                created_at=now, dirty=True,
+            )
+            captured = LeadCaptured(
+                inquiry_id=item.inquiry_id, capture_method=item.capture_method,
+                contact=clean.contact, source=inquiry.source, answers=inquiry.answers,
+                consent=inquiry.consent, account=account, flags=clean.flags,
+                email_domain=clean.email_domain, rating=inquiry.rating, notes=inquiry.notes,
+                external_id=inquiry.external_id, attributes=inquiry.attributes,
+            )
+            states[new_lead.lead_id] = new_lead
+            order.append(new_lead.lead_id)
+            events.append((new_lead.lead_id, [captured], at))
+            target = new_lead
+            if decision.kind == "probable_duplicate" and decision.lead_id is not None:
+                survivor = states[decision.lead_id]
+                events.append((survivor.lead_id, _merge(survivor, new_lead, decision), at))
+                target = survivor
+                results.append(IngestResult(survivor.lead_id, item.inquiry_id, True,
+                                            decision.reason, True))
+            else:
+                results.append(IngestResult(new_lead.lead_id, item.inquiry_id, False, None,
+                                            True))
+        if clean.contact.email:
+            identified_emails[clean.contact.email] = target.lead_id
+        if item.anonymous_id:
+            identified_anon[item.anonymous_id] = target.lead_id
+
+    dirty = [s for s in states.values() if s.dirty]
+    await store.save_leads(conn, dirty, now)
+    await store.link_anonymous(conn, identified_anon)
+    for lead_id, payloads, at in events:
+        await uow.append(lead_id, payloads, occurred_at=at)
+    # Anonymous activity of people who just identified themselves joins their lead.
+    for lead_id, payload, occurred in await store.claim_pending_activities(
+        conn, identified_emails, identified_anon, now
+    ):
+        await uow.append(lead_id, ActivityRecorded.model_validate(payload),
+                         occurred_at=occurred)
+    await prepare_keys(uow, [lead_id for lead_id, _, _ in events])
+    return results
+
+
+async def prepare_keys(uow: UnitOfWork, lead_ids: Sequence[uuid.UUID]) -> None:
+    """Fetch/create the leads' keys in one statement before the append is flushed.
+
+    The keys are handed to the codec through a context variable that lives as long as the
+    request task, so no key outlives its transaction in memory.
+    """
+    keys = await crypto.ensure_keys(uow.conn, list(lead_ids))
+    crypto.use_keys(keys)
+
+
+def _repeat_inquiry(lead: LeadState, item: IngestItem, account: domain.AccountMatch | None,
+                    at: datetime) -> list[Any]:
+    inquiry = item.inquiry
+    payloads: list[Any] = [
+        InquiryReceived(
+            inquiry_id=item.inquiry_id, capture_method=item.capture_method,
+            source=inquiry.source, answers=inquiry.answers, rating=inquiry.rating,
+            notes=inquiry.notes, external_id=inquiry.external_id,
+            attributes=inquiry.attributes,
+        )
+    ]
+    lead.inquiries += 1
+    lead.dirty = True
+    profile, changed = domain.apply_contact(lead.profile(), inquiry.clean.contact, at)
+    if changed:
+        lead.contact = profile.contact
+        lead.field_times = dict(profile.field_times)
+        if inquiry.clean.company_domain and lead.company_domain is None:
+            lead.company_domain = inquiry.clean.company_domain
+        new_account = lead.account
+        if account is not None and (lead.account is None or "email" in changed):
+            new_account = account
+        changed_account = new_account != lead.account
+        lead.account = new_account
+        payloads.append(
+            LeadProfileUpdated(
+                changed_fields=[*changed, *(["account"] if changed_account else [])],
+                contact=lead.contact, answers=inquiry.answers, account=lead.account,
+                reason="newer_inquiry",
+            )
+        )
+    stated = domain.consent_change(lead.consent, inquiry.consent)
+    if stated is not None:
+        lead.consent = stated
+        payloads.append(ConsentChanged(marketing_opt_in=stated.marketing_opt_in,
+                                       text_version=stated.text_version, source=stated.source))
+    return payloads
+
+
+def _merge(survivor: LeadState, duplicate: LeadState, decision: IdentityDecision) -> list[Any]:
+    outcome = domain.merge_profiles(survivor.profile(), duplicate.profile())
+    changed = [k for k, v in outcome.contact.model_dump().items()
+               if v != getattr(survivor.contact, k)]
+    payloads: list[Any] = [
+        LeadsMerged(merged_lead_id=duplicate.lead_id,
+                    match_reason=decision.reason or "manual",
+                    field_sources=outcome.field_sources)
+    ]
+    survivor.contact = outcome.contact
+    survivor.field_times = dict(outcome.field_times)
+    survivor.emails |= duplicate.emails
+    survivor.new_emails |= duplicate.new_emails
+    duplicate.new_emails = set()
+    survivor.inquiries += duplicate.inquiries
+    survivor.account = survivor.account or duplicate.account
+    survivor.dirty = True
+    duplicate.merged_into = survivor.lead_id
+    if changed:
+        payloads.append(LeadProfileUpdated(changed_fields=changed, contact=survivor.contact,
+                                           account=survivor.account, reason="merge"))
+    if outcome.consent != survivor.consent:
+        survivor.consent = outcome.consent
+        if outcome.consent_narrowed and outcome.consent is not None:
+            payloads.append(ConsentChanged(marketing_opt_in=False,
+                                           text_version=outcome.consent.text_version,
+                                           source="merge"))
+    return payloads
+
+
+async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRecord
+                         ) -> bool:
+    """Record an explicit opt-in/opt-out; returns whether anything changed."""
+    row = await store.get_lead(uow.conn, lead_id)
+    if row is None or row.erased_at is not None:
+        from leadflow.events.errors import UnknownLead
+
+        raise UnknownLead(lead_id)
+    live = row.merged_into or lead_id
+    current = ConsentRecord(**row.consent) if row.consent else None
+    change = domain.consent_change(current, consent)
+    if change is None:
+        return False
+    await store.set_consent(uow.conn, live, change, uow.clock.now())
+    await uow.append(live, ConsentChanged(marketing_opt_in=change.marketing_opt_in,
+                                          text_version=change.text_version,
+                                          source=change.source))
+    return True
+
+
+async def erase(uow: UnitOfWork, lead_id: uuid.UUID, reason: str | None,
+                requested_by: str | None) -> list[uuid.UUID]:
+    """Crypto-shred a lead (and the duplicates merged into it): delete the keys, blank the
+    read tables, append ``LeadErased``. The event log itself is not touched."""
+    row = await store.get_lead(uow.conn, lead_id)
+    if row is None:
+        from leadflow.events.errors import UnknownLead
+
+        raise UnknownLead(lead_id)
+    survivor = row.merged_into or lead_id
+    ids = [survivor, *await store.merged_into(uow.conn, survivor)]
+    already = row.erased_at is not None
+    await store.erase_lead_rows(uow.conn, ids, uow.clock.now())
+    if not already:
+        for erased in ids:
+            await uow.append(erased, LeadErased(reason=reason, requested_by=requested_by))
+    crypto.use_keys(dict.fromkeys(ids))
+    return ids
+
+
+# ---------------------------------------------------------------------------------------
+# Activities
+
+
+@dataclass(frozen=True)
+class ActivityItem:
+    activity_id: str
+    activity_type: str
+    occurred_at: datetime
+    email: str | None
+    lead_id: uuid.UUID | None
+    anonymous_id: str | None
+    url: str | None
+    content_id: str | None
+    campaign: str | None
+    properties: dict[str, str]
+
+
+async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]
+                            ) -> list[dict[str, Any]]:
+    """Record a batch: on the lead when we know who it was, else kept anonymous until the
+    person identifies (by email or anonymous id). Replays of an ``activity_id`` are
+    duplicates."""
+    conn = uow.conn
+    now = uow.clock.now()
+    seen = await store.existing_activity_ids(conn, [i.activity_id for i in items])
+    by_email = await store.lead_ids_by_emails(conn, [i.email for i in items if i.email])
+    by_id = await store.live_lead_ids(conn, [i.lead_id for i in items if i.lead_id])
+    by_anon = await store.anonymous_owners(conn, [i.anonymous_id for i in items
+                                                  if i.anonymous_id])
+    rows: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    links: dict[str, uuid.UUID] = {}
+    batch_ids: set[str] = set()
+    for item in items:
+        if item.activity_id in seen or item.activity_id in batch_ids:
+            out.append({"activity_id": item.activity_id, "status": "duplicate"})
+            continue
+        batch_ids.add(item.activity_id)
+        lead: uuid.UUID | None = None
+        if item.lead_id is not None:
+            lead = by_id.get(item.lead_id)
+            if lead is None:
+                out.append({"activity_id": item.activity_id, "status": "rejected",
+                            "field": "lead_id", "reason": "unknown lead"})
+                continue
+        elif item.email and item.email in by_email:
+            lead = by_email[item.email]
+        elif item.anonymous_id and item.anonymous_id in by_anon:
+            lead = by_anon[item.anonymous_id]
+        elif item.anonymous_id and item.anonymous_id in links:
+            lead = links[item.anonymous_id]
+        if lead is not None and item.anonymous_id and item.anonymous_id not in by_anon:
+            links[item.anonymous_id] = lead
+        activity = ActivityRecorded(
+            activity_id=item.activity_id, activity_type=item.activity_type, url=item.url,
+            content_id=item.content_id, campaign=item.campaign, properties=item.properties,
+            anonymous_id=item.anonymous_id,
+        )
+        rows.append({"activity_id": item.activity_id, "lead_id": lead,
+                     "anonymous_id": item.anonymous_id,
+                     "email": item.email if lead is None else None,
+                     "payload": activity.model_dump(mode="json"),
+                     "occurred_at": item.occurred_at, "attached_at": now if lead else None})
+        if lead is not None:
+            await uow.append(lead, activity, occurred_at=item.occurred_at)
+            out.append({"activity_id": item.activity_id, "status": "accepted",
+                        "lead_id": str(lead)})
+        else:
+            out.append({"activity_id": item.activity_id, "status": "anonymous"})
+    await store.insert_activities(conn, rows)
+    await store.link_anonymous(conn, links)
+    # An activity that names both a known lead and an anonymous id identifies that id:
+    # earlier anonymous activity under it joins the lead now.
+    for lead_id, payload, occurred in await store.claim_pending_activities(conn, {}, links,
+                                                                           now):
+        await uow.append(lead_id, ActivityRecorded.model_validate(payload),
+                         occurred_at=occurred)
+    return out

@@ -1,0 +1,93 @@
+"""Edge security: API keys (generated, shown once, stored as SHA-256), scopes, rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Literal
+
+Scope = Literal["inquiries", "scans", "activities", "admin"]
+SCOPES: frozenset[str] = frozenset({"inquiries", "scans", "activities", "admin"})
+KEY_PREFIX = "lf_"
+
+
+def generate_api_key() -> str:
+    """256 bits of randomness; the ``lf_`` prefix makes leaked keys easy to grep for."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_api_key(key: str) -> str:
+    # A fast hash is right here: keys are random 256-bit secrets, not guessable passwords.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def display_prefix(key: str) -> str:
+    return key[:10]
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+    device_id: str | None
+    revoked: bool
+
+    @property
+    def device(self) -> str:
+        return self.device_id or self.key_id
+
+
+class KeyCache:
+    """Verified keys by hash for a few seconds, so a hot path costs no extra query."""
+
+    def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+
+    def get(self, key_hash: str) -> tuple[bool, ApiKey | None]:
+        entry = self._entries.get(key_hash)
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return False, None
+        return True, entry[1]
+
+    def put(self, key_hash: str, key: ApiKey | None) -> None:
+        self._entries[key_hash] = (time.monotonic(), key)
+        self._entries.move_to_end(key_hash)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+class RateLimiter:
+    """Token buckets per subject (a key id or an IP): ``rate`` per second, ``burst`` deep.
+
+    In-process: each replica limits on its own, which bounds a client at replicas x rate;
+    that is the usual trade against a shared store on every request.
+    """
+
+    def __init__(self, rate: float, burst: int, max_subjects: int = 100_000) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.max_subjects = max_subjects
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def check(self, subject: str, cost: float = 1.0, now: float | None = None) -> float | None:
+        """Take ``cost`` tokens; ``None`` when allowed, else seconds until it would be."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(subject, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens >= cost:
+            self._buckets[subject] = (tokens - cost, now)
+            self._buckets.move_to_end(subject)
+            if len(self._buckets) > self.max_subjects:
+                self._buckets.popitem(last=False)
+            return None
+        self._buckets[subject] = (tokens, now)
+        return (cost - tokens) / self.rate if self.rate > 0 else 3600.0

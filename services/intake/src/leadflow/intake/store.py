@@ -1,0 +1,606 @@
+"""SQL for intake's own tables (unqualified names: the engine's search_path is the schema).
+
+Multi-row statements (``unnest`` of arrays) everywhere a request touches many rows, so a
+batch of scans, activities or import rows costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.intake.domain import (
+    Account,
+    AccountMatch,
+    ConsentRecord,
+    Contact,
+    HygieneFlags,
+    KnownLead,
+    Profile,
+    name_key,
+)
+from leadflow.intake.security import ApiKey
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# ---------------------------------------------------------------------------------------
+# Leads
+
+
+@dataclass
+class LeadState:
+    """A lead as intake holds it while deciding (mutable within one transaction)."""
+
+    lead_id: uuid.UUID
+    contact: Contact
+    field_times: dict[str, datetime] = field(default_factory=dict)
+    consent: ConsentRecord | None = None
+    account: AccountMatch | None = None
+    flags: HygieneFlags = field(default_factory=HygieneFlags)
+    company_domain: str | None = None
+    emails: set[str] = field(default_factory=set)
+    inquiries: int = 1
+    merged_into: uuid.UUID | None = None
+    created_at: datetime | None = None
+    stage: str = "inquiry"
+    new_emails: set[str] = field(default_factory=set)
+    dirty: bool = False
+
+    def known(self) -> KnownLead:
+        return KnownLead(
+            self.lead_id,
+            emails=frozenset(self.emails),
+            phone=self.contact.phone,
+            first_name=self.contact.first_name,
+            last_name=self.contact.last_name,
+            company_domain=self.company_domain,
+        )
+
+    def profile(self) -> Profile:
+        return Profile(self.lead_id, self.contact, dict(self.field_times), self.consent)
+
+
+def _times(raw: dict[str, str] | None) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in (raw or {}).items()}
+
+
+def _state(row: Any) -> LeadState:
+    return LeadState(
+        lead_id=row.lead_id,
+        contact=Contact(**(row.contact or {})),
+        field_times=_times(row.field_times),
+        consent=ConsentRecord(**row.consent) if row.consent else None,
+        account=AccountMatch(**row.account) if row.account else None,
+        flags=HygieneFlags(**(row.flags or {})),
+        company_domain=row.company_domain,
+        emails=set(row.emails or ()),
+        inquiries=row.inquiries,
+        merged_into=row.merged_into,
+        created_at=row.created_at,
+        stage=row.stage,
+    )
+
+
+_LEAD_COLUMNS = (
+    "l.lead_id, l.contact, l.field_times, l.consent, l.account, l.flags, l.company_domain, "
+    "l.inquiries, l.merged_into, l.created_at, l.stage, l.erased_at, l.updated_at, "
+    "ARRAY(SELECT e.email FROM lead_emails e WHERE e.lead_id = l.lead_id ORDER BY e.email) "
+    "AS emails"
+)
+
+
+async def fetch_candidates(
+    conn: AsyncConnection,
+    emails: Iterable[str],
+    phones: Iterable[str],
+    domains: Iterable[str],
+    names: Iterable[str],
+) -> list[LeadState]:
+    """Live leads that could be the same person as any of the incoming contacts, oldest
+    first (identity resolution prefers the oldest)."""
+    rows = await conn.execute(
+        text(
+            f"""
+            SELECT {_LEAD_COLUMNS} FROM leads l
+            WHERE l.merged_into IS NULL AND l.erased_at IS NULL AND (
+                l.lead_id IN (SELECT lead_id FROM lead_emails
+                              WHERE email = ANY(CAST(:emails AS text[])))
+                OR l.phone = ANY(CAST(:phones AS text[]))
+                OR (l.company_domain = ANY(CAST(:domains AS text[]))
+                    AND l.name_key = ANY(CAST(:names AS text[]))))
+            ORDER BY l.created_at, l.lead_id
+            """
+        ),
+        {"emails": list(set(emails)), "phones": list(set(phones)),
+         "domains": list(set(domains)), "names": list(set(names))},
+    )
+    return [_state(r) for r in rows]
+
+
+async def save_leads(conn: AsyncConnection, states: Sequence[LeadState], now: datetime) -> None:
+    """Insert new and update changed leads (one statement), then their new email aliases."""
+    if states:
+        await conn.execute(
+            text(
+                """
+                INSERT INTO leads (lead_id, email, phone, name_key, company_domain, contact,
+                                   field_times, consent, account, flags, merged_into,
+                                   inquiries, created_at, updated_at)
+                SELECT * FROM unnest(
+                    CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:phones AS text[]),
+                    CAST(:names AS text[]), CAST(:domains AS text[]),
+                    CAST(:contacts AS jsonb[]), CAST(:times AS jsonb[]),
+                    CAST(:consents AS jsonb[]), CAST(:accounts AS jsonb[]),
+                    CAST(:flags AS jsonb[]), CAST(:merged AS uuid[]),
+                    CAST(:inquiries AS integer[]), CAST(:created AS timestamptz[]),
+                    CAST(:updated AS timestamptz[]))
+                ON CONFLICT (lead_id) DO UPDATE SET
+                    email = EXCLUDED.email, phone = EXCLUDED.phone,
+                    name_key = EXCLUDED.name_key, company_domain = EXCLUDED.company_domain,
+                    contact = EXCLUDED.contact, field_times = EXCLUDED.field_times,
+                    consent = EXCLUDED.consent, account = EXCLUDED.account,
+                    flags = EXCLUDED.flags, merged_into = EXCLUDED.merged_into,
+                    inquiries = EXCLUDED.inquiries, updated_at = EXCLUDED.updated_at
+                """
+            ),
+            {
+                "ids": [s.lead_id for s in states],
+                "emails": [s.contact.email for s in states],
+                "phones": [s.contact.phone for s in states],
+                "names": [name_key(s.contact.first_name, s.contact.last_name) for s in states],
+                "domains": [s.company_domain for s in states],
+                "contacts": [s.contact.model_dump_json(exclude_none=True) for s in states],
+                "times": [_json({k: v.isoformat() for k, v in s.field_times.items()})
+                          for s in states],
+                "consents": [s.consent.model_dump_json() if s.consent else None for s in states],
+                "accounts": [s.account.model_dump_json() if s.account else None for s in states],
+                "flags": [s.flags.model_dump_json() for s in states],
+                "merged": [s.merged_into for s in states],
+                "inquiries": [s.inquiries for s in states],
+                "created": [s.created_at or now for s in states],
+                "updated": [now for _ in states],
+            },
+        )
+    pairs = [(email, s.merged_into or s.lead_id) for s in states for email in s.new_emails]
+    if pairs:
+        # A plain insert: a concurrent request creating the same email loses with a unique
+        # violation and is retried, then finds the lead this one created.
+        await conn.execute(
+            text(
+                "INSERT INTO lead_emails (email, lead_id) SELECT * FROM "
+                "unnest(CAST(:emails AS text[]), CAST(:ids AS uuid[]))"
+            ),
+            {"emails": [p[0] for p in pairs], "ids": [p[1] for p in pairs]},
+        )
+
+
+async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> Any | None:
+    row = await conn.execute(
+        text(f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.lead_id = :id"), {"id": lead_id}
+    )
+    return row.first()
+
+
+async def find_lead_by_email(conn: AsyncConnection, email: str) -> Any | None:
+    row = await conn.execute(
+        text(
+            f"SELECT {_LEAD_COLUMNS} FROM leads l JOIN lead_emails m ON m.lead_id = l.lead_id "
+            "WHERE m.email = :email"
+        ),
+        {"email": email},
+    )
+    return row.first()
+
+
+async def lead_ids_by_emails(conn: AsyncConnection, emails: Sequence[str]
+                             ) -> dict[str, uuid.UUID]:
+    if not emails:
+        return {}
+    rows = await conn.execute(
+        text("SELECT email, lead_id FROM lead_emails WHERE email = ANY(CAST(:e AS text[]))"),
+        {"e": list(set(emails))},
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def live_lead_ids(conn: AsyncConnection, ids: Sequence[uuid.UUID]
+                        ) -> dict[uuid.UUID, uuid.UUID]:
+    """Each existing, unerased lead id mapped to the lead it lives on (merges followed)."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        text(
+            "SELECT lead_id, coalesce(merged_into, lead_id) FROM leads "
+            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND erased_at IS NULL"
+        ),
+        {"ids": list(set(ids))},
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def erase_lead_rows(conn: AsyncConnection, lead_ids: Sequence[uuid.UUID],
+                          now: datetime) -> None:
+    """Shred the keys and blank every personal column intake keeps about these leads."""
+    params = {"ids": list(lead_ids), "now": now}
+    await conn.execute(
+        text(
+            "INSERT INTO lead_keys (lead_id, key, erased_at) "
+            "SELECT id, NULL, :now FROM unnest(CAST(:ids AS uuid[])) AS id "
+            "ON CONFLICT (lead_id) DO UPDATE SET key = NULL, erased_at = :now"
+        ),
+        params,
+    )
+    await conn.execute(
+        text(
+            "UPDATE leads SET email = NULL, phone = NULL, name_key = NULL, "
+            "contact = '{}'::jsonb, field_times = '{}'::jsonb, erased_at = :now, "
+            "updated_at = :now WHERE lead_id = ANY(CAST(:ids AS uuid[]))"
+        ),
+        params,
+    )
+    await conn.execute(
+        text("DELETE FROM lead_emails WHERE lead_id = ANY(CAST(:ids AS uuid[]))"), params
+    )
+    await conn.execute(
+        text("UPDATE activities SET email = NULL WHERE lead_id = ANY(CAST(:ids AS uuid[]))"),
+        params,
+    )
+
+
+async def merged_into(conn: AsyncConnection, lead_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await conn.execute(
+        text("SELECT lead_id FROM leads WHERE merged_into = :id"), {"id": lead_id}
+    )
+    return [r[0] for r in rows]
+
+
+async def set_consent(conn: AsyncConnection, lead_id: uuid.UUID, consent: ConsentRecord,
+                      now: datetime) -> None:
+    await conn.execute(
+        text("UPDATE leads SET consent = CAST(:c AS jsonb), updated_at = :now "
+             "WHERE lead_id = :id"),
+        {"c": consent.model_dump_json(), "now": now, "id": lead_id},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Accounts
+
+
+async def fetch_accounts(conn: AsyncConnection, domains: Iterable[str]) -> dict[str, Account]:
+    wanted = list(set(domains))
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        text("SELECT domain, account_id, name, owner_rep_id FROM accounts "
+             "WHERE domain = ANY(CAST(:d AS text[]))"),
+        {"d": wanted},
+    )
+    return {r.domain: Account(r.account_id, r.domain, r.name, r.owner_rep_id) for r in rows}
+
+
+async def upsert_account(conn: AsyncConnection, account: Account) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO accounts (domain, account_id, name, owner_rep_id) "
+            "VALUES (:domain, :account_id, :name, :owner) ON CONFLICT (domain) DO UPDATE SET "
+            "account_id = EXCLUDED.account_id, name = EXCLUDED.name, "
+            "owner_rep_id = EXCLUDED.owner_rep_id, updated_at = now()"
+        ),
+        {"domain": account.domain, "account_id": account.account_id, "name": account.name,
+         "owner": account.owner_rep_id},
+    )
+
+
+async def list_accounts(conn: AsyncConnection) -> list[Account]:
+    rows = await conn.execute(
+        text("SELECT domain, account_id, name, owner_rep_id FROM accounts ORDER BY domain")
+    )
+    return [Account(r.account_id, r.domain, r.name, r.owner_rep_id) for r in rows]
+
+
+# ---------------------------------------------------------------------------------------
+# API keys
+
+
+async def find_api_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
+    row = (
+        await conn.execute(
+            text("SELECT key_id, name, scopes, device_id, revoked_at FROM api_keys "
+                 "WHERE key_hash = :h"),
+            {"h": key_hash},
+        )
+    ).first()
+    if row is None:
+        return None
+    return ApiKey(str(row.key_id), row.name, frozenset(row.scopes), row.device_id,
+                  row.revoked_at is not None)
+
+
+async def insert_api_key(conn: AsyncConnection, key_id: uuid.UUID, name: str, key_hash: str,
+                         prefix: str, scopes: Sequence[str], device_id: str | None) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO api_keys (key_id, name, key_hash, prefix, scopes, device_id) "
+            "VALUES (:id, :name, :hash, :prefix, :scopes, :device) "
+            "ON CONFLICT (key_hash) DO UPDATE SET scopes = EXCLUDED.scopes, revoked_at = NULL"
+        ),
+        {"id": key_id, "name": name, "hash": key_hash, "prefix": prefix,
+         "scopes": list(scopes), "device": device_id},
+    )
+
+
+async def list_api_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text("SELECT key_id, name, prefix, scopes, device_id, created_at, revoked_at "
+             "FROM api_keys ORDER BY created_at")
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def revoke_api_key(conn: AsyncConnection, key_id: uuid.UUID, now: datetime) -> bool:
+    result = await conn.execute(
+        text("UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE key_id = :id "
+             "RETURNING key_id"),
+        {"id": key_id, "now": now},
+    )
+    return result.first() is not None
+
+
+# ---------------------------------------------------------------------------------------
+# Forms
+
+
+async def get_form(conn: AsyncConnection, form_key: str) -> dict[str, Any] | None:
+    value = await conn.scalar(
+        text("SELECT definition FROM forms WHERE form_key = :k"), {"k": form_key}
+    )
+    return dict(value) if value is not None else None
+
+
+async def put_form(conn: AsyncConnection, form_key: str, definition: dict[str, Any],
+                   *, only_if_missing: bool = False) -> None:
+    conflict = "DO NOTHING" if only_if_missing else (
+        "DO UPDATE SET definition = EXCLUDED.definition, updated_at = now()")
+    await conn.execute(
+        text(f"INSERT INTO forms (form_key, definition) VALUES (:k, CAST(:d AS jsonb)) "
+             f"ON CONFLICT (form_key) {conflict}"),
+        {"k": form_key, "d": _json(definition)},
+    )
+
+
+async def list_forms(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(text("SELECT definition FROM forms ORDER BY form_key"))
+    return [dict(r[0]) for r in rows]
+
+
+async def delete_form(conn: AsyncConnection, form_key: str) -> bool:
+    result = await conn.execute(
+        text("DELETE FROM forms WHERE form_key = :k RETURNING form_key"), {"k": form_key}
+    )
+    return result.first() is not None
+
+
+# ---------------------------------------------------------------------------------------
+# Idempotency
+
+
+async def claim_idempotency(conn: AsyncConnection, scope: str, key: str, request_hash: str
+                            ) -> tuple[bool, str | None, int | None, Any]:
+    """Claim ``key`` in this transaction. A concurrent claim of the same key waits on the
+    unique index until ours commits, then sees our stored response.
+
+    Returns (claimed, stored_hash, stored_status, stored_response)."""
+    claimed = await conn.scalar(
+        text("INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:s, :k, :h) "
+             "ON CONFLICT DO NOTHING RETURNING true"),
+        {"s": scope, "k": key, "h": request_hash},
+    )
+    if claimed:
+        return True, None, None, None
+    row = (
+        await conn.execute(
+            text("SELECT request_hash, status, response FROM idempotency_keys "
+                 "WHERE scope = :s AND key = :k"),
+            {"s": scope, "k": key},
+        )
+    ).first()
+    assert row is not None
+    return False, row.request_hash, row.status, row.response
+
+
+async def store_idempotent_response(conn: AsyncConnection, scope: str, key: str, status: int,
+                                    response: Any) -> None:
+    await conn.execute(
+        text("UPDATE idempotency_keys SET status = :st, response = CAST(:r AS jsonb) "
+             "WHERE scope = :s AND key = :k"),
+        {"st": status, "r": _json(response), "s": scope, "k": key},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Scans
+
+
+async def seen_scans(conn: AsyncConnection, device: str, scan_ids: Sequence[str]
+                     ) -> dict[str, tuple[uuid.UUID, uuid.UUID]]:
+    rows = await conn.execute(
+        text("SELECT scan_id, lead_id, inquiry_id FROM scans WHERE device_id = :d "
+             "AND scan_id = ANY(CAST(:ids AS text[]))"),
+        {"d": device, "ids": list(scan_ids)},
+    )
+    return {r.scan_id: (r.lead_id, r.inquiry_id) for r in rows}
+
+
+async def record_scans(conn: AsyncConnection, device: str,
+                       rows: Sequence[tuple[str, uuid.UUID, uuid.UUID]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        text("INSERT INTO scans (device_id, scan_id, lead_id, inquiry_id) SELECT :d, * FROM "
+             "unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]), CAST(:inq AS uuid[]))"),
+        {"d": device, "ids": [r[0] for r in rows], "leads": [r[1] for r in rows],
+         "inq": [r[2] for r in rows]},
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Imports
+
+
+async def create_import(conn: AsyncConnection, import_id: uuid.UUID, filename: str | None,
+                        mapping: dict[str, str]) -> None:
+    await conn.execute(
+        text("INSERT INTO imports (import_id, status, filename, mapping) "
+             "VALUES (:id, 'running', :f, CAST(:m AS jsonb))"),
+        {"id": import_id, "f": filename, "m": _json(mapping)},
+    )
+
+
+async def import_progress(conn: AsyncConnection, import_id: uuid.UUID, *, rows_read: int,
+                          accepted: int, rejected: int, new_leads: int, matched: int,
+                          rejections: Sequence[tuple[int, str | None, str]]) -> None:
+    await conn.execute(
+        text("UPDATE imports SET rows_read = rows_read + :r, accepted = accepted + :a, "
+             "rejected = rejected + :x, new_leads = new_leads + :n, matched = matched + :m, "
+             "updated_at = now() WHERE import_id = :id"),
+        {"r": rows_read, "a": accepted, "x": rejected, "n": new_leads, "m": matched,
+         "id": import_id},
+    )
+    if rejections:
+        await conn.execute(
+            text("INSERT INTO import_rejections (import_id, row_number, field, reason) "
+                 "SELECT :id, * FROM unnest(CAST(:rows AS integer[]), CAST(:fields AS text[]), "
+                 "CAST(:reasons AS text[])) ON CONFLICT DO NOTHING"),
+            {"id": import_id, "rows": [r[0] for r in rejections],
+             "fields": [r[1] for r in rejections], "reasons": [r[2] for r in rejections]},
+        )
+
+
+async def finish_import(conn: AsyncConnection, import_id: uuid.UUID, status: str,
+                        error: str | None = None) -> None:
+    await conn.execute(
+        text("UPDATE imports SET status = :s, error = :e, finished_at = now(), "
+             "updated_at = now() WHERE import_id = :id"),
+        {"s": status, "e": error, "id": import_id},
+    )
+
+
+async def get_import(conn: AsyncConnection, import_id: uuid.UUID, rejection_limit: int
+                     ) -> tuple[Any, list[Any]] | None:
+    row = (
+        await conn.execute(text("SELECT * FROM imports WHERE import_id = :id"),
+                           {"id": import_id})
+    ).first()
+    if row is None:
+        return None
+    rejected = await conn.execute(
+        text("SELECT row_number, field, reason FROM import_rejections WHERE import_id = :id "
+             "ORDER BY row_number LIMIT :n"),
+        {"id": import_id, "n": rejection_limit},
+    )
+    return row, list(rejected)
+
+
+# ---------------------------------------------------------------------------------------
+# Activities
+
+
+async def existing_activity_ids(conn: AsyncConnection, ids: Sequence[str]) -> set[str]:
+    rows = await conn.execute(
+        text("SELECT activity_id FROM activities WHERE activity_id = ANY(CAST(:ids AS text[]))"),
+        {"ids": list(ids)},
+    )
+    return {r[0] for r in rows}
+
+
+async def insert_activities(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO activities (activity_id, lead_id, anonymous_id, email, payload, "
+            "occurred_at, attached_at) SELECT * FROM unnest(CAST(:ids AS text[]), "
+            "CAST(:leads AS uuid[]), CAST(:anon AS text[]), CAST(:emails AS text[]), "
+            "CAST(:payloads AS jsonb[]), CAST(:occurred AS timestamptz[]), "
+            "CAST(:attached AS timestamptz[]))"
+        ),
+        {
+            "ids": [r["activity_id"] for r in rows],
+            "leads": [r["lead_id"] for r in rows],
+            "anon": [r["anonymous_id"] for r in rows],
+            "emails": [r["email"] for r in rows],
+            "payloads": [_json(r["payload"]) for r in rows],
+            "occurred": [r["occurred_at"] for r in rows],
+            "attached": [r["attached_at"] for r in rows],
+        },
+    )
+
+
+async def anonymous_owners(conn: AsyncConnection, anonymous_ids: Sequence[str]
+                           ) -> dict[str, uuid.UUID]:
+    if not anonymous_ids:
+        return {}
+    rows = await conn.execute(
+        text("SELECT anonymous_id, lead_id FROM anonymous_ids "
+             "WHERE anonymous_id = ANY(CAST(:a AS text[]))"),
+        {"a": list(set(anonymous_ids))},
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def link_anonymous(conn: AsyncConnection, pairs: dict[str, uuid.UUID]) -> None:
+    if not pairs:
+        return
+    await conn.execute(
+        text("INSERT INTO anonymous_ids (anonymous_id, lead_id) SELECT * FROM "
+             "unnest(CAST(:a AS text[]), CAST(:l AS uuid[])) ON CONFLICT DO NOTHING"),
+        {"a": list(pairs), "l": list(pairs.values())},
+    )
+
+
+async def claim_pending_activities(
+    conn: AsyncConnection, emails: dict[str, uuid.UUID], anonymous: dict[str, uuid.UUID],
+    now: datetime,
+) -> list[tuple[uuid.UUID, dict[str, Any], datetime]]:
+    """Attach anonymous activity of people who just identified themselves (same email or
+    same anonymous id); returns (lead, payload, occurred_at) to record as events."""
+    if not emails and not anonymous:
+        return []
+    rows = await conn.execute(
+        text(
+            """
+            WITH ids AS (
+                SELECT * FROM unnest(CAST(:emails AS text[]), CAST(:eleads AS uuid[]))
+                    AS e(email, lead_id)
+            ), anon AS (
+                SELECT * FROM unnest(CAST(:anon AS text[]), CAST(:aleads AS uuid[]))
+                    AS a(anonymous_id, lead_id)
+            ), matched AS (
+                SELECT a.activity_id,
+                       coalesce(i.lead_id, n.lead_id) AS lead_id
+                FROM activities a
+                LEFT JOIN ids i ON a.email = i.email
+                LEFT JOIN anon n ON a.anonymous_id = n.anonymous_id
+                WHERE a.lead_id IS NULL AND (i.lead_id IS NOT NULL OR n.lead_id IS NOT NULL)
+                FOR UPDATE OF a SKIP LOCKED
+            )
+            UPDATE activities t SET lead_id = m.lead_id, attached_at = :now
+            FROM matched m WHERE t.activity_id = m.activity_id
+            RETURNING t.lead_id, t.payload, t.occurred_at
+            """
+        ),
+        {"emails": list(emails), "eleads": list(emails.values()),
+         "anon": list(anonymous), "aleads": list(anonymous.values()), "now": now},
+    )
+    return sorted(((r[0], dict(r[1]), r[2]) for r in rows), key=lambda t: t[2])
