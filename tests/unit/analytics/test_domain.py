@@ -75,7 +75,8 @@ def test_skipped_stages_are_inferred_and_events_before_capture_wait_for_the_coho
     )
     assert fx[0].new_milestones == []
     assert fx[1].new_milestones == ["inquiry", "mql", "sal", "sql", "opportunity"]
-    assert fx[1].transition is None  # the later stage stands
+    assert fx[1].transition is not None and fx[1].transition.from_stage is None
+    assert state.stage == "opportunity"  # the later stage stands
     assert state.stage == "opportunity"
     assert (state.channel, state.event_key) == ("badge_scan", "expo")
 
@@ -280,3 +281,14 @@ def test_plan_mix_splits_goal_by_won_revenue_share() -> None:
     # event gets 1/4 -> 7500 at avg 400 -> ceil(18.75)=19 wins as well
     assert by["event"].revenue == 7_500
     assert by["event"].needed["won"] == 19
+
+
+def test_an_event_that_arrives_after_a_later_stage_counts_but_does_not_move_the_lead() -> None:
+    state, fx = run([
+        fact("lead.captured", 0, capture_method="api"),
+        fact("lead.accepted", 10, rep_id="r"),  # routing's topic was consumed first
+        fact("lead.qualified", 5),  # scoring's MQL, earlier in the world
+    ])
+    assert state.stage == "sal" and state.stage_at == T0 + timedelta(hours=10)
+    assert fx[2].transition is None
+    assert state.mql_at == T0 + timedelta(hours=5)

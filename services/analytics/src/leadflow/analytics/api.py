@@ -40,7 +40,7 @@ def filters(
 
 
 FiltersDep = Annotated[Filters, Depends(filters)]
-Format = Annotated[str | None, Query(pattern="^(json|csv)$")]
+Format = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

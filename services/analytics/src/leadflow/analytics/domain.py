@@ -263,12 +263,16 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         state.team_id = _text(p.get("team_id"))
 
     stage = STAGE_OF_EVENT.get(et)
-    if et == "lead.captured" and state.stage is not None:
-        stage = None  # captured reached the log after a later stage: the stage stands
     if et == "inquiry.received" and state.stage in ("lost", "disqualified"):
         stage = "inquiry"  # a closed lead raised its hand again: re-engaged
+    # An event from another producer may reach the log after a later stage change: it still
+    # counts (milestones, revenue) but does not move the lead back in time.
+    late = state.stage_at is not None and at < state.stage_at
+    if et == "lead.captured" and state.stage is not None:
+        late = True
+        fx.transition = Transition(None, "inquiry", at, None, None)  # the entry still counts
     if stage is not None:
-        if stage != state.stage:
+        if stage != state.stage and not late:
             seconds = None
             if state.stage_at is not None and state.stage is not None:
                 seconds = max(0.0, (at - state.stage_at).total_seconds())
