@@ -1,12 +1,14 @@
-"""A scripted lead history with hand-computed expectations (shared by integration and browser tests).
+"""A scripted lead history with hand-computed expectations (integration + browser tests).
 
 T0 = Monday 2025-03-03 09:00 UTC; the clock reads NOW = T0 + 29 days.
 
 | lead | source (channel / campaign) | what happens |
 |---|---|---|
-| L1 | web_form / spring | webinar touch, MQL, r1 accepts, SQL, opp 1000, won 1200; SLA p1 met on time |
+| L1 | web_form / spring | webinar touch, MQL, r1 accepts, SQL, opp 1000, won 1200; |
+|    |                   | SLA p1 met on time |
 | L2 | web_form / spring | MQL, r1 rejects (bad_fit) -> nurture; SLA p1 breached |
-| L3 | badge_scan / expo (event expo25) | MQL, r2 accepts, SQL, r2 recycles (timing); SLA p1 breached then met late |
+| L3 | badge_scan / expo (event expo25) | MQL, r2 accepts, SQL, r2 recycles (timing); |
+|    |                   | SLA p1 breached then met late |
 | L4 | badge_scan / expo | disqualified (student), then erased |
 | L5 | web_form / spring | nothing more: an inquiry stuck for 27 days |
 | L6 | web_form / spring | MQL, r2 accepts, SQL, inquiry at expo, opp 3000, lost (price) |

@@ -157,8 +157,8 @@ async def test_sources_rates_revenue_and_roi_with_entered_campaign_costs(
     assert (badge["inquiries"], badge["mqls"], badge["disqualified"], badge["won_revenue"]) == \
         (2, 1, 1, 0.0)
     assert badge["cost"] is None and badge["win_rate"] is None
-    by_campaign = {r["source"]: r for r in
-                   (await loaded.get("/v1/sources", params={"group_by": "campaign"})).json()["rows"]}
+    campaigns = await loaded.get("/v1/sources", params={"group_by": "campaign"})
+    by_campaign = {r["source"]: r for r in campaigns.json()["rows"]}
     assert by_campaign["spring"]["cost_per_lead"] == 100.0
     # Half of March: half the cost, over the leads of that half (L1, L2, L5, L6 all early March).
     half = {r["source"]: r for r in (await loaded.get(
