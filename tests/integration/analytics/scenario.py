@@ -19,6 +19,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
 
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.catalogue.intake import (
@@ -40,7 +44,9 @@ from leadflow.events.catalogue.routing import (
 )
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified, NurtureEnrolled
 from leadflow.events.catalogue.sla import SlaBreached, SlaMet, SlaStarted
-from leadflow.events.envelope import Envelope, EventPayload
+from leadflow.events.db import plain_url
+from leadflow.events.envelope import Envelope, EventPayload, topic_for
+from leadflow.events.testing import produce_events, wait_until
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=29)
@@ -150,3 +156,51 @@ VELOCITY_DAYS = {
 }
 OPEN_AGE_DAYS = (27.0, 27.8)  # L3 22 d, L5 27 d, L2 28 d
 
+
+
+# -- loading it through the real broker -----------------------------------------------------
+
+
+async def produce(iso: Any, events: list[Envelope]) -> None:
+    by_topic: dict[str, list[Envelope]] = {}
+    for e in events:
+        by_topic.setdefault(topic_for(e.producer, iso.topic_prefix), []).append(e)
+    for topic, batch in by_topic.items():
+        await produce_events(iso.kafka_bootstrap, topic, batch)
+
+
+async def log_count(iso: Any) -> int:
+    conn = await asyncpg.connect(plain_url(iso.database_url))
+    try:
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{iso.schema}".lead_event_log'))
+    finally:
+        await conn.close()
+
+
+async def caught_up(client: httpx.AsyncClient) -> bool:
+    body = (await client.get("/v1/projections")).json()
+    return bool(body["head"] > 0 and all(p["lag"] == 0 for p in body["projections"]))
+
+
+async def load(iso: Any, scripted: list[Envelope]) -> None:
+    """Produce the history to the topics and wait until analytics logged all of it.
+
+    Consecutive events of one producer go together; before switching topic we wait until
+    they are logged, so the log order is the scripted order (across topics Kafka gives no
+    order, and a lead's stage stays depend on it).
+    """
+    runs: list[list[Envelope]] = []
+    for e in scripted:
+        if runs and runs[-1][0].producer == e.producer:
+            runs[-1].append(e)
+        else:
+            runs.append([e])
+    done = 0
+    for run in runs:
+        await produce(iso, run)
+        done += len(run)
+
+        async def logged(n: int = done) -> bool:
+            return await log_count(iso) == n
+
+        await wait_until(logged, timeout=60, message=f"{done} events logged")

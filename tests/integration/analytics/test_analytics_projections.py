@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,34 +15,12 @@ from leadflow.analytics.app import create_app
 from leadflow.analytics.projections import PROJECTION_NAMES
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.clock import ManualClock
-from leadflow.events.db import plain_url
-from leadflow.events.envelope import Envelope, topic_for
-from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.events.envelope import Envelope
+from leadflow.events.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ADMIN = {"Authorization": "Bearer test-admin-token"}
-
-
-async def produce(iso: Any, events: list[Envelope]) -> None:
-    by_topic: dict[str, list[Envelope]] = {}
-    for e in events:
-        by_topic.setdefault(topic_for(e.producer, iso.topic_prefix), []).append(e)
-    for topic, batch in by_topic.items():
-        await produce_events(iso.kafka_bootstrap, topic, batch)
-
-
-async def log_count(iso: Any) -> int:
-    conn = await asyncpg.connect(plain_url(iso.database_url))
-    try:
-        return int(await conn.fetchval(f'SELECT count(*) FROM "{iso.schema}".lead_event_log'))
-    finally:
-        await conn.close()
-
-
-async def caught_up(client: httpx.AsyncClient) -> bool:
-    body = (await client.get("/v1/projections")).json()
-    return body["head"] > 0 and all(p["lag"] == 0 for p in body["projections"])
 
 
 async def consumer_done(iso: Any) -> bool:
@@ -77,27 +54,9 @@ async def loaded(
     settings = settings_for(AnalyticsSettings)
     app = create_app(settings, clock=ManualClock(sc.NOW))
     async with app_client(app) as client:
-        # Consecutive events of one producer go together; before switching topic we wait
-        # until they are logged, so the log order is the scripted order (across topics
-        # Kafka gives no order, and a lead's stage stays depend on it).
-        runs: list[list[Envelope]] = []
-        for e in scripted:
-            if runs and runs[-1][0].producer == e.producer:
-                runs[-1].append(e)
-            else:
-                runs.append([e])
-        done = 0
-        for run in runs:
-            await produce(isolation, run)
-            done += len(run)
-            await wait_until(lambda n=done: _count_is(isolation, n), timeout=60,
-                             message=f"{done} events logged")
-        await wait_until(lambda: caught_up(client), timeout=60, message="projections caught up")
+        await sc.load(isolation, scripted)
+        await wait_until(lambda: sc.caught_up(client), timeout=60, message="projections caught up")
         yield client
-
-
-async def _count_is(iso: Any, n: int) -> bool:
-    return await log_count(iso) == n
 
 
 async def test_funnel_waterfall_cohorts_and_flows_have_the_scripted_numbers(
@@ -285,11 +244,11 @@ async def test_redelivered_events_are_logged_and_counted_once(
 ) -> None:
     before = await _snapshot(loaded)
     # The same records again (same event ids), as after a consumer crash before commit.
-    await produce(isolation, scripted)
+    await sc.produce(isolation, scripted)
     await wait_until(lambda: consumer_done(isolation), timeout=60,
                      message="redelivered records consumed")
-    await wait_until(lambda: caught_up(loaded), timeout=60)
-    assert await log_count(isolation) == len(scripted)
+    await wait_until(lambda: sc.caught_up(loaded), timeout=60)
+    assert await sc.log_count(isolation) == len(scripted)
     assert await _snapshot(loaded) == before
 
 
