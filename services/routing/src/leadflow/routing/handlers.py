@@ -44,7 +44,8 @@ async def decide(
     """Decide, then take the chosen pool's pointer row FOR UPDATE and decide again on the
     locked credits and fresh counts: replicas deciding for one pool take turns, so
     round-robin stays fair and caps hold across them. ``lock=False`` is the dry run."""
-    state = await store.load_state(conn, now)
+    # The first pass only finds the pool; its credits are read under the lock below.
+    state = await store.load_state(conn, now, pointers={} if lock else None)
     decision = choose_assignee(lead, config.rules, config.roster, state, now, exclude=exclude)
     if not lock:
         return decision
@@ -55,7 +56,13 @@ async def decide(
             break
         credits = await store.lock_pointer(conn, key)
         locked.add(key)
-        state = await store.load_state(conn, now, pointers={**state.pointers, key: credits})
+        if decision.pool is not None and decision.team_id is not None:
+            reps = [r.id for r in config.roster.team_members(decision.team_id)]
+        else:
+            reps = [decision.rep_id] if decision.rep_id else []
+        state = await store.load_state(
+            conn, now, {**state.pointers, key: credits}, only_reps=reps, base=state
+        )
         decision = choose_assignee(lead, config.rules, config.roster, state, now, exclude=exclude)
     return decision
 
@@ -119,22 +126,24 @@ class RoutingHandlers:
         # a repeated LeadQualified within the same cycle must not assign twice.
         cycle = row.cycle if row.stage is Stage.MQL else row.cycle + 1
         lead = lead_for_rules(p.lead, p.grade)
-        await store.update_lead(
-            conn,
-            row.lead_id,
-            stage=after.stage,
-            held_from=after.held_from,
-            cycle=cycle,
-            snapshot=lead,
-            excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
-        )
         now = uow.clock.now()
         config = await self.cache.get(conn)
         decision = await decide(conn, config, lead, now)
         if not await store.claim_assignment(conn, row.lead_id, cycle, now, decision.explanation()):
             log.info("lead %s already assigned in cycle %s", row.lead_id, cycle)
             return
-        await _record_owner(conn, config, row, decision, now)
+        await _record_owner(
+            conn,
+            config,
+            row,
+            decision,
+            now,
+            stage=after.stage,
+            held_from=after.held_from,
+            cycle=cycle,
+            snapshot=lead,
+            excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
+        )
         [appended] = await uow.append(
             row.lead_id,
             LeadAssigned(

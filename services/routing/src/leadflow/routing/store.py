@@ -9,7 +9,7 @@ daily counts) and each lead's stage and owner live beside them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -179,8 +179,14 @@ class ConfigCache:
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
         self._cached: Config | None = None
+        self._tx: object | None = None
 
     async def get(self, conn: AsyncConnection) -> Config:
+        # One revision read per transaction: a consumer batch decides on one configuration.
+        tx = conn.get_transaction()
+        if self.enabled and tx is not None and tx is self._tx and self._cached is not None:
+            return self._cached
+        self._tx = tx
         revision = await config_revision(conn)
         if self.enabled and self._cached is not None and self._cached.revision == revision:
             return self._cached
@@ -199,39 +205,66 @@ class ConfigCache:
 
 
 async def load_state(
-    conn: AsyncConnection, now: datetime, pointers: Mapping[str, Mapping[str, int]] | None = None
+    conn: AsyncConnection,
+    now: datetime,
+    pointers: Mapping[str, Mapping[str, int]] | None = None,
+    *,
+    only_reps: Sequence[str] | None = None,
+    base: RoutingState | None = None,
 ) -> RoutingState:
-    """Open and daily counts (days around ``now`` cover every time zone) and RR credits."""
-    open_rows = await conn.execute(
+    """Open and daily counts (days around ``now`` cover every time zone) and RR credits.
+
+    ``only_reps`` re-reads the counts of just those reps on top of ``base`` (after a pool
+    lock, when only the pool's members can change the decision)."""
+    where = ""
+    params: dict[str, Any] = {"stages": list(SALES_OPEN_STAGES)}
+    days = {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)}
+    if only_reps is not None:
+        where = " AND rep_id = ANY(CAST(:reps AS text[]))"
+        params["reps"] = list(only_reps)
+    params |= days
+    rows = await conn.execute(
         text(
-            "SELECT rep_id, count(*) FROM leads WHERE rep_id IS NOT NULL "
-            "AND stage = ANY(CAST(:stages AS text[])) GROUP BY rep_id"
+            "SELECT rep_id, NULL::date, count(*) FROM leads WHERE rep_id IS NOT NULL "
+            f"AND stage = ANY(CAST(:stages AS text[])){where} GROUP BY rep_id "
+            "UNION ALL SELECT rep_id, day, assigned FROM rep_daily "
+            f"WHERE day BETWEEN :a AND :b{where}"
         ),
-        {"stages": list(SALES_OPEN_STAGES)},
+        params,
     )
-    daily = await conn.execute(
-        text("SELECT rep_id, day, assigned FROM rep_daily WHERE day BETWEEN :a AND :b"),
-        {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)},
-    )
+    open_counts: dict[str, int] = {}
+    new_counts: dict[tuple[str, date], int] = {}
+    for rep_id, day, n in rows:
+        if day is None:
+            open_counts[rep_id] = int(n)
+        else:
+            new_counts[(rep_id, day)] = int(n)
     if pointers is None:
         rows = await conn.execute(text("SELECT pool, credits FROM rr_pointers"))
         pointers = {r[0]: r[1] for r in rows}
-    return RoutingState(
-        open_counts={r[0]: int(r[1]) for r in open_rows},
-        new_counts={(r[0], r[1]): int(r[2]) for r in daily},
-        pointers=pointers,
-    )
+    if base is not None and only_reps is not None:
+        fresh = set(only_reps)
+        open_counts = {
+            **{k: v for k, v in base.open_counts.items() if k not in fresh},
+            **open_counts,
+        }
+        new_counts = {
+            **{k: v for k, v in base.new_counts.items() if k[0] not in fresh},
+            **new_counts,
+        }
+    return RoutingState(open_counts=open_counts, new_counts=new_counts, pointers=pointers)
 
 
 async def lock_pointer(conn: AsyncConnection, pool: str) -> dict[str, int]:
     """Take the pool's round-robin row FOR UPDATE (creating it first): replicas deciding for
     the same pool queue up here, so each reads the credits the previous one wrote."""
-    await conn.execute(
-        text("INSERT INTO rr_pointers (pool) VALUES (:p) ON CONFLICT (pool) DO NOTHING"),
-        {"p": pool},
-    )
+    # ON CONFLICT DO UPDATE takes the row lock like SELECT ... FOR UPDATE, in one round trip
     credits = await conn.scalar(
-        text("SELECT credits FROM rr_pointers WHERE pool = :p FOR UPDATE"), {"p": pool}
+        text(
+            "INSERT INTO rr_pointers (pool) VALUES (:p) "
+            "ON CONFLICT (pool) DO UPDATE SET pool = EXCLUDED.pool RETURNING credits"
+        ),
+        {"p": pool},
     )
     return {k: int(v) for k, v in (credits or {}).items()}
 
@@ -314,17 +347,14 @@ async def lock_lead(
     conn: AsyncConnection, lead_id: uuid.UUID, *, create: bool = False
 ) -> LeadRow | None:
     """The lead's row FOR UPDATE: handlers and API commands on one lead take turns."""
-    if create:
-        await conn.execute(
-            text("INSERT INTO leads (lead_id) VALUES (:id) ON CONFLICT (lead_id) DO NOTHING"),
-            {"id": lead_id},
+    if create:  # one round trip: insert or lock the existing row, and read it
+        sql = (
+            "INSERT INTO leads (lead_id) VALUES (:id) ON CONFLICT (lead_id) "
+            f"DO UPDATE SET lead_id = EXCLUDED.lead_id RETURNING {_LEAD_COLUMNS}"
         )
-    row = (
-        await conn.execute(
-            text(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"),
-            {"id": lead_id},
-        )
-    ).first()
+    else:
+        sql = f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"
+    row = (await conn.execute(text(sql), {"id": lead_id})).first()
     return None if row is None else _lead_row(row)
 
 

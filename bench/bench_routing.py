@@ -1,0 +1,224 @@
+"""Routing throughput: assignments/s with 200 reps and 50 rules vs raw consume+produce.
+
+Not a test. Needs a running broker and Postgres (``KAFKA_BOOTSTRAP_SERVERS``,
+``DATABASE_URL``; e.g. ``set -a; . /work/helpers/infra.env; set +a``)::
+
+    uv run python bench/bench_routing.py --leads 2000
+
+Both legs run in this process against the same broker: the baseline reads N records from a
+topic and writes one record per input to another (aiokafka, no database); the routing leg
+feeds N ``LeadQualified`` events to a routing app (consumer batch -> rules -> pointer lock ->
+event log + outbox -> relay) and waits until N ``lead.assigned`` are on ``leadflow.routing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+import uuid
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.scoring import LeadQualified
+from leadflow.events.db import plain_url
+from leadflow.events.envelope import Envelope, new_id, topic_for
+from leadflow.events.service import ensure_topics
+from leadflow.events.testing import app_client, produce_events
+from leadflow.routing.app import create_app
+from leadflow.routing.settings import RoutingSettings
+
+COUNTRIES = ["US", "CA", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "AU", "BR", "JP"]
+INDUSTRIES = ["Software", "Retail", "Finance", "Health", "Education", "Manufacturing"]
+GRADES = ["A+", "A", "A-", "B+", "B", "B-", "C+", "C"]
+AUTH = {"Authorization": "Bearer bench"}
+TEAMS = 20
+REPS = 200
+RULES = 50
+
+
+def leads(n: int, rng: random.Random) -> list[Envelope]:
+    out = []
+    for _ in range(n):
+        snap = LeadSnapshot(
+            country=rng.choice(COUNTRIES),
+            industry=rng.choice(INDUSTRIES),
+            company_size=rng.randint(1, 20000),
+            grade=rng.choice(GRADES),
+            channel=rng.choice(["web_form", "badge_scan", "import"]),
+        )
+        payload = LeadQualified(
+            fit=70,
+            engagement=50,
+            grade=snap.grade or "A",
+            matrix_cell="A2",
+            model_version=1,
+            lead=snap,
+        )
+        out.append(Envelope.new(payload, lead_id=new_id()))
+    return out
+
+
+async def raw_baseline(bootstrap: str, prefix: str, events: list[Envelope]) -> float:
+    src, dst = f"{prefix}raw.in", f"{prefix}raw.out"
+    await ensure_topics(bootstrap, [src, dst], 3)
+    started = time.perf_counter()
+    await produce_events(bootstrap, src, events)
+    consumer = AIOKafkaConsumer(
+        src,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await consumer.start()
+    await producer.start()
+    done = 0
+    try:
+        while done < len(events):
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            futures = []
+            for records in batch.values():
+                for r in records:
+                    env = Envelope.from_record(r.key, r.value, list(r.headers or ()))
+                    futures.append(await producer.send(dst, value=env.to_json(), key=r.key))
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            done += len(futures)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def configure(client, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+    await client.put("/v1/routing/queues/unassigned", json={}, headers=AUTH)
+    for t in range(TEAMS):
+        await client.put(f"/v1/routing/queues/q{t}", json={"team_id": f"t{t}"}, headers=AUTH)
+    for i in range(REPS):
+        team = f"t{i % TEAMS}"
+        body = {
+            "team_id": team,
+            "weight": rng.randint(1, 4),
+            "territories": rng.sample(COUNTRIES, 3) if i % 3 == 0 else [],
+            "max_open": rng.choice([None, 500, 1000]),
+            "max_new_per_day": rng.choice([None, 400]),
+            "active": i % 17 != 0,
+        }
+        r = await client.put(f"/v1/routing/reps/r{i:03d}", json=body, headers=AUTH)
+        assert r.status_code == 200, r.text
+    for t in range(TEAMS):
+        members = [f"r{i:03d}" for i in range(REPS) if i % TEAMS == t]
+        await client.put(
+            f"/v1/routing/teams/t{t}", json={"members": members, "queue_id": f"q{t}"}, headers=AUTH
+        )
+    rules = []
+    for k in range(RULES - 1):
+        when: dict[str, object] = {"country": [COUNTRIES[k % len(COUNTRIES)]]}
+        if k % 2:
+            when["industry"] = [INDUSTRIES[k % len(INDUSTRIES)]]
+        if k % 3 == 0:
+            when["grade"] = ["A", "B"]
+        if k % 5 == 0:
+            when["company_size_min"] = 1000
+        strategy = "least_loaded" if k % 4 == 3 else "round_robin"
+        rules.append(
+            {
+                "id": f"rule{k}",
+                "when": when,
+                "target": {"kind": "team", "team_id": f"t{k % TEAMS}", "strategy": strategy},
+            }
+        )
+    rules.append({"id": "catch-all", "target": {"kind": "team", "team_id": "t0"}})
+    r = await client.post("/v1/routing/rules", json={"rules": rules}, headers=AUTH)
+    assert r.status_code == 201, r.text
+
+
+async def routing_leg(
+    bootstrap: str,
+    database_url: str,
+    prefix: str,
+    schema: str,
+    events: list[Envelope],
+    rng: random.Random,
+) -> float:
+    settings = RoutingSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        db_schema=schema,
+        topic_prefix=prefix,
+        admin_token="bench",
+        log_level="WARNING",
+        log_json=False,
+        outbox_poll_seconds=0.2,
+    )
+    app = create_app(settings)
+    async with app_client(app) as client:
+        await configure(client, rng)
+        out = AIOKafkaConsumer(
+            topic_for("routing", prefix),
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await out.start()
+        try:
+            # Warm-up (not timed): the consumer has joined its group and the relay publishes.
+            await produce_events(bootstrap, topic_for("scoring", prefix), leads(1, rng))
+            await _count_assigned(out, 1)
+            started = time.perf_counter()
+            await produce_events(bootstrap, topic_for("scoring", prefix), events)
+            await _count_assigned(out, len(events))
+            return time.perf_counter() - started
+        finally:
+            await out.stop()
+
+
+async def _count_assigned(out: AIOKafkaConsumer, n: int) -> None:
+    deadline = time.perf_counter() + 600
+    seen = 0
+    while seen < n:
+        batch = await out.getmany(timeout_ms=500)
+        for records in batch.values():
+            seen += sum(
+                1 for r in records if dict(r.headers or ()).get("event_type") == b"lead.assigned"
+            )
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {seen}/{n} assignments in 600 s")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--leads", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = os.environ.get("DATABASE_URL")
+    if not bootstrap or not database_url:
+        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    token = uuid.uuid4().hex[:8]
+    prefix, schema = f"bench{token}.", f"bench_routing_{token}"
+    rng = random.Random(args.seed)
+    events = leads(args.leads, rng)
+    try:
+        raw = await raw_baseline(bootstrap, prefix, events)
+        routed = await routing_leg(bootstrap, database_url, prefix, schema, events, rng)
+    finally:
+        conn = await asyncpg.connect(plain_url(database_url))
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    n = len(events)
+    print(f"reps={REPS} teams={TEAMS} rules={RULES} leads={n}")
+    print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")
+    print(f"routing assignments : {n / routed:9.1f} assignments/s ({routed:.2f} s)")
+    print(f"ratio routing/raw   : {raw / routed:9.3f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
