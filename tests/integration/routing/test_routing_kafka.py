@@ -243,13 +243,33 @@ async def test_hand_off_recycles_lead_to_nurture_and_refuses_accept_after(
         r = await client.post(f"/v1/leads/{lead_id}/accept", json={}, headers=AUTH)
         assert r.status_code == 409 and r.json()["current_stage"] == "nurture"
         assert (await client.get("/v1/reps/a/queue", headers=AUTH)).json()["count"] == 0
-        # a configured list decides which reason codes exist
+        # scoring qualifies it again: a new cycle, a second decision
+        await produce_events(
+            isolation.kafka_bootstrap, isolation.topic("scoring"), [qualified(lead_id)]
+        )
+        got = await wait_until(
+            lambda: _when(assignment(client, lead_id), lambda a: len(a["decisions"]) == 2),
+            timeout=30,
+            message="requalified lead assigned again",
+        )
+        assert (got["stage"], got["rep_id"]) == ("mql", "a")
+        assert [d["cycle"] for d in got["decisions"]] == [1, 2]
+        # the configured list decides which reason codes exist
         r = await client.put(
             "/v1/routing/reason-codes/recycle", json={"codes": ["only_this"]}, headers=AUTH
         )
         assert r.status_code == 200
+        r = await client.post(
+            f"/v1/leads/{lead_id}/recycle", json={"reason_code": "timing"}, headers=AUTH
+        )
+        assert r.status_code == 422 and "only_this" in r.json()["errors"][0]["message"]
+        r = await client.post(
+            f"/v1/leads/{lead_id}/recycle", json={"reason_code": "only_this"}, headers=AUTH
+        )
+        assert r.status_code == 200 and r.json()["stage"] == "nurture"
         r = await client.post(f"/v1/leads/{new_id()}/accept", json={}, headers=AUTH)
         assert r.status_code == 404
+        assert r.headers["content-type"] == "application/problem+json"
 
 
 async def test_escalation_reassign_skips_breaching_rep_and_return_recycles(
