@@ -442,7 +442,6 @@ async def form_example(form_key: str, request: Request, kit: KitDep) -> HTMLResp
     form = await _load_form(kit, form_key)
     action = html.escape(str(request.url_for("post_form", form_key=form_key)))
     honeypot = html.escape(form.honeypot_field)
-    consent = html.escape(form.consent_text_version or "v1")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(form.name)}</title>
 <style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto}}
@@ -464,7 +463,6 @@ label{{display:block;margin:.6rem 0}} input,select,textarea{{width:100%;padding:
   <label class="hp" aria-hidden="true">Leave this empty
     <input name="{honeypot}" tabindex="-1" autocomplete="off"></label>
   <input type="hidden" name="utm_source" value="example-page">
-  <input type="hidden" name="consent_text_version" value="{consent}">
   <label><input type="checkbox" name="marketing_opt_in" value="yes" style="width:auto">
     Send me product news (you can unsubscribe at any time)</label>
   <button type="submit">Send</button>

@@ -68,7 +68,9 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
                if (n := domain.name_key(c.contact.first_name, c.contact.last_name))],
     )
     states: dict[uuid.UUID, LeadState] = {s.lead_id: s for s in candidates}
-    order: list[uuid.UUID] = [s.lead_id for s in candidates]
+    index = _IdentityIndex()
+    for state in candidates:
+        index.add(state)
     account_domains = {d for c in contacts if c.company_domain
                        for d in domain.account_domains(c.company_domain)}
     accounts = await store.fetch_accounts(conn, account_domains)
@@ -82,7 +84,8 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
         inquiry = item.inquiry
         clean = inquiry.clean
         at = inquiry.occurred_at or now
-        live = [states[i].known() for i in order if states[i].merged_into is None]
+        live = [states[i].known() for i in index.candidates(clean)
+                if states[i].merged_into is None]
         decision: IdentityDecision = domain.resolve_identity(clean, live)
         account = domain.match_account(clean, accounts)
 
@@ -109,7 +112,6 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
                 external_id=inquiry.external_id, attributes=inquiry.attributes,
             )
             states[new_lead.lead_id] = new_lead
-            order.append(new_lead.lead_id)
             events.append((new_lead.lead_id, [captured], at))
             target = new_lead
             if decision.kind == "probable_duplicate" and decision.lead_id is not None:
@@ -121,6 +123,7 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
             else:
                 results.append(IngestResult(new_lead.lead_id, item.inquiry_id, False, None,
                                             True))
+        index.add(target)
         if clean.contact.email:
             identified_emails[clean.contact.email] = target.lead_id
         if item.anonymous_id:
@@ -139,6 +142,38 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
                          occurred_at=occurred)
     await prepare_keys(uow, [lead_id for lead_id, _, _ in events])
     return results
+
+
+class _IdentityIndex:
+    """Leads of this batch by email, phone and name-at-domain, so resolving each item looks
+    at its few real candidates instead of every lead seen so far."""
+
+    def __init__(self) -> None:
+        self.position: dict[uuid.UUID, int] = {}
+        self.email: dict[str, uuid.UUID] = {}
+        self.phone: dict[str, uuid.UUID] = {}
+        self.name: dict[tuple[str, str], uuid.UUID] = {}
+
+    def add(self, state: LeadState) -> None:
+        self.position.setdefault(state.lead_id, len(self.position))
+        for email in state.emails:
+            self.email[email] = state.lead_id
+        if state.contact.phone:
+            self.phone.setdefault(state.contact.phone, state.lead_id)
+        key = domain.name_key(state.contact.first_name, state.contact.last_name)
+        if key and state.company_domain:
+            self.name.setdefault((state.company_domain, key), state.lead_id)
+
+    def candidates(self, clean: domain.CleanContact) -> list[uuid.UUID]:
+        c = clean.contact
+        found = {
+            self.email.get(c.email or ""),
+            self.phone.get(c.phone or ""),
+            self.name.get((clean.company_domain or "",
+                           domain.name_key(c.first_name, c.last_name) or "")),
+        }
+        found.discard(None)
+        return sorted((f for f in found if f is not None), key=self.position.__getitem__)
 
 
 async def prepare_keys(uow: UnitOfWork, lead_ids: Sequence[uuid.UUID]) -> None:
