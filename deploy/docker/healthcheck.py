@@ -10,8 +10,13 @@ import sys
 import urllib.error
 import urllib.request
 
-DEFAULT_PORTS = {"intake": 8001, "scoring": 8002, "routing": 8003, "sla-monitor": 8004,
-                 "analytics": 8005}
+DEFAULT_PORTS = {
+    "intake": 8001,
+    "scoring": 8002,
+    "routing": 8003,
+    "sla-monitor": 8004,
+    "analytics": 8005,
+}
 
 
 def healthz_url(env: dict[str, str] | os._Environ[str]) -> str:
@@ -22,7 +27,7 @@ def healthz_url(env: dict[str, str] | os._Environ[str]) -> str:
 
 def check(url: str, timeout: float = 3.0) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - fixed loopback URL
+        with urllib.request.urlopen(url, timeout=timeout) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):
         return False

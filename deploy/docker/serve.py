@@ -26,9 +26,7 @@ def uvicorn_argv(env: Mapping[str, str]) -> list[str]:
     """The uvicorn command line for the service named by LEADFLOW_SERVICE."""
     service = env.get("LEADFLOW_SERVICE", "")
     if service not in SERVICES:
-        raise SystemExit(
-            f"LEADFLOW_SERVICE must be one of {', '.join(SERVICES)}; got {service!r}"
-        )
+        raise SystemExit(f"LEADFLOW_SERVICE must be one of {', '.join(SERVICES)}; got {service!r}")
     module, default_port = SERVICES[service]
     port = int(env.get("LEADFLOW_PORT") or default_port)
     grace = int(float(env.get("LEADFLOW_SHUTDOWN_GRACE_SECONDS") or DEFAULT_GRACE_SECONDS))

@@ -172,9 +172,13 @@ def k8svalidate() -> Path:
     binary = cache / f"k8svalidate-{_tool_digest()}"
     if binary.exists():
         return binary
-    go = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    go = shutil.which("go") or (
+        "/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None
+    )
     if go is None:
-        pytest.skip("k8svalidate cannot be built: no Go toolchain (install Go, or set LEADFLOW_K8SVALIDATE)")
+        pytest.skip(
+            "k8svalidate cannot be built: no Go toolchain (install Go, or set LEADFLOW_K8SVALIDATE)"
+        )
     cache.mkdir(parents=True, exist_ok=True)
     tmp = binary.with_suffix(f".tmp{os.getpid()}")
     print(f"building {binary} (first run on this machine: downloads modules, ~2-3 min) ...")
@@ -188,7 +192,10 @@ def k8svalidate() -> Path:
     )
     if result.returncode != 0:
         if any(marker in result.stderr for marker in NETWORK_TROUBLE):
-            pytest.skip(f"k8svalidate cannot be built: Go module proxy unreachable:\n{result.stderr[-2000:]}")
+            pytest.skip(
+                "k8svalidate cannot be built: Go module proxy unreachable:\n"
+                + result.stderr[-2000:]
+            )
         pytest.fail(f"go build of k8svalidate failed:\n{result.stderr[-4000:]}")
     tmp.replace(binary)
     return binary
@@ -206,7 +213,9 @@ class Rendered:
 
     def named(self, kind: str, name: str) -> dict[str, Any]:
         matches = [o for o in self.of_kind(kind) if o["metadata"]["name"] == name]
-        assert len(matches) == 1, f"{self.overlay}: expected one {kind}/{name}, found {len(matches)}"
+        assert len(matches) == 1, (
+            f"{self.overlay}: expected one {kind}/{name}, found {len(matches)}"
+        )
         return matches[0]
 
 

@@ -73,8 +73,15 @@ def test_overlay_renders_and_validates_against_kubernetes_types(
     assert r.returncode == 0, f"k8svalidate rejected overlay {overlay}:\n{r.output}"
     assert "0 errors" in r.output
     kinds = {o["kind"] for o in r.objects}
-    assert {"Deployment", "Service", "ConfigMap", "PodDisruptionBudget",
-            "HorizontalPodAutoscaler", "Job", "Namespace"} <= kinds
+    assert {
+        "Deployment",
+        "Service",
+        "ConfigMap",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Job",
+        "Namespace",
+    } <= kinds
 
 
 def test_validator_rejects_unknown_fields_and_dangling_references(tmp_path: Path) -> None:
@@ -110,7 +117,9 @@ spec: {maxUnavailable: 1, selector: {matchLabels: {app: nobody}}}
     assert "quantities must match" in result.stdout, result.stdout
 
     unknown = tmp_path / "unknown.yaml"
-    unknown.write_text(bad.read_text().replace("          resources: {limits: {memory: lots}}\n", ""))
+    unknown.write_text(
+        bad.read_text().replace("          resources: {limits: {memory: lots}}\n", "")
+    )
     result = subprocess.run(
         [str(k8svalidate()), "-f", str(unknown)], capture_output=True, text=True, timeout=60
     )
@@ -202,8 +211,11 @@ def test_every_service_has_a_pdb_and_a_service_selecting_its_pods(
     def selects(selector: dict[str, str]) -> bool:
         return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
-    pdbs = [p for p in r.of_kind("PodDisruptionBudget")
-            if selects(p["spec"]["selector"].get("matchLabels", {}))]
+    pdbs = [
+        p
+        for p in r.of_kind("PodDisruptionBudget")
+        if selects(p["spec"]["selector"].get("matchLabels", {}))
+    ]
     assert len(pdbs) == 1, f"{service.name}: exactly one PodDisruptionBudget expected"
     assert "maxUnavailable" in pdbs[0]["spec"] or "minAvailable" in pdbs[0]["spec"]
     services = [s for s in r.of_kind("Service") if selects(s["spec"].get("selector", {}))]
@@ -217,9 +229,12 @@ def test_consumer_hpa_never_exceeds_topic_partitions(
     overlay: str, service: Any, rendered: dict[str, Rendered]
 ) -> None:
     r = rendered[overlay]
-    hpas = [h for h in r.of_kind("HorizontalPodAutoscaler")
-            if h["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                               "name": service.name}]
+    hpas = [
+        h
+        for h in r.of_kind("HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]
+        == {"apiVersion": "apps/v1", "kind": "Deployment", "name": service.name}
+    ]
     assert len(hpas) == 1, f"{service.name}: one HPA expected in {overlay}"
     spec = hpas[0]["spec"]
     partitions = _partitions(r)
@@ -250,8 +265,11 @@ def test_topics_job_is_idempotent_rerunnable_and_configured(
     job = r.named("Job", "leadflow-topics")
     assert job["spec"]["backoffLimit"] >= 3  # Kafka may still be starting
     assert "ttlSecondsAfterFinished" in job["spec"]  # gone before the next apply recreates it
-    names = {s["configMapRef"]["name"].rsplit("-", 1)[0]
-             for s in _pod(job)["containers"][0]["envFrom"] if "configMapRef" in s}
+    names = {
+        s["configMapRef"]["name"].rsplit("-", 1)[0]
+        for s in _pod(job)["containers"][0]["envFrom"]
+        if "configMapRef" in s
+    }
     assert "leadflow-common" in names  # KAFKA_BOOTSTRAP_SERVERS and the topic prefix
 
 
@@ -267,8 +285,9 @@ def test_overlay_sets_its_namespace_and_external_configuration(
     bootstrap = _config_value(r, r.named("Deployment", "intake"), "KAFKA_BOOTSTRAP_SERVERS")
     if overlay == "prod":
         assert r.of_kind("StatefulSet") == [], "prod uses external Kafka and Postgres"
-        assert not any(o["metadata"]["name"].startswith("leadflow-secrets")
-                       for o in r.of_kind("Secret")), "prod must not ship credentials"
+        assert not any(
+            o["metadata"]["name"].startswith("leadflow-secrets") for o in r.of_kind("Secret")
+        ), "prod must not ship credentials"
         assert bootstrap.count(":9092") >= 3
     else:
         assert bootstrap == "kafka:9092"
