@@ -192,6 +192,16 @@ class RoutingHandlers:
             )
             await store.set_lifecycle(conn, row.lead_id, after)
             return
+        if p.rep_id is not None and row.rep_id is not None and p.rep_id != row.rep_id:
+            # A late step of an SLA whose rep no longer owns the lead: the new owner did not
+            # breach anything, so it keeps the lead.
+            log.info(
+                "escalation for rep %s but lead %s is owned by %s: ignored",
+                p.rep_id,
+                row.lead_id,
+                row.rep_id,
+            )
+            return
         breacher = p.rep_id or row.rep_id
         excluded = frozenset(row.excluded_reps) | ({breacher} if breacher else set())
         now = uow.clock.now()
