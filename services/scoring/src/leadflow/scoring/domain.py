@@ -892,14 +892,15 @@ def materially_changed(
     old: Mapping[str, Any] | None, new: ScoreResult, tolerance: float = 0.5
 ) -> bool:
     """Whether a re-score is worth a ``LeadScored`` event: grade, cell or MQL-readiness moved,
-    or a score moved by more than ``tolerance`` points (decay alone drifts continuously)."""
+    or a score moved by more than ``tolerance`` points (decay alone drifts continuously).
+    A new model version alone is not a change: a publish re-scores everyone, and only the
+    leads whose score actually moved get an event."""
     if old is None:
         return True
     return (
         old.get("grade") != new.grade
         or old.get("matrix_cell") != new.matrix_cell
         or bool(old.get("mql_ready")) != new.mql_ready
-        or old.get("model_version") != new.model_version
         or abs(float(old.get("fit", 0.0)) - new.fit) > tolerance
         or abs(float(old.get("engagement", 0.0)) - new.engagement) > tolerance
     )

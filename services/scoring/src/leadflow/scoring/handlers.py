@@ -78,8 +78,8 @@ def nurture_key(lead_id: uuid.UUID) -> str:
     return f"nurture:{lead_id}"
 
 
-def job_key(job_id: uuid.UUID) -> str:
-    return f"rescore-job:{job_id}"
+def job_key(job_id: uuid.UUID, batch: int = 0) -> str:
+    return f"rescore-job:{job_id}:{batch}"
 
 
 def score_summary(result: ScoreResult) -> dict[str, Any]:
@@ -507,8 +507,15 @@ async def on_rescore_batch(timer: Timer, uow: UnitOfWork) -> None:
     if len(ids) < batch_size:
         updates.update(status="done", finished_at=uow.clock.now())
     else:
-        due = max(uow.clock.now(), timer.due_at) + timedelta(microseconds=1)
-        await uow.timers.schedule(timer.key, due, RESCORE_BATCH, timer.payload)
+        # The next batch is a new timer key, due at once (a manual clock in tests may never
+        # move, and re-using this key at the same due time would be deleted as fired).
+        batch_no = int(timer.payload.get("batch", 0)) + 1
+        await uow.timers.schedule(
+            job_key(job_id, batch_no),
+            min(timer.due_at, uow.clock.now()),
+            RESCORE_BATCH,
+            {**timer.payload, "batch": batch_no},
+        )
     await store.update_job(uow.conn, job_id, **updates)
 
 
