@@ -197,6 +197,9 @@ async def test_hand_off_walks_lead_from_mql_to_won_and_refuses_after(
             r = await client.post(f"/v1/leads/{lead_id}/{action}", json=body, headers=AUTH)
             assert r.status_code == 200, (action, r.text)
             assert r.json()["stage"] == stage and r.json()["rep_id"] == "a"
+            if action == "accept":  # a double click is answered, not recorded twice
+                r = await client.post(f"/v1/leads/{lead_id}/accept", json={}, headers=AUTH)
+                assert r.status_code == 200 and r.json()["repeated"] is True
 
         r = await client.post(
             f"/v1/leads/{lead_id}/recycle", json={"reason_code": "not_ready"}, headers=AUTH

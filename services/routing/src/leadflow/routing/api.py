@@ -32,7 +32,7 @@ from leadflow.events.catalogue.routing import (
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import EventPayload, new_id, stream_id
 from leadflow.events.errors import Problem, UnknownLead
-from leadflow.events.lifecycle import TransitionRefused
+from leadflow.events.lifecycle import TransitionRefused, target_stage
 from leadflow.events.service import KitDep, ServiceKit, require_admin
 from leadflow.routing import store
 from leadflow.routing.domain import (
@@ -340,9 +340,10 @@ class HoldIn(_Action):
 class ActionOut(BaseModel):
     lead_id: uuid.UUID
     event_type: str
-    event_id: uuid.UUID
+    event_id: uuid.UUID | None = Field(description="None when the action was a repeat")
     stage: str | None
     rep_id: str | None
+    repeated: bool = False
 
 
 Build = Callable[[LeadRow, str | None, UnitOfWork], Awaitable[EventPayload]]
@@ -378,6 +379,22 @@ async def _act(
         if event_type not in _MOVING and not row.in_sales:
             raise TransitionRefused(row.stage, None, event_type, "the lead is not with sales")
         rep_id = await _actor(uow, row, body.rep_id, claim=claim)
+        if (
+            event_type in _MOVING
+            and event_type != LeadPutOnHold.event_type
+            and row.stage is not None
+            and row.stage == target_stage(event_type)
+        ):
+            # A double click (accept twice, recycle an already recycled lead): the lifecycle
+            # allows the repeat, and recording it twice would double-count the funnel.
+            return ActionOut(
+                lead_id=lead_id,
+                event_type=event_type,
+                event_id=None,
+                stage=row.stage.value,
+                rep_id=rep_id,
+                repeated=True,
+            )
         payload = await build(row, rep_id, uow)
         [event] = await uow.append(lead_id, payload)
         updates: dict[str, Any] = {"stage": after.stage, "held_from": after.held_from}
