@@ -73,7 +73,8 @@ class LeadCaptured(EventPayload):
 
     event_type: ClassVar[str] = "lead.captured"
     producer: ClassVar[str] = "intake"
-    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact"})
+    # notes are a rep's free text about the person (as on InquiryReceived): personal.
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact", "notes"})
     summary: ClassVar[str] = "A new lead was created from its first inquiry."
 
     inquiry_id: uuid.UUID
