@@ -266,7 +266,10 @@ async def test_rebuild_of_every_projection_equals_the_incremental_result(
             return body if body["rebuild"]["state"] == "done" else None
 
         status = await wait_until(done, timeout=60, message=f"{name} rebuilt")
-        assert status["rebuild"]["processed"] == len(scripted)
+        # The live projection loop may apply some replay batches itself (the checkpoint lock
+        # serialises it with the rebuild), so progress counts at most the whole log.
+        assert status["rebuild"]["processed"] <= len(scripted)
+        assert status["rebuild"]["total"] == status["head"] == status["position"]
     assert await _snapshot(loaded) == before
     unknown = await loaded.post("/v1/projections/nope/rebuild", headers=ADMIN)
     assert unknown.status_code == 404
