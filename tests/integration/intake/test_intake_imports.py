@@ -16,19 +16,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 DATASET = Path("/work/shared/datasets/x-education-leads.csv")
 
 
-async def finished(intake: Intake, import_id: str) -> dict[str, Any]:
-    async def done() -> dict[str, Any] | None:
-        body = (await intake.client.get(f"/v1/imports/{import_id}", headers=ADMIN)).json()
-        return body if body["status"] != "running" else None
-
-    return await wait_until(done, timeout=240, interval=0.5, message="import finished")
-
-
-async def test_x_education_export_imports_with_correct_accepted_and_rejected_counts(
-    intake: Intake, tmp_path: Path,
-) -> None:
-    # The export has no email: the test synthesises one per row (every 97th one broken).
-    upload = tmp_path / "leads.csv"
+def synthesise_emails(upload: Path) -> list[int]:
+    """The export has no email: the test makes one per row, every 97th one broken."""
     bad_rows: list[int] = []
     with DATASET.open(newline="") as src, upload.open("w", newline="") as dst:
         reader = csv.DictReader(src)
@@ -44,6 +33,22 @@ async def test_x_education_export_imports_with_correct_accepted_and_rejected_cou
             writer.writerow(row)
             total += 1
     assert total == 9237
+    return bad_rows
+
+
+async def finished(intake: Intake, import_id: str) -> dict[str, Any]:
+    async def done() -> dict[str, Any] | None:
+        body = (await intake.client.get(f"/v1/imports/{import_id}", headers=ADMIN)).json()
+        return body if body["status"] != "running" else None
+
+    return await wait_until(done, timeout=240, interval=0.5, message="import finished")
+
+
+async def test_x_education_export_imports_with_correct_accepted_and_rejected_counts(
+    intake: Intake, tmp_path: Path,
+) -> None:
+    upload = tmp_path / "leads.csv"
+    bad_rows = synthesise_emails(upload)
     with upload.open("rb") as fh:
         response = await intake.client.post(
             "/v1/imports", headers=ADMIN, data={"preset": "x-education"},
