@@ -174,3 +174,43 @@ def test_compose_loads_the_env_example() -> None:
     for service in SERVICES:
         paths = [Path(e["path"]).name for e in compose["services"][service.name]["env_file"]]
         assert ".env.example" in paths, f"{service.name} does not load .env.example"
+
+
+# Read by deploy tooling (entrypoint, compose interpolation), not by the settings classes.
+DEPLOY_ONLY = {
+    "LEADFLOW_SERVICE",
+    "LEADFLOW_TOPIC_PARTITIONS",
+    "LEADFLOW_IMAGE_REGISTRY",
+    "LEADFLOW_IMAGE_TAG",
+    "POSTGRES_USER",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_DB",
+}
+
+
+def test_env_example_has_no_stale_variables(variables: dict[str, set[str]]) -> None:
+    _, missing = service_variables()
+    if missing:
+        pytest.skip(f"settings of {missing} not there yet: cannot tell stale from future")
+    read = set().union(*variables.values())
+    stale = sorted(set(env_file(ROOT / ".env.example")) - read - DEPLOY_ONLY)
+    assert not stale, f".env.example documents variables no service reads: {stale}"
+
+
+@pytest.mark.parametrize("service", [s for s in SERVICES], ids=lambda s: s.name)
+def test_service_configmap_has_no_stale_variables(
+    service: Any, variables: dict[str, set[str]]
+) -> None:
+    if settings_class(service) is None:
+        pytest.skip(f"{service.name} has no settings module yet")
+    shipped = set(env_file(K8S / "base" / f"{service.name}.env"))
+    stale = sorted(shipped - variables[service.name])
+    assert not stale, f"deploy/k8s/base/{service.name}.env sets variables it ignores: {stale}"
+
+
+def test_common_configmap_holds_only_what_every_service_reads(
+    variables: dict[str, set[str]],
+) -> None:
+    shared = set.intersection(*variables.values())
+    extra = sorted(set(env_file(K8S / "base" / "common.env")) - shared)
+    assert not extra, f"common.env sets variables not every service reads: {extra}"
