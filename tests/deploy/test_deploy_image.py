@@ -333,3 +333,93 @@ def test_topics_job_command_exists_with_partition_and_replication_flags() -> Non
 def test_migrate_job_command_exists() -> None:
     result = _cli_help("migrate")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- builder, replayed
+
+
+def _replay_builder(service: str, app_dir: Path) -> dict[str, str]:
+    """Carry out the builder stage's WORKDIR/ENV/COPY/`RUN uv sync` steps with /app mapped to
+    app_dir: the same files reach the same places and the same uv commands run (offline,
+    from uv's cache). Returns the stage's environment."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv not on PATH: cannot replay the image's builder stage")
+    builder = next(s for s in _stages(DOCKERFILE.read_text()) if "AS builder" in s[0][1])
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+
+    def expand(text: str) -> str:
+        text = text.replace("${SERVICE}", service).replace("$SERVICE", service)
+        return re.sub(r"(?<![\w.])/app(?=/|\b)", str(app_dir), text)
+
+    for keyword, rest in builder:
+        if keyword == "ENV":
+            for name, value in re.findall(r'(\w+)=("[^"]*"|\S+)', rest):
+                env[name] = expand(value.strip('"'))
+        elif keyword == "COPY" and "--from" not in rest:
+            *sources, dest = expand(rest).split()
+            target = Path(dest if Path(dest).is_absolute() else app_dir / dest)
+            for source in sources:
+                src = ROOT / source
+                to = target / src.name if dest.endswith("/") else target
+                if src.is_dir():
+                    shutil.copytree(
+                        src, to, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True
+                    )
+                else:
+                    to.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(src, to)
+        elif keyword == "RUN" and "uv sync" in rest:
+            argv = ["uv", *rest[rest.index("uv sync") :].split()[1:]]
+            argv = [a.strip('"') for a in expand(" ".join(argv)).split()]
+            env |= {
+                "UV_PYTHON": sys.executable,
+                "UV_COMPILE_BYTECODE": "0",
+                "UV_PYTHON_DOWNLOADS": "never",
+            }
+            result = subprocess.run(
+                [uv, *argv[1:], "--offline"],
+                cwd=app_dir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            if result.returncode != 0 and "offline" in result.stderr.lower():
+                pytest.skip(
+                    f"uv's cache lacks a locked package (offline):\n{result.stderr[-1500:]}"
+                )
+            assert result.returncode == 0, result.stderr[-3000:]
+    return env
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_builder_stage_produces_a_runnable_service(service: object, tmp_path: Path) -> None:
+    name, module = service.name, service.module  # type: ignore[attr-defined]
+    app_dir = tmp_path / "app"
+    app_dir.mkdir()
+    env = _replay_builder(name, app_dir)
+    python = Path(env["UV_PROJECT_ENVIRONMENT"]) / "bin" / "python"
+    assert python.exists(), "uv sync did not create the venv where the runtime stage copies it"
+    assert (app_dir / "bin" / "serve.py").exists() and (app_dir / "bin" / "healthcheck.py").exists()
+    probe = (
+        "import importlib, pathlib, sys\n"
+        f"app = importlib.import_module('leadflow.{module}.app')\n"
+        "assert callable(app.create_app)\n"
+        "m = getattr(app, 'MIGRATIONS', None)\n"
+        "assert m is None or pathlib.Path(m).is_dir(), m\n"
+        f"assert m is None or str(m).startswith({str(app_dir)!r}), m\n"
+        "import uvicorn, leadflow.events\n"
+        "for dev in ('pytest', 'ruff', 'mypy', 'hypothesis', 'playwright'):\n"
+        "    assert importlib.util.find_spec(dev) is None, dev\n"
+    )
+    result = subprocess.run(
+        [str(python), "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
