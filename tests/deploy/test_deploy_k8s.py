@@ -296,3 +296,18 @@ def test_overlay_sets_its_namespace_and_external_configuration(
 def test_base_has_no_namespace_so_overlays_choose() -> None:
     text = (K8S / "base" / "kustomization.yaml").read_text()
     assert "\nnamespace:" not in text
+
+
+@pytest.mark.parametrize("service", SERVICES, ids=lambda s: s.name)
+def test_prod_spreads_replicas_over_nodes_and_zones(
+    service: Any, rendered: dict[str, Rendered]
+) -> None:
+    deployment = rendered["prod"].named("Deployment", service.name)
+    constraints = _pod(deployment).get("topologySpreadConstraints", [])
+    keys = {c["topologyKey"] for c in constraints}
+    assert {"kubernetes.io/hostname", "topology.kubernetes.io/zone"} <= keys
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    for c in constraints:
+        selector = c["labelSelector"]["matchLabels"]
+        assert all(labels.get(k) == v for k, v in selector.items()), "selects other pods only"
+        assert "app.kubernetes.io/name" in c.get("matchLabelKeys", []), "per service, not global"
