@@ -183,7 +183,7 @@ def k8svalidate() -> Path:
     tmp = binary.with_suffix(f".tmp{os.getpid()}")
     print(f"building {binary} (first run on this machine: downloads modules, ~2-3 min) ...")
     result = subprocess.run(
-        [go, "build", "-trimpath", "-o", str(tmp), "."],
+        [go, "build", "-trimpath", "-buildvcs=false", "-o", str(tmp), "."],
         cwd=TOOL_DIR,
         capture_output=True,
         text=True,
