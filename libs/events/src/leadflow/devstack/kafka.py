@@ -1,0 +1,267 @@
+"""A real Apache Kafka broker (KRaft, combined broker+controller) assembled from Maven Central.
+
+The jars are resolved once with ``mvn dependency:copy-dependencies`` into
+``~/.cache/leadflow/kafka/<version>/`` and reused; the broker runs with the JDK and a small
+heap, on a fresh data directory, tuned for tests (no rebalance delay, replication 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+from leadflow.devstack.procs import free_port, kill_process, stop_process, wait_port
+
+POM = Path(__file__).resolve().parents[4] / "deploy" / "local" / "kafka" / "pom.xml"
+if not POM.exists():  # installed outside the workspace: look relative to the working directory
+    POM = Path.cwd() / "deploy" / "local" / "kafka" / "pom.xml"
+
+
+class KafkaUnavailable(RuntimeError):
+    """Java or Maven is missing, or the jars cannot be resolved: said plainly, no stack trace."""
+
+
+def kafka_version() -> str:
+    match = re.search(r"<kafka.version>([^<]+)</kafka.version>", POM.read_text())
+    if not match:
+        raise KafkaUnavailable(f"{POM} does not declare <kafka.version>")
+    return match.group(1)
+
+
+def cache_dir() -> Path:
+    base = Path(os.environ.get("LEADFLOW_CACHE_DIR", Path.home() / ".cache" / "leadflow"))
+    return base / "kafka" / kafka_version()
+
+
+def ensure_jars(log: bool = True) -> Path:
+    """The broker's jars, fetched from Maven Central on first use and cached by version."""
+    target = cache_dir()
+    marker = target / ".complete"
+    if marker.exists():
+        return target
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            raise KafkaUnavailable(
+                f"`{tool}` was not found on PATH. The local Kafka broker is assembled from Maven "
+                "Central and run with the JDK: install OpenJDK 17+ and Maven "
+                "(Debian: `apt-get install -y openjdk-17-jre-headless maven`), "
+                "or run everything in Docker with `make up`."
+            )
+    tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if log:
+        print(
+            f"[devstack] fetching Kafka {kafka_version()} jars from Maven Central into {target} ...",
+            flush=True,
+        )
+    result = subprocess.run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={tmp}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise KafkaUnavailable(f"Maven could not resolve the Kafka jars:\n{tail}")
+    (tmp / ".complete").write_text(kafka_version())
+    if target.exists():
+        shutil.rmtree(tmp, ignore_errors=True)  # another process won the race
+    else:
+        tmp.rename(target)
+    return target
+
+
+LOG4J2 = """\
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = {level}
+rootLogger.appenderRef.file.ref = FILE
+"""
+
+
+class KafkaBroker:
+    """One KRaft node. ``start()`` blocks until a client can list topics."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        controller_port: int | None = None,
+        heap: str = "512m",
+        partitions: int = 3,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = port or free_port()
+        self.controller_port = controller_port or free_port()
+        self.heap = heap
+        self.partitions = partitions
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _config(self) -> Path:
+        logs = self.data_dir / "kraft-logs"
+        config = self.data_dir / "server.properties"
+        config.write_text(
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                    "controller.listener.names=CONTROLLER",
+                    "inter.broker.listener.name=PLAINTEXT",
+                    "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                    f"log.dirs={logs}",
+                    f"num.partitions={self.partitions}",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=5",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "transaction.state.log.num.partitions=3",
+                    "share.coordinator.state.topic.replication.factor=1",
+                    "share.coordinator.state.topic.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=true",
+                    "num.network.threads=2",
+                    "num.io.threads=4",
+                    "log.flush.interval.messages=9223372036854775807",
+                    "log.retention.hours=168",
+                    "log.segment.bytes=67108864",
+                    "",
+                ]
+            )
+        )
+        (self.data_dir / "log4j2.properties").write_text(
+            LOG4J2.format(log=self.data_dir / "broker.log", level="WARN")
+        )
+        return config
+
+    def _java(self, jars: Path, main: str, *args: str) -> list[str]:
+        return [
+            "java",
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",
+            "-Xshare:auto",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.data_dir}",
+            "-cp",
+            f"{jars}/*",
+            main,
+            *args,
+        ]
+
+    def format(self, jars: Path) -> None:
+        config = self._config()
+        if (self.data_dir / "kraft-logs" / "meta.properties").exists():
+            return
+        result = subprocess.run(
+            self._java(
+                jars,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                _cluster_id(),
+                "-c",
+                str(config),
+                "--ignore-formatted",
+            ),
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise KafkaUnavailable(
+                f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}"
+            )
+
+    def start(self, timeout: float = 90.0) -> None:
+        jars = ensure_jars()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.format(jars)
+        out = open(self.data_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the process
+        self.proc = subprocess.Popen(
+            self._java(jars, "kafka.Kafka", str(self.data_dir / "server.properties")),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if not wait_port(self.port, timeout, self.proc):
+            self.kill()
+            raise KafkaUnavailable(
+                f"Kafka did not open port {self.port}; see {self.data_dir}/stdout.log"
+            )
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Ready = a client can list topics."""
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise KafkaUnavailable(f"Kafka exited; see {self.data_dir}/stdout.log")
+            try:
+                asyncio.run(_list_topics(self.bootstrap))
+                return
+            except Exception as exc:
+                last = exc
+                time.sleep(0.2)
+        raise KafkaUnavailable(f"Kafka not ready after {timeout}s: {last!r}")
+
+    def stop(self) -> None:
+        stop_process(self.proc, timeout=30)
+        self.proc = None
+
+    def kill(self) -> None:
+        kill_process(self.proc)
+        self.proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+async def _list_topics(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    await asyncio.wait_for(admin.start(), timeout=5)
+    try:
+        return list(await asyncio.wait_for(admin.list_topics(), timeout=5))
+    finally:
+        await admin.close()

@@ -1,0 +1,459 @@
+"""Idempotent Kafka consumers: at-least-once delivery + inbox dedup = one effect per event.
+
+For every ``getmany`` batch the runner opens ONE database transaction that records the
+batch's event ids in ``inbox`` (already-seen ids are skipped), runs the handlers, appends
+the events they produce (event log + outbox) and commits. Only then are the Kafka offsets
+committed, explicitly and per partition. A crash anywhere before that commit means the
+batch is redelivered and the inbox makes the replay harmless.
+
+Errors: connection-type errors are transient and retried with backoff for as long as it
+takes. Anything else makes the runner fall back to one record per transaction for that
+batch, retrying each record up to ``max_attempts``; a record that still fails, or cannot be
+decoded at all, goes to ``<topic>.dlq`` with error headers and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, KafkaError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from leadflow.events import metrics
+from leadflow.events.clock import Clock
+from leadflow.events.envelope import DecodeError, Envelope, EventPayload, utcnow
+from leadflow.events.errors import ConcurrencyError
+from leadflow.events.logs import bind_event, clear_event
+from leadflow.events.store import EventStore
+from leadflow.events.timers import Timers
+
+log = logging.getLogger("leadflow.consumer")
+
+
+class UnitOfWork:
+    """What a handler (or an API command) gets: an open transaction and ways to record facts.
+
+    ``append`` buffers events; they are written with one multi-row insert when the unit of
+    work is flushed (the runner does it before commit), so a batch of a thousand records
+    costs a few round trips, not thousands.
+    """
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        store: EventStore,
+        clock: Clock,
+        causation: Envelope | None = None,
+    ) -> None:
+        self.conn = conn
+        self.store = store
+        self.clock = clock
+        self.timers = Timers(conn)
+        self.causation = causation
+        self.appended: list[Envelope] = []
+        self._pending: list[Envelope] = []
+        self._expected: dict[uuid.UUID, int] = {}
+
+    async def append(
+        self,
+        lead_id: uuid.UUID,
+        payloads: EventPayload | Sequence[EventPayload],
+        *,
+        expected_version: int | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[Envelope]:
+        if isinstance(payloads, EventPayload):
+            payloads = [payloads]
+        if expected_version is not None:
+            if any(e.lead_id == lead_id for e in self._pending):
+                await self.flush()
+            self._expected[lead_id] = expected_version
+        when = occurred_at or self.clock.now()
+        envelopes = [
+            Envelope.new(p, lead_id=lead_id, occurred_at=when, causation=self.causation)
+            for p in payloads
+        ]
+        self._pending.extend(envelopes)
+        return envelopes
+
+    async def flush(self) -> list[Envelope]:
+        if not self._pending:
+            return []
+        pending, expected = self._pending, self._expected
+        self._pending, self._expected = [], {}
+        stored = await self.store.append(self.conn, pending, expected_versions=expected)
+        self.appended.extend(stored)
+        return stored
+
+    async def read_stream(self, lead_id: uuid.UUID) -> list[Envelope]:
+        await self.flush()
+        return await self.store.read_stream(self.conn, lead_id)
+
+    async def stream_version(self, lead_id: uuid.UUID) -> int:
+        await self.flush()
+        return await self.store.stream_version(self.conn, lead_id)
+
+
+Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
+HandlerMap = Mapping[type[EventPayload] | str, Handler]
+
+
+def handlers_by_type(handlers: HandlerMap) -> dict[str, Handler]:
+    """Handlers are registered by payload class (or event type string); look up by type."""
+    by_type: dict[str, Handler] = {}
+    for key, handler in handlers.items():
+        event_type = key if isinstance(key, str) else key.event_type
+        by_type[event_type] = handler
+    return by_type
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that mean "the world is briefly away", not "this record is bad"."""
+    if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
+        return True
+    if isinstance(exc, TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+        return True
+    if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return code in {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+    return False
+
+
+@dataclass
+class _Item:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope | None
+    error: str | None = None
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self.runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Wait for the batch in flight: it commits its offsets before the partitions go.
+        async with self.runner.batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        return None
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        store: EventStore,
+        clock: Clock,
+        bootstrap_servers: str,
+        topics: Sequence[str],
+        group_id: str,
+        handlers: HandlerMap,
+        service: str,
+        batch_size: int = 500,
+        max_attempts: int = 5,
+        on_committed: Callable[[], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.bootstrap_servers = bootstrap_servers
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handlers = handlers_by_type(handlers)
+        self.service = service
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.on_committed = on_committed
+        self.batch_lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._last_lag_check = 0.0
+        self.started = asyncio.Event()
+        self.processed = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def connected(self) -> bool:
+        return self._consumer is not None and self.started.is_set()
+
+    async def _start_clients(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap_servers,
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.batch_size,
+                fetch_max_wait_ms=100,
+                session_timeout_ms=10_000,
+                heartbeat_interval_ms=1_000,
+                rebalance_timeout_ms=30_000,
+                client_id=f"{self.service}-consumer",
+            )
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                enable_idempotence=True,
+                acks="all",
+                client_id=f"{self.service}-dlq",
+            )
+            consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+            try:
+                await consumer.start()
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                log.warning("kafka not reachable (%s); retrying in %.1fs", exc, delay)
+                await _safe_stop(consumer)
+                await _safe_stop(producer)
+                await _sleep_unless(self._stop, delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self._consumer, self._dlq = consumer, producer
+            return
+
+    async def run(self) -> None:
+        await self._start_clients()
+        consumer = self._consumer
+        if consumer is None:
+            return
+        self.started.set()
+        try:
+            while not self._stop.is_set():
+                try:
+                    batch = await consumer.getmany(timeout_ms=200, max_records=self.batch_size)
+                except KafkaError as exc:
+                    log.warning("fetch failed: %s", exc)
+                    await _sleep_unless(self._stop, 0.5)
+                    continue
+                if batch:
+                    async with self.batch_lock:
+                        await self._handle_batch(batch)
+                await self._report_lag()
+        finally:
+            await _safe_stop(consumer)  # commits nothing new, leaves the group
+            if self._dlq is not None:
+                await _safe_stop(self._dlq)
+            self._consumer = None
+
+    # -- one batch -------------------------------------------------------------------
+
+    async def _handle_batch(
+        self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        items: list[_Item] = []
+        for records in batch.values():
+            for record in records:
+                items.append(_decode(record))
+        dead = [i for i in items if i.envelope is None]
+        good = [i for i in items if i.envelope is not None]
+        delay = 0.1
+        while True:
+            try:
+                await self._apply_in_one_transaction(good)
+                break
+            except Exception as exc:
+                if is_transient(exc) and not self._stop.is_set():
+                    metrics.HANDLER_RETRIES.labels(self.service).inc()
+                    log.warning("transient error, retrying batch in %.1fs: %r", delay, exc)
+                    await _sleep_unless(self._stop, delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if self._stop.is_set():
+                    return  # not committed: redelivered to whoever owns the partition next
+                log.warning("batch failed (%r); handling its records one by one", exc)
+                dead.extend(await self._apply_one_by_one(good))
+                break
+        if dead:
+            await self._dead_letter(dead)
+        await self._commit(batch)
+
+    async def _apply_in_one_transaction(self, items: Sequence[_Item]) -> None:
+        handled = [i for i in items if i.envelope and i.envelope.event_type in self.handlers]
+        if not handled:
+            return
+        started = time.perf_counter()
+        async with self.engine.connect() as conn, conn.begin():
+            fresh = await self._claim_inbox(
+                conn, [i.envelope.event_id for i in handled if i.envelope]
+            )
+            uow = UnitOfWork(conn, self.store, self.clock)
+            for item in handled:
+                envelope = item.envelope
+                assert envelope is not None
+                if envelope.event_id not in fresh:
+                    metrics.DUPLICATES_SKIPPED.labels(self.service).inc()
+                    continue
+                fresh.discard(envelope.event_id)  # a duplicate inside the same batch
+                await self._call(envelope, uow)
+            await uow.flush()
+        self._observe(handled, time.perf_counter() - started)
+
+    async def _apply_one_by_one(self, items: Sequence[_Item]) -> list[_Item]:
+        dead: list[_Item] = []
+        for item in items:
+            envelope = item.envelope
+            assert envelope is not None
+            if envelope.event_type not in self.handlers:
+                continue
+            attempts, delay = 0, 0.05
+            while True:
+                try:
+                    async with self.engine.connect() as conn, conn.begin():
+                        if await self._claim_inbox(conn, [envelope.event_id]):
+                            uow = UnitOfWork(conn, self.store, self.clock)
+                            await self._call(envelope, uow)
+                            await uow.flush()
+                    break
+                except Exception as exc:
+                    if is_transient(exc) and not self._stop.is_set():
+                        await _sleep_unless(self._stop, delay)
+                        delay = min(delay * 2, 5.0)
+                        continue
+                    attempts += 1
+                    metrics.HANDLER_RETRIES.labels(self.service).inc()
+                    if attempts >= self.max_attempts or self._stop.is_set():
+                        log.error(
+                            "poison record %s after %d attempts: %r",
+                            envelope.event_id,
+                            attempts,
+                            exc,
+                        )
+                        item.error = f"{type(exc).__name__}: {exc}"
+                        dead.append(item)
+                        break
+                    await _sleep_unless(self._stop, delay)
+                    delay = min(delay * 2, 2.0)
+        return dead
+
+    async def _call(self, envelope: Envelope, uow: UnitOfWork) -> None:
+        handler = self.handlers[envelope.event_type]
+        uow.causation = envelope
+        bind_event(
+            lead_id=envelope.lead_id,
+            event_id=envelope.event_id,
+            correlation_id=envelope.correlation_id,
+            event_type=envelope.event_type,
+        )
+        try:
+            await handler(envelope, uow)
+        finally:
+            clear_event()
+        self.processed += 1
+
+    async def _claim_inbox(
+        self, conn: AsyncConnection, event_ids: list[uuid.UUID]
+    ) -> set[uuid.UUID]:
+        rows = await conn.execute(
+            text(
+                "INSERT INTO inbox (consumer, event_id) "
+                "SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
+                "ON CONFLICT DO NOTHING RETURNING event_id"
+            ),
+            {"consumer": self.group_id, "ids": event_ids},
+        )
+        return {row[0] for row in rows}
+
+    def _observe(self, items: Sequence[_Item], seconds: float) -> None:
+        per_record = seconds / max(len(items), 1)
+        for item in items:
+            envelope = item.envelope
+            assert envelope is not None
+            metrics.HANDLER_LATENCY.labels(self.service, envelope.event_type).observe(per_record)
+            metrics.EVENTS_CONSUMED.labels(
+                self.service, item.record.topic, envelope.event_type
+            ).inc()
+
+    async def _dead_letter(self, items: Sequence[_Item]) -> None:
+        assert self._dlq is not None
+        futures = []
+        for item in items:
+            record = item.record
+            headers = list(record.headers or ())
+            headers += [
+                ("dlq.error", (item.error or "unknown")[:4000].encode()),
+                ("dlq.original_topic", record.topic.encode()),
+                ("dlq.original_partition", str(record.partition).encode()),
+                ("dlq.original_offset", str(record.offset).encode()),
+                ("dlq.consumer_group", self.group_id.encode()),
+                ("dlq.failed_at", utcnow().isoformat().encode()),
+            ]
+            futures.append(
+                await self._dlq.send(
+                    f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers
+                )
+            )
+            metrics.DLQ_RECORDS.labels(self.service, record.topic).inc()
+        await asyncio.gather(*futures)
+
+    async def _commit(
+        self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+    ) -> None:
+        assert self._consumer is not None
+        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # Partitions moved on a rebalance: the new owner redelivers, the inbox dedups.
+            log.warning("offset commit failed: %s", exc)
+        if self.on_committed is not None:
+            self.on_committed()
+
+    async def _report_lag(self) -> None:
+        now = time.monotonic()
+        if self._consumer is None or now - self._last_lag_check < 2.0:
+            return
+        self._last_lag_check = now
+        for tp in self._consumer.assignment():
+            highwater = self._consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await self._consumer.position(tp)
+            except Exception:
+                continue
+            metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
+                max(0, highwater - position)
+            )
+
+
+def _decode(record: ConsumerRecord[bytes, bytes]) -> _Item:
+    try:
+        envelope = Envelope.from_record(record.key, record.value, list(record.headers or ()))
+        return _Item(record, envelope)
+    except DecodeError as exc:
+        return _Item(record, None, f"{type(exc).__name__}: {exc}")
+
+
+async def _safe_stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
+    try:
+        await client.stop()
+    except Exception:  # stopping a half-started client must not mask the real error
+        log.debug("stop failed", exc_info=True)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass

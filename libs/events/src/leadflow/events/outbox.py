@@ -1,0 +1,191 @@
+"""The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
+
+One relay per service is active at a time (a session advisory lock; the others wait as hot
+standbys). It wakes on ``LISTEN/NOTIFY`` from ``EventStore.append`` and polls as a fallback,
+sends rows in id order through an idempotent producer (``acks=all``), and deletes them only
+after the broker acknowledged every one. With Kafka down, rows simply wait; nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from leadflow.events import metrics
+from leadflow.events.db import plain_url
+
+log = logging.getLogger("leadflow.outbox")
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        database_url: str,
+        schema: str,
+        bootstrap_servers: str,
+        service: str,
+        batch_size: int = 1000,
+        poll_seconds: float = 1.0,
+        linger_ms: int = 2,
+    ) -> None:
+        self.database_url = plain_url(database_url)
+        self.schema = schema
+        self.bootstrap_servers = bootstrap_servers
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.linger_ms = linger_ms
+        self.channel = notify_channel(schema)
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.active = asyncio.Event()
+        self.published = 0
+        self._producer: AIOKafkaProducer | None = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                await self._run_once()
+                delay = 0.2
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as exc:
+                log.warning("outbox relay interrupted (%r); restarting in %.1fs", exc, delay)
+            except Exception:
+                log.exception("outbox relay failed; restarting in %.1fs", delay)
+            finally:
+                self.active.clear()
+            if not self._stop.is_set():
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _run_once(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.database_url, server_settings={"search_path": f'"{self.schema}"'}
+        )
+        try:
+            # Session-level lock: released automatically if this process dies.
+            while not await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext($1))", f"{self.schema}.outbox"
+            ):
+                if await self._sleep(2.0):
+                    return
+            await conn.add_listener(self.channel, self._on_notify)
+            producer = await self._start_producer()
+            if producer is None:
+                return
+            self.active.set()
+            try:
+                await self._drain_forever(conn, producer)
+            finally:
+                self._producer = None
+                await producer.stop()
+        finally:
+            await conn.close(timeout=2)
+
+    async def _start_producer(self) -> AIOKafkaProducer | None:
+        delay = 0.2
+        while not self._stop.is_set():
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=self.linger_ms,
+                request_timeout_ms=15_000,
+                client_id=f"{self.service}-outbox",
+            )
+            try:
+                await producer.start()
+                self._producer = producer
+                return producer
+            except (KafkaError, OSError) as exc:
+                log.warning("kafka not reachable for outbox (%s); retry in %.1fs", exc, delay)
+                try:
+                    await producer.stop()
+                except Exception:
+                    log.debug("producer stop failed", exc_info=True)
+                await self._sleep(delay)
+                delay = min(delay * 2, 5.0)
+        return None
+
+    def _on_notify(self, *_args: Any) -> None:
+        self._wake.set()
+
+    async def _drain_forever(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> None:
+        last_depth_check = 0.0
+        while not self._stop.is_set():
+            self._wake.clear()
+            sent = await self._publish_batch(conn, producer)
+            now = time.monotonic()
+            if now - last_depth_check > 2.0:
+                last_depth_check = now
+                depth = await conn.fetchval("SELECT count(*) FROM outbox")
+                metrics.OUTBOX_DEPTH.labels(self.service).set(depth)
+            if sent >= self.batch_size:
+                continue
+            if sent == 0:
+                await self._sleep(self.poll_seconds)
+
+    async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, value, headers, created_at FROM outbox ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in orjson.loads(row["headers"]).items()]
+            futures.append(
+                await producer.send(
+                    row["topic"], value=bytes(row["value"]), key=bytes(row["key"]), headers=headers
+                )
+            )
+        # Every record acknowledged before any row goes; on failure all stay and are resent
+        # (consumers dedup by event_id, so a resend is harmless).
+        await asyncio.gather(*futures)
+        await conn.execute(
+            "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+        acked = time.time()
+        for row in rows:
+            metrics.PUBLISH_LATENCY.labels(self.service).observe(
+                max(0.0, acked - row["created_at"].timestamp())
+            )
+        metrics.OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        self.published += len(rows)
+        return len(rows)
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep until woken, stopped or timed out; True when stopping."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+        return self._stop.is_set()
+
+
+async def outbox_depth(database_url: str, schema: str) -> int:
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".outbox'))
+    finally:
+        await conn.close()

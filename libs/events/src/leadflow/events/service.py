@@ -1,0 +1,531 @@
+"""The service kit: everything a Leadflow service has besides its own rules.
+
+``ServiceKit`` wires settings, the database engine, the event store, the outbox relay, the
+consumer runner, durable timers and projections; ``create_app`` returns a FastAPI app whose
+lifespan runs them and stops them gracefully (finish the batch, commit, leave the group),
+with ``/healthz``, ``/readyz``, ``/metrics``, JSON logs, problem+json errors and a request
+body limit. Nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadflow.events import metrics
+from leadflow.events.clock import Clock, SystemClock
+from leadflow.events.consumer import ConsumerRunner, HandlerMap, UnitOfWork
+from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
+from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
+from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
+from leadflow.events.logs import configure_logging
+from leadflow.events.outbox import OutboxRelay, notify_channel
+from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
+from leadflow.events.settings import ServiceSettings
+from leadflow.events.store import EventStore, PayloadCodec
+from leadflow.events.timers import TimerHandler, TimerRunner
+
+log = logging.getLogger("leadflow.service")
+PRODUCERS = ("intake", "scoring", "routing", "sla")
+PROBLEM_JSON = "application/problem+json"
+
+
+class ServiceKit:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        consumes: Sequence[str] = (),
+        handlers: HandlerMap | None = None,
+        timer_handlers: Mapping[str, TimerHandler] | None = None,
+        projections: Sequence[Projection] = (),
+        projection_source: EventSource | None = None,
+        projection_head: HeadPosition | None = None,
+        clock: Clock | None = None,
+        migrations_dir: Path | None = None,
+        payload_codec: PayloadCodec | None = None,
+        produces: bool = True,
+        body_limits: Mapping[str, int] | None = None,
+        on_startup: Sequence[Callable[[ServiceKit], Awaitable[None]]] = (),
+        topic_partitions: int = 3,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.schema = settings.schema_name
+        self.consumes = list(consumes)
+        self.handlers = dict(handlers or {})
+        self.timer_handlers = dict(timer_handlers or {})
+        self.projections = list(projections)
+        self.clock: Clock = clock or SystemClock()
+        self.migrations_dir = migrations_dir
+        self.produces = produces
+        self.body_limits = dict(body_limits or {})
+        self.on_startup = list(on_startup)
+        self.topic_partitions = topic_partitions
+        self.store = EventStore(
+            settings.producer,
+            topic_prefix=settings.topic_prefix,
+            codec=payload_codec,
+            notify_channel=notify_channel(self.schema),
+            publish=produces,
+        )
+        self._engine: AsyncEngine | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: ConsumerRunner | None = None
+        self.timer_runner: TimerRunner | None = None
+        self.projection_runner: ProjectionRunner | None = None
+        self._projection_source = projection_source
+        self._projection_head = projection_head
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kafka_ok_at = 0.0
+        self.state: dict[str, Any] = {}
+
+    # -- resources ----------------------------------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = create_engine(
+                self.settings.database_url, self.schema, pool_size=self.settings.db_pool_size
+            )
+        return self._engine
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
+        """One transaction for an API command: its events land with its state, or not at all."""
+        async with self.engine.connect() as conn, conn.begin():
+            uow = UnitOfWork(conn, self.store, self.clock, causation)
+            yield uow
+            await uow.flush()
+        if self.timer_runner is not None:
+            self.timer_runner.wake()
+
+    async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
+        return UnitOfWork(conn, self.store, self.clock, causation)
+
+    def topics(self) -> list[str]:
+        prefix = self.settings.topic_prefix
+        names = {topic_for(p, prefix) for p in self.consumes}
+        if self.produces:
+            names |= {
+                topic_for(self.settings.producer, prefix),
+                dlq_topic_for(self.settings.producer, prefix),
+            }
+        names |= {dlq_topic_for(p, prefix) for p in self.consumes}
+        return sorted(names)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.migrations_dir is not None and s.migrate_on_start:
+            await upgrade_async(s.database_url, self.schema, self.migrations_dir)
+        for hook in self.on_startup:
+            await hook(self)
+        if not s.run_consumers:
+            return
+        await ensure_topics(s.kafka_bootstrap_servers, self.topics(), self.topic_partitions)
+        if self.produces:
+            self.relay = OutboxRelay(
+                database_url=s.database_url,
+                schema=self.schema,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                service=self.service,
+                poll_seconds=s.outbox_poll_seconds,
+            )
+            self._spawn(self.relay.run(), "outbox")
+        if self.projections:
+            self.projection_runner = ProjectionRunner(
+                self.engine,
+                self.projections,
+                self._projection_source or self.store.read_all,
+                self._projection_head or self.store.head_position,
+                service=self.service,
+            )
+            self._spawn(self.projection_runner.run(), "projections")
+        if self.consumes and self.handlers:
+            self.consumer = ConsumerRunner(
+                engine=self.engine,
+                store=self.store,
+                clock=self.clock,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                topics=[topic_for(p, s.topic_prefix) for p in self.consumes],
+                group_id=f"{s.topic_prefix}leadflow.{self.service}",
+                handlers=self.handlers,
+                service=self.service,
+                batch_size=s.consumer_batch_size,
+                max_attempts=s.max_attempts,
+                on_committed=self._after_commit,
+            )
+            self._spawn(self.consumer.run(), "consumer")
+        if self.timer_handlers:
+            self.timer_runner = TimerRunner(
+                self.engine,
+                self.timer_handlers,
+                self.clock,
+                self._make_uow,
+                service=self.service,
+                poll_seconds=s.timer_poll_seconds,
+            )
+            self._spawn(self.timer_runner.run(), "timers")
+
+    def _after_commit(self) -> None:
+        if self.projection_runner is not None:
+            self.projection_runner.wake()
+        if self.timer_runner is not None:
+            self.timer_runner.wake()
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s task crashed", name)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"{self.service}-{name}"))
+
+    async def stop(self) -> None:
+        """Graceful: consumers finish and commit their batch, the relay drains, then we go."""
+        for runner in (self.consumer, self.timer_runner, self.projection_runner, self.relay):
+            if runner is not None:
+                runner.stop()
+        if self._tasks:
+            _done, pending = await asyncio.wait(
+                self._tasks, timeout=self.settings.shutdown_grace_seconds
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    # -- health -------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["postgres"] = "ok"
+        except Exception as exc:
+            checks["postgres"] = f"down: {type(exc).__name__}"
+        if self.migrations_dir is not None and checks["postgres"] == "ok":
+            try:
+                current = await current_revision(self.engine, self.schema)
+                head = head_revision(self.migrations_dir)
+                checks["migrations"] = "ok" if current == head else f"at {current}, head {head}"
+            except Exception as exc:
+                checks["migrations"] = f"unknown: {type(exc).__name__}"
+        if self.settings.run_consumers:
+            checks["kafka"] = await self._kafka_check()
+        return checks
+
+    async def _kafka_check(self) -> str:
+        if time.monotonic() - self._kafka_ok_at < 5.0:
+            return "ok"
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000
+        )
+        try:
+            await asyncio.wait_for(admin.start(), timeout=3)
+            await asyncio.wait_for(admin.list_topics(), timeout=3)
+            self._kafka_ok_at = time.monotonic()
+            return "ok"
+        except Exception as exc:
+            return f"down: {type(exc).__name__}"
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
+
+    # -- the app ------------------------------------------------------------------------
+
+    def create_app(self, *routers: APIRouter, title: str, description: str = "") -> FastAPI:
+        kit = self
+        configure_logging(self.service, self.settings.log_level, self.settings.log_json)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            await kit.start()
+            log.info("%s started", kit.service)
+            try:
+                yield
+            finally:
+                await kit.stop()
+                log.info("%s stopped", kit.service)
+
+        app = FastAPI(title=title, description=description, lifespan=lifespan, version="0.1.0")
+        app.state.kit = self
+        install_problem_handlers(app)
+        app.add_middleware(
+            BodyLimitMiddleware, default=self.settings.max_body_bytes, limits=self.body_limits
+        )
+
+        @app.middleware("http")
+        async def observe(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            started = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.REQUEST_LATENCY.labels(
+                kit.service, request.method, path, str(response.status_code)
+            ).observe(time.perf_counter() - started)
+            return response
+
+        @app.get("/healthz", tags=["operations"], summary="Liveness")
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok", "service": kit.service}
+
+        @app.get("/readyz", tags=["operations"], summary="Readiness: Postgres, migrations, Kafka")
+        async def readyz() -> JSONResponse:
+            checks = await kit.readiness()
+            ready = all(v == "ok" for v in checks.values())
+            return JSONResponse(
+                {"status": "ready" if ready else "not ready", "checks": checks},
+                status_code=200 if ready else 503,
+            )
+
+        @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+        async def metrics_endpoint() -> Response:
+            return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+        for router in routers:
+            app.include_router(router)
+        return app
+
+
+def kit_of(request: Request) -> ServiceKit:
+    kit: ServiceKit = request.app.state.kit
+    return kit
+
+
+KitDep = Annotated[ServiceKit, Depends(kit_of)]
+
+
+async def require_admin(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_admin_token: Annotated[str | None, Header()] = None,
+) -> None:
+    """Admin APIs (models, rules, policies, keys) need the admin bearer token."""
+    expected = kit_of(request).settings.admin_token
+    token = x_admin_token
+    if authorization and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+    if not token:
+        raise Problem(
+            401,
+            "Unauthorized",
+            "admin token required (Authorization: Bearer ...)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    import hmac
+
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise Problem(403, "Forbidden", "admin token is not valid")
+
+
+AdminDep = Depends(require_admin)
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.body(str(request.url.path) if request else None),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def _field(loc: Sequence[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if part.isdigit() else (f".{part}" if out else part)
+    return out or ".".join(str(p) for p in loc)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    from leadflow.events.lifecycle import TransitionRefused
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": _field(e.get("loc", ())),
+                "message": e.get("msg", "invalid"),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
+        ]
+        fields = ", ".join(e["field"] for e in errors)
+        return problem_response(
+            Problem(422, "Invalid request", f"invalid fields: {fields}", errors=errors), request
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(
+            Problem(
+                exc.status_code,
+                _reason(exc.status_code),
+                str(exc.detail or ""),
+                headers=dict(exc.headers or {}),
+            ),
+            request,
+        )
+
+    @app.exception_handler(ConcurrencyError)
+    async def on_conflict(request: Request, exc: ConcurrencyError) -> JSONResponse:
+        return problem_response(Problem(409, "Conflict", str(exc)), request)
+
+    @app.exception_handler(TransitionRefused)
+    async def on_refused(request: Request, exc: TransitionRefused) -> JSONResponse:
+        current = getattr(exc, "current", None)
+        return problem_response(
+            Problem(
+                409,
+                "Transition refused",
+                str(exc),
+                extra={"current_stage": str(current) if current is not None else None},
+            ),
+            request,
+        )
+
+    @app.exception_handler(UnknownLead)
+    async def on_unknown(request: Request, exc: UnknownLead) -> JSONResponse:
+        return problem_response(Problem(404, "Unknown lead", str(exc)), request)
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(Problem(500, "Internal error", "the error was logged"), request)
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+class BodyLimitMiddleware:
+    """413 problem+json for bodies over the limit, whether declared or streamed (chunked)."""
+
+    def __init__(self, app: ASGIApp, default: int, limits: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.default = default
+        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits:
+            if path.startswith(prefix):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope.get("path", ""))
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(scope, receive, send, limit)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge()
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await self._reject(scope, receive, send, limit)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = JSONResponse(
+            Problem(413, "Payload too large", f"request body exceeds {limit} bytes").body(
+                scope.get("path")
+            ),
+            status_code=413,
+            media_type=PROBLEM_JSON,
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def ensure_topics(
+    bootstrap: str, topics: Sequence[str], partitions: int = 3, replication_factor: int = 1
+) -> None:
+    """Create missing topics (idempotent); a broker that is down is not an error here."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        await asyncio.wait_for(admin.start(), timeout=5)
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [
+                        NewTopic(
+                            t, num_partitions=partitions, replication_factor=replication_factor
+                        )
+                        for t in missing
+                    ]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    except Exception as exc:
+        log.warning("could not ensure topics (%r); the broker creates them on first use", exc)
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()

@@ -1,0 +1,69 @@
+"""Configuration shared by every service, read only from environment variables.
+
+| variable | default | meaning |
+|---|---|---|
+| `DATABASE_URL` | `postgresql://postgres@127.0.0.1:5432/leadflow` | Postgres the service keeps its schema in |
+| `KAFKA_BOOTSTRAP_SERVERS` | `127.0.0.1:9092` | Kafka brokers |
+| `LEADFLOW_DB_SCHEMA` | the service name (`sla` for sla-monitor) | the service's own schema |
+| `LEADFLOW_TOPIC_PREFIX` | empty | prefix for every topic (tests, shared brokers) |
+| `LEADFLOW_ADMIN_TOKEN` | `change-me` | bearer token of the admin APIs |
+| `LEADFLOW_HOST` / `LEADFLOW_PORT` | `127.0.0.1` / per service | where the HTTP server listens |
+| `LEADFLOW_MAX_BODY_BYTES` | `1048576` | request bodies above this get 413 (imports have their own) |
+| `LEADFLOW_CONSUMER_BATCH_SIZE` | `500` | records per consumer batch (one transaction) |
+| `LEADFLOW_MAX_ATTEMPTS` | `5` | attempts before a record is dead-lettered |
+| `LEADFLOW_RUN_CONSUMERS` | `true` | run consumers, outbox relay and timers in this process |
+| `LEADFLOW_LOG_LEVEL` | `INFO` | log level |
+| `LEADFLOW_LOG_JSON` | `true` | JSON logs (false: human-readable) |
+| `LEADFLOW_SHUTDOWN_GRACE_SECONDS` | `20` | time to finish in-flight work on SIGTERM |
+| `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process |
+| `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
+| `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when no NOTIFY arrives |
+| `LEADFLOW_MIGRATE_ON_START` | `true` | run the service's Alembic migrations at startup (advisory-locked) |
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "service"
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/leadflow",
+        validation_alias=AliasChoices("DATABASE_URL", "LEADFLOW_DATABASE_URL", "database_url"),
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices(
+            "KAFKA_BOOTSTRAP_SERVERS", "LEADFLOW_KAFKA_BOOTSTRAP_SERVERS", "kafka_bootstrap_servers"
+        ),
+    )
+    db_schema: str = ""
+    topic_prefix: str = ""
+    admin_token: str = "change-me"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = 1_048_576
+    consumer_batch_size: int = 500
+    max_attempts: int = 5
+    run_consumers: bool = True
+    log_level: str = "INFO"
+    log_json: bool = True
+    shutdown_grace_seconds: float = 20.0
+    db_pool_size: int = 10
+    timer_poll_seconds: float = 0.5
+    outbox_poll_seconds: float = 1.0
+    migrate_on_start: bool = True
+
+    @property
+    def schema_name(self) -> str:
+        """The Postgres schema: explicit, or derived from the service name."""
+        return self.db_schema or self.service_name.replace("-monitor", "").replace("-", "_")
+
+    @property
+    def producer(self) -> str:
+        """The producer name in envelopes and topics (``sla`` for sla-monitor)."""
+        return self.service_name.replace("-monitor", "")

@@ -1,0 +1,240 @@
+"""The per-service event store: ``event_log`` + ``outbox`` written in the caller's transaction.
+
+``append`` takes envelopes for many leads at once and writes them with two multi-row
+statements (log and outbox), so a consumer batch costs a handful of round trips however
+many events it produces. Optimistic concurrency comes from ``UNIQUE (lead_id,
+stream_version)``: a racing writer surfaces as ``ConcurrencyError``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.events.envelope import Envelope, topic_for
+from leadflow.events.errors import ConcurrencyError
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    position: int
+    envelope: Envelope
+
+
+class PayloadCodec(Protocol):
+    """Transforms payload JSON on its way into and out of ``event_log`` (intake encrypts
+    personal fields with a per-lead key here, so erasing the key shreds them)."""
+
+    async def encode(
+        self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+    async def decode(
+        self, conn: AsyncConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
+    ) -> dict[str, Any]: ...
+
+
+_INSERT_LOG = text(
+    """
+    INSERT INTO event_log (event_id, lead_id, stream_version, event_type, schema_version,
+                           payload, metadata, occurred_at, recorded_at)
+    SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
+                         CAST(:versions AS integer[]), CAST(:types AS text[]),
+                         CAST(:schema_versions AS integer[]), CAST(:payloads AS jsonb[]),
+                         CAST(:metadatas AS jsonb[]), CAST(:occurred AS timestamptz[]),
+                         CAST(:recorded AS timestamptz[]))
+    """
+)
+_INSERT_OUTBOX = text(
+    """
+    INSERT INTO outbox (event_id, lead_id, topic, key, value, headers)
+    SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
+                         CAST(:topics AS text[]), CAST(:keys AS bytea[]),
+                         CAST(:values AS bytea[]), CAST(:headers AS jsonb[]))
+    """
+)
+_SELECT_COLUMNS = (
+    "global_position, event_id, lead_id, stream_version, event_type, schema_version, "
+    "payload, metadata, occurred_at, recorded_at"
+)
+
+
+class EventStore:
+    def __init__(
+        self,
+        producer: str,
+        *,
+        topic_prefix: str = "",
+        codec: PayloadCodec | None = None,
+        notify_channel: str = "",
+        publish: bool = True,
+    ) -> None:
+        self.producer = producer
+        self.topic = topic_for(producer, topic_prefix)
+        self.codec = codec
+        self.notify_channel = notify_channel
+        self.publish = publish
+
+    async def stream_version(self, conn: AsyncConnection, lead_id: uuid.UUID) -> int:
+        version = await conn.scalar(
+            text("SELECT max(stream_version) FROM event_log WHERE lead_id = :lead_id"),
+            {"lead_id": lead_id},
+        )
+        return int(version or 0)
+
+    async def stream_versions(
+        self, conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, int]:
+        rows = await conn.execute(
+            text(
+                "SELECT lead_id, max(stream_version) FROM event_log "
+                "WHERE lead_id = ANY(CAST(:ids AS uuid[])) GROUP BY lead_id"
+            ),
+            {"ids": list(lead_ids)},
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    async def append(
+        self,
+        conn: AsyncConnection,
+        events: Sequence[Envelope],
+        *,
+        expected_versions: Mapping[uuid.UUID, int] | None = None,
+    ) -> list[Envelope]:
+        """Append events (any number of leads) in the caller's transaction.
+
+        ``expected_versions`` pins a lead's stream version before this append; a mismatch,
+        or a concurrent writer winning the race, raises ``ConcurrencyError``.
+        """
+        if not events:
+            return []
+        by_lead: dict[uuid.UUID, list[Envelope]] = defaultdict(list)
+        for event in events:
+            by_lead[event.lead_id].append(event)
+        current = await self.stream_versions(conn, list(by_lead))
+        for lead_id, expected in (expected_versions or {}).items():
+            if current.get(lead_id, 0) != expected:
+                raise ConcurrencyError(lead_id, expected)
+        now = await conn.scalar(text("SELECT clock_timestamp()"))
+        stored: list[Envelope] = []
+        next_version = dict(current)
+        for event in events:
+            version = next_version.get(event.lead_id, 0) + 1
+            next_version[event.lead_id] = version
+            stored.append(event.with_position(version, now))
+        await self._write(conn, stored)
+        return stored
+
+    async def _write(self, conn: AsyncConnection, stored: list[Envelope]) -> None:
+        payloads: list[str] = []
+        for event in stored:
+            data = event.payload.model_dump(mode="json")
+            if self.codec is not None:
+                data = await self.codec.encode(conn, event, data)
+            payloads.append(orjson.dumps(data).decode())
+        try:
+            await conn.execute(
+                _INSERT_LOG,
+                {
+                    "event_ids": [e.event_id for e in stored],
+                    "lead_ids": [e.lead_id for e in stored],
+                    "versions": [e.stream_version for e in stored],
+                    "types": [e.event_type for e in stored],
+                    "schema_versions": [e.schema_version for e in stored],
+                    "payloads": payloads,
+                    "metadatas": [orjson.dumps(_metadata(e)).decode() for e in stored],
+                    "occurred": [e.occurred_at for e in stored],
+                    "recorded": [e.recorded_at for e in stored],
+                },
+            )
+        except IntegrityError as exc:
+            if "event_log_stream_version_unique" in str(exc.orig):
+                raise ConcurrencyError(stored[0].lead_id, None) from exc
+            raise
+        if self.publish:
+            await conn.execute(
+                _INSERT_OUTBOX,
+                {
+                    "event_ids": [e.event_id for e in stored],
+                    "lead_ids": [e.lead_id for e in stored],
+                    "topics": [self.topic] * len(stored),
+                    "keys": [e.record_key() for e in stored],
+                    "values": [e.to_json() for e in stored],
+                    "headers": [
+                        orjson.dumps({k: v.decode() for k, v in e.record_headers()}).decode()
+                        for e in stored
+                    ],
+                },
+            )
+            if self.notify_channel:
+                await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": self.notify_channel})
+
+    async def read_stream(self, conn: AsyncConnection, lead_id: uuid.UUID) -> list[Envelope]:
+        rows = await conn.execute(
+            text(
+                f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE lead_id = :lead_id "
+                "ORDER BY stream_version"
+            ),
+            {"lead_id": lead_id},
+        )
+        return [(await self._decode(conn, row)).envelope for row in rows.all()]
+
+    async def read_all(
+        self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000
+    ) -> list[StoredEvent]:
+        rows = await conn.execute(
+            text(
+                f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE global_position > :after "
+                "ORDER BY global_position LIMIT :limit"
+            ),
+            {"after": after_position, "limit": limit},
+        )
+        return [await self._decode(conn, row) for row in rows.all()]
+
+    async def head_position(self, conn: AsyncConnection) -> int:
+        return int(
+            await conn.scalar(text("SELECT coalesce(max(global_position), 0) FROM event_log"))
+        )
+
+    async def _decode(self, conn: AsyncConnection, row: Any) -> StoredEvent:
+        payload = row.payload
+        if self.codec is not None:
+            payload = await self.codec.decode(conn, row.lead_id, row.event_type, payload)
+        return StoredEvent(row.global_position, envelope_from_row(row, payload))
+
+
+def _metadata(event: Envelope) -> dict[str, Any]:
+    return {
+        "producer": event.producer,
+        "correlation_id": str(event.correlation_id) if event.correlation_id else None,
+        "causation_id": str(event.causation_id) if event.causation_id else None,
+        "traceparent": event.traceparent,
+    }
+
+
+def envelope_from_row(row: Any, payload: dict[str, Any]) -> Envelope:
+    meta = row.metadata or {}
+    return Envelope.from_dict(
+        {
+            "event_id": row.event_id,
+            "event_type": row.event_type,
+            "schema_version": row.schema_version,
+            "lead_id": row.lead_id,
+            "stream_version": row.stream_version,
+            "occurred_at": row.occurred_at,
+            "recorded_at": row.recorded_at,
+            "producer": meta.get("producer", ""),
+            "correlation_id": meta.get("correlation_id"),
+            "causation_id": meta.get("causation_id"),
+            "traceparent": meta.get("traceparent"),
+            "payload": payload,
+        }
+    )

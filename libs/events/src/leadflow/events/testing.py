@@ -1,0 +1,135 @@
+"""Test helpers: poll for a condition with a deadline, run an app's lifespan, talk to topics.
+
+Tests never sleep for synchronisation; they ``wait_until`` the thing they expect is true.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from fastapi import FastAPI
+
+from leadflow.events.envelope import DecodeError, Envelope
+
+T = TypeVar("T")
+
+
+async def wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = 20.0,
+    interval: float = 0.05,
+    message: str = "",
+) -> T:
+    """Return the first truthy value of ``predicate()``; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        last = value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {message} (last={last!r})")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def app_client(
+    app: FastAPI, base_url: str = "http://test"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run ``app``'s lifespan (consumers, relay, timers) and give an in-process HTTP client."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+            yield client
+
+
+async def produce_events(bootstrap: str, topic: str, envelopes: Sequence[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic, value=e.to_json(), key=e.record_key(), headers=e.record_headers()
+            )
+            for e in envelopes
+        ]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def produce_raw(
+    bootstrap: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def consume_records(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Any]], bool],
+    timeout: float = 30.0,
+) -> list[Any]:
+    """Read ``topic`` from the beginning (no group) until ``until(records)`` holds."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(records):
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{topic}: condition not met within {timeout}s ({len(records)} records)"
+                )
+            batch = await consumer.getmany(timeout_ms=200)
+            for part in batch.values():
+                records.extend(part)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def consume_topic(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[Envelope]], bool],
+    timeout: float = 30.0,
+) -> list[Envelope]:
+    """Decoded events of ``topic`` (undecodable records skipped) once ``until(events)`` holds."""
+    events: list[Envelope] = []
+
+    def decoded_until(records: list[Any]) -> bool:
+        events.clear()
+        for r in records:
+            with contextlib.suppress(DecodeError):
+                events.append(Envelope.from_record(r.key, r.value, list(r.headers or ())))
+        return until(events)
+
+    await consume_records(bootstrap, topic, until=decoded_until, timeout=timeout)
+    return events

@@ -1,0 +1,212 @@
+"""Durable timers: SLA deadlines and nurture cadence that survive restarts and fire once.
+
+A timer is a row keyed by a caller-chosen ``key`` (re-scheduling the same key moves it).
+The runner claims due rows with ``FOR UPDATE SKIP LOCKED`` so replicas never fire the same
+timer, runs the handler in the same transaction as the delete and the ``fired_timers``
+record, and commits: a crash before commit leaves the timer to fire again, a commit means
+it fired exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from leadflow.events import metrics
+from leadflow.events.clock import Clock
+
+if TYPE_CHECKING:
+    from leadflow.events.consumer import UnitOfWork
+
+log = logging.getLogger("leadflow.timers")
+
+
+@dataclass(frozen=True)
+class Timer:
+    key: str
+    kind: str
+    due_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    lead_id: uuid.UUID | None = None
+
+
+TimerHandler = Callable[[Timer, "UnitOfWork"], Awaitable[None]]
+
+
+class Timers:
+    """Schedule and cancel timers inside the caller's transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def schedule(
+        self,
+        key: str,
+        due_at: datetime,
+        kind: str,
+        payload: dict[str, Any] | None = None,
+        lead_id: uuid.UUID | None = None,
+    ) -> None:
+        await self.conn.execute(
+            text(
+                """
+                INSERT INTO timers (key, kind, lead_id, due_at, payload)
+                VALUES (:key, :kind, :lead_id, :due_at, CAST(:payload AS jsonb))
+                ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id,
+                    due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0,
+                    last_error = NULL
+                """
+            ),
+            {
+                "key": key,
+                "kind": kind,
+                "lead_id": lead_id,
+                "due_at": due_at,
+                "payload": orjson.dumps(payload or {}).decode(),
+            },
+        )
+
+    async def cancel(self, key: str) -> bool:
+        result = await self.conn.execute(text("DELETE FROM timers WHERE key = :key"), {"key": key})
+        return bool(result.rowcount)
+
+    async def cancel_prefix(self, prefix: str) -> int:
+        result = await self.conn.execute(
+            text("DELETE FROM timers WHERE key LIKE :p"), {"p": prefix.replace("%", r"\%") + "%"}
+        )
+        return int(result.rowcount or 0)
+
+    async def get(self, key: str) -> Timer | None:
+        row = (
+            await self.conn.execute(
+                text("SELECT key, kind, due_at, payload, lead_id FROM timers WHERE key = :key"),
+                {"key": key},
+            )
+        ).first()
+        return Timer(row.key, row.kind, row.due_at, row.payload, row.lead_id) if row else None
+
+
+UowFactory = Callable[[AsyncConnection], "UnitOfWork"]
+
+
+class TimerRunner:
+    """Fires due timers. ``run_due()`` fires everything due now (tests call it directly)."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        handlers: Mapping[str, TimerHandler],
+        clock: Clock,
+        make_uow: Callable[[AsyncConnection, Any], Awaitable[UnitOfWork]],
+        *,
+        service: str,
+        poll_seconds: float = 0.5,
+        batch: int = 200,
+    ) -> None:
+        self.engine = engine
+        self.handlers = dict(handlers)
+        self.clock = clock
+        self.make_uow = make_uow
+        self.service = service
+        self.poll_seconds = poll_seconds
+        self.batch = batch
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                fired = await self.run_due()
+            except Exception:  # database away: keep the loop alive and try again
+                log.exception("timer sweep failed")
+                fired = 0
+            if fired >= self.batch:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def run_due(self) -> int:
+        """Fire every timer due at ``clock.now()``; returns how many fired."""
+        total = 0
+        while True:
+            fired = await self._sweep_once()
+            total += fired
+            if fired < self.batch:
+                return total
+
+    async def _sweep_once(self) -> int:
+        now = self.clock.now()
+        async with self.engine.connect() as conn, conn.begin():
+            rows = (
+                await conn.execute(
+                    text(
+                        """
+                        SELECT key, kind, due_at, payload, lead_id, attempts FROM timers
+                        WHERE due_at <= :now ORDER BY due_at, key LIMIT :batch
+                        FOR UPDATE SKIP LOCKED
+                        """
+                    ),
+                    {"now": now, "batch": self.batch},
+                )
+            ).all()
+            fired = 0
+            for row in rows:
+                timer = Timer(row.key, row.kind, row.due_at, row.payload or {}, row.lead_id)
+                handler = self.handlers.get(timer.kind)
+                try:
+                    async with conn.begin_nested():
+                        if handler is not None:
+                            uow = await self.make_uow(conn, None)
+                            await handler(timer, uow)
+                            await uow.flush()
+                        else:
+                            log.warning("no handler for timer kind %s (%s)", timer.kind, timer.key)
+                        # The handler may have re-scheduled the same key for later: keep that.
+                        await conn.execute(
+                            text("DELETE FROM timers WHERE key = :key AND due_at = :due"),
+                            {"key": timer.key, "due": timer.due_at},
+                        )
+                        await conn.execute(
+                            text(
+                                "INSERT INTO fired_timers (key, kind, lead_id, due_at) "
+                                "VALUES (:key, :kind, :lead_id, :due) ON CONFLICT DO NOTHING"
+                            ),
+                            {
+                                "key": timer.key,
+                                "kind": timer.kind,
+                                "lead_id": timer.lead_id,
+                                "due": timer.due_at,
+                            },
+                        )
+                    fired += 1
+                    metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
+                except Exception as exc:
+                    log.exception("timer %s failed", timer.key)
+                    backoff = timedelta(seconds=min(3600, 2 ** min(row.attempts + 1, 12)))
+                    await conn.execute(
+                        text(
+                            "UPDATE timers SET attempts = attempts + 1, last_error = :err, "
+                            "due_at = :due WHERE key = :key"
+                        ),
+                        {"err": repr(exc)[:2000], "due": now + backoff, "key": timer.key},
+                    )
+            return len(rows)

@@ -1,0 +1,129 @@
+"""A minimal service built on the kernel, used to prove the kernel's guarantees.
+
+It consumes ``leadflow.intake``; every ``activity.recorded`` becomes one row in ``effects``
+and one ``lead.scored`` event of its own (so the outbox path is exercised too). An activity
+whose type is ``poison`` always fails; ``flaky`` fails on its first attempt only.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.events.catalogue.intake import ActivityRecorded
+from leadflow.events.catalogue.scoring import LeadScored
+from leadflow.events.clock import Clock
+from leadflow.events.consumer import UnitOfWork
+from leadflow.events.envelope import Envelope, new_id
+from leadflow.events.service import ServiceKit
+from leadflow.events.settings import ServiceSettings
+from leadflow.events.store import StoredEvent
+from leadflow.events.timers import Timer
+
+MIGRATIONS = Path(__file__).parent / "probe_migrations"
+_flaky_seen: set[uuid.UUID] = set()
+
+
+class ProbeSettings(ServiceSettings):
+    service_name: str = "scoring"
+
+
+async def on_activity(event: Envelope, uow: UnitOfWork) -> None:
+    payload = event.payload
+    assert isinstance(payload, ActivityRecorded)
+    if payload.activity_type == "poison":
+        raise ValueError("this record can never be handled")
+    if payload.activity_type == "flaky" and event.event_id not in _flaky_seen:
+        _flaky_seen.add(event.event_id)
+        raise RuntimeError("first attempt fails")
+    seq = int(payload.properties.get("seq", "0"))
+    await uow.conn.execute(
+        text("INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, :s)"),
+        {"e": event.event_id, "l": event.lead_id, "s": seq},
+    )
+    await uow.append(
+        event.lead_id,
+        LeadScored(
+            fit=seq, engagement=0, grade="B", engagement_level=2, matrix_cell="B2", model_version=1
+        ),
+    )
+
+
+async def on_timer(timer: Timer, uow: UnitOfWork) -> None:
+    await uow.conn.execute(
+        text("INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, -1)"),
+        {"e": new_id(), "l": timer.lead_id},
+    )
+
+
+class LeadCountProjection:
+    """Counts events per lead: rebuilt and incremental results must agree."""
+
+    name = "lead_counts"
+
+    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        counts: dict[uuid.UUID, int] = {}
+        for stored in events:
+            counts[stored.envelope.lead_id] = counts.get(stored.envelope.lead_id, 0) + 1
+        await conn.execute(
+            text(
+                "INSERT INTO lead_counts (lead_id, n) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
+                "CAST(:ns AS integer[])) ON CONFLICT (lead_id) DO UPDATE SET n = lead_counts.n + EXCLUDED.n"
+            ),
+            {"ids": list(counts), "ns": list(counts.values())},
+        )
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        await conn.execute(text("DELETE FROM lead_counts"))
+
+
+def make_kit(settings: ProbeSettings, clock: Clock | None = None, **kwargs: Any) -> ServiceKit:
+    return ServiceKit(
+        settings,
+        consumes=["intake"],
+        handlers={ActivityRecorded: on_activity},
+        timer_handlers={"probe": on_timer},
+        projections=[LeadCountProjection()],
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+        **kwargs,
+    )
+
+
+def activity(lead_id: uuid.UUID, seq: int, kind: str = "page_view") -> Envelope:
+    return Envelope.new(
+        ActivityRecorded(activity_id=f"a{seq}", activity_type=kind, properties={"seq": str(seq)}),
+        lead_id=lead_id,
+    )
+
+
+async def main() -> None:
+    """Run the probe consumer as a process (the SIGKILL test starts this)."""
+    import asyncio
+
+    settings = ProbeSettings()
+    kit = make_kit(settings)
+    await kit.start()
+    print("probe started", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()  # SIGTERM: finish the batch, commit, leave the group
+    finally:
+        await kit.stop()
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    os.environ.setdefault("LEADFLOW_LOG_JSON", "false")
+    asyncio.run(main())

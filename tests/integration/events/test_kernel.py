@@ -1,0 +1,317 @@
+"""The kernel's delivery guarantees, proven against a real Kafka broker and a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+
+from leadflow.events.catalogue.intake import ConsentChanged
+from leadflow.events.clock import ManualClock
+from leadflow.events.db import plain_url, upgrade_async
+from leadflow.events.envelope import new_id
+from leadflow.events.errors import ConcurrencyError
+from leadflow.events.testing import (
+    consume_records,
+    consume_topic,
+    produce_events,
+    produce_raw,
+    wait_until,
+)
+
+from .probe import MIGRATIONS, ProbeSettings, activity, make_kit
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+ROOT = Path(__file__).resolve().parents[3]
+
+
+async def effects(kit: Any) -> list[tuple[uuid.UUID, int]]:
+    async with kit.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT event_id, seq FROM effects WHERE seq >= 0 ORDER BY id")
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+async def test_duplicate_delivery_applies_once(settings_for, isolation) -> None:
+    kit = make_kit(settings_for(ProbeSettings))
+    await kit.start()
+    try:
+        lead = new_id()
+        event = activity(lead, 1)
+        topic = isolation.topic("intake")
+        await produce_events(isolation.kafka_bootstrap, topic, [event, event])
+        await produce_events(isolation.kafka_bootstrap, topic, [event, activity(lead, 2)])
+        rows = await wait_until(lambda: _at_least(effects(kit), 2), message="two effects")
+        assert [seq for _, seq in rows] == [1, 2]
+        # the duplicates were skipped, not merely late: nothing more arrives
+        out = await consume_topic(
+            isolation.kafka_bootstrap, isolation.topic("scoring"), until=lambda evs: len(evs) >= 2
+        )
+        assert len(await effects(kit)) == 2
+        assert len(out) == 2
+        assert out[0].causation_id == event.event_id
+        assert out[0].correlation_id == event.correlation_id
+    finally:
+        await kit.stop()
+
+
+async def _at_least(rows_coro: Any, n: int) -> Any:
+    rows = await rows_coro
+    return rows if len(rows) >= n else None
+
+
+async def test_poison_record_goes_to_dlq_and_partition_keeps_moving(
+    settings_for, isolation
+) -> None:
+    kit = make_kit(settings_for(ProbeSettings, max_attempts=2))
+    await kit.start()
+    try:
+        lead = new_id()
+        topic = isolation.topic("intake")
+        await produce_raw(
+            isolation.kafka_bootstrap, topic, [(str(lead).encode(), b"{not json", [])]
+        )
+        poison = activity(lead, 2, kind="poison")
+        await produce_events(
+            isolation.kafka_bootstrap,
+            topic,
+            [activity(lead, 1), poison, activity(lead, 3, "flaky")],
+        )
+        rows = await wait_until(lambda: _at_least(effects(kit), 2), message="good records handled")
+        assert sorted(seq for _, seq in rows) == [1, 3]
+        dead = await consume_records(
+            isolation.kafka_bootstrap, f"{topic}.dlq", until=lambda r: len(r) >= 2
+        )
+        assert len(dead) == 2
+        headers = [dict(r.headers) for r in dead]
+        assert all(h["dlq.original_topic"] == topic.encode() for h in headers)
+        errors = sorted(h["dlq.error"].decode() for h in headers)
+        assert errors[0].startswith("DecodeError") and "not JSON" in errors[0]
+        assert errors[1].startswith("ValueError")
+        assert dead[1].value == poison.to_json()
+    finally:
+        await kit.stop()
+
+
+async def test_concurrent_appends_at_same_version_one_wins(settings_for, isolation) -> None:
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
+    await kit.start()
+    try:
+        lead = new_id()
+        async with kit.unit_of_work() as uow:
+            await uow.append(lead, ConsentChanged(marketing_opt_in=True))
+        barrier = asyncio.Barrier(2)
+
+        async def writer() -> str:
+            try:
+                async with kit.unit_of_work() as uow:
+                    seen = await uow.stream_version(lead)
+                    await barrier.wait()  # both have read version 1 before either writes
+                    await uow.append(
+                        lead, ConsentChanged(marketing_opt_in=False), expected_version=seen
+                    )
+                return "ok"
+            except ConcurrencyError:
+                return "conflict"
+
+        results = await asyncio.gather(writer(), writer())
+        assert sorted(results) == ["conflict", "ok"]
+        async with kit.connect() as conn:
+            stream = await kit.store.read_stream(conn, lead)
+        assert [e.stream_version for e in stream] == [1, 2]
+    finally:
+        await kit.stop()
+
+
+async def test_rebuilt_projection_equals_incremental(settings_for, isolation) -> None:
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
+    await kit.start()
+    try:
+        leads = [new_id() for _ in range(7)]
+        for i in range(60):
+            async with kit.unit_of_work() as uow:
+                await uow.append(leads[i % 7], ConsentChanged(marketing_opt_in=i % 2 == 0))
+        from leadflow.events.projection import ProjectionRunner
+
+        runner = ProjectionRunner(
+            kit.engine,
+            kit.projections,
+            kit.store.read_all,
+            kit.store.head_position,
+            service="probe",
+            batch=7,
+        )
+        while await runner.step("lead_counts", 7):
+            pass
+        incremental = await _counts(kit)
+        assert sum(incremental.values()) == 60 and len(incremental) == 7
+        progress = await runner.rebuild("lead_counts")
+        assert progress.state == "done" and progress.processed == 60 and progress.total > 0
+        assert await _counts(kit) == incremental
+    finally:
+        await kit.stop()
+
+
+async def _counts(kit: Any) -> dict[uuid.UUID, int]:
+    async with kit.connect() as conn:
+        return {r[0]: r[1] for r in await conn.execute(text("SELECT lead_id, n FROM lead_counts"))}
+
+
+async def test_timer_scheduled_before_restart_fires_once_after(settings_for, isolation) -> None:
+    clock = ManualClock()
+    settings = settings_for(ProbeSettings, run_consumers=False)
+    lead = new_id()
+    kit = make_kit(settings, clock)
+    await kit.start()
+    async with kit.unit_of_work() as uow:
+        await uow.timers.schedule("probe:1", clock.now().replace(hour=17), "probe", {"x": 1}, lead)
+    await kit.stop()
+
+    clock.advance(clock.now().replace(hour=18) - clock.now())
+    first, second = make_kit(settings, clock), make_kit(settings, clock)
+    await first.start()
+    await second.start()
+    try:
+        from leadflow.events.timers import TimerRunner
+
+        runners = [
+            TimerRunner(k.engine, k.timer_handlers, clock, k._make_uow, service="probe")
+            for k in (first, second)
+        ]
+        fired = await asyncio.gather(*(r.run_due() for r in runners))
+        assert sum(fired) == 1
+        assert sum(await asyncio.gather(*(r.run_due() for r in runners))) == 0
+        async with first.connect() as conn:
+            n = await conn.scalar(text("SELECT count(*) FROM effects WHERE seq = -1"))
+            left = await conn.scalar(text("SELECT count(*) FROM timers"))
+        assert (n, left) == (1, 0)
+    finally:
+        await first.stop()
+        await second.stop()
+
+
+async def test_events_wait_in_outbox_while_kafka_is_down(
+    settings_for, isolation, private_kafka
+) -> None:
+    settings = settings_for(ProbeSettings, kafka_bootstrap_servers=private_kafka.bootstrap)
+    kit = make_kit(settings)
+    await kit.start()
+    try:
+        lead = new_id()
+        private_kafka.stop()
+        for i in range(40):
+            async with kit.unit_of_work() as uow:
+                await uow.append(lead, ConsentChanged(marketing_opt_in=True, source=str(i)))
+        async with kit.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 40
+        await asyncio.to_thread(private_kafka.start)
+        events = await consume_topic(
+            private_kafka.bootstrap,
+            isolation.topic("scoring"),
+            until=lambda evs: len(evs) >= 40,
+            timeout=90,
+        )
+        assert [e.payload.source for e in events] == [str(i) for i in range(40)]  # type: ignore[attr-defined]
+        assert [e.stream_version for e in events] == list(range(1, 41))
+        async with kit.connect() as conn:
+            await wait_until(lambda: _outbox_empty(kit), message="outbox drained")
+    finally:
+        await kit.stop()
+
+
+async def _outbox_empty(kit: Any) -> bool:
+    async with kit.connect() as conn:
+        return await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+
+
+async def test_consumer_killed_mid_batch_applies_every_event_once(settings_for, isolation) -> None:
+    settings = settings_for(ProbeSettings, consumer_batch_size=50)
+    await upgrade_async(settings.database_url, settings.schema_name, MIGRATIONS)
+    lead_ids = [new_id() for _ in range(20)]
+    events = [activity(lead_ids[i % 20], i) for i in range(1500)]
+    await produce_events(isolation.kafka_bootstrap, isolation.topic("intake"), events)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "LEADFLOW_DB_SCHEMA": settings.schema_name,
+        "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
+        "LEADFLOW_CONSUMER_BATCH_SIZE": "50",
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    conn = await asyncpg.connect(plain_url(settings.database_url))
+    try:
+        count_sql = f'SELECT count(*) FROM "{settings.schema_name}".effects'
+        for _ in range(2):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "tests.integration.events.probe", env=env, cwd=ROOT
+            )
+            try:
+                before = await conn.fetchval(count_sql)
+                await wait_until(
+                    lambda b=before: _grew(conn, count_sql, b + 60),
+                    timeout=60,
+                    message="consumer made progress",
+                )
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.integration.events.probe", env=env, cwd=ROOT
+        )
+        try:
+            await wait_until(
+                lambda: _grew(conn, count_sql, 1500), timeout=90, message="all 1500 applied"
+            )
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), timeout=30)
+        rows = await conn.fetch(
+            f'SELECT event_id, count(*) AS n FROM "{settings.schema_name}".effects GROUP BY event_id'
+        )
+        assert len(rows) == 1500
+        assert all(r["n"] == 1 for r in rows)
+    finally:
+        await conn.close()
+
+
+async def _grew(conn: asyncpg.Connection, sql: str, target: int) -> bool:
+    return int(await conn.fetchval(sql)) >= target
+
+
+async def test_unit_of_work_appends_log_and_outbox_atomically(settings_for, isolation) -> None:
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
+    await kit.start()
+    lead = new_id()
+    try:
+        with pytest.raises(RuntimeError):
+            async with kit.unit_of_work() as uow:
+                await uow.append(lead, ConsentChanged(marketing_opt_in=True))
+                await uow.flush()
+                raise RuntimeError("the command failed after appending")
+        async with kit.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM event_log")) == 0
+            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+        async with kit.unit_of_work() as uow:
+            await uow.append(
+                lead,
+                [ConsentChanged(marketing_opt_in=True), ConsentChanged(marketing_opt_in=False)],
+            )
+        async with kit.connect() as conn:
+            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 2
+        async with kit.connect() as conn:
+            with pytest.raises(Exception, match="append-only"):
+                async with conn.begin():
+                    await conn.execute(text("DELETE FROM event_log"))
+    finally:
+        await kit.stop()
