@@ -9,6 +9,7 @@ its activities at a given instant, and chooses nurture tracks and their cadence.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -690,8 +691,13 @@ def decay_factor(age: timedelta, half_life_days: float) -> float:
     return float(0.5 ** (days / half_life_days))
 
 
+@functools.lru_cache(maxsize=1024)
+def _normalised_types(types: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalise_activity_type(t) for t in types)
+
+
 def _rule_matches(rule: EngagementRule, activity: Activity) -> bool:
-    if activity.activity_type not in {normalise_activity_type(t) for t in rule.activity_types}:
+    if activity.activity_type not in _normalised_types(tuple(rule.activity_types)):
         return False
     for key, expected in rule.properties.items():
         if str(activity.properties.get(key, "")).lower() != expected.lower():

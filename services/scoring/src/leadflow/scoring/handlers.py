@@ -47,6 +47,7 @@ from leadflow.scoring.domain import (
     Activity,
     EnrolmentReason,
     LeadProfile,
+    NurtureTrack,
     ScoreResult,
     ScoringModel,
     choose_track,
@@ -95,6 +96,23 @@ def score_summary(result: ScoreResult) -> dict[str, Any]:
     }
 
 
+async def model_for(uow: UnitOfWork) -> ScoringModel:
+    """The current model, looked up once per unit of work (a consumer batch shares one)."""
+    cached = uow.__dict__.get("_scoring_model")
+    if cached is None:
+        cached = await store.current_model(uow.conn)
+        uow.__dict__["_scoring_model"] = cached
+    return cached
+
+
+async def tracks_for(uow: UnitOfWork) -> list[NurtureTrack]:
+    cached = uow.__dict__.get("_scoring_tracks")
+    if cached is None:
+        cached = await store.tracks(uow.conn)
+        uow.__dict__["_scoring_tracks"] = cached
+    return cached
+
+
 @dataclass
 class Evaluation:
     result: ScoreResult | None = None
@@ -128,7 +146,7 @@ async def evaluate(
         await store.save_lead(uow.conn, lead)
         return outcome
     now = uow.clock.now()
-    model = model or await store.current_model(uow.conn)
+    model = model or await model_for(uow)
     if result is None:
         result = await score_lead(uow, lead, model, now)
     outcome.result = result
@@ -227,7 +245,7 @@ async def _enrol(
                     next_touch_due_at=due,
                 )
             ]  # fmt: skip
-    tracks = await store.tracks(uow.conn)
+    tracks = await tracks_for(uow)
     chosen = choose_track(lead.profile, tracks, reason, model)
     if chosen is None:
         return []
@@ -405,7 +423,7 @@ async def on_back_to_marketing(event: Envelope, uow: UnitOfWork) -> None:
         return
     payloads: list[EventPayload] = []
     if not lead.disqualified and lead.profile.marketing_opt_in is not False:
-        model = await store.current_model(uow.conn)
+        model = await model_for(uow)
         payloads = await _enrol(uow, lead, reason, model=model)
     if payloads:
         await uow.append(lead.lead_id, payloads)

@@ -1,0 +1,189 @@
+"""Scoring throughput: intake events scored end to end vs raw consume+produce, in one run.
+
+Not a test. Needs a running broker and Postgres (``KAFKA_BOOTSTRAP_SERVERS``,
+``DATABASE_URL``; e.g. ``set -a; . /work/helpers/infra.env; set +a``)::
+
+    uv run python bench/bench_scoring.py --events 5000
+
+The workload is N intake events: per lead one ``LeadCaptured`` and four ``ActivityRecorded``
+(demo request, webinar, download, email click — each moves the score, so every input yields
+exactly one ``lead.scored``). The baseline reads the same N records from a topic with aiokafka
+and writes one record per input to another topic (no database). The scoring leg feeds them
+to ``leadflow.intake`` of a scoring app (consumer batch -> profile/activity upsert -> score ->
+event log + outbox -> relay) and waits until N ``lead.scored`` are on ``leadflow.scoring``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from leadflow.events.catalogue.intake import (
+    ActivityRecorded,
+    Contact,
+    LeadCaptured,
+    QualificationAnswers,
+)
+from leadflow.events.db import plain_url
+from leadflow.events.envelope import Envelope, new_id, topic_for
+from leadflow.events.service import ensure_topics
+from leadflow.events.testing import app_client, produce_events
+from leadflow.scoring.app import create_app
+from leadflow.scoring.settings import ScoringSettings
+
+TITLES = ["VP Sales", "Director of IT", "Marketing Manager", "Engineer", "CEO", "Analyst"]
+INDUSTRIES = ["Software", "Retail", "Financial Services", "Healthcare", "Education"]
+SIZES = ["1-10", "11-50", "51-200", "201-1000", "1000+"]
+ACTIVITIES = ["demo_request", "webinar_attended", "content_download", "email_click"]
+
+
+def workload(n_events: int, rng: random.Random) -> list[Envelope]:
+    # Recent activity: the service scores at the system clock, and old points have decayed.
+    start = datetime.now(UTC) - timedelta(days=3)
+    out: list[Envelope] = []
+    for _ in range(max(1, n_events // 5)):
+        lead_id = new_id()
+        at = start + timedelta(minutes=rng.randrange(0, 60 * 24))
+        captured = LeadCaptured(
+            inquiry_id=uuid.uuid4(),
+            capture_method=rng.choice(["web_form", "badge_scan", "import", "api"]),
+            contact=Contact(
+                title=rng.choice(TITLES),
+                department=rng.choice(["Marketing", "Sales", "IT", "Finance"]),
+                industry=rng.choice(INDUSTRIES),
+                company=f"Company {rng.randrange(5000)}",
+                country=rng.choice(["US", "DE", "GB", "IN", "FR"]),
+            ),
+            answers=QualificationAnswers(
+                company_size=rng.choice(SIZES),
+                timeframe=rng.choice([None, "this quarter", "next year"]),
+            ),
+            email_domain=f"c{rng.randrange(5000)}.example",
+        )
+        out.append(Envelope.new(captured, lead_id=lead_id, occurred_at=at))
+        for kind in ACTIVITIES:
+            at += timedelta(minutes=rng.randrange(1, 240))
+            payload = ActivityRecorded(activity_id=uuid.uuid4().hex, activity_type=kind)
+            out.append(Envelope.new(payload, lead_id=lead_id, occurred_at=at))
+    return out
+
+
+async def raw_baseline(bootstrap: str, prefix: str, events: list[Envelope]) -> float:
+    src, dst = f"{prefix}raw.in", f"{prefix}raw.out"
+    await ensure_topics(bootstrap, [src, dst], 3)
+    started = time.perf_counter()
+    await produce_events(bootstrap, src, events)
+    consumer = AIOKafkaConsumer(
+        src,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await consumer.start()
+    await producer.start()
+    done = 0
+    try:
+        while done < len(events):
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            futures = []
+            for records in batch.values():
+                for r in records:
+                    env = Envelope.from_record(r.key, r.value, list(r.headers or ()))
+                    futures.append(await producer.send(dst, value=env.to_json(), key=r.key))
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            done += len(futures)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def scoring_leg(
+    bootstrap: str, database_url: str, prefix: str, schema: str, events: list[Envelope]
+) -> float:
+    settings = ScoringSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        db_schema=schema,
+        topic_prefix=prefix,
+        admin_token="bench",
+        log_level="WARNING",
+        log_json=False,
+        outbox_poll_seconds=0.2,
+    )
+    app = create_app(settings)
+    async with app_client(app):
+        out = AIOKafkaConsumer(
+            topic_for("scoring", prefix),
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await out.start()
+        try:
+            # Warm-up (not timed): the consumer has joined its group and the relay publishes.
+            await produce_events(
+                bootstrap, topic_for("intake", prefix), workload(1, random.Random(1))[:1]
+            )
+            await _count_scored(out, 1)
+            started = time.perf_counter()
+            await produce_events(bootstrap, topic_for("intake", prefix), events)
+            await _count_scored(out, len(events))
+            return time.perf_counter() - started
+        finally:
+            await out.stop()
+
+
+async def _count_scored(out: AIOKafkaConsumer, n: int) -> None:
+    deadline = time.perf_counter() + 900
+    seen = 0
+    while seen < n:
+        batch = await out.getmany(timeout_ms=500)
+        for records in batch.values():
+            seen += sum(
+                1 for r in records if dict(r.headers or ()).get("event_type") == b"lead.scored"
+            )
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {seen}/{n} scored in 900 s")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = os.environ.get("DATABASE_URL")
+    if not bootstrap or not database_url:
+        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    token = uuid.uuid4().hex[:8]
+    prefix, schema = f"bench{token}.", f"bench_scoring_{token}"
+    events = workload(args.events, random.Random(args.seed))
+    try:
+        raw = await raw_baseline(bootstrap, prefix, events)
+        scored = await scoring_leg(bootstrap, database_url, prefix, schema, events)
+    finally:
+        conn = await asyncpg.connect(plain_url(database_url))
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    n = len(events)
+    print(f"intake events={n} ({n // 5} leads x captured + 4 activities)")
+    print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")
+    print(f"scoring end to end  : {n / scored:9.1f} events/s ({scored:.2f} s)")
+    print(f"ratio scoring/raw   : {raw / scored:9.3f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
