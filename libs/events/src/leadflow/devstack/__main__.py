@@ -1,0 +1,421 @@
+"""``python -m leadflow.devstack`` — run Leadflow locally: Kafka, Postgres and every service.
+
+Commands:
+  run        start Kafka + Postgres + every service in the foreground (Ctrl-C stops all)
+  infra-up   start Kafka + Postgres in the background (returns when ready)
+  infra-down stop what infra-up started
+  status     say what is running
+  env        print the generated connection settings (.leadflow/dev.env)
+
+State lives in ``.leadflow/`` (gitignored): data directories, logs, generated credentials.
+A lock file makes a second ``run`` say "already running" instead of fighting over ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from leadflow.devstack.kafka import KafkaBroker, KafkaUnavailable
+from leadflow.devstack.postgres import PostgresServer
+from leadflow.devstack.procs import port_open, stop_process
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    port: int
+    schema: str
+
+
+SERVICES = [
+    ServiceSpec("intake", "leadflow.intake", 8001, "intake"),
+    ServiceSpec("scoring", "leadflow.scoring", 8002, "scoring"),
+    ServiceSpec("routing", "leadflow.routing", 8003, "routing"),
+    ServiceSpec("sla-monitor", "leadflow.sla_monitor", 8004, "sla"),
+    ServiceSpec("analytics", "leadflow.analytics", 8005, "analytics"),
+]
+
+
+def available_services(port_base: int = 8000) -> list[ServiceSpec]:
+    """Services whose package has an ``app`` module (each service issue registers itself).
+
+    Ports are ``port_base`` + 1..5 (8001-8005 by default; tests pick another base).
+    """
+    return [
+        ServiceSpec(s.name, s.module, port_base + s.port - 8000, s.schema)
+        for s in SERVICES
+        if importlib.util.find_spec(f"{s.module}.app") is not None
+    ]
+
+
+class Devstack:
+    def __init__(
+        self, home: Path, kafka_port: int, pg_port: int, quiet: bool = False, port_base: int = 8000
+    ) -> None:
+        self.home = home
+        self.port_base = port_base
+        self.kafka = KafkaBroker(home / "kafka", port=kafka_port, controller_port=kafka_port + 1)
+        self.postgres = PostgresServer(home / "postgres", port=pg_port)
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.logs: dict[str, IO[bytes]] = {}
+        self.quiet = quiet
+        self._lock: IO[str] | None = None
+        self._stopping = False
+
+    # -- locking ------------------------------------------------------------------------
+
+    def acquire(self) -> bool:
+        self.home.mkdir(parents=True, exist_ok=True)
+        lock = open(self.home / "devstack.lock", "a+")  # noqa: SIM115 - held for the process life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            return False
+        lock.seek(0)
+        lock.truncate()
+        lock.write(str(os.getpid()))
+        lock.flush()
+        self._lock = lock
+        return True
+
+    # -- credentials --------------------------------------------------------------------
+
+    def credentials(self) -> dict[str, str]:
+        path = self.home / "credentials.json"
+        if path.exists():
+            creds: dict[str, str] = json.loads(path.read_text())
+        else:
+            creds = {
+                "admin_token": "adm_" + secrets.token_urlsafe(24),
+                "api_key": "key_" + secrets.token_urlsafe(24),
+                "form_key": "form_" + secrets.token_hex(8),
+            }
+            path.write_text(json.dumps(creds, indent=2))
+            path.chmod(0o600)
+        return creds
+
+    def env(self) -> dict[str, str]:
+        creds = self.credentials()
+        return {
+            "DATABASE_URL": self.postgres.url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "LEADFLOW_ADMIN_TOKEN": creds["admin_token"],
+            "LEADFLOW_INTAKE_BOOTSTRAP_API_KEY": creds["api_key"],
+            "LEADFLOW_INTAKE_BOOTSTRAP_FORM_KEY": creds["form_key"],
+            "LEADFLOW_INTAKE_BOOTSTRAP_FORM_ORIGINS": (
+                f"http://localhost:{self.port_base + 1},http://127.0.0.1:{self.port_base + 1}"
+            ),
+        }
+
+    def write_env_file(self) -> Path:
+        path = self.home / "dev.env"
+        lines = [f"{k}={v}" for k, v in self.env().items()]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+        return path
+
+    # -- start/stop ---------------------------------------------------------------------
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(f"[devstack] {message}", flush=True)
+
+    def start_infra(self) -> None:
+        busy = [p for p in (self.kafka.port, self.postgres.port) if port_open(p)]
+        if busy:
+            raise SystemExit(
+                f"[devstack] port(s) {busy} already in use by another program; "
+                "set LEADFLOW_KAFKA_PORT / LEADFLOW_PG_PORT to other ports"
+            )
+        started = time.monotonic()
+        self.say(f"starting Postgres on 127.0.0.1:{self.postgres.port} ...")
+        self.postgres.start()
+        self.say(f"starting Kafka on {self.kafka.bootstrap} ...")
+        self.kafka.start()
+        self.say(f"infrastructure ready in {time.monotonic() - started:.1f}s")
+
+    def start_service(self, spec: ServiceSpec) -> None:
+        env = {
+            **os.environ,
+            **self.env(),
+            "LEADFLOW_PORT": str(spec.port),
+            "LEADFLOW_HOST": os.environ.get("LEADFLOW_HOST", "127.0.0.1"),
+            "LEADFLOW_DB_SCHEMA": spec.schema,
+        }
+        log_dir = self.home / "logs"
+        log_dir.mkdir(exist_ok=True)
+        log = open(log_dir / f"{spec.name}.log", "ab")  # noqa: SIM115 - owned by the process
+        self.logs[spec.name] = log
+        self.procs[spec.name] = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                f"{spec.module}.app:create_app",
+                "--host",
+                env["LEADFLOW_HOST"],
+                "--port",
+                str(spec.port),
+                "--no-access-log",
+                "--timeout-graceful-shutdown",
+                "25",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, spec: ServiceSpec, timeout: float = 120) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs.get(spec.name)
+            if proc is None or proc.poll() is not None:
+                return False
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{spec.port}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return True
+            except Exception:
+                pass
+            time.sleep(0.3)
+        return False
+
+    def start_services(self) -> list[ServiceSpec]:
+        specs = available_services(self.port_base)
+        for spec in specs:
+            if port_open(spec.port):
+                raise SystemExit(f"[devstack] port {spec.port} ({spec.name}) is already in use")
+        for spec in specs:
+            self.say(f"starting {spec.name} on http://127.0.0.1:{spec.port} ...")
+            self.start_service(spec)
+        for spec in specs:
+            if not self.wait_ready(spec):
+                self.say(f"{spec.name} did not become ready; see {self.home}/logs/{spec.name}.log")
+        return specs
+
+    def supervise(self, specs: list[ServiceSpec]) -> None:
+        """Keep services up: one that dies is restarted (with its log noting it)."""
+        restarts: dict[str, float] = {}
+        while not self._stopping:
+            time.sleep(1)
+            for spec in specs:
+                proc = self.procs.get(spec.name)
+                if proc is not None and proc.poll() is not None and not self._stopping:
+                    wait = restarts.get(spec.name, 0.5)
+                    self.say(
+                        f"{spec.name} exited with {proc.returncode}; restarting in {wait:.1f}s"
+                    )
+                    time.sleep(wait)
+                    restarts[spec.name] = min(wait * 2, 30)
+                    self.start_service(spec)
+            for component, running in (
+                ("Kafka", self.kafka.running),
+                ("Postgres", self.postgres.running),
+            ):
+                if not running and not self._stopping:
+                    self.say(f"{component} stopped unexpectedly; restarting it")
+                    (self.kafka if component == "Kafka" else self.postgres).start()
+
+    def stop_all(self) -> None:
+        self._stopping = True
+        for name, proc in self.procs.items():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            self.say(f"stopping {name} ...")
+        for proc in self.procs.values():
+            stop_process(proc, timeout=30)
+        self.procs.clear()
+        for log in self.logs.values():
+            log.close()
+        self.say("stopping Kafka ...")
+        self.kafka.stop()
+        self.say("stopping Postgres ...")
+        self.postgres.stop()
+        self.say("everything stopped")
+
+
+def banner(stack: Devstack, specs: list[ServiceSpec]) -> str:
+    creds = stack.credentials()
+    by_name = {s.name: s for s in specs}
+    lines = ["", "Leadflow is running.", ""]
+    if "analytics" in by_name:
+        lines.append(f"  Dashboard         http://127.0.0.1:{by_name['analytics'].port}/")
+    for spec in specs:
+        lines.append(f"  {spec.name:<17} http://127.0.0.1:{spec.port}  (API docs: /docs)")
+    if "intake" in by_name:
+        intake = by_name["intake"].port
+        lines.append(
+            f"  Sample web form   http://127.0.0.1:{intake}/v1/forms/{creds['form_key']}/example"
+        )
+    lines += [
+        "",
+        f"  Kafka             {stack.kafka.bootstrap}",
+        f"  Postgres          {stack.postgres.url}",
+        "",
+        f"  Admin token       {creds['admin_token']}",
+        f"  API key           {creds['api_key']}   (X-Api-Key: inquiries, scans, activities)",
+        f"  Web form key      {creds['form_key']}",
+        f"  Settings file     {stack.home / 'dev.env'}",
+        f"  Logs              {stack.home / 'logs'}/",
+        "",
+        "Press Ctrl-C to stop everything.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _home(args: Any) -> Path:
+    return Path(args.home or os.environ.get("LEADFLOW_HOME", ".leadflow")).resolve()
+
+
+def _make(args: Any) -> Devstack:
+    return Devstack(
+        _home(args),
+        kafka_port=int(os.environ.get("LEADFLOW_KAFKA_PORT", "9092")),
+        pg_port=int(os.environ.get("LEADFLOW_PG_PORT", "5432")),
+        port_base=int(os.environ.get("LEADFLOW_PORT_BASE", "8000")),
+    )
+
+
+def cmd_run(args: Any, infra_only: bool = False) -> int:
+    stack = _make(args)
+    if not stack.acquire():
+        print(
+            f"[devstack] Leadflow is already running from {stack.home} "
+            f"(pid {(stack.home / 'devstack.lock').read_text().strip()}); "
+            "stop it first (Ctrl-C there, or `make infra-down`)."
+        )
+        return 1
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        try:
+            stack.start_infra()
+        except KafkaUnavailable as exc:
+            print(f"[devstack] {exc}", file=sys.stderr)
+            stack.stop_all()
+            return 2
+        stack.write_env_file()
+        specs: list[ServiceSpec] = [] if infra_only else stack.start_services()
+        (stack.home / "ready").write_text("ready")
+        if infra_only:
+            stack.say(f"Kafka {stack.kafka.bootstrap}, Postgres {stack.postgres.url}")
+            stack.say(f"settings in {stack.home / 'dev.env'}")
+        else:
+            print(banner(stack, specs), flush=True)
+        stack.supervise(specs)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second Ctrl-C (or make forwarding the first) must not cut the shutdown short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        (stack.home / "ready").unlink(missing_ok=True)
+        stack.stop_all()
+    return 0
+
+
+def cmd_infra_up(args: Any) -> int:
+    home = _home(args)
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "ready").unlink(missing_ok=True)
+    started = time.monotonic()
+    log = open(home / "devstack.log", "ab")  # noqa: SIM115 - handed to the child
+    child = subprocess.Popen(
+        [sys.executable, "-m", "leadflow.devstack", "--home", str(home), "serve-infra"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    while time.monotonic() - started < 300:
+        if (home / "ready").exists():
+            print(
+                f"[devstack] infrastructure up in {time.monotonic() - started:.1f}s "
+                f"(pid {child.pid}); settings in {home / 'dev.env'}:"
+            )
+            print((home / "dev.env").read_text(), end="")
+            return 0
+        if child.poll() is not None:
+            print((home / "devstack.log").read_text()[-3000:], file=sys.stderr)
+            return child.returncode or 1
+        time.sleep(0.2)
+    print("[devstack] infrastructure did not become ready in 300s", file=sys.stderr)
+    return 1
+
+
+def cmd_infra_down(args: Any) -> int:
+    home = _home(args)
+    lock = home / "devstack.lock"
+    if not lock.exists() or not lock.read_text().strip():
+        print("[devstack] nothing is running")
+        return 0
+    pid = int(lock.read_text().strip())
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        print("[devstack] nothing is running")
+        return 0
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            print("[devstack] stopped")
+            return 0
+        time.sleep(0.2)
+    print("[devstack] still running after 90s", file=sys.stderr)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m leadflow.devstack",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--home", help="state directory (default .leadflow or $LEADFLOW_HOME)")
+    parser.add_argument(
+        "command", choices=["run", "infra-up", "infra-down", "serve-infra", "env", "status"]
+    )
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "serve-infra":
+        return cmd_run(args, infra_only=True)
+    if args.command == "infra-up":
+        return cmd_infra_up(args)
+    if args.command == "infra-down":
+        return cmd_infra_down(args)
+    home = _home(args)
+    if args.command == "env":
+        print((home / "dev.env").read_text() if (home / "dev.env").exists() else "", end="")
+        return 0
+    running = (home / "ready").exists()
+    print("running" if running else "not running")
+    return 0 if running else 3
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
