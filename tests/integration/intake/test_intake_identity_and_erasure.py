@@ -168,3 +168,14 @@ async def test_erasure_makes_personal_fields_unreadable_in_every_event_while_cou
     # the same person coming back later is a new lead, not a resurrection
     again = await post(intake, {"email": secret})
     assert again["matched"] is False and again["lead_id"] != lead["lead_id"]
+
+
+async def test_concurrent_probable_duplicates_fold_into_one_lead(intake: Intake) -> None:
+    import asyncio
+
+    answers = await asyncio.gather(*(
+        post(intake, {"email": f"twin{n}@example{n}.org", "phone": "+14155550177"})
+        for n in range(24)))
+    assert len({a["lead_id"] for a in answers}) == 1
+    assert await intake.count(
+        "SELECT count(*) FROM event_log WHERE event_type = 'leads.merged'") == 23

@@ -130,3 +130,31 @@ async def test_oversized_body_gets_413_problem(intake: Intake) -> None:
                                         headers={"X-Api-Key": intake.api_key})
     assert response.status_code == 413
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_concurrent_inquiries_share_transactions_and_each_is_answered(
+    intake: Intake,
+) -> None:
+    import asyncio
+
+    async def send(n: int) -> dict[str, object]:
+        key = n % 60  # every key is sent twice, with the same body
+        response = await intake.client.post(
+            "/v1/inquiries", headers={"X-Api-Key": intake.api_key, "Idempotency-Key": f"k{key}"},
+            json={"contact": {"email": f"c{key % 40}@acme{key % 40}.example"}})
+        assert response.status_code == 202, response.text
+        return dict(response.json())
+
+    answers = await asyncio.gather(*(send(n) for n in range(120)))
+    for n in range(60):
+        assert answers[n] == answers[n + 60]  # the replay got the first answer
+    assert len({a["inquiry_id"] for a in answers}) == 60
+    assert len({a["lead_id"] for a in answers}) == 40
+    assert await intake.count(
+        "SELECT count(*) FROM event_log WHERE event_type = 'lead.captured'") == 40
+    assert await intake.count(
+        "SELECT count(*) FROM event_log WHERE event_type = 'inquiry.received'") == 20
+    refused = await intake.client.post(
+        "/v1/inquiries", headers={"X-Api-Key": intake.api_key, "Idempotency-Key": "k1"},
+        json={"contact": {"email": "someone.else@acme.example"}})
+    assert refused.status_code == 422

@@ -35,6 +35,7 @@ from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.service import ServiceKit, kit_of
 from leadflow.intake import commands, domain, store
+from leadflow.intake.batching import Idempotency, InquiryBatcher, Pending
 from leadflow.intake.commands import ActivityItem, IngestItem
 from leadflow.intake.domain import ConsentRecord, FieldError, HygieneError, InquiryDraft
 from leadflow.intake.schemas import (
@@ -74,15 +75,19 @@ class Runtime:
     key_limiter: RateLimiter
     ip_limiter: RateLimiter
     keys: KeyCache
+    batcher: InquiryBatcher
     imports: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, settings: IntakeSettings) -> Runtime:
+    def build(cls, settings: IntakeSettings, kit: ServiceKit) -> Runtime:
         return cls(
             settings,
             RateLimiter(settings.intake_key_rate_per_second, settings.intake_key_burst),
             RateLimiter(settings.intake_ip_rate_per_second, settings.intake_ip_burst),
             KeyCache(settings.intake_api_key_cache_seconds),
+            InquiryBatcher(lambda work: in_transaction(kit, work),
+                           max_batch=settings.intake_group_commit_max,
+                           concurrency=settings.intake_group_commit_transactions),
         )
 
 
@@ -91,7 +96,12 @@ def runtime(kit: ServiceKit) -> Runtime:
     return rt
 
 
-KitDep = Annotated[ServiceKit, Depends(kit_of)]
+async def _kit(request: Request) -> ServiceKit:
+    # async on purpose: FastAPI runs plain-def dependencies in a thread pool per request.
+    return kit_of(request)
+
+
+KitDep = Annotated[ServiceKit, Depends(_kit)]
 
 
 def client_ip(request: Request, settings: IntakeSettings) -> str:
@@ -249,31 +259,12 @@ async def post_inquiry(
         raise _hygiene_problem(exc) from None
     request_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"),
                                                option=orjson.OPT_SORT_KEYS)).hexdigest()
-    inquiry_id = new_id()
-
-    async def work(uow: UnitOfWork) -> tuple[dict[str, Any], bool]:
-        if idempotency_key:
-            claimed, stored_hash, _status, response = await store.claim_idempotency(
-                uow.conn, f"inquiries:{key.key_id}", idempotency_key, request_hash)
-            if not claimed:
-                if stored_hash != request_hash:
-                    raise Problem(422, "Idempotency key reused",
-                                  "this Idempotency-Key was used for a different request",
-                                  errors=[{"field": "Idempotency-Key",
-                                           "message": "reused with a different body"}])
-                return dict(response), True
-        [result] = await commands.ingest(
-            uow, [IngestItem(inquiry, "api", inquiry_id, body.anonymous_id)])
-        answer = {"lead_id": str(result.lead_id), "inquiry_id": str(result.inquiry_id),
-                  "matched": result.matched, "match_reason": result.match_reason}
-        if idempotency_key:
-            await store.store_idempotent_response(uow.conn, f"inquiries:{key.key_id}",
-                                                  idempotency_key, 202, answer)
-        return answer, False
-
-    answer, replayed = await in_transaction(kit, work)
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return JSONResponse(answer, status_code=202, headers=headers)
+    idempotency = (Idempotency(f"inquiries:{key.key_id}", idempotency_key, request_hash)
+                   if idempotency_key else None)
+    item = IngestItem(inquiry, "api", new_id(), body.anonymous_id)
+    outcome = await runtime(kit).batcher.submit(Pending(item, idempotency))
+    headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+    return JSONResponse(outcome.answer, status_code=202, headers=headers)
 
 
 # ---------------------------------------------------------------------------------------
@@ -416,17 +407,9 @@ async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
         problem = _hygiene_problem(exc)
         problem.headers.update(_cors(origin))
         raise problem from None
-    inquiry_id = new_id()
-
-    async def work(uow: UnitOfWork) -> commands.IngestResult:
-        [result] = await commands.ingest(
-            uow, [IngestItem(inquiry, "web_form", inquiry_id, anonymous_id)])
-        return result
-
-    result = await in_transaction(kit, work)
-    answer = {"lead_id": str(result.lead_id), "inquiry_id": str(result.inquiry_id),
-              "matched": result.matched, "match_reason": result.match_reason}
-    return _form_answer(request, form, form_key, origin, answer)
+    item = IngestItem(inquiry, "web_form", new_id(), anonymous_id)
+    outcome = await rt.batcher.submit(Pending(item))
+    return _form_answer(request, form, form_key, origin, outcome.answer)
 
 
 @router.get("/v1/forms/{form_key}/thanks", name="form_thanks", tags=["capture"],

@@ -27,7 +27,7 @@ def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = 
         body_limits={"/v1/imports": settings.intake_max_import_bytes},
         on_startup=[bootstrap],
     )
-    kit.state["intake"] = Runtime.build(settings)
+    kit.state["intake"] = Runtime.build(settings, kit)
     return kit
 
 

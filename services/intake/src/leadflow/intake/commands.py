@@ -59,6 +59,7 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
     conn = uow.conn
     now = uow.clock.now()
     contacts = [i.inquiry.clean for i in items]
+    await store.lock_identities(conn, _identity_keys(contacts))
     candidates = await store.fetch_candidates(
         conn,
         emails=[c.contact.email for c in contacts if c.contact.email],
@@ -142,6 +143,19 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
                          occurred_at=occurred)
     await prepare_keys(uow, [lead_id for lead_id, _, _ in events])
     return results
+
+
+def _identity_keys(contacts: Sequence[domain.CleanContact]) -> set[str]:
+    keys: set[str] = set()
+    for c in contacts:
+        if c.contact.email:
+            keys.add(f"e:{c.contact.email}")
+        if c.contact.phone:
+            keys.add(f"p:{c.contact.phone}")
+        name = domain.name_key(c.contact.first_name, c.contact.last_name)
+        if name and c.company_domain:
+            keys.add(f"n:{c.company_domain}|{name}")
+    return keys
 
 
 class _IdentityIndex:

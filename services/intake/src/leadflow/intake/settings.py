@@ -14,11 +14,13 @@
 | `LEADFLOW_INTAKE_MAX_IMPORT_BYTES` | `209715200` | body limit of `POST /v1/imports` (CSV uploads) |
 | `LEADFLOW_INTAKE_MAX_BATCH_ITEMS` | `1000` | most scans or activities in one request |
 | `LEADFLOW_INTAKE_IMPORT_BATCH_ROWS` | `500` | CSV rows per import transaction |
+| `LEADFLOW_INTAKE_GROUP_COMMIT_MAX` | `256` | most single inquiries (API, forms) committed together in one transaction |
+| `LEADFLOW_INTAKE_GROUP_COMMIT_TRANSACTIONS` | `4` | group-commit transactions in flight at once per process |
 | `LEADFLOW_INTAKE_API_KEY_CACHE_SECONDS` | `5` | how long a verified API key is trusted without looking again (revocation takes effect at once on the replica that revoked, within this on others) |
 | `LEADFLOW_INTAKE_BOOTSTRAP_API_KEY` | empty | if set, this key is stored (hashed) at startup with scopes inquiries, scans, activities |
 | `LEADFLOW_INTAKE_BOOTSTRAP_FORM_KEY` | empty | if set, a demo web form with this key is created at startup if missing |
 | `LEADFLOW_INTAKE_BOOTSTRAP_FORM_ORIGINS` | `http://localhost:8001` | comma-separated allowed origins of the demo form (`*` is refused) |
-"""  # noqa: E501
+"""
 
 from __future__ import annotations
 
@@ -38,6 +40,8 @@ class IntakeSettings(ServiceSettings):
     intake_max_import_bytes: int = 200 * 1024 * 1024
     intake_max_batch_items: int = 1000
     intake_import_batch_rows: int = 500
+    intake_group_commit_max: int = 256
+    intake_group_commit_transactions: int = 4
     intake_api_key_cache_seconds: float = 5.0
     intake_bootstrap_api_key: str = ""
     intake_bootstrap_form_key: str = ""

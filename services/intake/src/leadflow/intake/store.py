@@ -6,6 +6,7 @@ batch of scans, activities or import rows costs a handful of round trips.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,23 @@ _LEAD_COLUMNS = (
     "ARRAY(SELECT e.email FROM lead_emails e WHERE e.lead_id = l.lead_id ORDER BY e.email) "
     "AS emails"
 )
+
+
+async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
+    """Serialise concurrent transactions that may be about the same person (same email,
+    phone or name at a company domain) until commit, so a probable duplicate created by one
+    is seen, and merged, by the other instead of both creating a lead.
+
+    Locks are taken in one statement, in a fixed order, so these waits cannot deadlock.
+    """
+    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big",
+                                 signed=True) for k in keys})
+    if ids:
+        await conn.execute(
+            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) "
+                 "WITH ORDINALITY AS t(k, n) ORDER BY n"),
+            {"ids": ids},
+        )
 
 
 async def fetch_candidates(

@@ -1,0 +1,224 @@
+"""Intake benchmark: POST /v1/inquiries against a bare FastAPI route, same server settings.
+
+    set -a; . /work/helpers/infra.env; set +a       # DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS
+    uv run python bench/bench_intake.py [--seconds 10] [--concurrency 32]
+
+In one run it starts two uvicorn processes with identical settings (one worker, uvloop,
+httptools, no access log) on free ports: the real intake app (scratch schema, scratch topic
+prefix, outbox relay running) and a bare FastAPI app whose POST /v1/inquiries validates the
+same body and answers 202. A small keep-alive HTTP/1.1 load generator then drives each for
+the same time and concurrency with a new person per request (the expensive path: a new
+lead, its key, its event and outbox row). It prints inquiries/s, p50/p99 latency and the
+ratios. Target: >= 1,500 inquiries/s with p99 < 50 ms on a 2-core machine. The scratch
+schema is dropped at the end. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+
+from leadflow.intake.schemas import InquiryIn
+
+ROOT = Path(__file__).resolve().parents[1]
+API_KEY = "lf_bench_key_" + uuid.uuid4().hex
+
+
+def bare_app():  # type: ignore[no-untyped-def]
+    """A FastAPI app with only the route: the floor intake is measured against."""
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+
+    app = FastAPI()
+
+    @app.post("/v1/inquiries", status_code=202)
+    async def inquiries(body: InquiryIn) -> JSONResponse:
+        return JSONResponse({"lead_id": str(uuid.uuid4()), "inquiry_id": str(uuid.uuid4()),
+                             "matched": False, "match_reason": None}, status_code=202)
+
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1",
+           "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
+           "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env)
+
+
+async def wait_ready(port: int, path: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            await writer.drain()
+            line = await reader.readline()
+            writer.close()
+            if b" 200 " in line or b" 404 " in line:
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError(f"server on {port} did not come up")
+
+
+@dataclass
+class Result:
+    name: str
+    count: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds
+
+    def pct(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000
+
+
+def request_bytes(n: int, run: str) -> bytes:
+    body = orjson.dumps({
+        "contact": {"email": f"bench{n}.{run}@company{n % 997}.example",
+                    "first_name": "bench", "last_name": f"person{n}", "country": "India",
+                    "company": f"Company {n % 997}"},
+        "source": {"campaign": "bench", "utm_source": "load"},
+        "answers": {"timeframe": "this quarter"},
+        "consent": {"marketing_opt_in": n % 2 == 0, "text_version": "v1"},
+    })
+    head = (f"POST /v1/inquiries HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"X-Api-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
+
+
+async def worker(port: int, stop_at: float, counter: list[int], result: Result, run: str,
+                 record: bool) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.monotonic() < stop_at:
+            counter[0] += 1
+            payload = request_bytes(counter[0], run)
+            started = time.perf_counter()
+            writer.write(payload)
+            await writer.drain()
+            status = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            answer = await reader.readexactly(length)
+            elapsed = time.perf_counter() - started
+            if not record:
+                continue
+            if b" 202 " in status:
+                result.count += 1
+                result.latencies.append(elapsed)
+            else:
+                if not result.errors:
+                    print(f"{result.name}: first error {status!r} {answer[:300]!r}")
+                result.errors += 1
+    finally:
+        writer.close()
+
+
+async def drive(name: str, port: int, seconds: float, concurrency: int, warmup: float
+                ) -> Result:
+    counter = [0]
+    run = uuid.uuid4().hex[:8]
+    warm = Result(name, 0, 0, warmup, [])
+    await asyncio.gather(*(worker(port, time.monotonic() + warmup, counter, warm, run, False)
+                           for _ in range(concurrency)))
+    result = Result(name, 0, 0, seconds, [])
+    started = time.monotonic()
+    await asyncio.gather(*(worker(port, started + seconds, counter, result, run, True)
+                           for _ in range(concurrency)))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        raise SystemExit("set DATABASE_URL (and KAFKA_BOOTSTRAP_SERVERS), e.g. from infra.env")
+    token = uuid.uuid4().hex[:8]
+    schema = f"bench_intake_{token}"
+    env = {
+        **os.environ,
+        "LEADFLOW_DB_SCHEMA": schema,
+        "LEADFLOW_TOPIC_PREFIX": f"bench{token}.",
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+        "LEADFLOW_DB_POOL_SIZE": str(args.concurrency),
+        "LEADFLOW_INTAKE_BOOTSTRAP_API_KEY": API_KEY,
+        "LEADFLOW_INTAKE_KEY_RATE_PER_SECOND": "1000000",
+        "LEADFLOW_INTAKE_KEY_BURST": "1000000",
+        "PYTHONPATH": str(ROOT),
+    }
+    bare_port, intake_port = free_port(), free_port()
+    bare = start_server("bench.bench_intake:bare_app", bare_port, env)
+    intake = start_server("leadflow.intake.app:create_app", intake_port, env)
+    try:
+        await wait_ready(bare_port, "/docs")
+        await wait_ready(intake_port, "/healthz")
+        results = []
+        for name, port in (("bare FastAPI route", bare_port), ("intake", intake_port)):
+            results.append(await drive(name, port, args.seconds, args.concurrency,
+                                       args.warmup))
+    finally:
+        for proc in (bare, intake):
+            proc.terminate()
+        for proc in (bare, intake):
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        from leadflow.events.db import plain_url
+
+        conn = await asyncpg.connect(plain_url(database_url))
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        finally:
+            await conn.close()
+
+    print(f"\nPOST /v1/inquiries, {args.concurrency} connections, {args.seconds:.0f}s each, "
+          f"one uvicorn worker (uvloop, httptools), new lead per request\n")
+    print(f"{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    for r in results:
+        print(f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>10.2f}{r.pct(0.99):>10.2f}"
+              f"{r.errors:>8}")
+    bare_r, intake_r = results
+    print(f"\nintake / bare: throughput {intake_r.rate / bare_r.rate:.2f}x, "
+          f"p50 {intake_r.pct(0.5) / bare_r.pct(0.5):.1f}x, "
+          f"p99 {intake_r.pct(0.99) / bare_r.pct(0.99):.1f}x")
+    ok = intake_r.rate >= 1500 and intake_r.pct(0.99) < 50
+    print(f"target >= 1500/s and p99 < 50 ms: {'met' if ok else 'NOT met'} "
+          f"(mean latency {statistics.fmean(intake_r.latencies) * 1000:.2f} ms)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
