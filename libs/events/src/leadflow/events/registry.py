@@ -71,6 +71,12 @@ class Registry:
         latest = [self._classes[(t, v)] for t, v in self._latest.items()]
         return sorted(latest, key=lambda c: (c.producer, c.event_type))
 
+    def all_versions(self) -> list[type[EventPayload]]:
+        """Every registered class, old versions included (schemas are kept for each)."""
+        return sorted(
+            self._classes.values(), key=lambda c: (c.producer, c.event_type, c.schema_version)
+        )
+
     def by_producer(self, producer: str) -> list[type[EventPayload]]:
         return [c for c in self.all() if c.producer == producer]
 

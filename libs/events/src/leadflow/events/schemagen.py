@@ -100,9 +100,7 @@ def payload_classes(reg: Registry | None = None) -> list[type[EventPayload]]:
         from leadflow.events.registry import registry
 
         reg = registry
-    # The registry exposes only the newest versions publicly; old versions need schemas too.
-    classes = list(reg._classes.values())
-    return sorted(classes, key=lambda c: (c.producer, c.event_type, c.schema_version))
+    return reg.all_versions()
 
 
 def schema_path(cls: type[EventPayload]) -> str:

@@ -39,6 +39,7 @@ from leadflow.events.catalogue.sla import (
     SlaBreached,
     SlaMet,
     SlaStarted,
+    SlaStopped,
     SlaWarning,
 )
 from leadflow.events.consumer import HandlerMap, UnitOfWork
@@ -112,7 +113,7 @@ async def on_lead_event(envelope: Envelope, uow: UnitOfWork) -> None:
     for sla in plan.meet:
         await _meet(uow, lead_id, sla, event_type, at, _calendar_of(sla, calendars))
     for sla in plan.stop:
-        await _stop(uow, sla, event_type, at)
+        await _stop(uow, lead_id, sla, event_type, at)
     for policy in plan.start:
         await _start(uow, lead_id, policy, policy_set.version, envelope, facts, calendars, seen)
 
@@ -152,9 +153,22 @@ async def _meet(
     await _cancel_timers(uow, sla.sla_id)
 
 
-async def _stop(uow: UnitOfWork, sla: SlaInstance, event_type: str, at: datetime) -> None:
-    # No catalogue event for a stopped clock: it is neither met nor breached, so it stays out
-    # of compliance; the read table records why it ended.
+async def _stop(
+    uow: UnitOfWork, lead_id: uuid.UUID, sla: SlaInstance, event_type: str, at: datetime
+) -> None:
+    """A clock ended without a verdict (reassigned, recycled, won...): neither met nor
+    breached, so it stays out of compliance, but subscribers learn it is no longer running."""
+    await uow.append(
+        lead_id,
+        SlaStopped(
+            sla_id=sla.sla_id,
+            policy_id=sla.policy_id,
+            stopped_by_event=event_type,
+            rep_id=sla.rep_id,
+            team_id=sla.team_id,
+        ),
+        occurred_at=at,
+    )
     await store.mark_stopped(uow.conn, sla.sla_id, at=at, by_event=event_type)
     await _cancel_timers(uow, sla.sla_id)
 
@@ -206,7 +220,7 @@ async def _start(
         if verdict == "met":
             await _meet(uow, lead_id, sla, event_type, at, calendar)
         else:
-            await store.mark_stopped(uow.conn, sla.sla_id, at=at, by_event=event_type)
+            await _stop(uow, lead_id, sla, event_type, at)
         return
     for key, due, timer_kind in started.timers:
         await uow.timers.schedule(key, due, timer_kind, {"sla_id": sla.sla_id}, lead_id=lead_id)

@@ -68,6 +68,21 @@ class SlaMet(EventPayload):
     team_id: str | None = None
 
 
+class SlaStopped(EventPayload):
+    """The clock ended without a verdict: the lead was reassigned, recycled, disqualified,
+    put on hold or closed while it ran. Neither met nor breached."""
+
+    event_type: ClassVar[str] = "sla.stopped"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "An SLA clock was stopped without being met or breached."
+
+    sla_id: str
+    policy_id: str
+    stopped_by_event: str
+    rep_id: str | None = None
+    team_id: str | None = None
+
+
 class EscalationRaised(EventPayload):
     """One step of a policy's escalation ladder; routing acts on ``reassign``."""
 
