@@ -26,6 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
@@ -36,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "lf_bench_key_" + uuid.uuid4().hex
 
 
-def bare_app():  # type: ignore[no-untyped-def]
+def bare_app() -> Any:
     """A FastAPI app with only the route: the floor intake is measured against."""
     from fastapi import FastAPI
     from fastapi.responses import JSONResponse
