@@ -47,7 +47,8 @@ class UnitOfWork:
 
     ``append`` buffers events; they are written with one multi-row insert when the unit of
     work is flushed (the runner does it before commit), so a batch of a thousand records
-    costs a few round trips, not thousands.
+    costs a few round trips, not thousands. ``on_flush`` lets a handler defer its own
+    set-based work to that point, still inside the transaction.
     """
 
     def __init__(
@@ -65,6 +66,15 @@ class UnitOfWork:
         self.appended: list[Envelope] = []
         self._pending: list[Envelope] = []
         self._expected: dict[uuid.UUID, int] = {}
+        self._before_flush: list[Callable[[], Awaitable[None]]] = []
+
+    def on_flush(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Await ``callback`` once, at the next flush, before the buffered events are written.
+
+        A handler that accumulates a whole batch (routing decides a batch's leads with
+        set-based SQL) registers here; whatever the callback appends is written in the same
+        flush, and the runner flushes before it commits."""
+        self._before_flush.append(callback)
 
     async def append(
         self,
@@ -89,6 +99,10 @@ class UnitOfWork:
         return envelopes
 
     async def flush(self) -> list[Envelope]:
+        while self._before_flush:
+            callbacks, self._before_flush = self._before_flush, []
+            for callback in callbacks:
+                await callback()
         if not self._pending:
             return []
         pending, expected = self._pending, self._expected
