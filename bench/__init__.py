@@ -1,0 +1,1 @@
+"""Benchmarks and the synthetic workload (``bench.workload``) that drive Leadflow over HTTP."""
