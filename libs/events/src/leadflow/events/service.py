@@ -124,6 +124,11 @@ class ServiceKit:
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
         return UnitOfWork(conn, self.store, self.clock, causation)
 
+    @property
+    def consumer_group(self) -> str:
+        """The Kafka consumer group of this service's consumers (DLQ entries name it)."""
+        return f"{self.settings.topic_prefix}leadflow.{self.service}"
+
     def topics(self) -> list[str]:
         prefix = self.settings.topic_prefix
         names = {topic_for(p, prefix) for p in self.consumes}
@@ -171,7 +176,7 @@ class ServiceKit:
                 clock=self.clock,
                 bootstrap_servers=s.kafka_bootstrap_servers,
                 topics=[topic_for(p, s.topic_prefix) for p in self.consumes],
-                group_id=f"{s.topic_prefix}leadflow.{self.service}",
+                group_id=self.consumer_group,
                 handlers=self.handlers,
                 service=self.service,
                 batch_size=s.consumer_batch_size,
@@ -315,6 +320,9 @@ class ServiceKit:
         async def metrics_endpoint() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+        from leadflow.events.dlq import admin_router
+
+        app.include_router(admin_router())
         for router in routers:
             app.include_router(router)
         return app
