@@ -352,6 +352,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from leadflow.events.dlq import DlqError
 
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["schemas"]:  # everything after it belongs to schemagen (e.g. --check)
+        from leadflow.events import schemagen
+
+        return int(schemagen.main(argv[1:]))
     args = parser().parse_args(argv)
     # Client libraries log connection retries at WARNING/ERROR; the one-line error says it.
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
