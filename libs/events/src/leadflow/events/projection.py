@@ -7,6 +7,12 @@ batch (``FOR UPDATE``), which serialises replicas and a concurrent rebuild.
 
 ``rebuild(name)`` clears the projection, resets its checkpoint and replays the whole log in
 large batches, reporting progress; the live loop then simply continues from where it ends.
+
+Several projections can share ONE pass over the log: ``step_many``/``rebuild_many`` read
+(and decode) each batch once and apply it to all of them in one transaction. Projections
+that also share per-lead state point at a ``ProjectionGroup`` with a ``group`` attribute;
+the runner then always moves the members together (same checkpoint), hands each batch to
+the group once, and rebuilding any member rebuilds the whole group.
 """
 
 from __future__ import annotations
@@ -36,6 +42,23 @@ class Projection(Protocol):
     async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None: ...
 
     async def clear(self, conn: AsyncConnection) -> None: ...
+
+
+class ProjectionGroup(Protocol):
+    """Projections cheaper to apply together: one fold of each event feeds all members."""
+
+    name: str
+
+    async def apply(
+        self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[StoredEvent]
+    ) -> None: ...
+
+    async def clear(self, conn: AsyncConnection) -> None: ...
+
+
+def group_of(projection: Projection) -> ProjectionGroup | None:
+    """The group a projection belongs to (its optional ``group`` attribute)."""
+    return getattr(projection, "group", None)
 
 
 @dataclass
@@ -77,6 +100,27 @@ class ProjectionRunner:
         }
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        # name -> every member of its group (grouped projections always move together)
+        self._members: dict[str, list[str]] = {}
+        groups: dict[int, list[str]] = {}
+        for p in projections:
+            g = group_of(p)
+            if g is not None:
+                groups.setdefault(id(g), []).append(p.name)
+        for members in groups.values():
+            for n in members:
+                self._members[n] = members
+
+    def _units(self) -> list[list[str]]:
+        """What the live loop steps: each group as one unit, every other projection alone."""
+        units: list[list[str]] = []
+        for name in self.projections:
+            members = self._members.get(name)
+            if members is None:
+                units.append([name])
+            elif members[0] == name:
+                units.append(members)
+        return units
 
     def wake(self) -> None:
         self._wake.set()
@@ -89,8 +133,8 @@ class ProjectionRunner:
         while not self._stop.is_set():
             applied = 0
             try:
-                for name in self.projections:
-                    applied += await self.step(name, self.batch)
+                for unit in self._units():
+                    applied += await self.step(unit[0], self.batch)
             except Exception:
                 log.exception("projection step failed")
             if applied:
@@ -102,7 +146,11 @@ class ProjectionRunner:
                 pass
 
     async def step(self, name: str, limit: int) -> int:
-        """Apply the next batch to one projection; returns how many events it applied."""
+        """Apply the next batch to one projection; returns how many events it applied.
+
+        A grouped projection is stepped together with the rest of its group."""
+        if name in self._members:
+            return await self.step_many(self._members[name], limit)
         projection = self.projections[name]
         async with self.engine.connect() as conn, conn.begin():
             await conn.execute(
@@ -129,6 +177,148 @@ class ProjectionRunner:
         metrics.PROJECTION_POSITION.labels(self.service, name).set(events[-1].position)
         return len(events)
 
+    async def step_many(self, names: Sequence[str], limit: int) -> int:
+        """Read the next batch ONCE and apply it to every projection in ``names`` (plus the
+        rest of their groups), moving all their checkpoints in the same transaction.
+
+        Each projection only gets the events after its own checkpoint; a group whose
+        members are out of step (moved one by one by an older runner) starts over from the
+        beginning of the log. Returns how many events were read.
+        """
+        wanted = set(names)
+        for n in names:
+            wanted.update(self._members.get(n, ()))
+        ordered = sorted(wanted)  # one lock order for every caller: no deadlocks
+        async with self.engine.connect() as conn, conn.begin():
+            await conn.execute(
+                text(
+                    "INSERT INTO projection_checkpoints (name) "
+                    "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
+                ),
+                {"ns": ordered},
+            )
+            rows = await conn.execute(
+                text(
+                    "SELECT name, position FROM projection_checkpoints "
+                    "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
+                ),
+                {"ns": ordered},
+            )
+            positions = {str(n): int(p or 0) for n, p in rows}
+            groups: dict[int, tuple[ProjectionGroup, list[str]]] = {}
+            singles: list[str] = []
+            for n in ordered:
+                g = group_of(self.projections[n])
+                if g is None:
+                    singles.append(n)
+                else:
+                    groups.setdefault(id(g), (g, []))[1].append(n)
+            for g, members in groups.values():
+                if len({positions[m] for m in members}) > 1:
+                    log.warning("projection group %s out of step; replaying it", g.name)
+                    await self._reset(conn, members, g)
+                    for m in members:
+                        positions[m] = 0
+            low = min(positions.values())
+            events = await self.source(conn, low, limit)
+            if not events:
+                return 0
+            last = events[-1].position
+
+            def after(position: int) -> Sequence[StoredEvent]:
+                if position == low:
+                    return events
+                return [e for e in events if e.position > position]
+
+            for g, members in groups.values():
+                mine = after(positions[members[0]])
+                if mine:
+                    await g.apply(conn, [self.projections[m] for m in members], mine)
+            for n in singles:
+                mine = after(positions[n])
+                if mine:
+                    await self.projections[n].apply(conn, mine)
+            await conn.execute(
+                text(
+                    "UPDATE projection_checkpoints SET position = :p, updated_at = now() "
+                    "WHERE name = ANY(CAST(:ns AS text[])) AND position < :p"
+                ),
+                {"p": last, "ns": ordered},
+            )
+        for n in ordered:
+            metrics.PROJECTION_POSITION.labels(self.service, n).set(last)
+        return len(events)
+
+    async def _reset(
+        self, conn: AsyncConnection, names: Sequence[str], group: ProjectionGroup | None = None
+    ) -> None:
+        """Clear ``names`` (and their group's shared state) and move them back to 0."""
+        await conn.execute(
+            text(
+                "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
+                "WHERE name = ANY(CAST(:ns AS text[]))"
+            ),
+            {"ns": list(names)},
+        )
+        if group is not None:
+            await group.clear(conn)
+        for n in names:
+            await self.projections[n].clear(conn)
+
+    async def rebuild_many(self, names: Sequence[str]) -> dict[str, RebuildProgress]:
+        """Clear ``names`` (with the rest of their groups) and replay the log ONCE for all
+        of them; progress is kept per name in ``self.progress``."""
+        wanted = set(names)
+        for n in names:
+            if n not in self.projections:
+                raise KeyError(n)
+            wanted.update(self._members.get(n, ()))
+        ordered = sorted(wanted)
+        started = time.time()
+        progress = {n: RebuildProgress(n, "running", started_at=started) for n in ordered}
+        self.progress.update(progress)
+        try:
+            async with self.engine.connect() as conn, conn.begin():
+                await conn.execute(
+                    text(
+                        "INSERT INTO projection_checkpoints (name) "
+                        "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
+                    ),
+                    {"ns": ordered},
+                )
+                await conn.execute(
+                    text(
+                        "SELECT name FROM projection_checkpoints "
+                        "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
+                    ),
+                    {"ns": ordered},
+                )
+                cleared: set[int] = set()
+                await self._reset(conn, ordered)
+                for n in ordered:
+                    g = group_of(self.projections[n])
+                    if g is not None and id(g) not in cleared:
+                        cleared.add(id(g))
+                        await g.clear(conn)
+                total = await self.head(conn)
+            for p in progress.values():
+                p.total = total
+            while applied := await self.step_many(ordered, self.rebuild_batch):
+                elapsed = max(time.time() - started, 1e-9)
+                for p in progress.values():
+                    p.processed += applied
+                    p.events_per_second = p.processed / elapsed
+            for p in progress.values():
+                p.state = "done"
+        except Exception as exc:
+            for p in progress.values():
+                p.state, p.error = "failed", repr(exc)
+            raise
+        finally:
+            for p in progress.values():
+                p.finished_at = time.time()
+        return progress
+
     async def catch_up(self, name: str | None = None) -> int:
         """Apply everything available now (tests, CLI)."""
         total = 0
@@ -148,6 +338,8 @@ class ProjectionRunner:
         """Clear and replay ``name`` from the start of the log; progress in ``self.progress``."""
         if name not in self.projections:
             raise KeyError(name)
+        if name in self._members:
+            return (await self.rebuild_many([name]))[name]
         progress = self.progress[name] = RebuildProgress(name, "running", started_at=time.time())
         try:
             async with self.engine.connect() as conn, conn.begin():

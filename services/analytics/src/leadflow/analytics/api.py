@@ -269,12 +269,12 @@ async def list_projections(kit: Kit) -> dict[str, Any]:
 
 
 @router.post("/v1/projections/{name}/rebuild", tags=["projections"], status_code=202,
-             dependencies=[Depends(require_admin)], summary="Clear and replay a projection")
+             dependencies=[Depends(require_admin)], summary="Clear and replay a projection (with its group)")
 async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
-    if runner.progress[name].state == "running":
-        raise Problem(409, "Rebuild running", f"{name} is already being rebuilt")
+    if any(runner.progress[n].state == "running" for n in PROJECTION_NAMES):
+        raise Problem(409, "Rebuild running", "the projections are already being rebuilt")
     tasks: set[asyncio.Task[Any]] = kit.state.setdefault("rebuild_tasks", set())
 
     async def run() -> None:
@@ -282,7 +282,9 @@ async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
         with contextlib.suppress(Exception):
             await runner.rebuild(name)
 
-    runner.progress[name].state = "running"
+    # The six projections share one fold of the log: rebuilding one replays it for all.
+    for n in PROJECTION_NAMES:
+        runner.progress[n].state = "running"
     task = asyncio.create_task(run())
     tasks.add(task)
     task.add_done_callback(tasks.discard)

@@ -16,7 +16,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
+
+from leadflow.events.lifecycle import MOVES, target_stage
 
 # -- lifecycle --------------------------------------------------------------------------
 
@@ -36,21 +38,17 @@ STAGES: tuple[str, ...] = (
 MILESTONES: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
 CLOSED_STAGES: frozenset[str] = frozenset({"won", "lost", "disqualified"})
 
-# Same mapping as leadflow.events.lifecycle (event type -> stage entered).
-STAGE_OF_EVENT: dict[str, str] = {
-    "lead.captured": "inquiry",
-    "lead.qualified": "mql",
-    "nurture.enrolled": "nurture",
-    "lead.accepted": "sal",
-    "lead.rejected": "nurture",
-    "lead.recycled": "nurture",
-    "lead.sales_qualified": "sql",
-    "opportunity.opened": "opportunity",
-    "deal.won": "won",
-    "deal.lost": "lost",
-    "lead.disqualified": "disqualified",
-    "lead.put_on_hold": "on_hold",
-}
+
+
+def stage_entered(event_type: str, current: str | None) -> str | None:
+    """The stage ``event_type`` moves a lead in ``current`` to, or None when it does not move
+    it (the kernel's lifecycle table; a hand-raise keeps an open or won lead where it is).
+    Analytics never refuses a move, so the table's allowed sources are not checked."""
+    move = MOVES.get(event_type)
+    if move is None or (current is not None and current in move.keeps):
+        return None
+    return move.target.value
+
 
 # How long a lead may sit in an open stage before it counts as stuck (days).
 DEFAULT_EXPECTED_DAYS: dict[str, float] = {
@@ -69,9 +67,10 @@ UNKNOWN = "(none)"  # segment value for a missing channel/campaign, so GROUP BY 
 # -- facts and lead state -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """One logged event as the projections see it: the payload stays a plain dict."""
+class Fact(NamedTuple):
+    """One logged event as the projections see it: the payload stays a plain dict.
+
+    A named tuple: the projection path builds one per logged event, cheaply."""
 
     position: int
     lead_id: str
@@ -262,9 +261,8 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         state.rep_id = _text(p.get("rep_id") or p.get("queue_id"))
         state.team_id = _text(p.get("team_id"))
 
-    stage = STAGE_OF_EVENT.get(et)
-    if et == "inquiry.received" and state.stage in ("lost", "disqualified"):
-        stage = "inquiry"  # a closed lead raised its hand again: re-engaged
+    # A hand-raise (capture, inquiry) moves only a new or closed (lost/disqualified) lead.
+    stage = stage_entered(et, state.stage)
     # An event from another producer may reach the log after a later stage change: it still
     # counts (milestones, revenue) but does not move the lead back in time.
     late = state.stage_at is not None and at < state.stage_at
@@ -438,6 +436,73 @@ def waterfall(counts: Mapping[str, int]) -> list[StageRow]:
             )
         )
     return rows
+
+
+def stage_of_event(event_type: str) -> str | None:
+    """The stage an event type enters (for display), per the kernel's lifecycle table."""
+    stage = target_stage(event_type)
+    return stage.value if stage is not None else None
+
+
+# -- rollups ----------------------------------------------------------------------------
+
+ALL = ""  # segment value of a rollup row that sums every channel (or campaign)
+ROLLUP_GRAINS: dict[str, str] = {"day": "d", "week": "w", "month": "m"}
+
+
+def rollup_segments(channel: str, campaign: str) -> tuple[tuple[str, str], ...]:
+    """The (channel, campaign) keys one lead counts under: itself and the three totals,
+    so a report filtered on neither, one or both segments reads a handful of rows."""
+    return ((channel, campaign), (channel, ALL), (ALL, campaign), (ALL, ALL))
+
+
+def next_period(start: date, grain: str) -> date:
+    if grain == "day":
+        return start + timedelta(days=1)
+    if grain == "week":
+        return start + timedelta(days=7)
+    if grain == "month":
+        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    raise ValueError(f"unknown grain {grain!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RangeSplit:
+    """A date range as whole ``grain`` periods [full_from, full_to] (period starts; None =
+    unbounded) plus the leftover days at the edges, each an inclusive (first, last) pair."""
+
+    full_from: date | None
+    full_to: date | None
+    has_full: bool
+    edges: tuple[tuple[date | None, date | None], ...]
+
+
+def split_range(start: date | None, end: date | None, grain: str) -> RangeSplit:
+    """Split [start, end] (inclusive, None = open) into whole periods and edge days."""
+    first = None if start is None else cohort_start(start, grain)
+    if first is not None and start is not None and first != start:
+        first = next_period(first, grain)
+    last = None if end is None else cohort_start(end, grain)
+    if last is not None and end is not None and next_period(last, grain) - timedelta(days=1) != end:
+        last = _previous_period(last, grain)
+    if first is not None and last is not None and first > last:
+        return RangeSplit(None, None, False, ((start, end),))
+    edges: list[tuple[date | None, date | None]] = []
+    if start is not None and first is not None and start < first:
+        edges.append((start, first - timedelta(days=1)))
+    if end is not None and last is not None:
+        after = next_period(last, grain)
+        if after <= end:
+            edges.append((after, end))
+    return RangeSplit(first, last, True, tuple(edges))
+
+
+def _previous_period(start: date, grain: str) -> date:
+    if grain == "week":
+        return start - timedelta(days=7)
+    if grain == "month":
+        return (start - timedelta(days=1)).replace(day=1)
+    return start - timedelta(days=1)
 
 
 def cohort_start(day: date, grain: str) -> date:

@@ -1,19 +1,26 @@
-"""The analytics read models: six kernel ``Projection``s fed from ``lead_event_log``.
+"""The analytics read models: six kernel ``Projection``s fed from ``lead_event_log`` in ONE pass.
 
-Each projection keeps its own per-lead state (``analytics_lead_state``, keyed by projection
-name) so it can be rebuilt alone. A batch costs a fixed handful of statements: one read of
-the batch's lead states, then one multi-row upsert per table (``unnest`` arrays with
-``ON CONFLICT ... DO UPDATE SET n = n + EXCLUDED.n``). The log is read, and tables written,
-through the raw asyncpg connection under the runner's transaction, because SQLAlchemy's
-per-row result processing costs more than the projection arithmetic itself.
+The six projections form one kernel ``ProjectionGroup`` (``LeadFold``): the runner always
+moves them together, reads and decodes each batch of the log once, and the group folds every
+event once into the lead's state (``analytics_fold``, one row per lead, shared by all six)
+and hands the ``Effects`` to each member, which only counts them. Rebuilding any member
+replays the log once for the whole group (the same cost as rebuilding one).
+
+A batch costs a fixed handful of statements: one read of the batch's lead states, one
+multi-row upsert per table (``unnest`` arrays, ``ON CONFLICT ... DO UPDATE SET n = n +
+EXCLUDED.n``) and COPY for the insert-only stage stays. The log is read as plain tuples
+(payload decoded with orjson, no pydantic envelope) through the raw asyncpg connection
+under the runner's transaction.
+
+Counts are kept as rollups: per day, ISO week and month (``grain`` d/w/m) and per
+(channel, campaign) plus the channel, campaign and grand totals (segment ``''``), so a
+report reads whole periods from the coarse rows and only the edge days from daily rows.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, timedelta
 from typing import Any, ClassVar, cast
 
 import orjson
@@ -25,8 +32,10 @@ from leadflow.analytics.domain import (
     Fact,
     LeadState,
     fold,
+    rollup_segments,
 )
 from leadflow.events.envelope import Envelope
+from leadflow.events.projection import Projection
 from leadflow.events.store import StoredEvent
 
 
@@ -36,49 +45,33 @@ async def raw_connection(conn: AsyncConnection) -> Any:
     return fairy.driver_connection
 
 
-@dataclass(slots=True)
-class LoggedEvent:
-    """A ``lead_event_log`` row as the projection runner sees it: a position and a ``Fact``.
+class LoggedEvent(Fact):
+    """A ``lead_event_log`` row as the runner sees it: a ``Fact`` (it has ``position``).
 
-    Duck-types the kernel's ``StoredEvent`` (the runner only reads ``position``); the full
-    envelope is decoded only when someone asks for it.
+    Duck-types the kernel's ``StoredEvent``; the full envelope (event id, producer) is read
+    back only when someone asks for it, never on the projection path.
     """
 
-    position: int
-    fact: Fact
-    event_id: str
-    producer: str
+    __slots__ = ()
 
     @property
     def envelope(self) -> Envelope:
-        f = self.fact
-        return Envelope.from_dict(
-            {
-                "event_id": self.event_id,
-                "event_type": f.event_type,
-                "lead_id": f.lead_id,
-                "occurred_at": f.occurred_at,
-                "producer": self.producer,
-                "payload": dict(f.payload),
-            }
-        )
+        raise NotImplementedError("analytics projections work on facts, not envelopes")
 
 
 _READ_LOG = (
-    "SELECT global_position, lead_id::text, event_type, occurred_at, payload::text, "
-    "event_id::text, producer FROM lead_event_log WHERE global_position > $1 "
-    "ORDER BY global_position LIMIT $2"
+    "SELECT global_position, lead_id::text, event_type, occurred_at, payload::text "
+    "FROM lead_event_log WHERE global_position > $1 ORDER BY global_position LIMIT $2"
 )
 
 
 async def read_log(conn: AsyncConnection, after_position: int, limit: int) -> Sequence[StoredEvent]:
-    """The projections' event source: the analytics log after a position."""
+    """The projections' event source: the analytics log after a position (keyset paging)."""
     apg = await raw_connection(conn)
     rows = await apg.fetch(_READ_LOG, after_position, limit)
     loads = orjson.loads
-    out = [
-        LoggedEvent(r[0], Fact(r[0], r[1], r[2], r[3], loads(r[4])), r[5], r[6]) for r in rows
-    ]
+    new = tuple.__new__
+    out = [new(LoggedEvent, (r[0], r[1], r[2], r[3], loads(r[4]))) for r in rows]
     return cast(Sequence[StoredEvent], out)
 
 
@@ -88,8 +81,8 @@ async def log_head(conn: AsyncConnection) -> int:
 
 
 def fact_of(event: Any) -> Fact:
-    if isinstance(event, LoggedEvent):
-        return event.fact
+    if isinstance(event, Fact):
+        return event
     env: Envelope = event.envelope
     return Fact(
         event.position,
@@ -127,59 +120,6 @@ async def _add(apg: Any, sql: str, counters: dict[tuple[Any, ...], list[Any]]) -
     await apg.execute(sql, *columns)
 
 
-class LeadProjection:
-    """Folds each event into the lead's state and lets the subclass count the effects."""
-
-    name: str
-    tables: ClassVar[tuple[str, ...]]
-    keeps_touches: ClassVar[bool] = False
-
-    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
-        apg = await raw_connection(conn)
-        facts = [fact_of(e) for e in events]
-        ids = list({f.lead_id for f in facts})
-        rows = await apg.fetch(
-            "SELECT lead_id::text, state::text FROM analytics_lead_state "
-            "WHERE projection = $1 AND lead_id = ANY($2::uuid[])",
-            self.name,
-            ids,
-        )
-        states = {r[0]: LeadState.from_json(orjson.loads(r[1])) for r in rows}
-        acc = self.start()
-        for f in facts:
-            st = states.get(f.lead_id)
-            if st is None:
-                st = states[f.lead_id] = LeadState()
-            fx = fold(st, f, attribute=self.keeps_touches)
-            if not self.keeps_touches and st.touches:
-                st.touches.clear()
-            self.collect(acc, f, st, fx)
-        await apg.execute(
-            "INSERT INTO analytics_lead_state (projection, lead_id, state) "
-            "SELECT $1, * FROM unnest($2::uuid[], $3::jsonb[]) "
-            "ON CONFLICT (projection, lead_id) DO UPDATE SET state = EXCLUDED.state",
-            self.name,
-            list(states),
-            [orjson.dumps(s.to_json()).decode() for s in states.values()],
-        )
-        await self.write(apg, acc, states)
-
-    async def clear(self, conn: AsyncConnection) -> None:
-        apg = await raw_connection(conn)
-        await apg.execute("DELETE FROM analytics_lead_state WHERE projection = $1", self.name)
-        for table in self.tables:
-            await apg.execute(f"TRUNCATE {table}")
-
-    def start(self) -> Any:
-        return defaultdict(lambda: defaultdict(list))
-
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
-        raise NotImplementedError
-
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        raise NotImplementedError
-
-
 def _bump(counters: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], width: int,
           index: int, amount: float = 1) -> None:
     row = counters.get(key)
@@ -188,21 +128,105 @@ def _bump(counters: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], widt
     row[index] += amount
 
 
-def _day(at: datetime) -> date:
-    return at.date()
+class _Periods:
+    """Day -> (day, ISO week start, month start), memoised: a batch spans few days."""
+
+    __slots__ = ("_cache",)
+
+    def __init__(self) -> None:
+        self._cache: dict[date, tuple[date, date, date]] = {}
+
+    def __call__(self, day: date) -> tuple[date, date, date]:
+        got = self._cache.get(day)
+        if got is None:
+            got = self._cache[day] = (day, day - timedelta(days=day.weekday()),
+                                      day.replace(day=1))
+        return got
+
+
+PERIODS = _Periods()
+
+
+class LeadFold:
+    """The group: folds each event once into the lead's state and feeds every member."""
+
+    name = "analytics"
+
+    async def apply(self, conn: AsyncConnection, members: Sequence[Projection],
+                    events: Sequence[StoredEvent]) -> None:
+        apg = await raw_connection(conn)
+        facts = [fact_of(e) for e in events]
+        ids = list({f.lead_id for f in facts})
+        rows = await apg.fetch(
+            "SELECT lead_id::text, state::text FROM analytics_fold WHERE lead_id = ANY($1::uuid[])",
+            ids,
+        )
+        loads = orjson.loads
+        states = {r[0]: LeadState.from_json(loads(r[1])) for r in rows}
+        parts = [cast(LeadProjection, m) for m in members]
+        accs = [(m.collect, m.start()) for m in parts]
+        for f in facts:
+            st = states.get(f.lead_id)
+            if st is None:
+                st = states[f.lead_id] = LeadState()
+            fx = fold(st, f)
+            for collect, acc in accs:
+                collect(acc, f, st, fx)
+        dumps = orjson.dumps
+        await apg.execute(
+            "INSERT INTO analytics_fold (lead_id, state) "
+            "SELECT * FROM unnest($1::uuid[], $2::text[]::jsonb[]) "
+            "ON CONFLICT (lead_id) DO UPDATE SET state = EXCLUDED.state",
+            list(states),
+            [dumps(s.to_json()).decode() for s in states.values()],
+        )
+        for m, (_, acc) in zip(parts, accs, strict=True):
+            await m.write(apg, acc, states)
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        apg = await raw_connection(conn)
+        await apg.execute("TRUNCATE analytics_fold")
+
+
+class LeadProjection:
+    """A member of the ``LeadFold`` group: counts the effects of each folded event."""
+
+    name: str
+    tables: ClassVar[tuple[str, ...]]
+
+    def __init__(self, group: LeadFold) -> None:
+        self.group = group
+
+    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        """Alone (outside the runner, which always applies the whole group): fold for me only."""
+        await self.group.apply(conn, [self], events)
+
+    async def clear(self, conn: AsyncConnection) -> None:
+        apg = await raw_connection(conn)
+        for table in self.tables:
+            await apg.execute(f"TRUNCATE {table}")
+
+    def start(self) -> Any:
+        return {}
+
+    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+        raise NotImplementedError
+
+    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
+        raise NotImplementedError
 
 
 # -- funnel -------------------------------------------------------------------------------
 
-_FUNNEL_COHORT = _upsert("funnel_cohort", ["cohort_day", "channel", "campaign", "milestone"],
-                         ["date", "text", "text", "text"], ["leads"], ["bigint"])
-_FUNNEL_FLOW = _upsert("funnel_flow", ["day", "channel", "campaign", "from_stage", "to_stage",
-                                       "via"],
-                       ["date", "text", "text", "text", "text", "text"], ["n"], ["bigint"])
+_FUNNEL_COHORT = _upsert("funnel_cohort", ["grain", "channel", "campaign", "period", "milestone"],
+                         ["text", "text", "text", "date", "text"], ["leads"], ["bigint"])
+_FUNNEL_FLOW = _upsert("funnel_flow", ["grain", "channel", "campaign", "period", "from_stage",
+                                       "to_stage", "via"],
+                       ["text", "text", "text", "date", "text", "text", "text"], ["n"], ["bigint"])
 
 
 class FunnelProjection(LeadProjection):
-    """Milestones reached per inquiry cohort, and stage-to-stage flows per day."""
+    """Milestones reached per inquiry cohort, and stage-to-stage flows per period."""
 
     name = "funnel"
     tables = ("funnel_cohort", "funnel_flow")
@@ -211,16 +235,34 @@ class FunnelProjection(LeadProjection):
         return ({}, {})
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+        new, outcomes, t = fx.new_milestones, fx.outcomes, fx.transition
+        if not (new or outcomes or t):
+            return
         cohort, flow = acc
-        day = st.cohort_day
-        if day is not None:
-            for m in (*fx.new_milestones, *fx.outcomes):
-                _bump(cohort, (day, st.channel, st.campaign, m), 1, 0)
-        t = fx.transition
+        segs = rollup_segments(st.channel, st.campaign)
+        inquiry_at = st.inquiry_at
+        if inquiry_at is not None and (new or outcomes):
+            d, w, m = PERIODS(inquiry_at.date())
+            for ms in (*new, *outcomes):
+                for ch, cp in segs:
+                    for key in (("d", ch, cp, d, ms), ("w", ch, cp, w, ms), ("m", ch, cp, m, ms)):
+                        row = cohort.get(key)
+                        if row is None:
+                            cohort[key] = [1]
+                        else:
+                            row[0] += 1
         if t is not None:
-            key = (_day(t.at), st.channel, st.campaign, t.from_stage or "(start)", t.to_stage,
-                   f.event_type)
-            _bump(flow, key, 1, 0)
+            d, _, m = PERIODS(t.at.date())
+            src = t.from_stage or "(start)"
+            et = f.event_type
+            for ch, cp in segs:
+                for key in (("d", ch, cp, d, src, t.to_stage, et),
+                            ("m", ch, cp, m, src, t.to_stage, et)):
+                    row = flow.get(key)
+                    if row is None:
+                        flow[key] = [1]
+                    else:
+                        row[0] += 1
 
     async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
         await _add(apg, _FUNNEL_COHORT, acc[0])
@@ -235,39 +277,41 @@ _SOURCE_INDEX = {
     "inquiry": 0, "mql": 1, "sal": 2, "sql": 3, "opportunity": 4, "won": 5, "lost": 6,
     "disqualified": 7,
 }
-_SOURCES = _upsert("source_cohort", ["cohort_day", "channel", "campaign", "form_id", "event_key"],
-                   ["date", "text", "text", "text", "text"], list(SOURCE_COLUMNS),
+_SOURCES = _upsert("source_cohort",
+                   ["grain", "period", "channel", "campaign", "form_id", "event_key"],
+                   ["text", "date", "text", "text", "text", "text"], list(SOURCE_COLUMNS),
                    ["bigint"] * 8 + ["numeric", "numeric"])
 
 
 class SourcesProjection(LeadProjection):
-    """Per first-touch source and inquiry cohort: milestone counts, pipeline and won revenue."""
+    """Per first-touch source and inquiry cohort (day and month rows): milestone counts,
+    pipeline and won revenue."""
 
     name = "sources"
     tables = ("source_cohort",)
 
-    def start(self) -> Any:
-        return {}
-
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
-        day = st.cohort_day
-        if day is None:
+        if st.inquiry_at is None:
             return
         if not (fx.new_milestones or fx.outcomes or fx.cohort_pipeline or fx.cohort_won):
             return
-        key = (day, st.channel, st.campaign, st.form_id, st.event_key)
-        for m in (*fx.new_milestones, *fx.outcomes):
-            _bump(acc, key, 10, _SOURCE_INDEX[m])
-        if fx.cohort_pipeline:
-            _bump(acc, key, 10, 8, fx.cohort_pipeline)
-        if fx.cohort_won:
-            _bump(acc, key, 10, 9, fx.cohort_won)
+        d, _, m = PERIODS(st.inquiry_at.date())
+        seg = (st.channel, st.campaign, st.form_id, st.event_key)
+        for key in (("d", d, *seg), ("m", m, *seg)):
+            for ms in (*fx.new_milestones, *fx.outcomes):
+                _bump(acc, key, 10, _SOURCE_INDEX[ms])
+            if fx.cohort_pipeline:
+                _bump(acc, key, 10, 8, fx.cohort_pipeline)
+            if fx.cohort_won:
+                _bump(acc, key, 10, 9, fx.cohort_won)
 
     async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
         await _add(apg, _SOURCES, acc)
 
 
 # -- velocity -----------------------------------------------------------------------------
+
+_STAY_COLUMNS = ["lead_id", "stage", "entered_at", "exited_at", "seconds", "channel", "campaign"]
 
 
 class VelocityProjection(LeadProjection):
@@ -289,13 +333,8 @@ class VelocityProjection(LeadProjection):
     async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
         if not acc:
             return
-        cols = list(zip(*acc, strict=True))
-        await apg.execute(
-            "INSERT INTO stage_stay (lead_id, stage, entered_at, exited_at, seconds, channel, "
-            "campaign) SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], "
-            "$4::timestamptz[], $5::float8[], $6::text[], $7::text[])",
-            *[list(c) for c in cols],
-        )
+        # Insert-only: COPY is several times cheaper than INSERT ... unnest.
+        await apg.copy_records_to_table("stage_stay", records=acc, columns=_STAY_COLUMNS)
 
 
 # -- attribution ----------------------------------------------------------------------------
@@ -310,15 +349,11 @@ class AttributionProjection(LeadProjection):
 
     name = "attribution"
     tables = ("attribution_revenue",)
-    keeps_touches = True
-
-    def start(self) -> Any:
-        return {}
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         if not fx.attributed:
             return
-        day = _day(f.occurred_at)
+        day = f.occurred_at.date()
         for model, shares in fx.attributed.items():
             for channel, campaign, revenue, credit in shares:
                 key = (day, model, channel, campaign)
@@ -367,9 +402,12 @@ class RepsProjection(LeadProjection):
         return ({}, {}, {})
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
-        reps, reasons, sla = acc
-        et, p, day = f.event_type, f.payload, _day(f.occurred_at)
+        et = f.event_type
         idx = _REP_EVENT.get(et)
+        if idx is None and not et.startswith("sla."):
+            return
+        reps, reasons, sla = acc
+        p, day = f.payload, f.occurred_at.date()
         if idx is not None:
             rep, team = _who(p, st)
             if et in ("lead.assigned", "lead.reassigned"):
@@ -381,7 +419,7 @@ class RepsProjection(LeadProjection):
             if kind is not None:
                 _bump(reasons, (day, rep, team, kind, str(p.get("reason_code") or UNKNOWN)), 1, 0)
             return
-        if et.startswith("sla.") and p.get("policy_id"):
+        if p.get("policy_id"):
             rep, team = _who(p, st)
             key = (day, str(p["policy_id"]), team, rep)
             if et == "sla.met":
@@ -437,8 +475,10 @@ class StuckProjection(LeadProjection):
 
 
 def all_projections() -> list[LeadProjection]:
-    return [FunnelProjection(), SourcesProjection(), VelocityProjection(),
-            AttributionProjection(), RepsProjection(), StuckProjection()]
+    """The six members of one ``LeadFold`` group (a fresh group per call)."""
+    group = LeadFold()
+    return [FunnelProjection(group), SourcesProjection(group), VelocityProjection(group),
+            AttributionProjection(group), RepsProjection(group), StuckProjection(group)]
 
 
 PROJECTION_NAMES: tuple[str, ...] = (

@@ -31,13 +31,16 @@ class Filters:
     channel: str | None = None
     campaign: str | None = None
 
-    def where(self, day_column: str, *, segments: bool = True) -> tuple[str, dict[str, Any]]:
+    def where(self, day_column: str, *, segments: bool = True,
+              dates: bool = True) -> tuple[str, dict[str, Any]]:
         conds: list[str] = ["TRUE"]
         params: dict[str, Any] = {}
-        if self.start is not None:
+        if not dates:
+            pass
+        elif self.start is not None:
             conds.append(f"{day_column} >= :start")
             params["start"] = self.start
-        if self.end is not None:
+        if dates and self.end is not None:
             conds.append(f"{day_column} <= :end")
             params["end"] = self.end
         if segments and self.channel:
@@ -70,30 +73,58 @@ def _r(value: float | None, ndigits: int = 4) -> float | None:
 # -- funnel -------------------------------------------------------------------------------
 
 
+def _rollup_where(split: domain.RangeSplit, coarse: str, params: dict[str, Any]) -> str:
+    """Rows of a rollup table covering ``split``: whole periods from the ``coarse`` grain,
+    the edge days from the daily rows (one index range each)."""
+    ors: list[str] = []
+    if split.has_full:
+        conds = [f"grain = '{coarse}'"]
+        if split.full_from is not None:
+            conds.append("period >= :full_from")
+            params["full_from"] = split.full_from
+        if split.full_to is not None:
+            conds.append("period <= :full_to")
+            params["full_to"] = split.full_to
+        ors.append(" AND ".join(conds))
+    for i, (lo, hi) in enumerate(split.edges):
+        conds = ["grain = 'd'"]
+        if lo is not None:
+            conds.append(f"period >= :edge_lo{i}")
+            params[f"edge_lo{i}"] = lo
+        if hi is not None:
+            conds.append(f"period <= :edge_hi{i}")
+            params[f"edge_hi{i}"] = hi
+        ors.append(" AND ".join(conds))
+    return "(" + " OR ".join(f"({o})" for o in ors) + ")"
+
+
 async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dict[str, Any]:
-    where, params = f.where("cohort_day")
-    totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
-    for milestone, n in await conn.execute(
-        text(f"SELECT milestone, sum(leads) FROM funnel_cohort WHERE {where} GROUP BY milestone"),
-        params,
-    ):
-        totals[milestone] = int(n)
+    """Read from the rollups: whole weeks/months from their rows, edge days from daily rows,
+    for the filtered channel/campaign (or its total row): a handful of rows per period."""
+    seg = {"ch": f.channel or domain.ALL, "cp": f.campaign or domain.ALL, "grain": grain}
+    params = dict(seg)
+    where = _rollup_where(domain.split_range(f.start, f.end, grain),
+                          domain.ROLLUP_GRAINS[grain], params)
     cohorts: dict[date, dict[str, int]] = {}
+    totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
     for cohort, milestone, n in await conn.execute(
         text(
-            f"SELECT date_trunc(:grain, cohort_day)::date AS c, milestone, sum(leads) "
-            f"FROM funnel_cohort WHERE {where} GROUP BY 1, 2 ORDER BY 1"
+            "SELECT date_trunc(:grain, period::timestamp)::date AS c, milestone, sum(leads) "
+            f"FROM funnel_cohort WHERE channel = :ch AND campaign = :cp AND {where} "
+            "GROUP BY 1, 2 ORDER BY 1"
         ),
-        {**params, "grain": grain},
+        params,
     ):
         cohorts.setdefault(cohort, {})[milestone] = int(n)
-    fwhere, fparams = f.where("day")
+        totals[milestone] = totals.get(milestone, 0) + int(n)
+    fparams = dict(seg)
+    fwhere = _rollup_where(domain.split_range(f.start, f.end, "month"), "m", fparams)
     entries = {s: 0 for s in domain.STAGES}
     flows = []
     for from_stage, to_stage, via, n in await conn.execute(
         text(
-            f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE {fwhere} "
-            "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"
+            f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE channel = :ch "
+            f"AND campaign = :cp AND {fwhere} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"
         ),
         fparams,
     ):
@@ -197,7 +228,8 @@ async def source_counts(
     conn: AsyncConnection, f: Filters, group_by: str
 ) -> dict[str, dict[str, float]]:
     col = SOURCE_DIMENSIONS[group_by]
-    where, params = f.where("cohort_day")
+    where, params = f.where("period", dates=False)
+    where += " AND " + _rollup_where(domain.split_range(f.start, f.end, "month"), "m", params)
     sums = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
     out: dict[str, dict[str, float]] = {}
     for row in await conn.execute(
@@ -414,7 +446,7 @@ async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] 
         events.append({
             "position": pos, "event_id": str(event_id), "producer": producer,
             "event_type": event_type, "occurred_at": occurred.isoformat(),
-            "recorded_at": recorded.isoformat(), "stage": domain.STAGE_OF_EVENT.get(event_type),
+            "recorded_at": recorded.isoformat(), "stage": domain.stage_of_event(event_type),
             "payload": {**payload, **(personal or {})},
         })
     if not events:
