@@ -248,9 +248,15 @@ class ScanBatch:
 
 @dataclass(frozen=True)
 class Expected:
-    """The funnel the plan must produce (leads counted once, by their first capture)."""
+    """The funnel the plan must produce.
+
+    ``leads`` counts people; ``captured`` adds the duplicates with a typo, each of which
+    intake captures as a lead of its own before merging it into the person's lead (by phone).
+    """
 
     leads: int
+    captured: int
+    captured_by_channel: Mapping[str, int]
     mql: int
     disqualified: int
     sal: int
@@ -304,8 +310,13 @@ class Plan:
             if "won" in steps:
                 won_by_channel[p.channel] += 1
         scan_items = sum(len(b.people) for b in self.scan_batches)
+        captured_by_channel = Counter(by_channel)
+        for p in self.people:
+            if p.typo_duplicate:
+                captured_by_channel[p.channel] += 1
         return Expected(
-            leads=len(self.people), mql=reached["mql"], disqualified=reached["disqualified"],
+            leads=len(self.people), captured=sum(captured_by_channel.values()),
+            captured_by_channel=dict(captured_by_channel), mql=reached["mql"], disqualified=reached["disqualified"],
             sal=reached["sal"], sql=reached["sql"], opportunity=reached["opportunity"],
             won=reached["won"], lost=reached["lost"], rejected=reached["rejected"],
             recycled=reached["recycled"], leads_by_channel=dict(by_channel),
@@ -794,6 +805,7 @@ class Workload:
         e = self.endpoints
         email = typo(p.email) if p.typo_duplicate else p.email
         body = {"contact": p.contact(email), "source": {"channel": p.channel, **p.utm},
+                "consent": {"marketing_opt_in": p.marketing_opt_in, "source": "website"},
                 "external_id": f"{self.config.id_prefix}ext-{p.key}-again"}
         r = await self.request("POST", f"{e.intake}/v1/inquiries", what="follow_up",
                                headers={"X-Api-Key": e.api_key}, json=body)

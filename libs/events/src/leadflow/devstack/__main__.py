@@ -65,10 +65,31 @@ def available_services(port_base: int = 8000) -> list[ServiceSpec]:
 
 class Devstack:
     def __init__(
-        self, home: Path, kafka_port: int, pg_port: int, quiet: bool = False, port_base: int = 8000
+        self,
+        home: Path,
+        kafka_port: int,
+        pg_port: int,
+        quiet: bool = False,
+        port_base: int = 8000,
+        *,
+        kafka_bootstrap: str | None = None,
+        database_url: str | None = None,
+        schema_prefix: str = "",
+        topic_prefix: str = "",
+        extra_env: dict[str, str] | None = None,
     ) -> None:
+        """``kafka_bootstrap`` + ``database_url`` reuse running infrastructure (tests):
+        ``start_infra`` and ``stop_all`` then leave Kafka and Postgres alone. The prefixes
+        isolate a stack on shared infrastructure (schemas ``<prefix><schema>``, topics
+        ``<prefix>leadflow.*``); ``extra_env`` is added to every service's environment."""
         self.home = home
         self.port_base = port_base
+        self.external = (
+            (kafka_bootstrap, database_url) if kafka_bootstrap and database_url else None
+        )
+        self.schema_prefix = schema_prefix
+        self.topic_prefix = topic_prefix
+        self.extra_env = dict(extra_env or {})
         self.kafka = KafkaBroker(home / "kafka", port=kafka_port, controller_port=kafka_port + 1)
         self.postgres = PostgresServer(home / "postgres", port=pg_port)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -112,9 +133,10 @@ class Devstack:
 
     def env(self) -> dict[str, str]:
         creds = self.credentials()
+        kafka, database = self.external or (self.kafka.bootstrap, self.postgres.url)
         return {
-            "DATABASE_URL": self.postgres.url,
-            "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
+            "DATABASE_URL": database,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "LEADFLOW_ADMIN_TOKEN": creds["admin_token"],
             "LEADFLOW_INTAKE_BOOTSTRAP_API_KEY": creds["api_key"],
             "LEADFLOW_INTAKE_BOOTSTRAP_FORM_KEY": creds["form_key"],
@@ -137,6 +159,8 @@ class Devstack:
             print(f"[devstack] {message}", flush=True)
 
     def start_infra(self) -> None:
+        if self.external is not None:
+            return
         busy = [p for p in (self.kafka.port, self.postgres.port) if port_open(p)]
         if busy:
             raise SystemExit(
@@ -156,7 +180,9 @@ class Devstack:
             **self.env(),
             "LEADFLOW_PORT": str(spec.port),
             "LEADFLOW_HOST": os.environ.get("LEADFLOW_HOST", "127.0.0.1"),
-            "LEADFLOW_DB_SCHEMA": spec.schema,
+            "LEADFLOW_DB_SCHEMA": self.schema_prefix + spec.schema,
+            **({"LEADFLOW_TOPIC_PREFIX": self.topic_prefix} if self.topic_prefix else {}),
+            **self.extra_env,
         }
         log_dir = self.home / "logs"
         log_dir.mkdir(exist_ok=True)
@@ -245,6 +271,9 @@ class Devstack:
         self.procs.clear()
         for log in self.logs.values():
             log.close()
+        if self.external is not None:
+            self.say("services stopped (Kafka and Postgres were not ours)")
+            return
         self.say("stopping Kafka ...")
         self.kafka.stop()
         self.say("stopping Postgres ...")

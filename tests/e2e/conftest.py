@@ -1,0 +1,118 @@
+"""All five services as real processes (``leadflow.devstack.Devstack``) on the test infra.
+
+Each stack gets free ports, its own schemas (``<isolation.schema>_<service>``, dropped with
+the isolation) and its own topic prefix, so it shares Kafka and Postgres with other tests
+without seeing their data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bench.workload import Endpoints
+from leadflow.devstack.__main__ import Devstack, ServiceSpec
+from leadflow.events.testing import wait_until
+from tests.conftest import Isolation
+
+# Faster relays and timers than production defaults: the tests wait on whole pipelines.
+FAST_ENV = {
+    "LEADFLOW_OUTBOX_POLL_SECONDS": "0.1",
+    "LEADFLOW_TIMER_POLL_SECONDS": "0.2",
+    "LEADFLOW_LOG_LEVEL": "WARNING",
+    "LEADFLOW_INTAKE_IP_RATE_PER_SECOND": "1000",
+    "LEADFLOW_INTAKE_IP_BURST": "1000",
+}
+
+
+def _free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base() -> int:
+    """A base whose +1..+5 are all free (away from 8001-8005 and the brokers' ports)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20000, 40000, 10)
+        if all(_free(base + n) for n in range(1, 6)):
+            return base
+    raise RuntimeError("no five free ports found")
+
+
+@dataclass
+class Stack:
+    devstack: Devstack
+    specs: list[ServiceSpec]
+    endpoints: Endpoints
+    home: Path
+
+    def log_tail(self, chars: int = 3000) -> str:
+        out = []
+        for spec in self.specs:
+            path = self.home / "logs" / f"{spec.name}.log"
+            if path.exists():
+                out.append(f"--- {spec.name} ---\n{path.read_text(errors='replace')[-chars:]}")
+        return "\n".join(out)
+
+
+async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = None) -> Stack:
+    home = Path(tempfile.mkdtemp(prefix="leadflow-e2e-"))
+    base = free_port_base()
+    stack = Devstack(
+        home, kafka_port=0, pg_port=0, quiet=True, port_base=base,
+        kafka_bootstrap=isolation.kafka_bootstrap, database_url=isolation.database_url,
+        schema_prefix=f"{isolation.schema}_", topic_prefix=isolation.topic_prefix,
+        extra_env={**FAST_ENV, **(extra_env or {})},
+    )
+    stack.start_infra()  # a no-op with external infrastructure
+    specs = await asyncio.to_thread(stack.start_services)
+    running = Stack(stack, specs, Endpoints.from_credentials(stack.credentials(), base), home)
+    names = {s.name for s in specs}
+    missing = {"intake", "scoring", "routing", "sla-monitor", "analytics"} - names
+    if missing:
+        await asyncio.to_thread(stack.stop_all)
+        pytest.fail(f"services without an app module: {sorted(missing)}")
+    async with httpx.AsyncClient() as client:
+        for spec in specs:
+            async def ready(port: int = spec.port) -> bool:
+                try:
+                    return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            try:
+                await wait_until(ready, timeout=90, message=f"{spec.name} ready")
+            except Exception:
+                tail = running.log_tail()
+                await asyncio.to_thread(stack.stop_all)
+                raise AssertionError(f"{spec.name} never became ready\n{tail}") from None
+    return running
+
+
+@pytest.fixture
+async def e2e_stack(isolation: Isolation) -> AsyncIterator[Callable[..., Any]]:
+    """``await e2e_stack(extra_env=None)`` starts a stack; it is stopped after the test."""
+    started: list[Stack] = []
+
+    async def start(extra_env: dict[str, str] | None = None) -> Stack:
+        s = await start_stack(isolation, extra_env)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        await asyncio.to_thread(s.devstack.stop_all)
