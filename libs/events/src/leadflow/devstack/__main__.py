@@ -354,6 +354,10 @@ def cmd_run(args: Any, infra_only: bool = False) -> int:
             stack.say(f"settings in {stack.home / 'dev.env'}")
         else:
             print(banner(stack, specs), flush=True)
+            if os.environ.get("LEADFLOW_DEMO") == "1":
+                from leadflow.devstack.demo import start_demo
+
+                start_demo(stack.credentials(), specs, stack.port_base, stack.say)
         stack.supervise(specs)
     except KeyboardInterrupt:
         pass
