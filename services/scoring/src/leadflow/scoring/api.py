@@ -3,11 +3,12 @@ re-score job progress and nurture track admin. Every route needs the admin token
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Response
+from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.events.catalogue.scoring import ScoringModelPublished
@@ -27,6 +28,18 @@ from leadflow.scoring.domain import (
     validate_track,
 )
 from leadflow.scoring.handlers import RESCORE_BATCH, job_key, score_lead
+from leadflow.scoring.predictive import (
+    Example,
+    LinearModel,
+    NotEnoughData,
+    OutcomeRow,
+    apply_suggestion,
+    beats,
+    evaluate_on,
+    label_of,
+    rule_suggestions,
+    train,
+)
 from leadflow.scoring.settings import ScoringSettings
 
 MODEL_STREAM = stream_id("scoring-model")
@@ -282,13 +295,21 @@ class BacktestRequest(BaseModel):
 )
 async def backtest(kit: KitDep, request: BacktestRequest) -> dict[str, Any]:
     draft = await _draft_or_current(kit, request.model)
+    async with kit.connect() as conn:
+        current = await store.current_model(conn)
+    return await run_backtest(kit, current, draft, examples=request.examples)
+
+
+async def run_backtest(
+    kit: KitDep, current: ScoringModel, draft: ScoringModel, *, examples: int
+) -> dict[str, Any]:
+    """Score every open lead's stored history with the current and the draft model."""
     now = kit.clock.now()
     leads = became = stopped = grade_changed = cell_changed = 0
     vs_recorded = 0
-    examples: list[dict[str, Any]] = []
+    shown: list[dict[str, Any]] = []
     cursor: uuid.UUID | None = None
     async with kit.connect() as conn:
-        current = await store.current_model(conn)
         window = timedelta(days=max(current.decay.half_life_days, draft.decay.half_life_days) * 12)
         while True:
             page = await store.open_leads_page(conn, cursor, 500)
@@ -309,8 +330,8 @@ async def backtest(kit: KitDep, request: BacktestRequest) -> dict[str, Any]:
                 if before.mql_ready != after.mql_ready:
                     became += after.mql_ready
                     stopped += before.mql_ready
-                    if len(examples) < request.examples:
-                        examples.append(
+                    if len(shown) < examples:
+                        shown.append(
                             {
                                 "lead_id": str(lead.lead_id),
                                 "before": {"matrix_cell": before.matrix_cell,
@@ -329,7 +350,7 @@ async def backtest(kit: KitDep, request: BacktestRequest) -> dict[str, Any]:
         "differs_from_recorded_mql": vs_recorded,
         "grade_changed": grade_changed,
         "matrix_cell_changed": cell_changed,
-        "examples": examples,
+        "examples": shown,
         "evaluated_at": now.isoformat(),
     }
 
@@ -416,3 +437,169 @@ async def delete_track(kit: KitDep, track_id: str) -> Response:
         if not await store.deactivate_track(uow.conn, track_id):
             raise Problem(404, "Unknown track", f"no active nurture track {track_id!r}")
     return Response(status_code=204)
+
+
+# -- predictive scoring -----------------------------------------------------------------------
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    holdout_fraction: float = Field(default=0.2, gt=0.05, lt=0.5)
+    regularisation: float = Field(default=0.3, gt=0)
+
+
+def _examples(rows: list[dict[str, Any]]) -> list[Example]:
+    out = []
+    for r in rows:
+        snap = r["snapshot"] or {}
+        out.append(
+            Example(
+                lead_id=str(r["lead_id"]),
+                at=r["snapshot_at"],
+                features=snap.get("features", {}),
+                label=label_of(r["outcome"]),
+                rule_score=float(snap.get("fit", 0.0)) + float(snap.get("engagement", 0.0)),
+            )
+        )
+    return out
+
+
+@router.post(
+    "/v1/scoring/predictive/train",
+    tags=["predictive"],
+    status_code=201,
+    summary="Train a predictive model on outcomes; promoted only if it beats the current one",
+)
+async def train_predictive(
+    kit: KitDep,
+    response: Response,
+    request: Annotated[TrainRequest | None, Body()] = None,
+    x_trained_by: Annotated[str | None, Header()] = None,
+) -> dict[str, Any]:
+    request = request or TrainRequest()
+    async with kit.connect() as conn:
+        rows = await store.latest_outcomes(conn)
+    examples = _examples(rows)
+    async with kit.unit_of_work() as uow:
+        version = await store.next_predictive_version(uow.conn)
+        try:
+            # CPU-bound: off the event loop so consumers and probes keep running.
+            trained = await asyncio.to_thread(
+                train,
+                examples,
+                version=version,
+                holdout_fraction=request.holdout_fraction,
+                regularisation=request.regularisation,
+            )
+        except NotEnoughData as exc:
+            raise Problem(
+                422, "Not enough outcomes to train", str(exc),
+                errors=[{"field": "outcomes", "message": str(exc)}],
+            ) from exc  # fmt: skip
+        current = await store.promoted_model(uow.conn)
+        current_auc: float | None = None
+        if current is not None:
+            incumbent = LinearModel.from_json(current["weights"], current["version"])
+            current_auc = evaluate_on(incumbent, trained.holdout)["auc"]
+        promoted = beats(trained.metrics["auc"], current_auc)
+        metrics = {
+            **trained.metrics,
+            "incumbent": None
+            if current is None
+            else {"version": current["version"], "auc_on_this_holdout": current_auc},
+            "promoted": promoted,
+        }
+        await store.insert_predictive_model(
+            uow.conn,
+            version=version,
+            weights=trained.model.to_json(),
+            artifact=trained.artifact,
+            metrics=metrics,
+            promoted=promoted,
+            trained_by=x_trained_by,
+            at=uow.clock.now(),
+        )
+    response.headers["Location"] = "/v1/scoring/predictive/report"
+    return {"version": version, "promoted": promoted, "metrics": metrics}
+
+
+@router.get(
+    "/v1/scoring/predictive/report",
+    tags=["predictive"],
+    summary="Metrics and calibration of the model in service, beside the rule model's AUC",
+)
+async def predictive_report(kit: KitDep) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        models = await store.predictive_models(conn)
+        current = await store.promoted_model(conn)
+    if not models:
+        raise Problem(
+            404, "No predictive model", "train one with POST /v1/scoring/predictive/train"
+        )
+    serving = current["version"] if current else None
+    chosen = current["metrics"] if current else models[-1]["metrics"]
+    return {
+        "serving_version": serving,
+        "auc": chosen["auc"],
+        "rule_model_auc": chosen["rule_model"]["auc"],
+        "top_decile_lift": chosen["top_decile_lift"],
+        "rule_model_top_decile_lift": chosen["rule_model"]["top_decile_lift"],
+        "calibration": chosen["calibration"],
+        "metrics": chosen,
+        "versions": [
+            {
+                "version": m["version"],
+                "promoted": m["promoted"],
+                "auc": m["metrics"]["auc"],
+                "rule_model_auc": m["metrics"]["rule_model"]["auc"],
+                "top_decile_lift": m["metrics"]["top_decile_lift"],
+                "holdout_examples": m["metrics"]["holdout_examples"],
+                "incumbent": m["metrics"].get("incumbent"),
+                "trained_by": m["trained_by"],
+                "trained_at": m["trained_at"].isoformat(),
+                "artifact_bytes": m["artifact_bytes"],
+            }
+            for m in models
+        ],
+    }
+
+
+# -- calibration from rejections --------------------------------------------------------------
+
+
+@router.get(
+    "/v1/scoring/suggestions",
+    tags=["predictive"],
+    summary="Rules that over-score leads sales rejects, with suggested weights and backtests",
+)
+async def suggestions(
+    kit: KitDep,
+    min_support: Annotated[int, Query(ge=1)] = 20,
+    min_lift: Annotated[float, Query(gt=0)] = 1.2,
+) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        model = await store.current_model(conn)
+        rows = await store.all_outcomes(conn)
+    outcome_rows = [
+        OutcomeRow(
+            outcome=r["outcome"],
+            reason_code=r["reason_code"],
+            rules=(r["snapshot"] or {}).get("rules", {}),
+            fit=float((r["snapshot"] or {}).get("fit", 0.0)),
+            engagement=float((r["snapshot"] or {}).get("engagement", 0.0)),
+        )
+        for r in rows
+    ]
+    report = rule_suggestions(outcome_rows, model, min_support=min_support, min_lift=min_lift)
+    for suggestion in report["suggestions"]:
+        draft = validate_model(
+            apply_suggestion(model, suggestion["rule_id"], suggestion["change"]["points"]["to"])
+        )
+        result = await run_backtest(kit, model, draft, examples=0)
+        suggestion["open_leads_backtest"] = {
+            k: result[k]
+            for k in ("leads", "mql_status_changed", "would_become_mql", "would_stop_being_mql")
+        }
+        suggestion["draft_model"] = draft.model_dump(mode="json")
+    return {"model_version": model.version, **report}

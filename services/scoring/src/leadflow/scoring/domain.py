@@ -113,6 +113,9 @@ class LeadProfile(BaseModel):
     role_address: bool = False
     marketing_opt_in: bool | None = None
     answers: dict[str, str] = {}
+    # Non-personal extra columns of an import (visits, time on site, ...): predictive
+    # features; sales-entered ones are filtered out there, rules do not read them.
+    attributes: dict[str, str] = {}
 
 
 def _clean(value: str | None) -> str | None:
@@ -181,6 +184,7 @@ def profile_from_captured(event: LeadCaptured) -> LeadProfile:
         role_address=event.flags.role_address,
         marketing_opt_in=event.consent.marketing_opt_in if event.consent else None,
         answers=answers,
+        attributes=dict(event.attributes),
     )
 
 
@@ -220,6 +224,8 @@ def profile_after_inquiry(profile: LeadProfile, event: InquiryReceived) -> LeadP
         changes["product_interest"] = answers["product_interest"]
     if event.rating:
         changes["rating"] = event.rating
+    if event.attributes:
+        changes["attributes"] = {**profile.attributes, **event.attributes}
     return profile.model_copy(update=changes)
 
 
@@ -294,7 +300,7 @@ def _domain_matches(domain: str | None, domains: Iterable[str]) -> bool:
 def profile_attributes(profile: LeadProfile, model: ScoringModel | None = None) -> dict[str, Any]:
     """The flat attribute map rules read: stored fields plus derived ones (seniority, region,
     competitor, free-mail by the model's domain list)."""
-    attrs: dict[str, Any] = profile.model_dump(exclude={"answers"})
+    attrs: dict[str, Any] = profile.model_dump(exclude={"answers", "attributes"})
     for name in ANSWER_FIELDS:
         attrs[f"answers.{name}"] = profile.answers.get(name)
     attrs["seniority"] = profile.seniority or seniority_of(profile.title)

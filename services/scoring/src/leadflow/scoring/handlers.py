@@ -6,7 +6,8 @@ model publish. Decisions come from ``domain``; this module only loads, decides a
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +33,7 @@ from leadflow.events.catalogue.routing import (
     OpportunityOpened,
 )
 from leadflow.events.catalogue.scoring import (
+    FeatureWeight,
     LeadDisqualified,
     LeadQualified,
     LeadScored,
@@ -61,6 +63,7 @@ from leadflow.scoring.domain import (
     snapshot,
     touch_due_at,
 )
+from leadflow.scoring.predictive import LinearModel, Prediction, lead_features, snapshot_of
 from leadflow.scoring.store import LeadRow
 
 REEVALUATE = "scoring.reevaluate"
@@ -113,6 +116,96 @@ async def tracks_for(uow: UnitOfWork) -> list[NurtureTrack]:
     return cached
 
 
+async def predictive_for(uow: UnitOfWork) -> LinearModel | None:
+    """The promoted predictive model (weights only), looked up once per unit of work."""
+    if "_scoring_predictive" not in uow.__dict__:
+        model: LinearModel | None = None
+        version = await store.promoted_version(uow.conn)
+        if version is not None:
+            weights = await store.predictive_weights(uow.conn, version)
+            if weights is not None:
+                model = LinearModel.from_json(weights, version)
+        uow.__dict__["_scoring_predictive"] = model
+    found: LinearModel | None = uow.__dict__["_scoring_predictive"]
+    return found
+
+
+class Effects:
+    """Where a decision's side effects go. Immediate (API commands, timers): straight to the
+    database. Batched (the consumer): timers, lead rows and outcomes are collected and written
+    with a few set-based statements at the end of the batch, and activities come from the
+    batch's one preloaded read."""
+
+    def __init__(
+        self, uow: UnitOfWork, acts: dict[uuid.UUID, list[Activity]] | None = None
+    ) -> None:
+        self.uow = uow
+        self.batched = acts is not None
+        self.acts: dict[uuid.UUID, list[Activity]] = acts or {}
+        self.timers: dict[str, dict[str, Any] | None] = {}  # key -> schedule, or None: cancel
+        self.leads: dict[uuid.UUID, LeadRow] = {}
+        self.outcomes: list[dict[str, Any]] = []
+
+    async def schedule(
+        self, key: str, due: datetime, kind: str, payload: dict[str, Any], lead_id: uuid.UUID
+    ) -> None:
+        if not self.batched:
+            await self.uow.timers.schedule(key, due, kind, payload, lead_id=lead_id)
+            return
+        self.timers[key] = {"key": key, "kind": kind, "lead_id": lead_id, "due_at": due,
+                            "payload": payload}  # fmt: skip
+
+    async def cancel(self, key: str) -> None:
+        if not self.batched:
+            await self.uow.timers.cancel(key)
+            return
+        self.timers[key] = None
+
+    async def save(self, lead: LeadRow) -> None:
+        if not self.batched:
+            await store.save_lead(self.uow.conn, lead)
+            return
+        self.leads[lead.lead_id] = lead
+
+    async def outcome(self, row: dict[str, Any]) -> None:
+        if not self.batched:
+            await store.insert_outcomes(self.uow.conn, [row])
+            return
+        self.outcomes.append(row)
+
+    async def activities(self, lead: LeadRow, since: datetime) -> list[Activity]:
+        if not self.batched:
+            return await store.activities(self.uow.conn, lead.lead_id, since)
+        return [a for a in self.acts.get(lead.lead_id, []) if a.occurred_at >= since]
+
+    async def write(self) -> None:
+        conn = self.uow.conn
+        await store.cancel_timers(conn, [k for k, t in self.timers.items() if t is None])
+        await store.schedule_timers(conn, [t for t in self.timers.values() if t is not None])
+        await store.save_leads(conn, list(self.leads.values()))
+        await store.insert_outcomes(conn, self.outcomes)
+        self.timers, self.leads, self.outcomes = {}, {}, []
+
+
+def _window_start(lead: LeadRow, model: ScoringModel, now: datetime) -> datetime:
+    since = now - timedelta(days=model.decay.half_life_days * ACTIVITY_WINDOW_HALF_LIVES)
+    if lead.engagement_since is not None and lead.engagement_since > since:
+        since = lead.engagement_since
+    return since
+
+
+async def score_lead(
+    uow: UnitOfWork,
+    lead: LeadRow,
+    model: ScoringModel,
+    now: datetime,
+    fx: Effects | None = None,
+) -> ScoreResult:
+    fx = fx or Effects(uow)
+    acts = await fx.activities(lead, _window_start(lead, model, now))
+    return score(lead.profile, acts, model, now, engagement_since=lead.engagement_since)
+
+
 @dataclass
 class Evaluation:
     result: ScoreResult | None = None
@@ -121,15 +214,53 @@ class Evaluation:
     disqualified: bool = False
 
 
-async def score_lead(
-    uow: UnitOfWork, lead: LeadRow, model: ScoringModel, now: datetime
-) -> ScoreResult:
-    window_start = now - timedelta(days=model.decay.half_life_days * ACTIVITY_WINDOW_HALF_LIVES)
-    since = window_start
-    if lead.engagement_since is not None and lead.engagement_since > since:
-        since = lead.engagement_since
-    acts = await store.activities(uow.conn, lead.lead_id, since)
-    return score(lead.profile, acts, model, now, engagement_since=lead.engagement_since)
+def _as_of(uow: UnitOfWork) -> datetime:
+    """When the fact behind a snapshot happened: the causing event's time, never the future."""
+    now = uow.clock.now()
+    cause = uow.causation
+    return min(cause.occurred_at, now) if cause is not None else now
+
+
+async def freeze(
+    uow: UnitOfWork,
+    fx: Effects,
+    lead: LeadRow,
+    *,
+    result: ScoreResult | None = None,
+    model: ScoringModel | None = None,
+) -> None:
+    """Snapshot what is known now (features, rule score) unless this cycle is frozen already:
+    called at qualification and when sales first acts, so no later field leaks in."""
+    if lead.snapshot is not None:
+        return
+    at = _as_of(uow)
+    model = model or await model_for(uow)
+    acts = [a for a in await fx.activities(lead, _window_start(lead, model, at))
+            if a.occurred_at <= at]  # fmt: skip
+    if result is None:
+        result = score(lead.profile, acts, model, at, engagement_since=lead.engagement_since)
+    features = lead_features(lead.profile, acts, result, model)
+    lead.set(snapshot=snapshot_of(result, features), snapshot_at=at)
+
+
+async def record_outcome(
+    uow: UnitOfWork, fx: Effects, lead: LeadRow, outcome: str, reason_code: str | None
+) -> None:
+    """An outcome becomes a training example with the snapshot of this sales cycle."""
+    await freeze(uow, fx, lead)
+    cause = uow.causation
+    assert lead.snapshot is not None and lead.snapshot_at is not None
+    await fx.outcome(
+        {
+            "event_id": cause.event_id if cause is not None else uuid.uuid4(),
+            "lead_id": lead.lead_id,
+            "outcome": outcome,
+            "reason_code": reason_code,
+            "occurred_at": cause.occurred_at if cause is not None else uow.clock.now(),
+            "snapshot": lead.snapshot,
+            "snapshot_at": lead.snapshot_at,
+        }
+    )
 
 
 async def evaluate(
@@ -138,20 +269,31 @@ async def evaluate(
     *,
     model: ScoringModel | None = None,
     result: ScoreResult | None = None,
+    fx: Effects | None = None,
 ) -> Evaluation:
     """Re-score ``lead`` and append what changed: LeadScored when the score moved materially,
     LeadDisqualified / LeadQualified once, nurture enrolment or exit; then save the row."""
+    fx = fx or Effects(uow)
     outcome = Evaluation()
     if lead.status != "open":
-        await store.save_lead(uow.conn, lead)
+        await fx.save(lead)
         return outcome
     now = uow.clock.now()
     model = model or await model_for(uow)
+    acts: list[Activity] | None = None
     if result is None:
-        result = await score_lead(uow, lead, model, now)
+        acts = await fx.activities(lead, _window_start(lead, model, now))
+        result = score(lead.profile, acts, model, now, engagement_since=lead.engagement_since)
     outcome.result = result
     lead_id = lead.lead_id
     payloads: list[EventPayload] = []
+
+    predictive = await predictive_for(uow)
+    prediction: Prediction | None = None
+    if predictive is not None:
+        if acts is None:
+            acts = await fx.activities(lead, _window_start(lead, model, now))
+        prediction = predictive.predict(lead_features(lead.profile, acts, result, model))
 
     if result.disqualified_by is not None and not lead.disqualified:
         payloads.append(
@@ -161,11 +303,15 @@ async def evaluate(
                 model_version=model.version,
             )
         )
+        await record_outcome(uow, fx, lead, "disqualified", result.disqualified_by)
         lead.set(disqualified=True, disqualify_reason=result.disqualify_reason)
         outcome.disqualified = True
-        payloads.extend(await _exit_nurture(uow, lead, "disqualified"))
+        payloads.extend(await _exit_nurture(fx, lead, "disqualified"))
 
-    if materially_changed(lead.score, result):
+    summary = score_summary(result)
+    if prediction is not None:
+        summary["predicted_conversion"] = round(prediction.probability, 4)
+    if materially_changed(lead.score, result) or _prediction_moved(lead.score, prediction):
         payloads.append(
             LeadScored(
                 fit=result.fit,
@@ -176,13 +322,17 @@ async def evaluate(
                 model_version=result.model_version,
                 contributions=result.top_contributions(TOP_CONTRIBUTIONS),
                 mql_ready=result.mql_ready,
+                predicted_conversion=summary.get("predicted_conversion"),
+                predictive_model_version=predictive.version if prediction and predictive else None,
+                top_features=[FeatureWeight(feature=n, weight=w)
+                              for n, w in (prediction.top_features if prediction else [])],
             )
-        )
-        lead.set(score=score_summary(result), scored_at=now)
+        )  # fmt: skip
+        lead.set(score=summary, scored_at=now)
         outcome.scored = True
 
     if result.mql_ready and not lead.qualified and not lead.with_sales and not lead.disqualified:
-        payloads.extend(await _exit_nurture(uow, lead, "qualified"))
+        payloads.extend(await _exit_nurture(fx, lead, "qualified"))
         payloads.append(
             LeadQualified(
                 fit=result.fit,
@@ -195,6 +345,7 @@ async def evaluate(
             )
         )
         lead.set(qualified=True, qualified_at=now)
+        await freeze(uow, fx, lead, model=model)
         outcome.qualified = True
     elif (
         not result.mql_ready
@@ -204,27 +355,36 @@ async def evaluate(
         and not lead.disqualified
         and lead.profile.marketing_opt_in is not False
     ):
-        payloads.extend(await _enrol(uow, lead, "not_sales_ready", model=model))
+        payloads.extend(await _enrol(uow, fx, lead, "not_sales_ready", model=model))
 
     due = next_reevaluation(result, model, now)
     if due is None:
         if lead.reeval_at is not None:
-            await uow.timers.cancel(reevaluate_key(lead_id))
+            await fx.cancel(reevaluate_key(lead_id))
             lead.set(reeval_at=None)
     elif lead.reeval_at is None or lead.reeval_at <= now or due < lead.reeval_at:
         # A later due time than the one already set is left alone: the earlier timer fires,
         # re-scores and sets the right time then. This saves a write per activity burst.
-        await uow.timers.schedule(reevaluate_key(lead_id), due, REEVALUATE, {}, lead_id=lead_id)
+        await fx.schedule(reevaluate_key(lead_id), due, REEVALUATE, {}, lead_id)
         lead.set(reeval_at=due)
 
     if payloads:
         await uow.append(lead_id, payloads)
-    await store.save_lead(uow.conn, lead)
+    await fx.save(lead)
     return outcome
+
+
+def _prediction_moved(old: dict[str, Any] | None, prediction: Prediction | None) -> bool:
+    """A prediction that moved by 5 points or more is news; drift below that is not."""
+    if prediction is None:
+        return False
+    before = (old or {}).get("predicted_conversion")
+    return before is None or abs(float(before) - prediction.probability) >= 0.05
 
 
 async def _enrol(
     uow: UnitOfWork,
+    fx: Effects,
     lead: LeadRow,
     reason: EnrolmentReason,
     *,
@@ -237,7 +397,7 @@ async def _enrol(
         if track is not None and track.active and lead.nurture_step < len(track.steps):
             due = touch_due_at(track, lead.nurture_step, now)
             assert due is not None
-            await _schedule_touch(uow, lead.lead_id, track.id, lead.nurture_step, due)
+            await _schedule_touch(fx, lead.lead_id, track.id, lead.nurture_step, due)
             lead.set(nurture_status="active", nurture_reason="resumed", nurture_next_due_at=due)
             return [
                 NurtureEnrolled(
@@ -251,7 +411,7 @@ async def _enrol(
         return []
     due = touch_due_at(chosen, 0, now)
     assert due is not None
-    await _schedule_touch(uow, lead.lead_id, chosen.id, 0, due)
+    await _schedule_touch(fx, lead.lead_id, chosen.id, 0, due)
     lead.set(
         nurture_status="active",
         track_id=chosen.id,
@@ -269,79 +429,141 @@ async def _enrol(
 
 
 async def _schedule_touch(
-    uow: UnitOfWork, lead_id: uuid.UUID, track_id: str, step: int, due: datetime
+    fx: Effects, lead_id: uuid.UUID, track_id: str, step: int, due: datetime
 ) -> None:
-    await uow.timers.schedule(
-        nurture_key(lead_id),
-        due,
-        NURTURE_TOUCH,
-        {"track_id": track_id, "step": step},
-        lead_id=lead_id,
+    await fx.schedule(
+        nurture_key(lead_id), due, NURTURE_TOUCH, {"track_id": track_id, "step": step}, lead_id
     )
 
 
-async def _exit_nurture(uow: UnitOfWork, lead: LeadRow, reason: Any) -> list[EventPayload]:
+async def _exit_nurture(fx: Effects, lead: LeadRow, reason: Any) -> list[EventPayload]:
     if lead.nurture_status not in {"active", "paused"} or lead.track_id is None:
         return []
-    await uow.timers.cancel(nurture_key(lead.lead_id))
+    await fx.cancel(nurture_key(lead.lead_id))
     lead.set(nurture_status="exited", nurture_reason=reason, nurture_next_due_at=None)
     return [NurtureExited(track_id=lead.track_id, reason=reason)]
 
 
-async def _pause_nurture(uow: UnitOfWork, lead: LeadRow) -> list[EventPayload]:
+async def _pause_nurture(fx: Effects, lead: LeadRow) -> list[EventPayload]:
     """Sales is working the lead: stop touches, remember the step to resume at."""
     if lead.nurture_status != "active" or lead.track_id is None:
         return []
-    await uow.timers.cancel(nurture_key(lead.lead_id))
+    await fx.cancel(nurture_key(lead.lead_id))
     lead.set(nurture_status="paused", nurture_next_due_at=None)
     return [NurtureExited(track_id=lead.track_id, reason="handed_to_sales")]
+
+
+# -- the consumer batch -----------------------------------------------------------------------
+
+LeadOp = Callable[[Envelope, UnitOfWork, Effects, LeadRow], Awaitable[None]]
+
+
+@dataclass
+class _Batch:
+    ops: list[tuple[Envelope, LeadOp, str | None]] = field(default_factory=list)
+    activities: list[tuple[uuid.UUID, str, Activity]] = field(default_factory=list)
+
+
+def _queue(
+    uow: UnitOfWork, event: Envelope, op: LeadOp, activity: tuple[str, Activity] | None = None
+) -> None:
+    """Defer a lead's event to the end of the consumer batch, where all of the batch's leads
+    are locked, read and written with a handful of statements instead of several per event."""
+    batch: _Batch | None = uow.__dict__.get("_scoring_batch")
+    if batch is None:
+        batch = uow.__dict__["_scoring_batch"] = _Batch()
+        uow.on_flush(lambda: drain(uow))
+    key = None
+    if activity is not None:
+        key = activity[0]
+        batch.activities.append((event.lead_id, activity[0], activity[1]))
+    batch.ops.append((event, op, key))
+
+
+async def drain(uow: UnitOfWork) -> None:
+    """Run the queued ops in arrival order. Called at flush, and first by any handler that
+    works outside the batch (merge, erasure) so nothing overtakes an earlier event."""
+    batch: _Batch | None = uow.__dict__.pop("_scoring_batch", None)
+    if batch is None or not batch.ops:
+        return
+    conn = uow.conn
+    new = await store.add_activities(conn, batch.activities)
+    leads = await store.upsert_leads(conn, [e.lead_id for e, _, _ in batch.ops])
+    model = await model_for(uow)
+    now = uow.clock.now()
+    earliest = min(_window_start(lead, model, now) for lead in leads.values())
+    loaded = await store.activities_of(conn, list(leads), earliest)
+    fresh = {(lead_id, key): act for lead_id, key, act in batch.activities}
+    acts = {
+        lead_id: [a for a in items if (lead_id, a.activity_id) not in new]
+        for lead_id, items in loaded.items()
+    }
+    fx = Effects(uow, acts)
+    causation = uow.causation
+    try:
+        for event, op, key in batch.ops:
+            if key is not None and (event.lead_id, key) in new:
+                fx.acts.setdefault(event.lead_id, []).append(fresh[(event.lead_id, key)])
+                new.discard((event.lead_id, key))  # one event adds it once
+            uow.causation = event
+            await op(event, uow, fx, leads[event.lead_id])
+    finally:
+        uow.causation = causation
+    await fx.write()
 
 
 # -- intake -----------------------------------------------------------------------------------
 
 
+def _inquiry_activity(event: Envelope, inquiry_id: uuid.UUID, method: str,
+                      rating: str | None) -> tuple[str, Activity]:  # fmt: skip
+    properties = {"capture_method": method}
+    if rating:
+        properties["rating"] = rating
+    key = f"inquiry:{inquiry_id}"
+    return key, Activity("inquiry", event.occurred_at, properties=properties, activity_id=key)
+
+
 async def on_lead_captured(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, LeadCaptured)
-    lead = await store.upsert_lead(uow.conn, event.lead_id, profile_from_captured(payload))
-    await _record_inquiry(uow, event, payload.inquiry_id, payload.capture_method, payload.rating)
-    await evaluate(uow, lead)
+    _queue(uow, event, _captured, _inquiry_activity(
+        event, payload.inquiry_id, payload.capture_method, payload.rating))  # fmt: skip
+
+
+async def _captured(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    assert isinstance(event.payload, LeadCaptured)
+    lead.set(profile=profile_from_captured(event.payload))
+    await evaluate(uow, lead, fx=fx)
 
 
 async def on_inquiry_received(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, InquiryReceived)
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
-    lead.set(profile=profile_after_inquiry(lead.profile, payload))
-    await _record_inquiry(uow, event, payload.inquiry_id, payload.capture_method, payload.rating)
-    await evaluate(uow, lead)
+    _queue(uow, event, _inquiry, _inquiry_activity(
+        event, payload.inquiry_id, payload.capture_method, payload.rating))  # fmt: skip
 
 
-async def _record_inquiry(
-    uow: UnitOfWork, event: Envelope, inquiry_id: uuid.UUID, method: str, rating: str | None
-) -> None:
-    properties = {"capture_method": method}
-    if rating:
-        properties["rating"] = rating
-    await store.add_activity(
-        uow.conn,
-        event.lead_id,
-        f"inquiry:{inquiry_id}",
-        Activity("inquiry", event.occurred_at, properties=properties),
-    )
+async def _inquiry(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    assert isinstance(event.payload, InquiryReceived)
+    lead.set(profile=profile_after_inquiry(lead.profile, event.payload))
+    await evaluate(uow, lead, fx=fx)
 
 
 async def on_profile_updated(event: Envelope, uow: UnitOfWork) -> None:
-    payload = event.payload
-    assert isinstance(payload, LeadProfileUpdated)
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
-    lead.set(profile=profile_updated(lead.profile, payload))
-    await evaluate(uow, lead)
+    _queue(uow, event, _profile_updated)
+
+
+async def _profile_updated(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    assert isinstance(event.payload, LeadProfileUpdated)
+    lead.set(profile=profile_updated(lead.profile, event.payload))
+    await evaluate(uow, lead, fx=fx)
 
 
 async def on_activity_recorded(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, ActivityRecorded)
+    key = payload.activity_id or str(event.event_id)
     activity = Activity(
         activity_type=normalise_activity_type(payload.activity_type),
         occurred_at=event.occurred_at,
@@ -349,17 +571,20 @@ async def on_activity_recorded(event: Envelope, uow: UnitOfWork) -> None:
         content_id=payload.content_id,
         campaign=payload.campaign,
         properties=dict(payload.properties),
+        activity_id=key,
     )
-    await store.add_activity(
-        uow.conn, event.lead_id, payload.activity_id or str(event.event_id), activity
-    )
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
-    await evaluate(uow, lead)
+    _queue(uow, event, _evaluate_op, (key, activity))
+
+
+async def _evaluate_op(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    await evaluate(uow, lead, fx=fx)
 
 
 async def on_leads_merged(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, LeadsMerged)
+    await drain(uow)
+    fx = Effects(uow)
     survivor = await store.upsert_lead(uow.conn, event.lead_id)
     merged = await store.lock_lead(uow.conn, payload.merged_lead_id)
     await store.move_activities(uow.conn, payload.merged_lead_id, event.lead_id)
@@ -374,23 +599,28 @@ async def on_leads_merged(event: Envelope, uow: UnitOfWork) -> None:
             qualified=survivor.qualified or merged.qualified,
             with_sales=survivor.with_sales or merged.with_sales,
         )
-    await evaluate(uow, survivor)
+    await evaluate(uow, survivor, fx=fx)
 
 
 async def on_consent_changed(event: Envelope, uow: UnitOfWork) -> None:
+    _queue(uow, event, _consent_changed)
+
+
+async def _consent_changed(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
     payload = event.payload
     assert isinstance(payload, ConsentChanged)
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
     lead.set(profile=lead.profile.model_copy(update={"marketing_opt_in": payload.marketing_opt_in}))
-    payloads = [] if payload.marketing_opt_in else await _exit_nurture(uow, lead, "opted_out")
+    payloads = [] if payload.marketing_opt_in else await _exit_nurture(fx, lead, "opted_out")
     if payloads:
         await uow.append(lead.lead_id, payloads)
-    await evaluate(uow, lead)
+    await evaluate(uow, lead, fx=fx)
 
 
 async def on_lead_erased(event: Envelope, uow: UnitOfWork) -> None:
+    await drain(uow)
+    fx = Effects(uow)
     lead = await store.upsert_lead(uow.conn, event.lead_id)
-    payloads = await _exit_nurture(uow, lead, "erased")
+    payloads = await _exit_nurture(fx, lead, "erased")
     await uow.timers.cancel(reevaluate_key(lead.lead_id))
     await store.delete_activities(uow.conn, lead.lead_id)
     lead.set(status="erased", profile=LeadProfile(), reeval_at=None)
@@ -403,43 +633,63 @@ async def on_lead_erased(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def on_with_sales(event: Envelope, uow: UnitOfWork) -> None:
-    """Assigned, accepted, worked: sales has the lead, so nurture pauses."""
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
-    payloads = await _pause_nurture(uow, lead)
+    _queue(uow, event, _with_sales)
+
+
+async def _with_sales(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    """Assigned, accepted, worked: sales has the lead, so nurture pauses and the predictive
+    snapshot is frozen (if qualification did not already freeze it)."""
+    payloads = await _pause_nurture(fx, lead)
     lead.set(with_sales=True)
+    await freeze(uow, fx, lead)
     if payloads:
         await uow.append(lead.lead_id, payloads)
-    await store.save_lead(uow.conn, lead)
+    await fx.save(lead)
 
 
 async def on_back_to_marketing(event: Envelope, uow: UnitOfWork) -> None:
+    _queue(uow, event, _back_to_marketing)
+
+
+async def _back_to_marketing(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
     """Rejected or recycled: back to nurture, and engagement counts afresh from now, so the
-    lead must show new interest before it qualifies again."""
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
-    reason: EnrolmentReason = "rejected" if isinstance(event.payload, LeadRejected) else "recycled"
-    lead.set(with_sales=False, qualified=False, engagement_since=event.occurred_at)
+    lead must show new interest before it qualifies again. A rejection is an outcome (with
+    sales' reason); either way the next cycle gets a fresh snapshot."""
+    rejected = isinstance(event.payload, LeadRejected)
+    if rejected:
+        assert isinstance(event.payload, LeadRejected)
+        await record_outcome(uow, fx, lead, "rejected", event.payload.reason_code)
+    reason: EnrolmentReason = "rejected" if rejected else "recycled"
+    lead.set(with_sales=False, qualified=False, engagement_since=event.occurred_at,
+             snapshot=None, snapshot_at=None)  # fmt: skip
     if lead.status != "open":
-        await store.save_lead(uow.conn, lead)
+        await fx.save(lead)
         return
     payloads: list[EventPayload] = []
     if not lead.disqualified and lead.profile.marketing_opt_in is not False:
         model = await model_for(uow)
-        payloads = await _enrol(uow, lead, reason, model=model)
+        payloads = await _enrol(uow, fx, lead, reason, model=model)
     if payloads:
         await uow.append(lead.lead_id, payloads)
-    await evaluate(uow, lead)
+    await evaluate(uow, lead, fx=fx)
 
 
 async def on_outcome(event: Envelope, uow: UnitOfWork) -> None:
+    _queue(uow, event, _outcome)
+
+
+async def _outcome(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
     """Won or lost: the lead leaves scoring; the outcome is kept for predictive training."""
-    lead = await store.upsert_lead(uow.conn, event.lead_id)
-    payloads = await _exit_nurture(uow, lead, "completed")
-    await uow.timers.cancel(reevaluate_key(lead.lead_id))
-    outcome = "won" if isinstance(event.payload, DealWon) else "lost"
+    won = isinstance(event.payload, DealWon)
+    reason = None if won or not isinstance(event.payload, DealLost) else event.payload.reason_code
+    await record_outcome(uow, fx, lead, "won" if won else "lost", reason)
+    payloads = await _exit_nurture(fx, lead, "completed")
+    await fx.cancel(reevaluate_key(lead.lead_id))
+    outcome = "won" if won else "lost"
     lead.set(status=outcome, outcome=outcome, with_sales=False, reeval_at=None)
     if payloads:
         await uow.append(lead.lead_id, payloads)
-    await store.save_lead(uow.conn, lead)
+    await fx.save(lead)
 
 
 # -- timers -----------------------------------------------------------------------------------
@@ -488,7 +738,7 @@ async def on_nurture_touch(timer: Timer, uow: UnitOfWork) -> None:
             lead.set(nurture_status="completed", nurture_step=step + 1, nurture_next_due_at=None)
         else:
             due = max(due, timer.due_at + timedelta(microseconds=1))
-            await _schedule_touch(uow, lead.lead_id, track.id, step + 1, due)
+            await _schedule_touch(Effects(uow), lead.lead_id, track.id, step + 1, due)
             lead.set(nurture_step=step + 1, nurture_next_due_at=due)
     await uow.append(lead.lead_id, payloads)
     await store.save_lead(uow.conn, lead)
@@ -509,11 +759,15 @@ async def on_rescore_batch(timer: Timer, uow: UnitOfWork) -> None:
     ids = await store.open_lead_ids(uow.conn, job["cursor"], batch_size)
     leads = await store.lock_leads(uow.conn, ids)
     changed = qualified = disqualified = 0
+    now = uow.clock.now()
+    earliest = min((_window_start(lead, model, now) for lead in leads), default=now)
+    fx = Effects(uow, await store.activities_of(uow.conn, ids, earliest))
     for lead in leads:
-        outcome = await evaluate(uow, lead, model=model)
+        outcome = await evaluate(uow, lead, model=model, fx=fx)
         changed += outcome.scored
         qualified += outcome.qualified
         disqualified += outcome.disqualified
+    await fx.write()
     await uow.flush()
     updates: dict[str, Any] = {
         "processed": job["processed"] + len(leads),

@@ -31,8 +31,16 @@ LEAD_COLUMNS = (
     "lead_id, profile, status, with_sales, qualified, qualified_at, disqualified, "
     "disqualify_reason, engagement_since, score, scored_at, reeval_at, nurture_status, "
     "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
-    "enrolled_at, outcome"
+    "enrolled_at, outcome, snapshot, snapshot_at"
 )
+# Every column a handler may change, written together by ``save_leads`` (one executemany).
+SAVED_COLUMNS = (
+    "profile", "status", "with_sales", "qualified", "qualified_at", "disqualified",
+    "disqualify_reason", "engagement_since", "score", "scored_at", "reeval_at",
+    "nurture_status", "track_id", "track_version", "nurture_step", "nurture_reason",
+    "nurture_next_due_at", "enrolled_at", "outcome", "snapshot", "snapshot_at",
+)  # fmt: skip
+_JSON_COLUMNS = frozenset({"profile", "score", "snapshot"})
 
 
 @dataclass
@@ -59,6 +67,10 @@ class LeadRow:
     nurture_next_due_at: datetime | None = None
     enrolled_at: datetime | None = None
     outcome: str | None = None
+    # Predictive features and rule score frozen at qualification (or when sales took the
+    # lead); None while the lead is in marketing's hands.
+    snapshot: dict[str, Any] | None = None
+    snapshot_at: datetime | None = None
     dirty: set[str] = field(default_factory=set)
 
     def set(self, **changes: Any) -> None:
@@ -140,9 +152,9 @@ async def save_lead(conn: AsyncConnection, lead: LeadRow) -> None:
         if name == "profile":
             assignments.append("profile = CAST(:profile AS jsonb)")
             params["profile"] = _json(value.model_dump(mode="json"))
-        elif name == "score":
-            assignments.append("score = CAST(:score AS jsonb)")
-            params["score"] = None if value is None else _json(value)
+        elif name in ("score", "snapshot"):
+            assignments.append(f"{name} = CAST(:{name} AS jsonb)")
+            params[name] = None if value is None else _json(value)
         else:
             assignments.append(f"{name} = :{name}")
             params[name] = value
@@ -173,6 +185,209 @@ async def add_activity(
             "props": _json(dict(activity.properties)),
         },
     )
+
+
+async def upsert_leads(
+    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, LeadRow]:
+    """Create the missing leads of a batch and lock them all, in one statement (id order,
+    so concurrent batches cannot deadlock)."""
+    rows = await conn.execute(
+        text(
+            "INSERT INTO leads (lead_id) SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) "
+            "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
+            "RETURNING " + LEAD_COLUMNS
+        ),
+        {"ids": sorted(set(lead_ids))},
+    )
+    return {r.lead_id: LeadRow.from_row(r) for r in rows}
+
+
+async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
+    """Write every changed lead of a batch with one pipelined executemany."""
+    changed = [lead for lead in leads if lead.dirty]
+    if not changed:
+        return
+    sets = ", ".join(
+        f"{c} = CAST(:{c} AS jsonb)" if c in _JSON_COLUMNS else f"{c} = :{c}" for c in SAVED_COLUMNS
+    )
+    params = []
+    for lead in changed:
+        row: dict[str, Any] = {"id": lead.lead_id}
+        for c in SAVED_COLUMNS:
+            value = getattr(lead, c)
+            if c == "profile":
+                value = _json(value.model_dump(mode="json"))
+            elif c in _JSON_COLUMNS:
+                value = None if value is None else _json(value)
+            row[c] = value
+        params.append(row)
+        lead.dirty.clear()
+    await conn.execute(
+        text(f"UPDATE leads SET {sets}, updated_at = now() WHERE lead_id = :id"), params
+    )
+
+
+async def add_activities(
+    conn: AsyncConnection, items: Sequence[tuple[uuid.UUID, str, Activity]]
+) -> set[tuple[uuid.UUID, str]]:
+    """Insert a batch's activities in one statement; returns the (lead, key) pairs that were
+    new (a redelivered activity is already there and must not count twice)."""
+    if not items:
+        return set()
+    rows = await conn.execute(
+        text(
+            "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
+            "content_id, campaign, properties) SELECT l, k, t, a, u, c, cp, CAST(p AS jsonb) "
+            "FROM unnest(CAST(:l AS uuid[]), CAST(:k AS text[]), CAST(:t AS text[]), "
+            "CAST(:a AS timestamptz[]), CAST(:u AS text[]), CAST(:c AS text[]), "
+            "CAST(:cp AS text[]), CAST(:p AS text[])) AS x(l, k, t, a, u, c, cp, p) "
+            "ON CONFLICT DO NOTHING RETURNING lead_id, activity_key"
+        ),
+        {
+            "l": [i[0] for i in items],
+            "k": [i[1] for i in items],
+            "t": [i[2].activity_type for i in items],
+            "a": [i[2].occurred_at for i in items],
+            "u": [i[2].url for i in items],
+            "c": [i[2].content_id for i in items],
+            "cp": [i[2].campaign for i in items],
+            "p": [_json(dict(i[2].properties)) for i in items],
+        },
+    )
+    return {(r.lead_id, r.activity_key) for r in rows}
+
+
+async def schedule_timers(conn: AsyncConnection, timers: Sequence[dict[str, Any]]) -> None:
+    """The kernel's ``Timers.schedule`` for many timers at once (same row, same upsert)."""
+    if not timers:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO timers (key, kind, lead_id, due_at, payload) "
+            "VALUES (:key, :kind, :lead_id, :due_at, CAST(:payload AS jsonb)) "
+            "ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id, "
+            "due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL"
+        ),
+        [{**t, "payload": _json(t["payload"])} for t in timers],
+    )
+
+
+async def cancel_timers(conn: AsyncConnection, keys: Sequence[str]) -> None:
+    if keys:
+        await conn.execute(
+            text("DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))"), {"keys": list(keys)}
+        )
+
+
+# -- outcomes and predictive models ---------------------------------------------------------
+
+
+async def insert_outcomes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO outcomes (event_id, lead_id, outcome, reason_code, occurred_at, "
+            "snapshot, snapshot_at) VALUES (:event_id, :lead_id, :outcome, :reason_code, "
+            ":occurred_at, CAST(:snapshot AS jsonb), :snapshot_at) ON CONFLICT DO NOTHING"
+        ),
+        [{**r, "snapshot": _json(r["snapshot"])} for r in rows],
+    )
+
+
+async def latest_outcomes(conn: AsyncConnection) -> list[dict[str, Any]]:
+    """One row per lead: its latest outcome with the snapshot of that sales cycle."""
+    rows = await conn.execute(
+        text(
+            "SELECT DISTINCT ON (lead_id) lead_id, outcome, reason_code, occurred_at, snapshot, "
+            "snapshot_at FROM outcomes ORDER BY lead_id, occurred_at DESC, event_id DESC"
+        )
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def all_outcomes(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text("SELECT lead_id, outcome, reason_code, occurred_at, snapshot FROM outcomes")
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+_PREDICTIVE_CACHE: dict[int, Any] = {}
+
+
+async def promoted_model(conn: AsyncConnection) -> dict[str, Any] | None:
+    """The predictive model in service (newest promotion), without its artifact."""
+    row = (
+        await conn.execute(
+            text(
+                "SELECT version, weights, metrics, trained_at, promoted_at FROM predictive_models "
+                "WHERE promoted ORDER BY promoted_at DESC, version DESC LIMIT 1"
+            )
+        )
+    ).first()
+    return dict(row._mapping) if row else None
+
+
+async def promoted_version(conn: AsyncConnection) -> int | None:
+    return await conn.scalar(
+        text(
+            "SELECT version FROM predictive_models WHERE promoted "
+            "ORDER BY promoted_at DESC, version DESC LIMIT 1"
+        )
+    )
+
+
+async def predictive_weights(conn: AsyncConnection, version: int) -> dict[str, Any] | None:
+    cached = _PREDICTIVE_CACHE.get(version)
+    if cached is None:
+        cached = await conn.scalar(
+            text("SELECT weights FROM predictive_models WHERE version = :v"), {"v": version}
+        )
+        if cached is not None:
+            _PREDICTIVE_CACHE[version] = cached
+    return cached
+
+
+async def insert_predictive_model(
+    conn: AsyncConnection,
+    *,
+    version: int,
+    weights: dict[str, Any],
+    artifact: bytes,
+    metrics: dict[str, Any],
+    promoted: bool,
+    trained_by: str | None,
+    at: datetime,
+) -> int:
+    await conn.execute(
+        text(
+            "INSERT INTO predictive_models (version, weights, artifact, metrics, promoted, "
+            "trained_by, trained_at, promoted_at) VALUES (:v, CAST(:w AS jsonb), :a, "
+            "CAST(:m AS jsonb), :p, :by, :at, :pat)"
+        ),
+        {"v": version, "w": _json(weights), "a": artifact, "m": _json(metrics), "p": promoted,
+         "by": trained_by, "at": at, "pat": at if promoted else None},
+    )  # fmt: skip
+    return version
+
+
+async def next_predictive_version(conn: AsyncConnection) -> int:
+    await conn.execute(text("LOCK TABLE predictive_models IN SHARE ROW EXCLUSIVE MODE"))
+    return int(
+        await conn.scalar(text("SELECT coalesce(max(version), 0) + 1 FROM predictive_models")) or 1
+    )
+
+
+async def predictive_models(conn: AsyncConnection) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        text(
+            "SELECT version, metrics, promoted, trained_by, trained_at, promoted_at, "
+            "length(artifact) AS artifact_bytes FROM predictive_models ORDER BY version"
+        )
+    )
+    return [dict(r._mapping) for r in rows]
 
 
 def _activity(row: Any) -> Activity:
