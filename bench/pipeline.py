@@ -41,7 +41,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -278,34 +278,51 @@ class Sent:
     latency: float = 0.0  # seconds of the successful attempt
 
 
-@dataclass
 class LoadDriver:
-    """Open-loop POST /v1/inquiries at a fixed rate; each inquiry retried with its
-    Idempotency-Key on connection errors and 5xx until ``retry_for`` seconds passed (a
-    client that keeps its promise: a 202 is an accepted inquiry, nothing else is)."""
+    """Open-loop POST /v1/inquiries at a fixed rate through a pool of keep-alive connections.
 
-    base_url: str
-    headers: dict[str, str]
-    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    retry_for: float = 120.0
-    sent: list[Sent] = field(default_factory=list)
-    counter: int = 0
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    _client: httpx.AsyncClient | None = None
+    Each inquiry is retried with its Idempotency-Key on connection errors, 5xx and 429
+    until ``retry_for`` seconds passed (a client that keeps its promise: a 202 is an
+    accepted inquiry, nothing else is). A tiny HTTP/1.1 client on asyncio streams, so a
+    killed server only costs a reconnect (no shared pool to wedge) and the driver stays
+    cheap next to the services it measures.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        *,
+        retry_for: float = 120.0,
+        connections: int = 64,
+        timeout: float = 30.0,
+    ) -> None:
+        host_port = base_url.split("://", 1)[1].rstrip("/")
+        host, _, port = host_port.partition(":")
+        self.host, self.port = host, int(port or 80)
+        self.headers = headers
+        self.retry_for = retry_for
+        self.connections = connections
+        self.timeout = timeout
+        self.run = uuid.uuid4().hex[:8]
+        self.sent: list[Sent] = []
+        self.counter = 0
+        self._queue: asyncio.Queue[tuple[Sent, int] | None] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._open = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._retries: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> LoadDriver:
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=self.headers,
-            timeout=30,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=256),
-        )
+        self._workers = [asyncio.create_task(self._worker()) for _ in range(self.connections)]
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.settle()
-        assert self._client is not None
-        await self._client.aclose()
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._workers, return_exceptions=True)
 
     async def drive(
         self, rate: float, seconds: float, stop: asyncio.Event | None = None
@@ -325,46 +342,102 @@ class LoadDriver:
             item = Sent(key=f"{self.run}-{self.counter}", started=time.time())
             step.append(item)
             self.sent.append(item)
-            task = asyncio.create_task(self._post(item, self.counter))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._submit(item, self.counter)
             i += 1
         return step
 
-    async def settle(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+    def _submit(self, item: Sent, n: int) -> None:
+        self._open += 1
+        self._idle.clear()
+        self._queue.put_nowait((item, n))
 
-    async def _post(self, item: Sent, n: int) -> None:
-        assert self._client is not None
-        body = inquiry_body(n, self.run)
-        deadline = time.monotonic() + self.retry_for
-        delay = 0.2
+    def _finish(self) -> None:
+        self._open -= 1
+        if self._open == 0:
+            self._idle.set()
+
+    async def settle(self) -> None:
+        """Until every inquiry got its answer (or gave up retrying)."""
+        await self._idle.wait()
+
+    def _request(self, item: Sent, n: int) -> bytes:
+        body = orjson.dumps(inquiry_body(n, self.run))
+        extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
+        head = (
+            f"POST /v1/inquiries HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nIdempotency-Key: {item.key}\r\n{extra}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    async def _worker(self) -> None:
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
         while True:
+            job = await self._queue.get()
+            if job is None:
+                break
+            item, n = job
             item.attempts += 1
             t0 = time.perf_counter()
             try:
-                r = await self._client.post(
-                    "/v1/inquiries", json=body, headers={"Idempotency-Key": item.key}
-                )
-                item.status = r.status_code
-                if r.status_code == 202:
-                    data = r.json()
-                    item.lead_id, item.inquiry_id = data["lead_id"], data["inquiry_id"]
-                    item.latency = time.perf_counter() - t0
-                    return
-                if r.status_code < 500 and r.status_code != 429:
-                    return  # refused: not accepted, not retried
-            except (httpx.TransportError, httpx.HTTPStatusError):
-                item.status = -1
-            if time.monotonic() + delay > deadline:
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3.0)
+                if writer is None:
+                    reader, writer = await asyncio.wait_for(
+                        asyncio.open_connection(self.host, self.port), self.timeout
+                    )
+                assert reader is not None and writer is not None
+                writer.write(self._request(item, n))
+                await writer.drain()
+                status, answer, close = await asyncio.wait_for(_response(reader), self.timeout)
+                if close:
+                    writer.close()
+                    reader = writer = None
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                status, answer = -1, b""
+            item.status = status
+            if status == 202:
+                data = orjson.loads(answer)
+                item.lead_id, item.inquiry_id = data["lead_id"], data["inquiry_id"]
+                item.latency = time.perf_counter() - t0
+                self._finish()
+            elif 0 < status < 500 and status != 429:
+                self._finish()  # refused: not accepted, not retried
+            elif time.time() - item.started > self.retry_for:
+                self._finish()
+            else:
+                delay = min(0.2 * 2 ** (item.attempts - 1), 3.0)
+                task = asyncio.create_task(self._later(item, n, delay))
+                self._retries.add(task)
+                task.add_done_callback(self._retries.discard)
+        if writer is not None:
+            writer.close()
+
+    async def _later(self, item: Sent, n: int, delay: float) -> None:
+        await asyncio.sleep(delay)  # client back-off before a retry
+        self._queue.put_nowait((item, n))
 
     @property
     def accepted(self) -> list[Sent]:
         return [s for s in self.sent if s.status == 202]
+
+
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """(status, body, server wants the connection closed) of one HTTP/1.1 response."""
+    line = await reader.readuntil(b"\r\n")
+    status = int(line.split(b" ", 2)[1])
+    length, close = 0, False
+    while (header := await reader.readuntil(b"\r\n")) != b"\r\n":
+        name, _, value = header.partition(b":")
+        lowered = name.strip().lower()
+        if lowered == b"content-length":
+            length = int(value.strip())
+        elif lowered == b"connection" and value.strip().lower() == b"close":
+            close = True
+    body = await reader.readexactly(length) if length else b""
+    return status, body, close
 
 
 class AssignmentWatcher:
@@ -845,7 +918,8 @@ async def run(args: argparse.Namespace) -> str:
 
 
 async def profile(p: Platform, args: argparse.Namespace, steps: list[StepResult]) -> str:
-    """Profile the service named by --profile-service (default: the one the lag names)."""
+    """Profile --profile-service (default sla-monitor: the consumer that lagged most in the
+    fault suite and in the throughput steps)."""
     name = args.profile_service
     out = p.stack.home / f"{name}.prof"
     schema = p.spec(name).schema
@@ -891,7 +965,7 @@ def parse(argv: Iterable[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bulk", type=int, default=20_000)
     parser.add_argument("--pg-rows", type=int, default=8_000)
     parser.add_argument("--no-profile", dest="profile", action="store_false")
-    parser.add_argument("--profile-service", default="routing")
+    parser.add_argument("--profile-service", default="sla-monitor")
     parser.add_argument("--profile-seconds", type=float, default=15.0)
     parser.add_argument("--out", type=Path, help="also write the markdown here")
     args = parser.parse_args(list(argv) if argv is not None else None)

@@ -47,7 +47,7 @@ from leadflow.events.testing import consume_records, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1200)]
 
-RATE = 25.0  # inquiries per second, all sales-ready
+RATE = 15.0  # inquiries per second, all sales-ready (modest: a 2-core machine)
 SERVICES = ["intake", "scoring", "routing", "sla-monitor", "analytics"]
 TOPICS = ["leadflow.intake", "leadflow.scoring", "leadflow.routing", "leadflow.sla"]
 SLA_MINUTES = 0.5
@@ -220,21 +220,21 @@ async def test_platform_keeps_its_promises_through_crashes_outages_duplicates_an
         log("load stopped; waiting for the last retries")
     accepted = driver.accepted
     log(f"{len(driver.sent)} inquiries sent, {len(accepted)} accepted; waiting to catch up")
-    assert len(accepted) >= 300
+    assert len(accepted) >= 1000
     await wait_until(
         lambda: caught_up(p),
-        timeout=240,
-        interval=1.0,
+        timeout=600,  # correctness, not speed: sla-monitor is the slowest consumer
+        interval=2.0,
         message="all consumer groups caught up, outboxes empty",
     )
     # the SLA timers of the last leads are due within SLA_MINUTES: let them fire too
     await wait_until(
         lambda: _no_due_timers(p),
-        timeout=SLA_MINUTES * 60 + 120,
+        timeout=SLA_MINUTES * 60 + 300,
         interval=1.0,
         message="no SLA timer left that is due",
     )
-    await wait_until(lambda: caught_up(p), timeout=120, interval=1.0, message="caught up")
+    await wait_until(lambda: caught_up(p), timeout=300, interval=2.0, message="caught up")
     await _check_analytics(p, accepted)
     await _check_routing(p)
     await _check_sla(p)
