@@ -241,10 +241,10 @@ def inquiry_body(n: int, run: str) -> dict[str, Any]:
         "contact": {
             "email": f"buyer{n}.{run}@acme{n % 211}.example",
             "first_name": "Pat",
-            "last_name": f"Buyer{n}",
+            "last_name": f"Buyer{run}x{n}",  # unique per run: no identity match across runs
             "title": "Chief Executive Officer",
             "department": "Management",
-            "company": f"Acme {n % 211}",
+            "company": f"Acme {run} {n % 211}",
             "industry": "Software",
             "country": "India",
         },
@@ -621,7 +621,7 @@ async def measure_step(
     await sampler
     assigned = [watcher.assigned[s.lead_id][0][0] for s in ok if s.lead_id in watcher.assigned]
     last = max(assigned, default=ended)
-    achieved = len(assigned) / max(last - t0, 1e-9)
+    achieved = len(assigned) / max(last - t0, 1.0)
     del lags
     return StepResult(
         rate,
