@@ -44,7 +44,7 @@ from leadflow.routing.domain import (
     check_references,
     lead_for_rules,
 )
-from leadflow.routing.handlers import decide
+from leadflow.routing.handlers import simulate_decision
 from leadflow.routing.store import ConfigCache, LeadRow
 
 router = APIRouter(dependencies=[Depends(require_admin)])
@@ -279,9 +279,7 @@ async def simulate(kit: KitDep, body: SimulateIn) -> Doc:
         if body.rules is not None:
             draft = _validated(RuleSet, body.rules.model_dump(exclude={"published_by"}))
             config = store.Config(config.revision, config.roster, draft)
-        decision = await decide(
-            conn, config, lead, now, exclude=frozenset(body.exclude), lock=False
-        )
+        decision = await simulate_decision(conn, config, lead, now, exclude=frozenset(body.exclude))
         await conn.rollback()
     return {"dry_run": True, "at": now.isoformat(), **decision.explanation()}
 

@@ -13,10 +13,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from leadflow.events.catalogue.common import LeadSnapshot
 
@@ -95,13 +104,19 @@ class Rep(_Model):
 
     def local_day(self, now: datetime) -> date:
         """The rep's calendar day at ``now``: daily caps reset at the rep's midnight."""
-        return now.astimezone(ZoneInfo(self.timezone)).date()
+        return _local_day(self.timezone, now)
 
     def covers(self, lead: LeadSnapshot) -> bool:
         if not self.territories or "*" in self.territories:
             return True
         keys = {k.upper() for k in (lead.country, lead.region) if k}
         return bool(keys & set(self.territories))
+
+
+@lru_cache(maxsize=1024)
+def _local_day(timezone: str, now: datetime) -> date:
+    # A batch decides at one ``now``: each time zone's day is worked out once, not per rep.
+    return now.astimezone(ZoneInfo(timezone)).date()
 
 
 class Team(_Model):
@@ -127,6 +142,9 @@ class Roster:
     teams: Mapping[str, Team] = field(default_factory=dict)
     queues: Mapping[str, Queue] = field(default_factory=dict)
     account_owners: Mapping[str, str] = field(default_factory=dict)  # account id/domain -> rep
+    _members: dict[str, list[Rep]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def of(
@@ -145,14 +163,20 @@ class Roster:
 
     def team_members(self, team_id: str) -> list[Rep]:
         """Members listed on the team plus reps whose ``team_id`` names it, in id order."""
-        ids = set(self.teams[team_id].members) if team_id in self.teams else set()
-        ids |= {r.id for r in self.reps.values() if r.team_id == team_id}
-        return [self.reps[i] for i in sorted(ids) if i in self.reps]
+        members = self._members.get(team_id)
+        if members is None:  # worked out once per roster (the roster never changes)
+            ids = set(self.teams[team_id].members) if team_id in self.teams else set()
+            ids |= {r.id for r in self.reps.values() if r.team_id == team_id}
+            members = self._members[team_id] = [self.reps[i] for i in sorted(ids) if i in self.reps]
+        return list(members)
 
 
 # -- rules -----------------------------------------------------------------------------
 
 _GRADE = re.compile(r"^[A-D][+-]?$")
+
+
+_TEXT_CONDITIONS = ("country", "region", "industry", "product_interest", "channel", "campaign")
 
 
 class Conditions(_Model):
@@ -171,6 +195,7 @@ class Conditions(_Model):
     grade: list[str] | None = None
     company_size_min: int | None = Field(default=None, ge=0)
     company_size_max: int | None = Field(default=None, ge=0)
+    _folded: list[tuple[str, list[str], frozenset[str]]] = PrivateAttr(default_factory=list)
 
     @field_validator("grade")
     @classmethod
@@ -183,14 +208,21 @@ class Conditions(_Model):
             raise ValueError(f"grades must look like A+, B, C- (got {bad})")
         return out
 
+    def model_post_init(self, context: object) -> None:
+        # The case-folded value sets, built once per rule set rather than once per lead.
+        self._folded = [
+            (name, wanted, frozenset(w.casefold() for w in wanted))
+            for name in _TEXT_CONDITIONS
+            if (wanted := getattr(self, name)) is not None
+        ]
+
     def miss(self, lead: LeadSnapshot) -> str | None:
         """Why the lead does not match, or None when it does."""
-        for name in ("country", "region", "industry", "product_interest", "channel", "campaign"):
-            wanted: list[str] | None = getattr(self, name)
-            if wanted is None:
-                continue
+        # straight from the private dict: pydantic's attribute fallback is slow on a hot path
+        private = cast(dict[str, Any], self.__pydantic_private__)
+        for name, wanted, folded in private["_folded"]:
             actual = getattr(lead, name)
-            if actual is None or actual.casefold() not in {w.casefold() for w in wanted}:
+            if actual is None or actual.casefold() not in folded:
                 return f"{name} {actual!r} not in {wanted}"
         if self.grade is not None:
             g = (lead.grade or "").upper()
@@ -296,11 +328,56 @@ class RoutingState:
         return self.new_counts.get((rep.id, rep.local_day(now)), 0)
 
 
+@dataclass
+class LiveState:
+    """Decision state that moves as a batch's decisions are made one after another in memory.
+
+    Deciding N leads against a ``LiveState`` gives exactly the choices N sequential
+    decisions would (each sees the counts and credits the previous one left), while the
+    database is read once before and written once after. ``new_delta`` and ``dirty_pools``
+    say what to write back.
+    """
+
+    open_counts: dict[str, int] = field(default_factory=dict)
+    new_counts: dict[tuple[str, date], int] = field(default_factory=dict)
+    pointers: dict[str, Mapping[str, int]] = field(default_factory=dict)
+    new_delta: dict[tuple[str, date], int] = field(default_factory=dict)
+    dirty_pools: set[str] = field(default_factory=set)
+
+    def view(self) -> RoutingState:
+        """A read-only view sharing these dicts: later records show through it."""
+        return RoutingState(self.open_counts, self.new_counts, self.pointers)
+
+    def record(
+        self,
+        decision: Decision,
+        roster: Roster,
+        now: datetime,
+        *,
+        released: str | None = None,
+    ) -> None:
+        """Account for ``decision``: the chosen rep's open load and day count grow,
+        ``released`` (the rep who held the lead open before) drops one, the pool's credits
+        move on."""
+        if released is not None:
+            self.open_counts[released] = self.open_counts.get(released, 0) - 1
+        if decision.rep_id is not None:
+            self.open_counts[decision.rep_id] = self.open_counts.get(decision.rep_id, 0) + 1
+            rep = roster.reps.get(decision.rep_id)
+            if rep is not None:
+                key = (rep.id, rep.local_day(now))
+                self.new_counts[key] = self.new_counts.get(key, 0) + 1
+                self.new_delta[key] = self.new_delta.get(key, 0) + 1
+        if decision.pool is not None and decision.pointer is not None:
+            self.pointers[decision.pool] = dict(decision.pointer)
+            self.dirty_pools.add(decision.pool)
+
+
 def unavailable_reason(
     rep: Rep, state: RoutingState, now: datetime, *, exclude: Iterable[str] = ()
 ) -> str | None:
     """Why ``rep`` cannot take a new lead at ``now``, or None when they can."""
-    if rep.id in set(exclude):
+    if rep.id in (exclude if isinstance(exclude, frozenset | set) else set(exclude)):
         return "excluded (breached the SLA on this lead)"
     if not rep.active:
         return "paused"

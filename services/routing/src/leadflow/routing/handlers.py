@@ -2,13 +2,20 @@
 reassign or return it on SLA escalations, and remember SLA due times for the rep queue.
 
 The runner owns the transaction (one per batch), the inbox and the offsets; handlers read and
-lock rows through ``uow.conn`` and append their facts with ``uow.append``.
+lock rows through ``uow.conn`` and append their facts with ``uow.append``. Assignments are
+decided per batch (see ``RoutingHandlers``): a few statements for the whole batch instead of
+a dozen round trips per lead.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
+from functools import lru_cache, partial
+from typing import Any
+from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,73 +34,49 @@ from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.routing import store
 from leadflow.routing.domain import Decision, choose_assignee, lead_for_rules
-from leadflow.routing.store import Config, ConfigCache, LeadRow
+from leadflow.routing.store import AssignmentRow, Config, ConfigCache, LeadRow
 
 log = logging.getLogger("leadflow.routing")
 
 
-async def decide(
+async def simulate_decision(
     conn: AsyncConnection,
     config: Config,
     lead: LeadSnapshot,
     now: datetime,
     *,
     exclude: frozenset[str] = frozenset(),
-    lock: bool = True,
 ) -> Decision:
-    """Decide, then take the chosen pool's pointer row FOR UPDATE and decide again on the
-    locked credits and fresh counts: replicas deciding for one pool take turns, so
-    round-robin stays fair and caps hold across them. ``lock=False`` is the dry run."""
-    # The first pass only finds the pool; its credits are read under the lock below.
-    state = await store.load_state(conn, now, pointers={} if lock else None)
-    decision = choose_assignee(lead, config.rules, config.roster, state, now, exclude=exclude)
-    if not lock:
-        return decision
-    locked: set[str] = set()
-    for _ in range(3):
-        key = decision.pool or (f"rep:{decision.rep_id}" if decision.rep_id else None)
-        if key is None or key in locked:
-            break
-        credits = await store.lock_pointer(conn, key)
-        locked.add(key)
-        if decision.pool is not None and decision.team_id is not None:
-            reps = [r.id for r in config.roster.team_members(decision.team_id)]
-        else:
-            reps = [decision.rep_id] if decision.rep_id else []
-        state = await store.load_state(
-            conn, now, {**state.pointers, key: credits}, only_reps=reps, base=state
-        )
-        decision = choose_assignee(lead, config.rules, config.roster, state, now, exclude=exclude)
-    return decision
+    """The dry run: decide on the committed state without locking or writing anything."""
+    state = await store.load_state(conn, now, fold=False)
+    return choose_assignee(lead, config.rules, config.roster, state.view(), now, exclude=exclude)
 
 
-async def _record_owner(
-    conn: AsyncConnection,
-    config: Config,
-    row: LeadRow,
-    decision: Decision,
-    now: datetime,
-    **extra: object,
-) -> None:
-    if decision.pool is not None and decision.pointer is not None:
-        await store.save_pointer(conn, decision.pool, decision.pointer)
-    if decision.rep_id is not None:
-        rep = config.roster.reps[decision.rep_id]
-        await store.count_new(conn, rep.id, rep.local_day(now))
-    await store.update_lead(
-        conn,
-        row.lead_id,
-        assignee_kind=decision.assignee_kind,
-        rep_id=decision.rep_id,
-        team_id=decision.team_id,
-        queue_id=decision.queue_id,
-        assigned_at=now,
-        **extra,
-    )
+def _released(row: LeadRow) -> str | None:
+    """The rep whose open load drops when this lead gets a new owner."""
+    return row.rep_id if row.in_sales else None
+
+
+@lru_cache(maxsize=8192)
+def _rep_skip(rep_id: str, reason: str) -> RepSkip:
+    return RepSkip(rep_id=rep_id, reason=reason)
+
+
+@lru_cache(maxsize=8192)
+def _rule_miss(rule_id: str, reason: str) -> RuleMiss:
+    return RuleMiss(rule_id=rule_id, reason=reason)
+
+
+# The explanation repeats itself across leads (same rules, same reasons): the payload items
+# are frozen, so one instance per (id, reason) is shared instead of validated per lead.
 
 
 def _rep_skips(decision: Decision) -> list[RepSkip]:
-    return [RepSkip(rep_id=s.rep_id, reason=s.reason) for s in decision.skipped_reps]
+    return [_rep_skip(s.rep_id, s.reason) for s in decision.skipped_reps]
+
+
+def _rule_misses(decision: Decision) -> list[RuleMiss]:
+    return [_rule_miss(m.rule_id, m.reason) for m in decision.missed]
 
 
 def _apply(row: LeadRow, event_type: str) -> LeadLifecycle | None:
@@ -107,63 +90,117 @@ def _apply(row: LeadRow, event_type: str) -> LeadLifecycle | None:
         return None
 
 
+def _owned(row: LeadRow, decision: Decision, now: datetime, **fields: Any) -> LeadRow:
+    """The lead row after ``decision`` gave it its owner (plus any other changed fields)."""
+    return replace(
+        row,
+        assignee_kind=decision.assignee_kind,
+        rep_id=decision.rep_id,
+        team_id=decision.team_id,
+        queue_id=decision.queue_id,
+        assigned_at=now,
+        **fields,
+    )
+
+
 class RoutingHandlers:
-    """Handlers sharing the configuration cache of one app instance."""
+    """Handlers sharing the configuration cache of one app instance.
+
+    ``LeadQualified`` events are not decided one by one: the handler collects them per
+    unit of work (one consumer batch = one transaction) and decides them together when the
+    unit of work flushes, before the kernel writes the events and commits. Under the
+    routing decision lock the batch locks its lead rows, reads counts and credits once,
+    makes the decisions in memory in delivery order (each sees the previous ones, exactly
+    as sequential decisions would) and writes everything back in one statement. Handlers
+    that touch lead rows decide the collected leads first, so per-lead order is kept.
+    """
 
     def __init__(self, cache: ConfigCache) -> None:
         self.cache = cache
+        self._pending: WeakKeyDictionary[UnitOfWork, list[Envelope]] = WeakKeyDictionary()
 
     async def on_lead_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
-        p = event.payload
-        assert isinstance(p, LeadQualified)
+        assert isinstance(event.payload, LeadQualified)
+        pending = self._pending.get(uow)
+        if pending is None:
+            pending = self._pending[uow] = []
+            uow.on_flush(partial(self._decide_pending, uow))
+        pending.append(event)
+
+    async def _decide_pending(self, uow: UnitOfWork) -> None:
+        events = self._pending.pop(uow, None)
+        if events:
+            await self._assign(uow, events)
+
+    async def _assign(self, uow: UnitOfWork, events: list[Envelope]) -> None:
         conn = uow.conn
-        row = await store.lock_lead(conn, event.lead_id, create=True)
-        assert row is not None
-        after = _apply(row, LeadQualified.event_type)
-        if after is None:
-            return
-        # A new qualification cycle starts when the lead comes (back) from outside sales;
-        # a repeated LeadQualified within the same cycle must not assign twice.
-        cycle = row.cycle if row.stage is Stage.MQL else row.cycle + 1
-        lead = lead_for_rules(p.lead, p.grade)
         now = uow.clock.now()
         config = await self.cache.get(conn)
-        decision = await decide(conn, config, lead, now)
-        if not await store.claim_assignment(conn, row.lead_id, cycle, now, decision.explanation()):
-            log.info("lead %s already assigned in cycle %s", row.lead_id, cycle)
-            return
-        await _record_owner(
-            conn,
-            config,
-            row,
-            decision,
-            now,
-            stage=after.stage,
-            held_from=after.held_from,
-            cycle=cycle,
-            snapshot=lead,
-            excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
-        )
-        [appended] = await uow.append(
-            row.lead_id,
-            LeadAssigned(
-                assignee_kind=decision.assignee_kind,
-                rep_id=decision.rep_id,
-                team_id=decision.team_id,
-                queue_id=decision.queue_id,
-                rule_id=decision.rule_id,
-                rules_version=decision.rules_version,
-                method=decision.method,
-                reason=decision.reason,
-                skipped=[RuleMiss(rule_id=m.rule_id, reason=m.reason) for m in decision.missed],
-                skipped_reps=_rep_skips(decision),
-                lead=lead,
-            ),
-        )
-        await store.set_assignment_event(conn, row.lead_id, cycle, appended.event_id)
+        await store.decision_lock(conn)  # before the lead rows: every decider locks in this order
+        rows, cycles = await store.lock_leads(conn, (e.lead_id for e in events))
+        state = await store.load_state(conn, now, fold=True)
+        view = state.view()
+        assignments: list[AssignmentRow] = []
+        changed: dict[UUID, LeadRow] = {}
+        causation = uow.causation
+        try:
+            for event in events:
+                p = event.payload
+                assert isinstance(p, LeadQualified)
+                row = rows[event.lead_id]
+                after = _apply(row, LeadQualified.event_type)
+                if after is None:
+                    continue
+                # A new qualification cycle starts when the lead comes (back) from outside
+                # sales; a repeated LeadQualified within the same cycle must not assign twice.
+                cycle = row.cycle if row.stage is Stage.MQL else row.cycle + 1
+                if cycle in cycles[row.lead_id]:
+                    log.info("lead %s already assigned in cycle %s", row.lead_id, cycle)
+                    continue
+                lead = lead_for_rules(p.lead, p.grade)
+                decision = choose_assignee(lead, config.rules, config.roster, view, now)
+                state.record(decision, config.roster, now, released=_released(row))
+                uow.causation = event  # the assignment is caused by this qualification
+                [appended] = await uow.append(
+                    row.lead_id,
+                    LeadAssigned(
+                        assignee_kind=decision.assignee_kind,
+                        rep_id=decision.rep_id,
+                        team_id=decision.team_id,
+                        queue_id=decision.queue_id,
+                        rule_id=decision.rule_id,
+                        rules_version=decision.rules_version,
+                        method=decision.method,
+                        reason=decision.reason,
+                        skipped=_rule_misses(decision),
+                        skipped_reps=_rep_skips(decision),
+                        lead=lead,
+                    ),
+                )
+                cycles[row.lead_id].add(cycle)
+                assignments.append(
+                    AssignmentRow(
+                        row.lead_id, cycle, now, appended.event_id, decision.explanation()
+                    )
+                )
+                rows[row.lead_id] = changed[row.lead_id] = _owned(
+                    row,
+                    decision,
+                    now,
+                    stage=after.stage,
+                    held_from=after.held_from,
+                    cycle=cycle,
+                    snapshot=lead,
+                    excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
+                )
+        finally:
+            uow.causation = causation
+        if changed:
+            await store.write_decisions(conn, assignments, list(changed.values()), state)
 
     async def on_left_sales(self, event: Envelope, uow: UnitOfWork) -> None:
         """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops."""
+        await self._decide_pending(uow)
         row = await store.lock_lead(uow.conn, event.lead_id, create=True)
         assert row is not None
         after = _apply(row, event.event_type)
@@ -175,7 +212,10 @@ class RoutingHandlers:
         assert isinstance(p, EscalationRaised)
         if p.action not in ("reassign", "return_to_marketing"):
             return
+        await self._decide_pending(uow)
         conn = uow.conn
+        if p.action == "reassign":
+            await store.decision_lock(conn)
         row = await store.lock_lead(conn, event.lead_id)
         if row is None or not row.in_sales:
             log.info(
@@ -206,8 +246,13 @@ class RoutingHandlers:
         excluded = frozenset(row.excluded_reps) | ({breacher} if breacher else set())
         now = uow.clock.now()
         config = await self.cache.get(conn)
-        decision = await decide(conn, config, row.snapshot, now, exclude=excluded)
-        await _record_owner(conn, config, row, decision, now, excluded_reps=sorted(excluded))
+        state = await store.load_state(conn, now, fold=True)
+        decision = choose_assignee(
+            row.snapshot, config.rules, config.roster, state.view(), now, exclude=excluded
+        )
+        state.record(decision, config.roster, now, released=_released(row))
+        owned = _owned(row, decision, now, excluded_reps=sorted(excluded))
+        await store.write_decisions(conn, [], [owned], state)
         await uow.append(
             row.lead_id,
             LeadReassigned(

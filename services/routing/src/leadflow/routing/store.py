@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.lifecycle import LeadLifecycle, Stage
-from leadflow.routing.domain import Queue, Rep, Roster, RoutingState, RuleSet, Team
+from leadflow.routing.domain import LiveState, Queue, Rep, Roster, RuleSet, Team
 
 # Stages in which a lead is in sales' hands and counts against its owner's open cap.
 SALES_OPEN_STAGES: tuple[str, ...] = (
@@ -203,79 +203,61 @@ class ConfigCache:
 
 # -- decision state --------------------------------------------------------------------
 
+# Held by whoever decides (a consumer batch, a reassignment) until its transaction ends:
+# replicas take turns, each reading the counts and credits the previous one committed, so
+# round-robin stays fair and caps hold across them. Scoped to the schema (tests and
+# benchmarks share one database).
+_DECISION_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.routing-decisions'))"
+)
 
-async def load_state(
-    conn: AsyncConnection,
-    now: datetime,
-    pointers: Mapping[str, Mapping[str, int]] | None = None,
-    *,
-    only_reps: Sequence[str] | None = None,
-    base: RoutingState | None = None,
-) -> RoutingState:
-    """Open and daily counts (days around ``now`` cover every time zone) and RR credits.
+# Open-lead counts come from ``rep_load`` plus the deltas the ``leads`` trigger appended
+# since; the lock holder folds the deltas in while reading them (one statement).
+_FOLD_DELTAS = """
+    moved AS (DELETE FROM rep_load_delta RETURNING rep_id, delta),
+    agg AS (SELECT rep_id, sum(delta)::integer AS d FROM moved GROUP BY rep_id),
+    folded AS (
+        INSERT INTO rep_load (rep_id, open) SELECT rep_id, d FROM agg ORDER BY rep_id
+        ON CONFLICT (rep_id) DO UPDATE SET open = rep_load.open + EXCLUDED.open
+    )
+"""
+_READ_DELTAS = """
+    agg AS (SELECT rep_id, sum(delta)::integer AS d FROM rep_load_delta GROUP BY rep_id)
+"""
+_STATE = """
+    WITH {deltas}
+    SELECT 'o', rep_id, NULL::date, coalesce(r.open, 0) + coalesce(a.d, 0), NULL::jsonb
+    FROM rep_load r FULL JOIN agg a USING (rep_id)
+    UNION ALL
+    SELECT 'd', rep_id, day, assigned, NULL FROM rep_daily WHERE day BETWEEN :a AND :b
+    UNION ALL
+    SELECT 'p', pool, NULL, NULL, credits FROM rr_pointers
+"""
+_LOAD_FOR_DECISION = text(_STATE.format(deltas=_FOLD_DELTAS))
+_LOAD_READ_ONLY = text(_STATE.format(deltas=_READ_DELTAS))
 
-    ``only_reps`` re-reads the counts of just those reps on top of ``base`` (after a pool
-    lock, when only the pool's members can change the decision)."""
-    where = ""
-    params: dict[str, Any] = {"stages": list(SALES_OPEN_STAGES)}
-    days = {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)}
-    if only_reps is not None:
-        where = " AND rep_id = ANY(CAST(:reps AS text[]))"
-        params["reps"] = list(only_reps)
-    params |= days
+
+async def decision_lock(conn: AsyncConnection) -> None:
+    """Take the routing decision lock (re-entrant within the transaction)."""
+    await conn.execute(_DECISION_LOCK)
+
+
+async def load_state(conn: AsyncConnection, now: datetime, *, fold: bool) -> LiveState:
+    """Open counts, daily counts (days around ``now`` cover every time zone) and RR credits
+    in one round trip. ``fold`` (only under the decision lock) compacts the load deltas."""
     rows = await conn.execute(
-        text(
-            "SELECT rep_id, NULL::date, count(*) FROM leads WHERE rep_id IS NOT NULL "
-            f"AND stage = ANY(CAST(:stages AS text[])){where} GROUP BY rep_id "
-            "UNION ALL SELECT rep_id, day, assigned FROM rep_daily "
-            f"WHERE day BETWEEN :a AND :b{where}"
-        ),
-        params,
+        _LOAD_FOR_DECISION if fold else _LOAD_READ_ONLY,
+        {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)},
     )
-    open_counts: dict[str, int] = {}
-    new_counts: dict[tuple[str, date], int] = {}
-    for rep_id, day, n in rows:
-        if day is None:
-            open_counts[rep_id] = int(n)
+    state = LiveState()
+    for kind, key, day, n, credits in rows:
+        if kind == "o":
+            state.open_counts[key] = int(n)
+        elif kind == "d":
+            state.new_counts[(key, day)] = int(n)
         else:
-            new_counts[(rep_id, day)] = int(n)
-    if pointers is None:
-        rows = await conn.execute(text("SELECT pool, credits FROM rr_pointers"))
-        pointers = {r[0]: r[1] for r in rows}
-    if base is not None and only_reps is not None:
-        fresh = set(only_reps)
-        open_counts = {
-            **{k: v for k, v in base.open_counts.items() if k not in fresh},
-            **open_counts,
-        }
-        new_counts = {
-            **{k: v for k, v in base.new_counts.items() if k[0] not in fresh},
-            **new_counts,
-        }
-    return RoutingState(open_counts=open_counts, new_counts=new_counts, pointers=pointers)
-
-
-async def lock_pointer(conn: AsyncConnection, pool: str) -> dict[str, int]:
-    """Take the pool's round-robin row FOR UPDATE (creating it first): replicas deciding for
-    the same pool queue up here, so each reads the credits the previous one wrote."""
-    # ON CONFLICT DO UPDATE takes the row lock like SELECT ... FOR UPDATE, in one round trip
-    credits = await conn.scalar(
-        text(
-            "INSERT INTO rr_pointers (pool) VALUES (:p) "
-            "ON CONFLICT (pool) DO UPDATE SET pool = EXCLUDED.pool RETURNING credits"
-        ),
-        {"p": pool},
-    )
-    return {k: int(v) for k, v in (credits or {}).items()}
-
-
-async def save_pointer(conn: AsyncConnection, pool: str, credits: Mapping[str, int]) -> None:
-    await conn.execute(
-        text(
-            "UPDATE rr_pointers SET credits = CAST(:c AS jsonb), updated_at = now() WHERE pool = :p"
-        ),
-        {"p": pool, "c": _json(dict(credits))},
-    )
+            state.pointers[key] = {k: int(v) for k, v in (credits or {}).items()}
+    return state
 
 
 async def count_new(conn: AsyncConnection, rep_id: str, day: date) -> None:
@@ -286,6 +268,108 @@ async def count_new(conn: AsyncConnection, rep_id: str, day: date) -> None:
         ),
         {"r": rep_id, "d": day},
     )
+
+
+@dataclass(frozen=True)
+class AssignmentRow:
+    """One decision's arbiter row: (lead, cycle) and its explanation."""
+
+    lead_id: uuid.UUID
+    cycle: int
+    decided_at: datetime
+    event_id: uuid.UUID
+    explanation: Mapping[str, Any]
+
+
+_WRITE_DECISIONS = text(
+    """
+    WITH ins AS (
+        INSERT INTO assignments (lead_id, cycle, decided_at, event_id, explanation)
+        SELECT * FROM unnest(CAST(:a_ids AS uuid[]), CAST(:a_cycles AS integer[]),
+                             CAST(:a_at AS timestamptz[]), CAST(:a_events AS uuid[]),
+                             CAST(:a_expl AS jsonb[]))
+        ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING 1
+    ),
+    upd AS (
+        UPDATE leads l SET stage = v.stage, held_from = v.held_from, cycle = v.cycle,
+            snapshot = v.snapshot, assignee_kind = v.kind, rep_id = v.rep_id,
+            team_id = v.team_id, queue_id = v.queue_id,
+            excluded_reps = ARRAY(SELECT jsonb_array_elements_text(v.excluded)),
+            assigned_at = v.assigned_at, updated_at = now()
+        FROM unnest(CAST(:l_ids AS uuid[]), CAST(:l_stages AS text[]),
+                    CAST(:l_held AS text[]), CAST(:l_cycles AS integer[]),
+                    CAST(:l_snapshots AS jsonb[]), CAST(:l_kinds AS text[]),
+                    CAST(:l_reps AS text[]), CAST(:l_teams AS text[]),
+                    CAST(:l_queues AS text[]), CAST(:l_excluded AS jsonb[]),
+                    CAST(:l_at AS timestamptz[]))
+             AS v(lead_id, stage, held_from, cycle, snapshot, kind, rep_id, team_id,
+                  queue_id, excluded, assigned_at)
+        WHERE l.lead_id = v.lead_id
+        RETURNING 1
+    ),
+    daily AS (
+        INSERT INTO rep_daily (rep_id, day, assigned)
+        SELECT * FROM unnest(CAST(:d_reps AS text[]), CAST(:d_days AS date[]),
+                             CAST(:d_counts AS integer[])) ORDER BY 1, 2
+        ON CONFLICT (rep_id, day) DO UPDATE SET assigned = rep_daily.assigned + EXCLUDED.assigned
+    ),
+    ptr AS (
+        INSERT INTO rr_pointers (pool, credits)
+        SELECT * FROM unnest(CAST(:p_pools AS text[]), CAST(:p_credits AS jsonb[])) ORDER BY 1
+        ON CONFLICT (pool) DO UPDATE SET credits = EXCLUDED.credits, updated_at = now()
+    )
+    SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)
+    """
+)
+
+
+async def write_decisions(
+    conn: AsyncConnection,
+    assignments: Sequence[AssignmentRow],
+    leads: Sequence[LeadRow],
+    state: LiveState,
+) -> None:
+    """Everything a group of decisions changed, in one statement: the arbiter rows, each
+    lead's owner, the daily counts and the pool credits. The caller holds the lead rows
+    and the decision lock, so every arbiter row must go in; one that does not means the
+    state was not what the decisions were made on, and the transaction must not commit."""
+    daily = sorted(state.new_delta.items())
+    pools = sorted(state.dirty_pools)
+    row = (
+        await conn.execute(
+            _WRITE_DECISIONS,
+            {
+                "a_ids": [a.lead_id for a in assignments],
+                "a_cycles": [a.cycle for a in assignments],
+                "a_at": [a.decided_at for a in assignments],
+                "a_events": [a.event_id for a in assignments],
+                "a_expl": [_json(a.explanation) for a in assignments],
+                "l_ids": [r.lead_id for r in leads],
+                "l_stages": [r.stage.value if r.stage else None for r in leads],
+                "l_held": [r.held_from.value if r.held_from else None for r in leads],
+                "l_cycles": [r.cycle for r in leads],
+                "l_snapshots": [r.snapshot.model_dump_json() for r in leads],
+                "l_kinds": [r.assignee_kind for r in leads],
+                "l_reps": [r.rep_id for r in leads],
+                "l_teams": [r.team_id for r in leads],
+                "l_queues": [r.queue_id for r in leads],
+                "l_excluded": [_json(r.excluded_reps) for r in leads],
+                "l_at": [r.assigned_at for r in leads],
+                "d_reps": [k[0] for k, _ in daily],
+                "d_days": [k[1] for k, _ in daily],
+                "d_counts": [n for _, n in daily],
+                "p_pools": pools,
+                "p_credits": [_json(dict(state.pointers[p])) for p in pools],
+            },
+        )
+    ).one()
+    if row[0] != len(assignments) or row[1] != len(leads):
+        raise RuntimeError(
+            f"routing decisions not recorded whole: {row[0]}/{len(assignments)} assignments, "
+            f"{row[1]}/{len(leads)} leads"
+        )
+    state.new_delta.clear()
+    state.dirty_pools.clear()
 
 
 # -- leads -----------------------------------------------------------------------------
@@ -358,6 +442,30 @@ async def lock_lead(
     return None if row is None else _lead_row(row)
 
 
+async def lock_leads(
+    conn: AsyncConnection, lead_ids: Iterable[uuid.UUID]
+) -> tuple[dict[uuid.UUID, LeadRow], dict[uuid.UUID, set[int]]]:
+    """Insert-or-lock many lead rows in one round trip (in id order, so two lockers cannot
+    deadlock each other), with the cycles each lead was already assigned in."""
+    ids = sorted(set(lead_ids))
+    rows = await conn.execute(
+        text(
+            "INSERT INTO leads (lead_id) SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) "
+            "ORDER BY id ON CONFLICT (lead_id) DO UPDATE SET lead_id = EXCLUDED.lead_id "
+            f"RETURNING {_LEAD_COLUMNS}, "
+            "ARRAY(SELECT a.cycle FROM assignments a WHERE a.lead_id = leads.lead_id)"
+        ),
+        {"ids": ids},
+    )
+    leads: dict[uuid.UUID, LeadRow] = {}
+    cycles: dict[uuid.UUID, set[int]] = {}
+    for r in rows:
+        lead = _lead_row(r)
+        leads[lead.lead_id] = lead
+        cycles[lead.lead_id] = set(r[14] or [])
+    return leads, cycles
+
+
 async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
     row = (
         await conn.execute(
@@ -406,41 +514,6 @@ async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) 
 
 async def set_lifecycle(conn: AsyncConnection, lead_id: uuid.UUID, lc: LeadLifecycle) -> None:
     await update_lead(conn, lead_id, stage=lc.stage, held_from=lc.held_from)
-
-
-async def claim_assignment(
-    conn: AsyncConnection,
-    lead_id: uuid.UUID,
-    cycle: int,
-    decided_at: datetime,
-    explanation: Mapping[str, Any],
-    event_id: uuid.UUID | None = None,
-) -> bool:
-    """The arbiter: True for the one writer whose row went in for (lead, cycle)."""
-    result = await conn.execute(
-        text(
-            "INSERT INTO assignments (lead_id, cycle, decided_at, event_id, explanation) "
-            "VALUES (:id, :cycle, :at, :ev, CAST(:exp AS jsonb)) "
-            "ON CONFLICT (lead_id, cycle) DO NOTHING RETURNING lead_id"
-        ),
-        {
-            "id": lead_id,
-            "cycle": cycle,
-            "at": decided_at,
-            "ev": event_id,
-            "exp": _json(explanation),
-        },
-    )
-    return result.first() is not None
-
-
-async def set_assignment_event(
-    conn: AsyncConnection, lead_id: uuid.UUID, cycle: int, event_id: uuid.UUID
-) -> None:
-    await conn.execute(
-        text("UPDATE assignments SET event_id = :ev WHERE lead_id = :id AND cycle = :cycle"),
-        {"ev": event_id, "id": lead_id, "cycle": cycle},
-    )
 
 
 async def assignment_history(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -1,0 +1,242 @@
+"""The batched decision path keeps routing's guarantees: a whole batch of ``LeadQualified``
+decided in one transaction, two deciders at once (two instances, one database), caps never
+exceeded, exactly one assignment per lead, weighted round-robin shares exact, and the
+maintained open-lead counters equal to what the lead rows say."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified
+from leadflow.events.envelope import Envelope, new_id
+from leadflow.events.service import ServiceKit
+from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
+from leadflow.routing import store
+from leadflow.routing.app import create_app
+from leadflow.routing.handlers import RoutingHandlers
+from leadflow.routing.settings import RoutingSettings
+from leadflow.routing.store import ConfigCache
+
+pytestmark = [pytest.mark.postgres]
+AUTH = {"Authorization": "Bearer test-admin-token"}
+US = LeadSnapshot(country="US", industry="Software", company_size=300, grade="A")
+DE = LeadSnapshot(country="DE", industry="Retail", company_size=50, grade="B")
+# na: uncapped pool, weights 3:2:1. eu: two capped reps, overflow to a queue.
+NA = {"a": 3, "b": 2, "c": 1}
+CAPS = {"x": {"max_open": 7}, "y": {"max_new_per_day": 5}}
+
+
+def qualified(lead_id: uuid.UUID, lead: LeadSnapshot) -> Envelope:
+    payload = LeadQualified(
+        fit=80, engagement=60, grade=lead.grade or "A", matrix_cell="A1", model_version=1, lead=lead
+    )
+    return Envelope.new(payload, lead_id=lead_id)
+
+
+def _kit(client: httpx.AsyncClient) -> ServiceKit:
+    kit: ServiceKit = client._transport.app.state.kit  # type: ignore[attr-defined]
+    return kit
+
+
+async def configure(client: httpx.AsyncClient) -> None:
+    for rep_id, weight in NA.items():
+        body = {"team_id": "na", "weight": weight}
+        assert (await client.put(f"/v1/routing/reps/{rep_id}", json=body, headers=AUTH)).is_success
+    for rep_id, caps in CAPS.items():
+        body = {"team_id": "eu", **caps}
+        assert (await client.put(f"/v1/routing/reps/{rep_id}", json=body, headers=AUTH)).is_success
+    for path, body in [
+        ("/v1/routing/teams/na", {"members": list(NA)}),
+        ("/v1/routing/teams/eu", {"members": list(CAPS), "queue_id": "eu-overflow"}),
+        ("/v1/routing/queues/unassigned", {}),
+        ("/v1/routing/queues/eu-overflow", {"team_id": "eu"}),
+    ]:
+        assert (await client.put(path, json=body, headers=AUTH)).is_success
+    r = await client.post(
+        "/v1/routing/rules",
+        json={
+            "rules": [
+                {
+                    "id": "eu",
+                    "when": {"country": ["DE"]},
+                    "target": {"kind": "team", "team_id": "eu"},
+                },
+                {
+                    "id": "na",
+                    "when": {"country": ["US"]},
+                    "target": {"kind": "team", "team_id": "na"},
+                },
+            ]
+        },
+        headers=AUTH,
+    )
+    assert r.status_code == 201, r.text
+
+
+async def rows(client: httpx.AsyncClient, sql: str) -> list[Any]:
+    async with _kit(client).connect() as conn:
+        return list(await conn.execute(text(sql)))
+
+
+async def check_invariants(client: httpx.AsyncClient, us: int, de: int) -> None:
+    """Every lead one decision; na shares exact; eu caps held, the rest queued."""
+    assert (
+        await rows(client, "SELECT lead_id FROM assignments GROUP BY lead_id HAVING count(*) > 1")
+        == []
+    )
+    assert len(await rows(client, "SELECT 1 FROM assignments")) == us + de
+    owners = Counter(
+        r[0] or f"queue:{r[1]}"
+        for r in await rows(client, "SELECT rep_id, queue_id FROM leads WHERE stage = 'mql'")
+    )
+    unit = us // sum(NA.values())
+    assert owners == {
+        **{rep: w * unit for rep, w in NA.items()},
+        "x": 7,
+        "y": 5,
+        "queue:eu-overflow": de - 12,
+    }
+    events = await rows(
+        client,
+        "SELECT lead_id, count(*) FROM event_log WHERE event_type = 'lead.assigned' GROUP BY 1",
+    )
+    assert len(events) == us + de and all(n == 1 for _, n in events)
+    await check_counters(client)
+
+
+async def check_counters(client: httpx.AsyncClient) -> None:
+    """The maintained open-lead counters (folded + pending deltas) equal a GROUP BY."""
+    truth = dict(
+        await rows(
+            client,
+            "SELECT rep_id, count(*) FROM leads WHERE rep_id IS NOT NULL AND stage = ANY("
+            "'{mql,sal,sql,opportunity,on_hold}') GROUP BY rep_id",
+        )
+    )
+    kept = await rows(
+        client,
+        "SELECT rep_id, sum(n) FROM (SELECT rep_id, open AS n FROM rep_load UNION ALL "
+        "SELECT rep_id, delta FROM rep_load_delta) t GROUP BY rep_id",
+    )
+    assert {k: int(v) for k, v in kept if v} == truth
+
+
+async def test_two_deciders_with_whole_batches_in_one_transaction_keep_every_guarantee(
+    settings_for: Callable[..., Any], isolation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two handler sets (two instances' caches) each decide a 100-lead batch in one
+    transaction, at the same time, on one database."""
+    # Make the race real: a decider that has read the state waits (bounded) for the other
+    # to read it too. With the decision lock the other cannot until the first committed,
+    # so the wait runs out and nothing changes; without it both would decide on the same
+    # credits and counts, and the shares and caps below would break.
+    real_load = store.load_state
+    loaded: list[bool] = []
+    both_loaded = asyncio.Event()
+
+    async def load_then_wait_for_the_other(*args: Any, **kwargs: Any) -> Any:
+        state = await real_load(*args, **kwargs)
+        loaded.append(True)
+        if len(loaded) >= 2:
+            both_loaded.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(both_loaded.wait(), 1.0)
+        return state
+
+    monkeypatch.setattr(store, "load_state", load_then_wait_for_the_other)
+    app = create_app(settings_for(RoutingSettings, run_consumers=False))
+    async with app_client(app) as client:
+        await configure(client)
+        kit = _kit(client)
+        us = [qualified(new_id(), US) for _ in range(120)]
+        de = [qualified(new_id(), DE) for _ in range(80)]
+        # interleaved, and one lead qualified twice inside the same batch
+        batches = [us[:60] + de[:40] + [qualified(us[0].lead_id, US)], us[60:] + de[40:]]
+
+        async def decide_batch(events: list[Envelope]) -> None:
+            handlers = RoutingHandlers(ConfigCache())
+            async with kit.unit_of_work() as uow:
+                for event in events:
+                    uow.causation = event
+                    await handlers.on_lead_qualified(event, uow)
+                    await asyncio.sleep(0)  # let the other batch interleave its handler calls
+
+        await asyncio.gather(*(decide_batch(b) for b in batches))
+        await check_invariants(client, us=120, de=80)
+        # each LeadAssigned names the qualification that caused it
+        caused = await rows(
+            client,
+            "SELECT lead_id, metadata->>'causation_id' FROM event_log "
+            "WHERE event_type = 'lead.assigned'",
+        )
+        by_lead = {e.lead_id: str(e.event_id) for e in [*us, *de]}
+        assert all(by_lead[lead] == cause for lead, cause in caused)
+
+        # leads leaving sales release their rep's capacity: x takes exactly as many again
+        freed = await rows(client, "SELECT lead_id FROM leads WHERE rep_id = 'x' LIMIT 3")
+        handlers = RoutingHandlers(ConfigCache())
+        more = [qualified(new_id(), DE) for _ in range(5)]
+        async with kit.unit_of_work() as uow:
+            for (lead_id,) in freed:
+                event = Envelope.new(LeadDisqualified(reason="competitor"), lead_id=lead_id)
+                uow.causation = event
+                await handlers.on_left_sales(event, uow)
+            for event in more:
+                uow.causation = event
+                await handlers.on_lead_qualified(event, uow)
+        x_open = await rows(
+            client, "SELECT count(*) FROM leads WHERE rep_id = 'x' AND stage = 'mql'"
+        )
+        assert x_open == [(7,)]
+        await check_counters(client)
+
+
+@pytest.mark.kafka
+async def test_two_instances_batching_one_burst_keep_caps_shares_and_one_assignment(
+    settings_for: Callable[..., Any], isolation: Any
+) -> None:
+    settings = settings_for(RoutingSettings, consumer_batch_size=500)
+    async with app_client(create_app(settings)) as one, app_client(create_app(settings)) as two:
+        await configure(one)
+        await wait_until(
+            lambda: all(
+                k.consumer is not None
+                and k.consumer._consumer is not None
+                and k.consumer._consumer.assignment()
+                for k in (_kit(one), _kit(two))
+            ),
+            timeout=60,
+            message="both instances own partitions of the consumer group",
+        )
+        us = [qualified(new_id(), US) for _ in range(120)]
+        de = [qualified(new_id(), DE) for _ in range(80)]
+        burst = [e for pair in zip(us[:80], de, strict=True) for e in pair] + us[80:]
+        await produce_events(
+            isolation.kafka_bootstrap, isolation.topic("scoring"), [*burst, *burst]
+        )
+
+        async def settled() -> bool:
+            done = await rows(one, "SELECT count(DISTINCT event_id) FROM inbox")
+            pending = await rows(one, "SELECT count(*) FROM outbox")
+            return done == [(200,)] and pending == [(0,)]
+
+        await wait_until(settled, timeout=90, message="all 200 leads decided and published")
+        await check_invariants(one, us=120, de=80)
+        published = await consume_topic(
+            isolation.kafka_bootstrap,
+            isolation.topic("routing"),
+            until=lambda evs: sum(e.event_type == "lead.assigned" for e in evs) >= 200,
+        )
+        assert len({e.lead_id for e in published if e.event_type == "lead.assigned"}) == 200
+        both = [k.consumer.processed for k in (_kit(one), _kit(two))]  # type: ignore[union-attr]
+        assert all(n > 0 for n in both), f"each instance handled records: {both}"
