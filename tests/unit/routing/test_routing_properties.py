@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.routing.domain import (
     Conditions,
+    LiveState,
     Queue,
     Rep,
     Roster,
@@ -149,3 +150,50 @@ def test_every_lead_gets_exactly_one_owner_and_no_rep_exceeds_a_cap(
         new_counts[(rep.id, day)] += 1
         if d.pool is not None and d.pointer is not None:
             pointers[d.pool] = dict(d.pointer)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(rep_strategy, min_size=0, max_size=6, unique_by=lambda r: r.id),
+    st.lists(lead_strategy, min_size=1, max_size=40),
+    st.sampled_from(["round_robin", "least_loaded"]),
+    st.booleans(),
+)
+def test_a_batch_decided_on_live_state_equals_sequential_decisions(
+    reps: list[Rep], leads: list[LeadSnapshot], strategy: str, with_country_rule: bool
+) -> None:
+    """The batched path (read once, record each decision in memory) chooses exactly what
+    one-at-a-time decisions on freshly counted state choose, and writes back the same."""
+    roster = Roster.of(reps, [Team(id="t", members=[r.id for r in reps])], [Queue(id="unassigned")])
+    rules = _rule_set(strategy, with_country_rule)
+    live = LiveState(open_counts={r.id: 0 for r in reps[:1]})
+    view = live.view()
+    open_counts: Counter[str] = Counter({r.id: 0 for r in reps[:1]})
+    new_counts: Counter[tuple[str, object]] = Counter()
+    pointers: dict[str, dict[str, int]] = {}
+    for lead in leads:
+        fresh = RoutingState(dict(open_counts), dict(new_counts), dict(pointers))  # type: ignore[arg-type]
+        expected = choose_assignee(lead, rules, roster, fresh, NOW)
+        got = choose_assignee(lead, rules, roster, view, NOW)
+        assert got == expected
+        live.record(got, roster, NOW)
+        if expected.rep_id is not None:
+            open_counts[expected.rep_id] += 1
+            new_counts[(expected.rep_id, roster.reps[expected.rep_id].local_day(NOW))] += 1
+        if expected.pool is not None and expected.pointer is not None:
+            pointers[expected.pool] = dict(expected.pointer)
+    assert live.new_delta == {k: v for k, v in new_counts.items() if v}
+    assert {p: live.pointers[p] for p in live.dirty_pools} == pointers
+
+
+def test_live_state_releases_the_previous_owner_of_a_reassigned_lead() -> None:
+    roster = Roster.of([Rep(id="a"), Rep(id="b")])
+    live = LiveState(open_counts={"a": 3})
+    rules = RuleSet(
+        rules=[Rule(id="to-b", target=Target(kind="rep", rep_id="b"))],
+        default_queue_id="unassigned",
+    )
+    decision = choose_assignee(LeadSnapshot(country="US"), rules, roster, live.view(), NOW)
+    live.record(decision, roster, NOW, released="a")
+    assert live.open_counts == {"a": 2, "b": 1}
+    assert live.new_delta == {("b", NOW.date()): 1}
