@@ -239,6 +239,7 @@ _SENIORITY_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def seniority_of(title: str | None) -> str | None:
     """A coarse seniority from a job title; explicit seniority wins when intake provides it."""
     if not title:
@@ -263,6 +264,7 @@ _EUROPE = {
 _MEA = {"AE", "SA", "QA", "BH", "OM", "KW", "IL", "EG", "ZA", "NG", "KE", "MA", "JO", "LB"}
 
 
+@functools.lru_cache(maxsize=4096)
 def country_code(country: str | None) -> str | None:
     """ISO alpha-2 for a code or a country name ("India" → "IN"); None when unknown."""
     if not country:
@@ -293,14 +295,24 @@ def region_of(country: str | None) -> str | None:
 def _domain_matches(domain: str | None, domains: Iterable[str]) -> bool:
     if not domain:
         return False
-    domain = domain.lower()
-    return any(domain == d or domain.endswith("." + d) for d in (x.lower() for x in domains))
+    wanted = _domain_set(tuple(domains))
+    parts = domain.lower().split(".")
+    # the domain itself or any parent domain ("mail.acme.com" matches "acme.com")
+    return any(".".join(parts[i:]) in wanted for i in range(len(parts)))
+
+
+@functools.lru_cache(maxsize=256)
+def _domain_set(domains: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(d.lower() for d in domains)
 
 
 def profile_attributes(profile: LeadProfile, model: ScoringModel | None = None) -> dict[str, Any]:
     """The flat attribute map rules read: stored fields plus derived ones (seniority, region,
     competitor, free-mail by the model's domain list)."""
-    attrs: dict[str, Any] = profile.model_dump(exclude={"answers", "attributes"})
+    # The field values as they are (a model_dump per score was a hot spot).
+    attrs: dict[str, Any] = {
+        k: v for k, v in profile.__dict__.items() if k not in ("answers", "attributes")
+    }
     for name in ANSWER_FIELDS:
         attrs[f"answers.{name}"] = profile.answers.get(name)
     attrs["seniority"] = profile.seniority or seniority_of(profile.title)
@@ -647,6 +659,22 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
+_VALUES: dict[int, tuple[Condition, list[Any], frozenset[str]]] = {}
+
+
+def _values_of(cond: Condition) -> tuple[list[Any], frozenset[str]]:
+    """A condition's values and their lower-cased forms, computed once per condition object
+    (the cache holds the condition itself, so its id cannot be reused while cached)."""
+    entry = _VALUES.get(id(cond))
+    if entry is None or entry[0] is not cond:
+        values = cond.value if isinstance(cond.value, list) else [cond.value]
+        lowered = frozenset(str(v).lower() for v in values if v is not None)
+        if len(_VALUES) > 20_000:
+            _VALUES.clear()
+        entry = _VALUES[id(cond)] = (cond, values, lowered)
+    return entry[1], entry[2]
+
+
 def condition_holds(cond: Condition, attrs: Mapping[str, Any]) -> bool:
     """String comparisons are case-insensitive; a missing attribute matches only ``absent``
     (and the negations ``ne`` / ``not_in``)."""
@@ -662,8 +690,7 @@ def condition_holds(cond: Condition, attrs: Mapping[str, Any]) -> bool:
         return actual is True
     if op == "is_false":
         return actual is False
-    values = cond.value if isinstance(cond.value, list) else [cond.value]
-    lowered = [str(v).lower() for v in values if v is not None]
+    values, lowered = _values_of(cond)
     if op in {"ne", "not_in"}:
         return actual is None or str(actual).lower() not in lowered
     if actual is None:
