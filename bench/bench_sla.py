@@ -1,0 +1,240 @@
+"""sla-monitor throughput: routing events/s through its consumer vs raw consume+produce.
+
+Not a test. Needs a running broker and Postgres (``KAFKA_BOOTSTRAP_SERVERS``,
+``DATABASE_URL``; e.g. ``set -a; . /work/helpers/infra.env; set +a``)::
+
+    uv run python bench/bench_sla.py --leads 1000
+
+Both legs run in this process against the same broker, one after the other, so their ratio
+is comparable across runs on a noisy shared machine (the absolute numbers are not):
+
+* raw: aiokafka reads the 3N routing records from a topic and writes one record per input
+  to another (no database);
+* sla: the same 3N records (per lead ``lead.assigned`` → ``lead.accepted`` →
+  ``lead.contacted``) go to ``leadflow.routing`` and an sla-monitor app consumes them
+  (consumer batch → policies/calendars → clocks, timers → event log + outbox → relay); the
+  leg ends when all 5N expected events (3 ``sla.started``, 2 ``sla.met`` per lead) are on
+  ``leadflow.sla``.
+
+The clock is a ``ManualClock`` held still, so no timer fires during the consumer leg. Then a
+timer leg moves the clock two weeks on and times one ``run_due`` that fires every open
+clock's warning and breach (with escalations). Database round trips (statements, BEGIN,
+COMMIT, SAVEPOINT, RELEASE) are counted on the app's SQLAlchemy engine (consumer, timers;
+the relay has its own connection and is not counted) and reported per consumed event and
+per fired timer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadContacted
+from leadflow.events.clock import ManualClock
+from leadflow.events.db import plain_url
+from leadflow.events.envelope import Envelope, new_id, topic_for
+from leadflow.events.service import ServiceKit, ensure_topics
+from leadflow.events.testing import app_client, produce_events
+from leadflow.sla_monitor.app import create_app
+from leadflow.sla_monitor.settings import SlaSettings
+
+# Monday 2026-03-09 10:00 UTC: inside the default Mon-Fri 09-17 calendar.
+START = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
+GRADES = ["A+", "A", "B", "C"]
+EVENTS_PER_LEAD = 3
+SLA_EVENTS_PER_LEAD = 5  # started accept; met accept, started contact, started SAL; met contact
+
+
+def lead_events(n: int, offset_seconds: int = 0) -> list[Envelope]:
+    """Per lead: assigned, accepted 30 min later, contacted 2 h later (all in business hours)."""
+    out: list[Envelope] = []
+    for i in range(n):
+        lead = new_id()
+        at = START + timedelta(seconds=offset_seconds + i)
+        rep, team = f"rep-{i % 40}", f"team-{i % 8}"
+        snap = LeadSnapshot(grade=GRADES[i % 4], region="EMEA", country="DE", channel="web_form")
+        out.append(
+            Envelope.new(
+                LeadAssigned(
+                    assignee_kind="rep", rep_id=rep, team_id=team, method="direct", lead=snap
+                ),
+                lead_id=lead,
+                occurred_at=at,
+            )
+        )
+        out.append(
+            Envelope.new(
+                LeadAccepted(rep_id=rep), lead_id=lead, occurred_at=at + timedelta(minutes=30)
+            )
+        )
+        out.append(
+            Envelope.new(
+                LeadContacted(rep_id=rep), lead_id=lead, occurred_at=at + timedelta(hours=2)
+            )
+        )
+    return out
+
+
+class TripCounter:
+    """Database round trips issued through one engine (statements and transaction control)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.count = 0
+        sync = engine.sync_engine
+        event.listen(sync, "before_cursor_execute", self._hit)
+        for name in ("begin", "commit", "rollback", "savepoint", "release_savepoint"):
+            event.listen(sync, name, self._hit)
+
+    def _hit(self, *args: Any, **kwargs: Any) -> None:
+        self.count += 1
+
+
+async def raw_baseline(bootstrap: str, prefix: str, events: list[Envelope]) -> float:
+    src, dst = f"{prefix}raw.in", f"{prefix}raw.out"
+    await ensure_topics(bootstrap, [src, dst], 3)
+    started = time.perf_counter()
+    await produce_events(bootstrap, src, events)
+    consumer = AIOKafkaConsumer(
+        src,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await consumer.start()
+    await producer.start()
+    done = 0
+    try:
+        while done < len(events):
+            batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            futures = []
+            for records in batch.values():
+                for r in records:
+                    env = Envelope.from_record(r.key, r.value, list(r.headers or ()))
+                    futures.append(await producer.send(dst, value=env.to_json(), key=r.key))
+            await asyncio.gather(*futures)
+            await consumer.commit()
+            done += len(futures)
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def _count_out(out: AIOKafkaConsumer, n: int, deadline_s: float = 900) -> None:
+    deadline = time.perf_counter() + deadline_s
+    seen = 0
+    while seen < n:
+        batch = await out.getmany(timeout_ms=500)
+        seen += sum(len(records) for records in batch.values())
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {seen}/{n} sla events in {deadline_s:.0f} s")
+
+
+async def sla_leg(
+    bootstrap: str, database_url: str, prefix: str, schema: str, events: list[Envelope]
+) -> dict[str, float]:
+    settings = SlaSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=bootstrap,
+        db_schema=schema,
+        topic_prefix=prefix,
+        admin_token="bench",
+        log_level="WARNING",
+        log_json=False,
+        outbox_poll_seconds=0.2,
+        timer_poll_seconds=3600,  # the timer leg calls run_due itself
+    )
+    clock = ManualClock(START)
+    app = create_app(settings, clock=clock)
+    async with app_client(app):
+        kit: ServiceKit = app.state.kit
+        out = AIOKafkaConsumer(
+            topic_for("sla", prefix),
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await out.start()
+        try:
+            # Warm-up (not timed): the consumer joined its group, the relay publishes.
+            warm = lead_events(1, offset_seconds=-3600)
+            await produce_events(bootstrap, topic_for("routing", prefix), warm)
+            await _count_out(out, SLA_EVENTS_PER_LEAD)
+            trips = TripCounter(kit.engine)
+            started = time.perf_counter()
+            await produce_events(bootstrap, topic_for("routing", prefix), events)
+            await _count_out(out, len(events) // EVENTS_PER_LEAD * SLA_EVENTS_PER_LEAD)
+            consumed_s = time.perf_counter() - started
+            consumer_trips = trips.count
+        finally:
+            await out.stop()
+
+        # Timer leg: every SAL-age clock (14 calendar days) warns, breaches and escalates.
+        assert kit.timer_runner is not None
+        async with kit.connect() as conn:
+            due = int(await conn.scalar(text("SELECT count(*) FROM timers")) or 0)
+        clock.set(START + timedelta(days=15))
+        trips.count = 0
+        started = time.perf_counter()
+        fired = await kit.timer_runner.run_due()
+        timers_s = time.perf_counter() - started
+        timer_trips = trips.count
+    return {
+        "consumed_s": consumed_s,
+        "consumer_trips": float(consumer_trips),
+        "timers": float(due),
+        "fired": float(fired),
+        "timers_s": timers_s,
+        "timer_trips": float(timer_trips),
+    }
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--leads", type=int, default=1000)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = os.environ.get("DATABASE_URL")
+    if not bootstrap or not database_url:
+        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    token = uuid.uuid4().hex[:8]
+    prefix, schema = f"benchsla{token}.", f"bench_sla_{token}"
+    events = lead_events(args.leads)
+    try:
+        raw = await raw_baseline(bootstrap, prefix, events)
+        leg = await sla_leg(bootstrap, database_url, prefix, schema, events)
+    finally:
+        conn = await asyncpg.connect(plain_url(database_url))
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+    n = len(events)
+    sla = leg["consumed_s"]
+    print(f"leads={args.leads} routing events={n} sla events out={n // 3 * 5}")
+    print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")
+    print(f"sla-monitor consumer: {n / sla:9.1f} events/s ({sla:.2f} s)")
+    print(f"ratio sla/raw       : {raw / sla:9.3f}")
+    print(f"db round trips/event: {leg['consumer_trips'] / n:9.2f}")
+    fired = max(leg["fired"], 1.0)
+    print(
+        f"timer sweep         : {leg['fired']:.0f} fired of {leg['timers']:.0f} in "
+        f"{leg['timers_s']:.2f} s = {leg['fired'] / leg['timers_s']:.1f} timers/s, "
+        f"{leg['timer_trips'] / fired:.2f} db round trips/timer"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
