@@ -450,12 +450,6 @@ ALL = ""  # segment value of a rollup row that sums every channel (or campaign)
 ROLLUP_GRAINS: dict[str, str] = {"day": "d", "week": "w", "month": "m"}
 
 
-def rollup_segments(channel: str, campaign: str) -> tuple[tuple[str, str], ...]:
-    """The (channel, campaign) keys one lead counts under: itself and the three totals,
-    so a report filtered on neither, one or both segments reads a handful of rows."""
-    return ((channel, campaign), (channel, ALL), (ALL, campaign), (ALL, ALL))
-
-
 def next_period(start: date, grain: str) -> date:
     if grain == "day":
         return start + timedelta(days=1)

@@ -27,12 +27,12 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics.domain import (
+    ALL,
     UNKNOWN,
     Effects,
     Fact,
     LeadState,
     fold,
-    rollup_segments,
 )
 from leadflow.events.envelope import Envelope
 from leadflow.events.projection import Projection
@@ -225,6 +225,29 @@ _FUNNEL_FLOW = _upsert("funnel_flow", ["grain", "channel", "campaign", "period",
                        ["text", "text", "text", "date", "text", "text", "text"], ["n"], ["bigint"])
 
 
+def _cohort_keys(periods: tuple[date, date, date], ch: str, cp: str,
+                 milestone: str) -> tuple[tuple[Any, ...], ...]:
+    """Rollup rows one cohort count goes to: weeks and months under every segment total,
+    days only per (channel, campaign) and grand total (a filtered edge day sums campaigns)."""
+    d, w, m = periods
+    return (
+        ("d", ch, cp, d, milestone), ("d", ALL, ALL, d, milestone),
+        ("w", ch, cp, w, milestone), ("w", ch, ALL, w, milestone),
+        ("w", ALL, cp, w, milestone), ("w", ALL, ALL, w, milestone),
+        ("m", ch, cp, m, milestone), ("m", ch, ALL, m, milestone),
+        ("m", ALL, cp, m, milestone), ("m", ALL, ALL, m, milestone),
+    )
+
+
+def _flow_keys(d: date, m: date, ch: str, cp: str,
+               step: tuple[str, str, str]) -> tuple[tuple[Any, ...], ...]:
+    return (
+        ("d", ch, cp, d, *step), ("d", ALL, ALL, d, *step),
+        ("m", ch, cp, m, *step), ("m", ch, ALL, m, *step),
+        ("m", ALL, cp, m, *step), ("m", ALL, ALL, m, *step),
+    )
+
+
 class FunnelProjection(LeadProjection):
     """Milestones reached per inquiry cohort, and stage-to-stage flows per period."""
 
@@ -239,30 +262,25 @@ class FunnelProjection(LeadProjection):
         if not (new or outcomes or t):
             return
         cohort, flow = acc
-        segs = rollup_segments(st.channel, st.campaign)
+        ch, cp = st.channel, st.campaign
         inquiry_at = st.inquiry_at
         if inquiry_at is not None and (new or outcomes):
-            d, w, m = PERIODS(inquiry_at.date())
             for ms in (*new, *outcomes):
-                for ch, cp in segs:
-                    for key in (("d", ch, cp, d, ms), ("w", ch, cp, w, ms), ("m", ch, cp, m, ms)):
-                        row = cohort.get(key)
-                        if row is None:
-                            cohort[key] = [1]
-                        else:
-                            row[0] += 1
-        if t is not None:
-            d, _, m = PERIODS(t.at.date())
-            src = t.from_stage or "(start)"
-            et = f.event_type
-            for ch, cp in segs:
-                for key in (("d", ch, cp, d, src, t.to_stage, et),
-                            ("m", ch, cp, m, src, t.to_stage, et)):
-                    row = flow.get(key)
+                for key in _cohort_keys(PERIODS(inquiry_at.date()), ch, cp, ms):
+                    row = cohort.get(key)
                     if row is None:
-                        flow[key] = [1]
+                        cohort[key] = [1]
                     else:
                         row[0] += 1
+        if t is not None:
+            d, _, m = PERIODS(t.at.date())
+            step = (t.from_stage or "(start)", t.to_stage, f.event_type)
+            for key in _flow_keys(d, m, ch, cp, step):
+                row = flow.get(key)
+                if row is None:
+                    flow[key] = [1]
+                else:
+                    row[0] += 1
 
     async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
         await _add(apg, _FUNNEL_COHORT, acc[0])

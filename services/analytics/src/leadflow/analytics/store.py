@@ -73,12 +73,28 @@ def _r(value: float | None, ndigits: int = 4) -> float | None:
 # -- funnel -------------------------------------------------------------------------------
 
 
-def _rollup_where(split: domain.RangeSplit, coarse: str, params: dict[str, Any]) -> str:
+def _rollup_where(split: domain.RangeSplit, coarse: str, params: dict[str, Any],
+                  segments: Filters | None = None) -> str:
     """Rows of a rollup table covering ``split``: whole periods from the ``coarse`` grain,
-    the edge days from the daily rows (one index range each)."""
+    the edge days from the daily rows (one index range each).
+
+    With ``segments`` the table has total rows (segment ''): weekly and monthly rows exist
+    for every (channel, campaign, both, neither) total, daily rows only per (channel,
+    campaign) and for the grand total, so a filtered edge day sums its campaigns."""
+    coarse_seg = daily_seg = ""
+    if segments is not None:
+        params["ch"] = segments.channel or domain.ALL
+        params["cp"] = segments.campaign or domain.ALL
+        coarse_seg = " AND channel = :ch AND campaign = :cp"
+        if not segments.channel and not segments.campaign:
+            daily_seg = " AND channel = :ch AND campaign = :cp"
+        else:
+            daily_seg = " AND channel <> '' AND campaign <> ''"
+            daily_seg += " AND channel = :ch" if segments.channel else ""
+            daily_seg += " AND campaign = :cp" if segments.campaign else ""
     ors: list[str] = []
     if split.has_full:
-        conds = [f"grain = '{coarse}'"]
+        conds = [f"grain = '{coarse}'{coarse_seg}"]
         if split.full_from is not None:
             conds.append("period >= :full_from")
             params["full_from"] = split.full_from
@@ -87,7 +103,7 @@ def _rollup_where(split: domain.RangeSplit, coarse: str, params: dict[str, Any])
             params["full_to"] = split.full_to
         ors.append(" AND ".join(conds))
     for i, (lo, hi) in enumerate(split.edges):
-        conds = ["grain = 'd'"]
+        conds = [f"grain = 'd'{daily_seg}"]
         if lo is not None:
             conds.append(f"period >= :edge_lo{i}")
             params[f"edge_lo{i}"] = lo
@@ -101,30 +117,29 @@ def _rollup_where(split: domain.RangeSplit, coarse: str, params: dict[str, Any])
 async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dict[str, Any]:
     """Read from the rollups: whole weeks/months from their rows, edge days from daily rows,
     for the filtered channel/campaign (or its total row): a handful of rows per period."""
-    seg = {"ch": f.channel or domain.ALL, "cp": f.campaign or domain.ALL, "grain": grain}
-    params = dict(seg)
+    params: dict[str, Any] = {"grain": grain}
     where = _rollup_where(domain.split_range(f.start, f.end, grain),
-                          domain.ROLLUP_GRAINS[grain], params)
+                          domain.ROLLUP_GRAINS[grain], params, f)
     cohorts: dict[date, dict[str, int]] = {}
     totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
     for cohort, milestone, n in await conn.execute(
         text(
             "SELECT date_trunc(:grain, period::timestamp)::date AS c, milestone, sum(leads) "
-            f"FROM funnel_cohort WHERE channel = :ch AND campaign = :cp AND {where} "
+            f"FROM funnel_cohort WHERE {where} "
             "GROUP BY 1, 2 ORDER BY 1"
         ),
         params,
     ):
         cohorts.setdefault(cohort, {})[milestone] = int(n)
         totals[milestone] = totals.get(milestone, 0) + int(n)
-    fparams = dict(seg)
-    fwhere = _rollup_where(domain.split_range(f.start, f.end, "month"), "m", fparams)
+    fparams: dict[str, Any] = {}
+    fwhere = _rollup_where(domain.split_range(f.start, f.end, "month"), "m", fparams, f)
     entries = {s: 0 for s in domain.STAGES}
     flows = []
     for from_stage, to_stage, via, n in await conn.execute(
         text(
-            f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE channel = :ch "
-            f"AND campaign = :cp AND {fwhere} GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"
+            f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE {fwhere} "
+            "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"
         ),
         fparams,
     ):
