@@ -292,3 +292,29 @@ def test_an_event_that_arrives_after_a_later_stage_counts_but_does_not_move_the_
     assert state.stage == "sal" and state.stage_at == T0 + timedelta(hours=10)
     assert fx[2].transition is None
     assert state.mql_at == T0 + timedelta(hours=5)
+
+
+def test_split_range_reads_whole_months_and_only_the_edge_days() -> None:
+    d = date
+    whole = domain.split_range(d(2024, 3, 1), d(2024, 9, 30), "month")
+    assert (whole.full_from, whole.full_to, whole.edges) == (d(2024, 3, 1), d(2024, 9, 1), ())
+    odd = domain.split_range(d(2024, 2, 11), d(2024, 10, 19), "month")
+    assert (odd.full_from, odd.full_to) == (d(2024, 3, 1), d(2024, 9, 1))
+    assert odd.edges == ((d(2024, 2, 11), d(2024, 2, 29)), (d(2024, 10, 1), d(2024, 10, 19)))
+    inside = domain.split_range(d(2024, 3, 5), d(2024, 3, 20), "month")
+    assert not inside.has_full and inside.edges == ((d(2024, 3, 5), d(2024, 3, 20)),)
+    open_start = domain.split_range(None, d(2024, 4, 10), "week")
+    assert (open_start.full_from, open_start.full_to) == (None, d(2024, 4, 1))
+    assert open_start.edges == ((d(2024, 4, 8), d(2024, 4, 10)),)
+    everything = domain.split_range(None, None, "month")
+    assert everything.has_full and everything.edges == ()
+
+
+def test_inquiry_received_moves_only_a_new_or_closed_lead_per_the_lifecycle_table() -> None:
+    assert domain.stage_entered("inquiry.received", None) == "inquiry"
+    assert domain.stage_entered("inquiry.received", "lost") == "inquiry"
+    assert domain.stage_entered("inquiry.received", "sql") is None
+    assert domain.stage_entered("inquiry.received", "won") is None
+    assert domain.stage_entered("lead.accepted", "mql") == "sal"
+    assert domain.stage_of_event("inquiry.received") == "inquiry"
+    assert domain.stage_entered("lead.scored", "mql") is None
