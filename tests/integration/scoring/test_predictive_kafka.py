@@ -15,7 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from leadflow.events.catalogue.intake import ActivityRecorded, Contact, LeadCaptured
+from leadflow.events.catalogue.intake import (
+    ActivityRecorded,
+    Contact,
+    LeadCaptured,
+    QualificationAnswers,
+)
 from leadflow.events.catalogue.routing import DealLost, DealWon, LeadAssigned, LeadRejected
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.service import ServiceKit
@@ -32,11 +37,22 @@ def kit_of(client: httpx.AsyncClient) -> ServiceKit:
     return kit
 
 
-def captured(lead_id: uuid.UUID, at: datetime, *, minutes: int, source: str) -> Envelope:
+def captured(
+    lead_id: uuid.UUID, at: datetime, *, minutes: int, source: str, buyer: bool = False
+) -> Envelope:
+    """A mid-fit lead; ``buyer`` makes it an A-grade VP who qualifies on capture."""
+    answers = QualificationAnswers(
+        company_size="1000+", compelling_event="renewal", authority="yes", budget="80k"
+    )
     payload = LeadCaptured(
         inquiry_id=uuid.uuid4(),
         capture_method="import",
-        contact=Contact(title="Marketing Manager", department="Marketing", country="DE"),
+        contact=Contact(
+            title="VP Marketing" if buyer else "Marketing Manager",
+            department="Marketing",
+            country="DE",
+        ),
+        answers=answers if buyer else QualificationAnswers(),
         attributes={
             "total_time_spent_on_website": str(minutes * 60),
             "lead_source": source,
@@ -127,16 +143,21 @@ async def test_outcomes_train_a_promoted_model_that_predicts_on_lead_scored(
         await produce_events(
             kafka_bootstrap,
             isolation.topic("intake"),
-            [captured(fresh, datetime.now(UTC), minutes=30, source="reference")],
+            [captured(fresh, datetime.now(UTC), minutes=30, source="reference", buyer=True)],
         )
         events = await consume_topic(
             kafka_bootstrap,
             isolation.topic("scoring"),
             until=lambda evs: any(
-                e.lead_id == fresh and e.event_type == "lead.scored" for e in evs
+                e.lead_id == fresh and e.event_type == "lead.qualified" for e in evs
             ),
             timeout=40,
         )
+        qualified: Any = next(
+            e.payload for e in events if e.lead_id == fresh and e.event_type == "lead.qualified"
+        )
+        assert qualified.predictive_model_version == 1
+        assert 0.0 <= qualified.predicted_conversion <= 1.0
         scored = next(e for e in events if e.lead_id == fresh and e.event_type == "lead.scored")
         payload: Any = scored.payload
         assert payload.predictive_model_version == 1

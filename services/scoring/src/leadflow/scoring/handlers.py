@@ -5,6 +5,7 @@ model publish. Decisions come from ``domain``; this module only loads, decides a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ RESCORE_BATCH = "scoring.rescore_batch"
 TOP_CONTRIBUTIONS = 5
 ACTIVITY_WINDOW_HALF_LIVES = 12.0
 RESCORE_BATCH_SIZE = 500
+YIELD_EVERY = 25
 
 
 def reevaluate_key(lead_id: uuid.UUID) -> str:
@@ -342,6 +344,8 @@ async def evaluate(
                 model_version=result.model_version,
                 reasons=result.top_contributions(TOP_CONTRIBUTIONS),
                 lead=snapshot(lead.profile, grade=result.grade, matrix_cell=result.matrix_cell),
+                predicted_conversion=summary.get("predicted_conversion"),
+                predictive_model_version=predictive.version if prediction and predictive else None,
             )
         )
         lead.set(qualified=True, qualified_at=now)
@@ -501,7 +505,11 @@ async def drain(uow: UnitOfWork) -> None:
     fx = Effects(uow, acts)
     causation = uow.causation
     try:
-        for event, op, key in batch.ops:
+        for n, (event, op, key) in enumerate(batch.ops, start=1):
+            if n % YIELD_EVERY == 0:
+                # The batch's decisions are CPU only (effects are deferred): let the loop run
+                # Kafka heartbeats and the outbox relay now and then.
+                await asyncio.sleep(0)
             if key is not None and (event.lead_id, key) in new:
                 fx.acts.setdefault(event.lead_id, []).append(fresh[(event.lead_id, key)])
                 new.discard((event.lead_id, key))  # one event adds it once

@@ -62,6 +62,10 @@ class LeadQualified(EventPayload):
     model_version: int
     reasons: list[Contribution] = []
     lead: LeadSnapshot = LeadSnapshot()
+    # The predictive model's view at qualification, when one is in service (routing may
+    # prioritise on it).
+    predicted_conversion: float | None = None
+    predictive_model_version: int | None = None
 
 
 class LeadDisqualified(EventPayload):
