@@ -1,7 +1,10 @@
 """Consumed events and fired timers → SLA decisions (``domain``) → events + read tables.
 
 Every routing/scoring event goes through one handler: learn the lead's segment and owner,
-ask ``plan_for_event`` which clocks it meets, stops or starts, then record that. Timers
+ask ``plan_for_event`` which clocks it meets, stops or starts, then record that. A consumer
+batch is one transaction, so the handler only queues the event and the whole batch is
+decided at flush (``UnitOfWork.on_flush``): a handful of statements per batch, not per event,
+and the policy set and calendars come from an in-process cache checked once per batch. Timers
 (``<sla_id>:warn``, ``<sla_id>:breach``, ``<sla_id>:esc``) are durable rows written in the
 same transaction; their handlers re-check the SLA's status under a row lock, so a late or
 repeated firing changes nothing that already happened.
@@ -12,6 +15,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
+from weakref import WeakKeyDictionary
 
 from leadflow.events import metrics
 from leadflow.events.catalogue.routing import (
@@ -90,140 +95,193 @@ def _calendar_of(sla: SlaInstance, calendars: dict[str, BusinessCalendar]) -> Bu
     return calendars.get(sla.calendar_id) or calendars.get("default") or default_calendar()
 
 
+# The events of one unit of work (one consumer batch = one transaction), decided together when
+# it flushes, just before the kernel writes the appended events and commits.
+_PENDING: WeakKeyDictionary[UnitOfWork, list[Envelope]] = WeakKeyDictionary()
+
+
 async def on_lead_event(envelope: Envelope, uow: UnitOfWork) -> None:
-    """Meet, stop and start the lead's SLA clocks for one consumed event."""
+    """Queue one consumed event; its batch meets, stops and starts clocks at flush."""
+    pending = _PENDING.get(uow)
+    if pending is None:
+        pending = _PENDING[uow] = []
+        uow.on_flush(partial(_decide_pending, uow))
+    pending.append(envelope)
+
+
+async def _decide_pending(uow: UnitOfWork) -> None:
+    """Lock the batch's leads, read their running clocks and the configuration once, decide
+    every event in delivery order in memory, write everything back with one statement."""
+    events = _PENDING.pop(uow, None)
+    if not events:
+        return
     conn = uow.conn
-    lead_id = envelope.lead_id
-    event_type = envelope.event_type
-    at = envelope.occurred_at
-    state = await store.lead_state(conn, lead_id)
-    facts, seen = state if state is not None else (LeadFacts(), {})
-    facts = facts_after(facts, envelope.payload)
-    if seen.get(event_type) is None or seen[event_type] < at:
-        seen[event_type] = at
-    await store.save_lead_state(conn, lead_id, facts, seen)
-
-    policy_set = await store.current_policy_set(conn)
-    active = await store.active_slas(conn, lead_id)
-    plan = plan_for_event(event_type, facts, policy_set.policies, active)
-    if not (plan.meet or plan.stop or plan.start):
-        return
-    calendars = await store.calendars(conn)
-
-    for sla in plan.meet:
-        await _meet(uow, lead_id, sla, event_type, at, _calendar_of(sla, calendars))
-    for sla in plan.stop:
-        await _stop(uow, lead_id, sla, event_type, at)
-    for policy in plan.start:
-        await _start(uow, lead_id, policy, policy_set.version, envelope, facts, calendars, seen)
+    lead_ids = list(dict.fromkeys(e.lead_id for e in events))
+    states, revision = await store.lock_leads(conn, lead_ids)
+    config = await store.CONFIG.get(conn, revision)
+    active = await store.active_slas(conn, lead_ids)
+    batch = _Batch(uow, config, states, active)
+    causation = uow.causation
+    try:
+        for envelope in events:
+            uow.causation = envelope  # what this event causes names it, as if handled alone
+            await batch.decide(envelope)
+    finally:
+        uow.causation = causation
+    await store.write_batch(conn, batch.writes)
 
 
-async def _meet(
-    uow: UnitOfWork,
-    lead_id: uuid.UUID,
-    sla: SlaInstance,
-    event_type: str,
-    at: datetime,
-    calendar: BusinessCalendar,
-) -> None:
-    verdict = meet_sla(sla, at, calendar)
-    await uow.append(
-        lead_id,
-        SlaMet(
-            sla_id=sla.sla_id,
-            policy_id=sla.policy_id,
-            met_by_event=event_type,
-            elapsed_seconds=verdict.elapsed.total_seconds(),
-            elapsed_business_seconds=verdict.elapsed_business.total_seconds(),
-            on_time=verdict.on_time,
-            rep_id=sla.rep_id,
-            team_id=sla.team_id,
-        ),
-        occurred_at=at,
-    )
-    await store.mark_met(
-        uow.conn,
-        sla.sla_id,
-        met_at=at,
-        met_by_event=event_type,
-        on_time=verdict.on_time,
-        elapsed_seconds=verdict.elapsed.total_seconds(),
-        elapsed_business_seconds=verdict.elapsed_business.total_seconds(),
-    )
-    await _cancel_timers(uow, sla.sla_id)
+class _Batch:
+    """One batch's leads, running clocks and pending writes, kept in memory.
 
+    Each event sees the state the events before it left (facts, last-seen times, clocks
+    started or ended), exactly as if they had been handled one transaction at a time.
+    """
 
-async def _stop(
-    uow: UnitOfWork, lead_id: uuid.UUID, sla: SlaInstance, event_type: str, at: datetime
-) -> None:
-    """A clock ended without a verdict (reassigned, recycled, won...): neither met nor
-    breached, so it stays out of compliance, but subscribers learn it is no longer running."""
-    await uow.append(
-        lead_id,
-        SlaStopped(
-            sla_id=sla.sla_id,
-            policy_id=sla.policy_id,
-            stopped_by_event=event_type,
-            rep_id=sla.rep_id,
-            team_id=sla.team_id,
-        ),
-        occurred_at=at,
-    )
-    await store.mark_stopped(uow.conn, sla.sla_id, at=at, by_event=event_type)
-    await _cancel_timers(uow, sla.sla_id)
+    def __init__(
+        self,
+        uow: UnitOfWork,
+        config: store.SlaConfig,
+        states: dict[uuid.UUID, store.LeadState],
+        active: dict[uuid.UUID, list[SlaInstance]],
+    ) -> None:
+        self.uow = uow
+        self.policy_set = config.policy_set
+        self.calendars = config.calendars
+        self.states = states
+        self.active = active
+        self.writes = store.BatchWrites()
 
+    async def decide(self, envelope: Envelope) -> None:
+        lead_id = envelope.lead_id
+        event_type = envelope.event_type
+        at = envelope.occurred_at
+        facts, seen = self.states.get(lead_id, (LeadFacts(), {}))
+        facts = facts_after(facts, envelope.payload)
+        if seen.get(event_type) is None or seen[event_type] < at:
+            seen = {**seen, event_type: at}
+        self.states[lead_id] = self.writes.leads[lead_id] = (facts, seen)
 
-async def _cancel_timers(uow: UnitOfWork, sla_id: str) -> None:
-    for key in all_timer_keys(sla_id):
-        await uow.timers.cancel(key)
+        running = self.active.setdefault(lead_id, [])
+        plan = plan_for_event(event_type, facts, self.policy_set.policies, running)
+        for sla in plan.meet:
+            await self._meet(lead_id, sla, event_type, at, _calendar_of(sla, self.calendars))
+        for sla in plan.stop:
+            await self._stop(lead_id, sla, event_type, at)
+        for policy in plan.start:
+            await self._start(lead_id, policy, envelope, facts, seen)
 
+    def _end(self, lead_id: uuid.UUID, sla_id: str, closing: store.Closing) -> None:
+        self.writes.closings[sla_id] = closing
+        stored = sla_id not in self.writes.new
+        for key in all_timer_keys(sla_id):
+            self.writes.cancel_timer(key, stored=stored)
+        running = self.active.get(lead_id, [])
+        running[:] = [s for s in running if s.sla_id != sla_id]
 
-async def _start(
-    uow: UnitOfWork,
-    lead_id: uuid.UUID,
-    policy: SlaPolicy,
-    policy_version: int,
-    envelope: Envelope,
-    facts: LeadFacts,
-    calendars: dict[str, BusinessCalendar],
-    seen: dict[str, datetime],
-) -> None:
-    calendar = choose_calendar(calendars, policy.calendar_id, facts.rep_id, facts.team_id)
-    owner = facts if policy.side == "sales" else replace(facts, rep_id=None, team_id=None)
-    started = start_sla(
-        str(new_id()), policy, policy_version, envelope.occurred_at, calendar, owner
-    )
-    sla = started.sla
-    await uow.append(
-        lead_id,
-        SlaStarted(
-            sla_id=sla.sla_id,
-            policy_id=sla.policy_id,
-            policy_version=policy_version,
-            started_by_event=envelope.event_type,
-            rep_id=sla.rep_id,
-            team_id=sla.team_id,
-            started_at=sla.started_at,
-            warn_at=sla.warn_at,
-            due_at=sla.due_at,
-            business_time=sla.business_time,
-            calendar_id=sla.calendar_id,
-        ),
-        occurred_at=sla.started_at,
-    )
-    await store.insert_sla(uow.conn, lead_id, sla, policy, envelope.event_type)
-    ended = already_ended(
-        policy, sla.started_at, {k: v for k, v in seen.items() if k != envelope.event_type}
-    )
-    if ended is not None:
-        verdict, event_type, at = ended
-        if verdict == "met":
-            await _meet(uow, lead_id, sla, event_type, at, calendar)
-        else:
-            await _stop(uow, lead_id, sla, event_type, at)
-        return
-    for key, due, timer_kind in started.timers:
-        await uow.timers.schedule(key, due, timer_kind, {"sla_id": sla.sla_id}, lead_id=lead_id)
+    async def _meet(
+        self,
+        lead_id: uuid.UUID,
+        sla: SlaInstance,
+        event_type: str,
+        at: datetime,
+        calendar: BusinessCalendar,
+    ) -> None:
+        verdict = meet_sla(sla, at, calendar)
+        await self.uow.append(
+            lead_id,
+            SlaMet(
+                sla_id=sla.sla_id,
+                policy_id=sla.policy_id,
+                met_by_event=event_type,
+                elapsed_seconds=verdict.elapsed.total_seconds(),
+                elapsed_business_seconds=verdict.elapsed_business.total_seconds(),
+                on_time=verdict.on_time,
+                rep_id=sla.rep_id,
+                team_id=sla.team_id,
+            ),
+            occurred_at=at,
+        )
+        self._end(
+            lead_id,
+            sla.sla_id,
+            store.Closing(
+                "met",
+                at,
+                event_type,
+                on_time=verdict.on_time,
+                elapsed_seconds=verdict.elapsed.total_seconds(),
+                elapsed_business_seconds=verdict.elapsed_business.total_seconds(),
+            ),
+        )
+
+    async def _stop(
+        self, lead_id: uuid.UUID, sla: SlaInstance, event_type: str, at: datetime
+    ) -> None:
+        """A clock ended without a verdict (reassigned, recycled, won...): neither met nor
+        breached, so it stays out of compliance, but subscribers learn it is no longer
+        running."""
+        await self.uow.append(
+            lead_id,
+            SlaStopped(
+                sla_id=sla.sla_id,
+                policy_id=sla.policy_id,
+                stopped_by_event=event_type,
+                rep_id=sla.rep_id,
+                team_id=sla.team_id,
+            ),
+            occurred_at=at,
+        )
+        self._end(lead_id, sla.sla_id, store.Closing("stopped", at, event_type))
+
+    async def _start(
+        self,
+        lead_id: uuid.UUID,
+        policy: SlaPolicy,
+        envelope: Envelope,
+        facts: LeadFacts,
+        seen: dict[str, datetime],
+    ) -> None:
+        version = self.policy_set.version
+        calendar = choose_calendar(self.calendars, policy.calendar_id, facts.rep_id, facts.team_id)
+        owner = facts if policy.side == "sales" else replace(facts, rep_id=None, team_id=None)
+        started = start_sla(str(new_id()), policy, version, envelope.occurred_at, calendar, owner)
+        sla = started.sla
+        await self.uow.append(
+            lead_id,
+            SlaStarted(
+                sla_id=sla.sla_id,
+                policy_id=sla.policy_id,
+                policy_version=version,
+                started_by_event=envelope.event_type,
+                rep_id=sla.rep_id,
+                team_id=sla.team_id,
+                started_at=sla.started_at,
+                warn_at=sla.warn_at,
+                due_at=sla.due_at,
+                business_time=sla.business_time,
+                calendar_id=sla.calendar_id,
+            ),
+            occurred_at=sla.started_at,
+        )
+        self.writes.new[sla.sla_id] = store.NewSla(lead_id, sla, policy, envelope.event_type)
+        ended = already_ended(
+            policy, sla.started_at, {k: v for k, v in seen.items() if k != envelope.event_type}
+        )
+        if ended is not None:
+            verdict, event_type, at = ended
+            if verdict == "met":
+                await self._meet(lead_id, sla, event_type, at, calendar)
+            else:
+                await self._stop(lead_id, sla, event_type, at)
+            return
+        for key, due, timer_kind in started.timers:
+            self.writes.schedule_timer(
+                store.ScheduledTimer(key, due, timer_kind, {"sla_id": sla.sla_id}, lead_id)
+            )
+        running = self.active.setdefault(lead_id, [])
+        running.append(sla)
+        running.sort(key=lambda s: (s.started_at, s.sla_id))
 
 
 # -- timers ---------------------------------------------------------------------------
@@ -271,9 +329,8 @@ async def on_breach_timer(timer: Timer, uow: UnitOfWork) -> None:
         ),
         occurred_at=sla.due_at,
     )
-    await store.mark_breached(uow.conn, sla.sla_id, at=sla.due_at, late_by_seconds=late)
     metrics.SLA_BREACHES.labels("sla-monitor", sla.policy_id).inc()
-    await _escalate(uow, lead_id, replace(sla, status="breached"))
+    await _escalate(uow, lead_id, replace(sla, status="breached"), breach_late=late)
 
 
 async def on_escalation_timer(timer: Timer, uow: UnitOfWork) -> None:
@@ -284,16 +341,26 @@ async def on_escalation_timer(timer: Timer, uow: UnitOfWork) -> None:
     await _escalate(uow, lead_id, sla)
 
 
-async def _escalate(uow: UnitOfWork, lead_id: uuid.UUID, sla: SlaInstance) -> None:
-    """Raise every ladder step due by now (once each) and schedule the next one."""
-    policy_set = await store.current_policy_set(uow.conn)
-    policy = next((p for p in policy_set.policies if p.policy_id == sla.policy_id), None)
-    calendars = await store.calendars(uow.conn)
-    calendar = _calendar_of(sla, calendars)
+async def _escalate(
+    uow: UnitOfWork, lead_id: uuid.UUID, sla: SlaInstance, breach_late: float | None = None
+) -> None:
+    """Raise every ladder step due by now (once each) and schedule the next one.
+
+    ``breach_late`` is set when this is the breach itself: the clock is marked breached in
+    the same statement that records the steps. The configuration comes from the cache (one
+    revision read per timer sweep)."""
+    config = await store.CONFIG.get(uow.conn)
+    policy = next((p for p in config.policy_set.policies if p.policy_id == sla.policy_id), None)
+    calendar = _calendar_of(sla, config.calendars)
     decision = escalations_due(policy, sla, uow.clock.now(), calendar)
+    breached_at = sla.due_at if breach_late is not None else None
     if policy is None:
+        await store.record_escalations(
+            uow.conn, sla.sla_id, [], breached_at=breached_at, late_by_seconds=breach_late
+        )
         return
     times = escalation_due_times(policy, sla.due_at, calendar)
+    raised: list[store.RaisedStep] = []
     for number, step in decision.raise_steps:
         raised_at = times[number - 1]
         await uow.append(
@@ -309,9 +376,10 @@ async def _escalate(uow: UnitOfWork, lead_id: uuid.UUID, sla: SlaInstance) -> No
             ),
             occurred_at=raised_at,
         )
-        await store.record_escalation(
-            uow.conn, sla.sla_id, number, step.action, raised_at, list(step.notify)
-        )
+        raised.append(store.RaisedStep(number, step.action, raised_at, list(step.notify)))
+    await store.record_escalations(
+        uow.conn, sla.sla_id, raised, breached_at=breached_at, late_by_seconds=breach_late
+    )
     if decision.next_due is not None:
         await uow.timers.schedule(
             timer_key(sla.sla_id, "esc"),

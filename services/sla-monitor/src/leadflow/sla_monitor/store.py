@@ -2,16 +2,21 @@
 
 Tables: ``sla_policy_sets`` (every published policy set version), ``sla_calendars``,
 ``sla_leads`` (segment + owner facts learnt from consumed events), ``sla_instances`` (one row
-per SLA clock with its verdict) and ``sla_escalations`` (ladder steps raised).
+per SLA clock with its verdict), ``sla_escalations`` (ladder steps raised) and
+``sla_config_revision`` (bumped by triggers whenever policy sets or calendars change).
+
+The consumer path is set-based: a batch locks its leads and reads their running clocks with
+one statement each and writes everything back with one (``write_batch``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from weakref import WeakKeyDictionary
 
 import orjson
 from sqlalchemy import text
@@ -181,62 +186,100 @@ async def delete_calendar(conn: AsyncConnection, calendar_id: str) -> bool:
     return bool(result.rowcount)
 
 
+# -- configuration cache --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """The parsed policy set and calendars as of one ``sla_config_revision``."""
+
+    schema: str
+    revision: int
+    policy_set: PolicySet
+    calendars: dict[str, BusinessCalendar]
+
+
+_REVISION = text("SELECT current_schema() AS schema, revision FROM sla_config_revision")
+
+
+class ConfigCache:
+    """Policy set + calendars parsed once per configuration revision, per schema.
+
+    The admin API changes them at any time and on any replica; a statement trigger bumps
+    ``sla_config_revision`` on every change (migration 0002), so one cheap read of that row
+    per transaction decides whether the cached copy is still current. Inside one transaction
+    (a consumer batch, a timer sweep) the configuration is read at most once.
+    """
+
+    def __init__(self) -> None:
+        self._by_schema: dict[str, SlaConfig] = {}
+        self._by_tx: WeakKeyDictionary[Any, SlaConfig] = WeakKeyDictionary()
+
+    async def get(self, conn: AsyncConnection, known: tuple[str, int] | None = None) -> SlaConfig:
+        """``known`` is ``(schema, revision)`` when the caller read it already (piggybacked)."""
+        tx = conn.sync_connection.get_transaction() if conn.sync_connection else None
+        if tx is not None and (memo := self._by_tx.get(tx)) is not None:
+            return memo
+        if known is None:
+            row = (await conn.execute(_REVISION)).one()
+            known = (row.schema, int(row.revision))
+        schema, revision = known
+        config = self._by_schema.get(schema)
+        if config is None or config.revision != revision:
+            config = SlaConfig(
+                schema, revision, await current_policy_set(conn), await calendars(conn)
+            )
+            self._by_schema[schema] = config
+        if tx is not None:
+            self._by_tx[tx] = config
+        return config
+
+
+CONFIG = ConfigCache()
+
+
 # -- lead facts -----------------------------------------------------------------------
 
+LeadState = tuple[LeadFacts, dict[str, datetime]]
 
-async def lead_state(
-    conn: AsyncConnection, lead_id: uuid.UUID
-) -> tuple[LeadFacts, dict[str, datetime]] | None:
-    """The lead's facts and when each event type was last seen, locked for this transaction."""
-    row = (
-        await conn.execute(
-            text(
-                "SELECT grade, region, country, channel, rep_id, team_id, seen FROM sla_leads "
-                "WHERE lead_id = :id FOR UPDATE"
-            ),
-            {"id": lead_id},
+# Creating missing rows and locking existing ones in one statement, in lead id order: two
+# transactions handling the same lead (its routing and scoring events on different replicas)
+# serialise here, and the second reads what the first committed. The configuration revision
+# rides along so the batch needs no separate round trip for it.
+_LOCK_LEADS = text(
+    """
+    WITH up AS (
+        INSERT INTO sla_leads (lead_id)
+        SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) ORDER BY id
+        ON CONFLICT (lead_id) DO UPDATE SET lead_id = EXCLUDED.lead_id
+        RETURNING lead_id, grade, region, country, channel, rep_id, team_id, seen
+    )
+    SELECT up.*, r.revision, current_schema() AS schema FROM up CROSS JOIN sla_config_revision r
+    """
+)
+
+
+async def lock_leads(
+    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+) -> tuple[dict[uuid.UUID, LeadState], tuple[str, int]]:
+    """Every lead's facts and when each event type was last seen, row-locked for this
+    transaction (created empty when new), plus ``(schema, config revision)``."""
+    rows = (await conn.execute(_LOCK_LEADS, {"ids": sorted(set(lead_ids))})).all()
+    if not rows:  # pragma: no cover - the upsert returns every id it was given
+        raise AssertionError("lock_leads needs at least one lead id")
+    states: dict[uuid.UUID, LeadState] = {}
+    for row in rows:
+        facts = LeadFacts(
+            grade=row.grade,
+            region=row.region,
+            country=row.country,
+            channel=row.channel,
+            rep_id=row.rep_id,
+            team_id=row.team_id,
         )
-    ).first()
-    if row is None:
-        return None
-    facts = LeadFacts(
-        grade=row.grade,
-        region=row.region,
-        country=row.country,
-        channel=row.channel,
-        rep_id=row.rep_id,
-        team_id=row.team_id,
-    )
-    seen = {k: datetime.fromisoformat(v) for k, v in (row.seen or {}).items()}
-    return facts, seen
-
-
-async def save_lead_state(
-    conn: AsyncConnection, lead_id: uuid.UUID, facts: LeadFacts, seen: dict[str, datetime]
-) -> None:
-    await conn.execute(
-        text(
-            """
-            INSERT INTO sla_leads (lead_id, grade, region, country, channel, rep_id, team_id, seen)
-            VALUES (:id, :grade, :region, :country, :channel, :rep_id, :team_id,
-                    CAST(:seen AS jsonb))
-            ON CONFLICT (lead_id) DO UPDATE SET grade = EXCLUDED.grade,
-                region = EXCLUDED.region, country = EXCLUDED.country,
-                channel = EXCLUDED.channel, rep_id = EXCLUDED.rep_id,
-                team_id = EXCLUDED.team_id, seen = EXCLUDED.seen, updated_at = now()
-            """
-        ),
-        {
-            "id": lead_id,
-            "grade": facts.grade,
-            "region": facts.region,
-            "country": facts.country,
-            "channel": facts.channel,
-            "rep_id": facts.rep_id,
-            "team_id": facts.team_id,
-            "seen": _json({k: v.isoformat() for k, v in seen.items()}),
-        },
-    )
+        seen = {k: datetime.fromisoformat(v) for k, v in (row.seen or {}).items()}
+        states[row.lead_id] = (facts, seen)
+    return states, (rows[0].schema, int(rows[0].revision))
 
 
 # -- SLA instances --------------------------------------------------------------------
@@ -264,16 +307,22 @@ def _instance(row: Any) -> SlaInstance:
     )
 
 
-async def active_slas(conn: AsyncConnection, lead_id: uuid.UUID) -> list[SlaInstance]:
-    """Open or breached-unmet clocks of a lead, locked against a timer firing concurrently."""
+async def active_slas(
+    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SlaInstance]]:
+    """Open or breached-unmet clocks of the leads, locked against a timer firing concurrently."""
     rows = await conn.execute(
         text(
-            f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances WHERE lead_id = :id "
-            "AND status IN ('open', 'breached') ORDER BY started_at, sla_id FOR UPDATE"
+            f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances "
+            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND status IN ('open', 'breached') "
+            "ORDER BY lead_id, started_at, sla_id FOR UPDATE"
         ),
-        {"id": lead_id},
+        {"ids": sorted(set(lead_ids))},
     )
-    return [_instance(r) for r in rows]
+    out: dict[uuid.UUID, list[SlaInstance]] = {}
+    for r in rows:
+        out.setdefault(r.lead_id, []).append(_instance(r))
+    return out
 
 
 async def get_sla(conn: AsyncConnection, sla_id: str) -> tuple[uuid.UUID, SlaInstance] | None:
@@ -286,81 +335,210 @@ async def get_sla(conn: AsyncConnection, sla_id: str) -> tuple[uuid.UUID, SlaIns
     return (row.lead_id, _instance(row)) if row else None
 
 
-async def insert_sla(
-    conn: AsyncConnection,
-    lead_id: uuid.UUID,
-    sla: SlaInstance,
-    policy: SlaPolicy,
-    started_by_event: str,
-) -> None:
-    await conn.execute(
-        text(
-            """
-            INSERT INTO sla_instances (sla_id, lead_id, policy_id, policy_version, measures, side,
-                status, started_by_event, started_at, warn_at, due_at, business_time,
-                calendar_id, rep_id, team_id)
-            VALUES (:sla_id, :lead_id, :policy_id, :policy_version, :measures, :side, 'open',
-                :started_by, :started_at, :warn_at, :due_at, :business, :calendar_id,
-                :rep_id, :team_id)
-            """
-        ),
-        {
-            "sla_id": sla.sla_id,
-            "lead_id": lead_id,
-            "policy_id": sla.policy_id,
-            "policy_version": sla.policy_version,
-            "measures": policy.measures,
-            "side": policy.side,
-            "started_by": started_by_event,
-            "started_at": sla.started_at,
-            "warn_at": sla.warn_at,
-            "due_at": sla.due_at,
-            "business": sla.business_time,
-            "calendar_id": sla.calendar_id,
-            "rep_id": sla.rep_id,
-            "team_id": sla.team_id,
-        },
-    )
+# -- one batch's writes ---------------------------------------------------------------
 
 
-async def mark_met(
-    conn: AsyncConnection,
-    sla_id: str,
-    *,
-    met_at: datetime,
-    met_by_event: str,
-    on_time: bool,
-    elapsed_seconds: float,
-    elapsed_business_seconds: float,
-) -> None:
-    await conn.execute(
-        text(
-            """
-            UPDATE sla_instances SET status = 'met', met_at = :at, met_by_event = :by,
-                on_time = :on_time, elapsed_seconds = :e, elapsed_business_seconds = :eb,
-                closed_at = :at, closed_by_event = :by
-            WHERE sla_id = :id
-            """
-        ),
-        {
-            "id": sla_id,
-            "at": met_at,
-            "by": met_by_event,
-            "on_time": on_time,
-            "e": elapsed_seconds,
-            "eb": elapsed_business_seconds,
-        },
-    )
+@dataclass(frozen=True)
+class Closing:
+    """How a clock ended: ``met`` (with its verdict) or ``stopped`` (no verdict)."""
+
+    status: Literal["met", "stopped"]
+    at: datetime
+    by_event: str
+    on_time: bool | None = None
+    elapsed_seconds: float | None = None
+    elapsed_business_seconds: float | None = None
 
 
-async def mark_stopped(conn: AsyncConnection, sla_id: str, *, at: datetime, by_event: str) -> None:
-    await conn.execute(
-        text(
-            "UPDATE sla_instances SET status = 'stopped', closed_at = :at, closed_by_event = :by "
-            "WHERE sla_id = :id"
-        ),
-        {"id": sla_id, "at": at, "by": by_event},
-    )
+@dataclass(frozen=True)
+class NewSla:
+    lead_id: uuid.UUID
+    sla: SlaInstance
+    policy: SlaPolicy
+    started_by_event: str
+
+
+@dataclass(frozen=True)
+class ScheduledTimer:
+    key: str
+    due_at: datetime
+    kind: str
+    payload: dict[str, Any]
+    lead_id: uuid.UUID | None
+
+
+@dataclass
+class BatchWrites:
+    """Everything one consumer batch changes, written with one statement at flush.
+
+    Every part touches different rows (a clock started in this batch is inserted with its
+    final status; ``closings`` only name clocks that existed before; a timer key is either
+    scheduled or deleted), which is what lets them share one statement.
+    """
+
+    leads: dict[uuid.UUID, LeadState] = field(default_factory=dict)
+    new: dict[str, NewSla] = field(default_factory=dict)
+    closings: dict[str, Closing] = field(default_factory=dict)  # new or existing clocks
+    schedule: dict[str, ScheduledTimer] = field(default_factory=dict)
+    cancel: set[str] = field(default_factory=set)
+
+    def schedule_timer(self, timer: ScheduledTimer) -> None:
+        self.cancel.discard(timer.key)
+        self.schedule[timer.key] = timer
+
+    def cancel_timer(self, key: str, *, stored: bool) -> None:
+        """``stored`` is False for a clock started in this batch: its timers never hit disk."""
+        self.schedule.pop(key, None)
+        if stored:
+            self.cancel.add(key)
+
+
+async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
+    """Lead facts, new clocks, ended clocks and timers of a batch in one round trip."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if w.leads:
+        ids = list(w.leads)
+        facts = [w.leads[i][0] for i in ids]
+        params |= {
+            "l_ids": ids,
+            "l_grade": [f.grade for f in facts],
+            "l_region": [f.region for f in facts],
+            "l_country": [f.country for f in facts],
+            "l_channel": [f.channel for f in facts],
+            "l_rep": [f.rep_id for f in facts],
+            "l_team": [f.team_id for f in facts],
+            "l_seen": [_json({k: v.isoformat() for k, v in w.leads[i][1].items()}) for i in ids],
+        }
+        parts.append(
+            """
+            leads_w AS (
+                INSERT INTO sla_leads (lead_id, grade, region, country, channel, rep_id,
+                                       team_id, seen)
+                SELECT * FROM unnest(CAST(:l_ids AS uuid[]), CAST(:l_grade AS text[]),
+                    CAST(:l_region AS text[]), CAST(:l_country AS text[]),
+                    CAST(:l_channel AS text[]), CAST(:l_rep AS text[]), CAST(:l_team AS text[]),
+                    CAST(:l_seen AS jsonb[]))
+                ON CONFLICT (lead_id) DO UPDATE SET grade = EXCLUDED.grade,
+                    region = EXCLUDED.region, country = EXCLUDED.country,
+                    channel = EXCLUDED.channel, rep_id = EXCLUDED.rep_id,
+                    team_id = EXCLUDED.team_id, seen = EXCLUDED.seen, updated_at = now()
+            )"""
+        )
+    if w.new:
+        rows = list(w.new.values())
+        ends = [w.closings.get(n.sla.sla_id) for n in rows]
+        params |= {
+            "n_id": [n.sla.sla_id for n in rows],
+            "n_lead": [n.lead_id for n in rows],
+            "n_policy": [n.sla.policy_id for n in rows],
+            "n_version": [n.sla.policy_version for n in rows],
+            "n_measures": [n.policy.measures for n in rows],
+            "n_side": [n.policy.side for n in rows],
+            "n_status": [e.status if e else "open" for e in ends],
+            "n_started_by": [n.started_by_event for n in rows],
+            "n_started": [n.sla.started_at for n in rows],
+            "n_warn": [n.sla.warn_at for n in rows],
+            "n_due": [n.sla.due_at for n in rows],
+            "n_business": [n.sla.business_time for n in rows],
+            "n_calendar": [n.sla.calendar_id for n in rows],
+            "n_rep": [n.sla.rep_id for n in rows],
+            "n_team": [n.sla.team_id for n in rows],
+            **_closing_params("n_", ends),
+        }
+        parts.append(
+            """
+            new_w AS (
+                INSERT INTO sla_instances (sla_id, lead_id, policy_id, policy_version, measures,
+                    side, status, started_by_event, started_at, warn_at, due_at, business_time,
+                    calendar_id, rep_id, team_id, met_at, met_by_event, on_time,
+                    elapsed_seconds, elapsed_business_seconds, closed_at, closed_by_event)
+                SELECT u.sla_id, u.lead_id, u.policy_id, u.policy_version, u.measures, u.side,
+                    u.status, u.started_by, u.started_at, u.warn_at, u.due_at, u.business,
+                    u.calendar_id, u.rep_id, u.team_id,
+                    CASE WHEN u.status = 'met' THEN u.closed_at END,
+                    CASE WHEN u.status = 'met' THEN u.closed_by END,
+                    u.on_time, u.e, u.eb, u.closed_at, u.closed_by
+                FROM unnest(CAST(:n_id AS text[]), CAST(:n_lead AS uuid[]),
+                    CAST(:n_policy AS text[]), CAST(:n_version AS integer[]),
+                    CAST(:n_measures AS text[]), CAST(:n_side AS text[]),
+                    CAST(:n_status AS text[]), CAST(:n_started_by AS text[]),
+                    CAST(:n_started AS timestamptz[]), CAST(:n_warn AS timestamptz[]),
+                    CAST(:n_due AS timestamptz[]), CAST(:n_business AS boolean[]),
+                    CAST(:n_calendar AS text[]), CAST(:n_rep AS text[]),
+                    CAST(:n_team AS text[]), CAST(:n_closed_at AS timestamptz[]),
+                    CAST(:n_closed_by AS text[]), CAST(:n_on_time AS boolean[]),
+                    CAST(:n_e AS double precision[]), CAST(:n_eb AS double precision[]))
+                    AS u(sla_id, lead_id, policy_id, policy_version, measures, side, status,
+                         started_by, started_at, warn_at, due_at, business, calendar_id,
+                         rep_id, team_id, closed_at, closed_by, on_time, e, eb)
+            )"""
+        )
+    existing = {k: c for k, c in w.closings.items() if k not in w.new}
+    if existing:
+        closings = list(existing.values())
+        params |= {
+            "c_id": list(existing),
+            "c_status": [c.status for c in closings],
+            **_closing_params("c_", closings),
+        }
+        parts.append(
+            """
+            closed_w AS (
+                UPDATE sla_instances AS s SET status = u.status,
+                    met_at = CASE WHEN u.status = 'met' THEN u.closed_at END,
+                    met_by_event = CASE WHEN u.status = 'met' THEN u.closed_by END,
+                    on_time = u.on_time, elapsed_seconds = u.e,
+                    elapsed_business_seconds = u.eb, closed_at = u.closed_at,
+                    closed_by_event = u.closed_by
+                FROM unnest(CAST(:c_id AS text[]), CAST(:c_status AS text[]),
+                    CAST(:c_closed_at AS timestamptz[]), CAST(:c_closed_by AS text[]),
+                    CAST(:c_on_time AS boolean[]), CAST(:c_e AS double precision[]),
+                    CAST(:c_eb AS double precision[]))
+                    AS u(sla_id, status, closed_at, closed_by, on_time, e, eb)
+                WHERE s.sla_id = u.sla_id
+            )"""
+        )
+    if w.cancel:
+        params["t_cancel"] = sorted(w.cancel)
+        parts.append("cancel_w AS (DELETE FROM timers WHERE key = ANY(CAST(:t_cancel AS text[])))")
+    if w.schedule:
+        timers = [w.schedule[k] for k in sorted(w.schedule)]
+        params |= {
+            "t_key": [t.key for t in timers],
+            "t_kind": [t.kind for t in timers],
+            "t_lead": [t.lead_id for t in timers],
+            "t_due": [t.due_at for t in timers],
+            "t_payload": [_json(t.payload) for t in timers],
+        }
+        # Same semantics as the kernel's Timers.schedule: upsert by key, attempts reset.
+        parts.append(
+            """
+            schedule_w AS (
+                INSERT INTO timers (key, kind, lead_id, due_at, payload)
+                SELECT * FROM unnest(CAST(:t_key AS text[]), CAST(:t_kind AS text[]),
+                    CAST(:t_lead AS uuid[]), CAST(:t_due AS timestamptz[]),
+                    CAST(:t_payload AS jsonb[]))
+                ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind,
+                    lead_id = EXCLUDED.lead_id, due_at = EXCLUDED.due_at,
+                    payload = EXCLUDED.payload, attempts = 0, last_error = NULL
+            )"""
+        )
+    if parts:
+        await conn.execute(text("WITH " + ",".join(parts) + " SELECT 1"), params)
+
+
+def _closing_params(prefix: str, ends: Sequence[Closing | None]) -> dict[str, list[Any]]:
+    return {
+        f"{prefix}closed_at": [e.at if e else None for e in ends],
+        f"{prefix}closed_by": [e.by_event if e else None for e in ends],
+        f"{prefix}on_time": [e.on_time if e else None for e in ends],
+        f"{prefix}e": [e.elapsed_seconds if e else None for e in ends],
+        f"{prefix}eb": [e.elapsed_business_seconds if e else None for e in ends],
+    }
+
+
+# -- timer handlers' writes -----------------------------------------------------------
 
 
 async def mark_warned(conn: AsyncConnection, sla_id: str, at: datetime) -> None:
@@ -370,36 +548,57 @@ async def mark_warned(conn: AsyncConnection, sla_id: str, at: datetime) -> None:
     )
 
 
-async def mark_breached(
-    conn: AsyncConnection, sla_id: str, *, at: datetime, late_by_seconds: float
-) -> None:
-    await conn.execute(
-        text(
-            "UPDATE sla_instances SET status = 'breached', breached_at = :at, "
-            "late_by_seconds = :late WHERE sla_id = :id"
-        ),
-        {"id": sla_id, "at": at, "late": late_by_seconds},
-    )
+@dataclass(frozen=True)
+class RaisedStep:
+    step: int
+    action: str
+    at: datetime
+    notify: list[str]
 
 
-async def record_escalation(
-    conn: AsyncConnection, sla_id: str, step: int, action: str, at: datetime, notify: list[str]
+async def record_escalations(
+    conn: AsyncConnection,
+    sla_id: str,
+    steps: Sequence[RaisedStep],
+    *,
+    breached_at: datetime | None = None,
+    late_by_seconds: float | None = None,
 ) -> None:
+    """Mark the clock breached (when ``breached_at`` is given) and record the raised ladder
+    steps, in one statement."""
+    if breached_at is None and not steps:
+        return
     await conn.execute(
         text(
             """
-            INSERT INTO sla_escalations (sla_id, step, action, raised_at, notify)
-            VALUES (:id, :step, :action, :at, CAST(:notify AS jsonb)) ON CONFLICT DO NOTHING
+            WITH esc AS (
+                INSERT INTO sla_escalations (sla_id, step, action, raised_at, notify)
+                SELECT :id, * FROM unnest(CAST(:steps AS integer[]), CAST(:actions AS text[]),
+                    CAST(:ats AS timestamptz[]), CAST(:notify AS jsonb[]))
+                ON CONFLICT DO NOTHING
+            )
+            UPDATE sla_instances SET
+                status = CASE WHEN CAST(:breached AS timestamptz) IS NULL THEN status
+                              ELSE 'breached' END,
+                breached_at = coalesce(CAST(:breached AS timestamptz), breached_at),
+                late_by_seconds = CASE WHEN CAST(:breached AS timestamptz) IS NULL
+                                       THEN late_by_seconds ELSE CAST(:late AS double precision) END,
+                escalation_step = GREATEST(escalation_step, coalesce(CAST(:top AS integer), 0)),
+                last_action = coalesce(CAST(:last AS text), last_action)
+            WHERE sla_id = :id
             """
         ),
-        {"id": sla_id, "step": step, "action": action, "at": at, "notify": _json(notify)},
-    )
-    await conn.execute(
-        text(
-            "UPDATE sla_instances SET escalation_step = GREATEST(escalation_step, :step), "
-            "last_action = :action WHERE sla_id = :id"
-        ),
-        {"id": sla_id, "step": step, "action": action},
+        {
+            "id": sla_id,
+            "steps": [s.step for s in steps],
+            "actions": [s.action for s in steps],
+            "ats": [s.at for s in steps],
+            "notify": [_json(s.notify) for s in steps],
+            "breached": breached_at,
+            "late": late_by_seconds,
+            "top": max((s.step for s in steps), default=None),
+            "last": steps[-1].action if steps else None,
+        },
     )
 
 
