@@ -7,8 +7,9 @@ Not a test. Needs a running broker and Postgres (``KAFKA_BOOTSTRAP_SERVERS``,
 
 Both legs run in this process against the same broker: the baseline reads N records from a
 topic and writes one record per input to another (aiokafka, no database); the routing leg
-feeds N ``LeadQualified`` events to a routing app (consumer batch -> rules -> pointer lock ->
-event log + outbox -> relay) and waits until N ``lead.assigned`` are on ``leadflow.routing``.
+feeds N ``LeadQualified`` events to a routing app (consumer batch -> decision lock -> the
+batch's leads decided together in memory -> one write -> event log + outbox -> relay) and
+waits until N ``lead.assigned`` are on ``leadflow.routing``.
 """
 
 from __future__ import annotations

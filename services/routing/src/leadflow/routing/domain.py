@@ -87,6 +87,7 @@ class Rep(_Model):
     weight: int = Field(default=1, ge=1, le=1000)
     max_open: int | None = Field(default=None, ge=0)
     max_new_per_day: int | None = Field(default=None, ge=0)
+    _territories: frozenset[str] | None = PrivateAttr(default=None)
 
     @field_validator("timezone")
     @classmethod
@@ -106,11 +107,15 @@ class Rep(_Model):
         """The rep's calendar day at ``now``: daily caps reset at the rep's midnight."""
         return _local_day(self.timezone, now)
 
+    def model_post_init(self, context: object) -> None:
+        everywhere = not self.territories or "*" in self.territories
+        self._territories = None if everywhere else frozenset(self.territories)
+
     def covers(self, lead: LeadSnapshot) -> bool:
-        if not self.territories or "*" in self.territories:
+        territories = cast(dict[str, Any], self.__pydantic_private__)["_territories"]
+        if territories is None:
             return True
-        keys = {k.upper() for k in (lead.country, lead.region) if k}
-        return bool(keys & set(self.territories))
+        return any(k and k.upper() in territories for k in (lead.country, lead.region))
 
 
 @lru_cache(maxsize=1024)
