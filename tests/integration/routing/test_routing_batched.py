@@ -12,17 +12,19 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified
+from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.routing import store
-from leadflow.routing.app import create_app
+from leadflow.routing.app import MIGRATIONS, create_app
 from leadflow.routing.handlers import RoutingHandlers
 from leadflow.routing.settings import RoutingSettings
 from leadflow.routing.store import ConfigCache
@@ -240,3 +242,31 @@ async def test_two_instances_batching_one_burst_keep_caps_shares_and_one_assignm
         assert len({e.lead_id for e in published if e.event_type == "lead.assigned"}) == 200
         both = [k.consumer.processed for k in (_kit(one), _kit(two))]  # type: ignore[union-attr]
         assert all(n > 0 for n in both), f"each instance handled records: {both}"
+
+
+async def test_upgrading_to_maintained_counters_counts_leads_already_open(isolation: Any) -> None:
+    """Migration 0002 back-fills ``rep_load`` from the leads open before it, and from then
+    on the trigger follows every change."""
+    schema = isolation.schema
+    await upgrade_async(isolation.database_url, schema, MIGRATIONS, revision="0001")
+    conn = await asyncpg.connect(plain_url(isolation.database_url))
+    try:
+        await conn.execute(f'SET search_path TO "{schema}"')
+        await conn.executemany(
+            "INSERT INTO leads (lead_id, stage, rep_id) VALUES ($1, $2, $3)",
+            [
+                (new_id(), "mql", "a"),
+                (new_id(), "sal", "a"),
+                (new_id(), "won", "a"),
+                (new_id(), "opportunity", "b"),
+                (new_id(), "mql", None),
+            ],
+        )
+        await upgrade_async(isolation.database_url, schema, MIGRATIONS)
+        assert dict(await conn.fetch("SELECT rep_id, open FROM rep_load")) == {"a": 2, "b": 1}
+        await conn.execute("UPDATE leads SET stage = 'lost' WHERE rep_id = 'b'")
+        await conn.execute("UPDATE leads SET rep_id = 'b' WHERE stage = 'sal'")
+        deltas = await conn.fetch("SELECT rep_id, sum(delta) FROM rep_load_delta GROUP BY 1")
+        assert {r[0]: int(r[1]) for r in deltas} == {"a": -1, "b": 0}
+    finally:
+        await conn.close()
