@@ -140,6 +140,12 @@ async def test_cli_lists_shows_and_replays_a_dead_letter_applied_exactly_once(
         assert dry.returncode == 0 and "would replay 1" in dry.stdout
         assert bad.event_id not in await effect_counts(kit)
 
+        foreign = await cli(
+            isolation, "dlq", "replay", "intake", "--group", "other", "--only", position
+        )
+        assert foreign.returncode == 1
+        assert f"another consumer group requested: {position} ({group})" in foreign.stderr
+
         toggle.broken = False  # the fix is deployed
         replayed = await cli(isolation, "dlq", "replay", "intake")
         assert replayed.returncode == 0, replayed.stderr

@@ -444,6 +444,13 @@ async def replay_dead_letters(
         if missing:
             where = ", ".join(f"{p}:{o}" for p, o in missing)
             raise DlqError(f"no dead letter at {where} in {dlq_topic}")
+        if consumer_group is not None and wanted:
+            foreign = [
+                d for d in letters if d.position in wanted and d.consumer_group != consumer_group
+            ]
+            if foreign:
+                where = ", ".join(f"{d.partition}:{d.offset} ({d.consumer_group})" for d in foreign)
+                raise DlqError(f"dead letters of another consumer group requested: {where}")
         selected = [
             _marked(d, marks)
             for d in letters

@@ -1,0 +1,312 @@
+"""Kernel benchmark: raw aiokafka vs the full event path, and end-to-end latency at 200/s.
+
+Not a test. Needs a running broker and Postgres (``KAFKA_BOOTSTRAP_SERVERS``,
+``DATABASE_URL``; e.g. ``set -a; . /work/helpers/infra.env; set +a``)::
+
+    uv run python bench/bench_kernel.py --events 5000 [--profile]
+
+(a) raw: N records produced (idempotent, acks=all) and consumed by a consumer group, timed
+    from the first send to the last record received.
+(b) kernel: the same N events appended by a source kit (``leadflow.intake``: event log +
+    outbox, 100 events per transaction) -> outbox relay -> Kafka -> the probe consumer kit
+    (``tests/integration/events/probe.py``: consumer runner, inbox dedup, handler writing an
+    effect row and appending one event of its own) -> projection over its event log. Timed
+    from the first append to the projection having applied all N.
+(c) latency: events appended one per transaction at a fixed 200/s; end-to-end latency is
+    from the start of the append to the projection applying the consumer's resulting event.
+Targets (issue 3): (b) >= 5,000 events/s, p99 <= 50 ms at 200 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from leadflow.events.catalogue.intake import ActivityRecorded  # noqa: E402
+from leadflow.events.db import plain_url, upgrade_async  # noqa: E402
+from leadflow.events.envelope import new_id, topic_for  # noqa: E402
+from leadflow.events.service import ServiceKit, ensure_topics  # noqa: E402
+from leadflow.events.settings import ServiceSettings  # noqa: E402
+from leadflow.events.store import StoredEvent  # noqa: E402
+from tests.integration.events.probe import (  # noqa: E402
+    MIGRATIONS,
+    LeadCountProjection,
+    ProbeSettings,
+    on_activity,
+)
+
+PARTITIONS = 3
+
+
+class SourceSettings(ServiceSettings):
+    service_name: str = "intake"
+
+
+class TimedProjection(LeadCountProjection):
+    """The probe's counting projection, noting when each cause reached it."""
+
+    def __init__(self, started: dict[uuid.UUID, float]) -> None:
+        self.started = started
+        self.latencies: list[float] = []
+        self.applied = 0
+
+    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+        await super().apply(conn, events)
+        now = time.perf_counter()
+        for stored in events:
+            cause = stored.envelope.causation_id
+            if cause is not None and cause in self.started:
+                self.latencies.append(now - self.started.pop(cause))
+        self.applied += len(events)
+
+
+async def create_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in names])
+    finally:
+        await admin.close()
+
+
+async def raw(bootstrap: str, prefix: str, n: int) -> float:
+    topic = f"{prefix}raw"
+    await create_topics(bootstrap, [topic])
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"{prefix}raw",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=500,
+        fetch_max_wait_ms=100,
+    )
+    await consumer.start()
+    while not consumer.assignment():
+        await consumer.getmany(timeout_ms=100)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=True, acks="all", linger_ms=2
+    )
+    await producer.start()
+    leads = [str(new_id()).encode() for _ in range(max(1, n // 5))]
+    value = b'{"event_type":"activity.recorded","payload":{"activity_type":"page_view"}}'
+    received = 0
+    try:
+        started = time.perf_counter()
+
+        async def produce() -> None:
+            futures = [
+                await producer.send(topic, value=value, key=leads[i % len(leads)]) for i in range(n)
+            ]
+            await asyncio.gather(*futures)
+
+        sending = asyncio.create_task(produce())
+        while received < n:
+            batch = await consumer.getmany(timeout_ms=200, max_records=500)
+            received += sum(len(r) for r in batch.values())
+            if batch:
+                await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        elapsed = time.perf_counter() - started
+        await sending
+        return elapsed
+    finally:
+        await producer.stop()
+        await consumer.stop()
+
+
+def kits(
+    database_url: str, bootstrap: str, token: str, started: dict[uuid.UUID, float]
+) -> tuple[ServiceKit, ServiceKit, TimedProjection]:
+    common: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "topic_prefix": f"bench{token}.",
+        "log_json": False,
+        "log_level": "WARNING",
+        "outbox_poll_seconds": 0.5,
+        "migrate_on_start": False,
+    }
+    source = ServiceKit(
+        SourceSettings(db_schema=f"bench_{token}_src", **common),
+        migrations_dir=MIGRATIONS,
+        topic_partitions=PARTITIONS,
+    )
+    projection = TimedProjection(started)
+    sink = ServiceKit(
+        ProbeSettings(db_schema=f"bench_{token}_sink", **common),
+        consumes=["intake"],
+        handlers={ActivityRecorded: on_activity},
+        projections=[projection],
+        migrations_dir=MIGRATIONS,
+        topic_partitions=PARTITIONS,
+    )
+    return source, sink, projection
+
+
+async def wait_for(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.perf_counter() + timeout
+    while not predicate():
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"bench: timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+async def kernel_throughput(
+    source: ServiceKit, projection: TimedProjection, n: int, per_tx: int = 100
+) -> float:
+    leads = [new_id() for _ in range(max(1, n // 5))]
+    base = projection.applied
+    started = time.perf_counter()
+    for start in range(0, n, per_tx):
+        async with source.unit_of_work() as uow:
+            for i in range(start, min(n, start + per_tx)):
+                await uow.append(
+                    leads[i % len(leads)],
+                    ActivityRecorded(
+                        activity_id=f"a{i}", activity_type="page_view", properties={"seq": str(i)}
+                    ),
+                )
+    await wait_for(lambda: projection.applied - base >= n, 300, "the projection")
+    return time.perf_counter() - started
+
+
+async def kernel_latency(
+    source: ServiceKit,
+    projection: TimedProjection,
+    started: dict[uuid.UUID, float],
+    rate: float,
+    seconds: float,
+) -> list[float]:
+    projection.latencies.clear()
+    n = int(rate * seconds)
+    leads = [new_id() for _ in range(50)]
+    t0 = time.perf_counter()
+    for i in range(n):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        begun = time.perf_counter()
+        async with source.unit_of_work() as uow:
+            [event] = await uow.append(
+                leads[i % len(leads)],
+                ActivityRecorded(activity_id=f"l{i}", activity_type="page_view"),
+            )
+            started[event.event_id] = begun
+    await wait_for(lambda: len(projection.latencies) >= n, 120, "latency events")
+    return projection.latencies[:n]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def main(args: argparse.Namespace) -> None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = os.environ.get("DATABASE_URL")
+    if not bootstrap or not database_url:
+        raise SystemExit("bench: set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL")
+    token = uuid.uuid4().hex[:8]
+    n = args.events
+    print(f"bench_kernel: {n} events, {PARTITIONS} partitions, token {token}", flush=True)
+
+    raw_seconds = await raw(bootstrap, f"bench{token}.", n)
+    raw_rate = n / raw_seconds
+    print(f"(a) raw aiokafka produce->consume : {raw_rate:9.0f} events/s ({raw_seconds:.2f}s)")
+
+    started: dict[uuid.UUID, float] = {}
+    source, sink, projection = kits(database_url, bootstrap, token, started)
+    for kit in (source, sink):
+        await upgrade_async(database_url, kit.schema, MIGRATIONS)
+    prefix = f"bench{token}."
+    await ensure_topics(
+        bootstrap,
+        [topic_for(p, prefix) for p in ("intake", "scoring")]
+        + [f"{topic_for(p, prefix)}.dlq" for p in ("intake", "scoring")],
+        PARTITIONS,
+    )
+    await source.start()
+    await sink.start()
+    profiler = cProfile.Profile() if args.profile else None
+    try:
+        assert sink.consumer is not None
+        await wait_for(
+            lambda: sink.consumer is not None and sink.consumer.connected, 60, "consumer"
+        )
+        # Warm up: the consumer joins its group and every connection pool fills.
+        await kernel_throughput(source, projection, 200)
+        if profiler:
+            profiler.enable()
+        kernel_seconds = await kernel_throughput(source, projection, n)
+        if profiler:
+            profiler.disable()
+        kernel_rate = n / kernel_seconds
+        print(
+            f"(b) append->outbox->Kafka->consumer->inbox->projection: {kernel_rate:9.0f} "
+            f"events/s ({kernel_seconds:.2f}s)"
+        )
+        print(f"    ratio b/a: {kernel_rate / raw_rate:.2f}")
+        lat = await kernel_latency(source, projection, started, args.rate, args.seconds)
+        print(
+            f"(c) end-to-end latency at {args.rate:.0f} events/s over {len(lat)} events: "
+            f"p50 {statistics.median(lat) * 1000:.1f} ms, p99 {percentile(lat, 0.99) * 1000:.1f}"
+            f" ms, max {max(lat) * 1000:.1f} ms"
+        )
+        ok_rate, ok_p99 = kernel_rate >= 5000, percentile(lat, 0.99) <= 0.050
+        print(
+            f"targets: (b) >= 5,000 events/s {'met' if ok_rate else 'MISSED'}; "
+            f"p99 <= 50 ms {'met' if ok_p99 else 'MISSED'}"
+        )
+    finally:
+        await sink.stop()
+        await source.stop()
+        await cleanup(database_url, bootstrap, token)
+    if profiler:
+        stats = pstats.Stats(profiler).sort_stats("cumulative")
+        stats.print_stats(40)
+        stats.sort_stats("tottime").print_stats(25)
+
+
+async def cleanup(database_url: str, bootstrap: str, token: str) -> None:
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        for suffix in ("src", "sink"):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "bench_{token}_{suffix}" CASCADE')
+    finally:
+        await conn.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(f"bench{token}.")]
+        if names:
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5000)
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--profile", action="store_true", help="cProfile the (b) run")
+    asyncio.run(main(parser.parse_args()))
