@@ -326,7 +326,7 @@ def train(
             # Dense and liblinear: a few hundred features, and orders of magnitude faster
             # than lbfgs on sparse input on a busy machine.
             ("features", DictVectorizer(sparse=False)),
-            ("model", LogisticRegression(C=regularisation, solver="liblinear")),
+            ("model", LogisticRegression(C=regularisation, solver="liblinear", random_state=0)),
         ]
     )
     pipeline.fit([dict(e.features) for e in train_rows], [e.label for e in train_rows])
