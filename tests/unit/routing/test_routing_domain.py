@@ -347,3 +347,14 @@ def test_check_references_names_unknown_targets() -> None:
     )
     errors = check_references(rules, _roster(Rep(id="x")))
     assert [e["field"] for e in errors] == ["rules[0].target.rep_id", "rules[1].fallback_queue_id"]
+
+
+def test_matching_caches_do_not_change_what_a_condition_or_rep_equals() -> None:
+    used = Conditions(country=["us"], grade=["A", "B+"])
+    assert used.miss(LeadSnapshot(country="US", grade="A-")) is None
+    assert used.miss(LeadSnapshot(country="US", grade="B")) == "grade 'B' not in ['A', 'B+']"
+    assert used.miss(LeadSnapshot(country="DE")) == "country 'DE' not in ['us']"
+    assert used == Conditions(country=["us"], grade=["A", "B+"])
+    rep = Rep(id="r", territories=["de"])
+    assert rep.covers(LeadSnapshot(region="DE")) and not rep.covers(LeadSnapshot(country="FR"))
+    assert rep == Rep(id="r", territories=["DE"])

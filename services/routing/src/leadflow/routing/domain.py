@@ -184,6 +184,12 @@ _GRADE = re.compile(r"^[A-D][+-]?$")
 _TEXT_CONDITIONS = ("country", "region", "industry", "product_interest", "channel", "campaign")
 
 
+@lru_cache(maxsize=4096)
+def _not_in(name: str, actual: str | None, wanted: tuple[str, ...]) -> str:
+    # The same few values miss the same rules again and again: word each miss once.
+    return f"{name} {actual!r} not in {list(wanted)}"
+
+
 class Conditions(_Model):
     """All given conditions must hold (AND); values within one condition are OR-ed.
 
@@ -200,7 +206,11 @@ class Conditions(_Model):
     grade: list[str] | None = None
     company_size_min: int | None = Field(default=None, ge=0)
     company_size_max: int | None = Field(default=None, ge=0)
-    _folded: list[tuple[str, list[str], frozenset[str]]] = PrivateAttr(default_factory=list)
+    # Derived from the fields only (never from use), so equal models stay equal.
+    _folded: list[tuple[str, tuple[str, ...], frozenset[str]]] = PrivateAttr(default_factory=list)
+    _grade_sets: tuple[frozenset[str], frozenset[str]] = PrivateAttr(
+        default=(frozenset(), frozenset())
+    )
 
     @field_validator("grade")
     @classmethod
@@ -216,10 +226,13 @@ class Conditions(_Model):
     def model_post_init(self, context: object) -> None:
         # The case-folded value sets, built once per rule set rather than once per lead.
         self._folded = [
-            (name, wanted, frozenset(w.casefold() for w in wanted))
+            (name, tuple(wanted), frozenset(w.casefold() for w in wanted))
             for name in _TEXT_CONDITIONS
             if (wanted := getattr(self, name)) is not None
         ]
+        grades = self.grade or []
+        # "A" covers A+, A and A-; "A+" only itself
+        self._grade_sets = (frozenset(grades), frozenset(w for w in grades if len(w) == 1))
 
     def miss(self, lead: LeadSnapshot) -> str | None:
         """Why the lead does not match, or None when it does."""
@@ -228,10 +241,11 @@ class Conditions(_Model):
         for name, wanted, folded in private["_folded"]:
             actual = getattr(lead, name)
             if actual is None or actual.casefold() not in folded:
-                return f"{name} {actual!r} not in {wanted}"
+                return _not_in(name, actual, wanted)
         if self.grade is not None:
             g = (lead.grade or "").upper()
-            if not any(g == w or (len(w) == 1 and g[:1] == w) for w in self.grade):
+            exact, letters = private["_grade_sets"]
+            if g not in exact and g[:1] not in letters:
                 return f"grade {lead.grade!r} not in {self.grade}"
         size = lead.company_size
         if self.company_size_min is not None and (size is None or size < self.company_size_min):
