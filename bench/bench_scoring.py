@@ -11,6 +11,12 @@ exactly one ``lead.scored``). The baseline reads the same N records from a topic
 and writes one record per input to another topic (no database). The scoring leg feeds them
 to ``leadflow.intake`` of a scoring app (consumer batch -> profile/activity upsert -> score ->
 event log + outbox -> relay) and waits until N ``lead.scored`` are on ``leadflow.scoring``.
+
+Measured on the shared 2-core machine (load average 6-9), ``--events 3000``, each pair run
+back to back: before the batch path (every event: upsert, activity insert, activity read,
+timer writes, row update — 4-6 round trips) 47-83 events/s, ratio 0.058-0.099; with the
+batch path (a handful of set-based statements per consumer batch) 189-229 events/s, ratio
+0.20-0.25. What is left is CPU: rule evaluation and event serialisation.
 """
 
 from __future__ import annotations
