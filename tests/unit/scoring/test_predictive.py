@@ -164,3 +164,21 @@ def test_a_rule_that_scores_rejected_leads_gets_a_lower_weight_with_a_backtest()
     assert stats["referral_source"]["reasons"] == {"wrong_fit": 30}
     draft = apply_suggestion(model, "referral_source", 0.0)
     assert next(r for r in draft["fit_rules"] if r["id"] == "referral_source")["points"] == 0.0
+
+
+def test_import_attributes_reach_the_profile_but_not_the_rules() -> None:
+    import uuid
+
+    from leadflow.events.catalogue.intake import Contact, LeadCaptured
+    from leadflow.scoring.domain import profile_attributes, profile_from_captured
+
+    captured = LeadCaptured(
+        inquiry_id=uuid.uuid4(),
+        capture_method="import",
+        contact=Contact(title="Student"),
+        attributes={"totalvisits": "5", "tags": "Closed by Horizzon"},
+    )
+    profile = profile_from_captured(captured)
+    assert profile.attributes == {"totalvisits": "5", "tags": "Closed by Horizzon"}
+    assert "attributes" not in profile_attributes(profile)
+    assert "attr.totalvisits>=4" in lead_features(profile, [])
