@@ -41,8 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from leadflow.events.catalogue.intake import ActivityRecorded  # noqa: E402
+from leadflow.events.catalogue.scoring import LeadScored  # noqa: E402
+from leadflow.events.consumer import Handler, UnitOfWork  # noqa: E402
 from leadflow.events.db import plain_url, upgrade_async  # noqa: E402
-from leadflow.events.envelope import new_id, topic_for  # noqa: E402
+from leadflow.events.envelope import Envelope, new_id, topic_for  # noqa: E402
 from leadflow.events.service import ServiceKit, ensure_topics  # noqa: E402
 from leadflow.events.settings import ServiceSettings  # noqa: E402
 from leadflow.events.store import StoredEvent  # noqa: E402
@@ -132,8 +134,22 @@ async def raw(bootstrap: str, prefix: str, n: int) -> float:
         await consumer.stop()
 
 
+async def append_only(event: Envelope, uow: UnitOfWork) -> None:
+    """The probe handler minus its per-event INSERT: isolates the kernel's own cost."""
+    await uow.append(
+        event.lead_id,
+        LeadScored(
+            fit=1, engagement=0, grade="B", engagement_level=2, matrix_cell="B2", model_version=1
+        ),
+    )
+
+
 def kits(
-    database_url: str, bootstrap: str, token: str, started: dict[uuid.UUID, float]
+    database_url: str,
+    bootstrap: str,
+    token: str,
+    started: dict[uuid.UUID, float],
+    handler: Handler = on_activity,
 ) -> tuple[ServiceKit, ServiceKit, TimedProjection]:
     common: dict[str, Any] = {
         "database_url": database_url,
@@ -153,7 +169,7 @@ def kits(
     sink = ServiceKit(
         ProbeSettings(db_schema=f"bench_{token}_sink", **common),
         consumes=["intake"],
-        handlers={ActivityRecorded: on_activity},
+        handlers={ActivityRecorded: handler},
         projections=[projection],
         migrations_dir=MIGRATIONS,
         topic_partitions=PARTITIONS,
@@ -234,7 +250,9 @@ async def main(args: argparse.Namespace) -> None:
     print(f"(a) raw aiokafka produce->consume : {raw_rate:9.0f} events/s ({raw_seconds:.2f}s)")
 
     started: dict[uuid.UUID, float] = {}
-    source, sink, projection = kits(database_url, bootstrap, token, started)
+    handler = append_only if args.light_handler else on_activity
+    print(f"consumer handler: {handler.__name__}")
+    source, sink, projection = kits(database_url, bootstrap, token, started, handler)
     for kit in (source, sink):
         await upgrade_async(database_url, kit.schema, MIGRATIONS)
     prefix = f"bench{token}."
@@ -256,7 +274,9 @@ async def main(args: argparse.Namespace) -> None:
         await kernel_throughput(source, projection, 200)
         if profiler:
             profiler.enable()
+        cpu_before = time.process_time()
         kernel_seconds = await kernel_throughput(source, projection, n)
+        cpu_per_event = (time.process_time() - cpu_before) / n
         if profiler:
             profiler.disable()
         kernel_rate = n / kernel_seconds
@@ -265,6 +285,11 @@ async def main(args: argparse.Namespace) -> None:
             f"events/s ({kernel_seconds:.2f}s)"
         )
         print(f"    ratio b/a: {kernel_rate / raw_rate:.2f}")
+        print(
+            f"    Python CPU of this process (both kits, all stages): {cpu_per_event * 1e3:.2f}"
+            f" ms/event -> at most {1 / cpu_per_event:.0f} events/s on one free core"
+        )
+        print(f"    load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         lat = await kernel_latency(source, projection, started, args.rate, args.seconds)
         print(
             f"(c) end-to-end latency at {args.rate:.0f} events/s over {len(lat)} events: "
@@ -308,5 +333,10 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--light-handler",
+        action="store_true",
+        help="handler appends only (no per-event INSERT): the kernel's own cost",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile the (b) run")
     asyncio.run(main(parser.parse_args()))
