@@ -265,8 +265,8 @@ async def lock_leads(
     """Every lead's facts and when each event type was last seen, row-locked for this
     transaction (created empty when new), plus ``(schema, config revision)``."""
     rows = (await conn.execute(_LOCK_LEADS, {"ids": sorted(set(lead_ids))})).all()
-    if not rows:  # pragma: no cover - the upsert returns every id it was given
-        raise AssertionError("lock_leads needs at least one lead id")
+    if not rows:  # pragma: no cover - migration 0002 inserts the one revision row
+        raise RuntimeError("lock_leads: no lead ids given, or the sla_config_revision row is gone")
     states: dict[uuid.UUID, LeadState] = {}
     for row in rows:
         facts = LeadFacts(
