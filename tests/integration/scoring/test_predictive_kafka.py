@@ -53,6 +53,7 @@ def captured(
             country="DE",
         ),
         answers=answers if buyer else QualificationAnswers(),
+        rating="hot" if buyer else None,  # engagement clearly above the level-3 floor
         attributes={
             "total_time_spent_on_website": str(minutes * 60),
             "lead_source": source,
