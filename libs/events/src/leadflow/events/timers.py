@@ -154,9 +154,21 @@ class TimerRunner:
                 return total
 
     async def _sweep_once(self) -> int:
-        now = self.clock.now()
-        async with self.engine.connect() as conn, conn.begin():
-            rows = (
+        """Fire one batch of due timers.
+
+        Fast path: every claimed timer's handler in ONE unit of work, then one multi-row
+        delete and one multi-row ``fired_timers`` insert. If any handler fails, that
+        transaction is rolled back and the batch is fired again one savepoint per timer,
+        so a failing timer backs off alone while the others fire.
+        """
+        try:
+            return await self._sweep_together()
+        except _SweepFailed:
+            return await self._sweep_one_by_one()
+
+    async def _claim(self, conn: AsyncConnection) -> list[Any]:
+        return list(
+            (
                 await conn.execute(
                     text(
                         """
@@ -165,39 +177,51 @@ class TimerRunner:
                         FOR UPDATE SKIP LOCKED
                         """
                     ),
-                    {"now": now, "batch": self.batch},
+                    {"now": self.clock.now(), "batch": self.batch},
                 )
             ).all()
-            fired = 0
+        )
+
+    async def _sweep_together(self) -> int:
+        async with self.engine.connect() as conn:
+            transaction = await conn.begin()
+            try:
+                rows = await self._claim(conn)
+                if not rows:
+                    await transaction.commit()
+                    return 0
+                timers = [_timer(row) for row in rows]
+                try:
+                    uow = await self.make_uow(conn, None)
+                    for timer in timers:
+                        await self._fire(timer, uow)
+                    await uow.flush()
+                except Exception as exc:
+                    if _transient(exc):
+                        raise
+                    log.warning("a timer of the batch failed (%r); firing one by one", exc)
+                    raise _SweepFailed from exc
+                await self._record_fired(conn, timers)
+                await transaction.commit()
+            except BaseException:
+                await transaction.rollback()
+                raise
+        for timer in timers:
+            metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
+        return len(rows)
+
+    async def _sweep_one_by_one(self) -> int:
+        now = self.clock.now()
+        async with self.engine.connect() as conn, conn.begin():
+            rows = await self._claim(conn)
             for row in rows:
-                timer = Timer(row.key, row.kind, row.due_at, row.payload or {}, row.lead_id)
-                handler = self.handlers.get(timer.kind)
+                timer = _timer(row)
                 try:
                     async with conn.begin_nested():
-                        if handler is not None:
-                            uow = await self.make_uow(conn, None)
-                            await handler(timer, uow)
-                            await uow.flush()
-                        else:
-                            log.warning("no handler for timer kind %s (%s)", timer.kind, timer.key)
-                        # The handler may have re-scheduled the same key for later: keep that.
-                        await conn.execute(
-                            text("DELETE FROM timers WHERE key = :key AND due_at = :due"),
-                            {"key": timer.key, "due": timer.due_at},
-                        )
-                        await conn.execute(
-                            text(
-                                "INSERT INTO fired_timers (key, kind, lead_id, due_at) "
-                                "VALUES (:key, :kind, :lead_id, :due) ON CONFLICT DO NOTHING"
-                            ),
-                            {
-                                "key": timer.key,
-                                "kind": timer.kind,
-                                "lead_id": timer.lead_id,
-                                "due": timer.due_at,
-                            },
-                        )
-                    fired += 1
+                        uow = await self.make_uow(conn, None)
+                        await self._fire(timer, uow)
+                        await uow.flush()
+                        await self._record_fired(conn, [timer])
                     metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
                 except Exception as exc:
                     log.exception("timer %s failed", timer.key)
@@ -210,3 +234,50 @@ class TimerRunner:
                         {"err": repr(exc)[:2000], "due": now + backoff, "key": timer.key},
                     )
             return len(rows)
+
+    async def _fire(self, timer: Timer, uow: UnitOfWork) -> None:
+        handler = self.handlers.get(timer.kind)
+        if handler is None:
+            log.warning("no handler for timer kind %s (%s)", timer.kind, timer.key)
+            return
+        await handler(timer, uow)
+
+    async def _record_fired(self, conn: AsyncConnection, timers: list[Timer]) -> None:
+        """Delete the fired rows (unless a handler moved the same key later) and record them."""
+        params = {
+            "keys": [t.key for t in timers],
+            "kinds": [t.kind for t in timers],
+            "leads": [t.lead_id for t in timers],
+            "dues": [t.due_at for t in timers],
+        }
+        await conn.execute(
+            text(
+                """
+                WITH fired AS (
+                    SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]),
+                                         CAST(:leads AS uuid[]), CAST(:dues AS timestamptz[]))
+                        AS f(key, kind, lead_id, due_at)
+                ), gone AS (
+                    DELETE FROM timers t USING fired f
+                    WHERE t.key = f.key AND t.due_at = f.due_at
+                )
+                INSERT INTO fired_timers (key, kind, lead_id, due_at)
+                SELECT key, kind, lead_id, due_at FROM fired ON CONFLICT DO NOTHING
+                """
+            ),
+            params,
+        )
+
+
+class _SweepFailed(Exception):
+    """A handler failed in the batch: fire the batch again one timer at a time."""
+
+
+def _timer(row: Any) -> Timer:
+    return Timer(row.key, row.kind, row.due_at, row.payload or {}, row.lead_id)
+
+
+def _transient(exc: BaseException) -> bool:
+    from leadflow.events.consumer import is_transient
+
+    return is_transient(exc)
