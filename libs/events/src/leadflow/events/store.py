@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.envelope import Envelope, topic_for
+from leadflow.events.envelope import Envelope, topic_for, utcnow
 from leadflow.events.errors import ConcurrencyError
 
 
@@ -53,12 +53,26 @@ _INSERT_LOG = text(
                          CAST(:recorded AS timestamptz[]))
     """
 )
-_INSERT_OUTBOX = text(
+_INSERT_LOG_AND_OUTBOX = text(
     """
-    INSERT INTO outbox (event_id, lead_id, topic, key, value, headers)
-    SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
-                         CAST(:topics AS text[]), CAST(:keys AS bytea[]),
-                         CAST(:values AS bytea[]), CAST(:headers AS jsonb[]))
+    WITH logged AS (
+        INSERT INTO event_log (event_id, lead_id, stream_version, event_type, schema_version,
+                               payload, metadata, occurred_at, recorded_at)
+        SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
+                             CAST(:versions AS integer[]), CAST(:types AS text[]),
+                             CAST(:schema_versions AS integer[]), CAST(:payloads AS jsonb[]),
+                             CAST(:metadatas AS jsonb[]), CAST(:occurred AS timestamptz[]),
+                             CAST(:recorded AS timestamptz[]))
+        RETURNING 1
+    ), boxed AS (
+        INSERT INTO outbox (event_id, lead_id, topic, key, value, headers)
+        SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
+                             CAST(:topics AS text[]), CAST(:keys AS bytea[]),
+                             CAST(:values AS bytea[]), CAST(:headers AS jsonb[]))
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM logged), (SELECT count(*) FROM boxed),
+           CASE WHEN :channel <> '' THEN pg_notify(:channel, '') END
     """
 )
 _SELECT_COLUMNS = (
@@ -123,7 +137,7 @@ class EventStore:
         for lead_id, expected in (expected_versions or {}).items():
             if current.get(lead_id, 0) != expected:
                 raise ConcurrencyError(lead_id, expected)
-        now = await conn.scalar(text("SELECT clock_timestamp()"))
+        now = utcnow()
         stored: list[Envelope] = []
         next_version = dict(current)
         for event in events:
@@ -134,37 +148,29 @@ class EventStore:
         return stored
 
     async def _write(self, conn: AsyncConnection, stored: list[Envelope]) -> None:
+        """Event log, outbox and the relay's wake-up in ONE statement (one round trip)."""
         payloads: list[str] = []
         for event in stored:
             data = event.payload.model_dump(mode="json")
             if self.codec is not None:
                 data = await self.codec.encode(conn, event, data)
             payloads.append(orjson.dumps(data).decode())
-        try:
-            await conn.execute(
-                _INSERT_LOG,
-                {
-                    "event_ids": [e.event_id for e in stored],
-                    "lead_ids": [e.lead_id for e in stored],
-                    "versions": [e.stream_version for e in stored],
-                    "types": [e.event_type for e in stored],
-                    "schema_versions": [e.schema_version for e in stored],
-                    "payloads": payloads,
-                    "metadatas": [orjson.dumps(_metadata(e)).decode() for e in stored],
-                    "occurred": [e.occurred_at for e in stored],
-                    "recorded": [e.recorded_at for e in stored],
-                },
-            )
-        except IntegrityError as exc:
-            if "event_log_stream_version_unique" in str(exc.orig):
-                raise ConcurrencyError(stored[0].lead_id, None) from exc
-            raise
+        params: dict[str, Any] = {
+            "event_ids": [e.event_id for e in stored],
+            "lead_ids": [e.lead_id for e in stored],
+            "versions": [e.stream_version for e in stored],
+            "types": [e.event_type for e in stored],
+            "schema_versions": [e.schema_version for e in stored],
+            "payloads": payloads,
+            "metadatas": [orjson.dumps(_metadata(e)).decode() for e in stored],
+            "occurred": [e.occurred_at for e in stored],
+            "recorded": [e.recorded_at for e in stored],
+        }
+        statement = _INSERT_LOG
         if self.publish:
-            await conn.execute(
-                _INSERT_OUTBOX,
+            statement = _INSERT_LOG_AND_OUTBOX
+            params.update(
                 {
-                    "event_ids": [e.event_id for e in stored],
-                    "lead_ids": [e.lead_id for e in stored],
                     "topics": [self.topic] * len(stored),
                     "keys": [e.record_key() for e in stored],
                     "values": [e.to_json() for e in stored],
@@ -172,10 +178,15 @@ class EventStore:
                         orjson.dumps({k: v.decode() for k, v in e.record_headers()}).decode()
                         for e in stored
                     ],
-                },
+                    "channel": self.notify_channel,
+                }
             )
-            if self.notify_channel:
-                await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": self.notify_channel})
+        try:
+            await conn.execute(statement, params)
+        except IntegrityError as exc:
+            if "event_log_stream_version_unique" in str(exc.orig):
+                raise ConcurrencyError(stored[0].lead_id, None) from exc
+            raise
 
     async def read_stream(self, conn: AsyncConnection, lead_id: uuid.UUID) -> list[Envelope]:
         rows = await conn.execute(
