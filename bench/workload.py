@@ -519,6 +519,8 @@ class Workload:
         self._client = client
         self._own_client = client is None
         self._sem = asyncio.Semaphore(self.config.concurrency)
+        # Reps have their own budget so that a busy capture never starves their actions.
+        self._rep_sem = asyncio.Semaphore(max(4, self.config.concurrency // 2))
         self._device_keys: list[str] = []
         self._form_key = f"wl-{self.config.id_prefix}{self.config.seed}".replace("_", "-")[:64]
         self.rep_ids = [f"rep-{self.config.id_prefix}{i}" for i in range(self.config.reps.reps)]
@@ -557,7 +559,7 @@ class Workload:
         delay = 0.2
         for attempt in range(retries + 1):
             try:
-                async with self._sem:
+                async with self._rep_sem if what.startswith("rep.") else self._sem:
                     response = await self.client.request(method, url, **kwargs)
             except httpx.TransportError as exc:
                 self.script.counts[f"{what}.transport_error"] += 1
@@ -733,6 +735,7 @@ class Workload:
 
     async def _scan_batch(self, batch: ScanBatch, *, replay: bool = False) -> None:
         items: list[dict[str, Any]] = []
+        activities: list[dict[str, Any]] = []
         for key in batch.people:
             p = self.plan.person(key)
             items.append({
@@ -743,11 +746,12 @@ class Workload:
                 "answers": {**p.answers,
                             **({"company_size": p.company_size} if p.company_size else {})},
             })
-            if p.activities and not replay:
-                await self._activities([
-                    {"activity_id": f"{self.config.id_prefix}act-{p.key}-{n}",
-                     "occurred_at": _now(), "email": p.email, **a}
-                    for n, a in enumerate(p.activities)])
+            if not replay:
+                activities += [{"activity_id": f"{self.config.id_prefix}act-{p.key}-{n}",
+                                "occurred_at": _now(), "email": p.email, **a}
+                               for n, a in enumerate(p.activities)]
+        if activities:
+            await self._activities(activities)  # the visitors' web activity, one request
         for n in range(batch.bad_items):
             items.append({"scan_id": f"{self.config.id_prefix}bad-{batch.people[0]}-{n}",
                           "scanned_at": "yesterday", "badge": {"email": "not an email"}})

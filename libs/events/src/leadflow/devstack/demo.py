@@ -48,7 +48,7 @@ async def drive(
         concurrency=16,
         id_prefix=wl.new_run_prefix(),
         reps=wl.RepConfig(
-            reps=8, teams=2, accept_delay=(1.0, 8.0), step_delay=(1.0, 6.0), poll_interval=1.0
+            reps=8, teams=2, accept_delay=(0.5, 4.0), step_delay=(0.5, 2.0), poll_interval=1.0
         ),
     )
     plan = wl.make_plan(config)
@@ -68,7 +68,7 @@ async def drive(
                 c = workload.script.counts
                 say(
                     f"demo: {len(workload.script.lead_of_person)} leads captured, "
-                    f"{c['scan.accepted']} scans, {c['activity.accepted']} activities, "
+                    f"{c['scan.accepted']} badge scans, "
                     f"{c['bad.refused']} bad requests refused; reps: {c['rep.accept']} accepted, "
                     f"{c['rep.won']} won, {c['rep.lost']} lost"
                 )
