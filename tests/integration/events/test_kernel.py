@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ConsentChanged
 from leadflow.events.clock import ManualClock
+from leadflow.events.consumer import UnitOfWork
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError
@@ -313,5 +314,44 @@ async def test_unit_of_work_appends_log_and_outbox_atomically(settings_for, isol
             with pytest.raises(Exception, match="append-only"):
                 async with conn.begin():
                     await conn.execute(text("DELETE FROM event_log"))
+    finally:
+        await kit.stop()
+
+
+async def test_projection_never_skips_an_append_committed_out_of_order(
+    settings_for, isolation
+) -> None:
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
+    await kit.start()
+    try:
+        from leadflow.events.projection import ProjectionRunner
+
+        runner = ProjectionRunner(
+            kit.engine,
+            kit.projections,
+            kit.store.read_all,
+            kit.store.head_position,
+            service="probe",
+        )
+        first_lead, second_lead = new_id(), new_id()
+        async with kit.engine.connect() as conn:
+            first = await conn.begin()
+            uow = UnitOfWork(conn, kit.store, kit.clock)
+            await uow.append(first_lead, ConsentChanged(marketing_opt_in=True))
+            await uow.flush()  # holds the lower position, not yet committed
+
+            async def second_writer() -> None:
+                async with kit.unit_of_work() as other:
+                    await other.append(second_lead, ConsentChanged(marketing_opt_in=True))
+
+            second = asyncio.create_task(second_writer())
+            # Give the later writer every chance to commit ahead of the earlier one...
+            await asyncio.wait({second}, timeout=1.0)
+            # ...while the projection tails the log.
+            await runner.step("lead_counts", 100)
+            await first.commit()
+        await second
+        await runner.catch_up("lead_counts")
+        assert await _counts(kit) == {first_lead: 1, second_lead: 1}
     finally:
         await kit.stop()

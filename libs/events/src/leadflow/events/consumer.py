@@ -149,6 +149,10 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+class _Abandoned(Exception):
+    """Shutdown interrupted a batch: leave it uncommitted for redelivery."""
+
+
 @dataclass
 class _Item:
     record: ConsumerRecord[bytes, bytes]
@@ -296,7 +300,10 @@ class ConsumerRunner:
                 if self._stop.is_set():
                     return  # not committed: redelivered to whoever owns the partition next
                 log.warning("batch failed (%r); handling its records one by one", exc)
-                dead.extend(await self._apply_one_by_one(good))
+                try:
+                    dead.extend(await self._apply_one_by_one(good))
+                except _Abandoned:
+                    return  # stopping: the next owner of the partition redelivers the batch
                 break
         if dead:
             await self._dead_letter(dead)
@@ -344,9 +351,13 @@ class ConsumerRunner:
                         await _sleep_unless(self._stop, delay)
                         delay = min(delay * 2, 5.0)
                         continue
+                    if self._stop.is_set():
+                        # Shutting down: never dead-letter a record that was not given all its
+                        # attempts; leave it (and the rest of the batch) uncommitted instead.
+                        raise _Abandoned from exc
                     attempts += 1
                     metrics.HANDLER_RETRIES.labels(self.service).inc()
-                    if attempts >= self.max_attempts or self._stop.is_set():
+                    if attempts >= self.max_attempts:
                         log.error(
                             "poison record %s after %d attempts: %r",
                             envelope.event_id,

@@ -84,6 +84,7 @@ class ServiceKit:
             codec=payload_codec,
             notify_channel=notify_channel(self.schema),
             publish=produces,
+            serialize_appends=bool(projections) and projection_source is None,
         )
         self._engine: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None

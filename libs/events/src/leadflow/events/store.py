@@ -90,12 +90,16 @@ class EventStore:
         codec: PayloadCodec | None = None,
         notify_channel: str = "",
         publish: bool = True,
+        serialize_appends: bool = False,
     ) -> None:
         self.producer = producer
         self.topic = topic_for(producer, topic_prefix)
         self.codec = codec
         self.notify_channel = notify_channel
         self.publish = publish
+        # When a projection tails this log by position, appends take turns (an advisory lock
+        # held to commit) so positions become visible in order and none is ever skipped.
+        self.serialize_appends = serialize_appends
 
     async def stream_version(self, conn: AsyncConnection, lead_id: uuid.UUID) -> int:
         version = await conn.scalar(
@@ -166,6 +170,8 @@ class EventStore:
             "occurred": [e.occurred_at for e in stored],
             "recorded": [e.recorded_at for e in stored],
         }
+        if self.serialize_appends:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('event_log'))"))
         statement = _INSERT_LOG
         if self.publish:
             statement = _INSERT_LOG_AND_OUTBOX

@@ -35,6 +35,11 @@ def split_personal(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any
 async def record_event(envelope: Envelope, uow: UnitOfWork) -> None:
     """Append the event to the analytics log (once) and keep its personal fields aside."""
     conn = uow.conn
+    if not getattr(uow, "analytics_log_locked", False):
+        # Positions must become visible in order, or a projection that has read past a
+        # position still being committed would skip it: writers of the log take turns.
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('lead_event_log'))"))
+        uow.analytics_log_locked = True  # type: ignore[attr-defined]
     data, personal = split_personal(envelope.payload)
     metadata = {
         "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
