@@ -40,13 +40,16 @@ CAMPAIGNS = [f"c{i}" for i in range(40)]
 START = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def lead_events(rng: random.Random, t: datetime) -> list[tuple[str, str, datetime,
-                                                               dict[str, Any]]]:
+def lead_events(rng: random.Random, t: datetime) -> list[tuple[str, str, datetime, dict[str, Any]]]:
     """(producer, event_type, occurred_at, payload) of one synthetic lead's life from ``t``."""
     ch, camp = rng.choice(CHANNELS), rng.choice(CAMPAIGNS)
     out: list[tuple[str, str, datetime, dict[str, Any]]] = [
-        ("intake", "lead.captured", t, {"capture_method": "web_form",
-                                        "source": {"channel": ch, "campaign": camp}}),
+        (
+            "intake",
+            "lead.captured",
+            t,
+            {"capture_method": "web_form", "source": {"channel": ch, "campaign": camp}},
+        ),
     ]
 
     def step(hours: float, producer: str, et: str, payload: dict[str, Any]) -> None:
@@ -55,8 +58,12 @@ def lead_events(rng: random.Random, t: datetime) -> list[tuple[str, str, datetim
         out.append((producer, et, t, payload))
 
     for _ in range(rng.randrange(0, 3)):
-        step(12, "intake", "activity.recorded", {"activity_id": "a", "activity_type": "webinar",
-                                                 "campaign": rng.choice(CAMPAIGNS)})
+        step(
+            12,
+            "intake",
+            "activity.recorded",
+            {"activity_id": "a", "activity_type": "webinar", "campaign": rng.choice(CAMPAIGNS)},
+        )
     step(2, "scoring", "lead.scored", {"fit": 50, "engagement": 20})
     if rng.random() < 0.4:
         step(48, "scoring", "nurture.enrolled", {"track_id": "t"})
@@ -70,8 +77,12 @@ def lead_events(rng: random.Random, t: datetime) -> list[tuple[str, str, datetim
         step(0.01, "sla", "sla.met", {"policy_id": "p1", "on_time": True, "elapsed_seconds": 900})
         return out
     step(3, "routing", "lead.accepted", {"rep_id": rep})
-    step(0.01, "sla", "sla.met", {"policy_id": "p1", "on_time": rng.random() < 0.8,
-                                  "elapsed_seconds": 1800})
+    step(
+        0.01,
+        "sla",
+        "sla.met",
+        {"policy_id": "p1", "on_time": rng.random() < 0.8, "elapsed_seconds": 1800},
+    )
     step(72, "routing", "lead.sales_qualified", {"rep_id": rep})
     if rng.random() < 0.5:
         step(200, "routing", "lead.recycled", {"rep_id": rep, "reason_code": "timing"})
@@ -96,8 +107,9 @@ def _json(payload: dict[str, Any]) -> str:
     return got
 
 
-async def fill(conn: asyncpg.Connection, schema: str, target: int, seed: int = 7,
-               start: datetime = START) -> int:
+async def fill(
+    conn: asyncpg.Connection, schema: str, target: int, seed: int = 7, start: datetime = START
+) -> int:
     """COPY >= ``target`` events; leads are made 5,000 at a time and their events written in
     occurred-at order, so a lead's events interleave with its neighbours' like a real log."""
     rng = random.Random(seed)
@@ -106,8 +118,15 @@ async def fill(conn: asyncpg.Connection, schema: str, target: int, seed: int = 7
     leads = max(1, target // 9)
     step = timedelta(minutes=365 * 24 * 60 / leads)
     t = start
-    cols = ["event_id", "lead_id", "producer", "event_type", "occurred_at", "recorded_at",
-            "payload"]
+    cols = [
+        "event_id",
+        "lead_id",
+        "producer",
+        "event_type",
+        "occurred_at",
+        "recorded_at",
+        "payload",
+    ]
     while total < target:
         rows: list[tuple[Any, ...]] = []
         for _ in range(5000):
@@ -116,8 +135,9 @@ async def fill(conn: asyncpg.Connection, schema: str, target: int, seed: int = 7
             for producer, et, at, payload in lead_events(rng, t):
                 rows.append((uuid.uuid4(), lead, producer, et, at, at, _json(payload)))
         rows.sort(key=lambda r: r[4])
-        await conn.copy_records_to_table("lead_event_log", records=rows, columns=cols,
-                                         schema_name=schema)
+        await conn.copy_records_to_table(
+            "lead_event_log", records=rows, columns=cols, schema_name=schema
+        )
         total += len(rows)
     return total
 
@@ -132,7 +152,10 @@ async def raw_scan(dsn: str, schema: str, batch: int) -> float:
             rows = await conn.fetch(
                 "SELECT global_position, lead_id::text, event_type, occurred_at, payload::text "
                 "FROM lead_event_log WHERE global_position > $1 "
-                "ORDER BY global_position LIMIT $2", after, batch)
+                "ORDER BY global_position LIMIT $2",
+                after,
+                batch,
+            )
             if not rows:
                 break
             for r in rows:
@@ -154,8 +177,14 @@ FUNNEL_QUERIES: list[tuple[str, dict[str, str]]] = [
 
 
 async def funnel_latency(url: str, schema: str, requests: int) -> dict[str, list[float]]:
-    settings = AnalyticsSettings(database_url=url, db_schema=schema, run_consumers=False,
-                                 migrate_on_start=False, log_json=False, log_level="WARNING")
+    settings = AnalyticsSettings(
+        database_url=url,
+        db_schema=schema,
+        run_consumers=False,
+        migrate_on_start=False,
+        log_json=False,
+        log_level="WARNING",
+    )
     app = create_app(settings)
     lat: dict[str, list[float]] = {name: [] for name, _ in FUNNEL_QUERIES}
     cpu: list[float] = []
@@ -182,18 +211,25 @@ def p95(values: list[float]) -> float:
 
 def report_latency(n: int, lat: dict[str, list[float]]) -> None:
     every = [x for k, v in lat.items() if not k.startswith("(") for x in v]
-    print(f"GET /v1/funnel over {n:,} events: p50 {statistics.median(every):.1f} ms, "
-          f"p95 {p95(every):.1f} ms ({len(every)} requests, in-process ASGI, target p95 < 50)")
+    print(
+        f"GET /v1/funnel over {n:,} events: p50 {statistics.median(every):.1f} ms, "
+        f"p95 {p95(every):.1f} ms ({len(every)} requests, in-process ASGI, target p95 < 50)"
+    )
     for name, values in lat.items():
         print(f"    {name:22s} p50 {statistics.median(values):6.1f} ms  p95 {p95(values):6.1f} ms")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=int(os.environ.get("BENCH_EVENTS",
-                                                                         1_000_000)))
-    parser.add_argument("--grow-to", type=int, default=0,
-                        help="then append events up to this size, catch up, measure again")
+    parser.add_argument(
+        "--events", type=int, default=int(os.environ.get("BENCH_EVENTS", 1_000_000))
+    )
+    parser.add_argument(
+        "--grow-to",
+        type=int,
+        default=0,
+        help="then append events up to this size, catch up, measure again",
+    )
     parser.add_argument("--batch", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--keep", action="store_true", help="keep the scratch schema")
@@ -213,32 +249,43 @@ async def main() -> None:
         print(f"raw asyncpg scan:         {scan:7.2f}s  {n / scan:10,.0f} events/s")
 
         engine = create_engine(url, schema)
-        runner = ProjectionRunner(engine, all_projections(), read_log, log_head,
-                                  service="analytics", rebuild_batch=args.batch)
+        runner = ProjectionRunner(
+            engine,
+            all_projections(),
+            read_log,
+            log_head,
+            service="analytics",
+            rebuild_batch=args.batch,
+        )
         cpu = time.process_time()
         done = await runner.rebuild_many(list(PROJECTION_NAMES))
         cpu = time.process_time() - cpu
         p = done[PROJECTION_NAMES[0]]
         took = p.finished_at - p.started_at
-        print(f"rebuild all {len(done)} projections (one pass): {took:7.2f}s  "
-              f"{p.processed / took:10,.0f} events/s  ({took / scan:.2f}x the raw scan; "
-              f"target >= 30,000 events/s); Python CPU {cpu:.1f}s = "
-              f"{p.processed / cpu:,.0f} events per CPU-second")
+        print(
+            f"rebuild all {len(done)} projections (one pass): {took:7.2f}s  "
+            f"{p.processed / took:10,.0f} events/s  ({took / scan:.2f}x the raw scan; "
+            f"target >= 30,000 events/s); Python CPU {cpu:.1f}s = "
+            f"{p.processed / cpu:,.0f} events per CPU-second"
+        )
         print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         report_latency(n, await funnel_latency(url, schema, args.requests))
 
         if args.grow_to > n:
             t = time.perf_counter()
-            added = await fill(admin, schema, args.grow_to - n, seed=11,
-                               start=START + timedelta(days=365))
+            added = await fill(
+                admin, schema, args.grow_to - n, seed=11, start=START + timedelta(days=365)
+            )
             await admin.execute(f'ANALYZE "{schema}".lead_event_log')
             n += added
             print(f"log grown by {added:,} to {n:,} events in {time.perf_counter() - t:.1f}s")
             t = time.perf_counter()
             applied = await runner.catch_up()
             took = time.perf_counter() - t
-            print(f"incremental catch-up (same one-pass group): {applied:,} events in "
-                  f"{took:.1f}s = {applied / took:,.0f} events/s")
+            print(
+                f"incremental catch-up (same one-pass group): {applied:,} events in "
+                f"{took:.1f}s = {applied / took:,.0f} events/s"
+            )
             report_latency(n, await funnel_latency(url, schema, args.requests))
         await engine.dispose()
     finally:

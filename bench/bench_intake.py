@@ -46,8 +46,15 @@ def bare_app() -> Any:
 
     @app.post("/v1/inquiries", status_code=202)
     async def inquiries(body: InquiryIn) -> JSONResponse:
-        return JSONResponse({"lead_id": str(uuid.uuid4()), "inquiry_id": str(uuid.uuid4()),
-                             "matched": False, "match_reason": None}, status_code=202)
+        return JSONResponse(
+            {
+                "lead_id": str(uuid.uuid4()),
+                "inquiry_id": str(uuid.uuid4()),
+                "matched": False,
+                "match_reason": None,
+            },
+            status_code=202,
+        )
 
     return app
 
@@ -59,9 +66,26 @@ def free_port() -> int:
 
 
 def start_server(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", target, "--host", "127.0.0.1",
-           "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools",
-           "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env)
 
 
@@ -100,21 +124,30 @@ class Result:
 
 
 def request_bytes(n: int, run: str) -> bytes:
-    body = orjson.dumps({
-        "contact": {"email": f"bench{n}.{run}@company{n % 997}.example",
-                    "first_name": "bench", "last_name": f"person{n}", "country": "India",
-                    "company": f"Company {n % 997}"},
-        "source": {"campaign": "bench", "utm_source": "load"},
-        "answers": {"timeframe": "this quarter"},
-        "consent": {"marketing_opt_in": n % 2 == 0, "text_version": "v1"},
-    })
-    head = (f"POST /v1/inquiries HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-            f"X-Api-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+    body = orjson.dumps(
+        {
+            "contact": {
+                "email": f"bench{n}.{run}@company{n % 997}.example",
+                "first_name": "bench",
+                "last_name": f"person{n}",
+                "country": "India",
+                "company": f"Company {n % 997}",
+            },
+            "source": {"campaign": "bench", "utm_source": "load"},
+            "answers": {"timeframe": "this quarter"},
+            "consent": {"marketing_opt_in": n % 2 == 0, "text_version": "v1"},
+        }
+    )
+    head = (
+        f"POST /v1/inquiries HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"X-Api-Key: {API_KEY}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
     return head + body
 
 
-async def worker(port: int, stop_at: float, counter: list[int], result: Result, run: str,
-                 record: bool) -> None:
+async def worker(
+    port: int, stop_at: float, counter: list[int], result: Result, run: str, record: bool
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while time.monotonic() < stop_at:
@@ -143,17 +176,21 @@ async def worker(port: int, stop_at: float, counter: list[int], result: Result, 
         writer.close()
 
 
-async def drive(name: str, port: int, seconds: float, concurrency: int, warmup: float
-                ) -> Result:
+async def drive(name: str, port: int, seconds: float, concurrency: int, warmup: float) -> Result:
     counter = [0]
     run = uuid.uuid4().hex[:8]
     warm = Result(name, 0, 0, warmup, [])
-    await asyncio.gather(*(worker(port, time.monotonic() + warmup, counter, warm, run, False)
-                           for _ in range(concurrency)))
+    await asyncio.gather(
+        *(
+            worker(port, time.monotonic() + warmup, counter, warm, run, False)
+            for _ in range(concurrency)
+        )
+    )
     result = Result(name, 0, 0, seconds, [])
     started = time.monotonic()
-    await asyncio.gather(*(worker(port, started + seconds, counter, result, run, True)
-                           for _ in range(concurrency)))
+    await asyncio.gather(
+        *(worker(port, started + seconds, counter, result, run, True) for _ in range(concurrency))
+    )
     result.seconds = time.monotonic() - started
     return result
 
@@ -188,8 +225,7 @@ async def main() -> None:
         await wait_ready(intake_port, "/healthz")
         results = []
         for name, port in (("bare FastAPI route", bare_port), ("intake", intake_port)):
-            results.append(await drive(name, port, args.seconds, args.concurrency,
-                                       args.warmup))
+            results.append(await drive(name, port, args.seconds, args.concurrency, args.warmup))
     finally:
         for proc in (bare, intake):
             proc.terminate()
@@ -206,19 +242,24 @@ async def main() -> None:
         finally:
             await conn.close()
 
-    print(f"\nPOST /v1/inquiries, {args.concurrency} connections, {args.seconds:.0f}s each, "
-          f"one uvicorn worker (uvloop, httptools), new lead per request\n")
+    print(
+        f"\nPOST /v1/inquiries, {args.concurrency} connections, {args.seconds:.0f}s each, "
+        f"one uvicorn worker (uvloop, httptools), new lead per request\n"
+    )
     print(f"{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
     for r in results:
-        print(f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>10.2f}{r.pct(0.99):>10.2f}"
-              f"{r.errors:>8}")
+        print(f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}")
     bare_r, intake_r = results
-    print(f"\nintake / bare: throughput {intake_r.rate / bare_r.rate:.2f}x, "
-          f"p50 {intake_r.pct(0.5) / bare_r.pct(0.5):.1f}x, "
-          f"p99 {intake_r.pct(0.99) / bare_r.pct(0.99):.1f}x")
+    print(
+        f"\nintake / bare: throughput {intake_r.rate / bare_r.rate:.2f}x, "
+        f"p50 {intake_r.pct(0.5) / bare_r.pct(0.5):.1f}x, "
+        f"p99 {intake_r.pct(0.99) / bare_r.pct(0.99):.1f}x"
+    )
     ok = intake_r.rate >= 1500 and intake_r.pct(0.99) < 50
-    print(f"target >= 1500/s and p99 < 50 ms: {'met' if ok else 'NOT met'} "
-          f"(mean latency {statistics.fmean(intake_r.latencies) * 1000:.2f} ms)")
+    print(
+        f"target >= 1500/s and p99 < 50 ms: {'met' if ok else 'NOT met'} "
+        f"(mean latency {statistics.fmean(intake_r.latencies) * 1000:.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -27,8 +27,15 @@ from tests.integration.analytics import scenario as sc
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.postgres]
 
 CHROMIUM = os.environ.get("LEADFLOW_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 BAR_RGB = (0x2F, 0x6F, 0xDF)  # .bar fill in the template
 
 
@@ -77,9 +84,9 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes], int]:
     pos, idat, width = 8, b"", 0
     height = color = 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, color, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
             assert depth == 8 and interlace == 0 and color in (2, 6)
@@ -94,7 +101,7 @@ def decode_png(data: bytes) -> tuple[int, int, list[bytes], int]:
     i = 0
     for _ in range(height):
         ftype = raw[i]
-        line = bytearray(raw[i + 1:i + 1 + stride])
+        line = bytearray(raw[i + 1 : i + 1 + stride])
         i += 1 + stride
         for x in range(stride):
             a = line[x - bpp] if x >= bpp else 0
@@ -121,7 +128,7 @@ def bar_pixels(png: bytes) -> int:
     n = 0
     for row in rows:
         for x in range(width):
-            r, g, b = row[x * bpp:x * bpp + 3]
+            r, g, b = row[x * bpp : x * bpp + 3]
             if abs(r - BAR_RGB[0]) < 12 and abs(g - BAR_RGB[1]) < 12 and abs(b - BAR_RGB[2]) < 12:
                 n += 1
     return n
@@ -142,27 +149,37 @@ async def test_dashboard_renders_headline_and_charts_with_the_scripted_data(serv
             assert "1,200 revenue" in headline
             # Funnel bars carry the scripted counts, in order, with widths proportional to them.
             values = await page.eval_on_selector_all(
-                "#chart-funnel rect.bar", "els => els.map(e => Number(e.dataset.value))")
+                "#chart-funnel rect.bar", "els => els.map(e => Number(e.dataset.value))"
+            )
             assert values == [6, 4, 3, 3, 2, 1]
             widths = await page.eval_on_selector_all(
-                "#chart-funnel rect.bar", "els => els.map(e => e.getBBox().width)")
+                "#chart-funnel rect.bar", "els => els.map(e => e.getBBox().width)"
+            )
             assert widths[0] == pytest.approx(330.0) and widths[-1] == pytest.approx(55.0)
             revenue = await page.eval_on_selector_all(
                 "#chart-revenue rect.bar",
-                "els => els.map(e => [e.dataset.label, Number(e.dataset.value)])")
+                "els => els.map(e => [e.dataset.label, Number(e.dataset.value)])",
+            )
             assert ["web_form", 1200.0] in revenue
             sla = await page.eval_on_selector_all(
-                "#chart-sla rect.bar", "els => els.map(e => Number(e.dataset.value))")
+                "#chart-sla rect.bar", "els => els.map(e => Number(e.dataset.value))"
+            )
             assert sla == [pytest.approx(0.3333)]
-            for chart in ("#chart-funnel", "#chart-conversion", "#chart-revenue",
-                          "#chart-velocity", "#chart-sla"):
+            for chart in (
+                "#chart-funnel",
+                "#chart-conversion",
+                "#chart-revenue",
+                "#chart-velocity",
+                "#chart-sla",
+            ):
                 shot = await page.locator(chart).screenshot()
                 assert bar_pixels(shot) > 200, f"{chart} has no drawn bars"
             # Filters: the badge_scan channel has 2 inquiries and no revenue.
             await page.goto(server + "/?channel=badge_scan")
             assert "2 inquiries" in await page.inner_text("#headline")
             values = await page.eval_on_selector_all(
-                "#chart-funnel rect.bar", "els => els.map(e => Number(e.dataset.value))")
+                "#chart-funnel rect.bar", "els => els.map(e => Number(e.dataset.value))"
+            )
             assert values == [2, 1, 1, 1, 0, 0]
         finally:
             await browser.close()

@@ -76,33 +76,67 @@ def _assigned(rep: str, team: str) -> LeadAssigned:
 
 
 def _sla_started(rep: str, team: str, at: float) -> SlaStarted:
-    return SlaStarted(sla_id=f"s-{rep}-{at}", policy_id="p1", started_by_event="lead.assigned",
-                      rep_id=rep, team_id=team, started_at=h(at), due_at=h(at + 4))
+    return SlaStarted(
+        sla_id=f"s-{rep}-{at}",
+        policy_id="p1",
+        started_by_event="lead.assigned",
+        rep_id=rep,
+        team_id=team,
+        started_at=h(at),
+        due_at=h(at + 4),
+    )
 
 
 def history() -> list[tuple[str, float, EventPayload]]:
     """(lead, hours after T0, payload) in the order they are produced."""
     return [
         ("L1", 0, _captured("L1", "web_form", "spring")),
-        ("L1", 12, ActivityRecorded(activity_id="a1", activity_type="webinar", campaign="webinar",
-                                    properties={"channel": "webinar"})),
+        (
+            "L1",
+            12,
+            ActivityRecorded(
+                activity_id="a1",
+                activity_type="webinar",
+                campaign="webinar",
+                properties={"channel": "webinar"},
+            ),
+        ),
         ("L1", 24, _mql()),
         ("L1", 25, _assigned("r1", "t1")),
         ("L1", 25, _sla_started("r1", "t1", 25)),
         ("L1", 26, LeadAccepted(rep_id="r1")),
-        ("L1", 26, SlaMet(sla_id="s-r1-25", policy_id="p1", met_by_event="lead.accepted",
-                          elapsed_seconds=3600, elapsed_business_seconds=3600, on_time=True,
-                          rep_id="r1", team_id="t1")),
+        (
+            "L1",
+            26,
+            SlaMet(
+                sla_id="s-r1-25",
+                policy_id="p1",
+                met_by_event="lead.accepted",
+                elapsed_seconds=3600,
+                elapsed_business_seconds=3600,
+                on_time=True,
+                rep_id="r1",
+                team_id="t1",
+            ),
+        ),
         ("L1", 72, LeadSalesQualified(rep_id="r1")),
-        ("L1", 120, OpportunityOpened(opportunity_id="o1", amount=Decimal("1000"),
-                                      currency="USD", rep_id="r1")),
+        (
+            "L1",
+            120,
+            OpportunityOpened(
+                opportunity_id="o1", amount=Decimal("1000"), currency="USD", rep_id="r1"
+            ),
+        ),
         ("L1", 240, DealWon(opportunity_id="o1", amount=Decimal("1200"), rep_id="r1")),
         ("L2", 24, _captured("L2", "web_form", "spring")),
         ("L2", 48, _mql()),
         ("L2", 48, _assigned("r1", "t1")),
         ("L2", 48, _sla_started("r1", "t1", 48)),
-        ("L2", 52, SlaBreached(sla_id="s-r1-48", policy_id="p1", due_at=h(52), rep_id="r1",
-                               team_id="t1")),
+        (
+            "L2",
+            52,
+            SlaBreached(sla_id="s-r1-48", policy_id="p1", due_at=h(52), rep_id="r1", team_id="t1"),
+        ),
         ("L2", 72, LeadRejected(rep_id="r1", reason_code="bad_fit")),
         ("L2", 72, NurtureEnrolled(track_id="t-rejected", reason="rejected")),
         ("L3", 168, _captured("L3", "badge_scan", "expo", "expo25")),
@@ -111,8 +145,18 @@ def history() -> list[tuple[str, float, EventPayload]]:
         ("L3", 192, _sla_started("r2", "t2", 192)),
         ("L3", 196, SlaBreached(sla_id="s-r2-192", policy_id="p1", due_at=h(196))),
         ("L3", 196, LeadAccepted(rep_id="r2")),
-        ("L3", 196, SlaMet(sla_id="s-r2-192", policy_id="p1", met_by_event="lead.accepted",
-                           elapsed_seconds=7200, elapsed_business_seconds=7200, on_time=False)),
+        (
+            "L3",
+            196,
+            SlaMet(
+                sla_id="s-r2-192",
+                policy_id="p1",
+                met_by_event="lead.accepted",
+                elapsed_seconds=7200,
+                elapsed_business_seconds=7200,
+                on_time=False,
+            ),
+        ),
         ("L3", 216, LeadSalesQualified(rep_id="r2")),
         ("L3", 288, LeadRecycled(rep_id="r2", reason_code="timing")),
         ("L4", 168, _captured("L4", "badge_scan", "expo")),
@@ -124,24 +168,43 @@ def history() -> list[tuple[str, float, EventPayload]]:
         ("L6", 120, _assigned("r2", "t2")),
         ("L6", 121, LeadAccepted(rep_id="r2")),
         ("L6", 144, LeadSalesQualified(rep_id="r2")),
-        ("L6", 168, InquiryReceived(inquiry_id=uuid.uuid4(), capture_method="badge_scan",
-                                    source=SourceInfo(channel="badge_scan", campaign="expo"))),
-        ("L6", 192, OpportunityOpened(opportunity_id="o6", amount=Decimal("3000"),
-                                      currency="USD", rep_id="r2")),
+        (
+            "L6",
+            168,
+            InquiryReceived(
+                inquiry_id=uuid.uuid4(),
+                capture_method="badge_scan",
+                source=SourceInfo(channel="badge_scan", campaign="expo"),
+            ),
+        ),
+        (
+            "L6",
+            192,
+            OpportunityOpened(
+                opportunity_id="o6", amount=Decimal("3000"), currency="USD", rep_id="r2"
+            ),
+        ),
         ("L6", 480, DealLost(opportunity_id="o6", reason_code="price", rep_id="r2")),
     ]
 
 
 def envelopes() -> list[Envelope]:
-    return [Envelope.new(p, lead_id=LEADS[lead], occurred_at=h(hours))
-            for lead, hours, p in history()]
+    return [
+        Envelope.new(p, lead_id=LEADS[lead], occurred_at=h(hours)) for lead, hours, p in history()
+    ]
 
 
 # -- expectations (computed by hand; see the module docstring) ----------------------------
 
 WATERFALL = {"inquiry": 6, "mql": 4, "sal": 3, "sql": 3, "opportunity": 2, "won": 1}
-CONVERSION_TO_NEXT = {"inquiry": 0.6667, "mql": 0.75, "sal": 1.0, "sql": 0.6667,
-                      "opportunity": 0.5, "won": None}
+CONVERSION_TO_NEXT = {
+    "inquiry": 0.6667,
+    "mql": 0.75,
+    "sal": 1.0,
+    "sql": 0.6667,
+    "opportunity": 0.5,
+    "won": None,
+}
 WEEKLY = {
     "2025-03-03": {"inquiry": 4, "mql": 3, "sal": 2, "sql": 2, "opportunity": 2, "won": 1},
     "2025-03-10": {"inquiry": 2, "mql": 1, "sal": 1, "sql": 1, "opportunity": 0, "won": 0},
@@ -155,7 +218,6 @@ VELOCITY_DAYS = {
     "opportunity": (8.5, 11.3),  # [120, 288] h
 }
 OPEN_AGE_DAYS = (27.0, 27.8)  # L3 22 d, L5 27 d, L2 28 d
-
 
 
 # -- loading it through the real broker -----------------------------------------------------

@@ -32,11 +32,17 @@ async def consumer_done(iso: Any) -> bool:
     await probe.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        parts = [TopicPartition(iso.topic(p), n) for p in ("intake", "scoring", "routing", "sla")
-                 for n in (probe.partitions_for_topic(iso.topic(p)) or set())]
+        parts = [
+            TopicPartition(iso.topic(p), n)
+            for p in ("intake", "scoring", "routing", "sla")
+            for n in (probe.partitions_for_topic(iso.topic(p)) or set())
+        ]
         ends = await probe.end_offsets(parts)
-        return all(committed.get(tp) is not None and committed[tp].offset >= end
-                   for tp, end in ends.items() if end > 0)
+        return all(
+            committed.get(tp) is not None and committed[tp].offset >= end
+            for tp, end in ends.items()
+            if end > 0
+        )
     finally:
         await probe.stop()
         await admin.close()
@@ -64,8 +70,7 @@ async def test_funnel_waterfall_cohorts_and_flows_have_the_scripted_numbers(
 ) -> None:
     body = (await loaded.get("/v1/funnel", params={"grain": "week"})).json()
     assert {r["stage"]: r["count"] for r in body["waterfall"]} == sc.WATERFALL
-    assert {r["stage"]: r["conversion_to_next"] for r in body["waterfall"]} == \
-        sc.CONVERSION_TO_NEXT
+    assert {r["stage"]: r["conversion_to_next"] for r in body["waterfall"]} == sc.CONVERSION_TO_NEXT
     assert body["outcomes"] == {"lost": 1, "disqualified": 1}
     weekly: dict[str, dict[str, int]] = {}
     for r in body["cohorts"]:
@@ -76,7 +81,7 @@ async def test_funnel_waterfall_cohorts_and_flows_have_the_scripted_numbers(
     assert body["period"]["disqualified"] == 1
     assert body["period"]["entries"]["inquiry"] == 6
     # Date range: only the second week's cohort.
-    week2 = (await loaded.get("/v1/funnel", params={"from": "2025-03-10", "to": "2025-03-16"}))
+    week2 = await loaded.get("/v1/funnel", params={"from": "2025-03-10", "to": "2025-03-16"})
     assert {r["stage"]: r["count"] for r in week2.json()["waterfall"]} == sc.WEEKLY["2025-03-10"]
     # Segment: the badge_scan channel only.
     badge = (await loaded.get("/v1/funnel", params={"channel": "badge_scan"})).json()
@@ -95,34 +100,55 @@ async def test_velocity_median_and_p90_per_stage_and_open_lead_age(
 async def test_sources_rates_revenue_and_roi_with_entered_campaign_costs(
     loaded: httpx.AsyncClient,
 ) -> None:
-    cost = {"campaign": "spring", "channel": "web_form", "period_start": "2025-03-01",
-            "period_end": "2025-03-31", "amount": 400}
+    cost = {
+        "campaign": "spring",
+        "channel": "web_form",
+        "period_start": "2025-03-01",
+        "period_end": "2025-03-31",
+        "amount": 400,
+    }
     assert (await loaded.post("/v1/campaign-costs", json=cost)).status_code == 401
     created = await loaded.post("/v1/campaign-costs", json=cost, headers=ADMIN)
     assert created.status_code == 201, created.text
-    bad = await loaded.post("/v1/campaign-costs", headers=ADMIN,
-                            json={**cost, "period_end": "2025-02-01"})
+    bad = await loaded.post(
+        "/v1/campaign-costs", headers=ADMIN, json={**cost, "period_end": "2025-02-01"}
+    )
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
 
     rows = {r["source"]: r for r in (await loaded.get("/v1/sources")).json()["rows"]}
     web = rows["web_form"]
-    assert (web["inquiries"], web["mqls"], web["sqls"], web["opportunities"], web["won"]) == \
-        (4, 3, 2, 2, 1)
+    assert (web["inquiries"], web["mqls"], web["sqls"], web["opportunities"], web["won"]) == (
+        4,
+        3,
+        2,
+        2,
+        1,
+    )
     assert (web["mql_rate"], web["sql_rate"], web["win_rate"]) == (0.75, 0.5, 0.5)
     assert (web["pipeline"], web["won_revenue"]) == (4000.0, 1200.0)
     assert (web["cost"], web["cost_per_lead"], web["roi"]) == (400.0, 100.0, 2.0)
     badge = rows["badge_scan"]
-    assert (badge["inquiries"], badge["mqls"], badge["disqualified"], badge["won_revenue"]) == \
-        (2, 1, 1, 0.0)
+    assert (badge["inquiries"], badge["mqls"], badge["disqualified"], badge["won_revenue"]) == (
+        2,
+        1,
+        1,
+        0.0,
+    )
     assert badge["cost"] is None and badge["win_rate"] is None
     campaigns = await loaded.get("/v1/sources", params={"group_by": "campaign"})
     by_campaign = {r["source"]: r for r in campaigns.json()["rows"]}
     assert by_campaign["spring"]["cost_per_lead"] == 100.0
     # Half of March: half the cost, over the leads of that half (L1, L2, L5, L6 all early March).
-    half = {r["source"]: r for r in (await loaded.get(
-        "/v1/sources", params={"group_by": "campaign", "from": "2025-03-01",
-                               "to": "2025-03-15"})).json()["rows"]}
+    half = {
+        r["source"]: r
+        for r in (
+            await loaded.get(
+                "/v1/sources",
+                params={"group_by": "campaign", "from": "2025-03-01", "to": "2025-03-15"},
+            )
+        ).json()["rows"]
+    }
     assert half["spring"]["cost"] == round(400 * 15 / 31, 2)
     events = (await loaded.get("/v1/sources", params={"group_by": "event"})).json()["rows"]
     assert {r["source"]: r["inquiries"] for r in events} == {"(none)": 5, "expo25": 1}
@@ -163,11 +189,19 @@ async def test_reps_acceptance_reasons_and_sla_compliance(loaded: httpx.AsyncCli
     assert (r1["team_id"], r1["assigned"], r1["accepted"], r1["rejected"]) == ("t1", 2, 1, 1)
     assert (r1["acceptance_rate"], r1["rejection_rate"]) == (0.5, 0.5)
     assert (r1["won"], r1["won_revenue"]) == (1, 1200.0)
-    assert (r2["assigned"], r2["accepted"], r2["recycled"], r2["sqls"], r2["lost"]) == \
-        (2, 2, 1, 2, 1)
+    assert (r2["assigned"], r2["accepted"], r2["recycled"], r2["sqls"], r2["lost"]) == (
+        2,
+        2,
+        1,
+        2,
+        1,
+    )
     assert r2["acceptance_rate"] == 1.0
     assert {(x["kind"], x["reason"]): x["count"] for x in body["reasons"]} == {
-        ("rejected", "bad_fit"): 1, ("recycled", "timing"): 1, ("lost", "price"): 1}
+        ("rejected", "bad_fit"): 1,
+        ("recycled", "timing"): 1,
+        ("lost", "price"): 1,
+    }
     (p1,) = body["sla_by_policy"]
     assert (p1["started"], p1["met_on_time"], p1["met_late"], p1["breached"]) == (3, 1, 1, 2)
     assert p1["compliance"] == 0.3333
@@ -190,8 +224,15 @@ async def test_lead_plan_works_back_from_the_goal_with_measured_rates(
 ) -> None:
     body = (await loaded.get("/v1/plan", params={"revenue": 12000, "period": "quarter"})).json()
     plan = body["plan"]
-    assert (plan["avg_deal"], plan["won"], plan["opportunity"], plan["sql"], plan["sal"],
-            plan["mql"], plan["inquiry"]) == (1200.0, 10, 20, 30, 30, 40, 60)
+    assert (
+        plan["avg_deal"],
+        plan["won"],
+        plan["opportunity"],
+        plan["sql"],
+        plan["sal"],
+        plan["mql"],
+        plan["inquiry"],
+    ) == (1200.0, 10, 20, 30, 30, 40, 60)
     (web,) = body["by_source"]  # only web_form has won revenue, so it carries the whole goal
     assert (web["segment"], web["won"], web["mql"], web["inquiry"]) == ("web_form", 10, 30, 40)
     bad = await loaded.get("/v1/plan", params={"revenue": -5})
@@ -210,7 +251,10 @@ async def test_timeline_shows_history_in_order_and_hides_erased_personal_fields(
     l4 = (await loaded.get(f"/v1/leads/{sc.LEADS['L4']}/timeline")).json()
     assert l4["erased"]
     assert [e["event_type"] for e in l4["events"]] == [
-        "lead.captured", "lead.disqualified", "lead.erased"]
+        "lead.captured",
+        "lead.disqualified",
+        "lead.erased",
+    ]
     assert "contact" not in l4["events"][0]["payload"]
     assert sc.EMAIL["L4"] not in str(l4)
     missing = await loaded.get("/v1/leads/00000000-0000-0000-0000-0000000000ff/timeline")
@@ -218,9 +262,16 @@ async def test_timeline_shows_history_in_order_and_hides_erased_personal_fields(
 
 
 async def test_every_report_exports_csv(loaded: httpx.AsyncClient) -> None:
-    for path in ("/v1/funnel", "/v1/velocity", "/v1/sources", "/v1/attribution", "/v1/reps",
-                 "/v1/stuck", "/v1/plan?revenue=1000",
-                 f"/v1/leads/{sc.LEADS['L1']}/timeline"):
+    for path in (
+        "/v1/funnel",
+        "/v1/velocity",
+        "/v1/sources",
+        "/v1/attribution",
+        "/v1/reps",
+        "/v1/stuck",
+        "/v1/plan?revenue=1000",
+        f"/v1/leads/{sc.LEADS['L1']}/timeline",
+    ):
         r = await loaded.get(path, headers={"Accept": "text/csv"})
         assert r.status_code == 200, path
         assert r.headers["content-type"].startswith("text/csv"), path
@@ -232,9 +283,15 @@ async def test_every_report_exports_csv(loaded: httpx.AsyncClient) -> None:
 
 async def _snapshot(client: httpx.AsyncClient) -> dict[str, Any]:
     out = {}
-    for path in ("/v1/funnel?grain=week", "/v1/velocity", "/v1/sources?group_by=campaign",
-                 "/v1/reps", "/v1/stuck", "/v1/attribution?model=w_shaped",
-                 "/v1/attribution?model=linear"):
+    for path in (
+        "/v1/funnel?grain=week",
+        "/v1/velocity",
+        "/v1/sources?group_by=campaign",
+        "/v1/reps",
+        "/v1/stuck",
+        "/v1/attribution?model=w_shaped",
+        "/v1/attribution?model=linear",
+    ):
         out[path] = (await client.get(path)).json()
     return out
 
@@ -245,8 +302,9 @@ async def test_redelivered_events_are_logged_and_counted_once(
     before = await _snapshot(loaded)
     # The same records again (same event ids), as after a consumer crash before commit.
     await sc.produce(isolation, scripted)
-    await wait_until(lambda: consumer_done(isolation), timeout=60,
-                     message="redelivered records consumed")
+    await wait_until(
+        lambda: consumer_done(isolation), timeout=60, message="redelivered records consumed"
+    )
     await wait_until(lambda: sc.caught_up(loaded), timeout=60)
     assert await sc.log_count(isolation) == len(scripted)
     assert await _snapshot(loaded) == before

@@ -61,8 +61,9 @@ class Group:
     calls: int = 0
     clears: int = 0
 
-    async def apply(self, conn: AsyncConnection, members: Sequence[Projection],
-                    events: Sequence[Any]) -> None:
+    async def apply(
+        self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[Any]
+    ) -> None:
         self.calls += 1
         for m in members:
             assert isinstance(m, Counting)
@@ -94,8 +95,9 @@ async def positions(kit: Any, names: Sequence[str]) -> dict[str, int]:
 async def test_rebuild_many_reads_each_batch_once_for_all_projections(kit: Any) -> None:
     log = Log(25)
     a, b, c = Counting("pa"), Counting("pb"), Counting("pc")
-    runner = ProjectionRunner(kit.engine, [a, b, c], log.source, log.head, service="t",
-                              rebuild_batch=10)
+    runner = ProjectionRunner(
+        kit.engine, [a, b, c], log.source, log.head, service="t", rebuild_batch=10
+    )
     progress = await runner.rebuild_many(["pa", "pb", "pc"])
     assert log.reads == 4  # 10 + 10 + 5, then the empty read that ends the pass
     assert a.seen == b.seen == c.seen == list(range(1, 26))
@@ -122,8 +124,9 @@ async def test_a_group_moves_together_and_rebuilding_one_member_rebuilds_the_gro
     log = Log(30)
     group = Group()
     a, b, solo = Counting("ga", group=group), Counting("gb", group=group), Counting("solo")
-    runner = ProjectionRunner(kit.engine, [a, b, solo], log.source, log.head, service="t",
-                              batch=20, rebuild_batch=20)
+    runner = ProjectionRunner(
+        kit.engine, [a, b, solo], log.source, log.head, service="t", batch=20, rebuild_batch=20
+    )
     assert await runner.step("ga", 20) == 20  # stepping one member steps the group
     assert await positions(kit, ["ga", "gb"]) == {"ga": 20, "gb": 20}
     assert group.calls == 1 and a.seen == b.seen == list(range(1, 21))
@@ -146,8 +149,9 @@ async def test_a_group_out_of_step_is_replayed_from_the_start(kit: Any) -> None:
     a, b = Counting("oa", group=group), Counting("ob", group=group)
     runner = ProjectionRunner(kit.engine, [a, b], log.source, log.head, service="t")
     async with kit.engine.begin() as conn:  # as left by an older runner: members apart
-        await conn.execute(text("INSERT INTO projection_checkpoints (name, position) "
-                                "VALUES ('oa', 3), ('ob', 6)"))
+        await conn.execute(
+            text("INSERT INTO projection_checkpoints (name, position) VALUES ('oa', 3), ('ob', 6)")
+        )
     assert await runner.step("oa", 100) == 8
     assert group.clears == 1
     assert a.seen == b.seen == list(range(1, 9))

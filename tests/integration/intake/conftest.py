@@ -26,8 +26,10 @@ class Intake:
 
     async def new_key(self, *scopes: str, device_id: str | None = None) -> dict[str, Any]:
         response = await self.client.post(
-            "/v1/admin/api-keys", headers=ADMIN,
-            json={"name": "test", "scopes": list(scopes), "device_id": device_id})
+            "/v1/admin/api-keys",
+            headers=ADMIN,
+            json={"name": "test", "scopes": list(scopes), "device_id": device_id},
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
@@ -41,8 +43,11 @@ class Intake:
 
 
 def make_settings(settings_for: Callable[..., Any], **overrides: Any) -> IntakeSettings:
-    values: dict[str, Any] = {"run_consumers": False, "intake_ip_rate_per_second": 1000.0,
-                              "intake_ip_burst": 1000}
+    values: dict[str, Any] = {
+        "run_consumers": False,
+        "intake_ip_rate_per_second": 1000.0,
+        "intake_ip_burst": 1000,
+    }
     values.update(overrides)
     settings: IntakeSettings = settings_for(IntakeSettings, **values)
     return settings
@@ -54,7 +59,9 @@ async def intake(settings_for: Callable[..., Any]) -> AsyncIterator[Intake]:
     async with app_client(app) as client:
         kit = app.state.kit
         created = await client.post(
-            "/v1/admin/api-keys", headers=ADMIN,
-            json={"name": "web", "scopes": ["inquiries", "scans", "activities"]})
+            "/v1/admin/api-keys",
+            headers=ADMIN,
+            json={"name": "web", "scopes": ["inquiries", "scans", "activities"]},
+        )
         assert created.status_code == 201, created.text
         yield Intake(client, kit, created.json()["key"])

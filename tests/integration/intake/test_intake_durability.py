@@ -20,17 +20,25 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]
 
 
 async def test_with_the_broker_stopped_500_inquiries_are_accepted_then_published_in_order(
-    settings_for: Callable[..., Any], private_kafka: Any,
+    settings_for: Callable[..., Any],
+    private_kafka: Any,
 ) -> None:
-    settings = make_settings(settings_for, run_consumers=True,
-                             kafka_bootstrap_servers=private_kafka.bootstrap,
-                             intake_key_rate_per_second=10_000.0, intake_key_burst=10_000)
+    settings = make_settings(
+        settings_for,
+        run_consumers=True,
+        kafka_bootstrap_servers=private_kafka.bootstrap,
+        intake_key_rate_per_second=10_000.0,
+        intake_key_burst=10_000,
+    )
     app = create_app(settings)
     topic = f"{settings.topic_prefix}leadflow.intake"
     async with app_client(app) as client:
         kit = app.state.kit
-        key = (await client.post("/v1/admin/api-keys", headers=ADMIN,
-                                 json={"name": "t", "scopes": ["inquiries"]})).json()["key"]
+        key = (
+            await client.post(
+                "/v1/admin/api-keys", headers=ADMIN, json={"name": "t", "scopes": ["inquiries"]}
+            )
+        ).json()["key"]
         await asyncio.to_thread(private_kafka.stop)
         assert not private_kafka.running
 
@@ -39,9 +47,13 @@ async def test_with_the_broker_stopped_500_inquiries_are_accepted_then_published
         for round_ in range(2):
             for n in range(250):
                 response = await client.post(
-                    "/v1/inquiries", headers={"X-Api-Key": key},
-                    json={"contact": {"email": f"p{n}@durable.example"},
-                          "answers": {"comments": f"round {round_}"}})
+                    "/v1/inquiries",
+                    headers={"X-Api-Key": key},
+                    json={
+                        "contact": {"email": f"p{n}@durable.example"},
+                        "answers": {"comments": f"round {round_}"},
+                    },
+                )
                 assert response.status_code == 202, response.text
                 answers.append(response.json())
         assert len({a["lead_id"] for a in answers}) == 250
@@ -60,8 +72,9 @@ async def test_with_the_broker_stopped_500_inquiries_are_accepted_then_published
         async with kit.connect() as conn:
             stored = await kit.store.read_all(conn, 0, 10_000)
 
-    published = await consume_topic(private_kafka.bootstrap, topic,
-                                    until=lambda events: len(events) >= 500, timeout=60)
+    published = await consume_topic(
+        private_kafka.bootstrap, topic, until=lambda events: len(events) >= 500, timeout=60
+    )
     assert sorted(e.event_id for e in published) == sorted(s.envelope.event_id for s in stored)
     per_lead: dict[uuid.UUID, list[int]] = defaultdict(list)
     kinds: dict[uuid.UUID, list[str]] = defaultdict(list)

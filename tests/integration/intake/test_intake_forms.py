@@ -14,10 +14,13 @@ SITE = "https://www.acme-shop.example"
 
 async def make_form(intake: Intake, **overrides: object) -> str:
     body: dict[str, object] = {
-        "name": "Spring webinar", "allowed_origins": [SITE],
-        "thank_you_url": f"{SITE}/thanks", "campaign": "spring-webinar",
+        "name": "Spring webinar",
+        "allowed_origins": [SITE],
+        "thank_you_url": f"{SITE}/thanks",
+        "campaign": "spring-webinar",
         "field_map": {"work_email": "contact.email", "org": "contact.company"},
-        "required": ["work_email"], "consent_text_version": "v2",
+        "required": ["work_email"],
+        "consent_text_version": "v2",
     }
     body.update(overrides)
     response = await intake.client.post("/v1/admin/forms", json=body, headers=ADMIN)
@@ -29,10 +32,19 @@ async def test_browser_form_post_is_redirected_to_the_thank_you_page(intake: Int
     key = await make_form(intake)
     response = await intake.client.post(
         f"/v1/forms/{key}",
-        data={"work_email": "Sam@Acme.com", "first_name": "sam", "org": "Acme",
-              "utm_source": "linkedin", "marketing_opt_in": "yes", "hp_website": ""},
-        headers={"Origin": SITE, "Accept": "text/html,application/xhtml+xml",
-                 "Referer": f"{SITE}/webinar"},
+        data={
+            "work_email": "Sam@Acme.com",
+            "first_name": "sam",
+            "org": "Acme",
+            "utm_source": "linkedin",
+            "marketing_opt_in": "yes",
+            "hp_website": "",
+        },
+        headers={
+            "Origin": SITE,
+            "Accept": "text/html,application/xhtml+xml",
+            "Referer": f"{SITE}/webinar",
+        },
     )
     assert response.status_code == 303
     assert response.headers["location"] == f"{SITE}/thanks"
@@ -52,8 +64,10 @@ async def test_browser_form_post_is_redirected_to_the_thank_you_page(intake: Int
 async def test_multipart_post_asking_for_json_gets_json(intake: Intake) -> None:
     key = await make_form(intake)
     response = await intake.client.post(
-        f"/v1/forms/{key}", files={"work_email": (None, "kim@acme.com")},
-        headers={"Origin": SITE, "Accept": "application/json"})
+        f"/v1/forms/{key}",
+        files={"work_email": (None, "kim@acme.com")},
+        headers={"Origin": SITE, "Accept": "application/json"},
+    )
     assert response.status_code == 202, response.text
     uuid.UUID(response.json()["lead_id"])
     # the consent box was not ticked: the form shows one, so that is a recorded "no"
@@ -65,15 +79,21 @@ async def test_disallowed_origin_is_refused_and_preflight_only_answers_allowed_o
     intake: Intake,
 ) -> None:
     key = await make_form(intake)
-    refused = await intake.client.post(f"/v1/forms/{key}", data={"work_email": "a@b.com"},
-                                       headers={"Origin": "https://evil.example"})
+    refused = await intake.client.post(
+        f"/v1/forms/{key}",
+        data={"work_email": "a@b.com"},
+        headers={"Origin": "https://evil.example"},
+    )
     assert refused.status_code == 403
     assert refused.json()["errors"][0]["field"] == "Origin"
-    ok = await intake.client.options(f"/v1/forms/{key}", headers={
-        "Origin": SITE, "Access-Control-Request-Method": "POST"})
+    ok = await intake.client.options(
+        f"/v1/forms/{key}", headers={"Origin": SITE, "Access-Control-Request-Method": "POST"}
+    )
     assert ok.status_code == 204 and ok.headers["access-control-allow-origin"] == SITE
-    bad = await intake.client.options(f"/v1/forms/{key}", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    bad = await intake.client.options(
+        f"/v1/forms/{key}",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
     assert bad.status_code == 403 and "access-control-allow-origin" not in bad.headers
     assert await intake.count("SELECT count(*) FROM event_log") == 0
 
@@ -81,21 +101,30 @@ async def test_disallowed_origin_is_refused_and_preflight_only_answers_allowed_o
 async def test_honeypot_filled_is_dropped_with_the_same_looking_answer(intake: Intake) -> None:
     key = await make_form(intake)
     bot = await intake.client.post(
-        f"/v1/forms/{key}", data={"work_email": "bot@spam.example", "hp_website": "http://x"},
-        headers={"Origin": SITE})
+        f"/v1/forms/{key}",
+        data={"work_email": "bot@spam.example", "hp_website": "http://x"},
+        headers={"Origin": SITE},
+    )
     assert bot.status_code == 303 and bot.headers["location"] == f"{SITE}/thanks"
     bot_json = await intake.client.post(
-        f"/v1/forms/{key}", data={"work_email": "bot@spam.example", "hp_website": "x"},
-        headers={"Origin": SITE, "Accept": "application/json"})
+        f"/v1/forms/{key}",
+        data={"work_email": "bot@spam.example", "hp_website": "x"},
+        headers={"Origin": SITE, "Accept": "application/json"},
+    )
     assert bot_json.status_code == 202 and set(bot_json.json()) == {
-        "lead_id", "inquiry_id", "matched", "match_reason"}
+        "lead_id",
+        "inquiry_id",
+        "matched",
+        "match_reason",
+    }
     assert await intake.count("SELECT count(*) FROM event_log") == 0
 
 
 async def test_missing_required_field_is_named_and_unknown_form_is_404(intake: Intake) -> None:
     key = await make_form(intake)
-    missing = await intake.client.post(f"/v1/forms/{key}", data={"first_name": "x"},
-                                       headers={"Origin": SITE})
+    missing = await intake.client.post(
+        f"/v1/forms/{key}", data={"first_name": "x"}, headers={"Origin": SITE}
+    )
     assert missing.status_code == 422
     assert [e["field"] for e in missing.json()["errors"]] == ["work_email"]
     unknown = await intake.client.post("/v1/forms/nope-nope", data={"email": "a@b.com"})
@@ -109,9 +138,15 @@ async def test_example_page_is_a_real_form_that_posts_back(intake: Intake) -> No
     assert f'action="http://test/v1/forms/{key}"' in page.text
     # Post what the page's fields send, from the page's own origin (not in the list).
     response = await intake.client.post(
-        f"/v1/forms/{key}", headers={"Origin": "http://test"},
-        data={"email": "page@acme.com", "first_name": "Pat", "hp_website": "",
-              "utm_source": "example-page", "marketing_opt_in": "yes"},
+        f"/v1/forms/{key}",
+        headers={"Origin": "http://test"},
+        data={
+            "email": "page@acme.com",
+            "first_name": "Pat",
+            "hp_website": "",
+            "utm_source": "example-page",
+            "marketing_opt_in": "yes",
+        },
     )
     assert response.status_code == 303
     thanks = await intake.client.get(response.headers["location"])
@@ -121,8 +156,9 @@ async def test_example_page_is_a_real_form_that_posts_back(intake: Intake) -> No
 async def test_form_admin_refuses_wildcard_origins_and_needs_the_admin_token(
     intake: Intake,
 ) -> None:
-    wildcard = await intake.client.post("/v1/admin/forms", headers=ADMIN,
-                                        json={"name": "x", "allowed_origins": ["*"]})
+    wildcard = await intake.client.post(
+        "/v1/admin/forms", headers=ADMIN, json={"name": "x", "allowed_origins": ["*"]}
+    )
     assert wildcard.status_code == 422
     assert wildcard.json()["errors"][0]["field"].startswith("allowed_origins")
     no_token = await intake.client.get("/v1/admin/forms")
@@ -130,6 +166,5 @@ async def test_form_admin_refuses_wildcard_origins_and_needs_the_admin_token(
     key = await make_form(intake)
     listed = (await intake.client.get("/v1/admin/forms", headers=ADMIN)).json()["items"]
     assert [f["form_key"] for f in listed] == [key]
-    assert (await intake.client.delete(f"/v1/admin/forms/{key}", headers=ADMIN)).status_code \
-        == 204
+    assert (await intake.client.delete(f"/v1/admin/forms/{key}", headers=ADMIN)).status_code == 204
     assert (await intake.client.get(f"/v1/admin/forms/{key}", headers=ADMIN)).status_code == 404

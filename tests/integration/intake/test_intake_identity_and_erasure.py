@@ -13,65 +13,85 @@ pytestmark = pytest.mark.postgres
 
 
 async def post(intake: Intake, contact: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    response = await intake.client.post("/v1/inquiries", headers={"X-Api-Key": intake.api_key},
-                                        json={"contact": contact, **extra})
+    response = await intake.client.post(
+        "/v1/inquiries", headers={"X-Api-Key": intake.api_key}, json={"contact": contact, **extra}
+    )
     assert response.status_code == 202, response.text
     return dict(response.json())
 
 
 async def event_types(intake: Intake, lead_id: str) -> list[str]:
-    rows = await intake.rows("SELECT event_type FROM event_log WHERE lead_id = :id "
-                             "ORDER BY stream_version", id=uuid.UUID(lead_id))
+    rows = await intake.rows(
+        "SELECT event_type FROM event_log WHERE lead_id = :id ORDER BY stream_version",
+        id=uuid.UUID(lead_id),
+    )
     return [r[0] for r in rows]
 
 
 async def test_same_phone_is_merged_and_the_merge_keeps_consent_narrow(intake: Intake) -> None:
-    first = await post(intake, {"email": "jo@acme.com", "phone": "+14155550100",
-                                "title": "CTO"},
-                       consent={"marketing_opt_in": True, "text_version": "v1"})
-    dup = await post(intake, {"email": "jo.private@gmail.com", "phone": "+1 415 555 0100",
-                              "city": "Austin"})
+    first = await post(
+        intake,
+        {"email": "jo@acme.com", "phone": "+14155550100", "title": "CTO"},
+        consent={"marketing_opt_in": True, "text_version": "v1"},
+    )
+    dup = await post(
+        intake, {"email": "jo.private@gmail.com", "phone": "+1 415 555 0100", "city": "Austin"}
+    )
     assert dup["lead_id"] == first["lead_id"]
     assert dup["matched"] is True and dup["match_reason"] == "same_phone"
     assert await event_types(intake, first["lead_id"]) == [
-        "lead.captured", "leads.merged", "lead.profile_updated", "consent.changed"]
+        "lead.captured",
+        "leads.merged",
+        "lead.profile_updated",
+        "consent.changed",
+    ]
     profile = (await intake.client.get(f"/v1/leads/{first['lead_id']}", headers=ADMIN)).json()
     # the duplicate never opted in, so the merged lead may not claim consent
     assert profile["consent"]["marketing_opt_in"] is False
     assert profile["contact"]["city"] == "Austin" and profile["contact"]["title"] == "CTO"
     assert sorted(profile["emails"]) == ["jo.private@gmail.com", "jo@acme.com"]
     # both emails now find the surviving lead
-    found = (await intake.client.get("/v1/leads", params={"email": "JO.PRIVATE@gmail.com"},
-                                     headers=ADMIN)).json()["items"]
+    found = (
+        await intake.client.get(
+            "/v1/leads", params={"email": "JO.PRIVATE@gmail.com"}, headers=ADMIN
+        )
+    ).json()["items"]
     assert [f["lead_id"] for f in found] == [first["lead_id"]]
     merged = await intake.rows("SELECT payload FROM event_log WHERE event_type='leads.merged'")
     assert merged[0][0]["match_reason"] == "same_phone"
 
 
 async def test_same_name_at_the_same_company_domain_is_merged(intake: Intake) -> None:
-    first = await post(intake, {"email": "p.singh@infosys.example", "first_name": "Priya",
-                                "last_name": "Singh"})
-    second = await post(intake, {"email": "priya.singh@infosys.example",
-                                 "first_name": "PRIYA", "last_name": "singh"})
+    first = await post(
+        intake, {"email": "p.singh@infosys.example", "first_name": "Priya", "last_name": "Singh"}
+    )
+    second = await post(
+        intake,
+        {"email": "priya.singh@infosys.example", "first_name": "PRIYA", "last_name": "singh"},
+    )
     assert second["lead_id"] == first["lead_id"]
     assert second["match_reason"] == "same_name_and_domain"
-    other = await post(intake, {"email": "priya.singh@gmail.com", "first_name": "Priya",
-                                "last_name": "Singh"})
+    other = await post(
+        intake, {"email": "priya.singh@gmail.com", "first_name": "Priya", "last_name": "Singh"}
+    )
     assert other["matched"] is False
 
 
 async def test_consent_can_be_withdrawn_and_given_explicitly(intake: Intake) -> None:
-    lead = await post(intake, {"email": "c@acme.com"},
-                      consent={"marketing_opt_in": True, "text_version": "v1"})
+    lead = await post(
+        intake, {"email": "c@acme.com"}, consent={"marketing_opt_in": True, "text_version": "v1"}
+    )
     url = f"/v1/leads/{lead['lead_id']}/consent"
-    out = await intake.client.post(url, headers=ADMIN, json={"marketing_opt_in": False,
-                                                            "source": "preference-center"})
+    out = await intake.client.post(
+        url, headers=ADMIN, json={"marketing_opt_in": False, "source": "preference-center"}
+    )
     assert out.status_code == 200 and out.json()["changed"] is True
     again = await intake.client.post(url, headers=ADMIN, json={"marketing_opt_in": False})
     assert again.json()["changed"] is False
     assert await event_types(intake, lead["lead_id"]) == ["lead.captured", "consent.changed"]
-    missing = await intake.client.post(f"/v1/leads/{uuid.uuid4()}/consent", headers=ADMIN,
-                                       json={"marketing_opt_in": True})
+    missing = await intake.client.post(
+        f"/v1/leads/{uuid.uuid4()}/consent", headers=ADMIN, json={"marketing_opt_in": True}
+    )
     assert missing.status_code == 404
 
 
@@ -80,38 +100,81 @@ async def test_anonymous_activity_is_kept_and_attached_when_the_person_identifie
 ) -> None:
     headers = {"X-Api-Key": intake.api_key}
     known = await post(intake, {"email": "k@acme.com"})
-    batch = {"items": [
-        {"activity_id": "a1", "type": "page_view", "occurred_at": "2026-02-01T10:00:00Z",
-         "anonymous_id": "cookie-1", "url": "https://acme.example/pricing"},
-        {"activity_id": "a2", "type": "content_download",
-         "occurred_at": "2026-02-01T10:05:00Z", "email": "new@acme.com",
-         "content_id": "whitepaper-7"},
-        {"activity_id": "a3", "type": "email_click", "occurred_at": "2026-02-01T10:06:00Z",
-         "lead_id": known["lead_id"], "campaign": "spring"},
-        {"activity_id": "a4", "type": "teleport", "occurred_at": "2026-02-01T10:06:00Z",
-         "email": "k@acme.com"},
-        {"activity_id": "a5", "type": "page_view", "occurred_at": "2026-02-01T10:06:00Z"},
-    ]}
+    batch = {
+        "items": [
+            {
+                "activity_id": "a1",
+                "type": "page_view",
+                "occurred_at": "2026-02-01T10:00:00Z",
+                "anonymous_id": "cookie-1",
+                "url": "https://acme.example/pricing",
+            },
+            {
+                "activity_id": "a2",
+                "type": "content_download",
+                "occurred_at": "2026-02-01T10:05:00Z",
+                "email": "new@acme.com",
+                "content_id": "whitepaper-7",
+            },
+            {
+                "activity_id": "a3",
+                "type": "email_click",
+                "occurred_at": "2026-02-01T10:06:00Z",
+                "lead_id": known["lead_id"],
+                "campaign": "spring",
+            },
+            {
+                "activity_id": "a4",
+                "type": "teleport",
+                "occurred_at": "2026-02-01T10:06:00Z",
+                "email": "k@acme.com",
+            },
+            {"activity_id": "a5", "type": "page_view", "occurred_at": "2026-02-01T10:06:00Z"},
+        ]
+    }
     response = await intake.client.post("/v1/activities", json=batch, headers=headers)
     assert response.status_code == 200, response.text
     body = response.json()
     assert [i["status"] for i in body["items"]] == [
-        "anonymous", "anonymous", "accepted", "rejected", "rejected"]
+        "anonymous",
+        "anonymous",
+        "accepted",
+        "rejected",
+        "rejected",
+    ]
     assert body["items"][3]["errors"][0]["field"] == "items[3].type"
     replay = (await intake.client.post("/v1/activities", json=batch, headers=headers)).json()
     assert replay["duplicate"] == 3
-    assert await event_types(intake, known["lead_id"]) == ["lead.captured",
-                                                           "activity.recorded"]
+    assert await event_types(intake, known["lead_id"]) == ["lead.captured", "activity.recorded"]
     # the anonymous visitor fills a form with the email that downloaded the whitepaper and
     # the cookie that viewed the pricing page
     lead = await post(intake, {"email": "new@acme.com"}, anonymous_id="cookie-1")
     assert await event_types(intake, lead["lead_id"]) == [
-        "lead.captured", "activity.recorded", "activity.recorded"]
-    later = (await intake.client.post("/v1/activities", headers=headers, json={"items": [
-        {"activity_id": "a6", "type": "webinar_attendance",
-         "occurred_at": "2026-02-02T10:00:00Z", "anonymous_id": "cookie-1"}]})).json()
-    assert later["items"][0] == {"activity_id": "a6", "status": "accepted",
-                                 "lead_id": lead["lead_id"]}
+        "lead.captured",
+        "activity.recorded",
+        "activity.recorded",
+    ]
+    later = (
+        await intake.client.post(
+            "/v1/activities",
+            headers=headers,
+            json={
+                "items": [
+                    {
+                        "activity_id": "a6",
+                        "type": "webinar_attendance",
+                        "occurred_at": "2026-02-02T10:00:00Z",
+                        "anonymous_id": "cookie-1",
+                    }
+                ]
+            },
+        )
+    ).json()
+    assert later["items"][0] == {
+        "activity_id": "a6",
+        "status": "accepted",
+        "lead_id": lead["lead_id"],
+    }
 
 
 async def test_erasure_makes_personal_fields_unreadable_in_every_event_while_counts_stay(
@@ -119,15 +182,29 @@ async def test_erasure_makes_personal_fields_unreadable_in_every_event_while_cou
 ) -> None:
     headers = {"X-Api-Key": intake.api_key}
     secret = "zelda.secretname@hyrule.example"
-    lead = await post(intake, {"email": secret, "first_name": "Zelda", "phone": "+14155550199"},
-                      notes="met at the castle")
+    lead = await post(
+        intake,
+        {"email": secret, "first_name": "Zelda", "phone": "+14155550199"},
+        notes="met at the castle",
+    )
     await post(intake, {"email": secret, "title": "Princess"}, notes="second visit")
     dup = await post(intake, {"email": "z@gmail.com", "phone": "+14155550199"})
     assert dup["lead_id"] == lead["lead_id"]
     other = await post(intake, {"email": "link@hyrule.example"})
-    await intake.client.post("/v1/activities", headers=headers, json={"items": [
-        {"activity_id": "x1", "type": "page_view", "occurred_at": "2026-02-01T10:00:00Z",
-         "email": secret}]})
+    await intake.client.post(
+        "/v1/activities",
+        headers=headers,
+        json={
+            "items": [
+                {
+                    "activity_id": "x1",
+                    "type": "page_view",
+                    "occurred_at": "2026-02-01T10:00:00Z",
+                    "email": secret,
+                }
+            ]
+        },
+    )
     before = await intake.rows("SELECT event_type, count(*) FROM event_log GROUP BY 1 ORDER BY 1")
     # personal data is encrypted at rest even before erasure
     raw = await intake.rows("SELECT payload::text FROM event_log")
@@ -145,8 +222,11 @@ async def test_erasure_makes_personal_fields_unreadable_in_every_event_while_cou
     expected["lead.erased"] = 2
     assert dict(after) == expected
     async with intake.kit.connect() as conn:
-        events = [e for stored in await intake.kit.store.read_all(conn, 0, 10_000)
-                  for e in [stored.envelope]]
+        events = [
+            e
+            for stored in await intake.kit.store.read_all(conn, 0, 10_000)
+            for e in [stored.envelope]
+        ]
     mine = {uuid.UUID(i) for i in response.json()["erased"]}
     for event in events:
         dumped = event.payload.model_dump_json()
@@ -158,8 +238,9 @@ async def test_erasure_makes_personal_fields_unreadable_in_every_event_while_cou
     assert others[0].payload.contact.email == "link@hyrule.example"  # type: ignore[attr-defined]
     profile = (await intake.client.get(f"/v1/leads/{lead['lead_id']}", headers=ADMIN)).json()
     assert profile["erased"] is True and profile["contact"] == {} and profile["emails"] == []
-    assert (await intake.client.get("/v1/leads", params={"email": secret},
-                                    headers=ADMIN)).json()["items"] == []
+    assert (await intake.client.get("/v1/leads", params={"email": secret}, headers=ADMIN)).json()[
+        "items"
+    ] == []
     leftovers = await intake.rows("SELECT count(*) FROM activities WHERE email = :e", e=secret)
     assert leftovers[0][0] == 0
     # erasing twice is harmless and appends nothing more
@@ -173,9 +254,13 @@ async def test_erasure_makes_personal_fields_unreadable_in_every_event_while_cou
 async def test_concurrent_probable_duplicates_fold_into_one_lead(intake: Intake) -> None:
     import asyncio
 
-    answers = await asyncio.gather(*(
-        post(intake, {"email": f"twin{n}@example{n}.org", "phone": "+14155550177"})
-        for n in range(24)))
+    answers = await asyncio.gather(
+        *(
+            post(intake, {"email": f"twin{n}@example{n}.org", "phone": "+14155550177"})
+            for n in range(24)
+        )
+    )
     assert len({a["lead_id"] for a in answers}) == 1
-    assert await intake.count(
-        "SELECT count(*) FROM event_log WHERE event_type = 'leads.merged'") == 23
+    assert (
+        await intake.count("SELECT count(*) FROM event_log WHERE event_type = 'leads.merged'") == 23
+    )

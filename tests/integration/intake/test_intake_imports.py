@@ -45,14 +45,18 @@ async def finished(intake: Intake, import_id: str) -> dict[str, Any]:
 
 
 async def test_x_education_export_imports_with_correct_accepted_and_rejected_counts(
-    intake: Intake, tmp_path: Path,
+    intake: Intake,
+    tmp_path: Path,
 ) -> None:
     upload = tmp_path / "leads.csv"
     bad_rows = synthesise_emails(upload)
     with upload.open("rb") as fh:
         response = await intake.client.post(
-            "/v1/imports", headers=ADMIN, data={"preset": "x-education"},
-            files={"file": ("leads.csv", fh, "text/csv")})
+            "/v1/imports",
+            headers=ADMIN,
+            data={"preset": "x-education"},
+            files={"file": ("leads.csv", fh, "text/csv")},
+        )
     assert response.status_code == 202, response.text
     result = await finished(intake, response.json()["import_id"])
     assert result["status"] == "completed"
@@ -61,11 +65,14 @@ async def test_x_education_export_imports_with_correct_accepted_and_rejected_cou
     assert result["accepted"] == 9237 - 95 == result["new_leads"]
     assert [r["row"] for r in result["rejected_rows"]] == bad_rows
     assert all(r["field"] == "contact.email" for r in result["rejected_rows"])
-    assert await intake.count(
-        "SELECT count(*) FROM event_log WHERE event_type = 'lead.captured'") == 9237 - 95
+    assert (
+        await intake.count("SELECT count(*) FROM event_log WHERE event_type = 'lead.captured'")
+        == 9237 - 95
+    )
     # Select reads as blank; countries are ISO codes; extra columns kept as attributes
     [lead] = await intake.rows(
-        "SELECT e.lead_id FROM lead_emails e WHERE email = 'lead660728@example.org'")
+        "SELECT e.lead_id FROM lead_emails e WHERE email = 'lead660728@example.org'"
+    )
     async with intake.kit.connect() as conn:
         [event] = await intake.kit.store.read_stream(conn, lead[0])
     payload = event.payload
@@ -84,29 +91,50 @@ async def test_text_csv_body_with_a_mapping_and_repeated_people(intake: Intake) 
         ",nobody,here,France\n"
         "b@acme.com,bob,ray,Narnia\n"
     )
-    mapping = {"E-mail": "contact.email", "Given": "contact.first_name",
-               "Family": "contact.last_name", "Land": "contact.country"}
+    mapping = {
+        "E-mail": "contact.email",
+        "Given": "contact.first_name",
+        "Family": "contact.last_name",
+        "Land": "contact.country",
+    }
     response = await intake.client.post(
-        "/v1/imports", params={"mapping": json.dumps(mapping)}, content=body.encode(),
-        headers={**ADMIN, "Content-Type": "text/csv"})
+        "/v1/imports",
+        params={"mapping": json.dumps(mapping)},
+        content=body.encode(),
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
     assert response.status_code == 202, response.text
     result = await finished(intake, response.json()["import_id"])
-    assert (result["accepted"], result["rejected"], result["new_leads"], result["matched"]) \
-        == (2, 2, 1, 1)
+    assert (result["accepted"], result["rejected"], result["new_leads"], result["matched"]) == (
+        2,
+        2,
+        1,
+        1,
+    )
     assert [(r["row"], r["field"]) for r in result["rejected_rows"]] == [
-        (3, "contact.email"), (4, "contact.country")]
+        (3, "contact.email"),
+        (4, "contact.country"),
+    ]
 
 
 async def test_import_refuses_bad_mappings_before_reading_rows(intake: Intake) -> None:
     bad = await intake.client.post(
-        "/v1/imports", params={"mapping": json.dumps({"E": "contact.shoe"})},
-        content=b"E\na@b.com\n", headers={**ADMIN, "Content-Type": "text/csv"})
+        "/v1/imports",
+        params={"mapping": json.dumps({"E": "contact.shoe"})},
+        content=b"E\na@b.com\n",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "mapping.E"
     no_email = await intake.client.post(
-        "/v1/imports", params={"mapping": json.dumps({"E": "contact.city"})},
-        content=b"E\nParis\n", headers={**ADMIN, "Content-Type": "text/csv"})
+        "/v1/imports",
+        params={"mapping": json.dumps({"E": "contact.city"})},
+        content=b"E\nParis\n",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
     assert no_email.status_code == 422
     not_admin = await intake.client.post(
-        "/v1/imports", content=b"E\n", headers={"X-Api-Key": intake.api_key,
-                                                "Content-Type": "text/csv"})
+        "/v1/imports",
+        content=b"E\n",
+        headers={"X-Api-Key": intake.api_key, "Content-Type": "text/csv"},
+    )
     assert not_admin.status_code == 403

@@ -8,8 +8,10 @@ from tests.integration.intake.conftest import Intake
 
 pytestmark = pytest.mark.postgres
 
-VCARD = ("BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;John;;;\r\nORG:Globex;R&D\r\n"
-         "EMAIL;TYPE=WORK:john.doe@globex.example\r\nTEL:+44 20 7946 0958\r\nEND:VCARD\r\n")
+VCARD = (
+    "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;John;;;\r\nORG:Globex;R&D\r\n"
+    "EMAIL;TYPE=WORK:john.doe@globex.example\r\nTEL:+44 20 7946 0958\r\nEND:VCARD\r\n"
+)
 MECARD = "MECARD:N:Roe,Jane;EMAIL:jane@initech.example;TEL:+14155550100;ORG:Initech;;"
 
 
@@ -17,18 +19,40 @@ def batch() -> dict[str, object]:
     return {
         "event_id": "expo-2026",
         "items": [
-            {"scan_id": "s1", "scanned_at": "2026-03-01T09:15:00+01:00", "badge": VCARD,
-             "notes": "wants a demo", "rating": "hot"},
-            {"scan_id": "s2", "scanned_at": "2026-03-01T10:00:00+01:00", "badge": MECARD,
-             "rating": "warm"},
-            {"scan_id": "s3", "scanned_at": "2026-03-01T10:05:00+01:00",
-             "badge": {"email": "ali@umbrella.example", "first_name": "Ali",
-                       "company": "Umbrella"}, "rating": "cold"},
-            {"scan_id": "s4", "scanned_at": "2026-03-01T10:06:00+01:00",
-             "badge": "BEGIN:VCARD\nVERSION:3.0\nFN:Broken"},
+            {
+                "scan_id": "s1",
+                "scanned_at": "2026-03-01T09:15:00+01:00",
+                "badge": VCARD,
+                "notes": "wants a demo",
+                "rating": "hot",
+            },
+            {
+                "scan_id": "s2",
+                "scanned_at": "2026-03-01T10:00:00+01:00",
+                "badge": MECARD,
+                "rating": "warm",
+            },
+            {
+                "scan_id": "s3",
+                "scanned_at": "2026-03-01T10:05:00+01:00",
+                "badge": {
+                    "email": "ali@umbrella.example",
+                    "first_name": "Ali",
+                    "company": "Umbrella",
+                },
+                "rating": "cold",
+            },
+            {
+                "scan_id": "s4",
+                "scanned_at": "2026-03-01T10:06:00+01:00",
+                "badge": "BEGIN:VCARD\nVERSION:3.0\nFN:Broken",
+            },
             {"scan_id": "s5", "badge": {"email": "x@y.example"}},
-            {"scan_id": "s6", "scanned_at": "2026-03-01T10:07:00+01:00",
-             "badge": {"email": "not-an-email"}},
+            {
+                "scan_id": "s6",
+                "scanned_at": "2026-03-01T10:07:00+01:00",
+                "badge": {"email": "not-an-email"},
+            },
         ],
     }
 
@@ -37,13 +61,20 @@ async def test_scan_batch_answers_per_item_and_bad_items_do_not_reject_good_ones
     intake: Intake,
 ) -> None:
     device = await intake.new_key("scans", device_id="scanner-7")
-    response = await intake.client.post("/v1/scans", json=batch(),
-                                        headers={"X-Api-Key": device["key"]})
+    response = await intake.client.post(
+        "/v1/scans", json=batch(), headers={"X-Api-Key": device["key"]}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     statuses = {i["scan_id"]: i["status"] for i in body["items"]}
-    assert statuses == {"s1": "accepted", "s2": "accepted", "s3": "accepted",
-                        "s4": "rejected", "s5": "rejected", "s6": "rejected"}
+    assert statuses == {
+        "s1": "accepted",
+        "s2": "accepted",
+        "s3": "accepted",
+        "s4": "rejected",
+        "s5": "rejected",
+        "s6": "rejected",
+    }
     assert (body["accepted"], body["duplicate"], body["rejected"]) == (3, 0, 3)
     reasons = {i["scan_id"]: i["errors"] for i in body["items"] if i["status"] == "rejected"}
     assert "END:VCARD" in reasons["s4"][0]["message"]
@@ -52,7 +83,8 @@ async def test_scan_batch_answers_per_item_and_bad_items_do_not_reject_good_ones
     assert reasons["s6"][0]["field"] == "items[5].badge.email"
     rows = await intake.rows(
         "SELECT e.occurred_at, e.payload FROM event_log e WHERE event_type = 'lead.captured' "
-        "ORDER BY occurred_at")
+        "ORDER BY occurred_at"
+    )
     assert len(rows) == 3
     # the device clock's time is when it happened, not when it was uploaded
     assert rows[0][0].isoformat() == "2026-03-01T08:15:00+00:00"
@@ -82,18 +114,23 @@ async def test_scan_batch_replayed_after_a_lost_response_changes_nothing(
 async def test_same_scan_id_from_another_device_is_a_new_scan(intake: Intake) -> None:
     a = await intake.new_key("scans", device_id="a")
     b = await intake.new_key("scans", device_id="b")
-    one = {"event_id": "expo", "items": [
-        {"scan_id": "1", "scanned_at": "2026-03-01T09:00:00Z", "badge": MECARD}]}
-    assert (await intake.client.post("/v1/scans", json=one,
-                                     headers={"X-Api-Key": a["key"]})).json()["accepted"] == 1
-    second = (await intake.client.post("/v1/scans", json=one,
-                                       headers={"X-Api-Key": b["key"]})).json()
+    one = {
+        "event_id": "expo",
+        "items": [{"scan_id": "1", "scanned_at": "2026-03-01T09:00:00Z", "badge": MECARD}],
+    }
+    assert (
+        await intake.client.post("/v1/scans", json=one, headers={"X-Api-Key": a["key"]})
+    ).json()["accepted"] == 1
+    second = (
+        await intake.client.post("/v1/scans", json=one, headers={"X-Api-Key": b["key"]})
+    ).json()
     # a new scan, of a person we know: an inquiry on the same lead
     assert second["accepted"] == 1 and second["items"][0]["matched"] is True
 
 
 async def test_scans_need_the_scans_scope(intake: Intake) -> None:
     other = await intake.new_key("inquiries")
-    response = await intake.client.post("/v1/scans", json=batch(),
-                                        headers={"X-Api-Key": other["key"]})
+    response = await intake.client.post(
+        "/v1/scans", json=batch(), headers={"X-Api-Key": other["key"]}
+    )
     assert response.status_code == 403

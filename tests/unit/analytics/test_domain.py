@@ -284,11 +284,13 @@ def test_plan_mix_splits_goal_by_won_revenue_share() -> None:
 
 
 def test_an_event_that_arrives_after_a_later_stage_counts_but_does_not_move_the_lead() -> None:
-    state, fx = run([
-        fact("lead.captured", 0, capture_method="api"),
-        fact("lead.accepted", 10, rep_id="r"),  # routing's topic was consumed first
-        fact("lead.qualified", 5),  # scoring's MQL, earlier in the world
-    ])
+    state, fx = run(
+        [
+            fact("lead.captured", 0, capture_method="api"),
+            fact("lead.accepted", 10, rep_id="r"),  # routing's topic was consumed first
+            fact("lead.qualified", 5),  # scoring's MQL, earlier in the world
+        ]
+    )
     assert state.stage == "sal" and state.stage_at == T0 + timedelta(hours=10)
     assert fx[2].transition is None
     assert state.mql_at == T0 + timedelta(hours=5)

@@ -139,7 +139,9 @@ class Envelope(BaseModel):
         )
 
     def with_position(self, stream_version: int, recorded_at: datetime) -> Envelope:
-        return self.model_copy(update={"stream_version": stream_version, "recorded_at": recorded_at})
+        return self.model_copy(
+            update={"stream_version": stream_version, "recorded_at": recorded_at}
+        )
 
     # -- JSON -------------------------------------------------------------------------
 

@@ -16,22 +16,28 @@ async def rebuild(names: list[str], settings: AnalyticsSettings) -> None:
     from leadflow.events.projection import ProjectionRunner
 
     engine = create_engine(settings.database_url, settings.schema_name)
-    runner = ProjectionRunner(engine, all_projections(), read_log, log_head,
-                              service=settings.service_name,
-                              rebuild_batch=settings.projection_batch)
+    runner = ProjectionRunner(
+        engine,
+        all_projections(),
+        read_log,
+        log_head,
+        service=settings.service_name,
+        rebuild_batch=settings.projection_batch,
+    )
     try:
         # One pass over the log rebuilds the named projections and the rest of their group.
         task = asyncio.create_task(runner.rebuild_many(names))
         while not task.done():
             await asyncio.wait({task}, timeout=1.0)
             p = runner.progress[names[0]]
-            print(f"{p.processed}/{p.total} events ({p.events_per_second:,.0f}/s)",
-                  file=sys.stderr)
+            print(f"{p.processed}/{p.total} events ({p.events_per_second:,.0f}/s)", file=sys.stderr)
         done = await task
         p = done[names[0]]
         took = p.finished_at - p.started_at
-        print(f"rebuilt {', '.join(sorted(done))} from {p.processed} events in {took:.1f}s "
-              f"({p.events_per_second:,.0f} events/s, one pass)")
+        print(
+            f"rebuilt {', '.join(sorted(done))} from {p.processed} events in {took:.1f}s "
+            f"({p.events_per_second:,.0f} events/s, one pass)"
+        )
     finally:
         await engine.dispose()
 

@@ -34,8 +34,12 @@ def filters(
     campaign: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Filters:
     if from_ and to and to < from_:
-        raise Problem(422, "Invalid date range", "'to' is before 'from'",
-                      errors=[{"field": "to", "message": "must not be before 'from'"}])
+        raise Problem(
+            422,
+            "Invalid date range",
+            "'to' is before 'from'",
+            errors=[{"field": "to", "message": "must not be before 'from'"}],
+        )
     return Filters(from_, to, channel or None, campaign or None)
 
 
@@ -76,16 +80,20 @@ def _settings_days(kit: ServiceKit) -> dict[str, float]:
 
 
 @router.get("/v1/funnel", tags=["reports"], summary="Waterfall by inquiry cohort and by period")
-async def get_funnel(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
-                     grain: Annotated[str, Query(pattern="^(week|month)$")] = "month") -> Response:
+async def get_funnel(
+    request: Request,
+    kit: Kit,
+    f: FiltersDep,
+    fmt: Format = None,
+    grain: Annotated[str, Query(pattern="^(week|month)$")] = "month",
+) -> Response:
     async with kit.connect() as conn:
         report = await store.funnel(conn, f, grain)
     return respond(request, fmt, report, "funnel")
 
 
 @router.get("/v1/velocity", tags=["reports"], summary="Time in stage (median, p90), lead age")
-async def get_velocity(request: Request, kit: Kit, f: FiltersDep,
-                       fmt: Format = None) -> Response:
+async def get_velocity(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None) -> Response:
     async with kit.connect() as conn:
         report = await store.velocity(conn, f, kit.clock.now())
     return respond(request, fmt, report, "velocity")
@@ -93,7 +101,10 @@ async def get_velocity(request: Request, kit: Kit, f: FiltersDep,
 
 @router.get("/v1/sources", tags=["reports"], summary="Per source: rates, revenue, CPL, ROI")
 async def get_sources(
-    request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+    request: Request,
+    kit: Kit,
+    f: FiltersDep,
+    fmt: Format = None,
     group_by: Annotated[str, Query(pattern="^(channel|campaign|form|event)$")] = "channel",
 ) -> Response:
     async with kit.connect() as conn:
@@ -103,49 +114,77 @@ async def get_sources(
 
 @router.get("/v1/attribution", tags=["reports"], summary="Won revenue by attribution model")
 async def get_attribution(
-    request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
+    request: Request,
+    kit: Kit,
+    f: FiltersDep,
+    fmt: Format = None,
     model: str = "linear",
     group_by: Annotated[str, Query(pattern="^(channel|campaign)$")] = "campaign",
 ) -> Response:
     if model not in domain.ATTRIBUTION_MODELS:
-        raise Problem(422, "Unknown attribution model", f"{model!r} is not a model",
-                      errors=[{"field": "model",
-                               "message": f"one of {', '.join(domain.ATTRIBUTION_MODELS)}"}])
+        raise Problem(
+            422,
+            "Unknown attribution model",
+            f"{model!r} is not a model",
+            errors=[
+                {"field": "model", "message": f"one of {', '.join(domain.ATTRIBUTION_MODELS)}"}
+            ],
+        )
     async with kit.connect() as conn:
         report = await store.attribution(conn, f, model, group_by)
     return respond(request, fmt, report, f"attribution-{model}")
 
 
 @router.get("/v1/reps", tags=["reports"], summary="Reps and teams: acceptance, reasons, SLA")
-async def get_reps(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
-                   team: str | None = None, rep: str | None = None,
-                   policy: str | None = None) -> Response:
+async def get_reps(
+    request: Request,
+    kit: Kit,
+    f: FiltersDep,
+    fmt: Format = None,
+    team: str | None = None,
+    rep: str | None = None,
+    policy: str | None = None,
+) -> Response:
     async with kit.connect() as conn:
         report = await store.reps(conn, f, team, rep, policy)
     return respond(request, fmt, report, "reps")
 
 
 @router.get("/v1/stuck", tags=["reports"], summary="Open leads past their stage's expected time")
-async def get_stuck(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None,
-                    stage: str | None = None,
-                    limit: Annotated[int, Query(ge=1, le=10000)] = 100) -> Response:
+async def get_stuck(
+    request: Request,
+    kit: Kit,
+    f: FiltersDep,
+    fmt: Format = None,
+    stage: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10000)] = 100,
+) -> Response:
     days = _settings_days(kit)
     if stage is not None and stage not in days:
-        raise Problem(422, "Unknown stage", f"{stage!r} has no expected duration",
-                      errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}])
+        raise Problem(
+            422,
+            "Unknown stage",
+            f"{stage!r} has no expected duration",
+            errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}],
+        )
     async with kit.connect() as conn:
         report = await store.stuck(conn, f, kit.clock.now(), days, stage, limit)
     return respond(request, fmt, report, "stuck")
 
 
 @router.get("/v1/leads/{lead_id}/timeline", tags=["reports"], summary="A lead's whole history")
-async def get_timeline(request: Request, kit: Kit, lead_id: uuid.UUID,
-                       fmt: Format = None) -> Response:
+async def get_timeline(
+    request: Request, kit: Kit, lead_id: uuid.UUID, fmt: Format = None
+) -> Response:
     async with kit.connect() as conn:
         report = await store.timeline(conn, lead_id)
     if report is None:
-        raise Problem(404, "Unknown lead", f"no events for lead {lead_id}",
-                      errors=[{"field": "lead_id", "message": "no events recorded"}])
+        raise Problem(
+            404,
+            "Unknown lead",
+            f"no events for lead {lead_id}",
+            errors=[{"field": "lead_id", "message": "no events recorded"}],
+        )
     return respond(request, fmt, report, f"timeline-{lead_id}")
 
 
@@ -160,21 +199,32 @@ def _mix(raw: str | None) -> dict[str, float] | None:
         except ValueError:
             value = -1
         if not name or value < 0:
-            raise Problem(422, "Invalid mix", "use mix=channel:share,channel:share",
-                          errors=[{"field": "mix", "message": f"bad entry {part!r}"}])
+            raise Problem(
+                422,
+                "Invalid mix",
+                "use mix=channel:share,channel:share",
+                errors=[{"field": "mix", "message": f"bad entry {part!r}"}],
+            )
         out[name] = value
     if not sum(out.values()):
-        raise Problem(422, "Invalid mix", "shares sum to zero",
-                      errors=[{"field": "mix", "message": "shares must not all be zero"}])
+        raise Problem(
+            422,
+            "Invalid mix",
+            "shares sum to zero",
+            errors=[{"field": "mix", "message": "shares must not all be zero"}],
+        )
     return out
 
 
 @router.get("/v1/plan", tags=["reports"], summary="Leads needed for a revenue goal")
 async def get_plan(
-    request: Request, kit: Kit, f: FiltersDep,
+    request: Request,
+    kit: Kit,
+    f: FiltersDep,
     revenue: Annotated[float, Query(gt=0, le=1e13)],
     period: Annotated[str, Query(pattern="^(week|month|quarter|year)$")] = "quarter",
-    mix: str | None = None, fmt: Format = None,
+    mix: str | None = None,
+    fmt: Format = None,
 ) -> Response:
     async with kit.connect() as conn:
         report = await store.plan(conn, f, revenue, period, _mix(mix))
@@ -206,28 +256,45 @@ async def list_costs(request: Request, kit: Kit, fmt: Format = None) -> Response
     return respond(request, fmt, {"rows": rows}, "campaign-costs")
 
 
-@router.post("/v1/campaign-costs", tags=["admin"], status_code=201,
-             dependencies=[Depends(require_admin)], summary="Enter a campaign's cost")
+@router.post(
+    "/v1/campaign-costs",
+    tags=["admin"],
+    status_code=201,
+    dependencies=[Depends(require_admin)],
+    summary="Enter a campaign's cost",
+)
 async def add_cost(body: CampaignCost, kit: Kit) -> dict[str, Any]:
     async with kit.engine.begin() as conn:
         new_id = await conn.scalar(
-            text("INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "
-                 "amount, currency) VALUES (:campaign, :channel, :period_start, :period_end, "
-                 ":amount, :currency) RETURNING id"),
+            text(
+                "INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "
+                "amount, currency) VALUES (:campaign, :channel, :period_start, :period_end, "
+                ":amount, :currency) RETURNING id"
+            ),
             body.model_dump(),
         )
     return {"id": new_id, **body.model_dump(mode="json")}
 
 
-@router.delete("/v1/campaign-costs/{cost_id}", tags=["admin"], status_code=204,
-               dependencies=[Depends(require_admin)], summary="Remove a campaign cost")
+@router.delete(
+    "/v1/campaign-costs/{cost_id}",
+    tags=["admin"],
+    status_code=204,
+    dependencies=[Depends(require_admin)],
+    summary="Remove a campaign cost",
+)
 async def delete_cost(cost_id: int, kit: Kit) -> Response:
     async with kit.engine.begin() as conn:
         deleted = await conn.scalar(
-            text("DELETE FROM campaign_costs WHERE id = :i RETURNING id"), {"i": cost_id})
+            text("DELETE FROM campaign_costs WHERE id = :i RETURNING id"), {"i": cost_id}
+        )
     if deleted is None:
-        raise Problem(404, "Unknown cost", f"no campaign cost {cost_id}",
-                      errors=[{"field": "cost_id", "message": "not found"}])
+        raise Problem(
+            404,
+            "Unknown cost",
+            f"no campaign cost {cost_id}",
+            errors=[{"field": "cost_id", "message": "not found"}],
+        )
     return Response(status_code=204)
 
 
@@ -243,17 +310,25 @@ def runner_of(kit: ServiceKit) -> ProjectionRunner:
         from leadflow.analytics.projections import all_projections, read_log
 
         runner = kit.state["rebuild_runner"] = ProjectionRunner(
-            kit.engine, all_projections(), read_log, log_head, service=kit.service,
-            rebuild_batch=getattr(kit.settings, "projection_batch", 20000))
+            kit.engine,
+            all_projections(),
+            read_log,
+            log_head,
+            service=kit.service,
+            rebuild_batch=getattr(kit.settings, "projection_batch", 20000),
+        )
     assert isinstance(runner, ProjectionRunner)
     return runner
 
 
 def _known(name: str) -> str:
     if name not in PROJECTION_NAMES:
-        raise Problem(404, "Unknown projection", f"{name!r} is not a projection",
-                      errors=[{"field": "name",
-                               "message": f"one of {', '.join(PROJECTION_NAMES)}"}])
+        raise Problem(
+            404,
+            "Unknown projection",
+            f"{name!r} is not a projection",
+            errors=[{"field": "name", "message": f"one of {', '.join(PROJECTION_NAMES)}"}],
+        )
     return name
 
 
@@ -263,13 +338,27 @@ async def list_projections(kit: Kit) -> dict[str, Any]:
     async with kit.connect() as conn:
         points = await store.checkpoints(conn)
         head = await log_head(conn)
-    return {"head": head, "projections": [
-        {"name": n, "position": points.get(n, 0), "lag": head - points.get(n, 0),
-         "rebuild": asdict(runner.progress[n])} for n in PROJECTION_NAMES]}
+    return {
+        "head": head,
+        "projections": [
+            {
+                "name": n,
+                "position": points.get(n, 0),
+                "lag": head - points.get(n, 0),
+                "rebuild": asdict(runner.progress[n]),
+            }
+            for n in PROJECTION_NAMES
+        ],
+    }
 
 
-@router.post("/v1/projections/{name}/rebuild", tags=["projections"], status_code=202,
-             dependencies=[Depends(require_admin)], summary="Clear and replay a projection (with its group)")
+@router.post(
+    "/v1/projections/{name}/rebuild",
+    tags=["projections"],
+    status_code=202,
+    dependencies=[Depends(require_admin)],
+    summary="Clear and replay a projection (with its group)",
+)
 async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
@@ -298,8 +387,12 @@ async def projection_status(name: str, kit: Kit) -> dict[str, Any]:
     async with kit.connect() as conn:
         points = await store.checkpoints(conn)
         head = await log_head(conn)
-    return {"name": name, "position": points.get(name, 0), "head": head,
-            "rebuild": asdict(runner.progress[name])}
+    return {
+        "name": name,
+        "position": points.get(name, 0),
+        "head": head,
+        "rebuild": asdict(runner.progress[name]),
+    }
 
 
 # -- dashboard -----------------------------------------------------------------------------

@@ -45,8 +45,7 @@ BAR_H, GAP, LABEL_W, PLOT_W = 22.0, 8.0, 150.0, 330.0
 def bar_chart(chart_id: str, title: str, items: list[tuple[str, float, str]]) -> Chart:
     top = max((v for _, v, _ in items), default=0.0)
     bars = [
-        Bar(label, value, txt, i * (BAR_H + GAP),
-            (value / top * PLOT_W) if top > 0 else 0.0)
+        Bar(label, value, txt, i * (BAR_H + GAP), (value / top * PLOT_W) if top > 0 else 0.0)
         for i, (label, value, txt) in enumerate(items)
     ]
     return Chart(chart_id, title, bars, max(len(items), 1) * (BAR_H + GAP), top <= 0)
@@ -60,8 +59,9 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-async def render(conn: AsyncConnection, f: Filters, now: datetime,
-                 expected_days: dict[str, float]) -> str:
+async def render(
+    conn: AsyncConnection, f: Filters, now: datetime, expected_days: dict[str, float]
+) -> str:
     funnel = await store.funnel(conn, f, "month")
     sources = await store.sources(conn, f, "channel")
     velocity = await store.velocity(conn, f, now)
@@ -70,20 +70,37 @@ async def render(conn: AsyncConnection, f: Filters, now: datetime,
     counts = {r["stage"]: r["count"] for r in funnel["waterfall"]}
     revenue = sum(r["won_revenue"] for r in sources["rows"])
     charts = [
-        bar_chart("chart-funnel", "Funnel (leads reaching each stage)",
-                  [(r["stage"], r["count"], f"{r['count']:,}") for r in funnel["waterfall"]]),
-        bar_chart("chart-conversion", "Inquiry → SQL conversion by source",
-                  [(r["source"], r["sql_rate"] or 0.0, _pct(r["sql_rate"]))
-                   for r in sources["rows"]]),
-        bar_chart("chart-revenue", "Won revenue by source",
-                  [(r["source"], r["won_revenue"], _money(r["won_revenue"]))
-                   for r in sources["rows"]]),
-        bar_chart("chart-velocity", "Median days in stage",
-                  [(r["stage"], r["median_days"] or 0.0, f"{r['median_days']:.1f} d")
-                   for r in velocity["stages"]]),
-        bar_chart("chart-sla", "SLA compliance by policy",
-                  [(r["policy_id"], r["compliance"] or 0.0, _pct(r["compliance"]))
-                   for r in reps["sla_by_policy"]]),
+        bar_chart(
+            "chart-funnel",
+            "Funnel (leads reaching each stage)",
+            [(r["stage"], r["count"], f"{r['count']:,}") for r in funnel["waterfall"]],
+        ),
+        bar_chart(
+            "chart-conversion",
+            "Inquiry → SQL conversion by source",
+            [(r["source"], r["sql_rate"] or 0.0, _pct(r["sql_rate"])) for r in sources["rows"]],
+        ),
+        bar_chart(
+            "chart-revenue",
+            "Won revenue by source",
+            [(r["source"], r["won_revenue"], _money(r["won_revenue"])) for r in sources["rows"]],
+        ),
+        bar_chart(
+            "chart-velocity",
+            "Median days in stage",
+            [
+                (r["stage"], r["median_days"] or 0.0, f"{r['median_days']:.1f} d")
+                for r in velocity["stages"]
+            ],
+        ),
+        bar_chart(
+            "chart-sla",
+            "SLA compliance by policy",
+            [
+                (r["policy_id"], r["compliance"] or 0.0, _pct(r["compliance"]))
+                for r in reps["sla_by_policy"]
+            ],
+        ),
     ]
     context: dict[str, Any] = {
         "filters": f.as_dict(),

@@ -39,7 +39,6 @@ MILESTONES: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "w
 CLOSED_STAGES: frozenset[str] = frozenset({"won", "lost", "disqualified"})
 
 
-
 def stage_entered(event_type: str, current: str | None) -> str | None:
     """The stage ``event_type`` moves a lead in ``current`` to, or None when it does not move
     it (the kernel's lifecycle table; a hand-raise keeps an open or won lead where it is).

@@ -71,8 +71,9 @@ async def record_event(envelope: Envelope, uow: UnitOfWork) -> None:
             ),
             {"l": envelope.lead_id, "at": envelope.occurred_at},
         )
-        await conn.execute(text("DELETE FROM lead_personal WHERE lead_id = :l"),
-                           {"l": envelope.lead_id})
+        await conn.execute(
+            text("DELETE FROM lead_personal WHERE lead_id = :l"), {"l": envelope.lead_id}
+        )
     elif personal:
         # A personal event that arrives after the erasure (another partition, a replay)
         # must not bring the data back.

@@ -96,8 +96,13 @@ def fact_of(event: Any) -> Fact:
 # -- the shared shape -----------------------------------------------------------------------
 
 
-def _upsert(table: str, keys: Sequence[str], keytypes: Sequence[str], vals: Sequence[str],
-            valtypes: Sequence[str]) -> str:
+def _upsert(
+    table: str,
+    keys: Sequence[str],
+    keytypes: Sequence[str],
+    vals: Sequence[str],
+    valtypes: Sequence[str],
+) -> str:
     cols = [*keys, *vals]
     types = [*keytypes, *valtypes]
     params = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
@@ -120,8 +125,13 @@ async def _add(apg: Any, sql: str, counters: dict[tuple[Any, ...], list[Any]]) -
     await apg.execute(sql, *columns)
 
 
-def _bump(counters: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...], width: int,
-          index: int, amount: float = 1) -> None:
+def _bump(
+    counters: dict[tuple[Any, ...], list[Any]],
+    key: tuple[Any, ...],
+    width: int,
+    index: int,
+    amount: float = 1,
+) -> None:
     row = counters.get(key)
     if row is None:
         row = counters[key] = [0] * width
@@ -139,8 +149,7 @@ class _Periods:
     def __call__(self, day: date) -> tuple[date, date, date]:
         got = self._cache.get(day)
         if got is None:
-            got = self._cache[day] = (day, day - timedelta(days=day.weekday()),
-                                      day.replace(day=1))
+            got = self._cache[day] = (day, day - timedelta(days=day.weekday()), day.replace(day=1))
         return got
 
 
@@ -152,8 +161,9 @@ class LeadFold:
 
     name = "analytics"
 
-    async def apply(self, conn: AsyncConnection, members: Sequence[Projection],
-                    events: Sequence[StoredEvent]) -> None:
+    async def apply(
+        self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[StoredEvent]
+    ) -> None:
         apg = await raw_connection(conn)
         facts = [fact_of(e) for e in events]
         ids = list({f.lead_id for f in facts})
@@ -218,33 +228,52 @@ class LeadProjection:
 
 # -- funnel -------------------------------------------------------------------------------
 
-_FUNNEL_COHORT = _upsert("funnel_cohort", ["grain", "channel", "campaign", "period", "milestone"],
-                         ["text", "text", "text", "date", "text"], ["leads"], ["bigint"])
-_FUNNEL_FLOW = _upsert("funnel_flow", ["grain", "channel", "campaign", "period", "from_stage",
-                                       "to_stage", "via"],
-                       ["text", "text", "text", "date", "text", "text", "text"], ["n"], ["bigint"])
+_FUNNEL_COHORT = _upsert(
+    "funnel_cohort",
+    ["grain", "channel", "campaign", "period", "milestone"],
+    ["text", "text", "text", "date", "text"],
+    ["leads"],
+    ["bigint"],
+)
+_FUNNEL_FLOW = _upsert(
+    "funnel_flow",
+    ["grain", "channel", "campaign", "period", "from_stage", "to_stage", "via"],
+    ["text", "text", "text", "date", "text", "text", "text"],
+    ["n"],
+    ["bigint"],
+)
 
 
-def _cohort_keys(periods: tuple[date, date, date], ch: str, cp: str,
-                 milestone: str) -> tuple[tuple[Any, ...], ...]:
+def _cohort_keys(
+    periods: tuple[date, date, date], ch: str, cp: str, milestone: str
+) -> tuple[tuple[Any, ...], ...]:
     """Rollup rows one cohort count goes to: weeks and months under every segment total,
     days only per (channel, campaign) and grand total (a filtered edge day sums campaigns)."""
     d, w, m = periods
     return (
-        ("d", ch, cp, d, milestone), ("d", ALL, ALL, d, milestone),
-        ("w", ch, cp, w, milestone), ("w", ch, ALL, w, milestone),
-        ("w", ALL, cp, w, milestone), ("w", ALL, ALL, w, milestone),
-        ("m", ch, cp, m, milestone), ("m", ch, ALL, m, milestone),
-        ("m", ALL, cp, m, milestone), ("m", ALL, ALL, m, milestone),
+        ("d", ch, cp, d, milestone),
+        ("d", ALL, ALL, d, milestone),
+        ("w", ch, cp, w, milestone),
+        ("w", ch, ALL, w, milestone),
+        ("w", ALL, cp, w, milestone),
+        ("w", ALL, ALL, w, milestone),
+        ("m", ch, cp, m, milestone),
+        ("m", ch, ALL, m, milestone),
+        ("m", ALL, cp, m, milestone),
+        ("m", ALL, ALL, m, milestone),
     )
 
 
-def _flow_keys(d: date, m: date, ch: str, cp: str,
-               step: tuple[str, str, str]) -> tuple[tuple[Any, ...], ...]:
+def _flow_keys(
+    d: date, m: date, ch: str, cp: str, step: tuple[str, str, str]
+) -> tuple[tuple[Any, ...], ...]:
     return (
-        ("d", ch, cp, d, *step), ("d", ALL, ALL, d, *step),
-        ("m", ch, cp, m, *step), ("m", ch, ALL, m, *step),
-        ("m", ALL, cp, m, *step), ("m", ALL, ALL, m, *step),
+        ("d", ch, cp, d, *step),
+        ("d", ALL, ALL, d, *step),
+        ("m", ch, cp, m, *step),
+        ("m", ch, ALL, m, *step),
+        ("m", ALL, cp, m, *step),
+        ("m", ALL, ALL, m, *step),
     )
 
 
@@ -289,16 +318,35 @@ class FunnelProjection(LeadProjection):
 
 # -- sources ------------------------------------------------------------------------------
 
-SOURCE_COLUMNS = ("inquiries", "mqls", "sals", "sqls", "opportunities", "won", "lost",
-                  "disqualified", "pipeline", "won_revenue")
+SOURCE_COLUMNS = (
+    "inquiries",
+    "mqls",
+    "sals",
+    "sqls",
+    "opportunities",
+    "won",
+    "lost",
+    "disqualified",
+    "pipeline",
+    "won_revenue",
+)
 _SOURCE_INDEX = {
-    "inquiry": 0, "mql": 1, "sal": 2, "sql": 3, "opportunity": 4, "won": 5, "lost": 6,
+    "inquiry": 0,
+    "mql": 1,
+    "sal": 2,
+    "sql": 3,
+    "opportunity": 4,
+    "won": 5,
+    "lost": 6,
     "disqualified": 7,
 }
-_SOURCES = _upsert("source_cohort",
-                   ["grain", "period", "channel", "campaign", "form_id", "event_key"],
-                   ["text", "date", "text", "text", "text", "text"], list(SOURCE_COLUMNS),
-                   ["bigint"] * 8 + ["numeric", "numeric"])
+_SOURCES = _upsert(
+    "source_cohort",
+    ["grain", "period", "channel", "campaign", "form_id", "event_key"],
+    ["text", "date", "text", "text", "text", "text"],
+    list(SOURCE_COLUMNS),
+    ["bigint"] * 8 + ["numeric", "numeric"],
+)
 
 
 class SourcesProjection(LeadProjection):
@@ -345,8 +393,17 @@ class VelocityProjection(LeadProjection):
         t = fx.transition
         if t is not None and t.from_stage is not None and t.seconds is not None:
             assert t.entered_from_at is not None
-            acc.append((f.lead_id, t.from_stage, t.entered_from_at, t.at, t.seconds, st.channel,
-                        st.campaign))
+            acc.append(
+                (
+                    f.lead_id,
+                    t.from_stage,
+                    t.entered_from_at,
+                    t.at,
+                    t.seconds,
+                    st.channel,
+                    st.campaign,
+                )
+            )
 
     async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
         if not acc:
@@ -357,9 +414,13 @@ class VelocityProjection(LeadProjection):
 
 # -- attribution ----------------------------------------------------------------------------
 
-_ATTRIBUTION = _upsert("attribution_revenue", ["won_day", "model", "channel", "campaign"],
-                       ["date", "text", "text", "text"], ["revenue", "credit"],
-                       ["numeric", "float8"])
+_ATTRIBUTION = _upsert(
+    "attribution_revenue",
+    ["won_day", "model", "channel", "campaign"],
+    ["date", "text", "text", "text"],
+    ["revenue", "credit"],
+    ["numeric", "float8"],
+)
 
 
 class AttributionProjection(LeadProjection):
@@ -384,24 +445,60 @@ class AttributionProjection(LeadProjection):
 
 # -- reps and SLA ------------------------------------------------------------------------------
 
-REP_COLUMNS = ("assigned", "accepted", "rejected", "recycled", "sqls", "opportunities", "won",
-               "lost", "won_revenue")
+REP_COLUMNS = (
+    "assigned",
+    "accepted",
+    "rejected",
+    "recycled",
+    "sqls",
+    "opportunities",
+    "won",
+    "lost",
+    "won_revenue",
+)
 _REP_EVENT = {
-    "lead.assigned": 0, "lead.reassigned": 0, "lead.accepted": 1, "lead.rejected": 2,
-    "lead.recycled": 3, "lead.sales_qualified": 4, "opportunity.opened": 5, "deal.won": 6,
+    "lead.assigned": 0,
+    "lead.reassigned": 0,
+    "lead.accepted": 1,
+    "lead.rejected": 2,
+    "lead.recycled": 3,
+    "lead.sales_qualified": 4,
+    "opportunity.opened": 5,
+    "deal.won": 6,
     "deal.lost": 7,
 }
 _REASON_KIND = {"lead.rejected": "rejected", "lead.recycled": "recycled", "deal.lost": "lost"}
-SLA_COLUMNS = ("started", "warned", "breached", "met_on_time", "met_late", "escalations",
-               "elapsed_seconds")
-_SLA_EVENT = {"sla.started": 0, "sla.warning": 1, "sla.breached": 2,
-              "sla.escalation_raised": 5}
-_REPS = _upsert("rep_daily", ["day", "rep_id", "team_id"], ["date", "text", "text"],
-                list(REP_COLUMNS), ["bigint"] * 8 + ["numeric"])
-_REASONS = _upsert("rep_reasons", ["day", "rep_id", "team_id", "kind", "reason"],
-                   ["date", "text", "text", "text", "text"], ["n"], ["bigint"])
-_SLA = _upsert("sla_daily", ["day", "policy_id", "team_id", "rep_id"],
-               ["date", "text", "text", "text"], list(SLA_COLUMNS), ["bigint"] * 6 + ["float8"])
+SLA_COLUMNS = (
+    "started",
+    "warned",
+    "breached",
+    "met_on_time",
+    "met_late",
+    "escalations",
+    "elapsed_seconds",
+)
+_SLA_EVENT = {"sla.started": 0, "sla.warning": 1, "sla.breached": 2, "sla.escalation_raised": 5}
+_REPS = _upsert(
+    "rep_daily",
+    ["day", "rep_id", "team_id"],
+    ["date", "text", "text"],
+    list(REP_COLUMNS),
+    ["bigint"] * 8 + ["numeric"],
+)
+_REASONS = _upsert(
+    "rep_reasons",
+    ["day", "rep_id", "team_id", "kind", "reason"],
+    ["date", "text", "text", "text", "text"],
+    ["n"],
+    ["bigint"],
+)
+_SLA = _upsert(
+    "sla_daily",
+    ["day", "policy_id", "team_id", "rep_id"],
+    ["date", "text", "text", "text"],
+    list(SLA_COLUMNS),
+    ["bigint"] * 6 + ["float8"],
+)
 
 
 def _who(p: Any, st: LeadState) -> tuple[str, str]:
@@ -495,10 +592,21 @@ class StuckProjection(LeadProjection):
 def all_projections() -> list[LeadProjection]:
     """The six members of one ``LeadFold`` group (a fresh group per call)."""
     group = LeadFold()
-    return [FunnelProjection(group), SourcesProjection(group), VelocityProjection(group),
-            AttributionProjection(group), RepsProjection(group), StuckProjection(group)]
+    return [
+        FunnelProjection(group),
+        SourcesProjection(group),
+        VelocityProjection(group),
+        AttributionProjection(group),
+        RepsProjection(group),
+        StuckProjection(group),
+    ]
 
 
 PROJECTION_NAMES: tuple[str, ...] = (
-    "funnel", "sources", "velocity", "attribution", "reps", "stuck",
+    "funnel",
+    "sources",
+    "velocity",
+    "attribution",
+    "reps",
+    "stuck",
 )

@@ -31,8 +31,9 @@ class Filters:
     channel: str | None = None
     campaign: str | None = None
 
-    def where(self, day_column: str, *, segments: bool = True,
-              dates: bool = True) -> tuple[str, dict[str, Any]]:
+    def where(
+        self, day_column: str, *, segments: bool = True, dates: bool = True
+    ) -> tuple[str, dict[str, Any]]:
         conds: list[str] = ["TRUE"]
         params: dict[str, Any] = {}
         if not dates:
@@ -73,8 +74,9 @@ def _r(value: float | None, ndigits: int = 4) -> float | None:
 # -- funnel -------------------------------------------------------------------------------
 
 
-def _rollup_where(split: domain.RangeSplit, coarse: str, params: dict[str, Any],
-                  segments: Filters | None = None) -> str:
+def _rollup_where(
+    split: domain.RangeSplit, coarse: str, params: dict[str, Any], segments: Filters | None = None
+) -> str:
     """Rows of a rollup table covering ``split``: whole periods from the ``coarse`` grain,
     the edge days from the daily rows (one index range each).
 
@@ -118,8 +120,9 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     """Read from the rollups: whole weeks/months from their rows, edge days from daily rows,
     for the filtered channel/campaign (or its total row): a handful of rows per period."""
     params: dict[str, Any] = {"grain": grain}
-    where = _rollup_where(domain.split_range(f.start, f.end, grain),
-                          domain.ROLLUP_GRAINS[grain], params, f)
+    where = _rollup_where(
+        domain.split_range(f.start, f.end, grain), domain.ROLLUP_GRAINS[grain], params, f
+    )
     cohorts: dict[date, dict[str, int]] = {}
     totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
     for cohort, milestone, n in await conn.execute(
@@ -190,25 +193,29 @@ async def velocity(conn: AsyncConnection, f: Filters, now: datetime) -> dict[str
         ),
         params,
     ):
-        rows.append({
-            "stage": stage,
-            "stays": int(n),
-            "median_days": _r(median / 86400),
-            "p90_days": _r(p90 / 86400),
-            "mean_days": _r(mean / 86400),
-        })
+        rows.append(
+            {
+                "stage": stage,
+                "stays": int(n),
+                "median_days": _r(median / 86400),
+                "p90_days": _r(p90 / 86400),
+                "mean_days": _r(mean / 86400),
+            }
+        )
     order = {s: i for i, s in enumerate(domain.STAGES)}
     rows.sort(key=lambda r: order.get(r["stage"], 99))
     awhere, aparams = f.where("inquiry_at::date")
-    age = (await conn.execute(
-        text(
-            "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY a), "
-            "percentile_cont(0.9) WITHIN GROUP (ORDER BY a) FROM (SELECT "
-            "extract(epoch FROM (CAST(:now AS timestamptz) - inquiry_at)) AS a FROM lead_current "
-            f"WHERE is_open AND inquiry_at IS NOT NULL AND {awhere}) x"
-        ),
-        {**aparams, "now": now},
-    )).one()
+    age = (
+        await conn.execute(
+            text(
+                "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY a), "
+                "percentile_cont(0.9) WITHIN GROUP (ORDER BY a) FROM (SELECT "
+                "extract(epoch FROM (CAST(:now AS timestamptz) - inquiry_at)) AS a FROM lead_current "
+                f"WHERE is_open AND inquiry_at IS NOT NULL AND {awhere}) x"
+            ),
+            {**aparams, "now": now},
+        )
+    ).one()
     return {
         "filters": f.as_dict(),
         "stages": rows,
@@ -223,18 +230,31 @@ async def velocity(conn: AsyncConnection, f: Filters, now: datetime) -> dict[str
 
 # -- sources ------------------------------------------------------------------------------
 
-SOURCE_DIMENSIONS = {"channel": "channel", "campaign": "campaign", "form": "form_id",
-                     "event": "event_key"}
+SOURCE_DIMENSIONS = {
+    "channel": "channel",
+    "campaign": "campaign",
+    "form": "form_id",
+    "event": "event_key",
+}
 
 
 async def costs(conn: AsyncConnection) -> list[dict[str, Any]]:
     result = await conn.execute(
-        text("SELECT id, campaign, channel, period_start, period_end, amount, currency "
-             "FROM campaign_costs ORDER BY period_start, id")
+        text(
+            "SELECT id, campaign, channel, period_start, period_end, amount, currency "
+            "FROM campaign_costs ORDER BY period_start, id"
+        )
     )
     return [
-        {"id": r[0], "campaign": r[1], "channel": r[2], "period_start": r[3].isoformat(),
-         "period_end": r[4].isoformat(), "amount": _num(r[5]), "currency": r[6]}
+        {
+            "id": r[0],
+            "campaign": r[1],
+            "channel": r[2],
+            "period_start": r[3].isoformat(),
+            "period_end": r[4].isoformat(),
+            "amount": _num(r[5]),
+            "currency": r[6],
+        }
         for r in result
     ]
 
@@ -258,40 +278,58 @@ async def source_counts(
 async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") -> dict[str, Any]:
     counts = await source_counts(conn, f, group_by)
     cost_rows = [
-        CostRow(c["campaign"], c["channel"], date.fromisoformat(c["period_start"]),
-                date.fromisoformat(c["period_end"]), c["amount"])
+        CostRow(
+            c["campaign"],
+            c["channel"],
+            date.fromisoformat(c["period_start"]),
+            date.fromisoformat(c["period_end"]),
+            c["amount"],
+        )
         for c in await costs(conn)
     ]
     rows: list[dict[str, Any]] = []
     for source, c in counts.items():
         cost: float | None = None
         if group_by in ("channel", "campaign"):
-            mine = [x for x in cost_rows if getattr(x, group_by) == source
-                    and (not f.channel or x.channel == f.channel)
-                    and (not f.campaign or x.campaign == f.campaign)]
+            mine = [
+                x
+                for x in cost_rows
+                if getattr(x, group_by) == source
+                and (not f.channel or x.channel == f.channel)
+                and (not f.campaign or x.campaign == f.campaign)
+            ]
             cost = domain.prorated_cost(mine, f.start, f.end) if mine else None
-        m = SourceMetrics(int(c["inquiries"]), int(c["mqls"]), int(c["sqls"]),
-                          int(c["opportunities"]), int(c["won"]), c["pipeline"],
-                          c["won_revenue"], cost)
-        rows.append({
-            "source": source,
-            "inquiries": m.inquiries,
-            "mqls": m.mqls,
-            "sals": int(c["sals"]),
-            "sqls": m.sqls,
-            "opportunities": m.opportunities,
-            "won": m.won,
-            "lost": int(c["lost"]),
-            "disqualified": int(c["disqualified"]),
-            "mql_rate": _r(m.mql_rate),
-            "sql_rate": _r(m.sql_rate),
-            "win_rate": _r(m.win_rate),
-            "pipeline": round(m.pipeline, 2),
-            "won_revenue": round(m.won_revenue, 2),
-            "cost": _r(m.cost, 2),
-            "cost_per_lead": _r(m.cost_per_lead, 2),
-            "roi": _r(m.roi),
-        })
+        m = SourceMetrics(
+            int(c["inquiries"]),
+            int(c["mqls"]),
+            int(c["sqls"]),
+            int(c["opportunities"]),
+            int(c["won"]),
+            c["pipeline"],
+            c["won_revenue"],
+            cost,
+        )
+        rows.append(
+            {
+                "source": source,
+                "inquiries": m.inquiries,
+                "mqls": m.mqls,
+                "sals": int(c["sals"]),
+                "sqls": m.sqls,
+                "opportunities": m.opportunities,
+                "won": m.won,
+                "lost": int(c["lost"]),
+                "disqualified": int(c["disqualified"]),
+                "mql_rate": _r(m.mql_rate),
+                "sql_rate": _r(m.sql_rate),
+                "win_rate": _r(m.win_rate),
+                "pipeline": round(m.pipeline, 2),
+                "won_revenue": round(m.won_revenue, 2),
+                "cost": _r(m.cost, 2),
+                "cost_per_lead": _r(m.cost_per_lead, 2),
+                "roi": _r(m.roi),
+            }
+        )
     rows.sort(key=lambda r: (-float(r["won_revenue"]), -int(r["inquiries"]), str(r["source"])))
     return {"filters": f.as_dict(), "group_by": group_by, "rows": rows}
 
@@ -299,8 +337,9 @@ async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") 
 # -- attribution --------------------------------------------------------------------------
 
 
-async def attribution(conn: AsyncConnection, f: Filters, model: str,
-                      group_by: str = "campaign") -> dict[str, Any]:
+async def attribution(
+    conn: AsyncConnection, f: Filters, model: str, group_by: str = "campaign"
+) -> dict[str, Any]:
     where, params = f.where("won_day")
     cols = {"channel": "channel", "campaign": "channel, campaign"}[group_by]
     rows = []
@@ -314,17 +353,26 @@ async def attribution(conn: AsyncConnection, f: Filters, model: str,
         item = {"channel": row[0]}
         if group_by == "campaign":
             item["campaign"] = row[1]
-        rows.append({**item, "revenue": round(_num(row[-2]), 2),
-                     "deals": round(_num(row[-1]), 4)})
-    return {"filters": f.as_dict(), "model": model, "group_by": group_by,
-            "total_revenue": round(sum(r["revenue"] for r in rows), 2), "rows": rows}
+        rows.append({**item, "revenue": round(_num(row[-2]), 2), "deals": round(_num(row[-1]), 4)})
+    return {
+        "filters": f.as_dict(),
+        "model": model,
+        "group_by": group_by,
+        "total_revenue": round(sum(r["revenue"] for r in rows), 2),
+        "rows": rows,
+    }
 
 
 # -- reps and SLA -------------------------------------------------------------------------
 
 
-async def reps(conn: AsyncConnection, f: Filters, team: str | None = None,
-               rep: str | None = None, policy: str | None = None) -> dict[str, Any]:
+async def reps(
+    conn: AsyncConnection,
+    f: Filters,
+    team: str | None = None,
+    rep: str | None = None,
+    policy: str | None = None,
+) -> dict[str, Any]:
     where, params = f.where("day", segments=False)
     extra = ""
     if team:
@@ -336,24 +384,31 @@ async def reps(conn: AsyncConnection, f: Filters, team: str | None = None,
     sums = ", ".join(f"sum({c})" for c in REP_COLUMNS)
     rows = []
     for row in await conn.execute(
-        text(f"SELECT rep_id, team_id, {sums} FROM rep_daily WHERE {where}{extra} "
-             "GROUP BY 1, 2 ORDER BY 1, 2"),
+        text(
+            f"SELECT rep_id, team_id, {sums} FROM rep_daily WHERE {where}{extra} "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
         params,
     ):
         c = {k: _num(v) for k, v in zip(REP_COLUMNS, row[2:], strict=True)}
         decided = c["accepted"] + c["rejected"]
-        rows.append({
-            "rep_id": row[0], "team_id": row[1],
-            **{k: int(v) for k, v in c.items() if k != "won_revenue"},
-            "won_revenue": round(c["won_revenue"], 2),
-            "acceptance_rate": _r(domain.rate(c["accepted"], decided)),
-            "rejection_rate": _r(domain.rate(c["rejected"], decided)),
-        })
+        rows.append(
+            {
+                "rep_id": row[0],
+                "team_id": row[1],
+                **{k: int(v) for k, v in c.items() if k != "won_revenue"},
+                "won_revenue": round(c["won_revenue"], 2),
+                "acceptance_rate": _r(domain.rate(c["accepted"], decided)),
+                "rejection_rate": _r(domain.rate(c["rejected"], decided)),
+            }
+        )
     reasons = [
         {"kind": k, "reason": r, "count": int(n)}
         for k, r, n in await conn.execute(
-            text(f"SELECT kind, reason, sum(n) FROM rep_reasons WHERE {where}{extra} "
-                 "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"),
+            text(
+                f"SELECT kind, reason, sum(n) FROM rep_reasons WHERE {where}{extra} "
+                "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
+            ),
             params,
         )
     ]
@@ -364,8 +419,10 @@ async def reps(conn: AsyncConnection, f: Filters, team: str | None = None,
     sums = ", ".join(f"sum({c})" for c in SLA_COLUMNS)
     sla_rows = []
     for row in await conn.execute(
-        text(f"SELECT policy_id, team_id, rep_id, {sums} FROM sla_daily WHERE {where}{sla_extra} "
-             "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+        text(
+            f"SELECT policy_id, team_id, rep_id, {sums} FROM sla_daily WHERE {where}{sla_extra} "
+            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ),
         params,
     ):
         c = {k: _num(v) for k, v in zip(SLA_COLUMNS, row[3:], strict=True)}
@@ -404,9 +461,14 @@ def _sla_rollup(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[
 # -- stuck leads ----------------------------------------------------------------------------
 
 
-async def stuck(conn: AsyncConnection, f: Filters, now: datetime,
-                expected_days: dict[str, float], stage: str | None = None,
-                limit: int = 100) -> dict[str, Any]:
+async def stuck(
+    conn: AsyncConnection,
+    f: Filters,
+    now: datetime,
+    expected_days: dict[str, float],
+    stage: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
     stages = [s for s in expected_days if stage in (None, s)]
     if not stages:
         return {"filters": f.as_dict(), "total": 0, "by_stage": {}, "rows": []}
@@ -419,8 +481,12 @@ async def stuck(conn: AsyncConnection, f: Filters, now: datetime,
     where, fparams = f.where("inquiry_at::date")
     cond = f"is_open AND ({' OR '.join(ors)}) AND {where}"
     params.update(fparams)
-    by_stage = {s: int(n) for s, n in await conn.execute(
-        text(f"SELECT stage, count(*) FROM lead_current WHERE {cond} GROUP BY stage"), params)}
+    by_stage = {
+        s: int(n)
+        for s, n in await conn.execute(
+            text(f"SELECT stage, count(*) FROM lead_current WHERE {cond} GROUP BY stage"), params
+        )
+    }
     rows = []
     for r in await conn.execute(
         text(
@@ -430,15 +496,26 @@ async def stuck(conn: AsyncConnection, f: Filters, now: datetime,
         ),
         {**params, "limit": limit},
     ):
-        rows.append({
-            "lead_id": str(r[0]), "stage": r[1], "entered_at": r[2].isoformat(),
-            "days_in_stage": round((now - r[2]).total_seconds() / 86400, 2),
-            "expected_days": expected_days[r[1]],
-            "inquiry_at": r[3].isoformat() if r[3] else None,
-            "channel": r[4], "campaign": r[5], "rep_id": r[6], "team_id": r[7],
-        })
-    return {"filters": f.as_dict(), "total": sum(by_stage.values()), "by_stage": by_stage,
-            "rows": rows}
+        rows.append(
+            {
+                "lead_id": str(r[0]),
+                "stage": r[1],
+                "entered_at": r[2].isoformat(),
+                "days_in_stage": round((now - r[2]).total_seconds() / 86400, 2),
+                "expected_days": expected_days[r[1]],
+                "inquiry_at": r[3].isoformat() if r[3] else None,
+                "channel": r[4],
+                "campaign": r[5],
+                "rep_id": r[6],
+                "team_id": r[7],
+            }
+        )
+    return {
+        "filters": f.as_dict(),
+        "total": sum(by_stage.values()),
+        "by_stage": by_stage,
+        "rows": rows,
+    }
 
 
 # -- timeline -------------------------------------------------------------------------------
@@ -446,7 +523,8 @@ async def stuck(conn: AsyncConnection, f: Filters, now: datetime,
 
 async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] | None:
     erased_at = await conn.scalar(
-        text("SELECT erased_at FROM erased_leads WHERE lead_id = :l"), {"l": lead_id})
+        text("SELECT erased_at FROM erased_leads WHERE lead_id = :l"), {"l": lead_id}
+    )
     result = await conn.execute(
         text(
             "SELECT l.global_position, l.event_id, l.producer, l.event_type, l.occurred_at, "
@@ -458,30 +536,46 @@ async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] 
     )
     events = []
     for pos, event_id, producer, event_type, occurred, recorded, payload, personal in result:
-        events.append({
-            "position": pos, "event_id": str(event_id), "producer": producer,
-            "event_type": event_type, "occurred_at": occurred.isoformat(),
-            "recorded_at": recorded.isoformat(), "stage": domain.stage_of_event(event_type),
-            "payload": {**payload, **(personal or {})},
-        })
+        events.append(
+            {
+                "position": pos,
+                "event_id": str(event_id),
+                "producer": producer,
+                "event_type": event_type,
+                "occurred_at": occurred.isoformat(),
+                "recorded_at": recorded.isoformat(),
+                "stage": domain.stage_of_event(event_type),
+                "payload": {**payload, **(personal or {})},
+            }
+        )
     if not events:
         return None
-    return {"lead_id": str(lead_id), "erased": erased_at is not None,
-            "erased_at": erased_at.isoformat() if erased_at else None, "events": events,
-            "rows": [{k: v for k, v in e.items() if k != "payload"} for e in events]}
+    return {
+        "lead_id": str(lead_id),
+        "erased": erased_at is not None,
+        "erased_at": erased_at.isoformat() if erased_at else None,
+        "events": events,
+        "rows": [{k: v for k, v in e.items() if k != "payload"} for e in events],
+    }
 
 
 # -- lead plan ------------------------------------------------------------------------------
 
 
-async def plan(conn: AsyncConnection, f: Filters, revenue: float, period: str,
-               mix: dict[str, float] | None) -> dict[str, Any]:
+async def plan(
+    conn: AsyncConnection, f: Filters, revenue: float, period: str, mix: dict[str, float] | None
+) -> dict[str, Any]:
     per_channel = await source_counts(conn, f, "channel")
 
     def milestones(c: dict[str, float]) -> dict[str, int]:
-        return {m: int(c[col]) for m, col in zip(
-            MILESTONES, ("inquiries", "mqls", "sals", "sqls", "opportunities", "won"),
-            strict=True)}
+        return {
+            m: int(c[col])
+            for m, col in zip(
+                MILESTONES,
+                ("inquiries", "mqls", "sals", "sqls", "opportunities", "won"),
+                strict=True,
+            )
+        }
 
     total = dict.fromkeys(SOURCE_COLUMNS, 0.0)
     for c in per_channel.values():
@@ -489,34 +583,51 @@ async def plan(conn: AsyncConnection, f: Filters, revenue: float, period: str,
             total[k] += c[k]
     overall = domain.lead_plan(revenue, milestones(total), total["won_revenue"], "all")
     lines = domain.plan_mix(
-        revenue, {s: (milestones(c), c["won_revenue"]) for s, c in per_channel.items()}, mix)
+        revenue, {s: (milestones(c), c["won_revenue"]) for s, c in per_channel.items()}, mix
+    )
     # Measured run rate over the filtered range, scaled to one plan period.
     days = None
     if f.start and f.end:
         days = (f.end - f.start).days + 1
     measured_per_period = (
-        {m: round(n * domain.period_days(period) / days, 1)
-         for m, n in milestones(total).items()} if days else None
+        {m: round(n * domain.period_days(period) / days, 1) for m, n in milestones(total).items()}
+        if days
+        else None
     )
 
     def line(p: domain.PlanLine) -> dict[str, Any]:
-        return {"segment": p.segment, "revenue": round(p.revenue, 2),
-                "avg_deal": _r(p.avg_deal, 2), "feasible": p.feasible, **p.needed}
+        return {
+            "segment": p.segment,
+            "revenue": round(p.revenue, 2),
+            "avg_deal": _r(p.avg_deal, 2),
+            "feasible": p.feasible,
+            **p.needed,
+        }
 
     rows = [line(overall), *(line(p) for p in lines)]
-    return {"filters": f.as_dict(), "revenue": revenue, "period": period,
-            "measured_rates": {r["stage"]: r["conversion_to_next"]
-                               for r in map(_stage_row, domain.waterfall(milestones(total)))},
-            "measured_per_period": measured_per_period, "plan": rows[0], "by_source": rows[1:],
-            "rows": rows}
+    return {
+        "filters": f.as_dict(),
+        "revenue": revenue,
+        "period": period,
+        "measured_rates": {
+            r["stage"]: r["conversion_to_next"]
+            for r in map(_stage_row, domain.waterfall(milestones(total)))
+        },
+        "measured_per_period": measured_per_period,
+        "plan": rows[0],
+        "by_source": rows[1:],
+        "rows": rows,
+    }
 
 
 # -- projections status --------------------------------------------------------------------
 
 
 async def checkpoints(conn: AsyncConnection) -> dict[str, int]:
-    return {n: int(p) for n, p in await conn.execute(
-        text("SELECT name, position FROM projection_checkpoints"))}
+    return {
+        n: int(p)
+        for n, p in await conn.execute(text("SELECT name, position FROM projection_checkpoints"))
+    }
 
 
 def day_after(d: date) -> date:

@@ -85,9 +85,11 @@ class Runtime:
             RateLimiter(settings.intake_key_rate_per_second, settings.intake_key_burst),
             RateLimiter(settings.intake_ip_rate_per_second, settings.intake_ip_burst),
             KeyCache(settings.intake_api_key_cache_seconds),
-            InquiryBatcher(lambda work: in_transaction(kit, work),
-                           max_batch=settings.intake_group_commit_max,
-                           concurrency=settings.intake_group_commit_transactions),
+            InquiryBatcher(
+                lambda work: in_transaction(kit, work),
+                max_batch=settings.intake_group_commit_max,
+                concurrency=settings.intake_group_commit_transactions,
+            ),
         )
 
 
@@ -116,23 +118,32 @@ def _limit(limiter: RateLimiter, subject: str, what: str) -> None:
     retry = limiter.check(subject)
     if retry is not None:
         seconds = max(1, int(retry + 0.999))
-        raise Problem(429, "Too many requests", f"rate limit per {what} exceeded; retry later",
-                      errors=[{"field": what, "message": f"retry after {seconds}s"}],
-                      headers={"Retry-After": str(seconds)})
+        raise Problem(
+            429,
+            "Too many requests",
+            f"rate limit per {what} exceeded; retry later",
+            errors=[{"field": what, "message": f"retry after {seconds}s"}],
+            headers={"Retry-After": str(seconds)},
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # Authentication
 
 
-async def authenticate(request: Request, kit: ServiceKit, api_key: str | None,
-                       scope: str) -> ApiKey:
+async def authenticate(
+    request: Request, kit: ServiceKit, api_key: str | None, scope: str
+) -> ApiKey:
     rt = runtime(kit)
     if not api_key:
         _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
-        raise Problem(401, "Unauthorized", "an API key is required",
-                      errors=[{"field": "X-Api-Key", "message": "missing"}],
-                      headers={"WWW-Authenticate": "ApiKey"})
+        raise Problem(
+            401,
+            "Unauthorized",
+            "an API key is required",
+            errors=[{"field": "X-Api-Key", "message": "missing"}],
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
     key_hash = hash_api_key(api_key)
     cached, key = rt.keys.get(key_hash)
     if not cached:
@@ -141,21 +152,30 @@ async def authenticate(request: Request, kit: ServiceKit, api_key: str | None,
         rt.keys.put(key_hash, key)
     if key is None or key.revoked:
         _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
-        raise Problem(401, "Unauthorized",
-                      "API key is revoked" if key is not None else "API key is not valid",
-                      errors=[{"field": "X-Api-Key",
-                               "message": "revoked" if key is not None else "unknown key"}],
-                      headers={"WWW-Authenticate": "ApiKey"})
+        raise Problem(
+            401,
+            "Unauthorized",
+            "API key is revoked" if key is not None else "API key is not valid",
+            errors=[
+                {"field": "X-Api-Key", "message": "revoked" if key is not None else "unknown key"}
+            ],
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
     if scope not in key.scopes:
-        raise Problem(403, "Forbidden", f"this API key lacks the {scope!r} scope",
-                      errors=[{"field": "X-Api-Key", "message": f"needs scope {scope}"}])
+        raise Problem(
+            403,
+            "Forbidden",
+            f"this API key lacks the {scope!r} scope",
+            errors=[{"field": "X-Api-Key", "message": f"needs scope {scope}"}],
+        )
     _limit(rt.key_limiter, key.key_id, "API key")
     return key
 
 
 def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
     async def dependency(
-        request: Request, kit: KitDep,
+        request: Request,
+        kit: KitDep,
         x_api_key: Annotated[str | None, Header()] = None,
     ) -> ApiKey:
         return await authenticate(request, kit, x_api_key, scope)
@@ -164,7 +184,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
 
 
 async def require_admin(
-    request: Request, kit: KitDep,
+    request: Request,
+    kit: KitDep,
     authorization: Annotated[str | None, Header()] = None,
     x_admin_token: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
@@ -177,14 +198,22 @@ async def require_admin(
         if hmac.compare_digest(token.encode(), kit.settings.admin_token.encode()):
             return "admin-token"
         _limit(runtime(kit).ip_limiter, client_ip(request, runtime(kit).settings), "client IP")
-        raise Problem(403, "Forbidden", "admin token is not valid",
-                      errors=[{"field": "Authorization", "message": "invalid admin token"}])
+        raise Problem(
+            403,
+            "Forbidden",
+            "admin token is not valid",
+            errors=[{"field": "Authorization", "message": "invalid admin token"}],
+        )
     if x_api_key:
         key = await authenticate(request, kit, x_api_key, "admin")
         return f"api-key:{key.key_id}"
-    raise Problem(401, "Unauthorized", "admin token required (Authorization: Bearer ...)",
-                  errors=[{"field": "Authorization", "message": "missing"}],
-                  headers={"WWW-Authenticate": "Bearer"})
+    raise Problem(
+        401,
+        "Unauthorized",
+        "admin token required (Authorization: Bearer ...)",
+        errors=[{"field": "Authorization", "message": "missing"}],
+        headers={"WWW-Authenticate": "Bearer"},
+    )
 
 
 AdminDep = Annotated[str, Depends(require_admin)]
@@ -194,8 +223,9 @@ AdminDep = Annotated[str, Depends(require_admin)]
 # Transactions with retry
 
 
-async def in_transaction(kit: ServiceKit, work: Callable[[UnitOfWork], Awaitable[T]],
-                         attempts: int = 6) -> T:
+async def in_transaction(
+    kit: ServiceKit, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 6
+) -> T:
     """Run ``work`` in one unit of work; a lost race (unique email, stream version) is
     retried from scratch, and the retry then sees the winner's rows."""
     for attempt in range(attempts):
@@ -212,16 +242,18 @@ async def in_transaction(kit: ServiceKit, work: Callable[[UnitOfWork], Awaitable
 
 def _hygiene_problem(exc: HygieneError) -> Problem:
     fields = ", ".join(e.field for e in exc.errors)
-    return Problem(422, "Invalid input", f"invalid fields: {fields}",
-                   errors=[e.as_dict() for e in exc.errors])
+    return Problem(
+        422, "Invalid input", f"invalid fields: {fields}", errors=[e.as_dict() for e in exc.errors]
+    )
 
 
 def _validation_problem(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     out = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        out.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip("."),
-                    "message": err["msg"]})
+        out.append(
+            {"field": f"{prefix}{loc}" if loc else prefix.rstrip("."), "message": err["msg"]}
+        )
     return out
 
 
@@ -231,7 +263,9 @@ def _draft_from_model(body: InquiryIn) -> InquiryDraft:
         source=body.source.model_dump(exclude_none=True),
         answers=body.answers.model_dump(exclude_none=True),
         consent=body.consent.model_dump() if body.consent else None,
-        notes=body.notes, rating=body.rating, external_id=body.external_id,
+        notes=body.notes,
+        rating=body.rating,
+        external_id=body.external_id,
         occurred_at=body.occurred_at,
     )
 
@@ -244,23 +278,34 @@ def _region(settings: IntakeSettings) -> str | None:
 # Inquiries
 
 
-@router.post("/v1/inquiries", status_code=202, tags=["capture"],
-             summary="Accept an inquiry (API key with scope 'inquiries')")
+@router.post(
+    "/v1/inquiries",
+    status_code=202,
+    tags=["capture"],
+    summary="Accept an inquiry (API key with scope 'inquiries')",
+)
 async def post_inquiry(
-    body: InquiryIn, request: Request, kit: KitDep,
+    body: InquiryIn,
+    request: Request,
+    kit: KitDep,
     key: Annotated[ApiKey, Depends(require_scope("inquiries"))],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
     settings = runtime(kit).settings
     try:
-        inquiry = domain.clean_inquiry(_draft_from_model(body), channel="api",
-                                       default_region=_region(settings))
+        inquiry = domain.clean_inquiry(
+            _draft_from_model(body), channel="api", default_region=_region(settings)
+        )
     except HygieneError as exc:
         raise _hygiene_problem(exc) from None
-    request_hash = hashlib.sha256(orjson.dumps(body.model_dump(mode="json"),
-                                               option=orjson.OPT_SORT_KEYS)).hexdigest()
-    idempotency = (Idempotency(f"inquiries:{key.key_id}", idempotency_key, request_hash)
-                   if idempotency_key else None)
+    request_hash = hashlib.sha256(
+        orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    ).hexdigest()
+    idempotency = (
+        Idempotency(f"inquiries:{key.key_id}", idempotency_key, request_hash)
+        if idempotency_key
+        else None
+    )
     item = IngestItem(inquiry, "api", new_id(), body.anonymous_id)
     outcome = await runtime(kit).batcher.submit(Pending(item, idempotency))
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
@@ -273,11 +318,23 @@ async def post_inquiry(
 DEFAULT_FIELD_MAP: dict[str, str] = {
     **{f: f"contact.{f}" for f in domain.CONTACT_FIELDS},
     "name": "contact.full_name",
-    **{f: f"source.{f}" for f in ("utm_source", "utm_medium", "utm_campaign", "utm_term",
-                                  "utm_content", "referrer")},
-    **{f: f"answers.{f}" for f in ("compelling_event", "timeframe", "budget", "authority",
-                                   "company_size", "product_interest", "opportunity_size",
-                                   "comments")},
+    **{
+        f: f"source.{f}"
+        for f in ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer")
+    },
+    **{
+        f: f"answers.{f}"
+        for f in (
+            "compelling_event",
+            "timeframe",
+            "budget",
+            "authority",
+            "company_size",
+            "product_interest",
+            "opportunity_size",
+            "comments",
+        )
+    },
     "message": "answers.comments",
     "marketing_opt_in": "consent.marketing_opt_in",
     "anonymous_id": "anonymous_id",
@@ -288,8 +345,12 @@ async def _load_form(kit: ServiceKit, form_key: str) -> FormIn:
     async with kit.connect() as conn:
         definition = await store.get_form(conn, form_key)
     if definition is None:
-        raise Problem(404, "Unknown form", f"no form with key {form_key!r}",
-                      errors=[{"field": "form_key", "message": "unknown form"}])
+        raise Problem(
+            404,
+            "Unknown form",
+            f"no form with key {form_key!r}",
+            errors=[{"field": "form_key", "message": "unknown form"}],
+        )
     return FormIn.model_validate(definition)
 
 
@@ -306,8 +367,12 @@ def _check_origin(request: Request, form: FormIn) -> str | None:
     normalized = origin.strip().rstrip("/").lower()
     if normalized in form.allowed_origins or normalized == _own_origin(request):
         return origin
-    raise Problem(403, "Origin not allowed", f"origin {origin!r} may not post this form",
-                  errors=[{"field": "Origin", "message": "not an allowed origin"}])
+    raise Problem(
+        403,
+        "Origin not allowed",
+        f"origin {origin!r} may not post this form",
+        errors=[{"field": "Origin", "message": "not an allowed origin"}],
+    )
 
 
 def _cors(origin: str | None) -> dict[str, str]:
@@ -320,17 +385,20 @@ def _cors(origin: str | None) -> dict[str, str]:
 async def preflight_form(form_key: str, request: Request, kit: KitDep) -> Response:
     form = await _load_form(kit, form_key)
     origin = _check_origin(request, form)
-    headers = {**_cors(origin), "Access-Control-Allow-Methods": "POST, OPTIONS",
-               "Access-Control-Allow-Headers": "Content-Type, Accept",
-               "Access-Control-Max-Age": "600"}
+    headers = {
+        **_cors(origin),
+        "Access-Control-Allow-Methods": "POST, OPTIONS",
+        "Access-Control-Allow-Headers": "Content-Type, Accept",
+        "Access-Control-Max-Age": "600",
+    }
     return Response(status_code=204, headers=headers)
 
 
-def _form_draft(form: FormIn, form_key: str, data: FormData, request: Request
-                ) -> tuple[InquiryDraft, str | None]:
+def _form_draft(
+    form: FormIn, form_key: str, data: FormData, request: Request
+) -> tuple[InquiryDraft, str | None]:
     mapping = {**DEFAULT_FIELD_MAP, **form.field_map}
-    groups: dict[str, dict[str, Any]] = {"contact": {}, "source": {}, "answers": {},
-                                         "consent": {}}
+    groups: dict[str, dict[str, Any]] = {"contact": {}, "source": {}, "answers": {}, "consent": {}}
     top: dict[str, Any] = {}
     for name, value in data.multi_items():
         if isinstance(value, UploadFile) or name == form.honeypot_field:
@@ -364,22 +432,25 @@ def _form_draft(form: FormIn, form_key: str, data: FormData, request: Request
         consent = {"marketing_opt_in": False, "text_version": form.consent_text_version}
     source = {"form_id": form_key, "campaign": form.campaign, **groups["source"]}
     source.setdefault("referrer", request.headers.get("referer"))
-    draft = InquiryDraft(contact=contact, source=source, answers=groups["answers"],
-                         consent=consent)
+    draft = InquiryDraft(contact=contact, source=source, answers=groups["answers"], consent=consent)
     return draft, top.get("anonymous_id")
 
 
-def _form_answer(request: Request, form: FormIn, form_key: str, origin: str | None,
-                 answer: dict[str, Any]) -> Response:
+def _form_answer(
+    request: Request, form: FormIn, form_key: str, origin: str | None, answer: dict[str, Any]
+) -> Response:
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(answer, status_code=202, headers=_cors(origin))
     target = form.thank_you_url or str(request.url_for("form_thanks", form_key=form_key))
     return RedirectResponse(target, status_code=303, headers=_cors(origin))
 
 
-@router.post("/v1/forms/{form_key}", tags=["capture"],
-             summary="A web form post (urlencoded or multipart): 303 to the thank-you page, "
-                     "or JSON with Accept: application/json")
+@router.post(
+    "/v1/forms/{form_key}",
+    tags=["capture"],
+    summary="A web form post (urlencoded or multipart): 303 to the thank-you page, "
+    "or JSON with Accept: application/json",
+)
 async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
     rt = runtime(kit)
     _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
@@ -387,22 +458,30 @@ async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
     origin = _check_origin(request, form)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        raise Problem(415, "Unsupported media type",
-                      "post the form as application/x-www-form-urlencoded or multipart/form-data",
-                      errors=[{"field": "Content-Type", "message": f"{content_type or 'none'}"}])
+        raise Problem(
+            415,
+            "Unsupported media type",
+            "post the form as application/x-www-form-urlencoded or multipart/form-data",
+            errors=[{"field": "Content-Type", "message": f"{content_type or 'none'}"}],
+        )
     data = await request.form(max_files=5, max_fields=200)
     honeypot = data.get(form.honeypot_field)
     if isinstance(honeypot, str) and honeypot.strip():
         # A bot filled the invisible field: drop it, but answer exactly like a success so
         # it learns nothing.
         log.info("honeypot filled on form %s; dropped", form_key)
-        fake = {"lead_id": str(new_id()), "inquiry_id": str(new_id()), "matched": False,
-                "match_reason": None}
+        fake = {
+            "lead_id": str(new_id()),
+            "inquiry_id": str(new_id()),
+            "matched": False,
+            "match_reason": None,
+        }
         return _form_answer(request, form, form_key, origin, fake)
     try:
         draft, anonymous_id = _form_draft(form, form_key, data, request)
-        inquiry = domain.clean_inquiry(draft, channel="web_form",
-                                       default_region=_region(rt.settings))
+        inquiry = domain.clean_inquiry(
+            draft, channel="web_form", default_region=_region(rt.settings)
+        )
     except HygieneError as exc:
         problem = _hygiene_problem(exc)
         problem.headers.update(_cors(origin))
@@ -412,15 +491,25 @@ async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
     return _form_answer(request, form, form_key, origin, outcome.answer)
 
 
-@router.get("/v1/forms/{form_key}/thanks", name="form_thanks", tags=["capture"],
-            response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/v1/forms/{form_key}/thanks",
+    name="form_thanks",
+    tags=["capture"],
+    response_class=HTMLResponse,
+    include_in_schema=False,
+)
 async def form_thanks(form_key: str) -> HTMLResponse:
-    return HTMLResponse("<!doctype html><title>Thank you</title>"
-                        "<h1>Thank you!</h1><p>We will be in touch soon.</p>")
+    return HTMLResponse(
+        "<!doctype html><title>Thank you</title><h1>Thank you!</h1><p>We will be in touch soon.</p>"
+    )
 
 
-@router.get("/v1/forms/{form_key}/example", tags=["capture"], response_class=HTMLResponse,
-            summary="A working sample HTML form that posts to this form key")
+@router.get(
+    "/v1/forms/{form_key}/example",
+    tags=["capture"],
+    response_class=HTMLResponse,
+    summary="A working sample HTML form that posts to this form key",
+)
 async def form_example(form_key: str, request: Request, kit: KitDep) -> HTMLResponse:
     form = await _load_form(kit, form_key)
     action = html.escape(str(request.url_for("post_form", form_key=form_key)))
@@ -457,14 +546,18 @@ label{{display:block;margin:.6rem 0}} input,select,textarea{{width:100%;padding:
 # Badge scans
 
 
-def _scan_item(raw: dict[str, Any], batch: ScanBatchIn, device: str, index: int,
-               settings: IntakeSettings) -> tuple[str, IngestItem] | dict[str, Any]:
+def _scan_item(
+    raw: dict[str, Any], batch: ScanBatchIn, device: str, index: int, settings: IntakeSettings
+) -> tuple[str, IngestItem] | dict[str, Any]:
     scan_id = str(raw.get("scan_id", "")) or f"#{index}"
     try:
         scan = ScanIn.model_validate(raw)
     except ValidationError as exc:
-        return {"scan_id": scan_id, "status": "rejected",
-                "errors": _validation_problem(exc, f"items[{index}].")}
+        return {
+            "scan_id": scan_id,
+            "status": "rejected",
+            "errors": _validation_problem(exc, f"items[{index}]."),
+        }
     try:
         if isinstance(scan.badge, str):
             fields = domain.parse_badge(scan.badge)
@@ -475,33 +568,55 @@ def _scan_item(raw: dict[str, Any], batch: ScanBatchIn, device: str, index: int,
         draft = InquiryDraft(
             contact=fields,
             source={"event_id": batch.event_id, "campaign": batch.campaign, "device_id": device},
-            answers=scan.answers.model_dump(exclude_none=True), notes=notes,
-            rating=scan.rating, occurred_at=scan.scanned_at,
+            answers=scan.answers.model_dump(exclude_none=True),
+            notes=notes,
+            rating=scan.rating,
+            occurred_at=scan.scanned_at,
         )
-        inquiry = domain.clean_inquiry(draft, channel="badge_scan",
-                                       default_region=_region(settings))
+        inquiry = domain.clean_inquiry(
+            draft, channel="badge_scan", default_region=_region(settings)
+        )
     except domain.BadgeFormatError as exc:
-        return {"scan_id": scan.scan_id, "status": "rejected",
-                "errors": [{"field": f"items[{index}].badge", "message": str(exc)}]}
+        return {
+            "scan_id": scan.scan_id,
+            "status": "rejected",
+            "errors": [{"field": f"items[{index}].badge", "message": str(exc)}],
+        }
     except HygieneError as exc:
-        return {"scan_id": scan.scan_id, "status": "rejected",
-                "errors": [{"field": f"items[{index}].badge.{e.field.split('.', 1)[-1]}"
-                            if e.field.startswith("contact.") else f"items[{index}].{e.field}",
-                            "message": e.message} for e in exc.errors]}
+        return {
+            "scan_id": scan.scan_id,
+            "status": "rejected",
+            "errors": [
+                {
+                    "field": f"items[{index}].badge.{e.field.split('.', 1)[-1]}"
+                    if e.field.startswith("contact.")
+                    else f"items[{index}].{e.field}",
+                    "message": e.message,
+                }
+                for e in exc.errors
+            ],
+        }
     return scan.scan_id, IngestItem(inquiry, "badge_scan", new_id())
 
 
-@router.post("/v1/scans", tags=["capture"],
-             summary="A badge scanner's batch (device API key with scope 'scans')")
+@router.post(
+    "/v1/scans",
+    tags=["capture"],
+    summary="A badge scanner's batch (device API key with scope 'scans')",
+)
 async def post_scans(
-    batch: ScanBatchIn, kit: KitDep,
+    batch: ScanBatchIn,
+    kit: KitDep,
     key: Annotated[ApiKey, Depends(require_scope("scans"))],
 ) -> JSONResponse:
     settings = runtime(kit).settings
     if len(batch.items) > settings.intake_max_batch_items:
-        raise Problem(413, "Batch too large",
-                      f"at most {settings.intake_max_batch_items} scans per request",
-                      errors=[{"field": "items", "message": "too many items"}])
+        raise Problem(
+            413,
+            "Batch too large",
+            f"at most {settings.intake_max_batch_items} scans per request",
+            errors=[{"field": "items", "message": "too many items"}],
+        )
     device = key.device
     results: list[dict[str, Any] | None] = []
     candidates: list[tuple[int, str, IngestItem]] = []
@@ -521,45 +636,66 @@ async def post_scans(
         for index, scan_id, item in candidates:
             if scan_id in seen:
                 lead_id, inquiry_id = seen[scan_id]
-                out[index] = {"scan_id": scan_id, "status": "duplicate",
-                              "lead_id": str(lead_id), "inquiry_id": str(inquiry_id)}
+                out[index] = {
+                    "scan_id": scan_id,
+                    "status": "duplicate",
+                    "lead_id": str(lead_id),
+                    "inquiry_id": str(inquiry_id),
+                }
             elif scan_id in in_batch:
                 out[index] = {"scan_id": scan_id, "status": "duplicate"}
             else:
                 in_batch.add(scan_id)
                 fresh.append((index, scan_id, item))
         ingested = await commands.ingest(uow, [f[2] for f in fresh])
-        await store.record_scans(uow.conn, device, [
-            (scan_id, r.lead_id, r.inquiry_id)
-            for (_, scan_id, _), r in zip(fresh, ingested, strict=True)])
+        await store.record_scans(
+            uow.conn,
+            device,
+            [
+                (scan_id, r.lead_id, r.inquiry_id)
+                for (_, scan_id, _), r in zip(fresh, ingested, strict=True)
+            ],
+        )
         for (index, scan_id, _), r in zip(fresh, ingested, strict=True):
-            out[index] = {"scan_id": scan_id, "status": "accepted", "lead_id": str(r.lead_id),
-                          "inquiry_id": str(r.inquiry_id), "matched": r.matched}
+            out[index] = {
+                "scan_id": scan_id,
+                "status": "accepted",
+                "lead_id": str(r.lead_id),
+                "inquiry_id": str(r.inquiry_id),
+                "matched": r.matched,
+            }
         return out
 
     decided = await in_transaction(kit, work) if candidates else {}
     final = [r if r is not None else decided[i] for i, r in enumerate(results)]
-    counts = {s: sum(1 for r in final if r["status"] == s)
-              for s in ("accepted", "duplicate", "rejected")}
-    return JSONResponse({"device_id": device, "event_id": batch.event_id, **counts,
-                         "items": final})
+    counts = {
+        s: sum(1 for r in final if r["status"] == s) for s in ("accepted", "duplicate", "rejected")
+    }
+    return JSONResponse({"device_id": device, "event_id": batch.event_id, **counts, "items": final})
 
 
 # ---------------------------------------------------------------------------------------
 # Activities
 
 
-@router.post("/v1/activities", tags=["capture"],
-             summary="A batch of engagement activity (API key with scope 'activities')")
+@router.post(
+    "/v1/activities",
+    tags=["capture"],
+    summary="A batch of engagement activity (API key with scope 'activities')",
+)
 async def post_activities(
-    batch: ActivityBatchIn, kit: KitDep,
+    batch: ActivityBatchIn,
+    kit: KitDep,
     key: Annotated[ApiKey, Depends(require_scope("activities"))],
 ) -> JSONResponse:
     settings = runtime(kit).settings
     if len(batch.items) > settings.intake_max_batch_items:
-        raise Problem(413, "Batch too large",
-                      f"at most {settings.intake_max_batch_items} activities per request",
-                      errors=[{"field": "items", "message": "too many items"}])
+        raise Problem(
+            413,
+            "Batch too large",
+            f"at most {settings.intake_max_batch_items} activities per request",
+            errors=[{"field": "items", "message": "too many items"}],
+        )
     results: list[dict[str, Any] | None] = []
     valid: list[tuple[int, ActivityItem]] = []
     for index, raw in enumerate(batch.items):
@@ -568,26 +704,56 @@ async def post_activities(
             email = domain.normalize_email(item.email) if item.email else None
             lead_id = uuid.UUID(item.lead_id) if item.lead_id else None
         except ValidationError as exc:
-            results.append({"activity_id": raw.get("activity_id"), "status": "rejected",
-                            "errors": _validation_problem(exc, f"items[{index}].")})
+            results.append(
+                {
+                    "activity_id": raw.get("activity_id"),
+                    "status": "rejected",
+                    "errors": _validation_problem(exc, f"items[{index}]."),
+                }
+            )
             continue
         except ValueError as exc:
             which = "lead_id" if "UUID" in str(exc) or "hexadecimal" in str(exc) else "email"
-            results.append({"activity_id": raw.get("activity_id"), "status": "rejected",
-                            "errors": [{"field": f"items[{index}].{which}",
-                                        "message": str(exc)}]})
+            results.append(
+                {
+                    "activity_id": raw.get("activity_id"),
+                    "status": "rejected",
+                    "errors": [{"field": f"items[{index}].{which}", "message": str(exc)}],
+                }
+            )
             continue
         if not (email or lead_id or item.anonymous_id):
-            results.append({"activity_id": item.activity_id, "status": "rejected",
-                            "errors": [{"field": f"items[{index}]",
-                                        "message": "give email, lead_id or anonymous_id"}]})
+            results.append(
+                {
+                    "activity_id": item.activity_id,
+                    "status": "rejected",
+                    "errors": [
+                        {
+                            "field": f"items[{index}]",
+                            "message": "give email, lead_id or anonymous_id",
+                        }
+                    ],
+                }
+            )
             continue
         results.append(None)
-        valid.append((index, ActivityItem(
-            activity_id=item.activity_id or str(new_id()), activity_type=item.type,
-            occurred_at=item.occurred_at, email=email, lead_id=lead_id,
-            anonymous_id=item.anonymous_id, url=item.url, content_id=item.content_id,
-            campaign=item.campaign, properties=item.properties)))
+        valid.append(
+            (
+                index,
+                ActivityItem(
+                    activity_id=item.activity_id or str(new_id()),
+                    activity_type=item.type,
+                    occurred_at=item.occurred_at,
+                    email=email,
+                    lead_id=lead_id,
+                    anonymous_id=item.anonymous_id,
+                    url=item.url,
+                    content_id=item.content_id,
+                    campaign=item.campaign,
+                    properties=item.properties,
+                ),
+            )
+        )
 
     async def work(uow: UnitOfWork) -> list[dict[str, Any]]:
         return await commands.record_activities(uow, [v[1] for v in valid])
@@ -595,8 +761,10 @@ async def post_activities(
     recorded = await in_transaction(kit, work) if valid else []
     by_index = {index: r for (index, _), r in zip(valid, recorded, strict=True)}
     final = [r if r is not None else by_index[i] for i, r in enumerate(results)]
-    counts = {s: sum(1 for r in final if r["status"] == s)
-              for s in ("accepted", "anonymous", "duplicate", "rejected")}
+    counts = {
+        s: sum(1 for r in final if r["status"] == s)
+        for s in ("accepted", "anonymous", "duplicate", "rejected")
+    }
     return JSONResponse({**counts, "items": final})
 
 
@@ -610,12 +778,21 @@ def _parse_mapping(raw: str | None) -> dict[str, str]:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise Problem(422, "Invalid mapping", "mapping must be a JSON object",
-                      errors=[{"field": "mapping", "message": str(exc)}]) from None
+        raise Problem(
+            422,
+            "Invalid mapping",
+            "mapping must be a JSON object",
+            errors=[{"field": "mapping", "message": str(exc)}],
+        ) from None
     if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise Problem(422, "Invalid mapping", "mapping must map column names to fields",
-                      errors=[{"field": "mapping", "message": "not an object of strings"}])
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise Problem(
+            422,
+            "Invalid mapping",
+            "mapping must map column names to fields",
+            errors=[{"field": "mapping", "message": "not an object of strings"}],
+        )
     return value
 
 
@@ -635,26 +812,39 @@ async def _spool_body(request: Request) -> tuple[str, str | None, dict[str, str]
                 form = await request.form(max_files=1, max_fields=20)
                 upload = form.get("file")
                 if not isinstance(upload, UploadFile):
-                    raise Problem(422, "No file", "send the CSV in a multipart field 'file'",
-                                  errors=[{"field": "file", "message": "missing"}])
+                    raise Problem(
+                        422,
+                        "No file",
+                        "send the CSV in a multipart field 'file'",
+                        errors=[{"field": "file", "message": "missing"}],
+                    )
                 filename = upload.filename
                 while chunk := await upload.read(1 << 16):
                     out.write(chunk)
                 fields = {k: v for k, v in form.items() if isinstance(v, str)}
             else:
-                raise Problem(415, "Unsupported media type",
-                              "send text/csv or multipart/form-data with a 'file' field",
-                              errors=[{"field": "Content-Type", "message": content_type}])
+                raise Problem(
+                    415,
+                    "Unsupported media type",
+                    "send text/csv or multipart/form-data with a 'file' field",
+                    errors=[{"field": "Content-Type", "message": content_type}],
+                )
     except BaseException:
         os.unlink(path)
         raise
     return path, filename, fields
 
 
-@router.post("/v1/imports", status_code=202, tags=["imports"],
-             summary="Import a CSV (admin): streamed to disk, processed in batches")
+@router.post(
+    "/v1/imports",
+    status_code=202,
+    tags=["imports"],
+    summary="Import a CSV (admin): streamed to disk, processed in batches",
+)
 async def post_import(
-    request: Request, kit: KitDep, _admin: AdminDep,
+    request: Request,
+    kit: KitDep,
+    _admin: AdminDep,
     preset: Annotated[str | None, Query(description="e.g. x-education")] = None,
     mapping: Annotated[str | None, Query(description="JSON: column -> field")] = None,
     keep_unmapped: Annotated[bool | None, Query()] = None,
@@ -665,28 +855,55 @@ async def post_import(
         chosen: dict[str, str] = {}
         if preset:
             if preset not in domain.PRESET_MAPPINGS:
-                raise Problem(422, "Unknown preset", f"no mapping preset {preset!r}",
-                              errors=[{"field": "preset",
-                                       "message": f"use one of {sorted(domain.PRESET_MAPPINGS)}"}])
+                raise Problem(
+                    422,
+                    "Unknown preset",
+                    f"no mapping preset {preset!r}",
+                    errors=[
+                        {
+                            "field": "preset",
+                            "message": f"use one of {sorted(domain.PRESET_MAPPINGS)}",
+                        }
+                    ],
+                )
             chosen.update(domain.PRESET_MAPPINGS[preset])
         chosen.update(_parse_mapping(fields.get("mapping", mapping)))
         if not chosen:
-            raise Problem(422, "No mapping", "give a column mapping or a preset",
-                          errors=[{"field": "mapping", "message": "missing"}])
+            raise Problem(
+                422,
+                "No mapping",
+                "give a column mapping or a preset",
+                errors=[{"field": "mapping", "message": "missing"}],
+            )
         problems = domain.mapping_errors(chosen)
         if problems:
-            raise Problem(422, "Invalid mapping", "unknown target fields",
-                          errors=[e.as_dict() for e in problems])
-        keep = keep_unmapped if keep_unmapped is not None else (
-            fields.get("keep_unmapped", "").lower() in ("1", "true", "yes") or bool(preset))
+            raise Problem(
+                422,
+                "Invalid mapping",
+                "unknown target fields",
+                errors=[e.as_dict() for e in problems],
+            )
+        keep = (
+            keep_unmapped
+            if keep_unmapped is not None
+            else (fields.get("keep_unmapped", "").lower() in ("1", "true", "yes") or bool(preset))
+        )
         header = await asyncio.to_thread(_read_header, path)
         if not header:
-            raise Problem(422, "Empty file", "the CSV has no header row",
-                          errors=[{"field": "file", "message": "no header"}])
+            raise Problem(
+                422,
+                "Empty file",
+                "the CSV has no header row",
+                errors=[{"field": "file", "message": "no header"}],
+            )
         columns = domain.resolve_mapping(header, chosen, keep_unmapped=keep)
         if "contact.email" not in columns.values():
-            raise Problem(422, "No email column", "no column is mapped to contact.email",
-                          errors=[{"field": "mapping", "message": "map a column to contact.email"}])
+            raise Problem(
+                422,
+                "No email column",
+                "no column is mapped to contact.email",
+                errors=[{"field": "mapping", "message": "map a column to contact.email"}],
+            )
         import_id = new_id()
         async with kit.unit_of_work() as uow:
             await store.create_import(uow.conn, import_id, filename, columns)
@@ -694,13 +911,16 @@ async def post_import(
         os.unlink(path)
         raise
     rt = runtime(kit)
-    task = asyncio.create_task(_run_import(kit, import_id, path, columns),
-                               name=f"import-{import_id}")
+    task = asyncio.create_task(
+        _run_import(kit, import_id, path, columns), name=f"import-{import_id}"
+    )
     rt.imports[import_id] = task
     task.add_done_callback(lambda _t: rt.imports.pop(import_id, None))
-    return JSONResponse({"import_id": str(import_id), "status": "running",
-                         "columns": columns},
-                        status_code=202, headers={"Location": f"/v1/imports/{import_id}"})
+    return JSONResponse(
+        {"import_id": str(import_id), "status": "running", "columns": columns},
+        status_code=202,
+        headers={"Location": f"/v1/imports/{import_id}"},
+    )
 
 
 def _read_header(path: str) -> list[str] | None:
@@ -712,8 +932,9 @@ def _take(rows: Iterator[tuple[int, dict[str, str]]], n: int) -> list[tuple[int,
     return list(itertools.islice(rows, n))
 
 
-async def _run_import(kit: ServiceKit, import_id: uuid.UUID, path: str,
-                      columns: dict[str, str]) -> None:
+async def _run_import(
+    kit: ServiceKit, import_id: uuid.UUID, path: str, columns: dict[str, str]
+) -> None:
     """Read the spooled CSV in batches; each batch is one transaction with its progress."""
     settings = runtime(kit).settings
     batch_rows = settings.intake_import_batch_rows
@@ -729,8 +950,9 @@ async def _run_import(kit: ServiceKit, import_id: uuid.UUID, path: str,
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
             async with kit.unit_of_work() as uow:
-                await store.finish_import(uow.conn, import_id, "interrupted",
-                                          "the service stopped during the import")
+                await store.finish_import(
+                    uow.conn, import_id, "interrupted", "the service stopped during the import"
+                )
         raise
     except Exception as exc:
         log.exception("import %s failed", import_id)
@@ -742,55 +964,89 @@ async def _run_import(kit: ServiceKit, import_id: uuid.UUID, path: str,
             os.unlink(path)
 
 
-async def _import_batch(kit: ServiceKit, import_id: uuid.UUID,
-                        rows: list[tuple[int, dict[str, str]]], columns: dict[str, str],
-                        settings: IntakeSettings) -> None:
+async def _import_batch(
+    kit: ServiceKit,
+    import_id: uuid.UUID,
+    rows: list[tuple[int, dict[str, str]]],
+    columns: dict[str, str],
+    settings: IntakeSettings,
+) -> None:
     items: list[IngestItem] = []
     rejections: list[tuple[int, str | None, str]] = []
     for number, row in rows:
         try:
-            inquiry = domain.clean_inquiry(domain.map_row(row, columns), channel="import",
-                                           default_region=_region(settings))
+            inquiry = domain.clean_inquiry(
+                domain.map_row(row, columns), channel="import", default_region=_region(settings)
+            )
         except HygieneError as exc:
             first = exc.errors[0]
-            rejections.append((number, first.field,
-                               "; ".join(f"{e.field}: {e.message}" for e in exc.errors)))
+            rejections.append(
+                (number, first.field, "; ".join(f"{e.field}: {e.message}" for e in exc.errors))
+            )
             continue
         source = inquiry.source.model_copy(update={"import_id": str(import_id)})
-        items.append(IngestItem(
-            domain.CleanInquiry(**{**inquiry.__dict__, "source": source}), "import", new_id()))
+        items.append(
+            IngestItem(
+                domain.CleanInquiry(**{**inquiry.__dict__, "source": source}), "import", new_id()
+            )
+        )
 
     async def work(uow: UnitOfWork) -> None:
         results = await commands.ingest(uow, items)
         await store.import_progress(
-            uow.conn, import_id, rows_read=len(rows), accepted=len(items),
-            rejected=len(rejections), new_leads=sum(1 for r in results if r.new_lead
-                                                    and not r.matched),
-            matched=sum(1 for r in results if r.matched), rejections=rejections)
+            uow.conn,
+            import_id,
+            rows_read=len(rows),
+            accepted=len(items),
+            rejected=len(rejections),
+            new_leads=sum(1 for r in results if r.new_lead and not r.matched),
+            matched=sum(1 for r in results if r.matched),
+            rejections=rejections,
+        )
 
     await in_transaction(kit, work)
 
 
-@router.get("/v1/imports/{import_id}", tags=["imports"],
-            summary="An import's progress and its rejected rows (admin)")
-async def get_import(import_id: uuid.UUID, kit: KitDep, _admin: AdminDep,
-                     rejections: Annotated[int, Query(ge=0, le=10_000)] = 1000) -> JSONResponse:
+@router.get(
+    "/v1/imports/{import_id}",
+    tags=["imports"],
+    summary="An import's progress and its rejected rows (admin)",
+)
+async def get_import(
+    import_id: uuid.UUID,
+    kit: KitDep,
+    _admin: AdminDep,
+    rejections: Annotated[int, Query(ge=0, le=10_000)] = 1000,
+) -> JSONResponse:
     async with kit.connect() as conn:
         found = await store.get_import(conn, import_id, rejections)
     if found is None:
-        raise Problem(404, "Unknown import", f"no import {import_id}",
-                      errors=[{"field": "import_id", "message": "unknown import"}])
+        raise Problem(
+            404,
+            "Unknown import",
+            f"no import {import_id}",
+            errors=[{"field": "import_id", "message": "unknown import"}],
+        )
     row, rejected = found
-    return JSONResponse({
-        "import_id": str(row.import_id), "status": row.status, "filename": row.filename,
-        "rows_read": row.rows_read, "accepted": row.accepted, "rejected": row.rejected,
-        "new_leads": row.new_leads, "matched": row.matched, "error": row.error,
-        "columns": row.mapping,
-        "created_at": row.created_at.isoformat(),
-        "finished_at": row.finished_at.isoformat() if row.finished_at else None,
-        "rejected_rows": [{"row": r.row_number, "field": r.field, "reason": r.reason}
-                          for r in rejected],
-    })
+    return JSONResponse(
+        {
+            "import_id": str(row.import_id),
+            "status": row.status,
+            "filename": row.filename,
+            "rows_read": row.rows_read,
+            "accepted": row.accepted,
+            "rejected": row.rejected,
+            "new_leads": row.new_leads,
+            "matched": row.matched,
+            "error": row.error,
+            "columns": row.mapping,
+            "created_at": row.created_at.isoformat(),
+            "finished_at": row.finished_at.isoformat() if row.finished_at else None,
+            "rejected_rows": [
+                {"row": r.row_number, "field": r.field, "reason": r.reason} for r in rejected
+            ],
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -824,39 +1080,53 @@ async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> JSONRes
 
 
 @router.get("/v1/leads", tags=["leads"], summary="Find a lead by email (admin)")
-async def find_lead(kit: KitDep, _admin: AdminDep,
-                    email: Annotated[str, Query(max_length=320)]) -> JSONResponse:
+async def find_lead(
+    kit: KitDep, _admin: AdminDep, email: Annotated[str, Query(max_length=320)]
+) -> JSONResponse:
     try:
         normalized = domain.normalize_email(email)
     except ValueError as exc:
-        raise Problem(422, "Invalid email", str(exc),
-                      errors=[{"field": "email", "message": str(exc)}]) from None
+        raise Problem(
+            422, "Invalid email", str(exc), errors=[{"field": "email", "message": str(exc)}]
+        ) from None
     async with kit.connect() as conn:
         row = await store.find_lead_by_email(conn, normalized)
     return JSONResponse({"items": [_profile(row)] if row is not None else []})
 
 
-@router.post("/v1/leads/{lead_id}/consent", tags=["leads"],
-             summary="Record an opt-in or opt-out (admin)")
-async def post_consent(lead_id: uuid.UUID, body: ConsentChangeIn, kit: KitDep,
-                       _admin: AdminDep) -> JSONResponse:
-    record = ConsentRecord(marketing_opt_in=body.marketing_opt_in,
-                           text_version=body.text_version, source=body.source or "api",
-                           given_at=kit.clock.now())
+@router.post(
+    "/v1/leads/{lead_id}/consent", tags=["leads"], summary="Record an opt-in or opt-out (admin)"
+)
+async def post_consent(
+    lead_id: uuid.UUID, body: ConsentChangeIn, kit: KitDep, _admin: AdminDep
+) -> JSONResponse:
+    record = ConsentRecord(
+        marketing_opt_in=body.marketing_opt_in,
+        text_version=body.text_version,
+        source=body.source or "api",
+        given_at=kit.clock.now(),
+    )
 
     async def work(uow: UnitOfWork) -> bool:
         return await commands.change_consent(uow, lead_id, record)
 
     changed = await in_transaction(kit, work)
-    return JSONResponse({"lead_id": str(lead_id), "changed": changed,
-                         "marketing_opt_in": body.marketing_opt_in})
+    return JSONResponse(
+        {"lead_id": str(lead_id), "changed": changed, "marketing_opt_in": body.marketing_opt_in}
+    )
 
 
-@router.delete("/v1/leads/{lead_id}", tags=["leads"],
-               summary="Erase a lead's personal data by crypto-shredding (admin)")
-async def delete_lead(lead_id: uuid.UUID, kit: KitDep, admin: AdminDep,
-                      reason: Annotated[str | None, Query(max_length=500)] = None
-                      ) -> JSONResponse:
+@router.delete(
+    "/v1/leads/{lead_id}",
+    tags=["leads"],
+    summary="Erase a lead's personal data by crypto-shredding (admin)",
+)
+async def delete_lead(
+    lead_id: uuid.UUID,
+    kit: KitDep,
+    admin: AdminDep,
+    reason: Annotated[str | None, Query(max_length=500)] = None,
+) -> JSONResponse:
     body = ErasureIn(reason=reason, requested_by=admin)
 
     async def work(uow: UnitOfWork) -> list[uuid.UUID]:
@@ -876,18 +1146,27 @@ async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONRespon
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
     async with kit.unit_of_work() as uow:
         if await store.get_form(uow.conn, form_key) is not None:
-            raise Problem(409, "Form exists", f"form {form_key!r} exists; PUT replaces it",
-                          errors=[{"field": "form_key", "message": "already exists"}])
+            raise Problem(
+                409,
+                "Form exists",
+                f"form {form_key!r} exists; PUT replaces it",
+                errors=[{"field": "form_key", "message": "already exists"}],
+            )
         await store.put_form(uow.conn, form_key, definition)
-    return JSONResponse(definition, status_code=201,
-                        headers={"Location": f"/v1/admin/forms/{form_key}"})
+    return JSONResponse(
+        definition, status_code=201, headers={"Location": f"/v1/admin/forms/{form_key}"}
+    )
 
 
 @router.put("/v1/admin/forms/{form_key}", tags=["admin"], summary="Create or replace a form")
 async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
     if body.form_key not in (None, form_key):
-        raise Problem(422, "Form key mismatch", "the body names another form key",
-                      errors=[{"field": "form_key", "message": "differs from the path"}])
+        raise Problem(
+            422,
+            "Form key mismatch",
+            "the body names another form key",
+            errors=[{"field": "form_key", "message": "differs from the path"}],
+        )
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
     FormIn.model_validate(definition)
     async with kit.unit_of_work() as uow:
@@ -906,59 +1185,105 @@ async def get_form(form_key: str, kit: KitDep, _admin: AdminDep) -> JSONResponse
     return JSONResponse((await _load_form(kit, form_key)).model_dump())
 
 
-@router.delete("/v1/admin/forms/{form_key}", status_code=204, tags=["admin"],
-               summary="Delete a form")
+@router.delete(
+    "/v1/admin/forms/{form_key}", status_code=204, tags=["admin"], summary="Delete a form"
+)
 async def delete_form(form_key: str, kit: KitDep, _admin: AdminDep) -> Response:
     async with kit.unit_of_work() as uow:
         if not await store.delete_form(uow.conn, form_key):
-            raise Problem(404, "Unknown form", f"no form with key {form_key!r}",
-                          errors=[{"field": "form_key", "message": "unknown form"}])
+            raise Problem(
+                404,
+                "Unknown form",
+                f"no form with key {form_key!r}",
+                errors=[{"field": "form_key", "message": "unknown form"}],
+            )
     return Response(status_code=204)
 
 
-@router.post("/v1/admin/api-keys", status_code=201, tags=["admin"],
-             summary="Create an API key (the key is shown once, only its hash is kept)")
+@router.post(
+    "/v1/admin/api-keys",
+    status_code=201,
+    tags=["admin"],
+    summary="Create an API key (the key is shown once, only its hash is kept)",
+)
 async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
     key = generate_api_key()
     key_id = new_id()
     async with kit.unit_of_work() as uow:
-        await store.insert_api_key(uow.conn, key_id, body.name, hash_api_key(key),
-                                   display_prefix(key), body.scopes, body.device_id)
-    return JSONResponse({"key_id": str(key_id), "key": key, "name": body.name,
-                         "scopes": body.scopes, "device_id": body.device_id,
-                         "prefix": display_prefix(key)}, status_code=201)
+        await store.insert_api_key(
+            uow.conn,
+            key_id,
+            body.name,
+            hash_api_key(key),
+            display_prefix(key),
+            body.scopes,
+            body.device_id,
+        )
+    return JSONResponse(
+        {
+            "key_id": str(key_id),
+            "key": key,
+            "name": body.name,
+            "scopes": body.scopes,
+            "device_id": body.device_id,
+            "prefix": display_prefix(key),
+        },
+        status_code=201,
+    )
 
 
 @router.get("/v1/admin/api-keys", tags=["admin"], summary="List API keys (never the keys)")
 async def list_api_keys(kit: KitDep, _admin: AdminDep) -> JSONResponse:
     async with kit.connect() as conn:
         rows = await store.list_api_keys(conn)
-    return JSONResponse({"items": [
-        {**r, "key_id": str(r["key_id"]), "created_at": r["created_at"].isoformat(),
-         "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None}
-        for r in rows]})
+    return JSONResponse(
+        {
+            "items": [
+                {
+                    **r,
+                    "key_id": str(r["key_id"]),
+                    "created_at": r["created_at"].isoformat(),
+                    "revoked_at": r["revoked_at"].isoformat() if r["revoked_at"] else None,
+                }
+                for r in rows
+            ]
+        }
+    )
 
 
-@router.delete("/v1/admin/api-keys/{key_id}", status_code=204, tags=["admin"],
-               summary="Revoke an API key")
+@router.delete(
+    "/v1/admin/api-keys/{key_id}", status_code=204, tags=["admin"], summary="Revoke an API key"
+)
 async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> Response:
     async with kit.unit_of_work() as uow:
         found = await store.revoke_api_key(uow.conn, key_id, kit.clock.now())
     if not found:
-        raise Problem(404, "Unknown API key", f"no API key {key_id}",
-                      errors=[{"field": "key_id", "message": "unknown key"}])
+        raise Problem(
+            404,
+            "Unknown API key",
+            f"no API key {key_id}",
+            errors=[{"field": "key_id", "message": "unknown key"}],
+        )
     runtime(kit).keys.clear()
     return Response(status_code=204)
 
 
-@router.put("/v1/admin/accounts/{account_domain}", tags=["admin"],
-            summary="Register a company account by its domain (for lead-to-account match)")
-async def put_account(account_domain: str, body: AccountIn, kit: KitDep, _admin: AdminDep
-                      ) -> JSONResponse:
+@router.put(
+    "/v1/admin/accounts/{account_domain}",
+    tags=["admin"],
+    summary="Register a company account by its domain (for lead-to-account match)",
+)
+async def put_account(
+    account_domain: str, body: AccountIn, kit: KitDep, _admin: AdminDep
+) -> JSONResponse:
     account_domain = account_domain.strip().lower()
     if "." not in account_domain or domain.is_free_mail(account_domain):
-        raise Problem(422, "Invalid domain", "give a company domain (not free-mail)",
-                      errors=[{"field": "account_domain", "message": "not a company domain"}])
+        raise Problem(
+            422,
+            "Invalid domain",
+            "give a company domain (not free-mail)",
+            errors=[{"field": "account_domain", "message": "not a company domain"}],
+        )
     account = domain.Account(body.account_id, account_domain, body.name, body.owner_rep_id)
     async with kit.unit_of_work() as uow:
         await store.upsert_account(uow.conn, account)
@@ -981,13 +1306,28 @@ async def bootstrap(kit: ServiceKit) -> None:
     async with kit.unit_of_work() as uow:
         if settings.intake_bootstrap_api_key:
             key = settings.intake_bootstrap_api_key
-            await store.insert_api_key(uow.conn, new_id(), "bootstrap", hash_api_key(key),
-                                       display_prefix(key),
-                                       ["activities", "inquiries", "scans"], None)
+            await store.insert_api_key(
+                uow.conn,
+                new_id(),
+                "bootstrap",
+                hash_api_key(key),
+                display_prefix(key),
+                ["activities", "inquiries", "scans"],
+                None,
+            )
         if settings.intake_bootstrap_form_key:
-            origins = [o.strip() for o in settings.intake_bootstrap_form_origins.split(",")
-                       if o.strip()]
-            form = FormIn(name="Demo form", form_key=settings.intake_bootstrap_form_key,
-                          allowed_origins=origins, consent_text_version="v1")
-            await store.put_form(uow.conn, settings.intake_bootstrap_form_key,
-                                 form.model_dump(), only_if_missing=True)
+            origins = [
+                o.strip() for o in settings.intake_bootstrap_form_origins.split(",") if o.strip()
+            ]
+            form = FormIn(
+                name="Demo form",
+                form_key=settings.intake_bootstrap_form_key,
+                allowed_origins=origins,
+                consent_text_version="v1",
+            )
+            await store.put_form(
+                uow.conn,
+                settings.intake_bootstrap_form_key,
+                form.model_dump(),
+                only_if_missing=True,
+            )

@@ -16,8 +16,7 @@ from leadflow.intake.settings import IntakeSettings
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = None
-               ) -> ServiceKit:
+def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = None) -> ServiceKit:
     settings = settings or IntakeSettings()
     kit = ServiceKit(
         settings,
@@ -31,12 +30,11 @@ def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = 
     return kit
 
 
-def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = None
-               ) -> FastAPI:
+def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
     return kit.create_app(
         router,
         title="Leadflow intake",
         description="Capture at the edge: inquiries, web forms, badge scans, imports, "
-                    "activity; data hygiene, consent and erasure.",
+        "activity; data hygiene, consent and erasure.",
     )

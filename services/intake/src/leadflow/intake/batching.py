@@ -48,14 +48,21 @@ Transaction = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
 
 
 def _answer(result: commands.IngestResult) -> dict[str, Any]:
-    return {"lead_id": str(result.lead_id), "inquiry_id": str(result.inquiry_id),
-            "matched": result.matched, "match_reason": result.match_reason}
+    return {
+        "lead_id": str(result.lead_id),
+        "inquiry_id": str(result.inquiry_id),
+        "matched": result.matched,
+        "match_reason": result.match_reason,
+    }
 
 
 def _mismatch() -> Problem:
-    return Problem(422, "Idempotency key reused",
-                   "this Idempotency-Key was used for a different request",
-                   errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}])
+    return Problem(
+        422,
+        "Idempotency key reused",
+        "this Idempotency-Key was used for a different request",
+        errors=[{"field": "Idempotency-Key", "message": "reused with a different body"}],
+    )
 
 
 async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Problem]:
@@ -81,30 +88,49 @@ async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Probl
     if keyed:
         ids = [batch[i].idempotency for i in keyed]
         rows = await conn.execute(
-            text("INSERT INTO idempotency_keys (scope, key, request_hash) SELECT * FROM "
-                 "unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:h AS text[])) "
-                 "ON CONFLICT DO NOTHING RETURNING scope, key"),
-            {"s": [x.scope for x in ids if x], "k": [x.key for x in ids if x],
-             "h": [x.request_hash for x in ids if x]},
+            text(
+                "INSERT INTO idempotency_keys (scope, key, request_hash) SELECT * FROM "
+                "unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:h AS text[])) "
+                "ON CONFLICT DO NOTHING RETURNING scope, key"
+            ),
+            {
+                "s": [x.scope for x in ids if x],
+                "k": [x.key for x in ids if x],
+                "h": [x.request_hash for x in ids if x],
+            },
         )
         claimed = {(r[0], r[1]) for r in rows}
-        earlier = [i for i in keyed if (batch[i].idempotency.scope,  # type: ignore[union-attr]
-                                        batch[i].idempotency.key) not in claimed]  # type: ignore[union-attr]
+        earlier = [
+            i
+            for i in keyed
+            if (
+                batch[i].idempotency.scope,  # type: ignore[union-attr]
+                batch[i].idempotency.key,
+            )
+            not in claimed
+        ]  # type: ignore[union-attr]
         if earlier:
             stored = await conn.execute(
-                text("SELECT scope, key, request_hash, response FROM idempotency_keys "
-                     "WHERE (scope, key) IN (SELECT * FROM unnest(CAST(:s AS text[]), "
-                     "CAST(:k AS text[])))"),
-                {"s": [batch[i].idempotency.scope for i in earlier],  # type: ignore[union-attr]
-                 "k": [batch[i].idempotency.key for i in earlier]},  # type: ignore[union-attr]
+                text(
+                    "SELECT scope, key, request_hash, response FROM idempotency_keys "
+                    "WHERE (scope, key) IN (SELECT * FROM unnest(CAST(:s AS text[]), "
+                    "CAST(:k AS text[])))"
+                ),
+                {
+                    "s": [batch[i].idempotency.scope for i in earlier],  # type: ignore[union-attr]
+                    "k": [batch[i].idempotency.key for i in earlier],
+                },  # type: ignore[union-attr]
             )
             by_key = {(r[0], r[1]): (r[2], r[3]) for r in stored}
             for i in earlier:
                 idem = batch[i].idempotency
                 assert idem is not None
                 request_hash, response = by_key[(idem.scope, idem.key)]
-                outcomes[i] = (Outcome(dict(response), replayed=True)
-                               if request_hash == idem.request_hash else _mismatch())
+                outcomes[i] = (
+                    Outcome(dict(response), replayed=True)
+                    if request_hash == idem.request_hash
+                    else _mismatch()
+                )
     todo = [i for i in range(len(batch)) if outcomes[i] is None and i not in followers]
     results = await commands.ingest(uow, [batch[i].item for i in todo])
     answers: list[tuple[Idempotency, dict[str, Any]]] = []
@@ -118,22 +144,27 @@ async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Probl
         from leadflow.intake.store import _json
 
         await conn.execute(
-            text("UPDATE idempotency_keys t SET status = 202, response = CAST(v.r AS jsonb) "
-                 "FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:r AS text[])) "
-                 "AS v(s, k, r) WHERE t.scope = v.s AND t.key = v.k"),
-            {"s": [a[0].scope for a in answers], "k": [a[0].key for a in answers],
-             "r": [_json(a[1]) for a in answers]},
+            text(
+                "UPDATE idempotency_keys t SET status = 202, response = CAST(v.r AS jsonb) "
+                "FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:r AS text[])) "
+                "AS v(s, k, r) WHERE t.scope = v.s AND t.key = v.k"
+            ),
+            {
+                "s": [a[0].scope for a in answers],
+                "k": [a[0].key for a in answers],
+                "r": [_json(a[1]) for a in answers],
+            },
         )
     for i, owner in followers.items():
         first = outcomes[owner]
-        outcomes[i] = Outcome(first.answer, replayed=True) if isinstance(first, Outcome) \
-            else first
+        outcomes[i] = Outcome(first.answer, replayed=True) if isinstance(first, Outcome) else first
     return [o if o is not None else Problem(500, "Internal error") for o in outcomes]
 
 
 class InquiryBatcher:
-    def __init__(self, transaction: Transaction, *, max_batch: int = 256,
-                 concurrency: int = 2) -> None:
+    def __init__(
+        self, transaction: Transaction, *, max_batch: int = 256, concurrency: int = 2
+    ) -> None:
         self.transaction = transaction
         self.max_batch = max_batch
         self.concurrency = concurrency
@@ -154,11 +185,10 @@ class InquiryBatcher:
 
     async def _flush(self) -> None:
         while self._queue:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch:]
+            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             await self._run(batch)
 
-    async def _run(self, batch: list[tuple[Pending, asyncio.Future[Outcome | Problem]]]
-                   ) -> None:
+    async def _run(self, batch: list[tuple[Pending, asyncio.Future[Outcome | Problem]]]) -> None:
         items = [p for p, _ in batch]
         try:
             outcomes = await self.transaction(lambda uow: process(uow, items))

@@ -65,15 +65,17 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
         emails=[c.contact.email for c in contacts if c.contact.email],
         phones=[c.contact.phone for c in contacts if c.contact.phone],
         domains=[c.company_domain for c in contacts if c.company_domain],
-        names=[n for c in contacts
-               if (n := domain.name_key(c.contact.first_name, c.contact.last_name))],
+        names=[
+            n for c in contacts if (n := domain.name_key(c.contact.first_name, c.contact.last_name))
+        ],
     )
     states: dict[uuid.UUID, LeadState] = {s.lead_id: s for s in candidates}
     index = _IdentityIndex()
     for state in candidates:
         index.add(state)
-    account_domains = {d for c in contacts if c.company_domain
-                       for d in domain.account_domains(c.company_domain)}
+    account_domains = {
+        d for c in contacts if c.company_domain for d in domain.account_domains(c.company_domain)
+    }
     accounts = await store.fetch_accounts(conn, account_domains)
 
     results: list[IngestResult] = []
@@ -85,8 +87,7 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
         inquiry = item.inquiry
         clean = inquiry.clean
         at = inquiry.occurred_at or now
-        live = [states[i].known() for i in index.candidates(clean)
-                if states[i].merged_into is None]
+        live = [states[i].known() for i in index.candidates(clean) if states[i].merged_into is None]
         decision: IdentityDecision = domain.resolve_identity(clean, live)
         account = domain.match_account(clean, accounts)
 
@@ -98,19 +99,32 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
             target = lead
         else:
             new_lead = LeadState(
-                lead_id=new_id(), contact=clean.contact,
-                field_times=_initial_times(clean.contact, at), consent=inquiry.consent,
-                account=account, flags=clean.flags, company_domain=clean.company_domain,
+                lead_id=new_id(),
+                contact=clean.contact,
+                field_times=_initial_times(clean.contact, at),
+                consent=inquiry.consent,
+                account=account,
+                flags=clean.flags,
+                company_domain=clean.company_domain,
                 emails={clean.contact.email} if clean.contact.email else set(),
                 new_emails={clean.contact.email} if clean.contact.email else set(),
-                created_at=now, dirty=True,
+                created_at=now,
+                dirty=True,
             )
             captured = LeadCaptured(
-                inquiry_id=item.inquiry_id, capture_method=item.capture_method,
-                contact=clean.contact, source=inquiry.source, answers=inquiry.answers,
-                consent=inquiry.consent, account=account, flags=clean.flags,
-                email_domain=clean.email_domain, rating=inquiry.rating, notes=inquiry.notes,
-                external_id=inquiry.external_id, attributes=inquiry.attributes,
+                inquiry_id=item.inquiry_id,
+                capture_method=item.capture_method,
+                contact=clean.contact,
+                source=inquiry.source,
+                answers=inquiry.answers,
+                consent=inquiry.consent,
+                account=account,
+                flags=clean.flags,
+                email_domain=clean.email_domain,
+                rating=inquiry.rating,
+                notes=inquiry.notes,
+                external_id=inquiry.external_id,
+                attributes=inquiry.attributes,
             )
             states[new_lead.lead_id] = new_lead
             events.append((new_lead.lead_id, [captured], at))
@@ -119,11 +133,11 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
                 survivor = states[decision.lead_id]
                 events.append((survivor.lead_id, _merge(survivor, new_lead, decision), at))
                 target = survivor
-                results.append(IngestResult(survivor.lead_id, item.inquiry_id, True,
-                                            decision.reason, True))
+                results.append(
+                    IngestResult(survivor.lead_id, item.inquiry_id, True, decision.reason, True)
+                )
             else:
-                results.append(IngestResult(new_lead.lead_id, item.inquiry_id, False, None,
-                                            True))
+                results.append(IngestResult(new_lead.lead_id, item.inquiry_id, False, None, True))
         index.add(target)
         if clean.contact.email:
             identified_emails[clean.contact.email] = target.lead_id
@@ -139,8 +153,7 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
     for lead_id, payload, occurred in await store.claim_pending_activities(
         conn, identified_emails, identified_anon, now
     ):
-        await uow.append(lead_id, ActivityRecorded.model_validate(payload),
-                         occurred_at=occurred)
+        await uow.append(lead_id, ActivityRecorded.model_validate(payload), occurred_at=occurred)
     await prepare_keys(uow, [lead_id for lead_id, _, _ in events])
     return results
 
@@ -183,8 +196,9 @@ class _IdentityIndex:
         found = {
             self.email.get(c.email or ""),
             self.phone.get(c.phone or ""),
-            self.name.get((clean.company_domain or "",
-                           domain.name_key(c.first_name, c.last_name) or "")),
+            self.name.get(
+                (clean.company_domain or "", domain.name_key(c.first_name, c.last_name) or "")
+            ),
         }
         found.discard(None)
         return sorted((f for f in found if f is not None), key=self.position.__getitem__)
@@ -200,14 +214,19 @@ async def prepare_keys(uow: UnitOfWork, lead_ids: Sequence[uuid.UUID]) -> None:
     crypto.use_keys(keys)
 
 
-def _repeat_inquiry(lead: LeadState, item: IngestItem, account: domain.AccountMatch | None,
-                    at: datetime) -> list[Any]:
+def _repeat_inquiry(
+    lead: LeadState, item: IngestItem, account: domain.AccountMatch | None, at: datetime
+) -> list[Any]:
     inquiry = item.inquiry
     payloads: list[Any] = [
         InquiryReceived(
-            inquiry_id=item.inquiry_id, capture_method=item.capture_method,
-            source=inquiry.source, answers=inquiry.answers, rating=inquiry.rating,
-            notes=inquiry.notes, external_id=inquiry.external_id,
+            inquiry_id=item.inquiry_id,
+            capture_method=item.capture_method,
+            source=inquiry.source,
+            answers=inquiry.answers,
+            rating=inquiry.rating,
+            notes=inquiry.notes,
+            external_id=inquiry.external_id,
             attributes=inquiry.attributes,
         )
     ]
@@ -227,26 +246,36 @@ def _repeat_inquiry(lead: LeadState, item: IngestItem, account: domain.AccountMa
         payloads.append(
             LeadProfileUpdated(
                 changed_fields=[*changed, *(["account"] if changed_account else [])],
-                contact=lead.contact, answers=inquiry.answers, account=lead.account,
+                contact=lead.contact,
+                answers=inquiry.answers,
+                account=lead.account,
                 reason="newer_inquiry",
             )
         )
     stated = domain.consent_change(lead.consent, inquiry.consent)
     if stated is not None:
         lead.consent = stated
-        payloads.append(ConsentChanged(marketing_opt_in=stated.marketing_opt_in,
-                                       text_version=stated.text_version, source=stated.source))
+        payloads.append(
+            ConsentChanged(
+                marketing_opt_in=stated.marketing_opt_in,
+                text_version=stated.text_version,
+                source=stated.source,
+            )
+        )
     return payloads
 
 
 def _merge(survivor: LeadState, duplicate: LeadState, decision: IdentityDecision) -> list[Any]:
     outcome = domain.merge_profiles(survivor.profile(), duplicate.profile())
-    changed = [k for k, v in outcome.contact.model_dump().items()
-               if v != getattr(survivor.contact, k)]
+    changed = [
+        k for k, v in outcome.contact.model_dump().items() if v != getattr(survivor.contact, k)
+    ]
     payloads: list[Any] = [
-        LeadsMerged(merged_lead_id=duplicate.lead_id,
-                    match_reason=decision.reason or "manual",
-                    field_sources=outcome.field_sources)
+        LeadsMerged(
+            merged_lead_id=duplicate.lead_id,
+            match_reason=decision.reason or "manual",
+            field_sources=outcome.field_sources,
+        )
     ]
     survivor.contact = outcome.contact
     survivor.field_times = dict(outcome.field_times)
@@ -258,19 +287,28 @@ def _merge(survivor: LeadState, duplicate: LeadState, decision: IdentityDecision
     survivor.dirty = True
     duplicate.merged_into = survivor.lead_id
     if changed:
-        payloads.append(LeadProfileUpdated(changed_fields=changed, contact=survivor.contact,
-                                           account=survivor.account, reason="merge"))
+        payloads.append(
+            LeadProfileUpdated(
+                changed_fields=changed,
+                contact=survivor.contact,
+                account=survivor.account,
+                reason="merge",
+            )
+        )
     if outcome.consent != survivor.consent:
         survivor.consent = outcome.consent
         if outcome.consent_narrowed and outcome.consent is not None:
-            payloads.append(ConsentChanged(marketing_opt_in=False,
-                                           text_version=outcome.consent.text_version,
-                                           source="merge"))
+            payloads.append(
+                ConsentChanged(
+                    marketing_opt_in=False,
+                    text_version=outcome.consent.text_version,
+                    source="merge",
+                )
+            )
     return payloads
 
 
-async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRecord
-                         ) -> bool:
+async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRecord) -> bool:
     """Record an explicit opt-in/opt-out; returns whether anything changed."""
     row = await store.get_lead(uow.conn, lead_id)
     if row is None or row.erased_at is not None:
@@ -283,14 +321,20 @@ async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRe
     if change is None:
         return False
     await store.set_consent(uow.conn, live, change, uow.clock.now())
-    await uow.append(live, ConsentChanged(marketing_opt_in=change.marketing_opt_in,
-                                          text_version=change.text_version,
-                                          source=change.source))
+    await uow.append(
+        live,
+        ConsentChanged(
+            marketing_opt_in=change.marketing_opt_in,
+            text_version=change.text_version,
+            source=change.source,
+        ),
+    )
     return True
 
 
-async def erase(uow: UnitOfWork, lead_id: uuid.UUID, reason: str | None,
-                requested_by: str | None) -> list[uuid.UUID]:
+async def erase(
+    uow: UnitOfWork, lead_id: uuid.UUID, reason: str | None, requested_by: str | None
+) -> list[uuid.UUID]:
     """Crypto-shred a lead (and the duplicates merged into it): delete the keys, blank the
     read tables, append ``LeadErased``. The event log itself is not touched."""
     row = await store.get_lead(uow.conn, lead_id)
@@ -327,8 +371,7 @@ class ActivityItem:
     properties: dict[str, str]
 
 
-async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]
-                            ) -> list[dict[str, Any]]:
+async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]) -> list[dict[str, Any]]:
     """Record a batch: on the lead when we know who it was, else kept anonymous until the
     person identifies (by email or anonymous id). Replays of an ``activity_id`` are
     duplicates."""
@@ -337,8 +380,7 @@ async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]
     seen = await store.existing_activity_ids(conn, [i.activity_id for i in items])
     by_email = await store.lead_ids_by_emails(conn, [i.email for i in items if i.email])
     by_id = await store.live_lead_ids(conn, [i.lead_id for i in items if i.lead_id])
-    by_anon = await store.anonymous_owners(conn, [i.anonymous_id for i in items
-                                                  if i.anonymous_id])
+    by_anon = await store.anonymous_owners(conn, [i.anonymous_id for i in items if i.anonymous_id])
     rows: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     links: dict[str, uuid.UUID] = {}
@@ -352,8 +394,14 @@ async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]
         if item.lead_id is not None:
             lead = by_id.get(item.lead_id)
             if lead is None:
-                out.append({"activity_id": item.activity_id, "status": "rejected",
-                            "field": "lead_id", "reason": "unknown lead"})
+                out.append(
+                    {
+                        "activity_id": item.activity_id,
+                        "status": "rejected",
+                        "field": "lead_id",
+                        "reason": "unknown lead",
+                    }
+                )
                 continue
         elif item.email and item.email in by_email:
             lead = by_email[item.email]
@@ -364,27 +412,36 @@ async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]
         if lead is not None and item.anonymous_id and item.anonymous_id not in by_anon:
             links[item.anonymous_id] = lead
         activity = ActivityRecorded(
-            activity_id=item.activity_id, activity_type=item.activity_type, url=item.url,
-            content_id=item.content_id, campaign=item.campaign, properties=item.properties,
+            activity_id=item.activity_id,
+            activity_type=item.activity_type,
+            url=item.url,
+            content_id=item.content_id,
+            campaign=item.campaign,
+            properties=item.properties,
             anonymous_id=item.anonymous_id,
         )
-        rows.append({"activity_id": item.activity_id, "lead_id": lead,
-                     "anonymous_id": item.anonymous_id,
-                     "email": item.email if lead is None else None,
-                     "payload": activity.model_dump(mode="json"),
-                     "occurred_at": item.occurred_at, "attached_at": now if lead else None})
+        rows.append(
+            {
+                "activity_id": item.activity_id,
+                "lead_id": lead,
+                "anonymous_id": item.anonymous_id,
+                "email": item.email if lead is None else None,
+                "payload": activity.model_dump(mode="json"),
+                "occurred_at": item.occurred_at,
+                "attached_at": now if lead else None,
+            }
+        )
         if lead is not None:
             await uow.append(lead, activity, occurred_at=item.occurred_at)
-            out.append({"activity_id": item.activity_id, "status": "accepted",
-                        "lead_id": str(lead)})
+            out.append(
+                {"activity_id": item.activity_id, "status": "accepted", "lead_id": str(lead)}
+            )
         else:
             out.append({"activity_id": item.activity_id, "status": "anonymous"})
     await store.insert_activities(conn, rows)
     await store.link_anonymous(conn, links)
     # An activity that names both a known lead and an anonymous id identifies that id:
     # earlier anonymous activity under it joins the lead now.
-    for lead_id, payload, occurred in await store.claim_pending_activities(conn, {}, links,
-                                                                           now):
-        await uow.append(lead_id, ActivityRecorded.model_validate(payload),
-                         occurred_at=occurred)
+    for lead_id, payload, occurred in await store.claim_pending_activities(conn, {}, links, now):
+        await uow.append(lead_id, ActivityRecorded.model_validate(payload), occurred_at=occurred)
     return out

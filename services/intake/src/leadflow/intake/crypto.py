@@ -23,8 +23,8 @@ from leadflow.events.envelope import Envelope
 
 SEALED = "_sealed"
 # Keys fetched or created in the current transaction (set by the command that writes).
-_TX_KEYS: contextvars.ContextVar[Mapping[uuid.UUID, bytes | None] | None] = (
-    contextvars.ContextVar("intake_tx_keys", default=None)
+_TX_KEYS: contextvars.ContextVar[Mapping[uuid.UUID, bytes | None] | None] = contextvars.ContextVar(
+    "intake_tx_keys", default=None
 )
 
 
@@ -45,8 +45,9 @@ def _erased_value(value: Any) -> Any:
     return {} if isinstance(value, dict) else None
 
 
-def seal(key: bytes, event_id: uuid.UUID, data: dict[str, Any], fields: frozenset[str]
-         ) -> dict[str, Any]:
+def seal(
+    key: bytes, event_id: uuid.UUID, data: dict[str, Any], fields: frozenset[str]
+) -> dict[str, Any]:
     """Replace ``fields`` by erased placeholders and add their sealed JSON under ``_sealed``.
 
     The event id is the associated data, so a sealed blob cannot be moved to another event.
@@ -82,8 +83,9 @@ def strip(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
     return {k: (_erased_value(v) if k in fields else v) for k, v in data.items() if k != SEALED}
 
 
-async def ensure_keys(conn: AsyncConnection, lead_ids: list[uuid.UUID]
-                      ) -> dict[uuid.UUID, bytes | None]:
+async def ensure_keys(
+    conn: AsyncConnection, lead_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, bytes | None]:
     """Keys of these leads, creating missing ones (one round trip for the whole batch).
 
     An erased lead keeps a tombstone row with no key, so nothing new can be sealed for it.
@@ -119,8 +121,9 @@ async def ensure_keys(conn: AsyncConnection, lead_ids: list[uuid.UUID]
 class LeadKeyCodec:
     """The kernel's ``PayloadCodec`` for intake's event log."""
 
-    async def encode(self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any]
-                     ) -> dict[str, Any]:
+    async def encode(
+        self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any]
+    ) -> dict[str, Any]:
         fields = frozenset(envelope.payload.personal_fields)
         if not fields:
             return data
@@ -133,11 +136,13 @@ class LeadKeyCodec:
             return strip(data, fields)
         return seal(key, envelope.event_id, data, fields)
 
-    async def decode(self, conn: AsyncConnection, lead_id: uuid.UUID, event_type: str,
-                     data: dict[str, Any]) -> dict[str, Any]:
+    async def decode(
+        self, conn: AsyncConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
         if SEALED not in data:
             return data
         # Always asked of the database: a key cached here could outlive an erasure.
-        key = await conn.scalar(text("SELECT key FROM lead_keys WHERE lead_id = :id"),
-                                {"id": lead_id})
+        key = await conn.scalar(
+            text("SELECT key FROM lead_keys WHERE lead_id = :id"), {"id": lead_id}
+        )
         return unseal(bytes(key) if key is not None else None, data)

@@ -98,8 +98,18 @@ class ScanBatchIn(BaseModel):
 
 
 ACTIVITY_TYPES = frozenset(
-    {"page_view", "content_download", "webinar_registration", "webinar_attendance",
-     "email_open", "email_click", "event_visit", "form_view", "video_view", "chat"}
+    {
+        "page_view",
+        "content_download",
+        "webinar_registration",
+        "webinar_attendance",
+        "email_open",
+        "email_click",
+        "event_visit",
+        "form_view",
+        "video_view",
+        "chat",
+    }
 )
 
 
@@ -164,7 +174,8 @@ class FormIn(_Strict):
             origin = value.strip().rstrip("/")
             if not _ORIGIN.match(origin):
                 raise ValueError(
-                    f"{value!r} is not an origin (scheme://host[:port]); '*' is not allowed")
+                    f"{value!r} is not an origin (scheme://host[:port]); '*' is not allowed"
+                )
             out.append(origin.lower())
         return out
 

@@ -107,12 +107,18 @@ async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
 
     Locks are taken in one statement, in a fixed order, so these waits cannot deadlock.
     """
-    ids = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big",
-                                 signed=True) for k in keys})
+    ids = sorted(
+        {
+            int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
+            for k in keys
+        }
+    )
     if ids:
         await conn.execute(
-            text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) "
-                 "WITH ORDINALITY AS t(k, n) ORDER BY n"),
+            text(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) "
+                "WITH ORDINALITY AS t(k, n) ORDER BY n"
+            ),
             {"ids": ids},
         )
 
@@ -139,8 +145,12 @@ async def fetch_candidates(
             ORDER BY l.created_at, l.lead_id
             """
         ),
-        {"emails": list(set(emails)), "phones": list(set(phones)),
-         "domains": list(set(domains)), "names": list(set(names))},
+        {
+            "emails": list(set(emails)),
+            "phones": list(set(phones)),
+            "domains": list(set(domains)),
+            "names": list(set(names)),
+        },
     )
     return [_state(r) for r in rows]
 
@@ -178,8 +188,9 @@ async def save_leads(conn: AsyncConnection, states: Sequence[LeadState], now: da
                 "names": [name_key(s.contact.first_name, s.contact.last_name) for s in states],
                 "domains": [s.company_domain for s in states],
                 "contacts": [s.contact.model_dump_json(exclude_none=True) for s in states],
-                "times": [_json({k: v.isoformat() for k, v in s.field_times.items()})
-                          for s in states],
+                "times": [
+                    _json({k: v.isoformat() for k, v in s.field_times.items()}) for s in states
+                ],
                 "consents": [s.consent.model_dump_json() if s.consent else None for s in states],
                 "accounts": [s.account.model_dump_json() if s.account else None for s in states],
                 "flags": [s.flags.model_dump_json() for s in states],
@@ -220,8 +231,7 @@ async def find_lead_by_email(conn: AsyncConnection, email: str) -> Any | None:
     return row.first()
 
 
-async def lead_ids_by_emails(conn: AsyncConnection, emails: Sequence[str]
-                             ) -> dict[str, uuid.UUID]:
+async def lead_ids_by_emails(conn: AsyncConnection, emails: Sequence[str]) -> dict[str, uuid.UUID]:
     if not emails:
         return {}
     rows = await conn.execute(
@@ -231,8 +241,9 @@ async def lead_ids_by_emails(conn: AsyncConnection, emails: Sequence[str]
     return {r[0]: r[1] for r in rows}
 
 
-async def live_lead_ids(conn: AsyncConnection, ids: Sequence[uuid.UUID]
-                        ) -> dict[uuid.UUID, uuid.UUID]:
+async def live_lead_ids(
+    conn: AsyncConnection, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, uuid.UUID]:
     """Each existing, unerased lead id mapped to the lead it lives on (merges followed)."""
     if not ids:
         return {}
@@ -246,8 +257,9 @@ async def live_lead_ids(conn: AsyncConnection, ids: Sequence[uuid.UUID]
     return {r[0]: r[1] for r in rows}
 
 
-async def erase_lead_rows(conn: AsyncConnection, lead_ids: Sequence[uuid.UUID],
-                          now: datetime) -> None:
+async def erase_lead_rows(
+    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
     """Shred the keys and blank every personal column intake keeps about these leads."""
     params = {"ids": list(lead_ids), "now": now}
     await conn.execute(
@@ -282,11 +294,11 @@ async def merged_into(conn: AsyncConnection, lead_id: uuid.UUID) -> list[uuid.UU
     return [r[0] for r in rows]
 
 
-async def set_consent(conn: AsyncConnection, lead_id: uuid.UUID, consent: ConsentRecord,
-                      now: datetime) -> None:
+async def set_consent(
+    conn: AsyncConnection, lead_id: uuid.UUID, consent: ConsentRecord, now: datetime
+) -> None:
     await conn.execute(
-        text("UPDATE leads SET consent = CAST(:c AS jsonb), updated_at = :now "
-             "WHERE lead_id = :id"),
+        text("UPDATE leads SET consent = CAST(:c AS jsonb), updated_at = :now WHERE lead_id = :id"),
         {"c": consent.model_dump_json(), "now": now, "id": lead_id},
     )
 
@@ -300,8 +312,10 @@ async def fetch_accounts(conn: AsyncConnection, domains: Iterable[str]) -> dict[
     if not wanted:
         return {}
     rows = await conn.execute(
-        text("SELECT domain, account_id, name, owner_rep_id FROM accounts "
-             "WHERE domain = ANY(CAST(:d AS text[]))"),
+        text(
+            "SELECT domain, account_id, name, owner_rep_id FROM accounts "
+            "WHERE domain = ANY(CAST(:d AS text[]))"
+        ),
         {"d": wanted},
     )
     return {r.domain: Account(r.account_id, r.domain, r.name, r.owner_rep_id) for r in rows}
@@ -315,8 +329,12 @@ async def upsert_account(conn: AsyncConnection, account: Account) -> None:
             "account_id = EXCLUDED.account_id, name = EXCLUDED.name, "
             "owner_rep_id = EXCLUDED.owner_rep_id, updated_at = now()"
         ),
-        {"domain": account.domain, "account_id": account.account_id, "name": account.name,
-         "owner": account.owner_rep_id},
+        {
+            "domain": account.domain,
+            "account_id": account.account_id,
+            "name": account.name,
+            "owner": account.owner_rep_id,
+        },
     )
 
 
@@ -334,42 +352,62 @@ async def list_accounts(conn: AsyncConnection) -> list[Account]:
 async def find_api_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
     row = (
         await conn.execute(
-            text("SELECT key_id, name, scopes, device_id, revoked_at FROM api_keys "
-                 "WHERE key_hash = :h"),
+            text(
+                "SELECT key_id, name, scopes, device_id, revoked_at FROM api_keys "
+                "WHERE key_hash = :h"
+            ),
             {"h": key_hash},
         )
     ).first()
     if row is None:
         return None
-    return ApiKey(str(row.key_id), row.name, frozenset(row.scopes), row.device_id,
-                  row.revoked_at is not None)
+    return ApiKey(
+        str(row.key_id), row.name, frozenset(row.scopes), row.device_id, row.revoked_at is not None
+    )
 
 
-async def insert_api_key(conn: AsyncConnection, key_id: uuid.UUID, name: str, key_hash: str,
-                         prefix: str, scopes: Sequence[str], device_id: str | None) -> None:
+async def insert_api_key(
+    conn: AsyncConnection,
+    key_id: uuid.UUID,
+    name: str,
+    key_hash: str,
+    prefix: str,
+    scopes: Sequence[str],
+    device_id: str | None,
+) -> None:
     await conn.execute(
         text(
             "INSERT INTO api_keys (key_id, name, key_hash, prefix, scopes, device_id) "
             "VALUES (:id, :name, :hash, :prefix, :scopes, :device) "
             "ON CONFLICT (key_hash) DO UPDATE SET scopes = EXCLUDED.scopes, revoked_at = NULL"
         ),
-        {"id": key_id, "name": name, "hash": key_hash, "prefix": prefix,
-         "scopes": list(scopes), "device": device_id},
+        {
+            "id": key_id,
+            "name": name,
+            "hash": key_hash,
+            "prefix": prefix,
+            "scopes": list(scopes),
+            "device": device_id,
+        },
     )
 
 
 async def list_api_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
     rows = await conn.execute(
-        text("SELECT key_id, name, prefix, scopes, device_id, created_at, revoked_at "
-             "FROM api_keys ORDER BY created_at")
+        text(
+            "SELECT key_id, name, prefix, scopes, device_id, created_at, revoked_at "
+            "FROM api_keys ORDER BY created_at"
+        )
     )
     return [dict(r._mapping) for r in rows]
 
 
 async def revoke_api_key(conn: AsyncConnection, key_id: uuid.UUID, now: datetime) -> bool:
     result = await conn.execute(
-        text("UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE key_id = :id "
-             "RETURNING key_id"),
+        text(
+            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE key_id = :id "
+            "RETURNING key_id"
+        ),
         {"id": key_id, "now": now},
     )
     return result.first() is not None
@@ -386,13 +424,23 @@ async def get_form(conn: AsyncConnection, form_key: str) -> dict[str, Any] | Non
     return dict(value) if value is not None else None
 
 
-async def put_form(conn: AsyncConnection, form_key: str, definition: dict[str, Any],
-                   *, only_if_missing: bool = False) -> None:
-    conflict = "DO NOTHING" if only_if_missing else (
-        "DO UPDATE SET definition = EXCLUDED.definition, updated_at = now()")
+async def put_form(
+    conn: AsyncConnection,
+    form_key: str,
+    definition: dict[str, Any],
+    *,
+    only_if_missing: bool = False,
+) -> None:
+    conflict = (
+        "DO NOTHING"
+        if only_if_missing
+        else ("DO UPDATE SET definition = EXCLUDED.definition, updated_at = now()")
+    )
     await conn.execute(
-        text(f"INSERT INTO forms (form_key, definition) VALUES (:k, CAST(:d AS jsonb)) "
-             f"ON CONFLICT (form_key) {conflict}"),
+        text(
+            f"INSERT INTO forms (form_key, definition) VALUES (:k, CAST(:d AS jsonb)) "
+            f"ON CONFLICT (form_key) {conflict}"
+        ),
         {"k": form_key, "d": _json(definition)},
     )
 
@@ -413,23 +461,28 @@ async def delete_form(conn: AsyncConnection, form_key: str) -> bool:
 # Idempotency
 
 
-async def claim_idempotency(conn: AsyncConnection, scope: str, key: str, request_hash: str
-                            ) -> tuple[bool, str | None, int | None, Any]:
+async def claim_idempotency(
+    conn: AsyncConnection, scope: str, key: str, request_hash: str
+) -> tuple[bool, str | None, int | None, Any]:
     """Claim ``key`` in this transaction. A concurrent claim of the same key waits on the
     unique index until ours commits, then sees our stored response.
 
     Returns (claimed, stored_hash, stored_status, stored_response)."""
     claimed = await conn.scalar(
-        text("INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:s, :k, :h) "
-             "ON CONFLICT DO NOTHING RETURNING true"),
+        text(
+            "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:s, :k, :h) "
+            "ON CONFLICT DO NOTHING RETURNING true"
+        ),
         {"s": scope, "k": key, "h": request_hash},
     )
     if claimed:
         return True, None, None, None
     row = (
         await conn.execute(
-            text("SELECT request_hash, status, response FROM idempotency_keys "
-                 "WHERE scope = :s AND key = :k"),
+            text(
+                "SELECT request_hash, status, response FROM idempotency_keys "
+                "WHERE scope = :s AND key = :k"
+            ),
             {"s": scope, "k": key},
         )
     ).first()
@@ -437,11 +490,14 @@ async def claim_idempotency(conn: AsyncConnection, scope: str, key: str, request
     return False, row.request_hash, row.status, row.response
 
 
-async def store_idempotent_response(conn: AsyncConnection, scope: str, key: str, status: int,
-                                    response: Any) -> None:
+async def store_idempotent_response(
+    conn: AsyncConnection, scope: str, key: str, status: int, response: Any
+) -> None:
     await conn.execute(
-        text("UPDATE idempotency_keys SET status = :st, response = CAST(:r AS jsonb) "
-             "WHERE scope = :s AND key = :k"),
+        text(
+            "UPDATE idempotency_keys SET status = :st, response = CAST(:r AS jsonb) "
+            "WHERE scope = :s AND key = :k"
+        ),
         {"st": status, "r": _json(response), "s": scope, "k": key},
     )
 
@@ -450,25 +506,35 @@ async def store_idempotent_response(conn: AsyncConnection, scope: str, key: str,
 # Scans
 
 
-async def seen_scans(conn: AsyncConnection, device: str, scan_ids: Sequence[str]
-                     ) -> dict[str, tuple[uuid.UUID, uuid.UUID]]:
+async def seen_scans(
+    conn: AsyncConnection, device: str, scan_ids: Sequence[str]
+) -> dict[str, tuple[uuid.UUID, uuid.UUID]]:
     rows = await conn.execute(
-        text("SELECT scan_id, lead_id, inquiry_id FROM scans WHERE device_id = :d "
-             "AND scan_id = ANY(CAST(:ids AS text[]))"),
+        text(
+            "SELECT scan_id, lead_id, inquiry_id FROM scans WHERE device_id = :d "
+            "AND scan_id = ANY(CAST(:ids AS text[]))"
+        ),
         {"d": device, "ids": list(scan_ids)},
     )
     return {r.scan_id: (r.lead_id, r.inquiry_id) for r in rows}
 
 
-async def record_scans(conn: AsyncConnection, device: str,
-                       rows: Sequence[tuple[str, uuid.UUID, uuid.UUID]]) -> None:
+async def record_scans(
+    conn: AsyncConnection, device: str, rows: Sequence[tuple[str, uuid.UUID, uuid.UUID]]
+) -> None:
     if not rows:
         return
     await conn.execute(
-        text("INSERT INTO scans (device_id, scan_id, lead_id, inquiry_id) SELECT :d, * FROM "
-             "unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]), CAST(:inq AS uuid[]))"),
-        {"d": device, "ids": [r[0] for r in rows], "leads": [r[1] for r in rows],
-         "inq": [r[2] for r in rows]},
+        text(
+            "INSERT INTO scans (device_id, scan_id, lead_id, inquiry_id) SELECT :d, * FROM "
+            "unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]), CAST(:inq AS uuid[]))"
+        ),
+        {
+            "d": device,
+            "ids": [r[0] for r in rows],
+            "leads": [r[1] for r in rows],
+            "inq": [r[2] for r in rows],
+        },
     )
 
 
@@ -476,55 +542,85 @@ async def record_scans(conn: AsyncConnection, device: str,
 # Imports
 
 
-async def create_import(conn: AsyncConnection, import_id: uuid.UUID, filename: str | None,
-                        mapping: dict[str, str]) -> None:
+async def create_import(
+    conn: AsyncConnection, import_id: uuid.UUID, filename: str | None, mapping: dict[str, str]
+) -> None:
     await conn.execute(
-        text("INSERT INTO imports (import_id, status, filename, mapping) "
-             "VALUES (:id, 'running', :f, CAST(:m AS jsonb))"),
+        text(
+            "INSERT INTO imports (import_id, status, filename, mapping) "
+            "VALUES (:id, 'running', :f, CAST(:m AS jsonb))"
+        ),
         {"id": import_id, "f": filename, "m": _json(mapping)},
     )
 
 
-async def import_progress(conn: AsyncConnection, import_id: uuid.UUID, *, rows_read: int,
-                          accepted: int, rejected: int, new_leads: int, matched: int,
-                          rejections: Sequence[tuple[int, str | None, str]]) -> None:
+async def import_progress(
+    conn: AsyncConnection,
+    import_id: uuid.UUID,
+    *,
+    rows_read: int,
+    accepted: int,
+    rejected: int,
+    new_leads: int,
+    matched: int,
+    rejections: Sequence[tuple[int, str | None, str]],
+) -> None:
     await conn.execute(
-        text("UPDATE imports SET rows_read = rows_read + :r, accepted = accepted + :a, "
-             "rejected = rejected + :x, new_leads = new_leads + :n, matched = matched + :m, "
-             "updated_at = now() WHERE import_id = :id"),
-        {"r": rows_read, "a": accepted, "x": rejected, "n": new_leads, "m": matched,
-         "id": import_id},
+        text(
+            "UPDATE imports SET rows_read = rows_read + :r, accepted = accepted + :a, "
+            "rejected = rejected + :x, new_leads = new_leads + :n, matched = matched + :m, "
+            "updated_at = now() WHERE import_id = :id"
+        ),
+        {
+            "r": rows_read,
+            "a": accepted,
+            "x": rejected,
+            "n": new_leads,
+            "m": matched,
+            "id": import_id,
+        },
     )
     if rejections:
         await conn.execute(
-            text("INSERT INTO import_rejections (import_id, row_number, field, reason) "
-                 "SELECT :id, * FROM unnest(CAST(:rows AS integer[]), CAST(:fields AS text[]), "
-                 "CAST(:reasons AS text[])) ON CONFLICT DO NOTHING"),
-            {"id": import_id, "rows": [r[0] for r in rejections],
-             "fields": [r[1] for r in rejections], "reasons": [r[2] for r in rejections]},
+            text(
+                "INSERT INTO import_rejections (import_id, row_number, field, reason) "
+                "SELECT :id, * FROM unnest(CAST(:rows AS integer[]), CAST(:fields AS text[]), "
+                "CAST(:reasons AS text[])) ON CONFLICT DO NOTHING"
+            ),
+            {
+                "id": import_id,
+                "rows": [r[0] for r in rejections],
+                "fields": [r[1] for r in rejections],
+                "reasons": [r[2] for r in rejections],
+            },
         )
 
 
-async def finish_import(conn: AsyncConnection, import_id: uuid.UUID, status: str,
-                        error: str | None = None) -> None:
+async def finish_import(
+    conn: AsyncConnection, import_id: uuid.UUID, status: str, error: str | None = None
+) -> None:
     await conn.execute(
-        text("UPDATE imports SET status = :s, error = :e, finished_at = now(), "
-             "updated_at = now() WHERE import_id = :id"),
+        text(
+            "UPDATE imports SET status = :s, error = :e, finished_at = now(), "
+            "updated_at = now() WHERE import_id = :id"
+        ),
         {"s": status, "e": error, "id": import_id},
     )
 
 
-async def get_import(conn: AsyncConnection, import_id: uuid.UUID, rejection_limit: int
-                     ) -> tuple[Any, list[Any]] | None:
+async def get_import(
+    conn: AsyncConnection, import_id: uuid.UUID, rejection_limit: int
+) -> tuple[Any, list[Any]] | None:
     row = (
-        await conn.execute(text("SELECT * FROM imports WHERE import_id = :id"),
-                           {"id": import_id})
+        await conn.execute(text("SELECT * FROM imports WHERE import_id = :id"), {"id": import_id})
     ).first()
     if row is None:
         return None
     rejected = await conn.execute(
-        text("SELECT row_number, field, reason FROM import_rejections WHERE import_id = :id "
-             "ORDER BY row_number LIMIT :n"),
+        text(
+            "SELECT row_number, field, reason FROM import_rejections WHERE import_id = :id "
+            "ORDER BY row_number LIMIT :n"
+        ),
         {"id": import_id, "n": rejection_limit},
     )
     return row, list(rejected)
@@ -565,13 +661,16 @@ async def insert_activities(conn: AsyncConnection, rows: Sequence[dict[str, Any]
     )
 
 
-async def anonymous_owners(conn: AsyncConnection, anonymous_ids: Sequence[str]
-                           ) -> dict[str, uuid.UUID]:
+async def anonymous_owners(
+    conn: AsyncConnection, anonymous_ids: Sequence[str]
+) -> dict[str, uuid.UUID]:
     if not anonymous_ids:
         return {}
     rows = await conn.execute(
-        text("SELECT anonymous_id, lead_id FROM anonymous_ids "
-             "WHERE anonymous_id = ANY(CAST(:a AS text[]))"),
+        text(
+            "SELECT anonymous_id, lead_id FROM anonymous_ids "
+            "WHERE anonymous_id = ANY(CAST(:a AS text[]))"
+        ),
         {"a": list(set(anonymous_ids))},
     )
     return {r[0]: r[1] for r in rows}
@@ -581,14 +680,18 @@ async def link_anonymous(conn: AsyncConnection, pairs: dict[str, uuid.UUID]) -> 
     if not pairs:
         return
     await conn.execute(
-        text("INSERT INTO anonymous_ids (anonymous_id, lead_id) SELECT * FROM "
-             "unnest(CAST(:a AS text[]), CAST(:l AS uuid[])) ON CONFLICT DO NOTHING"),
+        text(
+            "INSERT INTO anonymous_ids (anonymous_id, lead_id) SELECT * FROM "
+            "unnest(CAST(:a AS text[]), CAST(:l AS uuid[])) ON CONFLICT DO NOTHING"
+        ),
         {"a": list(pairs), "l": list(pairs.values())},
     )
 
 
 async def claim_pending_activities(
-    conn: AsyncConnection, emails: dict[str, uuid.UUID], anonymous: dict[str, uuid.UUID],
+    conn: AsyncConnection,
+    emails: dict[str, uuid.UUID],
+    anonymous: dict[str, uuid.UUID],
     now: datetime,
 ) -> list[tuple[uuid.UUID, dict[str, Any], datetime]]:
     """Attach anonymous activity of people who just identified themselves (same email or
@@ -618,7 +721,12 @@ async def claim_pending_activities(
             RETURNING t.lead_id, t.payload, t.occurred_at
             """
         ),
-        {"emails": list(emails), "eleads": list(emails.values()),
-         "anon": list(anonymous), "aleads": list(anonymous.values()), "now": now},
+        {
+            "emails": list(emails),
+            "eleads": list(emails.values()),
+            "anon": list(anonymous),
+            "aleads": list(anonymous.values()),
+            "now": now,
+        },
     )
     return sorted(((r[0], dict(r[1]), r[2]) for r in rows), key=lambda t: t[2])

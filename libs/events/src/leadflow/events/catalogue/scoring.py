@@ -109,7 +109,9 @@ class NurtureExited(EventPayload):
     summary: ClassVar[str] = "The lead left its nurture track (qualified, completed, paused...)."
 
     track_id: str
-    reason: Literal["qualified", "completed", "disqualified", "handed_to_sales", "erased", "opted_out"]
+    reason: Literal[
+        "qualified", "completed", "disqualified", "handed_to_sales", "erased", "opted_out"
+    ]
 
 
 class ScoringModelPublished(EventPayload):
