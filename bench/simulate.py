@@ -27,8 +27,11 @@ from bench.workload import (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.simulate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m bench.simulate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--home", default=".leadflow", help="devstack state (credentials.json)")
     p.add_argument("--port-base", type=int, default=8000, help="services on base+1..+5")
     p.add_argument("--host", default="127.0.0.1")
@@ -48,21 +51,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p-win", type=float, default=0.4)
     p.add_argument("--step-delay", type=float, nargs=2, default=(0.0, 0.5), metavar=("MIN", "MAX"))
     p.add_argument("--settle-timeout", type=float, default=180.0)
-    p.add_argument("--fresh-ids", action="store_true",
-                   help="prefix emails/ids with a random run id (repeat runs on one database)")
+    p.add_argument(
+        "--fresh-ids",
+        action="store_true",
+        help="prefix emails/ids with a random run id (repeat runs on one database)",
+    )
     p.add_argument("--plan-only", action="store_true", help="print the expected funnel and exit")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    reps = RepConfig(reps=args.reps, teams=args.teams, p_accept=args.p_accept,
-                     p_contact=args.p_contact, p_qualify=args.p_qualify,
-                     p_opportunity=args.p_opportunity, p_win=args.p_win,
-                     accept_delay=tuple(args.step_delay), step_delay=tuple(args.step_delay))
-    config = WorkloadConfig(seed=args.seed, people=args.people, rate=args.rate,
-                            concurrency=args.concurrency, bad_input_rate=args.bad_input_rate,
-                            reps=reps, id_prefix=new_run_prefix() if args.fresh_ids else "")
+    reps = RepConfig(
+        reps=args.reps,
+        teams=args.teams,
+        p_accept=args.p_accept,
+        p_contact=args.p_contact,
+        p_qualify=args.p_qualify,
+        p_opportunity=args.p_opportunity,
+        p_win=args.p_win,
+        accept_delay=tuple(args.step_delay),
+        step_delay=tuple(args.step_delay),
+    )
+    config = WorkloadConfig(
+        seed=args.seed,
+        people=args.people,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        bad_input_rate=args.bad_input_rate,
+        reps=reps,
+        id_prefix=new_run_prefix() if args.fresh_ids else "",
+    )
     plan = make_plan(config)
     print(json.dumps({"expected": plan.expected().as_dict()}, indent=2))
     if args.plan_only:
@@ -71,15 +90,19 @@ def main(argv: list[str] | None = None) -> int:
     if token is None or key is None:
         path = Path(args.home) / "credentials.json"
         if not path.exists():
-            print(f"no {path}: start Leadflow (make run) or pass --admin-token/--api-key",
-                  file=sys.stderr)
+            print(
+                f"no {path}: start Leadflow (make run) or pass --admin-token/--api-key",
+                file=sys.stderr,
+            )
             return 2
         creds = json.loads(path.read_text())
         token, key = token or creds["admin_token"], key or creds["api_key"]
-    endpoints = Endpoints.local(port_base=args.port_base, admin_token=token, api_key=key,
-                                host=args.host)
-    script = asyncio.run(Workload(endpoints, plan, log=print).run(
-        settle_timeout=args.settle_timeout))
+    endpoints = Endpoints.local(
+        port_base=args.port_base, admin_token=token, api_key=key, host=args.host
+    )
+    script = asyncio.run(
+        Workload(endpoints, plan, log=print).run(settle_timeout=args.settle_timeout)
+    )
     print(json.dumps({"script": script.summary()}, indent=2, default=str))
     return 0 if script.counts["settled"] else 1
 

@@ -57,8 +57,9 @@ import httpx
 
 ProfileClass = Literal["hot", "warm", "cold", "student"]
 Capture = Literal["api", "form", "scan"]
-Action = Literal["accept", "reject", "contacted", "qualify", "opportunity", "won", "lost",
-                 "recycle"]
+Action = Literal[
+    "accept", "reject", "contacted", "qualify", "opportunity", "won", "lost", "recycle"
+]
 
 FORM_ORIGIN = "https://www.leadflow-demo.com"
 
@@ -128,9 +129,11 @@ class WorkloadConfig:
     seed: int = 42
     people: int = 500
     capture_mix: Mapping[str, float] = field(
-        default_factory=lambda: {"api": 0.55, "form": 0.2, "scan": 0.25})
+        default_factory=lambda: {"api": 0.55, "form": 0.2, "scan": 0.25}
+    )
     profile_mix: Mapping[str, float] = field(
-        default_factory=lambda: {"hot": 0.3, "warm": 0.15, "cold": 0.5, "student": 0.05})
+        default_factory=lambda: {"hot": 0.3, "warm": 0.15, "cold": 0.5, "student": 0.05}
+    )
     anonymous_browsing_share: float = 0.3  # browsed before identifying (anonymous_id)
     returning_share: float = 0.1  # of non-qualifying people: a second inquiry later
     typo_duplicate_share: float = 0.05  # of non-qualifying people: re-submit, email typo
@@ -157,8 +160,9 @@ class Endpoints:
     api_key: str
 
     @classmethod
-    def local(cls, *, port_base: int = 8000, admin_token: str, api_key: str,
-              host: str = "127.0.0.1") -> Endpoints:
+    def local(
+        cls, *, port_base: int = 8000, admin_token: str, api_key: str, host: str = "127.0.0.1"
+    ) -> Endpoints:
         def url(n: int) -> str:
             return f"http://{host}:{port_base + n}"
 
@@ -167,8 +171,9 @@ class Endpoints:
     @classmethod
     def from_credentials(cls, creds: Mapping[str, str], port_base: int = 8000) -> Endpoints:
         """From ``Devstack.credentials()``."""
-        return cls.local(port_base=port_base, admin_token=creds["admin_token"],
-                         api_key=creds["api_key"])
+        return cls.local(
+            port_base=port_base, admin_token=creds["admin_token"], api_key=creds["api_key"]
+        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -225,8 +230,11 @@ class Person:
 
     def contact(self, email: str | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "email": email or self.email, "first_name": self.first_name,
-            "last_name": self.last_name, "phone": self.phone, "country": self.country,
+            "email": email or self.email,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "phone": self.phone,
+            "country": self.country,
         }
         for name in ("company", "title", "department", "industry"):
             value = getattr(self, name)
@@ -301,10 +309,15 @@ class Plan:
             reached["mql"] += 1
             mql_by_channel[p.channel] += 1
             steps = p.fate.steps
-            for action, stage in (("accept", "sal"), ("qualify", "sql"),
-                                  ("opportunity", "opportunity"), ("won", "won"),
-                                  ("lost", "lost"), ("reject", "rejected"),
-                                  ("recycle", "recycled")):
+            for action, stage in (
+                ("accept", "sal"),
+                ("qualify", "sql"),
+                ("opportunity", "opportunity"),
+                ("won", "won"),
+                ("lost", "lost"),
+                ("reject", "rejected"),
+                ("recycle", "recycled"),
+            ):
                 if action in steps:
                     reached[stage] += 1
             if "won" in steps:
@@ -315,14 +328,23 @@ class Plan:
             if p.typo_duplicate:
                 captured_by_channel[p.channel] += 1
         return Expected(
-            leads=len(self.people), captured=sum(captured_by_channel.values()),
-            captured_by_channel=dict(captured_by_channel), mql=reached["mql"], disqualified=reached["disqualified"],
-            sal=reached["sal"], sql=reached["sql"], opportunity=reached["opportunity"],
-            won=reached["won"], lost=reached["lost"], rejected=reached["rejected"],
-            recycled=reached["recycled"], leads_by_channel=dict(by_channel),
-            mql_by_channel=dict(mql_by_channel), won_by_channel=dict(won_by_channel),
-            bad_requests=self.bad_requests
-            + sum(b.bad_items for b in self.scan_batches), scan_items=scan_items,
+            leads=len(self.people),
+            captured=sum(captured_by_channel.values()),
+            captured_by_channel=dict(captured_by_channel),
+            mql=reached["mql"],
+            disqualified=reached["disqualified"],
+            sal=reached["sal"],
+            sql=reached["sql"],
+            opportunity=reached["opportunity"],
+            won=reached["won"],
+            lost=reached["lost"],
+            rejected=reached["rejected"],
+            recycled=reached["recycled"],
+            leads_by_channel=dict(by_channel),
+            mql_by_channel=dict(mql_by_channel),
+            won_by_channel=dict(won_by_channel),
+            bad_requests=self.bad_requests + sum(b.bad_items for b in self.scan_batches),
+            scan_items=scan_items,
             scan_replayed_items=sum(len(b.people) for b in self.scan_batches if b.replay),
         )
 
@@ -341,12 +363,14 @@ def decide_fate(rng: random.Random, reps: RepConfig) -> Fate:
     if rng.random() >= reps.p_qualify:
         return Fate(("accept", "contacted", "recycle"), reason_code="not_ready")
     if rng.random() >= reps.p_opportunity:
-        return Fate(("accept", "contacted", "qualify", "recycle"),
-                    reason_code="budget_next_period")
+        return Fate(("accept", "contacted", "qualify", "recycle"), reason_code="budget_next_period")
     amount = rng.randrange(5, 200) * 500
     if rng.random() >= reps.p_win:
-        return Fate(("accept", "contacted", "qualify", "opportunity", "lost"), amount=amount,
-                    reason_code=rng.choice(LOST_CODES))
+        return Fate(
+            ("accept", "contacted", "qualify", "opportunity", "lost"),
+            amount=amount,
+            reason_code=rng.choice(LOST_CODES),
+        )
     return Fate(("accept", "contacted", "qualify", "opportunity", "won"), amount=amount)
 
 
@@ -362,8 +386,12 @@ def _activities(rng: random.Random, profile: ProfileClass) -> list[dict[str, Any
         acts.append({"type": "page_view", "url": "https://www.leadflow-demo.com/blog/1"})
     else:
         for _ in range(rng.randrange(0, 3)):
-            acts.append({"type": rng.choice(("page_view", "email_open", "video_view")),
-                         "url": "https://www.leadflow-demo.com/blog/" + str(rng.randrange(50))})
+            acts.append(
+                {
+                    "type": rng.choice(("page_view", "email_open", "video_view")),
+                    "url": "https://www.leadflow-demo.com/blog/" + str(rng.randrange(50)),
+                }
+            )
     return acts
 
 
@@ -396,8 +424,12 @@ def make_plan(config: WorkloadConfig) -> Plan:
         if profile == "hot":
             title = prng.choice(HOT_TITLES)
             department, industry, size = "Sales", "Software", "1000+"
-            answers = {"compelling_event": "contract renewal", "authority": "yes",
-                       "timeframe": "this quarter", "budget": "50k"}
+            answers = {
+                "compelling_event": "contract renewal",
+                "authority": "yes",
+                "timeframe": "this quarter",
+                "budget": "50k",
+            }
         elif profile == "warm":
             title = prng.choice(WARM_TITLES)
             department, industry, size = "Marketing", "Manufacturing", "200-499"
@@ -413,43 +445,71 @@ def make_plan(config: WorkloadConfig) -> Plan:
             channel = "web_form"
         else:
             channel, usrc, umed, ucamp = "badge_scan", "", "", None
-        utm = {k: v for k, v in (("utm_source", usrc), ("utm_medium", umed),
-                                 ("utm_campaign", ucamp)) if v}
+        utm = {
+            k: v
+            for k, v in (("utm_source", usrc), ("utm_medium", umed), ("utm_campaign", ucamp))
+            if v
+        }
         event_id = None
         if capture == "scan":
             event_id, ucamp = TRADE_SHOWS[key % len(TRADE_SHOWS)]
         can_follow_up = profile == "cold"
         anonymous = prng.random() < config.anonymous_browsing_share and capture != "scan"
-        fate = (decide_fate(random.Random(f"{config.seed}:fate:{key}"), config.reps)
-                if profile in ("hot", "warm") else None)
-        people.append(Person(
-            key=key, profile=profile, capture=capture, email=email, first_name=first,
-            last_name=last, phone=phone, company=company if profile != "student" else None,
-            title=title, department=department, industry=industry, country=country,
-            company_size=size, answers=answers, channel=channel, utm=utm, campaign=ucamp,
-            event_id=event_id,
-            rating="hot" if (capture == "scan" and profile == "hot") else None,
-            marketing_opt_in=True,
-            anonymous_id=f"anon-{prefix}{key}" if anonymous else None,
-            activities=tuple(_activities(prng, profile)),
-            anonymous_views=prng.randrange(1, 4) if anonymous else 0,
-            returning=can_follow_up and prng.random() < config.returning_share,
-            typo_duplicate=can_follow_up and capture == "api"
-            and prng.random() < config.typo_duplicate_share,
-            fate=fate,
-        ))
+        fate = (
+            decide_fate(random.Random(f"{config.seed}:fate:{key}"), config.reps)
+            if profile in ("hot", "warm")
+            else None
+        )
+        people.append(
+            Person(
+                key=key,
+                profile=profile,
+                capture=capture,
+                email=email,
+                first_name=first,
+                last_name=last,
+                phone=phone,
+                company=company if profile != "student" else None,
+                title=title,
+                department=department,
+                industry=industry,
+                country=country,
+                company_size=size,
+                answers=answers,
+                channel=channel,
+                utm=utm,
+                campaign=ucamp,
+                event_id=event_id,
+                rating="hot" if (capture == "scan" and profile == "hot") else None,
+                marketing_opt_in=True,
+                anonymous_id=f"anon-{prefix}{key}" if anonymous else None,
+                activities=tuple(_activities(prng, profile)),
+                anonymous_views=prng.randrange(1, 4) if anonymous else 0,
+                returning=can_follow_up and prng.random() < config.returning_share,
+                typo_duplicate=can_follow_up
+                and capture == "api"
+                and prng.random() < config.typo_duplicate_share,
+                fate=fate,
+            )
+        )
     # Scan batches: scan people grouped per trade show, spread over the devices.
     batches: list[ScanBatch] = []
     for event_id, campaign in TRADE_SHOWS:
         keys = [p.key for p in people if p.capture == "scan" and p.event_id == event_id]
         for start in range(0, len(keys), config.scan_batch_size):
-            chunk = tuple(keys[start:start + config.scan_batch_size])
+            chunk = tuple(keys[start : start + config.scan_batch_size])
             bad = sum(rng.random() < config.bad_input_rate for _ in chunk)
-            batches.append(ScanBatch(
-                device=len(batches) % max(1, config.scan_devices), event_id=event_id,
-                campaign=campaign, people=chunk, bad_items=bad,
-                late=rng.random() < config.late_batch_share,
-                replay=rng.random() < config.replay_batch_share))
+            batches.append(
+                ScanBatch(
+                    device=len(batches) % max(1, config.scan_devices),
+                    event_id=event_id,
+                    campaign=campaign,
+                    people=chunk,
+                    bad_items=bad,
+                    late=rng.random() < config.late_batch_share,
+                    replay=rng.random() < config.replay_batch_share,
+                )
+            )
     non_scan = sum(1 for p in people if p.capture != "scan")
     bad_requests = sum(rng.random() < config.bad_input_rate for _ in range(non_scan))
     return Plan(config, tuple(people), tuple(batches), bad_requests)
@@ -459,7 +519,7 @@ def typo(email: str) -> str:
     """The same address with two neighbouring letters of the local part swapped."""
     local, domain = email.split("@", 1)
     i = max(0, min(len(local) - 2, 1))
-    return local[:i] + local[i + 1] + local[i] + local[i + 2:] + "x@" + domain
+    return local[:i] + local[i + 1] + local[i] + local[i + 2 :] + "x@" + domain
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,7 +534,9 @@ class Script:
     counts: Counter[str] = field(default_factory=Counter)
     lead_of_person: dict[int, str] = field(default_factory=dict)  # Person.key -> lead id
     person_of_lead: dict[str, int] = field(default_factory=dict)
-    actions: list[tuple[str, str, str, int]] = field(default_factory=list)  # lead, action, rep, status
+    actions: list[tuple[str, str, str, int]] = field(
+        default_factory=list
+    )  # lead, action, rep, status
     finished: dict[str, str] = field(default_factory=dict)  # lead -> outcome of its fate
     errors: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
@@ -509,9 +571,14 @@ FateFor = Callable[[str, int], Fate | None]  # (lead_id, cycle) -> the rep's pla
 class Workload:
     """Executes a :class:`Plan` against running services. Use as an async context manager."""
 
-    def __init__(self, endpoints: Endpoints, plan: Plan, *,
-                 client: httpx.AsyncClient | None = None, log: Callable[[str], None] | None = None
-                 ) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        plan: Plan,
+        *,
+        client: httpx.AsyncClient | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.plan = plan
         self.config = plan.config
@@ -535,7 +602,8 @@ class Workload:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(30.0),
-                limits=httpx.Limits(max_connections=self.config.concurrency * 2 + 16))
+                limits=httpx.Limits(max_connections=self.config.concurrency * 2 + 16),
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -552,8 +620,9 @@ class Workload:
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.endpoints.admin_token}"}
 
-    async def request(self, method: str, url: str, *, what: str, retries: int = 8,
-                      **kwargs: Any) -> httpx.Response:
+    async def request(
+        self, method: str, url: str, *, what: str, retries: int = 8, **kwargs: Any
+    ) -> httpx.Response:
         """One call with bounded concurrency; 429/503 and connection errors are retried
         with backoff (Retry-After honoured), everything else is returned to the caller."""
         delay = 0.2
@@ -579,8 +648,9 @@ class Workload:
     async def _ok(self, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
         response = await self.request(method, url, what=what, **kwargs)
         if response.status_code >= 400:
-            raise RuntimeError(f"{what}: {method} {url} -> {response.status_code} "
-                               f"{response.text[:500]}")
+            raise RuntimeError(
+                f"{what}: {method} {url} -> {response.status_code} {response.text[:500]}"
+            )
         return response
 
     # -- setup --------------------------------------------------------------------------
@@ -588,44 +658,98 @@ class Workload:
     async def setup(self) -> None:
         """Web form, one API key per scanner device, and the sales roster and rules."""
         e = self.endpoints
-        await self._ok("PUT", f"{e.intake}/v1/admin/forms/{self._form_key}", "setup.form",
-                       headers=self.admin, json={
-                           "name": "Workload demo form", "allowed_origins": [FORM_ORIGIN],
-                           "campaign": "website", "required": ["email"]})
+        await self._ok(
+            "PUT",
+            f"{e.intake}/v1/admin/forms/{self._form_key}",
+            "setup.form",
+            headers=self.admin,
+            json={
+                "name": "Workload demo form",
+                "allowed_origins": [FORM_ORIGIN],
+                "campaign": "website",
+                "required": ["email"],
+            },
+        )
         self._device_keys = []
         for device in range(max(1, self.config.scan_devices)):
-            r = await self._ok("POST", f"{e.intake}/v1/admin/api-keys", "setup.device_key",
-                               headers=self.admin, json={
-                                   "name": f"scanner {device}", "scopes": ["scans"],
-                                   "device_id": f"scanner-{self.config.id_prefix}{device}"})
+            r = await self._ok(
+                "POST",
+                f"{e.intake}/v1/admin/api-keys",
+                "setup.device_key",
+                headers=self.admin,
+                json={
+                    "name": f"scanner {device}",
+                    "scopes": ["scans"],
+                    "device_id": f"scanner-{self.config.id_prefix}{device}",
+                },
+            )
             self._device_keys.append(r.json()["key"])
-        await self._ok("PUT", f"{e.routing}/v1/routing/queues/{self.queue_id}", "setup.queue",
-                       headers=self.admin, json={"name": "Overflow"})
+        await self._ok(
+            "PUT",
+            f"{e.routing}/v1/routing/queues/{self.queue_id}",
+            "setup.queue",
+            headers=self.admin,
+            json={"name": "Overflow"},
+        )
         members: dict[str, list[str]] = {t: [] for t in self.team_ids}
         for i, rep_id in enumerate(self.rep_ids):
             team = self.team_ids[i % len(self.team_ids)]
             members[team].append(rep_id)
-            await self._ok("PUT", f"{e.routing}/v1/routing/reps/{rep_id}", "setup.rep",
-                           headers=self.admin, json={"name": f"Rep {i}", "team_id": team})
+            await self._ok(
+                "PUT",
+                f"{e.routing}/v1/routing/reps/{rep_id}",
+                "setup.rep",
+                headers=self.admin,
+                json={"name": f"Rep {i}", "team_id": team},
+            )
         for team, reps_in in members.items():
-            await self._ok("PUT", f"{e.routing}/v1/routing/teams/{team}", "setup.team",
-                           headers=self.admin,
-                           json={"name": team, "members": reps_in, "queue_id": self.queue_id})
+            await self._ok(
+                "PUT",
+                f"{e.routing}/v1/routing/teams/{team}",
+                "setup.team",
+                headers=self.admin,
+                json={"name": team, "members": reps_in, "queue_id": self.queue_id},
+            )
         # Grade A leads go to the first team round-robin, the rest to the others least-loaded.
-        rules = [{"id": f"{self.config.id_prefix}grade-a", "when": {"grade": ["A"]},
-                  "target": {"kind": "team", "team_id": self.team_ids[0],
-                             "strategy": "round_robin", "respect_territories": False}}]
+        rules = [
+            {
+                "id": f"{self.config.id_prefix}grade-a",
+                "when": {"grade": ["A"]},
+                "target": {
+                    "kind": "team",
+                    "team_id": self.team_ids[0],
+                    "strategy": "round_robin",
+                    "respect_territories": False,
+                },
+            }
+        ]
         for team in self.team_ids[1:] or self.team_ids:
-            rules.append({"id": f"{self.config.id_prefix}rest-{team}",
-                          "target": {"kind": "team", "team_id": team,
-                                     "strategy": "least_loaded", "respect_territories": False}})
-        await self._ok("POST", f"{e.routing}/v1/routing/rules", "setup.rules",
-                       headers=self.admin,
-                       json={"rules": rules, "default_queue_id": self.queue_id,
-                             "published_by": "workload"})
+            rules.append(
+                {
+                    "id": f"{self.config.id_prefix}rest-{team}",
+                    "target": {
+                        "kind": "team",
+                        "team_id": team,
+                        "strategy": "least_loaded",
+                        "respect_territories": False,
+                    },
+                }
+            )
+        await self._ok(
+            "POST",
+            f"{e.routing}/v1/routing/rules",
+            "setup.rules",
+            headers=self.admin,
+            json={"rules": rules, "default_queue_id": self.queue_id, "published_by": "workload"},
+        )
         if self.config.scoring_model is not None:
-            await self._ok("PUT", f"{e.scoring}/v1/scoring/model", "setup.scoring_model",
-                           headers=self.admin, json=dict(self.config.scoring_model))
+            await self._ok(
+                "PUT",
+                f"{e.scoring}/v1/scoring/model",
+                "setup.scoring_model",
+                headers=self.admin,
+                json=dict(self.config.scoring_model),
+            )
         self.script.counts["setup.done"] += 1
 
     # -- capture ------------------------------------------------------------------------
@@ -652,7 +776,9 @@ class Workload:
             batch = batch_of.get(person.key)
             if batch is not None and not batch.late:
                 tasks.append(asyncio.create_task(self._scan_batch(batch)))
-            while bad_every and bad_sent < plan.bad_requests and i + 1 >= (bad_sent + 1) * bad_every:
+            while (
+                bad_every and bad_sent < plan.bad_requests and i + 1 >= (bad_sent + 1) * bad_every
+            ):
                 tasks.append(asyncio.create_task(self._bad_request(bad_sent)))
                 bad_sent += 1
             # keep the task list from growing without bound on big runs
@@ -674,22 +800,39 @@ class Workload:
         e = self.endpoints
         key_header = {"X-Api-Key": e.api_key}
         if p.anonymous_id:
-            items = [{"activity_id": f"{self.config.id_prefix}anon-{p.key}-{n}",
-                      "type": "page_view", "occurred_at": _now(), "anonymous_id": p.anonymous_id,
-                      "url": f"https://www.leadflow-demo.com/features/{n}"}
-                     for n in range(p.anonymous_views)]
+            items = [
+                {
+                    "activity_id": f"{self.config.id_prefix}anon-{p.key}-{n}",
+                    "type": "page_view",
+                    "occurred_at": _now(),
+                    "anonymous_id": p.anonymous_id,
+                    "url": f"https://www.leadflow-demo.com/features/{n}",
+                }
+                for n in range(p.anonymous_views)
+            ]
             await self._activities(items)
         if p.activities:
             # Before the inquiry, keyed by email: intake holds them and joins them to the
             # lead when it is captured, so scoring sees the whole story at once.
-            await self._activities([
-                {"activity_id": f"{self.config.id_prefix}act-{p.key}-{n}", "occurred_at": _now(),
-                 "email": p.email, **a} for n, a in enumerate(p.activities)])
+            await self._activities(
+                [
+                    {
+                        "activity_id": f"{self.config.id_prefix}act-{p.key}-{n}",
+                        "occurred_at": _now(),
+                        "email": p.email,
+                        **a,
+                    }
+                    for n, a in enumerate(p.activities)
+                ]
+            )
         if p.capture == "api":
             body: dict[str, Any] = {
                 "contact": p.contact(),
-                "source": {"channel": p.channel, **p.utm,
-                           **({"campaign": p.campaign} if p.campaign else {})},
+                "source": {
+                    "channel": p.channel,
+                    **p.utm,
+                    **({"campaign": p.campaign} if p.campaign else {}),
+                },
                 "answers": dict(p.answers),
                 "consent": {"marketing_opt_in": p.marketing_opt_in, "source": "website"},
                 "external_id": f"{self.config.id_prefix}ext-{p.key}",
@@ -698,10 +841,13 @@ class Workload:
                 body["answers"]["company_size"] = p.company_size
             if p.anonymous_id:
                 body["anonymous_id"] = p.anonymous_id
-            r = await self.request("POST", f"{e.intake}/v1/inquiries", what="inquiry",
-                                   headers={**key_header,
-                                            "Idempotency-Key": f"{self.config.id_prefix}inq-{p.key}"},
-                                   json=body)
+            r = await self.request(
+                "POST",
+                f"{e.intake}/v1/inquiries",
+                what="inquiry",
+                headers={**key_header, "Idempotency-Key": f"{self.config.id_prefix}inq-{p.key}"},
+                json=body,
+            )
         else:
             form: dict[str, str] = {k: v for k, v in p.contact().items() if v}
             form.update(p.utm)
@@ -711,9 +857,13 @@ class Workload:
             form["marketing_opt_in"] = "yes" if p.marketing_opt_in else "no"
             if p.anonymous_id:
                 form["anonymous_id"] = p.anonymous_id
-            r = await self.request("POST", f"{e.intake}/v1/forms/{self._form_key}", what="form",
-                                   headers={"Origin": FORM_ORIGIN, "Accept": "application/json"},
-                                   data=form)
+            r = await self.request(
+                "POST",
+                f"{e.intake}/v1/forms/{self._form_key}",
+                what="form",
+                headers={"Origin": FORM_ORIGIN, "Accept": "application/json"},
+                data=form,
+            )
         what = "inquiry" if p.capture == "api" else "form"
         if r.status_code in (200, 201, 202):
             self.script.counts[f"{what}.accepted"] += 1
@@ -723,9 +873,13 @@ class Workload:
             self.script.errors.append(f"{what} {p.key}: {r.status_code} {r.text[:200]}")
 
     async def _activities(self, items: list[dict[str, Any]]) -> None:
-        r = await self.request("POST", f"{self.endpoints.intake}/v1/activities",
-                               what="activities", headers={"X-Api-Key": self.endpoints.api_key},
-                               json={"items": items})
+        r = await self.request(
+            "POST",
+            f"{self.endpoints.intake}/v1/activities",
+            what="activities",
+            headers={"X-Api-Key": self.endpoints.api_key},
+            json={"items": items},
+        )
         if r.status_code != 200:
             self.script.counts["activity.refused_batch"] += 1
             self.script.errors.append(f"activities: {r.status_code} {r.text[:200]}")
@@ -738,27 +892,45 @@ class Workload:
         activities: list[dict[str, Any]] = []
         for key in batch.people:
             p = self.plan.person(key)
-            items.append({
-                "scan_id": f"{self.config.id_prefix}scan-{key}",
-                "scanned_at": _now(),
-                "badge": p.contact(),
-                "rating": p.rating,
-                "answers": {**p.answers,
-                            **({"company_size": p.company_size} if p.company_size else {})},
-            })
+            items.append(
+                {
+                    "scan_id": f"{self.config.id_prefix}scan-{key}",
+                    "scanned_at": _now(),
+                    "badge": p.contact(),
+                    "rating": p.rating,
+                    "answers": {
+                        **p.answers,
+                        **({"company_size": p.company_size} if p.company_size else {}),
+                    },
+                }
+            )
             if not replay:
-                activities += [{"activity_id": f"{self.config.id_prefix}act-{p.key}-{n}",
-                                "occurred_at": _now(), "email": p.email, **a}
-                               for n, a in enumerate(p.activities)]
+                activities += [
+                    {
+                        "activity_id": f"{self.config.id_prefix}act-{p.key}-{n}",
+                        "occurred_at": _now(),
+                        "email": p.email,
+                        **a,
+                    }
+                    for n, a in enumerate(p.activities)
+                ]
         if activities:
             await self._activities(activities)  # the visitors' web activity, one request
         for n in range(batch.bad_items):
-            items.append({"scan_id": f"{self.config.id_prefix}bad-{batch.people[0]}-{n}",
-                          "scanned_at": "yesterday", "badge": {"email": "not an email"}})
-        r = await self.request("POST", f"{self.endpoints.intake}/v1/scans", what="scans",
-                               headers={"X-Api-Key": self._device_keys[batch.device]},
-                               json={"event_id": batch.event_id, "campaign": batch.campaign,
-                                     "items": items})
+            items.append(
+                {
+                    "scan_id": f"{self.config.id_prefix}bad-{batch.people[0]}-{n}",
+                    "scanned_at": "yesterday",
+                    "badge": {"email": "not an email"},
+                }
+            )
+        r = await self.request(
+            "POST",
+            f"{self.endpoints.intake}/v1/scans",
+            what="scans",
+            headers={"X-Api-Key": self._device_keys[batch.device]},
+            json={"event_id": batch.event_id, "campaign": batch.campaign, "items": items},
+        )
         kind = "scan_replay" if replay else "scan"
         if r.status_code != 200:
             self.script.counts[f"{kind}.refused_batch"] += 1
@@ -780,45 +952,72 @@ class Workload:
         e = self.endpoints
         kind = n % 4
         if kind == 0:
-            r = await self.request("POST", f"{e.intake}/v1/inquiries", what="bad",
-                                   headers={"X-Api-Key": e.api_key},
-                                   json={"contact": {"email": f"broken-{n}@"}})
+            r = await self.request(
+                "POST",
+                f"{e.intake}/v1/inquiries",
+                what="bad",
+                headers={"X-Api-Key": e.api_key},
+                json={"contact": {"email": f"broken-{n}@"}},
+            )
         elif kind == 1:
-            r = await self.request("POST", f"{e.intake}/v1/inquiries", what="bad",
-                                   headers={"X-Api-Key": e.api_key},
-                                   json={"contact": {"email": f"ok{n}@x.com"}, "surprise": 1})
+            r = await self.request(
+                "POST",
+                f"{e.intake}/v1/inquiries",
+                what="bad",
+                headers={"X-Api-Key": e.api_key},
+                json={"contact": {"email": f"ok{n}@x.com"}, "surprise": 1},
+            )
         elif kind == 2:
-            r = await self.request("POST", f"{e.intake}/v1/forms/{self._form_key}", what="bad",
-                                   headers={"Origin": FORM_ORIGIN, "Accept": "application/json"},
-                                   data={"first_name": "No", "last_name": "Email"})
+            r = await self.request(
+                "POST",
+                f"{e.intake}/v1/forms/{self._form_key}",
+                what="bad",
+                headers={"Origin": FORM_ORIGIN, "Accept": "application/json"},
+                data={"first_name": "No", "last_name": "Email"},
+            )
         else:
-            r = await self.request("POST", f"{e.intake}/v1/activities", what="bad",
-                                   headers={"X-Api-Key": e.api_key},
-                                   json={"items": [{"type": "teleport", "occurred_at": _now(),
-                                                    "email": f"bad{n}@x.com"}]})
+            r = await self.request(
+                "POST",
+                f"{e.intake}/v1/activities",
+                what="bad",
+                headers={"X-Api-Key": e.api_key},
+                json={
+                    "items": [{"type": "teleport", "occurred_at": _now(), "email": f"bad{n}@x.com"}]
+                },
+            )
             refused = r.status_code == 200 and r.json().get("rejected") == 1
             self.script.counts["bad.sent"] += 1
             self.script.counts["bad.refused" if refused else "bad.accepted"] += 1
             return
         self.script.counts["bad.sent"] += 1
         ok = 400 <= r.status_code < 500 and r.headers.get("content-type", "").startswith(
-            "application/problem+json")
+            "application/problem+json"
+        )
         self.script.counts["bad.refused" if ok else "bad.accepted"] += 1
 
     async def _follow_up(self, p: Person) -> None:
         e = self.endpoints
         email = typo(p.email) if p.typo_duplicate else p.email
-        body = {"contact": p.contact(email), "source": {"channel": p.channel, **p.utm},
-                "consent": {"marketing_opt_in": p.marketing_opt_in, "source": "website"},
-                "external_id": f"{self.config.id_prefix}ext-{p.key}-again"}
-        r = await self.request("POST", f"{e.intake}/v1/inquiries", what="follow_up",
-                               headers={"X-Api-Key": e.api_key}, json=body)
+        body = {
+            "contact": p.contact(email),
+            "source": {"channel": p.channel, **p.utm},
+            "consent": {"marketing_opt_in": p.marketing_opt_in, "source": "website"},
+            "external_id": f"{self.config.id_prefix}ext-{p.key}-again",
+        }
+        r = await self.request(
+            "POST",
+            f"{e.intake}/v1/inquiries",
+            what="follow_up",
+            headers={"X-Api-Key": e.api_key},
+            json=body,
+        )
         kind = "typo_duplicate" if p.typo_duplicate else "returning"
         if r.status_code == 202:
             answer = r.json()
             self.script.counts[f"{kind}.accepted"] += 1
-            self.script.counts[f"{kind}.matched" if answer.get("matched")
-                               else f"{kind}.new_lead"] += 1
+            self.script.counts[
+                f"{kind}.matched" if answer.get("matched") else f"{kind}.new_lead"
+            ] += 1
         else:
             self.script.counts[f"{kind}.refused"] += 1
             self.script.errors.append(f"{kind} {p.key}: {r.status_code} {r.text[:200]}")
@@ -847,8 +1046,12 @@ class Workload:
             while not stop.is_set():
                 asked = time.monotonic()
                 try:
-                    r = await self.request("GET", f"{self.endpoints.routing}/v1/reps/{rep_id}/queue",
-                                           what="rep.poll", headers=self.admin)
+                    r = await self.request(
+                        "GET",
+                        f"{self.endpoints.routing}/v1/reps/{rep_id}/queue",
+                        what="rep.poll",
+                        headers=self.admin,
+                    )
                     leads = r.json().get("leads", []) if r.status_code == 200 else []
                 except httpx.HTTPError:
                     leads = []
@@ -862,8 +1065,9 @@ class Workload:
                             continue
                         cycles[lead_id] += 1
                     working.add(lead_id)
-                    task = asyncio.create_task(work(rep_id, lead_id, item["stage"],
-                                                    cycles[lead_id]))
+                    task = asyncio.create_task(
+                        work(rep_id, lead_id, item["stage"], cycles[lead_id])
+                    )
                     lead_tasks.add(task)
                     task.add_done_callback(lead_tasks.discard)
                 with contextlib.suppress(TimeoutError):
@@ -909,13 +1113,17 @@ class Workload:
                 body["currency"] = "USD"
             if action == "contacted":
                 body["channel"] = "phone"
-            r = await self.request("POST", f"{self.endpoints.routing}/v1/leads/{lead_id}/{action}",
-                                   what=f"rep.{action}", headers=self.admin, json=body)
+            r = await self.request(
+                "POST",
+                f"{self.endpoints.routing}/v1/leads/{lead_id}/{action}",
+                what=f"rep.{action}",
+                headers=self.admin,
+                json=body,
+            )
             self.script.actions.append((lead_id, action, rep_id, r.status_code))
             if r.status_code >= 400:
                 self.script.counts[f"rep.{action}.refused_{r.status_code}"] += 1
-                self.script.errors.append(f"rep {action} {lead_id}: {r.status_code} "
-                                          f"{r.text[:200]}")
+                self.script.errors.append(f"rep {action} {lead_id}: {r.status_code} {r.text[:200]}")
                 return
             self.script.counts[f"rep.{action}"] += 1
         self.script.finished[lead_id] = fate.outcome if cycle == 0 else f"{fate.outcome}@{cycle}"

@@ -73,9 +73,15 @@ async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = N
     home = Path(tempfile.mkdtemp(prefix="leadflow-e2e-"))
     base = free_port_base()
     stack = Devstack(
-        home, kafka_port=0, pg_port=0, quiet=True, port_base=base,
-        kafka_bootstrap=isolation.kafka_bootstrap, database_url=isolation.database_url,
-        schema_prefix=f"{isolation.schema}_", topic_prefix=isolation.topic_prefix,
+        home,
+        kafka_port=0,
+        pg_port=0,
+        quiet=True,
+        port_base=base,
+        kafka_bootstrap=isolation.kafka_bootstrap,
+        database_url=isolation.database_url,
+        schema_prefix=f"{isolation.schema}_",
+        topic_prefix=isolation.topic_prefix,
         extra_env={**FAST_ENV, **(extra_env or {})},
     )
     stack.start_infra()  # a no-op with external infrastructure
@@ -88,6 +94,7 @@ async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = N
         pytest.fail(f"services without an app module: {sorted(missing)}")
     async with httpx.AsyncClient() as client:
         for spec in specs:
+
             async def ready(port: int = spec.port) -> bool:
                 try:
                     return (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200

@@ -17,8 +17,13 @@ import pytest
 from leadflow.devstack.demo import drive
 from leadflow.events.testing import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow,
-              pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.kafka,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.timeout(300),
+]
 
 
 async def test_demo_shows_won_deals_on_the_dashboard_within_a_minute(e2e_stack: Any) -> None:
@@ -26,8 +31,9 @@ async def test_demo_shows_won_deals_on_the_dashboard_within_a_minute(e2e_stack: 
     creds = stack.devstack.credentials()
     said: list[str] = []
     started = time.monotonic()
-    demo = asyncio.create_task(drive(creds, stack.devstack.port_base, said.append,
-                                     people=3000, rate=40, seed=5))
+    demo = asyncio.create_task(
+        drive(creds, stack.devstack.port_base, said.append, people=3000, rate=40, seed=5)
+    )
     try:
         async with httpx.AsyncClient(base_url=stack.endpoints.analytics, timeout=30) as client:
             stages: dict[str, int] = {}

@@ -17,8 +17,13 @@ import pytest
 from bench.workload import RepConfig, Workload, WorkloadConfig, make_plan
 from leadflow.events.testing import wait_until
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow,
-              pytest.mark.timeout(400)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.kafka,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.timeout(400),
+]
 
 PEOPLE = 240
 
@@ -31,7 +36,9 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
     stack = await e2e_stack()
     e = stack.endpoints
     config = WorkloadConfig(
-        seed=11, people=PEOPLE, concurrency=12,
+        seed=11,
+        people=PEOPLE,
+        concurrency=12,
         reps=RepConfig(accept_delay=(0.0, 0.3), step_delay=(0.0, 0.1), poll_interval=0.3),
     )
     plan = make_plan(config)
@@ -46,42 +53,59 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
     # What the platform answered at the edge equals the script.
     assert len(script.lead_of_person) == PEOPLE, script.errors[:5]
     assert script.counts["bad.sent"] == expected.bad_requests - sum(
-        b.bad_items for b in plan.scan_batches)
+        b.bad_items for b in plan.scan_batches
+    )
     assert script.counts["bad.accepted"] == 0
     assert script.counts["scan.rejected"] == sum(b.bad_items for b in plan.scan_batches)
     assert script.counts["scan_replay.duplicate"] == expected.scan_replayed_items
     assert script.counts["scan_replay.accepted"] == 0
     follow_ups = [p for p in plan.people if p.returning or p.typo_duplicate]
     assert script.counts["returning.matched"] + script.counts["typo_duplicate.matched"] == len(
-        follow_ups)
+        follow_ups
+    )
     assert not [a for a in script.actions if a[3] >= 400], script.errors[:5]
 
     async with httpx.AsyncClient(base_url=e.analytics, timeout=30) as client:
         # A duplicate with a typo is captured as a lead of its own and then merged into the
         # person's lead; analytics counts every captured lead as an inquiry.
-        want = {"inquiry": expected.captured, "mql": expected.mql, "sal": expected.sal,
-                "sql": expected.sql, "opportunity": expected.opportunity, "won": expected.won}
+        want = {
+            "inquiry": expected.captured,
+            "mql": expected.mql,
+            "sal": expected.sal,
+            "sql": expected.sql,
+            "opportunity": expected.opportunity,
+            "won": expected.won,
+        }
         report: dict[str, Any] = {}
 
         async def funnel_complete() -> bool:
             nonlocal report
             report = (await client.get("/v1/funnel")).json()
             return _waterfall(report) == want and report["outcomes"] == {
-                "lost": expected.lost, "disqualified": expected.disqualified}
+                "lost": expected.lost,
+                "disqualified": expected.disqualified,
+            }
 
         try:
             await wait_until(funnel_complete, timeout=60, message="analytics funnel")
         except Exception:
-            pytest.fail(f"funnel {_waterfall(report)} outcomes {report.get('outcomes')} "
-                        f"!= expected {want} lost={expected.lost} "
-                        f"disqualified={expected.disqualified}\n{stack.log_tail()}")
+            pytest.fail(
+                f"funnel {_waterfall(report)} outcomes {report.get('outcomes')} "
+                f"!= expected {want} lost={expected.lost} "
+                f"disqualified={expected.disqualified}\n{stack.log_tail()}"
+            )
         # Back to marketing: analytics reads routing's and scoring's topics, so scoring's
         # nurture.enrolled may land before routing's lead.recycled/lead.rejected and carry
         # the move itself — the moves out of sales are exact, the event credited is not.
-        back = sum(f["count"] for f in report["period"]["flows"]
-                   if f["to"] == "nurture" and f["from"] in ("mql", "sal", "sql", "opportunity"))
-        print("[e2e] flows back to nurture:", [f for f in report["period"]["flows"]
-                                               if f["to"] == "nurture"])
+        back = sum(
+            f["count"]
+            for f in report["period"]["flows"]
+            if f["to"] == "nurture" and f["from"] in ("mql", "sal", "sql", "opportunity")
+        )
+        print(
+            "[e2e] flows back to nurture:",
+            [f for f in report["period"]["flows"] if f["to"] == "nurture"],
+        )
         assert back == expected.rejected + expected.recycled
         assert script.counts["rep.reject"] == expected.rejected
         assert script.counts["rep.recycle"] == expected.recycled
@@ -89,11 +113,14 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
         sources = (await client.get("/v1/sources", params={"group_by": "channel"})).json()
         by_channel = {r["source"]: r for r in sources["rows"]}
         assert {k: r["inquiries"] for k, r in by_channel.items()} == dict(
-            expected.captured_by_channel)
+            expected.captured_by_channel
+        )
         assert {k: r["mqls"] for k, r in by_channel.items() if r["mqls"]} == dict(
-            expected.mql_by_channel)
+            expected.mql_by_channel
+        )
         assert {k: r["won"] for k, r in by_channel.items() if r["won"]} == dict(
-            expected.won_by_channel)
+            expected.won_by_channel
+        )
 
         # SLA: every clock the reps' actions started was met on time (they act in seconds);
         # clocks ended by a recycle or an outcome are stopped, neither met nor breached.
@@ -110,8 +137,11 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
         async def sla_complete() -> bool:
             nonlocal sla
             reps = (await client.get("/v1/reps")).json()
-            sla = {r["policy_id"]: (r["started"], r["met_on_time"])
-                   for r in reps["sla_by_policy"] if r["policy_id"] in want_sla}
+            sla = {
+                r["policy_id"]: (r["started"], r["met_on_time"])
+                for r in reps["sla_by_policy"]
+                if r["policy_id"] in want_sla
+            }
             breached = sum(r["breached"] for r in reps["sla_by_policy"])
             return sla == want_sla and breached == 0
 

@@ -31,8 +31,13 @@ from bench.workload import Fate, RepConfig, Workload, WorkloadConfig, make_plan
 from leadflow.events.testing import wait_until
 from leadflow.scoring.domain import DEFAULT_MODEL
 
-pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow,
-              pytest.mark.timeout(780)]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.kafka,
+    pytest.mark.postgres,
+    pytest.mark.slow,
+    pytest.mark.timeout(780),
+]
 
 DATASET = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "x-education-leads.csv"
 WON = Fate(("accept", "contacted", "qualify", "opportunity", "won"), amount=1200)
@@ -50,8 +55,10 @@ def _email(lead_number: str) -> str:
 def _copy_with_emails(target: Path) -> dict[str, bool]:
     """The export plus an Email column; returns email -> converted, in file order."""
     converted: dict[str, bool] = {}
-    with DATASET.open(encoding="utf-8-sig", newline="") as src, target.open(
-            "w", encoding="utf-8", newline="") as out:
+    with (
+        DATASET.open(encoding="utf-8-sig", newline="") as src,
+        target.open("w", encoding="utf-8", newline="") as out,
+    ):
         reader = csv.DictReader(src)
         assert reader.fieldnames is not None
         writer = csv.DictWriter(out, [*reader.fieldnames, "Email"])
@@ -67,8 +74,16 @@ def _sample_model() -> dict[str, Any]:
     """The default model plus a rule only the sample meets; only grade A is an MQL."""
     model = copy.deepcopy(DEFAULT_MODEL)
     model["name"] = "e2e-x-education-sample"
-    model["fit_rules"].append({"id": "e2e_sample", "attribute": "email_domain", "op": "eq",
-                               "value": SAMPLE_DOMAIN, "points": 100, "reason": "e2e sample"})
+    model["fit_rules"].append(
+        {
+            "id": "e2e_sample",
+            "attribute": "email_domain",
+            "op": "eq",
+            "value": SAMPLE_DOMAIN,
+            "points": 100,
+            "reason": "e2e sample",
+        }
+    )
     model["fit_grades"] = [{"grade": "A", "min": 100}, {"grade": "C", "max": 100}]
     model["mql"] = {"cells": ["A1", "A2", "A3", "A4"]}
     model["disqualify_rules"] = []
@@ -89,29 +104,48 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
     rows = len(converted_by_email)
     assert rows == 9237
 
-    setup = Workload(e, make_plan(WorkloadConfig(people=0, scan_devices=1,
-                                                 id_prefix="xed-",
-                                                 scoring_model=_sample_model(),
-                                                 reps=RepConfig(reps=6, teams=2,
-                                                                accept_delay=(0, 0),
-                                                                step_delay=(0, 0),
-                                                                poll_interval=0.5,
-                                                                max_concurrent_leads=48))))
+    setup = Workload(
+        e,
+        make_plan(
+            WorkloadConfig(
+                people=0,
+                scan_devices=1,
+                id_prefix="xed-",
+                scoring_model=_sample_model(),
+                reps=RepConfig(
+                    reps=6,
+                    teams=2,
+                    accept_delay=(0, 0),
+                    step_delay=(0, 0),
+                    poll_interval=0.5,
+                    max_concurrent_leads=48,
+                ),
+            )
+        ),
+    )
     timings: dict[str, float] = {}
     async with setup, httpx.AsyncClient(timeout=60) as client:
         await setup.setup()
         started = time.monotonic()
-        r = await client.post(f"{e.intake}/v1/imports", params={"preset": "x-education"},
-                              headers={**admin, "Content-Type": "text/csv"},
-                              content=csv_path.read_bytes())
+        r = await client.post(
+            f"{e.intake}/v1/imports",
+            params={"preset": "x-education"},
+            headers={**admin, "Content-Type": "text/csv"},
+            content=csv_path.read_bytes(),
+        )
         assert r.status_code == 202, r.text
         import_id = r.json()["import_id"]
         progress: dict[str, Any] = {}
 
         async def import_done() -> bool:
             nonlocal progress
-            progress = (await client.get(f"{e.intake}/v1/imports/{import_id}",
-                                         params={"rejections": 10000}, headers=admin)).json()
+            progress = (
+                await client.get(
+                    f"{e.intake}/v1/imports/{import_id}",
+                    params={"rejections": 10000},
+                    headers=admin,
+                )
+            ).json()
             return progress["status"] not in ("running", "pending")
 
         await wait_until(import_done, timeout=240, interval=0.5, message="import finished")
@@ -122,8 +156,10 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
         accepted = progress["accepted"]
         assert progress["new_leads"] + progress["matched"] == accepted
         rejected_rows = {r["row"] for r in progress["rejected_rows"]}
-        _say(f"import {timings['import']:.1f}s: accepted {accepted}, "
-             f"rejected {progress['rejected']} {progress['rejected_rows'][:5]}")
+        _say(
+            f"import {timings['import']:.1f}s: accepted {accepted}, "
+            f"rejected {progress['rejected']} {progress['rejected_rows'][:5]}"
+        )
 
         # Rejections name data rows counted from 1 (the header is not a row).
         assert len(rejected_rows) == progress["rejected"]
@@ -133,8 +169,9 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
 
         async def lead_of(email: str) -> str:
             async with sem:
-                found = (await client.get(f"{e.intake}/v1/leads", params={"email": email},
-                                          headers=admin)).json()["items"]
+                found = (
+                    await client.get(f"{e.intake}/v1/leads", params={"email": email}, headers=admin)
+                ).json()["items"]
             assert found, email
             return str(found[0]["lead_id"])
 
@@ -143,12 +180,20 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
         started = time.monotonic()
         won_leads = set(await asyncio.gather(*(lead_of(m) for m in won_emails)))
         timings["lookup"] = time.monotonic() - started
-        _say(f"{len(sample)} sample leads, {len(won_leads)} converted; lookups "
-             f"{timings['lookup']:.1f}s")
+        _say(
+            f"{len(sample)} sample leads, {len(won_leads)} converted; lookups "
+            f"{timings['lookup']:.1f}s"
+        )
         setup.fate_for = lambda lead_id, cycle: WON if lead_id in won_leads else None
 
-        want = {"inquiry": accepted, "mql": len(sample), "sal": len(won_leads),
-                "sql": len(won_leads), "opportunity": len(won_leads), "won": len(won_leads)}
+        want = {
+            "inquiry": accepted,
+            "mql": len(sample),
+            "sal": len(won_leads),
+            "sql": len(won_leads),
+            "opportunity": len(won_leads),
+            "won": len(won_leads),
+        }
         funnel: dict[str, int] = {}
 
         async def funnel_matches() -> bool:
@@ -163,11 +208,14 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
         started = time.monotonic()
         async with setup.reps_working():
             try:
-                await wait_until(funnel_matches, timeout=480, interval=1.0,
-                                 message="funnel matches the file")
+                await wait_until(
+                    funnel_matches, timeout=480, interval=1.0, message="funnel matches the file"
+                )
             except Exception:
-                pytest.fail(f"funnel {funnel} != {want}; script "
-                            f"{setup.script.summary()}\n{stack.log_tail()}")
+                pytest.fail(
+                    f"funnel {funnel} != {want}; script "
+                    f"{setup.script.summary()}\n{stack.log_tail()}"
+                )
         timings["outcomes"] = time.monotonic() - started
         _say(f"funnel {want}; timings {timings}")
         assert setup.script.counts["rep.won"] == len(won_leads)
