@@ -89,6 +89,11 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
         try:
             await wait_until(funnel_complete, timeout=60, message="analytics funnel")
         except Exception:
+            sources = (await client.get("/v1/sources", params={"group_by": "channel"})).json()
+            got = {r["source"]: r["inquiries"] for r in sources["rows"]}
+            print(
+                "[e2e] inquiries by channel:", got, "expected:", dict(expected.captured_by_channel)
+            )
             pytest.fail(
                 f"funnel {_waterfall(report)} outcomes {report.get('outcomes')} "
                 f"!= expected {want} lost={expected.lost} "
