@@ -320,3 +320,12 @@ def test_inquiry_received_moves_only_a_new_or_closed_lead_per_the_lifecycle_tabl
     assert domain.stage_entered("lead.accepted", "mql") == "sal"
     assert domain.stage_of_event("inquiry.received") == "inquiry"
     assert domain.stage_entered("lead.scored", "mql") is None
+
+
+def test_capture_logged_after_nurture_enrolment_still_counts_the_inquiry() -> None:
+    # scoring's nurture.enrolled can reach the log before intake's lead.captured
+    state = LeadState()
+    domain.fold(state, fact("nurture.enrolled", 1, track_id="t"))
+    effects = domain.fold(state, fact("lead.captured", 0, source={"channel": "web_form"}))
+    assert effects.new_milestones == ["inquiry"]
+    assert state.stage == "nurture"

@@ -292,6 +292,10 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
                 fx.outcomes.append(stage)
 
     if et == "lead.captured" and not state.counted:
+        # Every lead was an inquiry first, even when another producer's event (say
+        # nurture.enrolled) reached the log before its capture and the stage did not move.
+        if "inquiry" not in state.reached:
+            state.reached.insert(0, "inquiry")
         # The cohort is known from now on: count everything reached so far, once.
         state.counted = True
         fx.new_milestones = [m for m in MILESTONES if m in state.reached]
