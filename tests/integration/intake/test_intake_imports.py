@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 
 from leadflow.events.testing import wait_until
+from tests.datasets import X_EDUCATION
 from tests.integration.intake.conftest import ADMIN, Intake
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-DATASET = Path("/work/shared/datasets/x-education-leads.csv")
+DATASET = X_EDUCATION
 
 
 def synthesise_emails(upload: Path) -> list[int]:

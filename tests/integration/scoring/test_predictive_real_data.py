@@ -4,7 +4,7 @@ events on ``leadflow.intake``, built with intake's X Education column mapping, t
 through ``POST /v1/scoring/predictive/train`` must reach AUC >= 0.88 on the time-based
 holdout, without the sales-entered columns (Tags, Lead Quality, Lead Profile, Asymmetrique*).
 
-The CSV is read from ``/work/shared/datasets`` (never copied into the repository).
+The CSV is read from ``../shared/datasets`` (never copied into the repository).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,9 +30,10 @@ from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.intake import domain as intake
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+from tests.datasets import X_EDUCATION
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(1200)]
-CSV = Path("/work/shared/datasets/x-education-leads.csv")
+CSV = X_EDUCATION
 AUTH = {"Authorization": "Bearer test-admin-token"}
 SALES_ENTERED = ("tags", "lead_quality", "lead_profile", "asymmetrique")
 REJECT_REASONS = ("wrong_fit", "no_budget", "bad_data", "not_interested")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import pytest
 
 from leadflow.intake import domain
 from leadflow.intake.domain import BadgeFormatError
+from tests.datasets import X_EDUCATION
 
 VCARD3 = (
     "BEGIN:VCARD\r\nVERSION:3.0\r\nN:Doe;John;;;\r\nFN:John Doe\r\n"
@@ -22,7 +22,7 @@ VCARD4 = (
     "BEGIN:VCARD\nVERSION:4.0\nFN:Priya Sharma\nEMAIL;PREF=1:priya@infy.example\n"
     "TEL;VALUE=uri;TYPE=work:tel:+91-98765-43210\nURL:https://infy.example\nEND:VCARD"
 )
-DATASET = Path("/work/shared/datasets/x-education-leads.csv")
+DATASET = X_EDUCATION
 
 
 def test_vcard3_is_parsed_with_folding_escapes_groups_and_work_email() -> None:
