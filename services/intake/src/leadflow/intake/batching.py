@@ -100,15 +100,8 @@ async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Probl
             },
         )
         claimed = {(r[0], r[1]) for r in rows}
-        earlier = [
-            i
-            for i in keyed
-            if (
-                batch[i].idempotency.scope,  # type: ignore[union-attr]
-                batch[i].idempotency.key,
-            )
-            not in claimed
-        ]  # type: ignore[union-attr]
+        keys = {i: _idempotency_key(batch[i]) for i in keyed}
+        earlier = [i for i in keyed if keys[i] not in claimed]
         if earlier:
             stored = await conn.execute(
                 text(
@@ -117,9 +110,9 @@ async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Probl
                     "CAST(:k AS text[])))"
                 ),
                 {
-                    "s": [batch[i].idempotency.scope for i in earlier],  # type: ignore[union-attr]
-                    "k": [batch[i].idempotency.key for i in earlier],
-                },  # type: ignore[union-attr]
+                    "s": [keys[i][0] for i in earlier],
+                    "k": [keys[i][1] for i in earlier],
+                },
             )
             by_key = {(r[0], r[1]): (r[2], r[3]) for r in stored}
             for i in earlier:
@@ -210,3 +203,9 @@ class InquiryBatcher:
         for task in list(self._flushers):
             with contextlib.suppress(Exception):
                 await task
+
+
+def _idempotency_key(item: Any) -> tuple[str, str]:
+    """(scope, key) of a batch item that carries an Idempotency-Key."""
+    assert item.idempotency is not None
+    return item.idempotency.scope, item.idempotency.key
