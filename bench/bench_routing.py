@@ -18,20 +18,24 @@ import argparse
 import asyncio
 import os
 import random
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, new_id, topic_for
-from leadflow.events.service import ensure_topics
 from leadflow.events.testing import app_client, produce_events
 from leadflow.routing.app import create_app
 from leadflow.routing.settings import RoutingSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.baselines import raw_consume_produce as raw_baseline
 
 COUNTRIES = ["US", "CA", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "AU", "BR", "JP"]
 INDUSTRIES = ["Software", "Retail", "Finance", "Health", "Education", "Manufacturing"]
@@ -62,39 +66,6 @@ def leads(n: int, rng: random.Random) -> list[Envelope]:
         )
         out.append(Envelope.new(payload, lead_id=new_id()))
     return out
-
-
-async def raw_baseline(bootstrap: str, prefix: str, events: list[Envelope]) -> float:
-    src, dst = f"{prefix}raw.in", f"{prefix}raw.out"
-    await ensure_topics(bootstrap, [src, dst], 3)
-    started = time.perf_counter()
-    await produce_events(bootstrap, src, events)
-    consumer = AIOKafkaConsumer(
-        src,
-        bootstrap_servers=bootstrap,
-        group_id=f"{prefix}raw",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    await consumer.start()
-    await producer.start()
-    done = 0
-    try:
-        while done < len(events):
-            batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            futures = []
-            for records in batch.values():
-                for r in records:
-                    env = Envelope.from_record(r.key, r.value, list(r.headers or ()))
-                    futures.append(await producer.send(dst, value=env.to_json(), key=r.key))
-            await asyncio.gather(*futures)
-            await consumer.commit()
-            done += len(futures)
-        return time.perf_counter() - started
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 async def configure(client, rng: random.Random) -> None:  # type: ignore[no-untyped-def]

@@ -25,12 +25,14 @@ import argparse
 import asyncio
 import os
 import random
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
@@ -40,10 +42,12 @@ from leadflow.events.catalogue.intake import (
 )
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, new_id, topic_for
-from leadflow.events.service import ensure_topics
 from leadflow.events.testing import app_client, produce_events
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.baselines import raw_consume_produce as raw_baseline
 
 TITLES = ["VP Sales", "Director of IT", "Marketing Manager", "Engineer", "CEO", "Analyst"]
 INDUSTRIES = ["Software", "Retail", "Financial Services", "Healthcare", "Education"]
@@ -80,39 +84,6 @@ def workload(n_events: int, rng: random.Random) -> list[Envelope]:
             payload = ActivityRecorded(activity_id=uuid.uuid4().hex, activity_type=kind)
             out.append(Envelope.new(payload, lead_id=lead_id, occurred_at=at))
     return out
-
-
-async def raw_baseline(bootstrap: str, prefix: str, events: list[Envelope]) -> float:
-    src, dst = f"{prefix}raw.in", f"{prefix}raw.out"
-    await ensure_topics(bootstrap, [src, dst], 3)
-    started = time.perf_counter()
-    await produce_events(bootstrap, src, events)
-    consumer = AIOKafkaConsumer(
-        src,
-        bootstrap_servers=bootstrap,
-        group_id=f"{prefix}raw",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    await consumer.start()
-    await producer.start()
-    done = 0
-    try:
-        while done < len(events):
-            batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            futures = []
-            for records in batch.values():
-                for r in records:
-                    env = Envelope.from_record(r.key, r.value, list(r.headers or ()))
-                    futures.append(await producer.send(dst, value=env.to_json(), key=r.key))
-            await asyncio.gather(*futures)
-            await consumer.commit()
-            done += len(futures)
-        return time.perf_counter() - started
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 async def scoring_leg(

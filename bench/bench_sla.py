@@ -29,13 +29,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -44,10 +46,13 @@ from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadCo
 from leadflow.events.clock import ManualClock
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, new_id, topic_for
-from leadflow.events.service import ServiceKit, ensure_topics
+from leadflow.events.service import ServiceKit
 from leadflow.events.testing import app_client, produce_events
 from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.baselines import raw_consume_produce as raw_baseline
 
 # Monday 2026-03-09 10:00 UTC: inside the default Mon-Fri 09-17 calendar.
 START = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
@@ -98,39 +103,6 @@ class TripCounter:
 
     def _hit(self, *args: Any, **kwargs: Any) -> None:
         self.count += 1
-
-
-async def raw_baseline(bootstrap: str, prefix: str, events: list[Envelope]) -> float:
-    src, dst = f"{prefix}raw.in", f"{prefix}raw.out"
-    await ensure_topics(bootstrap, [src, dst], 3)
-    started = time.perf_counter()
-    await produce_events(bootstrap, src, events)
-    consumer = AIOKafkaConsumer(
-        src,
-        bootstrap_servers=bootstrap,
-        group_id=f"{prefix}raw",
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
-    await consumer.start()
-    await producer.start()
-    done = 0
-    try:
-        while done < len(events):
-            batch = await consumer.getmany(timeout_ms=500, max_records=500)
-            futures = []
-            for records in batch.values():
-                for r in records:
-                    env = Envelope.from_record(r.key, r.value, list(r.headers or ()))
-                    futures.append(await producer.send(dst, value=env.to_json(), key=r.key))
-            await asyncio.gather(*futures)
-            await consumer.commit()
-            done += len(futures)
-        return time.perf_counter() - started
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 async def _count_out(out: AIOKafkaConsumer, n: int, deadline_s: float = 900) -> None:
