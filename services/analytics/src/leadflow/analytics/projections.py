@@ -19,6 +19,7 @@ report reads whole periods from the coarse rows and only the edge days from dail
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, ClassVar, cast
@@ -48,15 +49,11 @@ async def raw_connection(conn: AsyncConnection) -> Any:
 class LoggedEvent(Fact):
     """A ``lead_event_log`` row as the runner sees it: a ``Fact`` (it has ``position``).
 
-    Duck-types the kernel's ``StoredEvent``; the full envelope (event id, producer) is read
-    back only when someone asks for it, never on the projection path.
+    It stands in for the kernel's ``StoredEvent`` (it has ``position``); projections here work
+    on the fact itself and never build a pydantic envelope on this path.
     """
 
     __slots__ = ()
-
-    @property
-    def envelope(self) -> Envelope:
-        raise NotImplementedError("analytics projections work on facts, not envelopes")
 
 
 _READ_LOG = (
@@ -198,7 +195,7 @@ class LeadFold:
         await apg.execute("TRUNCATE analytics_fold")
 
 
-class LeadProjection:
+class LeadProjection(ABC):
     """A member of the ``LeadFold`` group: counts the effects of each folded event."""
 
     name: str
@@ -219,11 +216,13 @@ class LeadProjection:
     def start(self) -> Any:
         return {}
 
+    @abstractmethod
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
-        raise NotImplementedError
+        """Add one folded event's effects to this projection's batch accumulator."""
 
+    @abstractmethod
     async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        raise NotImplementedError
+        """Write the batch accumulator (multi-row statements)."""
 
 
 # -- funnel -------------------------------------------------------------------------------
