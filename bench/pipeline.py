@@ -307,6 +307,7 @@ class LoadDriver:
         self.run = uuid.uuid4().hex[:8]
         self.sent: list[Sent] = []
         self.counter = 0
+        self.failures = 0  # attempts answered 5xx/429 or not at all (the client retries them)
         self._queue: asyncio.Queue[tuple[Sent, int] | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
         self._open = 0
@@ -406,8 +407,10 @@ class LoadDriver:
             elif 0 < status < 500 and status != 429:
                 self._finish()  # refused: not accepted, not retried
             elif time.time() - item.started > self.retry_for:
+                self.failures += 1
                 self._finish()
             else:
+                self.failures += 1
                 delay = min(0.2 * 2 ** (item.attempts - 1), 3.0)
                 task = asyncio.create_task(self._later(item, n, delay))
                 self._retries.add(task)

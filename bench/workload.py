@@ -1088,10 +1088,12 @@ class Workload:
             yield
         finally:
             stop.set()
-            await _gather(loops)
-            for t in list(lead_tasks):
-                t.cancel()
-            await asyncio.gather(*lead_tasks, return_exceptions=True)
+            try:
+                await _gather(loops)
+            finally:  # a rep loop's error must not leave lead tasks using a closed client
+                for t in list(lead_tasks):
+                    t.cancel()
+                await asyncio.gather(*lead_tasks, return_exceptions=True)
 
     async def _work_lead(self, rep_id: str, lead_id: str, stage: str, cycle: int) -> None:
         fate = self.fate_for(lead_id, cycle)

@@ -20,6 +20,8 @@ SERVICES: dict[str, tuple[str, int]] = {
     "analytics": ("analytics", 8005),
 }
 DEFAULT_GRACE_SECONDS = 20
+# Above a load balancer's idle timeout: the server must not close a connection the client reuses.
+DEFAULT_KEEP_ALIVE = 75
 
 
 def uvicorn_argv(env: Mapping[str, str]) -> list[str]:
@@ -30,6 +32,7 @@ def uvicorn_argv(env: Mapping[str, str]) -> list[str]:
     module, default_port = SERVICES[service]
     port = int(env.get("LEADFLOW_PORT") or default_port)
     grace = int(float(env.get("LEADFLOW_SHUTDOWN_GRACE_SECONDS") or DEFAULT_GRACE_SECONDS))
+    keep_alive = int(float(env.get("LEADFLOW_HTTP_KEEP_ALIVE_SECONDS") or DEFAULT_KEEP_ALIVE))
     return [
         sys.executable,
         "-m",
@@ -44,6 +47,8 @@ def uvicorn_argv(env: Mapping[str, str]) -> list[str]:
         # lifespan then finishes the consumer batch and leaves the group.
         "--timeout-graceful-shutdown",
         str(grace),
+        "--timeout-keep-alive",
+        str(keep_alive),
         "--no-access-log",
         "--proxy-headers",
         "--forwarded-allow-ips",

@@ -207,22 +207,25 @@ def test_entrypoint_starts_the_services_factory_on_its_port(
     assert argv[argv.index("--port") + 1] == str(port)
     assert argv[argv.index("--host") + 1] == "0.0.0.0"
     assert argv[argv.index("--timeout-graceful-shutdown") + 1] == "20"
+    assert argv[argv.index("--timeout-keep-alive") + 1] == "75"
     # The factory the entrypoint names exists once the service has its app module.
     app_module = ROOT / "services" / name / "src" / "leadflow" / module / "app.py"
     if app_module.exists():
         assert "def create_app" in app_module.read_text()
 
 
-def test_entrypoint_honours_port_and_grace_overrides(serve: ModuleType) -> None:
+def test_entrypoint_honours_port_grace_and_keep_alive_overrides(serve: ModuleType) -> None:
     argv = serve.uvicorn_argv(
         {
             "LEADFLOW_SERVICE": "routing",
             "LEADFLOW_PORT": "9000",
             "LEADFLOW_SHUTDOWN_GRACE_SECONDS": "7.5",
+            "LEADFLOW_HTTP_KEEP_ALIVE_SECONDS": "120",
         }
     )
     assert argv[argv.index("--port") + 1] == "9000"
     assert argv[argv.index("--timeout-graceful-shutdown") + 1] == "7"
+    assert argv[argv.index("--timeout-keep-alive") + 1] == "120"
 
 
 def test_entrypoint_refuses_an_unknown_service(serve: ModuleType) -> None:

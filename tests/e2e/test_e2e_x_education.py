@@ -140,8 +140,10 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
         async def import_done() -> bool:
             nonlocal progress
             progress = (
-                await client.get(
+                await setup.request(
+                    "GET",
                     f"{e.intake}/v1/imports/{import_id}",
+                    what="test.import_status",
                     params={"rejections": 10000},
                     headers=admin,
                 )
@@ -170,7 +172,13 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
         async def lead_of(email: str) -> str:
             async with sem:
                 found = (
-                    await client.get(f"{e.intake}/v1/leads", params={"email": email}, headers=admin)
+                    await setup.request(
+                        "GET",
+                        f"{e.intake}/v1/leads",
+                        what="test.lookup",
+                        params={"email": email},
+                        headers=admin,
+                    )
                 ).json()["items"]
             assert found, email
             return str(found[0]["lead_id"])
@@ -198,7 +206,9 @@ async def test_x_education_import_funnel_matches_the_file(e2e_stack: Any, tmp_pa
 
         async def funnel_matches() -> bool:
             nonlocal funnel
-            report = (await client.get(f"{e.analytics}/v1/funnel")).json()
+            report = (
+                await setup.request("GET", f"{e.analytics}/v1/funnel", what="test.funnel")
+            ).json()
             got = {row["stage"]: row["count"] for row in report["waterfall"]}
             if got != funnel:
                 _say(f"funnel now {got}")

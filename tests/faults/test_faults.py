@@ -213,7 +213,12 @@ async def test_platform_keeps_its_promises_through_crashes_outages_duplicates_an
             # (c) Postgres away and back: requests fail, the client retries, nothing lost
             log("stopping Postgres")
             await asyncio.to_thread(p.stack.postgres.stop)
-            await asyncio.sleep(3)  # pacing: let the load hit the outage for a moment
+            refused = driver.failures
+            await wait_until(
+                lambda: driver.failures >= refused + 10,
+                timeout=60,
+                message="the load meets the Postgres outage (10 failed attempts)",
+            )
             log("starting Postgres")
             await asyncio.to_thread(p.stack.postgres.start)
             await progress(driver, 50, timeout=180)
@@ -235,12 +240,13 @@ async def test_platform_keeps_its_promises_through_crashes_outages_duplicates_an
         interval=2.0,
         message="all consumer groups caught up, outboxes empty",
     )
-    # the SLA timers of the last leads are due within SLA_MINUTES: let them fire too
+    # nobody accepts, so every clock runs its course (warning, breach, reminder) within
+    # SLA_MINUTES of its start: wait until the last timers fired, then for the last events
     await wait_until(
-        lambda: _no_due_timers(p),
+        lambda: _no_timers_left(p),
         timeout=SLA_MINUTES * 60 + 300,
         interval=1.0,
-        message="no SLA timer left that is due",
+        message="every SLA timer fired",
     )
     await wait_until(lambda: caught_up(p), timeout=300, interval=2.0, message="caught up")
     await _check_analytics(p, accepted)
@@ -249,11 +255,8 @@ async def test_platform_keeps_its_promises_through_crashes_outages_duplicates_an
     await _check_dlq(p, poison)
 
 
-async def _no_due_timers(p: Platform) -> bool:
-    rows = await fetch_all(
-        p.database_url,
-        "SELECT count(*) AS n FROM sla.timers WHERE due_at <= now() - interval '2 seconds'",
-    )
+async def _no_timers_left(p: Platform) -> bool:
+    rows = await fetch_all(p.database_url, "SELECT count(*) AS n FROM sla.timers")
     return rows[0]["n"] == 0
 
 
@@ -338,8 +341,11 @@ async def _check_sla(p: Platform) -> None:
     kinds = Counter(r["event_type"] for r in rows)
     fired = await fetch_all(p.database_url, "SELECT count(*) AS n FROM sla.fired_timers")
     log(f"sla: {dict(kinds)}; {fired[0]['n']} timers fired")
-    assert kinds["sla.breached"] >= 100, "too few SLA timers fired to prove anything"
     assert not twice, f"SLA facts recorded twice: {twice[:5]}"
+    # one clock per assignment (>= 300 qualified leads, see _check_routing); nobody accepts,
+    # so every clock breached, whichever fault it lived through
+    assert kinds["sla.started"] >= 300
+    assert kinds["sla.breached"] == kinds["sla.started"]
     # a breach or warning per started clock at most, and none without its clock
     started = {r["sla_id"] for r in rows if r["event_type"] == "sla.started"}
     assert {r["sla_id"] for r in rows} <= started

@@ -202,6 +202,8 @@ class Devstack:
                 "--no-access-log",
                 "--timeout-graceful-shutdown",
                 "25",
+                "--timeout-keep-alive",
+                str(int(float(env.get("LEADFLOW_HTTP_KEEP_ALIVE_SECONDS") or 75))),
             ],
             env=env,
             stdout=log,

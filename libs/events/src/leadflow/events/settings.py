@@ -15,6 +15,7 @@
 | `LEADFLOW_LOG_LEVEL` | `INFO` | log level |
 | `LEADFLOW_LOG_JSON` | `true` | JSON logs (false: human-readable) |
 | `LEADFLOW_SHUTDOWN_GRACE_SECONDS` | `20` | time to finish in-flight work on SIGTERM |
+| `LEADFLOW_HTTP_KEEP_ALIVE_SECONDS` | `75` | idle keep-alive connections are closed after this (above any load balancer's idle timeout) |
 | `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process |
 | `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
 | `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when no NOTIFY arrives |
@@ -53,6 +54,9 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     shutdown_grace_seconds: float = 20.0
+    # Read by the uvicorn launchers (deploy/docker/serve.py, the devstack). Longer than any
+    # proxy's idle timeout, so the server never closes a connection a client is reusing.
+    http_keep_alive_seconds: float = 75.0
     db_pool_size: int = 10
     timer_poll_seconds: float = 0.5
     outbox_poll_seconds: float = 1.0
