@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from leadflow.intake import domain
@@ -112,6 +112,8 @@ def test_names_are_trimmed_and_capitalised_but_mixed_case_is_kept(
 
 
 @given(st.text(alphabet=st.characters(whitelist_categories=("Lu", "Ll", "Zs")), max_size=40))
+@example("\u0149")  # upper-cases to an uncased apostrophe + "N" (once found by hypothesis)
+@example("\u00dfa \u0130\u0130")
 def test_name_normalisation_is_idempotent(raw: str) -> None:
     once = domain.normalize_name(raw)
     assert domain.normalize_name(once) == once

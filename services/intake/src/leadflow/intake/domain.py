@@ -359,8 +359,18 @@ def _cap_word(word: str) -> str:
     out = []
     for piece in re.split("([-'\u2019])", word):
         keep = piece in ("-", "'", "\u2019")
-        out.append(piece if keep else piece[:1].upper() + piece[1:].lower())
+        out.append(piece if keep else _cap_piece(piece))
     return "".join(out)
+
+
+def _cap_piece(piece: str) -> str:
+    """Upper-case the first CASED character, lower-case the rest. Not ``piece[:1]``: some
+    letters upper-case to an uncased mark plus a letter ("\u0149" -> "\u02bcN"), and
+    normalising the result again must give the same name."""
+    for i, char in enumerate(piece):
+        if char.lower() != char.upper():
+            return piece[:i] + char.upper() + piece[i + 1 :].lower()
+    return piece
 
 
 def normalize_name(raw: object) -> str | None:
