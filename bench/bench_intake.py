@@ -106,6 +106,16 @@ async def wait_ready(port: int, path: str, timeout: float = 90) -> None:
     raise RuntimeError(f"server on {port} did not come up")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a server process used so far (all threads), from /proc: the
+    per-request cost that does not depend on how busy the rest of the machine is."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     name: str
@@ -113,6 +123,11 @@ class Result:
     errors: int
     seconds: float
     latencies: list[float]
+    cpu: float = float("nan")
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu / max(1, self.count) * 1000
 
     @property
     def rate(self) -> float:
@@ -176,7 +191,9 @@ async def worker(
         writer.close()
 
 
-async def drive(name: str, port: int, seconds: float, concurrency: int, warmup: float) -> Result:
+async def drive(
+    name: str, port: int, pid: int, seconds: float, concurrency: int, warmup: float
+) -> Result:
     counter = [0]
     run = uuid.uuid4().hex[:8]
     warm = Result(name, 0, 0, warmup, [])
@@ -187,11 +204,13 @@ async def drive(name: str, port: int, seconds: float, concurrency: int, warmup: 
         )
     )
     result = Result(name, 0, 0, seconds, [])
+    cpu_before = cpu_seconds(pid)
     started = time.monotonic()
     await asyncio.gather(
         *(worker(port, started + seconds, counter, result, run, True) for _ in range(concurrency))
     )
     result.seconds = time.monotonic() - started
+    result.cpu = cpu_seconds(pid) - cpu_before
     return result
 
 
@@ -200,6 +219,9 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--only", choices=("bare", "intake"), help="drive one server only (profiling runs)"
+    )
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL")
     if not database_url:
@@ -224,8 +246,13 @@ async def main() -> None:
         await wait_ready(bare_port, "/docs")
         await wait_ready(intake_port, "/healthz")
         results = []
-        for name, port in (("bare FastAPI route", bare_port), ("intake", intake_port)):
-            results.append(await drive(name, port, args.seconds, args.concurrency, args.warmup))
+        servers = (("bare FastAPI route", bare_port, bare), ("intake", intake_port, intake))
+        for name, port, proc in servers:
+            if args.only and not name.startswith(args.only):
+                continue
+            results.append(
+                await drive(name, port, proc.pid, args.seconds, args.concurrency, args.warmup)
+            )
     finally:
         for proc in (bare, intake):
             proc.terminate()
@@ -238,6 +265,16 @@ async def main() -> None:
 
         conn = await asyncpg.connect(plain_url(database_url))
         try:
+            if args.only != "bare":
+                # recorded_at is one clock reading per append, i.e. per group-commit
+                # transaction: events per distinct value = inquiries per transaction.
+                events, transactions = await conn.fetchrow(
+                    f'SELECT count(*), count(DISTINCT recorded_at) FROM "{schema}".event_log'
+                )
+                print(
+                    f"intake: {events} events in {transactions} append transactions "
+                    f"({events / max(1, transactions):.1f} per transaction)"
+                )
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
@@ -246,14 +283,23 @@ async def main() -> None:
         f"\nPOST /v1/inquiries, {args.concurrency} connections, {args.seconds:.0f}s each, "
         f"one uvicorn worker (uvloop, httptools), new lead per request\n"
     )
-    print(f"{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}")
+    print(
+        f"{'server':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
+        f"{'server CPU ms/req':>19}"
+    )
     for r in results:
-        print(f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}")
+        print(
+            f"{r.name:<22}{r.rate:>10.0f}{r.pct(0.50):>10.2f}{r.pct(0.99):>10.2f}{r.errors:>8}"
+            f"{r.cpu_ms_per_request:>19.2f}"
+        )
+    if len(results) < 2:
+        return
     bare_r, intake_r = results
     print(
         f"\nintake / bare: throughput {intake_r.rate / bare_r.rate:.2f}x, "
         f"p50 {intake_r.pct(0.5) / bare_r.pct(0.5):.1f}x, "
-        f"p99 {intake_r.pct(0.99) / bare_r.pct(0.99):.1f}x"
+        f"p99 {intake_r.pct(0.99) / bare_r.pct(0.99):.1f}x, "
+        f"server CPU per request {intake_r.cpu_ms_per_request / bare_r.cpu_ms_per_request:.1f}x"
     )
     ok = intake_r.rate >= 1500 and intake_r.pct(0.99) < 50
     print(

@@ -2,9 +2,9 @@
 events (``uow.append``), all in the caller's transaction.
 
 Every channel (API inquiry, web form, badge scan, import row) goes through ``ingest``, which
-handles a whole batch with a fixed number of round trips: one candidate lookup, one account
-lookup, one key lookup, one lead upsert, one email insert, one pending-activity claim, and the
-kernel's multi-row event append.
+handles a whole batch with a fixed number of round trips: one identity-lock statement, one
+read (candidates and accounts), one write (leads, email aliases, anonymous links, pending-
+activity claim, keys), and the kernel's multi-row event append.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
     now = uow.clock.now()
     contacts = [i.inquiry.clean for i in items]
     await store.lock_identities(conn, _identity_keys(contacts))
-    candidates = await store.fetch_candidates(
+    candidates, accounts = await store.fetch_candidates_and_accounts(
         conn,
         emails=[c.contact.email for c in contacts if c.contact.email],
         phones=[c.contact.phone for c in contacts if c.contact.phone],
@@ -68,15 +68,17 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
         names=[
             n for c in contacts if (n := domain.name_key(c.contact.first_name, c.contact.last_name))
         ],
+        account_domains={
+            d
+            for c in contacts
+            if c.company_domain
+            for d in domain.account_domains(c.company_domain)
+        },
     )
     states: dict[uuid.UUID, LeadState] = {s.lead_id: s for s in candidates}
     index = _IdentityIndex()
     for state in candidates:
         index.add(state)
-    account_domains = {
-        d for c in contacts if c.company_domain for d in domain.account_domains(c.company_domain)
-    }
-    accounts = await store.fetch_accounts(conn, account_domains)
 
     results: list[IngestResult] = []
     events: list[tuple[uuid.UUID, list[Any], datetime]] = []
@@ -144,17 +146,25 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
         if item.anonymous_id:
             identified_anon[item.anonymous_id] = target.lead_id
 
-    dirty = [s for s in states.values() if s.dirty]
-    await store.save_leads(conn, dirty, now)
-    await store.link_anonymous(conn, identified_anon)
+    # One statement writes the leads, their aliases and anonymous links, claims anonymous
+    # activity of people who just identified themselves, and fetches/creates the keys the
+    # append will seal with (handed to the codec; no key outlives the request task).
+    key_leads = list(dict.fromkeys(lead_id for lead_id, _, _ in events))
+    saved = await store.save_batch(
+        conn,
+        [s for s in states.values() if s.dirty],
+        now,
+        identified_emails=identified_emails,
+        identified_anon=identified_anon,
+        key_leads=key_leads,
+        new_keys=[crypto.new_key() for _ in key_leads],
+    )
+    crypto.use_keys(saved.keys)
     for lead_id, payloads, at in events:
         await uow.append(lead_id, payloads, occurred_at=at)
     # Anonymous activity of people who just identified themselves joins their lead.
-    for lead_id, payload, occurred in await store.claim_pending_activities(
-        conn, identified_emails, identified_anon, now
-    ):
+    for lead_id, payload, occurred in saved.activities:
         await uow.append(lead_id, ActivityRecorded.model_validate(payload), occurred_at=occurred)
-    await prepare_keys(uow, [lead_id for lead_id, _, _ in events])
     return results
 
 
@@ -202,16 +212,6 @@ class _IdentityIndex:
         }
         found.discard(None)
         return sorted((f for f in found if f is not None), key=self.position.__getitem__)
-
-
-async def prepare_keys(uow: UnitOfWork, lead_ids: Sequence[uuid.UUID]) -> None:
-    """Fetch/create the leads' keys in one statement before the append is flushed.
-
-    The keys are handed to the codec through a context variable that lives as long as the
-    request task, so no key outlives its transaction in memory.
-    """
-    keys = await crypto.ensure_keys(uow.conn, list(lead_ids))
-    crypto.use_keys(keys)
 
 
 def _repeat_inquiry(

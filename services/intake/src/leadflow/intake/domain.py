@@ -364,12 +364,13 @@ def _cap_word(word: str) -> str:
 
 
 def _cap_piece(piece: str) -> str:
-    """Upper-case the first CASED character, lower-case the rest. Not ``piece[:1]``: some
+    """Title-case the first CASED character, lower-case the rest. Not ``piece[:1]``: some
     letters upper-case to an uncased mark plus a letter ("\u0149" -> "\u02bcN"), and
-    normalising the result again must give the same name."""
+    normalising the result again must give the same name. Title case, not upper: "\u00df"
+    upper-cases to "SS", which would read as ALL-CAPS and normalise again to "Ss"."""
     for i, char in enumerate(piece):
         if char.lower() != char.upper():
-            return piece[:i] + char.upper() + piece[i + 1 :].lower()
+            return piece[:i] + char.title() + piece[i + 1 :].lower()
     return piece
 
 

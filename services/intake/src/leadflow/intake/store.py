@@ -100,12 +100,20 @@ _LEAD_COLUMNS = (
 )
 
 
+_LOCK_IDENTITIES = text(
+    "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) "
+    "WITH ORDINALITY AS t(k, n) ORDER BY n"
+)
+
+
 async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
     """Serialise concurrent transactions that may be about the same person (same email,
     phone or name at a company domain) until commit, so a probable duplicate created by one
     is seen, and merged, by the other instead of both creating a lead.
 
-    Locks are taken in one statement, in a fixed order, so these waits cannot deadlock.
+    Locks are taken in one statement, in a fixed order, so these waits cannot deadlock. It
+    must stay a statement of its own: a read in the same statement would use a snapshot
+    taken before the wait, and miss the lead the previous holder just committed.
     """
     ids = sorted(
         {
@@ -114,103 +122,200 @@ async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
         }
     )
     if ids:
-        await conn.execute(
-            text(
-                "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) "
-                "WITH ORDINALITY AS t(k, n) ORDER BY n"
-            ),
-            {"ids": ids},
-        )
+        await conn.execute(_LOCK_IDENTITIES, {"ids": ids})
 
 
-async def fetch_candidates(
+# Candidates (kind 0, oldest first: identity resolution prefers the oldest) and the
+# registered accounts of the incoming company domains (kind 1) in one round trip.
+_CANDIDATES_AND_ACCOUNTS = text(
+    f"""
+    SELECT 0 AS kind, {_LEAD_COLUMNS},
+           NULL::text AS account_domain, NULL::text AS account_id,
+           NULL::text AS account_name, NULL::text AS account_owner
+    FROM leads l
+    WHERE l.merged_into IS NULL AND l.erased_at IS NULL AND (
+        l.lead_id IN (SELECT lead_id FROM lead_emails
+                      WHERE email = ANY(CAST(:emails AS text[])))
+        OR l.phone = ANY(CAST(:phones AS text[]))
+        OR (l.company_domain = ANY(CAST(:domains AS text[]))
+            AND l.name_key = ANY(CAST(:names AS text[]))))
+    UNION ALL
+    SELECT 1, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::jsonb,
+           NULL::text, NULL::integer, NULL::uuid, NULL::timestamptz, NULL::text,
+           NULL::timestamptz, NULL::timestamptz, NULL::text[],
+           a.domain, a.account_id, a.name, a.owner_rep_id
+    FROM accounts a WHERE a.domain = ANY(CAST(:accounts AS text[]))
+    ORDER BY kind, created_at, lead_id
+    """
+)
+
+
+async def fetch_candidates_and_accounts(
     conn: AsyncConnection,
     emails: Iterable[str],
     phones: Iterable[str],
     domains: Iterable[str],
     names: Iterable[str],
-) -> list[LeadState]:
+    account_domains: Iterable[str],
+) -> tuple[list[LeadState], dict[str, Account]]:
     """Live leads that could be the same person as any of the incoming contacts, oldest
-    first (identity resolution prefers the oldest)."""
+    first, and the registered accounts of these domains (one statement)."""
     rows = await conn.execute(
-        text(
-            f"""
-            SELECT {_LEAD_COLUMNS} FROM leads l
-            WHERE l.merged_into IS NULL AND l.erased_at IS NULL AND (
-                l.lead_id IN (SELECT lead_id FROM lead_emails
-                              WHERE email = ANY(CAST(:emails AS text[])))
-                OR l.phone = ANY(CAST(:phones AS text[]))
-                OR (l.company_domain = ANY(CAST(:domains AS text[]))
-                    AND l.name_key = ANY(CAST(:names AS text[]))))
-            ORDER BY l.created_at, l.lead_id
-            """
-        ),
+        _CANDIDATES_AND_ACCOUNTS,
         {
             "emails": list(set(emails)),
             "phones": list(set(phones)),
             "domains": list(set(domains)),
             "names": list(set(names)),
+            "accounts": list(set(account_domains)),
         },
     )
-    return [_state(r) for r in rows]
+    leads: list[LeadState] = []
+    accounts: dict[str, Account] = {}
+    for r in rows:
+        if r.kind == 0:
+            leads.append(_state(r))
+        else:
+            accounts[r.account_domain] = Account(
+                r.account_id, r.account_domain, r.account_name, r.account_owner
+            )
+    return leads, accounts
 
 
-async def save_leads(conn: AsyncConnection, states: Sequence[LeadState], now: datetime) -> None:
-    """Insert new and update changed leads (one statement), then their new email aliases."""
-    if states:
-        await conn.execute(
-            text(
-                """
-                INSERT INTO leads (lead_id, email, phone, name_key, company_domain, contact,
-                                   field_times, consent, account, flags, merged_into,
-                                   inquiries, created_at, updated_at)
-                SELECT * FROM unnest(
-                    CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:phones AS text[]),
-                    CAST(:names AS text[]), CAST(:domains AS text[]),
-                    CAST(:contacts AS jsonb[]), CAST(:times AS jsonb[]),
-                    CAST(:consents AS jsonb[]), CAST(:accounts AS jsonb[]),
-                    CAST(:flags AS jsonb[]), CAST(:merged AS uuid[]),
-                    CAST(:inquiries AS integer[]), CAST(:created AS timestamptz[]),
-                    CAST(:updated AS timestamptz[]))
-                ON CONFLICT (lead_id) DO UPDATE SET
-                    email = EXCLUDED.email, phone = EXCLUDED.phone,
-                    name_key = EXCLUDED.name_key, company_domain = EXCLUDED.company_domain,
-                    contact = EXCLUDED.contact, field_times = EXCLUDED.field_times,
-                    consent = EXCLUDED.consent, account = EXCLUDED.account,
-                    flags = EXCLUDED.flags, merged_into = EXCLUDED.merged_into,
-                    inquiries = EXCLUDED.inquiries, updated_at = EXCLUDED.updated_at
-                """
-            ),
-            {
-                "ids": [s.lead_id for s in states],
-                "emails": [s.contact.email for s in states],
-                "phones": [s.contact.phone for s in states],
-                "names": [name_key(s.contact.first_name, s.contact.last_name) for s in states],
-                "domains": [s.company_domain for s in states],
-                "contacts": [s.contact.model_dump_json(exclude_none=True) for s in states],
-                "times": [
-                    _json({k: v.isoformat() for k, v in s.field_times.items()}) for s in states
-                ],
-                "consents": [s.consent.model_dump_json() if s.consent else None for s in states],
-                "accounts": [s.account.model_dump_json() if s.account else None for s in states],
-                "flags": [s.flags.model_dump_json() for s in states],
-                "merged": [s.merged_into for s in states],
-                "inquiries": [s.inquiries for s in states],
-                "created": [s.created_at or now for s in states],
-                "updated": [now for _ in states],
-            },
-        )
+# Everything a batch of inquiries writes besides its events, in ONE statement (the
+# sub-statements touch different tables, so none needs to see another's rows):
+# - new and changed leads (upsert) and their new email aliases. The alias insert is plain:
+#   a concurrent request creating the same email loses with a unique violation and is
+#   retried, then finds the lead this one created;
+# - anonymous ids that identified themselves;
+# - anonymous activity of people who just identified themselves, claimed for their lead
+#   (returned as kind 'a' to be recorded as events);
+# - the leads' crypto-shredding keys, created where missing (returned as kind 'k'; an
+#   erased lead keeps a tombstone row without a key).
+_SAVE_BATCH = text(
+    """
+    WITH saved AS (
+        INSERT INTO leads (lead_id, email, phone, name_key, company_domain, contact,
+                           field_times, consent, account, flags, merged_into,
+                           inquiries, created_at, updated_at)
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:emails AS text[]), CAST(:phones AS text[]),
+            CAST(:names AS text[]), CAST(:domains AS text[]),
+            CAST(:contacts AS jsonb[]), CAST(:times AS jsonb[]),
+            CAST(:consents AS jsonb[]), CAST(:accounts AS jsonb[]),
+            CAST(:flags AS jsonb[]), CAST(:merged AS uuid[]),
+            CAST(:inquiries AS integer[]), CAST(:created AS timestamptz[]),
+            CAST(:updated AS timestamptz[]))
+        ON CONFLICT (lead_id) DO UPDATE SET
+            email = EXCLUDED.email, phone = EXCLUDED.phone,
+            name_key = EXCLUDED.name_key, company_domain = EXCLUDED.company_domain,
+            contact = EXCLUDED.contact, field_times = EXCLUDED.field_times,
+            consent = EXCLUDED.consent, account = EXCLUDED.account,
+            flags = EXCLUDED.flags, merged_into = EXCLUDED.merged_into,
+            inquiries = EXCLUDED.inquiries, updated_at = EXCLUDED.updated_at
+        RETURNING 1
+    ), aliases AS (
+        INSERT INTO lead_emails (email, lead_id)
+        SELECT * FROM unnest(CAST(:alias_emails AS text[]), CAST(:alias_leads AS uuid[]))
+        RETURNING 1
+    ), linked AS (
+        INSERT INTO anonymous_ids (anonymous_id, lead_id)
+        SELECT * FROM unnest(CAST(:anon AS text[]), CAST(:anon_leads AS uuid[]))
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    ), identified AS (
+        SELECT * FROM unnest(CAST(:id_emails AS text[]), CAST(:id_email_leads AS uuid[]))
+            AS e(email, lead_id)
+    ), identified_anon AS (
+        SELECT * FROM unnest(CAST(:anon AS text[]), CAST(:anon_leads AS uuid[]))
+            AS a(anonymous_id, lead_id)
+    ), matched AS (
+        SELECT a.activity_id, coalesce(i.lead_id, n.lead_id) AS lead_id
+        FROM activities a
+        LEFT JOIN identified i ON a.email = i.email
+        LEFT JOIN identified_anon n ON a.anonymous_id = n.anonymous_id
+        WHERE a.lead_id IS NULL AND (i.lead_id IS NOT NULL OR n.lead_id IS NOT NULL)
+        FOR UPDATE OF a SKIP LOCKED
+    ), claimed AS (
+        UPDATE activities t SET lead_id = m.lead_id, attached_at = :now
+        FROM matched m WHERE t.activity_id = m.activity_id
+        RETURNING t.lead_id, t.payload, t.occurred_at
+    ), wanted AS (
+        SELECT * FROM unnest(CAST(:key_leads AS uuid[]), CAST(:new_keys AS bytea[]))
+            AS w(lead_id, key)
+    ), created_keys AS (
+        INSERT INTO lead_keys (lead_id, key)
+        SELECT lead_id, key FROM wanted
+        ON CONFLICT (lead_id) DO NOTHING
+        RETURNING lead_id, key
+    )
+    SELECT 'k' AS kind, lead_id, key, NULL::jsonb AS payload, NULL::timestamptz AS occurred_at
+    FROM created_keys
+    UNION ALL
+    SELECT 'k', k.lead_id, k.key, NULL, NULL FROM lead_keys k JOIN wanted w USING (lead_id)
+    UNION ALL
+    SELECT 'a', lead_id, NULL, payload, occurred_at FROM claimed
+    """
+)
+
+
+@dataclass
+class SavedBatch:
+    keys: dict[uuid.UUID, bytes | None]
+    activities: list[tuple[uuid.UUID, dict[str, Any], datetime]]
+
+
+async def save_batch(
+    conn: AsyncConnection,
+    states: Sequence[LeadState],
+    now: datetime,
+    *,
+    identified_emails: dict[str, uuid.UUID],
+    identified_anon: dict[str, uuid.UUID],
+    key_leads: Sequence[uuid.UUID],
+    new_keys: Sequence[bytes],
+) -> SavedBatch:
+    """Write a batch's leads, aliases, anonymous links, pending-activity claims and keys in
+    one statement (see ``_SAVE_BATCH``). Returns the keys of ``key_leads`` and the claimed
+    activities (lead, payload, occurred_at) oldest first."""
     pairs = [(email, s.merged_into or s.lead_id) for s in states for email in s.new_emails]
-    if pairs:
-        # A plain insert: a concurrent request creating the same email loses with a unique
-        # violation and is retried, then finds the lead this one created.
-        await conn.execute(
-            text(
-                "INSERT INTO lead_emails (email, lead_id) SELECT * FROM "
-                "unnest(CAST(:emails AS text[]), CAST(:ids AS uuid[]))"
-            ),
-            {"emails": [p[0] for p in pairs], "ids": [p[1] for p in pairs]},
-        )
+    rows = await conn.execute(
+        _SAVE_BATCH,
+        {
+            "ids": [s.lead_id for s in states],
+            "emails": [s.contact.email for s in states],
+            "phones": [s.contact.phone for s in states],
+            "names": [name_key(s.contact.first_name, s.contact.last_name) for s in states],
+            "domains": [s.company_domain for s in states],
+            "contacts": [s.contact.model_dump_json(exclude_none=True) for s in states],
+            "times": [_json({k: v.isoformat() for k, v in s.field_times.items()}) for s in states],
+            "consents": [s.consent.model_dump_json() if s.consent else None for s in states],
+            "accounts": [s.account.model_dump_json() if s.account else None for s in states],
+            "flags": [s.flags.model_dump_json() for s in states],
+            "merged": [s.merged_into for s in states],
+            "inquiries": [s.inquiries for s in states],
+            "created": [s.created_at or now for s in states],
+            "updated": [now for _ in states],
+            "alias_emails": [p[0] for p in pairs],
+            "alias_leads": [p[1] for p in pairs],
+            "anon": list(identified_anon),
+            "anon_leads": list(identified_anon.values()),
+            "id_emails": list(identified_emails),
+            "id_email_leads": list(identified_emails.values()),
+            "now": now,
+            "key_leads": list(key_leads),
+            "new_keys": list(new_keys),
+        },
+    )
+    keys: dict[uuid.UUID, bytes | None] = {}
+    activities: list[tuple[uuid.UUID, dict[str, Any], datetime]] = []
+    for r in rows:
+        if r.kind == "k":
+            keys.setdefault(r.lead_id, bytes(r.key) if r.key is not None else None)
+        else:
+            activities.append((r.lead_id, dict(r.payload), r.occurred_at))
+    activities.sort(key=lambda t: t[2])
+    return SavedBatch(keys, activities)
 
 
 async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> Any | None:
@@ -305,20 +410,6 @@ async def set_consent(
 
 # ---------------------------------------------------------------------------------------
 # Accounts
-
-
-async def fetch_accounts(conn: AsyncConnection, domains: Iterable[str]) -> dict[str, Account]:
-    wanted = list(set(domains))
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        text(
-            "SELECT domain, account_id, name, owner_rep_id FROM accounts "
-            "WHERE domain = ANY(CAST(:d AS text[]))"
-        ),
-        {"d": wanted},
-    )
-    return {r.domain: Account(r.account_id, r.domain, r.name, r.owner_rep_id) for r in rows}
 
 
 async def upsert_account(conn: AsyncConnection, account: Account) -> None:
