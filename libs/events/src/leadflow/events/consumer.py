@@ -133,6 +133,18 @@ def handlers_by_type(handlers: HandlerMap) -> dict[str, Handler]:
     return by_type
 
 
+# Where a transient error may come from (is_transient decides for each instance).
+TRANSIENT_ERROR_TYPES: tuple[type[Exception], ...] = (
+    DBAPIError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors that mean "the world is briefly away", not "this record is bad"."""
     if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
@@ -165,9 +177,9 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         self.runner = runner
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        # Wait for the batch in flight: it commits its offsets before the partitions go.
+        # Wait for the batch in flight, then commit what was applied before the partitions go.
         async with self.runner.batch_lock:
-            pass
+            await self.runner.commit_applied()
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         return None
@@ -187,7 +199,7 @@ class ConsumerRunner:
         service: str,
         batch_size: int = 500,
         max_attempts: int = 5,
-        on_committed: Callable[[], None] | None = None,
+        on_applied: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -199,8 +211,13 @@ class ConsumerRunner:
         self.service = service
         self.batch_size = batch_size
         self.max_attempts = max_attempts
-        self.on_committed = on_committed
+        self.on_applied = on_applied
         self.batch_lock = asyncio.Lock()
+        # Offsets of applied batches wait here for the background committer: the inbox makes
+        # a redelivery harmless, so the next batch never waits for a broker round trip.
+        self._applied: dict[TopicPartition, int] = {}
+        self._commit_wanted = asyncio.Event()
+        self._commit_lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
@@ -256,6 +273,7 @@ class ConsumerRunner:
         if consumer is None:
             return
         self.started.set()
+        committer = asyncio.create_task(self._commit_in_background())
         try:
             while not self._stop.is_set():
                 try:
@@ -269,7 +287,10 @@ class ConsumerRunner:
                         await self._handle_batch(batch)
                 await self._report_lag()
         finally:
-            await _safe_stop(consumer)  # commits nothing new, leaves the group
+            committer.cancel()
+            await asyncio.gather(committer, return_exceptions=True)
+            await self.commit_applied()  # what was applied is committed before leaving
+            await _safe_stop(consumer)  # leaves the group
             if self._dlq is not None:
                 await _safe_stop(self._dlq)
             self._consumer = None
@@ -307,7 +328,7 @@ class ConsumerRunner:
                 break
         if dead:
             await self._dead_letter(dead)
-        await self._commit(batch)
+        self._mark_applied(batch)
 
     async def _apply_in_one_transaction(self, items: Sequence[_Item]) -> None:
         handled = [i for i in items if i.envelope and i.envelope.event_type in self.handlers]
@@ -431,18 +452,44 @@ class ConsumerRunner:
             metrics.DLQ_RECORDS.labels(self.service, record.topic).inc()
         await asyncio.gather(*futures)
 
-    async def _commit(
+    def _mark_applied(
         self, batch: Mapping[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
     ) -> None:
-        assert self._consumer is not None
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items() if records}
-        try:
-            await self._consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # Partitions moved on a rebalance: the new owner redelivers, the inbox dedups.
-            log.warning("offset commit failed: %s", exc)
-        if self.on_committed is not None:
-            self.on_committed()
+        for tp, records in batch.items():
+            if records:
+                self._applied[tp] = records[-1].offset + 1
+        if self.on_applied is not None:
+            self.on_applied()
+        self._commit_wanted.set()
+
+    async def _commit_in_background(self) -> None:
+        """Commit applied offsets as they come, coalescing batches applied meanwhile."""
+        while True:
+            await self._commit_wanted.wait()
+            self._commit_wanted.clear()
+            if not await self.commit_applied():
+                await _sleep_unless(self._stop, 0.5)
+
+    async def commit_applied(self) -> bool:
+        """Commit the offsets of every applied batch; False when the broker refused."""
+        consumer = self._consumer
+        async with self._commit_lock:
+            offsets, self._applied = self._applied, {}
+            if not offsets or consumer is None:
+                return True
+            try:
+                await consumer.commit(offsets)
+                return True
+            except (CommitFailedError, KafkaError) as exc:
+                log.warning("offset commit failed: %s", exc)
+                # Keep what is still ours for the next attempt (a newer batch may have
+                # superseded it); partitions moved away are redelivered to their new owner.
+                owned = consumer.assignment()
+                for tp, offset in offsets.items():
+                    if tp in owned:
+                        self._applied.setdefault(tp, offset)
+                self._commit_wanted.set()
+                return False
 
     async def _report_lag(self) -> None:
         now = time.monotonic()

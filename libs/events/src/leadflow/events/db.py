@@ -30,11 +30,15 @@ def plain_url(database_url: str) -> str:
 
 
 def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+    """The service's pool. No pre-ping (it costs a round trip on every checkout): a
+    connection that died with its server fails its first statement, SQLAlchemy then
+    invalidates the whole pool, and the caller treats the error as transient (consumers
+    retry the batch, APIs answer 503 + Retry-After)."""
     return create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         connect_args={"server_settings": {"search_path": f'"{schema}"'}},
     )
 

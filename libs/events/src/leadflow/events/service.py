@@ -30,7 +30,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock, SystemClock
-from leadflow.events.consumer import ConsumerRunner, HandlerMap, UnitOfWork
+from leadflow.events.consumer import (
+    TRANSIENT_ERROR_TYPES,
+    ConsumerRunner,
+    HandlerMap,
+    UnitOfWork,
+    is_transient,
+)
 from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
 from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
@@ -182,7 +188,7 @@ class ServiceKit:
                 service=self.service,
                 batch_size=s.consumer_batch_size,
                 max_attempts=s.max_attempts,
-                on_committed=self._after_commit,
+                on_applied=self._after_batch_applied,
             )
             self._spawn(self.consumer.run(), "consumer")
         if self.timer_handlers:
@@ -196,7 +202,7 @@ class ServiceKit:
             )
             self._spawn(self.timer_runner.run(), "timers")
 
-    def _after_commit(self) -> None:
+    def _after_batch_applied(self) -> None:
         if self.projection_runner is not None:
             self.projection_runner.wake()
         if self.timer_runner is not None:
@@ -434,6 +440,26 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(UnknownLead)
     async def on_unknown(request: Request, exc: UnknownLead) -> JSONResponse:
         return problem_response(Problem(404, "Unknown lead", str(exc)), request)
+
+    async def on_dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        if not is_transient(exc):
+            return await on_error(request, exc)
+        # The database (or a connection to it) is briefly away: nothing was committed, so
+        # the caller may safely retry (with its Idempotency-Key where it has one).
+        log.warning("transient error on %s: %r", request.url.path, exc)
+        return problem_response(
+            Problem(
+                503,
+                "Service unavailable",
+                "a dependency is briefly unavailable; retry shortly",
+                headers={"Retry-After": "1"},
+            ),
+            request,
+        )
+
+    # Registered per class (not via the catch-all) so the answer is final, not re-raised.
+    for dependency_error in TRANSIENT_ERROR_TYPES:
+        app.add_exception_handler(dependency_error, on_dependency_error)
 
     @app.exception_handler(Exception)
     async def on_error(request: Request, exc: Exception) -> JSONResponse:

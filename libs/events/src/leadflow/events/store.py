@@ -75,6 +75,19 @@ _INSERT_LOG_AND_OUTBOX = text(
            CASE WHEN :channel <> '' THEN pg_notify(:channel, '') END
     """
 )
+_STREAM_VERSIONS = text(
+    "SELECT lead_id, max(stream_version) FROM event_log "
+    "WHERE lead_id = ANY(CAST(:ids AS uuid[])) GROUP BY lead_id"
+)
+# The lock's one row drives the join, so it is taken even when no lead has events yet.
+_LOCKED_STREAM_VERSIONS = text(
+    """
+    WITH appenders AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext('event_log')))
+    SELECT e.lead_id, max(e.stream_version)
+    FROM appenders LEFT JOIN event_log e ON e.lead_id = ANY(CAST(:ids AS uuid[]))
+    GROUP BY e.lead_id
+    """
+)
 _SELECT_COLUMNS = (
     "global_position, event_id, lead_id, stream_version, event_type, schema_version, "
     "payload, metadata, occurred_at, recorded_at"
@@ -109,16 +122,14 @@ class EventStore:
         return int(version or 0)
 
     async def stream_versions(
-        self, conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+        self, conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], *, lock: bool = False
     ) -> dict[uuid.UUID, int]:
+        """Current version per lead (absent: no events yet). With ``lock`` the appenders'
+        advisory lock is taken by the same statement (one round trip, not two)."""
         rows = await conn.execute(
-            text(
-                "SELECT lead_id, max(stream_version) FROM event_log "
-                "WHERE lead_id = ANY(CAST(:ids AS uuid[])) GROUP BY lead_id"
-            ),
-            {"ids": list(lead_ids)},
+            _LOCKED_STREAM_VERSIONS if lock else _STREAM_VERSIONS, {"ids": list(lead_ids)}
         )
-        return {row[0]: int(row[1]) for row in rows}
+        return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 
     async def append(
         self,
@@ -137,7 +148,7 @@ class EventStore:
         by_lead: dict[uuid.UUID, list[Envelope]] = defaultdict(list)
         for event in events:
             by_lead[event.lead_id].append(event)
-        current = await self.stream_versions(conn, list(by_lead))
+        current = await self.stream_versions(conn, list(by_lead), lock=self.serialize_appends)
         for lead_id, expected in (expected_versions or {}).items():
             if current.get(lead_id, 0) != expected:
                 raise ConcurrencyError(lead_id, expected)
@@ -170,8 +181,6 @@ class EventStore:
             "occurred": [e.occurred_at for e in stored],
             "recorded": [e.recorded_at for e in stored],
         }
-        if self.serialize_appends:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('event_log'))"))
         statement = _INSERT_LOG
         if self.publish:
             statement = _INSERT_LOG_AND_OUTBOX
