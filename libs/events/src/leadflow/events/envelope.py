@@ -10,13 +10,13 @@ world, `recorded_at` in our store), provenance (`producer`, `correlation_id`,
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
-import uuid6
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny
 
 Producer = Literal["intake", "scoring", "routing", "sla", "analytics"]
@@ -26,9 +26,31 @@ TOPIC_BASE = "leadflow"
 STREAM_NAMESPACE = uuid.UUID("6f1d6c3e-2a0f-4c55-9b8e-4c7e1f0a5b11")
 
 
+_last_ms = 0
+_counter = 0
+
+
 def new_event_id() -> uuid.UUID:
-    """A UUIDv7: unique, and sortable by creation time."""
-    return uuid.UUID(str(uuid6.uuid7()))
+    """A UUIDv7 (RFC 9562): unique, and sortable by creation time.
+
+    48 bits of Unix milliseconds, then a 12-bit counter (RFC 9562 method 1: it starts at a
+    random value in its lower half each millisecond and counts up, so ids made in the same
+    millisecond sort in creation order; on overflow the timestamp borrows the next
+    millisecond), then 62 random bits. Written out because the generic generator costs
+    four times as much, and every event pays it.
+    """
+    global _last_ms, _counter
+    ms = time.time_ns() // 1_000_000
+    if ms > _last_ms:
+        _last_ms, _counter = ms, int.from_bytes(os.urandom(2)) & 0x7FF
+    else:
+        _counter += 1
+        if _counter > 0xFFF:
+            _last_ms, _counter = _last_ms + 1, 0
+    random_bits = int.from_bytes(os.urandom(8)) & 0x3FFF_FFFF_FFFF_FFFF
+    return uuid.UUID(
+        int=(_last_ms << 80) | (0x7 << 76) | (_counter << 64) | (0b10 << 62) | random_bits
+    )
 
 
 def new_id() -> uuid.UUID:
@@ -125,7 +147,10 @@ class Envelope(BaseModel):
         event_id = new_event_id()
         if causation is not None:
             correlation_id = correlation_id or causation.correlation_id or causation.event_id
-        return cls(
+        if occurred_at is not None and occurred_at.utcoffset() is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        # Every field is built here from typed values: construct, do not re-validate.
+        return cls.model_construct(
             event_id=event_id,
             event_type=payload.event_type,
             schema_version=payload.schema_version,
@@ -136,6 +161,8 @@ class Envelope(BaseModel):
             causation_id=causation.event_id if causation is not None else None,
             traceparent=causation.traceparent if causation is not None else None,
             payload=payload,
+            stream_version=0,
+            recorded_at=utcnow(),
         )
 
     def with_position(self, stream_version: int, recorded_at: datetime) -> Envelope:
@@ -149,7 +176,7 @@ class Envelope(BaseModel):
         return self.model_dump(mode="json")
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self.to_dict())
+        return self.model_dump_json().encode()
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Envelope:
