@@ -298,14 +298,12 @@ async def post_inquiry(
         )
     except HygieneError as exc:
         raise _hygiene_problem(exc) from None
-    request_hash = hashlib.sha256(
-        orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
-    idempotency = (
-        Idempotency(f"inquiries:{key.key_id}", idempotency_key, request_hash)
-        if idempotency_key
-        else None
-    )
+    idempotency = None
+    if idempotency_key:  # the body's hash is only needed to recognise a replay
+        request_hash = hashlib.sha256(
+            orjson.dumps(body.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        ).hexdigest()
+        idempotency = Idempotency(f"inquiries:{key.key_id}", idempotency_key, request_hash)
     item = IngestItem(inquiry, "api", new_id(), body.anonymous_id)
     outcome = await runtime(kit).batcher.submit(Pending(item, idempotency))
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}

@@ -3,7 +3,8 @@
 Each request still waits until its inquiry is committed (event + outbox) before it is
 answered, but requests that arrive while a transaction is running share the next one. Idle,
 a request is flushed at once (no added latency); under load the per-transaction round trips
-are spread over the whole batch. A failure the database reports for a batch is retried (lost
+are spread over the whole batch, and a second transaction runs in parallel only while a full
+batch is waiting (``concurrency`` is the most in flight). A failure the database reports for a batch is retried (lost
 races); anything else is retried item by item, so one bad inquiry cannot fail the others.
 """
 
@@ -163,11 +164,21 @@ class InquiryBatcher:
         self.concurrency = concurrency
         self._queue: list[tuple[Pending, asyncio.Future[Outcome | Problem]]] = []
         self._flushers: set[asyncio.Task[None]] = set()
+        self._running = 0
 
     async def submit(self, pending: Pending) -> Outcome:
         future: asyncio.Future[Outcome | Problem] = asyncio.get_running_loop().create_future()
         self._queue.append((pending, future))
-        if len(self._flushers) < self.concurrency:
+        # Idle, a request is flushed at once. Busy, it waits for the running transaction and
+        # joins the next batch: the per-transaction cost (round trips, BEGIN/COMMIT) is mostly
+        # fixed, so fewer, fuller transactions are what lets a loaded process keep up. Another
+        # transaction starts in parallel only while a whole batch is waiting.
+        if not self._running or (
+            self._running < self.concurrency and len(self._queue) >= self.max_batch
+        ):
+            # Counted here and uncounted by the flusher itself right after it saw an empty
+            # queue (no await in between), so no request can be left without a flusher.
+            self._running += 1
             task = asyncio.create_task(self._flush())
             self._flushers.add(task)
             task.add_done_callback(self._flushers.discard)
@@ -177,9 +188,12 @@ class InquiryBatcher:
         return outcome
 
     async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-            await self._run(batch)
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                await self._run(batch)
+        finally:
+            self._running -= 1
 
     async def _run(self, batch: list[tuple[Pending, asyncio.Future[Outcome | Problem]]]) -> None:
         items = [p for p, _ in batch]
