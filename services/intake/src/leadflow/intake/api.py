@@ -145,11 +145,12 @@ async def authenticate(
             headers={"WWW-Authenticate": "ApiKey"},
         )
     key_hash = hash_api_key(api_key)
-    cached, key = rt.keys.get(key_hash)
-    if not cached:
+
+    async def load() -> ApiKey | None:
         async with kit.connect() as conn:
-            key = await store.find_api_key(conn, key_hash)
-        rt.keys.put(key_hash, key)
+            return await store.find_api_key(conn, key_hash)
+
+    key = await rt.keys.lookup(key_hash, load)
     if key is None or key.revoked:
         _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
         raise Problem(

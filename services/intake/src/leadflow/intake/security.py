@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -48,6 +50,37 @@ class KeyCache:
         self.ttl = ttl
         self.max_entries = max_entries
         self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+        self._loading: dict[str, asyncio.Task[ApiKey | None]] = {}
+        self._generation = 0
+
+    async def lookup(
+        self, key_hash: str, load: Callable[[], Awaitable[ApiKey | None]]
+    ) -> ApiKey | None:
+        """The cached key, else ``load()`` it. Requests that miss together share ONE load:
+        when an entry expires under load, every request in flight missed it at once, and
+        each used to open its own connection for the same row."""
+        cached, key = self.get(key_hash)
+        if cached:
+            return key
+        task = self._loading.get(key_hash)
+        if task is None:
+            task = asyncio.ensure_future(self._load(key_hash, load, self._generation))
+            self._loading[key_hash] = task
+        # shield: one cancelled request must not cancel the load the others wait for.
+        return await asyncio.shield(task)
+
+    async def _load(
+        self, key_hash: str, load: Callable[[], Awaitable[ApiKey | None]], generation: int
+    ) -> ApiKey | None:
+        try:
+            key = await load()
+            # A clear() (revocation) while loading: the answer may predate it; don't keep it.
+            if generation == self._generation:
+                self.put(key_hash, key)
+            return key
+        finally:
+            if self._loading.get(key_hash) is asyncio.current_task():
+                del self._loading[key_hash]
 
     def get(self, key_hash: str) -> tuple[bool, ApiKey | None]:
         entry = self._entries.get(key_hash)
@@ -62,7 +95,9 @@ class KeyCache:
             self._entries.popitem(last=False)
 
     def clear(self) -> None:
+        self._generation += 1
         self._entries.clear()
+        self._loading.clear()
 
 
 class RateLimiter:
