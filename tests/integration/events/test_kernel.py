@@ -133,6 +133,30 @@ async def test_concurrent_appends_at_same_version_one_wins(settings_for, isolati
         await kit.stop()
 
 
+async def test_a_new_stream_appended_at_expected_version_0_is_refused_if_it_exists(
+    settings_for, isolation
+) -> None:
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
+    await kit.start()
+    try:
+        lead = new_id()
+        async with kit.unit_of_work() as uow:  # a new stream: written without reading it
+            await uow.append(
+                lead,
+                [ConsentChanged(marketing_opt_in=True), ConsentChanged(marketing_opt_in=False)],
+                expected_version=0,
+            )
+        with pytest.raises(ConcurrencyError):  # "new" again: its version 1 exists
+            async with kit.unit_of_work() as uow:
+                await uow.append(lead, ConsentChanged(marketing_opt_in=True), expected_version=0)
+        async with kit.connect() as conn:
+            stream = await kit.store.read_stream(conn, lead)
+        assert [e.stream_version for e in stream] == [1, 2]
+        assert [e.payload.marketing_opt_in for e in stream] == [True, False]  # type: ignore[attr-defined]
+    finally:
+        await kit.stop()
+
+
 async def test_rebuilt_projection_equals_incremental(settings_for, isolation) -> None:
     kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
     await kit.start()

@@ -297,18 +297,7 @@ class ServiceKit:
             BodyLimitMiddleware, default=self.settings.max_body_bytes, limits=self.body_limits
         )
 
-        @app.middleware("http")
-        async def observe(
-            request: Request, call_next: Callable[[Request], Awaitable[Response]]
-        ) -> Response:
-            started = time.perf_counter()
-            response = await call_next(request)
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            metrics.REQUEST_LATENCY.labels(
-                kit.service, request.method, path, str(response.status_code)
-            ).observe(time.perf_counter() - started)
-            return response
+        app.add_middleware(RequestMetricsMiddleware, service=kit.service)
 
         @app.get("/healthz", tags=["operations"], summary="Liveness")
         async def healthz() -> dict[str, str]:
@@ -474,6 +463,40 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+class RequestMetricsMiddleware:
+    """Latency per route template and status, as plain ASGI.
+
+    Not ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware runs a task group per
+    request and wraps every response, which cost ~0.8 ms of CPU per request, more than
+    intake's own work on an inquiry. A request that raises is counted as a 500."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            # The router put the matched route into this same scope dict.
+            path = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUEST_LATENCY.labels(
+                self.service, scope["method"], path, str(status)
+            ).observe(time.perf_counter() - started)
 
 
 class BodyLimitMiddleware:

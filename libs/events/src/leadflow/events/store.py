@@ -141,15 +141,21 @@ class EventStore:
         """Append events (any number of leads) in the caller's transaction.
 
         ``expected_versions`` pins a lead's stream version before this append; a mismatch,
-        or a concurrent writer winning the race, raises ``ConcurrencyError``.
+        or a concurrent writer winning the race, raises ``ConcurrencyError``. A lead expected
+        at version 0 (a stream the caller just created) is not read at all: if it has
+        events after all, its version 1 collides with theirs and the append is refused.
         """
         if not events:
             return []
         by_lead: dict[uuid.UUID, list[Envelope]] = defaultdict(list)
         for event in events:
             by_lead[event.lead_id].append(event)
-        current = await self.stream_versions(conn, list(by_lead), lock=self.serialize_appends)
-        for lead_id, expected in (expected_versions or {}).items():
+        expected_at = expected_versions or {}
+        to_read = [lead for lead in by_lead if expected_at.get(lead) != 0]
+        current: dict[uuid.UUID, int] = {}
+        if to_read or self.serialize_appends:
+            current = await self.stream_versions(conn, to_read, lock=self.serialize_appends)
+        for lead_id, expected in expected_at.items():
             if current.get(lead_id, 0) != expected:
                 raise ConcurrencyError(lead_id, expected)
         now = utcnow()

@@ -44,11 +44,14 @@ async def wait_until(
 
 @contextlib.asynccontextmanager
 async def app_client(
-    app: FastAPI, base_url: str = "http://test"
+    app: FastAPI, base_url: str = "http://test", *, raise_app_exceptions: bool = True
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app``'s lifespan (consumers, relay, timers) and give an in-process HTTP client."""
+    """Run ``app``'s lifespan (consumers, relay, timers) and give an in-process HTTP client.
+
+    ``raise_app_exceptions=False`` answers an unhandled error with the app's 500, as a
+    real server would, instead of raising it in the test."""
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
         async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
             yield client
 
