@@ -7,36 +7,34 @@ import asyncio
 import sys
 import time
 
-from leadflow.analytics.projections import PROJECTION_NAMES, all_projections, log_head, read_log
+from leadflow.analytics.projections import PROJECTION_NAMES, all_projections
 from leadflow.analytics.settings import AnalyticsSettings
 
 
 async def rebuild(names: list[str], settings: AnalyticsSettings) -> None:
+    from leadflow.analytics.rebuild import rebuild_group
     from leadflow.events.db import create_engine
-    from leadflow.events.projection import ProjectionRunner
+    from leadflow.events.projection import RebuildProgress
 
     engine = create_engine(settings.database_url, settings.schema_name)
-    runner = ProjectionRunner(
-        engine,
-        all_projections(),
-        read_log,
-        log_head,
-        service=settings.service_name,
-        rebuild_batch=settings.projection_batch,
-    )
+    members = all_projections()
+    progress = {m.name: RebuildProgress(m.name) for m in members}
     try:
         # One pass over the log rebuilds the named projections and the rest of their group.
-        task = asyncio.create_task(runner.rebuild_many(names))
+        task = asyncio.create_task(
+            rebuild_group(
+                engine, members, chunk_events=settings.projection_batch, progress=progress
+            )
+        )
         while not task.done():
             await asyncio.wait({task}, timeout=1.0)
-            p = runner.progress[names[0]]
+            p = progress[names[0]]
             print(f"{p.processed}/{p.total} events ({p.events_per_second:,.0f}/s)", file=sys.stderr)
-        done = await task
-        p = done[names[0]]
+        p = await task
         took = p.finished_at - p.started_at
         print(
-            f"rebuilt {', '.join(sorted(done))} from {p.processed} events in {took:.1f}s "
-            f"({p.events_per_second:,.0f} events/s, one pass)"
+            f"rebuilt {', '.join(sorted(progress))} from {p.processed} events in {took:.1f}s "
+            f"({p.processed / max(took, 1e-9):,.0f} events/s, one pass)"
         )
     finally:
         await engine.dispose()

@@ -9,7 +9,7 @@ import io
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import text
 
 from leadflow.analytics import domain, store
-from leadflow.analytics.projections import PROJECTION_NAMES, log_head
+from leadflow.analytics.projections import PROJECTION_NAMES, LeadProjection, log_head
+from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
 from leadflow.events.errors import Problem
 from leadflow.events.projection import ProjectionRunner
@@ -368,8 +369,14 @@ async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
 
     async def run() -> None:
         # A failure is recorded in the progress (state=failed, error) the client polls.
+        members = [cast(LeadProjection, runner.projections[n]) for n in PROJECTION_NAMES]
         with contextlib.suppress(Exception):
-            await runner.rebuild(name)
+            await rebuild_group(
+                kit.engine,
+                members,
+                chunk_events=getattr(kit.settings, "projection_batch", CHUNK_EVENTS),
+                progress=runner.progress,
+            )
 
     # The six projections share one fold of the log: rebuilding one replays it for all.
     for n in PROJECTION_NAMES:

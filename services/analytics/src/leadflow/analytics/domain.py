@@ -36,17 +36,26 @@ STAGES: tuple[str, ...] = (
 )
 # The demand-waterfall milestones, in order; conversion is measured between neighbours.
 MILESTONES: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
+# Each milestone -> the milestones up to and including it (reaching one implies those).
+_UP_TO: dict[str, tuple[str, ...]] = {m: MILESTONES[: i + 1] for i, m in enumerate(MILESTONES)}
 CLOSED_STAGES: frozenset[str] = frozenset({"won", "lost", "disqualified"})
+
+
+# The kernel's table as plain strings: (target stage, stages the event keeps a lead in).
+_MOVES: dict[str, tuple[str, frozenset[str]]] = {
+    event_type: (move.target.value, frozenset(s.value for s in move.keeps))
+    for event_type, move in MOVES.items()
+}
 
 
 def stage_entered(event_type: str, current: str | None) -> str | None:
     """The stage ``event_type`` moves a lead in ``current`` to, or None when it does not move
     it (the kernel's lifecycle table; a hand-raise keeps an open or won lead where it is).
     Analytics never refuses a move, so the table's allowed sources are not checked."""
-    move = MOVES.get(event_type)
-    if move is None or (current is not None and current in move.keeps):
+    move = _MOVES.get(event_type)
+    if move is None or (current is not None and current in move[1]):
         return None
-    return move.target.value
+    return move[0]
 
 
 # How long a lead may sit in an open stage before it counts as stuck (days).
@@ -279,9 +288,9 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
             state.mql_at = at
         if stage == "opportunity" and state.opp_at is None:
             state.opp_at = at
-        if stage in MILESTONES:
-            upto = MILESTONES.index(stage)
-            for m in MILESTONES[: upto + 1]:
+        upto = _UP_TO.get(stage)
+        if upto is not None:
+            for m in upto:
                 if m not in state.reached:
                     state.reached.append(m)
                     if state.counted:

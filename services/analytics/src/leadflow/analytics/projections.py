@@ -20,15 +20,14 @@ report reads whole periods from the coarse rows and only the edge days from dail
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Sequence
+from decimal import Decimal
 from typing import Any, ClassVar, cast
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics.domain import (
-    ALL,
     UNKNOWN,
     Effects,
     Fact,
@@ -62,13 +61,17 @@ _READ_LOG = (
 )
 
 
-async def read_log(conn: AsyncConnection, after_position: int, limit: int) -> Sequence[StoredEvent]:
-    """The projections' event source: the analytics log after a position (keyset paging)."""
-    apg = await raw_connection(conn)
+async def read_batch(apg: Any, after_position: int, limit: int) -> list[LoggedEvent]:
+    """The log after a position (keyset paging), payloads decoded with orjson."""
     rows = await apg.fetch(_READ_LOG, after_position, limit)
     loads = orjson.loads
     new = tuple.__new__
-    out = [new(LoggedEvent, (r[0], r[1], r[2], r[3], loads(r[4]))) for r in rows]
+    return [new(LoggedEvent, (r[0], r[1], r[2], r[3], loads(r[4]))) for r in rows]
+
+
+async def read_log(conn: AsyncConnection, after_position: int, limit: int) -> Sequence[StoredEvent]:
+    """The projections' event source: the analytics log after a position (keyset paging)."""
+    out = await read_batch(await raw_connection(conn), after_position, limit)
     return cast(Sequence[StoredEvent], out)
 
 
@@ -90,67 +93,132 @@ def fact_of(event: Any) -> Fact:
     )
 
 
-# -- the shared shape -----------------------------------------------------------------------
+# -- staging: COPY into a temp table, merge with one set-based statement -----------------------
 
 
-def _upsert(
-    table: str,
-    keys: Sequence[str],
-    keytypes: Sequence[str],
-    vals: Sequence[str],
-    valtypes: Sequence[str],
-) -> str:
-    cols = [*keys, *vals]
-    types = [*keytypes, *valtypes]
-    params = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
-    updates = ", ".join(f"{v} = {table}.{v} + EXCLUDED.{v}" for v in vals)
-    return (
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT * FROM unnest({params}) "
-        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+class Stage:
+    """A session temp table a batch's rows are COPYed into, and the one statement merging
+    them into a projection table (``ON CONFLICT`` adds counts or replaces a lead's row);
+    without ``merge`` the rows are COPYed straight into ``table`` (insert-only tables).
+
+    COPY is several times cheaper than a multi-row ``INSERT ... unnest``: asyncpg checks
+    every element of an array parameter but streams COPY records straight to the codec."""
+
+    __slots__ = ("columns", "ddl", "merge", "table")
+
+    def __init__(self, table: str, columns: str, merge: str | None = None) -> None:
+        self.table = table
+        self.columns = tuple(c.split()[0] for c in columns.split(","))
+        # ON COMMIT DELETE ROWS: a stage is empty at the start of every transaction.
+        self.ddl = f"CREATE TEMP TABLE IF NOT EXISTS {table} ({columns}) ON COMMIT DELETE ROWS"
+        self.merge = merge
+
+
+Records = list[tuple[Stage, list[tuple[Any, ...]]]]
+
+
+def _adding(table: str, keys: str, values: Sequence[str]) -> str:
+    sets = ", ".join(f"{v} = t.{v} + EXCLUDED.{v}" for v in values)
+    return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
+
+
+async def write_records(apg: Any, records: Records) -> None:
+    """COPY each stage's rows and merge them: the temp stages are created if this session
+    has none yet and emptied first (one round trip), so a stage only ever holds its rows."""
+    records = [(stage, rows) for stage, rows in records if rows]
+    temps = [stage for stage, _ in records if stage.merge is not None]
+    if temps:
+        await apg.execute(
+            ";".join([s.ddl for s in temps] + [f"DELETE FROM {s.table}" for s in temps])
+        )
+    for stage, rows in records:
+        await apg.copy_records_to_table(stage.table, records=rows, columns=stage.columns)
+    merges = [stage.merge for stage in temps if stage.merge is not None]
+    if merges:
+        await apg.execute(";".join(merges))
+
+
+FOLD_STAGE = Stage(
+    "rb_analytics_fold",
+    "lead_id uuid, state jsonb",
+    "INSERT INTO analytics_fold AS t (lead_id, state) SELECT lead_id, state FROM "
+    "rb_analytics_fold ON CONFLICT (lead_id) DO UPDATE SET state = EXCLUDED.state",
+)
+
+
+async def load_states(apg: Any, lead_ids: Sequence[str]) -> dict[str, LeadState]:
+    """The stored fold state of these leads (absent = never seen)."""
+    if not lead_ids:
+        return {}
+    rows = await apg.fetch(
+        "SELECT lead_id::text, state::text FROM analytics_fold WHERE lead_id = ANY($1::uuid[])",
+        lead_ids,
     )
+    loads = orjson.loads
+    return {r[0]: LeadState.from_json(loads(r[1])) for r in rows}
 
 
-async def _add(apg: Any, sql: str, counters: dict[tuple[Any, ...], list[Any]]) -> None:
-    """Write ``key -> [values]`` counters as one multi-row upsert."""
-    if not counters:
-        return
-    items = list(counters.items())
-    nkeys = len(items[0][0])
-    nvals = len(items[0][1])
-    columns = [[k[i] for k, _ in items] for i in range(nkeys)]
-    columns += [[v[i] for _, v in items] for i in range(nvals)]
-    await apg.execute(sql, *columns)
+Collector = tuple[Callable[[Any, Fact, LeadState, Effects], None], Any]
 
 
-def _bump(
-    counters: dict[tuple[Any, ...], list[Any]],
-    key: tuple[Any, ...],
-    width: int,
-    index: int,
-    amount: float = 1,
-) -> None:
-    row = counters.get(key)
-    if row is None:
-        row = counters[key] = [0] * width
-    row[index] += amount
+class FoldBatch:
+    """Folds events into lead states and collects every member's effects, then writes them:
+    the leads touched, each member's counts (one COPY + one merge per table)."""
 
+    def __init__(self, members: Sequence[Projection]) -> None:
+        self.parts = [cast(LeadProjection, m) for m in members]
+        self.accs = [m.start() for m in self.parts]
+        self.touched: set[str] = set()
+        self._by_type: dict[str, tuple[list[Collector], list[Collector]]] = {}
 
-class _Periods:
-    """Day -> (day, ISO week start, month start), memoised: a batch spans few days."""
+    def _collectors(self, event_type: str) -> tuple[list[Collector], list[Collector]]:
+        """Who counts an event of this type: always, or only when it had effects."""
+        always: list[Collector] = []
+        on_effects: list[Collector] = []
+        for m, acc in zip(self.parts, self.accs, strict=True):
+            if m.wants(event_type):
+                (on_effects if m.needs_effects else always).append((m.collect, acc))
+        return always, on_effects
 
-    __slots__ = ("_cache",)
+    def fold(self, facts: Sequence[Fact], states: dict[str, LeadState]) -> None:
+        by_type = self._by_type
+        touched = self.touched
+        get = states.get
+        for f in facts:
+            lid = f.lead_id
+            st = get(lid)
+            if st is None:
+                st = states[lid] = LeadState()
+            touched.add(lid)
+            fx = fold(st, f)
+            who = by_type.get(f.event_type)
+            if who is None:
+                who = by_type[f.event_type] = self._collectors(f.event_type)
+            for collect, acc in who[0]:
+                collect(acc, f, st, fx)
+            if who[1] and (
+                fx.transition is not None
+                or fx.new_milestones
+                or fx.outcomes
+                or fx.cohort_pipeline
+                or fx.cohort_won
+                or fx.attributed
+            ):
+                for collect, acc in who[1]:
+                    collect(acc, f, st, fx)
 
-    def __init__(self) -> None:
-        self._cache: dict[date, tuple[date, date, date]] = {}
-
-    def __call__(self, day: date) -> tuple[date, date, date]:
-        got = self._cache.get(day)
-        if got is None:
-            got = self._cache[day] = (day, day - timedelta(days=day.weekday()), day.replace(day=1))
-        return got
-
-
-PERIODS = _Periods()
+    def records(self, states: dict[str, LeadState], leads: set[str] | None = None) -> Records:
+        """Everything the batch writes, as rows (a snapshot: ``states`` may move on): the
+        counts, and the per-lead rows (fold state, current stage) of ``leads`` (default:
+        the leads this batch touched)."""
+        leads = self.touched if leads is None else leads
+        dumps = orjson.dumps
+        out: Records = [
+            (FOLD_STAGE, [(lid, dumps(states[lid].to_json()).decode()) for lid in leads])
+        ]
+        for m, acc in zip(self.parts, self.accs, strict=True):
+            out += m.records(acc, states, leads)
+        return out
 
 
 class LeadFold:
@@ -163,32 +231,10 @@ class LeadFold:
     ) -> None:
         apg = await raw_connection(conn)
         facts = [fact_of(e) for e in events]
-        ids = list({f.lead_id for f in facts})
-        rows = await apg.fetch(
-            "SELECT lead_id::text, state::text FROM analytics_fold WHERE lead_id = ANY($1::uuid[])",
-            ids,
-        )
-        loads = orjson.loads
-        states = {r[0]: LeadState.from_json(loads(r[1])) for r in rows}
-        parts = [cast(LeadProjection, m) for m in members]
-        accs = [(m.collect, m.start()) for m in parts]
-        for f in facts:
-            st = states.get(f.lead_id)
-            if st is None:
-                st = states[f.lead_id] = LeadState()
-            fx = fold(st, f)
-            for collect, acc in accs:
-                collect(acc, f, st, fx)
-        dumps = orjson.dumps
-        await apg.execute(
-            "INSERT INTO analytics_fold (lead_id, state) "
-            "SELECT * FROM unnest($1::uuid[], $2::text[]::jsonb[]) "
-            "ON CONFLICT (lead_id) DO UPDATE SET state = EXCLUDED.state",
-            list(states),
-            [dumps(s.to_json()).decode() for s in states.values()],
-        )
-        for m, (_, acc) in zip(parts, accs, strict=True):
-            await m.write(apg, acc, states)
+        states = await load_states(apg, list({f.lead_id for f in facts}))
+        batch = FoldBatch(members)
+        batch.fold(facts, states)
+        await write_records(apg, batch.records(states))
 
     async def clear(self, conn: AsyncConnection) -> None:
         apg = await raw_connection(conn)
@@ -210,8 +256,14 @@ class LeadProjection(ABC):
 
     async def clear(self, conn: AsyncConnection) -> None:
         apg = await raw_connection(conn)
-        for table in self.tables:
-            await apg.execute(f"TRUNCATE {table}")
+        await apg.execute(f"TRUNCATE {', '.join(self.tables)}")
+
+    # Collected only for events it wants, and (needs_effects) only when the fold of the
+    # event had an effect besides the state (a transition, milestones, amounts, attribution).
+    needs_effects: ClassVar[bool] = True
+
+    def wants(self, event_type: str) -> bool:
+        return True
 
     def start(self) -> Any:
         return {}
@@ -221,59 +273,56 @@ class LeadProjection(ABC):
         """Add one folded event's effects to this projection's batch accumulator."""
 
     @abstractmethod
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        """Write the batch accumulator (multi-row statements)."""
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        """The batch accumulator as rows per stage (each COPYed, then merged into a table);
+        ``touched`` = the leads the batch folded, ``states`` has their state after it."""
+
+
+def _rows(counters: dict[tuple[Any, ...], Any]) -> list[tuple[Any, ...]]:
+    return [(*k, *v) for k, v in counters.items()]
+
+
+def _dec(value: float) -> Decimal:
+    """Money as an exact decimal, so sums do not depend on how the log was batched."""
+    return Decimal(repr(float(value)))
 
 
 # -- funnel -------------------------------------------------------------------------------
 
-_FUNNEL_COHORT = _upsert(
-    "funnel_cohort",
-    ["grain", "channel", "campaign", "period", "milestone"],
-    ["text", "text", "text", "date", "text"],
-    ["leads"],
-    ["bigint"],
+# Counts are collected per (channel, campaign, day) only; the merge rolls them up in SQL into
+# the rows a report reads: days per (channel, campaign) and grand total, weeks (cohorts
+# only) and months under every segment total (channel, campaign, both, neither; '' = all).
+_COHORT_STAGE = Stage(
+    "rb_funnel_cohort",
+    "channel text, campaign text, day date, milestone text, n bigint",
+    "INSERT INTO funnel_cohort AS t (grain, channel, campaign, period, milestone, leads) "
+    "SELECT 'd', coalesce(channel, ''), coalesce(campaign, ''), day, milestone, sum(n) "
+    "FROM rb_funnel_cohort GROUP BY day, milestone, GROUPING SETS ((channel, campaign), ()) "
+    "UNION ALL "
+    "SELECT g, coalesce(channel, ''), coalesce(campaign, ''), period, milestone, sum(n) FROM ("
+    "SELECT 'w' AS g, date_trunc('week', day::timestamp)::date AS period, channel, campaign, "
+    "milestone, n FROM rb_funnel_cohort UNION ALL "
+    "SELECT 'm', date_trunc('month', day::timestamp)::date, channel, campaign, milestone, n "
+    "FROM rb_funnel_cohort) x "
+    "GROUP BY g, period, milestone, "
+    "GROUPING SETS ((channel, campaign), (channel), (campaign), ()) "
+    + _adding("funnel_cohort", "grain, channel, campaign, period, milestone", ["leads"]),
 )
-_FUNNEL_FLOW = _upsert(
-    "funnel_flow",
-    ["grain", "channel", "campaign", "period", "from_stage", "to_stage", "via"],
-    ["text", "text", "text", "date", "text", "text", "text"],
-    ["n"],
-    ["bigint"],
+_FLOW_STAGE = Stage(
+    "rb_funnel_flow",
+    "channel text, campaign text, day date, from_stage text, to_stage text, via text, n bigint",
+    "INSERT INTO funnel_flow AS t (grain, channel, campaign, period, from_stage, to_stage, "
+    "via, n) "
+    "SELECT 'd', coalesce(channel, ''), coalesce(campaign, ''), day, from_stage, to_stage, "
+    "via, sum(n) FROM rb_funnel_flow "
+    "GROUP BY day, from_stage, to_stage, via, GROUPING SETS ((channel, campaign), ()) "
+    "UNION ALL "
+    "SELECT 'm', coalesce(channel, ''), coalesce(campaign, ''), "
+    "date_trunc('month', day::timestamp)::date, from_stage, to_stage, via, sum(n) "
+    "FROM rb_funnel_flow GROUP BY date_trunc('month', day::timestamp)::date, from_stage, "
+    "to_stage, via, GROUPING SETS ((channel, campaign), (channel), (campaign), ()) "
+    + _adding("funnel_flow", "grain, channel, campaign, period, from_stage, to_stage, via", ["n"]),
 )
-
-
-def _cohort_keys(
-    periods: tuple[date, date, date], ch: str, cp: str, milestone: str
-) -> tuple[tuple[Any, ...], ...]:
-    """Rollup rows one cohort count goes to: weeks and months under every segment total,
-    days only per (channel, campaign) and grand total (a filtered edge day sums campaigns)."""
-    d, w, m = periods
-    return (
-        ("d", ch, cp, d, milestone),
-        ("d", ALL, ALL, d, milestone),
-        ("w", ch, cp, w, milestone),
-        ("w", ch, ALL, w, milestone),
-        ("w", ALL, cp, w, milestone),
-        ("w", ALL, ALL, w, milestone),
-        ("m", ch, cp, m, milestone),
-        ("m", ch, ALL, m, milestone),
-        ("m", ALL, cp, m, milestone),
-        ("m", ALL, ALL, m, milestone),
-    )
-
-
-def _flow_keys(
-    d: date, m: date, ch: str, cp: str, step: tuple[str, str, str]
-) -> tuple[tuple[Any, ...], ...]:
-    return (
-        ("d", ch, cp, d, *step),
-        ("d", ALL, ALL, d, *step),
-        ("m", ch, cp, m, *step),
-        ("m", ch, ALL, m, *step),
-        ("m", ALL, cp, m, *step),
-        ("m", ALL, ALL, m, *step),
-    )
 
 
 class FunnelProjection(LeadProjection):
@@ -293,26 +342,19 @@ class FunnelProjection(LeadProjection):
         ch, cp = st.channel, st.campaign
         inquiry_at = st.inquiry_at
         if inquiry_at is not None and (new or outcomes):
+            day = inquiry_at.date()
             for ms in (*new, *outcomes):
-                for key in _cohort_keys(PERIODS(inquiry_at.date()), ch, cp, ms):
-                    row = cohort.get(key)
-                    if row is None:
-                        cohort[key] = [1]
-                    else:
-                        row[0] += 1
+                key = (ch, cp, day, ms)
+                cohort[key] = cohort.get(key, 0) + 1
         if t is not None:
-            d, _, m = PERIODS(t.at.date())
-            step = (t.from_stage or "(start)", t.to_stage, f.event_type)
-            for key in _flow_keys(d, m, ch, cp, step):
-                row = flow.get(key)
-                if row is None:
-                    flow[key] = [1]
-                else:
-                    row[0] += 1
+            fkey = (ch, cp, t.at.date(), t.from_stage or "(start)", t.to_stage, f.event_type)
+            flow[fkey] = flow.get(fkey, 0) + 1
 
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        await _add(apg, _FUNNEL_COHORT, acc[0])
-        await _add(apg, _FUNNEL_FLOW, acc[1])
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        return [
+            (_COHORT_STAGE, [(*k, n) for k, n in acc[0].items()]),
+            (_FLOW_STAGE, [(*k, n) for k, n in acc[1].items()]),
+        ]
 
 
 # -- sources ------------------------------------------------------------------------------
@@ -339,12 +381,20 @@ _SOURCE_INDEX = {
     "lost": 6,
     "disqualified": 7,
 }
-_SOURCES = _upsert(
-    "source_cohort",
-    ["grain", "period", "channel", "campaign", "form_id", "event_key"],
-    ["text", "date", "text", "text", "text", "text"],
-    list(SOURCE_COLUMNS),
-    ["bigint"] * 8 + ["numeric", "numeric"],
+_SOURCE_KEYS = "grain, period, channel, campaign, form_id, event_key"
+_SOURCE_SEG = "channel, campaign, form_id, event_key"
+_SOURCE_SUMS = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
+_SOURCE_STAGE = Stage(
+    "rb_source_cohort",
+    "day date, channel text, campaign text, form_id text, event_key text, "
+    + ", ".join(f"{c} bigint" for c in SOURCE_COLUMNS[:8])
+    + ", pipeline numeric, won_revenue numeric",
+    f"INSERT INTO source_cohort AS t ({_SOURCE_KEYS}, {', '.join(SOURCE_COLUMNS)}) "
+    f"SELECT 'd', day, {_SOURCE_SEG}, {_SOURCE_SUMS} FROM rb_source_cohort "
+    f"GROUP BY day, {_SOURCE_SEG} UNION ALL "
+    f"SELECT 'm', date_trunc('month', day::timestamp)::date, {_SOURCE_SEG}, {_SOURCE_SUMS} "
+    f"FROM rb_source_cohort GROUP BY date_trunc('month', day::timestamp)::date, {_SOURCE_SEG} "
+    + _adding("source_cohort", _SOURCE_KEYS, SOURCE_COLUMNS),
 )
 
 
@@ -360,23 +410,29 @@ class SourcesProjection(LeadProjection):
             return
         if not (fx.new_milestones or fx.outcomes or fx.cohort_pipeline or fx.cohort_won):
             return
-        d, _, m = PERIODS(st.inquiry_at.date())
-        seg = (st.channel, st.campaign, st.form_id, st.event_key)
-        for key in (("d", d, *seg), ("m", m, *seg)):
-            for ms in (*fx.new_milestones, *fx.outcomes):
-                _bump(acc, key, 10, _SOURCE_INDEX[ms])
-            if fx.cohort_pipeline:
-                _bump(acc, key, 10, 8, fx.cohort_pipeline)
-            if fx.cohort_won:
-                _bump(acc, key, 10, 9, fx.cohort_won)
+        key = (st.inquiry_at.date(), st.channel, st.campaign, st.form_id, st.event_key)
+        row = acc.get(key)
+        if row is None:
+            row = acc[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0), Decimal(0)]
+        for ms in (*fx.new_milestones, *fx.outcomes):
+            row[_SOURCE_INDEX[ms]] += 1
+        if fx.cohort_pipeline:
+            row[8] += _dec(fx.cohort_pipeline)
+        if fx.cohort_won:
+            row[9] += _dec(fx.cohort_won)
 
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        await _add(apg, _SOURCES, acc)
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        return [(_SOURCE_STAGE, _rows(acc))]
 
 
 # -- velocity -----------------------------------------------------------------------------
 
-_STAY_COLUMNS = ["lead_id", "stage", "entered_at", "exited_at", "seconds", "channel", "campaign"]
+# Insert-only: COPY straight into the table.
+_STAY = Stage(
+    "stage_stay",
+    "lead_id uuid, stage text, entered_at timestamptz, exited_at timestamptz, seconds float8, "
+    "channel text, campaign text",
+)
 
 
 class VelocityProjection(LeadProjection):
@@ -404,21 +460,18 @@ class VelocityProjection(LeadProjection):
                 )
             )
 
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        if not acc:
-            return
-        # Insert-only: COPY is several times cheaper than INSERT ... unnest.
-        await apg.copy_records_to_table("stage_stay", records=acc, columns=_STAY_COLUMNS)
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        return [(_STAY, acc)]
 
 
 # -- attribution ----------------------------------------------------------------------------
 
-_ATTRIBUTION = _upsert(
-    "attribution_revenue",
-    ["won_day", "model", "channel", "campaign"],
-    ["date", "text", "text", "text"],
-    ["revenue", "credit"],
-    ["numeric", "float8"],
+_ATTRIBUTION_STAGE = Stage(
+    "rb_attribution_revenue",
+    "won_day date, model text, channel text, campaign text, revenue numeric, credit float8",
+    "INSERT INTO attribution_revenue AS t (won_day, model, channel, campaign, revenue, credit) "
+    "SELECT * FROM rb_attribution_revenue "
+    + _adding("attribution_revenue", "won_day, model, channel, campaign", ["revenue", "credit"]),
 )
 
 
@@ -435,11 +488,14 @@ class AttributionProjection(LeadProjection):
         for model, shares in fx.attributed.items():
             for channel, campaign, revenue, credit in shares:
                 key = (day, model, channel, campaign)
-                _bump(acc, key, 2, 0, revenue)
-                _bump(acc, key, 2, 1, credit)
+                row = acc.get(key)
+                if row is None:
+                    row = acc[key] = [Decimal(0), 0.0]
+                row[0] += _dec(revenue)
+                row[1] += credit
 
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        await _add(apg, _ATTRIBUTION, acc)
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        return [(_ATTRIBUTION_STAGE, _rows(acc))]
 
 
 # -- reps and SLA ------------------------------------------------------------------------------
@@ -477,26 +533,29 @@ SLA_COLUMNS = (
     "elapsed_seconds",
 )
 _SLA_EVENT = {"sla.started": 0, "sla.warning": 1, "sla.breached": 2, "sla.escalation_raised": 5}
-_REPS = _upsert(
-    "rep_daily",
-    ["day", "rep_id", "team_id"],
-    ["date", "text", "text"],
-    list(REP_COLUMNS),
-    ["bigint"] * 8 + ["numeric"],
+_REPS_STAGE = Stage(
+    "rb_rep_daily",
+    "day date, rep_id text, team_id text, "
+    + ", ".join(f"{c} bigint" for c in REP_COLUMNS[:8])
+    + ", won_revenue numeric",
+    f"INSERT INTO rep_daily AS t (day, rep_id, team_id, {', '.join(REP_COLUMNS)}) "
+    "SELECT * FROM rb_rep_daily " + _adding("rep_daily", "day, rep_id, team_id", REP_COLUMNS),
 )
-_REASONS = _upsert(
-    "rep_reasons",
-    ["day", "rep_id", "team_id", "kind", "reason"],
-    ["date", "text", "text", "text", "text"],
-    ["n"],
-    ["bigint"],
+_REASONS_STAGE = Stage(
+    "rb_rep_reasons",
+    "day date, rep_id text, team_id text, kind text, reason text, n bigint",
+    "INSERT INTO rep_reasons AS t (day, rep_id, team_id, kind, reason, n) "
+    "SELECT * FROM rb_rep_reasons "
+    + _adding("rep_reasons", "day, rep_id, team_id, kind, reason", ["n"]),
 )
-_SLA = _upsert(
-    "sla_daily",
-    ["day", "policy_id", "team_id", "rep_id"],
-    ["date", "text", "text", "text"],
-    list(SLA_COLUMNS),
-    ["bigint"] * 6 + ["float8"],
+_SLA_STAGE = Stage(
+    "rb_sla_daily",
+    "day date, policy_id text, team_id text, rep_id text, "
+    + ", ".join(f"{c} bigint" for c in SLA_COLUMNS[:6])
+    + ", elapsed_seconds float8",
+    f"INSERT INTO sla_daily AS t (day, policy_id, team_id, rep_id, {', '.join(SLA_COLUMNS)}) "
+    "SELECT * FROM rb_sla_daily "
+    + _adding("sla_daily", "day, policy_id, team_id, rep_id", SLA_COLUMNS),
 )
 
 
@@ -511,6 +570,10 @@ class RepsProjection(LeadProjection):
 
     name = "reps"
     tables = ("rep_daily", "rep_reasons", "sla_daily")
+    needs_effects = False
+
+    def wants(self, event_type: str) -> bool:
+        return event_type in _REP_EVENT or event_type.startswith("sla.")
 
     def start(self) -> Any:
         return ({}, {}, {})
@@ -526,29 +589,63 @@ class RepsProjection(LeadProjection):
             rep, team = _who(p, st)
             if et in ("lead.assigned", "lead.reassigned"):
                 rep, team = st.rep_id, st.team_id
-            _bump(reps, (day, rep, team), 9, idx)
+            key = (day, rep, team)
+            row = reps.get(key)
+            if row is None:
+                row = reps[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0)]
+            row[idx] += 1
             if et == "deal.won":
-                _bump(reps, (day, rep, team), 9, 8, fx.won)
+                row[8] += _dec(fx.won)
             kind = _REASON_KIND.get(et)
             if kind is not None:
-                _bump(reasons, (day, rep, team, kind, str(p.get("reason_code") or UNKNOWN)), 1, 0)
+                rkey = (day, rep, team, kind, str(p.get("reason_code") or UNKNOWN))
+                reasons[rkey] = reasons.get(rkey, 0) + 1
             return
         if p.get("policy_id"):
             rep, team = _who(p, st)
-            key = (day, str(p["policy_id"]), team, rep)
+            skey = (day, str(p["policy_id"]), team, rep)
             if et == "sla.met":
-                _bump(sla, key, 7, 3 if p.get("on_time") else 4)
-                _bump(sla, key, 7, 6, float(p.get("elapsed_seconds") or 0.0))
+                srow = _sla_row(sla, skey)
+                srow[3 if p.get("on_time") else 4] += 1
+                srow[6] += float(p.get("elapsed_seconds") or 0.0)
             elif et in _SLA_EVENT:
-                _bump(sla, key, 7, _SLA_EVENT[et])
+                _sla_row(sla, skey)[_SLA_EVENT[et]] += 1
 
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        await _add(apg, _REPS, acc[0])
-        await _add(apg, _REASONS, acc[1])
-        await _add(apg, _SLA, acc[2])
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        return [
+            (_REPS_STAGE, _rows(acc[0])),
+            (_REASONS_STAGE, [(*k, n) for k, n in acc[1].items()]),
+            (_SLA_STAGE, _rows(acc[2])),
+        ]
+
+
+def _sla_row(sla: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
+    row = sla.get(key)
+    if row is None:
+        row = sla[key] = [0, 0, 0, 0, 0, 0, 0.0]
+    return row
 
 
 # -- stuck leads ------------------------------------------------------------------------------
+
+_CURRENT_COLUMNS = (
+    "stage",
+    "stage_entered_at",
+    "inquiry_at",
+    "channel",
+    "campaign",
+    "rep_id",
+    "team_id",
+    "is_open",
+)
+_CURRENT_STAGE = Stage(
+    "rb_lead_current",
+    "lead_id uuid, stage text, stage_entered_at timestamptz, inquiry_at timestamptz, "
+    "channel text, campaign text, rep_id text, team_id text, is_open bool",
+    f"INSERT INTO lead_current AS t (lead_id, {', '.join(_CURRENT_COLUMNS)}) "
+    "SELECT * FROM rb_lead_current ON CONFLICT (lead_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in _CURRENT_COLUMNS),
+)
 
 
 class StuckProjection(LeadProjection):
@@ -556,36 +653,36 @@ class StuckProjection(LeadProjection):
 
     name = "stuck"
     tables = ("lead_current",)
+    needs_effects = False
 
-    def start(self) -> Any:
-        return set()
+    def wants(self, event_type: str) -> bool:
+        # Nothing to count per event: the rows are the touched leads that have a stage (a
+        # stage, once entered, is never left for none).
+        return False
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
-        if st.stage is not None:
-            acc.add(f.lead_id)
+        """Never called (``wants`` is False): the touched leads are written."""
 
-    async def write(self, apg: Any, acc: Any, states: dict[str, LeadState]) -> None:
-        if not acc:
-            return
-        rows = [(lid, states[lid]) for lid in acc]
-        await apg.execute(
-            "INSERT INTO lead_current (lead_id, stage, stage_entered_at, inquiry_at, channel, "
-            "campaign, rep_id, team_id, is_open) SELECT * FROM unnest($1::uuid[], $2::text[], "
-            "$3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], "
-            "$8::text[], $9::bool[]) ON CONFLICT (lead_id) DO UPDATE SET stage = EXCLUDED.stage, "
-            "stage_entered_at = EXCLUDED.stage_entered_at, inquiry_at = EXCLUDED.inquiry_at, "
-            "channel = EXCLUDED.channel, campaign = EXCLUDED.campaign, rep_id = EXCLUDED.rep_id, "
-            "team_id = EXCLUDED.team_id, is_open = EXCLUDED.is_open",
-            [r[0] for r in rows],
-            [r[1].stage for r in rows],
-            [r[1].stage_at for r in rows],
-            [r[1].inquiry_at for r in rows],
-            [r[1].channel for r in rows],
-            [r[1].campaign for r in rows],
-            [r[1].rep_id for r in rows],
-            [r[1].team_id for r in rows],
-            [r[1].open for r in rows],
-        )
+    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+        rows = []
+        for lid in touched:
+            s = states[lid]
+            if s.stage is None:
+                continue
+            rows.append(
+                (
+                    lid,
+                    s.stage,
+                    s.stage_at,
+                    s.inquiry_at,
+                    s.channel,
+                    s.campaign,
+                    s.rep_id,
+                    s.team_id,
+                    s.open,
+                )
+            )
+        return [(_CURRENT_STAGE, rows)]
 
 
 def all_projections() -> list[LeadProjection]:
