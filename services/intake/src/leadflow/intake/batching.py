@@ -17,11 +17,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
-
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.errors import Problem
-from leadflow.intake import commands
+from leadflow.intake import commands, store
 
 log = logging.getLogger("leadflow.intake.batching")
 
@@ -48,15 +46,6 @@ class Outcome:
 Transaction = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
 
 
-def _answer(result: commands.IngestResult) -> dict[str, Any]:
-    return {
-        "lead_id": str(result.lead_id),
-        "inquiry_id": str(result.inquiry_id),
-        "matched": result.matched,
-        "match_reason": result.match_reason,
-    }
-
-
 def _mismatch() -> Problem:
     return Problem(
         422,
@@ -67,7 +56,8 @@ def _mismatch() -> Problem:
 
 
 async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Problem]:
-    """One transaction for the whole batch: idempotency claims, ingest, stored answers."""
+    """One transaction for the whole batch: idempotency claims and identity locks (one
+    statement), ingest, stored answers (written with the batch's leads)."""
     conn = uow.conn
     outcomes: list[Outcome | Problem | None] = [None] * len(batch)
     owners: dict[tuple[str, str], int] = {}
@@ -85,74 +75,47 @@ async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Probl
             outcomes[i] = _mismatch()
         else:
             followers[i] = owner
-    claimed: set[tuple[str, str]] = set()
-    if keyed:
-        ids = [batch[i].idempotency for i in keyed]
-        rows = await conn.execute(
-            text(
-                "INSERT INTO idempotency_keys (scope, key, request_hash) SELECT * FROM "
-                "unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:h AS text[])) "
-                "ON CONFLICT DO NOTHING RETURNING scope, key"
-            ),
-            {
-                "s": [x.scope for x in ids if x],
-                "k": [x.key for x in ids if x],
-                "h": [x.request_hash for x in ids if x],
-            },
-        )
-        claimed = {(r[0], r[1]) for r in rows}
-        keys = {i: _idempotency_key(batch[i]) for i in keyed}
-        earlier = [i for i in keyed if keys[i] not in claimed]
-        if earlier:
-            stored = await conn.execute(
-                text(
-                    "SELECT scope, key, request_hash, response FROM idempotency_keys "
-                    "WHERE (scope, key) IN (SELECT * FROM unnest(CAST(:s AS text[]), "
-                    "CAST(:k AS text[])))"
-                ),
-                {
-                    "s": [keys[i][0] for i in earlier],
-                    "k": [keys[i][1] for i in earlier],
-                },
+    candidates = [i for i in range(len(batch)) if outcomes[i] is None and i not in followers]
+    # Locks for every candidate, even one that turns out to be a replay: harmless, and it
+    # saves the round trip a separate lock statement would cost.
+    claimed = await store.claim_and_lock(
+        conn,
+        [_claim(batch[i]) for i in keyed],
+        commands.identity_keys([batch[i].item for i in candidates]),
+    )
+    earlier = [i for i in keyed if _idempotency_key(batch[i]) not in claimed]
+    if earlier:
+        by_key = await store.stored_responses(conn, [_idempotency_key(batch[i]) for i in earlier])
+        for i in earlier:
+            idem = batch[i].idempotency
+            assert idem is not None
+            request_hash, response = by_key[(idem.scope, idem.key)]
+            outcomes[i] = (
+                Outcome(dict(response), replayed=True)
+                if request_hash == idem.request_hash
+                else _mismatch()
             )
-            by_key = {(r[0], r[1]): (r[2], r[3]) for r in stored}
-            for i in earlier:
-                idem = batch[i].idempotency
-                assert idem is not None
-                request_hash, response = by_key[(idem.scope, idem.key)]
-                outcomes[i] = (
-                    Outcome(dict(response), replayed=True)
-                    if request_hash == idem.request_hash
-                    else _mismatch()
-                )
-    todo = [i for i in range(len(batch)) if outcomes[i] is None and i not in followers]
-    results = await commands.ingest(uow, [batch[i].item for i in todo])
-    answers: list[tuple[Idempotency, dict[str, Any]]] = []
+    todo = [i for i in candidates if outcomes[i] is None]
+    results = await commands.ingest(
+        uow,
+        [batch[i].item for i in todo],
+        identities_locked=True,
+        idempotency=[
+            _idempotency_key(batch[i]) if batch[i].idempotency is not None else None for i in todo
+        ],
+    )
     for i, result in zip(todo, results, strict=True):
-        answer = _answer(result)
-        outcomes[i] = Outcome(answer)
-        idem = batch[i].idempotency
-        if idem is not None:
-            answers.append((idem, answer))
-    if answers:
-        from leadflow.intake.store import _json
-
-        await conn.execute(
-            text(
-                "UPDATE idempotency_keys t SET status = 202, response = CAST(v.r AS jsonb) "
-                "FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:r AS text[])) "
-                "AS v(s, k, r) WHERE t.scope = v.s AND t.key = v.k"
-            ),
-            {
-                "s": [a[0].scope for a in answers],
-                "k": [a[0].key for a in answers],
-                "r": [_json(a[1]) for a in answers],
-            },
-        )
+        outcomes[i] = Outcome(result.answer())
     for i, owner in followers.items():
         first = outcomes[owner]
         outcomes[i] = Outcome(first.answer, replayed=True) if isinstance(first, Outcome) else first
     return [o if o is not None else Problem(500, "Internal error") for o in outcomes]
+
+
+def _claim(pending: Pending) -> tuple[str, str, str]:
+    idem = pending.idempotency
+    assert idem is not None
+    return idem.scope, idem.key, idem.request_hash
 
 
 class InquiryBatcher:

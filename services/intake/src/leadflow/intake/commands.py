@@ -49,17 +49,42 @@ class IngestResult:
     match_reason: str | None
     new_lead: bool
 
+    def answer(self) -> dict[str, Any]:
+        """The body of the 202 a single inquiry gets (and its replays)."""
+        return {
+            "lead_id": str(self.lead_id),
+            "inquiry_id": str(self.inquiry_id),
+            "matched": self.matched,
+            "match_reason": self.match_reason,
+        }
+
 
 def _initial_times(contact: domain.Contact, at: datetime) -> dict[str, datetime]:
     return {k: at for k, v in contact.model_dump().items() if v is not None}
 
 
-async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestResult]:
-    """Resolve, merge and record a batch of inquiries (see the module docstring)."""
+async def ingest(
+    uow: UnitOfWork,
+    items: Sequence[IngestItem],
+    *,
+    identities_locked: bool = False,
+    idempotency: Sequence[tuple[str, str] | None] = (),
+) -> list[IngestResult]:
+    """Resolve, merge and record a batch of inquiries (see the module docstring).
+
+    ``identities_locked``: the caller already took ``identity_keys(items)``'s locks in this
+    transaction. ``idempotency``: per item, the claimed (scope, key) whose stored answer is
+    written with the batch (the answer is ``IngestResult.answer()``).
+    """
+    if idempotency and len(idempotency) != len(items):
+        raise ValueError("idempotency must have one entry per item")
+    if not items:
+        return []
     conn = uow.conn
     now = uow.clock.now()
     contacts = [i.inquiry.clean for i in items]
-    await store.lock_identities(conn, _identity_keys(contacts))
+    if not identities_locked:
+        await store.lock_identities(conn, identity_keys(items))
     candidates, accounts = await store.fetch_candidates_and_accounts(
         conn,
         emails=[c.contact.email for c in contacts if c.contact.email],
@@ -158,6 +183,11 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
         identified_anon=identified_anon,
         key_leads=key_leads,
         new_keys=[crypto.new_key() for _ in key_leads],
+        responses=[
+            (claim[0], claim[1], result.answer())
+            for claim, result in zip(idempotency, results, strict=False)
+            if claim is not None
+        ],
     )
     crypto.use_keys(saved.keys)
     for lead_id, payloads, at in events:
@@ -168,9 +198,10 @@ async def ingest(uow: UnitOfWork, items: Sequence[IngestItem]) -> list[IngestRes
     return results
 
 
-def _identity_keys(contacts: Sequence[domain.CleanContact]) -> set[str]:
+def identity_keys(items: Sequence[IngestItem]) -> set[str]:
+    """The identity-lock keys of these inquiries (see ``store.lock_identities``)."""
     keys: set[str] = set()
-    for c in contacts:
+    for c in (i.inquiry.clean for i in items):
         if c.contact.email:
             keys.add(f"e:{c.contact.email}")
         if c.contact.phone:

@@ -106,6 +106,15 @@ _LOCK_IDENTITIES = text(
 )
 
 
+def _lock_ids(keys: Iterable[str]) -> list[int]:
+    return sorted(
+        {
+            int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
+            for k in keys
+        }
+    )
+
+
 async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
     """Serialise concurrent transactions that may be about the same person (same email,
     phone or name at a company domain) until commit, so a probable duplicate created by one
@@ -115,14 +124,65 @@ async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
     must stay a statement of its own: a read in the same statement would use a snapshot
     taken before the wait, and miss the lead the previous holder just committed.
     """
-    ids = sorted(
-        {
-            int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "big", signed=True)
-            for k in keys
-        }
-    )
+    ids = _lock_ids(keys)
     if ids:
         await conn.execute(_LOCK_IDENTITIES, {"ids": ids})
+
+
+# Idempotency keys claimed first (the first UNION branch reads the insert to its end), then
+# the identity locks: every transaction claims before it locks, and claims in (scope, key)
+# order, so two batches retrying the same requests wait for each other, never in a cycle.
+_CLAIM_AND_LOCK = text(
+    """
+    WITH claimed AS (
+        INSERT INTO idempotency_keys (scope, key, request_hash)
+        SELECT * FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:h AS text[]))
+        ON CONFLICT DO NOTHING
+        RETURNING scope, key
+    )
+    SELECT scope, key FROM claimed
+    UNION ALL
+    SELECT NULL, NULL FROM (
+        SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[]))
+            WITH ORDINALITY AS t(k, n) ORDER BY n
+    ) AS locks
+    """
+)
+
+
+async def claim_and_lock(
+    conn: AsyncConnection, claims: Sequence[tuple[str, str, str]], identities: Iterable[str]
+) -> set[tuple[str, str]]:
+    """Claim idempotency keys ``(scope, key, request_hash)`` and take the identity locks
+    (see ``lock_identities``) in one statement; returns the (scope, key) claimed here (the
+    others were claimed before, by an earlier request)."""
+    ordered = sorted(claims)
+    rows = await conn.execute(
+        _CLAIM_AND_LOCK,
+        {
+            "s": [c[0] for c in ordered],
+            "k": [c[1] for c in ordered],
+            "h": [c[2] for c in ordered],
+            "ids": _lock_ids(identities),
+        },
+    )
+    return {(r[0], r[1]) for r in rows if r[0] is not None}
+
+
+_STORED_RESPONSES = text(
+    "SELECT scope, key, request_hash, response FROM idempotency_keys "
+    "WHERE (scope, key) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:k AS text[])))"
+)
+
+
+async def stored_responses(
+    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[str, Any]]:
+    """(request_hash, response) of idempotency keys claimed by earlier requests."""
+    rows = await conn.execute(
+        _STORED_RESPONSES, {"s": [k[0] for k in keys], "k": [k[1] for k in keys]}
+    )
+    return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
 # Candidates (kind 0, oldest first: identity resolution prefers the oldest) and the
@@ -190,6 +250,8 @@ async def fetch_candidates_and_accounts(
 # - anonymous ids that identified themselves;
 # - anonymous activity of people who just identified themselves, claimed for their lead
 #   (returned as kind 'a' to be recorded as events);
+# - the answers to requests that carried an Idempotency-Key (claimed earlier in the
+#   transaction), for their replays;
 # - the leads' crypto-shredding keys, created where missing (returned as kind 'k'; an
 #   erased lead keeps a tombstone row without a key).
 _SAVE_BATCH = text(
@@ -240,6 +302,12 @@ _SAVE_BATCH = text(
         UPDATE activities t SET lead_id = m.lead_id, attached_at = :now
         FROM matched m WHERE t.activity_id = m.activity_id
         RETURNING t.lead_id, t.payload, t.occurred_at
+    ), answered AS (
+        UPDATE idempotency_keys t SET status = 202, response = CAST(v.r AS jsonb)
+        FROM unnest(CAST(:idem_scopes AS text[]), CAST(:idem_keys AS text[]),
+                    CAST(:idem_responses AS text[])) AS v(s, k, r)
+        WHERE t.scope = v.s AND t.key = v.k
+        RETURNING 1
     ), wanted AS (
         SELECT * FROM unnest(CAST(:key_leads AS uuid[]), CAST(:new_keys AS bytea[]))
             AS w(lead_id, key)
@@ -274,9 +342,10 @@ async def save_batch(
     identified_anon: dict[str, uuid.UUID],
     key_leads: Sequence[uuid.UUID],
     new_keys: Sequence[bytes],
+    responses: Sequence[tuple[str, str, dict[str, Any]]] = (),
 ) -> SavedBatch:
-    """Write a batch's leads, aliases, anonymous links, pending-activity claims and keys in
-    one statement (see ``_SAVE_BATCH``). Returns the keys of ``key_leads`` and the claimed
+    """Write a batch's leads, aliases, anonymous links, pending-activity claims, idempotent
+    ``responses`` (scope, key, answer) and keys in one statement (see ``_SAVE_BATCH``). Returns the keys of ``key_leads`` and the claimed
     activities (lead, payload, occurred_at) oldest first."""
     pairs = [(email, s.merged_into or s.lead_id) for s in states for email in s.new_emails]
     rows = await conn.execute(
@@ -305,6 +374,9 @@ async def save_batch(
             "now": now,
             "key_leads": list(key_leads),
             "new_keys": list(new_keys),
+            "idem_scopes": [r[0] for r in responses],
+            "idem_keys": [r[1] for r in responses],
+            "idem_responses": [_json(r[2]) for r in responses],
         },
     )
     keys: dict[uuid.UUID, bytes | None] = {}
