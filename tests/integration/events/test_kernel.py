@@ -224,6 +224,45 @@ async def test_timer_scheduled_before_restart_fires_once_after(settings_for, iso
         await second.stop()
 
 
+async def test_timers_scheduled_and_cancelled_in_bulk_upsert_by_key(settings_for) -> None:
+    from leadflow.events.timers import Timer
+
+    clock = ManualClock()
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False), clock)
+    await kit.start()
+    lead, now = new_id(), clock.now()
+    try:
+        async with kit.unit_of_work() as uow:
+            await uow.timers.schedule("t:a", now, "probe", {"v": 0}, lead)
+        async with kit.unit_of_work() as uow:
+            await uow.timers.schedule_many(
+                [
+                    Timer("t:a", "probe", now.replace(hour=9), {"v": 1}, lead),  # moves t:a
+                    Timer("t:b", "probe", now.replace(hour=10), {"v": 2}, lead),
+                    Timer("t:b", "probe", now.replace(hour=11), {"v": 3}, lead),  # last wins
+                    Timer("t:c", "other", now.replace(hour=12)),
+                ]
+            )
+        async with kit.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT key, kind, due_at, payload FROM timers ORDER BY key")
+                )
+            ).all()
+        assert [(r[0], r[1], r[2].hour, r[3]) for r in rows] == [
+            ("t:a", "probe", 9, {"v": 1}),
+            ("t:b", "probe", 11, {"v": 3}),
+            ("t:c", "other", 12, {}),
+        ]
+        async with kit.unit_of_work() as uow:
+            assert await uow.timers.cancel_many(["t:a", "t:c", "t:unknown"]) == 2
+            assert await uow.timers.cancel("t:b") is True
+            assert await uow.timers.cancel("t:b") is False
+            assert await uow.timers.cancel_many([]) == 0
+    finally:
+        await kit.stop()
+
+
 async def test_events_wait_in_outbox_while_kafka_is_down(
     settings_for, isolation, private_kafka
 ) -> None:

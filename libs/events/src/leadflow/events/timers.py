@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,21 @@ class Timer:
 TimerHandler = Callable[[Timer, "UnitOfWork"], Awaitable[None]]
 
 
+# A key scheduled twice in one call keeps its last row (ON CONFLICT cannot touch a row twice).
+_SCHEDULE = text(
+    """
+    INSERT INTO timers (key, kind, lead_id, due_at, payload)
+    SELECT DISTINCT ON (key) key, kind, lead_id, due_at, payload
+    FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]), CAST(:lead_ids AS uuid[]),
+                CAST(:due AS timestamptz[]), CAST(:payloads AS jsonb[]))
+         WITH ORDINALITY AS t(key, kind, lead_id, due_at, payload, n)
+    ORDER BY key, n DESC
+    ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id,
+        due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL
+    """
+)
+
+
 class Timers:
     """Schedule and cancel timers inside the caller's transaction."""
 
@@ -56,28 +71,35 @@ class Timers:
         payload: dict[str, Any] | None = None,
         lead_id: uuid.UUID | None = None,
     ) -> None:
+        await self.schedule_many([Timer(key, kind, due_at, payload or {}, lead_id)])
+
+    async def schedule_many(self, timers: Sequence[Timer]) -> None:
+        """Upsert timers by key in one statement (re-scheduling a key moves it and resets
+        its attempts). A batch handler collects its timers and schedules them here once."""
+        if not timers:
+            return
         await self.conn.execute(
-            text(
-                """
-                INSERT INTO timers (key, kind, lead_id, due_at, payload)
-                VALUES (:key, :kind, :lead_id, :due_at, CAST(:payload AS jsonb))
-                ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id,
-                    due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0,
-                    last_error = NULL
-                """
-            ),
+            _SCHEDULE,
             {
-                "key": key,
-                "kind": kind,
-                "lead_id": lead_id,
-                "due_at": due_at,
-                "payload": orjson.dumps(payload or {}).decode(),
+                "keys": [t.key for t in timers],
+                "kinds": [t.kind for t in timers],
+                "lead_ids": [t.lead_id for t in timers],
+                "due": [t.due_at for t in timers],
+                "payloads": [orjson.dumps(t.payload).decode() for t in timers],
             },
         )
 
     async def cancel(self, key: str) -> bool:
-        result = await self.conn.execute(text("DELETE FROM timers WHERE key = :key"), {"key": key})
-        return bool(result.rowcount)
+        return await self.cancel_many([key]) == 1
+
+    async def cancel_many(self, keys: Sequence[str]) -> int:
+        """Delete timers by key in one statement; returns how many existed."""
+        if not keys:
+            return 0
+        result = await self.conn.execute(
+            text("DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))"), {"keys": list(keys)}
+        )
+        return int(result.rowcount or 0)
 
     async def cancel_prefix(self, prefix: str) -> int:
         result = await self.conn.execute(

@@ -144,7 +144,7 @@ class Effects:
         self.uow = uow
         self.batched = acts is not None
         self.acts: dict[uuid.UUID, list[Activity]] = acts or {}
-        self.timers: dict[str, dict[str, Any] | None] = {}  # key -> schedule, or None: cancel
+        self.timers: dict[str, Timer | None] = {}  # key -> schedule, or None: cancel
         self.leads: dict[uuid.UUID, LeadRow] = {}
         self.outcomes: list[dict[str, Any]] = []
 
@@ -154,8 +154,7 @@ class Effects:
         if not self.batched:
             await self.uow.timers.schedule(key, due, kind, payload, lead_id=lead_id)
             return
-        self.timers[key] = {"key": key, "kind": kind, "lead_id": lead_id, "due_at": due,
-                            "payload": payload}  # fmt: skip
+        self.timers[key] = Timer(key, kind, due, payload, lead_id)
 
     async def cancel(self, key: str) -> None:
         if not self.batched:
@@ -182,8 +181,8 @@ class Effects:
 
     async def write(self) -> None:
         conn = self.uow.conn
-        await store.cancel_timers(conn, [k for k, t in self.timers.items() if t is None])
-        await store.schedule_timers(conn, [t for t in self.timers.values() if t is not None])
+        await self.uow.timers.cancel_many([k for k, t in self.timers.items() if t is None])
+        await self.uow.timers.schedule_many([t for t in self.timers.values() if t is not None])
         await store.save_leads(conn, list(self.leads.values()))
         await store.insert_outcomes(conn, self.outcomes)
         self.timers, self.leads, self.outcomes = {}, {}, []

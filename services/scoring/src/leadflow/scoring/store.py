@@ -258,28 +258,6 @@ async def add_activities(
     return {(r.lead_id, r.activity_key) for r in rows}
 
 
-async def schedule_timers(conn: AsyncConnection, timers: Sequence[dict[str, Any]]) -> None:
-    """The kernel's ``Timers.schedule`` for many timers at once (same row, same upsert)."""
-    if not timers:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO timers (key, kind, lead_id, due_at, payload) "
-            "VALUES (:key, :kind, :lead_id, :due_at, CAST(:payload AS jsonb)) "
-            "ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id, "
-            "due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL"
-        ),
-        [{**t, "payload": _json(t["payload"])} for t in timers],
-    )
-
-
-async def cancel_timers(conn: AsyncConnection, keys: Sequence[str]) -> None:
-    if keys:
-        await conn.execute(
-            text("DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))"), {"keys": list(keys)}
-        )
-
-
 # -- outcomes and predictive models ---------------------------------------------------------
 
 
