@@ -21,7 +21,7 @@ import pytest
 
 from leadflow.analytics.app import MIGRATIONS
 from leadflow.analytics.projections import PROJECTION_NAMES, all_projections, log_head, read_log
-from leadflow.analytics.rebuild import rebuild_group
+from leadflow.analytics.rebuild import catch_up_group, rebuild_group
 from leadflow.events.db import create_engine, plain_url, upgrade_async
 from leadflow.events.projection import ProjectionRunner
 
@@ -225,3 +225,18 @@ async def test_live_loop_continues_a_rebuild_where_it_ended(log: Any) -> None:
     await runner(engine, 53).rebuild_many(list(PROJECTION_NAMES))
     assert await dump(conn, schema) == continued
     assert first + second == await conn.fetchval(f'SELECT count(*) FROM "{schema}".lead_event_log')
+
+
+async def test_fast_catch_up_of_a_backlog_equals_a_replay_from_scratch(log: Any) -> None:
+    conn, engine, schema = log
+    await write_log(conn, schema, leads=120, seed=8)
+    await runner(engine, 29).catch_up()  # live path up to here
+    # A backlog (new leads and more events of known ones), applied by the fast path.
+    backlog = await write_log(conn, schema, leads=200, seed=9)
+    done = await catch_up_group(
+        engine, all_projections(), chunk_events=400, read_events=70, flush_events=150
+    )
+    assert (done.processed, done.total) == (backlog, backlog)
+    caught_up = await dump(conn, schema)
+    await runner(engine, 61).rebuild_many(list(PROJECTION_NAMES))
+    assert await dump(conn, schema) == caught_up

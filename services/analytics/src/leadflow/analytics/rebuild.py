@@ -192,6 +192,32 @@ async def rebuild_group(
 
     ``members`` must be the whole group; ``progress`` (e.g. the runner's) is updated in
     place per chunk so ``/v1/projections`` shows it. Returns the group's progress."""
+    return await _replay(engine, members, True, chunk_events, read_events, flush_events, progress)
+
+
+async def catch_up_group(
+    engine: AsyncEngine,
+    members: Sequence[LeadProjection],
+    *,
+    chunk_events: int = CHUNK_EVENTS,
+    read_events: int = READ_BATCH,
+    flush_events: int = FLUSH_EVENTS,
+    progress: Mapping[str, RebuildProgress] | None = None,
+) -> RebuildProgress:
+    """Apply everything after the group's checkpoint the same way (a large backlog, e.g.
+    after an outage or an import): the leads' states are read from ``analytics_fold``."""
+    return await _replay(engine, members, False, chunk_events, read_events, flush_events, progress)
+
+
+async def _replay(
+    engine: AsyncEngine,
+    members: Sequence[LeadProjection],
+    from_start: bool,
+    chunk_events: int,
+    read_events: int,
+    flush_events: int,
+    progress: Mapping[str, RebuildProgress] | None,
+) -> RebuildProgress:
     group = members[0].group
     if any(m.group is not group for m in members):
         raise ValueError("rebuild_group needs the members of one LeadFold group")
@@ -204,20 +230,22 @@ async def rebuild_group(
         p.started_at, p.finished_at, p.events_per_second = started, 0.0, 0.0
     try:
         async with engine.connect() as conn, conn.begin():
-            await _lock(conn, names)
-            apg = await raw_connection(conn)
-            await apg.execute(
-                "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
-                "WHERE name = ANY($1::text[])",
-                names,
-            )
-            await _clear(conn, group, members)
-            total = await log_head(conn)
+            expected = await _lock(conn, names)
+            if from_start:
+                apg = await raw_connection(conn)
+                await apg.execute(
+                    "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
+                    "WHERE name = ANY($1::text[])",
+                    names,
+                )
+                await _clear(conn, group, members)
+                expected = 0
+            total = await log_head(conn) - expected
         for p in tracked:
             p.total = total
         states: dict[str, LeadState] = {}
         stored = Stored()
-        expected = 0
+        stored.everything = not from_start  # the states so far are in analytics_fold
         # Reads go through a second connection (the log is append-only and each read sees
         # what is committed, as it would in the chunk's transaction) so that the next batch
         # is fetched, and the last flush merged, while Python folds the current batch.
