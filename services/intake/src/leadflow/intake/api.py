@@ -291,7 +291,7 @@ async def post_inquiry(
     kit: KitDep,
     key: Annotated[ApiKey, Depends(require_scope("inquiries"))],
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> JSONResponse:
+) -> Response:
     settings = runtime(kit).settings
     try:
         inquiry = domain.clean_inquiry(
@@ -308,7 +308,12 @@ async def post_inquiry(
     item = IngestItem(inquiry, "api", new_id(), body.anonymous_id)
     outcome = await runtime(kit).batcher.submit(Pending(item, idempotency))
     headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
-    return JSONResponse(outcome.answer, status_code=202, headers=headers)
+    return Response(
+        orjson.dumps(outcome.answer),
+        status_code=202,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 # ---------------------------------------------------------------------------------------
