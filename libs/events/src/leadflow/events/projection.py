@@ -74,6 +74,31 @@ class RebuildProgress:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+_LOCK_CHECKPOINTS = text(
+    "SELECT name, position FROM projection_checkpoints "
+    "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
+)
+
+
+async def _lock_checkpoints(conn: AsyncConnection, names: Sequence[str]) -> dict[str, int]:
+    """Lock the checkpoints of ``names`` (in name order) and return their positions.
+
+    One statement once the rows exist (every step after the first); a missing row is
+    inserted first, then all are locked again."""
+    ordered = sorted(names)
+    rows = (await conn.execute(_LOCK_CHECKPOINTS, {"ns": ordered})).all()
+    if len(rows) < len(ordered):
+        await conn.execute(
+            text(
+                "INSERT INTO projection_checkpoints (name) "
+                "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
+            ),
+            {"ns": ordered},
+        )
+        rows = (await conn.execute(_LOCK_CHECKPOINTS, {"ns": ordered})).all()
+    return {str(n): int(p or 0) for n, p in rows}
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -153,17 +178,8 @@ class ProjectionRunner:
             return await self.step_many(self._members[name], limit)
         projection = self.projections[name]
         async with self.engine.connect() as conn, conn.begin():
-            await conn.execute(
-                text(
-                    "INSERT INTO projection_checkpoints (name) VALUES (:n) ON CONFLICT DO NOTHING"
-                ),
-                {"n": name},
-            )
-            position = await conn.scalar(
-                text("SELECT position FROM projection_checkpoints WHERE name = :n FOR UPDATE"),
-                {"n": name},
-            )
-            events = await self.source(conn, int(position or 0), limit)
+            positions = await _lock_checkpoints(conn, [name])
+            events = await self.source(conn, positions[name], limit)
             if not events:
                 return 0
             await projection.apply(conn, events)
@@ -190,21 +206,7 @@ class ProjectionRunner:
             wanted.update(self._members.get(n, ()))
         ordered = sorted(wanted)  # one lock order for every caller: no deadlocks
         async with self.engine.connect() as conn, conn.begin():
-            await conn.execute(
-                text(
-                    "INSERT INTO projection_checkpoints (name) "
-                    "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
-                ),
-                {"ns": ordered},
-            )
-            rows = await conn.execute(
-                text(
-                    "SELECT name, position FROM projection_checkpoints "
-                    "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
-                ),
-                {"ns": ordered},
-            )
-            positions = {str(n): int(p or 0) for n, p in rows}
+            positions = await _lock_checkpoints(conn, ordered)
             groups: dict[int, tuple[ProjectionGroup, list[str]]] = {}
             singles: list[str] = []
             for n in ordered:
