@@ -168,3 +168,34 @@ async def test_form_admin_refuses_wildcard_origins_and_needs_the_admin_token(
     assert [f["form_key"] for f in listed] == [key]
     assert (await intake.client.delete(f"/v1/admin/forms/{key}", headers=ADMIN)).status_code == 204
     assert (await intake.client.get(f"/v1/admin/forms/{key}", headers=ADMIN)).status_code == 404
+
+
+async def test_a_changed_or_deleted_form_takes_effect_on_the_next_post(intake: Intake) -> None:
+    """Posts read forms through a short cache; a change made on this replica is seen at once."""
+    key = await make_form(intake)
+    other = "https://partner.example"
+
+    async def post(origin: str) -> int:
+        response = await intake.client.post(
+            f"/v1/forms/{key}",
+            data={"work_email": f"{uuid.uuid4().hex[:8]}@acme.com", "hp_website": ""},
+            headers={"Origin": origin, "Accept": "application/json"},
+        )
+        return response.status_code
+
+    assert await post(SITE) == 202
+    assert await post(other) == 403  # the cached form does not allow it...
+    changed = await intake.client.put(
+        f"/v1/admin/forms/{key}",
+        headers=ADMIN,
+        json={
+            "name": "Spring webinar",
+            "allowed_origins": [other],
+            "field_map": {"work_email": "contact.email"},
+        },
+    )
+    assert changed.status_code == 200, changed.text
+    assert await post(other) == 202  # ...the replaced one does, at once
+    assert await post(SITE) == 403
+    assert (await intake.client.delete(f"/v1/admin/forms/{key}", headers=ADMIN)).status_code == 204
+    assert await post(other) == 404

@@ -54,6 +54,7 @@ from leadflow.intake.security import (
     ApiKey,
     KeyCache,
     RateLimiter,
+    TtlCache,
     display_prefix,
     generate_api_key,
     hash_api_key,
@@ -75,6 +76,7 @@ class Runtime:
     key_limiter: RateLimiter
     ip_limiter: RateLimiter
     keys: KeyCache
+    forms: TtlCache[FormIn | None]
     batcher: InquiryBatcher
     imports: dict[uuid.UUID, asyncio.Task[None]] = field(default_factory=dict)
 
@@ -85,6 +87,7 @@ class Runtime:
             RateLimiter(settings.intake_key_rate_per_second, settings.intake_key_burst),
             RateLimiter(settings.intake_ip_rate_per_second, settings.intake_ip_burst),
             KeyCache(settings.intake_api_key_cache_seconds),
+            TtlCache(settings.intake_api_key_cache_seconds),
             InquiryBatcher(
                 lambda work: in_transaction(kit, work),
                 max_batch=settings.intake_group_commit_max,
@@ -345,17 +348,24 @@ DEFAULT_FIELD_MAP: dict[str, str] = {
 }
 
 
-async def _load_form(kit: ServiceKit, form_key: str) -> FormIn:
-    async with kit.connect() as conn:
-        definition = await store.get_form(conn, form_key)
-    if definition is None:
+async def _load_form(kit: ServiceKit, form_key: str, *, cached: bool = True) -> FormIn:
+    """The form's validated definition. Public posts read it through a short cache (the
+    API-key cache's TTL; this replica's own changes take effect at once), admin reads not."""
+
+    async def load() -> FormIn | None:
+        async with kit.connect() as conn:
+            definition = await store.get_form(conn, form_key)
+        return None if definition is None else FormIn.model_validate(definition)
+
+    form = await (runtime(kit).forms.lookup(form_key, load) if cached else load())
+    if form is None:
         raise Problem(
             404,
             "Unknown form",
             f"no form with key {form_key!r}",
             errors=[{"field": "form_key", "message": "unknown form"}],
         )
-    return FormIn.model_validate(definition)
+    return form
 
 
 def _own_origin(request: Request) -> str:
@@ -1157,6 +1167,7 @@ async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONRespon
                 errors=[{"field": "form_key", "message": "already exists"}],
             )
         await store.put_form(uow.conn, form_key, definition)
+    runtime(kit).forms.forget(form_key)
     return JSONResponse(
         definition, status_code=201, headers={"Location": f"/v1/admin/forms/{form_key}"}
     )
@@ -1175,6 +1186,7 @@ async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -
     FormIn.model_validate(definition)
     async with kit.unit_of_work() as uow:
         await store.put_form(uow.conn, form_key, definition)
+    runtime(kit).forms.forget(form_key)
     return JSONResponse(definition)
 
 
@@ -1186,7 +1198,7 @@ async def list_forms(kit: KitDep, _admin: AdminDep) -> JSONResponse:
 
 @router.get("/v1/admin/forms/{form_key}", tags=["admin"], summary="One form")
 async def get_form(form_key: str, kit: KitDep, _admin: AdminDep) -> JSONResponse:
-    return JSONResponse((await _load_form(kit, form_key)).model_dump())
+    return JSONResponse((await _load_form(kit, form_key, cached=False)).model_dump())
 
 
 @router.delete(
@@ -1201,6 +1213,7 @@ async def delete_form(form_key: str, kit: KitDep, _admin: AdminDep) -> Response:
                 f"no form with key {form_key!r}",
                 errors=[{"field": "form_key", "message": "unknown form"}],
             )
+    runtime(kit).forms.forget(form_key)
     return Response(status_code=204)
 
 

@@ -9,11 +9,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 Scope = Literal["inquiries", "scans", "activities", "admin"]
 SCOPES: frozenset[str] = frozenset({"inquiries", "scans", "activities", "admin"})
 KEY_PREFIX = "lf_"
+V = TypeVar("V")
 
 
 def generate_api_key() -> str:
@@ -43,61 +44,67 @@ class ApiKey:
         return self.device_id or self.key_id
 
 
-class KeyCache:
-    """Verified keys by hash for a few seconds, so a hot path costs no extra query."""
+class TtlCache(Generic[V]):
+    """Values by key for a few seconds, so a hot path costs no extra query. Requests that
+    miss together share ONE load: when an entry expires under load, every request in flight
+    missed it at once, and each used to open its own connection for the same row."""
 
     def __init__(self, ttl: float, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
-        self._loading: dict[str, asyncio.Task[ApiKey | None]] = {}
+        self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
+        self._loading: dict[str, asyncio.Task[V]] = {}
         self._generation = 0
 
-    async def lookup(
-        self, key_hash: str, load: Callable[[], Awaitable[ApiKey | None]]
-    ) -> ApiKey | None:
-        """The cached key, else ``load()`` it. Requests that miss together share ONE load:
-        when an entry expires under load, every request in flight missed it at once, and
-        each used to open its own connection for the same row."""
-        cached, key = self.get(key_hash)
-        if cached:
-            return key
-        task = self._loading.get(key_hash)
+    async def lookup(self, key: str, load: Callable[[], Awaitable[V]]) -> V:
+        """The cached value, else ``load()`` it (once for all who wait)."""
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry[0] <= self.ttl:
+            return entry[1]
+        task = self._loading.get(key)
         if task is None:
-            task = asyncio.ensure_future(self._load(key_hash, load, self._generation))
-            self._loading[key_hash] = task
+            task = asyncio.ensure_future(self._load(key, load, self._generation))
+            self._loading[key] = task
         # shield: one cancelled request must not cancel the load the others wait for.
         return await asyncio.shield(task)
 
-    async def _load(
-        self, key_hash: str, load: Callable[[], Awaitable[ApiKey | None]], generation: int
-    ) -> ApiKey | None:
+    async def _load(self, key: str, load: Callable[[], Awaitable[V]], generation: int) -> V:
         try:
-            key = await load()
-            # A clear() (revocation) while loading: the answer may predate it; don't keep it.
+            value = await load()
+            # A change (clear/forget) while loading: the answer may predate it; don't keep it.
             if generation == self._generation:
-                self.put(key_hash, key)
-            return key
+                self.put(key, value)
+            return value
         finally:
-            if self._loading.get(key_hash) is asyncio.current_task():
-                del self._loading[key_hash]
+            if self._loading.get(key) is asyncio.current_task():
+                del self._loading[key]
 
-    def get(self, key_hash: str) -> tuple[bool, ApiKey | None]:
-        entry = self._entries.get(key_hash)
+    def get(self, key: str) -> tuple[bool, V | None]:
+        entry = self._entries.get(key)
         if entry is None or time.monotonic() - entry[0] > self.ttl:
             return False, None
         return True, entry[1]
 
-    def put(self, key_hash: str, key: ApiKey | None) -> None:
-        self._entries[key_hash] = (time.monotonic(), key)
-        self._entries.move_to_end(key_hash)
+    def put(self, key: str, value: V) -> None:
+        self._entries[key] = (time.monotonic(), value)
+        self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        """This replica changed ``key``: the next request loads it again."""
+        self._generation += 1
+        self._entries.pop(key, None)
+        self._loading.pop(key, None)
 
     def clear(self) -> None:
         self._generation += 1
         self._entries.clear()
         self._loading.clear()
+
+
+class KeyCache(TtlCache[ApiKey | None]):
+    """Verified API keys by hash (``None``: no such key)."""
 
 
 class RateLimiter:

@@ -16,7 +16,7 @@
 | `LEADFLOW_INTAKE_IMPORT_BATCH_ROWS` | `500` | CSV rows per import transaction |
 | `LEADFLOW_INTAKE_GROUP_COMMIT_MAX` | `256` | most single inquiries (API, forms) committed together in one transaction |
 | `LEADFLOW_INTAKE_GROUP_COMMIT_TRANSACTIONS` | `4` | most group-commit transactions in flight at once per process (more than one only while a full batch of `..._GROUP_COMMIT_MAX` waits) |
-| `LEADFLOW_INTAKE_API_KEY_CACHE_SECONDS` | `5` | how long a verified API key is trusted without looking again (revocation takes effect at once on the replica that revoked, within this on others) |
+| `LEADFLOW_INTAKE_API_KEY_CACHE_SECONDS` | `5` | how long a verified API key, or a web form's definition, is trusted without looking again (a revocation or form change takes effect at once on the replica that made it, within this on others) |
 | `LEADFLOW_INTAKE_BOOTSTRAP_API_KEY` | empty | if set, this key is stored (hashed) at startup with scopes inquiries, scans, activities |
 | `LEADFLOW_INTAKE_BOOTSTRAP_FORM_KEY` | empty | if set, a demo web form with this key is created at startup if missing |
 | `LEADFLOW_INTAKE_BOOTSTRAP_FORM_ORIGINS` | `http://localhost:8001` | comma-separated allowed origins of the demo form (`*` is refused) |
