@@ -3,7 +3,7 @@
     uv run python -m bench [--quick] [--only pipeline,bench_routing] [--out bench/results/X.md]
 
 Each script that exists (bench_kernel, bench_intake, bench_scoring, bench_routing,
-bench_analytics, pipeline) runs in its own subprocess with a time budget; its output (the
+bench_sla, bench_analytics, pipeline) runs in its own subprocess with a time budget; its output (the
 figures and their ratios to the raw aiokafka / asyncpg baselines each script measures in
 the same run) goes into ``bench/results/<date>.md`` with the exact command, the duration and
 the exit status. The component benchmarks need ``KAFKA_BOOTSTRAP_SERVERS`` and
@@ -46,6 +46,7 @@ BENCHES = [
     Bench("bench_intake", ("--seconds", "10"), ("--seconds", "4", "--warmup", "1"), 300),
     Bench("bench_scoring", ("--events", "5000"), ("--events", "1000"), 420),
     Bench("bench_routing", ("--leads", "2000"), ("--leads", "500"), 420),
+    Bench("bench_sla", ("--leads", "1000"), ("--leads", "200"), 420),
     Bench(
         "bench_analytics", ("--events", "200000"), ("--events", "20000", "--requests", "50"), 600
     ),

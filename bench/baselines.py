@@ -1,4 +1,5 @@
-"""Baselines the service benchmarks are measured against, in the same run.
+"""Baselines the service benchmarks are measured against, in the same run, and the pieces
+those benchmarks share.
 
 ``raw_consume_produce`` is what a bare aiokafka service would do with the same records:
 consume, decode, produce, commit. A service's events/s divided by this is its ratio.
@@ -7,12 +8,16 @@ consume, decode, produce, commit. A service's events/s divided by this is its ra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from leadflow.events.envelope import Envelope
 from leadflow.events.service import ensure_topics
+from leadflow.events.settings import ServiceSettings
 from leadflow.events.testing import produce_events
 
 
@@ -48,3 +53,61 @@ async def raw_consume_produce(bootstrap: str, prefix: str, events: list[Envelope
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+# -- shared pieces of the service benchmarks -------------------------------------------------
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def bench_settings(
+    cls: type[S], bootstrap: str, database_url: str, prefix: str, schema: str, **extra: Any
+) -> S:
+    """A service's settings for a benchmark: scratch schema and topic prefix, quiet logs."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": bootstrap,
+        "db_schema": schema,
+        "topic_prefix": prefix,
+        "admin_token": "bench",
+        "log_level": "WARNING",
+        "log_json": False,
+        "outbox_poll_seconds": 0.2,
+    }
+    return cls(**{**values, **extra})
+
+
+@contextlib.asynccontextmanager
+async def topic_reader(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A group-less reader of a service's output topic, from the beginning."""
+    out = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await out.start()
+    try:
+        yield out
+    finally:
+        await out.stop()
+
+
+async def count_records(
+    out: AIOKafkaConsumer, n: int, *, event_type: str | None = None, deadline_s: float = 900
+) -> None:
+    """Read until ``n`` records (of ``event_type``, when given) arrived, or time out."""
+    wanted = event_type.encode() if event_type else None
+    deadline = time.perf_counter() + deadline_s
+    seen = 0
+    while seen < n:
+        batch = await out.getmany(timeout_ms=500)
+        for records in batch.values():
+            seen += sum(
+                1
+                for r in records
+                if wanted is None or dict(r.headers or ()).get("event_type") == wanted
+            )
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"only {seen}/{n} records in {deadline_s:.0f} s")

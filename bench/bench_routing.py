@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
+import httpx
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadQualified
@@ -35,6 +35,7 @@ from leadflow.routing.app import create_app
 from leadflow.routing.settings import RoutingSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.baselines import bench_settings, count_records, topic_reader
 from bench.baselines import raw_consume_produce as raw_baseline
 
 COUNTRIES = ["US", "CA", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "AU", "BR", "JP"]
@@ -68,7 +69,7 @@ def leads(n: int, rng: random.Random) -> list[Envelope]:
     return out
 
 
-async def configure(client, rng: random.Random) -> None:  # type: ignore[no-untyped-def]
+async def configure(client: httpx.AsyncClient, rng: random.Random) -> None:
     await client.put("/v1/routing/queues/unassigned", json={}, headers=AUTH)
     for t in range(TEAMS):
         await client.put(f"/v1/routing/queues/q{t}", json={"team_id": f"t{t}"}, headers=AUTH)
@@ -119,50 +120,20 @@ async def routing_leg(
     events: list[Envelope],
     rng: random.Random,
 ) -> float:
-    settings = RoutingSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        db_schema=schema,
-        topic_prefix=prefix,
-        admin_token="bench",
-        log_level="WARNING",
-        log_json=False,
-        outbox_poll_seconds=0.2,
-    )
+    settings = bench_settings(RoutingSettings, bootstrap, database_url, prefix, schema)
     app = create_app(settings)
-    async with app_client(app) as client:
+    async with (
+        app_client(app) as client,
+        topic_reader(bootstrap, topic_for("routing", prefix)) as out,
+    ):
         await configure(client, rng)
-        out = AIOKafkaConsumer(
-            topic_for("routing", prefix),
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await out.start()
-        try:
-            # Warm-up (not timed): the consumer has joined its group and the relay publishes.
-            await produce_events(bootstrap, topic_for("scoring", prefix), leads(1, rng))
-            await _count_assigned(out, 1)
-            started = time.perf_counter()
-            await produce_events(bootstrap, topic_for("scoring", prefix), events)
-            await _count_assigned(out, len(events))
-            return time.perf_counter() - started
-        finally:
-            await out.stop()
-
-
-async def _count_assigned(out: AIOKafkaConsumer, n: int) -> None:
-    deadline = time.perf_counter() + 600
-    seen = 0
-    while seen < n:
-        batch = await out.getmany(timeout_ms=500)
-        for records in batch.values():
-            seen += sum(
-                1 for r in records if dict(r.headers or ()).get("event_type") == b"lead.assigned"
-            )
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"only {seen}/{n} assignments in 600 s")
+        # Warm-up (not timed): the consumer has joined its group and the relay publishes.
+        await produce_events(bootstrap, topic_for("scoring", prefix), leads(1, rng))
+        await count_records(out, 1, event_type="lead.assigned", deadline_s=600)
+        started = time.perf_counter()
+        await produce_events(bootstrap, topic_for("scoring", prefix), events)
+        await count_records(out, len(events), event_type="lead.assigned", deadline_s=600)
+        return time.perf_counter() - started
 
 
 async def main() -> None:

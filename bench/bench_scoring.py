@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
@@ -47,6 +46,7 @@ from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.baselines import bench_settings, count_records, topic_reader
 from bench.baselines import raw_consume_produce as raw_baseline
 
 TITLES = ["VP Sales", "Director of IT", "Marketing Manager", "Engineer", "CEO", "Analyst"]
@@ -89,51 +89,18 @@ def workload(n_events: int, rng: random.Random) -> list[Envelope]:
 async def scoring_leg(
     bootstrap: str, database_url: str, prefix: str, schema: str, events: list[Envelope]
 ) -> float:
-    settings = ScoringSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        db_schema=schema,
-        topic_prefix=prefix,
-        admin_token="bench",
-        log_level="WARNING",
-        log_json=False,
-        outbox_poll_seconds=0.2,
-    )
+    settings = bench_settings(ScoringSettings, bootstrap, database_url, prefix, schema)
     app = create_app(settings)
-    async with app_client(app):
-        out = AIOKafkaConsumer(
-            topic_for("scoring", prefix),
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
+    async with app_client(app), topic_reader(bootstrap, topic_for("scoring", prefix)) as out:
+        # Warm-up (not timed): the consumer has joined its group and the relay publishes.
+        await produce_events(
+            bootstrap, topic_for("intake", prefix), workload(1, random.Random(1))[:1]
         )
-        await out.start()
-        try:
-            # Warm-up (not timed): the consumer has joined its group and the relay publishes.
-            await produce_events(
-                bootstrap, topic_for("intake", prefix), workload(1, random.Random(1))[:1]
-            )
-            await _count_scored(out, 1)
-            started = time.perf_counter()
-            await produce_events(bootstrap, topic_for("intake", prefix), events)
-            await _count_scored(out, len(events))
-            return time.perf_counter() - started
-        finally:
-            await out.stop()
-
-
-async def _count_scored(out: AIOKafkaConsumer, n: int) -> None:
-    deadline = time.perf_counter() + 900
-    seen = 0
-    while seen < n:
-        batch = await out.getmany(timeout_ms=500)
-        for records in batch.values():
-            seen += sum(
-                1 for r in records if dict(r.headers or ()).get("event_type") == b"lead.scored"
-            )
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"only {seen}/{n} scored in 900 s")
+        await count_records(out, 1, event_type="lead.scored")
+        started = time.perf_counter()
+        await produce_events(bootstrap, topic_for("intake", prefix), events)
+        await count_records(out, len(events), event_type="lead.scored")
+        return time.perf_counter() - started
 
 
 async def main() -> None:

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -52,6 +51,7 @@ from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.baselines import bench_settings, count_records, topic_reader
 from bench.baselines import raw_consume_produce as raw_baseline
 
 # Monday 2026-03-09 10:00 UTC: inside the default Mon-Fri 09-17 calendar.
@@ -105,55 +105,32 @@ class TripCounter:
         self.count += 1
 
 
-async def _count_out(out: AIOKafkaConsumer, n: int, deadline_s: float = 900) -> None:
-    deadline = time.perf_counter() + deadline_s
-    seen = 0
-    while seen < n:
-        batch = await out.getmany(timeout_ms=500)
-        seen += sum(len(records) for records in batch.values())
-        if time.perf_counter() > deadline:
-            raise TimeoutError(f"only {seen}/{n} sla events in {deadline_s:.0f} s")
-
-
 async def sla_leg(
     bootstrap: str, database_url: str, prefix: str, schema: str, events: list[Envelope]
 ) -> dict[str, float]:
-    settings = SlaSettings(
-        database_url=database_url,
-        kafka_bootstrap_servers=bootstrap,
-        db_schema=schema,
-        topic_prefix=prefix,
-        admin_token="bench",
-        log_level="WARNING",
-        log_json=False,
-        outbox_poll_seconds=0.2,
+    settings = bench_settings(
+        SlaSettings,
+        bootstrap,
+        database_url,
+        prefix,
+        schema,
         timer_poll_seconds=3600,  # the timer leg calls run_due itself
     )
     clock = ManualClock(START)
     app = create_app(settings, clock=clock)
     async with app_client(app):
         kit: ServiceKit = app.state.kit
-        out = AIOKafkaConsumer(
-            topic_for("sla", prefix),
-            bootstrap_servers=bootstrap,
-            group_id=None,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-        )
-        await out.start()
-        try:
+        async with topic_reader(bootstrap, topic_for("sla", prefix)) as out:
             # Warm-up (not timed): the consumer joined its group, the relay publishes.
             warm = lead_events(1, offset_seconds=-3600)
             await produce_events(bootstrap, topic_for("routing", prefix), warm)
-            await _count_out(out, SLA_EVENTS_PER_LEAD)
+            await count_records(out, SLA_EVENTS_PER_LEAD)
             trips = TripCounter(kit.engine)
             started = time.perf_counter()
             await produce_events(bootstrap, topic_for("routing", prefix), events)
-            await _count_out(out, len(events) // EVENTS_PER_LEAD * SLA_EVENTS_PER_LEAD)
+            await count_records(out, len(events) // EVENTS_PER_LEAD * SLA_EVENTS_PER_LEAD)
             consumed_s = time.perf_counter() - started
             consumer_trips = trips.count
-        finally:
-            await out.stop()
 
         # Timer leg: every SAL-age clock (14 calendar days) warns, breaches and escalates.
         assert kit.timer_runner is not None
