@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -332,13 +333,8 @@ def kit_of(request: Request) -> ServiceKit:
 KitDep = Annotated[ServiceKit, Depends(kit_of)]
 
 
-async def require_admin(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_admin_token: Annotated[str | None, Header()] = None,
-) -> None:
-    """Admin APIs (models, rules, policies, keys) need the admin bearer token."""
-    expected = kit_of(request).settings.admin_token
+def presented_token(authorization: str | None, x_admin_token: str | None) -> str:
+    """The bearer token of a request (or its X-Admin-Token); 401 when there is none."""
     token = x_admin_token
     if authorization and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
@@ -346,12 +342,23 @@ async def require_admin(
         raise Problem(
             401,
             "Unauthorized",
-            "admin token required (Authorization: Bearer ...)",
+            "a token is required (Authorization: Bearer ...)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    import hmac
+    return token
 
-    if not hmac.compare_digest(token.encode(), expected.encode()):
+
+def is_admin_token(kit: ServiceKit, token: str) -> bool:
+    return hmac.compare_digest(token.encode(), kit.settings.admin_token.encode())
+
+
+async def require_admin(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_admin_token: Annotated[str | None, Header()] = None,
+) -> None:
+    """Admin APIs (models, rules, policies, keys) need the admin bearer token."""
+    if not is_admin_token(kit_of(request), presented_token(authorization, x_admin_token)):
         raise Problem(403, "Forbidden", "admin token is not valid")
 
 

@@ -1,8 +1,10 @@
 """Routing's HTTP API: the admin configuration (reps, teams, queues, account owners, rules,
-reason codes), the dry-run simulator, sales' hand-off actions and the read views.
+reason codes, rep tokens), the dry-run simulator, sales' hand-off actions and the read views.
 
-Every route needs the admin token (``Authorization: Bearer``): sales ops configure, and the
-CRM integration that relays reps' actions holds the same token.
+Two kinds of caller (``Authorization: Bearer``): the admin token (sales ops; the CRM
+integration that relays every rep's actions) may do everything; a rep's own token (issued
+by an admin, ``lfr_...``) may read that rep's queue and leads and act on them as that rep,
+and nothing else.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from leadflow.events.catalogue.common import LeadSnapshot
@@ -33,7 +35,14 @@ from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import EventPayload, new_id, stream_id
 from leadflow.events.errors import Problem, UnknownLead
 from leadflow.events.lifecycle import TransitionRefused, target_stage
-from leadflow.events.service import KitDep, ServiceKit, require_admin
+from leadflow.events.service import (
+    KitDep,
+    ServiceKit,
+    is_admin_token,
+    kit_of,
+    presented_token,
+    require_admin,
+)
 from leadflow.routing import store
 from leadflow.routing.domain import (
     Queue,
@@ -43,11 +52,15 @@ from leadflow.routing.domain import (
     Team,
     check_references,
     lead_for_rules,
+    looks_like_rep_token,
+    new_rep_token,
+    rep_token_digest,
 )
 from leadflow.routing.handlers import simulate_decision
 from leadflow.routing.store import ConfigCache, LeadRow
 
 router = APIRouter(dependencies=[Depends(require_admin)])
+sales_router = APIRouter()  # admin token, or a rep's own token (see Caller)
 M = TypeVar("M", bound=BaseModel)
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 IdPath = Annotated[str, Path(pattern=_SLUG)]
@@ -284,6 +297,90 @@ async def simulate(kit: KitDep, body: SimulateIn) -> Doc:
     return {"dry_run": True, "at": now.isoformat(), **decision.explanation()}
 
 
+# -- callers and rep tokens --------------------------------------------------------------
+
+
+class Caller(BaseModel):
+    """Who calls a sales route: the admin token (``rep_id`` None) or one rep's token."""
+
+    rep_id: str | None = None
+
+    def acting_as(self, requested: str | None) -> str | None:
+        """The rep an action is taken as: a rep's token acts as that rep only."""
+        if self.rep_id is None or requested in (None, self.rep_id):
+            return self.rep_id if self.rep_id is not None else requested
+        raise Problem(
+            403,
+            "Forbidden",
+            f"a rep's token acts as {self.rep_id} only",
+            errors=[{"field": "rep_id", "message": f"must be {self.rep_id} or omitted"}],
+        )
+
+    def may_see(self, rep_id: str | None) -> None:
+        if self.rep_id is not None and rep_id != self.rep_id:
+            raise Problem(403, "Forbidden", f"a rep's token sees {self.rep_id}'s leads only")
+
+
+async def caller(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_admin_token: Annotated[str | None, Header()] = None,
+) -> Caller:
+    kit = kit_of(request)
+    token = presented_token(authorization, x_admin_token)
+    if is_admin_token(kit, token):
+        return Caller()
+    if looks_like_rep_token(token):
+        async with kit.connect() as conn:
+            rep_id = await store.rep_of_token(conn, rep_token_digest(token))
+        if rep_id is not None:
+            return Caller(rep_id=rep_id)
+    raise Problem(403, "Forbidden", "neither the admin token nor a live rep token")
+
+
+CallerDep = Annotated[Caller, Depends(caller)]
+
+
+class RepTokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(default="", max_length=200, description="e.g. the device or CRM seat")
+
+
+@router.post(
+    "/v1/routing/reps/{rep_id}/tokens",
+    status_code=201,
+    tags=["admin"],
+    summary="Issue a rep's personal token (shown once)",
+)
+async def issue_rep_token(kit: KitDep, rep_id: IdPath, body: RepTokenIn) -> Doc:
+    token_id, token = new_rep_token()
+    async with kit.unit_of_work() as uow:
+        if await store.get_doc(uow.conn, Rep, rep_id) is None:
+            raise _not_found("rep", rep_id)
+        row = await store.insert_rep_token(
+            uow.conn, token_id, rep_token_digest(token), rep_id, body.name
+        )
+    return {**row, "token": token}
+
+
+@router.get("/v1/routing/reps/{rep_id}/tokens", tags=["admin"], summary="A rep's tokens")
+async def list_rep_tokens(kit: KitDep, rep_id: IdPath) -> Doc:
+    async with kit.connect() as conn:
+        return {"rep_id": rep_id, "tokens": await store.rep_tokens(conn, rep_id)}
+
+
+@router.delete(
+    "/v1/routing/reps/{rep_id}/tokens/{token_id}",
+    status_code=204,
+    tags=["admin"],
+    summary="Revoke a rep's token",
+)
+async def revoke_rep_token(kit: KitDep, rep_id: IdPath, token_id: IdPath) -> None:
+    async with kit.unit_of_work() as uow:
+        if not await store.revoke_rep_token(uow.conn, rep_id, token_id):
+            raise _not_found("token", token_id)
+
+
 # -- hand-off actions ------------------------------------------------------------------
 
 
@@ -349,6 +446,7 @@ Build = Callable[[LeadRow, str | None, UnitOfWork], Awaitable[EventPayload]]
 
 async def _act(
     kit: ServiceKit,
+    who: Caller,
     lead_id: uuid.UUID,
     body: _Action,
     event_type: str,
@@ -359,6 +457,7 @@ async def _act(
 ) -> ActionOut:
     """Check the lifecycle, append the event, move the stage: one transaction, lead row
     locked, so two clicks on two screens cannot both move the lead."""
+    requested_rep = who.acting_as(body.rep_id)
     async with kit.unit_of_work() as uow:
         row = await store.lock_lead(uow.conn, lead_id)
         if row is None:
@@ -376,7 +475,7 @@ async def _act(
         after = row.lifecycle.apply(event_type) if event_type in _MOVING else row.lifecycle
         if event_type not in _MOVING and not row.in_sales:
             raise TransitionRefused(row.stage, None, event_type, "the lead is not with sales")
-        rep_id = await _actor(uow, row, body.rep_id, claim=claim)
+        rep_id = await _actor(uow, row, requested_rep, claim=claim)
         if (
             event_type in _MOVING
             and event_type != LeadPutOnHold.event_type
@@ -468,37 +567,41 @@ async def _actor(uow: UnitOfWork, row: LeadRow, rep_id: str | None, *, claim: bo
 LeadId = Annotated[uuid.UUID, Path()]
 
 
-@router.post("/v1/leads/{lead_id}/accept", tags=["hand-off"], summary="Rep accepts (SAL)")
-async def accept(kit: KitDep, lead_id: LeadId, body: AcceptIn) -> ActionOut:
+@sales_router.post("/v1/leads/{lead_id}/accept", tags=["hand-off"], summary="Rep accepts (SAL)")
+async def accept(kit: KitDep, who: CallerDep, lead_id: LeadId, body: AcceptIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         assert rep is not None
         return LeadAccepted(rep_id=rep)
 
-    return await _act(kit, lead_id, body, LeadAccepted.event_type, build, claim=True)
+    return await _act(kit, who, lead_id, body, LeadAccepted.event_type, build, claim=True)
 
 
-@router.post(
+@sales_router.post(
     "/v1/leads/{lead_id}/reject",
     tags=["hand-off"],
     summary="Rep rejects back to marketing (reason code)",
 )
-async def reject(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
+async def reject(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return LeadRejected(rep_id=rep, reason_code=body.reason_code, note=body.note)
 
-    return await _act(kit, lead_id, body, LeadRejected.event_type, build, reason_action="reject")
+    return await _act(
+        kit, who, lead_id, body, LeadRejected.event_type, build, reason_action="reject"
+    )
 
 
-@router.post("/v1/leads/{lead_id}/contacted", tags=["hand-off"], summary="Rep made contact")
-async def contacted(kit: KitDep, lead_id: LeadId, body: ContactedIn) -> ActionOut:
+@sales_router.post("/v1/leads/{lead_id}/contacted", tags=["hand-off"], summary="Rep made contact")
+async def contacted(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ContactedIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return LeadContacted(rep_id=rep, channel=body.channel, note=body.note)
 
-    return await _act(kit, lead_id, body, LeadContacted.event_type, build)
+    return await _act(kit, who, lead_id, body, LeadContacted.event_type, build)
 
 
-@router.post("/v1/leads/{lead_id}/qualify", tags=["hand-off"], summary="Sales-qualified (SQL)")
-async def qualify(kit: KitDep, lead_id: LeadId, body: QualifyIn) -> ActionOut:
+@sales_router.post(
+    "/v1/leads/{lead_id}/qualify", tags=["hand-off"], summary="Sales-qualified (SQL)"
+)
+async def qualify(kit: KitDep, who: CallerDep, lead_id: LeadId, body: QualifyIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return LeadSalesQualified(
             rep_id=rep,
@@ -509,15 +612,17 @@ async def qualify(kit: KitDep, lead_id: LeadId, body: QualifyIn) -> ActionOut:
             note=body.note,
         )
 
-    return await _act(kit, lead_id, body, LeadSalesQualified.event_type, build)
+    return await _act(kit, who, lead_id, body, LeadSalesQualified.event_type, build)
 
 
-@router.post(
+@sales_router.post(
     "/v1/leads/{lead_id}/opportunity",
     tags=["hand-off"],
     summary="Open an opportunity (amount + currency)",
 )
-async def opportunity(kit: KitDep, lead_id: LeadId, body: OpportunityIn) -> ActionOut:
+async def opportunity(
+    kit: KitDep, who: CallerDep, lead_id: LeadId, body: OpportunityIn
+) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return OpportunityOpened(
             opportunity_id=body.opportunity_id or str(new_id()),
@@ -527,11 +632,11 @@ async def opportunity(kit: KitDep, lead_id: LeadId, body: OpportunityIn) -> Acti
             rep_id=rep,
         )
 
-    return await _act(kit, lead_id, body, OpportunityOpened.event_type, build)
+    return await _act(kit, who, lead_id, body, OpportunityOpened.event_type, build)
 
 
-@router.post("/v1/leads/{lead_id}/won", tags=["hand-off"], summary="Deal won (amount)")
-async def won(kit: KitDep, lead_id: LeadId, body: WonIn) -> ActionOut:
+@sales_router.post("/v1/leads/{lead_id}/won", tags=["hand-off"], summary="Deal won (amount)")
+async def won(kit: KitDep, who: CallerDep, lead_id: LeadId, body: WonIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return DealWon(
             opportunity_id=body.opportunity_id or row.opportunity_id,
@@ -540,11 +645,11 @@ async def won(kit: KitDep, lead_id: LeadId, body: WonIn) -> ActionOut:
             rep_id=rep,
         )
 
-    return await _act(kit, lead_id, body, DealWon.event_type, build)
+    return await _act(kit, who, lead_id, body, DealWon.event_type, build)
 
 
-@router.post("/v1/leads/{lead_id}/lost", tags=["hand-off"], summary="Deal lost (reason code)")
-async def lost(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
+@sales_router.post("/v1/leads/{lead_id}/lost", tags=["hand-off"], summary="Deal lost (reason code)")
+async def lost(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return DealLost(
             opportunity_id=row.opportunity_id,
@@ -553,38 +658,41 @@ async def lost(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
             rep_id=rep,
         )
 
-    return await _act(kit, lead_id, body, DealLost.event_type, build, reason_action="lost")
+    return await _act(kit, who, lead_id, body, DealLost.event_type, build, reason_action="lost")
 
 
-@router.post("/v1/leads/{lead_id}/hold", tags=["hand-off"], summary="Park the lead")
-async def hold(kit: KitDep, lead_id: LeadId, body: HoldIn) -> ActionOut:
+@sales_router.post("/v1/leads/{lead_id}/hold", tags=["hand-off"], summary="Park the lead")
+async def hold(kit: KitDep, who: CallerDep, lead_id: LeadId, body: HoldIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return LeadPutOnHold(reason=body.reason, until=body.until, rep_id=rep)
 
-    return await _act(kit, lead_id, body, LeadPutOnHold.event_type, build)
+    return await _act(kit, who, lead_id, body, LeadPutOnHold.event_type, build)
 
 
-@router.post(
+@sales_router.post(
     "/v1/leads/{lead_id}/recycle",
     tags=["hand-off"],
     summary="Hand the lead back to nurture (reason code)",
 )
-async def recycle(kit: KitDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
+async def recycle(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ReasonIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
         return LeadRecycled(rep_id=rep, reason_code=body.reason_code, note=body.note)
 
-    return await _act(kit, lead_id, body, LeadRecycled.event_type, build, reason_action="recycle")
+    return await _act(
+        kit, who, lead_id, body, LeadRecycled.event_type, build, reason_action="recycle"
+    )
 
 
 # -- read views ------------------------------------------------------------------------
 
 
-@router.get(
+@sales_router.get(
     "/v1/reps/{rep_id}/queue",
     tags=["views"],
     summary="A rep's open leads with SLA due times, soonest first",
 )
-async def rep_queue(kit: KitDep, rep_id: IdPath) -> Doc:
+async def rep_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
+    who.may_see(rep_id)
     async with kit.connect() as conn:
         if await store.get_doc(conn, Rep, rep_id) is None:
             raise _not_found("rep", rep_id)
@@ -592,16 +700,17 @@ async def rep_queue(kit: KitDep, rep_id: IdPath) -> Doc:
     return {"rep_id": rep_id, "count": len(leads), "leads": leads}
 
 
-@router.get(
+@sales_router.get(
     "/v1/leads/{lead_id}/assignment",
     tags=["views"],
     summary="Who owns the lead, and the explanation of each decision",
 )
-async def assignment(kit: KitDep, lead_id: LeadId) -> Doc:
+async def assignment(kit: KitDep, who: CallerDep, lead_id: LeadId) -> Doc:
     async with kit.connect() as conn:
         row = await store.get_lead(conn, lead_id)
         if row is None:
             raise UnknownLead(lead_id)
+        who.may_see(row.rep_id)
         history = await store.assignment_history(conn, lead_id)
     return {
         "lead_id": lead_id,
@@ -619,4 +728,4 @@ async def assignment(kit: KitDep, lead_id: LeadId) -> Doc:
     }
 
 
-__all__ = ["router"]
+__all__ = ["router", "sales_router"]

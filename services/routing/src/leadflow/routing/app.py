@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
-from leadflow.routing.api import router
+from leadflow.routing.api import router, sales_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
 from leadflow.routing.store import ConfigCache
@@ -36,6 +36,7 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
     kit = create_kit(settings, clock=clock)
     return kit.create_app(
         router,
+        sales_router,
         title="Leadflow routing",
         description="Distribution and hand-off: rules, round-robin with capacity, account "
         "owners, and sales' accept / reject / contacted / opportunity / won / lost / recycle.",

@@ -1,0 +1,104 @@
+"""Reps work their own queue with their own token: their leads, as themselves, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from leadflow.events.envelope import new_id
+from leadflow.events.testing import produce_events, wait_until
+from leadflow.routing.domain import rep_token_digest
+from tests.integration.routing.test_routing_kafka import (
+    AUTH,
+    assignment,
+    configure,
+    qualified,
+    routing,
+    scalar,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def issue(client: httpx.AsyncClient, rep_id: str) -> str:
+    r = await client.post(
+        f"/v1/routing/reps/{rep_id}/tokens", json={"name": "laptop"}, headers=AUTH
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["rep_id"] == rep_id and body["revoked_at"] is None
+    assert body["token"].startswith(f"lfr_{body['token_id']}_")
+    return str(body["token"])
+
+
+async def test_a_rep_token_reads_and_acts_on_that_reps_leads_only(
+    settings_for: Callable[..., Any], isolation: Any
+) -> None:
+    async with routing(settings_for) as client:
+        await configure(client, {"a": 1, "b": 1})
+        tokens = {rep: await issue(client, rep) for rep in ("a", "b")}
+        lead = new_id()
+        await produce_events(
+            isolation.kafka_bootstrap, isolation.topic("scoring"), [qualified(lead)]
+        )
+        placed = await wait_until(
+            lambda: assignment(client, lead), timeout=60, message="the lead is assigned"
+        )
+        owner = placed["rep_id"]
+        other = "b" if owner == "a" else "a"
+        mine, theirs = bearer(tokens[owner]), bearer(tokens[other])
+
+        # Only a digest is stored, never the token.
+        stored = await scalar(
+            client, "SELECT count(*) FROM rep_tokens WHERE token_sha256 = :d",
+            d=rep_token_digest(tokens[owner]),
+        )  # fmt: skip
+        assert stored == 1
+        listed = (await client.get(f"/v1/routing/reps/{owner}/tokens", headers=AUTH)).json()
+        assert [t["name"] for t in listed["tokens"]] == ["laptop"]
+        assert "token" not in listed["tokens"][0]
+
+        # Reading: one's own queue and leads.
+        queue = await client.get(f"/v1/reps/{owner}/queue", headers=mine)
+        assert queue.status_code == 200
+        assert [item["lead_id"] for item in queue.json()["leads"]] == [str(lead)]
+        assert (await client.get(f"/v1/reps/{other}/queue", headers=mine)).status_code == 403
+        assert (await client.get(f"/v1/leads/{lead}/assignment", headers=mine)).status_code == 200
+        peek = await client.get(f"/v1/leads/{lead}/assignment", headers=theirs)
+        assert peek.status_code == 403
+        assert peek.headers["content-type"] == "application/problem+json"
+
+        # Acting: as oneself only, on one's own leads only.
+        as_owner = await client.post(
+            f"/v1/leads/{lead}/accept", json={"rep_id": owner}, headers=theirs
+        )
+        assert as_owner.status_code == 403
+        assert as_owner.json()["errors"][0]["field"] == "rep_id"
+        not_theirs = await client.post(f"/v1/leads/{lead}/accept", json={}, headers=theirs)
+        assert not_theirs.status_code == 409, not_theirs.text
+        accepted = await client.post(f"/v1/leads/{lead}/accept", json={}, headers=mine)
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["rep_id"] == owner and accepted.json()["stage"] == "sal"
+
+        # No configuration with a rep's token.
+        put = await client.put("/v1/routing/reps/c", json={"team_id": "na"}, headers=mine)
+        assert put.status_code == 403
+        assert (await client.get(f"/v1/reps/{owner}/queue")).status_code == 401
+
+        # Revoked: the token stops working at once; revoking again is harmless.
+        token_id = listed["tokens"][0]["token_id"]
+        path = f"/v1/routing/reps/{owner}/tokens/{token_id}"
+        assert (await client.delete(path, headers=AUTH)).status_code == 204
+        assert (await client.delete(path, headers=AUTH)).status_code == 204
+        assert (await client.get(f"/v1/reps/{owner}/queue", headers=mine)).status_code == 403
+        gone = await client.delete(f"/v1/routing/reps/{owner}/tokens/nope", headers=AUTH)
+        assert gone.status_code == 404
+        unknown_rep = await client.post("/v1/routing/reps/zz/tokens", json={}, headers=AUTH)
+        assert unknown_rep.status_code == 404
