@@ -589,6 +589,7 @@ class Workload:
         # Reps have their own budget so that a busy capture never starves their actions.
         self._rep_sem = asyncio.Semaphore(max(4, self.config.concurrency // 2))
         self._device_keys: list[str] = []
+        self._rep_tokens: dict[str, str] = {}
         self._form_key = f"wl-{self.config.id_prefix}{self.config.seed}".replace("_", "-")[:64]
         self.rep_ids = [f"rep-{self.config.id_prefix}{i}" for i in range(self.config.reps.reps)]
         self.team_ids = [f"team-{self.config.id_prefix}{i}" for i in range(self.config.reps.teams)]
@@ -619,6 +620,11 @@ class Workload:
     @property
     def admin(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.endpoints.admin_token}"}
+
+    def as_rep(self, rep_id: str) -> dict[str, str]:
+        """A rep's own token (issued in setup), or the admin token before setup ran."""
+        token = self._rep_tokens.get(rep_id)
+        return {"Authorization": f"Bearer {token}"} if token else self.admin
 
     async def request(
         self, method: str, url: str, *, what: str, retries: int = 8, **kwargs: Any
@@ -702,6 +708,15 @@ class Workload:
                 headers=self.admin,
                 json={"name": f"Rep {i}", "team_id": team},
             )
+            # Each simulated rep works with a personal token, as real reps do.
+            issued = await self._ok(
+                "POST",
+                f"{e.routing}/v1/routing/reps/{rep_id}/tokens",
+                "setup.rep_token",
+                headers=self.admin,
+                json={"name": "workload"},
+            )
+            self._rep_tokens[rep_id] = issued.json()["token"]
         for team, reps_in in members.items():
             await self._ok(
                 "PUT",
@@ -1050,7 +1065,7 @@ class Workload:
                         "GET",
                         f"{self.endpoints.routing}/v1/reps/{rep_id}/queue",
                         what="rep.poll",
-                        headers=self.admin,
+                        headers=self.as_rep(rep_id),
                     )
                     leads = r.json().get("leads", []) if r.status_code == 200 else []
                 except httpx.HTTPError:
@@ -1119,7 +1134,7 @@ class Workload:
                 "POST",
                 f"{self.endpoints.routing}/v1/leads/{lead_id}/{action}",
                 what=f"rep.{action}",
-                headers=self.admin,
+                headers=self.as_rep(rep_id),
                 json=body,
             )
             self.script.actions.append((lead_id, action, rep_id, r.status_code))
