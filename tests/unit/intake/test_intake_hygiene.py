@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import example, given
+from email_validator import EmailNotValidError, validate_email
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from leadflow.intake import domain
@@ -31,6 +32,54 @@ def test_email_normalisation_is_idempotent_and_case_blind(local: str, host: str)
     once = domain.normalize_email(email)
     assert domain.normalize_email(once) == once
     assert domain.normalize_email(email.upper()) == once
+
+
+def _validator_verdict(raw: str) -> str:
+    """What ``email_validator`` alone says (the reference the fast path must match)."""
+    candidate = raw.strip()
+    if not candidate:
+        return "error: email is empty"
+    try:
+        return validate_email(candidate, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        return f"error: {exc}"
+
+
+def _our_verdict(raw: str) -> str:
+    try:
+        return domain.normalize_email(raw)
+    except ValueError as exc:
+        return f"error: {exc}"
+
+
+DOMAINS = [
+    "acme.com", "Acme.COM", "mail.co.uk", "xn--bcher-kva.example", "bücher.example",
+    "localhost", "acme", "acme.com.", "-acme.com", "acme..com", "a_b.com", "acme.test",
+    "invalid", "x.onion", "[192.168.0.1]", "acme.com@other.com", "b" * 250 + ".com",
+    "a" * 64 + ".com", "ex ample.com", "\u00e9cole.fr", "acme.c0m",
+]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    local=st.one_of(
+        st.from_regex(r"[A-Za-z0-9_+.-]{0,70}", fullmatch=True),
+        st.text(min_size=0, max_size=12),
+    ),
+    host=st.one_of(st.sampled_from(DOMAINS), st.from_regex(r"[a-zA-Z0-9.-]{0,20}", fullmatch=True)),
+    pad=st.sampled_from(["", " ", "  "]),
+)
+@example(local="jane.doe", host="a" * 200 + ".com", pad="")
+@example(local="j" * 64, host="b" * 185 + ".com", pad="")
+def test_email_normalisation_gives_exactly_the_validators_verdict(
+    local: str, host: str, pad: str
+) -> None:
+    """Addresses at a domain already seen skip re-checking it; the answer (value or error
+    message) must still be the validator's own, for any input. Each domain is seen twice
+    here, so both the cached and the uncached path are compared."""
+    raw = f"{pad}{local}@{host}{pad}"
+    assert _our_verdict(raw) == _validator_verdict(raw)
+    assert _our_verdict(raw) == _validator_verdict(raw)
 
 
 def test_phone_becomes_e164_using_the_country_as_region() -> None:

@@ -221,15 +221,52 @@ def clean_text(value: object, *, max_length: int = 500) -> str | None:
 # Email
 
 
+# A local part made only of these characters, dot-separated, is valid and normalises to
+# itself: a fast path may then reuse the domain's (cached) verdict.
+_SIMPLE_LOCAL = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*")
+
+
+@lru_cache(maxsize=8192)
+def _valid_domain(domain: str) -> str | None:
+    """The normalised domain if an address at it can be valid, else ``None``. Cached: the
+    domain's checks (IDNA, per-character UTS-46) are most of an address's validation, and
+    inquiries come from a limited set of domains."""
+    try:
+        return str(validate_email("a@" + domain, check_deliverability=False).domain)
+    except EmailNotValidError:
+        return None
+
+
 def normalize_email(raw: str) -> str:
     """Syntax-checked, lower-cased email (no DNS: intake must answer fast and offline).
 
     The local part is lower-cased too: mailbox providers treat it case-insensitively in
     practice, and identity resolution must not split one person on capitalisation.
+
+    The common address (plain ASCII local part within the length limits, a domain already
+    seen valid) skips re-validating its domain; any other goes through ``validate_email``
+    whole, so verdicts and messages are exactly the validator's.
     """
     candidate = raw.strip()
     if not candidate:
         raise ValueError("email is empty")
+    local, at, domain = candidate.rpartition("@")
+    if (
+        at
+        and candidate.isascii()
+        and len(local) <= 64
+        and len(candidate) <= 254
+        and _SIMPLE_LOCAL.fullmatch(local)
+    ):
+        normalized_domain = _valid_domain(domain)
+        # Same length and ASCII: no IDNA form differs, so the validator's length checks on
+        # the original, normalised and ASCII forms are all the one above.
+        if (
+            normalized_domain is not None
+            and normalized_domain.isascii()
+            and len(normalized_domain) == len(domain)
+        ):
+            return f"{local}@{normalized_domain}".lower()
     try:
         result = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
