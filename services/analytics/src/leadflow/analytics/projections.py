@@ -207,6 +207,14 @@ class FoldBatch:
                 for collect, acc in who[1]:
                     collect(acc, f, st, fx)
 
+    def drain(self) -> Records:
+        """The insert-only rows collected so far (taken out of the batch): they gain nothing
+        from waiting, unlike counts, which add up into fewer rows the longer they collect."""
+        out: Records = []
+        for m, acc in zip(self.parts, self.accs, strict=True):
+            out += m.drain(acc)
+        return out
+
     def records(self, states: dict[str, LeadState], leads: set[str] | None = None) -> Records:
         """Everything the batch writes, as rows (a snapshot: ``states`` may move on): the
         counts, and the per-lead rows (fold state, current stage) of ``leads`` (default:
@@ -267,6 +275,10 @@ class LeadProjection(ABC):
 
     def start(self) -> Any:
         return {}
+
+    def drain(self, acc: Any) -> Records:
+        """Insert-only rows to write early (and forget); counts stay in ``acc``."""
+        return []
 
     @abstractmethod
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
@@ -462,6 +474,11 @@ class VelocityProjection(LeadProjection):
 
     def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
         return [(_STAY, acc)]
+
+    def drain(self, acc: Any) -> Records:
+        rows = acc[:]
+        acc.clear()
+        return [(_STAY, rows)]
 
 
 # -- attribution ----------------------------------------------------------------------------

@@ -79,14 +79,15 @@ async def _chunk(
     flush_events: int,
 ) -> tuple[int, Touched]:
     """Fold up to ``chunk_events`` after ``position`` and write them through ``apg`` (the
-    chunk's transaction) every ``flush_events``: the next batch is fetched on ``reader`` and
-    the previous flush is merged while this one is folded."""
+    chunk's transaction): the next batch is fetched on ``reader`` while this one is folded,
+    insert-only rows are written every ``flush_events`` meanwhile, the rest at the end."""
     touched = Touched(position)
+    batch = FoldBatch(members)
+    touched.leads = batch.touched
     read = 0
     fetch = asyncio.ensure_future(read_batch(reader, position, min(read_events, chunk_events)))
     writing: asyncio.Task[None] | None = None
     try:
-        batch = FoldBatch(members)
         unflushed = 0
         while True:
             facts = await fetch
@@ -109,8 +110,7 @@ async def _chunk(
                         }
                     )
                     if missing:
-                        # (through the transaction's connection: evicted states were
-                        # written by it, uncommitted flushes included)
+                        # (through the transaction's connection, once it is free)
                         if writing is not None:
                             await writing
                             writing = None
@@ -123,19 +123,15 @@ async def _chunk(
                     await asyncio.sleep(0)
                 unflushed += len(facts)
             last = not facts or read >= chunk_events
-            if unflushed and (last or unflushed >= flush_events):
-                touched.leads |= batch.touched
-                # The per-lead rows only once, at the end of the chunk, for all its leads.
-                records = batch.records(states, touched.leads if last else set())
+            if last or unflushed >= flush_events:
+                # Insert-only rows as they come (written while the next batch is folded);
+                # counts and the per-lead rows once, at the end of the chunk: they merge
+                # into fewer rows the longer they collect.
+                records = batch.records(states) if last else batch.drain()
                 if writing is not None:
                     await writing
                 writing = asyncio.ensure_future(write_records(apg, records))
-                batch, unflushed = FoldBatch(members), 0
-            elif last and touched.leads:
-                records = FoldBatch(members).records(states, touched.leads)
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(write_records(apg, records))
+                unflushed = 0
             if last:
                 break
         if writing is not None:
