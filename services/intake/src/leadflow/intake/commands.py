@@ -109,6 +109,7 @@ async def ingest(
     events: list[tuple[uuid.UUID, list[Any], datetime]] = []
     identified_emails: dict[str, uuid.UUID] = {}
     identified_anon: dict[str, uuid.UUID] = {}
+    created: set[uuid.UUID] = set()  # leads born in this batch: their streams are empty
 
     for item in items:
         inquiry = item.inquiry
@@ -154,6 +155,7 @@ async def ingest(
                 attributes=inquiry.attributes,
             )
             states[new_lead.lead_id] = new_lead
+            created.add(new_lead.lead_id)
             events.append((new_lead.lead_id, [captured], at))
             target = new_lead
             if decision.kind == "probable_duplicate" and decision.lead_id is not None:
@@ -191,7 +193,12 @@ async def ingest(
     )
     crypto.use_keys(saved.keys)
     for lead_id, payloads, at in events:
-        await uow.append(lead_id, payloads, occurred_at=at)
+        # A new lead's stream starts at 0: saying so spares the append reading its version.
+        new_stream = lead_id in created
+        created.discard(lead_id)
+        await uow.append(
+            lead_id, payloads, occurred_at=at, expected_version=0 if new_stream else None
+        )
     # Anonymous activity of people who just identified themselves joins their lead.
     for lead_id, payload, occurred in saved.activities:
         await uow.append(lead_id, ActivityRecorded.model_validate(payload), occurred_at=occurred)
