@@ -6,15 +6,18 @@ event once into the lead's state (``analytics_fold``, one row per lead, shared b
 and hands the ``Effects`` to each member, which only counts them. Rebuilding any member
 replays the log once for the whole group (the same cost as rebuilding one).
 
-A batch costs a fixed handful of statements: one read of the batch's lead states, one
-multi-row upsert per table (``unnest`` arrays, ``ON CONFLICT ... DO UPDATE SET n = n +
-EXCLUDED.n``) and COPY for the insert-only stage stays. The log is read as plain tuples
-(payload decoded with orjson, no pydantic envelope) through the raw asyncpg connection
-under the runner's transaction.
+A batch costs a fixed handful of statements: one read of the batch's lead states, one COPY
+per table into a session temp table (a ``Stage``) and one multi-statement merge
+(``INSERT ... SELECT ... ON CONFLICT ... DO UPDATE SET n = t.n + EXCLUDED.n``); the
+insert-only stage stays are COPYed straight in. The log is read as plain tuples (payload
+decoded with orjson, no pydantic envelope) through the raw asyncpg connection under the
+runner's transaction. ``FoldBatch`` (fold + collect + rows) is shared with the rebuild path
+in ``rebuild.py``, which keeps the states in memory across batches.
 
 Counts are kept as rollups: per day, ISO week and month (``grain`` d/w/m) and per
 (channel, campaign) plus the channel, campaign and grand totals (segment ``''``), so a
 report reads whole periods from the coarse rows and only the edge days from daily rows.
+Python collects them per (channel, campaign, day) only; the merge rolls them up in SQL.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ class Stage:
 Records = list[tuple[Stage, list[tuple[Any, ...]]]]
 
 
-def _adding(table: str, keys: str, values: Sequence[str]) -> str:
+def _adding(keys: str, values: Sequence[str]) -> str:
     sets = ", ".join(f"{v} = t.{v} + EXCLUDED.{v}" for v in values)
     return f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
 
@@ -318,7 +321,7 @@ _COHORT_STAGE = Stage(
     "FROM rb_funnel_cohort) x "
     "GROUP BY g, period, milestone, "
     "GROUPING SETS ((channel, campaign), (channel), (campaign), ()) "
-    + _adding("funnel_cohort", "grain, channel, campaign, period, milestone", ["leads"]),
+    + _adding("grain, channel, campaign, period, milestone", ["leads"]),
 )
 _FLOW_STAGE = Stage(
     "rb_funnel_flow",
@@ -333,7 +336,7 @@ _FLOW_STAGE = Stage(
     "date_trunc('month', day::timestamp)::date, from_stage, to_stage, via, sum(n) "
     "FROM rb_funnel_flow GROUP BY date_trunc('month', day::timestamp)::date, from_stage, "
     "to_stage, via, GROUPING SETS ((channel, campaign), (channel), (campaign), ()) "
-    + _adding("funnel_flow", "grain, channel, campaign, period, from_stage, to_stage, via", ["n"]),
+    + _adding("grain, channel, campaign, period, from_stage, to_stage, via", ["n"]),
 )
 
 
@@ -406,7 +409,7 @@ _SOURCE_STAGE = Stage(
     f"GROUP BY day, {_SOURCE_SEG} UNION ALL "
     f"SELECT 'm', date_trunc('month', day::timestamp)::date, {_SOURCE_SEG}, {_SOURCE_SUMS} "
     f"FROM rb_source_cohort GROUP BY date_trunc('month', day::timestamp)::date, {_SOURCE_SEG} "
-    + _adding("source_cohort", _SOURCE_KEYS, SOURCE_COLUMNS),
+    + _adding(_SOURCE_KEYS, SOURCE_COLUMNS),
 )
 
 
@@ -488,7 +491,7 @@ _ATTRIBUTION_STAGE = Stage(
     "won_day date, model text, channel text, campaign text, revenue numeric, credit float8",
     "INSERT INTO attribution_revenue AS t (won_day, model, channel, campaign, revenue, credit) "
     "SELECT * FROM rb_attribution_revenue "
-    + _adding("attribution_revenue", "won_day, model, channel, campaign", ["revenue", "credit"]),
+    + _adding("won_day, model, channel, campaign", ["revenue", "credit"]),
 )
 
 
@@ -556,14 +559,13 @@ _REPS_STAGE = Stage(
     + ", ".join(f"{c} bigint" for c in REP_COLUMNS[:8])
     + ", won_revenue numeric",
     f"INSERT INTO rep_daily AS t (day, rep_id, team_id, {', '.join(REP_COLUMNS)}) "
-    "SELECT * FROM rb_rep_daily " + _adding("rep_daily", "day, rep_id, team_id", REP_COLUMNS),
+    "SELECT * FROM rb_rep_daily " + _adding("day, rep_id, team_id", REP_COLUMNS),
 )
 _REASONS_STAGE = Stage(
     "rb_rep_reasons",
     "day date, rep_id text, team_id text, kind text, reason text, n bigint",
     "INSERT INTO rep_reasons AS t (day, rep_id, team_id, kind, reason, n) "
-    "SELECT * FROM rb_rep_reasons "
-    + _adding("rep_reasons", "day, rep_id, team_id, kind, reason", ["n"]),
+    "SELECT * FROM rb_rep_reasons " + _adding("day, rep_id, team_id, kind, reason", ["n"]),
 )
 _SLA_STAGE = Stage(
     "rb_sla_daily",
@@ -571,8 +573,7 @@ _SLA_STAGE = Stage(
     + ", ".join(f"{c} bigint" for c in SLA_COLUMNS[:6])
     + ", elapsed_seconds float8",
     f"INSERT INTO sla_daily AS t (day, policy_id, team_id, rep_id, {', '.join(SLA_COLUMNS)}) "
-    "SELECT * FROM rb_sla_daily "
-    + _adding("sla_daily", "day, policy_id, team_id, rep_id", SLA_COLUMNS),
+    "SELECT * FROM rb_sla_daily " + _adding("day, policy_id, team_id, rep_id", SLA_COLUMNS),
 )
 
 
