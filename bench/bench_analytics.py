@@ -34,7 +34,14 @@ import httpx
 import orjson
 
 from leadflow.analytics.app import MIGRATIONS, create_app
-from leadflow.analytics.projections import PROJECTION_NAMES, all_projections, log_head, read_log
+from leadflow.analytics.projections import (
+    LOG_COPY_COLUMNS,
+    PROJECTION_NAMES,
+    PROJECTION_TABLES,
+    all_projections,
+    log_head,
+    read_log,
+)
 from leadflow.analytics.rebuild import catch_up_group, rebuild_group
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.db import create_engine, plain_url, upgrade_async
@@ -123,15 +130,7 @@ async def fill(
     leads = max(1, target // 9)
     step = timedelta(minutes=365 * 24 * 60 / leads)
     t = start
-    cols = [
-        "event_id",
-        "lead_id",
-        "producer",
-        "event_type",
-        "occurred_at",
-        "recorded_at",
-        "payload",
-    ]
+    cols = list(LOG_COPY_COLUMNS)
     while total < target:
         rows: list[tuple[Any, ...]] = []
         for _ in range(5000):
@@ -232,20 +231,6 @@ def report_rebuild(label: str, p: Any, scan: float, cpu: float) -> None:
         f"target >= 30,000 events/s); Python CPU {cpu:.1f}s = "
         f"{p.processed / cpu:,.0f} events per CPU-second"
     )
-
-
-PROJECTION_TABLES = (
-    "analytics_fold",
-    "funnel_cohort",
-    "funnel_flow",
-    "source_cohort",
-    "stage_stay",
-    "attribution_revenue",
-    "rep_daily",
-    "rep_reasons",
-    "sla_daily",
-    "lead_current",
-)
 
 
 async def dump_tables(conn: asyncpg.Connection, schema: str) -> dict[str, list[Any]]:

@@ -20,34 +20,20 @@ import orjson
 import pytest
 
 from leadflow.analytics.app import MIGRATIONS
-from leadflow.analytics.projections import PROJECTION_NAMES, all_projections, log_head, read_log
+from leadflow.analytics.projections import (
+    LOG_COPY_COLUMNS,
+    PROJECTION_NAMES,
+    PROJECTION_TABLES,
+    all_projections,
+    log_head,
+    read_log,
+)
 from leadflow.analytics.rebuild import catch_up_group, rebuild_group
 from leadflow.events.db import create_engine, plain_url, upgrade_async
 from leadflow.events.projection import ProjectionRunner
 
 pytestmark = [pytest.mark.postgres]
 
-TABLES = (
-    "analytics_fold",
-    "funnel_cohort",
-    "funnel_flow",
-    "source_cohort",
-    "stage_stay",
-    "attribution_revenue",
-    "rep_daily",
-    "rep_reasons",
-    "sla_daily",
-    "lead_current",
-)
-LOG_COLUMNS = (
-    "event_id",
-    "lead_id",
-    "producer",
-    "event_type",
-    "occurred_at",
-    "recorded_at",
-    "payload",
-)
 START = datetime(2025, 1, 27, 8, 0, tzinfo=UTC)  # a Monday, weeks and months are crossed
 Event = tuple[str, str, datetime, dict[str, Any]]
 
@@ -148,7 +134,7 @@ async def write_log(conn: asyncpg.Connection, schema: str, leads: int, seed: int
     await conn.copy_records_to_table(
         "lead_event_log",
         schema_name=schema,
-        columns=list(LOG_COLUMNS),
+        columns=list(LOG_COPY_COLUMNS),
         records=[(r[2], r[3], r[4], r[5], r[6], r[6], r[7].decode()) for r in rows],
     )
     return len(rows)
@@ -158,7 +144,7 @@ async def dump(conn: asyncpg.Connection, schema: str) -> dict[str, list[tuple[An
     """Every projection table's rows, sorted, without serial ids; float8 sums rounded (their
     last bits depend on the order they were added in, which batching changes)."""
     out: dict[str, list[tuple[Any, ...]]] = {}
-    for table in TABLES:
+    for table in PROJECTION_TABLES:
         rows = await conn.fetch(f'SELECT * FROM "{schema}".{table}')
         out[table] = sorted(
             (

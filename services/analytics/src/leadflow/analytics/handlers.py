@@ -1,4 +1,5 @@
-"""Ingest: every consumed event is appended once to ``lead_event_log``.
+"""Ingest: every consumed event is appended once to ``lead_event_log``, a consumer batch
+with one statement (written at the unit of work's flush, before the commit).
 
 Personal fields (``EventPayload.personal_fields``) are split off into ``lead_personal``,
 which ``lead.erased`` deletes, so the log itself stays append-only and never holds personal
@@ -7,22 +8,51 @@ data. Dedup is twofold: the kernel's inbox, and ``ON CONFLICT (event_id) DO NOTH
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.registry import registry
 
-_INSERT = text(
-    "INSERT INTO lead_event_log (event_id, lead_id, producer, event_type, schema_version, "
-    "stream_version, occurred_at, recorded_at, payload, metadata) VALUES (:event_id, :lead_id, "
-    ":producer, :event_type, :schema_version, :stream_version, :occurred_at, :recorded_at, "
-    "CAST(:payload AS jsonb), CAST(:metadata AS jsonb)) "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING global_position"
+# One statement for a whole consumer batch; positions follow the batch's order.
+_INSERT_BATCH = text(
+    """
+    INSERT INTO lead_event_log (event_id, lead_id, producer, event_type, schema_version,
+                                stream_version, occurred_at, recorded_at, payload, metadata)
+    SELECT e, l, p, t, v, sv, oa, ra, pl, md
+    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
+                CAST(:producers AS text[]), CAST(:types AS text[]),
+                CAST(:schema_versions AS integer[]), CAST(:stream_versions AS integer[]),
+                CAST(:occurred AS timestamptz[]), CAST(:recorded AS timestamptz[]),
+                CAST(:payloads AS jsonb[]), CAST(:metadatas AS jsonb[]))
+         WITH ORDINALITY AS b(e, l, p, t, v, sv, oa, ra, pl, md, n)
+    ORDER BY n
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING event_id
+    """
 )
+_ERASED = text(
+    "INSERT INTO erased_leads (lead_id, erased_at) "
+    "SELECT * FROM unnest(CAST(:lead_ids AS uuid[]), CAST(:at AS timestamptz[])) "
+    "ON CONFLICT (lead_id) DO NOTHING"
+)
+# After _ERASED: a personal event of a lead erased in this batch or before (another
+# partition, a replay) must not bring the data back, whatever its place in the batch.
+_PERSONAL = text(
+    """
+    INSERT INTO lead_personal (lead_id, event_id, fields)
+    SELECT l, e, f FROM unnest(CAST(:lead_ids AS uuid[]), CAST(:event_ids AS uuid[]),
+                               CAST(:fields AS jsonb[])) AS b(l, e, f)
+    WHERE NOT EXISTS (SELECT 1 FROM erased_leads x WHERE x.lead_id = b.l)
+    ON CONFLICT DO NOTHING
+    """
+)
+_FORGET = text("DELETE FROM lead_personal WHERE lead_id = ANY(CAST(:lead_ids AS uuid[]))")
 
 
 def split_personal(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -33,59 +63,76 @@ def split_personal(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any
 
 
 async def record_event(envelope: Envelope, uow: UnitOfWork) -> None:
-    """Append the event to the analytics log (once) and keep its personal fields aside."""
-    conn = uow.conn
-    if not getattr(uow, "analytics_log_locked", False):
-        # Positions must become visible in order, or a projection that has read past a
-        # position still being committed would skip it: writers of the log take turns.
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('lead_event_log'))"))
-        uow.analytics_log_locked = True  # type: ignore[attr-defined]
-    data, personal = split_personal(envelope.payload)
-    metadata = {
+    """Collect the event; the whole batch is logged at the unit of work's flush."""
+    pending: list[Envelope] | None = getattr(uow, "analytics_pending", None)
+    if pending is None:
+        pending = []
+        uow.analytics_pending = pending  # type: ignore[attr-defined]
+
+        async def write() -> None:
+            uow.analytics_pending = None  # type: ignore[attr-defined]
+            await write_log(uow.conn, pending)
+
+        uow.on_flush(write)
+    pending.append(envelope)
+
+
+async def write_log(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
+    """Append events to the analytics log (each once) and keep their personal fields aside:
+    four statements for a batch, whatever its size."""
+    if not events:
+        return
+    # Positions must become visible in order, or a projection that has read past a position
+    # still being committed would skip it: writers of the log take turns (to commit).
+    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('lead_event_log'))"))
+    split = [split_personal(e.payload) for e in events]
+    rows = await conn.execute(
+        _INSERT_BATCH,
+        {
+            "event_ids": [e.event_id for e in events],
+            "lead_ids": [e.lead_id for e in events],
+            "producers": [e.producer for e in events],
+            "types": [e.event_type for e in events],
+            "schema_versions": [e.schema_version for e in events],
+            "stream_versions": [e.stream_version for e in events],
+            "occurred": [e.occurred_at for e in events],
+            "recorded": [e.recorded_at for e in events],
+            "payloads": [orjson.dumps(data).decode() for data, _ in split],
+            "metadatas": [orjson.dumps(_metadata(e)).decode() for e in events],
+        },
+    )
+    logged = {row[0] for row in rows}  # the rest were already logged: redeliveries
+    fresh = [
+        (e, personal)
+        for e, (_, personal) in zip(events, split, strict=True)
+        if e.event_id in logged
+    ]
+    erased = [e for e, _ in fresh if e.event_type == "lead.erased"]
+    if erased:
+        await conn.execute(
+            _ERASED,
+            {"lead_ids": [e.lead_id for e in erased], "at": [e.occurred_at for e in erased]},
+        )
+    personal = [(e, fields) for e, fields in fresh if fields and e.event_type != "lead.erased"]
+    if personal:
+        await conn.execute(
+            _PERSONAL,
+            {
+                "lead_ids": [e.lead_id for e, _ in personal],
+                "event_ids": [e.event_id for e, _ in personal],
+                "fields": [orjson.dumps(fields).decode() for _, fields in personal],
+            },
+        )
+    if erased:
+        await conn.execute(_FORGET, {"lead_ids": [e.lead_id for e in erased]})
+
+
+def _metadata(envelope: Envelope) -> dict[str, Any]:
+    return {
         "correlation_id": str(envelope.correlation_id) if envelope.correlation_id else None,
         "causation_id": str(envelope.causation_id) if envelope.causation_id else None,
         "traceparent": envelope.traceparent,
     }
-    inserted = await conn.scalar(
-        _INSERT,
-        {
-            "event_id": envelope.event_id,
-            "lead_id": envelope.lead_id,
-            "producer": envelope.producer,
-            "event_type": envelope.event_type,
-            "schema_version": envelope.schema_version,
-            "stream_version": envelope.stream_version,
-            "occurred_at": envelope.occurred_at,
-            "recorded_at": envelope.recorded_at,
-            "payload": orjson.dumps(data).decode(),
-            "metadata": orjson.dumps(metadata).decode(),
-        },
-    )
-    if inserted is None:
-        return  # already logged: a redelivery
-    if envelope.event_type == "lead.erased":
-        await conn.execute(
-            text(
-                "INSERT INTO erased_leads (lead_id, erased_at) VALUES (:l, :at) "
-                "ON CONFLICT (lead_id) DO NOTHING"
-            ),
-            {"l": envelope.lead_id, "at": envelope.occurred_at},
-        )
-        await conn.execute(
-            text("DELETE FROM lead_personal WHERE lead_id = :l"), {"l": envelope.lead_id}
-        )
-    elif personal:
-        # A personal event that arrives after the erasure (another partition, a replay)
-        # must not bring the data back.
-        await conn.execute(
-            text(
-                "INSERT INTO lead_personal (lead_id, event_id, fields) "
-                "SELECT :l, :e, CAST(:f AS jsonb) "
-                "WHERE NOT EXISTS (SELECT 1 FROM erased_leads WHERE lead_id = :l) "
-                "ON CONFLICT DO NOTHING"
-            ),
-            {"l": envelope.lead_id, "e": envelope.event_id, "f": orjson.dumps(personal).decode()},
-        )
 
 
 def all_handlers() -> dict[type[EventPayload] | str, Handler]:

@@ -724,3 +724,28 @@ PROJECTION_NAMES: tuple[str, ...] = (
     "reps",
     "stuck",
 )
+
+# Every table the group writes: what a rebuild clears and recomputes (the bench and the
+# rebuild-equivalence test compare them row for row).
+PROJECTION_TABLES: tuple[str, ...] = (
+    "analytics_fold",
+    "funnel_cohort",
+    "funnel_flow",
+    "source_cohort",
+    "stage_stay",
+    "attribution_revenue",
+    "rep_daily",
+    "rep_reasons",
+    "sla_daily",
+    "lead_current",
+)
+# The columns of ``lead_event_log`` a bulk load (COPY) fills; the position is the log's own.
+LOG_COPY_COLUMNS: tuple[str, ...] = (
+    "event_id",
+    "lead_id",
+    "producer",
+    "event_type",
+    "occurred_at",
+    "recorded_at",
+    "payload",
+)

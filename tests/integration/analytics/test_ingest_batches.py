@@ -1,0 +1,85 @@
+"""Ingest writes a consumer batch at once: each event logged once, in order, and personal
+fields kept aside only for leads that are not erased, whatever the order within a batch."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from leadflow.analytics.app import build_kit
+from leadflow.analytics.handlers import record_event
+from leadflow.analytics.settings import AnalyticsSettings
+from leadflow.events.catalogue.common import SourceInfo
+from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased, LeadProfileUpdated
+from leadflow.events.envelope import Envelope, new_id
+
+pytestmark = [pytest.mark.postgres]
+
+
+def captured(lead: uuid.UUID, email: str) -> Envelope:
+    payload = LeadCaptured(
+        inquiry_id=uuid.uuid4(),
+        capture_method="web_form",
+        contact=Contact(email=email),
+        source=SourceInfo(channel="web_form"),
+    )
+    return Envelope.new(payload, lead_id=lead)
+
+
+def updated(lead: uuid.UUID, email: str) -> Envelope:
+    payload = LeadProfileUpdated(changed_fields=["email"], contact=Contact(email=email))
+    return Envelope.new(payload, lead_id=lead)
+
+
+def erased(lead: uuid.UUID) -> Envelope:
+    return Envelope.new(LeadErased(reason="request"), lead_id=lead)
+
+
+async def test_a_batch_is_logged_once_in_order_and_erasure_wins_over_personal_fields(
+    settings_for: Any,
+) -> None:
+    kit = build_kit(settings_for(AnalyticsSettings, run_consumers=False))
+    await kit.start()
+    try:
+        kept, gone, late = new_id(), new_id(), new_id()
+        first = [
+            captured(kept, "kept@example.com"),
+            captured(gone, "gone@example.com"),
+            erased(gone),
+            updated(gone, "still-gone@example.com"),  # after its erasure, same batch
+            captured(late, "late@example.com"),
+        ]
+        async with kit.unit_of_work() as uow:
+            for event in first:
+                await record_event(event, uow)
+        second = [erased(late), updated(late, "late-again@example.com")]
+        async with kit.unit_of_work() as uow:
+            for event in [*first, *second]:  # the first batch redelivered with the second
+                await record_event(event, uow)
+        third = [updated(gone, "back-again@example.com")]  # erased two batches ago
+        async with kit.unit_of_work() as uow:
+            await record_event(third[0], uow)
+
+        async with kit.connect() as conn:
+            log = (
+                await conn.execute(
+                    text("SELECT event_id FROM lead_event_log ORDER BY global_position")
+                )
+            ).all()
+            personal = (await conn.execute(text("SELECT lead_id, fields FROM lead_personal"))).all()
+            erased_leads = set(
+                (await conn.execute(text("SELECT lead_id FROM erased_leads"))).scalars()
+            )
+            stored = await conn.scalar(
+                text("SELECT payload FROM lead_event_log WHERE event_id = :e"),
+                {"e": first[0].event_id},
+            )
+        assert [r[0] for r in log] == [e.event_id for e in [*first, *second, *third]]
+        assert erased_leads == {gone, late}
+        assert [(r[0], r[1]["contact"]["email"]) for r in personal] == [(kept, "kept@example.com")]
+        assert "contact" not in stored  # the log itself never holds personal fields
+    finally:
+        await kit.stop()
