@@ -862,6 +862,7 @@ async def run(args: argparse.Namespace) -> str:
         print("[pipeline] latency at 50 leads/s", file=sys.stderr, flush=True)
         lat = await measure_latency(p, watcher, 50, args.latency_seconds)
         steps: list[StepResult] = []
+        cpu_before = platform_cpu(p)
         for rate in args.rates:
             print(f"[pipeline] step {rate} leads/s", file=sys.stderr, flush=True)
             step = await measure_step(p, watcher, rate, args.step_seconds, args.drain)
@@ -869,6 +870,7 @@ async def run(args: argparse.Namespace) -> str:
             print(f"[pipeline]   {step}", file=sys.stderr, flush=True)
             if not step.sustained:
                 break
+        cpu_md = cpu_table(cpu_before, platform_cpu(p), sum(s.assigned_in_step for s in steps))
         lags = await group_lags(p.bootstrap)
         best = max((s.rate for s in steps if s.sustained), default=0.0)
         peak = max((s.achieved for s in steps), default=0.0)
@@ -911,6 +913,7 @@ async def run(args: argparse.Namespace) -> str:
             "",
             f"Consumer lag at the end: {lags}",
             "",
+            *cpu_md,
             profile_md,
         ]
         await watcher.stop()
@@ -918,6 +921,52 @@ async def run(args: argparse.Namespace) -> str:
         p.close()
         shutil.rmtree(home, ignore_errors=True)
     return "\n".join(lines)
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def platform_cpu(p: Platform) -> dict[str, float]:
+    """CPU seconds so far of each service process, the broker and Postgres (the postmaster
+    and its backends: the pools keep their connections, so few exit in between)."""
+    cpu = {name: _process_cpu(proc.pid) for name, proc in p.stack.procs.items()}
+    if p.stack.kafka.proc is not None:
+        cpu["kafka"] = _process_cpu(p.stack.kafka.proc.pid)
+    pidfile = p.stack.postgres.data_dir / "postmaster.pid"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        postmaster = int(pidfile.read_text().split()[0])
+        total = _process_cpu(postmaster)
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                    total += _process_cpu(int(stat.parent.name))
+        cpu["postgres"] = total
+    return cpu
+
+
+def cpu_table(before: dict[str, float], after: dict[str, float], leads: int) -> list[str]:
+    """Markdown: where the CPU of the throughput steps went, per lead assigned."""
+    spent = {k: after.get(k, 0.0) - v for k, v in before.items()}
+    total = sum(spent.values()) or 1e-9
+    rows = [
+        f"| {name} | {secs:.1f} | {secs / max(leads, 1) * 1000:.2f} | {secs / total:.0%} |"
+        for name, secs in sorted(spent.items(), key=lambda kv: -kv[1])
+    ]
+    return [
+        f"CPU of the throughput steps ({leads} leads assigned; {total:.1f} CPU-s on "
+        f"{os.cpu_count()} cores):",
+        "",
+        "| process | CPU s | CPU ms per lead | share |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+    ]
 
 
 async def profile(p: Platform, args: argparse.Namespace, steps: list[StepResult]) -> str:
