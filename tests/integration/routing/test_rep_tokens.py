@@ -102,3 +102,10 @@ async def test_a_rep_token_reads_and_acts_on_that_reps_leads_only(
         assert gone.status_code == 404
         unknown_rep = await client.post("/v1/routing/reps/zz/tokens", json={}, headers=AUTH)
         assert unknown_rep.status_code == 404
+
+        # A rep who is removed from the roster loses their tokens with them.
+        assert (await client.get(f"/v1/reps/{other}/queue", headers=theirs)).status_code == 200
+        assert (await client.delete(f"/v1/routing/reps/{other}", headers=AUTH)).status_code == 204
+        assert (await client.get(f"/v1/reps/{other}/queue", headers=theirs)).status_code == 403
+        left = (await client.get(f"/v1/routing/reps/{other}/tokens", headers=AUTH)).json()
+        assert [t["revoked_at"] is not None for t in left["tokens"]] == [True]

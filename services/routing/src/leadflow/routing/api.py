@@ -120,6 +120,8 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
         async with kit.unit_of_work() as uow:
             if not await store.delete_doc(uow.conn, cls, id_):
                 raise _not_found(kind, id_)
+            if cls is Rep:  # a rep who is gone works no queue: their tokens go with them
+                await store.revoke_rep_tokens(uow.conn, id_)
 
     path = f"/v1/routing/{plural}"
     tags: list[str | Enum] = ["admin"]

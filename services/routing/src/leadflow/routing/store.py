@@ -632,6 +632,15 @@ async def revoke_rep_token(conn: AsyncConnection, rep_id: str, token_id: str) ->
     return bool(result.rowcount)
 
 
+async def revoke_rep_tokens(conn: AsyncConnection, rep_id: str) -> int:
+    """Revoke every live token of a rep; returns how many."""
+    result = await conn.execute(
+        text("UPDATE rep_tokens SET revoked_at = now() WHERE rep_id = :r AND revoked_at IS NULL"),
+        {"r": rep_id},
+    )
+    return int(result.rowcount or 0)
+
+
 async def rep_of_token(conn: AsyncConnection, digest: bytes) -> str | None:
     """The rep a live token belongs to, or None (unknown or revoked)."""
     rep = await conn.scalar(
