@@ -3,7 +3,8 @@
 One relay per service is active at a time (a session advisory lock; the others wait as hot
 standbys). It wakes on ``LISTEN/NOTIFY`` from ``EventStore.append`` and polls as a fallback,
 sends rows in id order through an idempotent producer (``acks=all``), and deletes them only
-after the broker acknowledged every one. With Kafka down, rows simply wait; nothing is lost.
+after the broker acknowledged every one (with the next fetch, in the same statement). With
+Kafka down, rows simply wait; nothing is lost.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ class OutboxRelay:
         self.active = asyncio.Event()
         self.published = 0
         self._producer: AIOKafkaProducer | None = None
+        # Rows the broker acknowledged, deleted by the next fetch (one round trip, not two).
+        self._acked: list[int] = []
 
     def stop(self) -> None:
         self._stop.set()
@@ -96,6 +99,7 @@ class OutboxRelay:
             self.active.set()
             try:
                 await self._drain_forever(conn, producer)
+                await self._forget_acked(conn)
             finally:
                 self._producer = None
                 await producer.stop()
@@ -140,17 +144,15 @@ class OutboxRelay:
             if now - last_depth_check > 2.0:
                 last_depth_check = now
                 depth = await conn.fetchval("SELECT count(*) FROM outbox")
-                metrics.OUTBOX_DEPTH.labels(self.service).set(depth)
+                metrics.OUTBOX_DEPTH.labels(self.service).set(max(0, depth - len(self._acked)))
             if sent >= self.batch_size:
                 continue
             if sent == 0:
                 await self._sleep(self.poll_seconds)
 
     async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
-        rows = await conn.fetch(
-            "SELECT id, topic, key, value, headers, created_at FROM outbox ORDER BY id LIMIT $1",
-            self.batch_size,
-        )
+        rows = await conn.fetch(_DELETE_ACKED_AND_FETCH, self._acked, self.batch_size)
+        self._acked = []
         if not rows:
             return 0
         futures = []
@@ -164,9 +166,7 @@ class OutboxRelay:
         # Every record acknowledged before any row goes; on failure all stay and are resent
         # (consumers dedup by event_id, so a resend is harmless).
         await asyncio.gather(*futures)
-        await conn.execute(
-            "DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
+        self._acked = [r["id"] for r in rows]  # deleted by the next fetch (or on stop)
         acked = time.time()
         for row in rows:
             metrics.PUBLISH_LATENCY.labels(self.service).observe(
@@ -176,6 +176,11 @@ class OutboxRelay:
         self.published += len(rows)
         return len(rows)
 
+    async def _forget_acked(self, conn: asyncpg.Connection) -> None:
+        if self._acked:
+            await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", self._acked)
+            self._acked = []
+
     async def _sleep(self, seconds: float) -> bool:
         """Sleep until woken, stopped or timed out; True when stopping."""
         try:
@@ -183,6 +188,15 @@ class OutboxRelay:
         except TimeoutError:
             pass
         return self._stop.is_set()
+
+
+# The rows of the last batch the broker acknowledged go, and the next batch is read, in one
+# statement. The CTE's delete is not visible to the select (one snapshot), hence the filter.
+_DELETE_ACKED_AND_FETCH = """
+    WITH acked AS (DELETE FROM outbox WHERE id = ANY($1::bigint[]))
+    SELECT id, topic, key, value, headers, created_at FROM outbox
+    WHERE id <> ALL($1::bigint[]) ORDER BY id LIMIT $2
+"""
 
 
 class KeyPartitionCache:
