@@ -171,7 +171,6 @@ async def test_two_deciders_with_whole_batches_in_one_transaction_keep_every_gua
                 for event in events:
                     uow.causation = event
                     await handlers.on_lead_qualified(event, uow)
-                    await asyncio.sleep(0)  # let the other batch interleave its handler calls
 
         await asyncio.gather(*(decide_batch(b) for b in batches))
         await check_invariants(client, us=120, de=80)

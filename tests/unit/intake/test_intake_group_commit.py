@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from leadflow.events.testing import wait_until
 from leadflow.intake import batching
 from leadflow.intake.batching import InquiryBatcher, Outcome, Pending
 
@@ -59,12 +60,8 @@ def pending(n: int) -> Pending:
 
 
 async def until(predicate: Callable[[], bool]) -> None:
-    """Let the event loop run until ``predicate`` holds (no wall-clock waiting)."""
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition never held")
+    """Let the event loop run until ``predicate`` holds."""
+    await wait_until(predicate, timeout=5, interval=0.001, message="condition never held")
 
 
 async def test_an_idle_request_is_committed_at_once_in_its_own_transaction(

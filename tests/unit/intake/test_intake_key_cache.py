@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from leadflow.events.testing import wait_until
 from leadflow.intake.security import ApiKey, KeyCache
 
 KEY = ApiKey("k1", "web", frozenset({"inquiries"}), None, revoked=False)
@@ -22,9 +23,15 @@ async def test_requests_that_miss_together_share_one_lookup() -> None:
         await release.wait()
         return KEY
 
-    waiting = [asyncio.create_task(cache.lookup("h", load)) for _ in range(32)]
-    for _ in range(10):
-        await asyncio.sleep(0)
+    entered = 0
+
+    async def request() -> ApiKey | None:
+        nonlocal entered
+        entered += 1  # runs on into lookup() before any other task does
+        return await cache.lookup("h", load)
+
+    waiting = [asyncio.create_task(request()) for _ in range(32)]
+    await wait_until(lambda: entered == 32, timeout=5, interval=0.001)
     release.set()
     assert await asyncio.wait_for(asyncio.gather(*waiting), timeout=5) == [KEY] * 32
     assert loads == 1
@@ -41,9 +48,16 @@ async def test_one_cancelled_request_does_not_cancel_the_shared_lookup() -> None
         await release.wait()
         return KEY
 
-    first = asyncio.create_task(cache.lookup("h", load))
-    second = asyncio.create_task(cache.lookup("h", load))
-    await asyncio.sleep(0)
+    loads = 0
+
+    async def counted() -> ApiKey | None:
+        nonlocal loads
+        loads += 1
+        return await load()
+
+    first = asyncio.create_task(cache.lookup("h", counted))
+    second = asyncio.create_task(cache.lookup("h", counted))
+    await wait_until(lambda: loads == 1, timeout=5, interval=0.001)  # the shared lookup runs
     first.cancel()
     release.set()
     assert await asyncio.wait_for(second, timeout=5) == KEY
@@ -61,7 +75,7 @@ async def test_a_lookup_that_started_before_a_revocation_is_not_cached() -> None
         return answer
 
     stale = asyncio.create_task(cache.lookup("h", load))
-    await asyncio.sleep(0)
+    await wait_until(lambda: len(answers) == 1, timeout=5, interval=0.001)  # it is loading
     cache.clear()  # the key was revoked on this replica
     assert await cache.lookup("h", load) == REVOKED
     release.set()
