@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope
 from leadflow.events.service import ensure_topics
 from leadflow.events.settings import ServiceSettings
@@ -111,3 +114,21 @@ async def count_records(
             )
         if time.perf_counter() > deadline:
             raise TimeoutError(f"only {seen}/{n} records in {deadline_s:.0f} s")
+
+
+def bench_infra() -> tuple[str, str]:
+    """(bootstrap servers, database url) from the environment, or exit saying what is missing."""
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database_url = os.environ.get("DATABASE_URL")
+    if not bootstrap or not database_url:
+        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    return bootstrap, database_url
+
+
+async def drop_schema(database_url: str, schema: str) -> None:
+    """Remove a benchmark's scratch schema."""
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()

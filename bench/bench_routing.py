@@ -16,26 +16,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
 import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadQualified
-from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, new_id, topic_for
 from leadflow.events.testing import app_client, produce_events
 from leadflow.routing.app import create_app
 from leadflow.routing.settings import RoutingSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.baselines import bench_settings, count_records, topic_reader
+from bench.baselines import (
+    bench_infra,
+    bench_settings,
+    count_records,
+    drop_schema,
+    topic_reader,
+)
 from bench.baselines import raw_consume_produce as raw_baseline
 
 COUNTRIES = ["US", "CA", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "AU", "BR", "JP"]
@@ -141,10 +144,7 @@ async def main() -> None:
     parser.add_argument("--leads", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database_url = os.environ.get("DATABASE_URL")
-    if not bootstrap or not database_url:
-        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{token}.", f"bench_routing_{token}"
     rng = random.Random(args.seed)
@@ -153,9 +153,7 @@ async def main() -> None:
         raw = await raw_baseline(bootstrap, prefix, events)
         routed = await routing_leg(bootstrap, database_url, prefix, schema, events, rng)
     finally:
-        conn = await asyncpg.connect(plain_url(database_url))
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+        await drop_schema(database_url, schema)
     n = len(events)
     print(f"reps={REPS} teams={TEAMS} rules={RULES} leads={n}")
     print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")

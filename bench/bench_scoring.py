@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import sys
 import time
@@ -31,22 +30,25 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
-
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
     Contact,
     LeadCaptured,
     QualificationAnswers,
 )
-from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, new_id, topic_for
 from leadflow.events.testing import app_client, produce_events
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.baselines import bench_settings, count_records, topic_reader
+from bench.baselines import (
+    bench_infra,
+    bench_settings,
+    count_records,
+    drop_schema,
+    topic_reader,
+)
 from bench.baselines import raw_consume_produce as raw_baseline
 
 TITLES = ["VP Sales", "Director of IT", "Marketing Manager", "Engineer", "CEO", "Analyst"]
@@ -108,10 +110,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database_url = os.environ.get("DATABASE_URL")
-    if not bootstrap or not database_url:
-        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
     prefix, schema = f"bench{token}.", f"bench_scoring_{token}"
     events = workload(args.events, random.Random(args.seed))
@@ -119,9 +118,7 @@ async def main() -> None:
         raw = await raw_baseline(bootstrap, prefix, events)
         scored = await scoring_leg(bootstrap, database_url, prefix, schema, events)
     finally:
-        conn = await asyncpg.connect(plain_url(database_url))
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+        await drop_schema(database_url, schema)
     n = len(events)
     print(f"intake events={n} ({n // 5} leads x captured + 4 activities)")
     print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -36,14 +35,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadContacted
 from leadflow.events.clock import ManualClock
-from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, new_id, topic_for
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import app_client, produce_events
@@ -51,7 +48,13 @@ from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.baselines import bench_settings, count_records, topic_reader
+from bench.baselines import (
+    bench_infra,
+    bench_settings,
+    count_records,
+    drop_schema,
+    topic_reader,
+)
 from bench.baselines import raw_consume_produce as raw_baseline
 
 # Monday 2026-03-09 10:00 UTC: inside the default Mon-Fri 09-17 calendar.
@@ -156,10 +159,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--leads", type=int, default=1000)
     args = parser.parse_args()
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    database_url = os.environ.get("DATABASE_URL")
-    if not bootstrap or not database_url:
-        raise SystemExit("set KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL (see the docstring)")
+    bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
     prefix, schema = f"benchsla{token}.", f"bench_sla_{token}"
     events = lead_events(args.leads)
@@ -167,9 +167,7 @@ async def main() -> None:
         raw = await raw_baseline(bootstrap, prefix, events)
         leg = await sla_leg(bootstrap, database_url, prefix, schema, events)
     finally:
-        conn = await asyncpg.connect(plain_url(database_url))
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        await conn.close()
+        await drop_schema(database_url, schema)
     n = len(events)
     sla = leg["consumed_s"]
     print(f"leads={args.leads} routing events={n} sla events out={n // 3 * 5}")
