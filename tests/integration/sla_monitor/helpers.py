@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from datetime import datetime
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from fastapi import FastAPI
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
+from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.service import ServiceKit
+from leadflow.events.testing import app_client
+from leadflow.sla_monitor.app import create_app
+from leadflow.sla_monitor.handlers import on_lead_event
+from leadflow.sla_monitor.settings import SlaSettings
+
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+MONDAY_10 = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 
 def envelope(payload: EventPayload, lead_id: uuid.UUID, at: datetime) -> Envelope:
@@ -54,3 +65,22 @@ def of_type(events: list[Envelope], event_type: str, **match: Any) -> list[Envel
         for e in events
         if e.event_type == event_type and all(getattr(e.payload, k) == v for k, v in match.items())
     ]
+
+
+@contextlib.asynccontextmanager
+async def sla_app(
+    settings_for: Callable[..., SlaSettings], **overrides: Any
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """sla-monitor in-process (no consumers) on a manual clock at MONDAY_10."""
+    settings = settings_for(SlaSettings, run_consumers=False, **overrides)
+    app = create_app(settings, clock=ManualClock(MONDAY_10))
+    async with app_client(app) as client:
+        yield app, client
+
+
+async def deliver(app: FastAPI, *events: Envelope) -> None:
+    """Hand events to the handler one unit of work each, as the consumer would."""
+    kit = kit_of_app(app)
+    for event in events:
+        async with kit.unit_of_work(causation=event) as uow:
+            await on_lead_event(event, uow)

@@ -23,42 +23,30 @@ from leadflow.events.catalogue.scoring import (
     NurtureExited,
     NurtureTouchDue,
 )
-from leadflow.events.clock import ManualClock
-from leadflow.events.envelope import Envelope, new_id, stream_id
-from leadflow.events.testing import app_client
-from leadflow.sla_monitor.app import create_app
-from leadflow.sla_monitor.handlers import on_lead_event
+from leadflow.events.envelope import new_id, stream_id
 from leadflow.sla_monitor.settings import SlaSettings
 from tests.integration.sla_monitor.helpers import (
+    ADMIN,
+    MONDAY_10,
     accepted,
     assigned,
+    deliver,
     envelope,
     kit_of_app,
     of_type,
+    sla_app,
     sla_events,
 )
 
 pytestmark = [pytest.mark.postgres]
-
-ADMIN = {"Authorization": "Bearer test-admin-token"}
-MONDAY_10 = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 async def sla(
     settings_for: Callable[..., SlaSettings],
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    settings = settings_for(SlaSettings, run_consumers=False, sla_default_timezone="Europe/Berlin")
-    app = create_app(settings, clock=ManualClock(MONDAY_10))
-    async with app_client(app) as client:
-        yield app, client
-
-
-async def deliver(app: FastAPI, *events: Envelope) -> None:
-    kit = kit_of_app(app)
-    for event in events:
-        async with kit.unit_of_work(causation=event) as uow:
-            await on_lead_event(event, uow)
+    async with sla_app(settings_for, sla_default_timezone="Europe/Berlin") as running:
+        yield running
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:

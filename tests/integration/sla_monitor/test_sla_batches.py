@@ -21,41 +21,29 @@ from sqlalchemy import event, text
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadContacted, LeadReassigned
 from leadflow.events.catalogue.scoring import LeadQualified, NurtureEnrolled, NurtureTouchDue
-from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import app_client
-from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.handlers import on_lead_event
 from leadflow.sla_monitor.settings import SlaSettings
 from tests.integration.sla_monitor.helpers import (
+    MONDAY_10,
     accepted,
     assigned,
+    deliver,
     envelope,
     kit_of_app,
+    sla_app,
     sla_events,
 )
 
 pytestmark = [pytest.mark.postgres]
-
-ADMIN = {"Authorization": "Bearer test-admin-token"}
-MONDAY_10 = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 async def sla(
     settings_for: Callable[..., SlaSettings],
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    settings = settings_for(SlaSettings, run_consumers=False)
-    app = create_app(settings, clock=ManualClock(MONDAY_10))
-    async with app_client(app) as client:
-        yield app, client
-
-
-async def one_by_one(app: FastAPI, events: Sequence[Envelope]) -> None:
-    kit = kit_of_app(app)
-    for e in events:
-        async with kit.unit_of_work(causation=e) as uow:
-            await on_lead_event(e, uow)
+    async with sla_app(settings_for) as running:
+        yield running
 
 
 async def as_one_batch(app: FastAPI, events: Sequence[Envelope]) -> None:
@@ -157,7 +145,7 @@ async def test_a_batch_decides_its_events_in_order_exactly_as_one_at_a_time(sla:
     app, client = sla
     alone = [lifecycle(k, new_id()) for k in range(3)]
     batched = [lifecycle(k, new_id()) for k in range(3)]
-    await one_by_one(app, [e for story in alone for e in story])
+    await deliver(app, *[e for story in alone for e in story])
     await as_one_batch(app, interleave(batched))
 
     for a, b in zip(alone, batched, strict=True):
