@@ -18,10 +18,10 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -40,6 +40,7 @@ from leadflow.events.store import EventStore
 from leadflow.events.timers import Timers
 
 log = logging.getLogger("leadflow.consumer")
+B = TypeVar("B")
 
 
 class UnitOfWork:
@@ -67,6 +68,7 @@ class UnitOfWork:
         self._pending: list[Envelope] = []
         self._expected: dict[uuid.UUID, int] = {}
         self._before_flush: list[Callable[[], Awaitable[None]]] = []
+        self._batches: dict[Hashable, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
 
     def on_flush(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Await ``callback`` once, at the next flush, before the buffered events are written.
@@ -75,6 +77,28 @@ class UnitOfWork:
         set-based SQL) registers here; whatever the callback appends is written in the same
         flush, and the runner flushes before it commits."""
         self._before_flush.append(callback)
+
+    def batch(
+        self, key: Hashable, make: Callable[[], B], flush: Callable[[B], Awaitable[None]]
+    ) -> B:
+        """What a handler collects under ``key`` during this unit of work (made by ``make``
+        on first use), handed to ``flush`` once, at the next flush (or ``flush_batch``).
+
+        A handler that decides a whole consumer batch with set-based SQL collects its
+        events here and does the work in ``flush``, inside the batch's transaction."""
+        entry = self._batches.get(key)
+        if entry is None:
+            entry = self._batches[key] = (make(), flush)
+            self.on_flush(lambda: self.flush_batch(key))
+        return cast(B, entry[0])
+
+    async def flush_batch(self, key: Hashable) -> None:
+        """Hand what was collected under ``key`` to its flush now (a handler that must not
+        overtake the collected events calls this first); a later batch starts afresh."""
+        entry = self._batches.pop(key, None)
+        if entry is not None:
+            collected, flush = entry
+            await flush(collected)
 
     async def append(
         self,

@@ -9,6 +9,7 @@ data. Dedup is twofold: the kernel's inbox, and ``ON CONFLICT (event_id) DO NOTH
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import orjson
@@ -64,17 +65,7 @@ def split_personal(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any
 
 async def record_event(envelope: Envelope, uow: UnitOfWork) -> None:
     """Collect the event; the whole batch is logged at the unit of work's flush."""
-    pending: list[Envelope] | None = getattr(uow, "analytics_pending", None)
-    if pending is None:
-        pending = []
-        uow.analytics_pending = pending  # type: ignore[attr-defined]
-
-        async def write() -> None:
-            uow.analytics_pending = None  # type: ignore[attr-defined]
-            await write_log(uow.conn, pending)
-
-        uow.on_flush(write)
-    pending.append(envelope)
+    uow.batch(write_log, list, partial(write_log, uow.conn)).append(envelope)
 
 
 async def write_log(conn: AsyncConnection, events: Sequence[Envelope]) -> None:

@@ -15,7 +15,6 @@ from datetime import datetime
 from functools import lru_cache, partial
 from typing import Any
 from uuid import UUID
-from weakref import WeakKeyDictionary
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -117,20 +116,13 @@ class RoutingHandlers:
 
     def __init__(self, cache: ConfigCache) -> None:
         self.cache = cache
-        self._pending: WeakKeyDictionary[UnitOfWork, list[Envelope]] = WeakKeyDictionary()
 
     async def on_lead_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
         assert isinstance(event.payload, LeadQualified)
-        pending = self._pending.get(uow)
-        if pending is None:
-            pending = self._pending[uow] = []
-            uow.on_flush(partial(self._decide_pending, uow))
-        pending.append(event)
+        uow.batch(self, list, partial(self._assign, uow)).append(event)
 
     async def _decide_pending(self, uow: UnitOfWork) -> None:
-        events = self._pending.pop(uow, None)
-        if events:
-            await self._assign(uow, events)
+        await uow.flush_batch(self)
 
     async def _assign(self, uow: UnitOfWork, events: list[Envelope]) -> None:
         conn = uow.conn

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from leadflow.events.catalogue.intake import (
@@ -472,10 +473,7 @@ def _queue(
 ) -> None:
     """Defer a lead's event to the end of the consumer batch, where all of the batch's leads
     are locked, read and written with a handful of statements instead of several per event."""
-    batch: _Batch | None = uow.__dict__.get("_scoring_batch")
-    if batch is None:
-        batch = uow.__dict__["_scoring_batch"] = _Batch()
-        uow.on_flush(lambda: drain(uow))
+    batch = uow.batch(_Batch, _Batch, partial(_run_ops, uow))
     key = None
     if activity is not None:
         key = activity[0]
@@ -484,10 +482,14 @@ def _queue(
 
 
 async def drain(uow: UnitOfWork) -> None:
-    """Run the queued ops in arrival order. Called at flush, and first by any handler that
-    works outside the batch (merge, erasure) so nothing overtakes an earlier event."""
-    batch: _Batch | None = uow.__dict__.pop("_scoring_batch", None)
-    if batch is None or not batch.ops:
+    """Run the queued ops now: called first by any handler that works outside the batch
+    (merge, erasure) so nothing overtakes an earlier event."""
+    await uow.flush_batch(_Batch)
+
+
+async def _run_ops(uow: UnitOfWork, batch: _Batch) -> None:
+    """Run the queued ops in arrival order (at flush, or earlier through ``drain``)."""
+    if not batch.ops:
         return
     conn = uow.conn
     new = await store.add_activities(conn, batch.activities)

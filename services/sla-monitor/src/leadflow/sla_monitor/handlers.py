@@ -3,7 +3,7 @@
 Every routing/scoring event goes through one handler: learn the lead's segment and owner,
 ask ``plan_for_event`` which clocks it meets, stops or starts, then record that. A consumer
 batch is one transaction, so the handler only queues the event and the whole batch is
-decided at flush (``UnitOfWork.on_flush``): a handful of statements per batch, not per event,
+decided at flush (``UnitOfWork.batch``): a handful of statements per batch, not per event,
 and the policy set and calendars come from an in-process cache checked once per batch. Timers
 (``<sla_id>:warn``, ``<sla_id>:breach``, ``<sla_id>:esc``) are durable rows written in the
 same transaction; their handlers re-check the SLA's status under a row lock, so a late or
@@ -16,7 +16,6 @@ import uuid
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from weakref import WeakKeyDictionary
 
 from leadflow.events import metrics
 from leadflow.events.catalogue.routing import (
@@ -95,26 +94,15 @@ def _calendar_of(sla: SlaInstance, calendars: dict[str, BusinessCalendar]) -> Bu
     return calendars.get(sla.calendar_id) or calendars.get("default") or default_calendar()
 
 
-# The events of one unit of work (one consumer batch = one transaction), decided together when
-# it flushes, just before the kernel writes the appended events and commits.
-_PENDING: WeakKeyDictionary[UnitOfWork, list[Envelope]] = WeakKeyDictionary()
-
-
 async def on_lead_event(envelope: Envelope, uow: UnitOfWork) -> None:
-    """Queue one consumed event; its batch meets, stops and starts clocks at flush."""
-    pending = _PENDING.get(uow)
-    if pending is None:
-        pending = _PENDING[uow] = []
-        uow.on_flush(partial(_decide_pending, uow))
-    pending.append(envelope)
+    """Queue one consumed event; the events of one unit of work (one consumer batch = one
+    transaction) meet, stop and start clocks together when it flushes."""
+    uow.batch(_decide_pending, list, partial(_decide_pending, uow)).append(envelope)
 
 
-async def _decide_pending(uow: UnitOfWork) -> None:
+async def _decide_pending(uow: UnitOfWork, events: list[Envelope]) -> None:
     """Lock the batch's leads, read their running clocks and the configuration once, decide
     every event in delivery order in memory, write everything back with one statement."""
-    events = _PENDING.pop(uow, None)
-    if not events:
-        return
     conn = uow.conn
     lead_ids = list(dict.fromkeys(e.lead_id for e in events))
     states, revision = await store.lock_leads(conn, lead_ids)
