@@ -10,6 +10,7 @@ import contextlib
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -19,8 +20,9 @@ from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified
+from leadflow.events.catalogue.sla import SlaBreached, SlaMet, SlaStarted
 from leadflow.events.db import plain_url, upgrade_async
-from leadflow.events.envelope import Envelope, new_id
+from leadflow.events.envelope import Envelope, EventPayload, new_id
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.routing import store
@@ -269,3 +271,75 @@ async def test_upgrading_to_maintained_counters_counts_leads_already_open(isolat
         assert {r[0]: int(r[1]) for r in deltas} == {"a": -1, "b": 0}
     finally:
         await conn.close()
+
+
+async def test_a_batch_of_sla_events_writes_every_clock_as_one_by_one_delivery_would(
+    settings_for: Callable[..., Any],
+) -> None:
+    """Clocks started, met and breached in one consumer batch end as sequential handling
+    would leave them: a status after its start applies; one before a start of an unknown
+    clock was a no-op (the clock starts open); one for a clock started earlier applies."""
+    app = create_app(settings_for(RoutingSettings, run_consumers=False))
+    due = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    lead = new_id()
+
+    def started(sla_id: str, minutes: int) -> Envelope:
+        payload = SlaStarted(
+            sla_id=sla_id,
+            policy_id="mql-accept",
+            started_by_event="lead.assigned",
+            started_at=due - timedelta(hours=1),
+            due_at=due + timedelta(minutes=minutes),
+            warn_at=None,
+            rep_id="a",
+        )
+        return Envelope.new(payload, lead_id=lead)
+
+    def status(sla_id: str, kind: type[SlaMet] | type[SlaBreached]) -> Envelope:
+        if kind is SlaMet:
+            payload: EventPayload = SlaMet(
+                sla_id=sla_id,
+                policy_id="mql-accept",
+                met_by_event="lead.accepted",
+                elapsed_seconds=60.0,
+                elapsed_business_seconds=60.0,
+                on_time=True,
+            )
+        else:
+            payload = SlaBreached(sla_id=sla_id, policy_id="mql-accept", due_at=due)
+        return Envelope.new(payload, lead_id=lead)
+
+    async with app_client(app) as client:
+        kit = _kit(client)
+        handlers = RoutingHandlers(ConfigCache()).handlers()
+
+        async def deliver(events: list[Envelope]) -> None:
+            async with kit.unit_of_work() as uow:
+                for event in events:
+                    uow.causation = event
+                    await handlers[type(event.payload)](event, uow)
+
+        await deliver([started("earlier", 0)])
+        batch = [
+            status("earlier", SlaBreached),  # a clock from an earlier batch
+            status("unknown", SlaMet),  # no such clock yet: nothing to update
+            started("unknown", 5),
+            *[started(f"s{i}", i) for i in range(30)],
+            *[status(f"s{i}", SlaMet) for i in range(10)],
+            *[status(f"s{i}", SlaBreached) for i in range(10, 15)],
+            started("s0", 99),  # restarted (re-timed) after it was met: stays met
+        ]
+        await deliver(batch)
+        clocks = {
+            r[0]: (r[1], r[2])
+            for r in await rows(client, "SELECT sla_id, status, due_at FROM sla_clocks")
+        }
+        expected = {
+            "earlier": ("breached", due),
+            "unknown": ("open", due + timedelta(minutes=5)),
+            **{f"s{i}": ("met", due + timedelta(minutes=i)) for i in range(1, 10)},
+            **{f"s{i}": ("breached", due + timedelta(minutes=i)) for i in range(10, 15)},
+            **{f"s{i}": ("open", due + timedelta(minutes=i)) for i in range(15, 30)},
+            "s0": ("met", due + timedelta(minutes=99)),
+        }
+        assert clocks == expected

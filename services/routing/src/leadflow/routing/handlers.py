@@ -262,11 +262,21 @@ class RoutingHandlers:
             ),
         )
 
+    def _sla_clocks(self, uow: UnitOfWork) -> store.SlaClockWrites:
+        """The batch's clock changes: a batch of SLA events costs a statement, not one each."""
+        return uow.batch(
+            (self, "sla"),
+            store.SlaClockWrites,
+            partial(self._write_sla_clocks, uow),
+        )
+
+    async def _write_sla_clocks(self, uow: UnitOfWork, writes: store.SlaClockWrites) -> None:
+        await store.write_sla_clocks(uow.conn, writes)
+
     async def on_sla_started(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
         assert isinstance(p, SlaStarted)
-        await store.sla_started(
-            uow.conn,
+        self._sla_clocks(uow).start(
             sla_id=p.sla_id,
             lead_id=event.lead_id,
             policy_id=p.policy_id,
@@ -277,11 +287,11 @@ class RoutingHandlers:
 
     async def on_sla_met(self, event: Envelope, uow: UnitOfWork) -> None:
         assert isinstance(event.payload, SlaMet)
-        await store.sla_status(uow.conn, event.payload.sla_id, "met")
+        self._sla_clocks(uow).status(event.payload.sla_id, "met")
 
     async def on_sla_breached(self, event: Envelope, uow: UnitOfWork) -> None:
         assert isinstance(event.payload, SlaBreached)
-        await store.sla_status(uow.conn, event.payload.sla_id, "breached")
+        self._sla_clocks(uow).status(event.payload.sla_id, "breached")
 
     def handlers(self) -> dict[type[EventPayload] | str, Handler]:
         return {

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -565,30 +565,82 @@ async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
 # -- SLA clocks (learnt from leadflow.sla) -----------------------------------------------
 
 
-async def sla_started(
-    conn: AsyncConnection,
-    *,
-    sla_id: str,
-    lead_id: uuid.UUID,
-    policy_id: str,
-    rep_id: str | None,
-    due_at: datetime,
-    warn_at: datetime | None,
-) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO sla_clocks (sla_id, lead_id, policy_id, rep_id, due_at, warn_at) "
-            "VALUES (:s, :l, :p, :r, :d, :w) ON CONFLICT (sla_id) DO UPDATE SET "
-            "due_at = EXCLUDED.due_at, warn_at = EXCLUDED.warn_at, rep_id = EXCLUDED.rep_id"
-        ),
-        {"s": sla_id, "l": lead_id, "p": policy_id, "r": rep_id, "d": due_at, "w": warn_at},
-    )
+@dataclass
+class SlaClockWrites:
+    """The SLA clock changes of one consumer batch, in delivery order, written at its flush.
+
+    A status seen before the batch started that clock again only applies to a clock that
+    already existed (as the per-event writes did); one seen after its start applies to it."""
+
+    starts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    early_status: dict[str, str] = field(default_factory=dict)
+    late_status: dict[str, str] = field(default_factory=dict)
+
+    def start(
+        self,
+        *,
+        sla_id: str,
+        lead_id: uuid.UUID,
+        policy_id: str,
+        rep_id: str | None,
+        due_at: datetime,
+        warn_at: datetime | None,
+    ) -> None:
+        self.starts[sla_id] = {
+            "lead_id": lead_id,
+            "policy_id": policy_id,
+            "rep_id": rep_id,
+            "due_at": due_at,
+            "warn_at": warn_at,
+        }
+
+    def status(self, sla_id: str, status: str) -> None:
+        if sla_id in self.starts:
+            self.late_status[sla_id] = status
+        else:
+            self.early_status[sla_id] = status
 
 
-async def sla_status(conn: AsyncConnection, sla_id: str, status: str) -> None:
-    await conn.execute(
-        text("UPDATE sla_clocks SET status = :st WHERE sla_id = :s"), {"s": sla_id, "st": status}
-    )
+_SLA_STATUS = text(
+    "UPDATE sla_clocks c SET status = s.status "
+    "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[])) AS s(sla_id, status) "
+    "WHERE c.sla_id = s.sla_id"
+)
+_SLA_START = text(
+    """
+    INSERT INTO sla_clocks (sla_id, lead_id, policy_id, rep_id, due_at, warn_at)
+    SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]),
+                         CAST(:policies AS text[]), CAST(:reps AS text[]),
+                         CAST(:due AS timestamptz[]), CAST(:warn AS timestamptz[]))
+    ON CONFLICT (sla_id) DO UPDATE SET
+        due_at = EXCLUDED.due_at, warn_at = EXCLUDED.warn_at, rep_id = EXCLUDED.rep_id
+    """
+)
+
+
+async def write_sla_clocks(conn: AsyncConnection, writes: SlaClockWrites) -> None:
+    """A batch's clock changes in at most three statements, whatever its size."""
+    if writes.early_status:
+        await _set_sla_status(conn, writes.early_status)
+    if writes.starts:
+        rows = writes.starts
+        await conn.execute(
+            _SLA_START,
+            {
+                "ids": list(rows),
+                "leads": [r["lead_id"] for r in rows.values()],
+                "policies": [r["policy_id"] for r in rows.values()],
+                "reps": [r["rep_id"] for r in rows.values()],
+                "due": [r["due_at"] for r in rows.values()],
+                "warn": [r["warn_at"] for r in rows.values()],
+            },
+        )
+    if writes.late_status:
+        await _set_sla_status(conn, writes.late_status)
+
+
+async def _set_sla_status(conn: AsyncConnection, statuses: dict[str, str]) -> None:
+    await conn.execute(_SLA_STATUS, {"ids": list(statuses), "statuses": list(statuses.values())})
 
 
 # -- rep tokens ----------------------------------------------------------------------------
