@@ -202,13 +202,7 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Envelope:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise DecodeError(f"not JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise DecodeError("not a JSON object")
-        return cls.from_dict(data)
+        return cls.from_dict(_json_object(raw))
 
     # -- Kafka record -------------------------------------------------------------------
 
@@ -231,15 +225,27 @@ class Envelope(BaseModel):
         """Decode a Kafka record; anything malformed raises ``DecodeError``."""
         if value is None:
             raise DecodeError("record has no value (tombstone)")
-        envelope = cls.from_json(value)
+        data = _json_object(value)
+        if data.get("traceparent") is None:
+            # A producer that keeps the trace only in the header: taken before validation,
+            # so the envelope is built once (not built, then copied).
+            for name, header in headers:
+                if name == "traceparent":
+                    data["traceparent"] = header.decode(errors="replace")
+        envelope = cls.from_dict(data)
         if key is not None and key != envelope.record_key():
             raise DecodeError("record key does not match the envelope's lead_id")
-        header_map = dict(headers)
-        if "traceparent" in header_map and envelope.traceparent is None:
-            envelope = envelope.model_copy(
-                update={"traceparent": header_map["traceparent"].decode(errors="replace")}
-            )
         return envelope
+
+
+def _json_object(raw: bytes | str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise DecodeError("not a JSON object")
+    return data
 
 
 def traceparent_for(envelope: Envelope) -> str:
