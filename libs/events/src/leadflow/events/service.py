@@ -15,6 +15,7 @@ import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -127,7 +128,7 @@ class ServiceKit:
             yield uow
             await uow.flush()
         if self.timer_runner is not None:
-            self.timer_runner.wake()
+            self.timer_runner.wake_for(uow.timers.soonest)
 
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
         return UnitOfWork(conn, self.store, self.clock, causation)
@@ -167,7 +168,8 @@ class ServiceKit:
                 service=self.service,
                 poll_seconds=s.outbox_poll_seconds,
             )
-            self._spawn(self.relay.run(), "outbox")
+            relay = self.relay.run_in_thread() if s.outbox_thread else self.relay.run()
+            self._spawn(relay, "outbox")
         if self.projections:
             self.projection_runner = ProjectionRunner(
                 self.engine,
@@ -203,11 +205,11 @@ class ServiceKit:
             )
             self._spawn(self.timer_runner.run(), "timers")
 
-    def _after_batch_applied(self) -> None:
+    def _after_batch_applied(self, soonest_timer: datetime | None) -> None:
         if self.projection_runner is not None:
             self.projection_runner.wake()
         if self.timer_runner is not None:
-            self.timer_runner.wake()
+            self.timer_runner.wake_for(soonest_timer)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def guarded() -> None:
