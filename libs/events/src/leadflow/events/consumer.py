@@ -223,7 +223,7 @@ class ConsumerRunner:
         service: str,
         batch_size: int = 500,
         max_attempts: int = 5,
-        on_applied: Callable[[], None] | None = None,
+        on_applied: Callable[[datetime | None], None] | None = None,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -246,6 +246,7 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
         self._last_lag_check = 0.0
+        self._timers_of_batch: list[Timers] = []
         self.started = asyncio.Event()
         self.processed = 0
 
@@ -364,6 +365,7 @@ class ConsumerRunner:
                 conn, [i.envelope.event_id for i in handled if i.envelope]
             )
             uow = UnitOfWork(conn, self.store, self.clock)
+            self._timers_of_batch.append(uow.timers)
             for item in handled:
                 envelope = item.envelope
                 assert envelope is not None
@@ -388,6 +390,7 @@ class ConsumerRunner:
                     async with self.engine.connect() as conn, conn.begin():
                         if await self._claim_inbox(conn, [envelope.event_id]):
                             uow = UnitOfWork(conn, self.store, self.clock)
+                            self._timers_of_batch.append(uow.timers)
                             await self._call(envelope, uow)
                             await uow.flush()
                     break
@@ -482,8 +485,11 @@ class ConsumerRunner:
         for tp, records in batch.items():
             if records:
                 self._applied[tp] = records[-1].offset + 1
+        # Timers scheduled by a rolled-back attempt count too: a spurious wake is harmless.
+        soonest = min((t.soonest for t in self._timers_of_batch if t.soonest), default=None)
+        self._timers_of_batch = []
         if self.on_applied is not None:
-            self.on_applied()
+            self.on_applied(soonest)
         self._commit_wanted.set()
 
     async def _commit_in_background(self) -> None:

@@ -62,6 +62,9 @@ class Timers:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
+        # The earliest due time scheduled through this unit of work: the runner is woken
+        # after commit only when that is sooner than its next poll.
+        self.soonest: datetime | None = None
 
     async def schedule(
         self,
@@ -78,6 +81,9 @@ class Timers:
         its attempts). A batch handler collects its timers and schedules them here once."""
         if not timers:
             return
+        soonest = min(t.due_at for t in timers)
+        if self.soonest is None or soonest < self.soonest:
+            self.soonest = soonest
         await self.conn.execute(
             _SCHEDULE,
             {
@@ -146,6 +152,12 @@ class TimerRunner:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def wake_for(self, due_at: datetime | None) -> None:
+        """Wake for a timer just committed, if it falls due before the next poll anyway
+        (a sweep is a transaction; most timers are hours away, and the poll finds them)."""
+        if due_at is not None and due_at <= self.clock.now() + timedelta(seconds=self.poll_seconds):
+            self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()

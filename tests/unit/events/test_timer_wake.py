@@ -1,0 +1,37 @@
+"""The timer runner is woken after a commit only for a timer that falls due before its
+next poll: a sweep is a transaction, and most timers are hours away."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from leadflow.events.clock import ManualClock
+from leadflow.events.timers import TimerRunner
+
+
+def runner(clock: ManualClock) -> TimerRunner:
+    async def no_uow(*_: Any) -> Any:
+        raise AssertionError("no sweep in this test")
+
+    return TimerRunner(None, {}, clock, no_uow, service="test", poll_seconds=0.5)  # type: ignore[arg-type]
+
+
+def test_a_timer_due_before_the_next_poll_wakes_the_runner() -> None:
+    clock = ManualClock()
+    for due in (
+        clock.now() - timedelta(hours=1),
+        clock.now(),
+        clock.now() + timedelta(seconds=0.4),
+    ):
+        timers = runner(clock)
+        timers.wake_for(due)
+        assert timers._wake.is_set(), due
+
+
+def test_nothing_scheduled_or_a_timer_due_after_the_next_poll_leaves_it_asleep() -> None:
+    clock = ManualClock()
+    for due in (None, clock.now() + timedelta(seconds=0.6), clock.now() + timedelta(days=3)):
+        timers = runner(clock)
+        timers.wake_for(due)
+        assert not timers._wake.is_set(), due
