@@ -33,7 +33,7 @@ LEAD_COLUMNS = (
     "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
     "enrolled_at, outcome, snapshot, snapshot_at"
 )
-# Every column a handler may change, written together by ``save_leads`` (one executemany).
+# Every column a handler may change, written together by ``save_leads`` (one statement).
 SAVED_COLUMNS = (
     "profile", "status", "with_sales", "qualified", "qualified_at", "disqualified",
     "disqualify_reason", "engagement_since", "score", "scored_at", "reeval_at",
@@ -203,29 +203,43 @@ async def upsert_leads(
     return {r.lead_id: LeadRow.from_row(r) for r in rows}
 
 
+_SAVED_TYPES = {
+    "profile": "jsonb", "status": "text", "with_sales": "boolean", "qualified": "boolean",
+    "qualified_at": "timestamptz", "disqualified": "boolean", "disqualify_reason": "text",
+    "engagement_since": "timestamptz", "score": "jsonb", "scored_at": "timestamptz",
+    "reeval_at": "timestamptz", "nurture_status": "text", "track_id": "text",
+    "track_version": "integer", "nurture_step": "integer", "nurture_reason": "text",
+    "nurture_next_due_at": "timestamptz", "enrolled_at": "timestamptz", "outcome": "text",
+    "snapshot": "jsonb", "snapshot_at": "timestamptz",
+}  # fmt: skip
+assert set(_SAVED_TYPES) == set(SAVED_COLUMNS)
+_SAVE_LEADS = text(
+    "UPDATE leads AS l SET "
+    + ", ".join(f"{c} = v.{c}" for c in SAVED_COLUMNS)
+    + ", updated_at = now() FROM unnest(CAST(:lead_id AS uuid[]), "
+    + ", ".join(f"CAST(:{c} AS {_SAVED_TYPES[c]}[])" for c in SAVED_COLUMNS)
+    + ") AS v(lead_id, "
+    + ", ".join(SAVED_COLUMNS)
+    + ") WHERE l.lead_id = v.lead_id"
+)
+
+
 async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
-    """Write every changed lead of a batch with one pipelined executemany."""
+    """Write every changed lead of a batch with one statement (one array per column)."""
     changed = [lead for lead in leads if lead.dirty]
     if not changed:
         return
-    sets = ", ".join(
-        f"{c} = CAST(:{c} AS jsonb)" if c in _JSON_COLUMNS else f"{c} = :{c}" for c in SAVED_COLUMNS
-    )
-    params = []
+    columns: dict[str, list[Any]] = {"lead_id": [lead.lead_id for lead in changed]}
+    for c in SAVED_COLUMNS:
+        values = [getattr(lead, c) for lead in changed]
+        if c == "profile":
+            values = [_json(v.model_dump(mode="json")) for v in values]
+        elif c in _JSON_COLUMNS:
+            values = [None if v is None else _json(v) for v in values]
+        columns[c] = values
     for lead in changed:
-        row: dict[str, Any] = {"id": lead.lead_id}
-        for c in SAVED_COLUMNS:
-            value = getattr(lead, c)
-            if c == "profile":
-                value = _json(value.model_dump(mode="json"))
-            elif c in _JSON_COLUMNS:
-                value = None if value is None else _json(value)
-            row[c] = value
-        params.append(row)
         lead.dirty.clear()
-    await conn.execute(
-        text(f"UPDATE leads SET {sets}, updated_at = now() WHERE lead_id = :id"), params
-    )
+    await conn.execute(_SAVE_LEADS, columns)
 
 
 async def add_activities(
