@@ -9,8 +9,9 @@ Not a test. Needs a running broker and Postgres (``KAFKA_BOOTSTRAP_SERVERS``,
     from the first send to the last record received.
 (b) kernel: the same N events appended by a source kit (``leadflow.intake``: event log +
     outbox, 100 events per transaction) -> outbox relay -> Kafka -> the probe consumer kit
-    (``tests/integration/events/probe.py``: consumer runner, inbox dedup, handler writing an
-    effect row and appending one event of its own) -> projection over its event log. Timed
+    (``tests/integration/events/probe.py``: consumer runner, inbox dedup, handler collecting
+    an effect row per event -- written with one statement per batch at the unit of work's
+    flush, as the services' handlers do -- and appending one event of its own) -> projection over its event log. Timed
     from the first append to the projection having applied all N. As deployed, the
     producing and the consuming service are two processes: the consumer kit runs in a child
     process that reports what its projection applied on a pipe (``--one-process`` runs both

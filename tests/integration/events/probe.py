@@ -1,8 +1,10 @@
 """A minimal service built on the kernel, used to prove the kernel's guarantees.
 
 It consumes ``leadflow.intake``; every ``activity.recorded`` becomes one row in ``effects``
-and one ``lead.scored`` event of its own (so the outbox path is exercised too). An activity
-whose type is ``poison`` always fails; ``flaky`` fails on its first attempt only.
+and one ``lead.scored`` event of its own (so the outbox path is exercised too). Like the
+services' handlers, it collects its rows for the unit of work and writes them with one
+statement when it flushes (``UnitOfWork.batch``), inside the batch's transaction. An
+activity whose type is ``poison`` always fails; ``flaky`` fails on its first attempt only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import signal
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +47,24 @@ async def on_activity(event: Envelope, uow: UnitOfWork) -> None:
         _flaky_seen.add(event.event_id)
         raise RuntimeError("first attempt fails")
     seq = int(payload.properties.get("seq", "0"))
-    await uow.conn.execute(
-        text("INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, :s)"),
-        {"e": event.event_id, "l": event.lead_id, "s": seq},
+    uow.batch(on_activity, list, partial(_write_effects, uow)).append(
+        (event.event_id, event.lead_id, seq)
     )
     await uow.append(
         event.lead_id,
         LeadScored(
             fit=seq, engagement=0, grade="B", engagement_level=2, matrix_cell="B2", model_version=1
         ),
+    )
+
+
+async def _write_effects(uow: UnitOfWork, rows: list[tuple[uuid.UUID, uuid.UUID, int]]) -> None:
+    await uow.conn.execute(
+        text(
+            "INSERT INTO effects (event_id, lead_id, seq) SELECT * FROM unnest("
+            "CAST(:e AS uuid[]), CAST(:l AS uuid[]), CAST(:s AS integer[]))"
+        ),
+        {"e": [r[0] for r in rows], "l": [r[1] for r in rows], "s": [r[2] for r in rows]},
     )
 
 
