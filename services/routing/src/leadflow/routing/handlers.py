@@ -127,8 +127,8 @@ class RoutingHandlers:
     async def _assign(self, uow: UnitOfWork, events: list[Envelope]) -> None:
         conn = uow.conn
         now = uow.clock.now()
-        config = await self.cache.get(conn)
-        await store.decision_lock(conn)  # before the lead rows: every decider locks in this order
+        # The lock before the lead rows: every decider locks in this order.
+        config = await self.cache.get(conn, await store.decision_lock(conn))
         rows, cycles = await store.lock_leads(conn, (e.lead_id for e in events))
         state = await store.load_state(conn, now, fold=True)
         view = state.view()

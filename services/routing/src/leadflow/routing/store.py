@@ -181,13 +181,15 @@ class ConfigCache:
         self._cached: Config | None = None
         self._tx: object | None = None
 
-    async def get(self, conn: AsyncConnection) -> Config:
+    async def get(self, conn: AsyncConnection, revision: int | None = None) -> Config:
+        """The configuration at ``revision`` (read here when not given)."""
         # One revision read per transaction: a consumer batch decides on one configuration.
         tx = conn.get_transaction()
         if self.enabled and tx is not None and tx is self._tx and self._cached is not None:
             return self._cached
         self._tx = tx
-        revision = await config_revision(conn)
+        if revision is None:
+            revision = await config_revision(conn)
         if self.enabled and self._cached is not None and self._cached.revision == revision:
             return self._cached
         roster = Roster.of(
@@ -208,7 +210,8 @@ class ConfigCache:
 # round-robin stays fair and caps hold across them. Scoped to the schema (tests and
 # benchmarks share one database).
 _DECISION_LOCK = text(
-    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.routing-decisions'))"
+    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.routing-decisions')), "
+    "(SELECT revision FROM config_revision WHERE id = 1)"
 )
 
 # Open-lead counts come from ``rep_load`` plus the deltas the ``leads`` trigger appended
@@ -237,9 +240,11 @@ _LOAD_FOR_DECISION = text(_STATE.format(deltas=_FOLD_DELTAS))
 _LOAD_READ_ONLY = text(_STATE.format(deltas=_READ_DELTAS))
 
 
-async def decision_lock(conn: AsyncConnection) -> None:
-    """Take the routing decision lock (re-entrant within the transaction)."""
-    await conn.execute(_DECISION_LOCK)
+async def decision_lock(conn: AsyncConnection) -> int:
+    """Take the routing decision lock (re-entrant within the transaction); returns the
+    configuration revision, read by the same statement (one round trip, not two)."""
+    row = (await conn.execute(_DECISION_LOCK)).one()
+    return int(row[1] or 0)
 
 
 async def load_state(conn: AsyncConnection, now: datetime, *, fold: bool) -> LiveState:
