@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import sys
-import threading
 import uuid
 from pathlib import Path
 from typing import Any
@@ -291,35 +290,6 @@ async def test_events_wait_in_outbox_while_kafka_is_down(
             await wait_until(lambda: _outbox_empty(kit), message="outbox drained")
     finally:
         await kit.stop()
-
-
-async def test_the_relay_publishes_from_its_own_thread_and_stops_with_the_service(
-    settings_for, isolation
-) -> None:
-    """The default relay runs on a thread and event loop of its own; stopping the service
-    drains it and ends the thread."""
-    kit = make_kit(settings_for(ProbeSettings))
-    await kit.start()
-    try:
-        relay_threads = await wait_until(
-            lambda: [t for t in threading.enumerate() if t.name == f"{kit.service}-outbox"],
-            message="relay thread started",
-        )
-        assert len(relay_threads) == 1
-        lead = new_id()
-        async with kit.unit_of_work() as uow:
-            for i in range(25):
-                await uow.append(lead, ConsentChanged(marketing_opt_in=True, source=str(i)))
-        events = await consume_topic(
-            kit.settings.kafka_bootstrap_servers,
-            isolation.topic("scoring"),
-            until=lambda evs: len(evs) >= 25,
-        )
-        assert [e.payload.source for e in events] == [str(i) for i in range(25)]  # type: ignore[attr-defined]
-        await wait_until(lambda: _outbox_empty(kit), message="outbox drained")
-    finally:
-        await kit.stop()
-    await wait_until(lambda: not relay_threads[0].is_alive(), message="relay thread ended")
 
 
 async def _outbox_empty(kit: Any) -> bool:

@@ -10,9 +10,7 @@ Kafka down, rows simply wait; nothing is lost.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 from typing import Any
 
@@ -59,73 +57,15 @@ class OutboxRelay:
         self._producer: AIOKafkaProducer | None = None
         # Rows the broker acknowledged, deleted by the next fetch (one round trip, not two).
         self._acked: list[int] = []
-        # The loop the relay runs on: the caller's, or its own thread's (``run_in_thread``).
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def stop(self) -> None:
-        self._signal(self._stop, self._wake)
+        self._stop.set()
+        self._wake.set()
 
     def wake(self) -> None:
-        self._signal(self._wake)
-
-    def _signal(self, *events: asyncio.Event) -> None:
-        """Set the relay's events on its own loop (asyncio events are not thread-safe)."""
-        loop = self._loop
-        try:
-            current = asyncio.get_running_loop()
-        except RuntimeError:
-            current = None
-        if loop is not None and loop is not current and loop.is_running():
-            for event in events:
-                loop.call_soon_threadsafe(event.set)
-            return
-        for event in events:
-            event.set()
-
-    async def run_in_thread(self) -> None:
-        """Run the relay on an event loop of its own, in its own thread.
-
-        The relay's work is short (fetch, hand records to the producer, await the acks), but
-        on the service's loop every step waits behind whatever holds it — a consumer scoring
-        a batch, a burst of requests — and a record's hop grows by that wait. On its own
-        thread the relay needs only the GIL, which the interpreter hands over every few
-        milliseconds. Returns when the relay stopped."""
-        caller = asyncio.get_running_loop()
-        finished: asyncio.Future[None] = caller.create_future()
-
-        def report(error: BaseException | None) -> None:
-            if finished.done():
-                return
-            if error is None:
-                finished.set_result(None)
-            else:
-                finished.set_exception(error)
-
-        def main() -> None:
-            error: BaseException | None = None
-            try:
-                asyncio.run(self._run_on_own_loop())
-            except BaseException as exc:  # handed to the awaiting task
-                error = exc
-            with contextlib.suppress(RuntimeError):  # the service's loop is gone already
-                caller.call_soon_threadsafe(report, error)
-
-        threading.Thread(target=main, name=f"{self.service}-outbox", daemon=True).start()
-        try:
-            await asyncio.shield(finished)
-        except asyncio.CancelledError:
-            self.stop()
-            raise
-
-    async def _run_on_own_loop(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        try:
-            await self.run()
-        finally:
-            self._loop = None
+        self._wake.set()
 
     async def run(self) -> None:
-        self._loop = self._loop or asyncio.get_running_loop()
         delay = 0.2
         while not self._stop.is_set():
             try:

@@ -168,8 +168,7 @@ class ServiceKit:
                 service=self.service,
                 poll_seconds=s.outbox_poll_seconds,
             )
-            relay = self.relay.run_in_thread() if s.outbox_thread else self.relay.run()
-            self._spawn(relay, "outbox")
+            self._spawn(self.relay.run(), "outbox")
         if self.projections:
             self.projection_runner = ProjectionRunner(
                 self.engine,

@@ -19,7 +19,6 @@
 | `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process |
 | `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
 | `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when no NOTIFY arrives |
-| `LEADFLOW_OUTBOX_THREAD` | `true` | run the outbox relay on its own thread and event loop, so publishing never waits behind the service's consumer or requests |
 | `LEADFLOW_MIGRATE_ON_START` | `true` | run the service's Alembic migrations at startup (advisory-locked) |
 """
 
@@ -61,7 +60,6 @@ class ServiceSettings(BaseSettings):
     db_pool_size: int = 10
     timer_poll_seconds: float = 0.5
     outbox_poll_seconds: float = 1.0
-    outbox_thread: bool = True
     migrate_on_start: bool = True
 
     @property
