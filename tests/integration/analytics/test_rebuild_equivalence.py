@@ -19,6 +19,7 @@ import asyncpg
 import orjson
 import pytest
 
+from leadflow.analytics import rebuild as rebuild_module
 from leadflow.analytics.app import MIGRATIONS
 from leadflow.analytics.projections import (
     LOG_COPY_COLUMNS,
@@ -183,9 +184,7 @@ async def test_rebuild_writes_exactly_what_incremental_application_wrote(log: An
     assert len(incremental["attribution_revenue"]) > 20
     assert any(r[-1] for r in incremental["rep_reasons"])
 
-    tiny = await rebuild_group(
-        engine, all_projections(), chunk_events=500, read_events=60, flush_events=130
-    )
+    tiny = await rebuild_group(engine, all_projections(), chunk_events=500, read_events=60)
     assert (tiny.state, tiny.processed, tiny.total) == ("done", total, total)
     assert await dump(conn, schema) == incremental
 
@@ -219,10 +218,37 @@ async def test_fast_catch_up_of_a_backlog_equals_a_replay_from_scratch(log: Any)
     await runner(engine, 29).catch_up()  # live path up to here
     # A backlog (new leads and more events of known ones), applied by the fast path.
     backlog = await write_log(conn, schema, leads=200, seed=9)
-    done = await catch_up_group(
-        engine, all_projections(), chunk_events=400, read_events=70, flush_events=150
-    )
+    done = await catch_up_group(engine, all_projections(), chunk_events=400, read_events=70)
     assert (done.processed, done.total) == (backlog, backlog)
     caught_up = await dump(conn, schema)
     await runner(engine, 61).rebuild_many(list(PROJECTION_NAMES))
     assert await dump(conn, schema) == caught_up
+
+
+async def test_rebuild_refolds_from_the_live_checkpoint_when_the_live_loop_moved_between_chunks(
+    log: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk k+1 is folded while chunk k is written; if the live loop applies a batch
+    between two chunk transactions, the chunk folded meanwhile is stale: it is dropped and
+    the rebuild continues from the live checkpoint with the states read back."""
+    conn, engine, schema = log
+    total = await write_log(conn, schema, leads=200, seed=12)
+    await runner(engine, 43).rebuild_many(list(PROJECTION_NAMES))
+    from_scratch = await dump(conn, schema)
+
+    live = runner(engine, 37)
+    real_write = rebuild_module._write_chunk
+    writes = 0
+
+    async def live_batch_before_the_second_chunk(*args: Any) -> None:
+        nonlocal writes
+        writes += 1
+        if writes == 2:  # the first chunk has committed, the second is not locked yet
+            assert await live.step_many(list(PROJECTION_NAMES), 37) == 37
+        await real_write(*args)
+
+    monkeypatch.setattr(rebuild_module, "_write_chunk", live_batch_before_the_second_chunk)
+    done = await rebuild_group(engine, all_projections(), chunk_events=300, read_events=50)
+    assert writes > total // 300 + 1  # the stale chunk was refused and folded again
+    assert done.processed == total - 37  # the live loop applied the other 37
+    assert await dump(conn, schema) == from_scratch

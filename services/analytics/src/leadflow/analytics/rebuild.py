@@ -8,12 +8,20 @@ states and current stage of the leads the chunk touched, every member's counts (
 and one set-based merge per table) and the checkpoints. The result is the same rows the
 live loop writes (``FoldBatch`` is shared with ``LeadFold.apply``; a test compares both).
 
-Concurrency is the kernel's: each chunk locks the group's checkpoint rows ``FOR UPDATE``,
-so the live loop waits for it; a crash leaves the projections consistent at the last
-chunk's checkpoint, and the live loop (or a new rebuild) continues from there. If the live
-loop did move the checkpoints between two chunks, the in-memory states are stale: they are
-dropped and read back from ``analytics_fold``. Leads not touched by the last chunk are
-evicted from memory (their state is stored), so memory stays bounded on a long log.
+It is a pipeline of two stages: chunk k+1 is read and folded in memory (no writes) while
+chunk k is written and committed on its own connection, so Postgres merges one chunk while
+Python folds the next. Chunk writes use ``Stage.merge_locked`` (UPDATE the rows already
+there, plain INSERT of the new ones, about half the cost of ``ON CONFLICT``): they hold the
+group's checkpoint locks, so nobody else writes the tables meanwhile.
+
+Concurrency is the kernel's: each chunk's transaction locks the group's checkpoint rows
+``FOR UPDATE``, so the live loop waits for it; a crash leaves the projections consistent at
+the last chunk's checkpoint, and the live loop (or a new rebuild) continues from there. A
+chunk is folded from where the previous one ended; if its transaction finds the
+checkpoints elsewhere (the live loop applied batches between two chunks), the chunk and the
+in-memory states are stale: they are dropped and the replay goes on from the live
+checkpoint with the states read back from ``analytics_fold``. Leads not touched by the last
+chunk are evicted from memory (their state is stored), so memory stays bounded on a long log.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from leadflow.analytics.projections import (
     FoldBatch,
     LeadFold,
     LeadProjection,
+    LoggedEvent,
+    Records,
     load_states,
     log_head,
     raw_connection,
@@ -43,8 +53,8 @@ from leadflow.events.projection import RebuildProgress
 
 CHUNK_EVENTS = 500_000
 READ_BATCH = 50_000
-FLUSH_EVENTS = 100_000
 FOLD_SLICE = 5_000
+MERGE_WORK_MEM = "64MB"
 
 
 class Stored:
@@ -57,18 +67,28 @@ class Stored:
         self.leads: set[str] = set()
 
 
-class Touched:
-    """What a chunk covered: the leads it folded and the last log position it read."""
-
-    __slots__ = ("leads", "position")
+class _Stale(Exception):
+    """The live loop moved the checkpoints since the chunk was folded: it is discarded."""
 
     def __init__(self, position: int) -> None:
-        self.leads: set[str] = set()
+        super().__init__(position)
         self.position = position
 
 
-async def _chunk(
-    apg: Any,
+class Folded:
+    """A chunk folded in memory and not written yet: its rows (a snapshot), the log
+    positions it covers and the leads it touched."""
+
+    __slots__ = ("end", "leads", "read", "records", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = self.end = start
+        self.read = 0
+        self.leads: set[str] = set()
+        self.records: Records = []
+
+
+async def _fold_chunk(
     reader: Any,
     members: Sequence[LeadProjection],
     states: dict[str, LeadState],
@@ -76,74 +96,74 @@ async def _chunk(
     position: int,
     chunk_events: int,
     read_events: int,
-    flush_events: int,
-) -> tuple[int, Touched]:
-    """Fold up to ``chunk_events`` after ``position`` and write them through ``apg`` (the
-    chunk's transaction): the next batch is fetched on ``reader`` while this one is folded,
-    insert-only rows are written every ``flush_events`` meanwhile, the rest at the end."""
-    touched = Touched(position)
+) -> Folded:
+    """Fold up to ``chunk_events`` after ``position`` into ``states`` (no writes): the next
+    batch is fetched on ``reader`` while this one is folded; leads whose state is only
+    stored are read back through ``reader`` first. The rows are taken at the end."""
+    chunk = Folded(position)
     batch = FoldBatch(members)
-    touched.leads = batch.touched
-    read = 0
-    fetch = asyncio.ensure_future(read_batch(reader, position, min(read_events, chunk_events)))
-    writing: asyncio.Task[None] | None = None
+    chunk.leads = batch.touched
+    fetch: asyncio.Future[list[LoggedEvent]] | None = None
     try:
-        unflushed = 0
+        fetch = asyncio.ensure_future(read_batch(reader, position, min(read_events, chunk_events)))
         while True:
             facts = await fetch
-            if facts:
-                read += len(facts)
-                touched.position = facts[-1].position
-                left = chunk_events - read
-                if left > 0:
-                    fetch = asyncio.ensure_future(
-                        read_batch(reader, touched.position, min(read_events, left))
-                    )
-                    await asyncio.sleep(0)  # send the query before folding
-                if stored.everything or stored.leads:
-                    missing = list(
-                        {
-                            f.lead_id
-                            for f in facts
-                            if f.lead_id not in states
-                            and (stored.everything or f.lead_id in stored.leads)
-                        }
-                    )
-                    if missing:
-                        # (through the transaction's connection, once it is free)
-                        if writing is not None:
-                            await writing
-                            writing = None
-                        states.update(await load_states(apg, missing))
-                        stored.leads.difference_update(missing)
-                # Fold in slices, letting the loop run in between: the fetch and the
-                # flush in flight move on to their next statement meanwhile.
-                for i in range(0, len(facts), FOLD_SLICE):
-                    batch.fold(facts[i : i + FOLD_SLICE], states)
-                    await asyncio.sleep(0)
-                unflushed += len(facts)
-            last = not facts or read >= chunk_events
-            if last or unflushed >= flush_events:
-                # Insert-only rows as they come (written while the next batch is folded);
-                # counts and the per-lead rows once, at the end of the chunk: they merge
-                # into fewer rows the longer they collect.
-                records = batch.records(states) if last else batch.drain()
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(write_records(apg, records))
-                unflushed = 0
-            if last:
+            fetch = None
+            if not facts:
                 break
-        if writing is not None:
-            await writing
-            writing = None
+            chunk.read += len(facts)
+            chunk.end = facts[-1].position
+            if stored.everything or stored.leads:
+                missing = list(
+                    {
+                        f.lead_id
+                        for f in facts
+                        if f.lead_id not in states
+                        and (stored.everything or f.lead_id in stored.leads)
+                    }
+                )
+                if missing:
+                    states.update(await load_states(reader, missing))
+                    stored.leads.difference_update(missing)
+            left = chunk_events - chunk.read
+            if left > 0:
+                fetch = asyncio.ensure_future(read_batch(reader, chunk.end, min(read_events, left)))
+                await asyncio.sleep(0)  # send the query before folding
+            # Fold in slices, letting the loop run in between: the fetch and the previous
+            # chunk's write in flight move on to their next statement meanwhile.
+            for i in range(0, len(facts), FOLD_SLICE):
+                batch.fold(facts[i : i + FOLD_SLICE], states)
+                await asyncio.sleep(0)
+            if fetch is None:
+                break
+        chunk.records = batch.records(states)
     finally:
-        for task in (fetch, writing):
-            if task is not None and not task.done():
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-    return read, touched
+        if fetch is not None and not fetch.done():
+            fetch.cancel()
+            with contextlib.suppress(BaseException):
+                await fetch
+    return chunk
+
+
+async def _write_chunk(engine: AsyncEngine, names: Sequence[str], chunk: Folded) -> None:
+    """One transaction: lock the checkpoints, check they are where the chunk was folded
+    from (else ``_Stale``), write its rows and move the checkpoints to its end."""
+    async with engine.connect() as conn, conn.begin():
+        position = await _lock(conn, names)
+        if position != chunk.start:
+            raise _Stale(position)
+        apg = await raw_connection(conn)
+        # The chunk's roll-ups aggregate a few hundred thousand staged rows: with the
+        # default work_mem their hash aggregates and sorts spill to disk.
+        await apg.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
+        # Nobody else writes the group's tables while we hold its checkpoint locks.
+        await write_records(apg, chunk.records, locked=True)
+        await apg.execute(
+            "UPDATE projection_checkpoints SET position = $1, updated_at = now() "
+            "WHERE name = ANY($2::text[])",
+            chunk.end,
+            list(names),
+        )
 
 
 _gc_holds = 0
@@ -206,14 +226,13 @@ async def rebuild_group(
     *,
     chunk_events: int = CHUNK_EVENTS,
     read_events: int = READ_BATCH,
-    flush_events: int = FLUSH_EVENTS,
     progress: Mapping[str, RebuildProgress] | None = None,
 ) -> RebuildProgress:
     """Clear every member (and the shared fold) and replay the log into them.
 
     ``members`` must be the whole group; ``progress`` (e.g. the runner's) is updated in
     place per chunk so ``/v1/projections`` shows it. Returns the group's progress."""
-    return await _replay(engine, members, True, chunk_events, read_events, flush_events, progress)
+    return await _replay(engine, members, True, chunk_events, read_events, progress)
 
 
 async def catch_up_group(
@@ -222,12 +241,11 @@ async def catch_up_group(
     *,
     chunk_events: int = CHUNK_EVENTS,
     read_events: int = READ_BATCH,
-    flush_events: int = FLUSH_EVENTS,
     progress: Mapping[str, RebuildProgress] | None = None,
 ) -> RebuildProgress:
     """Apply everything after the group's checkpoint the same way (a large backlog, e.g.
     after an outage or an import): the leads' states are read from ``analytics_fold``."""
-    return await _replay(engine, members, False, chunk_events, read_events, flush_events, progress)
+    return await _replay(engine, members, False, chunk_events, read_events, progress)
 
 
 async def _replay(
@@ -236,7 +254,6 @@ async def _replay(
     from_start: bool,
     chunk_events: int,
     read_events: int,
-    flush_events: int,
     progress: Mapping[str, RebuildProgress] | None,
 ) -> RebuildProgress:
     group = members[0].group
@@ -258,7 +275,6 @@ async def _replay(
                 from_start,
                 chunk_events,
                 read_events,
-                flush_events,
                 tracked,
                 started,
             )
@@ -281,7 +297,6 @@ async def _run(
     from_start: bool,
     chunk_events: int,
     read_events: int,
-    flush_events: int,
     tracked: list[RebuildProgress],
     started: float,
 ) -> None:
@@ -303,49 +318,58 @@ async def _run(
     states: dict[str, LeadState] = {}
     stored = Stored()
     stored.everything = not from_start  # the states so far are in analytics_fold
-    # Reads go through a second connection (the log is append-only and each read sees
-    # what is committed, as it would in the chunk's transaction) so that the next batch
-    # is fetched, and the last flush merged, while Python folds the current batch.
+    # Two connections besides the writes: the log is read (and stored states read back)
+    # on ``reader`` while Python folds; chunk k is written and committed on its own
+    # transaction while chunk k+1 is folded in memory. Reads see only committed rows: a
+    # lead evicted after chunk k was last written by chunk k-1 or before, which has
+    # committed by then (chunk k's write starts only after chunk k-1's ended).
+    writing: asyncio.Task[None] | None = None
+    pending: Folded | None = None  # the chunk being written
+    position = expected
     async with engine.connect() as reader_conn:
         reader = await raw_connection(reader_conn)
-        while True:
-            async with engine.connect() as conn, conn.begin():
-                position = await _lock(conn, names)
-                apg = await raw_connection(conn)
-                if position != expected:
-                    # The live loop applied batches in between: our states are stale.
-                    states.clear()
-                    stored.everything = True
-                read, touched = await _chunk(
-                    apg,
-                    reader,
-                    members,
-                    states,
-                    stored,
-                    position,
-                    chunk_events,
-                    read_events,
-                    flush_events,
+        try:
+            while True:
+                chunk = await _fold_chunk(
+                    reader, members, states, stored, position, chunk_events, read_events
                 )
-                if not read:
+                if writing is not None and pending is not None:
+                    try:
+                        await writing
+                    except _Stale as stale:
+                        # The live loop applied batches after our last commit: what is
+                        # in memory is stale; fold again from its checkpoint.
+                        states.clear()
+                        stored.leads.clear()
+                        stored.everything = True
+                        position = stale.position
+                        writing = pending = None
+                        continue
+                    writing = None
+                    _advance(tracked, pending.read, started)
+                    pending = None
+                if not chunk.read:
                     break
-                position = touched.position
-                await apg.execute(
-                    "UPDATE projection_checkpoints SET position = $1, updated_at = now() "
-                    "WHERE name = ANY($2::text[])",
-                    position,
-                    names,
-                )
-            expected = position
-            # Keep only the leads this chunk touched; the rest are stored and read back
-            # if they ever reappear.
-            if len(states) > len(touched.leads):
-                stored.leads.update(lid for lid in states if lid not in touched.leads)
-                states = {lid: states[lid] for lid in touched.leads}
-            elapsed = max(time.time() - started, 1e-9)
-            for p in tracked:
-                p.processed += read
-                p.events_per_second = p.processed / elapsed
+                # Keep only the leads this chunk touched; the rest are stored (committed)
+                # and read back if they ever reappear.
+                if len(states) > len(chunk.leads):
+                    stored.leads.update(lid for lid in states if lid not in chunk.leads)
+                    states = {lid: states[lid] for lid in chunk.leads}
+                pending = chunk
+                writing = asyncio.ensure_future(_write_chunk(engine, names, chunk))
+                position = chunk.end
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+                with contextlib.suppress(BaseException):
+                    await writing
+
+
+def _advance(tracked: list[RebuildProgress], read: int, started: float) -> None:
+    elapsed = max(time.time() - started, 1e-9)
+    for p in tracked:
+        p.processed += read
+        p.events_per_second = p.processed / elapsed
 
 
 async def _clear(conn: Any, group: LeadFold, members: Sequence[LeadProjection]) -> None:
