@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from leadflow.events.cli import SERVICES, migrations_dir
 from leadflow.events.db import head_revision, plain_url
+from leadflow.events.testing import topic_retention_ms
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[3]
@@ -123,10 +124,41 @@ async def test_create_topics_is_idempotent(isolation) -> None:
     assert await _partitions(isolation.kafka_bootstrap, isolation.topic_prefix) == dict.fromkeys(
         expected, 2
     )
-    second = await cli(*args, **env)
+    # events carry personal fields in clear: their stay on the broker is bounded explicitly
+    assert await topic_retention_ms(isolation.kafka_bootstrap, sorted(expected)) == dict.fromkeys(
+        expected, str(168 * 3_600_000)
+    )
+    second = await cli(*args, "--retention-hours", "24", **env)
     assert second.returncode == 0, second.stderr
     assert all(line.endswith(": exists (2 partitions)") for line in second.stdout.splitlines())
     assert len(second.stdout.splitlines()) == 8
+    # existing topics are left as they are
+    assert set(
+        (await topic_retention_ms(isolation.kafka_bootstrap, sorted(expected))).values()
+    ) == {str(168 * 3_600_000)}
+
+
+async def test_create_topics_takes_the_retention_from_the_flag_or_the_environment(
+    isolation,
+) -> None:
+    env: dict[str, Any] = {"KAFKA_BOOTSTRAP_SERVERS": isolation.kafka_bootstrap}
+    by_flag, by_env = f"{isolation.topic_prefix}flag.", f"{isolation.topic_prefix}env."
+    args = ("create-topics", "--partitions", "1", "--replication-factor", "1")
+    flagged = await cli(*args, "--retention-hours", "1.5", LEADFLOW_TOPIC_PREFIX=by_flag, **env)
+    assert flagged.returncode == 0, flagged.stderr
+    from_env = await cli(
+        *args, LEADFLOW_TOPIC_PREFIX=by_env, LEADFLOW_TOPIC_RETENTION_HOURS="48", **env
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    bootstrap = isolation.kafka_bootstrap
+    assert set((await topic_retention_ms(bootstrap, [f"{by_flag}leadflow.intake"])).values()) == {
+        str(5_400_000)
+    }
+    assert set((await topic_retention_ms(bootstrap, [f"{by_env}leadflow.sla.dlq"])).values()) == {
+        str(48 * 3_600_000)
+    }
+    refused = await cli(*args, "--retention-hours", "0", LEADFLOW_TOPIC_PREFIX=by_flag, **env)
+    assert refused.returncode != 0 and "--retention-hours must be positive" in refused.stderr
 
 
 async def test_create_topics_reports_impossible_replication_and_unreachable_broker(

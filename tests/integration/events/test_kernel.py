@@ -25,6 +25,7 @@ from leadflow.events.testing import (
     consume_topic,
     produce_events,
     produce_raw,
+    topic_retention_ms,
     wait_until,
 )
 
@@ -288,6 +289,22 @@ async def test_events_wait_in_outbox_while_kafka_is_down(
         assert [e.stream_version for e in events] == list(range(1, 41))
         async with kit.connect() as conn:
             await wait_until(lambda: _outbox_empty(kit), message="outbox drained")
+    finally:
+        await kit.stop()
+
+
+async def test_a_service_creates_its_topics_with_the_configured_retention(
+    settings_for, isolation
+) -> None:
+    """Events carry personal fields in clear: the topics a service creates bound how long
+    they stay on the broker (LEADFLOW_TOPIC_RETENTION_HOURS)."""
+    kit = make_kit(settings_for(ProbeSettings, topic_retention_hours=2))
+    await kit.start()
+    try:
+        topics = kit.topics()
+        assert topics
+        retention = await topic_retention_ms(kit.settings.kafka_bootstrap_servers, topics)
+        assert retention == dict.fromkeys(topics, str(2 * 3_600_000))
     finally:
         await kit.stop()
 

@@ -120,11 +120,18 @@ def all_topics(prefix: str) -> list[str]:
 
 
 async def create_topics(
-    servers: str, topics: Sequence[str], partitions: int, replication_factor: int
+    servers: str,
+    topics: Sequence[str],
+    partitions: int,
+    replication_factor: int,
+    retention_hours: float,
 ) -> dict[str, str]:
-    """Create the missing topics; returns topic -> "created" | "exists (N partitions)"."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    """Create the missing topics; returns topic -> "created" | "exists (N partitions)".
+    Existing topics are left as they are (their retention included)."""
+    from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+    from leadflow.events.service import new_topics
 
     admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
     try:
@@ -138,7 +145,7 @@ async def create_topics(
         if missing:
             try:
                 response = await admin.create_topics(
-                    [NewTopic(t, partitions, replication_factor) for t in missing]
+                    new_topics(missing, partitions, replication_factor, retention_hours)
                 )
             except TopicAlreadyExistsError:
                 response = None  # raced with another creator: fine
@@ -170,9 +177,18 @@ def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
 def cmd_create_topics(args: argparse.Namespace) -> int:
     if args.partitions < 1 or args.replication_factor < 1:
         raise CliError("--partitions and --replication-factor must be at least 1")
+    from leadflow.events.service import DEFAULT_TOPIC_RETENTION_HOURS
+
+    retention = args.retention_hours
+    if retention is None:
+        retention = float(
+            os.environ.get("LEADFLOW_TOPIC_RETENTION_HOURS", DEFAULT_TOPIC_RETENTION_HOURS)
+        )
+    if retention <= 0:
+        raise CliError("--retention-hours must be positive")
     topics = all_topics(prefix_of(args))
     result = asyncio.run(
-        create_topics(bootstrap(), topics, args.partitions, args.replication_factor)
+        create_topics(bootstrap(), topics, args.partitions, args.replication_factor, retention)
     )
     for topic in topics:
         print(f"{topic}: {result.get(topic, 'unknown')}")
@@ -309,6 +325,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--partitions", type=int, required=True)
     t.add_argument("--replication-factor", type=int, required=True)
     t.add_argument("--prefix", help="topic name prefix (default $LEADFLOW_TOPIC_PREFIX)")
+    t.add_argument(
+        "--retention-hours",
+        type=float,
+        help="retention.ms of the topics created (default $LEADFLOW_TOPIC_RETENTION_HOURS or 168)",
+    )
     t.set_defaults(func=cmd_create_topics)
 
     d = sub.add_parser("dlq", help="list, show and replay dead letters")

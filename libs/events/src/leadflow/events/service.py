@@ -159,7 +159,12 @@ class ServiceKit:
             await hook(self)
         if not s.run_consumers:
             return
-        await ensure_topics(s.kafka_bootstrap_servers, self.topics(), self.topic_partitions)
+        await ensure_topics(
+            s.kafka_bootstrap_servers,
+            self.topics(),
+            self.topic_partitions,
+            retention_hours=s.topic_retention_hours,
+        )
         if self.produces:
             self.relay = OutboxRelay(
                 database_url=s.database_url,
@@ -569,8 +574,36 @@ class _TooLarge(Exception):
     pass
 
 
+DEFAULT_TOPIC_RETENTION_HOURS = 168.0
+
+
+def new_topics(
+    names: Sequence[str],
+    partitions: int,
+    replication_factor: int,
+    retention_hours: float = DEFAULT_TOPIC_RETENTION_HOURS,
+) -> list[NewTopic]:
+    """Topic definitions with an explicit ``retention.ms``: events carry personal fields in
+    clear, so how long an erased person's data can stay on the broker is set by Leadflow,
+    not left to whatever default the cluster has (possibly forever)."""
+    configs = {"retention.ms": str(round(retention_hours * 3_600_000))}
+    return [
+        NewTopic(
+            name,
+            num_partitions=partitions,
+            replication_factor=replication_factor,
+            topic_configs=configs,
+        )
+        for name in names
+    ]
+
+
 async def ensure_topics(
-    bootstrap: str, topics: Sequence[str], partitions: int = 3, replication_factor: int = 1
+    bootstrap: str,
+    topics: Sequence[str],
+    partitions: int = 3,
+    replication_factor: int = 1,
+    retention_hours: float = DEFAULT_TOPIC_RETENTION_HOURS,
 ) -> None:
     """Create missing topics (idempotent); a broker that is down is not an error here."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
@@ -581,12 +614,7 @@ async def ensure_topics(
         if missing:
             try:
                 await admin.create_topics(
-                    [
-                        NewTopic(
-                            t, num_partitions=partitions, replication_factor=replication_factor
-                        )
-                        for t in missing
-                    ]
+                    new_topics(missing, partitions, replication_factor, retention_hours)
                 )
             except TopicAlreadyExistsError:
                 pass

@@ -6,6 +6,7 @@
 | `KAFKA_BOOTSTRAP_SERVERS` | `127.0.0.1:9092` | Kafka brokers |
 | `LEADFLOW_DB_SCHEMA` | the service name (`sla` for sla-monitor) | the service's own schema |
 | `LEADFLOW_TOPIC_PREFIX` | empty | prefix for every topic (tests, shared brokers) |
+| `LEADFLOW_TOPIC_RETENTION_HOURS` | `168` | `retention.ms` of the topics a service or `create-topics` creates: events carry personal fields in clear, so this bounds how long an erased lead's data stays on the broker |
 | `LEADFLOW_ADMIN_TOKEN` | `change-me` | bearer token of the admin APIs |
 | `LEADFLOW_HOST` / `LEADFLOW_PORT` | `127.0.0.1` / per service | where the HTTP server listens |
 | `LEADFLOW_MAX_BODY_BYTES` | `1048576` | request bodies above this get 413 (imports have their own) |
@@ -44,6 +45,7 @@ class ServiceSettings(BaseSettings):
     )
     db_schema: str = ""
     topic_prefix: str = ""
+    topic_retention_hours: float = Field(default=168.0, gt=0)
     admin_token: str = "change-me"
     host: str = "127.0.0.1"
     port: int = 8000

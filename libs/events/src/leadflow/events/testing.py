@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from leadflow.events.envelope import DecodeError, Envelope
@@ -136,3 +137,25 @@ async def consume_topic(
 
     await consume_records(bootstrap, topic, until=decoded_until, timeout=timeout)
     return events
+
+
+async def topic_retention_ms(bootstrap: str, topics: Sequence[str]) -> dict[str, str]:
+    """The ``retention.ms`` set on each topic, as the broker reports it."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, t, {"retention.ms": None}) for t in topics]
+        )
+    finally:
+        await admin.close()
+    found: dict[str, str] = {}
+    for response in responses:
+        for resource in response.resources:
+            name, entries = resource[3], resource[4]
+            for entry in entries:
+                if entry[0] == "retention.ms":
+                    found[name] = entry[1]
+    return found
