@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from leadflow.events.clock import ManualClock
-from leadflow.events.timers import TimerRunner
+from leadflow.events.timers import TimerRunner, Timers
 
 
 def runner(clock: ManualClock) -> TimerRunner:
@@ -35,3 +35,16 @@ def test_nothing_scheduled_or_a_timer_due_after_the_next_poll_leaves_it_asleep()
         timers = runner(clock)
         timers.wake_for(due)
         assert not timers._wake.is_set(), due
+
+
+def test_a_unit_of_work_remembers_the_soonest_timer_written_through_it() -> None:
+    """Timers written by a service's own SQL are noted too, so they wake the runner."""
+    clock = ManualClock()
+    now = clock.now()
+    timers = Timers(None)  # type: ignore[arg-type]
+    assert timers.soonest is None
+    timers.note_scheduled([])
+    assert timers.soonest is None
+    timers.note_scheduled([now + timedelta(hours=2), now + timedelta(minutes=5)])
+    timers.note_scheduled(iter([now + timedelta(hours=1)]))
+    assert timers.soonest == now + timedelta(minutes=5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -81,9 +81,7 @@ class Timers:
         its attempts). A batch handler collects its timers and schedules them here once."""
         if not timers:
             return
-        soonest = min(t.due_at for t in timers)
-        if self.soonest is None or soonest < self.soonest:
-            self.soonest = soonest
+        self.note_scheduled(t.due_at for t in timers)
         await self.conn.execute(
             _SCHEDULE,
             {
@@ -94,6 +92,13 @@ class Timers:
                 "payloads": [orjson.dumps(t.payload).decode() for t in timers],
             },
         )
+
+    def note_scheduled(self, due_times: Iterable[datetime]) -> None:
+        """Record timers written in this transaction; a service that writes its timers
+        with its own set-based SQL calls this, so a due one still wakes the runner."""
+        soonest = min(due_times, default=None)
+        if soonest is not None and (self.soonest is None or soonest < self.soonest):
+            self.soonest = soonest
 
     async def cancel(self, key: str) -> bool:
         return await self.cancel_many([key]) == 1

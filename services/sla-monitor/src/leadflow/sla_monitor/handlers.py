@@ -117,6 +117,7 @@ async def _decide_pending(uow: UnitOfWork, events: list[Envelope]) -> None:
     finally:
         uow.causation = causation
     await store.write_batch(conn, batch.writes)
+    uow.timers.note_scheduled(t.due_at for t in batch.writes.schedule.values())
 
 
 class _Batch:
