@@ -3,7 +3,7 @@
 The kernel's ``rebuild_many`` applies the group batch by batch, and every batch reads and
 rewrites the per-lead fold state of its leads and merges its counts into the rollups. A full
 replay does not need that round trip: this path keeps the lead states in memory between
-batches and writes each chunk (``chunk_events``, default 500k) in one transaction: the fold
+batches and writes each chunk (``chunk_events``, default 250k) in one transaction: the fold
 states and current stage of the leads the chunk touched, every member's counts (one COPY
 and one set-based merge per table) and the checkpoints. The result is the same rows the
 live loop writes (``FoldBatch`` is shared with ``LeadFold.apply``; a test compares both).
@@ -51,7 +51,7 @@ from leadflow.analytics.projections import (
 )
 from leadflow.events.projection import RebuildProgress
 
-CHUNK_EVENTS = 500_000
+CHUNK_EVENTS = 250_000
 READ_BATCH = 50_000
 FOLD_SLICE = 5_000
 MERGE_WORK_MEM = "64MB"
@@ -312,7 +312,8 @@ async def _run(
             )
             await _clear(conn, group, members)
             expected = 0
-        total = await log_head(conn) - expected
+        head = await log_head(conn)
+        total = head - expected
     for p in tracked:
         p.total = total
     states: dict[str, LeadState] = {}
@@ -330,8 +331,9 @@ async def _run(
         reader = await raw_connection(reader_conn)
         try:
             while True:
+                size = chunk_size(chunk_events, head - position)
                 chunk = await _fold_chunk(
-                    reader, members, states, stored, position, chunk_events, read_events
+                    reader, members, states, stored, position, size, read_events
                 )
                 if writing is not None and pending is not None:
                     try:
@@ -363,6 +365,15 @@ async def _run(
                 writing.cancel()
                 with contextlib.suppress(BaseException):
                     await writing
+
+
+def chunk_size(chunk_events: int, remaining: int) -> int:
+    """``chunk_events``, or all that is left when that is at most a quarter more: a last
+    small chunk would cost a whole merge round (its statements read the full tables)
+    for few rows, and its write is what nothing overlaps at the end."""
+    if chunk_events < remaining <= chunk_events + chunk_events // 4:
+        return remaining
+    return chunk_events
 
 
 def _advance(tracked: list[RebuildProgress], read: int, started: float) -> None:
