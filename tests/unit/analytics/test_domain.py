@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+import orjson
 import pytest
 
 from leadflow.analytics import domain
@@ -109,6 +110,21 @@ def test_state_survives_json_round_trip() -> None:
     again = LeadState.from_json(state.to_json())
     assert again == state
     assert again.rep_id == "r9" and len(again.touches) == 2
+
+
+def test_state_json_is_the_same_text_when_orjson_writes_the_datetimes() -> None:
+    state, _ = run(
+        [
+            fact("lead.captured", 0, capture_method="api", source={"campaign": "c"}),
+            fact("activity.recorded", 2, activity_id="a", activity_type="webinar", campaign="w"),
+            fact("lead.qualified", 3, fit=80),
+        ]
+    )
+    state.stage_at = state.stage_at.replace(microsecond=281324) if state.stage_at else None
+    assert state.stage_at is not None and state.mql_at is not None and state.touches
+    fast = orjson.dumps(state.to_json(datetimes_as_is=True))
+    assert fast == orjson.dumps(state.to_json())
+    assert LeadState.from_json(orjson.loads(fast)) == state
 
 
 def test_waterfall_conversion_between_neighbours_and_from_inquiry() -> None:

@@ -128,11 +128,15 @@ class LeadState:
     def open(self) -> bool:
         return self.stage is not None and self.stage not in CLOSED_STAGES
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, *, datetimes_as_is: bool = False) -> dict[str, Any]:
+        """The state as JSON values; ``datetimes_as_is`` leaves the datetimes to an encoder
+        that writes them as ISO 8601 itself (orjson: the same text as ``isoformat``, at a
+        fraction of the cost on a rebuild's hundreds of thousands of states)."""
+        iso = _same if datetimes_as_is else _iso
         return {
             "stage": self.stage,
-            "stage_at": _iso(self.stage_at),
-            "inquiry_at": _iso(self.inquiry_at),
+            "stage_at": iso(self.stage_at),
+            "inquiry_at": iso(self.inquiry_at),
             "channel": self.channel,
             "campaign": self.campaign,
             "form_id": self.form_id,
@@ -143,9 +147,9 @@ class LeadState:
             "disqualified": self.disqualified,
             "rep_id": self.rep_id,
             "team_id": self.team_id,
-            "mql_at": _iso(self.mql_at),
-            "opp_at": _iso(self.opp_at),
-            "touches": [[_iso(t.at), t.channel, t.campaign, t.kind] for t in self.touches],
+            "mql_at": iso(self.mql_at),
+            "opp_at": iso(self.opp_at),
+            "touches": [[iso(t.at), t.channel, t.campaign, t.kind] for t in self.touches],
             "pipeline": self.pipeline,
             "won_amount": self.won_amount,
         }
@@ -184,6 +188,10 @@ class LeadState:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+def _same(value: datetime | None) -> datetime | None:
+    return value
 
 
 def _dt(value: Any) -> datetime | None:

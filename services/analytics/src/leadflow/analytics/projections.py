@@ -271,7 +271,10 @@ class FoldBatch:
         leads = self.touched if leads is None else leads
         dumps = orjson.dumps
         out: Records = [
-            (FOLD_STAGE, [(lid, dumps(states[lid].to_json()).decode()) for lid in leads])
+            (
+                FOLD_STAGE,
+                [(lid, dumps(states[lid].to_json(datetimes_as_is=True)).decode()) for lid in leads],
+            )
         ]
         for m, acc in zip(self.parts, self.accs, strict=True):
             out += m.records(acc, states, leads)
