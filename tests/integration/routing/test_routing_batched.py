@@ -343,3 +343,45 @@ async def test_a_batch_of_sla_events_writes_every_clock_as_one_by_one_delivery_w
             "s0": ("met", due + timedelta(minutes=99)),
         }
         assert clocks == expected
+
+
+async def test_a_batch_mixing_qualified_and_leads_leaving_sales_decides_as_sequential_handling(
+    settings_for: Callable[..., Any],
+) -> None:
+    """Leaving sales is decided in the same batch as the assignments, in delivery order: a
+    lead disqualified mid-batch frees its capped rep for the next lead of the same batch."""
+    from leadflow.events.catalogue.scoring import NurtureEnrolled
+
+    app = create_app(settings_for(RoutingSettings, run_consumers=False))
+    async with app_client(app) as client:
+        await configure(client)
+        kit = _kit(client)
+        handlers = RoutingHandlers(ConfigCache()).handlers()
+
+        async def deliver(events: list[Envelope]) -> None:
+            async with kit.unit_of_work() as uow:
+                for event in events:
+                    uow.causation = event
+                    await handlers[type(event.payload)](event, uow)
+
+        await deliver([qualified(new_id(), DE) for _ in range(12)])  # x: 7 open, y: 5 today
+        (freed,) = (await rows(client, "SELECT lead_id FROM leads WHERE rep_id = 'x' LIMIT 1"))[0]
+        first, second, unseen = new_id(), new_id(), new_id()
+        enrolled = NurtureEnrolled(track_id="t")
+        await deliver(
+            [
+                Envelope.new(LeadDisqualified(reason="competitor"), lead_id=freed),
+                qualified(first, DE),  # takes the place the disqualification freed
+                Envelope.new(enrolled, lead_id=unseen),  # a lead routing never saw
+                qualified(second, DE),  # no capacity left: the overflow queue
+            ]
+        )
+        leads = {
+            r[0]: (r[1], r[2], r[3])
+            for r in await rows(client, "SELECT lead_id, stage, rep_id, queue_id FROM leads")
+        }
+        assert leads[freed][0] == "disqualified"
+        assert leads[first] == ("mql", "x", None)
+        assert leads[second] == ("mql", None, "eu-overflow")
+        assert leads[unseen] == ("nurture", None, None)
+        await check_counters(client)

@@ -369,6 +369,10 @@ class LiveState:
         """A read-only view sharing these dicts: later records show through it."""
         return RoutingState(self.open_counts, self.new_counts, self.pointers)
 
+    def release(self, rep_id: str) -> None:
+        """One of ``rep_id``'s open leads left (it left sales, or got another owner)."""
+        self.open_counts[rep_id] = self.open_counts.get(rep_id, 0) - 1
+
     def record(
         self,
         decision: Decision,
@@ -381,7 +385,7 @@ class LiveState:
         ``released`` (the rep who held the lead open before) drops one, the pool's credits
         move on."""
         if released is not None:
-            self.open_counts[released] = self.open_counts.get(released, 0) - 1
+            self.release(released)
         if decision.rep_id is not None:
             self.open_counts[decision.rep_id] = self.open_counts.get(decision.rep_id, 0) + 1
             rep = roster.reps.get(decision.rep_id)

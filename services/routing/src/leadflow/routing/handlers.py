@@ -105,13 +105,15 @@ def _owned(row: LeadRow, decision: Decision, now: datetime, **fields: Any) -> Le
 class RoutingHandlers:
     """Handlers sharing the configuration cache of one app instance.
 
-    ``LeadQualified`` events are not decided one by one: the handler collects them per
-    unit of work (one consumer batch = one transaction) and decides them together when the
-    unit of work flushes, before the kernel writes the events and commits. Under the
-    routing decision lock the batch locks its lead rows, reads counts and credits once,
-    makes the decisions in memory in delivery order (each sees the previous ones, exactly
-    as sequential decisions would) and writes everything back in one statement. Handlers
-    that touch lead rows decide the collected leads first, so per-lead order is kept.
+    ``LeadQualified``, ``LeadDisqualified`` and ``NurtureEnrolled`` are not handled one by
+    one: the handler collects them per unit of work (one consumer batch = one transaction)
+    and decides them together, in delivery order, when the unit of work flushes, before
+    the kernel writes the events and commits. Under the routing decision lock (taken when
+    the batch assigns anyone) the batch locks its lead rows, reads counts and credits once,
+    makes the decisions in memory (each sees the previous ones — a lead leaving sales frees
+    its rep for the next — exactly as sequential handling would) and writes everything back
+    in one statement. Handlers that touch lead rows otherwise (escalations) decide the
+    collected events first, so per-lead order is kept.
     """
 
     def __init__(self, cache: ConfigCache) -> None:
@@ -119,30 +121,46 @@ class RoutingHandlers:
 
     async def on_lead_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
         assert isinstance(event.payload, LeadQualified)
-        uow.batch(self, list, partial(self._assign, uow)).append(event)
+        self._collect(uow, event)
+
+    async def on_left_sales(self, event: Envelope, uow: UnitOfWork) -> None:
+        """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops."""
+        self._collect(uow, event)
+
+    def _collect(self, uow: UnitOfWork, event: Envelope) -> None:
+        uow.batch(self, list, partial(self._decide, uow)).append(event)
 
     async def _decide_pending(self, uow: UnitOfWork) -> None:
         await uow.flush_batch(self)
 
-    async def _assign(self, uow: UnitOfWork, events: list[Envelope]) -> None:
+    async def _decide(self, uow: UnitOfWork, events: list[Envelope]) -> None:
         conn = uow.conn
         now = uow.clock.now()
-        # The lock before the lead rows: every decider locks in this order.
-        config = await self.cache.get(conn, await store.decision_lock(conn))
+        assigns = any(isinstance(e.payload, LeadQualified) for e in events)
+        # The lock before the lead rows: every decider locks in this order. A batch that
+        # only moves leads out of sales changes no counts a decision reads: no lock.
+        config = await self.cache.get(conn, await store.decision_lock(conn)) if assigns else None
         rows, cycles = await store.lock_leads(conn, (e.lead_id for e in events))
-        state = await store.load_state(conn, now, fold=True)
-        view = state.view()
+        state = await store.load_state(conn, now, fold=True) if assigns else None
+        view = state.view() if state is not None else None
         assignments: list[AssignmentRow] = []
         changed: dict[UUID, LeadRow] = {}
         causation = uow.causation
         try:
             for event in events:
                 p = event.payload
-                assert isinstance(p, LeadQualified)
                 row = rows[event.lead_id]
-                after = _apply(row, LeadQualified.event_type)
+                after = _apply(row, event.event_type)
                 if after is None:
                     continue
+                if not isinstance(p, LeadQualified):  # left sales: its rep's load drops
+                    if state is not None and row.in_sales and row.rep_id is not None:
+                        state.release(row.rep_id)
+                    rows[row.lead_id] = changed[row.lead_id] = replace(
+                        row, stage=after.stage, held_from=after.held_from
+                    )
+                    continue
+                assert config is not None and state is not None and view is not None
                 # A new qualification cycle starts when the lead comes (back) from outside
                 # sales; a repeated LeadQualified within the same cycle must not assign twice.
                 cycle = row.cycle if row.stage is Stage.MQL else row.cycle + 1
@@ -189,15 +207,6 @@ class RoutingHandlers:
             uow.causation = causation
         if changed:
             await store.write_decisions(conn, assignments, list(changed.values()), state)
-
-    async def on_left_sales(self, event: Envelope, uow: UnitOfWork) -> None:
-        """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops."""
-        await self._decide_pending(uow)
-        row = await store.lock_lead(uow.conn, event.lead_id, create=True)
-        assert row is not None
-        after = _apply(row, event.event_type)
-        if after is not None:
-            await store.set_lifecycle(uow.conn, row.lead_id, after)
 
     async def on_escalation(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload

@@ -332,14 +332,15 @@ async def write_decisions(
     conn: AsyncConnection,
     assignments: Sequence[AssignmentRow],
     leads: Sequence[LeadRow],
-    state: LiveState,
+    state: LiveState | None,
 ) -> None:
     """Everything a group of decisions changed, in one statement: the arbiter rows, each
-    lead's owner, the daily counts and the pool credits. The caller holds the lead rows
-    and the decision lock, so every arbiter row must go in; one that does not means the
-    state was not what the decisions were made on, and the transaction must not commit."""
-    daily = sorted(state.new_delta.items())
-    pools = sorted(state.dirty_pools)
+    lead's owner and stage, the daily counts and the pool credits (no ``state``: only
+    stages moved). The caller holds the lead rows and the decision lock, so every arbiter
+    row must go in; one that does not means the state was not what the decisions were made
+    on, and the transaction must not commit."""
+    daily = sorted(state.new_delta.items()) if state is not None else []
+    pools = sorted(state.dirty_pools) if state is not None else []
     row = (
         await conn.execute(
             _WRITE_DECISIONS,
@@ -364,7 +365,7 @@ async def write_decisions(
                 "d_days": [k[1] for k, _ in daily],
                 "d_counts": [n for _, n in daily],
                 "p_pools": pools,
-                "p_credits": [_json(dict(state.pointers[p])) for p in pools],
+                "p_credits": [_json(dict(state.pointers[p])) for p in pools] if state else [],
             },
         )
     ).one()
@@ -373,8 +374,9 @@ async def write_decisions(
             f"routing decisions not recorded whole: {row[0]}/{len(assignments)} assignments, "
             f"{row[1]}/{len(leads)} leads"
         )
-    state.new_delta.clear()
-    state.dirty_pools.clear()
+    if state is not None:
+        state.new_delta.clear()
+        state.dirty_pools.clear()
 
 
 # -- leads -----------------------------------------------------------------------------
