@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -101,9 +102,11 @@ class PipedProjection(LeadCountProjection):
 class SinkProcess:
     """The consumer kit in a child process; its reports feed a TimedProjection here."""
 
-    def __init__(self, token: str, handler: str, started: dict[uuid.UUID, float]) -> None:
+    def __init__(
+        self, token: str, handler: str, started: dict[uuid.UUID, float], loop: str
+    ) -> None:
         self.timing = TimedProjection(started)
-        self.token, self.handler = token, handler
+        self.token, self.handler, self.loop = token, handler, loop
         self.proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -124,6 +127,8 @@ class SinkProcess:
             self.token,
             "--sink-handler",
             self.handler,
+            "--loop",
+            self.loop,
             stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
@@ -363,7 +368,7 @@ async def main(args: argparse.Namespace) -> None:
         projection = in_process
         await sink.start()
     else:
-        projection = SinkProcess(token, handler.__name__, started)
+        projection = SinkProcess(token, handler.__name__, started, args.loop)
         await projection.start()
     profiler = cProfile.Profile() if args.profile else None
 
@@ -448,19 +453,27 @@ if __name__ == "__main__":
     parser.add_argument(
         "--light-handler",
         action="store_true",
-        help="handler appends only (no per-event INSERT): the kernel's own cost",
+        help="handler appends only (no effect rows): the kernel's own cost",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the (b) run")
     parser.add_argument(
         "--one-process", action="store_true", help="run the consumer kit in this process too"
     )
     parser.add_argument("--quick", action="store_true", help="1,000 events, 5 s of latency")
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop of both kits (and of the raw baseline): uvloop, as the services "
+        "run under uvicorn, or the standard library's",
+    )
     parser.add_argument("--sink-for", help=argparse.SUPPRESS)  # the child process's mode
     parser.add_argument("--sink-handler", default="on_activity", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    run = uvloop.run if args.loop == "uvloop" else asyncio.run
     if args.sink_for:
-        asyncio.run(run_sink(args.sink_for, args.sink_handler))
+        run(run_sink(args.sink_for, args.sink_handler))
     else:
         if args.quick:
             args.events, args.seconds = min(args.events, 1000), min(args.seconds, 5.0)
-        asyncio.run(main(args))
+        run(main(args))
