@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
@@ -102,13 +102,20 @@ def score_summary(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-async def model_for(uow: UnitOfWork) -> ScoringModel:
-    """The current model, looked up once per unit of work (a consumer batch shares one)."""
-    cached = uow.__dict__.get("_scoring_model")
+async def _versions(uow: UnitOfWork) -> tuple[ScoringModel, int | None]:
+    """The current model and predictive version, read once per unit of work (a consumer
+    batch shares one read)."""
+    cached = uow.__dict__.get("_scoring_versions")
     if cached is None:
-        cached = await store.current_model(uow.conn)
-        uow.__dict__["_scoring_model"] = cached
-    return cached
+        cached = await store.current_versions(uow.conn)
+        uow.__dict__["_scoring_versions"] = cached
+    return cast(tuple[ScoringModel, int | None], cached)
+
+
+async def model_for(uow: UnitOfWork) -> ScoringModel:
+    """The current model, looked up once per unit of work."""
+    model, _predictive = await _versions(uow)
+    return model
 
 
 async def tracks_for(uow: UnitOfWork) -> list[NurtureTrack]:
@@ -123,7 +130,7 @@ async def predictive_for(uow: UnitOfWork) -> LinearModel | None:
     """The promoted predictive model (weights only), looked up once per unit of work."""
     if "_scoring_predictive" not in uow.__dict__:
         model: LinearModel | None = None
-        version = await store.promoted_version(uow.conn)
+        _model, version = await _versions(uow)
         if version is not None:
             weights = await store.predictive_weights(uow.conn, version)
             if weights is not None:

@@ -322,15 +322,6 @@ async def promoted_model(conn: AsyncConnection) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
-async def promoted_version(conn: AsyncConnection) -> int | None:
-    return await conn.scalar(
-        text(
-            "SELECT version FROM predictive_models WHERE promoted "
-            "ORDER BY promoted_at DESC, version DESC LIMIT 1"
-        )
-    )
-
-
 async def predictive_weights(conn: AsyncConnection, version: int) -> dict[str, Any] | None:
     cached = _PREDICTIVE_CACHE.get(version)
     if cached is None:
@@ -478,25 +469,39 @@ async def open_leads_page(
 _MODEL_CACHE: dict[str, ScoringModel] = {}
 
 
+# The newest published model (with a digest of its stored JSON) and the promoted predictive
+# model's version, in one statement: a consumer batch needs both.
+_CURRENT_VERSIONS = text(
+    """
+    SELECT m.version, m.digest,
+           (SELECT version FROM predictive_models WHERE promoted
+            ORDER BY promoted_at DESC, version DESC LIMIT 1) AS predictive
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (SELECT version, md5(model::text) AS digest FROM model_versions
+                       ORDER BY version DESC LIMIT 1) AS m ON true
+    """
+)
+
+
 async def current_model(conn: AsyncConnection) -> ScoringModel:
-    """The newest published model, or the built-in default (version 0) before any publish.
+    """The newest published model, or the built-in default (version 0) before any publish."""
+    model, _predictive = await current_versions(conn)
+    return model
+
+
+async def current_versions(conn: AsyncConnection) -> tuple[ScoringModel, int | None]:
+    """The current scoring model and the promoted predictive model's version (if any).
 
     Parsed models are cached by a digest of their stored JSON, so an event costs one indexed
     lookup, not a re-validation, and a new publish is seen by the very next event.
     """
-    row = (
-        await conn.execute(
-            text(
-                "SELECT version, md5(model::text) AS digest FROM model_versions "
-                "ORDER BY version DESC LIMIT 1"
-            )
-        )
-    ).first()
-    if row is None:
+    row = (await conn.execute(_CURRENT_VERSIONS)).one()
+    predictive = None if row.predictive is None else int(row.predictive)
+    if row.version is None:
         key = "default"
         if key not in _MODEL_CACHE:
             _MODEL_CACHE[key] = default_model()
-        return _MODEL_CACHE[key]
+        return _MODEL_CACHE[key], predictive
     key = f"{row.version}:{row.digest}"
     cached = _MODEL_CACHE.get(key)
     if cached is None:
@@ -505,7 +510,7 @@ async def current_model(conn: AsyncConnection) -> ScoringModel:
         if len(_MODEL_CACHE) > 64:
             _MODEL_CACHE.clear()
         _MODEL_CACHE[key] = cached
-    return cached
+    return cached, predictive
 
 
 async def model_version(conn: AsyncConnection, version: int) -> ScoringModel | None:
