@@ -10,7 +10,8 @@ routing (a queue, a team of reps, one round-robin rule) and then, in one run, me
   the time from the POST to the ``lead.assigned`` record on ``leadflow.routing`` (the
   record's producer timestamp, so our own consumer's delay is not counted);
 * **sustained throughput**: open-loop steps at rising rates; a step is *sustained* when
-  every lead of the step was assigned and every consumer group's lag was back to zero
+  every lead of the step was assigned at no less than 90% of the offered rate (from the
+  step's start to its last assignment) and every consumer group's lag was back to zero
   within ``drain`` seconds of the step's end (lag bounded, not growing);
 * **baselines on the same broker and database**: raw aiokafka produce -> consume latency at
   50 msg/s and produce+consume throughput; raw asyncpg single-row insert transactions/s;
@@ -588,6 +589,12 @@ class StepResult:
     sustained: bool
 
 
+# A step is sustained only if the leads were also assigned at (nearly) the offered rate: the
+# load driver queues requests the server has not taken yet, so "all assigned, lag back to
+# zero" alone holds for any rate, the server merely taking longer than the step.
+SUSTAINED_SHARE = 0.9
+
+
 async def measure_step(
     p: Platform, watcher: AssignmentWatcher, rate: float, seconds: float, drain: float
 ) -> StepResult:
@@ -635,7 +642,10 @@ async def measure_step(
         drain_seconds,
         max_lag,
         achieved,
-        drained and len(assigned) == len(ok) and len(ok) >= 0.99 * rate * seconds,
+        drained
+        and len(assigned) == len(ok)
+        and len(ok) >= 0.99 * rate * seconds
+        and achieved >= SUSTAINED_SHARE * rate,
     )
 
 
@@ -891,7 +901,7 @@ async def run(args: argparse.Namespace) -> str:
             f"| p99 latency at 50/s | {fmt_ms(lat.p99_ms)} | {fmt_ms(kafka.p99_ms)} | "
             f"{lat.p99_ms / kafka.p99_ms:.1f}x | <= 250 ms: "
             f"{'met' if lat.p99_ms <= 250 else 'NOT met'} |",
-            f"| sustained leads/s (lag drained) | {best:.0f} | {kafka.throughput:.0f} raw "
+            f"| sustained leads/s (kept pace, lag drained) | {best:.0f} | {kafka.throughput:.0f} raw "
             f"aiokafka records/s | {best / kafka.throughput:.3f} | >= 300: "
             f"{'met' if best >= 300 else 'NOT met'} |",
             f"| sustained leads/s vs DB | {best:.0f} | {pg_rate:.0f} raw asyncpg insert "
