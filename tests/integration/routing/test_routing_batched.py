@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified
+from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified, NurtureEnrolled
 from leadflow.events.catalogue.sla import SlaBreached, SlaMet, SlaStarted
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import Envelope, EventPayload, new_id
@@ -59,13 +59,14 @@ async def configure(client: httpx.AsyncClient) -> None:
     for rep_id, caps in CAPS.items():
         body = {"team_id": "eu", **caps}
         assert (await client.put(f"/v1/routing/reps/{rep_id}", json=body, headers=AUTH)).is_success
-    for path, body in [
+    docs: list[tuple[str, dict[str, object]]] = [
         ("/v1/routing/teams/na", {"members": list(NA)}),
         ("/v1/routing/teams/eu", {"members": list(CAPS), "queue_id": "eu-overflow"}),
         ("/v1/routing/queues/unassigned", {}),
         ("/v1/routing/queues/eu-overflow", {"team_id": "eu"}),
-    ]:
-        assert (await client.put(path, json=body, headers=AUTH)).is_success
+    ]
+    for path, doc in docs:
+        assert (await client.put(path, json=doc, headers=AUTH)).is_success
     r = await client.post(
         "/v1/routing/rules",
         json={
@@ -90,6 +91,15 @@ async def configure(client: httpx.AsyncClient) -> None:
 async def rows(client: httpx.AsyncClient, sql: str) -> list[Any]:
     async with _kit(client).connect() as conn:
         return list(await conn.execute(text(sql)))
+
+
+async def deliver(client: httpx.AsyncClient, events: list[Envelope]) -> None:
+    """Hand ``events`` to the routing handlers in one unit of work: one consumer batch."""
+    handlers = RoutingHandlers(ConfigCache()).handlers()
+    async with _kit(client).unit_of_work() as uow:
+        for event in events:
+            uow.causation = event
+            await handlers[type(event.payload)](event, uow)
 
 
 async def check_invariants(client: httpx.AsyncClient, us: int, de: int) -> None:
@@ -310,16 +320,7 @@ async def test_a_batch_of_sla_events_writes_every_clock_as_one_by_one_delivery_w
         return Envelope.new(payload, lead_id=lead)
 
     async with app_client(app) as client:
-        kit = _kit(client)
-        handlers = RoutingHandlers(ConfigCache()).handlers()
-
-        async def deliver(events: list[Envelope]) -> None:
-            async with kit.unit_of_work() as uow:
-                for event in events:
-                    uow.causation = event
-                    await handlers[type(event.payload)](event, uow)
-
-        await deliver([started("earlier", 0)])
+        await deliver(client, [started("earlier", 0)])
         batch = [
             status("earlier", SlaBreached),  # a clock from an earlier batch
             status("unknown", SlaMet),  # no such clock yet: nothing to update
@@ -329,7 +330,7 @@ async def test_a_batch_of_sla_events_writes_every_clock_as_one_by_one_delivery_w
             *[status(f"s{i}", SlaBreached) for i in range(10, 15)],
             started("s0", 99),  # restarted (re-timed) after it was met: stays met
         ]
-        await deliver(batch)
+        await deliver(client, batch)
         clocks = {
             r[0]: (r[1], r[2])
             for r in await rows(client, "SELECT sla_id, status, due_at FROM sla_clocks")
@@ -350,31 +351,21 @@ async def test_a_batch_mixing_qualified_and_leads_leaving_sales_decides_as_seque
 ) -> None:
     """Leaving sales is decided in the same batch as the assignments, in delivery order: a
     lead disqualified mid-batch frees its capped rep for the next lead of the same batch."""
-    from leadflow.events.catalogue.scoring import NurtureEnrolled
-
     app = create_app(settings_for(RoutingSettings, run_consumers=False))
     async with app_client(app) as client:
         await configure(client)
-        kit = _kit(client)
-        handlers = RoutingHandlers(ConfigCache()).handlers()
-
-        async def deliver(events: list[Envelope]) -> None:
-            async with kit.unit_of_work() as uow:
-                for event in events:
-                    uow.causation = event
-                    await handlers[type(event.payload)](event, uow)
-
-        await deliver([qualified(new_id(), DE) for _ in range(12)])  # x: 7 open, y: 5 today
+        await deliver(client, [qualified(new_id(), DE) for _ in range(12)])  # x: 7 open, y: 5 today
         (freed,) = (await rows(client, "SELECT lead_id FROM leads WHERE rep_id = 'x' LIMIT 1"))[0]
         first, second, unseen = new_id(), new_id(), new_id()
         enrolled = NurtureEnrolled(track_id="t")
         await deliver(
+            client,
             [
                 Envelope.new(LeadDisqualified(reason="competitor"), lead_id=freed),
                 qualified(first, DE),  # takes the place the disqualification freed
                 Envelope.new(enrolled, lead_id=unseen),  # a lead routing never saw
                 qualified(second, DE),  # no capacity left: the overflow queue
-            ]
+            ],
         )
         leads = {
             r[0]: (r[1], r[2], r[3])
