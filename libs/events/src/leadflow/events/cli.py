@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from leadflow.events.envelope import dlq_topic_for, topic_for
+from leadflow.events.settings import DEFAULT_TOPIC_RETENTION_HOURS
 
 PRODUCERS = ("intake", "scoring", "routing", "sla")
 # service -> (schema, python package); sla-monitor keeps its data in schema ``sla``.
@@ -177,13 +178,15 @@ def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
 def cmd_create_topics(args: argparse.Namespace) -> int:
     if args.partitions < 1 or args.replication_factor < 1:
         raise CliError("--partitions and --replication-factor must be at least 1")
-    from leadflow.events.service import DEFAULT_TOPIC_RETENTION_HOURS
-
     retention = args.retention_hours
     if retention is None:
-        retention = float(
-            os.environ.get("LEADFLOW_TOPIC_RETENTION_HOURS", DEFAULT_TOPIC_RETENTION_HOURS)
-        )
+        configured = os.environ.get("LEADFLOW_TOPIC_RETENTION_HOURS")
+        try:
+            retention = float(configured) if configured else DEFAULT_TOPIC_RETENTION_HOURS
+        except ValueError as exc:
+            raise CliError(
+                f"LEADFLOW_TOPIC_RETENTION_HOURS is not a number: {configured!r}"
+            ) from exc
     if retention <= 0:
         raise CliError("--retention-hours must be positive")
     topics = all_topics(prefix_of(args))

@@ -45,7 +45,7 @@ from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.logs import configure_logging
 from leadflow.events.outbox import OutboxRelay, notify_channel
 from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
-from leadflow.events.settings import ServiceSettings
+from leadflow.events.settings import DEFAULT_TOPIC_RETENTION_HOURS, ServiceSettings
 from leadflow.events.store import EventStore, PayloadCodec
 from leadflow.events.timers import TimerHandler, TimerRunner
 
@@ -572,9 +572,6 @@ class BodyLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
-
-
-DEFAULT_TOPIC_RETENTION_HOURS = 168.0
 
 
 def new_topics(

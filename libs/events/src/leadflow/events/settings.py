@@ -28,6 +28,9 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Events carry personal fields in clear: how long they may stay on the broker (a week).
+DEFAULT_TOPIC_RETENTION_HOURS = 168.0
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore", populate_by_name=True)
@@ -45,7 +48,7 @@ class ServiceSettings(BaseSettings):
     )
     db_schema: str = ""
     topic_prefix: str = ""
-    topic_retention_hours: float = Field(default=168.0, gt=0)
+    topic_retention_hours: float = Field(default=DEFAULT_TOPIC_RETENTION_HOURS, gt=0)
     admin_token: str = "change-me"
     host: str = "127.0.0.1"
     port: int = 8000

@@ -274,13 +274,8 @@ class RoutingHandlers:
     def _sla_clocks(self, uow: UnitOfWork) -> store.SlaClockWrites:
         """The batch's clock changes: a batch of SLA events costs a statement, not one each."""
         return uow.batch(
-            (self, "sla"),
-            store.SlaClockWrites,
-            partial(self._write_sla_clocks, uow),
+            (self, "sla"), store.SlaClockWrites, partial(store.write_sla_clocks, uow.conn)
         )
-
-    async def _write_sla_clocks(self, uow: UnitOfWork, writes: store.SlaClockWrites) -> None:
-        await store.write_sla_clocks(uow.conn, writes)
 
     async def on_sla_started(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload

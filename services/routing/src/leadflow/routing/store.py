@@ -434,18 +434,14 @@ def _lead_row(r: Any) -> LeadRow:
     )
 
 
-async def lock_lead(
-    conn: AsyncConnection, lead_id: uuid.UUID, *, create: bool = False
-) -> LeadRow | None:
+async def lock_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
     """The lead's row FOR UPDATE: handlers and API commands on one lead take turns."""
-    if create:  # one round trip: insert or lock the existing row, and read it
-        sql = (
-            "INSERT INTO leads (lead_id) VALUES (:id) ON CONFLICT (lead_id) "
-            f"DO UPDATE SET lead_id = EXCLUDED.lead_id RETURNING {_LEAD_COLUMNS}"
+    row = (
+        await conn.execute(
+            text(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"),
+            {"id": lead_id},
         )
-    else:
-        sql = f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"
-    row = (await conn.execute(text(sql), {"id": lead_id})).first()
+    ).first()
     return None if row is None else _lead_row(row)
 
 

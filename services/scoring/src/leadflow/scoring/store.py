@@ -33,14 +33,18 @@ LEAD_COLUMNS = (
     "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
     "enrolled_at, outcome, snapshot, snapshot_at"
 )
-# Every column a handler may change, written together by ``save_leads`` (one statement).
-SAVED_COLUMNS = (
-    "profile", "status", "with_sales", "qualified", "qualified_at", "disqualified",
-    "disqualify_reason", "engagement_since", "score", "scored_at", "reeval_at",
-    "nurture_status", "track_id", "track_version", "nurture_step", "nurture_reason",
-    "nurture_next_due_at", "enrolled_at", "outcome", "snapshot", "snapshot_at",
-)  # fmt: skip
-_JSON_COLUMNS = frozenset({"profile", "score", "snapshot"})
+# Every column a handler may change, with its SQL type, written together by ``save_leads``
+# (one statement, one array per column).
+SAVED_COLUMNS = {
+    "profile": "jsonb", "status": "text", "with_sales": "boolean", "qualified": "boolean",
+    "qualified_at": "timestamptz", "disqualified": "boolean", "disqualify_reason": "text",
+    "engagement_since": "timestamptz", "score": "jsonb", "scored_at": "timestamptz",
+    "reeval_at": "timestamptz", "nurture_status": "text", "track_id": "text",
+    "track_version": "integer", "nurture_step": "integer", "nurture_reason": "text",
+    "nurture_next_due_at": "timestamptz", "enrolled_at": "timestamptz", "outcome": "text",
+    "snapshot": "jsonb", "snapshot_at": "timestamptz",
+}  # fmt: skip
+_JSON_COLUMNS = frozenset(c for c, sql_type in SAVED_COLUMNS.items() if sql_type == "jsonb")
 
 
 @dataclass
@@ -203,21 +207,11 @@ async def upsert_leads(
     return {r.lead_id: LeadRow.from_row(r) for r in rows}
 
 
-_SAVED_TYPES = {
-    "profile": "jsonb", "status": "text", "with_sales": "boolean", "qualified": "boolean",
-    "qualified_at": "timestamptz", "disqualified": "boolean", "disqualify_reason": "text",
-    "engagement_since": "timestamptz", "score": "jsonb", "scored_at": "timestamptz",
-    "reeval_at": "timestamptz", "nurture_status": "text", "track_id": "text",
-    "track_version": "integer", "nurture_step": "integer", "nurture_reason": "text",
-    "nurture_next_due_at": "timestamptz", "enrolled_at": "timestamptz", "outcome": "text",
-    "snapshot": "jsonb", "snapshot_at": "timestamptz",
-}  # fmt: skip
-assert set(_SAVED_TYPES) == set(SAVED_COLUMNS)
 _SAVE_LEADS = text(
     "UPDATE leads AS l SET "
     + ", ".join(f"{c} = v.{c}" for c in SAVED_COLUMNS)
     + ", updated_at = now() FROM unnest(CAST(:lead_id AS uuid[]), "
-    + ", ".join(f"CAST(:{c} AS {_SAVED_TYPES[c]}[])" for c in SAVED_COLUMNS)
+    + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in SAVED_COLUMNS.items())
     + ") AS v(lead_id, "
     + ", ".join(SAVED_COLUMNS)
     + ") WHERE l.lead_id = v.lead_id"
