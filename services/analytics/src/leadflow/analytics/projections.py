@@ -187,7 +187,7 @@ async def write_records(apg: Any, records: Records, *, locked: bool = False) -> 
 
 FOLD_STAGE = Stage(
     "rb_analytics_fold",
-    "lead_id uuid, state jsonb",
+    "lead_id uuid, state text",
     target="analytics_fold",
     keys=("lead_id",),
     values=("state",),
@@ -200,7 +200,7 @@ async def load_states(apg: Any, lead_ids: Sequence[str]) -> dict[str, LeadState]
     if not lead_ids:
         return {}
     rows = await apg.fetch(
-        "SELECT lead_id::text, state::text FROM analytics_fold WHERE lead_id = ANY($1::uuid[])",
+        "SELECT lead_id::text, state FROM analytics_fold WHERE lead_id = ANY($1::uuid[])",
         lead_ids,
     )
     loads = orjson.loads
