@@ -156,15 +156,18 @@ class ProjectionRunner:
 
     async def run(self) -> None:
         while not self._stop.is_set():
-            applied = 0
+            # Cleared before stepping, not after: a wake() while a step runs (a batch
+            # committed after the step's read) must end the wait below at once, not be lost
+            # and leave the batch to the next poll.
+            self._wake.clear()
+            full = False
             try:
                 for unit in self._units():
-                    applied += await self.step(unit[0], self.batch)
+                    full |= await self.step(unit[0], self.batch) >= self.batch
             except Exception:
                 log.exception("projection step failed")
-            if applied:
-                continue
-            self._wake.clear()
+            if full:
+                continue  # more may be waiting right behind a full batch
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             except TimeoutError:

@@ -127,8 +127,7 @@ class ServiceKit:
             uow = UnitOfWork(conn, self.store, self.clock, causation)
             yield uow
             await uow.flush()
-        if self.timer_runner is not None:
-            self.timer_runner.wake_for(uow.timers.soonest)
+        self._after_commit(uow.timers.soonest)
 
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
         return UnitOfWork(conn, self.store, self.clock, causation)
@@ -195,7 +194,7 @@ class ServiceKit:
                 service=self.service,
                 batch_size=s.consumer_batch_size,
                 max_attempts=s.max_attempts,
-                on_applied=self._after_batch_applied,
+                on_applied=self._after_commit,
             )
             self._spawn(self.consumer.run(), "consumer")
         if self.timer_handlers:
@@ -209,7 +208,9 @@ class ServiceKit:
             )
             self._spawn(self.timer_runner.run(), "timers")
 
-    def _after_batch_applied(self, soonest_timer: datetime | None) -> None:
+    def _after_commit(self, soonest_timer: datetime | None) -> None:
+        """A consumer batch or an API command committed: its events are there to project
+        now, and its soonest timer may be due before the timer runner's next poll."""
         if self.projection_runner is not None:
             self.projection_runner.wake()
         if self.timer_runner is not None:

@@ -170,6 +170,7 @@ class TimerRunner:
 
     async def run(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before the sweep: a wake() during it is not lost
             try:
                 fired = await self.run_due()
             except Exception:  # database away: keep the loop alive and try again
@@ -177,7 +178,6 @@ class TimerRunner:
                 fired = 0
             if fired >= self.batch:
                 continue
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
             except TimeoutError:

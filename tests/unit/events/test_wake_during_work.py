@@ -1,0 +1,127 @@
+"""A wake() that arrives while the projection runner steps (or the timer runner sweeps) is
+not lost: the runner goes round again at once instead of sleeping until its next poll.
+
+The lost wake was a latency bug: a consumer batch committed while the projection runner's
+step read the log before it, and the batch waited a whole poll to be projected."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from leadflow.events.clock import ManualClock
+from leadflow.events.projection import ProjectionRunner
+from leadflow.events.testing import wait_until
+from leadflow.events.timers import TimerRunner
+
+LONG_POLL = 60.0  # a runner that sleeps until its poll would fail the deadline below
+
+
+class Counted:
+    """Counts calls; the first call wakes the runner mid-way (after an await)."""
+
+    def __init__(self, wake: Callable[[], None], result: int = 0) -> None:
+        self.calls = 0
+        self.wake = wake
+        self.result = result
+
+    async def __call__(self, *_: Any) -> int:
+        self.calls += 1
+        await asyncio.sleep(0)
+        if self.calls == 1:
+            self.wake()  # "a batch committed while we were reading"
+        await asyncio.sleep(0)
+        return self.result
+
+
+async def _second_call_soon(
+    task_of: Callable[[], Any], stop: Callable[[], None], calls: Callable[[], int]
+) -> float:
+    started = time.perf_counter()
+    task = asyncio.create_task(task_of())
+    try:
+        await wait_until(lambda: calls() >= 2, timeout=5)
+    finally:
+        stop()
+        await asyncio.wait_for(task, timeout=5)
+    return time.perf_counter() - started
+
+
+class _Probe:
+    name = "probe"
+
+    async def apply(self, *_: Any) -> None:
+        raise AssertionError("not stepped for real in this test")
+
+    async def clear(self, *_: Any) -> None:
+        raise AssertionError("not cleared in this test")
+
+
+async def test_a_projection_wake_during_a_step_makes_the_runner_step_again_at_once() -> None:
+    async def no_source(*_: Any) -> list[Any]:
+        return []
+
+    runner = ProjectionRunner(
+        None,  # type: ignore[arg-type]
+        [_Probe()],
+        no_source,
+        no_source,  # type: ignore[arg-type]
+        service="test",
+        poll_seconds=LONG_POLL,
+    )
+    step = Counted(runner.wake)
+    runner.step = step  # type: ignore[method-assign, assignment]
+    took = await _second_call_soon(runner.run, runner.stop, lambda: step.calls)
+    assert took < LONG_POLL / 2
+
+
+async def test_a_projection_step_short_of_a_full_batch_waits_for_a_wake() -> None:
+    """No wake, batch not full: nothing is known to be waiting, so it sleeps (no empty
+    transaction right after every batch)."""
+
+    async def no_source(*_: Any) -> list[Any]:
+        return []
+
+    runner = ProjectionRunner(
+        None,  # type: ignore[arg-type]
+        [_Probe()],
+        no_source,
+        no_source,  # type: ignore[arg-type]
+        service="test",
+        poll_seconds=LONG_POLL,
+        batch=10,
+    )
+    step = Counted(lambda: None, result=3)
+    runner.step = step  # type: ignore[method-assign, assignment]
+    task = asyncio.create_task(runner.run())
+    await wait_until(lambda: step.calls >= 1, timeout=5)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert step.calls == 1
+    runner.wake()
+    await wait_until(lambda: step.calls >= 2, timeout=5)
+    step.result = 10  # a full batch: it goes round again without a wake
+    runner.wake()
+    await wait_until(lambda: step.calls >= 4, timeout=5)
+    runner.stop()
+    await asyncio.wait_for(task, timeout=5)
+
+
+async def test_a_timer_wake_during_a_sweep_makes_the_runner_sweep_again_at_once() -> None:
+    async def no_uow(*_: Any) -> Any:
+        raise AssertionError("no sweep in this test")
+
+    runner = TimerRunner(
+        None,  # type: ignore[arg-type]
+        {},
+        ManualClock(),
+        no_uow,
+        service="test",
+        poll_seconds=LONG_POLL,
+    )
+    sweep = Counted(runner.wake)
+    runner.run_due = sweep  # type: ignore[method-assign]
+    took = await _second_call_soon(runner.run, runner.stop, lambda: sweep.calls)
+    assert took < LONG_POLL / 2
