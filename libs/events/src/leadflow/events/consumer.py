@@ -224,6 +224,7 @@ class ConsumerRunner:
         batch_size: int = 500,
         max_attempts: int = 5,
         on_applied: Callable[[datetime | None], None] | None = None,
+        commit_interval_seconds: float = 0.5,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -236,6 +237,7 @@ class ConsumerRunner:
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.on_applied = on_applied
+        self.commit_interval_seconds = commit_interval_seconds
         self.batch_lock = asyncio.Lock()
         # Offsets of applied batches wait here for the background committer: the inbox makes
         # a redelivery harmless, so the next batch never waits for a broker round trip.
@@ -493,12 +495,19 @@ class ConsumerRunner:
         self._commit_wanted.set()
 
     async def _commit_in_background(self) -> None:
-        """Commit applied offsets as they come, coalescing batches applied meanwhile."""
+        """Commit applied offsets at most every ``commit_interval_seconds``, coalescing the
+        batches applied meanwhile into one commit. Each commit is a write on the broker (to
+        ``__consumer_offsets``): committing after every small batch made offset commits a
+        large share of the broker's CPU, which every service's produce and fetch wait on.
+        A crash redelivers at most an interval's batches, which the inbox skips; a
+        rebalance and a stop commit at once."""
         while True:
             await self._commit_wanted.wait()
             self._commit_wanted.clear()
             if not await self.commit_applied():
                 await _sleep_unless(self._stop, 0.5)
+            elif self.commit_interval_seconds > 0:
+                await _sleep_unless(self._stop, self.commit_interval_seconds)
 
     async def commit_applied(self) -> bool:
         """Commit the offsets of every applied batch; False when the broker refused."""

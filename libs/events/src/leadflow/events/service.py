@@ -195,6 +195,7 @@ class ServiceKit:
                 batch_size=s.consumer_batch_size,
                 max_attempts=s.max_attempts,
                 on_applied=self._after_commit,
+                commit_interval_seconds=s.consumer_commit_interval_seconds,
             )
             self._spawn(self.consumer.run(), "consumer")
         if self.timer_handlers:

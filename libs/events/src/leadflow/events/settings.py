@@ -54,6 +54,7 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     max_body_bytes: int = 1_048_576
     consumer_batch_size: int = 500
+    consumer_commit_interval_seconds: float = Field(default=0.5, ge=0)
     max_attempts: int = 5
     run_consumers: bool = True
     log_level: str = "INFO"
