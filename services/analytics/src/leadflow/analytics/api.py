@@ -336,6 +336,7 @@ def _known(name: str) -> str:
 @router.get("/v1/projections", tags=["projections"], summary="Checkpoints and rebuild progress")
 async def list_projections(kit: Kit) -> dict[str, Any]:
     runner = runner_of(kit)
+    progress = _progress_before_reading(runner)
     async with kit.connect() as conn:
         points = await store.checkpoints(conn)
         head = await log_head(conn)
@@ -346,7 +347,7 @@ async def list_projections(kit: Kit) -> dict[str, Any]:
                 "name": n,
                 "position": points.get(n, 0),
                 "lag": head - points.get(n, 0),
-                "rebuild": asdict(runner.progress[n]),
+                "rebuild": progress[n],
             }
             for n in PROJECTION_NAMES
         ],
@@ -391,15 +392,18 @@ async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
 async def projection_status(name: str, kit: Kit) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
+    progress = _progress_before_reading(runner)[name]
     async with kit.connect() as conn:
         points = await store.checkpoints(conn)
         head = await log_head(conn)
-    return {
-        "name": name,
-        "position": points.get(name, 0),
-        "head": head,
-        "rebuild": asdict(runner.progress[name]),
-    }
+    return {"name": name, "position": points.get(name, 0), "head": head, "rebuild": progress}
+
+
+def _progress_before_reading(runner: ProjectionRunner) -> dict[str, dict[str, Any]]:
+    """The rebuild progress, taken BEFORE the checkpoints are read: a rebuild that says
+    "done" here committed before the read's snapshot, so the positions shown include it
+    (taken after, a client could see "done" beside the positions of before its last chunk)."""
+    return {n: asdict(runner.progress[n]) for n in PROJECTION_NAMES}
 
 
 # -- dashboard -----------------------------------------------------------------------------
