@@ -136,6 +136,9 @@ def settings_for(isolation: Isolation) -> Callable[..., Any]:
             "timer_poll_seconds": 0.05,
             "outbox_poll_seconds": 0.2,
             "shutdown_grace_seconds": 10,
+            # Tests wait for each step's events to be consumed; a fetch that gathers (the
+            # analytics and sla-monitor defaults) would make every such wait its max wait.
+            "consumer_fetch_min_bytes": 1,
         }
         values.update(overrides)
         return cls(**values)

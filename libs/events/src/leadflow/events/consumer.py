@@ -225,6 +225,8 @@ class ConsumerRunner:
         max_attempts: int = 5,
         on_applied: Callable[[datetime | None], None] | None = None,
         commit_interval_seconds: float = 0.5,
+        fetch_max_wait_ms: int = 100,
+        fetch_min_bytes: int = 1,
     ) -> None:
         self.engine = engine
         self.store = store
@@ -238,6 +240,8 @@ class ConsumerRunner:
         self.max_attempts = max_attempts
         self.on_applied = on_applied
         self.commit_interval_seconds = commit_interval_seconds
+        self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.fetch_min_bytes = fetch_min_bytes
         self.batch_lock = asyncio.Lock()
         # Offsets of applied batches wait here for the background committer: the inbox makes
         # a redelivery harmless, so the next batch never waits for a broker round trip.
@@ -268,7 +272,8 @@ class ConsumerRunner:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.batch_size,
-                fetch_max_wait_ms=100,
+                fetch_max_wait_ms=self.fetch_max_wait_ms,
+                fetch_min_bytes=self.fetch_min_bytes,
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,
                 rebalance_timeout_ms=30_000,

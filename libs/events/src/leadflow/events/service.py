@@ -196,6 +196,8 @@ class ServiceKit:
                 max_attempts=s.max_attempts,
                 on_applied=self._after_commit,
                 commit_interval_seconds=s.consumer_commit_interval_seconds,
+                fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
+                fetch_min_bytes=s.consumer_fetch_min_bytes,
             )
             self._spawn(self.consumer.run(), "consumer")
         if self.timer_handlers:

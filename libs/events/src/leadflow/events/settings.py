@@ -55,6 +55,8 @@ class ServiceSettings(BaseSettings):
     max_body_bytes: int = 1_048_576
     consumer_batch_size: int = 500
     consumer_commit_interval_seconds: float = Field(default=0.5, ge=0)
+    consumer_fetch_max_wait_ms: int = Field(default=100, ge=0)
+    consumer_fetch_min_bytes: int = Field(default=1, ge=1)
     max_attempts: int = 5
     run_consumers: bool = True
     log_level: str = "INFO"

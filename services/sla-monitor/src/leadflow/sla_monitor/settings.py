@@ -7,6 +7,8 @@
 | `LEADFLOW_SLA_DEFAULT_TIMEZONE` | `UTC` | IANA zone of the seeded `default` calendar |
 | `LEADFLOW_SLA_WORKDAY_START` / `LEADFLOW_SLA_WORKDAY_END` | `09:00`, `17:00` | hours |
 | `LEADFLOW_SLA_WORKDAYS` | `mon,tue,wed,thu,fri` | its working days |
+| `LEADFLOW_CONSUMER_FETCH_MAX_WAIT_MS` | `250` | a fetch gathers routing events up to this long... |
+| `LEADFLOW_CONSUMER_FETCH_MIN_BYTES` | `1048576` | ...or until this much (SLA clocks run in minutes and hours; fewer, larger batches) |
 
 The `default` calendar is written once at startup when none is stored; later edits through
 the admin API win. Everything else (`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`,
@@ -26,6 +28,8 @@ class SlaSettings(ServiceSettings):
     sla_workday_start: str = "09:00"
     sla_workday_end: str = "17:00"
     sla_workdays: str = "mon,tue,wed,thu,fri"
+    consumer_fetch_max_wait_ms: int = 250
+    consumer_fetch_min_bytes: int = 1_048_576
 
     def default_calendar(self) -> BusinessCalendar:
         """The calendar seeded at startup (validated: a bad zone or hour fails the start)."""
