@@ -4,7 +4,9 @@ batches applied meanwhile coalesce into one commit (each commit is a broker writ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from aiokafka import TopicPartition
@@ -45,6 +47,17 @@ def runner(interval: float) -> tuple[ConsumerRunner, RecordingConsumer]:
     return r, consumer
 
 
+@contextlib.asynccontextmanager
+async def committing(r: ConsumerRunner) -> AsyncIterator[None]:
+    """The runner's background committer, running for the block."""
+    committer = asyncio.create_task(r._commit_in_background())
+    try:
+        yield
+    finally:
+        committer.cancel()
+        await asyncio.gather(committer, return_exceptions=True)
+
+
 def applied(r: ConsumerRunner, last_offset: int) -> None:
     r._mark_applied({TP: [Record(last_offset)]})
 
@@ -52,8 +65,7 @@ def applied(r: ConsumerRunner, last_offset: int) -> None:
 async def test_batches_applied_within_the_interval_are_committed_together_after_it() -> None:
     interval = 0.6
     r, consumer = runner(interval)
-    committer = asyncio.create_task(r._commit_in_background())
-    try:
+    async with committing(r):
         applied(r, 9)
         await wait_until(lambda: len(consumer.commits) == 1, timeout=5)
         applied(r, 19)
@@ -66,34 +78,23 @@ async def test_batches_applied_within_the_interval_are_committed_together_after_
         assert first == {TP: 10}
         assert second == {TP: 30}  # both later batches, in one commit
         assert second_at - first_at >= interval * 0.9
-    finally:
-        committer.cancel()
-        await asyncio.gather(committer, return_exceptions=True)
 
 
 async def test_with_no_interval_every_batch_is_committed_as_it_is_applied() -> None:
     r, consumer = runner(0)
-    committer = asyncio.create_task(r._commit_in_background())
-    try:
+    async with committing(r):
         for n, last in enumerate((9, 19, 29), start=1):
             applied(r, last)
             await wait_until(lambda n=n: len(consumer.commits) == n, timeout=5)  # type: ignore[misc]
         assert [c for _, c in consumer.commits] == [{TP: 10}, {TP: 20}, {TP: 30}]
-    finally:
-        committer.cancel()
-        await asyncio.gather(committer, return_exceptions=True)
 
 
 async def test_stopping_ends_the_wait_and_commits_what_was_applied() -> None:
     r, consumer = runner(60.0)
-    committer = asyncio.create_task(r._commit_in_background())
-    try:
+    async with committing(r):
         applied(r, 9)
         await wait_until(lambda: len(consumer.commits) == 1, timeout=5)
         applied(r, 19)
         r.stop()  # the committer stops waiting out its 60 s and commits the second batch
         await wait_until(lambda: len(consumer.commits) == 2, timeout=5)
         assert consumer.commits[-1][1] == {TP: 20}
-    finally:
-        committer.cancel()
-        await asyncio.gather(committer, return_exceptions=True)

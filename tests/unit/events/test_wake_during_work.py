@@ -59,18 +59,25 @@ class _Probe:
         raise AssertionError("not cleared in this test")
 
 
-async def test_a_projection_wake_during_a_step_makes_the_runner_step_again_at_once() -> None:
-    async def no_source(*_: Any) -> list[Any]:
-        return []
+async def _no_events(*_: Any) -> list[Any]:
+    return []
 
-    runner = ProjectionRunner(
+
+def projection_runner(batch: int = 2000) -> ProjectionRunner:
+    """A runner whose steps the test replaces (no database)."""
+    return ProjectionRunner(
         None,  # type: ignore[arg-type]
         [_Probe()],
-        no_source,
-        no_source,  # type: ignore[arg-type]
+        _no_events,
+        _no_events,  # type: ignore[arg-type]
         service="test",
         poll_seconds=LONG_POLL,
+        batch=batch,
     )
+
+
+async def test_a_projection_wake_during_a_step_makes_the_runner_step_again_at_once() -> None:
+    runner = projection_runner()
     step = Counted(runner.wake)
     runner.step = step  # type: ignore[method-assign, assignment]
     took = await _second_call_soon(runner.run, runner.stop, lambda: step.calls)
@@ -80,19 +87,7 @@ async def test_a_projection_wake_during_a_step_makes_the_runner_step_again_at_on
 async def test_a_projection_step_short_of_a_full_batch_waits_for_a_wake() -> None:
     """No wake, batch not full: nothing is known to be waiting, so it sleeps (no empty
     transaction right after every batch)."""
-
-    async def no_source(*_: Any) -> list[Any]:
-        return []
-
-    runner = ProjectionRunner(
-        None,  # type: ignore[arg-type]
-        [_Probe()],
-        no_source,
-        no_source,  # type: ignore[arg-type]
-        service="test",
-        poll_seconds=LONG_POLL,
-        batch=10,
-    )
+    runner = projection_runner(batch=10)
     step = Counted(lambda: None, result=3)
     runner.step = step  # type: ignore[method-assign, assignment]
     task = asyncio.create_task(runner.run())
