@@ -99,6 +99,14 @@ rootLogger.appenderRef.file.ref = FILE
 """
 
 
+def _how_it_ended(code: int | None, timeout: float) -> str:
+    if code is None:
+        return f"still starting after {timeout:.0f}s"
+    if code < 0:
+        return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 class KafkaBroker:
     """One KRaft node. ``start()`` blocks until a client can list topics."""
 
@@ -200,22 +208,33 @@ class KafkaBroker:
                 f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}"
             )
 
-    def start(self, timeout: float = 90.0) -> None:
+    def start(self, timeout: float = 90.0, attempts: int = 2) -> None:
+        """Start the broker and wait until a client can list topics.
+
+        A JVM that exits before opening its port (killed from outside, or a port taken
+        between choosing it and binding it, on a shared machine) is started again, up to
+        ``attempts`` times; one still starting after ``timeout`` is not."""
         jars = ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.format(jars)
-        out = open(self.data_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the process
-        self.proc = subprocess.Popen(
-            self._java(jars, "kafka.Kafka", str(self.data_dir / "server.properties")),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        if not wait_port(self.port, timeout, self.proc):
-            self.kill()
-            raise KafkaUnavailable(
-                f"Kafka did not open port {self.port}; see {self.data_dir}/stdout.log"
+        for attempt in range(1, attempts + 1):
+            out = open(self.data_dir / "stdout.log", "ab")  # noqa: SIM115 - closed below
+            self.proc = subprocess.Popen(
+                self._java(jars, "kafka.Kafka", str(self.data_dir / "server.properties")),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
+            out.close()  # the child has its own descriptor
+            if wait_port(self.port, timeout, self.proc):
+                break
+            code = self.proc.poll()
+            self.kill()
+            if code is None or attempt == attempts:
+                raise KafkaUnavailable(
+                    f"Kafka did not open port {self.port} ({_how_it_ended(code, timeout)}); "
+                    f"see {self.data_dir}/stdout.log"
+                )
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
