@@ -8,8 +8,8 @@ Writes >= N synthetic events (realistic lead lifecycles, interleaved in time) st
 a scratch schema's ``lead_event_log`` with COPY, then in one run: (1) scans the log with raw
 asyncpg in the same batch size, (2) rebuilds all six projections in ONE pass with the
 analytics rebuild (``leadflow.analytics.rebuild.rebuild_group``: lead states in memory,
-chunk k+1 folded while chunk k is COPYed and merged set-based in its transaction; what ``python -m leadflow.analytics rebuild`` and the
-rebuild endpoint run) and prints events/s and the ratio to the scan; with ``--kernel`` also
+chunk k+1 folded while chunk k is COPYed and merged set-based in its transaction; what
+``python -m leadflow.analytics rebuild`` and the rebuild endpoint run) and prints events/s and the ratio to the scan; with ``--kernel`` also
 with the kernel's batch-by-batch ``rebuild_many`` (the old path), and checks that both
 produce the same tables; (3) measures GET /v1/funnel p50/p95 in-process over a mix of
 filters. With ``--grow-to`` the log is then grown, the backlog applied from the checkpoint

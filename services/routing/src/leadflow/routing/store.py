@@ -339,8 +339,13 @@ async def write_decisions(
     stages moved). The caller holds the lead rows and the decision lock, so every arbiter
     row must go in; one that does not means the state was not what the decisions were made
     on, and the transaction must not commit."""
-    daily = sorted(state.new_delta.items()) if state is not None else []
-    pools = sorted(state.dirty_pools) if state is not None else []
+    daily: list[tuple[tuple[str, date], int]] = []
+    pools: list[str] = []
+    credits: list[str] = []
+    if state is not None:
+        daily = sorted(state.new_delta.items())
+        pools = sorted(state.dirty_pools)
+        credits = [_json(dict(state.pointers[p])) for p in pools]
     row = (
         await conn.execute(
             _WRITE_DECISIONS,
@@ -365,7 +370,7 @@ async def write_decisions(
                 "d_days": [k[1] for k, _ in daily],
                 "d_counts": [n for _, n in daily],
                 "p_pools": pools,
-                "p_credits": [_json(dict(state.pointers[p])) for p in pools] if state else [],
+                "p_credits": credits,
             },
         )
     ).one()
