@@ -14,8 +14,8 @@ from leadflow.devstack.kafka import KafkaBroker, KafkaUnavailable
 
 # Opens the broker's port and keeps it open until killed.
 LISTEN = (
-    "import socket, sys, time; s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
-    "s.listen(); time.sleep(60)"
+    "import signal, socket, sys; s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); "
+    "s.listen(); signal.pause()"
 )
 
 
@@ -70,7 +70,7 @@ def test_when_every_attempt_exits_the_error_says_how(tmp_path: Path) -> None:
 
 
 def test_a_broker_still_starting_at_the_timeout_is_not_started_again(tmp_path: Path) -> None:
-    slow = [sys.executable, "-c", "import time; time.sleep(60)"]
+    slow = [sys.executable, "-c", "import signal; signal.pause()"]  # never opens the port
     broker = ScriptedBroker(tmp_path / "kafka", [slow])
     with pytest.raises(KafkaUnavailable, match=r"still starting after 1s"):
         broker.start(timeout=1)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiokafka import TopicPartition
 
 from leadflow.events.consumer import ConsumerRunner
-from leadflow.events.testing import wait_until
+from leadflow.events.testing import WatchedEvent, wait_until
 
 TP = TopicPartition("leadflow.intake", 0)
 
@@ -42,6 +42,7 @@ def runner(interval: float) -> tuple[ConsumerRunner, RecordingConsumer]:
         service="test",
         commit_interval_seconds=interval,
     )
+    r._stop = WatchedEvent()
     consumer = RecordingConsumer()
     r._consumer = consumer
     return r, consumer
@@ -70,8 +71,8 @@ async def test_batches_applied_within_the_interval_are_committed_together_after_
         await wait_until(lambda: len(consumer.commits) == 1, timeout=5)
         applied(r, 19)
         applied(r, 29)
-        for _ in range(50):
-            await asyncio.sleep(0)
+        # The committer waits out its interval (on the stop event) with both batches applied.
+        await wait_until(lambda: r._stop.waiting, timeout=5)  # type: ignore[attr-defined]
         assert len(consumer.commits) == 1  # still inside the interval
         await wait_until(lambda: len(consumer.commits) == 2, timeout=5)
         (first_at, first), (second_at, second) = consumer.commits

@@ -13,10 +13,18 @@ from typing import Any
 
 from leadflow.events.clock import ManualClock
 from leadflow.events.projection import ProjectionRunner
-from leadflow.events.testing import wait_until
+from leadflow.events.testing import WatchedEvent, wait_until
 from leadflow.events.timers import TimerRunner
 
 LONG_POLL = 60.0  # a runner that sleeps until its poll would fail the deadline below
+
+
+async def _suspended() -> None:
+    """Give the loop one turn, as a database round trip inside a step would."""
+    loop = asyncio.get_running_loop()
+    turn = loop.create_future()
+    loop.call_soon(turn.set_result, None)
+    await turn
 
 
 class Counted:
@@ -29,10 +37,10 @@ class Counted:
 
     async def __call__(self, *_: Any) -> int:
         self.calls += 1
-        await asyncio.sleep(0)
+        await _suspended()
         if self.calls == 1:
             self.wake()  # "a batch committed while we were reading"
-        await asyncio.sleep(0)
+        await _suspended()
         return self.result
 
 
@@ -88,12 +96,11 @@ async def test_a_projection_step_short_of_a_full_batch_waits_for_a_wake() -> Non
     """No wake, batch not full: nothing is known to be waiting, so it sleeps (no empty
     transaction right after every batch)."""
     runner = projection_runner(batch=10)
+    wake = runner._wake = WatchedEvent()
     step = Counted(lambda: None, result=3)
     runner.step = step  # type: ignore[method-assign, assignment]
     task = asyncio.create_task(runner.run())
-    await wait_until(lambda: step.calls >= 1, timeout=5)
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await wait_until(lambda: step.calls >= 1 and wake.waiting, timeout=5)
     assert step.calls == 1
     runner.wake()
     await wait_until(lambda: step.calls >= 2, timeout=5)

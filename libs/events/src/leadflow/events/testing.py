@@ -10,7 +10,7 @@ import contextlib
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -20,6 +20,21 @@ from fastapi import FastAPI
 from leadflow.events.envelope import DecodeError, Envelope
 
 T = TypeVar("T")
+
+
+class WatchedEvent(asyncio.Event):
+    """An ``asyncio.Event`` that says whether someone is waiting on it: a test swaps it in for
+    a runner's wake or stop event and ``wait_until`` the runner is idle on it, instead of
+    sleeping and hoping it got there."""
+
+    waiting = False
+
+    async def wait(self) -> Literal[True]:
+        self.waiting = True
+        try:
+            return await super().wait()
+        finally:
+            self.waiting = False
 
 
 async def wait_until(
