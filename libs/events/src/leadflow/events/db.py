@@ -60,6 +60,14 @@ def upgrade(database_url: str, schema: str, migrations_dir: Path, revision: str 
     command.upgrade(_alembic_config(database_url, schema, migrations_dir), revision)
 
 
+def downgrade(database_url: str, schema: str, migrations_dir: Path, revision: str) -> None:
+    """``alembic downgrade <revision>`` for one service schema (a rollback, or a test of
+    a migration's way back)."""
+    from alembic import command
+
+    command.downgrade(_alembic_config(database_url, schema, migrations_dir), revision)
+
+
 async def upgrade_async(
     database_url: str, schema: str, migrations_dir: Path, revision: str = "head"
 ) -> None:

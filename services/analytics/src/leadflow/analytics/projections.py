@@ -31,6 +31,7 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics.domain import (
+    MILESTONES,
     UNKNOWN,
     Effects,
     Fact,
@@ -353,25 +354,42 @@ def _dec(value: float) -> Decimal:
 
 # -- funnel -------------------------------------------------------------------------------
 
+# One count column per milestone and outcome, in the waterfall's order: funnel and source
+# cohorts keep a row per segment and period with all of them (not a row per milestone).
+MILESTONE_COLUMNS: tuple[str, ...] = (
+    "inquiries",
+    "mqls",
+    "sals",
+    "sqls",
+    "opportunities",
+    "won",
+    "lost",
+    "disqualified",
+)
+MILESTONE_OF_COLUMN: dict[str, str] = dict(
+    zip(MILESTONE_COLUMNS, (*MILESTONES, "lost", "disqualified"), strict=True)
+)
+_MILESTONE_INDEX = {m: i for i, m in enumerate(MILESTONE_OF_COLUMN.values())}
+_COHORT_SUMS = ", ".join(f"sum({c})" for c in MILESTONE_COLUMNS)
+
 # Counts are collected per (channel, campaign, day) only; the merge rolls them up in SQL into
 # the rows a report reads: days per (channel, campaign) and grand total, weeks (cohorts
 # only) and months under every segment total (channel, campaign, both, neither; '' = all).
 _COHORT_STAGE = Stage(
     "rb_funnel_cohort",
-    "channel text, campaign text, day date, milestone text, n bigint",
+    "channel text, campaign text, day date, " + ", ".join(f"{c} bigint" for c in MILESTONE_COLUMNS),
     target="funnel_cohort",
-    keys=("grain", "channel", "campaign", "period", "milestone"),
-    values=("leads",),
-    source="SELECT 'd', coalesce(channel, ''), coalesce(campaign, ''), day, milestone, sum(n) "
-    "FROM rb_funnel_cohort GROUP BY day, milestone, GROUPING SETS ((channel, campaign), ()) "
+    keys=("grain", "channel", "campaign", "period"),
+    values=MILESTONE_COLUMNS,
+    source=f"SELECT 'd', coalesce(channel, ''), coalesce(campaign, ''), day, {_COHORT_SUMS} "
+    "FROM rb_funnel_cohort GROUP BY day, GROUPING SETS ((channel, campaign), ()) "
     "UNION ALL "
-    "SELECT g, coalesce(channel, ''), coalesce(campaign, ''), period, milestone, sum(n) FROM ("
+    f"SELECT g, coalesce(channel, ''), coalesce(campaign, ''), period, {_COHORT_SUMS} FROM ("
     "SELECT 'w' AS g, date_trunc('week', day::timestamp)::date AS period, channel, campaign, "
-    "milestone, n FROM rb_funnel_cohort UNION ALL "
-    "SELECT 'm', date_trunc('month', day::timestamp)::date, channel, campaign, milestone, n "
-    "FROM rb_funnel_cohort) x "
-    "GROUP BY g, period, milestone, "
-    "GROUPING SETS ((channel, campaign), (channel), (campaign), ())",
+    f"{', '.join(MILESTONE_COLUMNS)} FROM rb_funnel_cohort UNION ALL "
+    "SELECT 'm', date_trunc('month', day::timestamp)::date, channel, campaign, "
+    f"{', '.join(MILESTONE_COLUMNS)} FROM rb_funnel_cohort) x "
+    "GROUP BY g, period, GROUPING SETS ((channel, campaign), (channel), (campaign), ())",
 )
 _FLOW_STAGE = Stage(
     "rb_funnel_flow",
@@ -407,45 +425,26 @@ class FunnelProjection(LeadProjection):
         ch, cp = st.channel, st.campaign
         inquiry_at = st.inquiry_at
         if inquiry_at is not None and (new or outcomes):
-            day = inquiry_at.date()
+            key = (ch, cp, inquiry_at.date())
+            row = cohort.get(key)
+            if row is None:
+                row = cohort[key] = [0, 0, 0, 0, 0, 0, 0, 0]
             for ms in (*new, *outcomes):
-                key = (ch, cp, day, ms)
-                cohort[key] = cohort.get(key, 0) + 1
+                row[_MILESTONE_INDEX[ms]] += 1
         if t is not None:
             fkey = (ch, cp, t.at.date(), t.from_stage or "(start)", t.to_stage, f.event_type)
             flow[fkey] = flow.get(fkey, 0) + 1
 
     def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
         return [
-            (_COHORT_STAGE, [(*k, n) for k, n in acc[0].items()]),
+            (_COHORT_STAGE, _rows(acc[0])),
             (_FLOW_STAGE, [(*k, n) for k, n in acc[1].items()]),
         ]
 
 
 # -- sources ------------------------------------------------------------------------------
 
-SOURCE_COLUMNS = (
-    "inquiries",
-    "mqls",
-    "sals",
-    "sqls",
-    "opportunities",
-    "won",
-    "lost",
-    "disqualified",
-    "pipeline",
-    "won_revenue",
-)
-_SOURCE_INDEX = {
-    "inquiry": 0,
-    "mql": 1,
-    "sal": 2,
-    "sql": 3,
-    "opportunity": 4,
-    "won": 5,
-    "lost": 6,
-    "disqualified": 7,
-}
+SOURCE_COLUMNS = (*MILESTONE_COLUMNS, "pipeline", "won_revenue")
 _SOURCE_SEG = "channel, campaign, form_id, event_key"
 _SOURCE_SUMS = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
 _SOURCE_STAGE = Stage(
@@ -480,7 +479,7 @@ class SourcesProjection(LeadProjection):
         if row is None:
             row = acc[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0), Decimal(0)]
         for ms in (*fx.new_milestones, *fx.outcomes):
-            row[_SOURCE_INDEX[ms]] += 1
+            row[_MILESTONE_INDEX[ms]] += 1
         if fx.cohort_pipeline:
             row[8] += _dec(fx.cohort_pipeline)
         if fx.cohort_won:

@@ -18,6 +18,6 @@ class AnalyticsSettings(ServiceSettings):
     service_name: str = "analytics"
     port: int = 8005
     stuck_expected_days: dict[str, float] = {}
-    projection_batch: int = 100000
+    projection_batch: int = 250_000
     consumer_fetch_max_wait_ms: int = 500
     consumer_fetch_min_bytes: int = 1_048_576

@@ -19,7 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics import domain
 from leadflow.analytics.domain import MILESTONES, CostRow, SourceMetrics
-from leadflow.analytics.projections import REP_COLUMNS, SLA_COLUMNS, SOURCE_COLUMNS
+from leadflow.analytics.projections import (
+    MILESTONE_COLUMNS,
+    MILESTONE_OF_COLUMN,
+    REP_COLUMNS,
+    SLA_COLUMNS,
+    SOURCE_COLUMNS,
+)
 
 
 @dataclass(frozen=True)
@@ -125,16 +131,21 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     )
     cohorts: dict[date, dict[str, int]] = {}
     totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
-    for cohort, milestone, n in await conn.execute(
+    sums = ", ".join(f"sum({c})" for c in MILESTONE_COLUMNS)
+    for cohort, *column_sums in await conn.execute(
         text(
-            "SELECT date_trunc(:grain, period::timestamp)::date AS c, milestone, sum(leads) "
+            f"SELECT date_trunc(:grain, period::timestamp)::date AS c, {sums} "
             f"FROM funnel_cohort WHERE {where} "
-            "GROUP BY 1, 2 ORDER BY 1"
+            "GROUP BY 1 ORDER BY 1"
         ),
         params,
     ):
-        cohorts.setdefault(cohort, {})[milestone] = int(n)
-        totals[milestone] = totals.get(milestone, 0) + int(n)
+        reached = cohorts.setdefault(cohort, {})
+        for column, n in zip(MILESTONE_COLUMNS, column_sums, strict=True):
+            if n:
+                milestone = MILESTONE_OF_COLUMN[column]
+                reached[milestone] = int(n)
+                totals[milestone] += int(n)
     fparams: dict[str, Any] = {}
     fwhere = _rollup_where(domain.split_range(f.start, f.end, "month"), "m", fparams, f)
     entries = {s: 0 for s in domain.STAGES}
