@@ -74,7 +74,7 @@ def test_skipped_stages_are_inferred_and_events_before_capture_wait_for_the_coho
             fact("lead.captured", 0, capture_method="badge_scan", source={"event_id": "expo"}),
         ]
     )
-    assert fx[0].new_milestones == []
+    assert list(fx[0].new_milestones) == []
     assert fx[1].new_milestones == ["inquiry", "mql", "sal", "sql", "opportunity"]
     assert fx[1].transition is not None and fx[1].transition.from_stage is None
     assert state.stage == "opportunity"  # the later stage stands

@@ -215,14 +215,16 @@ class Transition:
 class Effects:
     """What one event changed, for the projection tables to count."""
 
+    # Most events change nothing besides the state: the defaults are shared and immutable,
+    # so building the effects of one costs no list or dict (a rebuild folds millions).
     transition: Transition | None = None
-    new_milestones: list[str] = field(default_factory=list)  # counted in the lead's cohort now
-    outcomes: list[str] = field(default_factory=list)  # "lost"/"disqualified" first reached
+    new_milestones: Sequence[str] = ()  # counted in the lead's cohort now
+    outcomes: Sequence[str] = ()  # "lost"/"disqualified" first reached
     pipeline: float = 0.0  # amounts of this event, on the day it happened
     won: float = 0.0
     cohort_pipeline: float = 0.0  # amounts to add to the lead's cohort now
     cohort_won: float = 0.0
-    attributed: dict[str, list[tuple[str, str, float, float]]] = field(default_factory=dict)
+    attributed: Mapping[str, list[tuple[str, str, float, float]]] | None = None
     # model -> [(channel, campaign, revenue share, deal credit)]
 
 
@@ -298,15 +300,16 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
             state.opp_at = at
         upto = _UP_TO.get(stage)
         if upto is not None:
-            for m in upto:
-                if m not in state.reached:
-                    state.reached.append(m)
-                    if state.counted:
-                        fx.new_milestones.append(m)
+            reached = state.reached
+            new = [m for m in upto if m not in reached]
+            if new:
+                reached.extend(new)
+                if state.counted:
+                    fx.new_milestones = new
         if stage in ("lost", "disqualified") and not getattr(state, stage):
             setattr(state, stage, True)
             if state.counted:
-                fx.outcomes.append(stage)
+                fx.outcomes = (stage,)
 
     if et == "lead.captured" and not state.counted:
         # Every lead was an inquiry first, even when another producer's event (say

@@ -550,6 +550,9 @@ class AttributionProjection(LeadProjection):
     name = "attribution"
     tables = ("attribution_revenue",)
 
+    def wants(self, event_type: str) -> bool:
+        return event_type == "deal.won"  # the only event whose fold attributes revenue
+
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         if not fx.attributed:
             return
