@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, cast
 
@@ -59,8 +60,13 @@ class LoggedEvent(Fact):
     __slots__ = ()
 
 
+# ``occurred_at`` comes as ISO 8601 text in UTC, whatever the session's TimeZone and
+# DateStyle: ``datetime.fromisoformat`` parses it in less than half the CPU time asyncpg
+# takes to decode a binary timestamptz (a rebuild reads millions).
 _READ_LOG = (
-    "SELECT global_position, lead_id::text, event_type, occurred_at, payload::text "
+    "SELECT global_position, lead_id::text, event_type, "
+    "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US+00:00'), "
+    "payload::text "
     "FROM lead_event_log WHERE global_position > $1 ORDER BY global_position LIMIT $2"
 )
 
@@ -69,8 +75,9 @@ async def read_batch(apg: Any, after_position: int, limit: int) -> list[LoggedEv
     """The log after a position (keyset paging), payloads decoded with orjson."""
     rows = await apg.fetch(_READ_LOG, after_position, limit)
     loads = orjson.loads
+    parse_time = datetime.fromisoformat
     new = tuple.__new__
-    return [new(LoggedEvent, (r[0], r[1], r[2], r[3], loads(r[4]))) for r in rows]
+    return [new(LoggedEvent, (r[0], r[1], r[2], parse_time(r[3]), loads(r[4]))) for r in rows]
 
 
 async def read_log(conn: AsyncConnection, after_position: int, limit: int) -> Sequence[StoredEvent]:
