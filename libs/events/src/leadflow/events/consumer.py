@@ -42,6 +42,20 @@ from leadflow.events.timers import Timers
 log = logging.getLogger("leadflow.consumer")
 B = TypeVar("B")
 
+_CLAIM = text(
+    "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+)
+# The claimed event ids (version NULL), then each lead's current stream version.
+_CLAIM_AND_READ_VERSIONS = text(
+    "WITH claimed AS (INSERT INTO inbox (consumer, event_id) "
+    "SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
+    "ON CONFLICT DO NOTHING RETURNING event_id) "
+    "SELECT event_id, NULL::integer FROM claimed UNION ALL "
+    "SELECT lead_id, max(stream_version) FROM event_log "
+    "WHERE lead_id = ANY(CAST(:leads AS uuid[])) GROUP BY lead_id"
+)
+
 
 class UnitOfWork:
     """What a handler (or an API command) gets: an open transaction and ways to record facts.
@@ -67,6 +81,8 @@ class UnitOfWork:
         self.appended: list[Envelope] = []
         self._pending: list[Envelope] = []
         self._expected: dict[uuid.UUID, int] = {}
+        # Stream versions read earlier in this transaction (see ``EventStore.append``).
+        self.known_versions: dict[uuid.UUID, int] | None = None
         self._before_flush: list[Callable[[], Awaitable[None]]] = []
         self._batches: dict[Hashable, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
 
@@ -131,7 +147,9 @@ class UnitOfWork:
             return []
         pending, expected = self._pending, self._expected
         self._pending, self._expected = [], {}
-        stored = await self.store.append(self.conn, pending, expected_versions=expected)
+        stored = await self.store.append(
+            self.conn, pending, expected_versions=expected, known_versions=self.known_versions
+        )
         self.appended.extend(stored)
         return stored
 
@@ -141,6 +159,9 @@ class UnitOfWork:
 
     async def stream_version(self, lead_id: uuid.UUID) -> int:
         await self.flush()
+        known = self.known_versions
+        if known is not None and lead_id in known and not self.store.serialize_appends:
+            return known[lead_id]
         return await self.store.stream_version(self.conn, lead_id)
 
 
@@ -368,10 +389,10 @@ class ConsumerRunner:
             return
         started = time.perf_counter()
         async with self.engine.connect() as conn, conn.begin():
-            fresh = await self._claim_inbox(
-                conn, [i.envelope.event_id for i in handled if i.envelope]
-            )
             uow = UnitOfWork(conn, self.store, self.clock)
+            fresh = await self._claim_inbox(
+                uow, [i.envelope for i in handled if i.envelope is not None]
+            )
             self._timers_of_batch.append(uow.timers)
             for item in handled:
                 envelope = item.envelope
@@ -395,8 +416,8 @@ class ConsumerRunner:
             while True:
                 try:
                     async with self.engine.connect() as conn, conn.begin():
-                        if await self._claim_inbox(conn, [envelope.event_id]):
-                            uow = UnitOfWork(conn, self.store, self.clock)
+                        uow = UnitOfWork(conn, self.store, self.clock)
+                        if await self._claim_inbox(uow, [envelope]):
                             self._timers_of_batch.append(uow.timers)
                             await self._call(envelope, uow)
                             await uow.flush()
@@ -441,18 +462,27 @@ class ConsumerRunner:
             clear_event()
         self.processed += 1
 
-    async def _claim_inbox(
-        self, conn: AsyncConnection, event_ids: list[uuid.UUID]
-    ) -> set[uuid.UUID]:
-        rows = await conn.execute(
-            text(
-                "INSERT INTO inbox (consumer, event_id) "
-                "SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
-                "ON CONFLICT DO NOTHING RETURNING event_id"
-            ),
-            {"consumer": self.group_id, "ids": event_ids},
+    async def _claim_inbox(self, uow: UnitOfWork, envelopes: list[Envelope]) -> set[uuid.UUID]:
+        """Record the events in the inbox; return those not seen before. Unless the store
+        serialises its appends, the same round trip reads the stream versions of their
+        leads for the unit of work (the handlers mostly append to the lead of the event)."""
+        ids = [e.event_id for e in envelopes]
+        if self.store.serialize_appends:
+            rows = await uow.conn.execute(_CLAIM, {"consumer": self.group_id, "ids": ids})
+            return {row[0] for row in rows}
+        leads = list({e.lead_id for e in envelopes})
+        rows = await uow.conn.execute(
+            _CLAIM_AND_READ_VERSIONS, {"consumer": self.group_id, "ids": ids, "leads": leads}
         )
-        return {row[0] for row in rows}
+        fresh: set[uuid.UUID] = set()
+        known = dict.fromkeys(leads, 0)  # a lead without a row has no events yet
+        for key, version in rows:
+            if version is None:
+                fresh.add(key)
+            else:
+                known[key] = int(version)
+        uow.known_versions = known
+        return fresh
 
     def _observe(self, items: Sequence[_Item], seconds: float) -> None:
         per_record = seconds / max(len(items), 1)

@@ -137,6 +137,7 @@ class EventStore:
         events: Sequence[Envelope],
         *,
         expected_versions: Mapping[uuid.UUID, int] | None = None,
+        known_versions: dict[uuid.UUID, int] | None = None,
     ) -> list[Envelope]:
         """Append events (any number of leads) in the caller's transaction.
 
@@ -144,6 +145,13 @@ class EventStore:
         or a concurrent writer winning the race, raises ``ConcurrencyError``. A lead expected
         at version 0 (a stream the caller just created) is not read at all: if it has
         events after all, its version 1 collides with theirs and the append is refused.
+
+        ``known_versions``: versions the caller read earlier in this transaction (a
+        consumer batch reads its leads' with the inbox claim); those leads are not read
+        again, and the map is moved on to what this append wrote. A writer that appended
+        in between collides on ``UNIQUE (lead_id, stream_version)``: ``ConcurrencyError``,
+        as if it had won the race after the read. Ignored when appends are serialised
+        (their read takes the appenders' lock).
         """
         if not events:
             return []
@@ -151,10 +159,11 @@ class EventStore:
         for event in events:
             by_lead[event.lead_id].append(event)
         expected_at = expected_versions or {}
-        to_read = [lead for lead in by_lead if expected_at.get(lead) != 0]
-        current: dict[uuid.UUID, int] = {}
+        known = {} if known_versions is None or self.serialize_appends else known_versions
+        current = {lead: known[lead] for lead in by_lead if lead in known}
+        to_read = [lead for lead in by_lead if expected_at.get(lead) != 0 and lead not in known]
         if to_read or self.serialize_appends:
-            current = await self.stream_versions(conn, to_read, lock=self.serialize_appends)
+            current.update(await self.stream_versions(conn, to_read, lock=self.serialize_appends))
         for lead_id, expected in expected_at.items():
             if current.get(lead_id, 0) != expected:
                 raise ConcurrencyError(lead_id, expected)
@@ -166,6 +175,8 @@ class EventStore:
             next_version[event.lead_id] = version
             stored.append(event.with_position(version, now))
         await self._write(conn, stored)
+        if known is known_versions and known_versions is not None:
+            known_versions.update((lead, next_version[lead]) for lead in by_lead)
         return stored
 
     async def _write(self, conn: AsyncConnection, stored: list[Envelope]) -> None:
