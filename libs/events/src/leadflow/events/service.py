@@ -54,6 +54,21 @@ PRODUCERS = ("intake", "scoring", "routing", "sla")
 PROBLEM_JSON = "application/problem+json"
 
 
+def waiting_at(task: asyncio.Task[Any]) -> str:
+    """Where a suspended task is waiting: the innermost frame of its chain of awaits."""
+    where = None
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        where = frame
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    if where is None:
+        return "(not suspended in a coroutine)"
+    return f"{where.f_code.co_filename}:{where.f_lineno} in {where.f_code.co_name}"
+
+
 class ServiceKit:
     def __init__(
         self,
@@ -236,10 +251,17 @@ class ServiceKit:
             if runner is not None:
                 runner.stop()
         if self._tasks:
-            _done, pending = await asyncio.wait(
-                self._tasks, timeout=self.settings.shutdown_grace_seconds
-            )
+            grace = self.settings.shutdown_grace_seconds
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace)
             for task in pending:
+                # Say what it was waiting on: a stop that takes the whole grace period is
+                # otherwise a silent SIGKILL-like exit with no clue for whoever is on call.
+                log.warning(
+                    "%s still running after the %gs grace period, cancelled while at %s",
+                    task.get_name(),
+                    grace,
+                    waiting_at(task),
+                )
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
