@@ -130,7 +130,9 @@ class SinkProcess:
             "--loop",
             self.loop,
             stdout=asyncio.subprocess.PIPE,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            # The caller's path after ours: an A/B run against another tree (PYTHONPATH set to
+            # its packages) must load that tree's kernel in the sink too.
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *_caller_path()])},
         )
         self._reader = asyncio.create_task(self._read())
         await asyncio.wait_for(self.ready.wait(), timeout=90)
@@ -159,6 +161,10 @@ class SinkProcess:
             await asyncio.wait_for(self.proc.wait(), timeout=60)
         if self._reader is not None:
             self._reader.cancel()
+
+
+def _caller_path() -> list[str]:
+    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
 
 
 async def run_sink(token: str, handler_name: str) -> None:
