@@ -42,15 +42,14 @@ from leadflow.events.timers import Timers
 log = logging.getLogger("leadflow.consumer")
 B = TypeVar("B")
 
-_CLAIM = text(
+_CLAIM_SQL = (
     "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
+_CLAIM = text(_CLAIM_SQL)
 # The claimed event ids (version NULL), then each lead's current stream version.
 _CLAIM_AND_READ_VERSIONS = text(
-    "WITH claimed AS (INSERT INTO inbox (consumer, event_id) "
-    "SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
-    "ON CONFLICT DO NOTHING RETURNING event_id) "
+    f"WITH claimed AS ({_CLAIM_SQL}) "
     "SELECT event_id, NULL::integer FROM claimed UNION ALL "
     "SELECT lead_id, max(stream_version) FROM event_log "
     "WHERE lead_id = ANY(CAST(:leads AS uuid[])) GROUP BY lead_id"
@@ -81,7 +80,8 @@ class UnitOfWork:
         self.appended: list[Envelope] = []
         self._pending: list[Envelope] = []
         self._expected: dict[uuid.UUID, int] = {}
-        # Stream versions read earlier in this transaction (see ``EventStore.append``).
+        # Stream versions read earlier in this transaction (see ``EventStore.append``); set
+        # by the consumer's inbox claim, never for a store that serialises its appends.
         self.known_versions: dict[uuid.UUID, int] | None = None
         self._before_flush: list[Callable[[], Awaitable[None]]] = []
         self._batches: dict[Hashable, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
@@ -159,9 +159,8 @@ class UnitOfWork:
 
     async def stream_version(self, lead_id: uuid.UUID) -> int:
         await self.flush()
-        known = self.known_versions
-        if known is not None and lead_id in known and not self.store.serialize_appends:
-            return known[lead_id]
+        if self.known_versions is not None and lead_id in self.known_versions:
+            return self.known_versions[lead_id]
         return await self.store.stream_version(self.conn, lead_id)
 
 

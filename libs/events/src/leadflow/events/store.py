@@ -175,7 +175,7 @@ class EventStore:
             next_version[event.lead_id] = version
             stored.append(event.with_position(version, now))
         await self._write(conn, stored)
-        if known is known_versions and known_versions is not None:
+        if known_versions is not None and not self.serialize_appends:
             known_versions.update((lead, next_version[lead]) for lead in by_lead)
         return stored
 

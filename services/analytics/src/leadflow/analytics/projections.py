@@ -377,7 +377,8 @@ MILESTONE_OF_COLUMN: dict[str, str] = dict(
     zip(MILESTONE_COLUMNS, (*MILESTONES, "lost", "disqualified"), strict=True)
 )
 _MILESTONE_INDEX = {m: i for i, m in enumerate(MILESTONE_OF_COLUMN.values())}
-_COHORT_SUMS = ", ".join(f"sum({c})" for c in MILESTONE_COLUMNS)
+MILESTONE_SUMS = ", ".join(f"sum({c})" for c in MILESTONE_COLUMNS)
+_MILESTONE_LIST = ", ".join(MILESTONE_COLUMNS)
 
 # Counts are collected per (channel, campaign, day) only; the merge rolls them up in SQL into
 # the rows a report reads: days per (channel, campaign) and grand total, weeks (cohorts
@@ -388,14 +389,14 @@ _COHORT_STAGE = Stage(
     target="funnel_cohort",
     keys=("grain", "channel", "campaign", "period"),
     values=MILESTONE_COLUMNS,
-    source=f"SELECT 'd', coalesce(channel, ''), coalesce(campaign, ''), day, {_COHORT_SUMS} "
+    source=f"SELECT 'd', coalesce(channel, ''), coalesce(campaign, ''), day, {MILESTONE_SUMS} "
     "FROM rb_funnel_cohort GROUP BY day, GROUPING SETS ((channel, campaign), ()) "
     "UNION ALL "
-    f"SELECT g, coalesce(channel, ''), coalesce(campaign, ''), period, {_COHORT_SUMS} FROM ("
+    f"SELECT g, coalesce(channel, ''), coalesce(campaign, ''), period, {MILESTONE_SUMS} FROM ("
     "SELECT 'w' AS g, date_trunc('week', day::timestamp)::date AS period, channel, campaign, "
-    f"{', '.join(MILESTONE_COLUMNS)} FROM rb_funnel_cohort UNION ALL "
+    f"{_MILESTONE_LIST} FROM rb_funnel_cohort UNION ALL "
     "SELECT 'm', date_trunc('month', day::timestamp)::date, channel, campaign, "
-    f"{', '.join(MILESTONE_COLUMNS)} FROM rb_funnel_cohort) x "
+    f"{_MILESTONE_LIST} FROM rb_funnel_cohort) x "
     "GROUP BY g, period, GROUPING SETS ((channel, campaign), (channel), (campaign), ())",
 )
 _FLOW_STAGE = Stage(

@@ -22,6 +22,7 @@ from leadflow.analytics.domain import MILESTONES, CostRow, SourceMetrics
 from leadflow.analytics.projections import (
     MILESTONE_COLUMNS,
     MILESTONE_OF_COLUMN,
+    MILESTONE_SUMS,
     REP_COLUMNS,
     SLA_COLUMNS,
     SOURCE_COLUMNS,
@@ -131,10 +132,9 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     )
     cohorts: dict[date, dict[str, int]] = {}
     totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
-    sums = ", ".join(f"sum({c})" for c in MILESTONE_COLUMNS)
     for cohort, *column_sums in await conn.execute(
         text(
-            f"SELECT date_trunc(:grain, period::timestamp)::date AS c, {sums} "
+            f"SELECT date_trunc(:grain, period::timestamp)::date AS c, {MILESTONE_SUMS} "
             f"FROM funnel_cohort WHERE {where} "
             "GROUP BY 1 ORDER BY 1"
         ),
