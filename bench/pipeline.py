@@ -54,6 +54,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from leadflow.devstack.__main__ import Devstack, ServiceSpec, available_services
+from leadflow.events.waiting import wait_event
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -608,8 +609,7 @@ async def measure_step(
         while not stop_sampling.is_set():
             with contextlib.suppress(Exception):
                 max_lag = max(max_lag, sum((await group_lags(p.bootstrap)).values()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop_sampling.wait(), 2.0)
+            await wait_event(stop_sampling, 2.0)
 
     sampler = asyncio.create_task(sample())
     t0 = time.time()

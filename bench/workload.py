@@ -55,6 +55,8 @@ from typing import Any, Literal
 
 import httpx
 
+from leadflow.events.waiting import wait_event
+
 ProfileClass = Literal["hot", "warm", "cold", "student"]
 Capture = Literal["api", "form", "scan"]
 Action = Literal[
@@ -1085,8 +1087,7 @@ class Workload:
                     )
                     lead_tasks.add(task)
                     task.add_done_callback(lead_tasks.discard)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.config.reps.poll_interval)
+                await wait_event(stop, self.config.reps.poll_interval)
 
         async def work(rep_id: str, lead_id: str, stage: str, cycle: int) -> None:
             try:

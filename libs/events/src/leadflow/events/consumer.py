@@ -38,6 +38,7 @@ from leadflow.events.errors import ConcurrencyError
 from leadflow.events.logs import bind_event, clear_event
 from leadflow.events.store import EventStore
 from leadflow.events.timers import Timers
+from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.consumer")
 B = TypeVar("B")
@@ -598,7 +599,4 @@ async def _safe_stop(client: AIOKafkaConsumer | AIOKafkaProducer) -> None:
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
-    try:
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
+    await wait_event(stop, seconds)

@@ -22,6 +22,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from leadflow.events import metrics
 from leadflow.events.db import plain_url
+from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.outbox")
 
@@ -183,10 +184,7 @@ class OutboxRelay:
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep until woken, stopped or timed out; True when stopping."""
-        try:
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
+        await wait_event(self._wake, seconds)
         return self._stop.is_set()
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.store import StoredEvent
+from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.projection")
 
@@ -168,10 +169,7 @@ class ProjectionRunner:
                 log.exception("projection step failed")
             if full:
                 continue  # more may be waiting right behind a full batch
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self.poll_seconds)
 
     async def step(self, name: str, limit: int) -> int:
         """Apply the next batch to one projection; returns how many events it applied.

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
+from leadflow.events.waiting import wait_event
 
 if TYPE_CHECKING:
     from leadflow.events.consumer import UnitOfWork
@@ -178,10 +179,7 @@ class TimerRunner:
                 fired = 0
             if fired >= self.batch:
                 continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
-            except TimeoutError:
-                pass
+            await wait_event(self._wake, self.poll_seconds)
 
     async def run_due(self) -> int:
         """Fire every timer due at ``clock.now()``; returns how many fired."""
