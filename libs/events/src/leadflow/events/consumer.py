@@ -27,12 +27,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
+from leadflow.events.db import DriverSql
 from leadflow.events.envelope import DecodeError, Envelope, EventPayload, utcnow
 from leadflow.events.errors import ConcurrencyError
 from leadflow.events.logs import bind_event, clear_event
@@ -47,9 +47,10 @@ _CLAIM_SQL = (
     "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
-_CLAIM = text(_CLAIM_SQL)
+# A consumer batch's first statement: sent straight to asyncpg (``DriverSql``).
+_CLAIM = DriverSql(_CLAIM_SQL)
 # The claimed event ids (version NULL), then each lead's current stream version.
-_CLAIM_AND_READ_VERSIONS = text(
+_CLAIM_AND_READ_VERSIONS = DriverSql(
     f"WITH claimed AS ({_CLAIM_SQL}) "
     "SELECT event_id, NULL::integer FROM claimed UNION ALL "
     "SELECT lead_id, max(stream_version) FROM event_log "
@@ -190,6 +191,12 @@ TRANSIENT_ERROR_TYPES: tuple[type[Exception], ...] = (
 )
 
 
+# Serialization failure, deadlock, server shutting down or restarting, connection lost.
+TRANSIENT_SQLSTATES = frozenset(
+    {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors that mean "the world is briefly away", not "this record is bad"."""
     if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
@@ -198,11 +205,13 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
         return True
+    if isinstance(exc, asyncpg.PostgresError):  # a statement sent straight to asyncpg
+        return exc.sqlstate in TRANSIENT_SQLSTATES
     if isinstance(exc, DBAPIError):
         if exc.connection_invalidated:
             return True
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return code in {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
+        return code in TRANSIENT_SQLSTATES
     return False
 
 
@@ -468,11 +477,11 @@ class ConsumerRunner:
         leads for the unit of work (the handlers mostly append to the lead of the event)."""
         ids = [e.event_id for e in envelopes]
         if self.store.serialize_appends:
-            rows = await uow.conn.execute(_CLAIM, {"consumer": self.group_id, "ids": ids})
+            rows = await _CLAIM.fetch(uow.conn, {"consumer": self.group_id, "ids": ids})
             return {row[0] for row in rows}
         leads = list({e.lead_id for e in envelopes})
-        rows = await uow.conn.execute(
-            _CLAIM_AND_READ_VERSIONS, {"consumer": self.group_id, "ids": ids, "leads": leads}
+        rows = await _CLAIM_AND_READ_VERSIONS.fetch(
+            uow.conn, {"consumer": self.group_id, "ids": ids, "leads": leads}
         )
         fresh: set[uuid.UUID] = set()
         known = dict.fromkeys(leads, 0)  # a lead without a row has no events yet

@@ -7,10 +7,15 @@ uses unqualified table names and tests isolate by giving each test its own schem
 from __future__ import annotations
 
 import asyncio
+import re
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+T = TypeVar("T")
 
 
 def async_url(database_url: str) -> str:
@@ -41,6 +46,118 @@ def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Asy
         pool_pre_ping=False,
         connect_args={"server_settings": {"search_path": f'"{schema}"'}},
     )
+
+
+# What a lost connection looks like from asyncpg (the server restarted, the socket died);
+# an error that arrives while asyncpg still digests the server's goodbye can also be an
+# internal protocol-state error.
+_CONNECTION_LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+)
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under ``conn``, inside ``conn``'s transaction if it has one.
+
+    The hot statements (a consumer batch's inbox claim, every append, intake's inquiry
+    batch) go straight to asyncpg: SQLAlchemy's ``execute`` of a ``text()`` statement costs
+    more CPU than asyncpg itself (parameter processing, result metadata, a greenlet switch
+    each way).
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily, with its first statement: a statement
+    sent to asyncpg before that would run outside the transaction, autocommitted. So when
+    ``conn`` is in a transaction the adapter has not begun yet, it is begun here, as the
+    adapter itself would begin it, and handed to the adapter (which commits or rolls it
+    back with ``conn``). A test pins this against the adapter's private attributes.
+    """
+    fairy = await conn.get_raw_connection()
+    adapted: Any = fairy.dbapi_connection
+    driver: Any = fairy.driver_connection
+    begun = adapted._transaction is not None or adapted.isolation_level == "autocommit"
+    if conn.in_transaction() and not begun:
+        adapted._transaction = await _invalidate_if_lost(conn, driver, _begin(driver, adapted))
+    return driver
+
+
+async def _begin(driver: Any, adapted: Any) -> Any:
+    """BEGIN, with the adapter's own transaction settings."""
+    transaction = driver.transaction(
+        isolation=adapted.isolation_level, readonly=adapted.readonly, deferrable=adapted.deferrable
+    )
+    await transaction.start()
+    return transaction
+
+
+async def _invalidate_if_lost(conn: AsyncConnection, driver: Any, statement: Awaitable[T]) -> T:
+    """Await ``statement``; if the connection turns out to be lost, invalidate it in the
+    pool and raise ``ConnectionDoesNotExistError`` (transient: the caller retries). SQLAlchemy
+    does that for its own statements; without it a dead connection would go back to the
+    pool and fail every transaction that checks it out again."""
+    try:
+        return await statement
+    except Exception as exc:
+        if not (isinstance(exc, _CONNECTION_LOST) or driver.is_closed()):
+            raise
+        await conn.invalidate(exc)
+        raise asyncpg.ConnectionDoesNotExistError(f"connection lost: {exc!r}") from exc
+
+
+class Row(asyncpg.Record):
+    """An asyncpg record that also reads like a SQLAlchemy row (``row.column``,
+    ``row._mapping``), so code that parses rows takes either."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def _mapping(self) -> dict[str, Any]:
+        return dict(self.items())
+
+
+# A quoted literal (kept as it is) or a ``:name`` parameter (not a ``::type`` cast).
+_LITERAL_OR_PARAMETER = re.compile(r"'(?:[^']|'')*'|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class DriverSql:
+    """A statement written with ``:name`` parameters, as for ``sqlalchemy.text``, that is
+    sent straight to asyncpg (see ``driver_connection``) with positional ones.
+
+    For the statements on every hot path; the rest stay with SQLAlchemy. Rows are ``Row``s:
+    ``row.column``, ``row["column"]``, ``row[0]``."""
+
+    def __init__(self, sql: str) -> None:
+        names: list[str] = []
+
+        def positional(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name is None:
+                return match.group(0)
+            if name not in names:
+                names.append(name)
+            return f"${names.index(name) + 1}"
+
+        self.sql = _LITERAL_OR_PARAMETER.sub(positional, sql)
+        self.names = tuple(names)
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        return [params[name] for name in self.names]
+
+    async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[Row]:
+        driver = await driver_connection(conn)
+        fetched = driver.fetch(self.sql, *self.args(params), record_class=Row)
+        return list(await _invalidate_if_lost(conn, driver, fetched))
+
+    async def execute(self, conn: AsyncConnection, params: Mapping[str, Any]) -> str:
+        """The command's status, e.g. ``DELETE 3``."""
+        driver = await driver_connection(conn)
+        executed = driver.execute(self.sql, *self.args(params))
+        return str(await _invalidate_if_lost(conn, driver, executed))
 
 
 def _alembic_config(database_url: str, schema: str, migrations_dir: Path) -> Any:

@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import asyncpg
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events.db import DriverSql
 from leadflow.events.envelope import Envelope, topic_for, utcnow
 from leadflow.events.errors import ConcurrencyError
 
@@ -42,7 +43,8 @@ class PayloadCodec(Protocol):
     ) -> dict[str, Any]: ...
 
 
-_INSERT_LOG = text(
+# The hot statement of every service: sent straight to asyncpg (``DriverSql``).
+_INSERT_LOG = DriverSql(
     """
     INSERT INTO event_log (event_id, lead_id, stream_version, event_type, schema_version,
                            payload, metadata, occurred_at, recorded_at)
@@ -53,7 +55,7 @@ _INSERT_LOG = text(
                          CAST(:recorded AS timestamptz[]))
     """
 )
-_INSERT_LOG_AND_OUTBOX = text(
+_INSERT_LOG_AND_OUTBOX = DriverSql(
     """
     WITH logged AS (
         INSERT INTO event_log (event_id, lead_id, stream_version, event_type, schema_version,
@@ -214,9 +216,9 @@ class EventStore:
                 }
             )
         try:
-            await conn.execute(statement, params)
-        except IntegrityError as exc:
-            if "event_log_stream_version_unique" in str(exc.orig):
+            await statement.execute(conn, params)
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "event_log_stream_version_unique":
                 raise ConcurrencyError(stored[0].lead_id, None) from exc
             raise
 

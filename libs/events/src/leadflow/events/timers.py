@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
+from leadflow.events.db import DriverSql
 from leadflow.events.waiting import wait_event
 
 if TYPE_CHECKING:
@@ -44,7 +45,8 @@ TimerHandler = Callable[[Timer, "UnitOfWork"], Awaitable[None]]
 
 
 # A key scheduled twice in one call keeps its last row (ON CONFLICT cannot touch a row twice).
-_SCHEDULE = text(
+# Both are on every consumer batch that moves a timer: sent straight to asyncpg.
+_SCHEDULE = DriverSql(
     """
     INSERT INTO timers (key, kind, lead_id, due_at, payload)
     SELECT DISTINCT ON (key) key, kind, lead_id, due_at, payload
@@ -56,6 +58,8 @@ _SCHEDULE = text(
         due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL
     """
 )
+
+_CANCEL = DriverSql("DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))")
 
 
 class Timers:
@@ -83,8 +87,8 @@ class Timers:
         if not timers:
             return
         self.note_scheduled(t.due_at for t in timers)
-        await self.conn.execute(
-            _SCHEDULE,
+        await _SCHEDULE.execute(
+            self.conn,
             {
                 "keys": [t.key for t in timers],
                 "kinds": [t.kind for t in timers],
@@ -108,10 +112,8 @@ class Timers:
         """Delete timers by key in one statement; returns how many existed."""
         if not keys:
             return 0
-        result = await self.conn.execute(
-            text("DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))"), {"keys": list(keys)}
-        )
-        return int(result.rowcount or 0)
+        status = await _CANCEL.execute(self.conn, {"keys": list(keys)})
+        return int(status.rsplit(" ", 1)[-1])
 
     async def cancel_prefix(self, prefix: str) -> int:
         result = await self.conn.execute(

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
+import asyncpg
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -231,13 +232,14 @@ async def in_transaction(
     kit: ServiceKit, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 6
 ) -> T:
     """Run ``work`` in one unit of work; a lost race (unique email, stream version) is
-    retried from scratch, and the retry then sees the winner's rows."""
+    retried from scratch, and the retry then sees the winner's rows. (A statement sent
+    straight to asyncpg reports the unique violation as asyncpg's own error.)"""
     for attempt in range(attempts):
         try:
             async with kit.unit_of_work() as uow:
                 result = await work(uow)
             return result
-        except (IntegrityError, ConcurrencyError):
+        except (IntegrityError, asyncpg.UniqueViolationError, ConcurrencyError):
             if attempt == attempts - 1:
                 raise
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))

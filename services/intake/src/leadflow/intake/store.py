@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events.db import DriverSql
 from leadflow.intake.domain import (
     Account,
     AccountMatch,
@@ -132,7 +133,7 @@ async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
 # Idempotency keys claimed first (the first UNION branch reads the insert to its end), then
 # the identity locks: every transaction claims before it locks, and claims in (scope, key)
 # order, so two batches retrying the same requests wait for each other, never in a cycle.
-_CLAIM_AND_LOCK = text(
+_CLAIM_AND_LOCK = DriverSql(
     """
     WITH claimed AS (
         INSERT INTO idempotency_keys (scope, key, request_hash)
@@ -157,8 +158,8 @@ async def claim_and_lock(
     (see ``lock_identities``) in one statement; returns the (scope, key) claimed here (the
     others were claimed before, by an earlier request)."""
     ordered = sorted(claims)
-    rows = await conn.execute(
-        _CLAIM_AND_LOCK,
+    rows = await _CLAIM_AND_LOCK.fetch(
+        conn,
         {
             "s": [c[0] for c in ordered],
             "k": [c[1] for c in ordered],
@@ -187,7 +188,7 @@ async def stored_responses(
 
 # Candidates (kind 0, oldest first: identity resolution prefers the oldest) and the
 # registered accounts of the incoming company domains (kind 1) in one round trip.
-_CANDIDATES_AND_ACCOUNTS = text(
+_CANDIDATES_AND_ACCOUNTS = DriverSql(
     f"""
     SELECT 0 AS kind, {_LEAD_COLUMNS},
            NULL::text AS account_domain, NULL::text AS account_id,
@@ -220,8 +221,8 @@ async def fetch_candidates_and_accounts(
 ) -> tuple[list[LeadState], dict[str, Account]]:
     """Live leads that could be the same person as any of the incoming contacts, oldest
     first, and the registered accounts of these domains (one statement)."""
-    rows = await conn.execute(
-        _CANDIDATES_AND_ACCOUNTS,
+    rows = await _CANDIDATES_AND_ACCOUNTS.fetch(
+        conn,
         {
             "emails": list(set(emails)),
             "phones": list(set(phones)),
@@ -254,7 +255,7 @@ async def fetch_candidates_and_accounts(
 #   transaction), for their replays;
 # - the leads' crypto-shredding keys, created where missing (returned as kind 'k'; an
 #   erased lead keeps a tombstone row without a key).
-_SAVE_BATCH = text(
+_SAVE_BATCH = DriverSql(
     """
     WITH saved AS (
         INSERT INTO leads (lead_id, email, phone, name_key, company_domain, contact,
@@ -348,8 +349,8 @@ async def save_batch(
     ``responses`` (scope, key, answer) and keys in one statement (see ``_SAVE_BATCH``). Returns the keys of ``key_leads`` and the claimed
     activities (lead, payload, occurred_at) oldest first."""
     pairs = [(email, s.merged_into or s.lead_id) for s in states for email in s.new_emails]
-    rows = await conn.execute(
-        _SAVE_BATCH,
+    rows = await _SAVE_BATCH.fetch(
+        conn,
         {
             "ids": [s.lead_id for s in states],
             "emails": [s.contact.email for s in states],

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events.db import DriverSql
 from leadflow.scoring.domain import (
     Activity,
     LeadProfile,
@@ -191,23 +192,37 @@ async def add_activity(
     )
 
 
+# A consumer batch's statements (each batch runs them once): sent straight to asyncpg.
+_UPSERT_LEADS = DriverSql(
+    "INSERT INTO leads (lead_id) SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) "
+    "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
+    "RETURNING " + LEAD_COLUMNS
+)
+_ADD_ACTIVITIES = DriverSql(
+    "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
+    "content_id, campaign, properties) SELECT l, k, t, a, u, c, cp, CAST(p AS jsonb) "
+    "FROM unnest(CAST(:l AS uuid[]), CAST(:k AS text[]), CAST(:t AS text[]), "
+    "CAST(:a AS timestamptz[]), CAST(:u AS text[]), CAST(:c AS text[]), "
+    "CAST(:cp AS text[]), CAST(:p AS text[])) AS x(l, k, t, a, u, c, cp, p) "
+    "ON CONFLICT DO NOTHING RETURNING lead_id, activity_key"
+)
+_ACTIVITIES_OF = DriverSql(
+    "SELECT lead_id, activity_key, activity_type, occurred_at, url, content_id, campaign, "
+    "properties FROM activities WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND "
+    "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
+)
+
+
 async def upsert_leads(
     conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, LeadRow]:
     """Create the missing leads of a batch and lock them all, in one statement (id order,
     so concurrent batches cannot deadlock)."""
-    rows = await conn.execute(
-        text(
-            "INSERT INTO leads (lead_id) SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) "
-            "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
-            "RETURNING " + LEAD_COLUMNS
-        ),
-        {"ids": sorted(set(lead_ids))},
-    )
+    rows = await _UPSERT_LEADS.fetch(conn, {"ids": sorted(set(lead_ids))})
     return {r.lead_id: LeadRow.from_row(r) for r in rows}
 
 
-_SAVE_LEADS = text(
+_SAVE_LEADS = DriverSql(
     "UPDATE leads AS l SET "
     + ", ".join(f"{c} = v.{c}" for c in SAVED_COLUMNS)
     + ", updated_at = now() FROM unnest(CAST(:lead_id AS uuid[]), "
@@ -233,7 +248,7 @@ async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
         columns[c] = values
     for lead in changed:
         lead.dirty.clear()
-    await conn.execute(_SAVE_LEADS, columns)
+    await _SAVE_LEADS.execute(conn, columns)
 
 
 async def add_activities(
@@ -243,15 +258,8 @@ async def add_activities(
     new (a redelivered activity is already there and must not count twice)."""
     if not items:
         return set()
-    rows = await conn.execute(
-        text(
-            "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
-            "content_id, campaign, properties) SELECT l, k, t, a, u, c, cp, CAST(p AS jsonb) "
-            "FROM unnest(CAST(:l AS uuid[]), CAST(:k AS text[]), CAST(:t AS text[]), "
-            "CAST(:a AS timestamptz[]), CAST(:u AS text[]), CAST(:c AS text[]), "
-            "CAST(:cp AS text[]), CAST(:p AS text[])) AS x(l, k, t, a, u, c, cp, p) "
-            "ON CONFLICT DO NOTHING RETURNING lead_id, activity_key"
-        ),
+    rows = await _ADD_ACTIVITIES.fetch(
+        conn,
         {
             "l": [i[0] for i in items],
             "k": [i[1] for i in items],
@@ -396,14 +404,7 @@ async def activities(
 async def activities_of(
     conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], since: datetime | None
 ) -> dict[uuid.UUID, list[Activity]]:
-    rows = await conn.execute(
-        text(
-            "SELECT lead_id, activity_key, activity_type, occurred_at, url, content_id, campaign, "
-            "properties FROM activities WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND "
-            "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
-        ),
-        {"ids": list(lead_ids), "since": since},
-    )
+    rows = await _ACTIVITIES_OF.fetch(conn, {"ids": list(lead_ids), "since": since})
     out: dict[uuid.UUID, list[Activity]] = {i: [] for i in lead_ids}
     for r in rows:
         out[r.lead_id].append(_activity(r))
@@ -465,7 +466,7 @@ _MODEL_CACHE: dict[str, ScoringModel] = {}
 
 # The newest published model (with a digest of its stored JSON) and the promoted predictive
 # model's version, in one statement: a consumer batch needs both.
-_CURRENT_VERSIONS = text(
+_CURRENT_VERSIONS = DriverSql(
     """
     SELECT m.version, m.digest,
            (SELECT version FROM predictive_models WHERE promoted
@@ -489,7 +490,7 @@ async def current_versions(conn: AsyncConnection) -> tuple[ScoringModel, int | N
     Parsed models are cached by a digest of their stored JSON, so an event costs one indexed
     lookup, not a re-validation, and a new publish is seen by the very next event.
     """
-    row = (await conn.execute(_CURRENT_VERSIONS)).one()
+    (row,) = await _CURRENT_VERSIONS.fetch(conn, {})
     predictive = None if row.predictive is None else int(row.predictive)
     if row.version is None:
         key = "default"
