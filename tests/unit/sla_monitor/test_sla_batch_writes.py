@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from leadflow.sla_monitor.store import BatchWrites, ScheduledTimer
+from leadflow.events.timers import Timer
+from leadflow.sla_monitor.store import BatchWrites
 
 T0 = datetime(2026, 3, 9, 10, tzinfo=UTC)
 
 
-def timer(key: str, minutes: int = 0) -> ScheduledTimer:
-    return ScheduledTimer(key, T0 + timedelta(minutes=minutes), "sla.breach", {"sla_id": key}, None)
+def timer(key: str, minutes: int = 0) -> Timer:
+    return Timer(key, "sla.breach", T0 + timedelta(minutes=minutes), {"sla_id": key}, None)
 
 
 def test_timers_of_a_clock_started_and_ended_in_the_same_batch_never_reach_the_table() -> None:

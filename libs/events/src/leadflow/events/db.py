@@ -7,6 +7,7 @@ uses unqualified table names and tests isolate by giving each test its own schem
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
@@ -158,6 +159,13 @@ class DriverSql:
         driver = await driver_connection(conn)
         executed = driver.execute(self.sql, *self.args(params))
         return str(await _invalidate_if_lost(conn, driver, executed))
+
+
+@functools.lru_cache(maxsize=512)
+def driver_sql(sql: str) -> DriverSql:
+    """``DriverSql(sql)``, rewritten once per text: for statements put together per batch
+    from the parts it needs (a few shapes, each seen over and over)."""
+    return DriverSql(sql)
 
 
 def _alembic_config(database_url: str, schema: str, migrations_dir: Path) -> Any:

@@ -188,11 +188,13 @@ class Effects:
         return [a for a in self.acts.get(lead.lead_id, []) if a.occurred_at >= since]
 
     async def write(self) -> None:
-        conn = self.uow.conn
-        await self.uow.timers.cancel_many([k for k, t in self.timers.items() if t is None])
-        await self.uow.timers.schedule_many([t for t in self.timers.values() if t is not None])
-        await store.save_leads(conn, list(self.leads.values()))
-        await store.insert_outcomes(conn, self.outcomes)
+        """The batch's timers, leads and outcomes with one statement."""
+        cancel = [k for k, t in self.timers.items() if t is None]
+        schedule = [t for t in self.timers.values() if t is not None]
+        self.uow.timers.note_scheduled(t.due_at for t in schedule)
+        await store.write_batch(
+            self.uow.conn, list(self.leads.values()), self.outcomes, cancel, schedule
+        )
         self.timers, self.leads, self.outcomes = {}, {}, []
 
 

@@ -17,7 +17,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql
+from leadflow.events.db import DriverSql, driver_sql
+from leadflow.events.timers import Timer, timer_writes
 from leadflow.scoring.domain import (
     Activity,
     LeadProfile,
@@ -222,7 +223,7 @@ async def upsert_leads(
     return {r.lead_id: LeadRow.from_row(r) for r in rows}
 
 
-_SAVE_LEADS = DriverSql(
+_SAVE_LEADS_ROWS = (
     "UPDATE leads AS l SET "
     + ", ".join(f"{c} = v.{c}" for c in SAVED_COLUMNS)
     + ", updated_at = now() FROM unnest(CAST(:lead_id AS uuid[]), "
@@ -231,13 +232,23 @@ _SAVE_LEADS = DriverSql(
     + ", ".join(SAVED_COLUMNS)
     + ") WHERE l.lead_id = v.lead_id"
 )
+_SAVE_LEADS = DriverSql(_SAVE_LEADS_ROWS)
+_INSERT_OUTCOMES_ROWS = (
+    "INSERT INTO outcomes (event_id, lead_id, outcome, reason_code, occurred_at, snapshot, "
+    "snapshot_at) SELECT * FROM unnest(CAST(:o_event AS uuid[]), CAST(:o_lead AS uuid[]), "
+    "CAST(:o_outcome AS text[]), CAST(:o_reason AS text[]), CAST(:o_at AS timestamptz[]), "
+    "CAST(:o_snapshot AS jsonb[]), CAST(:o_snapshot_at AS timestamptz[])) "
+    "ON CONFLICT DO NOTHING"
+)
+_INSERT_OUTCOMES = DriverSql(_INSERT_OUTCOMES_ROWS)
 
 
-async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
-    """Write every changed lead of a batch with one statement (one array per column)."""
+def _changed_columns(leads: Sequence[LeadRow]) -> dict[str, list[Any]] | None:
+    """The changed leads as one array per column (``_SAVE_LEADS_ROWS``'s parameters), their
+    changes then counted as written; None when nothing changed."""
     changed = [lead for lead in leads if lead.dirty]
     if not changed:
-        return
+        return None
     columns: dict[str, list[Any]] = {"lead_id": [lead.lead_id for lead in changed]}
     for c in SAVED_COLUMNS:
         values = [getattr(lead, c) for lead in changed]
@@ -248,7 +259,47 @@ async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
         columns[c] = values
     for lead in changed:
         lead.dirty.clear()
-    await _SAVE_LEADS.execute(conn, columns)
+    return columns
+
+
+def _outcome_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {
+        "o_event": [r["event_id"] for r in rows],
+        "o_lead": [r["lead_id"] for r in rows],
+        "o_outcome": [r["outcome"] for r in rows],
+        "o_reason": [r["reason_code"] for r in rows],
+        "o_at": [r["occurred_at"] for r in rows],
+        "o_snapshot": [_json(r["snapshot"]) for r in rows],
+        "o_snapshot_at": [r["snapshot_at"] for r in rows],
+    }
+
+
+async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
+    """Write every changed lead of a batch with one statement (one array per column)."""
+    columns = _changed_columns(leads)
+    if columns is not None:
+        await _SAVE_LEADS.execute(conn, columns)
+
+
+async def write_batch(
+    conn: AsyncConnection,
+    leads: Sequence[LeadRow],
+    outcomes: Sequence[dict[str, Any]],
+    cancel: Sequence[str],
+    schedule: Sequence[Timer],
+) -> None:
+    """A consumer batch's writes in ONE statement: its timers (cancelled and scheduled keys
+    differ), its changed leads and its outcomes; each part touches its own rows."""
+    parts, params = timer_writes(cancel, schedule)
+    columns = _changed_columns(leads)
+    if columns is not None:
+        parts.append(f"saved AS ({_SAVE_LEADS_ROWS})")
+        params |= columns
+    if outcomes:
+        parts.append(f"outcomes_added AS ({_INSERT_OUTCOMES_ROWS})")
+        params |= _outcome_columns(outcomes)
+    if parts:
+        await driver_sql("WITH " + ", ".join(parts) + " SELECT 1").execute(conn, params)
 
 
 async def add_activities(
@@ -278,16 +329,8 @@ async def add_activities(
 
 
 async def insert_outcomes(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    await conn.execute(
-        text(
-            "INSERT INTO outcomes (event_id, lead_id, outcome, reason_code, occurred_at, "
-            "snapshot, snapshot_at) VALUES (:event_id, :lead_id, :outcome, :reason_code, "
-            ":occurred_at, CAST(:snapshot AS jsonb), :snapshot_at) ON CONFLICT DO NOTHING"
-        ),
-        [{**r, "snapshot": _json(r["snapshot"])} for r in rows],
-    )
+    if rows:
+        await _INSERT_OUTCOMES.execute(conn, _outcome_columns(rows))
 
 
 async def latest_outcomes(conn: AsyncConnection) -> list[dict[str, Any]]:

@@ -265,9 +265,7 @@ class _Batch:
                 await self._stop(lead_id, sla, event_type, at)
             return
         for key, due, timer_kind in started.timers:
-            self.writes.schedule_timer(
-                store.ScheduledTimer(key, due, timer_kind, {"sla_id": sla.sla_id}, lead_id)
-            )
+            self.writes.schedule_timer(Timer(key, timer_kind, due, {"sla_id": sla.sla_id}, lead_id))
         running = self.active.setdefault(lead_id, [])
         running.append(sla)
         running.sort(key=lambda s: (s.started_at, s.sla_id))

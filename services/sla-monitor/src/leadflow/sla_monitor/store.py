@@ -22,6 +22,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events.db import driver_sql
+from leadflow.events.timers import Timer, timer_writes
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
     BusinessCalendar,
@@ -358,15 +360,6 @@ class NewSla:
     started_by_event: str
 
 
-@dataclass(frozen=True)
-class ScheduledTimer:
-    key: str
-    due_at: datetime
-    kind: str
-    payload: dict[str, Any]
-    lead_id: uuid.UUID | None
-
-
 @dataclass
 class BatchWrites:
     """Everything one consumer batch changes, written with one statement at flush.
@@ -379,10 +372,10 @@ class BatchWrites:
     leads: dict[uuid.UUID, LeadState] = field(default_factory=dict)
     new: dict[str, NewSla] = field(default_factory=dict)
     closings: dict[str, Closing] = field(default_factory=dict)  # new or existing clocks
-    schedule: dict[str, ScheduledTimer] = field(default_factory=dict)
+    schedule: dict[str, Timer] = field(default_factory=dict)
     cancel: set[str] = field(default_factory=set)
 
-    def schedule_timer(self, timer: ScheduledTimer) -> None:
+    def schedule_timer(self, timer: Timer) -> None:
         self.cancel.discard(timer.key)
         self.schedule[timer.key] = timer
 
@@ -499,33 +492,13 @@ async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
                 WHERE s.sla_id = u.sla_id
             )"""
         )
-    if w.cancel:
-        params["t_cancel"] = sorted(w.cancel)
-        parts.append("cancel_w AS (DELETE FROM timers WHERE key = ANY(CAST(:t_cancel AS text[])))")
-    if w.schedule:
-        timers = [w.schedule[k] for k in sorted(w.schedule)]
-        params |= {
-            "t_key": [t.key for t in timers],
-            "t_kind": [t.kind for t in timers],
-            "t_lead": [t.lead_id for t in timers],
-            "t_due": [t.due_at for t in timers],
-            "t_payload": [_json(t.payload) for t in timers],
-        }
-        # Same semantics as the kernel's Timers.schedule: upsert by key, attempts reset.
-        parts.append(
-            """
-            schedule_w AS (
-                INSERT INTO timers (key, kind, lead_id, due_at, payload)
-                SELECT * FROM unnest(CAST(:t_key AS text[]), CAST(:t_kind AS text[]),
-                    CAST(:t_lead AS uuid[]), CAST(:t_due AS timestamptz[]),
-                    CAST(:t_payload AS jsonb[]))
-                ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind,
-                    lead_id = EXCLUDED.lead_id, due_at = EXCLUDED.due_at,
-                    payload = EXCLUDED.payload, attempts = 0, last_error = NULL
-            )"""
-        )
+    timer_parts, timer_params = timer_writes(
+        sorted(w.cancel), [w.schedule[k] for k in sorted(w.schedule)]
+    )
+    parts += timer_parts
+    params |= timer_params
     if parts:
-        await conn.execute(text("WITH " + ",".join(parts) + " SELECT 1"), params)
+        await driver_sql("WITH " + ",".join(parts) + " SELECT 1").execute(conn, params)
 
 
 def _closing_params(prefix: str, ends: Sequence[Closing | None]) -> dict[str, list[Any]]:

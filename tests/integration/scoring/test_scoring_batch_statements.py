@@ -1,0 +1,69 @@
+"""A scoring consumer batch costs the same few statements whatever its size.
+
+The batch's reads (its activities added, its leads created and locked, the model version,
+their activities in the decay window) and its writes (timers, changed leads, outcomes, in
+one statement) are set-based; every round trip counts, since a batch's time on two shared
+cores is mostly its round trips waiting their turn."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import httpx
+import pytest
+
+from leadflow.events.clock import ManualClock
+from leadflow.events.envelope import Envelope
+from leadflow.events.service import ServiceKit
+from leadflow.events.testing import StatementLog, app_client
+from leadflow.scoring.app import create_app
+from leadflow.scoring.handlers import HANDLERS
+from leadflow.scoring.settings import ScoringSettings
+from tests.integration.scoring.test_scoring_api import T0, activity, captured, kit_of
+
+pytestmark = [pytest.mark.postgres]
+
+
+@pytest.fixture
+async def client(settings_for: Callable[..., Any]) -> AsyncIterator[httpx.AsyncClient]:
+    settings = settings_for(ScoringSettings, run_consumers=False)
+    async with app_client(create_app(settings, clock=ManualClock(T0))) as c:
+        yield c
+
+
+async def as_one_batch(kit: ServiceKit, events: Sequence[Envelope]) -> None:
+    """What the consumer runner does with one ``getmany`` batch (inbox claim aside)."""
+    async with kit.unit_of_work() as uow:
+        for e in events:
+            uow.causation = e
+            await HANDLERS[type(e.payload)](e, uow)
+
+
+def leads_with_activity(n: int) -> list[Envelope]:
+    events: list[Envelope] = []
+    for _ in range(n):
+        lead = uuid.uuid4()
+        events += [captured(lead), activity(lead, "webinar_attended")]
+    return events
+
+
+async def test_a_batch_costs_the_same_few_statements_whatever_its_size(
+    client: httpx.AsyncClient,
+) -> None:
+    kit = kit_of(client)
+    await as_one_batch(kit, leads_with_activity(1))  # the model cache warm, as in a service
+    with StatementLog(kit.engine) as log:
+        await as_one_batch(kit, leads_with_activity(1))
+        small = list(log.statements)
+        log.statements.clear()
+        await as_one_batch(kit, leads_with_activity(40))
+        large = list(log.statements)
+    # BEGIN; activities added; leads created and locked; model version; activities in the
+    # window; timers + leads (+ outcomes) in one write; stream versions; event log + outbox
+    # + notify in one append; COMMIT.
+    assert len(large) == len(small), large
+    assert len(large) <= 9, [" ".join(s.split())[:70] for s in large]
+    writes = [s for s in large if "INSERT INTO timers" in s or "UPDATE leads" in s]
+    assert len(writes) == 1 and "INSERT INTO timers" in writes[0] and "UPDATE leads" in writes[0]
