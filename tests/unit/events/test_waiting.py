@@ -12,9 +12,11 @@ import asyncio
 
 import pytest
 
+from leadflow.events.testing import WatchedEvent, one_loop_turn, wait_until
 from leadflow.events.waiting import wait_event
 
-TURNS_BEFORE_CANCEL = range(8)  # covers every loop turn of the old window (turns 1-3)
+TURNS_BEFORE_CANCEL = range(8)
+# covers every loop turn of the old window (turns 1-3)
 
 
 @pytest.mark.parametrize("turns", TURNS_BEFORE_CANCEL)
@@ -29,7 +31,7 @@ async def test_a_cancel_arriving_as_the_event_is_set_is_not_lost(turns: int) -> 
 
     task = asyncio.create_task(committer())
     for _ in range(turns):
-        await asyncio.sleep(0)
+        await one_loop_turn()  # the window is counted in turns
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=5)
     assert task in done, f"the cancel after {turns} turns was lost (task still waiting)"
@@ -37,9 +39,9 @@ async def test_a_cancel_arriving_as_the_event_is_set_is_not_lost(turns: int) -> 
 
 
 async def test_a_cancel_while_waiting_is_delivered() -> None:
-    event = asyncio.Event()
+    event = WatchedEvent()
     task = asyncio.create_task(wait_event(event, 30))
-    await asyncio.sleep(0)
+    await wait_until(lambda: event.waiting, timeout=5)
     task.cancel()
     done, _ = await asyncio.wait({task}, timeout=5)
     assert task in done and task.cancelled()

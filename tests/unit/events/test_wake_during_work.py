@@ -13,18 +13,10 @@ from typing import Any
 
 from leadflow.events.clock import ManualClock
 from leadflow.events.projection import ProjectionRunner
-from leadflow.events.testing import WatchedEvent, wait_until
+from leadflow.events.testing import WatchedEvent, one_loop_turn, wait_until
 from leadflow.events.timers import TimerRunner
 
 LONG_POLL = 60.0  # a runner that sleeps until its poll would fail the deadline below
-
-
-async def _suspended() -> None:
-    """Give the loop one turn, as a database round trip inside a step would."""
-    loop = asyncio.get_running_loop()
-    turn = loop.create_future()
-    loop.call_soon(turn.set_result, None)
-    await turn
 
 
 class Counted:
@@ -37,10 +29,10 @@ class Counted:
 
     async def __call__(self, *_: Any) -> int:
         self.calls += 1
-        await _suspended()
+        await one_loop_turn()
         if self.calls == 1:
             self.wake()  # "a batch committed while we were reading"
-        await _suspended()
+        await one_loop_turn()
         return self.result
 
 

@@ -77,6 +77,15 @@ class StatementLog:
         self._logged.clear()
 
 
+async def one_loop_turn() -> None:
+    """Let every task that is ready run once (as one database round trip inside a step
+    would), for tests that count what happens in loop turns rather than in time."""
+    loop = asyncio.get_running_loop()
+    turn = loop.create_future()
+    loop.call_soon(turn.set_result, None)
+    await turn
+
+
 async def wait_until(
     predicate: Callable[[], Any],
     timeout: float = 20.0,
