@@ -188,18 +188,25 @@ async def stored_responses(
 
 # Candidates (kind 0, oldest first: identity resolution prefers the oldest) and the
 # registered accounts of the incoming company domains (kind 1) in one round trip.
+# Each kind of match is its own index lookup, and the leads are then read by key: no plan
+# can scan the table, even while its statistics are stale (a new deployment's first minute,
+# when the planner believes few leads are live and an OR of the matches read every lead
+# once per lead). Merged and erased leads are dropped here rather than in SQL for the
+# same reason.
 _CANDIDATES_AND_ACCOUNTS = DriverSql(
     f"""
+    WITH matched AS MATERIALIZED (
+        SELECT lead_id FROM lead_emails WHERE email = ANY(CAST(:emails AS text[]))
+        UNION
+        SELECT lead_id FROM leads WHERE phone = ANY(CAST(:phones AS text[]))
+        UNION
+        SELECT lead_id FROM leads WHERE company_domain = ANY(CAST(:domains AS text[]))
+                                    AND name_key = ANY(CAST(:names AS text[]))
+    )
     SELECT 0 AS kind, {_LEAD_COLUMNS},
            NULL::text AS account_domain, NULL::text AS account_id,
            NULL::text AS account_name, NULL::text AS account_owner
-    FROM leads l
-    WHERE l.merged_into IS NULL AND l.erased_at IS NULL AND (
-        l.lead_id IN (SELECT lead_id FROM lead_emails
-                      WHERE email = ANY(CAST(:emails AS text[])))
-        OR l.phone = ANY(CAST(:phones AS text[]))
-        OR (l.company_domain = ANY(CAST(:domains AS text[]))
-            AND l.name_key = ANY(CAST(:names AS text[]))))
+    FROM leads l WHERE l.lead_id = ANY(ARRAY(SELECT lead_id FROM matched))
     UNION ALL
     SELECT 1, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::jsonb,
            NULL::text, NULL::integer, NULL::uuid, NULL::timestamptz, NULL::text,
@@ -235,7 +242,8 @@ async def fetch_candidates_and_accounts(
     accounts: dict[str, Account] = {}
     for r in rows:
         if r.kind == 0:
-            leads.append(_state(r))
+            if r.merged_into is None and r.erased_at is None:  # live leads only
+                leads.append(_state(r))
         else:
             accounts[r.account_domain] = Account(
                 r.account_id, r.account_domain, r.account_name, r.account_owner
