@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leadflow.events.clock import ManualClock
+from leadflow.events.outbox import OutboxRelay
 from leadflow.events.projection import ProjectionRunner
 from leadflow.events.testing import WatchedEvent, one_loop_turn, wait_until
 from leadflow.events.timers import TimerRunner
@@ -119,3 +120,36 @@ async def test_a_timer_wake_during_a_sweep_makes_the_runner_sweep_again_at_once(
     runner.run_due = sweep  # type: ignore[method-assign]
     took = await _second_call_soon(runner.run, runner.stop, lambda: sweep.calls)
     assert took < LONG_POLL / 2
+
+
+class _Conn:
+    """The relay's connection as far as its depth gauge goes."""
+
+    async def fetchval(self, *_: Any) -> int:
+        return 0
+
+
+async def test_an_outbox_batch_short_of_full_waits_for_a_wake_before_the_next_fetch() -> None:
+    """After a partial batch the relay does not fetch again at once (an empty fetch after
+    every batch doubled its statements); a wake or a full batch sends it round again."""
+    relay = OutboxRelay(
+        database_url="postgresql://unused/db",
+        schema="test",
+        bootstrap_servers="unused:9092",
+        service="test",
+        batch_size=10,
+        poll_seconds=LONG_POLL,
+    )
+    wake = relay._wake = WatchedEvent()
+    fetch = Counted(lambda: None, result=3)
+    relay._publish_batch = fetch  # type: ignore[method-assign, assignment]
+    task = asyncio.create_task(relay._drain_forever(_Conn(), None))  # type: ignore[arg-type]
+    await wait_until(lambda: fetch.calls >= 1 and wake.waiting, timeout=5)
+    assert fetch.calls == 1
+    relay.wake()
+    await wait_until(lambda: fetch.calls >= 2, timeout=5)
+    fetch.result = 10  # a full batch: it goes round again without a wake
+    relay.wake()
+    await wait_until(lambda: fetch.calls >= 4, timeout=5)
+    relay.stop()
+    await asyncio.wait_for(task, timeout=5)

@@ -147,9 +147,12 @@ class OutboxRelay:
                 depth = await conn.fetchval("SELECT count(*) FROM outbox")
                 metrics.OUTBOX_DEPTH.labels(self.service).set(max(0, depth - len(self._acked)))
             if sent >= self.batch_size:
-                continue
-            if sent == 0:
-                await self._sleep(self.poll_seconds)
+                continue  # a full batch: more are waiting
+            # Short of a full batch, nothing more is known to be waiting: a row committed after
+            # the fetch's snapshot notifies after it and wakes us again. The acked rows go with
+            # the next fetch, whenever it comes: one statement per wake, not a second, empty
+            # fetch after every batch.
+            await self._sleep(self.poll_seconds)
 
     async def _publish_batch(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
         rows = await conn.fetch(_DELETE_ACKED_AND_FETCH, self._acked, self.batch_size)
