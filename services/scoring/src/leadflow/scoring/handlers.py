@@ -501,8 +501,12 @@ async def _run_ops(uow: UnitOfWork, batch: _Batch) -> None:
     if not batch.ops:
         return
     conn = uow.conn
-    new = await store.add_activities(conn, batch.activities)
-    leads = await store.upsert_leads(conn, [e.lead_id for e, _, _ in batch.ops])
+    new, leads, versions = await store.prepare_batch(
+        conn, batch.activities, [e.lead_id for e, _, _ in batch.ops]
+    )
+    # The unit of work's first look at the versions is the one it keeps (a drain earlier in
+    # the same unit of work may have read them already).
+    uow.__dict__.setdefault("_scoring_versions", versions)
     model = await model_for(uow)
     now = uow.clock.now()
     earliest = min(_window_start(lead, model, now) for lead in leads.values())

@@ -194,12 +194,12 @@ async def add_activity(
 
 
 # A consumer batch's statements (each batch runs them once): sent straight to asyncpg.
-_UPSERT_LEADS = DriverSql(
+_UPSERT_LEADS_ROWS = (
     "INSERT INTO leads (lead_id) SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) "
     "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
     "RETURNING " + LEAD_COLUMNS
 )
-_ADD_ACTIVITIES = DriverSql(
+_ADD_ACTIVITIES_ROWS = (
     "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
     "content_id, campaign, properties) SELECT l, k, t, a, u, c, cp, CAST(p AS jsonb) "
     "FROM unnest(CAST(:l AS uuid[]), CAST(:k AS text[]), CAST(:t AS text[]), "
@@ -212,15 +212,6 @@ _ACTIVITIES_OF = DriverSql(
     "properties FROM activities WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND "
     "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
 )
-
-
-async def upsert_leads(
-    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, LeadRow]:
-    """Create the missing leads of a batch and lock them all, in one statement (id order,
-    so concurrent batches cannot deadlock)."""
-    rows = await _UPSERT_LEADS.fetch(conn, {"ids": sorted(set(lead_ids))})
-    return {r.lead_id: LeadRow.from_row(r) for r in rows}
 
 
 _SAVE_LEADS_ROWS = (
@@ -302,27 +293,71 @@ async def write_batch(
         await driver_sql("WITH " + ", ".join(parts) + " SELECT 1").execute(conn, params)
 
 
-async def add_activities(
-    conn: AsyncConnection, items: Sequence[tuple[uuid.UUID, str, Activity]]
-) -> set[tuple[uuid.UUID, str]]:
-    """Insert a batch's activities in one statement; returns the (lead, key) pairs that were
-    new (a redelivered activity is already there and must not count twice)."""
-    if not items:
-        return set()
-    rows = await _ADD_ACTIVITIES.fetch(
-        conn,
-        {
-            "l": [i[0] for i in items],
-            "k": [i[1] for i in items],
-            "t": [i[2].activity_type for i in items],
-            "a": [i[2].occurred_at for i in items],
-            "u": [i[2].url for i in items],
-            "c": [i[2].content_id for i in items],
-            "cp": [i[2].campaign for i in items],
-            "p": [_json(dict(i[2].properties)) for i in items],
-        },
+def _activity_columns(items: Sequence[tuple[uuid.UUID, str, Activity]]) -> dict[str, list[Any]]:
+    """``_ADD_ACTIVITIES_ROWS``'s parameters: one array per column."""
+    return {
+        "l": [i[0] for i in items],
+        "k": [i[1] for i in items],
+        "t": [i[2].activity_type for i in items],
+        "a": [i[2].occurred_at for i in items],
+        "u": [i[2].url for i in items],
+        "c": [i[2].content_id for i in items],
+        "cp": [i[2].campaign for i in items],
+        "p": [_json(dict(i[2].properties)) for i in items],
+    }
+
+
+# The versions part of ``_CURRENT_VERSIONS``: the newest scoring model (version and a digest
+# of its JSON) and the promoted predictive model's version; one row, NULLs when none.
+_VERSIONS_ROW = """
+    SELECT m.version, m.digest,
+           (SELECT version FROM predictive_models WHERE promoted
+            ORDER BY promoted_at DESC, version DESC LIMIT 1) AS predictive
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (SELECT version, md5(model::text) AS digest FROM model_versions
+                       ORDER BY version DESC LIMIT 1) AS m ON true
+"""
+# A consumer batch's reads in ONE statement: its activities added (the new ones' keys come
+# back on their lead's row), its leads created where missing and locked, and the model
+# versions. Each part touches its own table; the activities read in the decay window comes
+# after (it needs the model's window and sees the added rows, which a CTE would not).
+_PREPARE_BATCH = DriverSql(
+    f"""
+    WITH added AS ({_ADD_ACTIVITIES_ROWS}),
+         locked AS ({_UPSERT_LEADS_ROWS})
+    SELECT locked.*,
+           ARRAY(SELECT a.activity_key FROM added a WHERE a.lead_id = locked.lead_id)
+               AS added_keys,
+           v.version AS model_version, v.digest AS model_digest,
+           v.predictive AS predictive_version
+    FROM locked CROSS JOIN ({_VERSIONS_ROW}) AS v
+    """
+)
+_LEAD_FIELDS = tuple(c.strip() for c in LEAD_COLUMNS.split(","))
+
+
+async def prepare_batch(
+    conn: AsyncConnection,
+    activities: Sequence[tuple[uuid.UUID, str, Activity]],
+    lead_ids: Sequence[uuid.UUID],
+) -> tuple[set[tuple[uuid.UUID, str]], dict[uuid.UUID, LeadRow], tuple[ScoringModel, int | None]]:
+    """A consumer batch's activities added, its leads created where missing and locked (id
+    order, so concurrent batches cannot deadlock) and ``current_versions``, in one round
+    trip: the (lead, key) pairs of the activities that were new (a redelivered activity is
+    already there and must not count twice), the locked leads, the model versions."""
+    ids = sorted(set(lead_ids))
+    rows = await _PREPARE_BATCH.fetch(conn, {"ids": ids, **_activity_columns(activities)})
+    new = {(r.lead_id, key) for r in rows for key in r.added_keys}
+    leads = {}
+    for r in rows:
+        data = {name: getattr(r, name) for name in _LEAD_FIELDS}
+        data["profile"] = LeadProfile.model_validate(data["profile"] or {})
+        leads[r.lead_id] = LeadRow(**data)
+    first = rows[0]
+    versions = await _resolve_versions(
+        conn, first.model_version, first.model_digest, first.predictive_version
     )
-    return {(r.lead_id, r.activity_key) for r in rows}
+    return new, leads, versions
 
 
 # -- outcomes and predictive models ---------------------------------------------------------
@@ -509,16 +544,7 @@ _MODEL_CACHE: dict[str, ScoringModel] = {}
 
 # The newest published model (with a digest of its stored JSON) and the promoted predictive
 # model's version, in one statement: a consumer batch needs both.
-_CURRENT_VERSIONS = DriverSql(
-    """
-    SELECT m.version, m.digest,
-           (SELECT version FROM predictive_models WHERE promoted
-            ORDER BY promoted_at DESC, version DESC LIMIT 1) AS predictive
-    FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (SELECT version, md5(model::text) AS digest FROM model_versions
-                       ORDER BY version DESC LIMIT 1) AS m ON true
-    """
-)
+_CURRENT_VERSIONS = DriverSql(_VERSIONS_ROW)
 
 
 async def current_model(conn: AsyncConnection) -> ScoringModel:
@@ -534,16 +560,23 @@ async def current_versions(conn: AsyncConnection) -> tuple[ScoringModel, int | N
     lookup, not a re-validation, and a new publish is seen by the very next event.
     """
     (row,) = await _CURRENT_VERSIONS.fetch(conn, {})
-    predictive = None if row.predictive is None else int(row.predictive)
-    if row.version is None:
+    return await _resolve_versions(conn, row.version, row.digest, row.predictive)
+
+
+async def _resolve_versions(
+    conn: AsyncConnection, version: int | None, digest: str | None, predictive_version: Any
+) -> tuple[ScoringModel, int | None]:
+    """The model of a ``_VERSIONS_ROW`` (from the cache, else read and parsed once)."""
+    predictive = None if predictive_version is None else int(predictive_version)
+    if version is None:
         key = "default"
         if key not in _MODEL_CACHE:
             _MODEL_CACHE[key] = default_model()
         return _MODEL_CACHE[key], predictive
-    key = f"{row.version}:{row.digest}"
+    key = f"{version}:{digest}"
     cached = _MODEL_CACHE.get(key)
     if cached is None:
-        cached = await model_version(conn, row.version)
+        cached = await model_version(conn, version)
         assert cached is not None
         if len(_MODEL_CACHE) > 64:
             _MODEL_CACHE.clear()
