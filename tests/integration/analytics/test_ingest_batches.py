@@ -4,6 +4,7 @@ fields kept aside only for leads that are not erased, whatever the order within 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from leadflow.analytics.handlers import record_event
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased, LeadProfileUpdated
+from leadflow.events.catalogue.routing import LeadAssigned
+from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import Envelope, new_id
 
 pytestmark = [pytest.mark.postgres]
@@ -81,5 +84,44 @@ async def test_a_batch_is_logged_once_in_order_and_erasure_wins_over_personal_fi
         assert erased_leads == {gone, late}
         assert [(r[0], r[1]["contact"]["email"]) for r in personal] == [(kept, "kept@example.com")]
         assert "contact" not in stored  # the log itself never holds personal fields
+    finally:
+        await kit.stop()
+
+
+async def test_a_batch_is_logged_in_the_order_its_events_were_recorded(
+    settings_for: Any,
+) -> None:
+    """Routing's assignment consumed in the same batch as, but ahead of, the scoring
+    qualification that caused it (another topic) is logged after it, so the funnel folds
+    qualified-then-assigned, not an assignment of an inquiry."""
+    kit = build_kit(settings_for(AnalyticsSettings, run_consumers=False))
+    await kit.start()
+    try:
+        lead = new_id()
+        t0 = datetime.now(UTC)
+        first = captured(lead, "causal@example.com")
+        cause = Envelope.new(
+            LeadQualified(fit=80, engagement=60, grade="A", matrix_cell="A1", model_version=1),
+            lead_id=lead,
+            causation=first,
+        )
+        effect = Envelope.new(
+            LeadAssigned(assignee_kind="rep", rep_id="rep-1"), lead_id=lead, causation=cause
+        )
+        recorded = [
+            e.with_position(1, t0 + timedelta(milliseconds=ms))
+            for e, ms in ((first, 0), (cause, 40), (effect, 90))
+        ]
+        arrival = [recorded[2], recorded[0], recorded[1]]  # routing's partition came first
+        async with kit.unit_of_work() as uow:
+            for event in arrival:
+                await record_event(event, uow)
+        async with kit.connect() as conn:
+            log = (
+                await conn.execute(
+                    text("SELECT event_type FROM lead_event_log ORDER BY global_position")
+                )
+            ).scalars()
+            assert list(log) == ["lead.captured", "lead.qualified", "lead.assigned"]
     finally:
         await kit.stop()

@@ -1,5 +1,6 @@
 """Ingest: every consumed event is appended once to ``lead_event_log``, a consumer batch
-with one statement (written at the unit of work's flush, before the commit).
+with one statement (written at the unit of work's flush, before the commit), in the order
+its events were recorded (``causal_order``).
 
 Personal fields (``EventPayload.personal_fields``) are split off into ``lead_personal``,
 which ``lead.erased`` deletes, so the log itself stays append-only and never holds personal
@@ -63,6 +64,18 @@ def split_personal(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any
     return data, {k: v for k, v in personal.items() if v is not None}
 
 
+def causal_order(events: Sequence[Envelope]) -> list[Envelope]:
+    """A batch in the order its events were recorded by their producers (stable: a
+    producer's events recorded together keep their stream order).
+
+    A consumer batch mixes partitions of several topics in no particular order, and Kafka
+    orders nothing across topics: routing's ``lead.assigned`` could come before the scoring
+    ``lead.qualified`` that caused it and be folded for a lead still at ``inquiry``. An
+    effect is recorded after its cause was consumed, so recording time restores the order
+    within a batch."""
+    return sorted(events, key=lambda e: e.recorded_at)
+
+
 async def record_event(envelope: Envelope, uow: UnitOfWork) -> None:
     """Collect the event; the whole batch is logged at the unit of work's flush."""
     uow.batch(write_log, list, partial(write_log, uow.conn)).append(envelope)
@@ -73,6 +86,7 @@ async def write_log(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
     four statements for a batch, whatever its size."""
     if not events:
         return
+    events = causal_order(events)
     # Positions must become visible in order, or a projection that has read past a position
     # still being committed would skip it: writers of the log take turns (to commit).
     await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('lead_event_log'))"))
