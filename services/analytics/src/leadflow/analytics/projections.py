@@ -39,15 +39,10 @@ from leadflow.analytics.domain import (
     LeadState,
     fold,
 )
+from leadflow.events.db import driver_connection
 from leadflow.events.envelope import Envelope
 from leadflow.events.projection import Projection
 from leadflow.events.store import StoredEvent
-
-
-async def raw_connection(conn: AsyncConnection) -> Any:
-    """The asyncpg connection under ``conn`` (same transaction)."""
-    fairy = await conn.get_raw_connection()
-    return fairy.driver_connection
 
 
 class LoggedEvent(Fact):
@@ -82,12 +77,12 @@ async def read_batch(apg: Any, after_position: int, limit: int) -> list[LoggedEv
 
 async def read_log(conn: AsyncConnection, after_position: int, limit: int) -> Sequence[StoredEvent]:
     """The projections' event source: the analytics log after a position (keyset paging)."""
-    out = await read_batch(await raw_connection(conn), after_position, limit)
+    out = await read_batch(await driver_connection(conn), after_position, limit)
     return cast(Sequence[StoredEvent], out)
 
 
 async def log_head(conn: AsyncConnection) -> int:
-    apg = await raw_connection(conn)
+    apg = await driver_connection(conn)
     return int(await apg.fetchval("SELECT coalesce(max(global_position), 0) FROM lead_event_log"))
 
 
@@ -297,7 +292,7 @@ class LeadFold:
     async def apply(
         self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[StoredEvent]
     ) -> None:
-        apg = await raw_connection(conn)
+        apg = await driver_connection(conn)
         facts = [fact_of(e) for e in events]
         states = await load_states(apg, list({f.lead_id for f in facts}))
         batch = FoldBatch(members)
@@ -305,7 +300,7 @@ class LeadFold:
         await write_records(apg, batch.records(states))
 
     async def clear(self, conn: AsyncConnection) -> None:
-        apg = await raw_connection(conn)
+        apg = await driver_connection(conn)
         await apg.execute("TRUNCATE analytics_fold")
 
 
@@ -323,7 +318,7 @@ class LeadProjection(ABC):
         await self.group.apply(conn, [self], events)
 
     async def clear(self, conn: AsyncConnection) -> None:
-        apg = await raw_connection(conn)
+        apg = await driver_connection(conn)
         await apg.execute(f"TRUNCATE {', '.join(self.tables)}")
 
     # Collected only for events it wants, and (needs_effects) only when the fold of the

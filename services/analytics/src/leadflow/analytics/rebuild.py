@@ -45,10 +45,10 @@ from leadflow.analytics.projections import (
     Records,
     load_states,
     log_head,
-    raw_connection,
     read_batch,
     write_records,
 )
+from leadflow.events.db import driver_connection
 from leadflow.events.projection import RebuildProgress
 
 CHUNK_EVENTS = 250_000
@@ -152,7 +152,7 @@ async def _write_chunk(engine: AsyncEngine, names: Sequence[str], chunk: Folded)
         position = await _lock(conn, names)
         if position != chunk.start:
             raise _Stale(position)
-        apg = await raw_connection(conn)
+        apg = await driver_connection(conn)
         # The chunk's roll-ups aggregate a few hundred thousand staged rows: with the
         # default work_mem their hash aggregates and sorts spill to disk.
         await apg.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
@@ -304,7 +304,7 @@ async def _run(
     async with engine.connect() as conn, conn.begin():
         expected = await _lock(conn, names)
         if from_start:
-            apg = await raw_connection(conn)
+            apg = await driver_connection(conn)
             await apg.execute(
                 "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
                 "WHERE name = ANY($1::text[])",
@@ -328,7 +328,7 @@ async def _run(
     pending: Folded | None = None  # the chunk being written
     position = expected
     async with engine.connect() as reader_conn:
-        reader = await raw_connection(reader_conn)
+        reader = await driver_connection(reader_conn)
         try:
             while True:
                 size = chunk_size(chunk_events, head - position, first=position == expected)
