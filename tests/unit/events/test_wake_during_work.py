@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 from leadflow.events.clock import ManualClock
 from leadflow.events.outbox import OutboxRelay
@@ -92,12 +92,26 @@ async def test_a_projection_step_short_of_a_full_batch_waits_for_a_wake() -> Non
     wake = runner._wake = WatchedEvent()
     step = Counted(lambda: None, result=3)
     runner.step = step  # type: ignore[method-assign, assignment]
-    task = asyncio.create_task(runner.run())
+    await _waits_after_partial_batches(runner, wake, step, runner.run(), full=10)
+
+
+class _Woken(Protocol):
+    def wake(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+async def _waits_after_partial_batches(
+    runner: _Woken, wake: WatchedEvent, step: Counted, work: Coroutine[Any, Any, None], full: int
+) -> None:
+    """``step`` returns a partial batch: one call, then idle until woken; a full batch
+    (``full``) goes round again without a wake."""
+    task = asyncio.create_task(work)
     await wait_until(lambda: step.calls >= 1 and wake.waiting, timeout=5)
     assert step.calls == 1
     runner.wake()
     await wait_until(lambda: step.calls >= 2, timeout=5)
-    step.result = 10  # a full batch: it goes round again without a wake
+    step.result = full
     runner.wake()
     await wait_until(lambda: step.calls >= 4, timeout=5)
     runner.stop()
@@ -143,13 +157,5 @@ async def test_an_outbox_batch_short_of_full_waits_for_a_wake_before_the_next_fe
     wake = relay._wake = WatchedEvent()
     fetch = Counted(lambda: None, result=3)
     relay._publish_batch = fetch  # type: ignore[method-assign, assignment]
-    task = asyncio.create_task(relay._drain_forever(_Conn(), None))  # type: ignore[arg-type]
-    await wait_until(lambda: fetch.calls >= 1 and wake.waiting, timeout=5)
-    assert fetch.calls == 1
-    relay.wake()
-    await wait_until(lambda: fetch.calls >= 2, timeout=5)
-    fetch.result = 10  # a full batch: it goes round again without a wake
-    relay.wake()
-    await wait_until(lambda: fetch.calls >= 4, timeout=5)
-    relay.stop()
-    await asyncio.wait_for(task, timeout=5)
+    drain = relay._drain_forever(_Conn(), None)
+    await _waits_after_partial_batches(relay, wake, fetch, drain, full=10)
