@@ -92,7 +92,10 @@ async def test_a_projection_step_short_of_a_full_batch_waits_for_a_wake() -> Non
     wake = runner._wake = WatchedEvent()
     step = Counted(lambda: None, result=3)
     runner.step = step  # type: ignore[method-assign, assignment]
-    await _waits_after_partial_batches(runner, wake, step, runner.run(), full=10)
+    calls_before_the_wake = await _waits_after_partial_batches(
+        runner, wake, step, runner.run(), full=10
+    )
+    assert calls_before_the_wake == 1
 
 
 class _Woken(Protocol):
@@ -103,12 +106,14 @@ class _Woken(Protocol):
 
 async def _waits_after_partial_batches(
     runner: _Woken, wake: WatchedEvent, step: Counted, work: Coroutine[Any, Any, None], full: int
-) -> None:
-    """``step`` returns a partial batch: one call, then idle until woken; a full batch
-    (``full``) goes round again without a wake."""
+) -> int:
+    """Runs ``work`` while ``step`` returns a partial batch until it idles on its wake, then
+    wakes it twice, the second time with a full batch (``full``), which must go round again
+    without a wake (the deadlines fail otherwise). Returns the calls made before the first
+    wake: one, when a partial batch waits for a wake."""
     task = asyncio.create_task(work)
     await wait_until(lambda: step.calls >= 1 and wake.waiting, timeout=5)
-    assert step.calls == 1
+    calls_before_the_wake = step.calls
     runner.wake()
     await wait_until(lambda: step.calls >= 2, timeout=5)
     step.result = full
@@ -116,6 +121,7 @@ async def _waits_after_partial_batches(
     await wait_until(lambda: step.calls >= 4, timeout=5)
     runner.stop()
     await asyncio.wait_for(task, timeout=5)
+    return calls_before_the_wake
 
 
 async def test_a_timer_wake_during_a_sweep_makes_the_runner_sweep_again_at_once() -> None:
@@ -158,4 +164,5 @@ async def test_an_outbox_batch_short_of_full_waits_for_a_wake_before_the_next_fe
     fetch = Counted(lambda: None, result=3)
     relay._publish_batch = fetch  # type: ignore[method-assign, assignment]
     drain = relay._drain_forever(_Conn(), None)
-    await _waits_after_partial_batches(relay, wake, fetch, drain, full=10)
+    calls_before_the_wake = await _waits_after_partial_batches(relay, wake, fetch, drain, full=10)
+    assert calls_before_the_wake == 1

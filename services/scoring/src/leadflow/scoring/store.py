@@ -35,6 +35,7 @@ LEAD_COLUMNS = (
     "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
     "enrolled_at, outcome, snapshot, snapshot_at"
 )
+_LEAD_FIELDS = tuple(c.strip() for c in LEAD_COLUMNS.split(","))
 # Every column a handler may change, with its SQL type, written together by ``save_leads``
 # (one statement, one array per column).
 SAVED_COLUMNS = {
@@ -87,7 +88,8 @@ class LeadRow:
 
     @classmethod
     def from_row(cls, row: Any) -> LeadRow:
-        data = dict(row._mapping)
+        """From a row holding ``LEAD_COLUMNS`` (other columns of the row are ignored)."""
+        data = {name: getattr(row, name) for name in _LEAD_FIELDS}
         data["profile"] = LeadProfile.model_validate(data["profile"] or {})
         return cls(**data)
 
@@ -193,7 +195,7 @@ async def add_activity(
     )
 
 
-# A consumer batch's statements (each batch runs them once): sent straight to asyncpg.
+# Parts of a consumer batch's statements (``_PREPARE_BATCH``), sent straight to asyncpg.
 _UPSERT_LEADS_ROWS = (
     "INSERT INTO leads (lead_id) SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) "
     "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
@@ -333,7 +335,6 @@ _PREPARE_BATCH = DriverSql(
     FROM locked CROSS JOIN ({_VERSIONS_ROW}) AS v
     """
 )
-_LEAD_FIELDS = tuple(c.strip() for c in LEAD_COLUMNS.split(","))
 
 
 async def prepare_batch(
@@ -348,11 +349,7 @@ async def prepare_batch(
     ids = sorted(set(lead_ids))
     rows = await _PREPARE_BATCH.fetch(conn, {"ids": ids, **_activity_columns(activities)})
     new = {(r.lead_id, key) for r in rows for key in r.added_keys}
-    leads = {}
-    for r in rows:
-        data = {name: getattr(r, name) for name in _LEAD_FIELDS}
-        data["profile"] = LeadProfile.model_validate(data["profile"] or {})
-        leads[r.lead_id] = LeadRow(**data)
+    leads = {r.lead_id: LeadRow.from_row(r) for r in rows}
     first = rows[0]
     versions = await _resolve_versions(
         conn, first.model_version, first.model_digest, first.predictive_version
