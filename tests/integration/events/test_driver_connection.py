@@ -11,11 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+import orjson
 import pytest
+import sqlalchemy
 from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
 
 from leadflow.events.consumer import is_transient
-from leadflow.events.db import DriverSql, create_engine, driver_connection, plain_url
+from leadflow.events.db import DriverSql, create_engine, driver_connection, json_text, plain_url
 
 pytestmark = [pytest.mark.postgres]
 
@@ -83,5 +86,27 @@ async def test_a_connection_lost_under_a_driver_statement_leaves_the_pool(isolat
         async with engine.connect() as conn, conn.begin():
             (row,) = await query.fetch(conn, {"zero": 0})
         assert row["pid"] != doomed
+    finally:
+        await engine.dispose()
+
+
+async def test_json_values_go_through_orjson_both_ways(isolation: Any) -> None:
+    """The engine writes JSON parameters and reads JSON and JSONB results (through
+    SQLAlchemy and straight from asyncpg alike) as ``json`` would, with orjson."""
+    engine = create_engine(isolation.database_url, isolation.schema, pool_size=1)
+    doc = {"name": "Zoë", 7: [1.5, None, True], "nested": {"n": 2**40}}
+    written = sqlalchemy.bindparam("doc", type_=JSONB)
+    try:
+        assert engine.dialect._json_deserializer is orjson.loads  # type: ignore[attr-defined]
+        async with engine.connect() as conn:
+            stored = await conn.scalar(
+                sqlalchemy.select(sqlalchemy.cast(written, JSONB)), {"doc": doc}
+            )
+            apg = await driver_connection(conn)
+            read_back = await apg.fetchval("SELECT $1::text::jsonb", json_text(doc))
+            as_json = await apg.fetchval("SELECT '{\"a\": [1, 2.5]}'::json")
+        expected = {"name": "Zoë", "7": [1.5, None, True], "nested": {"n": 2**40}}
+        assert stored == expected == read_back
+        assert as_json == {"a": [1, 2.5]}
     finally:
         await engine.dispose()
