@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ConsentChanged
@@ -62,6 +63,44 @@ async def test_duplicate_delivery_applies_once(settings_for, isolation) -> None:
         assert len(out) == 2
         assert out[0].causation_id == event.event_id
         assert out[0].correlation_id == event.correlation_id
+    finally:
+        await kit.stop()
+
+
+async def test_every_consumed_record_is_counted_by_topic_and_event_type(
+    settings_for, isolation
+) -> None:
+    """A batch updates its metrics once per kind of record (the lookups cost more than the
+    updates): still one count and one latency sample per record, duplicates included."""
+    kit = make_kit(settings_for(ProbeSettings))
+    topic = isolation.topic("intake")
+    labels = {"service": "scoring", "topic": topic, "event_type": "activity.recorded"}
+
+    def consumed() -> float:
+        return REGISTRY.get_sample_value("leadflow_events_consumed_total", labels) or 0.0
+
+    def latency_samples() -> float:
+        return (
+            REGISTRY.get_sample_value(
+                "leadflow_handler_seconds_count",
+                {"service": "scoring", "event_type": "activity.recorded"},
+            )
+            or 0.0
+        )
+
+    consumed_before, samples_before = consumed(), latency_samples()
+    await kit.start()
+    try:
+        lead = new_id()
+        first = activity(lead, 1)
+        await produce_events(
+            isolation.kafka_bootstrap, topic, [first, activity(lead, 2), first, activity(lead, 3)]
+        )
+        await wait_until(lambda: consumed() - consumed_before >= 4, message="4 records counted")
+        await wait_until(lambda: _at_least(effects(kit), 3), message="three effects")
+        assert consumed() - consumed_before == 4
+        assert latency_samples() - samples_before == 4
+        assert len(await effects(kit)) == 3  # the duplicate was counted, not applied
     finally:
         await kit.stop()
 
