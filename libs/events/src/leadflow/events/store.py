@@ -77,12 +77,12 @@ _INSERT_LOG_AND_OUTBOX = DriverSql(
            CASE WHEN :channel <> '' THEN pg_notify(:channel, '') END
     """
 )
-_STREAM_VERSIONS = text(
+_STREAM_VERSIONS = DriverSql(
     "SELECT lead_id, max(stream_version) FROM event_log "
     "WHERE lead_id = ANY(CAST(:ids AS uuid[])) GROUP BY lead_id"
 )
 # The lock's one row drives the join, so it is taken even when no lead has events yet.
-_LOCKED_STREAM_VERSIONS = text(
+_LOCKED_STREAM_VERSIONS = DriverSql(
     """
     WITH appenders AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext('event_log')))
     SELECT e.lead_id, max(e.stream_version)
@@ -127,10 +127,10 @@ class EventStore:
         self, conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], *, lock: bool = False
     ) -> dict[uuid.UUID, int]:
         """Current version per lead (absent: no events yet). With ``lock`` the appenders'
-        advisory lock is taken by the same statement (one round trip, not two)."""
-        rows = await conn.execute(
-            _LOCKED_STREAM_VERSIONS if lock else _STREAM_VERSIONS, {"ids": list(lead_ids)}
-        )
+        advisory lock is taken by the same statement (one round trip, not two). Sent
+        straight to asyncpg: it precedes most appends outside a consumer batch."""
+        statement = _LOCKED_STREAM_VERSIONS if lock else _STREAM_VERSIONS
+        rows = await statement.fetch(conn, {"ids": list(lead_ids)})
         return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 
     async def append(
