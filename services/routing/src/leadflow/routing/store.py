@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.db import DriverSql
 from leadflow.events.lifecycle import LeadLifecycle, Stage
 from leadflow.routing.domain import LiveState, Queue, Rep, Roster, RuleSet, Team
 
@@ -209,7 +210,7 @@ class ConfigCache:
 # replicas take turns, each reading the counts and credits the previous one committed, so
 # round-robin stays fair and caps hold across them. Scoped to the schema (tests and
 # benchmarks share one database).
-_DECISION_LOCK = text(
+_DECISION_LOCK = DriverSql(
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.routing-decisions')), "
     "(SELECT revision FROM config_revision WHERE id = 1)"
 )
@@ -236,23 +237,23 @@ _STATE = """
     UNION ALL
     SELECT 'p', pool, NULL, NULL, credits FROM rr_pointers
 """
-_LOAD_FOR_DECISION = text(_STATE.format(deltas=_FOLD_DELTAS))
-_LOAD_READ_ONLY = text(_STATE.format(deltas=_READ_DELTAS))
+_LOAD_FOR_DECISION = DriverSql(_STATE.format(deltas=_FOLD_DELTAS))
+_LOAD_READ_ONLY = DriverSql(_STATE.format(deltas=_READ_DELTAS))
 
 
 async def decision_lock(conn: AsyncConnection) -> int:
     """Take the routing decision lock (re-entrant within the transaction); returns the
     configuration revision, read by the same statement (one round trip, not two)."""
-    row = (await conn.execute(_DECISION_LOCK)).one()
+    (row,) = await _DECISION_LOCK.fetch(conn, {})
     return int(row[1] or 0)
 
 
 async def load_state(conn: AsyncConnection, now: datetime, *, fold: bool) -> LiveState:
     """Open counts, daily counts (days around ``now`` cover every time zone) and RR credits
     in one round trip. ``fold`` (only under the decision lock) compacts the load deltas."""
-    rows = await conn.execute(
-        _LOAD_FOR_DECISION if fold else _LOAD_READ_ONLY,
-        {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)},
+    statement = _LOAD_FOR_DECISION if fold else _LOAD_READ_ONLY
+    rows = await statement.fetch(
+        conn, {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)}
     )
     state = LiveState()
     for kind, key, day, n, credits in rows:
@@ -286,7 +287,7 @@ class AssignmentRow:
     explanation: Mapping[str, Any]
 
 
-_WRITE_DECISIONS = text(
+_WRITE_DECISIONS = DriverSql(
     """
     WITH ins AS (
         INSERT INTO assignments (lead_id, cycle, decided_at, event_id, explanation)
@@ -346,34 +347,32 @@ async def write_decisions(
         daily = sorted(state.new_delta.items())
         pools = sorted(state.dirty_pools)
         credits = [_json(dict(state.pointers[p])) for p in pools]
-    row = (
-        await conn.execute(
-            _WRITE_DECISIONS,
-            {
-                "a_ids": [a.lead_id for a in assignments],
-                "a_cycles": [a.cycle for a in assignments],
-                "a_at": [a.decided_at for a in assignments],
-                "a_events": [a.event_id for a in assignments],
-                "a_expl": [_json(a.explanation) for a in assignments],
-                "l_ids": [r.lead_id for r in leads],
-                "l_stages": [r.stage.value if r.stage else None for r in leads],
-                "l_held": [r.held_from.value if r.held_from else None for r in leads],
-                "l_cycles": [r.cycle for r in leads],
-                "l_snapshots": [r.snapshot.model_dump_json() for r in leads],
-                "l_kinds": [r.assignee_kind for r in leads],
-                "l_reps": [r.rep_id for r in leads],
-                "l_teams": [r.team_id for r in leads],
-                "l_queues": [r.queue_id for r in leads],
-                "l_excluded": [_json(r.excluded_reps) for r in leads],
-                "l_at": [r.assigned_at for r in leads],
-                "d_reps": [k[0] for k, _ in daily],
-                "d_days": [k[1] for k, _ in daily],
-                "d_counts": [n for _, n in daily],
-                "p_pools": pools,
-                "p_credits": credits,
-            },
-        )
-    ).one()
+    (row,) = await _WRITE_DECISIONS.fetch(
+        conn,
+        {
+            "a_ids": [a.lead_id for a in assignments],
+            "a_cycles": [a.cycle for a in assignments],
+            "a_at": [a.decided_at for a in assignments],
+            "a_events": [a.event_id for a in assignments],
+            "a_expl": [_json(a.explanation) for a in assignments],
+            "l_ids": [r.lead_id for r in leads],
+            "l_stages": [r.stage.value if r.stage else None for r in leads],
+            "l_held": [r.held_from.value if r.held_from else None for r in leads],
+            "l_cycles": [r.cycle for r in leads],
+            "l_snapshots": [r.snapshot.model_dump_json() for r in leads],
+            "l_kinds": [r.assignee_kind for r in leads],
+            "l_reps": [r.rep_id for r in leads],
+            "l_teams": [r.team_id for r in leads],
+            "l_queues": [r.queue_id for r in leads],
+            "l_excluded": [_json(r.excluded_reps) for r in leads],
+            "l_at": [r.assigned_at for r in leads],
+            "d_reps": [k[0] for k, _ in daily],
+            "d_days": [k[1] for k, _ in daily],
+            "d_counts": [n for _, n in daily],
+            "p_pools": pools,
+            "p_credits": credits,
+        },
+    )
     if row[0] != len(assignments) or row[1] != len(leads):
         raise RuntimeError(
             f"routing decisions not recorded whole: {row[0]}/{len(assignments)} assignments, "
@@ -450,21 +449,22 @@ async def lock_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None
     return None if row is None else _lead_row(row)
 
 
+# Insert-or-lock in id order (two lockers cannot deadlock each other), with the cycles each
+# lead was already assigned in.
+_LOCK_LEADS = DriverSql(
+    "INSERT INTO leads (lead_id) SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) "
+    "ORDER BY id ON CONFLICT (lead_id) DO UPDATE SET lead_id = EXCLUDED.lead_id "
+    f"RETURNING {_LEAD_COLUMNS}, "
+    "ARRAY(SELECT a.cycle FROM assignments a WHERE a.lead_id = leads.lead_id)"
+)
+
+
 async def lock_leads(
     conn: AsyncConnection, lead_ids: Iterable[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, LeadRow], dict[uuid.UUID, set[int]]]:
     """Insert-or-lock many lead rows in one round trip (in id order, so two lockers cannot
     deadlock each other), with the cycles each lead was already assigned in."""
-    ids = sorted(set(lead_ids))
-    rows = await conn.execute(
-        text(
-            "INSERT INTO leads (lead_id) SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) "
-            "ORDER BY id ON CONFLICT (lead_id) DO UPDATE SET lead_id = EXCLUDED.lead_id "
-            f"RETURNING {_LEAD_COLUMNS}, "
-            "ARRAY(SELECT a.cycle FROM assignments a WHERE a.lead_id = leads.lead_id)"
-        ),
-        {"ids": ids},
-    )
+    rows = await _LOCK_LEADS.fetch(conn, {"ids": sorted(set(lead_ids))})
     leads: dict[uuid.UUID, LeadRow] = {}
     cycles: dict[uuid.UUID, set[int]] = {}
     for r in rows:
@@ -609,12 +609,12 @@ class SlaClockWrites:
             self.early_status[sla_id] = status
 
 
-_SLA_STATUS = text(
+_SLA_STATUS = DriverSql(
     "UPDATE sla_clocks c SET status = s.status "
     "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[])) AS s(sla_id, status) "
     "WHERE c.sla_id = s.sla_id"
 )
-_SLA_START = text(
+_SLA_START = DriverSql(
     """
     INSERT INTO sla_clocks (sla_id, lead_id, policy_id, rep_id, due_at, warn_at)
     SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]),
@@ -632,8 +632,8 @@ async def write_sla_clocks(conn: AsyncConnection, writes: SlaClockWrites) -> Non
         await _set_sla_status(conn, writes.early_status)
     if writes.starts:
         rows = writes.starts
-        await conn.execute(
-            _SLA_START,
+        await _SLA_START.execute(
+            conn,
             {
                 "ids": list(rows),
                 "leads": [r["lead_id"] for r in rows.values()],
@@ -648,7 +648,7 @@ async def write_sla_clocks(conn: AsyncConnection, writes: SlaClockWrites) -> Non
 
 
 async def _set_sla_status(conn: AsyncConnection, statuses: dict[str, str]) -> None:
-    await conn.execute(_SLA_STATUS, {"ids": list(statuses), "statuses": list(statuses.values())})
+    await _SLA_STATUS.execute(conn, {"ids": list(statuses), "statuses": list(statuses.values())})
 
 
 # -- rep tokens ----------------------------------------------------------------------------
