@@ -22,7 +22,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import driver_sql
+from leadflow.events.db import DriverSql, driver_sql
 from leadflow.events.timers import Timer, timer_writes
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
@@ -248,7 +248,7 @@ LeadState = tuple[LeadFacts, dict[str, datetime]]
 # transactions handling the same lead (its routing and scoring events on different replicas)
 # serialise here, and the second reads what the first committed. The configuration revision
 # rides along so the batch needs no separate round trip for it.
-_LOCK_LEADS = text(
+_LOCK_LEADS = DriverSql(
     """
     WITH up AS (
         INSERT INTO sla_leads (lead_id)
@@ -266,7 +266,7 @@ async def lock_leads(
 ) -> tuple[dict[uuid.UUID, LeadState], tuple[str, int]]:
     """Every lead's facts and when each event type was last seen, row-locked for this
     transaction (created empty when new), plus ``(schema, config revision)``."""
-    rows = (await conn.execute(_LOCK_LEADS, {"ids": sorted(set(lead_ids))})).all()
+    rows = await _LOCK_LEADS.fetch(conn, {"ids": sorted(set(lead_ids))})
     if not rows:  # pragma: no cover - migration 0002 inserts the one revision row
         raise RuntimeError("lock_leads: no lead ids given, or the sla_config_revision row is gone")
     states: dict[uuid.UUID, LeadState] = {}
@@ -309,18 +309,18 @@ def _instance(row: Any) -> SlaInstance:
     )
 
 
+_ACTIVE_SLAS = DriverSql(
+    f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances "
+    "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND status IN ('open', 'breached') "
+    "ORDER BY lead_id, started_at, sla_id FOR UPDATE"
+)
+
+
 async def active_slas(
     conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SlaInstance]]:
     """Open or breached-unmet clocks of the leads, locked against a timer firing concurrently."""
-    rows = await conn.execute(
-        text(
-            f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances "
-            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND status IN ('open', 'breached') "
-            "ORDER BY lead_id, started_at, sla_id FOR UPDATE"
-        ),
-        {"ids": sorted(set(lead_ids))},
-    )
+    rows = await _ACTIVE_SLAS.fetch(conn, {"ids": sorted(set(lead_ids))})
     out: dict[uuid.UUID, list[SlaInstance]] = {}
     for r in rows:
         out.setdefault(r.lead_id, []).append(_instance(r))
