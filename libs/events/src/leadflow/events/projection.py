@@ -28,6 +28,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.events import metrics
+from leadflow.events.db import DriverSql
 from leadflow.events.store import StoredEvent
 from leadflow.events.waiting import wait_event
 
@@ -75,9 +76,18 @@ class RebuildProgress:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-_LOCK_CHECKPOINTS = text(
+# A step's checkpoint statements go straight to asyncpg (``DriverSql``): one of each per
+# step, and the live loop steps after every batch its service logs.
+_LOCK_CHECKPOINTS = DriverSql(
     "SELECT name, position FROM projection_checkpoints "
     "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
+)
+_MOVE_CHECKPOINT = DriverSql(
+    "UPDATE projection_checkpoints SET position = :p, updated_at = now() WHERE name = :n"
+)
+_MOVE_CHECKPOINTS = DriverSql(
+    "UPDATE projection_checkpoints SET position = :p, updated_at = now() "
+    "WHERE name = ANY(CAST(:ns AS text[])) AND position < :p"
 )
 
 
@@ -87,7 +97,7 @@ async def _lock_checkpoints(conn: AsyncConnection, names: Sequence[str]) -> dict
     One statement once the rows exist (every step after the first); a missing row is
     inserted first, then all are locked again."""
     ordered = sorted(names)
-    rows = (await conn.execute(_LOCK_CHECKPOINTS, {"ns": ordered})).all()
+    rows = await _LOCK_CHECKPOINTS.fetch(conn, {"ns": ordered})
     if len(rows) < len(ordered):
         await conn.execute(
             text(
@@ -96,7 +106,7 @@ async def _lock_checkpoints(conn: AsyncConnection, names: Sequence[str]) -> dict
             ),
             {"ns": ordered},
         )
-        rows = (await conn.execute(_LOCK_CHECKPOINTS, {"ns": ordered})).all()
+        rows = await _LOCK_CHECKPOINTS.fetch(conn, {"ns": ordered})
     return {str(n): int(p or 0) for n, p in rows}
 
 
@@ -184,13 +194,7 @@ class ProjectionRunner:
             if not events:
                 return 0
             await projection.apply(conn, events)
-            await conn.execute(
-                text(
-                    "UPDATE projection_checkpoints SET position = :p, updated_at = now() "
-                    "WHERE name = :n"
-                ),
-                {"p": events[-1].position, "n": name},
-            )
+            await _MOVE_CHECKPOINT.execute(conn, {"p": events[-1].position, "n": name})
         metrics.PROJECTION_POSITION.labels(self.service, name).set(events[-1].position)
         return len(events)
 
@@ -241,13 +245,7 @@ class ProjectionRunner:
                 mine = after(positions[n])
                 if mine:
                     await self.projections[n].apply(conn, mine)
-            await conn.execute(
-                text(
-                    "UPDATE projection_checkpoints SET position = :p, updated_at = now() "
-                    "WHERE name = ANY(CAST(:ns AS text[])) AND position < :p"
-                ),
-                {"p": last, "ns": ordered},
-            )
+            await _MOVE_CHECKPOINTS.execute(conn, {"p": last, "ns": ordered})
         for n in ordered:
             metrics.PROJECTION_POSITION.labels(self.service, n).set(last)
         return len(events)

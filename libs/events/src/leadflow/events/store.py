@@ -94,6 +94,10 @@ _SELECT_COLUMNS = (
     "global_position, event_id, lead_id, stream_version, event_type, schema_version, "
     "payload, metadata, occurred_at, recorded_at"
 )
+_READ_ALL = DriverSql(
+    f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE global_position > :after "
+    "ORDER BY global_position LIMIT :limit"
+)
 
 
 class EventStore:
@@ -235,14 +239,8 @@ class EventStore:
     async def read_all(
         self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000
     ) -> list[StoredEvent]:
-        rows = await conn.execute(
-            text(
-                f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE global_position > :after "
-                "ORDER BY global_position LIMIT :limit"
-            ),
-            {"after": after_position, "limit": limit},
-        )
-        return [await self._decode(conn, row) for row in rows.all()]
+        rows = await _READ_ALL.fetch(conn, {"after": after_position, "limit": limit})
+        return [await self._decode(conn, row) for row in rows]
 
     async def head_position(self, conn: AsyncConnection) -> int:
         return int(
