@@ -3,6 +3,7 @@ fields kept aside only for leads that are not erased, whatever the order within 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -11,13 +12,14 @@ import pytest
 from sqlalchemy import text
 
 from leadflow.analytics.app import build_kit
-from leadflow.analytics.handlers import record_event
+from leadflow.analytics.handlers import record_event, write_log
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased, LeadProfileUpdated
 from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import Envelope, new_id
+from leadflow.events.testing import wait_until
 
 pytestmark = [pytest.mark.postgres]
 
@@ -123,5 +125,55 @@ async def test_a_batch_is_logged_in_the_order_its_events_were_recorded(
                 )
             ).scalars()
             assert list(log) == ["lead.captured", "lead.qualified", "lead.assigned"]
+    finally:
+        await kit.stop()
+
+
+async def test_writers_of_the_log_take_turns_so_positions_become_visible_in_order(
+    settings_for: Any,
+) -> None:
+    """A batch's statement takes the writers' lock before it draws any position: a second
+    writer waits for the first to commit, so a projection that read up to a position never
+    finds a smaller one committed after it."""
+    kit = build_kit(settings_for(AnalyticsSettings, run_consumers=False))
+    await kit.start()
+    try:
+        first, second = new_id(), new_id()
+        second_pid: list[int] = []
+
+        async def second_writer() -> None:
+            async with kit.engine.connect() as conn, conn.begin():
+                second_pid.append(int(await conn.scalar(text("SELECT pg_backend_pid()"))))
+                await write_log(conn, [captured(second, "second@example.com")])
+
+        async with kit.engine.connect() as conn:
+            transaction = await conn.begin()
+            await write_log(conn, [captured(first, "first@example.com")])
+            waiting = asyncio.create_task(second_writer())
+
+            async def second_waits_for_the_lock() -> bool:
+                if not second_pid:
+                    return False
+                async with kit.connect() as probe:
+                    blocked = await probe.scalar(
+                        text(
+                            "SELECT count(*) FROM pg_locks WHERE pid = :pid "
+                            "AND locktype = 'advisory' AND NOT granted"
+                        ),
+                        {"pid": second_pid[0]},
+                    )
+                return bool(blocked)
+
+            await wait_until(second_waits_for_the_lock, message="second writer waiting")
+            assert not waiting.done()
+            await transaction.commit()
+        await waiting
+        async with kit.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text("SELECT lead_id FROM lead_event_log ORDER BY global_position")
+                )
+            ).scalars()
+            assert list(rows) == [first, second]
     finally:
         await kit.stop()

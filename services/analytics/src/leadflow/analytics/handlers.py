@@ -14,20 +14,24 @@ from functools import partial
 from typing import Any
 
 import orjson
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.consumer import Handler, UnitOfWork
+from leadflow.events.db import DriverSql
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.registry import registry
 
-# One statement for a whole consumer batch; positions follow the batch's order.
-_INSERT_BATCH = text(
+# One statement for a whole consumer batch; positions follow the batch's order. Positions
+# must become visible in order, or a projection that has read past a position still being
+# committed would skip it: writers of the log take turns (to commit), the lock taken by the
+# same statement before any position is drawn (its one row drives the join).
+_INSERT_BATCH = DriverSql(
     """
+    WITH writers AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext('lead_event_log')))
     INSERT INTO lead_event_log (event_id, lead_id, producer, event_type, schema_version,
                                 stream_version, occurred_at, recorded_at, payload, metadata)
     SELECT e, l, p, t, v, sv, oa, ra, pl, md
-    FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
+    FROM writers, unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
                 CAST(:producers AS text[]), CAST(:types AS text[]),
                 CAST(:schema_versions AS integer[]), CAST(:stream_versions AS integer[]),
                 CAST(:occurred AS timestamptz[]), CAST(:recorded AS timestamptz[]),
@@ -38,14 +42,14 @@ _INSERT_BATCH = text(
     RETURNING event_id
     """
 )
-_ERASED = text(
+_ERASED = DriverSql(
     "INSERT INTO erased_leads (lead_id, erased_at) "
     "SELECT * FROM unnest(CAST(:lead_ids AS uuid[]), CAST(:at AS timestamptz[])) "
     "ON CONFLICT (lead_id) DO NOTHING"
 )
 # After _ERASED: a personal event of a lead erased in this batch or before (another
 # partition, a replay) must not bring the data back, whatever its place in the batch.
-_PERSONAL = text(
+_PERSONAL = DriverSql(
     """
     INSERT INTO lead_personal (lead_id, event_id, fields)
     SELECT l, e, f FROM unnest(CAST(:lead_ids AS uuid[]), CAST(:event_ids AS uuid[]),
@@ -54,7 +58,7 @@ _PERSONAL = text(
     ON CONFLICT DO NOTHING
     """
 )
-_FORGET = text("DELETE FROM lead_personal WHERE lead_id = ANY(CAST(:lead_ids AS uuid[]))")
+_FORGET = DriverSql("DELETE FROM lead_personal WHERE lead_id = ANY(CAST(:lead_ids AS uuid[]))")
 
 
 def split_personal(payload: EventPayload) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -83,16 +87,13 @@ async def record_event(envelope: Envelope, uow: UnitOfWork) -> None:
 
 async def write_log(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
     """Append events to the analytics log (each once) and keep their personal fields aside:
-    four statements for a batch, whatever its size."""
+    one statement for a batch, four at most (a batch with erasures), whatever its size."""
     if not events:
         return
     events = causal_order(events)
-    # Positions must become visible in order, or a projection that has read past a position
-    # still being committed would skip it: writers of the log take turns (to commit).
-    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('lead_event_log'))"))
     split = [split_personal(e.payload) for e in events]
-    rows = await conn.execute(
-        _INSERT_BATCH,
+    rows = await _INSERT_BATCH.fetch(
+        conn,
         {
             "event_ids": [e.event_id for e in events],
             "lead_ids": [e.lead_id for e in events],
@@ -114,14 +115,14 @@ async def write_log(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
     ]
     erased = [e for e, _ in fresh if e.event_type == "lead.erased"]
     if erased:
-        await conn.execute(
-            _ERASED,
+        await _ERASED.execute(
+            conn,
             {"lead_ids": [e.lead_id for e in erased], "at": [e.occurred_at for e in erased]},
         )
     personal = [(e, fields) for e, fields in fresh if fields and e.event_type != "lead.erased"]
     if personal:
-        await conn.execute(
-            _PERSONAL,
+        await _PERSONAL.execute(
+            conn,
             {
                 "lead_ids": [e.lead_id for e, _ in personal],
                 "event_ids": [e.event_id for e, _ in personal],
@@ -129,7 +130,7 @@ async def write_log(conn: AsyncConnection, events: Sequence[Envelope]) -> None:
             },
         )
     if erased:
-        await conn.execute(_FORGET, {"lead_ids": [e.lead_id for e in erased]})
+        await _FORGET.execute(conn, {"lead_ids": [e.lead_id for e in erased]})
 
 
 def _metadata(envelope: Envelope) -> dict[str, Any]:
