@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
 from leadflow.events.service import ServiceKit
@@ -69,3 +71,37 @@ async def test_a_batch_costs_the_same_few_statements_whatever_its_size(
     assert "INSERT INTO leads" in prepared and "model_versions" in prepared
     writes = [s for s in large if "INSERT INTO timers" in s or "UPDATE leads" in s]
     assert len(writes) == 1 and "INSERT INTO timers" in writes[0] and "UPDATE leads" in writes[0]
+
+
+async def test_sales_feedback_on_frozen_leads_reads_no_activities(
+    client: httpx.AsyncClient,
+) -> None:
+    """Sales taking a lead freezes its snapshot once (which reads its activities); later
+    feedback on it (accepted, contacted...) has nothing to score, so its batch skips the
+    activities read. (The leads here were never scored: nothing froze them before.)"""
+    kit = kit_of(client)
+    leads = [uuid.uuid4() for _ in range(3)]
+    assigned = [
+        Envelope.new(LeadAssigned(assignee_kind="rep", rep_id="rep-1"), lead_id=lead)
+        for lead in leads
+    ]
+    accepted = [Envelope.new(LeadAccepted(rep_id="rep-1"), lead_id=lead) for lead in leads]
+    with StatementLog(kit.engine) as log:
+        await as_one_batch(kit, assigned)  # snapshots taken now
+        freezing = list(log.statements)
+        log.statements.clear()
+        await as_one_batch(kit, accepted)
+        frozen = list(log.statements)
+
+    def reads_activities(statements: Sequence[str]) -> bool:
+        return any("FROM activities" in s and "INSERT" not in s for s in statements)
+
+    assert reads_activities(freezing)
+    assert not reads_activities(frozen)
+    assert len(frozen) < len(freezing)
+    async with kit.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT with_sales, snapshot IS NOT NULL FROM leads WHERE lead_id = ANY(:ids)"),
+            {"ids": leads},
+        )
+        assert sorted(tuple(r) for r in rows) == [(True, True)] * 3

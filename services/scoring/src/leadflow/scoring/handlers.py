@@ -147,11 +147,17 @@ class Effects:
     batch's one preloaded read."""
 
     def __init__(
-        self, uow: UnitOfWork, acts: dict[uuid.UUID, list[Activity]] | None = None
+        self,
+        uow: UnitOfWork,
+        acts: dict[uuid.UUID, list[Activity]] | None = None,
+        preloaded: set[uuid.UUID] | None = None,
     ) -> None:
         self.uow = uow
         self.batched = acts is not None
         self.acts: dict[uuid.UUID, list[Activity]] = acts or {}
+        # Leads whose activities the batch read up front (``acts`` has those that have any);
+        # another lead's are read when asked for (None: all the batch's leads were read).
+        self.preloaded = preloaded
         self.timers: dict[str, Timer | None] = {}  # key -> schedule, or None: cancel
         self.leads: dict[uuid.UUID, LeadRow] = {}
         self.outcomes: list[dict[str, Any]] = []
@@ -185,6 +191,10 @@ class Effects:
     async def activities(self, lead: LeadRow, since: datetime) -> list[Activity]:
         if not self.batched:
             return await store.activities(self.uow.conn, lead.lead_id, since)
+        if self.preloaded is not None and lead.lead_id not in self.preloaded:
+            loaded = await store.activities_of(self.uow.conn, [lead.lead_id], since)
+            self.acts.setdefault(lead.lead_id, []).extend(loaded.get(lead.lead_id, []))
+            self.preloaded.add(lead.lead_id)
         return [a for a in self.acts.get(lead.lead_id, []) if a.occurred_at >= since]
 
     async def write(self) -> None:
@@ -509,14 +519,23 @@ async def _run_ops(uow: UnitOfWork, batch: _Batch) -> None:
     uow.__dict__.setdefault("_scoring_versions", versions)
     model = await model_for(uow)
     now = uow.clock.now()
-    earliest = min(_window_start(lead, model, now) for lead in leads.values())
-    loaded = await store.activities_of(conn, list(leads), earliest)
+    # Activities are read for the leads whose ops may score them: a batch of sales feedback
+    # on leads already frozen (most of them) needs none, and saves the read.
+    wanted = {
+        event.lead_id
+        for event, op, _ in batch.ops
+        if not (op is _with_sales and leads[event.lead_id].snapshot is not None)
+    }
+    loaded: dict[uuid.UUID, list[Activity]] = {}
+    if wanted:
+        earliest = min(_window_start(leads[lead_id], model, now) for lead_id in wanted)
+        loaded = await store.activities_of(conn, list(wanted), earliest)
     fresh = {(lead_id, key): act for lead_id, key, act in batch.activities}
     acts = {
         lead_id: [a for a in items if (lead_id, a.activity_id) not in new]
         for lead_id, items in loaded.items()
     }
-    fx = Effects(uow, acts)
+    fx = Effects(uow, acts, preloaded=wanted)
     causation = uow.causation
     try:
         for n, (event, op, key) in enumerate(batch.ops, start=1):
