@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql
+from leadflow.events.db import DriverSql, json_text
 from leadflow.intake.domain import (
     Account,
     AccountMatch,
@@ -29,11 +28,6 @@ from leadflow.intake.domain import (
     name_key,
 )
 from leadflow.intake.security import ApiKey
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
 
 # ---------------------------------------------------------------------------------------
 # Leads
@@ -366,7 +360,9 @@ async def save_batch(
             "names": [name_key(s.contact.first_name, s.contact.last_name) for s in states],
             "domains": [s.company_domain for s in states],
             "contacts": [s.contact.model_dump_json(exclude_none=True) for s in states],
-            "times": [_json({k: v.isoformat() for k, v in s.field_times.items()}) for s in states],
+            "times": [
+                json_text({k: v.isoformat() for k, v in s.field_times.items()}) for s in states
+            ],
             "consents": [s.consent.model_dump_json() if s.consent else None for s in states],
             "accounts": [s.account.model_dump_json() if s.account else None for s in states],
             "flags": [s.flags.model_dump_json() for s in states],
@@ -385,7 +381,7 @@ async def save_batch(
             "new_keys": list(new_keys),
             "idem_scopes": [r[0] for r in responses],
             "idem_keys": [r[1] for r in responses],
-            "idem_responses": [_json(r[2]) for r in responses],
+            "idem_responses": [json_text(r[2]) for r in responses],
         },
     )
     keys: dict[uuid.UUID, bytes | None] = {}
@@ -613,7 +609,7 @@ async def put_form(
             f"INSERT INTO forms (form_key, definition) VALUES (:k, CAST(:d AS jsonb)) "
             f"ON CONFLICT (form_key) {conflict}"
         ),
-        {"k": form_key, "d": _json(definition)},
+        {"k": form_key, "d": json_text(definition)},
     )
 
 
@@ -670,7 +666,7 @@ async def store_idempotent_response(
             "UPDATE idempotency_keys SET status = :st, response = CAST(:r AS jsonb) "
             "WHERE scope = :s AND key = :k"
         ),
-        {"st": status, "r": _json(response), "s": scope, "k": key},
+        {"st": status, "r": json_text(response), "s": scope, "k": key},
     )
 
 
@@ -722,7 +718,7 @@ async def create_import(
             "INSERT INTO imports (import_id, status, filename, mapping) "
             "VALUES (:id, 'running', :f, CAST(:m AS jsonb))"
         ),
-        {"id": import_id, "f": filename, "m": _json(mapping)},
+        {"id": import_id, "f": filename, "m": json_text(mapping)},
     )
 
 
@@ -826,7 +822,7 @@ async def insert_activities(conn: AsyncConnection, rows: Sequence[dict[str, Any]
             "leads": [r["lead_id"] for r in rows],
             "anon": [r["anonymous_id"] for r in rows],
             "emails": [r["email"] for r in rows],
-            "payloads": [_json(r["payload"]) for r in rows],
+            "payloads": [json_text(r["payload"]) for r in rows],
             "occurred": [r["occurred_at"] for r in rows],
             "attached": [r["attached_at"] for r in rows],
         },

@@ -15,13 +15,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import orjson
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.events.db import DriverSql
+from leadflow.events.db import DriverSql, json_text
 from leadflow.events.lifecycle import LeadLifecycle, Stage
 from leadflow.routing.domain import LiveState, Queue, Rep, Roster, RuleSet, Team
 
@@ -37,10 +36,6 @@ REASON_ACTIONS = ("reject", "lost", "recycle")
 
 M = TypeVar("M", bound=BaseModel)
 _DOC_TABLES: dict[type[BaseModel], str] = {Rep: "reps", Team: "teams", Queue: "queues"}
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
 
 
 # -- configuration ---------------------------------------------------------------------
@@ -346,7 +341,7 @@ async def write_decisions(
     if state is not None:
         daily = sorted(state.new_delta.items())
         pools = sorted(state.dirty_pools)
-        credits = [_json(dict(state.pointers[p])) for p in pools]
+        credits = [json_text(dict(state.pointers[p])) for p in pools]
     (row,) = await _WRITE_DECISIONS.fetch(
         conn,
         {
@@ -354,7 +349,7 @@ async def write_decisions(
             "a_cycles": [a.cycle for a in assignments],
             "a_at": [a.decided_at for a in assignments],
             "a_events": [a.event_id for a in assignments],
-            "a_expl": [_json(a.explanation) for a in assignments],
+            "a_expl": [json_text(a.explanation) for a in assignments],
             "l_ids": [r.lead_id for r in leads],
             "l_stages": [r.stage.value if r.stage else None for r in leads],
             "l_held": [r.held_from.value if r.held_from else None for r in leads],
@@ -364,7 +359,7 @@ async def write_decisions(
             "l_reps": [r.rep_id for r in leads],
             "l_teams": [r.team_id for r in leads],
             "l_queues": [r.queue_id for r in leads],
-            "l_excluded": [_json(r.excluded_reps) for r in leads],
+            "l_excluded": [json_text(r.excluded_reps) for r in leads],
             "l_at": [r.assigned_at for r in leads],
             "d_reps": [k[0] for k, _ in daily],
             "d_days": [k[1] for k, _ in daily],
@@ -509,7 +504,7 @@ async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) 
     for name, value in fields.items():
         if name == "snapshot":
             sets.append("snapshot = CAST(:snapshot AS jsonb)")
-            value = value.model_dump_json() if isinstance(value, BaseModel) else _json(value)
+            value = value.model_dump_json() if isinstance(value, BaseModel) else json_text(value)
         elif name in ("stage", "held_from") and value is not None:
             sets.append(f"{name} = :{name}")
             value = Stage(value).value

@@ -156,7 +156,7 @@ class Effects:
         self.batched = acts is not None
         self.acts: dict[uuid.UUID, list[Activity]] = acts or {}
         # Leads whose activities the batch read up front (``acts`` has those that have any);
-        # another lead's are read when asked for (None: all the batch's leads were read).
+        # another lead's are read when asked for (None: every lead of the batch was read).
         self.preloaded = preloaded
         self.timers: dict[str, Timer | None] = {}  # key -> schedule, or None: cancel
         self.leads: dict[uuid.UUID, LeadRow] = {}
@@ -192,9 +192,7 @@ class Effects:
         if not self.batched:
             return await store.activities(self.uow.conn, lead.lead_id, since)
         if self.preloaded is not None and lead.lead_id not in self.preloaded:
-            loaded = await store.activities_of(self.uow.conn, [lead.lead_id], since)
-            self.acts.setdefault(lead.lead_id, []).extend(loaded.get(lead.lead_id, []))
-            self.preloaded.add(lead.lead_id)
+            return (await store.activities_of(self.uow.conn, [lead.lead_id], since))[lead.lead_id]
         return [a for a in self.acts.get(lead.lead_id, []) if a.occurred_at >= since]
 
     async def write(self) -> None:

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql, driver_sql
+from leadflow.events.db import DriverSql, driver_sql, json_text
 from leadflow.events.timers import Timer, timer_writes
 from leadflow.scoring.domain import (
     Activity,
@@ -94,10 +93,6 @@ class LeadRow:
         return cls(**data)
 
 
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
 async def upsert_lead(
     conn: AsyncConnection, lead_id: uuid.UUID, profile: LeadProfile | None = None
 ) -> LeadRow:
@@ -114,7 +109,7 @@ async def upsert_lead(
             "ON CONFLICT (lead_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now() "
             "RETURNING " + LEAD_COLUMNS
         )
-        params = {"id": lead_id, "p": _json(profile.model_dump(mode="json"))}
+        params = {"id": lead_id, "p": json_text(profile.model_dump(mode="json"))}
     row = (await conn.execute(text(sql), params)).one()
     return LeadRow.from_row(row)
 
@@ -159,10 +154,10 @@ async def save_lead(conn: AsyncConnection, lead: LeadRow) -> None:
         value = getattr(lead, name)
         if name == "profile":
             assignments.append("profile = CAST(:profile AS jsonb)")
-            params["profile"] = _json(value.model_dump(mode="json"))
+            params["profile"] = json_text(value.model_dump(mode="json"))
         elif name in ("score", "snapshot"):
             assignments.append(f"{name} = CAST(:{name} AS jsonb)")
-            params[name] = None if value is None else _json(value)
+            params[name] = None if value is None else json_text(value)
         else:
             assignments.append(f"{name} = :{name}")
             params[name] = value
@@ -190,7 +185,7 @@ async def add_activity(
             "url": activity.url,
             "content": activity.content_id,
             "campaign": activity.campaign,
-            "props": _json(dict(activity.properties)),
+            "props": json_text(dict(activity.properties)),
         },
     )
 
@@ -246,9 +241,9 @@ def _changed_columns(leads: Sequence[LeadRow]) -> dict[str, list[Any]] | None:
     for c in SAVED_COLUMNS:
         values = [getattr(lead, c) for lead in changed]
         if c == "profile":
-            values = [_json(v.model_dump(mode="json")) for v in values]
+            values = [json_text(v.model_dump(mode="json")) for v in values]
         elif c in _JSON_COLUMNS:
-            values = [None if v is None else _json(v) for v in values]
+            values = [None if v is None else json_text(v) for v in values]
         columns[c] = values
     for lead in changed:
         lead.dirty.clear()
@@ -262,7 +257,7 @@ def _outcome_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         "o_outcome": [r["outcome"] for r in rows],
         "o_reason": [r["reason_code"] for r in rows],
         "o_at": [r["occurred_at"] for r in rows],
-        "o_snapshot": [_json(r["snapshot"]) for r in rows],
+        "o_snapshot": [json_text(r["snapshot"]) for r in rows],
         "o_snapshot_at": [r["snapshot_at"] for r in rows],
     }
 
@@ -305,7 +300,7 @@ def _activity_columns(items: Sequence[tuple[uuid.UUID, str, Activity]]) -> dict[
         "u": [i[2].url for i in items],
         "c": [i[2].content_id for i in items],
         "cp": [i[2].campaign for i in items],
-        "p": [_json(dict(i[2].properties)) for i in items],
+        "p": [json_text(dict(i[2].properties)) for i in items],
     }
 
 
@@ -427,7 +422,7 @@ async def insert_predictive_model(
             "trained_by, trained_at, promoted_at) VALUES (:v, CAST(:w AS jsonb), :a, "
             "CAST(:m AS jsonb), :p, :by, :at, :pat)"
         ),
-        {"v": version, "w": _json(weights), "a": artifact, "m": _json(metrics), "p": promoted,
+        {"v": version, "w": json_text(weights), "a": artifact, "m": json_text(metrics), "p": promoted,
          "by": trained_by, "at": at, "pat": at if promoted else None},
     )  # fmt: skip
     return version
@@ -624,7 +619,7 @@ async def insert_model_version(
         ),
         {
             "v": model.version,
-            "m": _json(model.model_dump(mode="json")),
+            "m": json_text(model.model_dump(mode="json")),
             "by": published_by,
             "at": at,
         },
@@ -662,7 +657,7 @@ async def put_track(conn: AsyncConnection, doc: Mapping[str, Any]) -> int:
             "ON CONFLICT (track_id) DO UPDATE SET doc = EXCLUDED.doc, active = EXCLUDED.active, "
             "version = tracks.version + 1, updated_at = now() RETURNING version"
         ),
-        {"id": doc["id"], "doc": _json(body), "active": bool(doc.get("active", True))},
+        {"id": doc["id"], "doc": json_text(body), "active": bool(doc.get("active", True))},
     )
     return int(version or 1)
 

@@ -18,11 +18,10 @@ from datetime import datetime
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
 
-import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql, driver_sql
+from leadflow.events.db import DriverSql, driver_sql, json_text
 from leadflow.events.timers import Timer, timer_writes
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
@@ -34,11 +33,6 @@ from leadflow.sla_monitor.domain import (
     default_calendar,
     default_policies,
 )
-
-
-def _json(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
 
 # -- policy sets ----------------------------------------------------------------------
 
@@ -126,7 +120,7 @@ async def insert_policy_set(
         ),
         {
             "v": version,
-            "p": _json([p.model_dump(mode="json") for p in policies]),
+            "p": json_text([p.model_dump(mode="json") for p in policies]),
             "by": published_by,
         },
     )
@@ -164,7 +158,7 @@ async def put_calendar(conn: AsyncConnection, calendar: BusinessCalendar) -> boo
                 RETURNING (xmax = 0) AS created
                 """
             ),
-            {"id": calendar.calendar_id, "b": _json(calendar.model_dump(mode="json"))},
+            {"id": calendar.calendar_id, "b": json_text(calendar.model_dump(mode="json"))},
         )
     ).first()
     return bool(row and row.created)
@@ -177,7 +171,7 @@ async def seed_calendar(conn: AsyncConnection, calendar: BusinessCalendar) -> No
             "INSERT INTO sla_calendars (calendar_id, body) VALUES (:id, CAST(:b AS jsonb)) "
             "ON CONFLICT (calendar_id) DO NOTHING"
         ),
-        {"id": calendar.calendar_id, "b": _json(calendar.model_dump(mode="json"))},
+        {"id": calendar.calendar_id, "b": json_text(calendar.model_dump(mode="json"))},
     )
 
 
@@ -401,7 +395,9 @@ async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
             "l_channel": [f.channel for f in facts],
             "l_rep": [f.rep_id for f in facts],
             "l_team": [f.team_id for f in facts],
-            "l_seen": [_json({k: v.isoformat() for k, v in w.leads[i][1].items()}) for i in ids],
+            "l_seen": [
+                json_text({k: v.isoformat() for k, v in w.leads[i][1].items()}) for i in ids
+            ],
         }
         parts.append(
             """
@@ -566,7 +562,7 @@ async def record_escalations(
             "steps": [s.step for s in steps],
             "actions": [s.action for s in steps],
             "ats": [s.at for s in steps],
-            "notify": [_json(s.notify) for s in steps],
+            "notify": [json_text(s.notify) for s in steps],
             "breached": breached_at,
             "late": late_by_seconds,
             "top": max((s.step for s in steps), default=None),
