@@ -71,8 +71,25 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def free_block(size: int, low: int = 21000, high: int = 60000) -> int:
-    """The first port of ``size`` consecutive free ports (randomised to avoid neighbours)."""
+def _ephemeral_low() -> int:
+    """Where the kernel starts handing out the local ports of client connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def free_block(size: int, low: int = 21000, high: int | None = None) -> int:
+    """The first port of ``size`` consecutive free ports (randomised to avoid neighbours).
+
+    Below the kernel's ephemeral range: the fault suite stops Kafka and Postgres and starts
+    them again on the same ports, and meanwhile every service keeps opening connections; a
+    port inside that range can become a connection's local end, and the restarted server
+    then cannot bind it (a broker did exit at once, twice, in a CI run)."""
+    if high is None:
+        high = _ephemeral_low()
+        if high - low < 1000:  # an unusual range configuration: take what is there
+            high = 60000
     rng = random.Random()
     for _ in range(500):
         base = rng.randrange(low, high - size)
