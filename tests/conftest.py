@@ -148,10 +148,11 @@ def settings_for(isolation: Isolation) -> Callable[..., Any]:
 
 @pytest.fixture
 def private_kafka(tmp_path: Path) -> Iterator[Any]:
-    """A broker of the test's own, for tests that stop and start it (launcher only)."""
+    """A broker of the test's own, for tests that stop and start it (launcher only). It logs
+    at INFO: a failing restart test leaves the broker's account of it in its tmp_path."""
     from leadflow.devstack import KafkaBroker, KafkaUnavailable
 
-    broker = KafkaBroker(tmp_path / "kafka")
+    broker = KafkaBroker(tmp_path / "kafka", log_level="INFO")
     try:
         broker.start()
     except KafkaUnavailable as exc:

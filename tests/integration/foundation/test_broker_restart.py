@@ -91,3 +91,7 @@ async def test_producer_across_broker_restart_loses_and_duplicates_nothing(priva
     finally:
         await consumer.stop()
     assert values == list(range(total))
+    # The broker's own log tells the story too (it once fell silent: an slf4j 1.7 API beside
+    # the slf4j2 binding meant the no-op logger), one start-up per start.
+    starts = private_kafka.log_path.read_text().count("Transition from STARTING to STARTED")
+    assert starts == 2, f"broker.log shows {starts} start-ups, expected 2"

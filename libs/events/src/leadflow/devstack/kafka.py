@@ -1,13 +1,14 @@
 """A real Apache Kafka broker (KRaft, combined broker+controller) assembled from Maven Central.
 
 The jars are resolved once with ``mvn dependency:copy-dependencies`` into
-``~/.cache/leadflow/kafka/<version>/`` and reused; the broker runs with the JDK and a small
+``~/.cache/leadflow/kafka/<version>-<digest of the POM>/`` and reused; the broker runs with the JDK and a small
 heap, on a fresh data directory, tuned for tests (no rebalance delay, replication 1).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import shutil
@@ -35,8 +36,11 @@ def kafka_version() -> str:
 
 
 def cache_dir() -> Path:
+    """Keyed by the Kafka version and the POM's digest: a changed POM (another logging
+    jar, say) is resolved afresh instead of reusing jars resolved from the old one."""
     base = Path(os.environ.get("LEADFLOW_CACHE_DIR", Path.home() / ".cache" / "leadflow"))
-    return base / "kafka" / kafka_version()
+    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
+    return base / "kafka" / f"{kafka_version()}-{digest}"
 
 
 def ensure_jars(log: bool = True) -> Path:
@@ -117,13 +121,20 @@ class KafkaBroker:
         controller_port: int | None = None,
         heap: str = "512m",
         partitions: int = 3,
+        log_level: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
         self.port = port or free_port()
         self.controller_port = controller_port or free_port()
         self.heap = heap
         self.partitions = partitions
+        self.log_level = log_level or os.environ.get("LEADFLOW_KAFKA_LOG_LEVEL", "WARN")
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's own log (log4j, at ``log_level``); stdout.log beside it has the rest."""
+        return self.data_dir / "broker.log"
 
     @property
     def bootstrap(self) -> str:
@@ -164,7 +175,7 @@ class KafkaBroker:
             )
         )
         (self.data_dir / "log4j2.properties").write_text(
-            LOG4J2.format(log=self.data_dir / "broker.log", level="WARN")
+            LOG4J2.format(log=self.log_path, level=self.log_level)
         )
         return config
 
@@ -233,7 +244,7 @@ class KafkaBroker:
             if code is None or attempt == attempts:
                 raise KafkaUnavailable(
                     f"Kafka did not open port {self.port} ({_how_it_ended(code, timeout)}); "
-                    f"see {self.data_dir}/stdout.log"
+                    f"see {self.data_dir}/broker.log and stdout.log"
                 )
         self.wait_ready(timeout)
 
@@ -243,7 +254,9 @@ class KafkaBroker:
         last: Exception | None = None
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise KafkaUnavailable(f"Kafka exited; see {self.data_dir}/stdout.log")
+                raise KafkaUnavailable(
+                    f"Kafka exited; see {self.data_dir}/broker.log and stdout.log"
+                )
             try:
                 asyncio.run(_list_topics(self.bootstrap))
                 return
