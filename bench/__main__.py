@@ -65,9 +65,9 @@ def infrastructure() -> Iterator[dict[str, str]]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
         yield {}
         return
-    from bench.pipeline import free_block
     from leadflow.devstack.kafka import KafkaBroker
     from leadflow.devstack.postgres import PostgresServer
+    from leadflow.devstack.procs import free_block
 
     home = Path(tempfile.mkdtemp(prefix="leadflow-bench-infra-"))
     port = free_block(2)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from leadflow.devstack.procs import free_port
 from leadflow.intake.schemas import InquiryIn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,12 +63,6 @@ def bare_app() -> Any:
         )
 
     return app
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(target: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -33,10 +33,8 @@ import contextlib
 import io
 import os
 import pstats
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,48 +52,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from leadflow.devstack.__main__ import Devstack, ServiceSpec, available_services
+from leadflow.devstack.procs import free_block
 from leadflow.events.waiting import wait_event
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # --------------------------------------------------------------------------------------
 # Launching the platform
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def _ephemeral_low() -> int:
-    """Where the kernel starts handing out the local ports of client connections."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768  # Linux's default
-
-
-def free_block(size: int, low: int = 21000, high: int | None = None) -> int:
-    """The first port of ``size`` consecutive free ports (randomised to avoid neighbours).
-
-    Below the kernel's ephemeral range: the fault suite stops Kafka and Postgres and starts
-    them again on the same ports, and meanwhile every service keeps opening connections; a
-    port inside that range can become a connection's local end, and the restarted server
-    then cannot bind it (a broker did exit at once, twice, in a CI run)."""
-    if high is None:
-        high = _ephemeral_low()
-        if high - low < 1000:  # an unusual range configuration: take what is there
-            high = 60000
-    rng = random.Random()
-    for _ in range(500):
-        base = rng.randrange(low, high - size)
-        if all(_port_free(base + i) for i in range(size)):
-            return base
-    raise RuntimeError("no free port block")
 
 
 @dataclass

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import struct
 import zlib
 from collections.abc import AsyncIterator
@@ -20,6 +19,7 @@ import uvicorn
 
 from leadflow.analytics.app import create_app
 from leadflow.analytics.settings import AnalyticsSettings
+from leadflow.devstack.procs import free_port
 from leadflow.events.clock import ManualClock
 from leadflow.events.testing import wait_until
 from tests.integration.analytics import scenario as sc
@@ -49,19 +49,13 @@ def _skip_reason() -> str | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 async def server(settings_for: Any, isolation: Any) -> AsyncIterator[str]:
     reason = _skip_reason()
     if reason:
         print(f"SKIP dashboard browser test: {reason}")
         pytest.skip(reason)
-    port = _free_port()
+    port = free_port()
     app = create_app(settings_for(AnalyticsSettings, port=port), clock=ManualClock(sc.NOW))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(srv.serve())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,19 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from leadflow.devstack.procs import free_port
 from tests.deploy._support import DEPLOY, ROOT, SERVICES
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 
 GRACE_SECONDS = 10
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    assert port not in range(8001, 8006)
-    return port
 
 
 def _healthcheck(env: dict[str, str]) -> int:
@@ -44,7 +36,7 @@ def _healthcheck(env: dict[str, str]) -> int:
 async def test_entrypoint_serves_then_stops_cleanly_on_sigterm(
     service: str, isolation: object, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),

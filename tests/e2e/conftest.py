@@ -8,8 +8,6 @@ without seeing their data.
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ import pytest
 
 from bench.workload import Endpoints
 from leadflow.devstack.__main__ import Devstack, ServiceSpec
+from leadflow.devstack.procs import free_block
 from leadflow.events.testing import wait_until
 from tests.conftest import Isolation
 
@@ -32,25 +31,6 @@ FAST_ENV = {
     "LEADFLOW_INTAKE_IP_RATE_PER_SECOND": "1000",
     "LEADFLOW_INTAKE_IP_BURST": "1000",
 }
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_base() -> int:
-    """A base whose +1..+5 are all free (away from 8001-8005 and the brokers' ports)."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20000, 40000, 10)
-        if all(_free(base + n) for n in range(1, 6)):
-            return base
-    raise RuntimeError("no five free ports found")
 
 
 @dataclass
@@ -71,7 +51,7 @@ class Stack:
 
 async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = None) -> Stack:
     home = Path(tempfile.mkdtemp(prefix="leadflow-e2e-"))
-    base = free_port_base()
+    base = free_block(6)  # the services listen on base+1 .. base+5
     stack = Devstack(
         home,
         kafka_port=0,

@@ -13,19 +13,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from leadflow.devstack.procs import free_port, port_open
+from leadflow.devstack.procs import free_block, free_port, port_open
 from leadflow.events.testing import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
-
-
-def _ports_free_pair() -> int:
-    """A Kafka port whose neighbour (the controller port) is free too."""
-    for _ in range(50):
-        port = free_port()
-        if not port_open(port + 1):
-            return port
-    raise AssertionError("no free port pair")
 
 
 def _listening(ports: set[int]) -> set[int]:
@@ -43,7 +34,7 @@ async def test_launcher_stops_everything_it_started(tmp_path: Path) -> None:
         ensure_jars(log=False)
     except KafkaUnavailable as exc:
         pytest.skip(f"no local Kafka for the launcher: {exc}")
-    kafka_port, pg_port = _ports_free_pair(), free_port()
+    kafka_port, pg_port = free_block(2), free_port()  # the controller on kafka_port + 1
     ports = {kafka_port, kafka_port + 1, pg_port}
     home = tmp_path / "home"
     env = {
