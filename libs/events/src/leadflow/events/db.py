@@ -42,7 +42,13 @@ def json_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
-def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    schema: str,
+    *,
+    pool_size: int = 10,
+    random_page_cost: float | None = None,
+) -> AsyncEngine:
     """The service's pool. No pre-ping (it costs a round trip on every checkout): a
     connection that died with its server fails its first statement, SQLAlchemy then
     invalidates the whole pool, and the caller treats the error as transient (consumers
@@ -51,7 +57,17 @@ def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Asy
     JSON and JSONB values are read with orjson (the asyncpg codec SQLAlchemy installs on
     each connection calls ``json_deserializer``): every stored event and every projection
     state is read through it, and the standard library's parser costs several times as
-    much."""
+    much.
+
+    ``random_page_cost`` (the sessions' planner setting; None keeps the server's): the hot
+    statements join a batch's keys, passed as arrays, to their tables. A cached generic plan
+    cannot see the array's length and guesses 10-100 rows; at the server default of 4 it
+    then prefers a sequential scan of any table up to a few hundred pages over that many
+    index probes, and pays the whole scan on every batch while the table grows into that
+    size. Index probes into cached pages cost little more than sequential reads."""
+    server_settings = {"search_path": f'"{schema}"'}
+    if random_page_cost is not None:
+        server_settings["random_page_cost"] = str(random_page_cost)
     return create_async_engine(
         async_url(database_url),
         pool_size=pool_size,
@@ -59,7 +75,7 @@ def create_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Asy
         pool_pre_ping=False,
         json_serializer=json_text,
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": {"search_path": f'"{schema}"'}},
+        connect_args={"server_settings": server_settings},
     )
 
 

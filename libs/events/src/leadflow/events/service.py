@@ -126,7 +126,10 @@ class ServiceKit:
     def engine(self) -> AsyncEngine:
         if self._engine is None:
             self._engine = create_engine(
-                self.settings.database_url, self.schema, pool_size=self.settings.db_pool_size
+                self.settings.database_url,
+                self.schema,
+                pool_size=self.settings.db_pool_size,
+                random_page_cost=self.settings.db_random_page_cost,
             )
         return self._engine
 

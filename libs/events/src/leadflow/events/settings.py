@@ -18,6 +18,7 @@
 | `LEADFLOW_SHUTDOWN_GRACE_SECONDS` | `20` | time to finish in-flight work on SIGTERM |
 | `LEADFLOW_HTTP_KEEP_ALIVE_SECONDS` | `75` | idle keep-alive connections are closed after this (above any load balancer's idle timeout) |
 | `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process |
+| `LEADFLOW_DB_RANDOM_PAGE_COST` | `1.1` | the planner's `random_page_cost` in the service's sessions (empty: the server's): the hot statements fetch a few rows by key through array parameters, and at the server default of 4 their cached generic plans scan whole small-to-middling tables instead of probing the index |
 | `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
 | `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when no NOTIFY arrives |
 | `LEADFLOW_MIGRATE_ON_START` | `true` | run the service's Alembic migrations at startup (advisory-locked) |
@@ -25,7 +26,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Events carry personal fields in clear: how long they may stay on the broker (a week).
@@ -66,9 +67,15 @@ class ServiceSettings(BaseSettings):
     # proxy's idle timeout, so the server never closes a connection a client is reusing.
     http_keep_alive_seconds: float = 75.0
     db_pool_size: int = 10
+    db_random_page_cost: float | None = Field(default=1.1, gt=0)
     timer_poll_seconds: float = 0.5
     outbox_poll_seconds: float = 1.0
     migrate_on_start: bool = True
+
+    @field_validator("db_random_page_cost", mode="before")
+    @classmethod
+    def _empty_means_the_servers(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def schema_name(self) -> str:
