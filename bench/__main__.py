@@ -5,8 +5,8 @@
 Each script that exists (bench_kernel, bench_intake, bench_scoring, bench_routing,
 bench_sla, bench_analytics, pipeline) runs in its own subprocess with a time budget; its output (the
 figures and their ratios to the raw aiokafka / asyncpg baselines each script measures in
-the same run) goes into ``bench/results/<date>.md`` with the exact command, the duration and
-the exit status. The component benchmarks need ``KAFKA_BOOTSTRAP_SERVERS`` and
+the same run) goes into ``bench/results/<date>.md`` (``<date>b.md``, ... when a report of
+the day is there already) with the exact command, the duration and the exit status. The component benchmarks need ``KAFKA_BOOTSTRAP_SERVERS`` and
 ``DATABASE_URL``: when they are not set, a private Kafka + Postgres is started for the run
 (on free ports, under a temporary directory) and stopped at the end. ``pipeline`` always
 starts its own platform (all five services). ``--quick`` passes smaller sizes.
@@ -167,7 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="smaller sizes, a few minutes")
     parser.add_argument("--only", help="comma-separated benchmark names")
-    parser.add_argument("--out", type=Path, help="report path (default bench/results/<date>.md)")
+    parser.add_argument(
+        "--out", type=Path, help="report path (default bench/results/<date>[b, c...].md)"
+    )
     args = parser.parse_args(argv)
     chosen = [b for b in BENCHES if (HERE / f"{b.name}.py").exists()]
     if args.only:
@@ -182,11 +184,21 @@ def main(argv: list[str] | None = None) -> int:
         with infrastructure() as env:
             outcomes += [run_one(b, args.quick, env) for b in component]
     outcomes += [run_one(b, args.quick, {}) for b in chosen if not b.needs_infra]
-    out = args.out or HERE / "results" / f"{dt.date.today():%Y-%m-%d}.md"
+    out = args.out or new_report_path(HERE / "results", dt.date.today())
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report(outcomes, args.quick))
     print(f"[bench] report written to {out}")
     return 0 if all(o.status == "ok" for o in outcomes) else 1
+
+
+def new_report_path(folder: Path, day: dt.date) -> Path:
+    """``<date>.md``, or the next free ``<date>b.md``, ``<date>c.md``...: a day's earlier
+    reports are results on record, never overwritten."""
+    for suffix in ["", *"bcdefghijklmnopqrstuvwxyz"]:
+        path = folder / f"{day:%Y-%m-%d}{suffix}.md"
+        if not path.exists():
+            return path
+    raise SystemExit(f"[bench] {folder} already holds 26 reports for {day}; pass --out")
 
 
 if __name__ == "__main__":
