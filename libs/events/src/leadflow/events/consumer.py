@@ -74,10 +74,16 @@ class UnitOfWork:
         store: EventStore,
         clock: Clock,
         causation: Envelope | None = None,
+        *,
+        notify_relay: bool = True,
     ) -> None:
         self.conn = conn
         self.store = store
         self.clock = clock
+        # False when whoever commits this unit of work wakes the outbox relay in-process
+        # afterwards (its own process runs the active relay): no NOTIFY, which would wake
+        # every listening session of the database.
+        self.notify_relay = notify_relay
         self.timers = Timers(conn)
         self.causation = causation
         self.appended: list[Envelope] = []
@@ -151,7 +157,11 @@ class UnitOfWork:
         pending, expected = self._pending, self._expected
         self._pending, self._expected = [], {}
         stored = await self.store.append(
-            self.conn, pending, expected_versions=expected, known_versions=self.known_versions
+            self.conn,
+            pending,
+            expected_versions=expected,
+            known_versions=self.known_versions,
+            notify=self.notify_relay,
         )
         self.appended.extend(stored)
         return stored
@@ -258,7 +268,12 @@ class ConsumerRunner:
         commit_interval_seconds: float = 0.5,
         fetch_max_wait_ms: int = 100,
         fetch_min_bytes: int = 1,
+        relay_in_process: Callable[[], bool] | None = None,
+        on_appended: Callable[[], None] | None = None,
     ) -> None:
+        """``relay_in_process``: whether this process runs the active outbox relay now; if
+        so a batch's events are written without NOTIFY and ``on_appended`` (which wakes the
+        relay) is called after the batch's commit instead."""
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -273,6 +288,9 @@ class ConsumerRunner:
         self.commit_interval_seconds = commit_interval_seconds
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
+        self.relay_in_process = relay_in_process
+        self.on_appended = on_appended
+        self._units_of_batch: list[UnitOfWork] = []
         self.batch_lock = asyncio.Lock()
         # Offsets of applied batches wait here for the background committer: the inbox makes
         # a redelivery harmless, so the next batch never waits for a broker round trip.
@@ -393,13 +411,19 @@ class ConsumerRunner:
             await self._dead_letter(dead)
         self._mark_applied(batch)
 
+    def _unit_of_work(self, conn: AsyncConnection) -> UnitOfWork:
+        quiet = self.relay_in_process is not None and self.relay_in_process()
+        uow = UnitOfWork(conn, self.store, self.clock, notify_relay=not quiet)
+        self._units_of_batch.append(uow)
+        return uow
+
     async def _apply_in_one_transaction(self, items: Sequence[_Item]) -> None:
         handled = [i for i in items if i.envelope and i.envelope.event_type in self.handlers]
         if not handled:
             return
         started = time.perf_counter()
         async with self.engine.connect() as conn, conn.begin():
-            uow = UnitOfWork(conn, self.store, self.clock)
+            uow = self._unit_of_work(conn)
             fresh = await self._claim_inbox(
                 uow, [i.envelope for i in handled if i.envelope is not None]
             )
@@ -426,7 +450,7 @@ class ConsumerRunner:
             while True:
                 try:
                     async with self.engine.connect() as conn, conn.begin():
-                        uow = UnitOfWork(conn, self.store, self.clock)
+                        uow = self._unit_of_work(conn)
                         if await self._claim_inbox(uow, [envelope]):
                             self._timers_of_batch.append(uow.timers)
                             await self._call(envelope, uow)
@@ -539,8 +563,13 @@ class ConsumerRunner:
         # Timers scheduled by a rolled-back attempt count too: a spurious wake is harmless.
         soonest = min((t.soonest for t in self._timers_of_batch if t.soonest), default=None)
         self._timers_of_batch = []
+        # Appended by a rolled-back attempt counts too: a spurious wake is harmless.
+        appended = any(u.appended for u in self._units_of_batch)
+        self._units_of_batch = []
         if self.on_applied is not None:
             self.on_applied(soonest)
+        if appended and self.on_appended is not None:
+            self.on_appended()
         self._commit_wanted.set()
 
     async def _commit_in_background(self) -> None:

@@ -141,11 +141,14 @@ class ServiceKit:
     @contextlib.asynccontextmanager
     async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         """One transaction for an API command: its events land with its state, or not at all."""
+        quiet = self._relay_in_process()
         async with self.engine.connect() as conn, conn.begin():
-            uow = UnitOfWork(conn, self.store, self.clock, causation)
+            uow = UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
             yield uow
             await uow.flush()
         self._after_commit(uow.timers.soonest)
+        if uow.appended:
+            self._wake_relay()
 
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
         return UnitOfWork(conn, self.store, self.clock, causation)
@@ -216,6 +219,8 @@ class ServiceKit:
                 commit_interval_seconds=s.consumer_commit_interval_seconds,
                 fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
                 fetch_min_bytes=s.consumer_fetch_min_bytes,
+                relay_in_process=self._relay_in_process,
+                on_appended=self._wake_relay,
             )
             self._spawn(self.consumer.run(), "consumer")
         if self.timer_handlers:
@@ -228,6 +233,19 @@ class ServiceKit:
                 poll_seconds=s.timer_poll_seconds,
             )
             self._spawn(self.timer_runner.run(), "timers")
+
+    def _relay_in_process(self) -> bool:
+        """This process holds the service's active outbox relay: whoever commits events here
+        wakes it directly (``_wake_relay``), without a NOTIFY, which Postgres delivers to
+        every listening session of the database (each service's relay), whatever the
+        channel. Another replica's relay, or none yet, is woken by NOTIFY as before; if
+        the relay here loses its lock meanwhile, the next one drains the outbox when it
+        takes over, or at its next poll."""
+        return self.relay is not None and self.relay.active.is_set()
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
 
     def _after_commit(self, soonest_timer: datetime | None) -> None:
         """A consumer batch or an API command committed: its events are there to project

@@ -144,8 +144,14 @@ class EventStore:
         *,
         expected_versions: Mapping[uuid.UUID, int] | None = None,
         known_versions: dict[uuid.UUID, int] | None = None,
+        notify: bool = True,
     ) -> list[Envelope]:
         """Append events (any number of leads) in the caller's transaction.
+
+        ``notify``: wake the outbox relay with NOTIFY at commit. Every listening session of
+        the database is woken by every NOTIFY, whatever its channel, so a caller whose own
+        process runs the active relay wakes it in-process after commit instead
+        (``UnitOfWork.notify_relay``).
 
         ``expected_versions`` pins a lead's stream version before this append; a mismatch,
         or a concurrent writer winning the race, raises ``ConcurrencyError``. A lead expected
@@ -180,12 +186,14 @@ class EventStore:
             version = next_version.get(event.lead_id, 0) + 1
             next_version[event.lead_id] = version
             stored.append(event.with_position(version, now))
-        await self._write(conn, stored)
+        await self._write(conn, stored, notify=notify)
         if known_versions is not None and not self.serialize_appends:
             known_versions.update((lead, next_version[lead]) for lead in by_lead)
         return stored
 
-    async def _write(self, conn: AsyncConnection, stored: list[Envelope]) -> None:
+    async def _write(
+        self, conn: AsyncConnection, stored: list[Envelope], *, notify: bool = True
+    ) -> None:
         """Event log, outbox and the relay's wake-up in ONE statement (one round trip)."""
         payloads: list[str] = []
         for event in stored:
@@ -216,7 +224,7 @@ class EventStore:
                         orjson.dumps({k: v.decode() for k, v in e.record_headers()}).decode()
                         for e in stored
                     ],
-                    "channel": self.notify_channel,
+                    "channel": self.notify_channel if notify else "",
                 }
             )
         try:
