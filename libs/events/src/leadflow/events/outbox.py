@@ -1,8 +1,9 @@
 """The outbox relay: publishes committed outbox rows to Kafka, in order, at least once.
 
 One relay per service is active at a time (a session advisory lock; the others wait as hot
-standbys). It wakes on ``LISTEN/NOTIFY`` from ``EventStore.append`` and polls as a fallback,
-sends rows in id order through an idempotent producer (``acks=all``), and deletes them only
+standbys). It is woken by its own process's writers after they commit (``ServiceKit``), by
+``LISTEN/NOTIFY`` from ``EventStore.append`` in any other process, and polls as a fallback;
+it sends rows in id order through an idempotent producer (``acks=all``), and deletes them only
 after the broker acknowledged every one (with the next fetch, in the same statement). With
 Kafka down, rows simply wait; nothing is lost.
 """
