@@ -20,7 +20,7 @@
 | `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process |
 | `LEADFLOW_DB_RANDOM_PAGE_COST` | `1.1` | the planner's `random_page_cost` in the service's sessions (empty: the server's): the hot statements fetch a few rows by key through array parameters, and at the server default of 4 their cached generic plans scan whole small-to-middling tables instead of probing the index |
 | `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
-| `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when no NOTIFY arrives |
+| `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when nothing wakes the relay (its own process after a commit, or a NOTIFY from another) |
 | `LEADFLOW_MIGRATE_ON_START` | `true` | run the service's Alembic migrations at startup (advisory-locked) |
 """
 
