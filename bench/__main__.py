@@ -6,9 +6,10 @@ Each script that exists (bench_kernel, bench_intake, bench_scoring, bench_routin
 bench_sla, bench_analytics, pipeline) runs in its own subprocess with a time budget; its output (the
 figures and their ratios to the raw aiokafka / asyncpg baselines each script measures in
 the same run) goes into ``bench/results/<date>.md`` (``<date>b.md``, ... when a report of
-the day is there already) with the exact command, the duration and the exit status. The component benchmarks need ``KAFKA_BOOTSTRAP_SERVERS`` and
-``DATABASE_URL``: when they are not set, a private Kafka + Postgres is started for the run
-(on free ports, under a temporary directory) and stopped at the end. ``pipeline`` always
+the day is there already) with the exact command, the duration and the exit status. The
+component benchmarks need ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL``: when they are
+not set, a private Kafka + Postgres is started for the run (on free ports, under a
+temporary directory) and stopped at the end. ``pipeline`` always
 starts its own platform (all five services). ``--quick`` passes smaller sizes.
 """
 
@@ -67,12 +68,10 @@ def infrastructure() -> Iterator[dict[str, str]]:
         return
     from leadflow.devstack.kafka import KafkaBroker
     from leadflow.devstack.postgres import PostgresServer
-    from leadflow.devstack.procs import free_block
 
     home = Path(tempfile.mkdtemp(prefix="leadflow-bench-infra-"))
-    port = free_block(2)
-    kafka = KafkaBroker(home / "kafka", port=port, controller_port=port + 1)
-    postgres = PostgresServer(home / "postgres", port=free_block(1))
+    kafka = KafkaBroker(home / "kafka")  # free ports of their own choosing
+    postgres = PostgresServer(home / "postgres")
     print(f"[bench] starting a private Kafka and Postgres under {home}", flush=True)
     try:
         postgres.start()

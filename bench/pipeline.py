@@ -114,10 +114,9 @@ def launch_platform(home: Path, *, quiet: bool = True) -> Platform:
     call it through ``asyncio.to_thread``.
     """
     home.mkdir(parents=True, exist_ok=True)
-    kafka_port = free_block(2)
-    pg_port = free_block(1)
     port_base = free_block(6)  # services use base+1 .. base+5
-    stack = Devstack(home, kafka_port=kafka_port, pg_port=pg_port, quiet=quiet, port_base=port_base)
+    # Ports 0: the broker and the database pick free ones (below the ephemeral range).
+    stack = Devstack(home, kafka_port=0, pg_port=0, quiet=quiet, port_base=port_base)
     try:
         stack.start_infra()
         specs = available_services(port_base)

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from leadflow.devstack.kafka import KafkaBroker, KafkaUnavailable
 from leadflow.devstack.postgres import PostgresServer
-from leadflow.devstack.procs import free_block, port_open, stop_process
+from leadflow.devstack.procs import port_open, stop_process
 
 
 @dataclass(frozen=True)
@@ -90,9 +90,9 @@ class Devstack:
         self.schema_prefix = schema_prefix
         self.topic_prefix = topic_prefix
         self.extra_env = dict(extra_env or {})
-        if not kafka_port:  # any free pair (the controller listens on the port above)
-            kafka_port = free_block(2)
-        self.kafka = KafkaBroker(home / "kafka", port=kafka_port, controller_port=kafka_port + 1)
+        self.kafka = KafkaBroker(  # port 0: the broker picks a free pair
+            home / "kafka", port=kafka_port, controller_port=kafka_port + 1 if kafka_port else None
+        )
         self.postgres = PostgresServer(home / "postgres", port=pg_port)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}

@@ -1,8 +1,9 @@
 """A real Apache Kafka broker (KRaft, combined broker+controller) assembled from Maven Central.
 
 The jars are resolved once with ``mvn dependency:copy-dependencies`` into
-``~/.cache/leadflow/kafka/<version>-<digest of the POM>/`` and reused; the broker runs with the JDK and a small
-heap, on a fresh data directory, tuned for tests (no rebalance delay, replication 1).
+``~/.cache/leadflow/kafka/<version>-<digest of the POM>/`` and reused; the broker runs with
+the JDK and a small heap, on a fresh data directory, tuned for tests (no rebalance delay,
+replication 1).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from leadflow.devstack.procs import free_port, kill_process, stop_process, wait_port
+from leadflow.devstack.procs import free_block, free_port, kill_process, stop_process, wait_port
 
 POM = Path(__file__).resolve().parents[4] / "deploy" / "local" / "kafka" / "pom.xml"
 if not POM.exists():  # installed outside the workspace: look relative to the working directory
@@ -124,7 +125,10 @@ class KafkaBroker:
         log_level: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
-        self.port = port or free_port()
+        if not port:  # a free pair: the controller listens on the port above
+            port = free_block(2)
+            controller_port = controller_port or port + 1
+        self.port = port
         self.controller_port = controller_port or free_port()
         self.heap = heap
         self.partitions = partitions

@@ -290,6 +290,7 @@ class ConsumerRunner:
         self.fetch_min_bytes = fetch_min_bytes
         self.relay_in_process = relay_in_process
         self.on_appended = on_appended
+        # The units of work of the batch in hand (its timers, whether it appended).
         self._units_of_batch: list[UnitOfWork] = []
         self.batch_lock = asyncio.Lock()
         # Offsets of applied batches wait here for the background committer: the inbox makes
@@ -301,7 +302,6 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
         self._last_lag_check = 0.0
-        self._timers_of_batch: list[Timers] = []
         self.started = asyncio.Event()
         self.processed = 0
 
@@ -427,7 +427,6 @@ class ConsumerRunner:
             fresh = await self._claim_inbox(
                 uow, [i.envelope for i in handled if i.envelope is not None]
             )
-            self._timers_of_batch.append(uow.timers)
             for item in handled:
                 envelope = item.envelope
                 assert envelope is not None
@@ -452,7 +451,6 @@ class ConsumerRunner:
                     async with self.engine.connect() as conn, conn.begin():
                         uow = self._unit_of_work(conn)
                         if await self._claim_inbox(uow, [envelope]):
-                            self._timers_of_batch.append(uow.timers)
                             await self._call(envelope, uow)
                             await uow.flush()
                     break
@@ -560,12 +558,10 @@ class ConsumerRunner:
         for tp, records in batch.items():
             if records:
                 self._applied[tp] = records[-1].offset + 1
-        # Timers scheduled by a rolled-back attempt count too: a spurious wake is harmless.
-        soonest = min((t.soonest for t in self._timers_of_batch if t.soonest), default=None)
-        self._timers_of_batch = []
-        # Appended by a rolled-back attempt counts too: a spurious wake is harmless.
-        appended = any(u.appended for u in self._units_of_batch)
-        self._units_of_batch = []
+        # A rolled-back attempt's timers and events count too: a spurious wake is harmless.
+        units, self._units_of_batch = self._units_of_batch, []
+        soonest = min((u.timers.soonest for u in units if u.timers.soonest), default=None)
+        appended = any(u.appended for u in units)
         if self.on_applied is not None:
             self.on_applied(soonest)
         if appended and self.on_appended is not None:
