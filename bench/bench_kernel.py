@@ -394,8 +394,9 @@ async def main(args: argparse.Namespace) -> None:
         await kernel_throughput(source, projection, 200)
         if profiler:
             profiler.enable()
-        cpu_before = cpu_now()
+        source_before, cpu_before = time.process_time(), cpu_now()
         kernel_seconds = await kernel_throughput(source, projection, n)
+        source_cpu = time.process_time() - source_before
         cpu_per_event = (cpu_now() - cpu_before) / n
         if profiler:
             profiler.disable()
@@ -409,6 +410,14 @@ async def main(args: argparse.Namespace) -> None:
             f"    Python CPU of both kits, all stages: {cpu_per_event * 1e3:.2f} ms/event"
             f" -> at most {1 / cpu_per_event:.0f} events/s on one free core"
         )
+        if isinstance(projection, SinkProcess):
+            # Which process bounds the rate: the busier one's share of a core over the run.
+            sink_cpu = cpu_per_event * n - source_cpu
+            print(
+                f"    source kit (appends, relay) {source_cpu / n * 1e3:.2f} ms/event, sink kit"
+                f" (consumer, handler, relay, projection) {sink_cpu / n * 1e3:.2f} ms/event;"
+                f" the busier used {max(source_cpu, sink_cpu) / kernel_seconds:.0%} of a core"
+            )
         print(f"    load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         lat = await kernel_latency(source, projection, started, args.rate, args.seconds)
         print(
