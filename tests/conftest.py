@@ -139,6 +139,7 @@ def settings_for(isolation: Isolation) -> Callable[..., Any]:
             # Tests wait for each step's events to be consumed; a fetch that gathers (the
             # analytics and sla-monitor defaults) would make every such wait its max wait.
             "consumer_fetch_min_bytes": 1,
+            "feedback_fetch_min_bytes": 1,
         }
         values.update(overrides)
         return cls(**values)

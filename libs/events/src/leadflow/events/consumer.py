@@ -270,6 +270,7 @@ class ConsumerRunner:
         fetch_min_bytes: int = 1,
         relay_in_process: Callable[[], bool] | None = None,
         on_appended: Callable[[], None] | None = None,
+        client_id: str | None = None,
     ) -> None:
         """``relay_in_process``: whether this process runs the active outbox relay now; if
         so a batch's events are written without NOTIFY and ``on_appended`` (which wakes the
@@ -290,6 +291,7 @@ class ConsumerRunner:
         self.fetch_min_bytes = fetch_min_bytes
         self.relay_in_process = relay_in_process
         self.on_appended = on_appended
+        self.client_id = client_id or f"{service}-consumer"
         # The units of work of the batch in hand (its timers, whether it appended).
         self._units_of_batch: list[UnitOfWork] = []
         self.batch_lock = asyncio.Lock()
@@ -303,7 +305,8 @@ class ConsumerRunner:
         self._dlq: AIOKafkaProducer | None = None
         self._last_lag_check = 0.0
         self.started = asyncio.Event()
-        self.processed = 0
+        self.processed = 0  # events handled (duplicates skipped are not)
+        self.batches = 0  # fetched batches handled, each in one transaction
 
     def stop(self) -> None:
         self._stop.set()
@@ -326,7 +329,7 @@ class ConsumerRunner:
                 session_timeout_ms=10_000,
                 heartbeat_interval_ms=1_000,
                 rebalance_timeout_ms=30_000,
-                client_id=f"{self.service}-consumer",
+                client_id=self.client_id,
             )
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,
@@ -410,6 +413,7 @@ class ConsumerRunner:
         if dead:
             await self._dead_letter(dead)
         self._mark_applied(batch)
+        self.batches += 1
 
     def _unit_of_work(self, conn: AsyncConnection) -> UnitOfWork:
         quiet = self.relay_in_process is not None and self.relay_in_process()

@@ -75,6 +75,7 @@ class ServiceKit:
         settings: ServiceSettings,
         *,
         consumes: Sequence[str] = (),
+        feedback: Sequence[str] = (),
         handlers: HandlerMap | None = None,
         timer_handlers: Mapping[str, TimerHandler] | None = None,
         projections: Sequence[Projection] = (),
@@ -92,6 +93,12 @@ class ServiceKit:
         self.service = settings.service_name
         self.schema = settings.schema_name
         self.consumes = list(consumes)
+        if not set(feedback) <= set(consumes):
+            raise ValueError(f"feedback {sorted(feedback)} must be among consumes {consumes}")
+        # Producers whose events are feedback (they do not move a lead along the funnel): a
+        # second consumer of the same group reads them in larger, rarer batches, so a lead's
+        # next step never waits behind them (see ``_start_consumers``).
+        self.feedback = [p for p in self.consumes if p in feedback]
         self.handlers = dict(handlers or {})
         self.timer_handlers = dict(timer_handlers or {})
         self.projections = list(projections)
@@ -112,6 +119,7 @@ class ServiceKit:
         self._engine: AsyncEngine | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: ConsumerRunner | None = None
+        self.feedback_consumer: ConsumerRunner | None = None
         self.timer_runner: TimerRunner | None = None
         self.projection_runner: ProjectionRunner | None = None
         self._projection_source = projection_source
@@ -204,25 +212,7 @@ class ServiceKit:
             )
             self._spawn(self.projection_runner.run(), "projections")
         if self.consumes and self.handlers:
-            self.consumer = ConsumerRunner(
-                engine=self.engine,
-                store=self.store,
-                clock=self.clock,
-                bootstrap_servers=s.kafka_bootstrap_servers,
-                topics=[topic_for(p, s.topic_prefix) for p in self.consumes],
-                group_id=self.consumer_group,
-                handlers=self.handlers,
-                service=self.service,
-                batch_size=s.consumer_batch_size,
-                max_attempts=s.max_attempts,
-                on_applied=self._after_commit,
-                commit_interval_seconds=s.consumer_commit_interval_seconds,
-                fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
-                fetch_min_bytes=s.consumer_fetch_min_bytes,
-                relay_in_process=self._relay_in_process,
-                on_appended=self._wake_relay,
-            )
-            self._spawn(self.consumer.run(), "consumer")
+            self._start_consumers()
         if self.timer_handlers:
             self.timer_runner = TimerRunner(
                 self.engine,
@@ -233,6 +223,50 @@ class ServiceKit:
                 poll_seconds=s.timer_poll_seconds,
             )
             self._spawn(self.timer_runner.run(), "timers")
+
+    def _start_consumers(self) -> None:
+        """One consumer for the events that move leads along, and, when the service names
+        feedback producers, a second member of the same group (same offsets, inbox and DLQ
+        attribution) for theirs. The first fetches as soon as a record is there; the second
+        lets the broker gather a batch (``LEADFLOW_FEEDBACK_FETCH_*``): one transaction
+        for many feedback events instead of one each, never in the way of the next lead."""
+        s = self.settings
+        main = [p for p in self.consumes if p not in self.feedback]
+        if main:
+            self.consumer = self._consumer_runner(
+                main, "consumer", s.consumer_fetch_max_wait_ms, s.consumer_fetch_min_bytes
+            )
+        if self.feedback:
+            self.feedback_consumer = self._consumer_runner(
+                self.feedback, "feedback", s.feedback_fetch_max_wait_ms, s.feedback_fetch_min_bytes
+            )
+        for runner in (self.consumer, self.feedback_consumer):
+            if runner is not None:
+                self._spawn(runner.run(), runner.client_id.removeprefix(f"{self.service}-"))
+
+    def _consumer_runner(
+        self, producers: Sequence[str], role: str, fetch_max_wait_ms: int, fetch_min_bytes: int
+    ) -> ConsumerRunner:
+        s = self.settings
+        return ConsumerRunner(
+            engine=self.engine,
+            store=self.store,
+            clock=self.clock,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            topics=[topic_for(p, s.topic_prefix) for p in producers],
+            group_id=self.consumer_group,
+            handlers=self.handlers,
+            service=self.service,
+            batch_size=s.consumer_batch_size,
+            max_attempts=s.max_attempts,
+            on_applied=self._after_commit,
+            commit_interval_seconds=s.consumer_commit_interval_seconds,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_min_bytes=fetch_min_bytes,
+            relay_in_process=self._relay_in_process,
+            on_appended=self._wake_relay,
+            client_id=f"{self.service}-{role}",
+        )
 
     def _relay_in_process(self) -> bool:
         """This process holds the service's active outbox relay: whoever commits events here
@@ -268,7 +302,14 @@ class ServiceKit:
 
     async def stop(self) -> None:
         """Graceful: consumers finish and commit their batch, the relay drains, then we go."""
-        for runner in (self.consumer, self.timer_runner, self.projection_runner, self.relay):
+        runners = (
+            self.consumer,
+            self.feedback_consumer,
+            self.timer_runner,
+            self.projection_runner,
+            self.relay,
+        )
+        for runner in runners:
             if runner is not None:
                 runner.stop()
         if self._tasks:

@@ -11,6 +11,11 @@
 | `LEADFLOW_HOST` / `LEADFLOW_PORT` | `127.0.0.1` / per service | where the HTTP server listens |
 | `LEADFLOW_MAX_BODY_BYTES` | `1048576` | request bodies above this get 413 (imports have their own) |
 | `LEADFLOW_CONSUMER_BATCH_SIZE` | `500` | records per consumer batch (one transaction) |
+| `LEADFLOW_CONSUMER_COMMIT_INTERVAL_SECONDS` | `0.5` | offsets of applied batches are committed to Kafka at most this often, coalesced (the inbox makes a redelivery after a crash harmless) |
+| `LEADFLOW_CONSUMER_FETCH_MAX_WAIT_MS` | `100` | the broker answers a consumer's fetch after at most this long... |
+| `LEADFLOW_CONSUMER_FETCH_MIN_BYTES` | `1` | ...or as soon as this much is there (1: at once, for the events that move a lead along) |
+| `LEADFLOW_FEEDBACK_FETCH_MAX_WAIT_MS` | `250` | the same two for the consumer of a service's feedback topics (scoring's `leadflow.routing`, routing's `leadflow.sla`): they wait... |
+| `LEADFLOW_FEEDBACK_FETCH_MIN_BYTES` | `1048576` | ...for a batch, so feedback costs one transaction per batch instead of one per event and never delays a lead's next step |
 | `LEADFLOW_MAX_ATTEMPTS` | `5` | attempts before a record is dead-lettered |
 | `LEADFLOW_RUN_CONSUMERS` | `true` | run consumers, outbox relay and timers in this process |
 | `LEADFLOW_LOG_LEVEL` | `INFO` | log level |
@@ -58,6 +63,8 @@ class ServiceSettings(BaseSettings):
     consumer_commit_interval_seconds: float = Field(default=0.5, ge=0)
     consumer_fetch_max_wait_ms: int = Field(default=100, ge=0)
     consumer_fetch_min_bytes: int = Field(default=1, ge=1)
+    feedback_fetch_max_wait_ms: int = Field(default=250, ge=0)
+    feedback_fetch_min_bytes: int = Field(default=1_048_576, ge=1)
     max_attempts: int = 5
     run_consumers: bool = True
     log_level: str = "INFO"

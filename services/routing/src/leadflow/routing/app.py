@@ -24,6 +24,7 @@ def create_kit(
     kit = ServiceKit(
         settings,
         consumes=("scoring", "sla"),
+        feedback=("sla",),  # breaches and escalations: reassignments, minutes after the fact
         handlers=build_handlers(cache),
         clock=clock,
         migrations_dir=MIGRATIONS,

@@ -21,6 +21,7 @@ def create_kit(
     return ServiceKit(
         settings or ScoringSettings(),
         consumes=("intake", "routing"),
+        feedback=("routing",),  # sales' progress: pauses nurture, records outcomes
         handlers=HANDLERS,
         timer_handlers=TIMER_HANDLERS,
         clock=clock,
