@@ -137,7 +137,8 @@ def settings_for(isolation: Isolation) -> Callable[..., Any]:
             "outbox_poll_seconds": 0.2,
             "shutdown_grace_seconds": 10,
             # Tests wait for each step's events to be consumed; a fetch that gathers (the
-            # analytics and sla-monitor defaults) would make every such wait its max wait.
+            # analytics and sla-monitor defaults, and every feedback consumer's) would make
+            # every such wait its max wait.
             "consumer_fetch_min_bytes": 1,
             "feedback_fetch_min_bytes": 1,
         }
