@@ -264,17 +264,17 @@ class ConsumerRunner:
         service: str,
         batch_size: int = 500,
         max_attempts: int = 5,
-        on_applied: Callable[[datetime | None], None] | None = None,
+        on_applied: Callable[[datetime | None, bool], None] | None = None,
         commit_interval_seconds: float = 0.5,
         fetch_max_wait_ms: int = 100,
         fetch_min_bytes: int = 1,
         relay_in_process: Callable[[], bool] | None = None,
-        on_appended: Callable[[], None] | None = None,
         client_id: str | None = None,
     ) -> None:
-        """``relay_in_process``: whether this process runs the active outbox relay now; if
-        so a batch's events are written without NOTIFY and ``on_appended`` (which wakes the
-        relay) is called after the batch's commit instead."""
+        """``on_applied(soonest timer, appended events?)`` is called after each batch's
+        commit. ``relay_in_process``: whether this process runs the active outbox relay
+        now; if so a batch's events are written without NOTIFY, and waking the relay is left
+        to ``on_applied``."""
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -290,7 +290,6 @@ class ConsumerRunner:
         self.fetch_max_wait_ms = fetch_max_wait_ms
         self.fetch_min_bytes = fetch_min_bytes
         self.relay_in_process = relay_in_process
-        self.on_appended = on_appended
         self.client_id = client_id or f"{service}-consumer"
         # The units of work of the batch in hand (its timers, whether it appended).
         self._units_of_batch: list[UnitOfWork] = []
@@ -567,9 +566,7 @@ class ConsumerRunner:
         soonest = min((u.timers.soonest for u in units if u.timers.soonest), default=None)
         appended = any(u.appended for u in units)
         if self.on_applied is not None:
-            self.on_applied(soonest)
-        if appended and self.on_appended is not None:
-            self.on_appended()
+            self.on_applied(soonest, appended)
         self._commit_wanted.set()
 
     async def _commit_in_background(self) -> None:

@@ -154,9 +154,7 @@ class ServiceKit:
             uow = UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
             yield uow
             await uow.flush()
-        self._after_commit(uow.timers.soonest)
-        if uow.appended:
-            self._wake_relay()
+        self._after_commit(uow.timers.soonest, bool(uow.appended))
 
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
         return UnitOfWork(conn, self.store, self.clock, causation)
@@ -233,22 +231,19 @@ class ServiceKit:
         s = self.settings
         main = [p for p in self.consumes if p not in self.feedback]
         if main:
-            self.consumer = self._consumer_runner(
+            self.consumer = self._run_consumer(
                 main, "consumer", s.consumer_fetch_max_wait_ms, s.consumer_fetch_min_bytes
             )
         if self.feedback:
-            self.feedback_consumer = self._consumer_runner(
+            self.feedback_consumer = self._run_consumer(
                 self.feedback, "feedback", s.feedback_fetch_max_wait_ms, s.feedback_fetch_min_bytes
             )
-        for runner in (self.consumer, self.feedback_consumer):
-            if runner is not None:
-                self._spawn(runner.run(), runner.client_id.removeprefix(f"{self.service}-"))
 
-    def _consumer_runner(
+    def _run_consumer(
         self, producers: Sequence[str], role: str, fetch_max_wait_ms: int, fetch_min_bytes: int
     ) -> ConsumerRunner:
         s = self.settings
-        return ConsumerRunner(
+        runner = ConsumerRunner(
             engine=self.engine,
             store=self.store,
             clock=self.clock,
@@ -264,26 +259,26 @@ class ServiceKit:
             fetch_max_wait_ms=fetch_max_wait_ms,
             fetch_min_bytes=fetch_min_bytes,
             relay_in_process=self._relay_in_process,
-            on_appended=self._wake_relay,
             client_id=f"{self.service}-{role}",
         )
+        self._spawn(runner.run(), role)
+        return runner
 
     def _relay_in_process(self) -> bool:
         """This process holds the service's active outbox relay: whoever commits events here
-        wakes it directly (``_wake_relay``), without a NOTIFY, which Postgres delivers to
+        wakes it directly (``_after_commit``), without a NOTIFY, which Postgres delivers to
         every listening session of the database (each service's relay), whatever the
         channel. Another replica's relay, or none yet, is woken by NOTIFY as before; if
         the relay here loses its lock meanwhile, the next one drains the outbox when it
         takes over, or at its next poll."""
         return self.relay is not None and self.relay.active.is_set()
 
-    def _wake_relay(self) -> None:
-        if self.relay is not None:
+    def _after_commit(self, soonest_timer: datetime | None, appended: bool) -> None:
+        """A consumer batch or an API command committed: its events are there to publish
+        (the relay, if it runs here) and to project now, and its soonest timer may be due
+        before the timer runner's next poll."""
+        if appended and self.relay is not None:
             self.relay.wake()
-
-    def _after_commit(self, soonest_timer: datetime | None) -> None:
-        """A consumer batch or an API command committed: its events are there to project
-        now, and its soonest timer may be due before the timer runner's next poll."""
         if self.projection_runner is not None:
             self.projection_runner.wake()
         if self.timer_runner is not None:
