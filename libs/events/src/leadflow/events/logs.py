@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
 
 import structlog
 
-_configured = False
+_handler: logging.Handler | None = None
 
 
 def configure_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog logs through one JSON renderer on stdout."""
-    global _configured
+    global _handler
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        merge_event_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
@@ -40,17 +44,39 @@ def configure_logging(service: str, level: str = "INFO", json: bool = True) -> N
         )
     )
     root = logging.getLogger()
-    if not _configured:
-        root.handlers = [handler]
-        _configured = True
+    if _handler is None:
+        root.handlers = [handler]  # the first call: ours only
+    else:
+        root.removeHandler(_handler)  # a later call replaces ours, keeping any added since
+        root.addHandler(handler)
+    _handler = handler
     root.setLevel(level.upper())
     for noisy in ("aiokafka", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
+# The event being handled: kept as given and turned into strings only when a line is
+# logged, because most events log nothing (binding structlog's context variables per event
+# cost more than the rest of the handling of a small event).
+_event_context: ContextVar[dict[str, object] | None] = ContextVar("leadflow_event", default=None)
+
+
 def bind_event(**values: object) -> None:
-    structlog.contextvars.bind_contextvars(**{k: str(v) for k, v in values.items() if v})
+    """Every log line until ``clear_event`` carries these (the empty ones left out)."""
+    _event_context.set(values)
 
 
 def clear_event() -> None:
-    structlog.contextvars.clear_contextvars()
+    _event_context.set(None)
+
+
+def merge_event_context(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the bound event's fields, unless the line sets them itself."""
+    values = _event_context.get()
+    if values:
+        for key, value in values.items():
+            if value and key not in event_dict:
+                event_dict[key] = str(value)
+    return event_dict

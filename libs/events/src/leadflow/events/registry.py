@@ -49,6 +49,12 @@ class Registry:
             raise UnknownEventType(event_type, 0)
         return self._classes[(event_type, version)]
 
+    def current(self, event_type: str, version: int) -> type[EventPayload] | None:
+        """The class of ``event_type`` if ``version`` is its newest (nothing to upcast)."""
+        if self._latest.get(event_type) != version:
+            return None
+        return self._classes[(event_type, version)]
+
     def decode_payload(
         self, event_type: str, version: int, payload: dict[str, Any]
     ) -> tuple[type[EventPayload], dict[str, Any]]:

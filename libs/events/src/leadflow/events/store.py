@@ -242,24 +242,28 @@ class EventStore:
             ),
             {"lead_id": lead_id},
         )
-        return [(await self._decode(conn, row)).envelope for row in rows.all()]
+        return [stored.envelope for stored in await self._decode(conn, rows.all())]
 
     async def read_all(
         self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000
     ) -> list[StoredEvent]:
         rows = await _READ_ALL.fetch(conn, {"after": after_position, "limit": limit})
-        return [await self._decode(conn, row) for row in rows]
+        return await self._decode(conn, rows)
 
     async def head_position(self, conn: AsyncConnection) -> int:
         return int(
             await conn.scalar(text("SELECT coalesce(max(global_position), 0) FROM event_log"))
         )
 
-    async def _decode(self, conn: AsyncConnection, row: Any) -> StoredEvent:
-        payload = row.payload
-        if self.codec is not None:
-            payload = await self.codec.decode(conn, row.lead_id, row.event_type, payload)
-        return StoredEvent(row.global_position, envelope_from_row(row, payload))
+    async def _decode(self, conn: AsyncConnection, rows: Sequence[Any]) -> list[StoredEvent]:
+        """Rows of ``_SELECT_COLUMNS`` (asyncpg's or SQLAlchemy's) as events."""
+        if self.codec is None:
+            return [stored_event(row, row[6]) for row in rows]
+        decoded: list[StoredEvent] = []
+        for row in rows:
+            payload = await self.codec.decode(conn, row[2], row[4], row[6])
+            decoded.append(stored_event(row, payload))
+        return decoded
 
 
 def _metadata(event: Envelope) -> dict[str, Any]:
@@ -271,17 +275,31 @@ def _metadata(event: Envelope) -> dict[str, Any]:
     }
 
 
-def envelope_from_row(row: Any, payload: dict[str, Any]) -> Envelope:
-    meta = row.metadata or {}
-    return Envelope.from_dict(
+def stored_event(row: Sequence[Any], payload: dict[str, Any]) -> StoredEvent:
+    """A row of ``_SELECT_COLUMNS`` with its (decoded) payload. Read by position: by name,
+    each column of an asyncpg row goes through ``Row.__getattr__`` in Python."""
+    (
+        position,
+        event_id,
+        lead_id,
+        version,
+        event_type,
+        schema_version,
+        _,
+        meta,
+        occurred,
+        recorded,
+    ) = row
+    meta = meta or {}
+    envelope = Envelope.from_dict(
         {
-            "event_id": row.event_id,
-            "event_type": row.event_type,
-            "schema_version": row.schema_version,
-            "lead_id": row.lead_id,
-            "stream_version": row.stream_version,
-            "occurred_at": row.occurred_at,
-            "recorded_at": row.recorded_at,
+            "event_id": event_id,
+            "event_type": event_type,
+            "schema_version": schema_version,
+            "lead_id": lead_id,
+            "stream_version": version,
+            "occurred_at": occurred,
+            "recorded_at": recorded,
             "producer": meta.get("producer", ""),
             "correlation_id": meta.get("correlation_id"),
             "causation_id": meta.get("causation_id"),
@@ -289,3 +307,4 @@ def envelope_from_row(row: Any, payload: dict[str, Any]) -> Envelope:
             "payload": payload,
         }
     )
+    return StoredEvent(position, envelope)
