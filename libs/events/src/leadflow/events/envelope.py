@@ -32,6 +32,7 @@ STREAM_NAMESPACE = uuid.UUID("6f1d6c3e-2a0f-4c55-9b8e-4c7e1f0a5b11")
 _last_ms = 0
 _counter = 0
 _new_object = object.__new__
+_UNKNOWN_SAFETY = uuid.SafeUUID.unknown
 _set_attribute = object.__setattr__
 
 
@@ -57,7 +58,7 @@ def new_event_id() -> uuid.UUID:
     # Past uuid.UUID(int=...)'s argument checks: the value is a valid UUIDv7 by construction.
     made = _new_object(uuid.UUID)
     _set_attribute(made, "int", value | (random & 0x3FFF_FFFF_FFFF_FFFF))
-    _set_attribute(made, "is_safe", uuid.SafeUUID.unknown)
+    _set_attribute(made, "is_safe", _UNKNOWN_SAFETY)
     return made
 
 
@@ -237,13 +238,19 @@ class Envelope(BaseModel):
         return str(self.lead_id).encode()
 
     def record_headers(self) -> list[tuple[str, bytes]]:
-        headers = [
-            ("event_type", self.event_type.encode()),
-            ("schema_version", str(self.schema_version).encode()),
-            ("event_id", str(self.event_id).encode()),
-        ]
-        headers.append(("traceparent", (self.traceparent or traceparent_for(self)).encode()))
-        return headers
+        return [(name, value.encode()) for name, value in self._header_values().items()]
+
+    def record_headers_json(self) -> str:
+        """The record's headers as one JSON object (how the outbox keeps them)."""
+        return orjson.dumps(self._header_values()).decode()
+
+    def _header_values(self) -> dict[str, str]:
+        return {
+            "event_type": self.event_type,
+            "schema_version": str(self.schema_version),
+            "event_id": str(self.event_id),
+            "traceparent": self.traceparent or traceparent_for(self),
+        }
 
     @classmethod
     def from_record(

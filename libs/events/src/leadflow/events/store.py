@@ -220,10 +220,7 @@ class EventStore:
                     "topics": [self.topic] * len(stored),
                     "keys": [e.record_key() for e in stored],
                     "values": [e.to_json() for e in stored],
-                    "headers": [
-                        orjson.dumps({k: v.decode() for k, v in e.record_headers()}).decode()
-                        for e in stored
-                    ],
+                    "headers": [e.record_headers_json() for e in stored],
                     "channel": self.notify_channel if notify else "",
                 }
             )
@@ -267,10 +264,10 @@ class EventStore:
 
 
 def _metadata(event: Envelope) -> dict[str, Any]:
-    return {
+    return {  # orjson writes the UUIDs in their canonical form
         "producer": event.producer,
-        "correlation_id": str(event.correlation_id) if event.correlation_id else None,
-        "causation_id": str(event.causation_id) if event.causation_id else None,
+        "correlation_id": event.correlation_id,
+        "causation_id": event.causation_id,
         "traceparent": event.traceparent,
     }
 
