@@ -5,8 +5,11 @@ from __future__ import annotations
 import uuid
 
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as reference_murmur2
+from hypothesis import given
+from hypothesis import strategies as st
 
-from leadflow.events.outbox import KeyPartitionCache
+from leadflow.events.outbox import KeyPartitionCache, murmur2
 
 
 def test_cached_partitions_match_the_default_partitioner_for_every_key_and_count() -> None:
@@ -22,3 +25,8 @@ def test_cached_partitions_match_the_default_partitioner_for_every_key_and_count
 def test_keyless_records_go_to_an_available_partition() -> None:
     cache = KeyPartitionCache()
     assert {cache(None, [0, 1, 2], [1]) for _ in range(20)} == {1}
+
+
+@given(st.binary(max_size=80))
+def test_murmur2_equals_the_reference_implementation(data: bytes) -> None:
+    assert murmur2(data) == reference_murmur2(data)
