@@ -8,7 +8,7 @@ import json
 import types
 import typing
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 import orjson
 import pytest
 import yaml
+from asyncpg.pgproto.pgproto import UUID as AsyncpgUUID
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel
 from referencing import Registry as SchemaRegistry
@@ -145,6 +146,17 @@ def test_every_event_type_round_trips_through_a_kafka_record(cls: type[EventPayl
     assert decoded.traceparent == header_map["traceparent"].decode()
     assert decoded.model_copy(update={"traceparent": None}) == envelope
     assert decoded.occurred_at == WHEN and decoded.stream_version == 3
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.event_type)
+def test_an_envelope_is_written_as_pydantic_writes_it(cls: type[EventPayload]) -> None:
+    plain = sample_envelope(cls)
+    berlin = datetime(2026, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    caused = Envelope.new(sample_model(cls), lead_id=LEAD_ID, occurred_at=berlin, causation=plain)
+    # A lead id read from Postgres is asyncpg's own UUID class.
+    from_db = plain.model_copy(update={"lead_id": AsyncpgUUID(str(LEAD_ID))})
+    for envelope in (plain, caused, from_db):
+        assert envelope.to_json() == envelope.model_dump_json().encode()
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.event_type)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.db import DriverSql
-from leadflow.events.envelope import Envelope, topic_for, utcnow
+from leadflow.events.envelope import Envelope, json_default, topic_for, utcnow
 from leadflow.events.errors import ConcurrencyError
 
 
@@ -196,8 +196,11 @@ class EventStore:
     ) -> None:
         """Event log, outbox and the relay's wake-up in ONE statement (one round trip)."""
         payloads: list[str] = []
+        values: list[bytes] = []  # the records' (before the codec: Kafka has them in clear)
         for event in stored:
             data = event.payload.model_dump(mode="json")
+            if self.publish:
+                values.append(event.to_json(payload=data))
             if self.codec is not None:
                 data = await self.codec.encode(conn, event, data)
             payloads.append(orjson.dumps(data).decode())
@@ -208,7 +211,7 @@ class EventStore:
             "types": [e.event_type for e in stored],
             "schema_versions": [e.schema_version for e in stored],
             "payloads": payloads,
-            "metadatas": [orjson.dumps(_metadata(e)).decode() for e in stored],
+            "metadatas": [metadata_json(e) for e in stored],
             "occurred": [e.occurred_at for e in stored],
             "recorded": [e.recorded_at for e in stored],
         }
@@ -219,7 +222,7 @@ class EventStore:
                 {
                     "topics": [self.topic] * len(stored),
                     "keys": [e.record_key() for e in stored],
-                    "values": [e.to_json() for e in stored],
+                    "values": values,
                     "headers": [e.record_headers_json() for e in stored],
                     "channel": self.notify_channel if notify else "",
                 }
@@ -263,13 +266,15 @@ class EventStore:
         return decoded
 
 
-def _metadata(event: Envelope) -> dict[str, Any]:
-    return {  # orjson writes the UUIDs in their canonical form
+def metadata_json(event: Envelope) -> str:
+    """The ``metadata`` column: the envelope's provenance."""
+    metadata = {
         "producer": event.producer,
         "correlation_id": event.correlation_id,
         "causation_id": event.causation_id,
         "traceparent": event.traceparent,
     }
+    return orjson.dumps(metadata, default=json_default).decode()
 
 
 def stored_event(row: Sequence[Any], payload: dict[str, Any]) -> StoredEvent:
