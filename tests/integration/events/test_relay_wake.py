@@ -14,11 +14,13 @@ import asyncpg
 import pytest
 
 from leadflow.events.catalogue.intake import ConsentChanged
+from leadflow.events.consumer import UnitOfWork
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import new_id
 from leadflow.events.outbox import notify_channel
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import consume_topic, produce_events, wait_until
+from leadflow.events.timers import Timer
 
 from .probe import ProbeSettings, activity, make_kit
 
@@ -110,6 +112,33 @@ async def test_a_consumer_batch_wakes_the_relay_in_its_process_without_notify(
         )
         assert effect.causation_id == cause.event_id
         assert await notes.all_so_far(isolation.database_url) == []
+
+
+async def append_on_timer(timer: Timer, uow: UnitOfWork) -> None:
+    assert timer.lead_id is not None
+    await uow.append(timer.lead_id, ConsentChanged(marketing_opt_in=True, source="timer"))
+
+
+async def test_a_fired_timer_wakes_the_relay_in_its_process_without_notify(
+    settings_for: Any, isolation: Any
+) -> None:
+    kit = make_kit(settings_for(ProbeSettings, **NO_POLL))
+    kit.timer_handlers["append"] = append_on_timer
+    async with running(kit):
+        assert kit.relay is not None
+        await wait_until(kit.relay.active.is_set, message="the relay holds its lock")
+        async with listening(kit) as notes:
+            lead = new_id()
+            async with kit.unit_of_work() as uow:  # schedules only: nothing to publish
+                await uow.timers.schedule("append:1", kit.clock.now(), "append", {}, lead)
+            [event] = await consume_topic(
+                isolation.kafka_bootstrap,
+                isolation.topic("scoring"),
+                until=lambda evs: len(evs) >= 1,
+                timeout=20,
+            )
+            assert event.lead_id == lead and event.payload.source == "timer"  # type: ignore[attr-defined]
+            assert await notes.all_so_far(isolation.database_url) == []
 
 
 async def test_a_process_without_the_relay_notifies_the_one_that_has_it(

@@ -157,7 +157,10 @@ class ServiceKit:
         self._after_commit(uow.timers.soonest, bool(uow.appended))
 
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
-        return UnitOfWork(conn, self.store, self.clock, causation)
+        """The timer runner's: it reports its commits (``_after_commit``) as the consumer
+        runner does, so the relay here needs no NOTIFY."""
+        quiet = self._relay_in_process()
+        return UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
 
     @property
     def consumer_group(self) -> str:
@@ -219,6 +222,7 @@ class ServiceKit:
                 self._make_uow,
                 service=self.service,
                 poll_seconds=s.timer_poll_seconds,
+                on_applied=self._after_commit,
             )
             self._spawn(self.timer_runner.run(), "timers")
 

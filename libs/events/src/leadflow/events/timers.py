@@ -167,11 +167,15 @@ class TimerRunner:
         service: str,
         poll_seconds: float = 0.5,
         batch: int = 200,
+        on_applied: Callable[[datetime | None, bool], None] | None = None,
     ) -> None:
+        """``on_applied(soonest timer scheduled, events appended?)`` runs after each sweep
+        that fired timers commits, as after a consumer batch (``ConsumerRunner``)."""
         self.engine = engine
         self.handlers = dict(handlers)
         self.clock = clock
         self.make_uow = make_uow
+        self.on_applied = on_applied
         self.service = service
         self.poll_seconds = poll_seconds
         self.batch = batch
@@ -265,12 +269,14 @@ class TimerRunner:
             except BaseException:
                 await transaction.rollback()
                 raise
+        self._applied([uow])
         for timer in timers:
             metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
         return len(rows)
 
     async def _sweep_one_by_one(self) -> int:
         now = self.clock.now()
+        fired: list[UnitOfWork] = []
         async with self.engine.connect() as conn, conn.begin():
             rows = await self._claim(conn)
             for row in rows:
@@ -281,6 +287,7 @@ class TimerRunner:
                         await self._fire(timer, uow)
                         await uow.flush()
                         await self._record_fired(conn, [timer])
+                    fired.append(uow)
                     metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
                 except Exception as exc:
                     log.exception("timer %s failed", timer.key)
@@ -292,7 +299,14 @@ class TimerRunner:
                         ),
                         {"err": repr(exc)[:2000], "due": now + backoff, "key": timer.key},
                     )
-            return len(rows)
+        self._applied(fired)
+        return len(rows)
+
+    def _applied(self, units: Sequence[UnitOfWork]) -> None:
+        if self.on_applied is None or not units:
+            return
+        scheduled = [u.timers.soonest for u in units if u.timers.soonest is not None]
+        self.on_applied(min(scheduled, default=None), any(u.appended for u in units))
 
     async def _fire(self, timer: Timer, uow: UnitOfWork) -> None:
         handler = self.handlers.get(timer.kind)
