@@ -169,8 +169,8 @@ class TimerRunner:
         batch: int = 200,
         on_applied: Callable[[datetime | None, bool], None] | None = None,
     ) -> None:
-        """``on_applied(soonest timer scheduled, events appended?)`` runs after each sweep
-        that fired timers commits, as after a consumer batch (``ConsumerRunner``)."""
+        """``on_applied(None, events appended?)`` runs after each sweep that fired timers
+        commits, as after a consumer batch (``ConsumerRunner``)."""
         self.engine = engine
         self.handlers = dict(handlers)
         self.clock = clock
@@ -303,10 +303,10 @@ class TimerRunner:
         return len(rows)
 
     def _applied(self, units: Sequence[UnitOfWork]) -> None:
-        if self.on_applied is None or not units:
-            return
-        scheduled = [u.timers.soonest for u in units if u.timers.soonest is not None]
-        self.on_applied(min(scheduled, default=None), any(u.appended for u in units))
+        # No soonest timer: timers that timer handlers schedule wait for the next poll, as
+        # before, so one that keeps rescheduling itself as due cannot spin this loop.
+        if self.on_applied is not None and units:
+            self.on_applied(None, any(u.appended for u in units))
 
     async def _fire(self, timer: Timer, uow: UnitOfWork) -> None:
         handler = self.handlers.get(timer.kind)
