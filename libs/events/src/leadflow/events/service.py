@@ -147,6 +147,19 @@ class ServiceKit:
             yield conn
 
     @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction whose statements all see the same moment (REPEATABLE
+        READ), for a view read with more than one statement: at READ COMMITTED each would
+        take its own snapshot, and a writer committing in between shows half its work (a
+        lead's stage from before a decision that the next statement already lists)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            async with conn.begin():
+                yield conn
+
+    @contextlib.asynccontextmanager
     async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         """One transaction for an API command: its events land with its state, or not at all."""
         quiet = self._relay_in_process()

@@ -695,7 +695,7 @@ async def recycle(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ReasonIn) 
 )
 async def rep_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
     who.may_see(rep_id)
-    async with kit.connect() as conn:
+    async with kit.snapshot() as conn:
         if await store.get_doc(conn, Rep, rep_id) is None:
             raise _not_found("rep", rep_id)
         leads = await store.rep_queue(conn, rep_id)
@@ -708,7 +708,7 @@ async def rep_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
     summary="Who owns the lead, and the explanation of each decision",
 )
 async def assignment(kit: KitDep, who: CallerDep, lead_id: LeadId) -> Doc:
-    async with kit.connect() as conn:
+    async with kit.snapshot() as conn:  # the lead and its decisions as of one moment
         row = await store.get_lead(conn, lead_id)
         if row is None:
             raise UnknownLead(lead_id)

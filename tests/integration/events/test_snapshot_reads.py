@@ -1,0 +1,39 @@
+"""``ServiceKit.snapshot``: a view read with several statements sees one moment, even when
+a writer commits between them, and cannot write."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from leadflow.events.db import DriverSql
+
+from .probe import ProbeSettings, make_kit
+
+pytestmark = [pytest.mark.postgres]
+
+_COUNT = "SELECT count(*) FROM effects"
+
+
+async def test_statements_of_a_snapshot_see_the_same_moment(settings_for) -> None:
+    kit = make_kit(settings_for(ProbeSettings, run_consumers=False))
+    await kit.start()
+    try:
+        async with kit.snapshot() as view:
+            before = await view.scalar(text(_COUNT))
+            async with kit.unit_of_work() as uow:  # a writer commits in between
+                await uow.conn.execute(
+                    text("INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, 1)"),
+                    {"e": uuid.uuid4(), "l": uuid.uuid4()},
+                )
+            again = await view.scalar(text(_COUNT))
+            [[driver_again]] = await DriverSql(_COUNT).fetch(view, {})
+            assert before == again == driver_again == 0
+            with pytest.raises(Exception, match="read-only"):
+                await view.execute(text("DELETE FROM effects"))
+        async with kit.connect() as conn:  # and outside it, the writer's row is there
+            assert await conn.scalar(text(_COUNT)) == 1
+    finally:
+        await kit.stop()
