@@ -162,16 +162,15 @@ class ServiceKit:
     @contextlib.asynccontextmanager
     async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         """One transaction for an API command: its events land with its state, or not at all."""
-        quiet = self._relay_in_process()
         async with self.engine.connect() as conn, conn.begin():
-            uow = UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
+            uow = await self._make_uow(conn, causation)
             yield uow
             await uow.flush()
         self._after_commit(uow.timers.soonest, bool(uow.appended))
 
     async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
-        """The timer runner's: it reports its commits (``_after_commit``) as the consumer
-        runner does, so the relay here needs no NOTIFY."""
+        """For API commands and the timer runner, whose commits are reported to
+        ``_after_commit`` (as the consumer runner's are): the relay here needs no NOTIFY."""
         quiet = self._relay_in_process()
         return UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
 
