@@ -141,6 +141,9 @@ def settings_for(isolation: Isolation) -> Callable[..., Any]:
             # every such wait its max wait.
             "consumer_fetch_min_bytes": 1,
             "feedback_fetch_min_bytes": 1,
+            # A service process freezes its startup objects once; the test process starts
+            # hundreds of kits, and freezing each time would keep every dropped one's cycles.
+            "gc_young_threshold": 0,
         }
         values.update(overrides)
         return cls(**values)

@@ -42,6 +42,7 @@ from leadflow.events.consumer import (
 from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
 from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
+from leadflow.events.gc_tuning import settle_gc
 from leadflow.events.logs import configure_logging
 from leadflow.events.outbox import OutboxRelay, notify_channel
 from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
@@ -193,6 +194,11 @@ class ServiceKit:
     # -- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self._start_parts()
+        # Everything allocated so far lives as long as the process: out of the collector's way.
+        settle_gc(self.settings.gc_young_threshold)
+
+    async def _start_parts(self) -> None:
         s = self.settings
         if self.migrations_dir is not None and s.migrate_on_start:
             await upgrade_async(s.database_url, self.schema, self.migrations_dir)

@@ -27,6 +27,7 @@
 | `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
 | `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when nothing wakes the relay (its own process after a commit, or a NOTIFY from another) |
 | `LEADFLOW_MIGRATE_ON_START` | `true` | run the service's Alembic migrations at startup (advisory-locked) |
+| `LEADFLOW_GC_YOUNG_THRESHOLD` | `10000` | once started, the process freezes what startup allocated out of the cycle collector's reach and runs a young collection every this many allocations (CPython: 700); 0 leaves the collector as the interpreter set it |
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class ServiceSettings(BaseSettings):
     timer_poll_seconds: float = 0.5
     outbox_poll_seconds: float = 1.0
     migrate_on_start: bool = True
+    gc_young_threshold: int = Field(default=10_000, ge=0)
 
     @field_validator("db_random_page_cost", mode="before")
     @classmethod
