@@ -253,6 +253,10 @@ def run_migrations_env() -> None:
     assert url is not None
 
     def do_run(connection: Connection) -> None:
+        # Serialise concurrent upgrades of one schema (replicas starting at once), creating
+        # it included: two CREATE SCHEMA IF NOT EXISTS at once can still collide on the
+        # catalogue's unique name. A session lock, released at the end or with the connection.
+        connection.execute(text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": schema})
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         connection.execute(text(f'SET search_path TO "{schema}"'))
         connection.commit()
@@ -261,9 +265,9 @@ def run_migrations_env() -> None:
             version_table_schema=schema,
         )
         with context.begin_transaction():
-            # Serialise concurrent upgrades of one schema (two replicas starting at once).
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:s))"), {"s": schema})
             context.run_migrations()
+        connection.execute(text("SELECT pg_advisory_unlock(hashtext(:s))"), {"s": schema})
+        connection.commit()
 
     async def run_async() -> None:
         engine = create_async_engine(url, poolclass=pool.NullPool)
