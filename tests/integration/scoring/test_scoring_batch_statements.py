@@ -21,8 +21,10 @@ from leadflow.events.envelope import Envelope
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import StatementLog, app_client
 from leadflow.scoring.app import create_app
+from leadflow.scoring.domain import LeadProfile
 from leadflow.scoring.handlers import HANDLERS
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.scoring.store import lock_leads, save_leads, upsert_lead
 from tests.integration.scoring.test_scoring_api import T0, activity, captured, kit_of
 
 pytestmark = [pytest.mark.postgres]
@@ -105,3 +107,38 @@ async def test_sales_feedback_on_frozen_leads_reads_no_activities(
             {"ids": leads},
         )
         assert sorted(tuple(r) for r in rows) == [(True, True)] * 3
+
+
+async def test_a_batch_writes_each_lead_s_changed_columns_only(client: httpx.AsyncClient) -> None:
+    """One statement writes leads that changed different columns: each row takes its own
+    changes (a change to NULL included) and keeps what it did not change, so an unchanged
+    profile or snapshot is not serialised and parsed again."""
+    kit = kit_of(client)
+    a, b = uuid.uuid4(), uuid.uuid4()
+    async with kit.unit_of_work() as uow:
+        await upsert_lead(uow.conn, a, LeadProfile(company="Acme", title="CTO"))
+        await upsert_lead(uow.conn, b, LeadProfile(company="Globex"))
+        first, second = sorted(await lock_leads(uow.conn, [a, b]), key=lambda r: r.lead_id != a)
+        second.set(reeval_at=T0, snapshot={"fit": 10.0})
+        await save_leads(uow.conn, [first, second])
+    async with kit.unit_of_work() as uow:
+        first, second = sorted(await lock_leads(uow.conn, [a, b]), key=lambda r: r.lead_id != a)
+        first.set(with_sales=True)
+        first.profile = LeadProfile(company="not saved: never marked as changed")
+        second.set(profile=LeadProfile(company="Globex", title="VP Sales"), reeval_at=None)
+        await save_leads(uow.conn, [first, second])
+    async with kit.connect() as conn:
+        rows = {
+            r.lead_id: r
+            for r in await conn.execute(
+                text(
+                    "SELECT lead_id, with_sales, profile->>'company' AS company, "
+                    "profile->>'title' AS title, reeval_at, snapshot FROM leads "
+                    "WHERE lead_id = ANY(:ids)"
+                ),
+                {"ids": [a, b]},
+            )
+        }
+    assert (rows[a].with_sales, rows[a].company, rows[a].title) == (True, "Acme", "CTO")
+    assert (rows[b].with_sales, rows[b].company, rows[b].title) == (False, "Globex", "VP Sales")
+    assert rows[b].reeval_at is None and rows[b].snapshot == {"fit": 10.0}

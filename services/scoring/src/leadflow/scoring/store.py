@@ -151,16 +151,9 @@ async def save_lead(conn: AsyncConnection, lead: LeadRow) -> None:
     assignments = []
     params: dict[str, Any] = {"id": lead.lead_id}
     for name in sorted(lead.dirty):
-        value = getattr(lead, name)
-        if name == "profile":
-            assignments.append("profile = CAST(:profile AS jsonb)")
-            params["profile"] = json_text(value.model_dump(mode="json"))
-        elif name in ("score", "snapshot"):
-            assignments.append(f"{name} = CAST(:{name} AS jsonb)")
-            params[name] = None if value is None else json_text(value)
-        else:
-            assignments.append(f"{name} = :{name}")
-            params[name] = value
+        cast = SAVED_COLUMNS[name] if name in _JSON_COLUMNS else None
+        assignments.append(f"{name} = CAST(:{name} AS {cast})" if cast else f"{name} = :{name}")
+        params[name] = _column_value(lead, name)
     await conn.execute(
         text(f"UPDATE leads SET {', '.join(assignments)}, updated_at = now() WHERE lead_id = :id"),
         params,
@@ -211,12 +204,18 @@ _ACTIVITIES_OF = DriverSql(
 )
 
 
+# Each row sets only the columns its lead changed (named in ``changed`` as ``|a|b|``); the
+# others keep the stored value, so an unchanged profile or snapshot (a kilobyte of JSON each)
+# is neither serialised here nor parsed again by the server.
 _SAVE_LEADS_ROWS = (
     "UPDATE leads AS l SET "
-    + ", ".join(f"{c} = v.{c}" for c in SAVED_COLUMNS)
-    + ", updated_at = now() FROM unnest(CAST(:lead_id AS uuid[]), "
+    + ", ".join(
+        f"{c} = CASE WHEN strpos(v.changed, '|{c}|') > 0 THEN v.{c} ELSE l.{c} END"
+        for c in SAVED_COLUMNS
+    )
+    + ", updated_at = now() FROM unnest(CAST(:lead_id AS uuid[]), CAST(:changed AS text[]), "
     + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in SAVED_COLUMNS.items())
-    + ") AS v(lead_id, "
+    + ") AS v(lead_id, changed, "
     + ", ".join(SAVED_COLUMNS)
     + ") WHERE l.lead_id = v.lead_id"
 )
@@ -232,22 +231,31 @@ _INSERT_OUTCOMES = DriverSql(_INSERT_OUTCOMES_ROWS)
 
 
 def _changed_columns(leads: Sequence[LeadRow]) -> dict[str, list[Any]] | None:
-    """The changed leads as one array per column (``_SAVE_LEADS_ROWS``'s parameters), their
-    changes then counted as written; None when nothing changed."""
+    """The changed leads as one array per column (``_SAVE_LEADS_ROWS``'s parameters; NULL
+    where a lead did not change the column), their changes then counted as written; None
+    when nothing changed."""
     changed = [lead for lead in leads if lead.dirty]
     if not changed:
         return None
-    columns: dict[str, list[Any]] = {"lead_id": [lead.lead_id for lead in changed]}
+    columns: dict[str, list[Any]] = {
+        "lead_id": [lead.lead_id for lead in changed],
+        "changed": ["|" + "|".join(sorted(lead.dirty)) + "|" for lead in changed],
+    }
     for c in SAVED_COLUMNS:
-        values = [getattr(lead, c) for lead in changed]
-        if c == "profile":
-            values = [json_text(v.model_dump(mode="json")) for v in values]
-        elif c in _JSON_COLUMNS:
-            values = [None if v is None else json_text(v) for v in values]
-        columns[c] = values
+        columns[c] = [_column_value(lead, c) if c in lead.dirty else None for lead in changed]
     for lead in changed:
         lead.dirty.clear()
     return columns
+
+
+def _column_value(lead: LeadRow, column: str) -> Any:
+    """A lead's value for ``column`` as the statements bind it (JSON columns as text)."""
+    value = getattr(lead, column)
+    if column == "profile":
+        return json_text(value.model_dump(mode="json"))
+    if column in _JSON_COLUMNS:
+        return None if value is None else json_text(value)
+    return value
 
 
 def _outcome_columns(rows: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
