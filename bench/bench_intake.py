@@ -1,21 +1,24 @@
 """Intake benchmark: POST /v1/inquiries against a bare FastAPI route, same server settings.
 
     set -a; . /work/helpers/infra.env; set +a       # DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS
-    uv run python bench/bench_intake.py [--seconds 10] [--concurrency 32]
+    uv run python bench/bench_intake.py [--seconds 10] [--concurrency 32] [--replicas N]
         [--idempotency-keys] [--only intake|bare]
 
-In one run it starts two uvicorn processes with identical settings (one worker, uvloop,
-httptools, no access log) on free ports: the real intake app (scratch schema, scratch topic
-prefix, outbox relay running) and a bare FastAPI app whose POST /v1/inquiries validates the
-same body and answers 202. A small keep-alive HTTP/1.1 load generator then drives each for
+In one run it starts two servers with identical settings on free ports: the real intake app
+(scratch schema, scratch topic prefix, outbox relay running in the replica that holds its
+lock) and a bare FastAPI app whose POST /v1/inquiries validates the same body and answers
+202. Each server is ``--replicas`` uvicorn processes (one worker each, uvloop, httptools, no
+access log; by default one per core, as a deployment on this machine would run them), and
+the load generator spreads its connections evenly over them, as a load balancer would. A small keep-alive HTTP/1.1 load generator then drives each for
 the same time and concurrency with a new person per request (the expensive path: a new
 lead, its key, its event and outbox row). It prints inquiries/s, p50/p99 latency and the
 ratios. Target: >= 1,500 inquiries/s with p99 < 50 ms on a 2-core machine. The scratch
 schema is dropped at the end. Not a test.
 
 Throughput and latency depend on whatever else the machine runs; the server CPU per
-request (user + system time of the server process over the measured window, from /proc)
-does much less, so compare runs by it. It also prints inquiries per group-commit
+request (user + system time of the server's processes over the measured window, from /proc)
+does much less, so compare runs by it (``--replicas 1`` isolates it best: with one replica
+per core they also compete with Postgres, Kafka and the load generator). It also prints inquiries per group-commit
 transaction (distinct ``recorded_at`` values in the event log).
 """
 
@@ -106,14 +109,17 @@ async def wait_ready(port: int, path: str, timeout: float = 90) -> None:
     raise RuntimeError(f"server on {port} did not come up")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU a server process used so far (all threads), from /proc: the
-    per-request cost that does not depend on how busy the rest of the machine is."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the server's processes used so far (all threads), from /proc: the
+    per-request cost that depends least on how busy the rest of the machine is."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return float("nan")
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 @dataclass
@@ -196,25 +202,29 @@ async def worker(
 
 
 async def drive(
-    name: str, port: int, pid: int, seconds: float, concurrency: int, warmup: float
+    name: str, ports: list[int], pids: list[int], seconds: float, concurrency: int, warmup: float
 ) -> Result:
+    """Connection ``i`` goes to replica ``i % replicas``: an even spread, as a balancer's."""
     counter = [0]
     run = uuid.uuid4().hex[:8]
     warm = Result(name, 0, 0, warmup, [])
     await asyncio.gather(
         *(
-            worker(port, time.monotonic() + warmup, counter, warm, run, False)
-            for _ in range(concurrency)
+            worker(ports[i % len(ports)], time.monotonic() + warmup, counter, warm, run, False)
+            for i in range(concurrency)
         )
     )
     result = Result(name, 0, 0, seconds, [])
-    cpu_before = cpu_seconds(pid)
+    cpu_before = cpu_seconds(pids)
     started = time.monotonic()
     await asyncio.gather(
-        *(worker(port, started + seconds, counter, result, run, True) for _ in range(concurrency))
+        *(
+            worker(ports[i % len(ports)], started + seconds, counter, result, run, True)
+            for i in range(concurrency)
+        )
     )
     result.seconds = time.monotonic() - started
-    result.cpu = cpu_seconds(pid) - cpu_before
+    result.cpu = cpu_seconds(pids) - cpu_before
     return result
 
 
@@ -223,6 +233,12 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes per server, connections spread evenly (default: one per core)",
+    )
     parser.add_argument(
         "--only", choices=("bare", "intake"), help="drive one server only (profiling runs)"
     )
@@ -248,24 +264,28 @@ async def main() -> None:
         "LEADFLOW_INTAKE_KEY_BURST": "1000000",
         "PYTHONPATH": str(ROOT),
     }
-    bare_port, intake_port = free_port(), free_port()
-    bare = start_server("bench.bench_intake:bare_app", bare_port, env)
-    intake = start_server("leadflow.intake.app:create_app", intake_port, env)
+    bare_ports = [free_port() for _ in range(args.replicas)]
+    intake_ports = [free_port() for _ in range(args.replicas)]
+    bare = [start_server("bench.bench_intake:bare_app", p, env) for p in bare_ports]
+    intake = [start_server("leadflow.intake.app:create_app", p, env) for p in intake_ports]
     try:
-        await wait_ready(bare_port, "/docs")
-        await wait_ready(intake_port, "/healthz")
+        for port in bare_ports:
+            await wait_ready(port, "/docs")
+        for port in intake_ports:
+            await wait_ready(port, "/healthz")
         results = []
-        servers = (("bare FastAPI route", bare_port, bare), ("intake", intake_port, intake))
-        for name, port, proc in servers:
+        servers = (("bare FastAPI route", bare_ports, bare), ("intake", intake_ports, intake))
+        for name, ports, procs in servers:
             if args.only and not name.startswith(args.only):
                 continue
+            pids = [proc.pid for proc in procs]
             results.append(
-                await drive(name, port, proc.pid, args.seconds, args.concurrency, args.warmup)
+                await drive(name, ports, pids, args.seconds, args.concurrency, args.warmup)
             )
     finally:
-        for proc in (bare, intake):
+        for proc in bare + intake:
             proc.terminate()
-        for proc in (bare, intake):
+        for proc in bare + intake:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -290,7 +310,8 @@ async def main() -> None:
 
     print(
         f"\nPOST /v1/inquiries, {args.concurrency} connections, {args.seconds:.0f}s each, "
-        f"one uvicorn worker (uvloop, httptools), new lead per request"
+        f"{args.replicas} replica{'s' if args.replicas > 1 else ''} per server (one uvicorn "
+        f"worker each, uvloop, httptools), new lead per request"
         f"{', Idempotency-Key on each' if args.idempotency_keys else ''}\n"
     )
     print(
@@ -319,4 +340,8 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop
+
+    # The load generator shares the machine's cores with the servers: the cheaper its
+    # event loop, the less it takes from what is measured.
+    uvloop.run(main())
