@@ -4,7 +4,7 @@ CPython's cycle collector runs a young collection every 700 container allocation
 and then a full one that walks every tracked object: the hundreds of thousands that importing
 FastAPI, SQLAlchemy, pydantic and aiokafka leave behind, none of them ever garbage. Measured
 on intake's inquiry path (`bench/bench_intake.py`, one worker), those full collections made
-the p99 latency about three times the p50 and cost about a tenth of the CPU.
+the p99 latency about three times the p50 and cost about an eighth of the CPU.
 
 So once a service has started, what exists is moved to the permanent generation
 (``gc.freeze``: never walked again), and young collections run less often. Reference cycles
