@@ -441,7 +441,13 @@ def kit_of(request: Request) -> ServiceKit:
     return kit
 
 
-KitDep = Annotated[ServiceKit, Depends(kit_of)]
+async def _kit_dependency(request: Request) -> ServiceKit:
+    # async on purpose: FastAPI runs a plain-def dependency in its thread pool, a hop that
+    # cost 0.13 ms of CPU per request (more than a whole bare FastAPI request).
+    return kit_of(request)
+
+
+KitDep = Annotated[ServiceKit, Depends(_kit_dependency)]
 
 
 def presented_token(authorization: str | None, x_admin_token: str | None) -> str:

@@ -22,13 +22,12 @@ from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
 from leadflow.events.errors import Problem
 from leadflow.events.projection import ProjectionRunner
-from leadflow.events.service import ServiceKit, kit_of, require_admin
+from leadflow.events.service import KitDep, ServiceKit, require_admin
 
 router = APIRouter()
-Kit = Annotated[ServiceKit, Depends(kit_of)]
 
 
-def filters(
+async def filters(
     from_: Annotated[date | None, Query(alias="from")] = None,
     to: Annotated[date | None, Query()] = None,
     channel: Annotated[str | None, Query(max_length=200)] = None,
@@ -83,7 +82,7 @@ def _settings_days(kit: ServiceKit) -> dict[str, float]:
 @router.get("/v1/funnel", tags=["reports"], summary="Waterfall by inquiry cohort and by period")
 async def get_funnel(
     request: Request,
-    kit: Kit,
+    kit: KitDep,
     f: FiltersDep,
     fmt: Format = None,
     grain: Annotated[str, Query(pattern="^(week|month)$")] = "month",
@@ -94,7 +93,9 @@ async def get_funnel(
 
 
 @router.get("/v1/velocity", tags=["reports"], summary="Time in stage (median, p90), lead age")
-async def get_velocity(request: Request, kit: Kit, f: FiltersDep, fmt: Format = None) -> Response:
+async def get_velocity(
+    request: Request, kit: KitDep, f: FiltersDep, fmt: Format = None
+) -> Response:
     async with kit.connect() as conn:
         report = await store.velocity(conn, f, kit.clock.now())
     return respond(request, fmt, report, "velocity")
@@ -103,7 +104,7 @@ async def get_velocity(request: Request, kit: Kit, f: FiltersDep, fmt: Format = 
 @router.get("/v1/sources", tags=["reports"], summary="Per source: rates, revenue, CPL, ROI")
 async def get_sources(
     request: Request,
-    kit: Kit,
+    kit: KitDep,
     f: FiltersDep,
     fmt: Format = None,
     group_by: Annotated[str, Query(pattern="^(channel|campaign|form|event)$")] = "channel",
@@ -116,7 +117,7 @@ async def get_sources(
 @router.get("/v1/attribution", tags=["reports"], summary="Won revenue by attribution model")
 async def get_attribution(
     request: Request,
-    kit: Kit,
+    kit: KitDep,
     f: FiltersDep,
     fmt: Format = None,
     model: str = "linear",
@@ -139,7 +140,7 @@ async def get_attribution(
 @router.get("/v1/reps", tags=["reports"], summary="Reps and teams: acceptance, reasons, SLA")
 async def get_reps(
     request: Request,
-    kit: Kit,
+    kit: KitDep,
     f: FiltersDep,
     fmt: Format = None,
     team: str | None = None,
@@ -154,7 +155,7 @@ async def get_reps(
 @router.get("/v1/stuck", tags=["reports"], summary="Open leads past their stage's expected time")
 async def get_stuck(
     request: Request,
-    kit: Kit,
+    kit: KitDep,
     f: FiltersDep,
     fmt: Format = None,
     stage: str | None = None,
@@ -175,7 +176,7 @@ async def get_stuck(
 
 @router.get("/v1/leads/{lead_id}/timeline", tags=["reports"], summary="A lead's whole history")
 async def get_timeline(
-    request: Request, kit: Kit, lead_id: uuid.UUID, fmt: Format = None
+    request: Request, kit: KitDep, lead_id: uuid.UUID, fmt: Format = None
 ) -> Response:
     async with kit.connect() as conn:
         report = await store.timeline(conn, lead_id)
@@ -220,7 +221,7 @@ def _mix(raw: str | None) -> dict[str, float] | None:
 @router.get("/v1/plan", tags=["reports"], summary="Leads needed for a revenue goal")
 async def get_plan(
     request: Request,
-    kit: Kit,
+    kit: KitDep,
     f: FiltersDep,
     revenue: Annotated[float, Query(gt=0, le=1e13)],
     period: Annotated[str, Query(pattern="^(week|month|quarter|year)$")] = "quarter",
@@ -251,7 +252,7 @@ class CampaignCost(BaseModel):
 
 
 @router.get("/v1/campaign-costs", tags=["admin"], summary="Entered campaign costs")
-async def list_costs(request: Request, kit: Kit, fmt: Format = None) -> Response:
+async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Response:
     async with kit.connect() as conn:
         rows = await store.costs(conn)
     return respond(request, fmt, {"rows": rows}, "campaign-costs")
@@ -264,7 +265,7 @@ async def list_costs(request: Request, kit: Kit, fmt: Format = None) -> Response
     dependencies=[Depends(require_admin)],
     summary="Enter a campaign's cost",
 )
-async def add_cost(body: CampaignCost, kit: Kit) -> dict[str, Any]:
+async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
     async with kit.engine.begin() as conn:
         new_id = await conn.scalar(
             text(
@@ -284,7 +285,7 @@ async def add_cost(body: CampaignCost, kit: Kit) -> dict[str, Any]:
     dependencies=[Depends(require_admin)],
     summary="Remove a campaign cost",
 )
-async def delete_cost(cost_id: int, kit: Kit) -> Response:
+async def delete_cost(cost_id: int, kit: KitDep) -> Response:
     async with kit.engine.begin() as conn:
         deleted = await conn.scalar(
             text("DELETE FROM campaign_costs WHERE id = :i RETURNING id"), {"i": cost_id}
@@ -334,7 +335,7 @@ def _known(name: str) -> str:
 
 
 @router.get("/v1/projections", tags=["projections"], summary="Checkpoints and rebuild progress")
-async def list_projections(kit: Kit) -> dict[str, Any]:
+async def list_projections(kit: KitDep) -> dict[str, Any]:
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)
     async with kit.connect() as conn:
@@ -361,7 +362,7 @@ async def list_projections(kit: Kit) -> dict[str, Any]:
     dependencies=[Depends(require_admin)],
     summary="Clear and replay a projection (with its group)",
 )
-async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
+async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
     if any(runner.progress[n].state == "running" for n in PROJECTION_NAMES):
@@ -389,7 +390,7 @@ async def rebuild(name: str, kit: Kit) -> dict[str, Any]:
 
 
 @router.get("/v1/projections/{name}", tags=["projections"], summary="One projection's progress")
-async def projection_status(name: str, kit: Kit) -> dict[str, Any]:
+async def projection_status(name: str, kit: KitDep) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)[name]
@@ -410,7 +411,7 @@ def _progress_before_reading(runner: ProjectionRunner) -> dict[str, dict[str, An
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard(request: Request, kit: Kit, f: FiltersDep) -> HTMLResponse:
+async def dashboard(request: Request, kit: KitDep, f: FiltersDep) -> HTMLResponse:
     from leadflow.analytics.dashboard import render
 
     async with kit.connect() as conn:

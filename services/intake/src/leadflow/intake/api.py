@@ -34,7 +34,7 @@ from starlette.datastructures import FormData, UploadFile
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
-from leadflow.events.service import ServiceKit, kit_of
+from leadflow.events.service import KitDep, ServiceKit
 from leadflow.intake import commands, domain, store
 from leadflow.intake.batching import Idempotency, InquiryBatcher, Pending
 from leadflow.intake.commands import ActivityItem, IngestItem
@@ -100,14 +100,6 @@ class Runtime:
 def runtime(kit: ServiceKit) -> Runtime:
     rt: Runtime = kit.state["intake"]
     return rt
-
-
-async def _kit(request: Request) -> ServiceKit:
-    # async on purpose: FastAPI runs plain-def dependencies in a thread pool per request.
-    return kit_of(request)
-
-
-KitDep = Annotated[ServiceKit, Depends(_kit)]
 
 
 def client_ip(request: Request, settings: IntakeSettings) -> str:
