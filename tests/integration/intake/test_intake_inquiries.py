@@ -115,6 +115,31 @@ async def test_bad_email_and_missing_fields_are_refused_naming_the_field(
     assert await intake.count("SELECT count(*) FROM event_log") == 0
 
 
+async def test_malformed_json_and_an_overlong_idempotency_key_are_refused_naming_them(
+    intake: Intake,
+) -> None:
+    headers = {"X-Api-Key": intake.api_key, "Content-Type": "application/json"}
+    broken = await intake.client.post("/v1/inquiries", headers=headers, content=b'{"contact": ')
+    assert broken.status_code == 422
+    assert broken.headers["content-type"].startswith("application/problem+json")
+    assert broken.json()["errors"][0]["type"] == "json_invalid"
+    overlong = await intake.client.post(
+        "/v1/inquiries",
+        headers={"X-Api-Key": intake.api_key, "Idempotency-Key": "k" * 201},
+        json=inquiry(),
+    )
+    assert overlong.status_code == 422
+    assert overlong.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in overlong.json()["errors"]] == ["Idempotency-Key"]
+    longest = await intake.client.post(
+        "/v1/inquiries",
+        headers={"X-Api-Key": intake.api_key, "Idempotency-Key": "k" * 200},
+        json=inquiry(),
+    )
+    assert longest.status_code == 202, longest.text
+    assert await intake.count("SELECT count(*) FROM event_log") == 1
+
+
 async def test_wrong_missing_revoked_and_unscoped_keys_are_refused(intake: Intake) -> None:
     missing = await intake.client.post("/v1/inquiries", json=inquiry())
     assert missing.status_code == 401 and missing.json()["errors"][0]["field"] == "X-Api-Key"

@@ -34,7 +34,7 @@ from starlette.datastructures import FormData, UploadFile
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
-from leadflow.events.service import KitDep, ServiceKit
+from leadflow.events.service import KitDep, ServiceKit, kit_of
 from leadflow.intake import commands, domain, store
 from leadflow.intake.batching import Idempotency, InquiryBatcher, Pending
 from leadflow.intake.commands import ActivityItem, IngestItem
@@ -169,15 +169,42 @@ async def authenticate(
     return key
 
 
+# The capture routes read their headers from the request themselves (documented through
+# ``openapi_extra``): each header FastAPI resolves as a parameter, and each dependency level,
+# costs CPU on every request; on POST /v1/inquiries the plain reads saved about 60 us of
+# ~180 (in-process ASGI, its route signature with and without them).
+API_KEY_PARAMETER: dict[str, Any] = {
+    "name": "X-Api-Key",
+    "in": "header",
+    "required": True,
+    "description": "an API key with the route's scope (inquiries, scans or activities)",
+    "schema": {"type": "string"},
+}
+IDEMPOTENCY_KEY_MAX = 200
+
+
 def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
-    async def dependency(
-        request: Request,
-        kit: KitDep,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> ApiKey:
-        return await authenticate(request, kit, x_api_key, scope)
+    async def dependency(request: Request) -> ApiKey:
+        return await authenticate(request, kit_of(request), request.headers.get("x-api-key"), scope)
 
     return dependency
+
+
+def idempotency_key_of(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
+        raise Problem(
+            422,
+            "Invalid request",
+            "invalid fields: Idempotency-Key",
+            errors=[
+                {
+                    "field": "Idempotency-Key",
+                    "message": f"at most {IDEMPOTENCY_KEY_MAX} characters",
+                }
+            ],
+        )
+    return key or None
 
 
 async def require_admin(
@@ -281,14 +308,26 @@ def _region(settings: IntakeSettings) -> str | None:
     status_code=202,
     tags=["capture"],
     summary="Accept an inquiry (API key with scope 'inquiries')",
+    openapi_extra={
+        "parameters": [
+            API_KEY_PARAMETER,
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "a retry with the same key and body gets the first answer",
+                "schema": {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX},
+            },
+        ]
+    },
 )
 async def post_inquiry(
     body: InquiryIn,
     request: Request,
-    kit: KitDep,
     key: Annotated[ApiKey, Depends(require_scope("inquiries"))],
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
+    kit = kit_of(request)
+    idempotency_key = idempotency_key_of(request)
     settings = runtime(kit).settings
     try:
         inquiry = domain.clean_inquiry(
@@ -611,6 +650,7 @@ def _scan_item(
     "/v1/scans",
     tags=["capture"],
     summary="A badge scanner's batch (device API key with scope 'scans')",
+    openapi_extra={"parameters": [API_KEY_PARAMETER]},
 )
 async def post_scans(
     batch: ScanBatchIn,
@@ -690,6 +730,7 @@ async def post_scans(
     "/v1/activities",
     tags=["capture"],
     summary="A batch of engagement activity (API key with scope 'activities')",
+    openapi_extra={"parameters": [API_KEY_PARAMETER]},
 )
 async def post_activities(
     batch: ActivityBatchIn,
