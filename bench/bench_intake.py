@@ -8,18 +8,18 @@ In one run it starts two servers with identical settings on free ports: the real
 (scratch schema, scratch topic prefix, outbox relay running in the replica that holds its
 lock) and a bare FastAPI app whose POST /v1/inquiries validates the same body and answers
 202. Each server is ``--replicas`` uvicorn processes (one worker each, uvloop, httptools, no
-access log; by default one per core, as a deployment on this machine would run them), and
-the load generator spreads its connections evenly over them, as a load balancer would. A small keep-alive HTTP/1.1 load generator then drives each for
-the same time and concurrency with a new person per request (the expensive path: a new
-lead, its key, its event and outbox row). It prints inquiries/s, p50/p99 latency and the
+access log; by default one per core, as a deployment on this machine would run them). A
+small keep-alive HTTP/1.1 load generator then drives each for the same time and concurrency,
+its connections spread evenly over the replicas as a load balancer would, with a new person
+per request (the expensive path: a new lead, its key, its event and outbox row). It prints inquiries/s, p50/p99 latency and the
 ratios. Target: >= 1,500 inquiries/s with p99 < 50 ms on a 2-core machine. The scratch
 schema is dropped at the end. Not a test.
 
 Throughput and latency depend on whatever else the machine runs; the server CPU per
 request (user + system time of the server's processes over the measured window, from /proc)
 does much less, so compare runs by it (``--replicas 1`` isolates it best: with one replica
-per core they also compete with Postgres, Kafka and the load generator). It also prints inquiries per group-commit
-transaction (distinct ``recorded_at`` values in the event log).
+per core they also compete with Postgres, Kafka and the load generator). It also prints
+inquiries per group-commit transaction (distinct ``recorded_at`` values in the event log).
 """
 
 from __future__ import annotations
@@ -207,22 +207,20 @@ async def drive(
     """Connection ``i`` goes to replica ``i % replicas``: an even spread, as a balancer's."""
     counter = [0]
     run = uuid.uuid4().hex[:8]
-    warm = Result(name, 0, 0, warmup, [])
-    await asyncio.gather(
-        *(
-            worker(ports[i % len(ports)], time.monotonic() + warmup, counter, warm, run, False)
-            for i in range(concurrency)
+
+    async def connections(stop_at: float, into: Result, record: bool) -> None:
+        await asyncio.gather(
+            *(
+                worker(ports[i % len(ports)], stop_at, counter, into, run, record)
+                for i in range(concurrency)
+            )
         )
-    )
+
+    await connections(time.monotonic() + warmup, Result(name, 0, 0, warmup, []), False)
     result = Result(name, 0, 0, seconds, [])
     cpu_before = cpu_seconds(pids)
     started = time.monotonic()
-    await asyncio.gather(
-        *(
-            worker(ports[i % len(ports)], started + seconds, counter, result, run, True)
-            for i in range(concurrency)
-        )
-    )
+    await connections(started + seconds, result, True)
     result.seconds = time.monotonic() - started
     result.cpu = cpu_seconds(pids) - cpu_before
     return result

@@ -47,6 +47,14 @@ class Problem(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
 
+    @classmethod
+    def invalid_fields(
+        cls, errors: list[dict[str, Any]], title: str = "Invalid request"
+    ) -> Problem:
+        """422 naming every bad field; ``errors`` as in ``Problem.errors``."""
+        fields = ", ".join(str(e["field"]) for e in errors)
+        return cls(422, title, f"invalid fields: {fields}", errors=errors)
+
     def body(self, instance: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status}
         if self.detail:

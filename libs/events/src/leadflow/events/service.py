@@ -516,10 +516,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             }
             for e in exc.errors()
         ]
-        fields = ", ".join(e["field"] for e in errors)
-        return problem_response(
-            Problem(422, "Invalid request", f"invalid fields: {fields}", errors=errors), request
-        )
+        return problem_response(Problem.invalid_fields(errors), request)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -94,6 +94,8 @@ _SELECT_COLUMNS = (
     "global_position, event_id, lead_id, stream_version, event_type, schema_version, "
     "payload, metadata, occurred_at, recorded_at"
 )
+# Positions in a row of _SELECT_COLUMNS that the payload codec needs.
+_LEAD_ID, _EVENT_TYPE, _PAYLOAD = 2, 4, 6
 _READ_ALL = DriverSql(
     f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE global_position > :after "
     "ORDER BY global_position LIMIT :limit"
@@ -258,10 +260,10 @@ class EventStore:
     async def _decode(self, conn: AsyncConnection, rows: Sequence[Any]) -> list[StoredEvent]:
         """Rows of ``_SELECT_COLUMNS`` (asyncpg's or SQLAlchemy's) as events."""
         if self.codec is None:
-            return [stored_event(row, row[6]) for row in rows]
+            return [stored_event(row, row[_PAYLOAD]) for row in rows]
         decoded: list[StoredEvent] = []
         for row in rows:
-            payload = await self.codec.decode(conn, row[2], row[4], row[6])
+            payload = await self.codec.decode(conn, row[_LEAD_ID], row[_EVENT_TYPE], row[_PAYLOAD])
             decoded.append(stored_event(row, payload))
         return decoded
 

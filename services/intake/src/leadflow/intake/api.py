@@ -193,16 +193,8 @@ def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
 def idempotency_key_of(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is not None and len(key) > IDEMPOTENCY_KEY_MAX:
-        raise Problem(
-            422,
-            "Invalid request",
-            "invalid fields: Idempotency-Key",
-            errors=[
-                {
-                    "field": "Idempotency-Key",
-                    "message": f"at most {IDEMPOTENCY_KEY_MAX} characters",
-                }
-            ],
+        raise Problem.invalid_fields(
+            [{"field": "Idempotency-Key", "message": f"at most {IDEMPOTENCY_KEY_MAX} characters"}]
         )
     return key or None
 
@@ -266,10 +258,7 @@ async def in_transaction(
 
 
 def _hygiene_problem(exc: HygieneError) -> Problem:
-    fields = ", ".join(e.field for e in exc.errors)
-    return Problem(
-        422, "Invalid input", f"invalid fields: {fields}", errors=[e.as_dict() for e in exc.errors]
-    )
+    return Problem.invalid_fields([e.as_dict() for e in exc.errors], title="Invalid input")
 
 
 def _validation_problem(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:

@@ -81,12 +81,7 @@ def _validated(cls: type[M], data: dict[str, Any]) -> M:
             {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
             for e in exc.errors()
         ]
-        raise Problem(
-            422,
-            "Invalid request",
-            "invalid fields: " + ", ".join(e["field"] for e in errors),
-            errors=errors,
-        ) from exc
+        raise Problem.invalid_fields(errors) from exc
 
 
 def _not_found(kind: str, id_: str) -> Problem:
