@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
-import io
 import uuid
 from dataclasses import asdict
 from datetime import date, datetime
@@ -20,6 +18,7 @@ from leadflow.analytics import domain, store
 from leadflow.analytics.projections import PROJECTION_NAMES, LeadProjection, log_head
 from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
+from leadflow.events.csvexport import to_csv
 from leadflow.events.errors import Problem
 from leadflow.events.projection import ProjectionRunner
 from leadflow.events.service import KitDep, ServiceKit, require_admin
@@ -45,21 +44,6 @@ async def filters(
 
 FiltersDep = Annotated[Filters, Depends(filters)]
 Format = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
-
-
-def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV; the header is the union of keys in first-seen order."""
-    columns: list[str] = []
-    for row in rows:
-        for key in row:
-            if key not in columns:
-                columns.append(key)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return buf.getvalue()
 
 
 def respond(request: Request, fmt: str | None, report: dict[str, Any], name: str) -> Response:
