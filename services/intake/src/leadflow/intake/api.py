@@ -369,6 +369,30 @@ DEFAULT_FIELD_MAP: dict[str, str] = {
     "anonymous_id": "anonymous_id",
 }
 
+# Every lead field a web form's posted field may feed: what ``_form_draft`` can place.
+FORM_TARGETS: frozenset[str] = frozenset(
+    {f"contact.{f}" for f in domain.CONTACT_FIELDS}
+    | {"contact.full_name", "consent.marketing_opt_in", "anonymous_id"}
+    | {f"source.{f}" for f in domain.SourceInfo.model_fields}
+    | {f"answers.{f}" for f in domain.QualificationAnswers.model_fields}
+)
+
+
+def check_field_map(form: FormIn) -> None:
+    """Refuse a form whose ``field_map`` feeds a lead field that does not exist: saved
+    as is, every post would silently drop that field (a typo like ``contact.emial`` loses
+    the address of every lead the form captures)."""
+    errors = [
+        {
+            "field": f"field_map.{name}",
+            "message": f"unknown target {target!r}; one of {', '.join(sorted(FORM_TARGETS))}",
+        }
+        for name, target in form.field_map.items()
+        if target not in FORM_TARGETS
+    ]
+    if errors:
+        raise Problem.invalid_fields(errors, "Invalid field map")
+
 
 async def _load_form(kit: ServiceKit, form_key: str, *, cached: bool = True) -> FormIn:
     """The form's validated definition. Public posts read it through a short cache (the
@@ -1180,6 +1204,7 @@ async def delete_lead(
 
 @router.post("/v1/admin/forms", status_code=201, tags=["admin"], summary="Create a form")
 async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+    check_field_map(body)
     form_key = body.form_key or f"f_{secrets.token_urlsafe(12)}"
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
     async with kit.unit_of_work() as uow:
@@ -1206,6 +1231,7 @@ async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -
             "the body names another form key",
             errors=[{"field": "form_key", "message": "differs from the path"}],
         )
+    check_field_map(body)
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
     FormIn.model_validate(definition)
     async with kit.unit_of_work() as uow:
@@ -1325,7 +1351,23 @@ async def put_account(
             "give a company domain (not free-mail)",
             errors=[{"field": "account_domain", "message": "not a company domain"}],
         )
-    account = domain.Account(body.account_id, account_domain, body.name, body.owner_rep_id)
+    if body.owner_rep_id is not None:
+        raise Problem(
+            422,
+            "Account owners are routing's",
+            "intake matches leads to accounts; who owns an account is set in routing, which "
+            f"assigns by it: PUT /v1/routing/accounts/{account_domain} "
+            f'{{"rep_id": "{body.owner_rep_id}"}} (routing\'s admin API)',
+            errors=[
+                {
+                    "field": "owner_rep_id",
+                    "message": "set account owners with routing's "
+                    "PUT /v1/routing/accounts/{account_key}",
+                }
+            ],
+            extra={"owner_api": f"/v1/routing/accounts/{account_domain}"},
+        )
+    account = domain.Account(body.account_id, account_domain, body.name, None)
     async with kit.unit_of_work() as uow:
         await store.upsert_account(uow.conn, account)
     return JSONResponse({"domain": account_domain, **body.model_dump()})

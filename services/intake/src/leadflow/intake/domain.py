@@ -726,6 +726,10 @@ def consent_change(
 
 @dataclass(frozen=True)
 class Account:
+    """A registered company account. Who owns it is routing's business (routing assigns
+    by it, ``PUT /v1/routing/accounts/{key}``); intake only matches leads to it.
+    ``owner_rep_id`` is what an older intake stored, never forwarded."""
+
     account_id: str
     domain: str
     name: str | None = None
@@ -759,7 +763,6 @@ def match_account(clean: CleanContact, known: Mapping[str, Account]) -> AccountM
                 account_id=account.account_id,
                 domain=account.domain,
                 name=account.name,
-                owner_rep_id=account.owner_rep_id,
             )
     return AccountMatch(
         account_id=implicit_account_id(domain), domain=domain, name=clean.contact.company

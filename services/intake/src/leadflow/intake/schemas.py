@@ -204,4 +204,9 @@ class ApiKeyIn(_Strict):
 class AccountIn(_Strict):
     account_id: str = Field(min_length=1, max_length=200)
     name: str | None = Field(default=None, max_length=200)
-    owner_rep_id: str | None = Field(default=None, max_length=200)
+    owner_rep_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="refused (422): account owners are set in routing, "
+        "PUT /v1/routing/accounts/{account_key}",
+    )

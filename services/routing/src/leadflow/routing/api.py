@@ -55,6 +55,7 @@ from leadflow.routing.domain import (
     looks_like_rep_token,
     new_rep_token,
     rep_token_digest,
+    users_of,
 )
 from leadflow.routing.handlers import simulate_decision
 from leadflow.routing.store import ConfigCache, LeadRow
@@ -113,8 +114,30 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
 
     async def delete(kit: KitDep, id_: IdPath) -> None:
         async with kit.unit_of_work() as uow:
-            if not await store.delete_doc(uow.conn, cls, id_):
+            # Under the decision lock: no lead is assigned to it while the check runs.
+            await store.decision_lock(uow.conn)
+            if await store.get_doc(uow.conn, cls, id_) is None:
                 raise _not_found(kind, id_)
+            config = await _cache(kit).get(uow.conn)
+            uses = users_of(kind, id_, config.rules, config.roster)
+            leads = await store.open_leads_of(uow.conn, kind, id_)
+            if leads:
+                uses.append(
+                    {
+                        "field": "leads",
+                        "message": f"{len(leads)} open lead(s) are with this {kind}, "
+                        f"e.g. {', '.join(str(x) for x in leads[:5])}: reassign them first",
+                    }
+                )
+            if uses:
+                raise Problem(
+                    409,
+                    f"{kind.capitalize()} in use",
+                    f"{kind} {id_!r} is in use: "
+                    + "; ".join(f"{u['field']}: {u['message']}" for u in uses),
+                    errors=uses,
+                )
+            await store.delete_doc(uow.conn, cls, id_)
             if cls is Rep:  # a rep who is gone works no queue: their tokens go with them
                 await store.revoke_rep_tokens(uow.conn, id_)
 
@@ -635,6 +658,19 @@ async def opportunity(
 @sales_router.post("/v1/leads/{lead_id}/won", tags=["hand-off"], summary="Deal won (amount)")
 async def won(kit: KitDep, who: CallerDep, lead_id: LeadId, body: WonIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
+        if body.currency and row.currency and body.currency != row.currency:
+            # Adding a USD win to an EUR pipeline makes every revenue figure wrong: the
+            # client converts (at the rate its finance team uses) and sends the result.
+            raise Problem(
+                409,
+                "Currency mismatch",
+                f"the opportunity is in {row.currency}; send the won amount converted to "
+                f"{row.currency} (not {body.currency})",
+                errors=[
+                    {"field": "currency", "message": f"must be the opportunity's {row.currency}"}
+                ],
+                extra={"opportunity_currency": row.currency},
+            )
         return DealWon(
             opportunity_id=body.opportunity_id or row.opportunity_id,
             amount=body.amount,

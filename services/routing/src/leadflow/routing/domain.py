@@ -327,6 +327,49 @@ def check_references(rules: RuleSet, roster: Roster) -> list[dict[str, str]]:
     return errors
 
 
+def users_of(kind: str, id_: str, rules: RuleSet, roster: Roster) -> list[dict[str, str]]:
+    """What in the configuration in force names the rep, team or queue ``id_`` (field,
+    message): deleting it would leave a rule placing leads nowhere, a team without its
+    overflow queue or an account owned by nobody, so a delete is refused while any remain."""
+    uses: list[dict[str, str]] = []
+    for i, r in enumerate(rules.rules):
+        if getattr(r.target, f"{kind}_id") == id_ and r.target.kind == kind:
+            uses.append({"field": f"rules[{i}].target", "message": f"rule {r.id!r} targets it"})
+        if kind == "queue" and r.fallback_queue_id == id_:
+            uses.append(
+                {
+                    "field": f"rules[{i}].fallback_queue_id",
+                    "message": f"rule {r.id!r} falls back to it",
+                }
+            )
+    if kind == "queue" and rules.default_queue_id == id_:
+        uses.append({"field": "default_queue_id", "message": "the rule set's default queue"})
+    if kind == "queue":
+        uses += [
+            {"field": f"teams[{t.id}].queue_id", "message": f"team {t.id!r} overflows to it"}
+            for t in roster.teams.values()
+            if t.queue_id == id_
+        ]
+    if kind == "team":
+        uses += [
+            {"field": f"reps[{r.id}].team_id", "message": f"rep {r.id!r} is in it"}
+            for r in roster.reps.values()
+            if r.team_id == id_
+        ]
+        uses += [
+            {"field": f"queues[{q.id}].team_id", "message": f"queue {q.id!r} belongs to it"}
+            for q in roster.queues.values()
+            if q.team_id == id_
+        ]
+    if kind == "rep":
+        uses += [
+            {"field": f"accounts[{key}]", "message": f"owns account {key!r}"}
+            for key, owner in sorted(roster.account_owners.items())
+            if owner == id_
+        ]
+    return uses
+
+
 # -- state -----------------------------------------------------------------------------
 
 

@@ -83,6 +83,19 @@ async def delete_doc(conn: AsyncConnection, cls: type[BaseModel], id_: str) -> b
     return bool(result.rowcount)
 
 
+async def open_leads_of(conn: AsyncConnection, kind: str, id_: str) -> list[uuid.UUID]:
+    """Leads in sales' hands (``SALES_OPEN_STAGES``) owned by this rep, team or queue."""
+    column = {"rep": "rep_id", "team": "team_id", "queue": "queue_id"}[kind]
+    rows = await conn.execute(
+        text(
+            f"SELECT lead_id FROM leads WHERE {column} = :id "
+            "AND stage = ANY(CAST(:stages AS text[])) ORDER BY assigned_at, lead_id"
+        ),
+        {"id": id_, "stages": list(SALES_OPEN_STAGES)},
+    )
+    return [r[0] for r in rows]
+
+
 async def set_account_owner(conn: AsyncConnection, account_key: str, rep_id: str | None) -> None:
     if rep_id is None:
         await conn.execute(

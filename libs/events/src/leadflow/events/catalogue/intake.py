@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.envelope import EventPayload
@@ -59,7 +59,10 @@ class AccountMatch(_Value):
     account_id: str
     domain: str
     name: str | None = None
-    owner_rep_id: str | None = None
+    owner_rep_id: str | None = Field(
+        default=None,
+        description="never set: account owners are routing's (PUT /v1/routing/accounts/{key})",
+    )
 
 
 class HygieneFlags(_Value):
