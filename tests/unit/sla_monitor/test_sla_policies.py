@@ -393,3 +393,16 @@ def test_compliance_counts_verdicts_and_medians() -> None:
 def test_compliance_without_verdicts_has_no_percentage() -> None:
     c = compliance([Outcome("open", None, None, None)])
     assert c["met_on_time_pct"] is None and c["median_elapsed_seconds"] is None
+
+
+def test_a_breach_stays_a_late_verdict_when_the_clock_is_stopped_after_it() -> None:
+    c = compliance(
+        [
+            Outcome("met", True, 60.0, 60.0),
+            Outcome("stopped", None, None, None, breached=True),  # reassigned after its breach
+            Outcome("stopped", None, None, None),  # reassigned before its deadline: no verdict
+            Outcome("met", False, 900.0, 900.0, breached=True),  # breached, then met late
+        ]
+    )
+    assert (c["met_on_time"], c["late"], c["breached_stopped"], c["stopped"]) == (1, 2, 1, 2)
+    assert c["met_on_time_pct"] == 33.33

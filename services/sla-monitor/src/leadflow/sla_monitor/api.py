@@ -251,7 +251,13 @@ async def breaches(
 ) -> dict[str, Any]:
     async with kit.connect() as conn:
         items = await store.open_breaches(
-            conn, rep_id=rep_id, team_id=team_id, policy_id=policy_id, limit=limit, offset=offset
+            conn,
+            rep_id=rep_id,
+            team_id=team_id,
+            policy_id=policy_id,
+            limit=limit,
+            offset=offset,
+            now=kit.clock.now(),
         )
     return {"items": items, "count": len(items), "limit": limit, "offset": offset}
 
@@ -259,7 +265,7 @@ async def breaches(
 @reads.get("/v1/leads/{lead_id}/sla", summary="Every SLA on a lead: due, met, breached, stopped")
 async def lead_sla(lead_id: uuid.UUID, kit: KitDep) -> dict[str, Any]:
     async with kit.connect() as conn:
-        slas = await store.lead_slas(conn, lead_id)
+        slas = await store.lead_slas(conn, lead_id, kit.clock.now())
         if not slas and not await store.lead_known(conn, lead_id):
             raise Problem(404, "Not Found", f"no SLA was ever started for lead {lead_id}")
     return {"lead_id": lead_id, "slas": slas}

@@ -177,6 +177,7 @@ class _Batch:
         calendar: BusinessCalendar,
     ) -> None:
         verdict = meet_sla(sla, at, calendar)
+        late = 0.0 if verdict.on_time else max((at - sla.due_at).total_seconds(), 0.0)
         await self.uow.append(
             lead_id,
             SlaMet(
@@ -186,6 +187,7 @@ class _Batch:
                 elapsed_seconds=verdict.elapsed.total_seconds(),
                 elapsed_business_seconds=verdict.elapsed_business.total_seconds(),
                 on_time=verdict.on_time,
+                late_by_seconds=late,
                 rep_id=sla.rep_id,
                 team_id=sla.team_id,
             ),
@@ -201,6 +203,7 @@ class _Batch:
                 on_time=verdict.on_time,
                 elapsed_seconds=verdict.elapsed.total_seconds(),
                 elapsed_business_seconds=verdict.elapsed_business.total_seconds(),
+                late_by_seconds=late,
             ),
         )
 

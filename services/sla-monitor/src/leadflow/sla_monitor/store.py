@@ -344,6 +344,7 @@ class Closing:
     on_time: bool | None = None
     elapsed_seconds: float | None = None
     elapsed_business_seconds: float | None = None
+    late_by_seconds: float | None = None  # met: how long after the deadline (0 on time)
 
 
 @dataclass(frozen=True)
@@ -441,13 +442,14 @@ async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
                 INSERT INTO sla_instances (sla_id, lead_id, policy_id, policy_version, measures,
                     side, status, started_by_event, started_at, warn_at, due_at, business_time,
                     calendar_id, rep_id, team_id, met_at, met_by_event, on_time,
-                    elapsed_seconds, elapsed_business_seconds, closed_at, closed_by_event)
+                    elapsed_seconds, elapsed_business_seconds, closed_at, closed_by_event,
+                    late_by_seconds)
                 SELECT u.sla_id, u.lead_id, u.policy_id, u.policy_version, u.measures, u.side,
                     u.status, u.started_by, u.started_at, u.warn_at, u.due_at, u.business,
                     u.calendar_id, u.rep_id, u.team_id,
                     CASE WHEN u.status = 'met' THEN u.closed_at END,
                     CASE WHEN u.status = 'met' THEN u.closed_by END,
-                    u.on_time, u.e, u.eb, u.closed_at, u.closed_by
+                    u.on_time, u.e, u.eb, u.closed_at, u.closed_by, u.late
                 FROM unnest(CAST(:n_id AS text[]), CAST(:n_lead AS uuid[]),
                     CAST(:n_policy AS text[]), CAST(:n_version AS integer[]),
                     CAST(:n_measures AS text[]), CAST(:n_side AS text[]),
@@ -457,10 +459,11 @@ async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
                     CAST(:n_calendar AS text[]), CAST(:n_rep AS text[]),
                     CAST(:n_team AS text[]), CAST(:n_closed_at AS timestamptz[]),
                     CAST(:n_closed_by AS text[]), CAST(:n_on_time AS boolean[]),
-                    CAST(:n_e AS double precision[]), CAST(:n_eb AS double precision[]))
+                    CAST(:n_e AS double precision[]), CAST(:n_eb AS double precision[]),
+                    CAST(:n_late AS double precision[]))
                     AS u(sla_id, lead_id, policy_id, policy_version, measures, side, status,
                          started_by, started_at, warn_at, due_at, business, calendar_id,
-                         rep_id, team_id, closed_at, closed_by, on_time, e, eb)
+                         rep_id, team_id, closed_at, closed_by, on_time, e, eb, late)
             )"""
         )
     existing = {k: c for k, c in w.closings.items() if k not in w.new}
@@ -479,12 +482,18 @@ async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
                     met_by_event = CASE WHEN u.status = 'met' THEN u.closed_by END,
                     on_time = u.on_time, elapsed_seconds = u.e,
                     elapsed_business_seconds = u.eb, closed_at = u.closed_at,
-                    closed_by_event = u.closed_by
+                    closed_by_event = u.closed_by,
+                    late_by_seconds = CASE
+                        WHEN u.status = 'met' THEN u.late
+                        WHEN s.breached_at IS NOT NULL
+                            THEN GREATEST(CAST(extract(epoch FROM u.closed_at - s.due_at)
+                                 AS float8), 0)
+                        ELSE s.late_by_seconds END
                 FROM unnest(CAST(:c_id AS text[]), CAST(:c_status AS text[]),
                     CAST(:c_closed_at AS timestamptz[]), CAST(:c_closed_by AS text[]),
                     CAST(:c_on_time AS boolean[]), CAST(:c_e AS double precision[]),
-                    CAST(:c_eb AS double precision[]))
-                    AS u(sla_id, status, closed_at, closed_by, on_time, e, eb)
+                    CAST(:c_eb AS double precision[]), CAST(:c_late AS double precision[]))
+                    AS u(sla_id, status, closed_at, closed_by, on_time, e, eb, late)
                 WHERE s.sla_id = u.sla_id
             )"""
         )
@@ -504,6 +513,7 @@ def _closing_params(prefix: str, ends: Sequence[Closing | None]) -> dict[str, li
         f"{prefix}on_time": [e.on_time if e else None for e in ends],
         f"{prefix}e": [e.elapsed_seconds if e else None for e in ends],
         f"{prefix}eb": [e.elapsed_business_seconds if e else None for e in ends],
+        f"{prefix}late": [e.late_by_seconds if e else None for e in ends],
     }
 
 
@@ -576,7 +586,10 @@ async def record_escalations(
 _READ_COLUMNS = (
     "sla_id, lead_id, policy_id, policy_version, measures, side, status, started_by_event, "
     "started_at, warn_at, due_at, business_time, calendar_id, rep_id, team_id, warned_at, "
-    "breached_at, late_by_seconds, escalation_step, last_action, met_at, met_by_event, on_time, "
+    "breached_at, CASE WHEN status = 'breached' THEN GREATEST(CAST(extract(epoch FROM "
+    "CAST(:now AS timestamptz) - due_at) AS float8), 0) ELSE late_by_seconds END "
+    "AS late_by_seconds, "
+    "escalation_step, last_action, met_at, met_by_event, on_time, "
     "elapsed_seconds, elapsed_business_seconds, closed_at, closed_by_event"
 )
 
@@ -589,6 +602,7 @@ async def open_breaches(
     policy_id: str | None,
     limit: int,
     offset: int,
+    now: datetime,
 ) -> list[dict[str, Any]]:
     rows = await conn.execute(
         text(
@@ -601,18 +615,29 @@ async def open_breaches(
             ORDER BY due_at, sla_id LIMIT :limit OFFSET :offset
             """
         ),
-        {"rep": rep_id, "team": team_id, "policy": policy_id, "limit": limit, "offset": offset},
+        {
+            "rep": rep_id,
+            "team": team_id,
+            "policy": policy_id,
+            "limit": limit,
+            "offset": offset,
+            "now": now,
+        },
     )
     return [dict(r._mapping) for r in rows]
 
 
-async def lead_slas(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+async def lead_slas(
+    conn: AsyncConnection, lead_id: uuid.UUID, now: datetime
+) -> list[dict[str, Any]]:
+    """Every SLA of the lead; ``late_by_seconds`` is how long after its deadline it was met,
+    stopped (after a breach), or, still breached, how late it is ``now``."""
     rows = await conn.execute(
         text(
             f"SELECT {_READ_COLUMNS} FROM sla_instances WHERE lead_id = :id "
             "ORDER BY started_at, sla_id"
         ),
-        {"id": lead_id},
+        {"id": lead_id, "now": now},
     )
     slas = [dict(r._mapping) for r in rows]
     if not slas:
@@ -664,7 +689,7 @@ async def outcomes(
         text(
             """
             SELECT policy_id, measures, team_id, rep_id, status, on_time, elapsed_seconds,
-                   elapsed_business_seconds
+                   elapsed_business_seconds, breached_at IS NOT NULL AS breached
             FROM sla_instances
             WHERE (CAST(:policy AS text) IS NULL OR policy_id = :policy)
               AND (CAST(:team AS text) IS NULL OR team_id = :team)
@@ -681,7 +706,7 @@ async def outcomes(
             r.measures,
             r.team_id,
             r.rep_id,
-            Outcome(r.status, r.on_time, r.elapsed_seconds, r.elapsed_business_seconds),
+            Outcome(r.status, r.on_time, r.elapsed_seconds, r.elapsed_business_seconds, r.breached),
         )
         for r in rows
     ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
 from leadflow.events.envelope import EventPayload
 
 EscalationAction = Literal["remind_owner", "notify_manager", "reassign", "return_to_marketing"]
@@ -48,7 +50,9 @@ class SlaBreached(EventPayload):
     sla_id: str
     policy_id: str
     due_at: datetime
-    late_by_seconds: float = 0.0
+    late_by_seconds: float = Field(
+        default=0.0, description="how long after due_at the breach was detected (timer delay)"
+    )
     rep_id: str | None = None
     team_id: str | None = None
 
@@ -64,6 +68,9 @@ class SlaMet(EventPayload):
     elapsed_seconds: float
     elapsed_business_seconds: float
     on_time: bool
+    late_by_seconds: float = Field(
+        default=0.0, description="how long after the deadline it was met (0 when on time)"
+    )
     rep_id: str | None = None
     team_id: str | None = None
 
