@@ -70,9 +70,32 @@ async def test_multipart_post_asking_for_json_gets_json(intake: Intake) -> None:
     )
     assert response.status_code == 202, response.text
     uuid.UUID(response.json()["lead_id"])
-    # the consent box was not ticked: the form shows one, so that is a recorded "no"
+    # the consent box was not ticked: the form shows one, so that is "not given" (and
+    # recorded as not stated: nothing the person said)
     consent = await intake.rows("SELECT consent FROM leads")
     assert consent[0][0]["marketing_opt_in"] is False
+    assert consent[0][0]["stated"] is False
+
+
+async def test_a_second_form_with_the_box_unticked_does_not_withdraw_consent(
+    intake: Intake,
+) -> None:
+    key = await make_form(intake)
+    headers = {"Origin": SITE, "Accept": "application/json"}
+    ticked = await intake.client.post(
+        f"/v1/forms/{key}",
+        files={"work_email": (None, "lee@acme.com"), "marketing_opt_in": (None, "yes")},
+        headers=headers,
+    )
+    assert ticked.status_code == 202, ticked.text
+    again = await intake.client.post(
+        f"/v1/forms/{key}", files={"work_email": (None, "lee@acme.com")}, headers=headers
+    )
+    assert again.status_code == 202 and again.json()["lead_id"] == ticked.json()["lead_id"]
+    consent = await intake.rows("SELECT consent FROM leads")
+    assert consent[0][0]["marketing_opt_in"] is True
+    types = await intake.rows("SELECT event_type FROM event_log ORDER BY global_position")
+    assert [t[0] for t in types] == ["lead.captured", "inquiry.received"]
 
 
 async def test_disallowed_origin_is_refused_and_preflight_only_answers_allowed_ones(

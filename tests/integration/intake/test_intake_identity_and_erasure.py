@@ -28,7 +28,9 @@ async def event_types(intake: Intake, lead_id: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def test_same_phone_is_merged_and_the_merge_keeps_consent_narrow(intake: Intake) -> None:
+async def test_same_phone_merge_keeps_the_work_address_primary_and_consent_as_given(
+    intake: Intake,
+) -> None:
     first = await post(
         intake,
         {"email": "jo@acme.com", "phone": "+14155550100", "title": "CTO"},
@@ -39,17 +41,23 @@ async def test_same_phone_is_merged_and_the_merge_keeps_consent_narrow(intake: I
     )
     assert dup["lead_id"] == first["lead_id"]
     assert dup["matched"] is True and dup["match_reason"] == "same_phone"
+    # the duplicate said nothing about consent: unknown neither narrows nor widens it
     assert await event_types(intake, first["lead_id"]) == [
         "lead.captured",
         "leads.merged",
         "lead.profile_updated",
-        "consent.changed",
     ]
     profile = (await intake.client.get(f"/v1/leads/{first['lead_id']}", headers=ADMIN)).json()
-    # the duplicate never opted in, so the merged lead may not claim consent
-    assert profile["consent"]["marketing_opt_in"] is False
+    assert profile["consent"]["marketing_opt_in"] is True
     assert profile["contact"]["city"] == "Austin" and profile["contact"]["title"] == "CTO"
+    # the business address stays primary, the private one is secondary
+    assert profile["contact"]["email"] == "jo@acme.com"
+    assert profile["contact"]["secondary_emails"] == ["jo.private@gmail.com"]
     assert sorted(profile["emails"]) == ["jo.private@gmail.com", "jo@acme.com"]
+    updated = await intake.rows(
+        "SELECT payload FROM event_log WHERE event_type='lead.profile_updated'"
+    )
+    assert sorted(updated[0][0]["changed_fields"]) == ["city", "secondary_emails"]
     # both emails now find the surviving lead
     found = (
         await intake.client.get(
@@ -93,6 +101,41 @@ async def test_consent_can_be_withdrawn_and_given_explicitly(intake: Intake) -> 
         f"/v1/leads/{uuid.uuid4()}/consent", headers=ADMIN, json={"marketing_opt_in": True}
     )
     assert missing.status_code == 404
+
+
+async def test_do_not_contact_is_recorded_apart_from_marketing_consent(intake: Intake) -> None:
+    lead = await post(
+        intake, {"email": "d@acme.com"}, consent={"marketing_opt_in": True, "text_version": "v1"}
+    )
+    url = f"/v1/leads/{lead['lead_id']}/consent"
+    out = await intake.client.post(
+        url, headers=ADMIN, json={"do_not_contact": True, "reason": "asked on the phone"}
+    )
+    assert out.status_code == 200 and out.json() == {
+        "lead_id": lead["lead_id"], "changed": True, "do_not_contact": True,
+    }  # fmt: skip
+    profile = (await intake.client.get(f"/v1/leads/{lead['lead_id']}", headers=ADMIN)).json()
+    assert profile["do_not_contact"] is True
+    assert profile["consent"]["marketing_opt_in"] is True  # untouched
+    again = await intake.client.post(url, headers=ADMIN, json={"do_not_contact": True})
+    assert again.json()["changed"] is False
+    lifted = await intake.client.post(url, headers=ADMIN, json={"do_not_contact": False})
+    assert lifted.json()["changed"] is True
+    assert await event_types(intake, lead["lead_id"]) == [
+        "lead.captured",
+        "do_not_contact.changed",
+        "do_not_contact.changed",
+    ]
+    payloads = await intake.rows(
+        "SELECT payload FROM event_log WHERE event_type='do_not_contact.changed' "
+        "ORDER BY stream_version"
+    )
+    assert [p[0]["do_not_contact"] for p in payloads] == [True, False]
+    assert payloads[0][0]["reason"] == "asked on the phone"
+    empty = await intake.client.post(url, headers=ADMIN, json={})
+    assert empty.status_code == 422
+    assert empty.headers["content-type"].startswith("application/problem+json")
+    assert {e["field"] for e in empty.json()["errors"]} == {"marketing_opt_in", "do_not_contact"}
 
 
 async def test_anonymous_activity_is_kept_and_attached_when_the_person_identifies(

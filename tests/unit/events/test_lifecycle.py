@@ -76,6 +76,7 @@ def test_target_stage_maps_catalogue_events_to_the_stage_they_reach() -> None:
         "deal.won": Stage.WON,
         "deal.lost": Stage.LOST,
         "lead.disqualified": Stage.DISQUALIFIED,
+        "lead.reinstated": Stage.INQUIRY,
         "lead.put_on_hold": Stage.ON_HOLD,
     }
     for event_type in ("lead.scored", "lead.assigned", "lead.contacted", "sla.breached"):
@@ -378,3 +379,11 @@ def test_replay_of_valid_histories_equals_stepwise_application(history: list[str
     # a lead once won stays won
     if Stage.WON in stages:
         assert all(s is Stage.WON for s in stages[stages.index(Stage.WON) :])
+
+
+def test_a_reinstated_lead_goes_back_to_inquiry_only_from_disqualified() -> None:
+    assert stage_after(Stage.DISQUALIFIED, "lead.reinstated") is Stage.INQUIRY
+    assert stage_after(Stage.INQUIRY, "lead.qualified") is Stage.MQL
+    for stage in (Stage.MQL, Stage.SAL, Stage.WON, Stage.LOST, Stage.NURTURE):
+        with pytest.raises(TransitionRefused):
+            stage_after(stage, "lead.reinstated")

@@ -107,40 +107,91 @@ def test_merge_takes_each_field_from_the_most_recent_record() -> None:
     assert outcome.field_sources["title"] == str(B) and outcome.field_sources["city"] == str(A)
 
 
-def test_merge_keeps_consent_narrow() -> None:
-    yes = ConsentRecord(marketing_opt_in=True, text_version="v1")
-    no = ConsentRecord(marketing_opt_in=False)
+def test_merge_takes_the_persons_latest_answer_and_never_infers_one() -> None:
+    early, late = T0, T0 + timedelta(days=1)
+    yes = ConsentRecord(marketing_opt_in=True, text_version="v1", given_at=early)
+    no_later = ConsentRecord(marketing_opt_in=False, given_at=late)
+    unticked = ConsentRecord(marketing_opt_in=False, stated=False, given_at=late)
     contact = Contact(email="a@acme.com")
-    merged = domain.merge_profiles(Profile(A, contact, {}, yes), Profile(B, contact, {}, None))
-    assert merged.consent is not None and not merged.consent.marketing_opt_in
-    assert merged.consent_narrowed
-    merged = domain.merge_profiles(Profile(A, contact, {}, None), Profile(B, contact, {}, yes))
-    assert merged.consent is None or not merged.consent.marketing_opt_in
-    merged = domain.merge_profiles(Profile(A, contact, {}, yes), Profile(B, contact, {}, no))
-    assert merged.consent == no
-    merged = domain.merge_profiles(Profile(A, contact, {}, yes), Profile(B, contact, {}, yes))
-    assert merged.consent == yes and not merged.consent_narrowed
+
+    def merged(a: ConsentRecord | None, b: ConsentRecord | None) -> domain.MergeOutcome:
+        return domain.merge_profiles(Profile(A, contact, {}, a), Profile(B, contact, {}, b))
+
+    # unknown is not an answer: it neither narrows an opt-in nor widens an opt-out
+    assert merged(yes, None).consent == yes and not merged(yes, None).consent_changed
+    assert merged(None, no_later).consent == no_later
+    assert merged(no_later, None).consent == no_later
+    # a box left unticked never overrides what the person said, however recent
+    assert merged(yes, unticked).consent == yes and not merged(yes, unticked).consent_changed
+    # two answers: the later one is the person's current wish
+    assert merged(yes, no_later).consent == no_later and merged(yes, no_later).consent_changed
+    assert merged(no_later, yes).consent == no_later
 
 
-consents = st.one_of(st.none(), st.builds(ConsentRecord, marketing_opt_in=st.booleans()))
+consents = st.one_of(
+    st.none(),
+    st.builds(
+        ConsentRecord,
+        marketing_opt_in=st.booleans(),
+        stated=st.booleans(),
+        given_at=st.one_of(st.none(), st.sampled_from([T0, T0 + timedelta(hours=1)])),
+    ),
+)
 
 
 @given(consents, consents)
-def test_merge_never_widens_consent(a: ConsentRecord | None, b: ConsentRecord | None) -> None:
-    merged = domain.narrowest_consent(a, b)
-    opted_in = merged is not None and merged.marketing_opt_in
-    assert opted_in == (
-        a is not None and a.marketing_opt_in and b is not None and b.marketing_opt_in
-    )
+def test_merge_never_invents_consent(a: ConsentRecord | None, b: ConsentRecord | None) -> None:
+    """The merged consent is always one of the two records: opted in only if a record the
+    person gave says so, opted out only if one says so."""
+    outcome = domain.merged_consent(a, b)
+    assert outcome in (a, b)
+    if a is not None and b is not None and a.stated and not b.stated:
+        assert outcome == a  # an unticked box never beats an answer
 
 
 def test_consent_change_only_when_the_stated_consent_differs() -> None:
     yes = ConsentRecord(marketing_opt_in=True)
     no = ConsentRecord(marketing_opt_in=False)
+    unticked = ConsentRecord(marketing_opt_in=False, stated=False)
     assert domain.consent_change(None, None) is None
     assert domain.consent_change(yes, yes) is None
     assert domain.consent_change(yes, no) == no
     assert domain.consent_change(None, yes) == yes
+    # a second inquiry with the newsletter box unticked is "unknown", never "no"
+    assert domain.consent_change(yes, unticked) is None
+    # ... while on a lead with no answer yet it records "not given"
+    assert domain.consent_change(None, unticked) == unticked
+
+
+def test_merge_keeps_the_business_address_primary_and_the_private_one_secondary() -> None:
+    work = Profile(A, Contact(email="jane@acme.com", phone="+14155550100"), {"email": T0})
+    private = Profile(
+        B, Contact(email="jane.doe@gmail.com", phone="+14155550100"),
+        {"email": T0 + timedelta(days=1)},
+    )  # fmt: skip
+    outcome = domain.merge_profiles(work, private)
+    assert outcome.contact.email == "jane@acme.com"
+    assert outcome.contact.secondary_emails == ["jane.doe@gmail.com"]
+    assert outcome.field_sources["email"] == str(A)
+    # the other way round (the survivor is the private address): the work one is promoted
+    outcome = domain.merge_profiles(private, work)
+    assert outcome.contact.email == "jane@acme.com"
+    assert outcome.contact.secondary_emails == ["jane.doe@gmail.com"]
+    # two business addresses: the newer is primary, the other is kept
+    newer = Profile(B, Contact(email="jane@acme.io"), {"email": T0 + timedelta(days=1)})
+    outcome = domain.merge_profiles(work, newer)
+    assert outcome.contact.email == "jane@acme.io"
+    assert outcome.contact.secondary_emails == ["jane@acme.com"]
+
+
+def test_a_repeat_inquiry_from_a_private_alias_keeps_the_work_address_primary() -> None:
+    profile = Profile(A, Contact(email="jane@acme.com"), {"email": T0})
+    updated, changed = domain.apply_contact(
+        profile, Contact(email="jane.doe@gmail.com"), T0 + timedelta(days=1)
+    )
+    assert updated.contact.email == "jane@acme.com"
+    assert updated.contact.secondary_emails == ["jane.doe@gmail.com"]
+    assert changed == ["secondary_emails"]
 
 
 def test_account_is_matched_on_company_domain_and_parent_domains() -> None:

@@ -277,11 +277,15 @@ def test_competitor_domain_disqualifies_and_is_negative() -> None:
     assert any(c.rule_id == "competitor_domain" and c.points == -50 for c in result.contributions)
 
 
-def test_student_and_opted_out_are_disqualified() -> None:
+def test_student_and_do_not_contact_are_disqualified_but_an_email_opt_out_is_not() -> None:
     model = default_model()
     assert score(LeadProfile(title="Student"), [], model, NOW).disqualified_by == "student"
+    no_contact = VP.model_copy(update={"do_not_contact": True})
+    assert score(no_contact, [], model, NOW).disqualified_by == "do_not_contact"
+    # Marketing e-mail consent governs nurture e-mail, not sales eligibility.
     opted_out = VP.model_copy(update={"marketing_opt_in": False})
-    assert score(opted_out, [], model, NOW).disqualified_by == "do_not_contact"
+    assert score(opted_out, [], model, NOW).disqualified_by is None
+    assert score(opted_out, [], model, NOW).fit == score(VP, [], model, NOW).fit
 
 
 def test_engagement_rules_match_type_url_and_properties() -> None:

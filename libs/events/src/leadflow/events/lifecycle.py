@@ -26,6 +26,9 @@ stage. Choices this module makes, and why:
   ``lead.rejected`` (a rep returns the lead to marketing) moves ``mql``/``sal`` → ``nurture``.
   ``mql`` may be reached again from ``nurture``, and an MQL that cools off may go back to
   ``nurture`` (``nurture.enrolled``).
+* **lead.reinstated** (scoring: the disqualification no longer holds, e.g. a do-not-contact
+  request was lifted) takes a disqualified lead back to ``inquiry``; from there it
+  qualifies, nurtures or waits like any other lead, so every service sees the same stage.
 * **deal.won / deal.lost need an opportunity.** A lead that dies before an opportunity is
   recycled or disqualified, which keeps "lost" meaning "lost deal" in the funnel figures.
 * **on_hold pauses the stage it came from** (kept as ``held_from``): from hold a lead may go
@@ -123,6 +126,7 @@ MOVES: Mapping[str, Move] = {
     "deal.won": Move(Stage.WON, _from(Stage.OPPORTUNITY)),
     "deal.lost": Move(Stage.LOST, _from(Stage.OPPORTUNITY)),
     "lead.disqualified": Move(Stage.DISQUALIFIED, frozenset(OPEN_STAGES)),
+    "lead.reinstated": Move(Stage.INQUIRY, _from(Stage.DISQUALIFIED)),
     "lead.put_on_hold": Move(Stage.ON_HOLD, frozenset(ACTIVE_STAGES)),
 }
 

@@ -488,8 +488,13 @@ def _form_draft(
     if "marketing_opt_in" in groups["consent"]:
         consent = {**groups["consent"], "text_version": form.consent_text_version}
     elif form.consent_text_version:
-        # The form shows a consent checkbox; an unticked box is not posted at all.
-        consent = {"marketing_opt_in": False, "text_version": form.consent_text_version}
+        # The form shows a consent checkbox; an unticked box is not posted at all. It means
+        # "not given" for a new lead, and nothing at all for one that already answered.
+        consent = {
+            "marketing_opt_in": False,
+            "text_version": form.consent_text_version,
+            "stated": False,
+        }
     source = {"form_id": form_key, "campaign": form.campaign, **groups["source"]}
     source.setdefault("referrer", request.headers.get("referer"))
     draft = InquiryDraft(contact=contact, source=source, answers=groups["answers"], consent=consent)
@@ -1122,6 +1127,7 @@ def _profile(row: Any) -> dict[str, Any]:
         "contact": row.contact or {},
         "emails": list(row.emails or []),
         "consent": row.consent,
+        "do_not_contact": bool(row.do_not_contact),
         "account": row.account,
         "flags": row.flags,
         "inquiries": row.inquiries,
@@ -1157,25 +1163,53 @@ async def find_lead(
 
 
 @router.post(
-    "/v1/leads/{lead_id}/consent", tags=["leads"], summary="Record an opt-in or opt-out (admin)"
+    "/v1/leads/{lead_id}/consent",
+    tags=["leads"],
+    summary="Record marketing e-mail consent and/or do-not-contact (admin)",
+    description="``marketing_opt_in`` governs nurture e-mail only; ``do_not_contact`` records "
+    "that the person asked for no contact at all, which takes the lead away from sales too "
+    "(and lifting it reinstates the lead). Either or both may be given (docs/consent.md).",
 )
 async def post_consent(
     lead_id: uuid.UUID, body: ConsentChangeIn, kit: KitDep, _admin: AdminDep
 ) -> JSONResponse:
-    record = ConsentRecord(
-        marketing_opt_in=body.marketing_opt_in,
-        text_version=body.text_version,
-        source=body.source or "api",
-        given_at=kit.clock.now(),
-    )
+    if body.marketing_opt_in is None and body.do_not_contact is None:
+        raise Problem.invalid_fields(
+            [
+                FieldError(
+                    "marketing_opt_in", "give marketing_opt_in, do_not_contact or both"
+                ).as_dict(),
+                FieldError(
+                    "do_not_contact", "give marketing_opt_in, do_not_contact or both"
+                ).as_dict(),
+            ]
+        )
+    record = None
+    if body.marketing_opt_in is not None:
+        record = ConsentRecord(
+            marketing_opt_in=body.marketing_opt_in,
+            text_version=body.text_version,
+            source=body.source or "api",
+            given_at=kit.clock.now(),
+        )
 
-    async def work(uow: UnitOfWork) -> bool:
-        return await commands.change_consent(uow, lead_id, record)
+    async def work(uow: UnitOfWork) -> dict[str, bool]:
+        changed: dict[str, bool] = {}
+        if record is not None:
+            changed["marketing_opt_in"] = await commands.change_consent(uow, lead_id, record)
+        if body.do_not_contact is not None:
+            changed["do_not_contact"] = await commands.change_do_not_contact(
+                uow, lead_id, body.do_not_contact, body.reason, body.source or "api"
+            )
+        return changed
 
     changed = await in_transaction(kit, work)
-    return JSONResponse(
-        {"lead_id": str(lead_id), "changed": changed, "marketing_opt_in": body.marketing_opt_in}
-    )
+    answer: dict[str, Any] = {"lead_id": str(lead_id), "changed": any(changed.values())}
+    if body.marketing_opt_in is not None:
+        answer["marketing_opt_in"] = body.marketing_opt_in
+    if body.do_not_contact is not None:
+        answer["do_not_contact"] = body.do_not_contact
+    return JSONResponse(answer)
 
 
 @router.delete(

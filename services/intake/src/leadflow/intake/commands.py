@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from leadflow.events.catalogue.intake import (
     CaptureMethod,
     ConsentChanged,
     ConsentRecord,
+    DoNotContactChanged,
     InquiryReceived,
     LeadCaptured,
     LeadErased,
@@ -115,6 +116,10 @@ async def ingest(
         inquiry = item.inquiry
         clean = inquiry.clean
         at = inquiry.occurred_at or now
+        if inquiry.consent is not None and inquiry.consent.given_at is None:
+            # When the answer was given: a merge weighs two answers by it.
+            inquiry = replace(inquiry, consent=inquiry.consent.model_copy(update={"given_at": at}))
+            item = replace(item, inquiry=inquiry)
         live = [states[i].known() for i in index.candidates(clean) if states[i].merged_into is None]
         decision: IdentityDecision = domain.resolve_identity(clean, live)
         account = domain.match_account(clean, accounts)
@@ -333,39 +338,68 @@ def _merge(survivor: LeadState, duplicate: LeadState, decision: IdentityDecision
                 reason="merge",
             )
         )
-    if outcome.consent != survivor.consent:
+    if outcome.consent_changed and outcome.consent is not None:
+        before = survivor.consent
         survivor.consent = outcome.consent
-        if outcome.consent_narrowed and outcome.consent is not None:
+        if before is None or before.marketing_opt_in != outcome.consent.marketing_opt_in:
+            # The duplicate carried the person's later answer: it is theirs, not inferred.
             payloads.append(
                 ConsentChanged(
-                    marketing_opt_in=False,
+                    marketing_opt_in=outcome.consent.marketing_opt_in,
                     text_version=outcome.consent.text_version,
-                    source="merge",
+                    source=outcome.consent.source,
                 )
             )
     return payloads
 
 
-async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRecord) -> bool:
-    """Record an explicit opt-in/opt-out; returns whether anything changed."""
-    row = await store.get_lead(uow.conn, lead_id)
-    if row is None or row.erased_at is not None:
-        from leadflow.events.errors import UnknownLead
+async def _live_row(uow: UnitOfWork, lead_id: uuid.UUID) -> Any:
+    """The lead a change applies to: the survivor when ``lead_id`` was merged into one."""
+    from leadflow.events.errors import UnknownLead
 
+    row = await store.get_lead(uow.conn, lead_id)
+    if row is not None and row.merged_into is not None:
+        row = await store.get_lead(uow.conn, row.merged_into)
+    if row is None or row.erased_at is not None:
         raise UnknownLead(lead_id)
-    live = row.merged_into or lead_id
+    return row
+
+
+async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRecord) -> bool:
+    """Record an explicit marketing e-mail opt-in/opt-out; returns whether anything changed."""
+    row = await _live_row(uow, lead_id)
     current = ConsentRecord(**row.consent) if row.consent else None
     change = domain.consent_change(current, consent)
     if change is None:
         return False
-    await store.set_consent(uow.conn, live, change, uow.clock.now())
+    await store.set_consent(uow.conn, row.lead_id, change, uow.clock.now())
     await uow.append(
-        live,
+        row.lead_id,
         ConsentChanged(
             marketing_opt_in=change.marketing_opt_in,
             text_version=change.text_version,
             source=change.source,
         ),
+    )
+    return True
+
+
+async def change_do_not_contact(
+    uow: UnitOfWork,
+    lead_id: uuid.UUID,
+    do_not_contact: bool,
+    reason: str | None,
+    source: str | None,
+) -> bool:
+    """Record that the person asked for no contact at all, or lifted that request; returns
+    whether anything changed. It leaves marketing consent as it is (docs/consent.md)."""
+    row = await _live_row(uow, lead_id)
+    if bool(row.do_not_contact) == do_not_contact:
+        return False
+    await store.set_do_not_contact(uow.conn, row.lead_id, do_not_contact, uow.clock.now())
+    await uow.append(
+        row.lead_id,
+        DoNotContactChanged(do_not_contact=do_not_contact, reason=reason, source=source),
     )
     return True
 

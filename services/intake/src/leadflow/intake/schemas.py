@@ -139,9 +139,14 @@ class ActivityBatchIn(BaseModel):
 
 
 class ConsentChangeIn(_Strict):
-    marketing_opt_in: bool
+    """Marketing e-mail consent (nurture e-mail) and do-not-contact (no contact at all, sales
+    included) are separate answers; a request gives one or both."""
+
+    marketing_opt_in: bool | None = None
+    do_not_contact: bool | None = None
     text_version: str | None = Field(default=None, max_length=100)
     source: str | None = Field(default=None, max_length=100)
+    reason: str | None = Field(default=None, max_length=500)
 
 
 class ErasureIn(_Strict):

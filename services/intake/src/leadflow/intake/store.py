@@ -90,6 +90,7 @@ def _state(row: Any) -> LeadState:
 _LEAD_COLUMNS = (
     "l.lead_id, l.contact, l.field_times, l.consent, l.account, l.flags, l.company_domain, "
     "l.inquiries, l.merged_into, l.created_at, l.stage, l.erased_at, l.updated_at, "
+    "l.do_not_contact, "
     "ARRAY(SELECT e.email FROM lead_emails e WHERE e.lead_id = l.lead_id ORDER BY e.email) "
     "AS emails"
 )
@@ -204,7 +205,7 @@ _CANDIDATES_AND_ACCOUNTS = DriverSql(
     UNION ALL
     SELECT 1, NULL::uuid, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::jsonb, NULL::jsonb,
            NULL::text, NULL::integer, NULL::uuid, NULL::timestamptz, NULL::text,
-           NULL::timestamptz, NULL::timestamptz, NULL::text[],
+           NULL::timestamptz, NULL::timestamptz, NULL::boolean, NULL::text[],
            a.domain, a.account_id, a.name, a.owner_rep_id
     FROM accounts a WHERE a.domain = ANY(CAST(:accounts AS text[]))
     ORDER BY kind, created_at, lead_id
@@ -482,6 +483,15 @@ async def set_consent(
     await conn.execute(
         text("UPDATE leads SET consent = CAST(:c AS jsonb), updated_at = :now WHERE lead_id = :id"),
         {"c": consent.model_dump_json(), "now": now, "id": lead_id},
+    )
+
+
+async def set_do_not_contact(
+    conn: AsyncConnection, lead_id: uuid.UUID, do_not_contact: bool, now: datetime
+) -> None:
+    await conn.execute(
+        text("UPDATE leads SET do_not_contact = :d, updated_at = :now WHERE lead_id = :id"),
+        {"d": do_not_contact, "now": now, "id": lead_id},
     )
 
 

@@ -26,7 +26,12 @@ from leadflow.events.catalogue.routing import (
     RepSkip,
     RuleMiss,
 )
-from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified, NurtureEnrolled
+from leadflow.events.catalogue.scoring import (
+    LeadDisqualified,
+    LeadQualified,
+    LeadReinstated,
+    NurtureEnrolled,
+)
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet, SlaStarted
 from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
@@ -124,7 +129,9 @@ class RoutingHandlers:
         self._collect(uow, event)
 
     async def on_left_sales(self, event: Envelope, uow: UnitOfWork) -> None:
-        """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops."""
+        """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops.
+        Reinstated (a do-not-contact lifted): the stage moves back to inquiry, and the
+        qualification that follows is a new cycle, routed afresh."""
         self._collect(uow, event)
 
     def _collect(self, uow: UnitOfWork, event: Envelope) -> None:
@@ -301,6 +308,7 @@ class RoutingHandlers:
         return {
             LeadQualified: self.on_lead_qualified,
             LeadDisqualified: self.on_left_sales,
+            LeadReinstated: self.on_left_sales,
             NurtureEnrolled: self.on_left_sales,
             EscalationRaised: self.on_escalation,
             SlaStarted: self.on_sla_started,

@@ -74,7 +74,15 @@ STRING_ATTRIBUTES = frozenset(
 )
 NUMBER_ATTRIBUTES = frozenset({"company_size"})
 BOOL_ATTRIBUTES = frozenset(
-    {"free_mail", "disposable", "role_address", "marketing_opt_in", "competitor", "has_account"}
+    {
+        "free_mail",
+        "disposable",
+        "role_address",
+        "marketing_opt_in",
+        "do_not_contact",
+        "competitor",
+        "has_account",
+    }
 )
 KNOWN_ATTRIBUTES = STRING_ATTRIBUTES | NUMBER_ATTRIBUTES | BOOL_ATTRIBUTES
 # Track rules may also read why the lead is being enrolled.
@@ -111,7 +119,10 @@ class LeadProfile(BaseModel):
     free_mail: bool = False
     disposable: bool = False
     role_address: bool = False
+    # Marketing e-mail consent (None: unknown) governs nurture e-mail only; do_not_contact
+    # (the person asked for no contact at all) is what takes a lead away from sales.
     marketing_opt_in: bool | None = None
+    do_not_contact: bool = False
     answers: dict[str, str] = {}
     # Non-personal extra columns of an import (visits, time on site, ...): predictive
     # features; sales-entered ones are filtered out there, rules do not read them.
@@ -1171,8 +1182,10 @@ DEFAULT_MODEL: dict[str, Any] = {
          "reason": "works for a competitor"},
         {"id": "student", "attribute": "seniority", "op": "eq", "value": "student",
          "reason": "student"},
-        {"id": "do_not_contact", "attribute": "marketing_opt_in", "op": "is_false",
-         "reason": "do not contact (opted out)"},
+        # Not marketing_opt_in: an e-mail opt-out (or a newsletter box left unticked) stops
+        # nurture e-mail, not sales (docs/consent.md).
+        {"id": "do_not_contact", "attribute": "do_not_contact", "op": "is_true",
+         "reason": "do not contact (the person asked for no contact)"},
     ],
     "competitor_domains": [],
     "free_mail_domains": FREE_MAIL_DOMAINS,

@@ -16,6 +16,7 @@ from typing import Any, cast
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
     ConsentChanged,
+    DoNotContactChanged,
     InquiryReceived,
     LeadCaptured,
     LeadErased,
@@ -38,6 +39,7 @@ from leadflow.events.catalogue.scoring import (
     FeatureWeight,
     LeadDisqualified,
     LeadQualified,
+    LeadReinstated,
     LeadScored,
     NurtureEnrolled,
     NurtureExited,
@@ -646,12 +648,53 @@ async def on_consent_changed(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def _consent_changed(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    """Marketing e-mail consent governs nurture e-mail only: an opt-out ends the nurture
+    track, an opt-in lets a lead that left it for that reason be enrolled again. Neither
+    touches qualification or sales (that is do-not-contact's business)."""
     payload = event.payload
     assert isinstance(payload, ConsentChanged)
     lead.set(profile=lead.profile.model_copy(update={"marketing_opt_in": payload.marketing_opt_in}))
     payloads = [] if payload.marketing_opt_in else await _exit_nurture(fx, lead, "opted_out")
+    reopened = lead.nurture_status == "exited" and lead.nurture_reason == "opted_out"
+    if payload.marketing_opt_in and reopened:
+        lead.set(nurture_status="none")
     if payloads:
         await uow.append(lead.lead_id, payloads)
+    await evaluate(uow, lead, fx=fx)
+
+
+async def on_do_not_contact_changed(event: Envelope, uow: UnitOfWork) -> None:
+    _queue(uow, event, _do_not_contact_changed)
+
+
+async def _do_not_contact_changed(
+    event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow
+) -> None:
+    """No contact at all: the built-in ``do_not_contact`` rule disqualifies the lead (routing
+    takes it out of the rep's queue, sla-monitor stops its clocks). Lifted: a lead whose
+    disqualification no longer holds is reinstated at ``inquiry`` and re-evaluated, so it
+    qualifies (and is routed again) or nurtures like any other lead."""
+    payload = event.payload
+    assert isinstance(payload, DoNotContactChanged)
+    lead.set(profile=lead.profile.model_copy(update={"do_not_contact": payload.do_not_contact}))
+    if not payload.do_not_contact and lead.disqualified and lead.status == "open":
+        model = await model_for(uow)
+        result = await score_lead(uow, lead, model, uow.clock.now(), fx)
+        if result.disqualified_by is None:
+            await uow.append(
+                lead.lead_id,
+                LeadReinstated(
+                    reason="do_not_contact_lifted",
+                    rule_id="do_not_contact",
+                    model_version=model.version,
+                ),
+            )
+            lead.set(disqualified=False, disqualify_reason=None, qualified=False,
+                     with_sales=False, snapshot=None, snapshot_at=None)  # fmt: skip
+            if lead.nurture_status == "exited":
+                lead.set(nurture_status="none")
+            await evaluate(uow, lead, model=model, result=result, fx=fx)
+            return
     await evaluate(uow, lead, fx=fx)
 
 
@@ -837,6 +880,7 @@ HANDLERS: dict[type[EventPayload] | str, Handler] = {
     ActivityRecorded: on_activity_recorded,
     LeadsMerged: on_leads_merged,
     ConsentChanged: on_consent_changed,
+    DoNotContactChanged: on_do_not_contact_changed,
     LeadErased: on_lead_erased,
     LeadAssigned: on_with_sales,
     LeadReassigned: on_with_sales,

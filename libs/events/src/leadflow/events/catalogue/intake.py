@@ -33,6 +33,9 @@ class Contact(_Value):
     industry: str | None = None
     country: str | None = None
     city: str | None = None
+    # Added: the person's other addresses (a merged duplicate's private web-mail, say); the
+    # primary stays in ``email``.
+    secondary_emails: list[str] = []
 
 
 class QualificationAnswers(_Value):
@@ -49,10 +52,18 @@ class QualificationAnswers(_Value):
 
 
 class ConsentRecord(_Value):
+    """Marketing e-mail consent (newsletter, nurture e-mail): never sales eligibility.
+
+    ``stated`` (added) is False when the person said nothing: a form showed the newsletter
+    box and it was left unticked. Such a record means "not given" for a new lead, but it
+    never withdraws or overrides an answer the person did give (docs/consent.md).
+    """
+
     marketing_opt_in: bool
     text_version: str | None = None
     given_at: datetime | None = None
     source: str | None = None
+    stated: bool = True
 
 
 class AccountMatch(_Value):
@@ -159,14 +170,29 @@ class ActivityRecorded(EventPayload):
 
 
 class ConsentChanged(EventPayload):
-    """Marketing consent given or withdrawn."""
+    """Marketing e-mail consent given or withdrawn. It governs nurture e-mail only: sales
+    may still work the lead (that is what ``DoNotContactChanged`` is for)."""
 
     event_type: ClassVar[str] = "consent.changed"
     producer: ClassVar[str] = "intake"
-    summary: ClassVar[str] = "The lead's marketing consent changed."
+    summary: ClassVar[str] = "The lead's marketing e-mail consent changed (nurture e-mail only)."
 
     marketing_opt_in: bool
     text_version: str | None = None
+    source: str | None = None
+
+
+class DoNotContactChanged(EventPayload):
+    """The person asked for no contact at all (or lifted that request): unlike marketing
+    consent this stops sales too; scoring disqualifies the lead, and reinstates it when the
+    request is lifted."""
+
+    event_type: ClassVar[str] = "do_not_contact.changed"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "The person asked for no contact at all, or lifted that request."
+
+    do_not_contact: bool
+    reason: str | None = None
     source: str | None = None
 
 

@@ -78,6 +78,19 @@ class LeadDisqualified(EventPayload):
     model_version: int | None = None
 
 
+class LeadReinstated(EventPayload):
+    """A disqualification no longer holds (a do-not-contact request was lifted): the lead is
+    back at ``inquiry`` and qualifies, nurtures or waits like any other from here."""
+
+    event_type: ClassVar[str] = "lead.reinstated"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "A disqualified lead was reinstated (its disqualification was lifted)."
+
+    reason: str
+    rule_id: str | None = None
+    model_version: int | None = None
+
+
 class NurtureEnrolled(EventPayload):
     event_type: ClassVar[str] = "nurture.enrolled"
     producer: ClassVar[str] = "scoring"
