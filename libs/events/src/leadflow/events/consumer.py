@@ -208,8 +208,29 @@ TRANSIENT_SQLSTATES = frozenset(
 )
 
 
+def is_bad_data(exc: BaseException) -> bool:
+    """The database refused a value itself (SQLSTATE class 22: text it cannot store, a
+    number out of a column's range) or asyncpg refused to encode it: the input is bad, and
+    retrying it changes nothing."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, asyncpg.DataError | UnicodeEncodeError):
+            return True
+        # asyncpg's client-side refusal ("value out of int32 range") is an InterfaceError
+        # that is also a ValueError (asyncpg.exceptions._base.DataError).
+        if isinstance(current, asyncpg.InterfaceError) and isinstance(current, ValueError):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
+
+
 def is_transient(exc: BaseException) -> bool:
     """Errors that mean "the world is briefly away", not "this record is bad"."""
+    if is_bad_data(exc):
+        return False
     if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
         return True
     if isinstance(exc, TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):

@@ -3,8 +3,8 @@
 ``ServiceKit`` wires settings, the database engine, the event store, the outbox relay, the
 consumer runner, durable timers and projections; ``create_app`` returns a FastAPI app whose
 lifespan runs them and stops them gracefully (finish the batch, commit, leave the group),
-with ``/healthz``, ``/readyz``, ``/metrics``, JSON logs, problem+json errors and a request
-body limit. Nothing is created at import time.
+with ``/healthz``, ``/readyz``, ``/metrics``, JSON logs, problem+json errors and the input
+guards of ``guards`` (body and header limits, unstorable text, integer ranges). Nothing is created at import time.
 """
 
 from __future__ import annotations
@@ -43,6 +43,13 @@ from leadflow.events.db import create_engine, current_revision, head_revision, u
 from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.gc_tuning import settle_gc
+from leadflow.events.guards import (
+    ErrorBoundaryMiddleware,
+    InputGuardMiddleware,
+    InputRefused,
+    assert_bounded_ints,
+    is_bad_data,
+)
 from leadflow.events.logs import configure_logging
 from leadflow.events.outbox import OutboxRelay, notify_channel
 from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
@@ -405,8 +412,11 @@ class ServiceKit:
         app = FastAPI(title=title, description=description, lifespan=lifespan, version="0.1.0")
         app.state.kit = self
         install_problem_handlers(app)
-        app.add_middleware(
-            BodyLimitMiddleware, default=self.settings.max_body_bytes, limits=self.body_limits
+        install_guards(
+            app,
+            max_body_bytes=self.settings.max_body_bytes,
+            body_limits=self.body_limits,
+            max_header_bytes=self.settings.max_header_bytes,
         )
 
         app.add_middleware(RequestMetricsMiddleware, service=kit.service)
@@ -433,6 +443,7 @@ class ServiceKit:
         app.include_router(admin_router())
         for router in routers:
             app.include_router(router)
+        assert_bounded_ints(app)
         return app
 
 
@@ -520,6 +531,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc, InputRefused):
+            return problem_response(exc.problem, request)
         return problem_response(
             Problem(
                 exc.status_code,
@@ -552,6 +565,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(Problem(404, "Unknown lead", str(exc)), request)
 
     async def on_dependency_error(request: Request, exc: Exception) -> JSONResponse:
+        if is_bad_data(exc):
+            # A value the database cannot take (text it cannot store, a number out of a
+            # column's range) that no guard named: the caller's input, never a 500.
+            log.warning("input refused by the database on %s: %r", request.url.path, exc)
+            return problem_response(
+                Problem(422, "Invalid value", "a value is out of range or not storable text"),
+                request,
+            )
         if not is_transient(exc):
             return await on_error(request, exc)
         # The database (or a connection to it) is briefly away: nothing was committed, so
@@ -571,10 +592,30 @@ def install_problem_handlers(app: FastAPI) -> None:
     for dependency_error in TRANSIENT_ERROR_TYPES:
         app.add_exception_handler(dependency_error, on_dependency_error)
 
-    @app.exception_handler(Exception)
+    # No ``@app.exception_handler(Exception)``: Starlette re-raises after such a handler
+    # answers, and uvicorn then drops the keep-alive connection; the kit's
+    # ``ErrorBoundaryMiddleware`` answers 500 and keeps it.
     async def on_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return problem_response(Problem(500, "Internal error", "the error was logged"), request)
+
+
+def install_guards(
+    app: FastAPI,
+    *,
+    max_body_bytes: int,
+    body_limits: Mapping[str, int] | None = None,
+    max_header_bytes: int = 16_384,
+) -> None:
+    """The kernel's input guards and error boundary (``leadflow.events.guards``); installed
+    before the metrics middleware, which stays outermost and so sees their answers."""
+    app.add_middleware(ErrorBoundaryMiddleware)
+    app.add_middleware(
+        InputGuardMiddleware,
+        default=max_body_bytes,
+        limits=body_limits,
+        max_header_bytes=max_header_bytes,
+    )
 
 
 def _reason(status: int) -> str:
@@ -618,68 +659,6 @@ class RequestMetricsMiddleware:
             metrics.REQUEST_LATENCY.labels(
                 self.service, scope["method"], path, str(status)
             ).observe(time.perf_counter() - started)
-
-
-class BodyLimitMiddleware:
-    """413 problem+json for bodies over the limit, whether declared or streamed (chunked)."""
-
-    def __init__(self, app: ASGIApp, default: int, limits: Mapping[str, int] | None = None) -> None:
-        self.app = app
-        self.default = default
-        self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
-
-    def _limit_for(self, path: str) -> int:
-        for prefix, limit in self.limits:
-            if path.startswith(prefix):
-                return limit
-        return self.default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self._limit_for(scope.get("path", ""))
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await self._reject(scope, receive, send, limit)
-                return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise _TooLarge()
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(scope, receive, send, limit)
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        response = JSONResponse(
-            Problem(413, "Payload too large", f"request body exceeds {limit} bytes").body(
-                scope.get("path")
-            ),
-            status_code=413,
-            media_type=PROBLEM_JSON,
-        )
-        await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def new_topics(

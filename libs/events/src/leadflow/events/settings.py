@@ -10,6 +10,7 @@
 | `LEADFLOW_ADMIN_TOKEN` | `change-me` | bearer token of the admin APIs |
 | `LEADFLOW_HOST` / `LEADFLOW_PORT` | `127.0.0.1` / per service | where the HTTP server listens |
 | `LEADFLOW_MAX_BODY_BYTES` | `1048576` | request bodies above this get 413 (imports have their own) |
+| `LEADFLOW_MAX_HEADER_BYTES` | `16384` | a request line plus headers above this gets 431 |
 | `LEADFLOW_CONSUMER_BATCH_SIZE` | `500` | records per consumer batch (one transaction) |
 | `LEADFLOW_CONSUMER_COMMIT_INTERVAL_SECONDS` | `0.5` | offsets of applied batches are committed to Kafka at most this often, coalesced (the inbox makes a redelivery after a crash harmless) |
 | `LEADFLOW_CONSUMER_FETCH_MAX_WAIT_MS` | `100` | the broker answers a consumer's fetch after at most this long... |
@@ -60,6 +61,8 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576
+    # The request line and headers together; over it a request is answered 431.
+    max_header_bytes: int = Field(default=16_384, ge=1024)
     consumer_batch_size: int = 500
     consumer_commit_interval_seconds: float = Field(default=0.5, ge=0)
     consumer_fetch_max_wait_ms: int = Field(default=100, ge=0)

@@ -20,6 +20,7 @@ from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
 from leadflow.events.csvexport import to_csv
 from leadflow.events.errors import Problem
+from leadflow.events.guards import Int64
 from leadflow.events.projection import ProjectionRunner
 from leadflow.events.service import KitDep, ServiceKit, require_admin
 
@@ -269,7 +270,7 @@ async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
     dependencies=[Depends(require_admin)],
     summary="Remove a campaign cost",
 )
-async def delete_cost(cost_id: int, kit: KitDep) -> Response:
+async def delete_cost(cost_id: Int64, kit: KitDep) -> Response:
     async with kit.engine.begin() as conn:
         deleted = await conn.scalar(
             text("DELETE FROM campaign_costs WHERE id = :i RETURNING id"), {"i": cost_id}

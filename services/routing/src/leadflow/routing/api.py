@@ -34,6 +34,7 @@ from leadflow.events.catalogue.routing import (
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import EventPayload, new_id, stream_id
 from leadflow.events.errors import Problem, UnknownLead
+from leadflow.events.guards import Int32
 from leadflow.events.lifecycle import TransitionRefused, target_stage
 from leadflow.events.service import (
     KitDep,
@@ -222,7 +223,7 @@ async def list_rules(kit: KitDep) -> list[Doc]:
 
 
 @router.get("/v1/routing/rules/versions/{version}", tags=["admin"])
-async def get_rules_version(kit: KitDep, version: int) -> Doc:
+async def get_rules_version(kit: KitDep, version: Int32) -> Doc:
     async with kit.connect() as conn:
         rules = await store.rules_version(conn, version)
     if rules is None:

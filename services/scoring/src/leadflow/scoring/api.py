@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadflow.events.catalogue.scoring import ScoringModelPublished
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
+from leadflow.events.guards import Int32
 from leadflow.events.service import AdminDep, KitDep
 from leadflow.scoring import store
 from leadflow.scoring.domain import (
@@ -147,7 +148,7 @@ async def list_versions(kit: KitDep) -> dict[str, Any]:
 
 
 @router.get("/v1/scoring/model/versions/{version}", tags=["model"], summary="One published version")
-async def get_version(kit: KitDep, version: int) -> dict[str, Any]:
+async def get_version(kit: KitDep, version: Int32) -> dict[str, Any]:
     async with kit.connect() as conn:
         model = await store.model_version(conn, version)
         published = await store.model_published_at(conn, version)
@@ -575,7 +576,7 @@ async def predictive_report(kit: KitDep) -> dict[str, Any]:
 )
 async def suggestions(
     kit: KitDep,
-    min_support: Annotated[int, Query(ge=1)] = 20,
+    min_support: Annotated[int, Query(ge=1, le=1_000_000)] = 20,
     min_lift: Annotated[float, Query(gt=0)] = 1.2,
 ) -> dict[str, Any]:
     async with kit.connect() as conn:

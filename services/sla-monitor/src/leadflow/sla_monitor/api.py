@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import Problem
+from leadflow.events.guards import INT32_MAX, INT64_MAX
 from leadflow.events.service import KitDep, require_admin
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
@@ -118,7 +119,9 @@ async def list_policy_versions(kit: KitDep) -> dict[str, Any]:
 
 
 @admin.get("/v1/sla/policies/versions/{version}", summary="One policy set version")
-async def get_policy_version(version: Annotated[int, Path(ge=0)], kit: KitDep) -> PolicySetOut:
+async def get_policy_version(
+    version: Annotated[int, Path(ge=0, le=INT32_MAX)], kit: KitDep
+) -> PolicySetOut:
     async with kit.connect() as conn:
         ps = await store.policy_set(conn, version)
     if ps is None:
@@ -247,7 +250,7 @@ async def breaches(
     team_id: Annotated[str | None, Query(max_length=200)] = None,
     policy_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> dict[str, Any]:
     async with kit.connect() as conn:
         items = await store.open_breaches(
