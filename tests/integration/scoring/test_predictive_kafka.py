@@ -165,6 +165,11 @@ async def test_outcomes_train_a_promoted_model_that_predicts_on_lead_scored(
         assert payload.predicted_conversion > 0.5
         assert payload.top_features
         assert any("total_time" in f.feature for f in payload.top_features)
+        # GET score shows the prediction the last lead.scored event carried
+        last = [e.payload for e in events if e.lead_id == fresh and e.event_type == "lead.scored"]
+        shown = (await client.get(f"/v1/leads/{fresh}/score", headers=AUTH)).json()
+        assert shown["predicted_conversion"] == last[-1].predicted_conversion  # type: ignore[attr-defined]
+        assert shown["predictive_model_version"] == 1
 
         suggestions = (
             await client.get("/v1/scoring/suggestions?min_support=5", headers=AUTH)

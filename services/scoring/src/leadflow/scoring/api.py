@@ -18,16 +18,15 @@ from leadflow.events.guards import Int32
 from leadflow.events.service import AdminDep, KitDep
 from leadflow.scoring import store
 from leadflow.scoring.domain import (
-    Activity,
-    LeadProfile,
+    FORGET_AFTER_HALF_LIVES,
     ModelInvalid,
     ScoreResult,
     ScoringModel,
-    normalise_activity_type,
     score,
     validate_model,
     validate_track,
 )
+from leadflow.scoring.facts import SampleInvalid, SampleLead, simulate_lead
 from leadflow.scoring.handlers import RESCORE_BATCH, job_key, score_lead
 from leadflow.scoring.predictive import (
     Example,
@@ -186,29 +185,6 @@ async def get_job(kit: KitDep, job_id: uuid.UUID) -> dict[str, Any]:
 # -- simulate and backtest ------------------------------------------------------------------
 
 
-class SampleActivity(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    activity_type: str
-    occurred_at: datetime | None = None
-    url: str | None = None
-    content_id: str | None = None
-    campaign: str | None = None
-    properties: dict[str, str] = {}
-
-
-class SampleProfile(LeadProfile):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SampleLead(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = None
-    profile: SampleProfile = SampleProfile()
-    activities: list[SampleActivity] = []
-
-
 class SimulateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -260,24 +236,12 @@ async def simulate(kit: KitDep, request: SimulateRequest) -> dict[str, Any]:
         )
     results = []
     for i, sample in enumerate(request.leads):
-        acts = []
-        for j, a in enumerate(sample.activities):
-            when = a.occurred_at or now
-            if when.tzinfo is None:
-                raise Problem(
-                    422,
-                    "Invalid request",
-                    errors=[{"field": f"leads[{i}].activities[{j}].occurred_at",
-                             "message": "needs a timezone"}],
-                )  # fmt: skip
-            acts.append(
-                Activity(
-                    normalise_activity_type(a.activity_type), when, url=a.url,
-                    content_id=a.content_id, campaign=a.campaign, properties=a.properties,
-                )
-            )  # fmt: skip
-        profile = LeadProfile.model_validate(sample.profile.model_dump())
-        result = score(profile, acts, model, now)
+        try:
+            result = simulate_lead(sample, model, now)
+        except SampleInvalid as exc:
+            raise Problem.invalid_fields(
+                [{"field": f"leads[{i}].{exc.field}", "message": exc.message}]
+            ) from exc
         results.append({"id": sample.id if sample.id is not None else str(i), **_explain(result)})
     return {"model_version": model.version, "scored_at": now.isoformat(), "results": results}
 
@@ -311,7 +275,10 @@ async def run_backtest(
     shown: list[dict[str, Any]] = []
     cursor: uuid.UUID | None = None
     async with kit.connect() as conn:
-        window = timedelta(days=max(current.decay.half_life_days, draft.decay.half_life_days) * 12)
+        window = timedelta(
+            days=max(current.decay.half_life_days, draft.decay.half_life_days)
+            * FORGET_AFTER_HALF_LIVES
+        )
         while True:
             page = await store.open_leads_page(conn, cursor, 500)
             if not page:
@@ -377,6 +344,10 @@ async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
         "disqualified": lead.disqualified,
         "with_sales": lead.with_sales,
         "engagement_since": lead.engagement_since.isoformat() if lead.engagement_since else None,
+        # The prediction the last ``lead.scored`` event carried (what analytics and
+        # subscribers saw); null while no predictive model is promoted.
+        "predicted_conversion": (lead.score or {}).get("predicted_conversion"),
+        "predictive_model_version": (lead.score or {}).get("predictive_model_version"),
         "last_published": lead.score,
         "nurture": {
             "status": lead.nurture_status,

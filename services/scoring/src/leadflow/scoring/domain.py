@@ -24,7 +24,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import (
-    ActivityRecorded,
     InquiryReceived,
     LeadCaptured,
     LeadProfileUpdated,
@@ -374,6 +373,10 @@ def normalise_activity_type(value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_")
 
 
+# An activity property: text, a number (seconds on site, a video's percent watched) or a flag.
+PropertyValue = bool | int | float | str
+
+
 @dataclass(frozen=True)
 class Activity:
     activity_type: str
@@ -381,20 +384,8 @@ class Activity:
     url: str | None = None
     content_id: str | None = None
     campaign: str | None = None
-    properties: Mapping[str, str] = field(default_factory=dict)
+    properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     activity_id: str | None = None
-
-    @classmethod
-    def from_event(cls, event: ActivityRecorded, occurred_at: datetime) -> Activity:
-        return cls(
-            activity_type=normalise_activity_type(event.activity_type),
-            occurred_at=occurred_at,
-            url=event.url,
-            content_id=event.content_id,
-            campaign=event.campaign,
-            properties=dict(event.properties),
-            activity_id=event.activity_id,
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -440,7 +431,7 @@ class EngagementRule(_Strict):
 
     id: str
     activity_types: list[str] = Field(min_length=1)
-    properties: dict[str, str] = {}
+    properties: dict[str, PropertyValue] = {}
     url_contains: str | None = None
     points: float
     scale_by: str | None = None
@@ -729,10 +720,34 @@ def condition_holds(cond: Condition, attrs: Mapping[str, Any]) -> bool:
     return False
 
 
+DAY = timedelta(days=1)
+# Activities older than this many half-lives (under 0.025% of their points) are forgotten:
+# live scoring reads only this window, and simulate applies the same cut.
+FORGET_AFTER_HALF_LIVES = 12.0
+
+
+def age_in_days(age: timedelta) -> int:
+    """Whole days elapsed (activity from the future counts as fresh: 0)."""
+    return max(age, timedelta(0)) // DAY
+
+
 def decay_factor(age: timedelta, half_life_days: float) -> float:
-    """``0.5 ** (age / half_life)``, in (0, 1]; activity from the future counts as fresh."""
-    days = max(age.total_seconds(), 0.0) / 86_400
-    return float(0.5 ** (days / half_life_days))
+    """``0.5 ** (whole days of age / half_life)``, in (0, 1].
+
+    Decay counts whole elapsed days, not milliseconds. An activity keeps its full points for
+    its first 24 hours and then loses value one step a day, on the anniversary of the moment
+    it happened. That is what a marketing-ops user reads in the model ("an inquiry is worth
+    10 points, halving every 30 days") and what ``POST /v1/scoring/simulate`` shows: a fresh
+    inquiry is worth exactly 10, not 9.9999 because the consumer scored it a few
+    milliseconds after it happened, so a band edge (10 → level 3) never depends on how fast
+    the pipeline ran. The score of a lead only moves when something happens or when one of
+    its activities turns a day older, so it can be reproduced and explained."""
+    return float(0.5 ** (age_in_days(age) / half_life_days))
+
+
+def forgotten(age: timedelta, half_life_days: float) -> bool:
+    """Whether an activity this old no longer counts (``FORGET_AFTER_HALF_LIVES``)."""
+    return age_in_days(age) >= half_life_days * FORGET_AFTER_HALF_LIVES
 
 
 @functools.lru_cache(maxsize=1024)
@@ -744,11 +759,29 @@ def _rule_matches(rule: EngagementRule, activity: Activity) -> bool:
     if activity.activity_type not in _normalised_types(tuple(rule.activity_types)):
         return False
     for key, expected in rule.properties.items():
-        if str(activity.properties.get(key, "")).lower() != expected.lower():
+        if not same_property(activity.properties.get(key), expected):
             return False
     if rule.url_contains is not None:
         return rule.url_contains.lower() in (activity.url or "").lower()
     return True
+
+
+def _property_text(value: PropertyValue | None) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value).strip().lower()
+
+
+def same_property(actual: PropertyValue | None, expected: PropertyValue) -> bool:
+    """A rule's property value matches the activity's: text case-insensitively, numbers by
+    value (``5`` matches ``"5.0"``), flags as ``true`` / ``false``."""
+    if not isinstance(actual, bool) and not isinstance(expected, bool):
+        a, e = _as_number(actual), _as_number(expected)
+        if a is not None and e is not None:
+            return a == e
+    return _property_text(actual) == _property_text(expected)
 
 
 def _raw_points(rule: EngagementRule, activity: Activity) -> float:
@@ -786,13 +819,20 @@ class ScoreResult(BaseModel):
     disqualified_by: str | None = None
     disqualify_reason: str | None = None
     scored_at: datetime
+    # (occurred_at, credited points) of every activity that counts: when each one turns a
+    # day older is when the score can move without a new event (``next_reevaluation``).
+    credited: list[tuple[datetime, float]] = Field(default=[], exclude=True)
 
     def top_contributions(self, n: int = 5) -> list[Contribution]:
         return sorted(self.contributions, key=lambda c: (-abs(c.points), c.rule_id))[:n]
 
 
 def _credit_rule(
-    rule: EngagementRule, matching: Sequence[Activity], now: datetime, half_life: float
+    rule: EngagementRule,
+    matching: Sequence[Activity],
+    now: datetime,
+    half_life: float,
+    credited_out: list[tuple[datetime, float]] | None = None,
 ) -> RuleCredit:
     """Credit the freshest activities first, so caps keep the points that decay least (and
     adding an activity can never lower the rule's decayed total)."""
@@ -814,6 +854,8 @@ def _credit_rule(
             credited = points  # negative signals (bounces, unsubscribes) are not capped
         total_capped += credited
         decayed += credited * decay_factor(now - activity.occurred_at, half_life)
+        if credited and credited_out is not None:
+            credited_out.append((activity.occurred_at, credited))
     return RuleCredit(
         rule_id=rule.id,
         activities=len(matching),
@@ -873,8 +915,12 @@ def score(
     engagement_since: datetime | None = None,
 ) -> ScoreResult:
     """Score a lead as of ``now``: fit from the profile, decayed engagement from activities
-    (only those at or after ``engagement_since``, which recycling resets), grade, matrix cell,
-    MQL decision and disqualification."""
+    (only those at or after ``engagement_since``, which recycling resets, and not yet
+    forgotten), grade, matrix cell, MQL decision and disqualification.
+
+    The one function of (facts, model, now) behind every score: the consumer's live score,
+    ``GET /v1/leads/{id}/score``, the backtest and ``POST /v1/scoring/simulate`` all call it,
+    so the same facts at the same instant give the same grade everywhere."""
     attrs = profile_attributes(profile, model)
     contributions: list[Contribution] = []
     fit_sum = 0.0
@@ -886,15 +932,22 @@ def score(
             )
     fit = round(min(100.0, max(0.0, fit_sum)), 2)
 
-    acts = [a for a in activities if engagement_since is None or a.occurred_at >= engagement_since]
+    half_life = model.decay.half_life_days
+    acts = [
+        a
+        for a in activities
+        if (engagement_since is None or a.occurred_at >= engagement_since)
+        and not forgotten(now - a.occurred_at, half_life)
+    ]
     credits: list[RuleCredit] = []
+    credited: list[tuple[datetime, float]] = []
     engagement_sum = 0.0
     raw_sum = 0.0
     for erule in model.engagement_rules:
         matching = [a for a in acts if _rule_matches(erule, a)]
         if not matching:
             continue
-        credit = _credit_rule(erule, matching, now, model.decay.half_life_days)
+        credit = _credit_rule(erule, matching, now, half_life, credited)
         credits.append(credit)
         engagement_sum += credit.decayed
         raw_sum += credit.capped
@@ -935,6 +988,7 @@ def score(
         disqualified_by=dq.id if dq else None,
         disqualify_reason=dq.reason if dq else None,
         scored_at=now,
+        credited=credited,
     )
 
 
@@ -956,23 +1010,46 @@ def materially_changed(
     )
 
 
+MAX_DECAY_STEPS = 5_000
+
+
 def next_reevaluation(result: ScoreResult, model: ScoringModel, now: datetime) -> datetime | None:
-    """When to look at the lead again so decay can move it: just after engagement decays
-    through the next level or MQL boundary below it (every activity decays at the same rate,
-    so the crossing time is exact), and at least every ``reevaluate_hours``. None when there
-    is nothing left to decay."""
-    if result.engagement_exact <= 0 or result.disqualified_by is not None:
+    """When to look at the lead again so decay can move it: the moment one of its activities
+    turns a day older and the engagement level or MQL-readiness changes with it (decay moves
+    in whole days, so that moment is exact), and at least every ``reevaluate_hours``. None
+    when there is nothing left to decay."""
+    if not result.credited or result.disqualified_by is not None:
         return None
     periodic = now + timedelta(hours=model.decay.reevaluate_hours)
-    boundaries = {b.min for b in model.engagement_levels if b.min is not None and b.min > 0}
-    if model.mql.min_engagement is not None and model.mql.min_engagement > 0:
-        boundaries.add(model.mql.min_engagement)
-    below = [b for b in boundaries if b <= result.engagement_exact]
-    if not below:
+    half_life = model.decay.half_life_days
+    steps: list[tuple[datetime, int]] = []
+    for i, (at, _points) in enumerate(result.credited):
+        when = at + DAY * (age_in_days(now - at) + 1)
+        while when <= periodic:
+            steps.append((when, i))
+            if len(steps) > MAX_DECAY_STEPS:
+                return periodic
+            when += DAY
+    if not steps:
         return periodic
-    days = model.decay.half_life_days * math.log2(result.engagement_exact / max(below))
-    crossing = now + timedelta(days=days, seconds=1)
-    return min(periodic, crossing)
+    steps.sort()
+    values = [
+        points * (0.0 if forgotten(now - at, half_life) else decay_factor(now - at, half_life))
+        for at, points in result.credited
+    ]
+    total = sum(values)
+    for when, i in steps:
+        at, points = result.credited[i]
+        age = when - at
+        value = 0.0 if forgotten(age, half_life) else points * decay_factor(age, half_life)
+        total += value - values[i]
+        values[i] = value
+        engagement = max(0.0, total)
+        level = level_of(engagement, model)
+        ready, _why = mql_decision(result.fit, engagement, f"{result.grade[0]}{level}", model.mql)
+        if level != result.engagement_level or ready != result.mql_ready:
+            return when
+    return periodic
 
 
 # ---------------------------------------------------------------------------------------

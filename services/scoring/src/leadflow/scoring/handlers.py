@@ -50,6 +50,7 @@ from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.timers import Timer, TimerHandler
 from leadflow.scoring import store
 from leadflow.scoring.domain import (
+    FORGET_AFTER_HALF_LIVES,
     Activity,
     EnrolmentReason,
     LeadProfile,
@@ -59,14 +60,13 @@ from leadflow.scoring.domain import (
     choose_track,
     materially_changed,
     next_reevaluation,
-    normalise_activity_type,
     profile_after_inquiry,
     profile_from_captured,
     profile_updated,
-    score,
     snapshot,
     touch_due_at,
 )
+from leadflow.scoring.facts import inquiry_activity, live_score, recorded_activity
 from leadflow.scoring.predictive import LinearModel, Prediction, lead_features, snapshot_of
 from leadflow.scoring.store import LeadRow
 
@@ -74,7 +74,6 @@ REEVALUATE = "scoring.reevaluate"
 NURTURE_TOUCH = "scoring.nurture_touch"
 RESCORE_BATCH = "scoring.rescore_batch"
 TOP_CONTRIBUTIONS = 5
-ACTIVITY_WINDOW_HALF_LIVES = 12.0
 RESCORE_BATCH_SIZE = 500
 YIELD_EVERY = 25
 
@@ -209,7 +208,8 @@ class Effects:
 
 
 def _window_start(lead: LeadRow, model: ScoringModel, now: datetime) -> datetime:
-    since = now - timedelta(days=model.decay.half_life_days * ACTIVITY_WINDOW_HALF_LIVES)
+    """The oldest activity that can still count (``domain.score`` forgets older ones)."""
+    since = now - timedelta(days=model.decay.half_life_days * FORGET_AFTER_HALF_LIVES)
     if lead.engagement_since is not None and lead.engagement_since > since:
         since = lead.engagement_since
     return since
@@ -224,7 +224,7 @@ async def score_lead(
 ) -> ScoreResult:
     fx = fx or Effects(uow)
     acts = await fx.activities(lead, _window_start(lead, model, now))
-    return score(lead.profile, acts, model, now, engagement_since=lead.engagement_since)
+    return live_score(lead.profile, acts, model, now, lead.engagement_since)
 
 
 @dataclass
@@ -259,7 +259,7 @@ async def freeze(
     acts = [a for a in await fx.activities(lead, _window_start(lead, model, at))
             if a.occurred_at <= at]  # fmt: skip
     if result is None:
-        result = score(lead.profile, acts, model, at, engagement_since=lead.engagement_since)
+        result = live_score(lead.profile, acts, model, at, lead.engagement_since)
     features = lead_features(lead.profile, acts, result, model)
     lead.set(snapshot=snapshot_of(result, features), snapshot_at=at)
 
@@ -304,7 +304,7 @@ async def evaluate(
     acts: list[Activity] | None = None
     if result is None:
         acts = await fx.activities(lead, _window_start(lead, model, now))
-        result = score(lead.profile, acts, model, now, engagement_since=lead.engagement_since)
+        result = live_score(lead.profile, acts, model, now, lead.engagement_since)
     outcome.result = result
     lead_id = lead.lead_id
     payloads: list[EventPayload] = []
@@ -330,8 +330,9 @@ async def evaluate(
         payloads.extend(await _exit_nurture(fx, lead, "disqualified"))
 
     summary = score_summary(result)
-    if prediction is not None:
+    if prediction is not None and predictive is not None:
         summary["predicted_conversion"] = round(prediction.probability, 4)
+        summary["predictive_model_version"] = predictive.version
     if materially_changed(lead.score, result) or _prediction_moved(lead.score, prediction):
         payloads.append(
             LeadScored(
@@ -556,20 +557,11 @@ async def _run_ops(uow: UnitOfWork, batch: _Batch) -> None:
 # -- intake -----------------------------------------------------------------------------------
 
 
-def _inquiry_activity(event: Envelope, inquiry_id: uuid.UUID, method: str,
-                      rating: str | None) -> tuple[str, Activity]:  # fmt: skip
-    properties = {"capture_method": method}
-    if rating:
-        properties["rating"] = rating
-    key = f"inquiry:{inquiry_id}"
-    return key, Activity("inquiry", event.occurred_at, properties=properties, activity_id=key)
-
-
 async def on_lead_captured(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, LeadCaptured)
-    _queue(uow, event, _captured, _inquiry_activity(
-        event, payload.inquiry_id, payload.capture_method, payload.rating))  # fmt: skip
+    _queue(uow, event, _captured, inquiry_activity(
+        payload.inquiry_id, event.occurred_at, payload.capture_method, payload.rating))  # fmt: skip
 
 
 async def _captured(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
@@ -581,8 +573,8 @@ async def _captured(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow
 async def on_inquiry_received(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, InquiryReceived)
-    _queue(uow, event, _inquiry, _inquiry_activity(
-        event, payload.inquiry_id, payload.capture_method, payload.rating))  # fmt: skip
+    _queue(uow, event, _inquiry, inquiry_activity(
+        payload.inquiry_id, event.occurred_at, payload.capture_method, payload.rating))  # fmt: skip
 
 
 async def _inquiry(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
@@ -604,17 +596,7 @@ async def _profile_updated(event: Envelope, uow: UnitOfWork, fx: Effects, lead: 
 async def on_activity_recorded(event: Envelope, uow: UnitOfWork) -> None:
     payload = event.payload
     assert isinstance(payload, ActivityRecorded)
-    key = payload.activity_id or str(event.event_id)
-    activity = Activity(
-        activity_type=normalise_activity_type(payload.activity_type),
-        occurred_at=event.occurred_at,
-        url=payload.url,
-        content_id=payload.content_id,
-        campaign=payload.campaign,
-        properties=dict(payload.properties),
-        activity_id=key,
-    )
-    _queue(uow, event, _evaluate_op, (key, activity))
+    _queue(uow, event, _evaluate_op, recorded_activity(payload, event.occurred_at, event.event_id))
 
 
 async def _evaluate_op(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
