@@ -1,4 +1,4 @@
-"""All five services as real processes (``leadflow.devstack.Devstack``) on the test infra.
+"""All services (the console too) as real processes (``leadflow.devstack.Devstack``) on the test infra.
 
 Each stack gets free ports, its own schemas (``<isolation.schema>_<service>``, dropped with
 the isolation) and its own topic prefix, so it shares Kafka and Postgres with other tests
@@ -51,7 +51,7 @@ class Stack:
 
 async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = None) -> Stack:
     home = Path(tempfile.mkdtemp(prefix="leadflow-e2e-"))
-    base = free_block(6)  # the services listen on base+1 .. base+5
+    base = free_block(6)  # the console listens on base, the services on base+1 .. base+5
     stack = Devstack(
         home,
         kafka_port=0,
@@ -68,7 +68,7 @@ async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = N
     specs = await asyncio.to_thread(stack.start_services)
     running = Stack(stack, specs, Endpoints.from_credentials(stack.credentials(), base), home)
     names = {s.name for s in specs}
-    missing = {"intake", "scoring", "routing", "sla-monitor", "analytics"} - names
+    missing = {"console", "intake", "scoring", "routing", "sla-monitor", "analytics"} - names
     if missing:
         await asyncio.to_thread(stack.stop_all)
         pytest.fail(f"services without an app module: {sorted(missing)}")

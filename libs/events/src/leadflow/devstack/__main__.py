@@ -43,6 +43,7 @@ class ServiceSpec:
 
 
 SERVICES = [
+    ServiceSpec("console", "leadflow.console", 8000, "console"),
     ServiceSpec("intake", "leadflow.intake", 8001, "intake"),
     ServiceSpec("scoring", "leadflow.scoring", 8002, "scoring"),
     ServiceSpec("routing", "leadflow.routing", 8003, "routing"),
@@ -54,7 +55,8 @@ SERVICES = [
 def available_services(port_base: int = 8000) -> list[ServiceSpec]:
     """Services whose package has an ``app`` module (each service issue registers itself).
 
-    Ports are ``port_base`` + 1..5 (8001-8005 by default; tests pick another base).
+    Ports are ``port_base`` + 0..5 (8000-8005 by default, the console on the base itself;
+    tests pick another base).
     """
     return [
         ServiceSpec(s.name, s.module, port_base + s.port - 8000, s.schema)
@@ -121,17 +123,23 @@ class Devstack:
 
     def credentials(self) -> dict[str, str]:
         path = self.home / "credentials.json"
-        if path.exists():
-            creds: dict[str, str] = json.loads(path.read_text())
-        else:
-            creds = {
-                "admin_token": "adm_" + secrets.token_urlsafe(24),
-                "api_key": "key_" + secrets.token_urlsafe(24),
-                "form_key": "form_" + secrets.token_hex(8),
-            }
+        creds: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        fresh = {
+            "admin_token": "adm_" + secrets.token_urlsafe(24),
+            "api_key": "key_" + secrets.token_urlsafe(24),
+            "form_key": "form_" + secrets.token_hex(8),
+            "console_admin_email": "admin@leadflow.local",
+            "console_admin_password": secrets.token_urlsafe(18),
+        }
+        if not fresh.keys() <= creds.keys():  # new, or written before the console existed
+            creds = {**fresh, **creds}
             path.write_text(json.dumps(creds, indent=2))
             path.chmod(0o600)
         return creds
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.port_base}"
 
     def env(self) -> dict[str, str]:
         creds = self.credentials()
@@ -140,6 +148,11 @@ class Devstack:
             "DATABASE_URL": database,
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "LEADFLOW_ADMIN_TOKEN": creds["admin_token"],
+            # Every service trusts the console of this stack; it creates the dev admin user.
+            "LEADFLOW_AUTH_ISSUER": self.console_url,
+            "LEADFLOW_CONSOLE_URL": self.console_url,
+            "LEADFLOW_CONSOLE_ADMIN_EMAIL": creds["console_admin_email"],
+            "LEADFLOW_CONSOLE_ADMIN_PASSWORD": creds["console_admin_password"],
             "LEADFLOW_INTAKE_BOOTSTRAP_API_KEY": creds["api_key"],
             "LEADFLOW_INTAKE_BOOTSTRAP_FORM_KEY": creds["form_key"],
             "LEADFLOW_INTAKE_BOOTSTRAP_FORM_ORIGINS": (
@@ -289,6 +302,8 @@ def banner(stack: Devstack, specs: list[ServiceSpec]) -> str:
     creds = stack.credentials()
     by_name = {s.name: s for s in specs}
     lines = ["", "Leadflow is running.", ""]
+    if "console" in by_name:
+        lines.append(f"  Console           {stack.console_url}/  (sign in below)")
     if "analytics" in by_name:
         lines.append(f"  Dashboard         http://127.0.0.1:{by_name['analytics'].port}/")
     for spec in specs:
@@ -303,7 +318,9 @@ def banner(stack: Devstack, specs: list[ServiceSpec]) -> str:
         f"  Kafka             {stack.kafka.bootstrap}",
         f"  Postgres          {stack.postgres.url}",
         "",
-        f"  Admin token       {creds['admin_token']}",
+        f"  Console admin     {creds['console_admin_email']}",
+        f"  Admin password    {creds['console_admin_password']}",
+        f"  Admin token       {creds['admin_token']}   (automation: acts as the admin role)",
         f"  API key           {creds['api_key']}   (X-Api-Key: inquiries, scans, activities)",
         f"  Web form key      {creds['form_key']}",
         f"  Settings file     {stack.home / 'dev.env'}",

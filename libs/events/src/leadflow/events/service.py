@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-from fastapi import APIRouter, Depends, FastAPI, Header, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflow.events import metrics
+from leadflow.events.access import Permission, public, requires
 from leadflow.events.clock import Clock, SystemClock
 from leadflow.events.consumer import (
     TRANSIENT_ERROR_TYPES,
@@ -421,11 +422,16 @@ class ServiceKit:
 
         app.add_middleware(RequestMetricsMiddleware, service=kit.service)
 
-        @app.get("/healthz", tags=["operations"], summary="Liveness")
+        @app.get("/healthz", tags=["operations"], summary="Liveness", dependencies=[public()])
         async def healthz() -> dict[str, str]:
             return {"status": "ok", "service": kit.service}
 
-        @app.get("/readyz", tags=["operations"], summary="Readiness: Postgres, migrations, Kafka")
+        @app.get(
+            "/readyz",
+            tags=["operations"],
+            summary="Readiness: Postgres, migrations, Kafka",
+            dependencies=[public()],
+        )
         async def readyz() -> JSONResponse:
             checks = await kit.readiness()
             ready = all(v == "ok" for v in checks.values())
@@ -434,7 +440,9 @@ class ServiceKit:
                 status_code=200 if ready else 503,
             )
 
-        @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+        @app.get(
+            "/metrics", tags=["operations"], summary="Prometheus metrics", dependencies=[public()]
+        )
         async def metrics_endpoint() -> Response:
             return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -480,17 +488,10 @@ def is_admin_token(kit: ServiceKit, token: str) -> bool:
     return hmac.compare_digest(token.encode(), kit.settings.admin_token.encode())
 
 
-async def require_admin(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_admin_token: Annotated[str | None, Header()] = None,
-) -> None:
-    """Admin APIs (models, rules, policies, keys) need the admin bearer token."""
-    if not is_admin_token(kit_of(request), presented_token(authorization, x_admin_token)):
-        raise Problem(403, "Forbidden", "admin token is not valid")
-
-
-AdminDep = Depends(require_admin)
+# Operations (dead letters, projection rebuilds): the admin role, a person's or the admin
+# token's. Every other route declares its own permission (see ``leadflow.events.access``).
+AdminDep = requires(Permission.OPERATIONS)
+require_admin = AdminDep.dependency
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:

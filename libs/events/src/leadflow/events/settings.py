@@ -7,7 +7,14 @@
 | `LEADFLOW_DB_SCHEMA` | the service name (`sla` for sla-monitor) | the service's own schema |
 | `LEADFLOW_TOPIC_PREFIX` | empty | prefix for every topic (tests, shared brokers) |
 | `LEADFLOW_TOPIC_RETENTION_HOURS` | `168` | `retention.ms` of the topics a service or `create-topics` creates: events carry personal fields in clear, so this bounds how long an erased lead's data stays on the broker |
-| `LEADFLOW_ADMIN_TOKEN` | `change-me` | bearer token of the admin APIs |
+| `LEADFLOW_ADMIN_TOKEN` | `change-me` | the bootstrap admin token: an automation credential that acts as the `admin` role on every service (people sign in at the console instead) |
+| `LEADFLOW_AUTH_ISSUER` | `http://127.0.0.1:8000` | the issuer whose tokens every service accepts (`iss`): the local console by default, or an existing OIDC provider's issuer URL |
+| `LEADFLOW_AUTH_JWKS_URL` | empty | where the issuer's signing keys are (empty: the `jwks_uri` of `<issuer>/.well-known/openid-configuration`) |
+| `LEADFLOW_AUTH_AUDIENCE` | `leadflow` | the audience (`aud`) a token must carry (empty: not checked) |
+| `LEADFLOW_AUTH_ROLES_CLAIM` | `roles` | the claim (a dotted path, e.g. `realm_access.roles` for Keycloak, `groups` for Okta) holding the Leadflow roles and the `personal_data` grant |
+| `LEADFLOW_AUTH_REP_CLAIM` | `rep_id` | the claim binding a `rep` to their routing rep id |
+| `LEADFLOW_AUTH_ALGORITHMS` | `EdDSA,RS256` | accepted signature algorithms (asymmetric only; others are ignored) |
+| `LEADFLOW_AUTH_JWKS_CACHE_SECONDS` | `3600` | how long fetched signing keys are kept (a token with an unknown key id refreshes them sooner) |
 | `LEADFLOW_HOST` / `LEADFLOW_PORT` | `127.0.0.1` / per service | where the HTTP server listens |
 | `LEADFLOW_MAX_BODY_BYTES` | `1048576` | request bodies above this get 413 (imports have their own) |
 | `LEADFLOW_MAX_HEADER_BYTES` | `16384` | a request line plus headers above this gets 431 |
@@ -58,6 +65,13 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     topic_retention_hours: float = Field(default=DEFAULT_TOPIC_RETENTION_HOURS, gt=0)
     admin_token: str = "change-me"
+    auth_issuer: str = "http://127.0.0.1:8000"
+    auth_jwks_url: str = ""
+    auth_audience: str = "leadflow"
+    auth_roles_claim: str = "roles"
+    auth_rep_claim: str = "rep_id"
+    auth_algorithms: str = "EdDSA,RS256"
+    auth_jwks_cache_seconds: float = Field(default=3600.0, gt=0)
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = 1_048_576

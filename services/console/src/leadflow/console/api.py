@@ -1,0 +1,277 @@
+"""The console's identity API: sign-in (OAuth2 password grant), users, JWKS, discovery.
+
+People sign in with ``POST /v1/auth/token`` and carry the short-lived token it returns to
+every service, which verifies it in the kernel (:mod:`leadflow.events.access`). Only admins
+manage users. Failed sign-ins are counted per user and per client address in the database
+(shared by replicas): after ``LEADFLOW_CONSOLE_LOGIN_MAX_FAILURES`` within the window the
+endpoint answers 429 with ``Retry-After``, without even checking the password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Annotated, Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from sqlalchemy.exc import IntegrityError
+
+from leadflow.console import domain, store
+from leadflow.console.keys import ALGORITHM, SigningKey
+from leadflow.console.settings import ConsoleSettings
+from leadflow.events.access import Permission, Principal, public, requires
+from leadflow.events.errors import Problem
+from leadflow.events.service import KitDep, ServiceKit
+
+router = APIRouter()
+_hasher = PasswordHasher()
+# Verified when the e-mail is unknown, so a wrong address costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not a password of anyone")
+
+Password = Annotated[str, Field(min_length=12, max_length=256)]
+Roles = Annotated[list[str], Field(max_length=8)]
+RepId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+def settings_of(kit: ServiceKit) -> ConsoleSettings:
+    assert isinstance(kit.settings, ConsoleSettings)
+    return kit.settings
+
+
+def signing_key(kit: ServiceKit) -> SigningKey:
+    key = kit.state.get("signing_key")
+    assert isinstance(key, SigningKey), "the console's startup loads the signing key"
+    return key
+
+
+async def hash_password(password: str) -> str:
+    # argon2 is deliberately slow (tens of ms): off the event loop.
+    return await asyncio.to_thread(_hasher.hash, password)
+
+
+async def password_matches(stored_hash: str, password: str) -> bool:
+    def verify() -> bool:
+        try:
+            return _hasher.verify(stored_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+
+    return await asyncio.to_thread(verify)
+
+
+# -- sign-in ---------------------------------------------------------------------------
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="seconds")
+
+
+def _invalid_grant(detail: str) -> Problem:
+    return Problem(
+        401,
+        "Unauthorized",
+        detail,
+        headers={"WWW-Authenticate": "Bearer"},
+        extra={"error": "invalid_grant"},
+    )
+
+
+@router.post(
+    "/v1/auth/token",
+    tags=["sign-in"],
+    summary="Sign in (OAuth2 password grant): a short-lived token for every service",
+    dependencies=[public()],
+)
+async def issue_token(
+    request: Request,
+    kit: KitDep,
+    username: Annotated[str, Form(min_length=1, max_length=320)],
+    password: Annotated[str, Form(min_length=1, max_length=256)],
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+) -> TokenOut:
+    s = settings_of(kit)
+    now = kit.clock.now()
+    window = timedelta(seconds=s.console_login_window_seconds)
+    user_key = f"user:{username.strip().lower()}"
+    ip_key = f"ip:{request.client.host if request.client else 'unknown'}"
+    async with kit.connect() as conn:
+        seen = await store.failures(conn, [user_key, ip_key], now - window)
+    waits = [
+        domain.retry_after(seen[user_key], s.console_login_max_failures, window, now),
+        domain.retry_after(seen[ip_key], s.console_login_ip_max_failures, window, now),
+    ]
+    wait = max((w for w in waits if w is not None), default=None)
+    if wait is not None:
+        raise Problem(
+            429,
+            "Too many sign-in attempts",
+            "too many failed sign-ins; try again later",
+            headers={"Retry-After": str(int(wait + 0.999))},
+        )
+    async with kit.connect() as conn:
+        found = await store.credentials_of(conn, username.strip())
+    ok = await password_matches(found[1] if found else _DUMMY_HASH, password)
+    async with kit.unit_of_work() as uow:
+        if not ok or found is None:
+            await store.record_failure(uow.conn, [user_key, ip_key], now)
+        else:
+            await store.forget_failures(uow.conn, user_key, now - window)
+    if not ok or found is None:
+        raise _invalid_grant("wrong e-mail or password")
+    user = found[0]
+    key = signing_key(kit)
+    ttl = timedelta(seconds=s.console_token_ttl_seconds)
+    claims = domain.token_claims(
+        user, issuer=s.auth_issuer, audience=s.auth_audience, now=now, ttl=ttl
+    )
+    token = jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
+    return TokenOut(access_token=token, expires_in=s.console_token_ttl_seconds)
+
+
+@router.get(
+    "/.well-known/jwks.json",
+    tags=["sign-in"],
+    summary="The public keys tokens are signed with (JWKS)",
+    dependencies=[public()],
+)
+async def jwks(kit: KitDep) -> dict[str, Any]:
+    return signing_key(kit).jwks()
+
+
+@router.get(
+    "/.well-known/openid-configuration",
+    tags=["sign-in"],
+    summary="OpenID Provider discovery",
+    dependencies=[public()],
+)
+async def openid_configuration(kit: KitDep) -> dict[str, Any]:
+    return domain.discovery(settings_of(kit).auth_issuer, [ALGORITHM])
+
+
+@router.get("/v1/me", tags=["sign-in"], summary="Who the token belongs to")
+async def me(
+    who: Annotated[Principal, requires(Permission.AUTHENTICATED)],
+) -> dict[str, Any]:
+    return who.claims
+
+
+# -- users -----------------------------------------------------------------------------
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    name: str = Field(default="", max_length=200)
+    password: Password
+    roles: Roles
+    rep_id: RepId | None = None
+
+
+class UserPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr | None = None
+    name: str | None = Field(default=None, max_length=200)
+    password: Password | None = None
+    roles: Roles | None = None
+    rep_id: RepId | None = None
+
+
+def _check_roles(roles: list[str], rep_id: str | None) -> None:
+    errors = domain.role_errors(roles, rep_id)
+    if errors:
+        raise Problem.invalid_fields(errors)
+
+
+def _unknown(user_id: uuid.UUID) -> Problem:
+    return Problem(404, "Unknown user", f"no user {user_id}")
+
+
+def _taken(email: str) -> Problem:
+    return Problem(
+        409,
+        "E-mail taken",
+        f"a user with e-mail {email} exists",
+        errors=[{"field": "email", "message": "already used by another user"}],
+    )
+
+
+users = APIRouter(tags=["users"], dependencies=[requires(Permission.USERS)])
+
+
+@users.post("/v1/users", status_code=201, summary="Create a user")
+async def create_user(kit: KitDep, body: UserIn) -> JSONResponse:
+    roles = sorted(set(body.roles))
+    _check_roles(roles, body.rep_id)
+    password_hash = await hash_password(body.password)
+    async with kit.unit_of_work() as uow:
+        user = await store.insert_user(
+            uow.conn,
+            email=body.email,
+            name=body.name,
+            password_hash=password_hash,
+            roles=roles,
+            rep_id=body.rep_id,
+        )
+    if user is None:
+        raise _taken(body.email)
+    return JSONResponse(
+        user.public(), status_code=201, headers={"Location": f"/v1/users/{user.user_id}"}
+    )
+
+
+@users.get("/v1/users", summary="Every user")
+async def list_users(kit: KitDep) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        found = await store.list_users(conn)
+    return {"count": len(found), "users": [u.public() for u in found]}
+
+
+@users.get("/v1/users/{user_id}", summary="One user")
+async def get_user(kit: KitDep, user_id: uuid.UUID) -> dict[str, Any]:
+    async with kit.connect() as conn:
+        user = await store.get_user(conn, user_id)
+    if user is None:
+        raise _unknown(user_id)
+    return user.public()
+
+
+@users.patch("/v1/users/{user_id}", summary="Change a user's e-mail, name, password, roles")
+async def patch_user(kit: KitDep, user_id: uuid.UUID, body: UserPatch) -> dict[str, Any]:
+    given = body.model_dump(exclude_unset=True)
+    for field in ("email", "password", "roles"):
+        if field in given and given[field] is None:
+            raise Problem.invalid_fields([{"field": field, "message": "may not be null"}])
+    changes: dict[str, Any] = {k: v for k, v in given.items() if k != "password"}
+    if "password" in given:
+        changes["password_hash"] = await hash_password(given["password"])
+    if "roles" in changes:
+        changes["roles"] = sorted(set(changes["roles"]))
+    try:
+        async with kit.unit_of_work() as uow:
+            current = await store.get_user(uow.conn, user_id)
+            if current is None:
+                raise _unknown(user_id)
+            roles = changes.get("roles", list(current.roles))
+            rep_id = changes.get("rep_id", current.rep_id)
+            _check_roles(roles, rep_id)
+            updated = await store.update_user(uow.conn, user_id, changes) if changes else current
+    except IntegrityError:
+        raise _taken(str(given.get("email"))) from None
+    assert updated is not None
+    return updated.public()
+
+
+@users.delete("/v1/users/{user_id}", status_code=204, summary="Delete a user")
+async def delete_user(kit: KitDep, user_id: uuid.UUID) -> Response:
+    async with kit.unit_of_work() as uow:
+        if not await store.delete_user(uow.conn, user_id):
+            raise _unknown(user_id)
+    return Response(status_code=204)
