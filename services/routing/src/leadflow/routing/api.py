@@ -31,6 +31,7 @@ from leadflow.events.catalogue.routing import (
     OpportunityOpened,
     RoutingRulesPublished,
 )
+from leadflow.events.access import Principal, Role
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import EventPayload, new_id, stream_id
 from leadflow.events.errors import Problem, UnknownLead
@@ -360,6 +361,19 @@ async def caller(
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+async def rep_token_principal(kit: ServiceKit, token: str) -> Principal | None:
+    """A rep's personal token (``lfr_...``) is that rep's credential on every route of
+    routing, the same as a signed-in rep's token (the kernel asks this for bearer tokens
+    that are neither the admin token nor a JWT)."""
+    if not looks_like_rep_token(token):
+        return None
+    async with kit.connect() as conn:
+        rep_id = await store.rep_of_token(conn, rep_token_digest(token))
+    if rep_id is None:
+        return None
+    return Principal(f"rep-token:{rep_id}", "rep_token", frozenset({Role.REP}), rep_id=rep_id)
 
 
 class RepTokenIn(BaseModel):

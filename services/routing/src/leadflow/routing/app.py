@@ -8,7 +8,8 @@ from fastapi import FastAPI
 
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
-from leadflow.routing.api import router, sales_router
+from leadflow.events.access import add_token_resolver
+from leadflow.routing.api import rep_token_principal, router, sales_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
 from leadflow.routing.store import ConfigCache
@@ -30,6 +31,7 @@ def create_kit(
         migrations_dir=MIGRATIONS,
     )
     kit.state["config_cache"] = cache
+    add_token_resolver(kit, rep_token_principal)
     return kit
 
 
