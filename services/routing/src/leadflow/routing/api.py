@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Body, Depends, Header, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from leadflow.events.access import Principal, Role
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import (
     DealLost,
@@ -31,7 +32,6 @@ from leadflow.events.catalogue.routing import (
     OpportunityOpened,
     RoutingRulesPublished,
 )
-from leadflow.events.access import Principal, Role
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import EventPayload, new_id, stream_id
 from leadflow.events.errors import Problem, UnknownLead

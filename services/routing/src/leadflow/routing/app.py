@@ -6,9 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.events.access import add_token_resolver
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
-from leadflow.events.access import add_token_resolver
 from leadflow.routing.api import rep_token_principal, router, sales_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
