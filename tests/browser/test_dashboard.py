@@ -140,7 +140,7 @@ async def test_dashboard_renders_headline_and_charts_with_the_scripted_data(serv
             headline = await page.inner_text("#headline")
             assert "6 inquiries" in headline
             assert "2 opportunities" in headline
-            assert "1,200 revenue" in headline
+            assert "1,200 USD revenue" in headline  # per currency, never EUR + USD
             # Funnel bars carry the scripted counts, in order, with widths proportional to them.
             values = await page.eval_on_selector_all(
                 "#chart-funnel rect.bar", "els => els.map(e => Number(e.dataset.value))"
@@ -154,7 +154,7 @@ async def test_dashboard_renders_headline_and_charts_with_the_scripted_data(serv
                 "#chart-revenue rect.bar",
                 "els => els.map(e => [e.dataset.label, Number(e.dataset.value)])",
             )
-            assert ["web_form", 1200.0] in revenue
+            assert ["web_form (USD)", 1200.0] in revenue
             sla = await page.eval_on_selector_all(
                 "#chart-sla rect.bar", "els => els.map(e => Number(e.dataset.value))"
             )

@@ -126,19 +126,29 @@ async def test_sources_rates_revenue_and_roi_with_entered_campaign_costs(
         1,
     )
     assert (web["mql_rate"], web["sql_rate"], web["win_rate"]) == (0.75, 0.5, 0.5)
-    assert (web["pipeline"], web["won_revenue"]) == (4000.0, 1200.0)
-    assert (web["cost"], web["cost_per_lead"], web["roi"]) == (400.0, 100.0, 2.0)
+    # Pipeline is open opportunities only: L1's was won and L6's lost, so none is left.
+    assert web["money"] == [
+        {
+            "currency": "USD",
+            "pipeline": 0.0,
+            "won_revenue": 1200.0,
+            "won_deals": 1,
+            "cost": 400.0,
+            "cost_per_lead": 100.0,
+            "roi": 2.0,
+        }
+    ]
     badge = rows["badge_scan"]
-    assert (badge["inquiries"], badge["mqls"], badge["disqualified"], badge["won_revenue"]) == (
+    assert (badge["inquiries"], badge["mqls"], badge["disqualified"], badge["money"]) == (
         2,
         1,
         1,
-        0.0,
+        [],
     )
-    assert badge["cost"] is None and badge["win_rate"] is None
+    assert badge["win_rate"] is None
     campaigns = await loaded.get("/v1/sources", params={"group_by": "campaign"})
     by_campaign = {r["source"]: r for r in campaigns.json()["rows"]}
-    assert by_campaign["spring"]["cost_per_lead"] == 100.0
+    assert by_campaign["spring"]["money"][0]["cost_per_lead"] == 100.0
     # Half of March: half the cost, over the leads of that half (L1, L2, L5, L6 all early March).
     half = {
         r["source"]: r
@@ -149,7 +159,7 @@ async def test_sources_rates_revenue_and_roi_with_entered_campaign_costs(
             )
         ).json()["rows"]
     }
-    assert half["spring"]["cost"] == round(400 * 15 / 31, 2)
+    assert half["spring"]["money"][0]["cost"] == round(400 * 15 / 31, 2)
     events = (await loaded.get("/v1/sources", params={"group_by": "event"})).json()["rows"]
     assert {r["source"]: r["inquiries"] for r in events} == {"(none)": 5, "expo25": 1}
 
@@ -171,7 +181,8 @@ async def test_attribution_models_split_the_won_revenue(
 ) -> None:
     body = (await loaded.get("/v1/attribution", params={"model": model})).json()
     assert {r["campaign"]: r["revenue"] for r in body["rows"]} == expected
-    assert body["total_revenue"] == 1200.0
+    assert {r["currency"] for r in body["rows"]} == {"USD"}
+    assert body["totals"] == [{"currency": "USD", "revenue": 1200.0}]
 
 
 async def test_unknown_attribution_model_is_a_problem_naming_the_field(
@@ -188,7 +199,7 @@ async def test_reps_acceptance_reasons_and_sla_compliance(loaded: httpx.AsyncCli
     r1, r2 = reps["r1"], reps["r2"]
     assert (r1["team_id"], r1["assigned"], r1["accepted"], r1["rejected"]) == ("t1", 2, 1, 1)
     assert (r1["acceptance_rate"], r1["rejection_rate"]) == (0.5, 0.5)
-    assert (r1["won"], r1["won_revenue"]) == (1, 1200.0)
+    assert (r1["won"], r1["money"]) == (1, [{"currency": "USD", "won_revenue": 1200.0}])
     assert (r2["assigned"], r2["accepted"], r2["recycled"], r2["sqls"], r2["lost"]) == (
         2,
         2,
@@ -204,6 +215,7 @@ async def test_reps_acceptance_reasons_and_sla_compliance(loaded: httpx.AsyncCli
     }
     (p1,) = body["sla_by_policy"]
     assert (p1["started"], p1["met_on_time"], p1["met_late"], p1["breached"]) == (3, 1, 1, 2)
+    assert p1["late"] == 2  # L2 breached; L3 breached, then met late: one verdict per clock
     assert p1["compliance"] == 0.3333
     teams = {t["team_id"]: t["compliance"] for t in body["sla_by_team"]}
     assert teams == {"t1": 0.5, "t2": 0.0}
@@ -233,6 +245,7 @@ async def test_lead_plan_works_back_from_the_goal_with_measured_rates(
         plan["mql"],
         plan["inquiry"],
     ) == (1200.0, 10, 20, 30, 30, 40, 60)
+    assert body["currency"] == plan["currency"] == "USD"
     (web,) = body["by_source"]  # only web_form has won revenue, so it carries the whole goal
     assert (web["segment"], web["won"], web["mql"], web["inquiry"]) == ("web_form", 10, 30, 40)
     bad = await loaded.get("/v1/plan", params={"revenue": -5})

@@ -37,13 +37,28 @@ async def test_funnel_cohort_columns_migrate_down_to_a_row_per_milestone_and_bac
         )
         assert len(per_milestone) > 2 * len(columns)
 
+        # 0005 (money per currency) clears every projection for a replay; put the funnel
+        # rows back in the 0004 shape it leaves, to see 0004 pivot them down and up again.
+        await asyncio.to_thread(downgrade, database_url, schema, MIGRATIONS, "0004")
+        await conn.copy_records_to_table(
+            "funnel_cohort",
+            schema_name=schema,
+            records=[tuple(r) for r in columns],
+            columns=list(columns[0].keys()),
+        )
         await asyncio.to_thread(downgrade, database_url, schema, MIGRATIONS, "0003")
         old = await conn.fetch(
             f'SELECT {", ".join(KEY)}, milestone, leads FROM "{schema}".funnel_cohort'
         )
         assert sorted(tuple(r) for r in old) == per_milestone
 
+        await upgrade_async(database_url, schema, MIGRATIONS, "0004")
+        again = await conn.fetch(f'SELECT * FROM "{schema}".funnel_cohort')
+        assert sorted(tuple(r) for r in again) == sorted(tuple(r) for r in columns)
+
+        # At head the projections are empty until replayed; the replay rebuilds them all.
         await upgrade_async(database_url, schema, MIGRATIONS)
+        await rebuild_group(engine, all_projections())
         assert await dump(conn, schema) == built
     finally:
         await conn.close()

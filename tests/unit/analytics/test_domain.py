@@ -59,8 +59,11 @@ def test_happy_path_counts_each_milestone_once_with_stage_durations() -> None:
         ("sql", "opportunity", 24 * 3600.0),
         ("opportunity", "won", 24 * 3600.0),
     ]
-    assert sum(f.pipeline for f in fx) == 1000.0
+    # The opportunity enters the pipeline and leaves it when won: pipeline is open ones only.
+    money = [m for f in fx for m in f.cohort_money]
+    assert money == [("USD", 1000.0, 0.0, 0), ("USD", -1000.0, 0.0, 0), ("USD", 0.0, 1200.0, 1)]
     assert sum(f.won for f in fx) == 1200.0
+    assert state.money == {"USD": [0.0, 1200.0, 1.0]}
     assert state.cohort_day == date(2025, 3, 3)
     assert (state.channel, state.campaign) == ("web_form", "spring")
     assert not state.open
@@ -345,3 +348,53 @@ def test_capture_logged_after_nurture_enrolment_still_counts_the_inquiry() -> No
     effects = domain.fold(state, fact("lead.captured", 0, source={"channel": "web_form"}))
     assert effects.new_milestones == ["inquiry"]
     assert state.stage == "nurture"
+
+
+def test_money_keeps_its_currency_and_pipeline_is_open_opportunities_only() -> None:
+    state, fx = run(
+        [
+            fact("lead.captured", 0, capture_method="api"),
+            fact("opportunity.opened", 1, amount="1000", currency="EUR", opportunity_id="o"),
+        ]
+    )
+    assert state.money == {"EUR": [1000.0, 0.0, 0.0]}
+    _, fx = run([fact("deal.lost", 2, reason_code="price")], state)
+    assert list(fx[0].cohort_money) == [("EUR", -1000.0, 0.0, 0)]
+    assert state.money == {"EUR": [0.0, 0.0, 0.0]}
+    # A second cycle won in USD is kept apart from the EUR figures.
+    _, fx = run([fact("deal.won", 3, amount="500", currency="USD")], state)
+    assert (fx[0].won, fx[0].currency) == (500.0, "USD")
+    assert state.money == {"EUR": [0.0, 0.0, 0.0], "USD": [0.0, 500.0, 1.0]}
+
+
+def test_a_queue_is_not_a_rep_until_a_rep_takes_the_lead() -> None:
+    state, _ = run(
+        [
+            fact("lead.captured", 0, capture_method="api"),
+            fact("lead.qualified", 1),
+            fact("lead.assigned", 1, assignee_kind="queue", queue_id="unassigned", team_id="na"),
+        ]
+    )
+    assert (state.rep_id, state.queue_id) == (domain.UNKNOWN, "unassigned")
+    run([fact("lead.accepted", 2, rep_id="r7")], state)
+    assert (state.rep_id, state.queue_id) == ("r7", domain.UNKNOWN)
+
+
+def test_each_sla_clock_gets_one_verdict_counted_on_its_start_day() -> None:
+    owner = {"policy_id": "p", "rep_id": "r1", "team_id": "t1"}
+    state, fx = run(
+        [
+            fact("sla.started", 1, sla_id="a", **owner),
+            fact("sla.breached", 30, sla_id="a", **owner),
+            fact("sla.met", 31, sla_id="a", on_time=False, **owner),
+            fact("sla.started", 40, sla_id="b", **owner),
+            fact("sla.met", 50, sla_id="c", on_time=False, policy_id="p"),  # never started
+            fact("sla.met", 41, sla_id="b", on_time=True, **owner),
+        ]
+    )
+    assert [f.sla_verdict for f in fx] == [None, "late", None, None, "late", "on_time"]
+    # the breach and the late meet count on the day clock "a" started (T0 + 1 h)
+    assert {f.sla_day for f in fx[:3]} == {fx[0].sla_day}
+    assert fx[1].sla_day != (T0 + timedelta(hours=30)).date()
+    assert fx[2].sla_owner == ("r1", "t1")
+    assert state.slas == {}

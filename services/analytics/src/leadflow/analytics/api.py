@@ -47,12 +47,26 @@ FiltersDep = Annotated[Filters, Depends(filters)]
 Format = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
 
 
+def flat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """CSV lines: a row with per-currency ``money`` becomes one line per currency (its
+    counts repeated, filter on ``currency``); money never adds up across currencies."""
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        money = row.get("money")
+        if not isinstance(money, list):
+            out.append(row)
+            continue
+        base = {k: v for k, v in row.items() if k != "money"}
+        out += [{**base, **m} for m in money] or [{**base, "currency": None}]
+    return out
+
+
 def respond(request: Request, fmt: str | None, report: dict[str, Any], name: str) -> Response:
     """JSON, or CSV of the report's rows with ?format=csv or Accept: text/csv."""
     wants_csv = fmt == "csv" or (fmt is None and "text/csv" in request.headers.get("accept", ""))
     if wants_csv:
         return Response(
-            to_csv(report.get("rows", [])),
+            to_csv(flat_rows(report.get("rows", []))),
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
@@ -211,10 +225,20 @@ async def get_plan(
     revenue: Annotated[float, Query(gt=0, le=1e13)],
     period: Annotated[str, Query(pattern="^(week|month|quarter|year)$")] = "quarter",
     mix: str | None = None,
+    currency: Annotated[str | None, Query(pattern="^[A-Z]{3}$")] = None,
     fmt: Format = None,
 ) -> Response:
+    """The goal is in ``currency`` (default: the one currency revenue was won in)."""
     async with kit.connect() as conn:
-        report = await store.plan(conn, f, revenue, period, _mix(mix))
+        try:
+            report = await store.plan(conn, f, revenue, period, _mix(mix), currency)
+        except store.PlanCurrencyError as exc:
+            raise Problem(
+                422,
+                "Currency needed",
+                str(exc),
+                errors=[{"field": "currency", "message": f"one of {', '.join(exc.currencies)}"}],
+            ) from exc
     return respond(request, fmt, report, "plan")
 
 
@@ -251,7 +275,31 @@ async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Respo
     summary="Enter a campaign's cost",
 )
 async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
+    """One cost per campaign, channel, currency and day: a cost overlapping one already
+    entered (the same invoice posted twice) is refused, not added to it (409)."""
     async with kit.engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('campaign_costs'))"))
+        clash = (
+            await conn.execute(
+                text(
+                    "SELECT id, period_start, period_end FROM campaign_costs "
+                    "WHERE campaign = :campaign AND channel = :channel AND currency = :currency "
+                    "AND period_start <= :period_end AND period_end >= :period_start "
+                    "ORDER BY id LIMIT 1"
+                ),
+                body.model_dump(),
+            )
+        ).first()
+        if clash is not None:
+            raise Problem(
+                409,
+                "Cost already entered",
+                f"cost {clash[0]} of campaign {body.campaign!r} ({body.channel}, "
+                f"{body.currency}) covers {clash[1]}..{clash[2]}, which overlaps this period: "
+                "delete it first to replace it",
+                errors=[{"field": "period_start", "message": f"overlaps cost {clash[0]}"}],
+                extra={"existing_id": clash[0]},
+            )
         new_id = await conn.scalar(
             text(
                 "INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "

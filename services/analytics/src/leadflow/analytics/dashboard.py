@@ -68,7 +68,11 @@ async def render(
     reps = await store.reps(conn, f)
     stuck = await store.stuck(conn, f, now, expected_days, limit=10)
     counts = {r["stage"]: r["count"] for r in funnel["waterfall"]}
-    revenue = sum(r["won_revenue"] for r in sources["rows"])
+    # Revenue per currency: never one sum of EUR and USD.
+    revenue: dict[str, float] = {}
+    for r in sources["rows"]:
+        for m in r["money"]:
+            revenue[m["currency"]] = revenue.get(m["currency"], 0.0) + m["won_revenue"]
     charts = [
         bar_chart(
             "chart-funnel",
@@ -83,7 +87,12 @@ async def render(
         bar_chart(
             "chart-revenue",
             "Won revenue by source",
-            [(r["source"], r["won_revenue"], _money(r["won_revenue"])) for r in sources["rows"]],
+            [
+                (f"{r['source']} ({m['currency']})", m["won_revenue"], _money(m["won_revenue"]))
+                for r in sources["rows"]
+                for m in r["money"]
+                if m["won_revenue"]
+            ],
         ),
         bar_chart(
             "chart-velocity",
@@ -107,7 +116,9 @@ async def render(
         "headline": {
             "inquiries": counts.get("inquiry", 0),
             "opportunities": counts.get("opportunity", 0),
-            "revenue": _money(revenue),
+            "revenue": [
+                {"currency": c, "text": f"{_money(v)} {c}"} for c, v in sorted(revenue.items())
+            ],
         },
         "charts": charts,
         "layout": {"bar_h": BAR_H, "label_w": LABEL_W, "plot_w": PLOT_W},

@@ -112,13 +112,16 @@ class LeadState:
     counted: bool = False  # milestones were counted in the lead's cohort (cohort is known)
     lost: bool = False
     disqualified: bool = False
-    rep_id: str = UNKNOWN
+    rep_id: str = UNKNOWN  # the rep who owns the lead (never a queue)
     team_id: str = UNKNOWN
+    queue_id: str = UNKNOWN  # the queue it waits in, while no rep owns it
     mql_at: datetime | None = None
     opp_at: datetime | None = None
     touches: list[Touch] = field(default_factory=list)
-    pipeline: float = 0.0
-    won_amount: float = 0.0
+    # currency -> [open pipeline, won revenue, won deals]: money never mixes currencies
+    money: dict[str, list[float]] = field(default_factory=dict)
+    # running SLA clocks: sla_id -> [start day (ISO), breached (0/1), rep, team]
+    slas: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def cohort_day(self) -> date | None:
@@ -147,11 +150,12 @@ class LeadState:
             "disqualified": self.disqualified,
             "rep_id": self.rep_id,
             "team_id": self.team_id,
+            "queue_id": self.queue_id,
             "mql_at": iso(self.mql_at),
             "opp_at": iso(self.opp_at),
             "touches": [[iso(t.at), t.channel, t.campaign, t.kind] for t in self.touches],
-            "pipeline": self.pipeline,
-            "won_amount": self.won_amount,
+            "money": self.money,
+            "slas": self.slas,
         }
 
     @classmethod
@@ -170,6 +174,7 @@ class LeadState:
             disqualified=bool(data.get("disqualified", False)),
             rep_id=data.get("rep_id", UNKNOWN),
             team_id=data.get("team_id", UNKNOWN),
+            queue_id=data.get("queue_id", UNKNOWN),
             mql_at=_dt(data.get("mql_at")),
             opp_at=_dt(data.get("opp_at")),
             touches=[
@@ -181,8 +186,8 @@ class LeadState:
                 )
                 for t in data.get("touches", [])
             ],
-            pipeline=float(data.get("pipeline", 0.0)),
-            won_amount=float(data.get("won_amount", 0.0)),
+            money={c: [float(x) for x in v] for c, v in (data.get("money") or {}).items()},
+            slas={k: list(v) for k, v in (data.get("slas") or {}).items()},
         )
 
 
@@ -220,12 +225,16 @@ class Effects:
     transition: Transition | None = None
     new_milestones: Sequence[str] = ()  # counted in the lead's cohort now
     outcomes: Sequence[str] = ()  # "lost"/"disqualified" first reached
-    pipeline: float = 0.0  # amounts of this event, on the day it happened
-    won: float = 0.0
-    cohort_pipeline: float = 0.0  # amounts to add to the lead's cohort now
-    cohort_won: float = 0.0
+    won: float = 0.0  # the amount won by this event, in ``currency``
+    currency: str = ""
+    # Money to add to the lead's cohort now: (currency, open pipeline delta, won revenue,
+    # won deals). Pipeline is open opportunities only: a win, loss or exit takes it back out.
+    cohort_money: Sequence[tuple[str, float, float, int]] = ()
     attributed: Mapping[str, list[tuple[str, str, float, float]]] | None = None
-    # model -> [(channel, campaign, revenue share, deal credit)]
+    # model -> [(channel, campaign, revenue share, deal credit)], in ``currency``
+    sla_day: date | None = None  # an SLA event: the day its clock started
+    sla_owner: tuple[str, str] = (UNKNOWN, UNKNOWN)  # (rep, team) the clock started for
+    sla_verdict: str | None = None  # "on_time" | "late": the clock's one verdict, given now
 
 
 def _text(value: Any) -> str:
@@ -245,6 +254,55 @@ def _amount(payload: Mapping[str, Any]) -> float:
         return float(payload.get("amount") or 0)
     except (TypeError, ValueError):
         return 0.0
+
+
+DEFAULT_CURRENCY = "USD"  # what routing records when a win names none and has no opportunity
+OPEN_OPPORTUNITY_STAGES = frozenset({"opportunity", "on_hold"})
+
+
+def _currency(payload: Mapping[str, Any]) -> str:
+    return str(payload.get("currency") or DEFAULT_CURRENCY)
+
+
+def _close_pipeline(state: LeadState) -> list[tuple[str, float, float, int]]:
+    """Take the lead's open opportunities out of the pipeline (won, lost, left the stage)."""
+    out = []
+    for cur, m in state.money.items():
+        if m[0]:
+            out.append((cur, -m[0], 0.0, 0))
+            m[0] = 0.0
+    return out
+
+
+def _fold_sla(
+    state: LeadState, fx: Effects, event_type: str, p: Mapping[str, Any], at: datetime
+) -> None:
+    """SLA events count on the day their clock started, and each clock gets one verdict:
+    on time (met by its deadline) or late (breached, or met late without a breach event);
+    the same definition as sla-monitor's ``verdict`` (docs/metrics.md)."""
+    sla_id = str(p.get("sla_id") or "")
+    owner = [_text(p.get("rep_id")), _text(p.get("team_id"))]
+    if event_type == "sla.started":
+        state.slas[sla_id] = [at.date().isoformat(), 0, *owner]
+        fx.sla_day, fx.sla_owner = at.date(), (owner[0], owner[1])
+        return
+    entry = state.slas.get(sla_id)
+    fx.sla_day = date.fromisoformat(entry[0]) if entry else at.date()
+    # The clock's owner is the one it started for (sla-monitor's ``rep_id``/``team_id``).
+    fx.sla_owner = (entry[2], entry[3]) if entry and len(entry) > 3 else (owner[0], owner[1])
+    if event_type == "sla.breached":
+        if entry is None or not entry[1]:
+            fx.sla_verdict = "late"
+        if entry is not None:
+            entry[1] = 1
+    elif event_type == "sla.met":
+        if p.get("on_time"):
+            fx.sla_verdict = "on_time"
+        elif entry is None or not entry[1]:
+            fx.sla_verdict = "late"
+        state.slas.pop(sla_id, None)
+    elif event_type == "sla.stopped":
+        state.slas.pop(sla_id, None)
 
 
 def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
@@ -276,8 +334,15 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
             )
         )
     elif et in ("lead.assigned", "lead.reassigned"):
-        state.rep_id = _text(p.get("rep_id") or p.get("queue_id"))
+        # A queue is not a rep: a lead waiting in one is owned by nobody until a rep takes it.
+        state.rep_id = _text(p.get("rep_id"))
+        state.queue_id = UNKNOWN if p.get("rep_id") else _text(p.get("queue_id"))
         state.team_id = _text(p.get("team_id"))
+    elif et.startswith("sla."):
+        _fold_sla(state, fx, et, p, at)
+    elif p.get("rep_id") and et in _REP_ACTIONS and state.rep_id != p["rep_id"]:
+        # A rep took the lead (accepting it from a queue): they own it from now on.
+        state.rep_id, state.queue_id = str(p["rep_id"]), UNKNOWN
 
     # A hand-raise (capture, inquiry) moves only a new or closed (lost/disqualified) lead.
     stage = stage_entered(et, state.stage)
@@ -311,6 +376,30 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
             if state.counted:
                 fx.outcomes = (stage,)
 
+    money: list[tuple[str, float, float, int]] = []
+    if et in ("deal.won", "deal.lost") or (
+        stage is not None and stage not in OPEN_OPPORTUNITY_STAGES
+    ):
+        money += _close_pipeline(state)
+    if et == "opportunity.opened":
+        amount, cur = _amount(p), _currency(p)
+        if amount:
+            state.money.setdefault(cur, [0.0, 0.0, 0.0])[0] += amount
+            money.append((cur, amount, 0.0, 0))
+    elif et == "deal.won":
+        fx.won, fx.currency = _amount(p), _currency(p)
+        m = state.money.setdefault(fx.currency, [0.0, 0.0, 0.0])
+        m[1] += fx.won
+        m[2] += 1
+        money.append((fx.currency, 0.0, fx.won, 1))
+        if fx.won and attribute:
+            fx.attributed = {
+                model: [(t.channel, t.campaign, fx.won * w, w) for t, w in weights]
+                for model, weights in attribute_all(
+                    state.touches, at, state.mql_at, state.opp_at
+                ).items()
+            }
+
     if et == "lead.captured" and not state.counted:
         # Every lead was an inquiry first, even when another producer's event (say
         # nurture.enrolled) reached the log before its capture and the stage did not move.
@@ -320,26 +409,22 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         state.counted = True
         fx.new_milestones = [m for m in MILESTONES if m in state.reached]
         fx.outcomes = [o for o in ("lost", "disqualified") if getattr(state, o)]
-        fx.cohort_pipeline, fx.cohort_won = state.pipeline, state.won_amount
-
-    if et == "opportunity.opened":
-        fx.pipeline = _amount(p)
-        state.pipeline += fx.pipeline
-        if state.counted:
-            fx.cohort_pipeline = fx.pipeline
-    elif et == "deal.won":
-        fx.won = _amount(p)
-        state.won_amount += fx.won
-        if state.counted:
-            fx.cohort_won = fx.won
-        if fx.won and attribute:
-            fx.attributed = {
-                model: [(t.channel, t.campaign, fx.won * w, w) for t, w in weights]
-                for model, weights in attribute_all(
-                    state.touches, at, state.mql_at, state.opp_at
-                ).items()
-            }
+        fx.cohort_money = [(cur, m[0], m[1], int(m[2])) for cur, m in state.money.items() if any(m)]
+    elif money and state.counted:
+        fx.cohort_money = money
     return fx
+
+
+_REP_ACTIONS = frozenset(
+    {
+        "lead.accepted",
+        "lead.contacted",
+        "lead.sales_qualified",
+        "opportunity.opened",
+        "deal.won",
+        "deal.lost",
+    }
+)
 
 
 # -- attribution ------------------------------------------------------------------------
@@ -635,13 +720,19 @@ class PlanLine:
 
 
 def lead_plan(
-    revenue: float, counts: Mapping[str, int], won_revenue: float, segment: str = "all"
+    revenue: float,
+    counts: Mapping[str, int],
+    won_revenue: float,
+    segment: str = "all",
+    won_deals: int | None = None,
 ) -> PlanLine:
     """Work back from a revenue goal through measured milestone conversion rates.
 
-    wins = ceil(revenue / average deal); each earlier milestone = ceil(next / rate).
+    wins = ceil(revenue / average deal); each earlier milestone = ceil(next / rate). The
+    average deal is ``won_revenue`` over ``won_deals`` (the deals won in the goal's
+    currency; default: every won lead).
     """
-    won = counts.get("won", 0)
+    won = counts.get("won", 0) if won_deals is None else won_deals
     avg_deal = rate(won_revenue, won)
     needed: dict[str, int] = {}
     if not avg_deal or revenue <= 0:
@@ -666,21 +757,24 @@ def lead_plan(
 
 def plan_mix(
     revenue: float,
-    per_source: Mapping[str, tuple[Mapping[str, int], float]],
+    per_source: Mapping[
+        str, tuple[Mapping[str, int], float] | tuple[Mapping[str, int], float, int]
+    ],
     mix: Mapping[str, float] | None = None,
 ) -> list[PlanLine]:
     """Split the goal over sources (by ``mix`` or by each source's share of won revenue)
-    and plan each with its own measured rates."""
+    and plan each with its own measured rates (and, given, its won deals)."""
     if mix is None:
-        total = sum(wr for _, wr in per_source.values())
-        mix = {s: (wr / total if total else 0.0) for s, (_, wr) in per_source.items()}
+        total = sum(v[1] for v in per_source.values())
+        mix = {s: (v[1] / total if total else 0.0) for s, v in per_source.items()}
     share_sum = sum(mix.values())
     lines = []
     for source, share in mix.items():
         if share <= 0:
             continue
-        counts, won_rev = per_source.get(source, ({}, 0.0))
-        lines.append(lead_plan(revenue * share / share_sum, counts, won_rev, source))
+        entry = per_source.get(source, ({}, 0.0))
+        deals = entry[2] if len(entry) > 2 else None
+        lines.append(lead_plan(revenue * share / share_sum, entry[0], entry[1], source, deals))
     return lines
 
 

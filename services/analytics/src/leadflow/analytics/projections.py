@@ -252,8 +252,7 @@ class FoldBatch:
                 fx.transition is not None
                 or fx.new_milestones
                 or fx.outcomes
-                or fx.cohort_pipeline
-                or fx.cohort_won
+                or fx.cohort_money
                 or fx.attributed
             ):
                 for collect, acc in who[1]:
@@ -447,27 +446,28 @@ class FunnelProjection(LeadProjection):
 
 # -- sources ------------------------------------------------------------------------------
 
-SOURCE_COLUMNS = (*MILESTONE_COLUMNS, "pipeline", "won_revenue")
-_SOURCE_SEG = "channel, campaign, form_id, event_key"
+SOURCE_COLUMNS = (*MILESTONE_COLUMNS, "pipeline", "won_revenue", "won_deals")
+_SOURCE_SEG = "channel, campaign, form_id, event_key, currency"
 _SOURCE_SUMS = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
 _SOURCE_STAGE = Stage(
     "rb_source_cohort",
-    "day date, channel text, campaign text, form_id text, event_key text, "
+    "day date, channel text, campaign text, form_id text, event_key text, currency text, "
     + ", ".join(f"{c} bigint" for c in SOURCE_COLUMNS[:8])
-    + ", pipeline numeric, won_revenue numeric",
+    + ", pipeline numeric, won_revenue numeric, won_deals bigint",
     target="source_cohort",
-    keys=("grain", "period", "channel", "campaign", "form_id", "event_key"),
+    keys=("grain", "period", "channel", "campaign", "form_id", "event_key", "currency"),
     values=SOURCE_COLUMNS,
     source=f"SELECT 'd', day, {_SOURCE_SEG}, {_SOURCE_SUMS} FROM rb_source_cohort "
     f"GROUP BY day, {_SOURCE_SEG} UNION ALL "
     f"SELECT 'm', date_trunc('month', day::timestamp)::date, {_SOURCE_SEG}, {_SOURCE_SUMS} "
     f"FROM rb_source_cohort GROUP BY date_trunc('month', day::timestamp)::date, {_SOURCE_SEG}",
 )
+NO_CURRENCY = ""  # the currency key of count rows: money rows carry their own currency
 
 
 class SourcesProjection(LeadProjection):
-    """Per first-touch source and inquiry cohort (day and month rows): milestone counts,
-    pipeline and won revenue."""
+    """Per first-touch source and inquiry cohort (day and month rows): milestone counts
+    (currency ''), and open pipeline, won revenue and won deals per currency."""
 
     name = "sources"
     tables = ("source_cohort",)
@@ -475,21 +475,28 @@ class SourcesProjection(LeadProjection):
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         if st.inquiry_at is None:
             return
-        if not (fx.new_milestones or fx.outcomes or fx.cohort_pipeline or fx.cohort_won):
+        if not (fx.new_milestones or fx.outcomes or fx.cohort_money):
             return
-        key = (st.inquiry_at.date(), st.channel, st.campaign, st.form_id, st.event_key)
-        row = acc.get(key)
-        if row is None:
-            row = acc[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0), Decimal(0)]
-        for ms in (*fx.new_milestones, *fx.outcomes):
-            row[_MILESTONE_INDEX[ms]] += 1
-        if fx.cohort_pipeline:
-            row[8] += _dec(fx.cohort_pipeline)
-        if fx.cohort_won:
-            row[9] += _dec(fx.cohort_won)
+        seg = (st.inquiry_at.date(), st.channel, st.campaign, st.form_id, st.event_key)
+        if fx.new_milestones or fx.outcomes:
+            row = _source_row(acc, (*seg, NO_CURRENCY))
+            for ms in (*fx.new_milestones, *fx.outcomes):
+                row[_MILESTONE_INDEX[ms]] += 1
+        for currency, pipeline, won, deals in fx.cohort_money:
+            row = _source_row(acc, (*seg, currency))
+            row[8] += _dec(pipeline)
+            row[9] += _dec(won)
+            row[10] += deals
 
     def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
         return [(_SOURCE_STAGE, _rows(acc))]
+
+
+def _source_row(acc: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
+    row = acc.get(key)
+    if row is None:
+        row = acc[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0), Decimal(0), 0]
+    return row
 
 
 # -- velocity -----------------------------------------------------------------------------
@@ -540,9 +547,10 @@ class VelocityProjection(LeadProjection):
 
 _ATTRIBUTION_STAGE = Stage(
     "rb_attribution_revenue",
-    "won_day date, model text, channel text, campaign text, revenue numeric, credit float8",
+    "won_day date, model text, channel text, campaign text, currency text, revenue numeric, "
+    "credit float8",
     target="attribution_revenue",
-    keys=("won_day", "model", "channel", "campaign"),
+    keys=("won_day", "model", "channel", "campaign", "currency"),
     values=("revenue", "credit"),
 )
 
@@ -562,7 +570,7 @@ class AttributionProjection(LeadProjection):
         day = f.occurred_at.date()
         for model, shares in fx.attributed.items():
             for channel, campaign, revenue, credit in shares:
-                key = (day, model, channel, campaign)
+                key = (day, model, channel, campaign, fx.currency)
                 row = acc.get(key)
                 if row is None:
                     row = acc[key] = [Decimal(0), 0.0]
@@ -605,32 +613,36 @@ SLA_COLUMNS = (
     "met_on_time",
     "met_late",
     "escalations",
+    "late",  # clocks whose verdict is late (breached, or met late without a breach)
     "elapsed_seconds",
 )
 _SLA_EVENT = {"sla.started": 0, "sla.warning": 1, "sla.breached": 2, "sla.escalation_raised": 5}
+# Every reps/SLA row is also keyed by the lead's first-touch channel and campaign, so the
+# reps report (and the dashboard's SLA panel) honour the same filters as every other report.
+_SEGMENT = "channel text, campaign text"
 _REPS_STAGE = Stage(
     "rb_rep_daily",
-    "day date, rep_id text, team_id text, "
+    f"day date, rep_id text, team_id text, queue_id text, {_SEGMENT}, currency text, "
     + ", ".join(f"{c} bigint" for c in REP_COLUMNS[:8])
     + ", won_revenue numeric",
     target="rep_daily",
-    keys=("day", "rep_id", "team_id"),
+    keys=("day", "rep_id", "team_id", "queue_id", "channel", "campaign", "currency"),
     values=REP_COLUMNS,
 )
 _REASONS_STAGE = Stage(
     "rb_rep_reasons",
-    "day date, rep_id text, team_id text, kind text, reason text, n bigint",
+    f"day date, rep_id text, team_id text, {_SEGMENT}, kind text, reason text, n bigint",
     target="rep_reasons",
-    keys=("day", "rep_id", "team_id", "kind", "reason"),
+    keys=("day", "rep_id", "team_id", "channel", "campaign", "kind", "reason"),
     values=("n",),
 )
 _SLA_STAGE = Stage(
     "rb_sla_daily",
-    "day date, policy_id text, team_id text, rep_id text, "
-    + ", ".join(f"{c} bigint" for c in SLA_COLUMNS[:6])
+    f"day date, policy_id text, team_id text, rep_id text, {_SEGMENT}, "
+    + ", ".join(f"{c} bigint" for c in SLA_COLUMNS[:7])
     + ", elapsed_seconds float8",
     target="sla_daily",
-    keys=("day", "policy_id", "team_id", "rep_id"),
+    keys=("day", "policy_id", "team_id", "rep_id", "channel", "campaign"),
     values=SLA_COLUMNS,
 )
 
@@ -642,7 +654,8 @@ def _who(p: Any, st: LeadState) -> tuple[str, str]:
 
 
 class RepsProjection(LeadProjection):
-    """Per rep/team and day: hand-off outcomes and reasons; per SLA policy: compliance."""
+    """Per rep (or queue)/team, segment and day: hand-off outcomes and reasons, won revenue
+    per currency; per SLA policy and the day each clock started: one verdict per clock."""
 
     name = "reps"
     tables = ("rep_daily", "rep_reasons", "sla_daily")
@@ -661,31 +674,31 @@ class RepsProjection(LeadProjection):
             return
         reps, reasons, sla = acc
         p, day = f.payload, f.occurred_at.date()
+        seg = (st.channel, st.campaign)
         if idx is not None:
             rep, team = _who(p, st)
+            queue = UNKNOWN
             if et in ("lead.assigned", "lead.reassigned"):
-                rep, team = st.rep_id, st.team_id
-            key = (day, rep, team)
-            row = reps.get(key)
-            if row is None:
-                row = reps[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0)]
-            row[idx] += 1
-            if et == "deal.won":
-                row[8] += _dec(fx.won)
+                rep, team, queue = st.rep_id, st.team_id, st.queue_id
+            _rep_row(reps, (day, rep, team, queue, *seg, NO_CURRENCY))[idx] += 1
+            if et == "deal.won" and fx.won:
+                _rep_row(reps, (day, rep, team, queue, *seg, fx.currency))[8] += _dec(fx.won)
             kind = _REASON_KIND.get(et)
             if kind is not None:
-                rkey = (day, rep, team, kind, str(p.get("reason_code") or UNKNOWN))
+                rkey = (day, rep, team, *seg, kind, str(p.get("reason_code") or UNKNOWN))
                 reasons[rkey] = reasons.get(rkey, 0) + 1
             return
-        if p.get("policy_id"):
-            rep, team = _who(p, st)
-            skey = (day, str(p["policy_id"]), team, rep)
+        if p.get("policy_id") and fx.sla_day is not None:
+            # The clock's own owner (sla-monitor's), not the lead's current one.
+            rep, team = fx.sla_owner
+            srow = _sla_row(sla, (fx.sla_day, str(p["policy_id"]), team, rep, *seg))
             if et == "sla.met":
-                srow = _sla_row(sla, skey)
                 srow[3 if p.get("on_time") else 4] += 1
-                srow[6] += float(p.get("elapsed_seconds") or 0.0)
+                srow[7] += float(p.get("elapsed_seconds") or 0.0)
             elif et in _SLA_EVENT:
-                _sla_row(sla, skey)[_SLA_EVENT[et]] += 1
+                srow[_SLA_EVENT[et]] += 1
+            if fx.sla_verdict == "late":
+                srow[6] += 1
 
     def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
         return [
@@ -695,10 +708,17 @@ class RepsProjection(LeadProjection):
         ]
 
 
+def _rep_row(reps: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
+    row = reps.get(key)
+    if row is None:
+        row = reps[key] = [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0)]
+    return row
+
+
 def _sla_row(sla: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
     row = sla.get(key)
     if row is None:
-        row = sla[key] = [0, 0, 0, 0, 0, 0, 0.0]
+        row = sla[key] = [0, 0, 0, 0, 0, 0, 0, 0.0]
     return row
 
 

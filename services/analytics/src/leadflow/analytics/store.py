@@ -270,78 +270,126 @@ async def costs(conn: AsyncConnection) -> list[dict[str, Any]]:
     ]
 
 
+MONEY_COLUMNS = ("pipeline", "won_revenue", "won_deals")
+
+
 async def source_counts(
     conn: AsyncConnection, f: Filters, group_by: str
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
+    """Per source: the milestone counts (``counts``) and, per currency, open pipeline, won
+    revenue and won deals (``money``)."""
     col = SOURCE_DIMENSIONS[group_by]
     where, params = f.where("period", dates=False)
     where += " AND " + _rollup_where(domain.split_range(f.start, f.end, "month"), "m", params)
     sums = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, Any]] = {}
     for row in await conn.execute(
-        text(f"SELECT {col}, {sums} FROM source_cohort WHERE {where} GROUP BY 1 ORDER BY 1"),
+        text(
+            f"SELECT {col}, currency, {sums} FROM source_cohort WHERE {where} "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
         params,
     ):
-        out[row[0]] = {c: _num(v) for c, v in zip(SOURCE_COLUMNS, row[1:], strict=True)}
+        values = {c: _num(v) for c, v in zip(SOURCE_COLUMNS, row[2:], strict=True)}
+        source = out.setdefault(
+            row[0], {"counts": dict.fromkeys(MILESTONE_COLUMNS, 0), "money": {}}
+        )
+        for c in MILESTONE_COLUMNS:
+            source["counts"][c] += int(values[c])
+        if row[1]:
+            source["money"][row[1]] = {c: values[c] for c in MONEY_COLUMNS}
     return out
 
 
-async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") -> dict[str, Any]:
-    counts = await source_counts(conn, f, group_by)
-    cost_rows = [
-        CostRow(
-            c["campaign"],
-            c["channel"],
-            date.fromisoformat(c["period_start"]),
-            date.fromisoformat(c["period_end"]),
-            c["amount"],
+def _cost_rows(raw: list[dict[str, Any]]) -> list[tuple[str, CostRow]]:
+    return [
+        (
+            c["currency"],
+            CostRow(
+                c["campaign"],
+                c["channel"],
+                date.fromisoformat(c["period_start"]),
+                date.fromisoformat(c["period_end"]),
+                c["amount"],
+            ),
         )
-        for c in await costs(conn)
+        for c in raw
     ]
+
+
+async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") -> dict[str, Any]:
+    """Per source: counts and rates, and every money figure per currency (``money``: open
+    pipeline, won revenue, cost, cost per lead, ROI), never added across currencies."""
+    counts = await source_counts(conn, f, group_by)
+    cost_rows = _cost_rows(await costs(conn))
     rows: list[dict[str, Any]] = []
-    for source, c in counts.items():
-        cost: float | None = None
+    for source, data in counts.items():
+        c = data["counts"]
+        costs_by_currency: dict[str, float] = {}
         if group_by in ("channel", "campaign"):
             mine = [
-                x
-                for x in cost_rows
+                (cur, x)
+                for cur, x in cost_rows
                 if getattr(x, group_by) == source
                 and (not f.channel or x.channel == f.channel)
                 and (not f.campaign or x.campaign == f.campaign)
             ]
-            cost = domain.prorated_cost(mine, f.start, f.end) if mine else None
-        m = SourceMetrics(
+            for cur in sorted({cur for cur, _ in mine}):
+                costs_by_currency[cur] = domain.prorated_cost(
+                    [x for k, x in mine if k == cur], f.start, f.end
+                )
+        base = SourceMetrics(
             int(c["inquiries"]),
             int(c["mqls"]),
             int(c["sqls"]),
             int(c["opportunities"]),
             int(c["won"]),
-            c["pipeline"],
-            c["won_revenue"],
-            cost,
+            0.0,
+            0.0,
+            None,
         )
+        money = []
+        for cur in sorted(set(data["money"]) | set(costs_by_currency)):
+            m = data["money"].get(cur, dict.fromkeys(MONEY_COLUMNS, 0.0))
+            metrics = SourceMetrics(
+                base.inquiries,
+                base.mqls,
+                base.sqls,
+                base.opportunities,
+                base.won,
+                m["pipeline"],
+                m["won_revenue"],
+                costs_by_currency.get(cur),
+            )
+            money.append(
+                {
+                    "currency": cur,
+                    "pipeline": round(metrics.pipeline, 2),
+                    "won_revenue": round(metrics.won_revenue, 2),
+                    "won_deals": int(m["won_deals"]),
+                    "cost": _r(metrics.cost, 2),
+                    "cost_per_lead": _r(metrics.cost_per_lead, 2),
+                    "roi": _r(metrics.roi),
+                }
+            )
         rows.append(
             {
                 "source": source,
-                "inquiries": m.inquiries,
-                "mqls": m.mqls,
+                "inquiries": base.inquiries,
+                "mqls": base.mqls,
                 "sals": int(c["sals"]),
-                "sqls": m.sqls,
-                "opportunities": m.opportunities,
-                "won": m.won,
+                "sqls": base.sqls,
+                "opportunities": base.opportunities,
+                "won": base.won,
                 "lost": int(c["lost"]),
                 "disqualified": int(c["disqualified"]),
-                "mql_rate": _r(m.mql_rate),
-                "sql_rate": _r(m.sql_rate),
-                "win_rate": _r(m.win_rate),
-                "pipeline": round(m.pipeline, 2),
-                "won_revenue": round(m.won_revenue, 2),
-                "cost": _r(m.cost, 2),
-                "cost_per_lead": _r(m.cost_per_lead, 2),
-                "roi": _r(m.roi),
+                "mql_rate": _r(base.mql_rate),
+                "sql_rate": _r(base.sql_rate),
+                "win_rate": _r(base.win_rate),
+                "money": money,
             }
         )
-    rows.sort(key=lambda r: (-float(r["won_revenue"]), -int(r["inquiries"]), str(r["source"])))
+    rows.sort(key=lambda r: (-int(r["won"]), -int(r["inquiries"]), str(r["source"])))
     return {"filters": f.as_dict(), "group_by": group_by, "rows": rows}
 
 
@@ -351,25 +399,34 @@ async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") 
 async def attribution(
     conn: AsyncConnection, f: Filters, model: str, group_by: str = "campaign"
 ) -> dict[str, Any]:
+    """Won revenue credited to each channel or campaign under ``model``: one row per
+    channel or campaign and currency (a campaign run through two channels is one row)."""
     where, params = f.where("won_day")
-    cols = {"channel": "channel", "campaign": "channel, campaign"}[group_by]
+    col = {"channel": "channel", "campaign": "campaign"}[group_by]
     rows = []
-    for row in await conn.execute(
+    for key, currency, revenue, credit in await conn.execute(
         text(
-            f"SELECT {cols}, sum(revenue), sum(credit) FROM attribution_revenue "
-            f"WHERE model = :model AND {where} GROUP BY {cols} ORDER BY sum(revenue) DESC, {cols}"
+            f"SELECT {col}, currency, sum(revenue), sum(credit) FROM attribution_revenue "
+            f"WHERE model = :model AND {where} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
         ),
         {**params, "model": model},
     ):
-        item = {"channel": row[0]}
-        if group_by == "campaign":
-            item["campaign"] = row[1]
-        rows.append({**item, "revenue": round(_num(row[-2]), 2), "deals": round(_num(row[-1]), 4)})
+        rows.append(
+            {
+                group_by: key,
+                "currency": currency,
+                "revenue": round(_num(revenue), 2),
+                "deals": round(_num(credit), 4),
+            }
+        )
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r["currency"]] = totals.get(r["currency"], 0.0) + r["revenue"]
     return {
         "filters": f.as_dict(),
         "model": model,
         "group_by": group_by,
-        "total_revenue": round(sum(r["revenue"] for r in rows), 2),
+        "totals": [{"currency": c, "revenue": round(v, 2)} for c, v in sorted(totals.items())],
         "rows": rows,
     }
 
@@ -384,7 +441,9 @@ async def reps(
     rep: str | None = None,
     policy: str | None = None,
 ) -> dict[str, Any]:
-    where, params = f.where("day", segments=False)
+    """One row per rep (its team: the latest it worked in), queues apart; the channel and
+    campaign filters apply (the lead's first touch), as in every other report."""
+    where, params = f.where("day")
     extra = ""
     if team:
         extra += " AND team_id = :team"
@@ -394,12 +453,22 @@ async def reps(
         params["rep"] = rep
     sums = ", ".join(f"sum({c})" for c in REP_COLUMNS)
     rows = []
+    queues = []
+    money: dict[str, dict[str, float]] = {}
+    for rep_id, currency, revenue in await conn.execute(
+        text(
+            f"SELECT rep_id, currency, sum(won_revenue) FROM rep_daily WHERE {where}{extra} "
+            "AND currency <> '' AND rep_id <> :none GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        {**params, "none": domain.UNKNOWN},
+    ):
+        money.setdefault(rep_id, {})[currency] = _num(revenue)
     for row in await conn.execute(
         text(
-            f"SELECT rep_id, team_id, {sums} FROM rep_daily WHERE {where}{extra} "
-            "GROUP BY 1, 2 ORDER BY 1, 2"
+            f"SELECT rep_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], {sums} "
+            f"FROM rep_daily WHERE {where}{extra} AND rep_id <> :none GROUP BY 1 ORDER BY 1"
         ),
-        params,
+        {**params, "none": domain.UNKNOWN},
     ):
         c = {k: _num(v) for k, v in zip(REP_COLUMNS, row[2:], strict=True)}
         decided = c["accepted"] + c["rejected"]
@@ -408,11 +477,24 @@ async def reps(
                 "rep_id": row[0],
                 "team_id": row[1],
                 **{k: int(v) for k, v in c.items() if k != "won_revenue"},
-                "won_revenue": round(c["won_revenue"], 2),
+                "money": [
+                    {"currency": cur, "won_revenue": round(v, 2)}
+                    for cur, v in sorted(money.get(row[0], {}).items())
+                ],
                 "acceptance_rate": _r(domain.rate(c["accepted"], decided)),
                 "rejection_rate": _r(domain.rate(c["rejected"], decided)),
             }
         )
+    if not rep:
+        for queue_id, team_id, n in await conn.execute(
+            text(
+                "SELECT queue_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], "
+                f"sum(assigned) FROM rep_daily WHERE {where}{extra} AND queue_id <> :none "
+                "GROUP BY 1 ORDER BY 1"
+            ),
+            {**params, "none": domain.UNKNOWN},
+        ):
+            queues.append({"queue_id": queue_id, "team_id": team_id, "assigned": int(n)})
     reasons = [
         {"kind": k, "reason": r, "count": int(n)}
         for k, r, n in await conn.execute(
@@ -441,6 +523,7 @@ async def reps(
     return {
         "filters": {**f.as_dict(), "team": team, "rep": rep, "policy": policy},
         "rows": rows,
+        "queues": queues,
         "reasons": reasons,
         "sla": [_sla(r) for r in sla_rows],
         "sla_by_policy": _sla_rollup(sla_rows, ("policy_id",)),
@@ -450,9 +533,11 @@ async def reps(
 
 
 def _sla(c: dict[str, Any]) -> dict[str, Any]:
-    """Compliance = met on time / (met on time + breached); a breach met late counts once."""
-    out = {k: (int(v) if k in SLA_COLUMNS[:6] else v) for k, v in c.items()}
-    out["compliance"] = _r(domain.rate(c["met_on_time"], c["met_on_time"] + c["breached"]))
+    """Compliance = clocks met on time / clocks with a verdict (on time + late), each clock
+    counted once, on the day it started: sla-monitor's ``met_on_time_pct`` / 100
+    (docs/metrics.md)."""
+    out = {k: (int(v) if k in SLA_COLUMNS[:7] else v) for k, v in c.items()}
+    out["compliance"] = _r(domain.rate(c["met_on_time"], c["met_on_time"] + c["late"]))
     met = c["met_on_time"] + c["met_late"]
     out["mean_response_hours"] = _r(c["elapsed_seconds"] / met / 3600) if met else None
     del out["elapsed_seconds"]
@@ -573,12 +658,34 @@ async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] 
 # -- lead plan ------------------------------------------------------------------------------
 
 
-async def plan(
-    conn: AsyncConnection, f: Filters, revenue: float, period: str, mix: dict[str, float] | None
-) -> dict[str, Any]:
-    per_channel = await source_counts(conn, f, "channel")
+class PlanCurrencyError(ValueError):
+    """The goal's currency is ambiguous (several currencies won, none named)."""
 
-    def milestones(c: dict[str, float]) -> dict[str, int]:
+    def __init__(self, currencies: list[str]) -> None:
+        super().__init__(f"revenue was won in {', '.join(currencies)}: name the goal's currency")
+        self.currencies = currencies
+
+
+async def plan(
+    conn: AsyncConnection,
+    f: Filters,
+    revenue: float,
+    period: str,
+    mix: dict[str, float] | None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """Leads needed for a revenue goal in one currency: the average deal is measured on the
+    deals won in that currency only (conversion rates are currency-free counts)."""
+    per_channel = await source_counts(conn, f, "channel")
+    won_in = sorted(
+        {cur for c in per_channel.values() for cur, m in c["money"].items() if m["won_deals"]}
+    )
+    if currency is None:
+        if len(won_in) > 1:
+            raise PlanCurrencyError(won_in)
+        currency = won_in[0] if won_in else domain.DEFAULT_CURRENCY
+
+    def milestones(c: dict[str, Any]) -> dict[str, int]:
         return {
             m: int(c[col])
             for m, col in zip(
@@ -588,13 +695,24 @@ async def plan(
             )
         }
 
-    total = dict.fromkeys(SOURCE_COLUMNS, 0.0)
+    def money(c: dict[str, Any], column: str) -> float:
+        return float(c["money"].get(currency, {}).get(column, 0.0))
+
+    total = dict.fromkeys(MILESTONE_COLUMNS, 0)
+    won_revenue = won_deals = 0.0
     for c in per_channel.values():
-        for k in SOURCE_COLUMNS:
-            total[k] += c[k]
-    overall = domain.lead_plan(revenue, milestones(total), total["won_revenue"], "all")
+        for k in MILESTONE_COLUMNS:
+            total[k] += c["counts"][k]
+        won_revenue += money(c, "won_revenue")
+        won_deals += money(c, "won_deals")
+    overall = domain.lead_plan(revenue, milestones(total), won_revenue, "all", int(won_deals))
     lines = domain.plan_mix(
-        revenue, {s: (milestones(c), c["won_revenue"]) for s, c in per_channel.items()}, mix
+        revenue,
+        {
+            s: (milestones(c["counts"]), money(c, "won_revenue"), int(money(c, "won_deals")))
+            for s, c in per_channel.items()
+        },
+        mix,
     )
     # Measured run rate over the filtered range, scaled to one plan period.
     days = None
@@ -609,6 +727,7 @@ async def plan(
     def line(p: domain.PlanLine) -> dict[str, Any]:
         return {
             "segment": p.segment,
+            "currency": currency,
             "revenue": round(p.revenue, 2),
             "avg_deal": _r(p.avg_deal, 2),
             "feasible": p.feasible,
@@ -619,6 +738,7 @@ async def plan(
     return {
         "filters": f.as_dict(),
         "revenue": revenue,
+        "currency": currency,
         "period": period,
         "measured_rates": {
             r["stage"]: r["conversion_to_next"]
