@@ -386,6 +386,22 @@ async def test_escalation_reassign_skips_breaching_rep_and_return_recycles(
             ("lead.recycled", None),
         ]
         assert published[-1].payload.reason_code == "sla_return"  # type: ignore[attr-defined]
+        # the assignment API lists every owner decision, reassignments included
+        decisions = (await assignment(client, lead_id))["decisions"]
+        assert [
+            (d["kind"], d["explanation"]["from_rep_id"] if d["kind"] == "reassigned" else None)
+            for d in decisions
+        ] == [
+            ("assigned", None),
+            ("reassigned", first),
+            ("reassigned", other),
+        ]
+        assert decisions[1]["explanation"]["rep_id"] == other
+        assert decisions[1]["explanation"]["sla_id"] == "s1"
+        assert decisions[2]["explanation"]["assignee_kind"] == "queue"
+        assert [d["event_id"] for d in decisions[1:]] == [
+            str(e.event_id) for e in published if e.event_type == "lead.reassigned"
+        ]
 
 
 async def test_disqualified_lead_leaves_rep_queue_and_simulate_assigns_nothing(

@@ -127,7 +127,7 @@ def test_asyncapi_describes_topics_keys_headers_and_who_sends_and_receives() -> 
     assert ops["intake_send"]["action"] == "send"
     expected_receives = {
         "scoring": {"intake", "routing"},
-        "routing": {"scoring", "sla"},
+        "routing": {"intake", "scoring", "sla"},
         "sla_monitor": {"routing", "scoring"},
         "analytics": {"intake", "scoring", "routing", "sla"},
     }

@@ -64,7 +64,7 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("intake", "intake", ()),
     Service("scoring", "scoring", ("intake", "routing")),
-    Service("routing", "routing", ("scoring", "sla")),
+    Service("routing", "routing", ("intake", "scoring", "sla")),
     Service("sla-monitor", "sla", ("routing", "scoring")),
     Service("analytics", None, ("intake", "scoring", "routing", "sla")),
 )

@@ -751,7 +751,8 @@ async def rep_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
 @sales_router.get(
     "/v1/leads/{lead_id}/assignment",
     tags=["views"],
-    summary="Who owns the lead, and the explanation of each decision",
+    summary="Who owns the lead, whom to call, and the explanation of each decision "
+    "(assignments and reassignments)",
 )
 async def assignment(kit: KitDep, who: CallerDep, lead_id: LeadId) -> Doc:
     async with kit.snapshot() as conn:  # the lead and its decisions as of one moment
@@ -760,9 +761,11 @@ async def assignment(kit: KitDep, who: CallerDep, lead_id: LeadId) -> Doc:
             raise UnknownLead(lead_id)
         who.may_see(row.rep_id)
         history = await store.assignment_history(conn, lead_id)
+        contact = await store.lead_contact(conn, lead_id)
     return {
         "lead_id": lead_id,
         "stage": row.stage.value if row.stage else None,
+        "contact": contact,
         "assignee_kind": row.assignee_kind,
         "rep_id": row.rep_id,
         "team_id": row.team_id,

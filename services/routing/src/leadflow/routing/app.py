@@ -24,7 +24,8 @@ def create_kit(
     cache = ConfigCache(enabled=settings.routing_config_cache)
     kit = ServiceKit(
         settings,
-        consumes=("scoring", "sla"),
+        # intake: the contact card a rep calls (captured, profile updated, erased)
+        consumes=("intake", "scoring", "sla"),
         feedback=("sla",),  # breaches and escalations: reassignments, minutes after the fact
         handlers=build_handlers(cache),
         clock=clock,

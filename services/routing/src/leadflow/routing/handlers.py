@@ -1,5 +1,6 @@
 """Consumed events -> routing decisions: assign on LeadQualified, follow the lead's stage,
-reassign or return it on SLA escalations, and remember SLA due times for the rep queue.
+reassign or return it on SLA escalations, remember SLA due times for the rep queue, and keep
+the contact card a rep calls (learnt from intake, blanked on erasure).
 
 The runner owns the transaction (one per batch), the inbox and the offsets; handlers read and
 lock rows through ``uow.conn`` and append their facts with ``uow.append``. Assignments are
@@ -19,6 +20,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.intake import LeadCaptured, LeadErased, LeadProfileUpdated
 from leadflow.events.catalogue.routing import (
     LeadAssigned,
     LeadReassigned,
@@ -37,6 +39,7 @@ from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.routing import store
+from leadflow.routing.contacts import contact_card
 from leadflow.routing.domain import Decision, choose_assignee, lead_for_rules
 from leadflow.routing.store import AssignmentRow, Config, ConfigCache, LeadRow
 
@@ -261,7 +264,7 @@ class RoutingHandlers:
         state.record(decision, config.roster, now, released=_released(row))
         owned = _owned(row, decision, now, excluded_reps=sorted(excluded))
         await store.write_decisions(conn, [], [owned], state)
-        await uow.append(
+        [reassigned] = await uow.append(
             row.lead_id,
             LeadReassigned(
                 from_rep_id=row.rep_id,
@@ -277,6 +280,33 @@ class RoutingHandlers:
                 skipped_reps=_rep_skips(decision),
             ),
         )
+        # The assignment API lists it among the lead's decisions, with why it happened.
+        explanation = {
+            **decision.explanation(),
+            "from_rep_id": row.rep_id,
+            "sla_id": p.sla_id,
+            "escalation_step": p.step,
+        }
+        await store.insert_reassignment(
+            conn, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
+        )
+
+    def _contacts(self, uow: UnitOfWork) -> store.ContactWrites:
+        """The batch's contact cards and erasures: one statement for the batch."""
+        return uow.batch(
+            (self, "contact"), store.ContactWrites, partial(store.write_contacts, uow.conn)
+        )
+
+    async def on_contact(self, event: Envelope, uow: UnitOfWork) -> None:
+        """Captured or profile updated: the rep's card of whom to call follows intake."""
+        p = event.payload
+        assert isinstance(p, LeadCaptured | LeadProfileUpdated)
+        self._contacts(uow).card(event.lead_id, contact_card(p.contact))
+
+    async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
+        """Erasure: the card goes, and no later event of this lead brings it back."""
+        assert isinstance(event.payload, LeadErased)
+        self._contacts(uow).erase(event.lead_id, event.occurred_at)
 
     def _sla_clocks(self, uow: UnitOfWork) -> store.SlaClockWrites:
         """The batch's clock changes: a batch of SLA events costs a statement, not one each."""
@@ -311,6 +341,9 @@ class RoutingHandlers:
             LeadReinstated: self.on_left_sales,
             NurtureEnrolled: self.on_left_sales,
             EscalationRaised: self.on_escalation,
+            LeadCaptured: self.on_contact,
+            LeadProfileUpdated: self.on_contact,
+            LeadErased: self.on_erased,
             SlaStarted: self.on_sla_started,
             SlaMet: self.on_sla_met,
             SlaBreached: self.on_sla_breached,

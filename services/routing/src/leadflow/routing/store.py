@@ -533,16 +533,98 @@ async def set_lifecycle(conn: AsyncConnection, lead_id: uuid.UUID, lc: LeadLifec
 
 
 async def assignment_history(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every owner decision on the lead, oldest first: the assignment of each qualification
+    cycle (``kind`` "assigned") and each reassignment within a cycle ("reassigned")."""
     rows = await conn.execute(
         text(
-            "SELECT cycle, decided_at, event_id, explanation FROM assignments "
-            "WHERE lead_id = :id ORDER BY cycle"
+            "SELECT 'assigned', cycle, decided_at, event_id, explanation FROM assignments "
+            "WHERE lead_id = :id "
+            "UNION ALL "
+            "SELECT 'reassigned', cycle, decided_at, event_id, explanation FROM reassignments "
+            "WHERE lead_id = :id "
+            "ORDER BY 3, 2, 1"
         ),
         {"id": lead_id},
     )
     return [
-        {"cycle": r[0], "decided_at": r[1], "event_id": r[2], "explanation": r[3]} for r in rows
+        {"kind": r[0], "cycle": r[1], "decided_at": r[2], "event_id": r[3], "explanation": r[4]}
+        for r in rows
     ]
+
+
+async def insert_reassignment(conn: AsyncConnection, row: AssignmentRow) -> None:
+    await conn.execute(
+        text(
+            "INSERT INTO reassignments (event_id, lead_id, cycle, decided_at, explanation) "
+            "VALUES (:e, :l, :c, :at, CAST(:x AS jsonb)) ON CONFLICT (event_id) DO NOTHING"
+        ),
+        {
+            "e": row.event_id,
+            "l": row.lead_id,
+            "c": row.cycle,
+            "at": row.decided_at,
+            "x": json_text(row.explanation),
+        },
+    )
+
+
+async def lead_contact(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    value = await conn.scalar(
+        text("SELECT contact FROM leads WHERE lead_id = :id"), {"id": lead_id}
+    )
+    return dict(value) if value else None
+
+
+# -- contact cards (learnt from leadflow.intake) -----------------------------------------
+
+
+@dataclass
+class ContactWrites:
+    """A batch's contact cards, the last one per lead winning (delivery order), and its
+    erasures; ``write_contacts`` applies them with one statement."""
+
+    cards: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+    erased: dict[uuid.UUID, datetime] = field(default_factory=dict)
+
+    def card(self, lead_id: uuid.UUID, card: dict[str, Any]) -> None:
+        if lead_id not in self.erased:
+            self.cards[lead_id] = card
+
+    def erase(self, lead_id: uuid.UUID, at: datetime) -> None:
+        self.cards.pop(lead_id, None)
+        self.erased[lead_id] = at
+
+
+_WRITE_CONTACTS = DriverSql(
+    """
+    INSERT INTO leads (lead_id, contact, contact_erased_at)
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:cards AS jsonb[]),
+                         CAST(:erased AS timestamptz[]))
+    ORDER BY 1
+    ON CONFLICT (lead_id) DO UPDATE SET
+        contact = CASE
+            WHEN EXCLUDED.contact_erased_at IS NOT NULL OR leads.contact_erased_at IS NOT NULL
+            THEN NULL ELSE EXCLUDED.contact END,
+        contact_erased_at = COALESCE(leads.contact_erased_at, EXCLUDED.contact_erased_at),
+        updated_at = now()
+    """
+)
+
+
+async def write_contacts(conn: AsyncConnection, writes: ContactWrites) -> None:
+    """Upsert the batch's cards and erasures (a lead routing has not seen yet gets its row
+    now); an erased lead's card is never written back by a later profile event."""
+    ids = sorted({*writes.cards, *writes.erased})
+    if not ids:
+        return
+    await _WRITE_CONTACTS.execute(
+        conn,
+        {
+            "ids": ids,
+            "cards": [json_text(writes.cards[i]) if i in writes.cards else None for i in ids],
+            "erased": [writes.erased.get(i) for i in ids],
+        },
+    )
 
 
 async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
@@ -551,7 +633,7 @@ async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
         text(
             """
             SELECT l.lead_id, l.stage, l.assigned_at, l.snapshot, s.sla_id, s.policy_id,
-                   s.due_at, s.warn_at
+                   s.due_at, s.warn_at, l.contact
             FROM leads l
             LEFT JOIN LATERAL (
                 SELECT sla_id, policy_id, due_at, warn_at FROM sla_clocks c
@@ -570,6 +652,7 @@ async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
             "stage": r[1],
             "assigned_at": r[2],
             "lead": r[3],
+            "contact": r[8],
             "sla": None
             if r[4] is None
             else {"sla_id": r[4], "policy_id": r[5], "due_at": r[6], "warn_at": r[7]},
