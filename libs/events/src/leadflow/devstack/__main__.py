@@ -151,6 +151,11 @@ class Devstack:
             # Every service trusts the console of this stack; it creates the dev admin user.
             "LEADFLOW_AUTH_ISSUER": self.console_url,
             "LEADFLOW_CONSOLE_URL": self.console_url,
+            # The console's pages call this stack's services.
+            **{
+                f"LEADFLOW_CONSOLE_{name}_URL": f"http://127.0.0.1:{self.port_base + n}"
+                for n, name in enumerate(("INTAKE", "SCORING", "ROUTING", "SLA", "ANALYTICS"), 1)
+            },
             "LEADFLOW_CONSOLE_ADMIN_EMAIL": creds["console_admin_email"],
             "LEADFLOW_CONSOLE_ADMIN_PASSWORD": creds["console_admin_password"],
             "LEADFLOW_INTAKE_BOOTSTRAP_API_KEY": creds["api_key"],

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from leadflow.console import keys, store
 from leadflow.console.api import hash_password, router, settings_of, users
 from leadflow.console.settings import ConsoleSettings
+from leadflow.console.web import mount as mount_web
 from leadflow.events.access import Role, verifier_of
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
@@ -71,10 +72,13 @@ def create_kit(
 
 def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
-    return kit.create_app(
+    app = kit.create_app(
         router,
         users,
         title="Leadflow console",
         description="The front door for people: users, roles, sign-in, and the token "
-        "issuer (JWKS, OpenID discovery) every Leadflow service verifies against.",
+        "issuer (JWKS, OpenID discovery) every Leadflow service verifies against; "
+        "and the web pages people work in.",
     )
+    mount_web(app)
+    return app

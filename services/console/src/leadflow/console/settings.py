@@ -25,3 +25,9 @@ class ConsoleSettings(ServiceSettings):
     console_login_max_failures: int = Field(default=5, ge=1)
     console_login_ip_max_failures: int = Field(default=50, ge=1)
     console_login_window_seconds: float = Field(default=300.0, gt=0)
+    # Where the console's pages call the services (server-side, with the person's token).
+    console_intake_url: str = "http://127.0.0.1:8001"
+    console_scoring_url: str = "http://127.0.0.1:8002"
+    console_routing_url: str = "http://127.0.0.1:8003"
+    console_sla_url: str = "http://127.0.0.1:8004"
+    console_analytics_url: str = "http://127.0.0.1:8005"

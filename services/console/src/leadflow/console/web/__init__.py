@@ -1,0 +1,25 @@
+"""The console's web UI: server-rendered pages (Jinja2 + htmx) over the services' APIs.
+
+:func:`mount` adds the pages and the packaged static files (htmx, the stylesheet, the
+countdown script: nothing is loaded from another host) to the console's app.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+
+from leadflow.console.web.pages import pages
+from leadflow.console.web.render import STATIC, SignInRequired, sign_in_redirect
+
+
+def mount(app: FastAPI) -> None:
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, exc: SignInRequired):  # type: ignore[no-untyped-def]
+        return sign_in_redirect(request, exc)
+
+
+__all__ = ["mount"]

@@ -1,0 +1,51 @@
+"""The console's pure page rules: menus from the permission table, actions per stage, the
+JSON a hand-off form becomes, and how an SLA deadline reads."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from leadflow.console.web import menu
+from leadflow.events.access import Principal, Role
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+
+
+def person(*roles: Role, rep_id: str | None = None) -> Principal:
+    return Principal("u1", "user", frozenset(roles), rep_id=rep_id)
+
+
+def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
+    paths = lambda who: [p.path for p in menu.pages_for(who)]  # noqa: E731
+    assert paths(person(Role.REP, rep_id="jane")) == ["/queue", "/api-docs"]
+    assert paths(person(Role.REP)) == ["/api-docs"]  # a rep without a rep id owns no queue
+    assert paths(person(Role.ANALYST)) == ["/dashboard", "/api-docs"]
+    assert paths(person(Role.ADMIN)) == ["/dashboard", "/users", "/api-docs"]
+    assert menu.home_of(person(Role.MARKETING_OPS)) == "/dashboard"
+
+
+def test_the_actions_offered_follow_the_lifecycle() -> None:
+    assert menu.actions_for("mql") == ("accept", "reject", "hold")
+    assert "won" in menu.actions_for("opportunity") and "won" not in menu.actions_for("sal")
+    assert menu.actions_for("won") == () and menu.actions_for(None) == ()
+
+
+def test_a_form_becomes_routings_json() -> None:
+    assert menu.action_body("opportunity", {"amount": " 1200.50 ", "currency": "eur"}) == {
+        "amount": "1200.50",
+        "currency": "EUR",
+    }
+    assert menu.action_body("won", {"amount": "900", "currency": ""}) == {"amount": "900"}
+    assert menu.action_body("lost", {"reason_code": "price", "note": " too dear "}) == {
+        "reason_code": "price",
+        "note": "too dear",
+    }
+    assert menu.action_body("hold", {"reason": "on leave"}) == {"reason": "on leave"}
+    assert menu.action_body("accept", {"note": ""}) == {}
+
+
+def test_a_deadline_counts_down_then_reads_as_breached() -> None:
+    assert menu.countdown(NOW + timedelta(minutes=12, seconds=5), NOW) == ("12m 05s left", False)
+    assert menu.countdown(NOW + timedelta(hours=3, minutes=7), NOW) == ("3h 07m left", False)
+    assert menu.countdown(NOW - timedelta(seconds=190), NOW) == ("breached 3m 10s ago", True)
+    assert menu.countdown(NOW + timedelta(days=2, hours=1), NOW) == ("2d 1h left", False)
