@@ -277,5 +277,35 @@ async def test_reports_agree_across_services_with_money_per_currency(e2e_stack: 
             ("spring-launch", "EUR", 1000.0),
             ("autumn", "USD", 300.0),
         ]
+        # Routing's own record of each deal (stage, amount, currency) gives the same money.
+        routing_won: dict[str, float] = {}
+        routing_open: dict[str, float] = {}
+        for a in owned.values():
+            into = routing_won if a["stage"] == "won" else routing_open
+            if a["stage"] in ("won", "opportunity"):
+                into[a["currency"]] = into.get(a["currency"], 0.0) + float(a["amount"])
+        analytics_won: dict[str, float] = {}
+        analytics_open: dict[str, float] = {}
+        for row in sources["rows"]:
+            for m in row["money"]:
+                if m["won_revenue"]:
+                    analytics_won[m["currency"]] = (
+                        analytics_won.get(m["currency"], 0.0) + m["won_revenue"]
+                    )
+                if m["pipeline"]:
+                    analytics_open[m["currency"]] = (
+                        analytics_open.get(m["currency"], 0.0) + m["pipeline"]
+                    )
+        assert routing_won == analytics_won == {"EUR": 1000.0, "USD": 300.0}
+        assert routing_open == analytics_open == {"USD": 500.0}
+        funnel = (await client.get(f"{e.analytics}/v1/funnel")).json()
+        assert {r["stage"]: r["count"] for r in funnel["waterfall"]} == {
+            "inquiry": 3,
+            "mql": 3,
+            "sal": 3,
+            "sql": 3,
+            "opportunity": 3,
+            "won": 2,
+        }
         page = (await client.get(f"{e.analytics}/")).text
         assert 'data-currency="EUR">1,000 EUR<' in page and 'data-currency="USD">300 USD<' in page
