@@ -120,6 +120,22 @@ async def test_invalid_model_is_refused_naming_the_rule(client: httpx.AsyncClien
     assert (await client.get("/v1/scoring/model", headers=AUTH)).json()["version"] == 0
 
 
+async def test_a_rule_on_an_activity_type_intake_refuses_is_not_published(
+    client: httpx.AsyncClient,
+) -> None:
+    draft = copy.deepcopy(DEFAULT_MODEL)
+    draft["engagement_rules"][0]["activity_types"] = ["demo_request", "carrier_pigeon"]
+    r = await client.put("/v1/scoring/model", json=draft, headers=AUTH)
+    assert r.status_code == 422
+    assert r.headers["content-type"].startswith("application/problem+json")
+    (error,) = r.json()["errors"]
+    assert error["field"] == "engagement_rules[0].activity_types[1]"
+    assert "carrier_pigeon" in error["message"]
+    # an alias of a catalogued type is fine, in any spelling
+    draft["engagement_rules"][0]["activity_types"] = ["Demo Requested", "trial_started"]
+    assert (await client.put("/v1/scoring/model", json=draft, headers=AUTH)).status_code == 201
+
+
 async def test_simulate_scores_samples_without_storing(client: httpx.AsyncClient) -> None:
     body = {
         "now": T0.isoformat(),

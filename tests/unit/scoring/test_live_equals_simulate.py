@@ -117,7 +117,9 @@ text = st.sampled_from([None, "yes", "This quarter", "$50k", "renewal", "no"])
 offsets = st.floats(min_value=0, max_value=400, allow_nan=False)  # days before the capture
 property_values = st.one_of(
     st.sampled_from(["hot", "cold", "/pricing"]),
+    st.integers(min_value=0, max_value=7200),
     st.integers(min_value=0, max_value=7200).map(str),
+    st.booleans(),
 )
 activity_facts = st.lists(
     st.tuples(

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from leadflow.events.catalogue.activities import CATALOGUE
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.catalogue.intake import (
     AccountMatch,
@@ -478,6 +479,46 @@ def test_track_validation_names_the_field() -> None:
     assert fields_of(err.value) == ["steps"]
 
 
-def test_activity_types_are_normalised() -> None:
-    assert normalise_activity_type("Email Opened") == "email_opened"
+def test_activity_types_are_normalised_to_the_catalogue_name() -> None:
+    assert normalise_activity_type("Email Opened") == "email_open"  # an alias
     assert normalise_activity_type(" page-view ") == "page_view"
+    assert normalise_activity_type("Webinar Attendance") == "webinar_attended"
+    assert normalise_activity_type("Something New") == "something_new"  # unknown: kept
+
+
+def test_a_rule_on_a_type_nobody_can_send_is_refused_naming_it() -> None:
+    data = copy.deepcopy(DEFAULT_MODEL)
+    data["engagement_rules"][1]["activity_types"] = ["page_view", "teleport"]
+    with pytest.raises(ModelInvalid) as err:
+        validate_model(data)
+    assert fields_of(err.value) == ["engagement_rules[1].activity_types[1]"]
+    assert "teleport" in str(err.value) and "demo_request" in str(err.value)
+    # a stored model is read back even if a type it names was since retired
+    assert validate_model(data, check_activity_types=False).engagement_rules[1].id
+
+
+def test_every_type_the_builtin_model_scores_is_in_the_catalogue() -> None:
+    for rule in default_model().engagement_rules:
+        for kind in rule.activity_types:
+            assert CATALOGUE.get(kind) is not None, (rule.id, kind)
+
+
+def test_rule_properties_match_numbers_and_flags_by_value() -> None:
+    model = validate_model(
+        model_with(
+            engagement_rules=[
+                {"id": "long_video", "activity_types": ["video_view"],
+                 "properties": {"completed": True, "percent": 100}, "points": 7},
+                {"id": "session", "activity_types": ["time_on_site"], "scale_by": "seconds",
+                 "scale_unit": 60, "points": 1},
+            ]
+        )
+    )  # fmt: skip
+    watched = Activity("video_view", NOW, properties={"completed": True, "percent": 100.0})
+    text = Activity("video_view", NOW, properties={"completed": "TRUE", "percent": "100"})
+    half = Activity("video_view", NOW, properties={"completed": False, "percent": 100})
+    session = Activity("time_on_site", NOW, properties={"seconds": 300})
+    assert score(LeadProfile(), [watched], model, NOW).engagement == 7
+    assert score(LeadProfile(), [text], model, NOW).engagement == 7
+    assert score(LeadProfile(), [half], model, NOW).engagement == 0
+    assert score(LeadProfile(), [session], model, NOW).engagement == 5

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 from pydantic.json_schema import models_json_schema
 
+from leadflow.events.catalogue.activities import CATALOGUE as ACTIVITY_CATALOGUE
 from leadflow.events.envelope import Envelope, EventPayload, dlq_topic_for, topic_for
 from leadflow.events.lifecycle import (
     ACTIVE_STAGES,
@@ -429,8 +430,36 @@ def events_markdown(classes: Sequence[type[EventPayload]]) -> str:
                 f"[{Path(schema_file).name}](../{schema_file}) |"
             )
         out.append("")
+    out += _activities_markdown()
     out += _lifecycle_markdown()
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _activities_markdown() -> list[str]:
+    """The activity vocabulary intake accepts and scoring models may name."""
+    out = [
+        "## Activity types",
+        "",
+        "The `activity_type` of `activity.recorded`, from "
+        "`leadflow.events.catalogue.activities`: intake's `POST /v1/activities` accepts a "
+        "name or an alias (any spelling: `Email Opened` is `email_opened`) and records the "
+        "canonical name; scoring refuses to publish a model whose engagement rule names a "
+        "type that is not here (422 naming `engagement_rules[i].activity_types[j]`). "
+        "`inquiry` is recorded by scoring for every inquiry intake captures; it is not "
+        "posted as an activity. Properties are text, numbers or booleans.",
+        "",
+        "| type | aliases | how it arrives | meaning | properties |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in ACTIVITY_CATALOGUE.types:
+        aliases = ", ".join(f"`{a}`" for a in kind.aliases) or "—"
+        door = "`POST /v1/activities`" if kind.door == "activities" else "every inquiry"
+        props = "; ".join(f"`{k}`: {v}" for k, v in kind.properties.items()) or "—"
+        out.append(
+            f"| `{kind.name}` | {aliases} | {door} | {_cell(kind.description)} | {_cell(props)} |"
+        )
+    out.append("")
+    return out
 
 
 def _lifecycle_markdown() -> list[str]:

@@ -26,6 +26,7 @@ from leadflow.events.catalogue.intake import (
     LeadErased,
     LeadProfileUpdated,
     LeadsMerged,
+    PropertyValue,
 )
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
@@ -440,7 +441,7 @@ class ActivityItem:
     url: str | None
     content_id: str | None
     campaign: str | None
-    properties: dict[str, str]
+    properties: dict[str, PropertyValue]
 
 
 async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]) -> list[dict[str, Any]]:

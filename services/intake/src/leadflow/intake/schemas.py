@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from leadflow.events.catalogue.activities import CATALOGUE as ACTIVITIES
 from leadflow.intake.security import SCOPES
 
 Text = str
@@ -97,20 +98,14 @@ class ScanBatchIn(BaseModel):
     items: list[dict[str, Any]] = Field(min_length=1)
 
 
-ACTIVITY_TYPES = frozenset(
-    {
-        "page_view",
-        "content_download",
-        "webinar_registration",
-        "webinar_attendance",
-        "email_open",
-        "email_click",
-        "event_visit",
-        "form_view",
-        "video_view",
-        "chat",
-    }
+# An activity property: text, a number (seconds on site, percent of a video) or a flag.
+PropertyValue = (
+    bool
+    | int
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | Annotated[str, Field(max_length=1000)]
 )
+MAX_PROPERTIES = 50
 
 
 class ActivityIn(_Strict):
@@ -123,13 +118,30 @@ class ActivityIn(_Strict):
     url: str | None = Field(default=None, max_length=2000)
     content_id: str | None = Field(default=None, max_length=200)
     campaign: str | None = Field(default=None, max_length=300)
-    properties: dict[str, str] = {}
+    properties: dict[Annotated[str, Field(min_length=1, max_length=100)], PropertyValue] = {}
 
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        if value not in ACTIVITY_TYPES:
-            raise ValueError(f"type must be one of {', '.join(sorted(ACTIVITY_TYPES))}")
+        """One vocabulary with scoring (``leadflow.events.catalogue.activities``): a name or an
+        alias is accepted and recorded under its canonical name."""
+        kind = ACTIVITIES.get(value)
+        if kind is None:
+            raise ValueError(
+                f"unknown activity type {value!r}; "
+                f"known: {', '.join(ACTIVITIES.names('activities'))}"
+            )
+        if kind.door != "activities":
+            raise ValueError(
+                f"{kind.name!r} is recorded for every inquiry: post it to /v1/inquiries"
+            )
+        return kind.name
+
+    @field_validator("properties")
+    @classmethod
+    def _few_properties(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if len(value) > MAX_PROPERTIES:
+            raise ValueError(f"at most {MAX_PROPERTIES} properties")
         return value
 
 

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import pycountry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from leadflow.events.catalogue.activities import CATALOGUE, canonical_activity_type
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import (
     InquiryReceived,
@@ -369,8 +370,9 @@ def snapshot(profile: LeadProfile, *, grade: str | None, matrix_cell: str | None
 
 
 def normalise_activity_type(value: str) -> str:
-    """``"Email Opened"`` and ``"email-opened"`` are the same type: ``email_opened``."""
-    return re.sub(r"[^a-z0-9]+", "_", value.strip().lower()).strip("_")
+    """The catalogue's name for a type: ``"Email Opened"``, ``"email-opened"`` and the alias
+    ``email_opened`` are all ``email_open`` (``leadflow.events.catalogue.activities``)."""
+    return canonical_activity_type(value)
 
 
 # An activity property: text, a number (seconds on site, a video's percent watched) or a flag.
@@ -386,6 +388,11 @@ class Activity:
     campaign: str | None = None
     properties: Mapping[str, PropertyValue] = field(default_factory=dict)
     activity_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # Whatever door built it (an event, a stored row, a sample), an activity carries the
+        # catalogue's canonical type, the one rules are matched on.
+        object.__setattr__(self, "activity_type", normalise_activity_type(self.activity_type))
 
 
 # ---------------------------------------------------------------------------------------
@@ -593,8 +600,12 @@ def _check_ids(items: Sequence[Any], where: str, errors: list[dict[str, str]]) -
         seen.add(item.id)
 
 
-def validate_model(data: Mapping[str, Any]) -> ScoringModel:
-    """Parse and check a model; raise ``ModelInvalid`` naming every wrong rule."""
+def validate_model(data: Mapping[str, Any], *, check_activity_types: bool = True) -> ScoringModel:
+    """Parse and check a model; raise ``ModelInvalid`` naming every wrong rule.
+
+    An engagement rule may only name activity types of the shared catalogue (by name or
+    alias): a rule on a type intake refuses would never score. A model already published is
+    loaded with ``check_activity_types=False``, so retiring a type never stops scoring."""
     try:
         model = ScoringModel.model_validate(data)
     except ValidationError as exc:
@@ -615,8 +626,16 @@ def validate_model(data: Mapping[str, Any]) -> ScoringModel:
             _err(errors, f"{where}.daily_cap", "must be positive")
         if er.scale_unit <= 0:
             _err(errors, f"{where}.scale_unit", "must be positive")
-        if any(not normalise_activity_type(t) for t in er.activity_types):
-            _err(errors, f"{where}.activity_types", "empty activity type")
+        for j, kind in enumerate(er.activity_types):
+            if not kind.strip():
+                _err(errors, f"{where}.activity_types[{j}]", "empty activity type")
+            elif check_activity_types and CATALOGUE.get(kind) is None:
+                _err(
+                    errors,
+                    f"{where}.activity_types[{j}]",
+                    f"unknown activity type {kind!r}: intake cannot capture it "
+                    f"(known: {', '.join(CATALOGUE.names())})",
+                )
     if not (model.decay.half_life_days > 0 and math.isfinite(model.decay.half_life_days)):
         _err(errors, "decay.half_life_days", "half-life must be positive")
     if model.decay.reevaluate_hours <= 0:

@@ -594,7 +594,7 @@ async def model_version(conn: AsyncConnection, version: int) -> ScoringModel | N
     ).first()
     if row is None:
         return None
-    return validate_model(row.model)
+    return validate_model(row.model, check_activity_types=False)
 
 
 async def model_versions(conn: AsyncConnection) -> list[dict[str, Any]]:

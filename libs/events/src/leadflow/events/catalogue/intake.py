@@ -153,8 +153,16 @@ class LeadsMerged(EventPayload):
     field_sources: dict[str, str] = {}
 
 
+# An activity property: text, a number (seconds on site) or a flag.
+PropertyValue = bool | int | float | str
+
+
 class ActivityRecorded(EventPayload):
-    """An engagement signal: page view, download, webinar, email open/click, event visit."""
+    """An engagement signal: page view, download, webinar, email open/click, event visit.
+
+    ``activity_type`` is a canonical name of ``leadflow.events.catalogue.activities`` (intake
+    records aliases under their canonical name; events recorded before the catalogue may
+    carry other spellings, which consumers resolve through the same catalogue)."""
 
     event_type: ClassVar[str] = "activity.recorded"
     producer: ClassVar[str] = "intake"
@@ -165,7 +173,7 @@ class ActivityRecorded(EventPayload):
     url: str | None = None
     content_id: str | None = None
     campaign: str | None = None
-    properties: dict[str, str] = {}
+    properties: dict[str, PropertyValue] = {}
     anonymous_id: str | None = None
 
 
