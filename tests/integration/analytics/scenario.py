@@ -99,6 +99,7 @@ def history() -> list[tuple[str, float, EventPayload]]:
                 activity_type="webinar",
                 campaign="webinar",
                 properties={"channel": "webinar"},
+                channel="webinar",
             ),
         ),
         ("L1", 24, _mql()),

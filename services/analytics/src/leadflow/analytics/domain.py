@@ -327,12 +327,10 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         channel, campaign, _, _ = source_of(p)
         state.touches.append(Touch(at, channel, campaign, "inquiry"))
     elif et == "activity.recorded" and p.get("campaign"):
+        # ``channel`` outlives an erasure; ``properties`` (personal) is only there before.
         props = p.get("properties") or {}
-        state.touches.append(
-            Touch(
-                at, _text(props.get("channel") or "activity"), _text(p.get("campaign")), "activity"
-            )
-        )
+        channel = p.get("channel") or props.get("channel") or "activity"
+        state.touches.append(Touch(at, _text(channel), _text(p.get("campaign")), "activity"))
     elif et in ("lead.assigned", "lead.reassigned"):
         # A queue is not a rep: a lead waiting in one is owned by nobody until a rep takes it.
         state.rep_id = _text(p.get("rep_id"))

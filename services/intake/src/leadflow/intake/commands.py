@@ -492,6 +492,7 @@ async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]) -> l
             campaign=item.campaign,
             properties=item.properties,
             anonymous_id=item.anonymous_id,
+            channel=item.properties.get("channel"),
         )
         rows.append(
             {

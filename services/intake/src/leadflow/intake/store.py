@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.db import DriverSql, json_text
+from leadflow.events.shredding import shred
 from leadflow.intake.domain import (
     Account,
     AccountMatch,
@@ -443,16 +444,11 @@ async def live_lead_ids(
 async def erase_lead_rows(
     conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], now: datetime
 ) -> None:
-    """Shred the keys and blank every personal column intake keeps about these leads."""
+    """Shred the keys and blank every personal column intake keeps about these leads: the
+    contact, e-mails, and the activities' e-mail, anonymous id, URL and properties (the rows
+    stay, keyed by activity id, so a replayed activity is still a duplicate)."""
     params = {"ids": list(lead_ids), "now": now}
-    await conn.execute(
-        text(
-            "INSERT INTO lead_keys (lead_id, key, erased_at) "
-            "SELECT id, NULL, :now FROM unnest(CAST(:ids AS uuid[])) AS id "
-            "ON CONFLICT (lead_id) DO UPDATE SET key = NULL, erased_at = :now"
-        ),
-        params,
-    )
+    await shred(conn, list(lead_ids), now)
     await conn.execute(
         text(
             "UPDATE leads SET email = NULL, phone = NULL, name_key = NULL, "
@@ -464,9 +460,18 @@ async def erase_lead_rows(
     await conn.execute(
         text("DELETE FROM lead_emails WHERE lead_id = ANY(CAST(:ids AS uuid[]))"), params
     )
+    # Activities still waiting under one of the person's anonymous ids go with them.
     await conn.execute(
-        text("UPDATE activities SET email = NULL WHERE lead_id = ANY(CAST(:ids AS uuid[]))"),
+        text(
+            "UPDATE activities SET email = NULL, anonymous_id = NULL, "
+            "payload = jsonb_build_object('type', payload->'type') "
+            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) OR anonymous_id IN "
+            "(SELECT anonymous_id FROM anonymous_ids WHERE lead_id = ANY(CAST(:ids AS uuid[])))"
+        ),
         params,
+    )
+    await conn.execute(
+        text("DELETE FROM anonymous_ids WHERE lead_id = ANY(CAST(:ids AS uuid[]))"), params
     )
 
 

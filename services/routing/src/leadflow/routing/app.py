@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from leadflow.events.access import add_token_resolver
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
+from leadflow.events.shredding import LeadKeyCodec
 from leadflow.routing.api import rep_token_principal, router, sales_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
@@ -30,6 +31,7 @@ def create_kit(
         handlers=build_handlers(cache),
         clock=clock,
         migrations_dir=MIGRATIONS,
+        payload_codec=LeadKeyCodec(),  # reps' notes sealed per lead, shredded on erasure
     )
     kit.state["config_cache"] = cache
     add_token_resolver(kit, rep_token_principal)

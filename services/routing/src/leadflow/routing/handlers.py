@@ -38,6 +38,7 @@ from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet,
 from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
+from leadflow.events.shredding import shred
 from leadflow.routing import store
 from leadflow.routing.contacts import contact_card
 from leadflow.routing.domain import Decision, choose_assignee, lead_for_rules
@@ -307,6 +308,8 @@ class RoutingHandlers:
         """Erasure: the card goes, and no later event of this lead brings it back."""
         assert isinstance(event.payload, LeadErased)
         self._contacts(uow).erase(event.lead_id, event.occurred_at)
+        # Reps' notes in the log become unreadable: their key goes (crypto-shredding).
+        await shred(uow.conn, [event.lead_id], event.occurred_at)
 
     def _sla_clocks(self, uow: UnitOfWork) -> store.SlaClockWrites:
         """The batch's clock changes: a batch of SLA events costs a statement, not one each."""

@@ -67,7 +67,13 @@ from leadflow.scoring.domain import (
     touch_due_at,
 )
 from leadflow.scoring.facts import inquiry_activity, live_score, recorded_activity
-from leadflow.scoring.predictive import LinearModel, Prediction, lead_features, snapshot_of
+from leadflow.scoring.predictive import (
+    LinearModel,
+    Prediction,
+    lead_features,
+    scrub_snapshot,
+    snapshot_of,
+)
 from leadflow.scoring.store import LeadRow
 
 REEVALUATE = "scoring.reevaluate"
@@ -687,7 +693,13 @@ async def on_lead_erased(event: Envelope, uow: UnitOfWork) -> None:
     payloads = await _exit_nurture(fx, lead, "erased")
     await uow.timers.cancel(reevaluate_key(lead.lead_id))
     await store.delete_activities(uow.conn, lead.lead_id)
-    lead.set(status="erased", profile=LeadProfile(), reeval_at=None)
+    await store.scrub_outcome_snapshots(uow.conn, lead.lead_id, scrub_snapshot)
+    lead.set(
+        status="erased",
+        profile=LeadProfile(),
+        reeval_at=None,
+        snapshot=scrub_snapshot(lead.snapshot),
+    )
     if payloads:
         await uow.append(lead.lead_id, payloads)
     await store.save_lead(uow.conn, lead)

@@ -153,6 +153,25 @@ def snapshot_of(result: ScoreResult, features: Mapping[str, float]) -> dict[str,
     }
 
 
+# Categorical features whose value is text a person typed (or a URL they came from); the
+# rest are closed vocabularies (country, channel, rating...), counts and flags.
+_FREE_TEXT_FEATURES = ("answers.", "attr.", "title=", "city=", "referrer=", "product_interest=")
+
+
+def scrub_snapshot(snapshot: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A frozen snapshot without the person's own words, for an erased lead: features whose
+    value is free text go, the rule score and every count stay (a training example still)."""
+    if snapshot is None:
+        return None
+    features = snapshot.get("features") or {}
+    kept = {
+        k: v
+        for k, v in features.items()
+        if not (k.startswith(_FREE_TEXT_FEATURES) and "=" in k and not k.endswith("=?"))
+    }
+    return {**snapshot, "features": kept}
+
+
 # ---------------------------------------------------------------------------------------
 # Inference
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ keeps the engagement history the score is computed from.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -505,6 +505,20 @@ async def move_activities(conn: AsyncConnection, source: uuid.UUID, target: uuid
 
 async def delete_activities(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
     await conn.execute(text("DELETE FROM activities WHERE lead_id = :id"), {"id": lead_id})
+
+
+async def scrub_outcome_snapshots(
+    conn: AsyncConnection, lead_id: uuid.UUID, scrub: Callable[[Any], Any]
+) -> None:
+    """An erased lead's training examples keep their counts, not the person's words."""
+    rows = await conn.execute(
+        text("SELECT event_id, snapshot FROM outcomes WHERE lead_id = :id"), {"id": lead_id}
+    )
+    for event_id, snap in rows.all():
+        await conn.execute(
+            text("UPDATE outcomes SET snapshot = CAST(:s AS jsonb) WHERE event_id = :e"),
+            {"s": json_text(scrub(snap)), "e": event_id},
+        )
 
 
 async def open_lead_ids(

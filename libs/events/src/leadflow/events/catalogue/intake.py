@@ -87,8 +87,9 @@ class LeadCaptured(EventPayload):
 
     event_type: ClassVar[str] = "lead.captured"
     producer: ClassVar[str] = "intake"
-    # notes are a rep's free text about the person (as on InquiryReceived): personal.
-    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact", "notes"})
+    # notes are a rep's free text about the person (as on InquiryReceived), answers the
+    # person's own words (comments, budget, ...): personal.
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact", "notes", "answers"})
     summary: ClassVar[str] = "A new lead was created from its first inquiry."
 
     inquiry_id: uuid.UUID
@@ -113,7 +114,7 @@ class InquiryReceived(EventPayload):
 
     event_type: ClassVar[str] = "inquiry.received"
     producer: ClassVar[str] = "intake"
-    personal_fields: ClassVar[frozenset[str]] = frozenset({"notes"})
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"notes", "answers"})
     summary: ClassVar[str] = "An existing lead made another inquiry."
 
     inquiry_id: uuid.UUID
@@ -131,7 +132,7 @@ class LeadProfileUpdated(EventPayload):
 
     event_type: ClassVar[str] = "lead.profile_updated"
     producer: ClassVar[str] = "intake"
-    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact"})
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"contact", "answers"})
     summary: ClassVar[str] = "Profile fields of a lead changed."
 
     changed_fields: list[str]
@@ -166,6 +167,10 @@ class ActivityRecorded(EventPayload):
 
     event_type: ClassVar[str] = "activity.recorded"
     producer: ClassVar[str] = "intake"
+    # Where the person went and what they typed (a search, a chat) and the cookie that
+    # followed them: personal. ``channel`` (from ``properties["channel"]``) is not, so
+    # attribution keeps it after an erasure.
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"url", "properties", "anonymous_id"})
     summary: ClassVar[str] = "A lead did something scoring may count."
 
     activity_id: str
@@ -175,6 +180,7 @@ class ActivityRecorded(EventPayload):
     campaign: str | None = None
     properties: dict[str, PropertyValue] = {}
     anonymous_id: str | None = None
+    channel: str | None = None
 
 
 class ConsentChanged(EventPayload):
@@ -197,6 +203,7 @@ class DoNotContactChanged(EventPayload):
 
     event_type: ClassVar[str] = "do_not_contact.changed"
     producer: ClassVar[str] = "intake"
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"reason"})  # free text
     summary: ClassVar[str] = "The person asked for no contact at all, or lifted that request."
 
     do_not_contact: bool

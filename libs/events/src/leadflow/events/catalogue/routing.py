@@ -14,6 +14,10 @@ from leadflow.events.envelope import EventPayload
 AssigneeKind = Literal["rep", "queue"]
 
 
+# A rep's note is free text about a person: sealed in routing's log, erased with the lead.
+NOTE: frozenset[str] = frozenset({"note"})
+
+
 class _Value(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -79,6 +83,7 @@ class LeadAccepted(EventPayload):
 class LeadRejected(EventPayload):
     event_type: ClassVar[str] = "lead.rejected"
     producer: ClassVar[str] = "routing"
+    personal_fields: ClassVar[frozenset[str]] = NOTE  # what the rep wrote about the person
     summary: ClassVar[str] = "A rep rejected the lead back to marketing, with a reason."
 
     rep_id: str | None = None
@@ -89,6 +94,7 @@ class LeadRejected(EventPayload):
 class LeadRecycled(EventPayload):
     event_type: ClassVar[str] = "lead.recycled"
     producer: ClassVar[str] = "routing"
+    personal_fields: ClassVar[frozenset[str]] = NOTE  # what the rep wrote about the person
     summary: ClassVar[str] = "Sales handed the lead back to nurture."
 
     rep_id: str | None = None
@@ -99,6 +105,7 @@ class LeadRecycled(EventPayload):
 class LeadContacted(EventPayload):
     event_type: ClassVar[str] = "lead.contacted"
     producer: ClassVar[str] = "routing"
+    personal_fields: ClassVar[frozenset[str]] = NOTE  # what the rep wrote about the person
     summary: ClassVar[str] = "The rep made first (or further) contact."
 
     rep_id: str | None = None
@@ -109,6 +116,7 @@ class LeadContacted(EventPayload):
 class LeadSalesQualified(EventPayload):
     event_type: ClassVar[str] = "lead.sales_qualified"
     producer: ClassVar[str] = "routing"
+    personal_fields: ClassVar[frozenset[str]] = NOTE  # what the rep wrote about the person
     summary: ClassVar[str] = "Sales confirmed need, authority, budget and timeframe (SQL)."
 
     rep_id: str | None = None
@@ -145,6 +153,7 @@ class DealWon(EventPayload):
 class DealLost(EventPayload):
     event_type: ClassVar[str] = "deal.lost"
     producer: ClassVar[str] = "routing"
+    personal_fields: ClassVar[frozenset[str]] = NOTE  # what the rep wrote about the person
     summary: ClassVar[str] = "The deal was lost, with a reason."
 
     opportunity_id: str | None = None
