@@ -460,6 +460,14 @@ class WonIn(_Action):
     amount: Decimal = Field(gt=0, max_digits=18, decimal_places=2)
     currency: Currency | None = Field(default=None, description="default: the opportunity's")
     opportunity_id: str | None = Field(default=None, max_length=128)
+    exchange_rate: Decimal | None = Field(
+        default=None,
+        gt=0,
+        max_digits=18,
+        decimal_places=8,
+        description="converts an amount in another currency to the opportunity's "
+        "(amount x exchange_rate); without it, another currency is refused (409)",
+    )
 
 
 class HoldIn(_Action):
@@ -673,14 +681,36 @@ async def opportunity(
 @sales_router.post("/v1/leads/{lead_id}/won", tags=["hand-off"], summary="Deal won (amount)")
 async def won(kit: KitDep, who: CallerDep, lead_id: LeadId, body: WonIn) -> ActionOut:
     async def build(row: LeadRow, rep: str | None, uow: UnitOfWork) -> EventPayload:
-        if body.currency and row.currency and body.currency != row.currency:
+        foreign = bool(body.currency and row.currency and body.currency != row.currency)
+        if body.exchange_rate is not None and not foreign:
+            raise Problem.invalid_fields(
+                [
+                    {
+                        "field": "exchange_rate",
+                        "message": "only with a currency other than the opportunity's",
+                    }
+                ]
+            )
+        if foreign and body.exchange_rate is not None:
+            assert row.currency is not None
+            return DealWon(
+                opportunity_id=body.opportunity_id or row.opportunity_id,
+                amount=(body.amount * body.exchange_rate).quantize(Decimal("0.01")),
+                currency=row.currency,
+                rep_id=rep,
+                original_amount=body.amount,
+                original_currency=body.currency,
+                exchange_rate=body.exchange_rate,
+            )
+        if foreign:
             # Adding a USD win to an EUR pipeline makes every revenue figure wrong: the
             # client converts (at the rate its finance team uses) and sends the result.
             raise Problem(
                 409,
                 "Currency mismatch",
-                f"the opportunity is in {row.currency}; send the won amount converted to "
-                f"{row.currency} (not {body.currency})",
+                f"the opportunity is in {row.currency}; send the won amount in "
+                f"{row.currency}, or give the exchange_rate that converts {body.currency} "
+                f"to {row.currency}",
                 errors=[
                     {"field": "currency", "message": f"must be the opportunity's {row.currency}"}
                 ],

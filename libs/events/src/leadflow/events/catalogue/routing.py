@@ -145,9 +145,14 @@ class DealWon(EventPayload):
     summary: ClassVar[str] = "The deal was won."
 
     opportunity_id: str | None = None
-    amount: Decimal
+    amount: Decimal  # in ``currency``, the opportunity's
     currency: str = "USD"
     rep_id: str | None = None
+    # Set when the rep entered the amount in another currency and converted it explicitly:
+    # what they entered, and the rate (``amount`` = original_amount x exchange_rate).
+    original_amount: Decimal | None = None
+    original_currency: str | None = None
+    exchange_rate: Decimal | None = None
 
 
 class DealLost(EventPayload):
