@@ -135,6 +135,11 @@ class Platform:
         r = await self.c.get(f"{self.e.analytics}/v1/leads/{lead_id}/timeline", headers=self.admin)
         return list(r.json()["events"]) if r.status_code == 200 else []
 
+    async def funnel(self) -> dict[str, Any]:
+        r = await self.c.get(f"{self.e.analytics}/v1/funnel", headers=self.admin)
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
     async def consent(self, lead_id: str, **body: Any) -> dict[str, Any]:
         return dict(await self.ok("POST", f"{self.e.intake}/v1/leads/{lead_id}/consent", json=body))
 
@@ -234,6 +239,12 @@ async def test_consent_is_not_sales_eligibility_and_reps_see_whom_to_call(
         ]
         assert (await p.score(lead_id))["disqualified"] is True
 
+        async def funnel_disqualified(n: int) -> dict[str, Any] | None:
+            funnel = await p.funnel()
+            return funnel if funnel["outcomes"]["disqualified"] == n else None
+
+        await until(lambda: funnel_disqualified(1), "the funnel to count it disqualified", stack)
+
         # -- lifted: reinstated and routed again, in every service -------------------------
         assert (await p.consent(lead_id, do_not_contact=False))["changed"] is True
         entry = await until(in_queue, "the reinstated lead back in the rep's queue", stack)
@@ -270,6 +281,14 @@ async def test_consent_is_not_sales_eligibility_and_reps_see_whom_to_call(
             ("mql-assigned-30m", "met"),
             ("accept-4bh", "open"),
         ]
+        # the funnel agrees: one MQL, not a disqualified lead any more, and the way back
+        funnel = await until(lambda: funnel_disqualified(0), "the funnel to follow", stack)
+        waterfall = {row["stage"]: row["count"] for row in funnel["waterfall"]}
+        assert (waterfall["inquiry"], waterfall["mql"]) == (1, 1)
+        flows = {(x["from"], x["to"], x["via"]): x["count"] for x in funnel["period"]["flows"]}
+        assert flows[("mql", "disqualified", "lead.disqualified")] == 1
+        assert flows[("disqualified", "inquiry", "lead.reinstated")] == 1
+        assert flows[("inquiry", "mql", "lead.qualified")] == 2
         # the marketing opt-out still stands: no nurture for the lead
         assert "nurture.enrolled" not in _types(events)
 

@@ -398,3 +398,30 @@ def test_each_sla_clock_gets_one_verdict_counted_on_its_start_day() -> None:
     assert fx[1].sla_day != (T0 + timedelta(hours=30)).date()
     assert fx[2].sla_owner == ("r1", "t1")
     assert state.slas == {}
+
+
+def test_a_reinstated_lead_is_no_longer_a_disqualified_lead_of_its_cohort() -> None:
+    state, fx = run(
+        [
+            fact("lead.captured", 0, source={"channel": "web_form"}),
+            fact("lead.qualified", 1),
+            fact("lead.disqualified", 2, rule_id="do_not_contact"),
+            fact("lead.reinstated", 3, reason="do_not_contact_lifted"),
+            fact("lead.qualified", 3),
+            fact("lead.disqualified", 4, rule_id="do_not_contact"),  # asked again
+        ]
+    )
+    assert [(f.outcomes, f.retracted) for f in fx if f.outcomes or f.retracted] == [
+        (("disqualified",), ()),
+        ((), ("disqualified",)),
+        (("disqualified",), ()),
+    ]
+    stages = [(f.transition.from_stage, f.transition.to_stage) for f in fx if f.transition]
+    assert stages[2:] == [
+        ("mql", "disqualified"),
+        ("disqualified", "inquiry"),
+        ("inquiry", "mql"),
+        ("mql", "disqualified"),
+    ]
+    assert [m for f in fx for m in f.new_milestones] == ["inquiry", "mql"]  # MQL counted once
+    assert state.disqualified is True and state.stage == "disqualified"

@@ -225,6 +225,9 @@ class Effects:
     transition: Transition | None = None
     new_milestones: Sequence[str] = ()  # counted in the lead's cohort now
     outcomes: Sequence[str] = ()  # "lost"/"disqualified" first reached
+    # Outcomes that no longer hold: a reinstated lead (its do-not-contact lifted) is not a
+    # disqualified lead of its cohort any more, so the funnel takes it back out.
+    retracted: Sequence[str] = ()
     won: float = 0.0  # the amount won by this event, in ``currency``
     currency: str = ""
     # Money to add to the lead's cohort now: (currency, open pipeline delta, won revenue,
@@ -397,6 +400,11 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
                     state.touches, at, state.mql_at, state.opp_at
                 ).items()
             }
+
+    if et == "lead.reinstated" and state.disqualified:
+        state.disqualified = False
+        if state.counted:
+            fx.retracted = ("disqualified",)
 
     if et == "lead.captured" and not state.counted:
         # Every lead was an inquiry first, even when another producer's event (say

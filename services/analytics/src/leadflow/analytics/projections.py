@@ -252,6 +252,7 @@ class FoldBatch:
                 fx.transition is not None
                 or fx.new_milestones
                 or fx.outcomes
+                or fx.retracted
                 or fx.cohort_money
                 or fx.attributed
             ):
@@ -421,18 +422,21 @@ class FunnelProjection(LeadProjection):
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         new, outcomes, t = fx.new_milestones, fx.outcomes, fx.transition
-        if not (new or outcomes or t):
+        retracted = fx.retracted
+        if not (new or outcomes or retracted or t):
             return
         cohort, flow = acc
         ch, cp = st.channel, st.campaign
         inquiry_at = st.inquiry_at
-        if inquiry_at is not None and (new or outcomes):
+        if inquiry_at is not None and (new or outcomes or retracted):
             key = (ch, cp, inquiry_at.date())
             row = cohort.get(key)
             if row is None:
                 row = cohort[key] = [0, 0, 0, 0, 0, 0, 0, 0]
             for ms in (*new, *outcomes):
                 row[_MILESTONE_INDEX[ms]] += 1
+            for ms in retracted:
+                row[_MILESTONE_INDEX[ms]] -= 1
         if t is not None:
             fkey = (ch, cp, t.at.date(), t.from_stage or "(start)", t.to_stage, f.event_type)
             flow[fkey] = flow.get(fkey, 0) + 1
@@ -475,13 +479,15 @@ class SourcesProjection(LeadProjection):
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         if st.inquiry_at is None:
             return
-        if not (fx.new_milestones or fx.outcomes or fx.cohort_money):
+        if not (fx.new_milestones or fx.outcomes or fx.retracted or fx.cohort_money):
             return
         seg = (st.inquiry_at.date(), st.channel, st.campaign, st.form_id, st.event_key)
-        if fx.new_milestones or fx.outcomes:
+        if fx.new_milestones or fx.outcomes or fx.retracted:
             row = _source_row(acc, (*seg, NO_CURRENCY))
             for ms in (*fx.new_milestones, *fx.outcomes):
                 row[_MILESTONE_INDEX[ms]] += 1
+            for ms in fx.retracted:
+                row[_MILESTONE_INDEX[ms]] -= 1
         for currency, pipeline, won, deals in fx.cohort_money:
             row = _source_row(acc, (*seg, currency))
             row[8] += _dec(pipeline)
