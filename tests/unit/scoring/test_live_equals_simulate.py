@@ -228,3 +228,25 @@ def test_band_edges_do_not_depend_on_the_delay_before_scoring(
     simulated = simulate_lead(sample, MODEL, happened)
     for field in ("fit", "engagement", "grade", "engagement_level", "matrix_cell", "mql_ready"):
         assert getattr(live_result, field) == getattr(simulated, field), field
+
+
+@settings(max_examples=200, deadline=None)
+@given(leads(), st.floats(min_value=0, max_value=400, allow_nan=False))
+def test_the_reevaluation_is_due_exactly_when_decay_changes_the_level_or_mql(
+    lead: dict[str, Any], later_days: float
+) -> None:
+    profile, acts, _sample = _live_and_sample(lead, T0)
+    now = T0 + timedelta(days=later_days)
+    result = live_score(profile, acts, MODEL, now, None)
+    due = next_reevaluation(result, MODEL, now)
+    if due is None:
+        assert not result.credited or result.disqualified_by is not None
+        return
+    periodic = now + timedelta(hours=MODEL.decay.reevaluate_hours)
+    assert now < due <= periodic
+    before = live_score(profile, acts, MODEL, due - timedelta(microseconds=1), None)
+    assert (before.engagement_level, before.mql_ready) == (result.engagement_level,
+                                                           result.mql_ready)  # fmt: skip
+    if due < periodic:
+        at = live_score(profile, acts, MODEL, due, None)
+        assert (at.engagement_level, at.mql_ready) != (result.engagement_level, result.mql_ready)
