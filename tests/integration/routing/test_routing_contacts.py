@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from leadflow.events.catalogue.intake import (
     LeadProfileUpdated,
 )
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadReinstated
+from leadflow.events.catalogue.sla import SlaStarted
 from leadflow.events.envelope import Envelope
 from leadflow.events.testing import produce_events, wait_until
 from tests.integration.routing.test_routing_kafka import (
@@ -62,6 +64,33 @@ async def test_queue_and_lead_view_show_whom_to_call_until_the_lead_is_erased(
             q = (await client.get("/v1/reps/a/queue", headers=AUTH)).json()
             return q["leads"][0]["contact"] if q["count"] == 1 else None
 
+        # marketing's clock (no rep) is not the rep's due time; the rep's own clock is
+        now = datetime.now(UTC)
+        await produce_events(
+            isolation.kafka_bootstrap,
+            isolation.topic("sla"),
+            [
+                Envelope.new(
+                    SlaStarted(sla_id=f"m-{lead_id}", policy_id="mql-assigned-30m",
+                               started_by_event="lead.qualified", started_at=now,
+                               due_at=now + timedelta(minutes=30)),
+                    lead_id=lead_id,
+                ),
+                Envelope.new(
+                    SlaStarted(sla_id=f"a-{lead_id}", policy_id="accept-4bh",
+                               started_by_event="lead.assigned", rep_id="a", started_at=now,
+                               due_at=now + timedelta(hours=4)),
+                    lead_id=lead_id,
+                ),
+            ],
+        )  # fmt: skip
+
+        async def rep_sla() -> str | None:
+            q = (await client.get("/v1/reps/a/queue", headers=AUTH)).json()
+            sla = q["leads"][0]["sla"] if q["count"] == 1 else None
+            return sla["policy_id"] if sla else None
+
+        assert await wait_until(rep_sla, timeout=30) == "accept-4bh"
         got = await wait_until(card, timeout=30, message="contact in the rep's queue")
         assert got == {
             "name": "Jane Doe",

@@ -628,7 +628,8 @@ async def write_contacts(conn: AsyncConnection, writes: ContactWrites) -> None:
 
 
 async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
-    """The rep's open leads, soonest SLA due first (leads without an open SLA last)."""
+    """The rep's open leads, soonest SLA due first (leads without an open SLA last). Only the
+    rep's own clocks count: marketing's (an MQL assigned within 30 minutes) has no rep."""
     rows = await conn.execute(
         text(
             """
@@ -637,7 +638,7 @@ async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
             FROM leads l
             LEFT JOIN LATERAL (
                 SELECT sla_id, policy_id, due_at, warn_at FROM sla_clocks c
-                WHERE c.lead_id = l.lead_id AND c.status = 'open'
+                WHERE c.lead_id = l.lead_id AND c.status = 'open' AND c.rep_id = :rep
                 ORDER BY due_at LIMIT 1
             ) s ON true
             WHERE l.rep_id = :rep AND l.stage = ANY(CAST(:stages AS text[]))
