@@ -247,18 +247,20 @@ async def dashboard(ctx: CtxDep) -> HTMLResponse:
 
 
 def _funnel_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The funnel's stage totals as bars; money figures keep their currency."""
-    totals = report.get("totals") or report.get("total") or {}
-    stages = totals.get("stages") if isinstance(totals, dict) else None
-    if isinstance(stages, list):
-        return [{"stage": str(s.get("stage")), "count": int(s.get("count") or 0)} for s in stages]
-    if isinstance(totals, dict):
-        return [
-            {"stage": k, "count": int(v)}
-            for k, v in totals.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        ]
-    return []
+    """The funnel's waterfall (inquiry -> won, each stage counting the leads that reached
+    it) as bars, with the conversion to the next stage."""
+    bars = []
+    for row in report.get("waterfall") or []:
+        if isinstance(row, dict) and "stage" in row:
+            conversion = row.get("conversion_to_next")
+            bars.append(
+                {
+                    "stage": str(row["stage"]),
+                    "count": int(row.get("count") or 0),
+                    "conversion": None if conversion is None else round(100 * conversion, 1),
+                }
+            )
+    return bars
 
 
 # -- users (admin) ------------------------------------------------------------------------
