@@ -57,7 +57,7 @@ async def login(request: Request) -> Response:
     target = _safe_next(form.get("next"))
     if not session.csrf_ok(request, form):
         return render(
-            request, "login.html", status=403, next=target, error="The form expired: try again."
+            request, "login.html", status=400, next=target, error="The form expired: try again."
         )
     # The console's own token endpoint, in process: the same throttling and checks as the API.
     transport = httpx.ASGITransport(app=request.app, client=(_client_host(request), 0))
@@ -94,7 +94,7 @@ def _client_host(request: Request) -> str:
 async def logout(request: Request) -> Response:
     form = await _form(request)
     if not session.csrf_ok(request, form):
-        return render(request, "login.html", status=403, next="/", error="The form expired.")
+        return render(request, "login.html", status=400, next="/", error="The form expired.")
     response = RedirectResponse("/login", status_code=303)
     session.clear_session(response)
     return response
@@ -198,7 +198,7 @@ async def queue_action(
 ) -> Response:
     form = await _form(ctx.request)
     if not session.csrf_ok(ctx.request, form):
-        return ctx.page("message.html", status=403, title="Expired", message="Reload the page.")
+        return ctx.page("message.html", status=400, title="Expired", message="Reload the page.")
     if action not in menu.ACTION_LABELS:
         return ctx.page("message.html", status=404, title="Unknown action", message=action)
     answer = await ctx.api.post(
