@@ -83,3 +83,38 @@ async def test_opt_out_keeps_the_mql_and_do_not_contact_disqualifies_until_lifte
         assert requalified.stream_version > reinstated.stream_version
         # no nurture e-mail for the opted-out lead at any point
         assert not of_lead(events, lead_id, "nurture.enrolled")
+
+
+async def test_marketing_consent_ends_and_reopens_nurture_without_touching_qualification(
+    settings_for: Callable[..., Any], isolation: Any, kafka_bootstrap: str
+) -> None:
+    clock = ManualClock(T0)
+    app = create_app(settings_for(ScoringSettings), clock=clock)
+    lead_id = uuid.uuid4()
+    intake, scoring = isolation.topic("intake"), isolation.topic("scoring")
+
+    def on_lead(payload: Any) -> Envelope:
+        return Envelope.new(payload, lead_id=lead_id, occurred_at=T0)
+
+    async with app_client(app):
+        # a good fit, not sales-ready yet: nurtured
+        await produce_events(kafka_bootstrap, intake, [captured(lead_id, T0, title="Manager")])
+        await consume_topic(
+            kafka_bootstrap,
+            scoring,
+            until=lambda evs: bool(of_lead(evs, lead_id, "nurture.enrolled")),
+        )
+        out = on_lead(ConsentChanged(marketing_opt_in=False, source="unsubscribe"))
+        back = on_lead(ConsentChanged(marketing_opt_in=True, source="preference-center"))
+        await produce_events(kafka_bootstrap, intake, [out, back])
+        events = await consume_topic(
+            kafka_bootstrap,
+            scoring,
+            until=lambda evs: len(of_lead(evs, lead_id, "nurture.enrolled")) == 2,
+        )
+        [exited] = of_lead(events, lead_id, "nurture.exited")
+        assert exited.causation_id == out.event_id
+        assert exited.payload.reason == "opted_out"  # type: ignore[attr-defined]
+        again = of_lead(events, lead_id, "nurture.enrolled")[1]
+        assert again.causation_id == back.event_id
+        assert not of_lead(events, lead_id, "lead.disqualified")
