@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,26 +15,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 DATASET = X_EDUCATION
 
 
-def synthesise_emails(upload: Path) -> list[int]:
-    """The export has no email: the test makes one per row, every 97th one broken."""
-    bad_rows: list[int] = []
-    with DATASET.open(newline="") as src, upload.open("w", newline="") as dst:
-        reader = csv.DictReader(src)
-        writer = csv.DictWriter(dst, [*(reader.fieldnames or []), "Email"])
-        writer.writeheader()
-        total = 0
-        for number, row in enumerate(reader, start=1):
-            if number % 97 == 0:
-                row["Email"] = f"lead {row['Lead Number']} at example"
-                bad_rows.append(number)
-            else:
-                row["Email"] = f"lead{row['Lead Number']}@example.org"
-            writer.writerow(row)
-            total += 1
-    assert total == 9237
-    return bad_rows
-
-
 async def finished(intake: Intake, import_id: str) -> dict[str, Any]:
     async def done() -> dict[str, Any] | None:
         body = (await intake.client.get(f"/v1/imports/{import_id}", headers=ADMIN)).json()
@@ -45,43 +23,61 @@ async def finished(intake: Intake, import_id: str) -> dict[str, Any]:
     return await wait_until(done, timeout=240, interval=0.5, message="import finished")
 
 
-async def test_x_education_export_imports_with_correct_accepted_and_rejected_counts(
+async def test_x_education_export_imports_unmodified_and_a_reimport_changes_nothing(
     intake: Intake,
-    tmp_path: Path,
 ) -> None:
-    upload = tmp_path / "leads.csv"
-    bad_rows = synthesise_emails(upload)
-    with upload.open("rb") as fh:
-        response = await intake.client.post(
-            "/v1/imports",
-            headers=ADMIN,
-            data={"preset": "x-education"},
-            files={"file": ("leads.csv", fh, "text/csv")},
-        )
-    assert response.status_code == 202, response.text
-    result = await finished(intake, response.json()["import_id"])
-    assert result["status"] == "completed"
-    assert result["rows_read"] == 9237
-    assert result["rejected"] == len(bad_rows) == 95
-    assert result["accepted"] == 9237 - 95 == result["new_leads"]
-    assert [r["row"] for r in result["rejected_rows"]] == bad_rows
-    assert all(r["field"] == "contact.email" for r in result["rejected_rows"])
-    assert (
-        await intake.count("SELECT count(*) FROM event_log WHERE event_type = 'lead.captured'")
-        == 9237 - 95
+    """The real export as it is (no e-mail column): leads identified by Prospect ID, the
+    ``Converted`` column as history, every other column kept as attributes; the same file
+    again adds no lead and no event."""
+    data = DATASET.read_bytes()
+    response = await intake.client.post(
+        "/v1/imports",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+        params={"preset": "x-education"},
+        content=data,
     )
-    # Select reads as blank; countries are ISO codes; extra columns kept as attributes
+    assert response.status_code == 202, response.text
+    started = response.json()
+    assert (started["encoding"], started["delimiter"], started["history"]) == ("utf-8", ",", True)
+    result = await finished(intake, started["import_id"])
+    assert result["status"] == "completed", result
+    assert (result["rows_read"], result["accepted"], result["rejected"]) == (9237, 9237, 0)
+    assert result["new_leads"] == 9237
+    assert result["history"] == {"won": 3559, "lost": 9237 - 3559}
+    counts = dict(
+        await intake.rows("SELECT event_type, count(*) FROM event_log GROUP BY event_type")
+    )
+    assert counts == {
+        "lead.captured": 9237,
+        "history.deal_won": 3559,
+        "history.deal_lost": 9237 - 3559,
+    }
     [lead] = await intake.rows(
-        "SELECT e.lead_id FROM lead_emails e WHERE email = 'lead660728@example.org'"
+        "SELECT lead_id FROM external_ids WHERE system = 'x-education' "
+        "AND external_id = '2a272436-5132-4136-86fa-dcc88c88f482'"
     )
     async with intake.kit.connect() as conn:
-        [event] = await intake.kit.store.read_stream(conn, lead[0])
-    payload = event.payload
-    assert payload.contact.country == "IN"  # type: ignore[attr-defined]
-    assert payload.contact.city is None  # type: ignore[attr-defined]
-    assert payload.external_id == "2a272436-5132-4136-86fa-dcc88c88f482"  # type: ignore[attr-defined]
-    assert payload.attributes["totalvisits"] == "5"  # type: ignore[attr-defined]
-    assert payload.source.utm_source == "Organic Search"  # type: ignore[attr-defined]
+        captured, closed = await intake.kit.store.read_stream(conn, lead[0])
+    payload: Any = captured.payload
+    assert payload.historical is True and payload.contact.email is None
+    assert payload.contact.country == "IN"
+    assert payload.contact.city is None  # "Select" reads as blank
+    assert payload.attributes["totalvisits"] == "5"
+    assert payload.source.utm_source == "Organic Search"
+    assert "converted" not in payload.attributes
+    assert closed.event_type == "history.deal_lost" and closed.payload.historical is True
+    assert closed.occurred_at >= captured.occurred_at  # no dates in the file: import time
+
+    again = await intake.client.post(
+        "/v1/imports",
+        headers={**ADMIN, "Content-Type": "text/csv"},
+        params={"preset": "x-education"},
+        content=data,
+    )
+    result = await finished(intake, again.json()["import_id"])
+    assert result["status"] == "completed", result
+    assert (result["new_leads"], result["unchanged"], result["matched"]) == (0, 9237, 9237)
+    assert await intake.count("SELECT count(*) FROM event_log") == sum(counts.values())
 
 
 async def test_text_csv_body_with_a_mapping_and_repeated_people(intake: Intake) -> None:
@@ -126,13 +122,14 @@ async def test_import_refuses_bad_mappings_before_reading_rows(intake: Intake) -
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "mapping.E"
-    no_email = await intake.client.post(
+    no_identity = await intake.client.post(
         "/v1/imports",
         params={"mapping": json.dumps({"E": "contact.city"})},
         content=b"E\nParis\n",
         headers={**ADMIN, "Content-Type": "text/csv"},
     )
-    assert no_email.status_code == 422
+    assert no_identity.status_code == 422
+    assert no_identity.json()["title"] == "No identity column"
     not_admin = await intake.client.post(
         "/v1/imports",
         content=b"E\n",

@@ -425,3 +425,24 @@ def test_a_reinstated_lead_is_no_longer_a_disqualified_lead_of_its_cohort() -> N
     ]
     assert [m for f in fx for m in f.new_milestones] == ["inquiry", "mql"]  # MQL counted once
     assert state.disqualified is True and state.stage == "disqualified"
+
+
+def test_imported_history_counts_as_won_in_its_inquiry_cohort() -> None:
+    """``history.deal_won`` (historical) moves an inquiry straight to won: every milestone up
+    to won counts once in the capture's cohort, with the imported amount as won revenue."""
+    state, fx = run(
+        [
+            fact("lead.captured", 0, capture_method="import", historical=True),
+            fact("history.deal_won", 0, amount="900", historical=True),
+        ]
+    )
+    assert state.stage == "won" and state.cohort_day == T0.date()
+    assert list(fx[0].new_milestones) == ["inquiry"]
+    assert list(fx[1].new_milestones) == ["mql", "sal", "sql", "opportunity", "won"]
+    assert fx[1].won == 900.0
+    assert [(m[2], m[3]) for m in fx[1].cohort_money] == [(900.0, 1)]
+    lost_state, lost_fx = run(
+        [fact("lead.captured", 0, historical=True), fact("history.deal_lost", 0, historical=True)]
+    )
+    assert lost_state.stage == "lost" and lost_state.lost
+    assert list(lost_fx[1].outcomes) == ["lost"] and not lost_fx[1].new_milestones

@@ -78,6 +78,8 @@ def test_target_stage_maps_catalogue_events_to_the_stage_they_reach() -> None:
         "lead.disqualified": Stage.DISQUALIFIED,
         "lead.reinstated": Stage.INQUIRY,
         "lead.put_on_hold": Stage.ON_HOLD,
+        "history.deal_won": Stage.WON,
+        "history.deal_lost": Stage.LOST,
     }
     for event_type in ("lead.scored", "lead.assigned", "lead.contacted", "sla.breached"):
         assert target_stage(event_type) is None
@@ -258,7 +260,8 @@ def test_transition_table_is_derived_from_the_moves() -> None:
     table = transition_table()
     assert table[None] == {Stage.INQUIRY: ["inquiry.received", "lead.captured"]}
     assert Stage.WON not in table
-    assert table[Stage.OPPORTUNITY][Stage.WON] == ["deal.won"]
+    assert table[Stage.OPPORTUNITY][Stage.WON] == ["deal.won", "history.deal_won"]
+    assert table[Stage.INQUIRY][Stage.WON] == ["history.deal_won"]  # imported history only
     assert set(table[Stage.LOST]) == {Stage.INQUIRY, Stage.NURTURE}
 
 

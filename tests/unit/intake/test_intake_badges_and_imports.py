@@ -86,7 +86,11 @@ def test_unmapped_columns_are_kept_as_attributes_when_asked() -> None:
     cols = domain.resolve_mapping(
         ["Email", "TotalVisits", "Converted"], domain.X_EDUCATION_MAPPING, keep_unmapped=True
     )
-    assert cols == {"Email": "contact.email", "TotalVisits": "attributes.totalvisits"}
+    assert cols == {
+        "Email": "contact.email",
+        "TotalVisits": "attributes.totalvisits",
+        "Converted": "outcome",  # history: the preset reads it as the outcome
+    }
     assert domain.resolve_mapping(["TotalVisits"], {}, keep_unmapped=False) == {}
 
 

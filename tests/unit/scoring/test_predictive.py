@@ -17,6 +17,7 @@ from leadflow.scoring.predictive import (
     apply_suggestion,
     beats,
     calibration_table,
+    choose_holdout,
     is_excluded_attribute,
     lead_features,
     rule_suggestions,
@@ -183,3 +184,38 @@ def test_import_attributes_reach_the_profile_but_not_the_rules() -> None:
     assert profile.attributes == {"totalvisits": "5", "tags": "Closed by Horizzon"}
     assert "attributes" not in profile_attributes(profile)
     assert "attr.totalvisits>=4" in lead_features(profile, [])
+
+
+def test_outcomes_with_one_time_get_a_stratified_holdout_that_says_why() -> None:
+    """Imported history without dates: every snapshot has the import time, so newest-first
+    would be arbitrary; both classes are held out in proportion, the same way every time."""
+    examples = [Example(e.lead_id, T0, e.features, e.label, e.rule_score) for e in _examples(200)]
+    train_rows, holdout, how = choose_holdout(examples, 0.2)
+    assert how["method"] == "stratified" and "dates" in how["why"]
+    won = sum(e.label for e in examples)
+    assert sum(e.label for e in holdout) == round(won * 0.2)
+    assert len(train_rows) + len(holdout) == len(examples)
+    assert [e.lead_id for e in choose_holdout(list(reversed(examples)), 0.2)[1]] == [
+        e.lead_id for e in holdout
+    ]
+    result = train(examples, version=1)
+    assert result.metrics["holdout"]["method"] == "stratified"
+
+
+def test_few_outcomes_train_with_the_default_holdout_instead_of_a_refusal() -> None:
+    """30 dated outcomes, 7 won, none of them among the newest: the time-based holdout could
+    not measure AUC; the default still trains (stratified) instead of answering 422."""
+    examples = [
+        Example(str(i), T0 + timedelta(hours=i), {"minutes": float(i < 7)}, int(i < 7), 0.5)
+        for i in range(30)
+    ]
+    result = train(examples, version=1)
+    assert result.metrics["holdout"]["method"] == "stratified"
+    assert "fewer than" in result.metrics["holdout"]["why"]
+    assert (
+        sum(e.label for e in result.holdout)
+        >= 1
+        <= len(result.holdout) - sum(e.label for e in result.holdout)
+    )
+    dated = train(_examples(400), version=2)
+    assert dated.metrics["holdout"]["method"] == "time"

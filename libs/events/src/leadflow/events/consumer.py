@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
 from leadflow.events.db import DriverSql
-from leadflow.events.envelope import DecodeError, Envelope, EventPayload, utcnow
+from leadflow.events.envelope import DecodeError, Envelope, EventPayload, is_historical, utcnow
 from leadflow.events.errors import ConcurrencyError
 from leadflow.events.logs import bind_event, clear_event
 from leadflow.events.store import EventStore
@@ -188,6 +188,21 @@ def handlers_by_type(handlers: HandlerMap) -> dict[str, Handler]:
         event_type = key if isinstance(key, str) else key.event_type
         by_type[event_type] = handler
     return by_type
+
+
+def skip_historical(handlers: HandlerMap) -> dict[type[EventPayload] | str, Handler]:
+    """The same handlers, except that events flagged ``historical`` (imported history, see
+    ``envelope.is_historical``) are consumed without effect: for services that act on events
+    (routing, SLA clocks, notifications) rather than record them."""
+
+    def guarded(handler: Handler) -> Handler:
+        async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
+            if not is_historical(envelope.payload):
+                await handler(envelope, uow)
+
+        return handle
+
+    return {key: guarded(handler) for key, handler in handlers.items()}
 
 
 # Where a transient error may come from (is_transient decides for each instance).

@@ -113,6 +113,12 @@ class EventPayload(BaseModel):
             _registry.registry.register(cls)
 
 
+def is_historical(payload: object) -> bool:
+    """Whether an event is imported history (payload field ``historical``, docs/events.md):
+    record it, but start nothing from it — no SLA clock, nurture, routing or notification."""
+    return getattr(payload, "historical", False) is True
+
+
 class DecodeError(Exception):
     """A record that cannot be turned into an event: the consumer dead-letters it."""
 

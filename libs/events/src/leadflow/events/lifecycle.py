@@ -31,6 +31,8 @@ stage. Choices this module makes, and why:
   qualifies, nurtures or waits like any other lead, so every service sees the same stage.
 * **deal.won / deal.lost need an opportunity.** A lead that dies before an opportunity is
   recycled or disqualified, which keeps "lost" meaning "lost deal" in the funnel figures.
+* **Imported history closes from any open stage** (``history.deal_won`` / ``deal_lost``):
+  the lead's sales cycle happened in another system, so there is no opportunity here.
 * **on_hold pauses the stage it came from** (kept as ``held_from``): from hold a lead may go
   to ``nurture`` or ``disqualified`` at any time, return to ``held_from`` (the event that
   reaches that stage, e.g. ``lead.accepted`` for ``sal``), or make any move allowed from
@@ -127,6 +129,9 @@ MOVES: Mapping[str, Move] = {
     "deal.lost": Move(Stage.LOST, _from(Stage.OPPORTUNITY)),
     "lead.disqualified": Move(Stage.DISQUALIFIED, frozenset(OPEN_STAGES)),
     "lead.reinstated": Move(Stage.INQUIRY, _from(Stage.DISQUALIFIED)),
+    # Imported history: a lead from another system closes as it closed there.
+    "history.deal_won": Move(Stage.WON, frozenset(OPEN_STAGES)),
+    "history.deal_lost": Move(Stage.LOST, frozenset(OPEN_STAGES)),
     "lead.put_on_hold": Move(Stage.ON_HOLD, frozenset(ACTIVE_STAGES)),
 }
 

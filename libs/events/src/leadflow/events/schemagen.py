@@ -431,6 +431,7 @@ def events_markdown(classes: Sequence[type[EventPayload]]) -> str:
             )
         out.append("")
     out += _activities_markdown()
+    out += _historical_markdown(classes)
     out += _lifecycle_markdown()
     return "\n".join(out).rstrip("\n") + "\n"
 
@@ -460,6 +461,27 @@ def _activities_markdown() -> list[str]:
         )
     out.append("")
     return out
+
+
+def _historical_markdown(classes: Sequence[type[EventPayload]]) -> list[str]:
+    """The ``historical`` payload flag: what it means and which events carry it."""
+    flagged = [c.event_type for c in classes if "historical" in c.model_fields]
+    return [
+        "## Historical events",
+        "",
+        "Payload field `historical` (boolean, default `false`) on "
+        + ", ".join(f"`{t}`" for t in flagged)
+        + ". It is `true` for history loaded from another system (an import that maps an "
+        "outcome column; `history.*` events always carry it): the fact happened in the past, "
+        "at the envelope's `occurred_at` (the file's date, or the import time when it has "
+        "none). Every consumer records such an event but acts on nothing because of it: "
+        "scoring keeps the lead's features and outcome for predictive training but neither "
+        "qualifies it nor enrols it in nurture (so routing and sla-monitor never see it; they "
+        "also skip any flagged event they receive), sla-monitor starts no clock, and a "
+        "notifier must send nothing. Analytics counts it in the funnel by the lead's inquiry "
+        "cohort. Test it with `leadflow.events.catalogue.intake.is_historical(payload)`.",
+        "",
+    ]
 
 
 def _lifecycle_markdown() -> list[str]:

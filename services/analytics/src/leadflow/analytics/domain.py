@@ -39,6 +39,9 @@ MILESTONES: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "w
 # Each milestone -> the milestones up to and including it (reaching one implies those).
 _UP_TO: dict[str, tuple[str, ...]] = {m: MILESTONES[: i + 1] for i, m in enumerate(MILESTONES)}
 CLOSED_STAGES: frozenset[str] = frozenset({"won", "lost", "disqualified"})
+# A deal won here, or one imported as history (``historical`` events count in the funnel by
+# the lead's inquiry cohort like any other; only their dates come from the file).
+WON_EVENTS: frozenset[str] = frozenset({"deal.won", "history.deal_won"})
 
 
 # The kernel's table as plain strings: (target stage, stages the event keeps a lead in).
@@ -387,7 +390,7 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         if amount:
             state.money.setdefault(cur, [0.0, 0.0, 0.0])[0] += amount
             money.append((cur, amount, 0.0, 0))
-    elif et == "deal.won":
+    elif et in WON_EVENTS:
         fx.won, fx.currency = _amount(p), _currency(p)
         m = state.money.setdefault(fx.currency, [0.0, 0.0, 0.0])
         m[1] += fx.won

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadflow.analytics.domain import (
     MILESTONES,
     UNKNOWN,
+    WON_EVENTS,
     Effects,
     Fact,
     LeadState,
@@ -568,7 +569,7 @@ class AttributionProjection(LeadProjection):
     tables = ("attribution_revenue",)
 
     def wants(self, event_type: str) -> bool:
-        return event_type == "deal.won"  # the only event whose fold attributes revenue
+        return event_type in WON_EVENTS  # the only events whose fold attributes revenue
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         if not fx.attributed:

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import hashlib
 import hmac
 import html
-import itertools
 import logging
 import os
 import random
 import secrets
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
@@ -35,7 +33,7 @@ from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.service import KitDep, ServiceKit, kit_of
-from leadflow.intake import commands, domain, store
+from leadflow.intake import commands, domain, importer, store
 from leadflow.intake.batching import Idempotency, InquiryBatcher, Pending
 from leadflow.intake.commands import ActivityItem, IngestItem
 from leadflow.intake.domain import ConsentRecord, FieldError, HygieneError, InquiryDraft
@@ -863,6 +861,19 @@ def _parse_mapping(raw: str | None) -> dict[str, str]:
     return value
 
 
+_RAW_UPLOADS = frozenset(
+    {
+        "text/csv",
+        "application/csv",
+        "text/plain",
+        "text/tab-separated-values",
+        "application/vnd.ms-excel",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/octet-stream",
+    }
+)
+
+
 async def _spool_body(request: Request) -> tuple[str, str | None, dict[str, str]]:
     """Stream the CSV to a temporary file (never whole in memory); returns its path,
     filename and the form fields sent with it."""
@@ -872,7 +883,7 @@ async def _spool_body(request: Request) -> tuple[str, str | None, dict[str, str]
     filename: str | None = None
     try:
         with os.fdopen(fd, "wb") as out:
-            if content_type in ("text/csv", "application/csv", "text/plain"):
+            if content_type in _RAW_UPLOADS:
                 async for chunk in request.stream():
                     out.write(chunk)
             elif content_type == "multipart/form-data":
@@ -893,7 +904,7 @@ async def _spool_body(request: Request) -> tuple[str, str | None, dict[str, str]
                 raise Problem(
                     415,
                     "Unsupported media type",
-                    "send text/csv or multipart/form-data with a 'file' field",
+                    "send text/csv, an .xlsx workbook, or multipart/form-data with a 'file' field",
                     errors=[{"field": "Content-Type", "message": content_type}],
                 )
     except BaseException:
@@ -902,176 +913,128 @@ async def _spool_body(request: Request) -> tuple[str, str | None, dict[str, str]
     return path, filename, fields
 
 
+def _import_options(
+    fields: dict[str, str],
+    preset: str | None,
+    mapping: str | None,
+    keep_unmapped: bool | None,
+    source_system: str | None,
+) -> dict[str, Any]:
+    """The import's options from the query or, for a multipart upload, its form fields."""
+    preset = fields.get("preset", preset) or None
+    keep = (
+        keep_unmapped
+        if keep_unmapped is not None
+        else (fields.get("keep_unmapped", "").lower() in ("1", "true", "yes") or bool(preset))
+    )
+    system = fields.get("source_system", source_system) or None
+    if system is not None and not (0 < len(system) <= 100):
+        raise Problem.invalid_fields([{"field": "source_system", "message": "1 to 100 characters"}])
+    return {
+        "preset": preset,
+        "mapping": _parse_mapping(fields.get("mapping", mapping)),
+        "keep_unmapped": keep,
+        "system": system,
+    }
+
+
+_ImportQuery = Annotated[str | None, Query(description="e.g. x-education")]
+_MappingQuery = Annotated[
+    str | None,
+    Query(description="JSON: column -> field (contact.*, external_id, outcome, outcome.amount, "
+          "outcome.currency, outcome.closed_at, created_at, attributes.*, ignore, ...)"),
+]  # fmt: skip
+_SystemQuery = Annotated[
+    str | None,
+    Query(description="the system the file comes from: external ids are unique within it "
+          "(default: the preset's name, else 'import')"),
+]  # fmt: skip
+
+
+@router.post(
+    "/v1/imports/preview",
+    tags=["imports"],
+    summary="Dry run (admin): detected encoding and delimiter, proposed mapping, first rows "
+    "normalised and the problems found; writes nothing",
+)
+async def preview_import(
+    request: Request,
+    kit: KitDep,
+    _admin: AdminDep,
+    preset: _ImportQuery = None,
+    mapping: _MappingQuery = None,
+    keep_unmapped: Annotated[bool | None, Query()] = None,
+    source_system: _SystemQuery = None,
+) -> JSONResponse:
+    path, filename, fields = await _spool_body(request)
+    try:
+        options = _import_options(fields, preset, mapping, keep_unmapped, source_system)
+        plan = await asyncio.to_thread(
+            importer.plan_file, path, filename, **options, require_mapping=False
+        )
+        settings = runtime(kit).settings
+        answer = await asyncio.to_thread(importer.preview, plan, path, _region(settings))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return JSONResponse({"filename": filename, **answer})
+
+
 @router.post(
     "/v1/imports",
     status_code=202,
     tags=["imports"],
-    summary="Import a CSV (admin): streamed to disk, processed in batches",
+    summary="Import a CSV or .xlsx (admin): streamed to disk, processed in batches",
 )
 async def post_import(
     request: Request,
     kit: KitDep,
     _admin: AdminDep,
-    preset: Annotated[str | None, Query(description="e.g. x-education")] = None,
-    mapping: Annotated[str | None, Query(description="JSON: column -> field")] = None,
+    preset: _ImportQuery = None,
+    mapping: _MappingQuery = None,
     keep_unmapped: Annotated[bool | None, Query()] = None,
+    source_system: _SystemQuery = None,
 ) -> JSONResponse:
     path, filename, fields = await _spool_body(request)
     try:
-        preset = fields.get("preset", preset)
-        chosen: dict[str, str] = {}
-        if preset:
-            if preset not in domain.PRESET_MAPPINGS:
-                raise Problem(
-                    422,
-                    "Unknown preset",
-                    f"no mapping preset {preset!r}",
-                    errors=[
-                        {
-                            "field": "preset",
-                            "message": f"use one of {sorted(domain.PRESET_MAPPINGS)}",
-                        }
-                    ],
-                )
-            chosen.update(domain.PRESET_MAPPINGS[preset])
-        chosen.update(_parse_mapping(fields.get("mapping", mapping)))
-        if not chosen:
-            raise Problem(
-                422,
-                "No mapping",
-                "give a column mapping or a preset",
-                errors=[{"field": "mapping", "message": "missing"}],
-            )
-        problems = domain.mapping_errors(chosen)
-        if problems:
-            raise Problem(
-                422,
-                "Invalid mapping",
-                "unknown target fields",
-                errors=[e.as_dict() for e in problems],
-            )
-        keep = (
-            keep_unmapped
-            if keep_unmapped is not None
-            else (fields.get("keep_unmapped", "").lower() in ("1", "true", "yes") or bool(preset))
-        )
-        header = await asyncio.to_thread(_read_header, path)
-        if not header:
-            raise Problem(
-                422,
-                "Empty file",
-                "the CSV has no header row",
-                errors=[{"field": "file", "message": "no header"}],
-            )
-        columns = domain.resolve_mapping(header, chosen, keep_unmapped=keep)
-        if "contact.email" not in columns.values():
-            raise Problem(
-                422,
-                "No email column",
-                "no column is mapped to contact.email",
-                errors=[{"field": "mapping", "message": "map a column to contact.email"}],
-            )
+        options = _import_options(fields, preset, mapping, keep_unmapped, source_system)
+        plan = await asyncio.to_thread(importer.plan_file, path, filename, **options)
         import_id = new_id()
         async with kit.unit_of_work() as uow:
-            await store.create_import(uow.conn, import_id, filename, columns)
+            await store.create_import(
+                uow.conn, import_id, filename, plan.columns,
+                {**plan.fmt.as_dict(), "source_system": plan.system, "history": plan.history},
+            )  # fmt: skip
     except BaseException:
         os.unlink(path)
         raise
     rt = runtime(kit)
     task = asyncio.create_task(
-        _run_import(kit, import_id, path, columns), name=f"import-{import_id}"
+        importer.run_import(
+            kit,
+            lambda work: in_transaction(kit, work),
+            import_id,
+            path,
+            plan,
+            batch_rows=rt.settings.intake_import_batch_rows,
+            region=_region(rt.settings),
+        ),
+        name=f"import-{import_id}",
     )
     rt.imports[import_id] = task
     task.add_done_callback(lambda _t: rt.imports.pop(import_id, None))
     return JSONResponse(
-        {"import_id": str(import_id), "status": "running", "columns": columns},
+        {
+            "import_id": str(import_id),
+            "status": "running",
+            "columns": plan.columns,
+            **plan.fmt.as_dict(),
+            "source_system": plan.system,
+            "history": plan.history,
+        },
         status_code=202,
         headers={"Location": f"/v1/imports/{import_id}"},
     )
-
-
-def _read_header(path: str) -> list[str] | None:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return next(csv.reader(fh), None)
-
-
-def _take(rows: Iterator[tuple[int, dict[str, str]]], n: int) -> list[tuple[int, dict[str, str]]]:
-    return list(itertools.islice(rows, n))
-
-
-async def _run_import(
-    kit: ServiceKit, import_id: uuid.UUID, path: str, columns: dict[str, str]
-) -> None:
-    """Read the spooled CSV in batches; each batch is one transaction with its progress."""
-    settings = runtime(kit).settings
-    batch_rows = settings.intake_import_batch_rows
-    try:
-        fh = await asyncio.to_thread(open, path, encoding="utf-8-sig", newline="")
-        with fh:
-            rows = enumerate(csv.DictReader(fh), start=1)
-            # Disk reads happen off the event loop, one batch at a time.
-            while batch := await asyncio.to_thread(_take, rows, batch_rows):
-                await _import_batch(kit, import_id, batch, columns, settings)
-        async with kit.unit_of_work() as uow:
-            await store.finish_import(uow.conn, import_id, "completed")
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            async with kit.unit_of_work() as uow:
-                await store.finish_import(
-                    uow.conn, import_id, "interrupted", "the service stopped during the import"
-                )
-        raise
-    except Exception as exc:
-        log.exception("import %s failed", import_id)
-        with contextlib.suppress(Exception):
-            async with kit.unit_of_work() as uow:
-                await store.finish_import(uow.conn, import_id, "failed", repr(exc)[:500])
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
-async def _import_batch(
-    kit: ServiceKit,
-    import_id: uuid.UUID,
-    rows: list[tuple[int, dict[str, str]]],
-    columns: dict[str, str],
-    settings: IntakeSettings,
-) -> None:
-    items: list[IngestItem] = []
-    rejections: list[tuple[int, str | None, str]] = []
-    for number, row in rows:
-        try:
-            inquiry = domain.clean_inquiry(
-                domain.map_row(row, columns), channel="import", default_region=_region(settings)
-            )
-        except HygieneError as exc:
-            first = exc.errors[0]
-            rejections.append(
-                (number, first.field, "; ".join(f"{e.field}: {e.message}" for e in exc.errors))
-            )
-            continue
-        source = inquiry.source.model_copy(update={"import_id": str(import_id)})
-        items.append(
-            IngestItem(
-                domain.CleanInquiry(**{**inquiry.__dict__, "source": source}), "import", new_id()
-            )
-        )
-
-    async def work(uow: UnitOfWork) -> None:
-        results = await commands.ingest(uow, items)
-        await store.import_progress(
-            uow.conn,
-            import_id,
-            rows_read=len(rows),
-            accepted=len(items),
-            rejected=len(rejections),
-            new_leads=sum(1 for r in results if r.new_lead and not r.matched),
-            matched=sum(1 for r in results if r.matched),
-            rejections=rejections,
-        )
-
-    await in_transaction(kit, work)
 
 
 @router.get(
@@ -1105,6 +1068,9 @@ async def get_import(
             "rejected": row.rejected,
             "new_leads": row.new_leads,
             "matched": row.matched,
+            "unchanged": row.unchanged,
+            "history": {"won": row.history_won, "lost": row.history_lost},
+            "file": row.file_format,
             "error": row.error,
             "columns": row.mapping,
             "created_at": row.created_at.isoformat(),

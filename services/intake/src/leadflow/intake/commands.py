@@ -41,6 +41,7 @@ class IngestItem:
     capture_method: CaptureMethod
     inquiry_id: uuid.UUID
     anonymous_id: str | None = None
+    historical: bool = False  # imported history: its events start nothing downstream
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ async def ingest(
                 notes=inquiry.notes,
                 external_id=inquiry.external_id,
                 attributes=inquiry.attributes,
+                historical=item.historical,
             )
             states[new_lead.lead_id] = new_lead
             created.add(new_lead.lead_id)
@@ -272,6 +274,7 @@ def _repeat_inquiry(
             notes=inquiry.notes,
             external_id=inquiry.external_id,
             attributes=inquiry.attributes,
+            historical=item.historical,
         )
     ]
     lead.inquiries += 1

@@ -1139,6 +1139,12 @@ IMPORT_TARGETS: frozenset[str] = frozenset(
         "rating",
         "external_id",
         "ignore",
+        # history (leadflow.intake.imports): the outcome and when things happened
+        "outcome",
+        "outcome.amount",
+        "outcome.currency",
+        "outcome.closed_at",
+        "created_at",
     }
 )
 
@@ -1149,7 +1155,7 @@ X_EDUCATION_MAPPING: Mapping[str, str] = {
     "Lead Source": "source.utm_source",
     "Do Not Email": "consent.do_not_email",
     "Do Not Call": "attributes.do_not_call",
-    "Converted": "ignore",  # the outcome label; sales tells us that, not the import
+    "Converted": "outcome",  # history: 1 = won in X Education's own system, 0 = closed
     "Country": "contact.country",
     "City": "contact.city",
     "Specialization": "contact.department",
@@ -1215,6 +1221,8 @@ def map_row(
             consent[name] = value
         elif group == "attributes":
             attributes[name] = str(value)
+        elif group in ("outcome", "created_at"):
+            continue  # history: read by ``imports.history_of`` / ``created_at_of``
         else:
             top[group] = value
     return InquiryDraft(

@@ -726,40 +726,57 @@ async def record_scans(
 
 
 async def create_import(
-    conn: AsyncConnection, import_id: uuid.UUID, filename: str | None, mapping: dict[str, str]
+    conn: AsyncConnection,
+    import_id: uuid.UUID,
+    filename: str | None,
+    mapping: dict[str, str],
+    file_format: dict[str, Any] | None = None,
 ) -> None:
     await conn.execute(
         text(
-            "INSERT INTO imports (import_id, status, filename, mapping) "
-            "VALUES (:id, 'running', :f, CAST(:m AS jsonb))"
+            "INSERT INTO imports (import_id, status, filename, mapping, file_format) "
+            "VALUES (:id, 'running', :f, CAST(:m AS jsonb), CAST(:ff AS jsonb))"
         ),
-        {"id": import_id, "f": filename, "m": json_text(mapping)},
+        {"id": import_id, "f": filename, "m": json_text(mapping), "ff": json_text(file_format)},
     )
+
+
+@dataclass(frozen=True)
+class ImportCounts:
+    """What one batch of an import did (added to the import's running totals)."""
+
+    rows_read: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    new_leads: int = 0
+    matched: int = 0
+    unchanged: int = 0
+    history_won: int = 0
+    history_lost: int = 0
 
 
 async def import_progress(
     conn: AsyncConnection,
     import_id: uuid.UUID,
-    *,
-    rows_read: int,
-    accepted: int,
-    rejected: int,
-    new_leads: int,
-    matched: int,
+    counts: ImportCounts,
     rejections: Sequence[tuple[int, str | None, str]],
 ) -> None:
     await conn.execute(
         text(
             "UPDATE imports SET rows_read = rows_read + :r, accepted = accepted + :a, "
             "rejected = rejected + :x, new_leads = new_leads + :n, matched = matched + :m, "
-            "updated_at = now() WHERE import_id = :id"
+            "unchanged = unchanged + :u, history_won = history_won + :w, "
+            "history_lost = history_lost + :l, updated_at = now() WHERE import_id = :id"
         ),
         {
-            "r": rows_read,
-            "a": accepted,
-            "x": rejected,
-            "n": new_leads,
-            "m": matched,
+            "r": counts.rows_read,
+            "a": counts.accepted,
+            "x": counts.rejected,
+            "n": counts.new_leads,
+            "m": counts.matched,
+            "u": counts.unchanged,
+            "w": counts.history_won,
+            "l": counts.history_lost,
             "id": import_id,
         },
     )
@@ -777,6 +794,43 @@ async def import_progress(
                 "reasons": [r[2] for r in rejections],
             },
         )
+
+
+async def external_leads(
+    conn: AsyncConnection, system: str, external_ids: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    """The leads already known by these ids of ``system`` (an import's source system)."""
+    if not external_ids:
+        return {}
+    rows = await conn.execute(
+        text(
+            "SELECT external_id, lead_id FROM external_ids WHERE system = :s "
+            "AND external_id = ANY(CAST(:ids AS text[]))"
+        ),
+        {"s": system, "ids": list(external_ids)},
+    )
+    return {r.external_id: r.lead_id for r in rows}
+
+
+async def record_external_ids(
+    conn: AsyncConnection, system: str, rows: Sequence[tuple[str, uuid.UUID, str | None]]
+) -> None:
+    """Remember (external id -> lead, outcome recorded) for the next import of the file."""
+    if not rows:
+        return
+    await conn.execute(
+        text(
+            "INSERT INTO external_ids (system, external_id, lead_id, outcome) "
+            "SELECT :s, * FROM unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]), "
+            "CAST(:outcomes AS text[])) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "s": system,
+            "ids": [r[0] for r in rows],
+            "leads": [r[1] for r in rows],
+            "outcomes": [r[2] for r in rows],
+        },
+    )
 
 
 async def finish_import(

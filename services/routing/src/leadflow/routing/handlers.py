@@ -35,7 +35,7 @@ from leadflow.events.catalogue.scoring import (
     NurtureEnrolled,
 )
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet, SlaStarted
-from leadflow.events.consumer import Handler, UnitOfWork
+from leadflow.events.consumer import Handler, UnitOfWork, skip_historical
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.shredding import shred
@@ -354,4 +354,5 @@ class RoutingHandlers:
 
 
 def build_handlers(cache: ConfigCache | None = None) -> dict[type[EventPayload] | str, Handler]:
-    return RoutingHandlers(cache or ConfigCache()).handlers()
+    """Routing's handlers; imported history (``historical`` events) is never routed."""
+    return skip_historical(RoutingHandlers(cache or ConfigCache()).handlers())

@@ -518,6 +518,8 @@ async def predictive_report(kit: KitDep) -> dict[str, Any]:
         "top_decile_lift": chosen["top_decile_lift"],
         "rule_model_top_decile_lift": chosen["rule_model"]["top_decile_lift"],
         "calibration": chosen["calibration"],
+        "holdout": chosen.get("holdout", {"method": "time", "why": "the newest outcomes"}),
+        "holdout_examples": chosen["holdout_examples"],
         "metrics": chosen,
         "versions": [
             {

@@ -17,6 +17,8 @@ from leadflow.events.catalogue.intake import (
     ActivityRecorded,
     ConsentChanged,
     DoNotContactChanged,
+    HistoricalDealLost,
+    HistoricalDealWon,
     InquiryReceived,
     LeadCaptured,
     LeadErased,
@@ -570,9 +572,18 @@ async def on_lead_captured(event: Envelope, uow: UnitOfWork) -> None:
         payload.inquiry_id, event.occurred_at, payload.capture_method, payload.rating))  # fmt: skip
 
 
+# A lead imported as history is never open here: nothing qualifies, enrols or re-scores it
+# (so routing, sla-monitor and notify never hear of it); its outcome makes it an example.
+HISTORY = "history"
+
+
 async def _captured(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
     assert isinstance(event.payload, LeadCaptured)
     lead.set(profile=profile_from_captured(event.payload))
+    if event.payload.historical:
+        lead.set(status=HISTORY)
+        await fx.save(lead)
+        return
     await evaluate(uow, lead, fx=fx)
 
 
@@ -586,6 +597,9 @@ async def on_inquiry_received(event: Envelope, uow: UnitOfWork) -> None:
 async def _inquiry(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
     assert isinstance(event.payload, InquiryReceived)
     lead.set(profile=profile_after_inquiry(lead.profile, event.payload))
+    if event.payload.historical:
+        await fx.save(lead)  # history informs the profile; it qualifies nobody
+        return
     await evaluate(uow, lead, fx=fx)
 
 
@@ -755,9 +769,11 @@ async def on_outcome(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def _outcome(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
-    """Won or lost: the lead leaves scoring; the outcome is kept for predictive training."""
-    won = isinstance(event.payload, DealWon)
-    reason = None if won or not isinstance(event.payload, DealLost) else event.payload.reason_code
+    """Won or lost: the lead leaves scoring; the outcome is kept for predictive training
+    (imported history too: its snapshot is the lead as the file described it)."""
+    payload = event.payload
+    won = isinstance(payload, DealWon | HistoricalDealWon)
+    reason = payload.reason_code if isinstance(payload, DealLost | HistoricalDealLost) else None
     await record_outcome(uow, fx, lead, "won" if won else "lost", reason)
     payloads = await _exit_nurture(fx, lead, "completed")
     await fx.cancel(reevaluate_key(lead.lead_id))
@@ -886,6 +902,8 @@ HANDLERS: dict[type[EventPayload] | str, Handler] = {
     LeadRecycled: on_back_to_marketing,
     DealWon: on_outcome,
     DealLost: on_outcome,
+    HistoricalDealWon: on_outcome,
+    HistoricalDealLost: on_outcome,
 }
 
 TIMER_HANDLERS: dict[str, TimerHandler] = {

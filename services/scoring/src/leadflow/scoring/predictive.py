@@ -9,7 +9,8 @@ Pure functions, no I/O. The loop is:
   ``lead_quality``, ``lead_profile``, ``asymmetrique_*``) and identifiers are never features.
 * **training** — :func:`train` fits a scikit-learn logistic regression on outcome examples
   (won = 1; lost, rejected, disqualified = 0) with a *time-based* holdout (the newest
-  examples by snapshot time), and reports AUC, a calibration table, top-decile lift and the
+  examples by snapshot time) when the times order them and that slice holds both classes,
+  else a stratified one (see :func:`choose_holdout`), and reports AUC, a calibration table, top-decile lift and the
   rule model's AUC on the same holdout.
 * **inference** — a trained model is kept as plain weights (:class:`LinearModel`) so scoring an
   event is a dot product, and the largest terms are the "top features" behind a prediction.
@@ -23,6 +24,7 @@ import functools
 import io
 import math
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -254,13 +256,75 @@ def time_split(
     return ordered[:-n_hold], ordered[-n_hold:]
 
 
-def _check_classes(rows: Sequence[Example], where: str) -> None:
+def _check_classes(rows: Sequence[Example], where: str, minimum: int = MIN_PER_CLASS) -> None:
     positives = sum(e.label for e in rows)
-    if positives < MIN_PER_CLASS or len(rows) - positives < MIN_PER_CLASS:
+    if positives < minimum or len(rows) - positives < minimum:
         raise NotEnoughData(
-            f"the {where} split needs at least {MIN_PER_CLASS} won and {MIN_PER_CLASS} "
+            f"the {where} split needs at least {minimum} won and {minimum} "
             f"not-won outcomes (has {positives} won of {len(rows)})"
         )
+
+
+def _has_classes(rows: Sequence[Example], minimum: int) -> bool:
+    positives = sum(e.label for e in rows)
+    return positives >= minimum and len(rows) - positives >= minimum
+
+
+def _stable_rank(lead_id: str) -> int:
+    return zlib.crc32(lead_id.encode())
+
+
+def stratified_split(
+    examples: Sequence[Example], holdout_fraction: float
+) -> tuple[list[Example], list[Example]]:
+    """``holdout_fraction`` of each class (at least one), chosen by a stable hash of the lead
+    id: the same outcomes always give the same split, and both classes are held out."""
+    train_rows: list[Example] = []
+    holdout: list[Example] = []
+    for label in (0, 1):
+        group = sorted((e for e in examples if e.label == label),
+                       key=lambda e: (_stable_rank(e.lead_id), e.lead_id))  # fmt: skip
+        n_hold = min(len(group) - 1, max(1, round(len(group) * holdout_fraction)))
+        holdout += group[:n_hold]
+        train_rows += group[n_hold:]
+    key = lambda e: (e.at, e.lead_id)  # noqa: E731
+    return sorted(train_rows, key=key), sorted(holdout, key=key)
+
+
+def choose_holdout(
+    examples: Sequence[Example], holdout_fraction: float
+) -> tuple[list[Example], list[Example], dict[str, str]]:
+    """The holdout to judge a model on, and why.
+
+    Time-based (the newest outcomes) when the outcomes' times order them — every held-out
+    snapshot strictly newer than every training one — and the newest slice holds at least
+    ``MIN_PER_CLASS`` of each class: the model is then judged on the future, as it will be
+    used. Otherwise (an imported history without dates has one time for all its rows; few
+    outcomes can leave one class out of the newest slice) a stratified holdout: the same
+    fraction of each class, picked by a stable hash of the lead id.
+    """
+    train_rows, holdout = time_split(examples, holdout_fraction)
+    if not train_rows or holdout[0].at <= train_rows[-1].at:
+        why = (
+            "the outcomes' snapshot times do not order them (imported history without "
+            "dates shares one time), so newest-first would be arbitrary"
+        )
+    elif not _has_classes(holdout, MIN_PER_CLASS) or not _has_classes(train_rows, MIN_PER_CLASS):
+        why = (
+            f"the newest {len(holdout)} outcomes hold fewer than {MIN_PER_CLASS} of a class, "
+            "so a time-based holdout could not measure AUC"
+        )
+    else:
+        return (
+            train_rows,
+            holdout,
+            {
+                "method": "time",
+                "why": "the newest outcomes are held out: the model is judged on the future",
+            },
+        )
+    train_rows, holdout = stratified_split(examples, holdout_fraction)
+    return train_rows, holdout, {"method": "stratified", "why": why}
 
 
 def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
@@ -332,9 +396,10 @@ def train(
     """Fit a logistic regression on the older examples and measure it on the newest."""
     if len(examples) < MIN_EXAMPLES:
         raise NotEnoughData(f"{len(examples)} outcomes; at least {MIN_EXAMPLES} are needed")
-    train_rows, holdout = time_split(examples, holdout_fraction)
+    _check_classes(examples, "outcomes", MIN_PER_CLASS + 1)
+    train_rows, holdout, how = choose_holdout(examples, holdout_fraction)
     _check_classes(train_rows, "training")
-    _check_classes(holdout, "holdout")
+    _check_classes(holdout, "holdout", 1)
     import joblib
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -369,6 +434,7 @@ def train(
             "train_examples": len(train_rows),
             "holdout_examples": len(holdout),
             "holdout_fraction": holdout_fraction,
+            "holdout": how,
             "holdout_from": holdout[0].at.isoformat(),
             "holdout_to": holdout[-1].at.isoformat(),
             "train_to": train_rows[-1].at.isoformat(),

@@ -46,7 +46,7 @@ from leadflow.events.catalogue.sla import (
     SlaStopped,
     SlaWarning,
 )
-from leadflow.events.consumer import HandlerMap, UnitOfWork
+from leadflow.events.consumer import HandlerMap, UnitOfWork, skip_historical
 from leadflow.events.envelope import Envelope, EventPayload, new_id
 from leadflow.events.timers import Timer, TimerHandler
 from leadflow.sla_monitor import store
@@ -380,7 +380,8 @@ async def _escalate(
         )
 
 
-HANDLERS: HandlerMap = {cls: on_lead_event for cls in CONSUMED}
+# Imported history (``historical`` events) starts and stops no clock.
+HANDLERS: HandlerMap = skip_historical({cls: on_lead_event for cls in CONSUMED})
 TIMER_HANDLERS: dict[str, TimerHandler] = {
     "sla.warn": on_warn_timer,
     "sla.breach": on_breach_timer,

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.envelope import EventPayload
+from leadflow.events.envelope import is_historical as is_historical  # beside its payloads
 
 CaptureMethod = Literal["api", "web_form", "badge_scan", "import"]
 Rating = Literal["hot", "warm", "cold"]
+
+HISTORICAL_DOC = (
+    "True for history loaded from another system (an import mapping an outcome column): the "
+    "fact happened in the past, at occurred_at. Consumers record it (analytics counts it, "
+    "scoring learns from it) but act on nothing: no SLA clock, nurture, routing or "
+    "notification starts from a historical event."
+)
 
 
 class _Value(BaseModel):
@@ -107,6 +116,7 @@ class LeadCaptured(EventPayload):
     # non-personal extra columns of an import (visits, time on site...) scoring may use.
     external_id: str | None = None
     attributes: dict[str, str] = {}
+    historical: bool = Field(default=False, description=HISTORICAL_DOC)
 
 
 class InquiryReceived(EventPayload):
@@ -125,6 +135,7 @@ class InquiryReceived(EventPayload):
     notes: str | None = None
     external_id: str | None = None  # added by intake, as on LeadCaptured
     attributes: dict[str, str] = {}
+    historical: bool = Field(default=False, description=HISTORICAL_DOC)
 
 
 class LeadProfileUpdated(EventPayload):
@@ -220,3 +231,32 @@ class LeadErased(EventPayload):
 
     reason: str | None = None
     requested_by: str | None = None
+
+
+class HistoricalDealWon(EventPayload):
+    """An imported lead that converted in the system it came from (e.g. ``Converted = 1``).
+
+    Always ``historical``: it moves the lead to ``won`` at ``occurred_at`` (the file's close
+    date, or the import time when the file has none) and nothing acts on it.
+    """
+
+    event_type: ClassVar[str] = "history.deal_won"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "Imported history: the lead was won in the system it came from."
+
+    import_id: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    historical: Literal[True] = Field(default=True, description=HISTORICAL_DOC)
+
+
+class HistoricalDealLost(EventPayload):
+    """An imported lead that did not convert: closed history, never an open lead to work."""
+
+    event_type: ClassVar[str] = "history.deal_lost"
+    producer: ClassVar[str] = "intake"
+    summary: ClassVar[str] = "Imported history: the lead closed without a deal."
+
+    import_id: str | None = None
+    reason_code: str = "not_converted"
+    historical: Literal[True] = Field(default=True, description=HISTORICAL_DOC)
