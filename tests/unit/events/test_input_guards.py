@@ -126,6 +126,31 @@ async def test_nul_in_form_fields_urlencoded_and_multipart(client) -> None:
     assert fields(r) == ["comment"]
 
 
+async def test_a_declared_file_upload_path_takes_nul_bytes_through_to_the_route() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    install_guards(app, max_body_bytes=LIMIT, file_uploads=("/imports",))
+
+    @app.post("/imports")
+    async def upload(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    @app.post("/other")
+    async def other(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        csv = b"Email\na@b.c\nb\x00@b.c\n"
+        r = await http.post("/imports", content=csv, headers={"Content-Type": "text/csv"})
+        assert r.status_code == 200 and r.json() == {"bytes": len(csv)}
+        r = await http.post("/other", content=csv, headers={"Content-Type": "text/csv"})
+        assert r.status_code == 422
+        big = b"x" * (LIMIT + 1)
+        r = await http.post("/imports", content=big, headers={"Content-Type": "text/csv"})
+        assert r.status_code == 413  # the size limit still holds
+
+
 async def test_nul_in_a_header_is_named(client) -> None:
     r = await client.get("/leads/a", headers={"x-device": "scan\x00ner"})
     assert r.status_code == 422

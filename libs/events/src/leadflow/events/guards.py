@@ -11,7 +11,9 @@ service would otherwise guard each field; here the kernel does it once:
   url-encoded body is read whole (it is parsed whole anyway, within the body limit) and a
   NUL or unpaired surrogate in any of its strings or keys → 422 naming the field
   (``contact.email``, ``items[3].notes``); other bodies (multipart, CSV) stream through,
-  each chunk checked for NUL; any body over its limit, declared or chunked → 413.
+  each chunk checked for NUL, except on the paths a service declares as file uploads
+  (``file_uploads``: an import reads a NUL as one bad row, and a workbook is binary);
+  any body over its limit, declared or chunked → 413.
 - ``Int32`` / ``Int64``: path and query integers with the range of the column they meet;
   ``assert_bounded_ints(app)`` refuses, when the app is built, a route whose integer
   parameter has no such bound, so a new route cannot forget it.
@@ -163,11 +165,13 @@ class InputGuardMiddleware:
         default: int,
         limits: Mapping[str, int] | None = None,
         max_header_bytes: int = 16_384,
+        file_uploads: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.default = default
         self.limits = sorted((limits or {}).items(), key=lambda kv: -len(kv[0]))
         self.max_header_bytes = max_header_bytes
+        self.file_uploads = tuple(file_uploads)
 
     def _limit_for(self, path: str) -> int:
         for prefix, limit in self.limits:
@@ -231,7 +235,8 @@ class InputGuardMiddleware:
             if content_type.decode("latin-1") in _BUFFERED_TYPES or content_type.endswith(b"+json"):
                 inner = await self._read_whole(receive, limit, content_type)
             else:
-                inner = self._streaming(receive, limit, content_type)
+                raw = path.startswith(self.file_uploads) if self.file_uploads else False
+                inner = self._streaming(receive, limit, content_type, check_nul=not raw)
             await self.app(scope, inner, tracking_send)
         except InputRefused as exc:
             if started:
@@ -263,7 +268,9 @@ class InputGuardMiddleware:
             raise InputRefused(Problem.invalid_fields(errors))
         return _replay([{"type": "http.request", "body": body, "more_body": False}], receive)
 
-    def _streaming(self, receive: Receive, limit: int, content_type: bytes) -> Receive:
+    def _streaming(
+        self, receive: Receive, limit: int, content_type: bytes, *, check_nul: bool = True
+    ) -> Receive:
         received = 0
         multipart = content_type == b"multipart/form-data"
         part = "body"  # the multipart field being streamed (its header may be a chunk back)
@@ -276,6 +283,8 @@ class InputGuardMiddleware:
                 received += len(chunk)
                 if received > limit:
                     raise InputRefused(too_large(limit))
+                if not check_nul:
+                    return message  # a file the route parses itself (its bad rows, its bytes)
                 at = chunk.find(b"\x00")
                 if multipart:
                     names = _MULTIPART_NAME.findall(chunk, 0, len(chunk) if at < 0 else at)

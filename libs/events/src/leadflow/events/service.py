@@ -95,6 +95,7 @@ class ServiceKit:
         payload_codec: PayloadCodec | None = None,
         produces: bool = True,
         body_limits: Mapping[str, int] | None = None,
+        file_uploads: Sequence[str] = (),
         on_startup: Sequence[Callable[[ServiceKit], Awaitable[None]]] = (),
         topic_partitions: int = 3,
     ) -> None:
@@ -115,6 +116,9 @@ class ServiceKit:
         self.migrations_dir = migrations_dir
         self.produces = produces
         self.body_limits = dict(body_limits or {})
+        # Path prefixes whose raw or multipart bodies are files the route parses itself
+        # (imports): the input guard does not refuse a NUL byte in them (see guards).
+        self.file_uploads = tuple(file_uploads)
         self.on_startup = list(on_startup)
         self.topic_partitions = topic_partitions
         self.store = EventStore(
@@ -418,6 +422,7 @@ class ServiceKit:
             max_body_bytes=self.settings.max_body_bytes,
             body_limits=self.body_limits,
             max_header_bytes=self.settings.max_header_bytes,
+            file_uploads=self.file_uploads,
         )
 
         app.add_middleware(RequestMetricsMiddleware, service=kit.service)
@@ -607,6 +612,7 @@ def install_guards(
     max_body_bytes: int,
     body_limits: Mapping[str, int] | None = None,
     max_header_bytes: int = 16_384,
+    file_uploads: Sequence[str] = (),
 ) -> None:
     """The kernel's input guards and error boundary (``leadflow.events.guards``); installed
     before the metrics middleware, which stays outermost and so sees their answers."""
@@ -616,6 +622,7 @@ def install_guards(
         default=max_body_bytes,
         limits=body_limits,
         max_header_bytes=max_header_bytes,
+        file_uploads=file_uploads,
     )
 
 

@@ -24,6 +24,9 @@ def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = 
         migrations_dir=MIGRATIONS,
         payload_codec=LeadKeyCodec(),
         body_limits={"/v1/imports": settings.intake_max_import_bytes},
+        # Imports parse their files themselves: a NUL byte rejects its row, not the file,
+        # and an .xlsx workbook is binary.
+        file_uploads=("/v1/imports",),
         on_startup=[bootstrap],
     )
     kit.state["intake"] = Runtime.build(settings, kit)

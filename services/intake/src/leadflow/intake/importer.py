@@ -165,7 +165,7 @@ def normalised(prepared: Prepared) -> dict[str, Any]:
     history = prepared.history
     return {
         "row": prepared.number,
-        "contact": inquiry.clean.contact.model_dump(exclude_none=True),
+        "contact": inquiry.clean.contact.model_dump(exclude_defaults=True),
         "source": inquiry.source.model_dump(exclude_none=True),
         "answers": inquiry.answers.model_dump(exclude_none=True),
         "consent": inquiry.consent.model_dump(mode="json") if inquiry.consent else None,
