@@ -29,7 +29,10 @@ async def console(settings_for: Callable[..., Any]) -> AsyncIterator[httpx.Async
     settings = settings_for(
         ConsoleSettings,
         auth_issuer="http://console.test",
+        console_intake_url=nowhere,
+        console_scoring_url=nowhere,
         console_routing_url=nowhere,
+        console_sla_url=nowhere,
         console_analytics_url=nowhere,
     )
     async with app_client(create_app(settings)) as client:
@@ -118,13 +121,20 @@ async def test_an_admin_is_offered_dashboard_and_users_and_sees_the_users(
 ) -> None:
     async with console(settings_for) as client:
         r = await sign_in(client, "boss@example.com")
-        assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+        assert r.status_code == 303 and r.headers["location"] == "/leads"
         page = await client.get("/users")
         assert page.status_code == 200
         assert "rep@example.com" in page.text and "boss@example.com" in page.text
         nav = re.search(r'<nav aria-label="Main">(.*?)</nav>', page.text, re.S)
         assert nav is not None
-        assert re.findall(r'href="([^"]+)"', nav.group(1)) == ["/dashboard", "/users", "/api-docs"]
+        assert re.findall(r'href="([^"]+)"', nav.group(1)) == [
+            "/leads",
+            "/dashboard",
+            "/scoring",
+            "/forms",
+            "/users",
+            "/api-docs",
+        ]
 
 
 async def test_wrong_password_and_missing_csrf_are_refused_on_the_page(
@@ -151,3 +161,21 @@ async def test_wrong_password_and_missing_csrf_are_refused_on_the_page(
             },
         )
         assert r.status_code == 303 and r.headers["location"] == "/queue"
+
+
+async def test_pages_over_unreachable_services_say_so_and_a_rep_is_refused_marketing(
+    settings_for: Callable[..., Any],
+) -> None:
+    async with console(settings_for) as client:
+        await sign_in(client, "boss@example.com")
+        for path in ("/leads/00000000-0000-4000-8000-000000000001", "/scoring", "/forms"):
+            page = await client.get(path)
+            assert page.status_code == 200, (path, page.text)
+            assert "is not reachable" in page.text, path
+        csrf = csrf_of((await client.get("/scoring")).text)
+        bad = await client.post("/scoring/simulate", data={"csrf_token": csrf, "model": "{"})
+        assert bad.status_code == 200 and "model: not valid JSON" in bad.text
+        client.cookies.clear()
+        await sign_in(client, "rep@example.com")
+        assert (await client.get("/scoring")).status_code == 403
+        assert (await client.get("/forms")).status_code == 403

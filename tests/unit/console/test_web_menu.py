@@ -20,8 +20,22 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
     assert paths(person(Role.REP, rep_id="jane")) == ["/queue", "/api-docs"]
     assert paths(person(Role.REP)) == ["/api-docs"]  # a rep without a rep id owns no queue
     assert paths(person(Role.ANALYST)) == ["/dashboard", "/api-docs"]
-    assert paths(person(Role.ADMIN)) == ["/dashboard", "/users", "/api-docs"]
-    assert menu.home_of(person(Role.MARKETING_OPS)) == "/dashboard"
+    assert paths(person(Role.ADMIN)) == [
+        "/leads",
+        "/dashboard",
+        "/scoring",
+        "/forms",
+        "/users",
+        "/api-docs",
+    ]
+    assert paths(person(Role.MARKETING_OPS)) == [
+        "/leads",
+        "/dashboard",
+        "/scoring",
+        "/forms",
+        "/api-docs",
+    ]
+    assert menu.home_of(person(Role.ANALYST)) == "/dashboard"
 
 
 def test_the_actions_offered_follow_the_lifecycle() -> None:

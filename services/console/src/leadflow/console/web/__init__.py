@@ -9,12 +9,16 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
+from leadflow.console.web.leads import leads
+from leadflow.console.web.marketing import marketing
 from leadflow.console.web.pages import pages
 from leadflow.console.web.render import STATIC, SignInRequired, sign_in_redirect
 
 
 def mount(app: FastAPI) -> None:
     app.include_router(pages)
+    app.include_router(leads)
+    app.include_router(marketing)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

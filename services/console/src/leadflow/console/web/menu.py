@@ -25,7 +25,10 @@ class Page:
 
 PAGES: tuple[Page, ...] = (
     Page("/queue", "My queue", Permission.HANDOFF_READ, needs_rep_id=True),
+    Page("/leads", "Leads", Permission.LEADS_READ),
     Page("/dashboard", "Dashboard", Permission.REPORTS),
+    Page("/scoring", "Scoring model", Permission.SCORING_MODEL),
+    Page("/forms", "Forms", Permission.FORMS),
     Page("/users", "Users", Permission.USERS),
     Page("/api-docs", "API docs", Permission.AUTHENTICATED),
 )
