@@ -41,6 +41,7 @@ from leadflow.events.consumer import (
     is_transient,
 )
 from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
+from leadflow.events.docs import install_offline_docs
 from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.gc_tuning import settle_gc
@@ -414,8 +415,16 @@ class ServiceKit:
                 await kit.stop()
                 log.info("%s stopped", kit.service)
 
-        app = FastAPI(title=title, description=description, lifespan=lifespan, version="0.1.0")
+        app = FastAPI(
+            title=title,
+            description=description,
+            lifespan=lifespan,
+            version="0.1.0",
+            docs_url=None,  # served offline below: FastAPI's own pages load from a CDN
+            redoc_url=None,
+        )
         app.state.kit = self
+        install_offline_docs(app, title)
         install_problem_handlers(app)
         install_guards(
             app,
