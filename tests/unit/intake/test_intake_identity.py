@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leadflow.intake import domain
-from leadflow.intake.domain import Account, ConsentRecord, Contact, KnownLead, Profile
+from leadflow.intake.domain import Account, AccountMatch, ConsentRecord, Contact, KnownLead, Profile
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 A, B, C = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -212,3 +212,27 @@ def test_unknown_company_gets_a_stable_implicit_account() -> None:
     b = domain.match_account(clean(email="b@NEWCO.io"), {})
     assert a is not None and b is not None and a.account_id == b.account_id
     assert a.domain == "newco.io" and a.name == "NewCo"
+
+
+def test_only_a_registered_account_is_marked_registered() -> None:
+    accounts = {"acme.com": Account("acct-1", "acme.com", "Acme")}
+    registered = domain.match_account(clean(email="jane@eu.acme.com"), accounts)
+    implicit = domain.match_account(clean(email="a@newco.io", company="NewCo"), accounts)
+    assert registered is not None and registered.registered is True
+    assert implicit is not None and implicit.registered is False
+
+
+def test_an_older_account_fact_without_registered_is_read_from_its_id() -> None:
+    # Events written before ``registered`` existed: the implicit id (uuid5 of the domain)
+    # says "domain match"; any other id was registered through the accounts API.
+    implicit = AccountMatch.model_validate(
+        {"account_id": domain.implicit_account_id("newco.io"), "domain": "newco.io"}
+    )
+    known = AccountMatch.model_validate({"account_id": "acct-1", "domain": "acme.com"})
+    assert implicit.registered is False and known.registered is True
+    assert (
+        AccountMatch.model_validate(
+            {"account_id": "acct-1", "domain": "acme.com", "registered": False}
+        ).registered
+        is False
+    )

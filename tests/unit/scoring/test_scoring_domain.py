@@ -522,3 +522,21 @@ def test_rule_properties_match_numbers_and_flags_by_value() -> None:
     assert score(LeadProfile(), [text], model, NOW).engagement == 7
     assert score(LeadProfile(), [half], model, NOW).engagement == 0
     assert score(LeadProfile(), [session], model, NOW).engagement == 5
+
+
+def test_known_account_fit_needs_a_registered_account_not_a_domain_match() -> None:
+    model = default_model()
+    implicit = AccountMatch(account_id="a", domain="acme.com", registered=False)
+    registered = AccountMatch(account_id="acc-1", domain="acme.com", registered=True)
+    grouped = profile_from_captured(captured(account=implicit))
+    known = profile_from_captured(captured(account=registered))
+    assert profile_attributes(grouped)["has_account"] is False
+    assert profile_attributes(grouped)["account_matched"] is True
+    assert profile_attributes(known)["has_account"] is True
+    fit_rules = lambda p: {c.rule_id for c in score(p, [], model, NOW).contributions}  # noqa: E731
+    assert "known_account" not in fit_rules(grouped)
+    assert "known_account" in fit_rules(known)
+    assert score(known, [], model, NOW).fit == score(grouped, [], model, NOW).fit + 10
+    # A later profile update that only groups the lead by domain takes the points away.
+    update = LeadProfileUpdated(changed_fields=["account"], contact=Contact(), account=implicit)
+    assert profile_attributes(profile_updated(known, update))["has_account"] is False

@@ -21,12 +21,14 @@ from email_validator import EmailNotValidError, validate_email
 
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.catalogue.intake import (
+    IMPLICIT_ACCOUNT_NAMESPACE,
     AccountMatch,
     ConsentRecord,
     Contact,
     HygieneFlags,
     QualificationAnswers,
     Rating,
+    implicit_account_id,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -791,12 +793,9 @@ class Account:
     owner_rep_id: str | None = None
 
 
-ACCOUNT_NAMESPACE = uuid.UUID("0b7c7a3e-5c1e-4d8e-9a53-2f1f9c1e7a10")
-
-
-def implicit_account_id(domain: str) -> str:
-    """A stable account id for a company domain nobody registered yet."""
-    return str(uuid.uuid5(ACCOUNT_NAMESPACE, domain.lower()))
+# The implicit id (uuid5 of the domain) lives in the catalogue: consumers tell a registered
+# account from a domain match by it on events older than ``AccountMatch.registered``.
+ACCOUNT_NAMESPACE = IMPLICIT_ACCOUNT_NAMESPACE
 
 
 def account_domains(domain: str) -> list[str]:
@@ -807,7 +806,8 @@ def account_domains(domain: str) -> list[str]:
 
 def match_account(clean: CleanContact, known: Mapping[str, Account]) -> AccountMatch | None:
     """Match on the company domain (never on free-mail); unknown companies get an implicit
-    account keyed by their domain so their leads still group together."""
+    account keyed by their domain so their leads still group together, marked
+    ``registered=False`` so nobody mistakes the grouping for a known account."""
     domain = clean.company_domain
     if not domain:
         return None
@@ -818,9 +818,13 @@ def match_account(clean: CleanContact, known: Mapping[str, Account]) -> AccountM
                 account_id=account.account_id,
                 domain=account.domain,
                 name=account.name,
+                registered=True,
             )
     return AccountMatch(
-        account_id=implicit_account_id(domain), domain=domain, name=clean.contact.company
+        account_id=implicit_account_id(domain),
+        domain=domain,
+        name=clean.contact.company,
+        registered=False,
     )
 
 

@@ -82,6 +82,7 @@ BOOL_ATTRIBUTES = frozenset(
         "do_not_contact",
         "competitor",
         "has_account",
+        "account_matched",
     }
 )
 KNOWN_ATTRIBUTES = STRING_ATTRIBUTES | NUMBER_ATTRIBUTES | BOOL_ATTRIBUTES
@@ -107,6 +108,9 @@ class LeadProfile(BaseModel):
     email_domain: str | None = None
     account_id: str | None = None
     account_domain: str | None = None
+    # The account was registered through intake's accounts API (a known account), not only
+    # grouped by company domain: ``has_account`` reads this, ``account_matched`` any account.
+    account_registered: bool = False
     website: str | None = None
     channel: str | None = None
     campaign: str | None = None
@@ -181,6 +185,7 @@ def profile_from_captured(event: LeadCaptured) -> LeadProfile:
         email_domain=email_domain,
         account_id=event.account.account_id if event.account else None,
         account_domain=event.account.domain if event.account else None,
+        account_registered=event.account.registered if event.account else False,
         website=_clean(contact.website),
         channel=_clean(event.source.channel) or event.capture_method,
         campaign=_clean(event.source.campaign) or _clean(event.source.utm_campaign),
@@ -212,6 +217,7 @@ def profile_updated(profile: LeadProfile, event: LeadProfileUpdated) -> LeadProf
     if event.account is not None:
         changes["account_id"] = event.account.account_id
         changes["account_domain"] = event.account.domain
+        changes["account_registered"] = event.account.registered
         if "company" not in changes and event.account.name:
             changes["company"] = event.account.name
     answers = _merge_answers(profile.answers, event.answers)
@@ -329,7 +335,10 @@ def profile_attributes(profile: LeadProfile, model: ScoringModel | None = None) 
     attrs["seniority"] = profile.seniority or seniority_of(profile.title)
     attrs["country"] = country_code(profile.country) or profile.country
     attrs["region"] = profile.region or region_of(profile.country)
-    attrs["has_account"] = profile.account_id is not None
+    # A known account is a registered one; intake groups every company domain into an
+    # implicit account, which must not earn fit points by itself (issue 30).
+    attrs["has_account"] = profile.account_id is not None and profile.account_registered
+    attrs["account_matched"] = profile.account_id is not None
     competitor = False
     if model is not None:
         competitor = _domain_matches(profile.email_domain, model.competitor_domains) or (

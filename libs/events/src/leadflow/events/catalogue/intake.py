@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.envelope import EventPayload
@@ -75,14 +75,47 @@ class ConsentRecord(_Value):
     stated: bool = True
 
 
+# Intake's implicit account ids: uuid5 of the company domain in this namespace (a company
+# nobody registered still groups its people by domain).
+IMPLICIT_ACCOUNT_NAMESPACE = uuid.UUID("0b7c7a3e-5c1e-4d8e-9a53-2f1f9c1e7a10")
+
+
+def implicit_account_id(domain: str) -> str:
+    """The stable account id intake gives a company domain nobody registered."""
+    return str(uuid.uuid5(IMPLICIT_ACCOUNT_NAMESPACE, domain.lower()))
+
+
 class AccountMatch(_Value):
+    """The company a lead belongs to.
+
+    ``registered`` (added): True when the account was registered through intake's accounts
+    API (``PUT /v1/admin/accounts/{domain}``), False when intake only grouped the lead by its
+    company domain (an implicit account). Events written before the field existed carry no
+    value; it is then derived from the id (an implicit account's id is
+    :func:`implicit_account_id` of its domain), so a replay reads the same facts.
+    """
+
     account_id: str
     domain: str
     name: str | None = None
+    registered: bool = Field(
+        default=False,
+        description="registered through intake's accounts API (true) or only matched by "
+        "company domain (false); absent on older events: derived from the id",
+    )
     owner_rep_id: str | None = Field(
         default=None,
         description="never set: account owners are routing's (PUT /v1/routing/accounts/{key})",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_registered(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "registered" not in data:
+            account_id, domain = data.get("account_id"), data.get("domain")
+            if isinstance(account_id, str) and isinstance(domain, str):
+                return {**data, "registered": account_id != implicit_account_id(domain)}
+        return data
 
 
 class HygieneFlags(_Value):
