@@ -28,7 +28,7 @@ from typing import Any
 from leadflow.events.envelope import dlq_topic_for, topic_for
 from leadflow.events.settings import DEFAULT_TOPIC_RETENTION_HOURS
 
-PRODUCERS = ("intake", "scoring", "routing", "sla")
+PRODUCERS = ("intake", "scoring", "routing", "sla", "notify")
 # service -> (schema, python package); sla-monitor keeps its data in schema ``sla``.
 SERVICES: dict[str, tuple[str, str]] = {
     "intake": ("intake", "leadflow.intake"),
@@ -36,6 +36,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "routing": ("routing", "leadflow.routing"),
     "sla-monitor": ("sla", "leadflow.sla_monitor"),
     "analytics": ("analytics", "leadflow.analytics"),
+    "notify": ("notify", "leadflow.notify"),
 }
 ALIASES = {"sla": "sla-monitor", "sla_monitor": "sla-monitor"}
 ROOT = Path(__file__).resolve().parents[5]  # the workspace (or /app in an image)

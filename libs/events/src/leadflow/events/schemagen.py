@@ -68,8 +68,9 @@ SERVICES: tuple[Service, ...] = (
     Service("routing", "routing", ("intake", "scoring", "sla")),
     Service("sla-monitor", "sla", ("routing", "scoring")),
     Service("analytics", None, ("intake", "scoring", "routing", "sla")),
+    Service("notify", "notify", ("intake", "scoring", "routing", "sla")),
 )
-PRODUCERS: tuple[str, ...] = ("intake", "scoring", "routing", "sla")
+PRODUCERS: tuple[str, ...] = ("intake", "scoring", "routing", "sla", "notify")
 TOPIC_PURPOSE: Mapping[str, str] = {
     "intake": "Capture at the edge: new leads, inquiries, profile changes, merges, "
     "engagement activity, consent and erasure.",
@@ -79,6 +80,8 @@ TOPIC_PURPOSE: Mapping[str, str] = {
     "(accept, reject, contacted, SQL, opportunity, won, lost, hold, recycle), rule versions.",
     "sla": "Service levels: SLA clocks started, warned, breached and met; escalations; "
     "policy versions.",
+    "notify": "Outbound delivery facts: reps, managers and team channels told, nurture "
+    "e-mails sent or withheld, webhook endpoints disabled.",
 }
 
 DLQ_HEADERS: Mapping[str, str] = {

@@ -60,7 +60,7 @@ from leadflow.events.store import EventStore, PayloadCodec
 from leadflow.events.timers import TimerHandler, TimerRunner
 
 log = logging.getLogger("leadflow.service")
-PRODUCERS = ("intake", "scoring", "routing", "sla")
+PRODUCERS = ("intake", "scoring", "routing", "sla", "notify")
 PROBLEM_JSON = "application/problem+json"
 
 

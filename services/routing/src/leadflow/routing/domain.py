@@ -32,6 +32,7 @@ from pydantic import (
 from leadflow.events.catalogue.common import LeadSnapshot
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+_EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
 
 
 class _Model(BaseModel):
@@ -78,6 +79,11 @@ class Rep(_Model):
 
     id: str = Field(pattern=_ID)
     name: str = ""
+    email: str | None = Field(
+        default=None,
+        pattern=_EMAIL,
+        description="where notify tells the rep of a new lead (assignment e-mails, SLA warnings)",
+    )
     team_id: str | None = None
     territories: list[str] = Field(
         default=[], description="countries/regions covered; empty = everywhere"
@@ -130,6 +136,11 @@ class Team(_Model):
     id: str = Field(pattern=_ID)
     name: str = ""
     members: list[str] = []
+    manager_email: str | None = Field(
+        default=None,
+        pattern=_EMAIL,
+        description="the team's manager: told of SLA breaches and escalations by notify",
+    )
     queue_id: str | None = Field(default=None, description="where the team's overflow waits")
 
 

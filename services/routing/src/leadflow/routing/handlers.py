@@ -41,7 +41,7 @@ from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.shredding import shred
 from leadflow.routing import store
 from leadflow.routing.contacts import contact_card
-from leadflow.routing.domain import Decision, choose_assignee, lead_for_rules
+from leadflow.routing.domain import Decision, Roster, choose_assignee, lead_for_rules
 from leadflow.routing.store import AssignmentRow, Config, ConfigCache, LeadRow
 
 log = logging.getLogger("leadflow.routing")
@@ -81,6 +81,17 @@ def _rule_miss(rule_id: str, reason: str) -> RuleMiss:
 
 def _rep_skips(decision: Decision) -> list[RepSkip]:
     return [_rep_skip(s.rep_id, s.reason) for s in decision.skipped_reps]
+
+
+def _who_to_tell(decision: Decision, roster: Roster) -> dict[str, str | None]:
+    """Who notify tells of this decision: the rep's name and address, the team manager's."""
+    rep = roster.reps.get(decision.rep_id) if decision.rep_id else None
+    team = roster.teams.get(decision.team_id) if decision.team_id else None
+    return {
+        "rep_name": (rep.name or None) if rep else None,
+        "rep_email": rep.email if rep else None,
+        "manager_email": team.manager_email if team else None,
+    }
 
 
 def _rule_misses(decision: Decision) -> list[RuleMiss]:
@@ -196,6 +207,7 @@ class RoutingHandlers:
                         skipped=_rule_misses(decision),
                         skipped_reps=_rep_skips(decision),
                         lead=lead,
+                        **_who_to_tell(decision, config.roster),
                     ),
                 )
                 cycles[row.lead_id].add(cycle)
@@ -279,6 +291,7 @@ class RoutingHandlers:
                 rule_id=decision.rule_id,
                 method=decision.method,
                 skipped_reps=_rep_skips(decision),
+                **_who_to_tell(decision, config.roster),
             ),
         )
         # The assignment API lists it among the lead's decisions, with why it happened.

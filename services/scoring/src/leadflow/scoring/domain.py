@@ -1089,6 +1089,10 @@ class TouchStep(_Strict):
     content_id: str
     channel: str = "email"
     wait_hours: float = Field(ge=0)
+    # The e-mail notify sends for an email step: ``{first_name}``, ``{company}``... are
+    # filled from the lead's fields; a step without them is withheld as ``no_template``.
+    subject: str | None = Field(default=None, max_length=300)
+    body: str | None = Field(default=None, max_length=20_000)
 
 
 class NurtureTrack(_Strict):
@@ -1303,8 +1307,20 @@ DEFAULT_TRACKS: list[dict[str, Any]] = [
         "priority": 10,
         "when": [{"attribute": "enrolment_reason", "op": "in", "value": ["recycled", "rejected"]}],
         "steps": [
-            {"content_id": "case-study-roi", "channel": "email", "wait_hours": 72},
-            {"content_id": "product-update", "channel": "email", "wait_hours": 168},
+            {
+                "content_id": "case-study-roi",
+                "channel": "email",
+                "wait_hours": 72,
+                "subject": "How {company} could see ROI in 90 days",
+                "body": "Hi {first_name},\n\nTeams like yours cut their lead response time from hours to minutes. Here is how one of them did it, with the numbers.\n",
+            },
+            {
+                "content_id": "product-update",
+                "channel": "email",
+                "wait_hours": 168,
+                "subject": "What's new since we last spoke, {first_name}",
+                "body": "Hi {first_name},\n\nA short summary of what changed this quarter and what it means for {company}.\n",
+            },
             {"content_id": "retargeting-demo", "channel": "ads", "wait_hours": 336},
         ],
     },
@@ -1314,9 +1330,27 @@ DEFAULT_TRACKS: list[dict[str, Any]] = [
         "priority": 20,
         "when": [{"attribute": "company_size", "op": "gte", "value": 500}],
         "steps": [
-            {"content_id": "analyst-report", "channel": "email", "wait_hours": 24},
-            {"content_id": "security-whitepaper", "channel": "email", "wait_hours": 120},
-            {"content_id": "exec-roundtable-invite", "channel": "email", "wait_hours": 240},
+            {
+                "content_id": "analyst-report",
+                "channel": "email",
+                "wait_hours": 24,
+                "subject": "The analyst report on lead management, for {company}",
+                "body": "Hi {first_name},\n\nThe independent report your peers read before choosing a platform.\n",
+            },
+            {
+                "content_id": "security-whitepaper",
+                "channel": "email",
+                "wait_hours": 120,
+                "subject": "Security and compliance at {company}'s scale",
+                "body": "Hi {first_name},\n\nHow we handle consent, erasure and data residency, in one document.\n",
+            },
+            {
+                "content_id": "exec-roundtable-invite",
+                "channel": "email",
+                "wait_hours": 240,
+                "subject": "An invitation for {first_name}: executive roundtable",
+                "body": "Hi {first_name},\n\nJoin a small group of leaders comparing how they turn inquiries into revenue.\n",
+            },
         ],
     },
     {
@@ -1324,10 +1358,34 @@ DEFAULT_TRACKS: list[dict[str, Any]] = [
         "name": "Getting started",
         "priority": 100,
         "steps": [
-            {"content_id": "welcome", "channel": "email", "wait_hours": 24},
-            {"content_id": "how-it-works", "channel": "email", "wait_hours": 96},
-            {"content_id": "customer-stories", "channel": "email", "wait_hours": 168},
-            {"content_id": "webinar-invite", "channel": "email", "wait_hours": 240},
+            {
+                "content_id": "welcome",
+                "channel": "email",
+                "wait_hours": 24,
+                "subject": "Welcome, {first_name}",
+                "body": "Hi {first_name},\n\nThanks for your interest. Here is where to start.\n",
+            },
+            {
+                "content_id": "how-it-works",
+                "channel": "email",
+                "wait_hours": 96,
+                "subject": "How it works, in five minutes",
+                "body": "Hi {first_name},\n\nA five-minute tour of how leads flow from the first form fill to a won deal.\n",
+            },
+            {
+                "content_id": "customer-stories",
+                "channel": "email",
+                "wait_hours": 168,
+                "subject": "How teams like {company} use it",
+                "body": "Hi {first_name},\n\nThree short customer stories from companies like yours.\n",
+            },
+            {
+                "content_id": "webinar-invite",
+                "channel": "email",
+                "wait_hours": 240,
+                "subject": "You're invited: live demo and Q&A",
+                "body": "Hi {first_name},\n\nJoin our next live session and bring your questions.\n",
+            },
         ],
     },
 ]

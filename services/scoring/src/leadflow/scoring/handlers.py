@@ -821,6 +821,7 @@ async def on_nurture_touch(timer: Timer, uow: UnitOfWork) -> None:
             NurtureTouchDue(
                 track_id=track.id, step=step, content_id=touch.content_id,
                 channel=touch.channel, due_at=timer.due_at,
+                subject=touch.subject, body=touch.body,
             )
         )  # fmt: skip
         # The cadence counts from when the touch was due, so a late firing does not drift.

@@ -3,7 +3,7 @@
 Importing this package registers every event type with ``leadflow.events.registry``.
 """
 
-from leadflow.events.catalogue import intake, routing, scoring, sla
+from leadflow.events.catalogue import intake, notify, routing, scoring, sla
 from leadflow.events.catalogue.common import LeadSnapshot, SourceInfo
 
-__all__ = ["LeadSnapshot", "SourceInfo", "intake", "routing", "scoring", "sla"]
+__all__ = ["LeadSnapshot", "SourceInfo", "intake", "notify", "routing", "scoring", "sla"]

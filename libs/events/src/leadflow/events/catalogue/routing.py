@@ -52,6 +52,10 @@ class LeadAssigned(EventPayload):
     skipped: list[RuleMiss] = []
     lead: LeadSnapshot = LeadSnapshot()
     skipped_reps: list[RepSkip] = []
+    # Who to tell (notify): the rep's and the team manager's addresses from the roster.
+    rep_name: str | None = None
+    rep_email: str | None = None
+    manager_email: str | None = None
 
 
 class LeadReassigned(EventPayload):
@@ -70,6 +74,9 @@ class LeadReassigned(EventPayload):
     rule_id: str | None = None
     method: str = ""
     skipped_reps: list[RepSkip] = []
+    rep_name: str | None = None
+    rep_email: str | None = None
+    manager_email: str | None = None
 
 
 class LeadAccepted(EventPayload):

@@ -114,6 +114,9 @@ class NurtureTouchDue(EventPayload):
     content_id: str
     channel: str
     due_at: datetime
+    # The track step's template (``{first_name}``-style placeholders filled by notify).
+    subject: str | None = None
+    body: str | None = None
 
 
 class NurtureExited(EventPayload):

@@ -1,0 +1,1 @@
+"""notify: outbound delivery (e-mail to reps and managers, nurture e-mail, webhooks)."""

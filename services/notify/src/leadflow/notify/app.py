@@ -1,0 +1,60 @@
+"""notify's app: the service kit wired with what it consumes, its timers and its API."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from leadflow.events.clock import Clock
+from leadflow.events.service import ServiceKit
+from leadflow.notify.api import router
+from leadflow.notify.delivery import Delivery
+from leadflow.notify.handlers import CONSUMES, EndpointCache, NotifyHandlers
+from leadflow.notify.mailer import Mailer
+from leadflow.notify.settings import NotifySettings
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
+
+
+def create_kit(
+    settings: NotifySettings | None = None, *, clock: Clock | None = None
+) -> tuple[ServiceKit, Delivery]:
+    settings = settings or NotifySettings()
+    mailer = Mailer(settings.smtp_url, settings.mail_from)  # fails fast on a bad SMTP URL
+    endpoints = EndpointCache()
+    delivery = Delivery(settings, mailer)
+    kit = ServiceKit(
+        settings,
+        consumes=CONSUMES,
+        handlers=NotifyHandlers(settings, endpoints).handlers(),
+        timer_handlers=delivery.timer_handlers(),
+        clock=clock,
+        migrations_dir=MIGRATIONS,
+    )
+    kit.state["endpoints"] = endpoints
+    kit.state["delivery"] = delivery
+    return kit, delivery
+
+
+def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    kit, delivery = create_kit(settings, clock=clock)
+    app = kit.create_app(
+        router,
+        title="Leadflow notify",
+        description="Outbound delivery: e-mail to reps and managers the moment a lead is "
+        "theirs, SLA warnings and breaches, nurture e-mail with one-click unsubscribe, and "
+        "Standard Webhooks to outside systems.",
+    )
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
+        async with inner(a):
+            yield
+        await delivery.close()
+
+    app.router.lifespan_context = lifespan
+    return app

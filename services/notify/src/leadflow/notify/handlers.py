@@ -1,0 +1,341 @@
+"""Consumed events -> what notify knows and what it must send.
+
+A handler never talks to a mail relay or a webhook endpoint: it records the message in the
+consumer's transaction and schedules a durable timer due at once; the timer handlers
+(``delivery``) send after that commit, retry with backoff and record the outcome. So an
+accepted event is never lost to a relay that is down, and a slow endpoint never holds up a
+Kafka partition.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from leadflow.events.catalogue.intake import (
+    ConsentChanged,
+    LeadCaptured,
+    LeadErased,
+    LeadProfileUpdated,
+)
+from leadflow.events.catalogue.notify import NotificationSuppressed
+from leadflow.events.catalogue.routing import LeadAssigned, LeadReassigned
+from leadflow.events.catalogue.scoring import LeadQualified, LeadScored, NurtureTouchDue
+from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaWarning
+from leadflow.events.consumer import Handler, UnitOfWork
+from leadflow.events.envelope import Envelope, EventPayload
+from leadflow.events.registry import registry
+from leadflow.notify import domain, store
+from leadflow.notify import webhook_store as wh
+from leadflow.notify.settings import NotifySettings
+
+CONSUMES = ("intake", "scoring", "routing", "sla")
+DELIVER = "deliver"
+DIGEST = "digest"
+WEBHOOK = "webhook"
+NURTURE = "nurture"
+INTAKE_CALL = "intake_call"
+
+
+def message_id(event: Envelope, kind: str, recipient: str) -> str:
+    """Deterministic: a redelivered event finds its message already there."""
+    return f"n_{uuid.uuid5(event.event_id, f'{kind}:{recipient.lower()}').hex}"
+
+
+def webhook_message_id(event: Envelope, endpoint_id: str) -> str:
+    """The ``webhook-id`` receivers deduplicate on: the same for every retry and replay."""
+    return f"msg_{uuid.uuid5(event.event_id, endpoint_id).hex}"
+
+
+def _contact(payload: LeadCaptured | LeadProfileUpdated) -> dict[str, Any]:
+    return payload.contact.model_dump(exclude_none=True)
+
+
+class EndpointCache:
+    """Enabled endpoints, read at most once a second (every event is checked against them)."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._at = 0.0
+        self._rows: list[Any] = []
+
+    def invalidate(self) -> None:
+        self._at = 0.0
+
+    async def get(self, uow: UnitOfWork) -> list[Any]:
+        if time.monotonic() - self._at > self.ttl:
+            self._rows = await wh.enabled_endpoints(uow.conn)
+            self._at = time.monotonic()
+        return self._rows
+
+
+class NotifyHandlers:
+    def __init__(self, settings: NotifySettings, endpoints: EndpointCache) -> None:
+        self.settings = settings
+        self.endpoints = endpoints
+
+    # -- what notify knows of leads --------------------------------------------------------
+
+    async def on_captured(self, event: Envelope, uow: UnitOfWork) -> None:
+        p = event.payload
+        assert isinstance(p, LeadCaptured)
+        consent = p.consent.marketing_opt_in if p.consent is not None else None
+        await store.upsert_contact(uow.conn, event.lead_id, _contact(p), consent)
+
+    async def on_profile_updated(self, event: Envelope, uow: UnitOfWork) -> None:
+        p = event.payload
+        assert isinstance(p, LeadProfileUpdated)
+        await store.upsert_contact(uow.conn, event.lead_id, _contact(p), None)
+
+    async def on_consent(self, event: Envelope, uow: UnitOfWork) -> None:
+        p = event.payload
+        assert isinstance(p, ConsentChanged)
+        await store.set_consent(uow.conn, event.lead_id, p.marketing_opt_in)
+
+    async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
+        await store.erase(uow.conn, event.lead_id)
+
+    async def on_scored(self, event: Envelope, uow: UnitOfWork) -> None:
+        p = event.payload
+        assert isinstance(p, LeadScored | LeadQualified)
+        reasons = p.contributions if isinstance(p, LeadScored) else p.reasons
+        top = sorted(reasons, key=lambda c: -abs(c.points))[:5]
+        await store.set_scoring(
+            uow.conn,
+            event.lead_id,
+            {
+                "grade": p.grade,
+                "fit": p.fit,
+                "engagement": p.engagement,
+                "reasons": [f"{c.reason or c.rule_id} ({c.points:+g})" for c in top],
+            },
+        )
+
+    # -- people told -----------------------------------------------------------------------
+
+    async def on_assigned(self, event: Envelope, uow: UnitOfWork) -> None:
+        p = event.payload
+        assert isinstance(p, LeadAssigned | LeadReassigned)
+        if p.rep_id is not None:
+            await store.upsert_rep(
+                uow.conn, p.rep_id, p.rep_name, p.rep_email, p.team_id, p.manager_email
+            )
+        kind = "reassignment" if isinstance(p, LeadReassigned) else "assignment"
+        if p.rep_email:
+            await self._tell(
+                uow,
+                event,
+                kind,
+                p.rep_email,
+                {"rep_name": p.rep_name, "reason": p.reason},
+            )
+        await self._tell_channel(uow, event, kind, p.team_id)
+
+    async def on_sla(self, event: Envelope, uow: UnitOfWork) -> None:
+        p = event.payload
+        assert isinstance(p, SlaWarning | SlaBreached | EscalationRaised)
+        kind: domain.SlaKind
+        detail = ""
+        notify: list[str] = []
+        if isinstance(p, SlaWarning):
+            kind = "sla_warning"
+        elif isinstance(p, SlaBreached):
+            kind = "sla_breach"
+            detail = f"late by {round(p.late_by_seconds / 60)} min"
+        else:
+            kind, notify, detail = "escalation", p.notify, f"step {p.step}: {p.action}"
+        owner = await store.rep(uow.conn, p.rep_id)
+        team = await store.team(uow.conn, p.team_id or (owner.team_id if owner else None))
+        recipients = domain.sla_recipients(
+            kind,
+            owner_email=owner.email if owner else None,
+            manager_email=team.manager_email if team else None,
+            marketing_ops_email=self.settings.notify_marketing_ops_email or None,
+            notify=notify,
+        )
+        context = {
+            "policy_id": p.policy_id,
+            "due_at": getattr(p, "due_at", None) and p.due_at.isoformat(),  # type: ignore[union-attr]
+            "rep_id": p.rep_id,
+            "detail": detail,
+        }
+        for to in recipients:
+            await self._tell(uow, event, kind, to, context)
+        if kind != "sla_warning":
+            await self._tell_channel(uow, event, kind, team.team_id if team else None)
+
+    async def _tell(
+        self, uow: UnitOfWork, event: Envelope, kind: str, to: str, context: dict[str, Any]
+    ) -> None:
+        prefs = await store.preferences(uow.conn, [to])
+        delivery = domain.delivery_for(prefs.get(to.lower()))  # type: ignore[arg-type]
+        status = {"send": "pending", "digest": "digest", "drop": "dropped"}[delivery]
+        mid = message_id(event, kind, to)
+        subject = None
+        if delivery == "digest":
+            subject = f"{kind.replace('_', ' ')}: lead {event.lead_id}"
+        added = await store.add_message(
+            uow.conn,
+            message_id=mid,
+            kind=kind,
+            channel="email",
+            recipient=to.lower(),
+            lead_id=event.lead_id,
+            status=status,
+            subject=subject,
+            context=context,
+            caused_by=event.event_type,
+            caused_event_id=event.event_id,
+            caused_recorded_at=event.recorded_at,
+        )
+        if not added:
+            return
+        now = uow.clock.now()
+        if delivery == "send":
+            await uow.timers.schedule(f"mail:{mid}", now, DELIVER, lead_id=event.lead_id)
+        elif delivery == "digest":
+            due = domain.next_digest_at(now, self.settings.notify_digest_hour)
+            await store.ensure_timer(uow.conn, f"digest:{to.lower()}", DIGEST, due, None)
+            uow.timers.note_scheduled([due])
+        else:
+            await uow.append(
+                event.lead_id,
+                NotificationSuppressed(
+                    kind=kind,
+                    recipient=to.lower(),
+                    reason="preference_off",
+                    caused_by=event.event_type,
+                ),
+            )
+
+    async def _tell_channel(
+        self, uow: UnitOfWork, event: Envelope, kind: str, team_id: str | None
+    ) -> None:
+        team = await store.team(uow.conn, team_id)
+        url = (team.slack_webhook_url if team else None) or self.settings.notify_slack_webhook_url
+        if not url:
+            return
+        mid = message_id(event, kind, f"slack:{team_id}")
+        added = await store.add_message(
+            uow.conn,
+            message_id=mid,
+            kind=kind,
+            channel="slack",
+            recipient=f"team:{team_id or '-'}",
+            lead_id=event.lead_id,
+            status="pending",
+            subject=None,
+            context={"url": url},
+            caused_by=event.event_type,
+            caused_event_id=event.event_id,
+            caused_recorded_at=event.recorded_at,
+        )
+        if added:
+            await uow.timers.schedule(
+                f"mail:{mid}", uow.clock.now(), DELIVER, lead_id=event.lead_id
+            )
+
+    # -- nurture ---------------------------------------------------------------------------
+
+    async def on_touch_due(self, event: Envelope, uow: UnitOfWork) -> None:
+        """The decision waits for the timer (consent may change before it fires)."""
+        p = event.payload
+        assert isinstance(p, NurtureTouchDue)
+        if p.channel != "email":
+            return
+        await uow.timers.schedule(
+            f"nurture:{event.event_id}",
+            uow.clock.now(),
+            NURTURE,
+            {
+                "track_id": p.track_id,
+                "step": p.step,
+                "content_id": p.content_id,
+                "subject": p.subject,
+                "body": p.body,
+            },
+            lead_id=event.lead_id,
+        )
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    async def fan_out(self, event: Envelope, uow: UnitOfWork) -> None:
+        """Every consumed event, to each enabled endpoint subscribed to its type, in the
+        lead's queue for that endpoint (one timer per queue keeps the lead's order)."""
+        endpoints = [
+            e
+            for e in await self.endpoints.get(uow)
+            if domain.subscribed(e.events, event.event_type)
+        ]
+        if not endpoints:
+            return
+        payload = event.payload
+        data = payload.model_dump(mode="json", exclude=set(payload.personal_fields))
+        body = orjson.dumps(
+            domain.webhook_body(
+                event.event_type,
+                event.occurred_at,
+                {
+                    "lead_id": str(event.lead_id),
+                    "event_id": str(event.event_id),
+                    "producer": event.producer,
+                    **data,
+                },
+            )
+        ).decode()
+        now = uow.clock.now()
+        for endpoint in endpoints:
+            added = await wh.enqueue(
+                uow.conn,
+                message_id=webhook_message_id(event, endpoint.endpoint_id),
+                endpoint_id=endpoint.endpoint_id,
+                lead_id=event.lead_id,
+                event_id=event.event_id,
+                event_type=event.event_type,
+                body=body,
+            )
+            if added:
+                key = f"wh:{endpoint.endpoint_id}:{event.lead_id}"
+                await store.ensure_timer(uow.conn, key, WEBHOOK, now, event.lead_id)
+                uow.timers.note_scheduled([now])
+
+    # -- the map -----------------------------------------------------------------------------
+
+    def handlers(self) -> dict[type[EventPayload] | str, Handler]:
+        specific: dict[type[EventPayload], Handler] = {
+            LeadCaptured: self.on_captured,
+            LeadProfileUpdated: self.on_profile_updated,
+            ConsentChanged: self.on_consent,
+            LeadErased: self.on_erased,
+            LeadScored: self.on_scored,
+            LeadQualified: self.on_scored,
+            NurtureTouchDue: self.on_touch_due,
+            LeadAssigned: self.on_assigned,
+            LeadReassigned: self.on_assigned,
+            SlaWarning: self.on_sla,
+            SlaBreached: self.on_sla,
+            EscalationRaised: self.on_sla,
+        }
+        out: dict[type[EventPayload] | str, Handler] = {}
+        for cls in registry.all():
+            if cls.producer in CONSUMES:
+                out[cls] = _both(specific.get(cls), self.fan_out)
+        return out
+
+
+def _both(first: Handler | None, then: Handler) -> Handler:
+    if first is None:
+        return then
+
+    async def handle(event: Envelope, uow: UnitOfWork) -> None:
+        await first(event, uow)
+        await then(event, uow)
+
+    return handle
+
+
+AsyncFn = Callable[[], Awaitable[None]]

@@ -1,0 +1,331 @@
+"""notify's SQL: leads and people it knows, messages to people, webhook endpoints and
+their queues. Everything here runs inside the caller's transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# -- leads ----------------------------------------------------------------------------------
+
+
+async def upsert_contact(
+    conn: AsyncConnection, lead_id: uuid.UUID, contact: Mapping[str, Any], consent: bool | None
+) -> None:
+    """Merge contact fields (an erased lead's stay gone: a late event brings nothing back)."""
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_leads (lead_id, contact, consent)
+            VALUES (:id, CAST(:contact AS jsonb), :consent)
+            ON CONFLICT (lead_id) DO UPDATE SET
+                contact = CASE WHEN notify_leads.erased THEN NULL
+                          ELSE coalesce(notify_leads.contact, '{}'::jsonb) || EXCLUDED.contact END,
+                consent = coalesce(EXCLUDED.consent, notify_leads.consent),
+                updated_at = now()
+            """
+        ),
+        {"id": lead_id, "contact": _json(dict(contact)), "consent": consent},
+    )
+
+
+async def set_consent(conn: AsyncConnection, lead_id: uuid.UUID, opt_in: bool) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_leads (lead_id, consent, opted_out) VALUES (:id, :c, NOT :c)
+            ON CONFLICT (lead_id) DO UPDATE SET consent = :c,
+                opted_out = notify_leads.opted_out OR NOT :c, updated_at = now()
+            """
+        ),
+        {"id": lead_id, "c": opt_in},
+    )
+
+
+async def erase(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_leads (lead_id, erased) VALUES (:id, true)
+            ON CONFLICT (lead_id) DO UPDATE SET contact = NULL, erased = true, updated_at = now()
+            """
+        ),
+        {"id": lead_id},
+    )
+    # Nothing waiting about this lead may still go out with its name in it.
+    await conn.execute(
+        text(
+            "UPDATE notify_messages SET status = 'withheld', last_error = 'lead erased' "
+            "WHERE lead_id = :id AND status IN ('pending', 'digest')"
+        ),
+        {"id": lead_id},
+    )
+
+
+async def set_scoring(
+    conn: AsyncConnection, lead_id: uuid.UUID, scoring: Mapping[str, Any]
+) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_leads (lead_id, scoring) VALUES (:id, CAST(:s AS jsonb))
+            ON CONFLICT (lead_id) DO UPDATE SET scoring = EXCLUDED.scoring, updated_at = now()
+            """
+        ),
+        {"id": lead_id, "s": _json(dict(scoring))},
+    )
+
+
+async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> Any:
+    return (
+        await conn.execute(text("SELECT * FROM notify_leads WHERE lead_id = :id"), {"id": lead_id})
+    ).first()
+
+
+async def get_leads(conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    rows = await conn.execute(
+        text("SELECT * FROM notify_leads WHERE lead_id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": list(lead_ids)},
+    )
+    return {r.lead_id: r for r in rows}
+
+
+async def note_nurture_sent(conn: AsyncConnection, lead_id: uuid.UUID, at: datetime) -> None:
+    await conn.execute(
+        text("UPDATE notify_leads SET last_nurture_at = :at WHERE lead_id = :id"),
+        {"id": lead_id, "at": at},
+    )
+
+
+# -- people ---------------------------------------------------------------------------------
+
+
+async def upsert_rep(
+    conn: AsyncConnection,
+    rep_id: str,
+    name: str | None,
+    email: str | None,
+    team_id: str | None,
+    manager_email: str | None,
+) -> None:
+    """The roster as routing last described it on an assignment."""
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_reps (rep_id, name, email, team_id) VALUES (:r, :n, :e, :t)
+            ON CONFLICT (rep_id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+                team_id = EXCLUDED.team_id, updated_at = now()
+            """
+        ),
+        {"r": rep_id, "n": name, "e": email, "t": team_id},
+    )
+    if team_id is not None:
+        await conn.execute(
+            text(
+                """
+                INSERT INTO notify_teams (team_id, manager_email) VALUES (:t, :m)
+                ON CONFLICT (team_id) DO UPDATE SET manager_email = EXCLUDED.manager_email,
+                    updated_at = now()
+                """
+            ),
+            {"t": team_id, "m": manager_email},
+        )
+
+
+async def rep(conn: AsyncConnection, rep_id: str | None) -> Any:
+    if rep_id is None:
+        return None
+    return (
+        await conn.execute(text("SELECT * FROM notify_reps WHERE rep_id = :r"), {"r": rep_id})
+    ).first()
+
+
+async def team(conn: AsyncConnection, team_id: str | None) -> Any:
+    if team_id is None:
+        return None
+    return (
+        await conn.execute(text("SELECT * FROM notify_teams WHERE team_id = :t"), {"t": team_id})
+    ).first()
+
+
+async def set_team_channel(conn: AsyncConnection, team_id: str, url: str | None) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_teams (team_id, slack_webhook_url) VALUES (:t, :u)
+            ON CONFLICT (team_id) DO UPDATE SET slack_webhook_url = EXCLUDED.slack_webhook_url,
+                updated_at = now()
+            """
+        ),
+        {"t": team_id, "u": url},
+    )
+
+
+async def preferences(conn: AsyncConnection, addresses: Sequence[str]) -> dict[str, str]:
+    rows = await conn.execute(
+        text(
+            "SELECT address, preference FROM notify_preferences "
+            "WHERE address = ANY(CAST(:a AS text[]))"
+        ),
+        {"a": [a.lower() for a in addresses]},
+    )
+    return {r.address: r.preference for r in rows}
+
+
+async def set_preference(conn: AsyncConnection, address: str, preference: str) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_preferences (address, preference) VALUES (:a, :p)
+            ON CONFLICT (address) DO UPDATE SET preference = EXCLUDED.preference, updated_at = now()
+            """
+        ),
+        {"a": address.lower(), "p": preference},
+    )
+
+
+# -- messages to people ---------------------------------------------------------------------
+
+
+async def add_message(
+    conn: AsyncConnection,
+    *,
+    message_id: str,
+    kind: str,
+    channel: str,
+    recipient: str,
+    lead_id: uuid.UUID | None,
+    status: str,
+    subject: str | None,
+    context: Mapping[str, Any],
+    caused_by: str,
+    caused_event_id: uuid.UUID | None,
+    caused_recorded_at: datetime | None,
+) -> bool:
+    result = await conn.execute(
+        text(
+            """
+            INSERT INTO notify_messages (message_id, kind, channel, recipient, lead_id, status,
+                subject, context, caused_by, caused_event_id, caused_recorded_at)
+            VALUES (:id, :kind, :channel, :to, :lead, :status, :subject, CAST(:ctx AS jsonb),
+                    :by, :eid, :rat)
+            ON CONFLICT (message_id) DO NOTHING
+            """
+        ),
+        {
+            "id": message_id,
+            "kind": kind,
+            "channel": channel,
+            "to": recipient,
+            "lead": lead_id,
+            "status": status,
+            "subject": subject,
+            "ctx": _json(dict(context)),
+            "by": caused_by,
+            "eid": caused_event_id,
+            "rat": caused_recorded_at,
+        },
+    )
+    return bool(result.rowcount)
+
+
+async def messages_by_id(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]:
+    rows = await conn.execute(
+        text(
+            "SELECT * FROM notify_messages WHERE message_id = ANY(CAST(:ids AS text[])) "
+            "ORDER BY created_at"
+        ),
+        {"ids": list(ids)},
+    )
+    return list(rows)
+
+
+async def message_done(
+    conn: AsyncConnection,
+    message_id: str,
+    *,
+    status: str,
+    subject: str | None,
+    at: datetime,
+    error: str | None = None,
+) -> None:
+    await conn.execute(
+        text(
+            """
+            UPDATE notify_messages SET status = :s, subject = coalesce(:subj, subject),
+                attempts = attempts + 1, last_error = :err,
+                sent_at = CASE WHEN :s = 'sent' THEN CAST(:at AS timestamptz) ELSE sent_at END
+            WHERE message_id = :id
+            """
+        ),
+        {"id": message_id, "s": status, "subj": subject, "at": at, "err": error},
+    )
+
+
+async def take_digest(conn: AsyncConnection, recipient: str) -> list[Any]:
+    rows = await conn.execute(
+        text(
+            """
+            UPDATE notify_messages SET status = 'digested'
+            WHERE recipient = :r AND status = 'digest' RETURNING message_id, subject, kind, lead_id
+            """
+        ),
+        {"r": recipient},
+    )
+    return sorted(rows, key=lambda r: r.message_id)
+
+
+async def undo_digest(conn: AsyncConnection, ids: Sequence[str]) -> None:
+    await conn.execute(
+        text(
+            "UPDATE notify_messages SET status = 'digest' "
+            "WHERE message_id = ANY(CAST(:ids AS text[]))"
+        ),
+        {"ids": list(ids)},
+    )
+
+
+async def list_messages(
+    conn: AsyncConnection, *, lead_id: uuid.UUID | None, recipient: str | None, limit: int
+) -> list[Any]:
+    rows = await conn.execute(
+        text(
+            """
+            SELECT message_id, kind, channel, recipient, lead_id, status, subject, attempts,
+                   last_error, caused_by, created_at, sent_at FROM notify_messages
+            WHERE (CAST(:lead AS uuid) IS NULL OR lead_id = :lead)
+              AND (CAST(:to AS text) IS NULL OR recipient = :to)
+            ORDER BY created_at DESC, message_id LIMIT :limit
+            """
+        ),
+        {"lead": lead_id, "to": recipient.lower() if recipient else None, "limit": limit},
+    )
+    return list(rows)
+
+
+# -- timers written without moving an existing one ------------------------------------------
+
+
+async def ensure_timer(
+    conn: AsyncConnection, key: str, kind: str, due_at: datetime, lead_id: uuid.UUID | None
+) -> None:
+    """Schedule ``key`` unless it is already there: a queue's timer waiting out a backoff
+    must not be pulled forward by the next message of the same queue."""
+    await conn.execute(
+        text(
+            "INSERT INTO timers (key, kind, lead_id, due_at, payload) "
+            "VALUES (:k, :kind, :lead, :due, '{}'::jsonb) ON CONFLICT (key) DO NOTHING"
+        ),
+        {"k": key, "kind": kind, "lead": lead_id, "due": due_at},
+    )
