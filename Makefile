@@ -4,13 +4,13 @@ export UV_PYTHON_DOWNLOADS := never
 
 UV        ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PY        := $(UV) run --frozen python
-SERVICES  := intake scoring routing sla-monitor analytics
+SERVICES  := intake scoring routing sla-monitor analytics notify
 IMAGE_REGISTRY ?= leadflow
 IMAGE_TAG ?= dev
 COMPOSE   := docker compose -f deploy/compose.yaml --env-file .env.example $(if $(wildcard .env),--env-file .env)
 PYTEST_ARGS ?=
 
-.PHONY: help install uv kafka-jars browser run test lint format schemas bench infra-up infra-down \
+.PHONY: help install uv kafka-jars mailpit browser run test lint format schemas bench infra-up infra-down \
         up down images deploy-check demo clean
 
 help:  ## list the targets
@@ -26,13 +26,16 @@ kafka-jars: install  ## fetch the Kafka broker jars from Maven Central (cached u
 	@$(PY) -c "from leadflow.devstack.kafka import ensure_jars, KafkaUnavailable; import sys; \
 	exec('try:\n ensure_jars()\nexcept KafkaUnavailable as e:\n print(e, file=sys.stderr); sys.exit(2)')"
 
+mailpit: install  ## build Mailpit (the local mail catcher) from its Go module into ~/.cache/leadflow/bin
+	@$(PY) -m leadflow.devstack.mail
+
 browser:  ## Debian's chromium for the dashboard browser test (skipped with a reason when unavailable)
 	@command -v chromium >/dev/null 2>&1 || ( [ "$$(id -u)" = 0 ] && (apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ) || echo "chromium not installed: the browser test will be skipped"
 
-run: install kafka-jars  ## start Kafka, Postgres and every service locally; prints the URLs
+run: install kafka-jars mailpit  ## start Kafka, Postgres, Mailpit and every service locally; prints the URLs
 	@$(PY) -m leadflow.devstack run
 
-demo: install kafka-jars  ## `make run` plus a simulated workload so the dashboard fills up
+demo: install kafka-jars mailpit  ## `make run` plus a simulated workload so the dashboard fills up
 	@LEADFLOW_DEMO=1 $(PY) -m leadflow.devstack run
 
 test: install kafka-jars browser  ## run the whole test suite against real Kafka and Postgres
@@ -60,7 +63,7 @@ infra-up: install kafka-jars  ## start Kafka + Postgres in the background (.lead
 infra-down:  ## stop what infra-up started
 	@$(PY) -m leadflow.devstack infra-down
 
-images:  ## build the five service images (needs a Docker engine)
+images:  ## build the service images (needs a Docker engine)
 	@for s in $(SERVICES); do \
 	  docker build -f deploy/docker/Dockerfile --build-arg SERVICE=$$s -t $(IMAGE_REGISTRY)/$$s:$(IMAGE_TAG) . || exit 1; \
 	done

@@ -163,6 +163,7 @@ class Endpoints:
     console: str = ""  # the console (sign-in, users); people's tokens come from there
     console_admin_email: str = ""
     console_admin_password: str = ""
+    notify: str = ""
 
     @classmethod
     def local(
@@ -189,6 +190,7 @@ class Endpoints:
             url(0),
             console_admin_email,
             console_admin_password,
+            notify=url(6),
         )
 
     @classmethod

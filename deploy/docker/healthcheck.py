@@ -16,6 +16,7 @@ DEFAULT_PORTS = {
     "routing": 8003,
     "sla-monitor": 8004,
     "analytics": 8005,
+    "notify": 8006,
 }
 
 

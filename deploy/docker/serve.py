@@ -18,6 +18,7 @@ SERVICES: dict[str, tuple[str, int]] = {
     "routing": ("routing", 8003),
     "sla-monitor": ("sla_monitor", 8004),
     "analytics": ("analytics", 8005),
+    "notify": ("notify", 8006),
 }
 DEFAULT_GRACE_SECONDS = 20
 # Above a load balancer's idle timeout: the server must not close a connection the client reuses.

@@ -40,6 +40,7 @@ SERVICES = (
     Service("routing", "routing", "routing", 8003, True),
     Service("sla-monitor", "sla_monitor", "sla", 8004, True),
     Service("analytics", "analytics", "analytics", 8005, True),
+    Service("notify", "notify", "notify", 8006, True),
 )
 
 # Promised by the kernel's contract; checked even before settings modules exist.

@@ -1,4 +1,4 @@
-"""All services (the console too) as real processes (``leadflow.devstack.Devstack``) on the test infra.
+"""All services (the console and notify too) as real processes (``leadflow.devstack.Devstack``) on the test infra.
 
 Each stack gets free ports, its own schemas (``<isolation.schema>_<service>``, dropped with
 the isolation) and its own topic prefix, so it shares Kafka and Postgres with other tests
@@ -19,6 +19,7 @@ import pytest
 
 from bench.workload import Endpoints
 from leadflow.devstack.__main__ import Devstack, ServiceSpec
+from leadflow.devstack.mailcatcher import MailCatcher, start_smtp
 from leadflow.devstack.procs import free_block
 from leadflow.events.testing import wait_until
 from tests.conftest import Isolation
@@ -39,6 +40,8 @@ class Stack:
     specs: list[ServiceSpec]
     endpoints: Endpoints
     home: Path
+    mail: MailCatcher  # what notify sent, through a real SMTP server of the test
+    smtp: asyncio.Server
 
     def log_tail(self, chars: int = 3000) -> str:
         out = []
@@ -51,7 +54,10 @@ class Stack:
 
 async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = None) -> Stack:
     home = Path(tempfile.mkdtemp(prefix="leadflow-e2e-"))
-    base = free_block(6)  # the console listens on base, the services on base+1 .. base+5
+    base = free_block(7)  # the console on base, the services on base+1 .. base+6 (notify)
+    mail = MailCatcher()
+    smtp = await start_smtp(mail)
+    smtp_port = smtp.sockets[0].getsockname()[1]
     stack = Devstack(
         home,
         kafka_port=0,
@@ -62,13 +68,19 @@ async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = N
         database_url=isolation.database_url,
         schema_prefix=f"{isolation.schema}_",
         topic_prefix=isolation.topic_prefix,
-        extra_env={**FAST_ENV, **(extra_env or {})},
+        extra_env={
+            **FAST_ENV,
+            "LEADFLOW_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+            **(extra_env or {}),
+        },
     )
     stack.start_infra()  # a no-op with external infrastructure
     specs = await asyncio.to_thread(stack.start_services)
-    running = Stack(stack, specs, Endpoints.from_credentials(stack.credentials(), base), home)
+    running = Stack(
+        stack, specs, Endpoints.from_credentials(stack.credentials(), base), home, mail, smtp
+    )
     names = {s.name for s in specs}
-    missing = {"console", "intake", "scoring", "routing", "sla-monitor", "analytics"} - names
+    missing = {"console", "intake", "scoring", "routing", "sla-monitor", "analytics", "notify"} - names
     if missing:
         await asyncio.to_thread(stack.stop_all)
         pytest.fail(f"services without an app module: {sorted(missing)}")
@@ -103,3 +115,4 @@ async def e2e_stack(isolation: Isolation) -> AsyncIterator[Callable[..., Any]]:
     yield start
     for s in started:
         await asyncio.to_thread(s.devstack.stop_all)
+        s.smtp.close()

@@ -22,14 +22,21 @@ def envelope(payload: EventPayload, lead_id: uuid.UUID, at: datetime | None = No
     return Envelope.new(payload, lead_id=lead_id, occurred_at=at)
 
 
-def captured(lead_id: uuid.UUID, *, consent: bool = True, email: str = "ada@example.com") -> Envelope:
+def captured(
+    lead_id: uuid.UUID, *, consent: bool = True, email: str = "ada@example.com"
+) -> Envelope:
     return envelope(
         LeadCaptured(
             inquiry_id=uuid.uuid4(),
             capture_method="web_form",
             contact=Contact(
-                email=email, first_name="Ada", last_name="Lovelace", phone="+44 20 7946 0018",
-                company="Analytical Engines Ltd", title="CTO", country="GB",
+                email=email,
+                first_name="Ada",
+                last_name="Lovelace",
+                phone="+44 20 7946 0018",
+                company="Analytical Engines Ltd",
+                title="CTO",
+                country="GB",
             ),
             consent=ConsentRecord(marketing_opt_in=consent) if consent is not None else None,
         ),
@@ -40,10 +47,16 @@ def captured(lead_id: uuid.UUID, *, consent: bool = True, email: str = "ada@exam
 def qualified(lead_id: uuid.UUID) -> Envelope:
     return envelope(
         LeadQualified(
-            fit=82, engagement=64, grade="A", matrix_cell="A1", model_version=1,
+            fit=82,
+            engagement=64,
+            grade="A",
+            matrix_cell="A1",
+            model_version=1,
             reasons=[
                 Contribution(rule_id="title-cxo", kind="fit", points=25, reason="C-level title"),
-                Contribution(rule_id="demo", kind="engagement", points=30, reason="requested a demo"),
+                Contribution(
+                    rule_id="demo", kind="engagement", points=30, reason="requested a demo"
+                ),
             ],
             lead=LeadSnapshot(grade="A", country="GB"),
         ),
@@ -59,9 +72,15 @@ def assigned(
 ) -> Envelope:
     return envelope(
         LeadAssigned(
-            assignee_kind="rep", rep_id="rep-1", team_id="emea", method="round_robin",
-            reason="rule emea: round robin", rep_name="Rep One", rep_email=rep_email,
-            manager_email=manager_email, lead=LeadSnapshot(grade="A", country="GB"),
+            assignee_kind="rep",
+            rep_id="rep-1",
+            team_id="emea",
+            method="round_robin",
+            reason="rule emea: round robin",
+            rep_name="Rep One",
+            rep_email=rep_email,
+            manager_email=manager_email,
+            lead=LeadSnapshot(grade="A", country="GB"),
         ),
         lead_id,
     )

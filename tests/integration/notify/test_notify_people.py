@@ -48,7 +48,9 @@ async def test_rep_is_emailed_on_assignment_with_who_why_and_a_link(
             assert f"Open the lead: http://console.test/leads/{lead}" in text
 
             async def logged() -> list[dict[str, Any]]:
-                r = await client.get("/v1/notify/messages", params={"lead_id": str(lead)}, headers=ADMIN)
+                r = await client.get(
+                    "/v1/notify/messages", params={"lead_id": str(lead)}, headers=ADMIN
+                )
                 return [m for m in r.json() if m["status"] == "sent"]
 
             [entry] = await wait_until(logged, message="message logged as sent")
@@ -73,25 +75,42 @@ async def test_sla_warning_goes_to_the_owner_and_the_breach_to_the_manager(
     async with smtp_sink() as (mail, smtp_url):
         app = notify_app(settings_for, smtp_url)
         async with app_client(app):
-            await produce_events(
-                kafka_bootstrap, isolation.topic("routing"), [assigned(lead)]
-            )
+            await produce_events(kafka_bootstrap, isolation.topic("routing"), [assigned(lead)])
             await wait_until(lambda: mail.to("rep.one@example.com"), message="assignment")
             due = utcnow()
             await produce_events(
                 kafka_bootstrap,
                 isolation.topic("sla"),
                 [
-                    envelope(SlaWarning(sla_id="s1", policy_id="accept-4bh", due_at=due,
-                                        rep_id="rep-1", team_id="emea"), lead),
-                    envelope(SlaBreached(sla_id="s1", policy_id="accept-4bh", due_at=due,
-                                         late_by_seconds=600, rep_id="rep-1", team_id="emea"), lead),
+                    envelope(
+                        SlaWarning(
+                            sla_id="s1",
+                            policy_id="accept-4bh",
+                            due_at=due,
+                            rep_id="rep-1",
+                            team_id="emea",
+                        ),
+                        lead,
+                    ),
+                    envelope(
+                        SlaBreached(
+                            sla_id="s1",
+                            policy_id="accept-4bh",
+                            due_at=due,
+                            late_by_seconds=600,
+                            rep_id="rep-1",
+                            team_id="emea",
+                        ),
+                        lead,
+                    ),
                 ],
             )
             await wait_until(lambda: len(mail.to("rep.one@example.com")) == 2, message="warning")
             [breach] = await wait_until(lambda: mail.to("boss@example.com"), message="breach")
             warning = mail.to("rep.one@example.com")[1]
-            assert warning.subject.startswith("SLA warning: Ada Lovelace") is False  # no contact yet
+            assert (
+                warning.subject.startswith("SLA warning: Ada Lovelace") is False
+            )  # no contact yet
             assert warning.subject == f"SLA warning: {lead} is due soon"
             assert breach.subject == f"SLA breached: {lead} was not handled in time"
             assert "late by 10 min" in breach.text
@@ -104,13 +123,20 @@ async def test_preferences_off_and_daily_digest_hold_the_mail_back(
     async with smtp_sink() as (mail, smtp_url):
         app = notify_app(settings_for, smtp_url)
         async with app_client(app) as client:
-            for address, preference in (("quiet@example.com", "off"), ("digest@example.com", "daily_digest")):
+            for address, preference in (
+                ("quiet@example.com", "off"),
+                ("digest@example.com", "daily_digest"),
+            ):
                 r = await client.put(
-                    f"/v1/notify/preferences/{address}", json={"preference": preference}, headers=ADMIN
+                    f"/v1/notify/preferences/{address}",
+                    json={"preference": preference},
+                    headers=ADMIN,
                 )
                 assert r.status_code == 200, r.text
             bad = await client.put(
-                "/v1/notify/preferences/x@example.com", json={"preference": "sometimes"}, headers=ADMIN
+                "/v1/notify/preferences/x@example.com",
+                json={"preference": "sometimes"},
+                headers=ADMIN,
             )
             assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "preference"
             await produce_events(

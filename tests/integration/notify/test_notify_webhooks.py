@@ -47,7 +47,9 @@ async def test_private_targets_are_refused_unless_allowed(
                 assert r.status_code == 422, r.text
                 assert r.headers["content-type"] == "application/problem+json"
                 assert r.json()["errors"][0]["field"] == "url"
-            r = await client.post("/v1/webhooks", json={"url": "http://x", "events": []}, headers=ADMIN)
+            r = await client.post(
+                "/v1/webhooks", json={"url": "http://x", "events": []}, headers=ADMIN
+            )
             assert r.status_code == 422 and r.json()["errors"][0]["field"] == "events"
 
 
@@ -57,9 +59,7 @@ async def test_deliveries_are_signed_retried_in_order_and_logged(
     clock = ManualClock(START)
     lead = uuid.uuid4()
     async with smtp_sink() as (_, smtp_url), webhook_receiver([500, 503, 200]) as hook:
-        app = notify_app(
-            settings_for, smtp_url, clock=clock, notify_webhooks_allow_private=True
-        )
+        app = notify_app(settings_for, smtp_url, clock=clock, notify_webhooks_allow_private=True)
         async with app_client(app) as client:
             r = await client.post(
                 "/v1/webhooks",
@@ -93,7 +93,9 @@ async def test_deliveries_are_signed_retried_in_order_and_logged(
             body = json.loads(hook.requests[-1].body)
             assert body["data"]["lead_id"] == str(lead) and body["data"]["channel"] == "phone"
 
-            log = (await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=ADMIN)).json()
+            log = (
+                await client.get(f"/v1/webhooks/{endpoint['id']}/deliveries", headers=ADMIN)
+            ).json()
             by_type = {d["event_type"]: d for d in log}
             assert by_type["lead.assigned"]["attempts"] == 3
             assert by_type["lead.assigned"]["status"] == "delivered"
@@ -122,7 +124,8 @@ async def test_deliveries_are_signed_retried_in_order_and_logged(
                 await client.post(f"/v1/webhooks/{endpoint['id']}/rotate-secret", headers=ADMIN)
             ).json()
             await produce_events(
-                kafka_bootstrap, isolation.topic("routing"),
+                kafka_bootstrap,
+                isolation.topic("routing"),
                 [envelope(LeadContacted(rep_id="rep-1", channel="email"), lead)],
             )
             await wait_until(lambda: len(hook.requests) == 7, message="after rotation")
@@ -141,7 +144,10 @@ async def test_an_endpoint_failing_for_days_is_disabled_with_a_notice_and_resume
     lead = uuid.uuid4()
     async with smtp_sink() as (_, smtp_url), webhook_receiver([500]) as hook:
         app = notify_app(
-            settings_for, smtp_url, clock=clock, notify_webhooks_allow_private=True,
+            settings_for,
+            smtp_url,
+            clock=clock,
+            notify_webhooks_allow_private=True,
             notify_webhook_give_up_hours=24,
         )
         async with app_client(app) as client:
@@ -151,9 +157,15 @@ async def test_an_endpoint_failing_for_days_is_disabled_with_a_notice_and_resume
             endpoint_id = r.json()["id"]
             await produce_events(kafka_bootstrap, isolation.topic("routing"), [assigned(lead)])
             await wait_until(lambda: len(hook.requests) == 1, message="first attempt")
-            for step in (timedelta(seconds=5), timedelta(minutes=5), timedelta(minutes=30),
-                         timedelta(hours=2), timedelta(hours=5), timedelta(hours=10),
-                         timedelta(hours=10)):
+            for step in (
+                timedelta(seconds=5),
+                timedelta(minutes=5),
+                timedelta(minutes=30),
+                timedelta(hours=2),
+                timedelta(hours=5),
+                timedelta(hours=10),
+                timedelta(hours=10),
+            ):
                 n = len(hook.requests)
                 clock.advance(step)
                 await wait_until(lambda n=n: len(hook.requests) == n + 1, message=f"after {step}")
@@ -168,8 +180,10 @@ async def test_an_endpoint_failing_for_days_is_disabled_with_a_notice_and_resume
             async with kit.connect() as conn:
                 notices = (
                     await conn.execute(
-                        text("SELECT payload FROM event_log WHERE lead_id = :s AND event_type = "
-                             "'webhook.endpoint_disabled'"),
+                        text(
+                            "SELECT payload FROM event_log WHERE lead_id = :s AND event_type = "
+                            "'webhook.endpoint_disabled'"
+                        ),
                         {"s": stream_id("webhook-endpoints")},
                     )
                 ).all()

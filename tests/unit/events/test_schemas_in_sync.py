@@ -99,7 +99,7 @@ def test_asyncapi_describes_topics_keys_headers_and_who_sends_and_receives() -> 
     for ref in _refs(doc):
         _resolve(doc, ref)  # every $ref points at something
 
-    producers = ["intake", "scoring", "routing", "sla"]
+    producers = ["intake", "scoring", "routing", "sla", "notify"]
     addresses = {c["address"] for c in doc["channels"].values()}
     assert addresses == {topic_for(p) for p in producers} | {dlq_topic_for(p) for p in producers}
 
@@ -130,6 +130,7 @@ def test_asyncapi_describes_topics_keys_headers_and_who_sends_and_receives() -> 
         "routing": {"intake", "scoring", "sla"},
         "sla_monitor": {"routing", "scoring"},
         "analytics": {"intake", "scoring", "routing", "sla"},
+        "notify": {"intake", "scoring", "routing", "sla"},
     }
     for service, topics in expected_receives.items():
         received = {

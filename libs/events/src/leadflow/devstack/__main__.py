@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from leadflow.devstack.kafka import KafkaBroker, KafkaUnavailable
 from leadflow.devstack.postgres import PostgresServer
-from leadflow.devstack.procs import port_open, stop_process
+from leadflow.devstack.procs import port_open, stop_process, wait_port
 
 
 @dataclass(frozen=True)
@@ -49,14 +49,15 @@ SERVICES = [
     ServiceSpec("routing", "leadflow.routing", 8003, "routing"),
     ServiceSpec("sla-monitor", "leadflow.sla_monitor", 8004, "sla"),
     ServiceSpec("analytics", "leadflow.analytics", 8005, "analytics"),
+    ServiceSpec("notify", "leadflow.notify", 8006, "notify"),
 ]
 
 
 def available_services(port_base: int = 8000) -> list[ServiceSpec]:
     """Services whose package has an ``app`` module (each service issue registers itself).
 
-    Ports are ``port_base`` + 0..5 (8000-8005 by default, the console on the base itself;
-    tests pick another base).
+    Ports are ``port_base`` + 0..6 (8000-8006 by default, the console on the base itself,
+    notify on base+6; tests pick another base).
     """
     return [
         ServiceSpec(s.name, s.module, port_base + s.port - 8000, s.schema)
@@ -79,11 +80,13 @@ class Devstack:
         schema_prefix: str = "",
         topic_prefix: str = "",
         extra_env: dict[str, str] | None = None,
+        mail: bool = False,
     ) -> None:
         """``kafka_bootstrap`` + ``database_url`` reuse running infrastructure (tests):
         ``start_infra`` and ``stop_all`` then leave Kafka and Postgres alone. The prefixes
         isolate a stack on shared infrastructure (schemas ``<prefix><schema>``, topics
-        ``<prefix>leadflow.*``); ``extra_env`` is added to every service's environment."""
+        ``<prefix>leadflow.*``); ``extra_env`` is added to every service's environment.
+        ``mail`` starts the local mail catcher (Mailpit) notify sends to (``make run``)."""
         self.home = home
         self.port_base = port_base
         self.external = (
@@ -99,6 +102,11 @@ class Devstack:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}
         self.quiet = quiet
+        self.mail = mail
+        self.smtp_port = int(os.environ.get("LEADFLOW_SMTP_PORT", "1025"))
+        self.mail_ui_port = int(os.environ.get("LEADFLOW_MAIL_UI_PORT", "8025"))
+        self.mail_proc: subprocess.Popen[bytes] | None = None
+        self.mail_kind = ""
         self._lock: IO[str] | None = None
         self._stopping = False
 
@@ -163,6 +171,14 @@ class Devstack:
             "LEADFLOW_INTAKE_BOOTSTRAP_FORM_ORIGINS": (
                 f"http://localhost:{self.port_base + 1},http://127.0.0.1:{self.port_base + 1}"
             ),
+            # notify: the local catcher, links to the console and back to notify, intake
+            # for opt-outs and e-mail activity; webhooks to local receivers are allowed.
+            "LEADFLOW_SMTP_URL": f"smtp://127.0.0.1:{self.smtp_port}",
+            "LEADFLOW_MAIL_UI_URL": f"http://127.0.0.1:{self.mail_ui_port}",
+            "LEADFLOW_NOTIFY_PUBLIC_URL": f"http://127.0.0.1:{self.port_base + 6}",
+            "LEADFLOW_INTAKE_URL": f"http://127.0.0.1:{self.port_base + 1}",
+            "LEADFLOW_NOTIFY_INTAKE_API_KEY": creds["api_key"],
+            "LEADFLOW_NOTIFY_WEBHOOKS_ALLOW_PRIVATE": "true",
         }
 
     def write_env_file(self) -> Path:
@@ -193,6 +209,32 @@ class Devstack:
         self.say(f"starting Kafka on {self.kafka.bootstrap} ...")
         self.kafka.start()
         self.say(f"infrastructure ready in {time.monotonic() - started:.1f}s")
+
+    def start_mail(self) -> None:
+        """Mailpit (or the Python catcher) for notify's e-mail, when this stack has mail."""
+        if not self.mail:
+            return
+        from leadflow.devstack.mail import mail_command
+
+        for port in (self.smtp_port, self.mail_ui_port):
+            if port_open(port):
+                raise SystemExit(
+                    f"[devstack] port {port} (mail) is already in use; "
+                    "set LEADFLOW_SMTP_PORT / LEADFLOW_MAIL_UI_PORT to other ports"
+                )
+        command, self.mail_kind = mail_command(
+            self.smtp_port, self.mail_ui_port, self.home / "mail"
+        )
+        log_dir = self.home / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / "mail.log", "ab")  # noqa: SIM115 - owned by the process
+        self.logs["mail"] = log
+        self.say(f"starting {self.mail_kind} (SMTP 127.0.0.1:{self.smtp_port}) ...")
+        self.mail_proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        if not wait_port(self.smtp_port, 30, self.mail_proc):
+            self.say(f"the mail catcher did not start; see {log_dir / 'mail.log'}")
 
     def start_service(self, spec: ServiceSpec) -> None:
         env = {
@@ -284,6 +326,11 @@ class Devstack:
 
     def stop_all(self) -> None:
         self._stopping = True
+        if self.mail_proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.mail_proc.pid, signal.SIGTERM)
+            stop_process(self.mail_proc, timeout=10)
+            self.mail_proc = None
         for name, proc in self.procs.items():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -313,6 +360,11 @@ def banner(stack: Devstack, specs: list[ServiceSpec]) -> str:
         lines.append(f"  Dashboard         http://127.0.0.1:{by_name['analytics'].port}/")
     for spec in specs:
         lines.append(f"  {spec.name:<17} http://127.0.0.1:{spec.port}  (API docs: /docs)")
+    if stack.mail:
+        lines.append(
+            f"  Mail ({stack.mail_kind}) http://127.0.0.1:{stack.mail_ui_port}/"
+            f"  (SMTP 127.0.0.1:{stack.smtp_port})"
+        )
     if "intake" in by_name:
         intake = by_name["intake"].port
         lines.append(
@@ -341,17 +393,18 @@ def _home(args: Any) -> Path:
     return Path(args.home or os.environ.get("LEADFLOW_HOME", ".leadflow")).resolve()
 
 
-def _make(args: Any) -> Devstack:
+def _make(args: Any, mail: bool = False) -> Devstack:
     return Devstack(
         _home(args),
         kafka_port=int(os.environ.get("LEADFLOW_KAFKA_PORT", "9092")),
         pg_port=int(os.environ.get("LEADFLOW_PG_PORT", "5432")),
         port_base=int(os.environ.get("LEADFLOW_PORT_BASE", "8000")),
+        mail=mail,
     )
 
 
 def cmd_run(args: Any, infra_only: bool = False) -> int:
-    stack = _make(args)
+    stack = _make(args, mail=not infra_only)
     if not stack.acquire():
         print(
             f"[devstack] Leadflow is already running from {stack.home} "
@@ -373,6 +426,7 @@ def cmd_run(args: Any, infra_only: bool = False) -> int:
             stack.stop_all()
             return 2
         stack.write_env_file()
+        stack.start_mail()
         specs: list[ServiceSpec] = [] if infra_only else stack.start_services()
         (stack.home / "ready").write_text("ready")
         if infra_only:

@@ -80,7 +80,9 @@ class MailCatcher:
         return [m for m in self.messages if address.lower() in (r.lower() for r in m.rcpt_tos)]
 
 
-async def start_smtp(catcher: MailCatcher, host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+async def start_smtp(
+    catcher: MailCatcher, host: str = "127.0.0.1", port: int = 0
+) -> asyncio.Server:
     """An SMTP server on this event loop; ``server.sockets[0].getsockname()[1]`` is its port."""
     loop = asyncio.get_running_loop()
     return await loop.create_server(
@@ -88,7 +90,9 @@ async def start_smtp(catcher: MailCatcher, host: str = "127.0.0.1", port: int = 
     )
 
 
-async def _ui(catcher: MailCatcher, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _ui(
+    catcher: MailCatcher, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
     try:
         request = await reader.readline()
         while (await reader.readline()) not in (b"\r\n", b"\n", b""):
@@ -110,8 +114,10 @@ async def _ui(catcher: MailCatcher, reader: asyncio.StreamReader, writer: asynci
             ).encode()
             kind = "text/html; charset=utf-8"
         writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: " + kind.encode()
-            + f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            b"HTTP/1.1 200 OK\r\nContent-Type: "
+            + kind.encode()
+            + f"\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
         )
         await writer.drain()
     finally:

@@ -412,7 +412,7 @@ def events_markdown(classes: Sequence[type[EventPayload]]) -> str:
             f"{TOPIC_PURPOSE[producer]}",
             "",
             f"Produced by **{_producer_name(producer)}**; consumed by "
-            f"{', '.join(f'**{c}**' for c in consumers)}. "
+            f"{', '.join(f'**{c}**' for c in consumers) or 'outside subscribers only'}. "
             f"Dead letters: `{dlq_topic_for(producer)}`.",
             "",
             "| event type | version | summary | personal fields | moves lead to | schema |",
