@@ -16,7 +16,7 @@ import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-SERVICES = ["intake", "scoring", "routing", "sla_monitor", "analytics"]
+SERVICES = ["intake", "scoring", "routing", "sla_monitor", "analytics", "notify"]
 
 
 def _runs_on_the_loop(call: Any) -> bool:
