@@ -80,7 +80,15 @@ async def start_stack(isolation: Isolation, extra_env: dict[str, str] | None = N
         stack, specs, Endpoints.from_credentials(stack.credentials(), base), home, mail, smtp
     )
     names = {s.name for s in specs}
-    missing = {"console", "intake", "scoring", "routing", "sla-monitor", "analytics", "notify"} - names
+    missing = {
+        "console",
+        "intake",
+        "scoring",
+        "routing",
+        "sla-monitor",
+        "analytics",
+        "notify",
+    } - names
     if missing:
         await asyncio.to_thread(stack.stop_all)
         pytest.fail(f"services without an app module: {sorted(missing)}")
