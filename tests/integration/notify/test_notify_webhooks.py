@@ -27,6 +27,17 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 START = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
 
+async def recorded(client: Any, endpoint_id: str, attempts: int) -> None:
+    """Wait until ``attempts`` attempts are committed (the receiver sees a request before
+    notify records it and schedules the retry from its clock: advance the clock only then)."""
+
+    async def done() -> bool:
+        log = (await client.get(f"/v1/webhooks/{endpoint_id}/deliveries", headers=ADMIN)).json()
+        return sum(d["attempts"] for d in log) == attempts
+
+    await wait_until(done, message=f"{attempts} attempts recorded")
+
+
 def spec_signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
     """The Standard Webhooks algorithm, written out apart from notify's own."""
     key = base64.b64decode(secret.split("_", 1)[1])
@@ -77,8 +88,10 @@ async def test_deliveries_are_signed_retried_in_order_and_logged(
             ]
             await produce_events(kafka_bootstrap, isolation.topic("routing"), events)
             await wait_until(lambda: len(hook.requests) == 1, message="first attempt")
+            await recorded(client, endpoint["id"], 1)
             clock.advance(timedelta(seconds=5))  # the spec's first retry
             await wait_until(lambda: len(hook.requests) == 2, message="second attempt")
+            await recorded(client, endpoint["id"], 2)
             clock.advance(timedelta(minutes=5))
             await wait_until(lambda: len(hook.delivered()) == 3, message="all three delivered")
             # The first event was tried three times before the second was tried at all.
@@ -167,6 +180,7 @@ async def test_an_endpoint_failing_for_days_is_disabled_with_a_notice_and_resume
                 timedelta(hours=10),
             ):
                 n = len(hook.requests)
+                await recorded(client, endpoint_id, n)
                 clock.advance(step)
                 await wait_until(lambda n=n: len(hook.requests) == n + 1, message=f"after {step}")
 
