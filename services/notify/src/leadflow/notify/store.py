@@ -63,11 +63,17 @@ async def erase(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
         ),
         {"id": lead_id},
     )
-    # Nothing waiting about this lead may still go out with its name in it.
+    # Nothing waiting about this lead may still go out with its name in it, and the log of
+    # what went out keeps who was told and when, not the subject that named the person.
     await conn.execute(
         text(
-            "UPDATE notify_messages SET status = 'withheld', last_error = 'lead erased' "
-            "WHERE lead_id = :id AND status IN ('pending', 'digest')"
+            """
+            UPDATE notify_messages SET subject = NULL,
+                status = CASE WHEN status IN ('pending', 'digest') THEN 'withheld' ELSE status END,
+                last_error = CASE WHEN status IN ('pending', 'digest') THEN 'lead erased'
+                             ELSE last_error END
+            WHERE lead_id = :id
+            """
         ),
         {"id": lead_id},
     )
