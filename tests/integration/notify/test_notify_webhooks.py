@@ -94,6 +94,7 @@ async def test_deliveries_are_signed_retried_in_order_and_logged(
             await recorded(client, endpoint["id"], 2)
             clock.advance(timedelta(minutes=5))
             await wait_until(lambda: len(hook.delivered()) == 3, message="all three delivered")
+            await recorded(client, endpoint["id"], 5)
             # The first event was tried three times before the second was tried at all.
             types = [json.loads(r.body)["type"] for r in hook.requests]
             assert types == ["lead.assigned"] * 3 + ["lead.accepted", "lead.contacted"]
