@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import sys
 import threading
 import time
@@ -61,6 +62,8 @@ async def drive(
     async with wl.Workload(endpoints, plan, log=say) as workload:
         await workload.setup()
         say("demo: web form, 3 badge scanners, 8 reps in 2 teams and routing rules set up")
+        for email, password in await rep_logins(endpoints, workload.rep_ids[:3]):
+            say(f"demo: rep login at {endpoints.console}/login  {email}  {password}")
         async with workload.reps_working():
             capture = asyncio.create_task(workload.capture())
             while not capture.done():
@@ -78,6 +81,33 @@ async def drive(
         summary: dict[str, Any] = workload.script.summary()
     say(f"demo: finished — outcomes {summary['outcomes']}")
     return summary
+
+
+async def rep_logins(endpoints: Any, rep_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Console users for a few of the demo's reps, so a person can sign in as one and work
+    their queue beside the simulated reps: (e-mail, password) of each one created."""
+    import httpx
+
+    out: list[tuple[str, str]] = []
+    if not endpoints.console:
+        return out
+    async with httpx.AsyncClient(timeout=30) as client:
+        for rep_id in rep_ids:
+            email, password = f"{rep_id}@demo.example.com", secrets.token_urlsafe(12)
+            r = await client.post(
+                f"{endpoints.console}/v1/users",
+                headers={"Authorization": f"Bearer {endpoints.admin_token}"},
+                json={
+                    "email": email,
+                    "name": f"Demo {rep_id}",
+                    "password": password,
+                    "roles": ["rep"],
+                    "rep_id": rep_id,
+                },
+            )
+            if r.status_code == 201:
+                out.append((email, password))
+    return out
 
 
 def start_demo(
