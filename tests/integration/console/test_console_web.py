@@ -179,3 +179,52 @@ async def test_pages_over_unreachable_services_say_so_and_a_rep_is_refused_marke
         await sign_in(client, "rep@example.com")
         assert (await client.get("/scoring")).status_code == 403
         assert (await client.get("/forms")).status_code == 403
+
+
+async def test_an_admin_invites_changes_roles_resets_a_password_and_removes_a_user(
+    settings_for: Callable[..., Any],
+) -> None:
+    async with console(settings_for) as client:
+        await sign_in(client, "boss@example.com")
+        csrf = csrf_of((await client.get("/users")).text)
+        short = await client.post(
+            "/users",
+            data={"csrf_token": csrf, "email": "kim@example.com", "password": "short"},
+        )
+        assert short.status_code == 422 and "password" in short.text  # the API's own words
+        made = await client.post(
+            "/users",
+            data={
+                "csrf_token": csrf,
+                "email": "kim@example.com",
+                "name": "Kim",
+                "password": PASSWORD,
+                "roles": ["analyst"],
+            },
+        )
+        assert made.status_code == 200 and "Created kim@example.com." in made.text
+        users = (await client.get("/v1/users", headers=ADMIN)).json()["users"]
+        kim = next(u for u in users if u["email"] == "kim@example.com")
+        assert kim["roles"] == ["analyst"]
+
+        rep_without_id = await client.post(
+            f"/users/{kim['id']}/roles", data={"csrf_token": csrf, "roles": ["rep"]}
+        )
+        assert rep_without_id.status_code == 422 and "rep_id" in rep_without_id.text
+        changed = await client.post(
+            f"/users/{kim['id']}/roles",
+            data={"csrf_token": csrf, "roles": ["rep", "analyst"], "rep_id": "kim"},
+        )
+        assert changed.status_code == 200 and "Roles changed." in changed.text
+        reset = await client.post(
+            f"/users/{kim['id']}/password",
+            data={"csrf_token": csrf, "password": "another long password"},
+        )
+        assert "Password reset." in reset.text
+        token = await client.post(
+            "/v1/auth/token",
+            data={"username": "kim@example.com", "password": "another long password"},
+        )
+        assert token.status_code == 200
+        removed = await client.post(f"/users/{kim['id']}/delete", data={"csrf_token": csrf})
+        assert "User removed." in removed.text and "kim@example.com" not in removed.text

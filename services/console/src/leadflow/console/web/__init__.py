@@ -13,12 +13,14 @@ from leadflow.console.web.leads import leads
 from leadflow.console.web.marketing import marketing
 from leadflow.console.web.pages import pages
 from leadflow.console.web.render import STATIC, SignInRequired, sign_in_redirect
+from leadflow.console.web.users import users_pages
 
 
 def mount(app: FastAPI) -> None:
     app.include_router(pages)
     app.include_router(leads)
     app.include_router(marketing)
+    app.include_router(users_pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

@@ -263,33 +263,6 @@ def _funnel_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
     return bars
 
 
-# -- users (admin) ------------------------------------------------------------------------
-
-
-@pages.get("/users", response_class=HTMLResponse)
-async def users_page(ctx: CtxDep) -> HTMLResponse:
-    if not ctx.who.can(Permission.USERS):
-        return _forbidden(ctx, "Only an admin manages users.")
-    answer = await _console_api(ctx, "GET", "/v1/users")
-    users = (answer.body or {}).get("users", []) if answer.ok else []
-    return ctx.page("users.html", users=users, error="" if answer.ok else answer.problem)
-
-
-async def _console_api(ctx: Ctx, method: str, path: str, body: Any = None) -> Answer:
-    """The console's own API, in process, with the person's token (its permission table
-    decides, as for every service)."""
-    transport = httpx.ASGITransport(app=ctx.request.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://console") as client:
-        r = await client.request(
-            method, path, json=body, headers={"Authorization": f"Bearer {ctx.api.token}"}
-        )
-    data = r.json() if r.content else None
-    if r.is_success:
-        return Answer(r.status_code, data)
-    detail = data.get("detail", "") if isinstance(data, dict) else ""
-    return Answer(r.status_code, data, detail or f"answered {r.status_code}")
-
-
 # -- API docs -----------------------------------------------------------------------------
 
 
