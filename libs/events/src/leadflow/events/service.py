@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadflow.events import metrics
 from leadflow.events.access import Permission, public, requires
+from leadflow.events.apidoc import document_errors
 from leadflow.events.clock import Clock, SystemClock
 from leadflow.events.consumer import (
     TRANSIENT_ERROR_TYPES,
@@ -466,6 +467,7 @@ class ServiceKit:
         for router in routers:
             app.include_router(router)
         assert_bounded_ints(app)
+        document_errors(app)
         return app
 
 

@@ -45,6 +45,10 @@ async def filters(
 
 FiltersDep = Annotated[Filters, Depends(filters)]
 Format = Annotated[str | None, Query(alias="format", pattern="^(json|csv)$")]
+# Every report answers JSON, or CSV with ?format=csv or Accept: text/csv (``respond``).
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}}
+}
 
 
 def flat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,7 +82,12 @@ def _settings_days(kit: ServiceKit) -> dict[str, float]:
     return {**domain.DEFAULT_EXPECTED_DAYS, **overrides}
 
 
-@router.get("/v1/funnel", tags=["reports"], summary="Waterfall by inquiry cohort and by period")
+@router.get(
+    "/v1/funnel",
+    tags=["reports"],
+    responses=CSV,
+    summary="Waterfall by inquiry cohort and by period",
+)
 async def get_funnel(
     request: Request,
     kit: KitDep,
@@ -91,7 +100,9 @@ async def get_funnel(
     return respond(request, fmt, report, "funnel")
 
 
-@router.get("/v1/velocity", tags=["reports"], summary="Time in stage (median, p90), lead age")
+@router.get(
+    "/v1/velocity", tags=["reports"], responses=CSV, summary="Time in stage (median, p90), lead age"
+)
 async def get_velocity(
     request: Request, kit: KitDep, f: FiltersDep, fmt: Format = None
 ) -> Response:
@@ -100,7 +111,9 @@ async def get_velocity(
     return respond(request, fmt, report, "velocity")
 
 
-@router.get("/v1/sources", tags=["reports"], summary="Per source: rates, revenue, CPL, ROI")
+@router.get(
+    "/v1/sources", tags=["reports"], responses=CSV, summary="Per source: rates, revenue, CPL, ROI"
+)
 async def get_sources(
     request: Request,
     kit: KitDep,
@@ -113,7 +126,9 @@ async def get_sources(
     return respond(request, fmt, report, "sources")
 
 
-@router.get("/v1/attribution", tags=["reports"], summary="Won revenue by attribution model")
+@router.get(
+    "/v1/attribution", tags=["reports"], responses=CSV, summary="Won revenue by attribution model"
+)
 async def get_attribution(
     request: Request,
     kit: KitDep,
@@ -136,7 +151,9 @@ async def get_attribution(
     return respond(request, fmt, report, f"attribution-{model}")
 
 
-@router.get("/v1/reps", tags=["reports"], summary="Reps and teams: acceptance, reasons, SLA")
+@router.get(
+    "/v1/reps", tags=["reports"], responses=CSV, summary="Reps and teams: acceptance, reasons, SLA"
+)
 async def get_reps(
     request: Request,
     kit: KitDep,
@@ -151,7 +168,12 @@ async def get_reps(
     return respond(request, fmt, report, "reps")
 
 
-@router.get("/v1/stuck", tags=["reports"], summary="Open leads past their stage's expected time")
+@router.get(
+    "/v1/stuck",
+    tags=["reports"],
+    responses=CSV,
+    summary="Open leads past their stage's expected time",
+)
 async def get_stuck(
     request: Request,
     kit: KitDep,
@@ -173,7 +195,12 @@ async def get_stuck(
     return respond(request, fmt, report, "stuck")
 
 
-@router.get("/v1/leads/{lead_id}/timeline", tags=["reports"], summary="A lead's whole history")
+@router.get(
+    "/v1/leads/{lead_id}/timeline",
+    tags=["reports"],
+    responses=CSV,
+    summary="A lead's whole history",
+)
 async def get_timeline(
     request: Request, kit: KitDep, lead_id: uuid.UUID, fmt: Format = None
 ) -> Response:
@@ -217,7 +244,7 @@ def _mix(raw: str | None) -> dict[str, float] | None:
     return out
 
 
-@router.get("/v1/plan", tags=["reports"], summary="Leads needed for a revenue goal")
+@router.get("/v1/plan", tags=["reports"], responses=CSV, summary="Leads needed for a revenue goal")
 async def get_plan(
     request: Request,
     kit: KitDep,
@@ -260,7 +287,7 @@ class CampaignCost(BaseModel):
         return self
 
 
-@router.get("/v1/campaign-costs", tags=["admin"], summary="Entered campaign costs")
+@router.get("/v1/campaign-costs", tags=["admin"], responses=CSV, summary="Entered campaign costs")
 async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Response:
     async with kit.connect() as conn:
         rows = await store.costs(conn)

@@ -34,9 +34,11 @@ from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.service import KitDep, ServiceKit, kit_of
 from leadflow.intake import commands, domain, importer, store
+from leadflow.intake import responses as rs
 from leadflow.intake.batching import Idempotency, InquiryBatcher, Pending
 from leadflow.intake.commands import ActivityItem, IngestItem
 from leadflow.intake.domain import ConsentRecord, FieldError, HygieneError, InquiryDraft
+from leadflow.intake.responses import ok
 from leadflow.intake.schemas import (
     AccountIn,
     ActivityBatchIn,
@@ -293,6 +295,7 @@ def _region(settings: IntakeSettings) -> str | None:
 @router.post(
     "/v1/inquiries",
     status_code=202,
+    responses=ok(rs.Accepted, 202),
     tags=["capture"],
     summary="Accept an inquiry (API key with scope 'inquiries')",
     openapi_extra={
@@ -510,7 +513,9 @@ def _form_answer(
 
 @router.post(
     "/v1/forms/{form_key}",
+    status_code=202,
     tags=["capture"],
+    responses={**ok(rs.Accepted, 202), 303: {"description": "To the thank-you page"}},
     summary="A web form post (urlencoded or multipart): 303 to the thank-you page, "
     "or JSON with Accept: application/json",
 )
@@ -664,6 +669,7 @@ def _scan_item(
 
 @router.post(
     "/v1/scans",
+    responses=ok(rs.ScanBatchResult),
     tags=["capture"],
     summary="A badge scanner's batch (device API key with scope 'scans')",
     openapi_extra={"parameters": [API_KEY_PARAMETER]},
@@ -744,6 +750,7 @@ async def post_scans(
 
 @router.post(
     "/v1/activities",
+    responses=ok(rs.ActivityBatchResult),
     tags=["capture"],
     summary="A batch of engagement activity (API key with scope 'activities')",
     openapi_extra={"parameters": [API_KEY_PARAMETER]},
@@ -982,6 +989,7 @@ async def preview_import(
 
 @router.post(
     "/v1/imports",
+    responses=ok(rs.ImportStarted, 202),
     status_code=202,
     tags=["imports"],
     summary="Import a CSV or .xlsx (admin): streamed to disk, processed in batches",
@@ -1039,6 +1047,7 @@ async def post_import(
 
 @router.get(
     "/v1/imports/{import_id}",
+    responses=ok(rs.ImportStatus),
     tags=["imports"],
     summary="An import's progress and its rejected rows (admin)",
 )
@@ -1104,7 +1113,12 @@ def _profile(row: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/leads/{lead_id}", tags=["leads"], summary="A lead's current profile (admin)")
+@router.get(
+    "/v1/leads/{lead_id}",
+    tags=["leads"],
+    responses=ok(rs.LeadProfile),
+    summary="A lead's current profile (admin)",
+)
 async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> JSONResponse:
     async with kit.connect() as conn:
         row = await store.get_lead(conn, lead_id)
@@ -1113,7 +1127,9 @@ async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> JSONRes
     return JSONResponse(_profile(row))
 
 
-@router.get("/v1/leads", tags=["leads"], summary="Find a lead by email (admin)")
+@router.get(
+    "/v1/leads", tags=["leads"], responses=ok(rs.LeadList), summary="Find a lead by email (admin)"
+)
 async def find_lead(
     kit: KitDep, _admin: AdminDep, email: Annotated[str, Query(max_length=320)]
 ) -> JSONResponse:
@@ -1130,6 +1146,7 @@ async def find_lead(
 
 @router.post(
     "/v1/leads/{lead_id}/consent",
+    responses=ok(rs.ConsentAnswer),
     tags=["leads"],
     summary="Record marketing e-mail consent and/or do-not-contact (admin)",
     description="``marketing_opt_in`` governs nurture e-mail only; ``do_not_contact`` records "
@@ -1181,6 +1198,7 @@ async def post_consent(
 @router.delete(
     "/v1/leads/{lead_id}",
     tags=["leads"],
+    responses=ok(rs.Erased),
     summary="Erase a lead's personal data by crypto-shredding (admin)",
 )
 async def delete_lead(
@@ -1202,7 +1220,13 @@ async def delete_lead(
 # Admin: forms, API keys, accounts
 
 
-@router.post("/v1/admin/forms", status_code=201, tags=["admin"], summary="Create a form")
+@router.post(
+    "/v1/admin/forms",
+    status_code=201,
+    tags=["admin"],
+    responses=ok(rs.Form, 201),
+    summary="Create a form",
+)
 async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
     check_field_map(body)
     form_key = body.form_key or f"f_{secrets.token_urlsafe(12)}"
@@ -1222,7 +1246,12 @@ async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONRespon
     )
 
 
-@router.put("/v1/admin/forms/{form_key}", tags=["admin"], summary="Create or replace a form")
+@router.put(
+    "/v1/admin/forms/{form_key}",
+    tags=["admin"],
+    responses=ok(rs.Form),
+    summary="Create or replace a form",
+)
 async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
     if body.form_key not in (None, form_key):
         raise Problem(
@@ -1240,13 +1269,13 @@ async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -
     return JSONResponse(definition)
 
 
-@router.get("/v1/admin/forms", tags=["admin"], summary="List forms")
+@router.get("/v1/admin/forms", tags=["admin"], responses=ok(rs.FormList), summary="List forms")
 async def list_forms(kit: KitDep, _admin: AdminDep) -> JSONResponse:
     async with kit.connect() as conn:
         return JSONResponse({"items": await store.list_forms(conn)})
 
 
-@router.get("/v1/admin/forms/{form_key}", tags=["admin"], summary="One form")
+@router.get("/v1/admin/forms/{form_key}", tags=["admin"], responses=ok(rs.Form), summary="One form")
 async def get_form(form_key: str, kit: KitDep, _admin: AdminDep) -> JSONResponse:
     return JSONResponse((await _load_form(kit, form_key, cached=False)).model_dump())
 
@@ -1270,6 +1299,7 @@ async def delete_form(form_key: str, kit: KitDep, _admin: AdminDep) -> Response:
 @router.post(
     "/v1/admin/api-keys",
     status_code=201,
+    responses=ok(rs.ApiKeyIssued, 201),
     tags=["admin"],
     summary="Create an API key (the key is shown once, only its hash is kept)",
 )
@@ -1299,7 +1329,12 @@ async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: AdminDep) -> JSONR
     )
 
 
-@router.get("/v1/admin/api-keys", tags=["admin"], summary="List API keys (never the keys)")
+@router.get(
+    "/v1/admin/api-keys",
+    tags=["admin"],
+    responses=ok(rs.ApiKeyList),
+    summary="List API keys (never the keys)",
+)
 async def list_api_keys(kit: KitDep, _admin: AdminDep) -> JSONResponse:
     async with kit.connect() as conn:
         rows = await store.list_api_keys(conn)
@@ -1337,6 +1372,7 @@ async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> Re
 
 @router.put(
     "/v1/admin/accounts/{account_domain}",
+    responses=ok(rs.Account),
     tags=["admin"],
     summary="Register a company account by its domain (for lead-to-account match)",
 )
@@ -1373,7 +1409,12 @@ async def put_account(
     return JSONResponse({"domain": account_domain, **body.model_dump()})
 
 
-@router.get("/v1/admin/accounts", tags=["admin"], summary="List registered accounts")
+@router.get(
+    "/v1/admin/accounts",
+    tags=["admin"],
+    responses=ok(rs.AccountList),
+    summary="List registered accounts",
+)
 async def list_accounts(kit: KitDep, _admin: AdminDep) -> JSONResponse:
     async with kit.connect() as conn:
         accounts = await store.list_accounts(conn)

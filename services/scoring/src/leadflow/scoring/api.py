@@ -499,6 +499,7 @@ async def train_predictive(
 @router.get(
     "/v1/scoring/predictive/report",
     tags=["predictive"],
+    responses={404: {"description": "No predictive model trained yet"}},
     summary="Metrics and calibration of the model in service, beside the rule model's AUC",
 )
 async def predictive_report(kit: KitDep) -> dict[str, Any]:

@@ -139,7 +139,11 @@ async def get_policy(policy_id: PolicyId, kit: KitDep) -> SlaPolicy:
     raise Problem(404, "Not Found", f"no policy {policy_id!r} in version {ps.version}")
 
 
-@admin.put("/v1/sla/policies/{policy_id}", summary="Create or replace one policy (new version)")
+@admin.put(
+    "/v1/sla/policies/{policy_id}",
+    summary="Create or replace one policy (new version)",
+    responses={201: {"description": "Created", "model": PolicySetOut}},
+)
 async def put_policy(
     policy_id: PolicyId,
     body: SlaPolicy,
@@ -199,7 +203,11 @@ async def get_calendar(calendar_id: CalendarId, kit: KitDep) -> BusinessCalendar
     return cal
 
 
-@admin.put("/v1/sla/calendars/{calendar_id}", summary="Create or replace a business calendar")
+@admin.put(
+    "/v1/sla/calendars/{calendar_id}",
+    summary="Create or replace a business calendar",
+    responses={201: {"description": "Created", "model": BusinessCalendar}},
+)
 async def put_calendar(
     calendar_id: CalendarId, body: BusinessCalendar, kit: KitDep, response: Response
 ) -> BusinessCalendar:

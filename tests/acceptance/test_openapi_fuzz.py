@@ -1,0 +1,93 @@
+"""Property-based fuzz of every operation of every service's OpenAPI (schemathesis).
+
+The running platform (``e2e_stack``) is asked, operation by operation, what hypothesis
+generates from each service's own ``/openapi.json``, authenticated as an automation would be
+(the admin token, and intake's API key). Every answer must be no 5xx, a status the
+operation documents, with the documented media type and a body matching the documented
+schema (problem+json for every error). Bounded: a few examples an operation, no shrinking,
+so the whole file stays well under its time budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+EXAMPLES = 3
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Operations whose answer is not a JSON API (text exposition, an HTML page) or that would
+# end the stack under the test (none today); documented here so a skip is visible.
+SKIP = {("GET", "/metrics")}
+
+
+def fuzz_service(
+    name: str, base_url: str, doc: dict[str, Any], headers: dict[str, str]
+) -> list[str]:
+    """Failures (operation: what went wrong) of one service."""
+    schema = schemathesis.openapi.from_dict(doc)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        key = (operation.method.upper(), operation.path)
+        if key in SKIP:
+            continue
+
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            response = case.call(base_url=base_url, headers=headers, timeout=15)
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:  # schemathesis' FailureGroup
+            failures.append(f"{name} {key[0]} {key[1]}: {str(exc)[:600]}")
+    return failures
+
+
+async def test_every_operation_answers_as_documented_under_fuzzing(e2e_stack: Any) -> None:
+    stack = await e2e_stack()
+    e = stack.endpoints
+    services = {
+        "intake": e.intake,
+        "scoring": e.scoring,
+        "routing": e.routing,
+        "sla-monitor": e.sla,
+        "analytics": e.analytics,
+    }
+    console = getattr(e, "console", None)
+    if console:
+        services["console"] = console
+    headers = {"Authorization": f"Bearer {e.admin_token}", "X-Api-Key": e.api_key}
+    started = time.monotonic()
+    failures: list[str] = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for name, url in services.items():
+            doc = (await client.get(f"{url}/openapi.json")).json()
+            failures += await asyncio.to_thread(fuzz_service, name, url, doc, headers)
+    took = time.monotonic() - started
+    print(f"\n[fuzz] {len(services)} services in {took:.1f}s, {len(failures)} failing operations")
+    assert not failures, "\n\n".join(failures)
