@@ -168,7 +168,12 @@ async def test_pages_over_unreachable_services_say_so_and_a_rep_is_refused_marke
 ) -> None:
     async with console(settings_for) as client:
         await sign_in(client, "boss@example.com")
-        for path in ("/leads/00000000-0000-4000-8000-000000000001", "/scoring", "/forms"):
+        for path in (
+            "/leads/00000000-0000-4000-8000-000000000001",
+            "/scoring",
+            "/forms",
+            "/dashboard",
+        ):
             page = await client.get(path)
             assert page.status_code == 200, (path, page.text)
             assert "is not reachable" in page.text, path

@@ -63,3 +63,22 @@ def test_a_deadline_counts_down_then_reads_as_breached() -> None:
     assert menu.countdown(NOW + timedelta(hours=3, minutes=7), NOW) == ("3h 07m left", False)
     assert menu.countdown(NOW - timedelta(seconds=190), NOW) == ("breached 3m 10s ago", True)
     assert menu.countdown(NOW + timedelta(days=2, hours=1), NOW) == ("2d 1h left", False)
+
+
+def test_money_is_summed_per_currency_never_across() -> None:
+    from leadflow.console.web.pages import money_by_currency
+
+    rows = [
+        {"money": [{"currency": "USD", "won_revenue": 1200, "pipeline": 0, "won_deals": 1}]},
+        {
+            "money": [
+                {"currency": "EUR", "won_revenue": 500, "pipeline": 300, "won_deals": 1},
+                {"currency": "USD", "won_revenue": 800, "pipeline": 50, "won_deals": 2},
+            ]
+        },
+        {"money": [{"currency": None}]},
+    ]
+    assert money_by_currency(rows) == [
+        {"currency": "EUR", "won_revenue": 500.0, "pipeline": 300.0, "won_deals": 1},
+        {"currency": "USD", "won_revenue": 2000.0, "pipeline": 50.0, "won_deals": 3},
+    ]
