@@ -77,6 +77,7 @@ class Permission(StrEnum):
     FORMS = "forms"
     API_KEYS = "api_keys"
     ACCOUNTS = "accounts"
+    ACCOUNTS_READ = "accounts.read"
     LEADS_READ = "leads.read"
     CONSENT = "leads.consent"
     ERASURE = "leads.erase"
@@ -137,6 +138,9 @@ PERMISSIONS: dict[Permission, Rule] = {
     Permission.FORMS: Rule(_r(A, MO), "web forms"),
     Permission.API_KEYS: Rule(_r(A), "intake API keys"),
     Permission.ACCOUNTS: Rule(_r(A, MO), "company accounts for lead-to-account match"),
+    Permission.ACCOUNTS_READ: Rule(
+        _r(A, MO, SM, AN), "an account's buying group, account score and account waterfall"
+    ),
     Permission.LEADS_READ: Rule(_r(A, MO, SM), "a lead's profile (personal fields)"),
     Permission.CONSENT: Rule(_r(A, MO), "record opt-in / opt-out"),
     Permission.ERASURE: Rule(_r(A), "erase a person"),

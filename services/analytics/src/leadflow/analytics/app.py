@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.analytics.account_api import router as account_router
 from leadflow.analytics.api import router
 from leadflow.analytics.handlers import CONSUMES, all_handlers
 from leadflow.analytics.projections import all_projections, log_head, read_log
@@ -37,6 +38,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None
     kit = build_kit(settings, clock=clock)
     return kit.create_app(
         router,
+        account_router,
         title="Leadflow analytics",
         description="The global lead event log, funnel projections, lead plan and dashboard.",
     )

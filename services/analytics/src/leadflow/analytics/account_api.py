@@ -1,0 +1,59 @@
+"""HTTP: an account's page (buying group) and the account waterfall (issue 30)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import Response
+
+from leadflow.analytics import account_store, accounts
+from leadflow.analytics.api import Format, respond
+from leadflow.events.access import Permission, requires
+from leadflow.events.errors import Problem
+from leadflow.events.service import KitDep
+
+router = APIRouter()
+
+AccountKey = Annotated[str, Path(min_length=1, max_length=255)]
+
+
+@router.get(
+    "/v1/accounts",
+    tags=["reports"],
+    summary="Account waterfall and new-business against expansion revenue",
+    dependencies=[requires(Permission.ACCOUNTS_READ)],
+)
+async def get_accounts(request: Request, kit: KitDep, fmt: Format = None) -> Response:
+    async with kit.connect() as conn:
+        reached, deals = await account_store.account_reach(conn)
+    waterfall = accounts.account_waterfall(reached)
+    report = {
+        "waterfall": waterfall,
+        "revenue": accounts.revenue_split(deals),
+        "rows": waterfall,
+    }
+    return respond(request, fmt, report, "accounts")
+
+
+@router.get(
+    "/v1/accounts/{key}",
+    tags=["reports"],
+    summary="An account (id or company domain): its buying group, opportunities, owner",
+    dependencies=[requires(Permission.ACCOUNTS_READ)],
+)
+async def get_account(
+    request: Request, kit: KitDep, key: AccountKey, fmt: Format = None
+) -> Response:
+    async with kit.connect() as conn:
+        people = await account_store.account_people(conn, key)
+    if not people:
+        raise Problem(
+            404,
+            "Unknown account",
+            f"no leads belong to account {key!r}",
+            errors=[{"field": "key", "message": "no lead has this account id or domain"}],
+        )
+    report = accounts.account_view(key, people)
+    report["rows"] = report["people"]
+    return respond(request, fmt, report, f"account-{key}")
