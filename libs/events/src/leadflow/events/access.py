@@ -90,6 +90,7 @@ class Permission(StrEnum):
     HANDOFF_READ = "handoff.read"
     SLA_POLICIES = "sla.policies"
     SLA_READ = "sla.read"
+    PROCESS = "process"
     REPORTS = "reports"
     TEAM_REPORTS = "reports.team"
     TIMELINE = "leads.timeline"
@@ -159,8 +160,11 @@ PERMISSIONS: dict[Permission, Rule] = {
     Permission.HANDOFF_READ: Rule(_r(A, SM, REP), "queues and assignments", own_leads=_r(REP)),
     Permission.SLA_POLICIES: Rule(_r(A, SM), "SLA policies and business calendars"),
     Permission.SLA_READ: Rule(_r(A, SM, AN), "breaches, compliance, a lead's SLAs"),
+    Permission.PROCESS: Rule(
+        _r(A, MO, SM), "publish the lead process definition (marketing and sales agree it)"
+    ),
     Permission.REPORTS: Rule(
-        _r(A, MO, SM, AN), "funnel, velocity, sources, attribution, plan, stuck"
+        _r(A, MO, SM, AN), "funnel, velocity, sources, plan, stuck, process map, audit"
     ),
     Permission.TEAM_REPORTS: Rule(_r(A, SM, AN), "reps and teams report"),
     Permission.TIMELINE: Rule(

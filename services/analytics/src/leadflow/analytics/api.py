@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import text
 
-from leadflow.analytics import domain, store
+from leadflow.analytics import domain, process_reports, store
 from leadflow.analytics.projections import PROJECTION_NAMES, LeadProjection, log_head
 from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
@@ -25,6 +25,7 @@ from leadflow.events.projection import ProjectionRunner
 from leadflow.events.service import KitDep, ServiceKit, require_admin
 
 router = APIRouter()
+router.include_router(process_reports.router)
 
 
 async def filters(
@@ -75,11 +76,6 @@ def respond(request: Request, fmt: str | None, report: dict[str, Any], name: str
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     return JSONResponse(report)
-
-
-def _settings_days(kit: ServiceKit) -> dict[str, float]:
-    overrides = getattr(kit.settings, "stuck_expected_days", {}) or {}
-    return {**domain.DEFAULT_EXPECTED_DAYS, **overrides}
 
 
 @router.get(
@@ -182,15 +178,16 @@ async def get_stuck(
     stage: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
-    days = _settings_days(kit)
-    if stage is not None and stage not in days:
-        raise Problem(
-            422,
-            "Unknown stage",
-            f"{stage!r} has no expected duration",
-            errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}],
-        )
     async with kit.connect() as conn:
+        # The thresholds are the published process's expected durations (GET /v1/process).
+        days = await process_reports.expected_days(conn)
+        if stage is not None and stage not in days:
+            raise Problem(
+                422,
+                "Unknown stage",
+                f"{stage!r} has no expected duration in the process definition",
+                errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}],
+            )
         report = await store.stuck(conn, f, kit.clock.now(), days, stage, limit)
     return respond(request, fmt, report, "stuck")
 
@@ -475,7 +472,7 @@ async def dashboard(request: Request, kit: KitDep, f: FiltersDep) -> HTMLRespons
     from leadflow.analytics.dashboard import render
 
     async with kit.connect() as conn:
-        html = await render(conn, f, kit.clock.now(), _settings_days(kit))
+        html = await render(conn, f, kit.clock.now())
     return HTMLResponse(html)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.analytics import store
+from leadflow.analytics import process_reports, store
 from leadflow.analytics.store import Filters
 
 _ENV = Environment(
@@ -59,9 +59,11 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-async def render(
-    conn: AsyncConnection, f: Filters, now: datetime, expected_days: dict[str, float]
-) -> str:
+async def render(conn: AsyncConnection, f: Filters, now: datetime) -> str:
+    expected_days = await process_reports.expected_days(conn)
+    process_map = await process_reports.process_map(
+        conn, process_reports.period_of(f.start, f.end), now
+    )
     funnel = await store.funnel(conn, f, "month")
     sources = await store.sources(conn, f, "channel")
     velocity = await store.velocity(conn, f, now)
@@ -124,6 +126,8 @@ async def render(
         "layout": {"bar_h": BAR_H, "label_w": LABEL_W, "plot_w": PLOT_W},
         "sources": sources["rows"],
         "stuck": stuck,
+        "process_map": process_map,
+        "duration": process_reports.duration_text,
         "waterfall": funnel["waterfall"],
         "pct": _pct,
         "money": _money,

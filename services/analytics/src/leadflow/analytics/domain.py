@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
 from leadflow.events.lifecycle import MOVES, target_stage
+from leadflow.events.process import built_in_process
 
 # -- lifecycle --------------------------------------------------------------------------
 
@@ -61,16 +62,9 @@ def stage_entered(event_type: str, current: str | None) -> str | None:
     return move[0]
 
 
-# How long a lead may sit in an open stage before it counts as stuck (days).
-DEFAULT_EXPECTED_DAYS: dict[str, float] = {
-    "inquiry": 7,
-    "nurture": 90,
-    "mql": 2,
-    "sal": 7,
-    "sql": 30,
-    "opportunity": 90,
-    "on_hold": 90,
-}
+# How long a lead may sit in an open stage before it counts as stuck (days): the built-in
+# process definition's; the reports use the published one (``process_reports``).
+DEFAULT_EXPECTED_DAYS: dict[str, float] = built_in_process().expected_days()
 
 UNKNOWN = "(none)"  # segment value for a missing channel/campaign, so GROUP BY keys are never NULL
 

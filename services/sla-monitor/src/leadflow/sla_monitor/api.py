@@ -28,6 +28,7 @@ from leadflow.sla_monitor.domain import (
     SlaPolicy,
     compliance,
 )
+from leadflow.sla_monitor.process import router as process_router
 
 router = APIRouter()
 admin = APIRouter(dependencies=[Depends(require_admin)], tags=["admin"])
@@ -340,3 +341,4 @@ async def sla_compliance(
 
 router.include_router(admin)
 router.include_router(reads)
+router.include_router(process_router)

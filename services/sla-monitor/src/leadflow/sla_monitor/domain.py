@@ -25,6 +25,7 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadReassigned
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import EventPayload
+from leadflow.events.lifecycle import Stage
 
 EscalationAction = Literal["remind_owner", "notify_manager", "reassign", "return_to_marketing"]
 DurationUnit = Literal["minutes", "hours", "days"]
@@ -378,6 +379,9 @@ class SlaPolicy(BaseModel):
     segment: Segment = Segment()
     calendar_id: str | None = None
     enabled: bool = True
+    # The process stage (GET /v1/process) this policy holds to its promise; the process
+    # map and the audit show it beside the stage, and a stage without one is a gap.
+    stage: Stage | None = None
 
     @model_validator(mode="after")
     def _sane(self) -> SlaPolicy:
@@ -439,6 +443,7 @@ def default_policies() -> list[SlaPolicy]:
     return [
         SlaPolicy(
             policy_id="accept-4bh",
+            stage=Stage.MQL,
             name="An assigned MQL is accepted or rejected within 4 business hours",
             measures="accept",
             start_on=["lead.assigned", "lead.reassigned"],
@@ -449,6 +454,7 @@ def default_policies() -> list[SlaPolicy]:
         ),
         SlaPolicy(
             policy_id="contact-1bd",
+            stage=Stage.SAL,
             name="An accepted lead is contacted within 1 business day",
             measures="contact",
             start_on=["lead.accepted"],
@@ -466,6 +472,7 @@ def default_policies() -> list[SlaPolicy]:
         ),
         SlaPolicy(
             policy_id="sal-max-14d",
+            stage=Stage.SAL,
             name="A lead stays in SAL at most 14 days",
             measures="sal_age",
             start_on=["lead.accepted"],
@@ -483,6 +490,7 @@ def default_policies() -> list[SlaPolicy]:
         ),
         SlaPolicy(
             policy_id="nurture-touch-30d",
+            stage=Stage.NURTURE,
             name="A nurtured lead gets a touch at least every 30 days",
             side="marketing",
             measures="nurture_touch",
@@ -495,6 +503,7 @@ def default_policies() -> list[SlaPolicy]:
         ),
         SlaPolicy(
             policy_id="mql-assigned-30m",
+            stage=Stage.MQL,
             name="An MQL is assigned to sales within 30 minutes",
             side="marketing",
             measures="mql_assignment",

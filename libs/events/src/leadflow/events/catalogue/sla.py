@@ -116,3 +116,21 @@ class SlaPolicyPublished(EventPayload):
     policies_version: int
     policies: list[dict[str, Any]]
     published_by: str | None = None
+
+
+class ProcessPublished(EventPayload):
+    """A version of the lead management process definition (stream:
+    ``stream_id("lead-process")``): per stage its agreed definition, entry criteria, owner,
+    expected duration and next steps (:class:`leadflow.events.process.ProcessStage`), and
+    the SLA policies that held each stage when it was published."""
+
+    event_type: ClassVar[str] = "sla.process_published"
+    producer: ClassVar[str] = "sla"
+    summary: ClassVar[str] = "Marketing and sales published a new version of their lead process."
+
+    process_version: int
+    stages: list[dict[str, Any]]
+    sla_policies: dict[str, list[str]] = Field(
+        default_factory=dict, description="stage -> ids of the SLA policies that hold it"
+    )
+    published_by: str | None = None
