@@ -19,12 +19,21 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
     paths = lambda who: [p.path for p in menu.pages_for(who)]  # noqa: E731
     assert paths(person(Role.REP, rep_id="jane")) == ["/queue", "/api-docs"]
     assert paths(person(Role.REP)) == ["/api-docs"]  # a rep without a rep id owns no queue
-    assert paths(person(Role.ANALYST)) == ["/dashboard", "/api-docs"]
+    assert paths(person(Role.ANALYST)) == ["/dashboard", "/sla", "/api-docs"]
+    assert paths(person(Role.SALES_MANAGER)) == [
+        "/leads",
+        "/dashboard",
+        "/routing",
+        "/sla",
+        "/api-docs",
+    ]
     assert paths(person(Role.ADMIN)) == [
         "/leads",
         "/dashboard",
         "/scoring",
         "/forms",
+        "/routing",
+        "/sla",
         "/users",
         "/api-docs",
     ]

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
 from leadflow.console.web.leads import leads
+from leadflow.console.web.manager import manager
 from leadflow.console.web.marketing import marketing
 from leadflow.console.web.pages import pages
 from leadflow.console.web.render import STATIC, SignInRequired, sign_in_redirect
@@ -21,6 +22,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(leads)
     app.include_router(marketing)
     app.include_router(users_pages)
+    app.include_router(manager)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

@@ -29,6 +29,8 @@ PAGES: tuple[Page, ...] = (
     Page("/dashboard", "Dashboard", Permission.REPORTS),
     Page("/scoring", "Scoring model", Permission.SCORING_MODEL),
     Page("/forms", "Forms", Permission.FORMS),
+    Page("/routing", "Routing", Permission.ROUTING_CONFIG),
+    Page("/sla", "SLA", Permission.SLA_READ),
     Page("/users", "Users", Permission.USERS),
     Page("/api-docs", "API docs", Permission.AUTHENTICATED),
 )
