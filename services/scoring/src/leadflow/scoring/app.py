@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
+from leadflow.scoring.account_api import router as account_router
 from leadflow.scoring.api import router
 from leadflow.scoring.handlers import HANDLERS, TIMER_HANDLERS
 from leadflow.scoring.settings import ScoringSettings
@@ -33,6 +34,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
     kit = create_kit(settings, clock=clock)
     return kit.create_app(
         router,
+        account_router,
         title="Leadflow scoring",
         description="Fit and engagement scores, grades, decay, MQL decisions and nurture.",
     )

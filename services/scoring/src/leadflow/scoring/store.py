@@ -728,3 +728,15 @@ async def update_job(conn: AsyncConnection, job_id: uuid.UUID, **changes: Any) -
     await conn.execute(
         text(f"UPDATE rescore_jobs SET {sets} WHERE job_id = :id"), {"id": job_id, **changes}
     )
+
+
+async def account_leads(conn: AsyncConnection, key: str) -> list[LeadRow]:
+    """The leads whose profile names the account ``key`` (its id, or its company domain)."""
+    rows = await conn.execute(
+        text(
+            f"SELECT {LEAD_COLUMNS} FROM leads WHERE (profile->>'account_id' = :k "
+            "OR profile->>'account_domain' = :d) AND status <> 'merged' ORDER BY lead_id"
+        ),
+        {"k": key.strip(), "d": key.strip().lower()},
+    )
+    return [LeadRow.from_row(r) for r in rows]
