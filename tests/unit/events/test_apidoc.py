@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-SERVICES = ["intake", "scoring", "routing", "sla_monitor", "analytics", "console"]
+SERVICES = ["intake", "scoring", "routing", "sla_monitor", "analytics", "console", "notify"]
 
 
 @pytest.mark.parametrize("service", SERVICES)
