@@ -352,3 +352,26 @@ def test_a_held_lead_resumed_by_its_stage_event_counts_on_the_resume_arrow() -> 
     assert arrows[("on_hold", "sal", None)] == 1
     hold = next(b for b in body["stages"] if b["stage"] == "on_hold")["figures"]
     assert (hold["count"], hold["median_seconds"], hold["leakage"]) == (1, 169200.0, 0)
+
+
+# -- the plan's capacity ------------------------------------------------------------------------
+
+
+def test_reps_needed_for_the_planned_mqls_at_the_measured_rate() -> None:
+    from leadflow.analytics.planning import measured_rates, rep_capacity
+
+    # 30 assignments to 3 reps over 10 days: 1 MQL a rep a day, 30 a rep a 30-day month;
+    # 100 planned MQLs need ceil(100 / 30) = 4 reps: one short.
+    assert rep_capacity(100, 30, 3, 10, 30) == {
+        "active_reps": 3,
+        "assigned": 30,
+        "measured_days": 10,
+        "mqls_per_rep_per_period": 30.0,
+        "planned_mqls": 100,
+        "reps_needed": 4,
+        "reps_short": 1,
+    }
+    assert rep_capacity(90, 30, 3, 10, 30)["reps_short"] == 0
+    assert rep_capacity(100, 0, 0, 10, 30)["reps_needed"] is None  # nothing measured
+    rates = measured_rates({"inquiry": 10, "mql": 4, "sal": 2, "sql": 2, "opportunity": 0})
+    assert rates == {"inquiry": 0.4, "mql": 0.5, "sal": 1.0, "sql": 0.0, "opportunity": None}

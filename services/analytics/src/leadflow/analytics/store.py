@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.analytics import domain
+from leadflow.analytics import domain, planning
 from leadflow.analytics.domain import MILESTONES, CostRow, SourceMetrics
 from leadflow.analytics.projections import (
     MILESTONE_COLUMNS,
@@ -735,7 +735,14 @@ async def plan(
         }
 
     rows = [line(overall), *(line(p) for p in lines)]
+    goal = sum(p.revenue for p in lines)
+    for row in rows[1:]:
+        counts = per_channel.get(row["segment"], {}).get("counts")
+        row["share"] = round(row["revenue"] / goal, 4) if goal else None
+        row["measured_rates"] = planning.measured_rates(milestones(counts)) if counts else None
+    capacity = await _rep_capacity(conn, f, rows[0].get("mql"), domain.period_days(period))
     return {
+        "capacity": capacity,
         "filters": f.as_dict(),
         "revenue": revenue,
         "currency": currency,
@@ -749,6 +756,29 @@ async def plan(
         "by_source": rows[1:],
         "rows": rows,
     }
+
+
+async def _rep_capacity(
+    conn: AsyncConnection, f: Filters, planned_mqls: int | None, period_days: int
+) -> dict[str, Any]:
+    """The reps the planned MQLs need, at the per-rep assignment rate measured in range."""
+    where, params = f.where("day")
+    row = (
+        await conn.execute(
+            text(
+                "SELECT count(DISTINCT rep_id) FILTER (WHERE assigned > 0), "
+                "coalesce(sum(assigned), 0), min(day), max(day) "
+                f"FROM rep_daily WHERE {where} AND rep_id <> :none"
+            ),
+            {**params, "none": domain.UNKNOWN},
+        )
+    ).one()
+    days = None
+    if f.start and f.end:
+        days = (f.end - f.start).days + 1
+    elif row[2] is not None and row[3] is not None:
+        days = (row[3] - row[2]).days + 1
+    return planning.rep_capacity(planned_mqls, int(row[1]), int(row[0]), days, period_days)
 
 
 # -- projections status --------------------------------------------------------------------
