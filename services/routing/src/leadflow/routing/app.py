@@ -14,6 +14,7 @@ from leadflow.routing.api import rep_token_principal, router, sales_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
 from leadflow.routing.store import ConfigCache
+from leadflow.routing.team_queue import team_router
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
@@ -43,6 +44,7 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
     return kit.create_app(
         router,
         sales_router,
+        team_router,
         title="Leadflow routing",
         description="Distribution and hand-off: rules, round-robin with capacity, account "
         "owners, and sales' accept / reject / contacted / opportunity / won / lost / recycle.",

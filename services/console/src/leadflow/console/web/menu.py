@@ -79,6 +79,7 @@ ACTION_LABELS: dict[str, str] = {
     "reject": "Reject",
     "recycle": "Recycle",
     "hold": "Hold",
+    "claim": "Claim",
 }
 
 # Which actions carry a reason code, and under which routing reason-code list.

@@ -110,9 +110,10 @@ async def home(ctx: CtxDep) -> Response:
 
 async def _queue_view(ctx: Ctx) -> dict[str, Any]:
     rep_id = ctx.who.rep_id or ""
-    queue, codes = await asyncio.gather(
+    queue, codes, team = await asyncio.gather(
         ctx.api.get("routing", f"/v1/reps/{rep_id}/queue"),
         ctx.api.get("routing", "/v1/routing/reason-codes"),
+        ctx.api.get("routing", f"/v1/reps/{rep_id}/team-queue"),
     )
     now = ctx.kit.clock.now()
     rows = []
@@ -144,8 +145,23 @@ async def _queue_view(ctx: Ctx) -> dict[str, Any]:
                 "actions": menu.actions_for(item.get("stage")),
             }
         )
+    waiting = [
+        {
+            "lead_id": item["lead_id"],
+            "queue_id": item.get("queue_id"),
+            "name": (item.get("contact") or {}).get("name") or "(no name)",
+            "company": (item.get("contact") or {}).get("company")
+            or (item.get("lead") or {}).get("company")
+            or "",
+            "grade": (item.get("lead") or {}).get("matrix_cell")
+            or (item.get("lead") or {}).get("grade")
+            or "",
+        }
+        for item in ((team.body or {}).get("leads", []) if team.ok else [])
+    ]
     return {
         "rows": rows,
+        "waiting": waiting,
         "queue_error": "" if queue.ok else queue.problem,
         "reason_codes": codes.body if codes.ok and isinstance(codes.body, dict) else {},
     }
@@ -201,9 +217,13 @@ async def queue_action(
         return ctx.page("message.html", status=400, title="Expired", message="Reload the page.")
     if action not in menu.ACTION_LABELS:
         return ctx.page("message.html", status=404, title="Unknown action", message=action)
-    answer = await ctx.api.post(
-        "routing", f"/v1/leads/{lead_id}/{action}", menu.action_body(action, form)
-    )
+    if action == "claim":  # taking a queued lead is accepting it as oneself
+        body: dict[str, object] = {"rep_id": ctx.who.rep_id}
+        answer = await ctx.api.post("routing", f"/v1/leads/{lead_id}/accept", body)
+    else:
+        answer = await ctx.api.post(
+            "routing", f"/v1/leads/{lead_id}/{action}", menu.action_body(action, form)
+        )
     flash, error = _outcome(action, answer)
     if not ctx.request.headers.get("hx-request"):
         return RedirectResponse("/queue", status_code=303)
