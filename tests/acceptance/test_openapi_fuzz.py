@@ -68,7 +68,9 @@ def fuzz_service(
     return failures
 
 
-async def test_every_operation_answers_as_documented_under_fuzzing(e2e_stack: Any) -> None:
+async def test_every_operation_answers_as_documented_and_hostile_input_gets_a_4xx(
+    e2e_stack: Any,
+) -> None:
     stack = await e2e_stack()
     e = stack.endpoints
     services = {
@@ -95,3 +97,56 @@ async def test_every_operation_answers_as_documented_under_fuzzing(e2e_stack: An
     took = time.monotonic() - started
     print(f"\n[fuzz] {len(services)} services in {took:.1f}s, {len(failures)} failing operations")
     assert not failures, "\n\n".join(failures)
+    await hostile_probes(e)
+
+
+def _fields(response: httpx.Response) -> list[str]:
+    assert response.headers["content-type"] == "application/problem+json", response.text
+    return [err["field"] for err in response.json().get("errors", [])]
+
+
+async def hostile_probes(e: Any) -> None:
+    """The crafted input the probe of the running platform answered 500 to (issue 24): each
+    gets its 4xx on one keep-alive connection per service, which stays usable after."""
+    admin = {"Authorization": f"Bearer {e.admin_token}"}
+    key = {"X-Api-Key": e.api_key}
+    async with httpx.AsyncClient(timeout=30) as c:
+        r = await c.post(
+            f"{e.intake}/v1/inquiries",
+            headers=key,
+            json={"contact": {"email": "a@acme.io", "first_name": "Ann\x00"}},
+        )
+        assert (r.status_code, _fields(r)) == (422, ["contact.first_name"])
+        form = await c.put(
+            f"{e.intake}/v1/admin/forms/probe-form",
+            headers=admin,
+            json={"name": "Probe", "allowed_origins": ["https://www.example.org"]},
+        )
+        assert form.status_code in (200, 201), form.text
+        r = await c.post(
+            f"{e.intake}/v1/forms/probe-form",
+            headers={"Origin": "https://www.example.org", "Accept": "application/json"},
+            data={"email": "b@acme.io", "comments": "hi\x00"},
+        )
+        assert (r.status_code, _fields(r)) == (422, ["comments"])
+        r = await c.get(f"{e.analytics}/v1/sources", headers=admin, params={"campaign": "x\x00"})
+        assert (r.status_code, _fields(r)) == (422, ["campaign"])
+        r = await c.get(f"{e.scoring}/v1/scoring/model/versions/{2**40}", headers=admin)
+        assert (r.status_code, _fields(r)) == (422, ["version"])
+        r = await c.get(f"{e.routing}/v1/routing/reps", headers={**admin, "X-Pad": "p" * 65_536})
+        assert r.status_code == 431
+
+        async def chunked() -> Any:
+            yield b'{"contact": {"email": "'
+            for _ in range(2048):
+                yield b"a" * 1024
+            yield b'"}}'
+
+        r = await c.post(
+            f"{e.intake}/v1/inquiries",
+            headers={**key, "content-type": "application/json"},
+            content=chunked(),
+        )
+        assert r.status_code == 413
+        # The same pooled connection still serves.
+        assert (await c.get(f"{e.intake}/healthz")).status_code == 200
