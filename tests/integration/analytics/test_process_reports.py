@@ -105,6 +105,12 @@ async def test_audit_map_plan_then_a_published_process_changes_them(
     assert arrows[("mql", "nurture", "lead.rejected")] == 1
     assert arrows[("sql", "nurture", "lead.recycled")] == 1
 
+    dashboard = (await client.get("/")).text
+    assert 'id="process-map"' in dashboard and 'data-stage="on_hold"' in dashboard
+    assert (
+        "<td>mql</td><td>nurture</td><td>reject</td><td>lead.rejected</td><td>1</td>" in dashboard
+    )
+
     plan = (
         await client.get("/v1/plan", headers=ADMIN, params={"revenue": 12000, "period": "quarter"})
     ).json()
