@@ -418,7 +418,7 @@ class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     holdout_fraction: float = Field(default=0.2, gt=0.05, lt=0.5)
-    regularisation: float = Field(default=0.3, gt=0)
+    regularisation: float = Field(default=0.1, gt=0)
 
 
 def _examples(rows: list[dict[str, Any]]) -> list[Example]:

@@ -391,7 +391,7 @@ def train(
     *,
     version: int,
     holdout_fraction: float = 0.2,
-    regularisation: float = 0.3,
+    regularisation: float = 0.1,
 ) -> TrainResult:
     """Fit a logistic regression on the older examples and measure it on the newest."""
     if len(examples) < MIN_EXAMPLES:
