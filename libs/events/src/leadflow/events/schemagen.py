@@ -480,8 +480,9 @@ def _historical_markdown(classes: Sequence[type[EventPayload]]) -> list[str]:
         "none). Every consumer records such an event but acts on nothing because of it: "
         "scoring keeps the lead's features and outcome for predictive training but neither "
         "qualifies it nor enrols it in nurture (so routing and sla-monitor never see it; they "
-        "also skip any flagged event they receive), sla-monitor starts no clock, and a "
-        "notifier must send nothing. Analytics counts it in the funnel by the lead's inquiry "
+        "also skip any flagged event they receive), sla-monitor starts no clock, and notify "
+        "sends nothing (all three wrap their handlers in the kernel's "
+        "`leadflow.events.consumer.skip_historical`; a new consumer that acts must too). Analytics counts it in the funnel by the lead's inquiry "
         "cohort. Test it with `leadflow.events.catalogue.intake.is_historical(payload)`.",
         "",
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from leadflow.events.clock import Clock
+from leadflow.events.consumer import skip_historical
 from leadflow.events.service import ServiceKit
 from leadflow.notify.api import router
 from leadflow.notify.delivery import Delivery
@@ -29,7 +30,8 @@ def create_kit(
     kit = ServiceKit(
         settings,
         consumes=CONSUMES,
-        handlers=NotifyHandlers(settings, endpoints).handlers(),
+        # Imported history (``historical`` events) is never announced to anyone.
+        handlers=skip_historical(NotifyHandlers(settings, endpoints).handlers()),
         timer_handlers=delivery.timer_handlers(),
         clock=clock,
         migrations_dir=MIGRATIONS,
