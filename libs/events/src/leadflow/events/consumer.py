@@ -88,6 +88,7 @@ class UnitOfWork:
         self.causation = causation
         self.appended: list[Envelope] = []
         self._pending: list[Envelope] = []
+        self._pending_leads: set[uuid.UUID] = set()  # leads with events in ``_pending``
         self._expected: dict[uuid.UUID, int] = {}
         # Stream versions read earlier in this transaction (see ``EventStore.append``); set
         # by the consumer's inbox claim, never for a store that serialises its appends.
@@ -136,7 +137,9 @@ class UnitOfWork:
         if isinstance(payloads, EventPayload):
             payloads = [payloads]
         if expected_version is not None:
-            if any(e.lead_id == lead_id for e in self._pending):
+            # A set, not a scan of the buffer: an import appends thousands of new streams
+            # to one unit of work, and the scan made that quadratic.
+            if lead_id in self._pending_leads:
                 await self.flush()
             self._expected[lead_id] = expected_version
         when = occurred_at or self.clock.now()
@@ -145,6 +148,7 @@ class UnitOfWork:
             for p in payloads
         ]
         self._pending.extend(envelopes)
+        self._pending_leads.add(lead_id)
         return envelopes
 
     async def flush(self) -> list[Envelope]:
@@ -156,6 +160,7 @@ class UnitOfWork:
             return []
         pending, expected = self._pending, self._expected
         self._pending, self._expected = [], {}
+        self._pending_leads = set()
         stored = await self.store.append(
             self.conn,
             pending,
