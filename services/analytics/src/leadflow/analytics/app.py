@@ -10,6 +10,7 @@ from leadflow.analytics.account_api import router as account_router
 from leadflow.analytics.api import router
 from leadflow.analytics.handlers import CONSUMES, all_handlers
 from leadflow.analytics.projections import all_projections, log_head, read_log
+from leadflow.analytics.search import search_router
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
@@ -37,6 +38,7 @@ def build_kit(
 def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = build_kit(settings, clock=clock)
     return kit.create_app(
+        search_router,  # before router: /v1/leads/search is not a lead id
         router,
         account_router,
         title="Leadflow analytics",

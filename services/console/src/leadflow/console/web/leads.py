@@ -2,17 +2,19 @@
 service that owns it with the person's token, so a part the role may not see says so and
 the rest still shows (a rep sees their own lead's assignment; a manager sees everything).
 
-``/leads?q=`` finds a lead by e-mail (intake's lookup) and opens its page.
+``/leads?q=`` searches leads by e-mail, name or company with filters and paging (analytics'
+``GET /v1/leads/search``, where every service's events meet).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from leadflow.console.web.backend import Answer
 from leadflow.console.web.render import CtxDep
@@ -55,18 +57,43 @@ async def lead_page(ctx: CtxDep, lead_id: uuid.UUID) -> HTMLResponse:
     return ctx.page("lead.html", lead_id=str(lead_id), parts=parts, contact=contact or {})
 
 
+PAGE_SIZE = 25
+STAGES = ("inquiry", "nurture", "mql", "sal", "sql", "opportunity", "won", "lost",
+          "disqualified", "on_hold")  # fmt: skip
+
+
 @leads.get("/leads", response_class=HTMLResponse)
-async def find(ctx: CtxDep, q: str = Query(default="", max_length=320)) -> Response:
-    q = q.strip()
-    found: list[dict[str, Any]] = []
-    note = ""
-    if q:
-        answer = await ctx.api.get("intake", "/v1/leads", email=q)
-        if answer.ok:
-            found = (answer.body or {}).get("items", [])
-            if len(found) == 1:
-                return RedirectResponse(f"/leads/{found[0]['lead_id']}", status_code=303)
-            note = "" if found else f"No lead with e-mail {q}."
-        else:
-            note = _part(answer)["note"] or answer.problem
-    return ctx.page("leads.html", q=q, found=found, note=note)
+async def find(
+    ctx: CtxDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    stage: Annotated[str, Query(max_length=32)] = "",
+    grade: Annotated[str, Query(max_length=8)] = "",
+    channel: Annotated[str, Query(max_length=100)] = "",
+    owner: Annotated[str, Query(max_length=64)] = "",
+    page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+) -> Response:
+    """Analytics' lead search: text over e-mail, name and company, the filters, a page."""
+    filters = {"q": q, "stage": stage, "grade": grade, "channel": channel, "rep_id": owner}
+    params = {k: v.strip() for k, v in filters.items() if v.strip()}
+    answer = await ctx.api.get(
+        "analytics", "/v1/leads/search", **params, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
+    body = answer.body if answer.ok and isinstance(answer.body, dict) else {}
+    total = int(body.get("total") or 0)
+    query = urlencode({**{k: v for k, v in filters.items() if v and k != "rep_id"},
+                       **({"owner": owner} if owner else {})})  # fmt: skip
+    return ctx.page(
+        "leads.html",
+        q=q,
+        stage=stage,
+        grade=grade,
+        channel=channel,
+        owner=owner,
+        stages=STAGES,
+        items=body.get("items", []),
+        total=total,
+        page=page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        query=query,
+        note="" if answer.ok else _part(answer)["note"],
+    )
