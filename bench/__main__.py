@@ -3,7 +3,7 @@
     uv run python -m bench [--quick] [--only pipeline,bench_routing] [--out bench/results/X.md]
 
 Each script that exists (bench_kernel, bench_intake, bench_scoring, bench_routing,
-bench_sla, bench_analytics, bench_import, pipeline) runs in its own subprocess with a time budget; its output (the
+bench_sla, bench_analytics, bench_import, bench_notify, pipeline) runs in its own subprocess with a time budget; its output (the
 figures and their ratios to the raw aiokafka / asyncpg baselines each script measures in
 the same run) goes into ``bench/results/<date>.md`` (``<date>b.md``, ... when a report of
 the day is there already) with the exact command, the duration and the exit status. The
@@ -58,6 +58,9 @@ BENCHES = [
     ),
     # 100k-row import vs asyncpg COPY, then the X Education export end to end (processes).
     Bench("bench_import", ("--rows", "100000"), ("--quick", "--no-x-education"), 1200),
+    Bench(
+        "bench_notify", ("--rate", "50", "--seconds", "20"), ("--rate", "50", "--seconds", "5"), 300
+    ),
     Bench("pipeline", (), ("--quick",), 900, needs_infra=False),
 ]
 

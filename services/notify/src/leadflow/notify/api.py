@@ -17,7 +17,7 @@ from leadflow.events.errors import Problem
 from leadflow.events.service import AdminDep, KitDep, ServiceKit
 from leadflow.notify import domain, links, store
 from leadflow.notify import webhook_store as wh
-from leadflow.notify.handlers import INTAKE_CALL, WEBHOOK, EndpointCache
+from leadflow.notify.handlers import INTAKE_CALL, WEBHOOK, EndpointCache, PeopleCache
 from leadflow.notify.settings import NotifySettings
 from leadflow.notify.webhooks import TargetRefused, check_target
 
@@ -31,6 +31,11 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 def _settings(kit: ServiceKit) -> NotifySettings:
     assert isinstance(kit.settings, NotifySettings)
     return kit.settings
+
+
+def _people(kit: ServiceKit) -> PeopleCache:
+    cache: PeopleCache = kit.state["people"]
+    return cache
 
 
 def _endpoints(kit: ServiceKit) -> EndpointCache:
@@ -225,6 +230,7 @@ async def put_preference(address: str, body: PreferenceIn, kit: KitDep) -> dict[
         raise Problem.invalid_fields([{"field": "address", "message": "an e-mail address"}])
     async with kit.unit_of_work() as uow:
         await store.set_preference(uow.conn, address, body.preference)
+    _people(kit).invalidate()
     return {"address": address.lower(), "preference": body.preference}
 
 
@@ -242,6 +248,7 @@ async def put_channel(team_id: str, body: ChannelIn, kit: KitDep) -> dict[str, A
         await _checked_url(kit, body.slack_webhook_url)
     async with kit.unit_of_work() as uow:
         await store.set_team_channel(uow.conn, team_id, body.slack_webhook_url)
+    _people(kit).invalidate()
     return {"team_id": team_id, "slack_webhook_url": body.slack_webhook_url}
 
 

@@ -13,7 +13,7 @@ from leadflow.events.consumer import skip_historical
 from leadflow.events.service import ServiceKit
 from leadflow.notify.api import router
 from leadflow.notify.delivery import Delivery
-from leadflow.notify.handlers import CONSUMES, EndpointCache, NotifyHandlers
+from leadflow.notify.handlers import CONSUMES, EndpointCache, NotifyHandlers, PeopleCache
 from leadflow.notify.mailer import Mailer
 from leadflow.notify.settings import NotifySettings
 
@@ -26,17 +26,19 @@ def create_kit(
     settings = settings or NotifySettings()
     mailer = Mailer(settings.smtp_url, settings.mail_from)  # fails fast on a bad SMTP URL
     endpoints = EndpointCache()
+    people = PeopleCache()
     delivery = Delivery(settings, mailer)
     kit = ServiceKit(
         settings,
         consumes=CONSUMES,
         # Imported history (``historical`` events) is never announced to anyone.
-        handlers=skip_historical(NotifyHandlers(settings, endpoints).handlers()),
+        handlers=skip_historical(NotifyHandlers(settings, endpoints, people).handlers()),
         timer_handlers=delivery.timer_handlers(),
         clock=clock,
         migrations_dir=MIGRATIONS,
     )
     kit.state["endpoints"] = endpoints
+    kit.state["people"] = people
     kit.state["delivery"] = delivery
     return kit, delivery
 

@@ -60,6 +60,7 @@ class Delivery:
         return self._http
 
     async def close(self) -> None:
+        await self.mailer.close()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -99,12 +100,11 @@ class Delivery:
         rendered = [(row, self._render(row, leads.get(row.lead_id))) for row in rows]
         outcomes = await asyncio.gather(*(self._send(row, what) for row, what in rendered))
         now = uow.clock.now()
+        sent: list[tuple[str, str | None]] = []
         for (row, what), error in zip(rendered, outcomes, strict=True):
             subject = what.subject if isinstance(what, domain.Mail) else what.get("text")
             if error is None:
-                await store.message_done(
-                    uow.conn, row.message_id, status="sent", subject=subject, at=now
-                )
+                sent.append((row.message_id, subject))
                 latency = None
                 if row.caused_recorded_at is not None:
                     latency = round((now - row.caused_recorded_at).total_seconds() * 1000, 1)
@@ -145,6 +145,7 @@ class Delivery:
             await uow.timers.schedule(
                 f"mail:{row.message_id}", now + mail_retry(attempts), DELIVER, lead_id=row.lead_id
             )
+        await store.messages_sent(uow.conn, sent, now)
 
     def _render(self, row: Any, lead: Any) -> domain.Mail | dict[str, str]:
         lead_id = str(row.lead_id)

@@ -73,10 +73,34 @@ class EndpointCache:
         return self._rows
 
 
+class PeopleCache:
+    """Preferences and team channels, read at most once a second (both are small tables
+    people rarely change; every assignment would otherwise read them), and the roster as
+    last written (a rep's row is written again only when routing says something new)."""
+
+    def __init__(self, ttl: float = 1.0) -> None:
+        self.ttl = ttl
+        self._at = 0.0
+        self.preferences: dict[str, str] = {}
+        self.channels: dict[str, str] = {}
+        self.roster: dict[str, tuple[str | None, ...]] = {}
+
+    def invalidate(self) -> None:
+        self._at = 0.0
+
+    async def refresh(self, uow: UnitOfWork) -> None:
+        if time.monotonic() - self._at > self.ttl:
+            self.preferences, self.channels = await store.people(uow.conn)
+            self._at = time.monotonic()
+
+
 class NotifyHandlers:
-    def __init__(self, settings: NotifySettings, endpoints: EndpointCache) -> None:
+    def __init__(
+        self, settings: NotifySettings, endpoints: EndpointCache, people: PeopleCache
+    ) -> None:
         self.settings = settings
         self.endpoints = endpoints
+        self.people = people
 
     # -- what notify knows of leads --------------------------------------------------------
 
@@ -121,9 +145,12 @@ class NotifyHandlers:
         p = event.payload
         assert isinstance(p, LeadAssigned | LeadReassigned)
         if p.rep_id is not None:
-            await store.upsert_rep(
-                uow.conn, p.rep_id, p.rep_name, p.rep_email, p.team_id, p.manager_email
-            )
+            known = (p.rep_name, p.rep_email, p.team_id, p.manager_email)
+            if self.people.roster.get(p.rep_id) != known:
+                await store.upsert_rep(
+                    uow.conn, p.rep_id, p.rep_name, p.rep_email, p.team_id, p.manager_email
+                )
+                self.people.roster[p.rep_id] = known
         kind = "reassignment" if isinstance(p, LeadReassigned) else "assignment"
         if p.rep_email:
             await self._tell(
@@ -171,8 +198,8 @@ class NotifyHandlers:
     async def _tell(
         self, uow: UnitOfWork, event: Envelope, kind: str, to: str, context: dict[str, Any]
     ) -> None:
-        prefs = await store.preferences(uow.conn, [to])
-        delivery = domain.delivery_for(prefs.get(to.lower()))  # type: ignore[arg-type]
+        await self.people.refresh(uow)
+        delivery = domain.delivery_for(self.people.preferences.get(to.lower()))  # type: ignore[arg-type]
         status = {"send": "pending", "digest": "digest", "drop": "dropped"}[delivery]
         mid = message_id(event, kind, to)
         subject = None
@@ -215,8 +242,8 @@ class NotifyHandlers:
     async def _tell_channel(
         self, uow: UnitOfWork, event: Envelope, kind: str, team_id: str | None
     ) -> None:
-        team = await store.team(uow.conn, team_id)
-        url = (team.slack_webhook_url if team else None) or self.settings.notify_slack_webhook_url
+        await self.people.refresh(uow)
+        url = self.people.channels.get(team_id or "") or self.settings.notify_slack_webhook_url
         if not url:
             return
         mid = message_id(event, kind, f"slack:{team_id}")

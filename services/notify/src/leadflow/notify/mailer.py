@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ssl
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -59,26 +61,64 @@ def build_message(mail: Mail, sender: str, message_id: str | None = None) -> Ema
 
 
 class Mailer:
-    """One relay; each send is its own SMTP session (relays drop idle sessions anyway)."""
+    """A few SMTP sessions kept open to the relay and reused: a message then costs MAIL,
+    RCPT and DATA instead of a connection, a greeting and EHLO (and STARTTLS) each time. A
+    session the relay dropped is opened again once before the send counts as failed."""
 
-    def __init__(self, smtp_url: str, sender: str, *, timeout: float = 15.0, concurrency: int = 16):
+    def __init__(
+        self, smtp_url: str, sender: str, *, timeout: float = 15.0, sessions: int = 4
+    ) -> None:
         self.target = SmtpTarget.parse(smtp_url)
         self.sender = sender
         self.timeout = timeout
-        self._slots = asyncio.Semaphore(concurrency)
+        # Built once: loading the CA bundle takes a third of a second of CPU, and aiosmtplib
+        # would do it on every connection, stalling the event loop each time.
+        self.tls_context = ssl.create_default_context()
+        self._idle: asyncio.Queue[aiosmtplib.SMTP | None] = asyncio.Queue()
+        for _ in range(sessions):
+            self._idle.put_nowait(None)  # opened on first use
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        t = self.target
+        client = aiosmtplib.SMTP(
+            hostname=t.host,
+            port=t.port,
+            username=t.username,
+            password=t.password,
+            use_tls=t.implicit_tls,
+            start_tls=None if not t.implicit_tls else False,
+            tls_context=self.tls_context,
+            timeout=self.timeout,
+        )
+        await client.connect()
+        return client
 
     async def send(self, mail: Mail, message_id: str | None = None) -> None:
         """Returns once the relay accepted the message; raises on refusal or no relay."""
-        t = self.target
         message = build_message(mail, self.sender, message_id)
-        async with self._slots:
-            await aiosmtplib.send(
-                message,
-                hostname=t.host,
-                port=t.port,
-                username=t.username,
-                password=t.password,
-                use_tls=t.implicit_tls,
-                start_tls=None if not t.implicit_tls else False,
-                timeout=self.timeout,
-            )
+        client = await self._idle.get()
+        try:
+            for attempt in (1, 2):
+                if client is None or not client.is_connected:
+                    client = await self._open()
+                try:
+                    await client.send_message(message)
+                    return
+                except aiosmtplib.SMTPServerDisconnected:
+                    client = None
+                    if attempt == 2:
+                        raise
+        except BaseException:
+            if client is not None:
+                client.close()
+            client = None
+            raise
+        finally:
+            self._idle.put_nowait(client)
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client is not None and client.is_connected:
+                with contextlib.suppress(Exception):
+                    await client.quit()

@@ -189,6 +189,17 @@ async def preferences(conn: AsyncConnection, addresses: Sequence[str]) -> dict[s
     return {r.address: r.preference for r in rows}
 
 
+async def people(conn: AsyncConnection) -> tuple[dict[str, str], dict[str, str]]:
+    """Every preference (address -> preference) and team channel (team -> URL)."""
+    prefs = await conn.execute(text("SELECT address, preference FROM notify_preferences"))
+    channels = await conn.execute(
+        text("SELECT team_id, slack_webhook_url FROM notify_teams WHERE slack_webhook_url <> ''")
+    )
+    return {r.address: r.preference for r in prefs}, {
+        r.team_id: r.slack_webhook_url for r in channels
+    }
+
+
 async def set_preference(conn: AsyncConnection, address: str, preference: str) -> None:
     await conn.execute(
         text(
@@ -255,6 +266,25 @@ async def messages_by_id(conn: AsyncConnection, ids: Sequence[str]) -> list[Any]
         {"ids": list(ids)},
     )
     return list(rows)
+
+
+async def messages_sent(
+    conn: AsyncConnection, done: Sequence[tuple[str, str | None]], at: datetime
+) -> None:
+    """Many messages sent, with their subjects: one statement."""
+    if not done:
+        return
+    await conn.execute(
+        text(
+            """
+            UPDATE notify_messages m SET status = 'sent', subject = coalesce(d.subject, m.subject),
+                attempts = m.attempts + 1, last_error = NULL, sent_at = :at
+            FROM unnest(CAST(:ids AS text[]), CAST(:subjects AS text[])) AS d(id, subject)
+            WHERE m.message_id = d.id
+            """
+        ),
+        {"ids": [i for i, _ in done], "subjects": [s for _, s in done], "at": at},
+    )
 
 
 async def message_done(
