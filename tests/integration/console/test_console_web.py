@@ -132,6 +132,8 @@ async def test_an_admin_is_offered_dashboard_and_users_and_sees_the_users(
             "/dashboard",
             "/scoring",
             "/forms",
+            "/costs",
+            "/api-keys",
             "/routing",
             "/sla",
             "/users",

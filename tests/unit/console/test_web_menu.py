@@ -32,6 +32,8 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
         "/dashboard",
         "/scoring",
         "/forms",
+        "/costs",
+        "/api-keys",
         "/routing",
         "/sla",
         "/users",
@@ -42,6 +44,7 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
         "/dashboard",
         "/scoring",
         "/forms",
+        "/costs",
         "/api-docs",
     ]
     assert menu.home_of(person(Role.ANALYST)) == "/dashboard"

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from leadflow.console.web.leads import leads
 from leadflow.console.web.manager import manager
 from leadflow.console.web.marketing import marketing
+from leadflow.console.web.ops import ops
 from leadflow.console.web.pages import pages
 from leadflow.console.web.render import STATIC, SignInRequired, sign_in_redirect
 from leadflow.console.web.users import users_pages
@@ -23,6 +24,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(marketing)
     app.include_router(users_pages)
     app.include_router(manager)
+    app.include_router(ops)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

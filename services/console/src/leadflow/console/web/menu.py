@@ -29,6 +29,8 @@ PAGES: tuple[Page, ...] = (
     Page("/dashboard", "Dashboard", Permission.REPORTS),
     Page("/scoring", "Scoring model", Permission.SCORING_MODEL),
     Page("/forms", "Forms", Permission.FORMS),
+    Page("/costs", "Campaign costs", Permission.CAMPAIGN_COSTS),
+    Page("/api-keys", "API keys", Permission.API_KEYS),
     Page("/routing", "Routing", Permission.ROUTING_CONFIG),
     Page("/sla", "SLA", Permission.SLA_READ),
     Page("/users", "Users", Permission.USERS),
