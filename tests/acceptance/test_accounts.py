@@ -4,7 +4,8 @@ Marketing ops registers Globex's account with intake and sales ops gives it an o
 routing; three people of Globex raise a hand. Their leads group into the account (a
 registered one, so the built-in "known account" fit rule counts), the VP qualifies and is
 routed to the account's owner, analytics shows the buying group with inferred roles and
-the account waterfall, and scoring rolls the three up into a marketing-qualified account.
+the account waterfall, and scoring rolls the three up into a marketing-qualified account
+(``account.qualified``, once) that routing sends to the account's owner (``account.routed``).
 Figures are exact: the built-in model's fit for each person is written out below.
 """
 
@@ -84,6 +85,7 @@ async def test_a_buying_group_forms_an_account_routed_to_its_owner_and_qualified
             return (
                 {k: p["stage"] for k, p in people.items()} == expected_stages
                 and page.get("owner_rep_id") == "ana"
+                and page.get("marketing_qualified_at") is not None
                 and all(p["fit"] is not None for p in people.values())
             )
 
@@ -108,6 +110,22 @@ async def test_a_buying_group_forms_an_account_routed_to_its_owner_and_qualified
         assert score["matrix_cell"] == "A3" and score["engaged_people"] == 3
         assert score["qualified"] is True and score["registered"] is True
         assert (await ok("GET", f"{e.scoring}/v1/accounts/globex/score"))["fit"] == 100.0
+
+        # The account became an MQA once (scoring), and routing sent it to its owner.
+        facts: list[dict[str, Any]] = []
+        for lead_id in leads:
+            timeline = await ok("GET", f"{e.analytics}/v1/leads/{lead_id}/timeline")
+            facts += [
+                {"type": ev["event_type"], **ev["payload"]}
+                for ev in timeline["events"]
+                if ev["event_type"] in ("account.qualified", "account.routed")
+            ]
+        assert sorted(f["type"] for f in facts) == ["account.qualified", "account.routed"]
+        mqa = next(f for f in facts if f["type"] == "account.qualified")
+        routed = next(f for f in facts if f["type"] == "account.routed")
+        assert mqa["account_id"] == "globex" and mqa["matrix_cell"] == "A3"
+        assert mqa["engaged_people"] >= 2 and mqa["fit"] == 100.0
+        assert routed["rep_id"] == "ana" and routed["account_id"] == "globex"
 
         report = await ok("GET", f"{e.analytics}/v1/accounts")
         assert report["waterfall"] == [

@@ -76,7 +76,7 @@ async def account_reach(
             latest + "SELECT a.account_id, "
             "bool_or(l.event_type IN ('lead.captured', 'inquiry.received', "
             "'activity.recorded')), "
-            "bool_or(l.event_type = 'lead.qualified'), "
+            "bool_or(l.event_type IN ('lead.qualified', 'account.qualified')), "
             "bool_or(l.event_type = 'opportunity.opened'), "
             "bool_or(l.event_type = 'deal.won') "
             "FROM acct a JOIN lead_event_log l ON l.lead_id = a.lead_id "

@@ -110,6 +110,7 @@ class Person:
     activities: int = 0
     hand_raises: int = 0
     qualified: bool = False
+    account_qualified_at: datetime | None = None  # scoring's account.qualified (an MQA)
     rep_id: str | None = None
     owner_rep_id: str | None = None  # the rep routing assigned as the account's owner
     open_opportunities: list[dict[str, Any]] = field(default_factory=list)
@@ -170,6 +171,10 @@ def fold_person(lead_id: str, events: Iterable[tuple[str, datetime, Mapping[str,
             p.rep_id = payload.get("rep_id") or p.rep_id
             if payload.get("method") == "account_owner":
                 p.owner_rep_id = payload.get("rep_id")
+        elif event_type == "account.qualified":
+            p.account_qualified_at = at
+        elif event_type == "account.routed":
+            p.owner_rep_id = payload.get("rep_id") or p.owner_rep_id
         elif event_type == "opportunity.opened":
             p.open_opportunities = [
                 {
@@ -211,6 +216,7 @@ def account_view(key: str, people: Sequence[Person]) -> dict[str, Any]:
     ordered = sorted(people, key=lambda p: (-(p.engagement or 0.0), p.lead_id))
     first = ordered[0] if ordered else Person("")
     owners = [p.owner_rep_id for p in people if p.owner_rep_id]
+    mqa = [p.account_qualified_at for p in people if p.account_qualified_at]
     rows = []
     for p in ordered:
         role, why = infer_role(p.title, p.seniority, p.answers)
@@ -241,6 +247,7 @@ def account_view(key: str, people: Sequence[Person]) -> dict[str, Any]:
         "name": next((p.account_name for p in ordered if p.account_name), None),
         "registered": any(p.account_registered for p in people),
         "owner_rep_id": owners[-1] if owners else None,
+        "marketing_qualified_at": min(mqa).isoformat() if mqa else None,
         "customer_status": customer_status(people),
         "people": rows,
         "roles": roles,
@@ -265,7 +272,8 @@ class AccountReach:
 
 def account_waterfall(leads: Iterable[AccountReach]) -> list[dict[str, Any]]:
     """Engaged accounts → qualified accounts → opportunity → won, each account counted once
-    at every stage one of its people reached; ``conversion`` is from the stage before."""
+    at every stage one of its people reached (qualified: a person became an MQL or the
+    account an MQA); ``conversion`` is from the stage before."""
     reached: dict[str, set[str]] = {}
     for lead in leads:
         stages = reached.setdefault(lead.account_id, set())

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import LeadCaptured, LeadErased, LeadProfileUpdated
 from leadflow.events.catalogue.routing import (
+    AccountRouted,
     LeadAssigned,
     LeadReassigned,
     LeadRecycled,
@@ -29,6 +30,7 @@ from leadflow.events.catalogue.routing import (
     RuleMiss,
 )
 from leadflow.events.catalogue.scoring import (
+    AccountQualified,
     LeadDisqualified,
     LeadQualified,
     LeadReinstated,
@@ -350,8 +352,33 @@ class RoutingHandlers:
         assert isinstance(event.payload, SlaBreached)
         self._sla_clocks(uow).status(event.payload.sla_id, "breached")
 
+    async def on_account_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
+        """A marketing-qualified account goes to its owner (routing owns account owners,
+        ``PUT /v1/routing/accounts/{key}``, by account id or company domain). Its people's
+        MQLs are routed one by one as ever (the account owner first); this tells the owner
+        the account as a whole is ready."""
+        p = event.payload
+        assert isinstance(p, AccountQualified)
+        await self._decide_pending(uow)
+        owners = await store.account_owners(uow.conn)
+        rep_id, reason = None, "nobody owns the account: set one with PUT /v1/routing/accounts"
+        for key in (p.account_id, p.account_domain):
+            if key and owners.get(key.lower()):
+                rep_id, reason = owners[key.lower()], f"owner of account {key}"
+                break
+        await uow.append(
+            event.lead_id,
+            AccountRouted(
+                account_id=p.account_id,
+                account_domain=p.account_domain,
+                rep_id=rep_id,
+                reason=reason,
+            ),
+        )
+
     def handlers(self) -> dict[type[EventPayload] | str, Handler]:
         return {
+            AccountQualified: self.on_account_qualified,
             LeadQualified: self.on_lead_qualified,
             LeadDisqualified: self.on_left_sales,
             LeadReinstated: self.on_left_sales,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -38,6 +38,7 @@ from leadflow.events.catalogue.routing import (
     OpportunityOpened,
 )
 from leadflow.events.catalogue.scoring import (
+    AccountQualified,
     FeatureWeight,
     LeadDisqualified,
     LeadQualified,
@@ -51,6 +52,7 @@ from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.timers import Timer, TimerHandler
 from leadflow.scoring import store
+from leadflow.scoring.accounts import PersonScore, account_score
 from leadflow.scoring.domain import (
     FORGET_AFTER_HALF_LIVES,
     Activity,
@@ -170,6 +172,9 @@ class Effects:
         self.timers: dict[str, Timer | None] = {}  # key -> schedule, or None: cancel
         self.leads: dict[uuid.UUID, LeadRow] = {}
         self.outcomes: list[dict[str, Any]] = []
+        # Accounts whose people's published scores moved: account id -> the lead that moved
+        # last (the stream ``account.qualified`` goes on if the account qualifies).
+        self.accounts: dict[str, uuid.UUID] = {}
 
     async def schedule(
         self, key: str, due: datetime, kind: str, payload: dict[str, Any], lead_id: uuid.UUID
@@ -204,8 +209,19 @@ class Effects:
             return (await store.activities_of(self.uow.conn, [lead.lead_id], since))[lead.lead_id]
         return [a for a in self.acts.get(lead.lead_id, []) if a.occurred_at >= since]
 
+    async def account_moved(self, lead: LeadRow) -> None:
+        """The lead's published score moved: its account may have become an MQA."""
+        account_id = lead.profile.account_id
+        if account_id is None:
+            return
+        self.accounts[account_id] = lead.lead_id
+        if not self.batched:
+            await qualify_accounts(self.uow, self.accounts)
+            self.accounts = {}
+
     async def write(self) -> None:
-        """The batch's timers, leads and outcomes with one statement."""
+        """The batch's timers, leads and outcomes with one statement; then the accounts
+        whose people moved (one read, on the rows just written)."""
         cancel = [k for k, t in self.timers.items() if t is None]
         schedule = [t for t in self.timers.values() if t is not None]
         self.uow.timers.note_scheduled(t.due_at for t in schedule)
@@ -213,6 +229,48 @@ class Effects:
             self.uow.conn, list(self.leads.values()), self.outcomes, cancel, schedule
         )
         self.timers, self.leads, self.outcomes = {}, {}, []
+        if self.accounts:
+            await qualify_accounts(self.uow, self.accounts)
+            self.accounts = {}
+
+
+async def qualify_accounts(uow: UnitOfWork, moved: Mapping[str, uuid.UUID]) -> None:
+    """Emit ``account.qualified`` for each account in ``moved`` that is not yet an MQA and
+    now is, rolled up from its people's last published scores (``accounts.account_score``)."""
+    members = await store.account_members(uow.conn, sorted(moved))
+    if not members:
+        return
+    model = await model_for(uow)
+    now = uow.clock.now()
+    for account_id, rows in sorted(members.items()):
+        people = [
+            PersonScore(str(lead_id), float(score["fit"]), float(score["engagement"]), dq)
+            for lead_id, score, dq, _, _ in rows
+            if score is not None
+        ]
+        result = account_score(people, model)
+        if not result.qualified:
+            continue
+        tipping = moved[account_id]
+        if not await store.mark_account_qualified(uow.conn, account_id, tipping, now):
+            continue
+        await uow.append(
+            tipping,
+            [
+                AccountQualified(
+                    account_id=account_id,
+                    account_domain=rows[0][3],
+                    registered=any(r[4] for r in rows),
+                    fit=result.fit,
+                    engagement=result.engagement,
+                    grade=result.grade,
+                    matrix_cell=result.matrix_cell,
+                    engaged_people=result.engaged_people,
+                    people=[r[0] for r in rows],
+                    model_version=model.version,
+                )
+            ],
+        )
 
 
 def _window_start(lead: LeadRow, model: ScoringModel, now: datetime) -> datetime:
@@ -403,6 +461,8 @@ async def evaluate(
     if payloads:
         await uow.append(lead_id, payloads)
     await fx.save(lead)
+    if outcome.scored or outcome.qualified:
+        await fx.account_moved(lead)
     return outcome
 
 

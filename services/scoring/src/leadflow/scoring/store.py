@@ -740,3 +740,38 @@ async def account_leads(conn: AsyncConnection, key: str) -> list[LeadRow]:
         {"k": key.strip(), "d": key.strip().lower()},
     )
     return [LeadRow.from_row(r) for r in rows]
+
+
+async def account_members(
+    conn: AsyncConnection, account_ids: list[str]
+) -> dict[str, list[tuple[uuid.UUID, dict[str, Any] | None, bool, str | None, bool]]]:
+    """Per account not yet qualified: its leads' ``(lead_id, last published score,
+    disqualified, domain, registered)``."""
+    rows = await conn.execute(
+        text(
+            "SELECT profile->>'account_id', lead_id, score, disqualified, "
+            "profile->>'account_domain', coalesce((profile->>'account_registered')::boolean, "
+            "false) FROM leads WHERE profile->>'account_id' = ANY(:ids) AND status <> 'merged' "
+            "AND profile->>'account_id' NOT IN (SELECT account_id FROM account_qualifications) "
+            "ORDER BY lead_id"
+        ),
+        {"ids": account_ids},
+    )
+    out: dict[str, list[tuple[uuid.UUID, dict[str, Any] | None, bool, str | None, bool]]] = {}
+    for account_id, lead_id, score, disqualified, domain, registered in rows:
+        out.setdefault(account_id, []).append((lead_id, score, disqualified, domain, registered))
+    return out
+
+
+async def mark_account_qualified(
+    conn: AsyncConnection, account_id: str, lead_id: uuid.UUID, at: datetime
+) -> bool:
+    """Record the MQA; False if another writer recorded it first (emit nothing then)."""
+    inserted = await conn.scalar(
+        text(
+            "INSERT INTO account_qualifications (account_id, lead_id, qualified_at) "
+            "VALUES (:a, :l, :t) ON CONFLICT (account_id) DO NOTHING RETURNING 1"
+        ),
+        {"a": account_id, "l": lead_id, "t": at},
+    )
+    return inserted is not None

@@ -36,6 +36,21 @@ class RepSkip(_Value):
     reason: str
 
 
+class AccountRouted(EventPayload):
+    """A marketing-qualified account (``account.qualified``) was sent to its owner, the rep
+    set with ``PUT /v1/routing/accounts/{key}`` (issue 30); ``rep_id`` is None when nobody
+    owns the account (sales ops should give it one). On the tipping lead's stream."""
+
+    event_type: ClassVar[str] = "account.routed"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "A marketing-qualified account was sent to its owner."
+
+    account_id: str
+    account_domain: str | None = None
+    rep_id: str | None = None
+    reason: str = ""
+
+
 class LeadAssigned(EventPayload):
     event_type: ClassVar[str] = "lead.assigned"
     producer: ClassVar[str] = "routing"

@@ -91,6 +91,28 @@ class LeadReinstated(EventPayload):
     model_version: int | None = None
 
 
+class AccountQualified(EventPayload):
+    """An account became a marketing-qualified account (MQA, issue 30): its people's fit and
+    engagement, rolled up with diminishing returns, pass the model's MQL bar with at least
+    two engaged people. Emitted once per account, on the stream of the lead whose score
+    tipped it (``lead_id``); routing sends the account to its owner."""
+
+    event_type: ClassVar[str] = "account.qualified"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "An account became a marketing-qualified account (MQA)."
+
+    account_id: str
+    account_domain: str | None = None
+    registered: bool = False
+    fit: float
+    engagement: float
+    grade: str
+    matrix_cell: str
+    engaged_people: int
+    people: list[uuid.UUID] = []
+    model_version: int
+
+
 class NurtureEnrolled(EventPayload):
     event_type: ClassVar[str] = "nurture.enrolled"
     producer: ClassVar[str] = "scoring"
