@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from leadflow.events.catalogue.activities import CATALOGUE
+from leadflow.events.shredding import LeadKeyCodec
 from tests.integration.intake.conftest import Intake
 
 pytestmark = pytest.mark.postgres
@@ -35,12 +36,18 @@ async def _post(intake: Intake, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _recorded(intake: Intake, lead_id: str) -> list[dict[str, Any]]:
+    """The stored activity events, opened as intake reads them (properties are personal
+    fields, sealed with the lead's key in the log)."""
     rows = await intake.rows(
         "SELECT payload FROM event_log WHERE lead_id = :id AND event_type = 'activity.recorded' "
         "ORDER BY stream_version",
         id=uuid.UUID(lead_id),
     )
-    return [r[0] for r in rows]
+    codec = LeadKeyCodec()
+    async with intake.kit.connect() as conn:
+        return [
+            await codec.decode(conn, uuid.UUID(lead_id), "activity.recorded", r[0]) for r in rows
+        ]
 
 
 async def test_every_catalogued_type_and_alias_is_accepted_and_recorded_canonically(
