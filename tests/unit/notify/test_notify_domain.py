@@ -108,11 +108,12 @@ def _verdict(**overrides: object) -> str | None:
     return domain.nurture_verdict(**values)  # type: ignore[arg-type]
 
 
-def test_nurture_needs_consent_and_respects_opt_out_erasure_and_throttle() -> None:
+def test_nurture_needs_consent_and_respects_opt_out_do_not_contact_erasure_and_throttle() -> None:
     assert _verdict() is None
     assert _verdict(consent=None) == "no_consent"
     assert _verdict(consent=False, opted_out=True) == "opted_out"
     assert _verdict(erased=True, consent=True) == "erased"
+    assert _verdict(do_not_contact=True) == "do_not_contact"
     assert _verdict(email=None) == "no_address"
     assert _verdict(has_template=False) == "no_template"
     assert _verdict(last_sent_at=NOW - timedelta(hours=23)) == "throttled"

@@ -229,6 +229,7 @@ class Delivery:
             consent=lead.consent if lead else None,
             opted_out=bool(lead and lead.opted_out),
             erased=bool(lead and lead.erased),
+            do_not_contact=bool(lead and lead.do_not_contact),
             last_sent_at=lead.last_nurture_at if lead else None,
             now=now,
             min_gap=timedelta(hours=self.settings.notify_nurture_min_hours),

@@ -211,7 +211,9 @@ def slack_text(subject: str, link: str | None) -> dict[str, str]:
 
 # -- nurture --------------------------------------------------------------------------------
 
-Withheld = Literal["no_consent", "opted_out", "erased", "no_address", "throttled", "no_template"]
+Withheld = Literal[
+    "no_consent", "opted_out", "do_not_contact", "erased", "no_address", "throttled", "no_template"
+]
 
 
 def nurture_verdict(
@@ -220,6 +222,7 @@ def nurture_verdict(
     consent: bool | None,
     opted_out: bool,
     erased: bool,
+    do_not_contact: bool = False,
     last_sent_at: datetime | None,
     now: datetime,
     min_gap: timedelta,
@@ -229,6 +232,8 @@ def nurture_verdict(
     that are the person's own choice first)."""
     if erased:
         return "erased"
+    if do_not_contact:
+        return "do_not_contact"
     if opted_out:
         return "opted_out"
     if consent is not True:

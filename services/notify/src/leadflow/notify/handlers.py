@@ -18,6 +18,7 @@ import orjson
 
 from leadflow.events.catalogue.intake import (
     ConsentChanged,
+    DoNotContactChanged,
     LeadCaptured,
     LeadErased,
     LeadProfileUpdated,
@@ -119,6 +120,12 @@ class NotifyHandlers:
         p = event.payload
         assert isinstance(p, ConsentChanged)
         await store.set_consent(uow.conn, event.lead_id, p.marketing_opt_in)
+
+    async def on_do_not_contact(self, event: Envelope, uow: UnitOfWork) -> None:
+        """No contact at all: nurture stops (sales hears of it through scoring)."""
+        p = event.payload
+        assert isinstance(p, DoNotContactChanged)
+        await store.set_do_not_contact(uow.conn, event.lead_id, p.do_not_contact)
 
     async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
         await store.erase(uow.conn, event.lead_id)
@@ -337,6 +344,7 @@ class NotifyHandlers:
             LeadCaptured: self.on_captured,
             LeadProfileUpdated: self.on_profile_updated,
             ConsentChanged: self.on_consent,
+            DoNotContactChanged: self.on_do_not_contact,
             LeadErased: self.on_erased,
             LeadScored: self.on_scored,
             LeadQualified: self.on_scored,

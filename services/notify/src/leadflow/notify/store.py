@@ -53,6 +53,18 @@ async def set_consent(conn: AsyncConnection, lead_id: uuid.UUID, opt_in: bool) -
     )
 
 
+async def set_do_not_contact(conn: AsyncConnection, lead_id: uuid.UUID, flag: bool) -> None:
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_leads (lead_id, do_not_contact) VALUES (:id, :f)
+            ON CONFLICT (lead_id) DO UPDATE SET do_not_contact = :f, updated_at = now()
+            """
+        ),
+        {"id": lead_id, "f": flag},
+    )
+
+
 async def erase(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
     await conn.execute(
         text(

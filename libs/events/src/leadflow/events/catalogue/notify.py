@@ -68,7 +68,15 @@ class NurtureEmailWithheld(EventPayload):
     track_id: str
     step: int
     content_id: str
-    reason: Literal["no_consent", "opted_out", "erased", "no_address", "throttled", "no_template"]
+    reason: Literal[
+        "no_consent",
+        "opted_out",
+        "do_not_contact",
+        "erased",
+        "no_address",
+        "throttled",
+        "no_template",
+    ]
 
 
 class WebhookEndpointDisabled(EventPayload):
