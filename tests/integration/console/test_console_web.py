@@ -131,6 +131,7 @@ async def test_an_admin_is_offered_dashboard_and_users_and_sees_the_users(
             "/leads",
             "/dashboard",
             "/scoring",
+            "/tracks",
             "/forms",
             "/costs",
             "/api-keys",
@@ -175,6 +176,7 @@ async def test_pages_over_unreachable_services_say_so_and_a_rep_is_refused_marke
         for path in (
             "/leads/00000000-0000-4000-8000-000000000001",
             "/scoring",
+            "/tracks",
             "/forms",
             "/dashboard",
         ):

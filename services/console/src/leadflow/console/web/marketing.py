@@ -205,4 +205,46 @@ async def create_form(ctx: CtxDep) -> HTMLResponse:
     return await _forms(ctx, answer.body, "")
 
 
+# -- nurture tracks -----------------------------------------------------------------------
+
+
+async def _tracks(ctx: Ctx, flash: str = "", error: str = "") -> HTMLResponse:
+    listed = await ctx.api.get("scoring", "/v1/scoring/tracks", include_inactive="true")
+    tracks = (listed.body or {}).get("tracks", []) if listed.ok else []
+    return ctx.page(
+        "tracks.html",
+        tracks=[
+            {**t, "json": json.dumps({k: v for k, v in t.items() if k != "version"}, indent=2)}
+            for t in tracks
+        ],
+        flash=flash,
+        error=error or ("" if listed.ok else _problem(listed)),
+    )
+
+
+@marketing.get("/tracks", response_class=HTMLResponse)
+async def tracks_page(ctx: CtxDep) -> HTMLResponse:
+    if denied := _denied(ctx, Permission.NURTURE):
+        return denied
+    return await _tracks(ctx)
+
+
+@marketing.post("/tracks", response_class=HTMLResponse)
+async def save_track(ctx: CtxDep) -> HTMLResponse:
+    """Create or replace one track from its JSON (scoring validates it)."""
+    if denied := _denied(ctx, Permission.NURTURE):
+        return denied
+    form = await _form(ctx.request)
+    if not session.csrf_ok(ctx.request, form):
+        return await _tracks(ctx, error="The form expired: reload.")
+    track, error = _json_field(form, "track")
+    if error or not isinstance(track, dict) or not str(track.get("id") or "").strip():
+        return await _tracks(ctx, error=error or 'track: needs an "id"')
+    track_id = str(track["id"]).strip()
+    answer = await ctx.api.call("scoring", "PUT", f"/v1/scoring/tracks/{track_id}", json=track)
+    if not answer.ok:
+        return await _tracks(ctx, error=f"Not saved: {_problem(answer)}")
+    return await _tracks(ctx, flash=f"Track {track_id} saved (version {answer.body['version']}).")
+
+
 __all__ = ["embed_snippet", "marketing"]

@@ -28,6 +28,7 @@ PAGES: tuple[Page, ...] = (
     Page("/leads", "Leads", Permission.LEADS_READ),
     Page("/dashboard", "Dashboard", Permission.REPORTS),
     Page("/scoring", "Scoring model", Permission.SCORING_MODEL),
+    Page("/tracks", "Nurture", Permission.NURTURE),
     Page("/forms", "Forms", Permission.FORMS),
     Page("/costs", "Campaign costs", Permission.CAMPAIGN_COSTS),
     Page("/api-keys", "API keys", Permission.API_KEYS),
