@@ -49,6 +49,9 @@ def _skip_reason() -> str | None:
     return None
 
 
+ADMIN = {"Authorization": "Bearer test-admin-token"}
+
+
 @pytest.fixture
 async def server(settings_for: Any, isolation: Any) -> AsyncIterator[str]:
     reason = _skip_reason()
@@ -63,7 +66,7 @@ async def server(settings_for: Any, isolation: Any) -> AsyncIterator[str]:
     try:
         await wait_until(lambda: srv.started, timeout=30, message="uvicorn started")
         await sc.load(isolation, sc.envelopes())
-        async with httpx.AsyncClient(base_url=base) as client:
+        async with httpx.AsyncClient(base_url=base, headers=ADMIN) as client:
             await wait_until(lambda: sc.caught_up(client), timeout=60, message="projections")
         yield base
     finally:
@@ -134,7 +137,10 @@ async def test_dashboard_renders_headline_and_charts_with_the_scripted_data(serv
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 1600})
+            # The dashboard is a report: it needs a credential like the JSON reports.
+            page = await browser.new_page(
+                viewport={"width": 1280, "height": 1600}, extra_http_headers=ADMIN
+            )
             response = await page.goto(server + "/")
             assert response is not None and response.status == 200
             headline = await page.inner_text("#headline")

@@ -35,7 +35,11 @@ async def test_demo_shows_won_deals_on_the_dashboard_within_a_minute(e2e_stack: 
         drive(creds, stack.devstack.port_base, said.append, people=3000, rate=40, seed=5)
     )
     try:
-        async with httpx.AsyncClient(base_url=stack.endpoints.analytics, timeout=30) as client:
+        async with httpx.AsyncClient(
+            base_url=stack.endpoints.analytics,
+            timeout=30,
+            headers={"Authorization": f"Bearer {stack.endpoints.admin_token}"},
+        ) as client:
             stages: dict[str, int] = {}
 
             async def alive() -> bool:

@@ -65,7 +65,8 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
     )
     assert not [a for a in script.actions if a[3] >= 400], script.errors[:5]
 
-    async with httpx.AsyncClient(base_url=e.analytics, timeout=30) as client:
+    reports = {"Authorization": f"Bearer {e.admin_token}"}  # reports need a credential
+    async with httpx.AsyncClient(base_url=e.analytics, timeout=30, headers=reports) as client:
         # A duplicate with a typo is captured as a lead of its own and then merged into the
         # person's lead; analytics counts every captured lead as an inquiry.
         want = {

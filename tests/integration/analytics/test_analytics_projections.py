@@ -59,7 +59,8 @@ async def loaded(
 ) -> AsyncIterator[httpx.AsyncClient]:
     settings = settings_for(AnalyticsSettings)
     app = create_app(settings, clock=ManualClock(sc.NOW))
-    async with app_client(app) as client:
+    # Reports need a credential: the client reads them all as the admin token would.
+    async with app_client(app, headers={"X-Admin-Token": "test-admin-token"}) as client:
         await sc.load(isolation, scripted)
         await wait_until(lambda: sc.caught_up(client), timeout=60, message="projections caught up")
         yield client
@@ -107,7 +108,10 @@ async def test_sources_rates_revenue_and_roi_with_entered_campaign_costs(
         "period_end": "2025-03-31",
         "amount": 400,
     }
-    assert (await loaded.post("/v1/campaign-costs", json=cost)).status_code == 401
+    no_credential = {"X-Admin-Token": ""}
+    assert (
+        await loaded.post("/v1/campaign-costs", json=cost, headers=no_credential)
+    ).status_code == 401
     created = await loaded.post("/v1/campaign-costs", json=cost, headers=ADMIN)
     assert created.status_code == 201, created.text
     bad = await loaded.post(
@@ -327,7 +331,10 @@ async def test_rebuild_of_every_projection_equals_the_incremental_result(
     loaded: httpx.AsyncClient, scripted: list[Envelope]
 ) -> None:
     before = await _snapshot(loaded)
-    assert (await loaded.post("/v1/projections/funnel/rebuild")).status_code == 401
+    no_credential = {"X-Admin-Token": ""}
+    assert (
+        await loaded.post("/v1/projections/funnel/rebuild", headers=no_credential)
+    ).status_code == 401
     for name in PROJECTION_NAMES:
         r = await loaded.post(f"/v1/projections/{name}/rebuild", headers=ADMIN)
         assert r.status_code == 202, r.text

@@ -74,7 +74,9 @@ async def sla_app(
     """sla-monitor in-process (no consumers) on a manual clock at MONDAY_10."""
     settings = settings_for(SlaSettings, run_consumers=False, **overrides)
     app = create_app(settings, clock=ManualClock(MONDAY_10))
-    async with app_client(app) as client:
+    # The read routes need a credential too: every request carries the admin token's
+    # header unless it says otherwise (X-Admin-Token: "" is no credential).
+    async with app_client(app, headers={"X-Admin-Token": "test-admin-token"}) as client:
         yield app, client
 
 

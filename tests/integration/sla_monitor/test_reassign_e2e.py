@@ -57,7 +57,10 @@ async def test_reassign_escalation_makes_routing_reassign_and_the_clock_follows(
         settings_for(SlaSettings, db_schema=f"{isolation.schema}_sla"), clock=clock
     )
     lead = new_id()
-    async with app_client(routing) as routing_client, app_client(sla) as sla_client:
+    async with (
+        app_client(routing) as routing_client,
+        app_client(sla, headers={"X-Admin-Token": "test-admin-token"}) as sla_client,
+    ):
         await configure_routing(routing_client)
         kit = kit_of_app(sla)
         assert kit.timer_runner is not None

@@ -44,7 +44,7 @@ async def test_unanswered_assignment_warns_breaches_then_climbs_the_ladder_in_bu
     clock = ManualClock(FRIDAY_3PM)
     app = create_app(settings_for(SlaSettings), clock=clock)
     lead = new_id()
-    async with app_client(app) as client:
+    async with app_client(app, headers={"X-Admin-Token": "test-admin-token"}) as client:
         kit = kit_of_app(app)
         assert kit.timer_runner is not None
         await produce_events(
@@ -141,7 +141,7 @@ async def test_accepted_in_time_is_met_and_never_breaches(
     clock = ManualClock(start)
     app = create_app(settings_for(SlaSettings), clock=clock)
     lead = new_id()
-    async with app_client(app) as client:
+    async with app_client(app, headers={"X-Admin-Token": "test-admin-token"}) as client:
         kit = kit_of_app(app)
         assert kit.timer_runner is not None
         await produce_events(kafka_bootstrap, isolation.topic("routing"), [assigned(lead, start)])

@@ -29,7 +29,7 @@ the permission: 403.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -326,6 +326,22 @@ async def authenticate(request: Request) -> Principal | None:
 _bearer = HTTPBearer(auto_error=False, description="A person's token, or the admin token")
 
 
+async def authorize(request: Request, permission: Permission) -> Principal:
+    """The caller, if they hold ``permission``: 401 without a valid credential, else 403."""
+    rule = PERMISSIONS[permission]
+    principal = await authenticate(request)
+    if principal is None:
+        raise _unauthorized("a credential is required (Authorization: Bearer ...)")
+    if not principal.can(permission):
+        raise Problem(
+            403,
+            "Forbidden",
+            f"permission {permission.value!r} needs one of the roles "
+            f"{sorted(r.value for r in rule.roles)}",
+        )
+    return principal
+
+
 def requires(permission: Permission) -> Any:
     """The dependency a route declares its permission with; it yields the caller."""
     rule = PERMISSIONS[permission]
@@ -333,17 +349,7 @@ def requires(permission: Permission) -> Any:
         raise ValueError(f"{permission} is not a token permission: use public() or declares()")
 
     async def check(request: Request, _: Any = Depends(_bearer)) -> Principal:
-        principal = await authenticate(request)
-        if principal is None:
-            raise _unauthorized("a credential is required (Authorization: Bearer ...)")
-        if not principal.can(permission):
-            raise Problem(
-                403,
-                "Forbidden",
-                f"permission {permission.value!r} needs one of the roles "
-                f"{sorted(r.value for r in rule.roles)}",
-            )
-        return principal
+        return await authorize(request, permission)
 
     check.__leadflow_permission__ = permission  # type: ignore[attr-defined]
     return Depends(check)
@@ -390,6 +396,45 @@ def permission_of(route: APIRoute) -> Permission | None:
     if len(found) > 1:
         raise ValueError(f"{route.path} declares several permissions: {sorted(found)}")
     return found.pop() if found else None
+
+
+@dataclass(frozen=True)
+class DeclaredRoute:
+    path: str
+    methods: tuple[str, ...]
+    permission: Permission | None
+    route: APIRoute
+
+
+def declared_routes(
+    routes: Iterable[Any], prefix: str = "", inherited: frozenset[Permission] = frozenset()
+) -> Iterator[DeclaredRoute]:
+    """Every API route of an app (``app.routes``), included routers' too, with its full path
+    and declared permission; a route declaring several is a ValueError."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            found = set(_declared(route.dependant)) | inherited
+            if len(found) > 1:
+                raise ValueError(f"{route.path} declares several permissions: {sorted(found)}")
+            yield DeclaredRoute(
+                prefix + route.path,
+                tuple(sorted(route.methods or ())),
+                found.pop() if found else None,
+                route,
+            )
+            continue
+        nested = getattr(route, "original_router", None)
+        if nested is None:
+            continue
+        context = route.include_context
+        marks: set[Permission] = set()
+        for dependency in context.dependencies or []:
+            mark = getattr(dependency.dependency, "__leadflow_permission__", None)
+            if isinstance(mark, Permission):
+                marks.add(mark)
+        yield from declared_routes(
+            nested.routes, prefix + (context.prefix or ""), inherited | frozenset(marks)
+        )
 
 
 def expected(permission: Permission, credential: str) -> bool:

@@ -109,15 +109,22 @@ async def wait_until(
 
 @contextlib.asynccontextmanager
 async def app_client(
-    app: FastAPI, base_url: str = "http://test", *, raise_app_exceptions: bool = True
+    app: FastAPI,
+    base_url: str = "http://test",
+    *,
+    raise_app_exceptions: bool = True,
+    headers: dict[str, str] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Run ``app``'s lifespan (consumers, relay, timers) and give an in-process HTTP client.
 
     ``raise_app_exceptions=False`` answers an unhandled error with the app's 500, as a
-    real server would, instead of raising it in the test."""
+    real server would, instead of raising it in the test. ``headers`` go with every request
+    (a credential for a test that reads reports throughout)."""
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=base_url, headers=headers
+        ) as client:
             yield client
 
 

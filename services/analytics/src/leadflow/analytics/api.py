@@ -18,11 +18,12 @@ from leadflow.analytics import domain, process_reports, store
 from leadflow.analytics.projections import PROJECTION_NAMES, LeadProjection, log_head
 from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
+from leadflow.events.access import Permission, Principal, requires
 from leadflow.events.csvexport import to_csv
 from leadflow.events.errors import Problem
 from leadflow.events.guards import Int64
 from leadflow.events.projection import ProjectionRunner
-from leadflow.events.service import KitDep, ServiceKit, require_admin
+from leadflow.events.service import KitDep, ServiceKit
 
 router = APIRouter()
 router.include_router(process_reports.router)
@@ -80,6 +81,7 @@ def respond(request: Request, fmt: str | None, report: dict[str, Any], name: str
 
 @router.get(
     "/v1/funnel",
+    dependencies=[requires(Permission.REPORTS)],
     tags=["reports"],
     responses=CSV,
     summary="Waterfall by inquiry cohort and by period",
@@ -97,7 +99,11 @@ async def get_funnel(
 
 
 @router.get(
-    "/v1/velocity", tags=["reports"], responses=CSV, summary="Time in stage (median, p90), lead age"
+    "/v1/velocity",
+    dependencies=[requires(Permission.REPORTS)],
+    tags=["reports"],
+    responses=CSV,
+    summary="Time in stage (median, p90), lead age",
 )
 async def get_velocity(
     request: Request, kit: KitDep, f: FiltersDep, fmt: Format = None
@@ -108,7 +114,11 @@ async def get_velocity(
 
 
 @router.get(
-    "/v1/sources", tags=["reports"], responses=CSV, summary="Per source: rates, revenue, CPL, ROI"
+    "/v1/sources",
+    dependencies=[requires(Permission.REPORTS)],
+    tags=["reports"],
+    responses=CSV,
+    summary="Per source: rates, revenue, CPL, ROI",
 )
 async def get_sources(
     request: Request,
@@ -123,7 +133,11 @@ async def get_sources(
 
 
 @router.get(
-    "/v1/attribution", tags=["reports"], responses=CSV, summary="Won revenue by attribution model"
+    "/v1/attribution",
+    dependencies=[requires(Permission.REPORTS)],
+    tags=["reports"],
+    responses=CSV,
+    summary="Won revenue by attribution model",
 )
 async def get_attribution(
     request: Request,
@@ -148,7 +162,11 @@ async def get_attribution(
 
 
 @router.get(
-    "/v1/reps", tags=["reports"], responses=CSV, summary="Reps and teams: acceptance, reasons, SLA"
+    "/v1/reps",
+    dependencies=[requires(Permission.TEAM_REPORTS)],
+    tags=["reports"],
+    responses=CSV,
+    summary="Reps and teams: acceptance, reasons, SLA",
 )
 async def get_reps(
     request: Request,
@@ -166,6 +184,7 @@ async def get_reps(
 
 @router.get(
     "/v1/stuck",
+    dependencies=[requires(Permission.REPORTS)],
     tags=["reports"],
     responses=CSV,
     summary="Open leads past their stage's expected time",
@@ -196,13 +215,17 @@ async def get_stuck(
     "/v1/leads/{lead_id}/timeline",
     tags=["reports"],
     responses=CSV,
-    summary="A lead's whole history",
+    summary="A lead's whole history (personal fields for roles that may see them)",
 )
 async def get_timeline(
-    request: Request, kit: KitDep, lead_id: uuid.UUID, fmt: Format = None
+    request: Request,
+    kit: KitDep,
+    lead_id: uuid.UUID,
+    who: Annotated[Principal, requires(Permission.TIMELINE)],
+    fmt: Format = None,
 ) -> Response:
     async with kit.connect() as conn:
-        report = await store.timeline(conn, lead_id)
+        report = await store.timeline(conn, lead_id, personal=who.sees_personal_fields)
     if report is None:
         raise Problem(
             404,
@@ -241,7 +264,13 @@ def _mix(raw: str | None) -> dict[str, float] | None:
     return out
 
 
-@router.get("/v1/plan", tags=["reports"], responses=CSV, summary="Leads needed for a revenue goal")
+@router.get(
+    "/v1/plan",
+    dependencies=[requires(Permission.REPORTS)],
+    tags=["reports"],
+    responses=CSV,
+    summary="Leads needed for a revenue goal",
+)
 async def get_plan(
     request: Request,
     kit: KitDep,
@@ -284,7 +313,13 @@ class CampaignCost(BaseModel):
         return self
 
 
-@router.get("/v1/campaign-costs", tags=["admin"], responses=CSV, summary="Entered campaign costs")
+@router.get(
+    "/v1/campaign-costs",
+    dependencies=[requires(Permission.CAMPAIGN_COSTS)],
+    tags=["admin"],
+    responses=CSV,
+    summary="Entered campaign costs",
+)
 async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Response:
     async with kit.connect() as conn:
         rows = await store.costs(conn)
@@ -293,9 +328,9 @@ async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Respo
 
 @router.post(
     "/v1/campaign-costs",
+    dependencies=[requires(Permission.CAMPAIGN_COSTS)],
     tags=["admin"],
     status_code=201,
-    dependencies=[Depends(require_admin)],
     summary="Enter a campaign's cost",
 )
 async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
@@ -337,9 +372,9 @@ async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
 
 @router.delete(
     "/v1/campaign-costs/{cost_id}",
+    dependencies=[requires(Permission.CAMPAIGN_COSTS)],
     tags=["admin"],
     status_code=204,
-    dependencies=[Depends(require_admin)],
     summary="Remove a campaign cost",
 )
 async def delete_cost(cost_id: Int64, kit: KitDep) -> Response:
@@ -391,7 +426,12 @@ def _known(name: str) -> str:
     return name
 
 
-@router.get("/v1/projections", tags=["projections"], summary="Checkpoints and rebuild progress")
+@router.get(
+    "/v1/projections",
+    dependencies=[requires(Permission.OPERATIONS)],
+    tags=["projections"],
+    summary="Checkpoints and rebuild progress",
+)
 async def list_projections(kit: KitDep) -> dict[str, Any]:
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)
@@ -414,9 +454,9 @@ async def list_projections(kit: KitDep) -> dict[str, Any]:
 
 @router.post(
     "/v1/projections/{name}/rebuild",
+    dependencies=[requires(Permission.OPERATIONS)],
     tags=["projections"],
     status_code=202,
-    dependencies=[Depends(require_admin)],
     summary="Clear and replay a projection (with its group)",
 )
 async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
@@ -446,7 +486,12 @@ async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
     return {"name": name, "state": "running", "progress": f"/v1/projections/{name}"}
 
 
-@router.get("/v1/projections/{name}", tags=["projections"], summary="One projection's progress")
+@router.get(
+    "/v1/projections/{name}",
+    dependencies=[requires(Permission.OPERATIONS)],
+    tags=["projections"],
+    summary="One projection's progress",
+)
 async def projection_status(name: str, kit: KitDep) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
@@ -467,7 +512,12 @@ def _progress_before_reading(runner: ProjectionRunner) -> dict[str, dict[str, An
 # -- dashboard -----------------------------------------------------------------------------
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+@router.get(
+    "/",
+    dependencies=[requires(Permission.REPORTS)],
+    response_class=HTMLResponse,
+    include_in_schema=False,
+)
 async def dashboard(request: Request, kit: KitDep, f: FiltersDep) -> HTMLResponse:
     from leadflow.analytics.dashboard import render
 

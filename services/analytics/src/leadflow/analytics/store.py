@@ -617,7 +617,11 @@ async def stuck(
 # -- timeline -------------------------------------------------------------------------------
 
 
-async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] | None:
+async def timeline(
+    conn: AsyncConnection, lead_id: uuid.UUID, *, personal: bool = True
+) -> dict[str, Any] | None:
+    """A lead's events in order; ``personal=False`` leaves out the personal fields (name,
+    e-mail, phone, free text), which are kept apart in ``lead_personal``."""
     erased_at = await conn.scalar(
         text("SELECT erased_at FROM erased_leads WHERE lead_id = :l"), {"l": lead_id}
     )
@@ -631,7 +635,7 @@ async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] 
         {"l": lead_id},
     )
     events = []
-    for pos, event_id, producer, event_type, occurred, recorded, payload, personal in result:
+    for pos, event_id, producer, event_type, occurred, recorded, payload, fields in result:
         events.append(
             {
                 "position": pos,
@@ -641,7 +645,7 @@ async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] 
                 "occurred_at": occurred.isoformat(),
                 "recorded_at": recorded.isoformat(),
                 "stage": domain.stage_of_event(event_type),
-                "payload": {**payload, **(personal or {})},
+                "payload": {**payload, **(fields or {})} if personal else payload,
             }
         )
     if not events:
@@ -650,6 +654,7 @@ async def timeline(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] 
         "lead_id": str(lead_id),
         "erased": erased_at is not None,
         "erased_at": erased_at.isoformat() if erased_at else None,
+        "personal_fields": "shown" if personal else "withheld",
         "events": events,
         "rows": [{k: v for k, v in e.items() if k != "payload"} for e in events],
     }

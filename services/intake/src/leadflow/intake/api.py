@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import html
 import logging
 import os
@@ -23,12 +22,13 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 import orjson
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData, UploadFile
 
+from leadflow.events.access import Permission, authorize, declares, presented, public
 from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
@@ -183,7 +183,15 @@ API_KEY_PARAMETER: dict[str, Any] = {
 IDEMPOTENCY_KEY_MAX = 200
 
 
+_CAPTURE = {
+    "inquiries": Permission.CAPTURE_INQUIRIES,
+    "scans": Permission.CAPTURE_SCANS,
+    "activities": Permission.CAPTURE_ACTIVITIES,
+}
+
+
 def require_scope(scope: str) -> Callable[..., Awaitable[ApiKey]]:
+    @declares(_CAPTURE[scope])
     async def dependency(request: Request) -> ApiKey:
         return await authenticate(request, kit_of(request), request.headers.get("x-api-key"), scope)
 
@@ -199,40 +207,37 @@ def idempotency_key_of(request: Request) -> str | None:
     return key or None
 
 
-async def require_admin(
-    request: Request,
-    kit: KitDep,
-    authorization: Annotated[str | None, Header()] = None,
-    x_admin_token: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> str:
-    """The admin token (Bearer / X-Admin-Token) or an API key with the ``admin`` scope."""
-    token = x_admin_token
-    if authorization and authorization.lower().startswith("bearer "):
-        token = authorization[7:].strip()
-    if token:
-        if hmac.compare_digest(token.encode(), kit.settings.admin_token.encode()):
-            return "admin-token"
-        _limit(runtime(kit).ip_limiter, client_ip(request, runtime(kit).settings), "client IP")
-        raise Problem(
-            403,
-            "Forbidden",
-            "admin token is not valid",
-            errors=[{"field": "Authorization", "message": "invalid admin token"}],
-        )
-    if x_api_key:
-        key = await authenticate(request, kit, x_api_key, "admin")
-        return f"api-key:{key.key_id}"
-    raise Problem(
-        401,
-        "Unauthorized",
-        "admin token required (Authorization: Bearer ...)",
-        errors=[{"field": "Authorization", "message": "missing"}],
-        headers={"WWW-Authenticate": "Bearer"},
-    )
+def staff(permission: Permission) -> Callable[[Request], Awaitable[str]]:
+    """A staff route's permission (see ``leadflow.events.access``): a person's token with a
+    role that holds it, the admin token, or, for automation, an API key with the ``admin``
+    scope (acting as admin on intake's routes only). Yields who acted, for the audit."""
+
+    @declares(permission)
+    async def check(request: Request) -> str:
+        kit = kit_of(request)
+        api_key = request.headers.get("x-api-key")
+        if presented(request) is None and api_key:
+            key = await authenticate(request, kit, api_key, "admin")
+            return f"api-key:{key.key_id}"
+        try:
+            who = await authorize(request, permission)
+        except Problem as exc:
+            if exc.status == 401 and presented(request) is not None:  # guessing tokens
+                rt = runtime(kit)
+                _limit(rt.ip_limiter, client_ip(request, rt.settings), "client IP")
+            raise
+        return who.subject
+
+    return check
 
 
-AdminDep = Annotated[str, Depends(require_admin)]
+ImportsDep = Annotated[str, Depends(staff(Permission.IMPORTS))]
+LeadsReadDep = Annotated[str, Depends(staff(Permission.LEADS_READ))]
+ConsentDep = Annotated[str, Depends(staff(Permission.CONSENT))]
+ErasureDep = Annotated[str, Depends(staff(Permission.ERASURE))]
+FormsDep = Annotated[str, Depends(staff(Permission.FORMS))]
+ApiKeysDep = Annotated[str, Depends(staff(Permission.API_KEYS))]
+AccountsDep = Annotated[str, Depends(staff(Permission.ACCOUNTS))]
 
 
 # ---------------------------------------------------------------------------------------
@@ -442,7 +447,12 @@ def _cors(origin: str | None) -> dict[str, str]:
     return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
 
-@router.options("/v1/forms/{form_key}", tags=["capture"], summary="CORS preflight")
+@router.options(
+    "/v1/forms/{form_key}",
+    tags=["capture"],
+    summary="CORS preflight",
+    dependencies=[public()],
+)
 async def preflight_form(form_key: str, request: Request, kit: KitDep) -> Response:
     form = await _load_form(kit, form_key)
     origin = _check_origin(request, form)
@@ -518,6 +528,7 @@ def _form_answer(
     responses={**ok(rs.Accepted, 202), 303: {"description": "To the thank-you page"}},
     summary="A web form post (urlencoded or multipart): 303 to the thank-you page, "
     "or JSON with Accept: application/json",
+    dependencies=[public()],
 )
 async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
     rt = runtime(kit)
@@ -565,6 +576,7 @@ async def post_form(form_key: str, request: Request, kit: KitDep) -> Response:
     tags=["capture"],
     response_class=HTMLResponse,
     include_in_schema=False,
+    dependencies=[public()],
 )
 async def form_thanks(form_key: str) -> HTMLResponse:
     return HTMLResponse(
@@ -577,6 +589,7 @@ async def form_thanks(form_key: str) -> HTMLResponse:
     tags=["capture"],
     response_class=HTMLResponse,
     summary="A working sample HTML form that posts to this form key",
+    dependencies=[public()],
 )
 async def form_example(form_key: str, request: Request, kit: KitDep) -> HTMLResponse:
     form = await _load_form(kit, form_key)
@@ -967,7 +980,7 @@ _SystemQuery = Annotated[
 async def preview_import(
     request: Request,
     kit: KitDep,
-    _admin: AdminDep,
+    _admin: ImportsDep,
     preset: _ImportQuery = None,
     mapping: _MappingQuery = None,
     keep_unmapped: Annotated[bool | None, Query()] = None,
@@ -997,7 +1010,7 @@ async def preview_import(
 async def post_import(
     request: Request,
     kit: KitDep,
-    _admin: AdminDep,
+    _admin: ImportsDep,
     preset: _ImportQuery = None,
     mapping: _MappingQuery = None,
     keep_unmapped: Annotated[bool | None, Query()] = None,
@@ -1054,7 +1067,7 @@ async def post_import(
 async def get_import(
     import_id: uuid.UUID,
     kit: KitDep,
-    _admin: AdminDep,
+    _admin: ImportsDep,
     rejections: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> JSONResponse:
     async with kit.connect() as conn:
@@ -1119,7 +1132,7 @@ def _profile(row: Any) -> dict[str, Any]:
     responses=ok(rs.LeadProfile),
     summary="A lead's current profile (admin)",
 )
-async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: LeadsReadDep) -> JSONResponse:
     async with kit.connect() as conn:
         row = await store.get_lead(conn, lead_id)
     if row is None:
@@ -1131,7 +1144,7 @@ async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> JSONRes
     "/v1/leads", tags=["leads"], responses=ok(rs.LeadList), summary="Find a lead by email (admin)"
 )
 async def find_lead(
-    kit: KitDep, _admin: AdminDep, email: Annotated[str, Query(max_length=320)]
+    kit: KitDep, _admin: LeadsReadDep, email: Annotated[str, Query(max_length=320)]
 ) -> JSONResponse:
     try:
         normalized = domain.normalize_email(email)
@@ -1154,7 +1167,7 @@ async def find_lead(
     "(and lifting it reinstates the lead). Either or both may be given (docs/consent.md).",
 )
 async def post_consent(
-    lead_id: uuid.UUID, body: ConsentChangeIn, kit: KitDep, _admin: AdminDep
+    lead_id: uuid.UUID, body: ConsentChangeIn, kit: KitDep, _admin: ConsentDep
 ) -> JSONResponse:
     if body.marketing_opt_in is None and body.do_not_contact is None:
         raise Problem.invalid_fields(
@@ -1204,7 +1217,7 @@ async def post_consent(
 async def delete_lead(
     lead_id: uuid.UUID,
     kit: KitDep,
-    admin: AdminDep,
+    admin: ErasureDep,
     reason: Annotated[str | None, Query(max_length=500)] = None,
 ) -> JSONResponse:
     body = ErasureIn(reason=reason, requested_by=admin)
@@ -1227,7 +1240,7 @@ async def delete_lead(
     responses=ok(rs.Form, 201),
     summary="Create a form",
 )
-async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def create_form(body: FormIn, kit: KitDep, _admin: FormsDep) -> JSONResponse:
     check_field_map(body)
     form_key = body.form_key or f"f_{secrets.token_urlsafe(12)}"
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
@@ -1252,7 +1265,7 @@ async def create_form(body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONRespon
     responses=ok(rs.Form),
     summary="Create or replace a form",
 )
-async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: FormsDep) -> JSONResponse:
     if body.form_key not in (None, form_key):
         raise Problem(
             422,
@@ -1270,20 +1283,20 @@ async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: AdminDep) -
 
 
 @router.get("/v1/admin/forms", tags=["admin"], responses=ok(rs.FormList), summary="List forms")
-async def list_forms(kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def list_forms(kit: KitDep, _admin: FormsDep) -> JSONResponse:
     async with kit.connect() as conn:
         return JSONResponse({"items": await store.list_forms(conn)})
 
 
 @router.get("/v1/admin/forms/{form_key}", tags=["admin"], responses=ok(rs.Form), summary="One form")
-async def get_form(form_key: str, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def get_form(form_key: str, kit: KitDep, _admin: FormsDep) -> JSONResponse:
     return JSONResponse((await _load_form(kit, form_key, cached=False)).model_dump())
 
 
 @router.delete(
     "/v1/admin/forms/{form_key}", status_code=204, tags=["admin"], summary="Delete a form"
 )
-async def delete_form(form_key: str, kit: KitDep, _admin: AdminDep) -> Response:
+async def delete_form(form_key: str, kit: KitDep, _admin: FormsDep) -> Response:
     async with kit.unit_of_work() as uow:
         if not await store.delete_form(uow.conn, form_key):
             raise Problem(
@@ -1303,7 +1316,7 @@ async def delete_form(form_key: str, kit: KitDep, _admin: AdminDep) -> Response:
     tags=["admin"],
     summary="Create an API key (the key is shown once, only its hash is kept)",
 )
-async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: ApiKeysDep) -> JSONResponse:
     key = generate_api_key()
     key_id = new_id()
     async with kit.unit_of_work() as uow:
@@ -1335,7 +1348,7 @@ async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: AdminDep) -> JSONR
     responses=ok(rs.ApiKeyList),
     summary="List API keys (never the keys)",
 )
-async def list_api_keys(kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def list_api_keys(kit: KitDep, _admin: ApiKeysDep) -> JSONResponse:
     async with kit.connect() as conn:
         rows = await store.list_api_keys(conn)
     return JSONResponse(
@@ -1356,7 +1369,7 @@ async def list_api_keys(kit: KitDep, _admin: AdminDep) -> JSONResponse:
 @router.delete(
     "/v1/admin/api-keys/{key_id}", status_code=204, tags=["admin"], summary="Revoke an API key"
 )
-async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> Response:
+async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: ApiKeysDep) -> Response:
     async with kit.unit_of_work() as uow:
         found = await store.revoke_api_key(uow.conn, key_id, kit.clock.now())
     if not found:
@@ -1377,7 +1390,7 @@ async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: AdminDep) -> Re
     summary="Register a company account by its domain (for lead-to-account match)",
 )
 async def put_account(
-    account_domain: str, body: AccountIn, kit: KitDep, _admin: AdminDep
+    account_domain: str, body: AccountIn, kit: KitDep, _admin: AccountsDep
 ) -> JSONResponse:
     account_domain = account_domain.strip().lower()
     if "." not in account_domain or domain.is_free_mail(account_domain):
@@ -1415,7 +1428,7 @@ async def put_account(
     responses=ok(rs.AccountList),
     summary="List registered accounts",
 )
-async def list_accounts(kit: KitDep, _admin: AdminDep) -> JSONResponse:
+async def list_accounts(kit: KitDep, _admin: AccountsDep) -> JSONResponse:
     async with kit.connect() as conn:
         accounts = await store.list_accounts(conn)
     return JSONResponse({"items": [a.__dict__ for a in accounts]})

@@ -1,10 +1,14 @@
 """Routing's HTTP API: the admin configuration (reps, teams, queues, account owners, rules,
 reason codes, rep tokens), the dry-run simulator, sales' hand-off actions and the read views.
 
-Two kinds of caller (``Authorization: Bearer``): the admin token (sales ops; the CRM
-integration that relays every rep's actions) may do everything; a rep's own token (issued
-by an admin, ``lfr_...``) may read that rep's queue and leads and act on them as that rep,
-and nothing else.
+Callers (``Authorization: Bearer``) and what they may do are the kernel's permission table
+(``leadflow.events.access``): the configuration needs ``routing.config`` (admin, sales
+manager); the hand-off actions and views need ``handoff`` / ``handoff.read``, which a
+sales manager and the admin token (the CRM integration relaying every rep's actions) hold
+for every lead, and a rep for their own leads only: a signed-in rep (their token binds them
+to a rep id) or a rep's personal token (issued by an admin, ``lfr_...``, kept working and
+resolved here into the same rep principal) reads that rep's queue and leads and acts on
+them as that rep, and may take a queued lead only from a queue of their team.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Request
+from fastapi import APIRouter, Body, Depends, Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from leadflow.events.access import Principal, Role
+from leadflow.events.access import Permission, Principal, Role, requires
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import (
     DealLost,
@@ -40,10 +44,6 @@ from leadflow.events.lifecycle import TransitionRefused, target_stage
 from leadflow.events.service import (
     KitDep,
     ServiceKit,
-    is_admin_token,
-    kit_of,
-    presented_token,
-    require_admin,
 )
 from leadflow.routing import store
 from leadflow.routing.domain import (
@@ -62,8 +62,8 @@ from leadflow.routing.domain import (
 from leadflow.routing.handlers import simulate_decision
 from leadflow.routing.store import ConfigCache, LeadRow
 
-router = APIRouter(dependencies=[Depends(require_admin)])
-sales_router = APIRouter()  # admin token, or a rep's own token (see Caller)
+router = APIRouter(dependencies=[requires(Permission.ROUTING_CONFIG)])
+sales_router = APIRouter()  # each route declares handoff, handoff.read or reason codes
 M = TypeVar("M", bound=BaseModel)
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 IdPath = Annotated[str, Path(pattern=_SLUG)]
@@ -276,7 +276,12 @@ class ReasonCodesIn(BaseModel):
     codes: list[Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")]] = Field(min_length=1)
 
 
-@router.get("/v1/routing/reason-codes", tags=["admin"], summary="Reason codes per action")
+@sales_router.get(
+    "/v1/routing/reason-codes",
+    tags=["admin"],
+    summary="Reason codes per action",
+    dependencies=[requires(Permission.REASON_CODES_READ)],
+)
 async def get_reason_codes(kit: KitDep) -> dict[str, list[str]]:
     async with kit.connect() as conn:
         return await store.reason_codes(conn)
@@ -343,24 +348,23 @@ class Caller(BaseModel):
             raise Problem(403, "Forbidden", f"a rep's token sees {self.rep_id}'s leads only")
 
 
-async def caller(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_admin_token: Annotated[str | None, Header()] = None,
-) -> Caller:
-    kit = kit_of(request)
-    token = presented_token(authorization, x_admin_token)
-    if is_admin_token(kit, token):
-        return Caller()
-    if looks_like_rep_token(token):
-        async with kit.connect() as conn:
-            rep_id = await store.rep_of_token(conn, rep_token_digest(token))
-        if rep_id is not None:
-            return Caller(rep_id=rep_id)
-    raise Problem(403, "Forbidden", "neither the admin token nor a live rep token")
+def _caller(who: Principal, permission: Permission) -> Caller:
+    rep_id = who.own_leads(permission)
+    if rep_id == "":
+        raise Problem(403, "Forbidden", "a rep without a rep id owns no leads")
+    return Caller(rep_id=rep_id)
 
 
-CallerDep = Annotated[Caller, Depends(caller)]
+async def acting(who: Annotated[Principal, requires(Permission.HANDOFF)]) -> Caller:
+    return _caller(who, Permission.HANDOFF)
+
+
+async def reading(who: Annotated[Principal, requires(Permission.HANDOFF_READ)]) -> Caller:
+    return _caller(who, Permission.HANDOFF_READ)
+
+
+CallerDep = Annotated[Caller, Depends(acting)]
+ReaderDep = Annotated[Caller, Depends(reading)]
 
 
 async def rep_token_principal(kit: ServiceKit, token: str) -> Principal | None:
@@ -505,6 +509,8 @@ async def _act(
         row = await store.lock_lead(uow.conn, lead_id)
         if row is None:
             raise UnknownLead(lead_id)
+        if who.rep_id is not None and row.rep_id is None:
+            await _may_take(uow, row, who.rep_id, claim=claim)
         if reason_action is not None:
             code = getattr(body, "reason_code", None)
             allowed = (await store.reason_codes(uow.conn)).get(reason_action, [])
@@ -577,6 +583,24 @@ _MOVING = {
     LeadPutOnHold.event_type,
     LeadRecycled.event_type,
 }
+
+
+async def _may_take(uow: UnitOfWork, row: LeadRow, rep_id: str, *, claim: bool) -> None:
+    """A rep acts on a lead nobody owns only by accepting it, from a queue of their team
+    (or of no team): rejecting, recycling, holding or contacting a lead still waiting in a
+    queue is its owner's business, and a queue of another team is not theirs to take from."""
+    if claim and row.queue_id is not None:
+        queue = await store.get_doc(uow.conn, Queue, row.queue_id)
+        rep = await store.get_doc(uow.conn, Rep, rep_id)
+        if queue is not None and rep is not None and queue.team_id in (None, rep.team_id):
+            return
+    where = f"queue {row.queue_id}" if row.queue_id else "no rep's hands"
+    raise Problem(
+        403,
+        "Forbidden",
+        f"lead {row.lead_id} waits in {where}, which is not {rep_id}'s: "
+        + ("accept it first" if not claim else "it belongs to another team"),
+    )
 
 
 async def _actor(uow: UnitOfWork, row: LeadRow, rep_id: str | None, *, claim: bool) -> str | None:
@@ -769,7 +793,7 @@ async def recycle(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ReasonIn) 
     tags=["views"],
     summary="A rep's open leads with SLA due times, soonest first",
 )
-async def rep_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
+async def rep_queue(kit: KitDep, who: ReaderDep, rep_id: IdPath) -> Doc:
     who.may_see(rep_id)
     async with kit.snapshot() as conn:
         if await store.get_doc(conn, Rep, rep_id) is None:
@@ -784,7 +808,7 @@ async def rep_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
     summary="Who owns the lead, whom to call, and the explanation of each decision "
     "(assignments and reassignments)",
 )
-async def assignment(kit: KitDep, who: CallerDep, lead_id: LeadId) -> Doc:
+async def assignment(kit: KitDep, who: ReaderDep, lead_id: LeadId) -> Doc:
     async with kit.snapshot() as conn:  # the lead and its decisions as of one moment
         row = await store.get_lead(conn, lead_id)
         if row is None:

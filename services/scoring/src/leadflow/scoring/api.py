@@ -11,11 +11,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadflow.events.access import Permission, requires
 from leadflow.events.catalogue.scoring import ScoringModelPublished
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
 from leadflow.events.guards import Int32
-from leadflow.events.service import AdminDep, KitDep
+from leadflow.events.service import KitDep
 from leadflow.scoring import store
 from leadflow.scoring.domain import (
     FORGET_AFTER_HALF_LIVES,
@@ -43,7 +44,7 @@ from leadflow.scoring.predictive import (
 from leadflow.scoring.settings import ScoringSettings
 
 MODEL_STREAM = stream_id("scoring-model")
-router = APIRouter(dependencies=[AdminDep])
+router = APIRouter()  # every route declares its permission (leadflow.events.access)
 
 
 def _invalid(exc: ModelInvalid, prefix: str = "") -> Problem:
@@ -62,7 +63,12 @@ def _model_body(model: ScoringModel, published: dict[str, Any] | None = None) ->
 # -- the model ------------------------------------------------------------------------------
 
 
-@router.get("/v1/scoring/model", tags=["model"], summary="The current scoring model")
+@router.get(
+    "/v1/scoring/model",
+    dependencies=[requires(Permission.SCORING_MODEL)],
+    tags=["model"],
+    summary="The current scoring model",
+)
 async def get_model(kit: KitDep, response: Response) -> dict[str, Any]:
     async with kit.connect() as conn:
         model = await store.current_model(conn)
@@ -73,6 +79,7 @@ async def get_model(kit: KitDep, response: Response) -> dict[str, Any]:
 
 @router.put(
     "/v1/scoring/model",
+    dependencies=[requires(Permission.SCORING_MODEL)],
     tags=["model"],
     status_code=201,
     summary="Publish a new model version; every open lead is re-scored in the background",
@@ -128,7 +135,12 @@ async def put_model(
     }
 
 
-@router.get("/v1/scoring/model/versions", tags=["model"], summary="Every published version")
+@router.get(
+    "/v1/scoring/model/versions",
+    dependencies=[requires(Permission.SCORING_MODEL)],
+    tags=["model"],
+    summary="Every published version",
+)
 async def list_versions(kit: KitDep) -> dict[str, Any]:
     async with kit.connect() as conn:
         rows = await store.model_versions(conn)
@@ -146,7 +158,12 @@ async def list_versions(kit: KitDep) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/scoring/model/versions/{version}", tags=["model"], summary="One published version")
+@router.get(
+    "/v1/scoring/model/versions/{version}",
+    dependencies=[requires(Permission.SCORING_MODEL)],
+    tags=["model"],
+    summary="One published version",
+)
 async def get_version(kit: KitDep, version: Int32) -> dict[str, Any]:
     async with kit.connect() as conn:
         model = await store.model_version(conn, version)
@@ -156,7 +173,12 @@ async def get_version(kit: KitDep, version: Int32) -> dict[str, Any]:
     return _model_body(model, published)
 
 
-@router.get("/v1/scoring/jobs/{job_id}", tags=["model"], summary="Progress of a re-score job")
+@router.get(
+    "/v1/scoring/jobs/{job_id}",
+    dependencies=[requires(Permission.SCORING_MODEL)],
+    tags=["model"],
+    summary="Progress of a re-score job",
+)
 async def get_job(kit: KitDep, job_id: uuid.UUID) -> dict[str, Any]:
     async with kit.connect() as conn:
         job = await store.get_job(conn, job_id)
@@ -226,7 +248,12 @@ async def _draft_or_current(kit: KitDep, draft: dict[str, Any] | None) -> Scorin
         raise _invalid(exc, "model.") from exc
 
 
-@router.post("/v1/scoring/simulate", tags=["model"], summary="Score sample leads; stores nothing")
+@router.post(
+    "/v1/scoring/simulate",
+    dependencies=[requires(Permission.SCORING_MODEL)],
+    tags=["model"],
+    summary="Score sample leads; stores nothing",
+)
 async def simulate(kit: KitDep, request: SimulateRequest) -> dict[str, Any]:
     model = await _draft_or_current(kit, request.model)
     now = request.now or kit.clock.now()
@@ -255,6 +282,7 @@ class BacktestRequest(BaseModel):
 
 @router.post(
     "/v1/scoring/backtest",
+    dependencies=[requires(Permission.SCORING_MODEL)],
     tags=["model"],
     summary="Replay stored leads against a draft model: how many would change MQL status",
 )
@@ -326,7 +354,12 @@ async def run_backtest(
 # -- leads --------------------------------------------------------------------------------------
 
 
-@router.get("/v1/leads/{lead_id}/score", tags=["leads"], summary="A lead's score, with reasons")
+@router.get(
+    "/v1/leads/{lead_id}/score",
+    dependencies=[requires(Permission.SCORES_READ)],
+    tags=["leads"],
+    summary="A lead's score, with reasons",
+)
 async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
     async with kit.unit_of_work() as uow:  # read-only; a uow gives score_lead its clock
         lead = await store.get_lead(uow.conn, lead_id)
@@ -364,14 +397,24 @@ async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
 # -- nurture tracks -------------------------------------------------------------------------
 
 
-@router.get("/v1/scoring/tracks", tags=["nurture"], summary="Nurture tracks")
+@router.get(
+    "/v1/scoring/tracks",
+    dependencies=[requires(Permission.NURTURE)],
+    tags=["nurture"],
+    summary="Nurture tracks",
+)
 async def list_tracks(kit: KitDep, include_inactive: bool = False) -> dict[str, Any]:
     async with kit.connect() as conn:
         found = await store.tracks(conn, active_only=not include_inactive)
     return {"tracks": [t.model_dump(mode="json") for t in found]}
 
 
-@router.get("/v1/scoring/tracks/{track_id}", tags=["nurture"], summary="One nurture track")
+@router.get(
+    "/v1/scoring/tracks/{track_id}",
+    dependencies=[requires(Permission.NURTURE)],
+    tags=["nurture"],
+    summary="One nurture track",
+)
 async def get_track(kit: KitDep, track_id: str) -> dict[str, Any]:
     async with kit.connect() as conn:
         found = await store.track(conn, track_id)
@@ -380,7 +423,12 @@ async def get_track(kit: KitDep, track_id: str) -> dict[str, Any]:
     return found.model_dump(mode="json")
 
 
-@router.put("/v1/scoring/tracks/{track_id}", tags=["nurture"], summary="Create or replace a track")
+@router.put(
+    "/v1/scoring/tracks/{track_id}",
+    dependencies=[requires(Permission.NURTURE)],
+    tags=["nurture"],
+    summary="Create or replace a track",
+)
 async def put_track(
     kit: KitDep, track_id: str, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
@@ -400,6 +448,7 @@ async def put_track(
 
 @router.delete(
     "/v1/scoring/tracks/{track_id}",
+    dependencies=[requires(Permission.NURTURE)],
     tags=["nurture"],
     status_code=204,
     summary="Retire a track: no new enrolments; enrolled leads finish at their next touch",
@@ -439,6 +488,7 @@ def _examples(rows: list[dict[str, Any]]) -> list[Example]:
 
 @router.post(
     "/v1/scoring/predictive/train",
+    dependencies=[requires(Permission.SCORING_MODEL)],
     tags=["predictive"],
     status_code=201,
     summary="Train a predictive model on outcomes; promoted only if it beats the current one",
@@ -498,6 +548,7 @@ async def train_predictive(
 
 @router.get(
     "/v1/scoring/predictive/report",
+    dependencies=[requires(Permission.SCORING_MODEL)],
     tags=["predictive"],
     responses={404: {"description": "No predictive model trained yet"}},
     summary="Metrics and calibration of the model in service, beside the rule model's AUC",
@@ -545,6 +596,7 @@ async def predictive_report(kit: KitDep) -> dict[str, Any]:
 
 @router.get(
     "/v1/scoring/suggestions",
+    dependencies=[requires(Permission.SCORING_MODEL)],
     tags=["predictive"],
     summary="Rules that over-score leads sales rejects, with suggested weights and backtests",
 )

@@ -13,14 +13,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from leadflow.events.access import Permission, requires
 from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT32_MAX, INT64_MAX
-from leadflow.events.service import KitDep, require_admin
+from leadflow.events.service import KitDep
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
@@ -31,8 +32,8 @@ from leadflow.sla_monitor.domain import (
 from leadflow.sla_monitor.process import router as process_router
 
 router = APIRouter()
-admin = APIRouter(dependencies=[Depends(require_admin)], tags=["admin"])
-reads = APIRouter(tags=["sla"])
+admin = APIRouter(dependencies=[requires(Permission.SLA_POLICIES)], tags=["admin"])
+reads = APIRouter(dependencies=[requires(Permission.SLA_READ)], tags=["sla"])
 
 POLICY_STREAM = "sla-policies"
 PolicyId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
