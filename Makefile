@@ -4,7 +4,7 @@ export UV_PYTHON_DOWNLOADS := never
 
 UV        ?= $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 PY        := $(UV) run --frozen python
-SERVICES  := intake scoring routing sla-monitor analytics notify
+SERVICES  := console intake scoring routing sla-monitor analytics notify
 IMAGE_REGISTRY ?= leadflow
 IMAGE_TAG ?= dev
 COMPOSE   := docker compose -f deploy/compose.yaml --env-file .env.example $(if $(wildcard .env),--env-file .env)
@@ -46,13 +46,15 @@ lint: install  ## ruff, mypy and the generated-files check
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy libs/events/src services/*/src
 	@$(PY) -m leadflow.events.schemagen --check
+	@$(PY) -m leadflow.devstack.access_doc --check
 
 format: install
 	@$(UV) run --frozen ruff format .
 	@$(UV) run --frozen ruff check --fix .
 
-schemas: install  ## regenerate JSON Schemas, docs/asyncapi.yaml and docs/events.md
+schemas: install  ## regenerate JSON Schemas, docs/asyncapi.yaml, docs/events.md and docs/access.md
 	@$(PY) -m leadflow.events.schemagen
+	@$(PY) -m leadflow.devstack.access_doc
 
 bench: install kafka-jars  ## benchmarks (figures as ratios to raw aiokafka / asyncpg baselines)
 	@$(PY) -m bench

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 
 SERVICES: dict[str, tuple[str, int]] = {
+    "console": ("console", 8000),
     "intake": ("intake", 8001),
     "scoring": ("scoring", 8002),
     "routing": ("routing", 8003),

@@ -35,6 +35,7 @@ class Service:
 
 
 SERVICES = (
+    Service("console", "console", "console", 8000, False),
     Service("intake", "intake", "intake", 8001, False),
     Service("scoring", "scoring", "scoring", 8002, True),
     Service("routing", "routing", "routing", 8003, True),

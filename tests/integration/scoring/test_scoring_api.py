@@ -77,7 +77,8 @@ async def test_admin_token_is_required(client: httpx.AsyncClient) -> None:
     assert r.headers["content-type"].startswith("application/problem+json")
     # A credential that proves nothing is no credential (RFC 6750 invalid_token): 401, not 403.
     r = await client.get("/v1/scoring/model", headers={"Authorization": "Bearer nope"})
-    assert r.status_code == 401
+    assert r.status_code == 401  # not a valid credential (RFC 6750: invalid_token)
+    assert "invalid_token" in r.headers["www-authenticate"]
 
 
 async def test_publish_appends_versions_that_stay_readable(client: httpx.AsyncClient) -> None:

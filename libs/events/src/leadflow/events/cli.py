@@ -31,6 +31,7 @@ from leadflow.events.settings import DEFAULT_TOPIC_RETENTION_HOURS
 PRODUCERS = ("intake", "scoring", "routing", "sla", "notify")
 # service -> (schema, python package); sla-monitor keeps its data in schema ``sla``.
 SERVICES: dict[str, tuple[str, str]] = {
+    "console": ("console", "leadflow.console"),
     "intake": ("intake", "leadflow.intake"),
     "scoring": ("scoring", "leadflow.scoring"),
     "routing": ("routing", "leadflow.routing"),
