@@ -128,12 +128,12 @@ async def issue_token(
         raise _invalid_grant("wrong e-mail or password")
     user = found[0]
     key = signing_key(kit)
-    ttl = timedelta(seconds=s.console_token_ttl_seconds)
+    ttl = timedelta(seconds=s.console_access_ttl_seconds)
     claims = domain.token_claims(
         user, issuer=s.auth_issuer, audience=s.auth_audience, now=now, ttl=ttl
     )
     token = jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
-    return TokenOut(access_token=token, expires_in=s.console_token_ttl_seconds)
+    return TokenOut(access_token=token, expires_in=s.console_access_ttl_seconds)
 
 
 @router.get(

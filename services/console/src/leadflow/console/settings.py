@@ -18,7 +18,7 @@ class ConsoleSettings(ServiceSettings):
     service_name: str = "console"
     port: int = 8000
     run_consumers: bool = False
-    console_token_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
+    console_access_ttl_seconds: int = Field(default=900, ge=60, le=86_400)
     console_signing_key_file: str = ""
     console_admin_email: str = ""
     console_admin_password: str = ""
