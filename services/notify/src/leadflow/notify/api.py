@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadflow.events.access import public
 from leadflow.events.errors import Problem
 from leadflow.events.service import AdminDep, KitDep, ServiceKit
 from leadflow.notify import domain, links, store
@@ -297,7 +298,11 @@ async def _call_intake(kit: ServiceKit, key: str, lead_id: uuid.UUID, call: dict
 
 
 @router.get(
-    "/v1/u/{token}", tags=["links"], summary="Unsubscribe page", response_class=HTMLResponse
+    "/v1/u/{token}",
+    tags=["links"],
+    summary="Unsubscribe page",
+    response_class=HTMLResponse,
+    dependencies=[public()],  # the signed link is the credential
 )
 async def unsubscribe_page(token: str, kit: KitDep) -> HTMLResponse:
     """A page with a button: link scanners follow GETs, so only the POST unsubscribes."""
@@ -309,7 +314,12 @@ async def unsubscribe_page(token: str, kit: KitDep) -> HTMLResponse:
     )
 
 
-@router.post("/v1/u/{token}", tags=["links"], summary="One-click unsubscribe (RFC 8058)")
+@router.post(
+    "/v1/u/{token}",
+    tags=["links"],
+    summary="One-click unsubscribe (RFC 8058)",
+    dependencies=[public()],  # the signed link is the credential
+)
 async def unsubscribe(token: str, kit: KitDep) -> HTMLResponse:
     lead_id, _message_id = _token(kit, token)
     async with kit.unit_of_work() as uow:
@@ -341,7 +351,7 @@ def _activity(
     return {"path": "/v1/activities", "auth": "api_key", "json": {"items": [item]}}
 
 
-@router.get("/v1/t/o/{token}", tags=["links"], summary="Open pixel")
+@router.get("/v1/t/o/{token}", tags=["links"], summary="Open pixel", dependencies=[public()])
 async def opened(token: str, kit: KitDep) -> Response:
     lead_id, message_id = _token(kit, token)
     call = _activity("email_open", lead_id, message_id, kit.clock.now())
@@ -349,7 +359,7 @@ async def opened(token: str, kit: KitDep) -> Response:
     return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-store"})
 
 
-@router.get("/v1/t/c/{token}", tags=["links"], summary="Tracked click")
+@router.get("/v1/t/c/{token}", tags=["links"], summary="Tracked click", dependencies=[public()])
 async def clicked(
     token: str, kit: KitDep, request: Request, u: str = Query(max_length=2000)
 ) -> Response:
