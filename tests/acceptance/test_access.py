@@ -75,6 +75,7 @@ async def test_a_rep_and_an_analyst_sign_in_and_see_what_their_role_allows(
             ("/v1/routing/reps/ava", {"team_id": "na", "weight": 1}),
             ("/v1/routing/reps/ben", {"team_id": "na", "weight": 1}),
             ("/v1/routing/teams/na", {"members": ["ava"]}),
+            ("/v1/routing/queues/unassigned", {"name": "Unassigned"}),
         ]:
             r = await client.put(f"{e.routing}{path}", json=body, headers=admin)
             assert r.status_code == 200, r.text
@@ -130,8 +131,11 @@ async def test_a_rep_and_an_analyst_sign_in_and_see_what_their_role_allows(
         assert (await client.get(f"{e.routing}/v1/reps/ben/queue", headers=ava)).status_code == 403
         assert (await client.get(f"{e.analytics}/v1/funnel", headers=ava)).status_code == 403
         assert (await client.get(f"{e.intake}/v1/leads/{lead}", headers=ava)).status_code == 403
+        codes = await client.get(f"{e.routing}/v1/routing/reason-codes", headers=ben)
+        assert codes.status_code == 200  # a rep may read them, to choose one
+        reason = codes.json()["reject"][0]
         not_ben = await client.post(
-            f"{e.routing}/v1/leads/{lead}/reject", json={"reason_code": "bad_fit"}, headers=ben
+            f"{e.routing}/v1/leads/{lead}/reject", json={"reason_code": reason}, headers=ben
         )
         assert not_ben.status_code == 409 and not_ben.json()["owner_rep_id"] == "ava"
         accepted = await client.post(f"{e.routing}/v1/leads/{lead}/accept", json={}, headers=ava)
