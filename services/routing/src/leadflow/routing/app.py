@@ -11,6 +11,7 @@ from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
 from leadflow.events.shredding import LeadKeyCodec
 from leadflow.routing.api import rep_token_principal, router, sales_router
+from leadflow.routing.crm import crm_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
 from leadflow.routing.store import ConfigCache
@@ -45,6 +46,7 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
         router,
         sales_router,
         team_router,
+        crm_router,
         title="Leadflow routing",
         description="Distribution and hand-off: rules, round-robin with capacity, account "
         "owners, and sales' accept / reject / contacted / opportunity / won / lost / recycle.",

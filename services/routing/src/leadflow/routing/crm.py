@@ -1,0 +1,216 @@
+"""Outcomes back from a CRM: its opportunity and deal events, mapped onto the hand-off.
+
+``POST /v1/routing/crm/events`` (admin token: a CRM integration is keyed like any admin
+client) takes the CRM's own JSON and a field mapping: a built-in one (``?mapping=salesforce``
+for an Opportunity record as a Flow or outbound message sends it, ``?mapping=hubspot`` for a
+deal-stage change enriched with the deal's amount and contact) or the caller's own
+(``{"mapping": {...}, "event": {...}}``). The lead is found by its Leadflow id, stored in
+the CRM as an external id, or by the contact's e-mail; the outcome is recorded by the same
+actions a rep takes (accepted and sales-qualified first when the CRM is ahead of Leadflow,
+then opportunity, won or lost). Idempotent: an outcome the lead already has is a repeat,
+recorded once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import text
+
+from leadflow.events.errors import Problem
+from leadflow.events.lifecycle import Stage
+from leadflow.events.service import AdminDep, KitDep
+from leadflow.routing import api, store
+
+Outcome = Literal["opportunity", "won", "lost"]
+crm_router = APIRouter(dependencies=[AdminDep])
+_EVENT = {"opportunity": "opportunity.opened", "won": "deal.won", "lost": "deal.lost"}
+
+
+class CrmMapping(BaseModel):
+    """Where each fact is in the CRM's JSON (dotted paths) and what its stages mean."""
+
+    model_config = ConfigDict(extra="forbid")
+    lead_id: str | None = None
+    email: str | None = None
+    opportunity_id: str
+    stage: str
+    amount: str | None = None
+    currency: str | None = None
+    reason: str | None = None
+    stages: dict[str, Outcome] = Field(description="CRM stage -> outcome; others are ignored")
+    default_currency: str = "USD"
+
+
+PRESETS: dict[str, CrmMapping] = {
+    # An Opportunity record (Flow HTTP callout / outbound message as JSON).
+    "salesforce": CrmMapping(
+        lead_id="Leadflow_Lead_Id__c",
+        email="Contact_Email__c",
+        opportunity_id="Id",
+        stage="StageName",
+        amount="Amount",
+        currency="CurrencyIsoCode",
+        reason="Loss_Reason__c",
+        stages={
+            "Prospecting": "opportunity",
+            "Qualification": "opportunity",
+            "Proposal/Price Quote": "opportunity",
+            "Negotiation/Review": "opportunity",
+            "Closed Won": "won",
+            "Closed Lost": "lost",
+        },
+    ),
+    # A deal.propertyChange (dealstage) webhook, enriched with the deal's properties.
+    "hubspot": CrmMapping(
+        lead_id="properties.leadflow_lead_id",
+        email="properties.contact_email",
+        opportunity_id="objectId",
+        stage="propertyValue",
+        amount="properties.amount",
+        currency="properties.deal_currency_code",
+        reason="properties.closed_lost_reason",
+        stages={
+            "appointmentscheduled": "opportunity",
+            "qualifiedtobuy": "opportunity",
+            "presentationscheduled": "opportunity",
+            "decisionmakerboughtin": "opportunity",
+            "contractsent": "opportunity",
+            "closedwon": "won",
+            "closedlost": "lost",
+        },
+    ),
+}
+
+
+def pick(doc: Any, path: str | None) -> Any:
+    """The value at a dotted path, or None."""
+    if not path:
+        return None
+    for part in path.split("."):
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(part)
+    return doc
+
+
+class CrmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mapping: CrmMapping
+    event: dict[str, Any]
+
+
+def _amount(value: Any) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise Problem.invalid_fields([{"field": "amount", "message": "not a number"}]) from None
+    return amount if amount > 0 else None
+
+
+async def _find_lead(kit: Any, lead_ref: Any, email: Any) -> uuid.UUID:
+    if lead_ref:
+        try:
+            return uuid.UUID(str(lead_ref))
+        except ValueError:
+            pass
+    if email:
+        async with kit.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT lead_id FROM leads WHERE lower(contact->>'email') = lower(:e) "
+                        "ORDER BY assigned_at DESC NULLS LAST LIMIT 1"
+                    ),
+                    {"e": str(email)},
+                )
+            ).first()
+        if row is not None:
+            return uuid.UUID(str(row.lead_id))
+    raise Problem(
+        404,
+        "Unknown lead",
+        "no lead matches the CRM record's Leadflow id or e-mail",
+        errors=[{"field": "email", "message": "no lead with this id or e-mail"}],
+    )
+
+
+@crm_router.post("/v1/routing/crm/events", tags=["crm"], summary="An outcome from a CRM")
+async def crm_event(
+    kit: KitDep,
+    body: dict[str, Any],
+    mapping: Literal["salesforce", "hubspot"] | None = Query(default=None),
+) -> dict[str, Any]:
+    if mapping is not None:
+        chosen, event = PRESETS[mapping], body
+    else:
+        parsed = api._validated(CrmIn, body)
+        chosen, event = parsed.mapping, parsed.event
+    stage = pick(event, chosen.stage)
+    outcome = chosen.stages.get(str(stage)) if stage is not None else None
+    if outcome is None:
+        return {"recorded": [], "ignored": f"stage {stage!r} is not an outcome"}
+    lead_id = await _find_lead(kit, pick(event, chosen.lead_id), pick(event, chosen.email))
+    opportunity_id = str(pick(event, chosen.opportunity_id) or "") or None
+    amount = _amount(pick(event, chosen.amount))
+    currency = str(pick(event, chosen.currency) or chosen.default_currency).upper()
+    async with kit.connect() as conn:
+        row = await store.get_lead(conn, lead_id)
+    if row is None:
+        raise Problem(404, "Unknown lead", f"lead {lead_id} is not routing's")
+    target = {"opportunity": Stage.OPPORTUNITY, "won": Stage.WON, "lost": Stage.LOST}[outcome]
+    if row.stage is target:  # the CRM sent it again (or a rep was first): recorded once
+        repeat = {"event_type": _EVENT[outcome], "repeated": True, "stage": target.value}
+        return {"lead_id": str(lead_id), "outcome": outcome, "recorded": [repeat]}
+    who = api.Caller()
+    recorded: list[dict[str, Any]] = []
+
+    async def step(result: api.ActionOut) -> None:
+        recorded.append(
+            {"event_type": result.event_type, "repeated": result.repeated, "stage": result.stage}
+        )
+
+    # The CRM may be ahead of Leadflow: take the steps a rep would have taken first.
+    if row.stage is Stage.MQL:
+        await step(await api.accept(kit, who, lead_id, api.AcceptIn()))
+        row = await _reload(kit, lead_id)
+    if row.stage is Stage.SAL:
+        await step(await api.qualify(kit, who, lead_id, api.QualifyIn()))
+        row = await _reload(kit, lead_id)
+    if row.stage is Stage.SQL:
+        if amount is None:
+            raise Problem.invalid_fields(
+                [{"field": "amount", "message": "an opportunity needs an amount"}]
+            )
+        body_in = api.OpportunityIn(amount=amount, currency=currency, opportunity_id=opportunity_id)
+        await step(await api.opportunity(kit, who, lead_id, body_in))
+    if outcome == "won":
+        won_amount = amount or row.amount
+        if won_amount is None:
+            raise Problem.invalid_fields([{"field": "amount", "message": "a win needs an amount"}])
+        await step(
+            await api.won(kit, who, lead_id, api.WonIn(amount=won_amount, currency=currency))
+        )
+    elif outcome == "lost":
+        reason = str(pick(event, chosen.reason) or "other")[:64]
+        try:
+            result = await api.lost(kit, who, lead_id, api.ReasonIn(reason_code=reason))
+        except Problem as exc:
+            if exc.status != 422:
+                raise
+            # A reason the loss-reason list does not have: "other", the CRM's words as note.
+            note = f"CRM loss reason: {reason}"
+            result = await api.lost(kit, who, lead_id, api.ReasonIn(reason_code="other", note=note))
+        await step(result)
+    return {"lead_id": str(lead_id), "outcome": outcome, "recorded": recorded}
+
+
+async def _reload(kit: Any, lead_id: uuid.UUID) -> Any:
+    async with kit.connect() as conn:
+        return await store.get_lead(conn, lead_id)

@@ -1,0 +1,153 @@
+"""Outcomes back from a CRM: a Salesforce opportunity closed won and a HubSpot deal-stage
+change to closed lost are recorded on the matching leads as a rep would record them, once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.intake import Contact, LeadCaptured
+from leadflow.events.catalogue.scoring import LeadQualified
+from leadflow.events.envelope import Envelope, new_id
+from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.routing.app import create_app
+from leadflow.routing.settings import RoutingSettings
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
+AUTH = {"Authorization": "Bearer test-admin-token"}
+
+
+async def test_salesforce_won_and_hubspot_lost_are_recorded_once(
+    settings_for: Callable[..., Any], isolation: Any, kafka_bootstrap: str
+) -> None:
+    app = create_app(settings_for(RoutingSettings))
+    won_lead, lost_lead = new_id(), new_id()
+    async with app_client(app) as client:
+        for path, body in [
+            ("/v1/routing/reps/ava", {"name": "Ava", "team_id": "na"}),
+            ("/v1/routing/queues/overflow", {"name": "Overflow"}),
+            ("/v1/routing/teams/na", {"members": ["ava"], "queue_id": "overflow"}),
+        ]:
+            assert (await client.put(path, json=body, headers=AUTH)).status_code == 200
+        r = await client.post(
+            "/v1/routing/rules",
+            json={
+                "rules": [
+                    {
+                        "id": "all",
+                        "target": {"kind": "team", "team_id": "na", "respect_territories": False},
+                    }
+                ],
+                "default_queue_id": "overflow",
+            },
+            headers=AUTH,
+        )
+        assert r.status_code == 201, r.text
+        for lead, email in (
+            (won_lead, "grace@navy.example"),
+            (lost_lead, "alan@bletchley.example"),
+        ):
+            await produce_events(
+                kafka_bootstrap,
+                isolation.topic("intake"),
+                [
+                    Envelope.new(
+                        LeadCaptured(
+                            inquiry_id=new_id(), capture_method="api", contact=Contact(email=email)
+                        ),
+                        lead_id=lead,
+                    )
+                ],
+            )
+            await produce_events(
+                kafka_bootstrap,
+                isolation.topic("scoring"),
+                [
+                    Envelope.new(
+                        LeadQualified(
+                            fit=80,
+                            engagement=60,
+                            grade="A",
+                            matrix_cell="A1",
+                            model_version=1,
+                            lead=LeadSnapshot(grade="A"),
+                        ),
+                        lead_id=lead,
+                    )
+                ],
+            )
+
+        async def routed() -> bool:
+            for lead in (won_lead, lost_lead):
+                r = await client.get(f"/v1/leads/{lead}/assignment", headers=AUTH)
+                if r.status_code != 200 or r.json().get("contact") is None:
+                    return False
+            return True
+
+        await wait_until(routed, timeout=30, message="both leads assigned with their contact")
+
+        salesforce = {
+            "Id": "0065g00000XyZ1AAA",
+            "StageName": "Closed Won",
+            "Amount": 48000,
+            "CurrencyIsoCode": "EUR",
+            "Contact_Email__c": "Grace@Navy.example",
+        }
+        r = await client.post(
+            "/v1/routing/crm/events?mapping=salesforce", json=salesforce, headers=AUTH
+        )
+        assert r.status_code == 200, r.text
+        assert [s["event_type"] for s in r.json()["recorded"]] == [
+            "lead.accepted",
+            "lead.sales_qualified",
+            "opportunity.opened",
+            "deal.won",
+        ]
+        lead = (await client.get(f"/v1/leads/{won_lead}/assignment", headers=AUTH)).json()
+        assert lead["stage"] == "won" and lead["amount"] == "48000.00"
+        assert lead["currency"] == "EUR" and lead["opportunity_id"] == "0065g00000XyZ1AAA"
+        # The CRM sends it again: nothing more is recorded.
+        again = await client.post(
+            "/v1/routing/crm/events?mapping=salesforce", json=salesforce, headers=AUTH
+        )
+        assert again.status_code == 200
+        assert [s["repeated"] for s in again.json()["recorded"]] == [True]
+
+        hubspot = {
+            "eventId": 1001,
+            "subscriptionType": "deal.propertyChange",
+            "objectId": 9876,
+            "propertyName": "dealstage",
+            "propertyValue": "closedlost",
+            "properties": {
+                "leadflow_lead_id": str(lost_lead),
+                "amount": "12000",
+                "deal_currency_code": "USD",
+                "closed_lost_reason": "price",
+            },
+        }
+        r = await client.post("/v1/routing/crm/events?mapping=hubspot", json=hubspot, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert r.json()["recorded"][-1]["event_type"] == "deal.lost"
+        lead = (await client.get(f"/v1/leads/{lost_lead}/assignment", headers=AUTH)).json()
+        assert lead["stage"] == "lost"
+
+        # Not keyed: refused. No lead with that e-mail: 404 naming the field.
+        assert (
+            await client.post("/v1/routing/crm/events?mapping=salesforce", json=salesforce)
+        ).status_code == 401
+        nobody = {**salesforce, "Contact_Email__c": "nobody@nowhere.example"}
+        r = await client.post(
+            "/v1/routing/crm/events?mapping=salesforce", json=nobody, headers=AUTH
+        )
+        assert r.status_code == 404 and r.json()["errors"][0]["field"] == "email"
+        # An open stage that is not an outcome is acknowledged and ignored.
+        r = await client.post(
+            "/v1/routing/crm/events?mapping=hubspot",
+            json={**hubspot, "propertyValue": "somethingelse"},
+            headers=AUTH,
+        )
+        assert r.status_code == 200 and r.json()["recorded"] == []
