@@ -194,7 +194,10 @@ async def funnel_latency(url: str, schema: str, requests: int) -> dict[str, list
     cpu: list[float] = []
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        reports = {"X-Admin-Token": settings.admin_token}  # reports need a credential
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://bench", headers=reports
+        ) as client:
             for _, params in FUNNEL_QUERIES:
                 assert (await client.get("/v1/funnel", params=params)).status_code == 200
             for i in range(requests):
