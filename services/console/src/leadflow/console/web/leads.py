@@ -93,7 +93,7 @@ async def find(
         items=body.get("items", []),
         total=total,
         page=page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        page_count=max(1, -(-total // PAGE_SIZE)),
         query=query,
         note="" if answer.ok else _part(answer)["note"],
     )
