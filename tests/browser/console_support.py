@@ -75,7 +75,12 @@ async def sign_in(page: Any, console: str, email: str, password: str) -> None:
     await page.get_by_label("E-mail").fill(email)
     await page.get_by_label("Password").fill(password)
     await page.get_by_role("button", name="Sign in").click()
-    await page.wait_for_selector("#who-name")
+    try:
+        await page.wait_for_selector("#who-name", timeout=20_000)
+    except Exception:
+        raise AssertionError(
+            f"not signed in: {page.url}\n{(await page.content())[:3000]}"
+        ) from None
 
 
 async def create_user(
