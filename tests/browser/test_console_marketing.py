@@ -119,6 +119,7 @@ async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_s
             await site.get_by_label("Last name").fill("Lee")
             await site.get_by_label("Company").fill("Contoso Logistics")
             await site.get_by_label("Phone").fill("+1 206 555 0199")
+            await site.get_by_label("Send me product news").check()
             await site.get_by_role("button", name="Send").click()
             await site.get_by_text("Thank you!").wait_for()
 
@@ -148,5 +149,14 @@ async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_s
             row = await page.inner_text("#lead-results tbody tr")
             assert "Sam Lee" in row and "Contoso Logistics" in row
             assert await page.inner_text("#result-count") == "1 lead"
+
+            # Its page: profile and consent from intake, the whole timeline from analytics.
+            await page.locator("#lead-results tbody tr a").click()
+            await page.locator("#lead-name").wait_for()
+            assert await page.inner_text("#lead-name") == "Sam Lee"
+            consent = await page.inner_text("#consent")
+            assert "marketing opt in: True" in consent and "source: web_form" in consent, consent
+            assert "lead.captured" in await page.inner_text("#timeline")
+            assert "not available to your role" in await page.inner_text("#assignment")
             assert browser.outside == [], browser.outside
     print(f"console marketing browser test: {time.monotonic() - started:.1f}s")
