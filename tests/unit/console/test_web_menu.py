@@ -96,3 +96,30 @@ def test_money_is_summed_per_currency_never_across() -> None:
         {"currency": "EUR", "won_revenue": 500.0, "pipeline": 300.0, "won_deals": 1},
         {"currency": "USD", "won_revenue": 2000.0, "pipeline": 50.0, "won_deals": 3},
     ]
+
+
+def test_a_funnel_stage_opens_the_leads_at_it_only_for_roles_that_may_read_leads() -> None:
+    from leadflow.console.web.render import templates
+
+    def dashboard(may_list_leads: bool) -> str:
+        return templates.get_template("dashboard.html").render(
+            request=None,
+            who=None,
+            pages=[],
+            role_label="",
+            path="/dashboard",
+            csrf="x" * 40,
+            csrf_field="csrf_token",
+            stages=[{"stage": "mql", "count": 4, "conversion": 75.0}],
+            peak=4,
+            money=[],
+            trends=[],
+            trend_peak=1,
+            sources=[],
+            channel="web form",
+            may_list_leads=may_list_leads,
+            error="",
+        )
+
+    assert 'href="/leads?stage=mql&amp;channel=web%20form"' in dashboard(True)
+    assert "/leads?stage=" not in dashboard(False)

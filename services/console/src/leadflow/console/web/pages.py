@@ -274,6 +274,7 @@ async def dashboard(
         trend_peak=max((t["inquiry"] for t in trends), default=0) or 1,
         sources=source_rows,
         channel=channel or "",
+        may_list_leads=ctx.who.can(Permission.LEADS_READ),
         error="; ".join(a.problem for a in (funnel, weekly, sources) if not a.ok),
     )
 
