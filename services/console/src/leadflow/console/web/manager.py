@@ -54,10 +54,31 @@ async def routing_page(ctx: CtxDep) -> HTMLResponse:
         rules_json=json.dumps(draft or {"rules": []}, indent=2),
         lead_json=json.dumps(SAMPLE_LEAD, indent=2),
         version=(rules.body or {}).get("version") if rules.ok else None,
-        reps=reps.body if reps.ok else [],
+        reps=[{**r, "json": json.dumps(r, indent=2)} for r in (reps.body if reps.ok else [])],
         teams=teams.body if teams.ok else [],
         queues=queues.body if queues.ok else [],
         error="; ".join(a.problem for a in (rules, reps, teams, queues) if not a.ok),
+    )
+
+
+@manager.post("/routing/reps/{rep_id}", response_class=HTMLResponse)
+async def save_rep(ctx: CtxDep, rep_id: str) -> HTMLResponse:
+    """A rep's document (availability: active, working hours, out of office; capacity;
+    territories), replaced through routing's validation."""
+    if denied := _denied(ctx, Permission.ROUTING_CONFIG):
+        return denied
+    form = await _form(ctx.request)
+    if not session.csrf_ok(ctx.request, form):
+        return ctx.page("_result.html", error="The form expired: reload.")
+    rep, error = _json_field(form, "rep")
+    if error:
+        return ctx.page("_result.html", error=error)
+    answer = await ctx.api.call("routing", "PUT", f"/v1/routing/reps/{rep_id}", json=rep)
+    return ctx.page(
+        "_result.html",
+        title=f"Rep {rep_id} saved",
+        result=answer.body if answer.ok else None,
+        error=_problem(answer),
     )
 
 
