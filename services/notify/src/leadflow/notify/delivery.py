@@ -192,17 +192,25 @@ class Delivery:
 
     async def on_digest(self, timer: Timer, uow: UnitOfWork) -> None:
         recipient = timer.key.removeprefix("digest:")
-        items = await store.take_digest(uow.conn, recipient)
-        if not items:
+        taken = await store.take_digest(uow.conn, recipient)
+        if not taken:
             return
+        # Each held notification rendered as it would have been sent at once (who, which
+        # company, the console link), in the order it arrived: the digest is read instead.
+        rows = await store.messages_by_id(uow.conn, [i.message_id for i in taken])
+        leads = await store.get_leads(uow.conn, [r.lead_id for r in rows if r.lead_id])
+        items = []
+        for row in rows:
+            what = self._render(row, leads.get(row.lead_id))
+            subject = what.subject if isinstance(what, domain.Mail) else what.get("text")
+            link = domain.lead_link(self.settings.console_url, str(row.lead_id))
+            items.append({"subject": subject or row.subject, "link": link if row.lead_id else None})
         now = uow.clock.now()
-        mail = domain.digest_mail(
-            recipient, [dict(i._mapping) for i in items], now.date().isoformat()
-        )
+        mail = domain.digest_mail(recipient, items, now.date().isoformat())
         try:
             await self.mailer.send(mail)
         except Exception as exc:
-            await store.undo_digest(uow.conn, [i.message_id for i in items])
+            await store.undo_digest(uow.conn, [i.message_id for i in taken])
             await self._retry(timer, uow, repr(exc))
             return
         await uow.append(

@@ -191,6 +191,8 @@ def digest_mail(to: str, items: Sequence[Mapping[str, Any]], day: str) -> Mail:
     lines = [f"Your Leadflow digest for {day}: {len(items)} notification(s).", ""]
     for item in items:
         lines.append(f"- {item['subject']}")
+        if item.get("link"):
+            lines.append(f"  {item['link']}")
     return Mail(
         to=to,
         subject=f"Leadflow digest: {len(items)} notification(s)",
