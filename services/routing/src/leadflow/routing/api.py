@@ -48,6 +48,7 @@ from leadflow.events.service import (
 from leadflow.routing import store
 from leadflow.routing.domain import (
     Queue,
+    ReassignRefused,
     Rep,
     Rule,
     RuleSet,
@@ -59,7 +60,7 @@ from leadflow.routing.domain import (
     rep_token_digest,
     users_of,
 )
-from leadflow.routing.handlers import simulate_decision
+from leadflow.routing.handlers import reassign_by_manager, simulate_decision
 from leadflow.routing.store import ConfigCache, LeadRow
 
 router = APIRouter(dependencies=[requires(Permission.ROUTING_CONFIG)])
@@ -786,6 +787,46 @@ async def recycle(kit: KitDep, who: CallerDep, lead_id: LeadId, body: ReasonIn) 
 
 
 # -- read views ------------------------------------------------------------------------
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rep_id: str = Field(pattern=_SLUG, description="the rep who takes the lead over")
+    reason: str = Field(min_length=1, max_length=500, description="why, for the decision log")
+
+
+@router.post(
+    "/v1/leads/{lead_id}/reassign",
+    tags=["hand-off"],
+    summary="A sales manager hands an open lead to another rep (lead.reassigned)",
+    responses={409: {"description": "lead not open, same rep, or rep unavailable"}},
+)
+async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
+    """Under the routing decision lock (so loads and caps stay exact against concurrent
+    assignments) and the lead's row lock; the decision is ``manual_reassignment``'s."""
+    async with kit.unit_of_work() as uow:
+        await store.decision_lock(uow.conn)
+        row = await store.lock_lead(uow.conn, lead_id)
+        if row is None:
+            raise UnknownLead(lead_id)
+        try:
+            event, decision = await reassign_by_manager(
+                uow, _cache(kit), row, body.rep_id, body.reason.strip() or body.reason
+            )
+        except ReassignRefused as refused:
+            raise Problem(
+                refused.status,
+                "Invalid request" if refused.status == 422 else "Cannot reassign",
+                refused.message,
+                errors=[{"field": refused.field, "message": refused.message}],
+            ) from None
+    return ActionOut(
+        lead_id=lead_id,
+        event_type=event.event_type,
+        event_id=event.event_id,
+        stage=row.stage.value if row.stage else None,
+        rep_id=decision.rep_id,
+    )
 
 
 @sales_router.get(

@@ -772,6 +772,65 @@ def choose_assignee(
     )
 
 
+# -- a manager's reassignment ------------------------------------------------------------
+
+
+class ReassignRefused(Exception):
+    """Why a manager's reassignment cannot happen: the field to blame and the HTTP status
+    (422 the request names something that does not exist, 409 the lead's or rep's state
+    forbids it now)."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+        self.message = message
+
+
+def manual_reassignment(
+    *,
+    in_sales: bool,
+    stage: str | None,
+    current_rep_id: str | None,
+    rep_id: str,
+    reason: str,
+    roster: Roster,
+    rules: RuleSet,
+    state: RoutingState,
+    now: datetime,
+) -> Decision:
+    """A sales manager hands an open lead to ``rep_id``.
+
+    The manager names the rep, so no rule is consulted; but the rep must exist and be able
+    to take a lead now (active, at work, not out of office, under their caps), the lead
+    must still be with sales, and the new owner must differ from the old one, else the
+    decision would record a move that did not happen. A rep the SLA excluded may be chosen:
+    the manager's word overrides the automatic exclusion.
+    """
+    rep = roster.reps.get(rep_id)
+    if rep is None:
+        raise ReassignRefused(422, "rep_id", f"unknown rep {rep_id!r}")
+    if not in_sales:
+        raise ReassignRefused(
+            409, "lead_id", f"the lead is not open with sales (stage {stage or 'unknown'})"
+        )
+    if current_rep_id == rep_id:
+        raise ReassignRefused(409, "rep_id", f"the lead is already owned by {rep_id!r}")
+    why = unavailable_reason(rep, state, now)
+    if why is not None:
+        raise ReassignRefused(409, "rep_id", f"rep {rep_id!r} is unavailable: {why}")
+    return Decision(
+        assignee_kind="rep",
+        rep_id=rep.id,
+        team_id=rep.team_id,
+        queue_id=None,
+        rule_id=None,
+        rules_version=rules.version,
+        method="manual",
+        reason=f"reassigned by a sales manager: {reason}",
+    )
+
+
 # -- rep tokens --------------------------------------------------------------------------
 
 REP_TOKEN_PREFIX = "lfr_"

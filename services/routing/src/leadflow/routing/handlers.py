@@ -43,7 +43,13 @@ from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.shredding import shred
 from leadflow.routing import store
 from leadflow.routing.contacts import contact_card
-from leadflow.routing.domain import Decision, Roster, choose_assignee, lead_for_rules
+from leadflow.routing.domain import (
+    Decision,
+    Roster,
+    choose_assignee,
+    lead_for_rules,
+    manual_reassignment,
+)
 from leadflow.routing.store import AssignmentRow, Config, ConfigCache, LeadRow
 
 log = logging.getLogger("leadflow.routing")
@@ -122,6 +128,56 @@ def _owned(row: LeadRow, decision: Decision, now: datetime, **fields: Any) -> Le
         assigned_at=now,
         **fields,
     )
+
+
+async def reassign_by_manager(
+    uow: UnitOfWork, cache: ConfigCache, row: LeadRow, rep_id: str, reason: str
+) -> tuple[Envelope, Decision]:
+    """A sales manager's reassignment of the locked lead ``row``, written like the SLA's:
+    the same ``lead.reassigned`` fact (so sla-monitor restarts the clock for the new owner,
+    notify tells them and analytics counts it), the same load and decision bookkeeping.
+    The caller holds the routing decision lock and the lead's row lock.
+    Raises ``ReassignRefused`` (nothing written) when the move is not possible."""
+    conn = uow.conn
+    now = uow.clock.now()
+    config = await cache.get(conn)
+    state = await store.load_state(conn, now, fold=True)
+    decision = manual_reassignment(
+        in_sales=row.in_sales,
+        stage=row.stage.value if row.stage else None,
+        current_rep_id=row.rep_id,
+        rep_id=rep_id,
+        reason=reason,
+        roster=config.roster,
+        rules=config.rules,
+        state=state.view(),
+        now=now,
+    )
+    state.record(decision, config.roster, now, released=_released(row))
+    # The manager's choice lifts an SLA exclusion of the chosen rep on this lead.
+    excluded = [r for r in row.excluded_reps if r != rep_id]
+    await store.write_decisions(
+        conn, [], [_owned(row, decision, now, excluded_reps=excluded)], state
+    )
+    [reassigned] = await uow.append(
+        row.lead_id,
+        LeadReassigned(
+            from_rep_id=row.rep_id,
+            assignee_kind=decision.assignee_kind,
+            rep_id=decision.rep_id,
+            team_id=decision.team_id,
+            queue_id=decision.queue_id,
+            reason=decision.reason,
+            lead=row.snapshot,
+            method=decision.method,
+            **_who_to_tell(decision, config.roster),
+        ),
+    )
+    explanation = {**decision.explanation(), "from_rep_id": row.rep_id, "by": "sales manager"}
+    await store.insert_reassignment(
+        conn, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
+    )
+    return reassigned, decision
 
 
 class RoutingHandlers:
