@@ -147,7 +147,7 @@ class Delivery:
             )
         await store.messages_sent(uow.conn, sent, now)
 
-    def _render(self, row: Any, lead: Any) -> domain.Mail | dict[str, str]:
+    def _render(self, row: Any, lead: Any) -> domain.Mail | dict[str, Any]:
         lead_id = str(row.lead_id)
         card = domain.LeadCard.from_row(
             lead_id, lead.contact if lead else None, lead.scoring if lead else None
@@ -175,10 +175,10 @@ class Delivery:
                 detail=ctx.get("detail") or "",
             )
         if row.channel == "slack":
-            return domain.slack_text(mail.subject, domain.lead_link(console, lead_id))
+            return domain.slack_message(mail.subject, domain.lead_link(console, lead_id), card)
         return mail
 
-    async def _send(self, row: Any, what: domain.Mail | dict[str, str]) -> str | None:
+    async def _send(self, row: Any, what: domain.Mail | dict[str, Any]) -> str | None:
         try:
             if isinstance(what, domain.Mail):
                 await self.mailer.send(what, row.message_id)

@@ -206,9 +206,43 @@ def next_digest_at(now: datetime, hour: int) -> datetime:
     return at if at > now else at + timedelta(days=1)
 
 
-def slack_text(subject: str, link: str | None) -> dict[str, str]:
-    """A Slack-compatible incoming-webhook body (Mattermost and Rocket.Chat read it too)."""
-    return {"text": f"{subject} <{link}|open>" if link else subject}
+def _slack_escape(value: str) -> str:
+    """Slack's three control characters in text that came from a lead (its mrkdwn rules)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_message(subject: str, link: str | None, card: LeadCard | None = None) -> dict[str, Any]:
+    """A Slack-compatible incoming-webhook body: ``text`` (what Mattermost, Rocket.Chat and
+    Slack's notifications show) plus Block Kit ``blocks`` with the lead's card, which Slack
+    renders and the others ignore."""
+    title = _slack_escape(subject)
+    text = f"{title} <{link}|open>" if link else title
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": f"*<{link}|{title}>*" if link else f"*{title}*"},
+        }
+    ]
+    if card is not None:
+        facts = [
+            ("Company", card.company),
+            ("Title", card.title),
+            ("Phone", card.phone),
+            ("Grade", card.grade),
+        ]
+        fields = [
+            {"type": "mrkdwn", "text": f"*{name}*\n{_slack_escape(value)}"}
+            for name, value in facts
+            if value
+        ]
+        if fields:
+            blocks.append({"type": "section", "fields": fields})
+        if card.reasons:
+            why = ", ".join(_slack_escape(r) for r in card.reasons)
+            blocks.append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": f"Why: {why}"}]}
+            )
+    return {"text": text, "blocks": blocks}
 
 
 # -- nurture --------------------------------------------------------------------------------
