@@ -17,8 +17,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from leadflow.console.web.backend import Answer
-from leadflow.console.web.render import CtxDep
-from leadflow.events.access import public
+from leadflow.console.web.render import Ctx, CtxDep
+from leadflow.events.access import Permission, public
 
 leads = APIRouter(include_in_schema=False, dependencies=[public()])
 
@@ -54,7 +54,33 @@ async def lead_page(ctx: CtxDep, lead_id: uuid.UUID) -> HTMLResponse:
     contact = (profile.body or {}).get("contact") if profile.ok else None
     if not contact and assignment.ok:
         contact = (assignment.body or {}).get("contact")
-    return ctx.page("lead.html", lead_id=str(lead_id), parts=parts, contact=contact or {})
+    return ctx.page(
+        "lead.html",
+        lead_id=str(lead_id),
+        parts=parts,
+        contact=contact or {},
+        reassign_to=await _reassign_choices(ctx, assignment),
+    )
+
+
+# Routing's open stages: a lead there has an owner a manager may change.
+_OPEN_STAGES = ("mql", "sal", "sql", "opportunity", "on_hold")
+
+
+async def _reassign_choices(ctx: Ctx, assignment: Answer) -> list[dict[str, Any]]:
+    """The reps a sales manager may hand this open lead to (the Reassign control), or none
+    when the role may not reassign or the lead is not open with sales. Routing still decides:
+    a rep paused, away or at a cap is refused there, in its own words."""
+    if not (assignment.ok and ctx.who.can(Permission.ROUTING_CONFIG)):
+        return []
+    body = assignment.body or {}
+    if body.get("stage") not in _OPEN_STAGES:
+        return []
+    reps = await ctx.api.get("routing", "/v1/routing/reps")
+    owner = body.get("rep_id")
+    return [
+        r for r in (reps.body if reps.ok else []) if r.get("id") != owner and r.get("active", True)
+    ]
 
 
 PAGE_SIZE = 25

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 from fastapi import APIRouter
@@ -77,6 +78,25 @@ async def save_rep(ctx: CtxDep, rep_id: str) -> HTMLResponse:
     return ctx.page(
         "_result.html",
         title=f"Rep {rep_id} saved",
+        result=answer.body if answer.ok else None,
+        error=_problem(answer),
+    )
+
+
+@manager.post("/leads/{lead_id}/reassign", response_class=HTMLResponse)
+async def reassign_lead(ctx: CtxDep, lead_id: uuid.UUID) -> HTMLResponse:
+    """The lead page's Reassign control: routing's ``POST /v1/leads/{id}/reassign`` with
+    the manager's token; a refusal (rep unavailable, lead no longer open) is routing's."""
+    if denied := _denied(ctx, Permission.ROUTING_CONFIG):
+        return denied
+    form = await _form(ctx.request)
+    if not session.csrf_ok(ctx.request, form):
+        return ctx.page("_result.html", error="The form expired: reload.")
+    body = {"rep_id": str(form.get("rep_id") or ""), "reason": str(form.get("reason") or "")}
+    answer = await ctx.api.post("routing", f"/v1/leads/{lead_id}/reassign", body)
+    return ctx.page(
+        "_result.html",
+        title=f"Reassigned to {body['rep_id']}",
         result=answer.body if answer.ok else None,
         error=_problem(answer),
     )
