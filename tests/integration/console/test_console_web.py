@@ -133,6 +133,7 @@ async def test_an_admin_is_offered_dashboard_and_users_and_sees_the_users(
             "/scoring",
             "/tracks",
             "/forms",
+            "/imports",
             "/costs",
             "/api-keys",
             "/routing",

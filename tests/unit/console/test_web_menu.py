@@ -33,6 +33,7 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
         "/scoring",
         "/tracks",
         "/forms",
+        "/imports",
         "/costs",
         "/api-keys",
         "/routing",
@@ -46,6 +47,7 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
         "/scoring",
         "/tracks",
         "/forms",
+        "/imports",
         "/costs",
         "/api-docs",
     ]

@@ -11,6 +11,7 @@ from leadflow.console import keys, store
 from leadflow.console.api import hash_password, router, settings_of, users
 from leadflow.console.settings import ConsoleSettings
 from leadflow.console.web import mount as mount_web
+from leadflow.console.web.imports import MAX_UPLOAD_BYTES
 from leadflow.events.access import Role, verifier_of
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
@@ -66,6 +67,10 @@ def create_kit(
         produces=False,
         clock=clock,
         migrations_dir=MIGRATIONS,
+        # The imports page forwards a file as it is to intake, which reads a NUL byte as one
+        # bad row (and an .xlsx is binary): the console must not refuse the whole upload.
+        body_limits={"/imports": MAX_UPLOAD_BYTES + 64 * 1024},
+        file_uploads=("/imports",),
         on_startup=(load_signing_key, bootstrap_admin),
     )
 

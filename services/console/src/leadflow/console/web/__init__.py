@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
+from leadflow.console.web.imports import imports
 from leadflow.console.web.leads import leads
 from leadflow.console.web.manager import manager
 from leadflow.console.web.marketing import marketing
@@ -25,6 +26,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(users_pages)
     app.include_router(manager)
     app.include_router(ops)
+    app.include_router(imports)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

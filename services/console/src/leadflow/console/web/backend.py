@@ -58,6 +58,7 @@ class Services:
         *,
         json: Any = None,
         params: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> Answer:
         try:
             r = await self.client.request(
@@ -65,6 +66,7 @@ class Services:
                 self.urls[service] + path,
                 json=json,
                 params=params,
+                files=files,
                 headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
             )
         except httpx.HTTPError as exc:

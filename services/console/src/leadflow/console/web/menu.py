@@ -30,6 +30,7 @@ PAGES: tuple[Page, ...] = (
     Page("/scoring", "Scoring model", Permission.SCORING_MODEL),
     Page("/tracks", "Nurture", Permission.NURTURE),
     Page("/forms", "Forms", Permission.FORMS),
+    Page("/imports", "Imports", Permission.IMPORTS),
     Page("/costs", "Campaign costs", Permission.CAMPAIGN_COSTS),
     Page("/api-keys", "API keys", Permission.API_KEYS),
     Page("/routing", "Routing", Permission.ROUTING_CONFIG),
