@@ -1,5 +1,6 @@
 """Sales managers' pages: the roster (reps, teams, queues), the routing rules editor with a
-dry run before publishing, SLA policies, and the open breaches (each linking to its lead).
+dry run before publishing, SLA policies and business calendars, the open breaches (each
+linking to its lead), and the lead page's Reassign control.
 
 As everywhere in the console, each read and change is the owning service's API with the
 person's token: routing's ``routing.config`` and sla-monitor's ``sla.policies`` /
@@ -12,6 +13,7 @@ import asyncio
 import json
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -176,3 +178,84 @@ async def publish_policies(ctx: CtxDep) -> HTMLResponse:
         return await _sla(ctx, error=f"Not published: {_problem(answer)}")
     version = (answer.body or {}).get("version")
     return await _sla(ctx, flash=f"Published SLA policies version {version}.")
+
+
+# -- SLA business calendars ---------------------------------------------------------------
+
+NEW_CALENDAR = {
+    "calendar_id": "emea",
+    "name": "EMEA office hours",
+    "timezone": "Europe/Berlin",
+    "hours": {d: [{"start": "09:00", "end": "17:00"}] for d in ("mon", "tue", "wed", "thu", "fri")},
+    "holidays": ["2026-12-25"],
+    "rep_ids": [],
+    "team_ids": [],
+}
+
+
+def _hours_text(hours: dict[str, list[dict[str, str]]]) -> str:
+    """``mon 09:00-17:00 · tue ...``: the week as a manager reads it (closed days left out)."""
+    return " · ".join(
+        f"{day} " + ", ".join(f"{p['start']}-{p['end']}" for p in periods)
+        for day, periods in hours.items()
+        if periods
+    )
+
+
+@manager.get("/sla/calendars", response_class=HTMLResponse)
+async def calendars_page(ctx: CtxDep) -> HTMLResponse:
+    if denied := _denied(ctx, Permission.SLA_POLICIES):
+        return denied
+    return await _calendars(ctx)
+
+
+async def _calendars(ctx: Ctx, flash: str = "", error: str = "") -> HTMLResponse:
+    """Each calendar (its week, holidays, whose clock it is, the policies naming it) with a
+    JSON editor; sla-monitor validates every save (zones, periods, holidays)."""
+    calendars, policies = await asyncio.gather(
+        ctx.api.get("sla", "/v1/sla/calendars"),
+        ctx.api.get("sla", "/v1/sla/policies"),
+    )
+    used: dict[str, list[str]] = {}
+    for p in (policies.body or {}).get("policies", []) if policies.ok else []:
+        if p.get("calendar_id"):
+            used.setdefault(p["calendar_id"], []).append(p["policy_id"])
+    items = [
+        {
+            **c,
+            "week": _hours_text(c.get("hours") or {}),
+            "policies": used.get(c["calendar_id"], []),
+            "json": json.dumps(c, indent=2),
+        }
+        for c in ((calendars.body or {}).get("calendars", []) if calendars.ok else [])
+    ]
+    return ctx.page(
+        "sla_calendars.html",
+        calendars=items,
+        new_json=json.dumps(NEW_CALENDAR, indent=2),
+        flash=flash,
+        error=error or "; ".join(a.problem for a in (calendars, policies) if not a.ok),
+    )
+
+
+@manager.post("/sla/calendars", response_class=HTMLResponse)
+async def save_calendar(ctx: CtxDep) -> HTMLResponse:
+    """Create or replace one calendar (``PUT /v1/sla/calendars/{id}``, the id from the JSON);
+    a refusal is sla-monitor's, naming the field, and the page keeps what was in force."""
+    if denied := _denied(ctx, Permission.SLA_POLICIES):
+        return denied
+    form = await _form(ctx.request)
+    if not session.csrf_ok(ctx.request, form):
+        return await _calendars(ctx, error="The form expired: reload.")
+    calendar, error = _json_field(form, "calendar")
+    if error:
+        return await _calendars(ctx, error=error)
+    calendar_id = str(calendar.get("calendar_id") or "") if isinstance(calendar, dict) else ""
+    if not calendar_id:
+        return await _calendars(ctx, error="Not saved: calendar_id is required")
+    answer = await ctx.api.call(
+        "sla", "PUT", f"/v1/sla/calendars/{quote(calendar_id, safe='')}", json=calendar
+    )
+    if not answer.ok:
+        return await _calendars(ctx, error=f"Not saved: {_problem(answer)}")
+    return await _calendars(ctx, flash=f"Calendar {calendar_id} saved.")
