@@ -60,6 +60,9 @@ async def test_x_education_export_imports_unmodified_and_a_reimport_changes_noth
         captured, closed = await intake.kit.store.read_stream(conn, lead[0])
     payload: Any = captured.payload
     assert payload.historical is True and payload.contact.email is None
+    # The id travels with its system: routing matches CRM outcomes by the pair.
+    assert payload.external_id == "2a272436-5132-4136-86fa-dcc88c88f482"
+    assert payload.external_system == "x-education"
     assert payload.contact.country == "IN"
     assert payload.contact.city is None  # "Select" reads as blank
     assert payload.attributes["totalvisits"] == "5"
@@ -136,3 +139,29 @@ async def test_import_refuses_bad_mappings_before_reading_rows(intake: Intake) -
         headers={"X-Api-Key": intake.api_key, "Content-Type": "text/csv"},
     )
     assert not_admin.status_code == 403
+
+
+async def test_an_imported_leads_event_carries_its_id_with_the_source_system(
+    intake: Intake,
+) -> None:
+    body = "Id,E-mail\n00Q5g00000AbCdE,ext@acme.com\n"
+    response = await intake.client.post(
+        "/v1/imports",
+        params={
+            "mapping": json.dumps({"Id": "external_id", "E-mail": "contact.email"}),
+            "source_system": "salesforce",
+        },
+        content=body.encode(),
+        headers={**ADMIN, "Content-Type": "text/csv"},
+    )
+    assert response.status_code == 202, response.text
+    result = await finished(intake, response.json()["import_id"])
+    assert result["new_leads"] == 1, result
+    [lead] = await intake.rows(
+        "SELECT lead_id FROM external_ids WHERE system = 'salesforce' "
+        "AND external_id = '00Q5g00000AbCdE'"
+    )
+    async with intake.kit.connect() as conn:
+        [captured] = await intake.kit.store.read_stream(conn, lead[0])
+    payload: Any = captured.payload
+    assert (payload.external_id, payload.external_system) == ("00Q5g00000AbCdE", "salesforce")

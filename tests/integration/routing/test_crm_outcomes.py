@@ -147,7 +147,7 @@ async def test_salesforce_won_and_hubspot_lost_are_recorded_once(
         # An open stage that is not an outcome is acknowledged and ignored.
         r = await client.post(
             "/v1/routing/crm/events?mapping=hubspot",
-            json={**hubspot, "propertyValue": "somethingelse"},
+            json={**hubspot, "eventId": 1002, "propertyValue": "somethingelse"},
             headers=AUTH,
         )
         assert r.status_code == 200 and r.json()["recorded"] == []

@@ -159,6 +159,7 @@ async def ingest(
                 rating=inquiry.rating,
                 notes=inquiry.notes,
                 external_id=inquiry.external_id,
+                external_system=inquiry.external_system if inquiry.external_id else None,
                 attributes=inquiry.attributes,
                 historical=item.historical,
             )
@@ -273,6 +274,7 @@ def _repeat_inquiry(
             rating=inquiry.rating,
             notes=inquiry.notes,
             external_id=inquiry.external_id,
+            external_system=inquiry.external_system if inquiry.external_id else None,
             attributes=inquiry.attributes,
             historical=item.historical,
         )

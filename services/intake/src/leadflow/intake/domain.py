@@ -858,6 +858,7 @@ class CleanInquiry:
     external_id: str | None
     attributes: dict[str, str]
     occurred_at: datetime | None
+    external_system: str | None = None  # an import's system; None from the API
 
 
 _TRUE = frozenset({"true", "yes", "y", "1", "on", "checked", "opt-in", "optin"})

@@ -292,6 +292,7 @@ async def import_batch(
                 dataclasses.replace(
                     p.inquiry,
                     source=p.inquiry.source.model_copy(update={"import_id": str(import_id)}),
+                    external_system=plan.system,
                 ),
                 "import",
                 new_id(),

@@ -4,11 +4,17 @@
 client) takes the CRM's own JSON and a field mapping: a built-in one (``?mapping=salesforce``
 for an Opportunity record as a Flow or outbound message sends it, ``?mapping=hubspot`` for a
 deal-stage change enriched with the deal's amount and contact) or the caller's own
-(``{"mapping": {...}, "event": {...}}``). The lead is found by its Leadflow id, stored in
-the CRM as an external id, or by the contact's e-mail; the outcome is recorded by the same
-actions a rep takes (accepted and sales-qualified first when the CRM is ahead of Leadflow,
-then opportunity, won or lost). Idempotent: an outcome the lead already has is a repeat,
-recorded once.
+(``{"mapping": {...}, "event": {...}}``). The lead is found, in this order, by its Leadflow
+id stored in the CRM, by the id the lead has in its source system (``external_id`` plus the
+``source_system`` it belongs to: what an import identified the lead by, kept by routing from
+intake's ``lead.captured`` / ``inquiry.received``), or by the contact's e-mail; the outcome
+is recorded by the same actions a rep takes (accepted and sales-qualified first when the CRM
+is ahead of Leadflow, then opportunity, won or lost).
+
+Idempotent twice over: the CRM's own event id (the mapping's ``event_id`` path, or an
+``Idempotency-Key`` header) is remembered with the answer, so a redelivery is answered the
+same and recorded once even when the lead has moved on since; and an outcome the lead
+already has is a repeat, recorded once, when the CRM sends no id.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
@@ -37,6 +43,10 @@ class CrmMapping(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lead_id: str | None = None
     email: str | None = None
+    external_id: str | None = None
+    source_system: str | None = None
+    default_source_system: str | None = None
+    event_id: str | None = None
     opportunity_id: str
     stage: str
     amount: str | None = None
@@ -51,6 +61,8 @@ PRESETS: dict[str, CrmMapping] = {
     "salesforce": CrmMapping(
         lead_id="Leadflow_Lead_Id__c",
         email="Contact_Email__c",
+        external_id="Lead_External_Id__c",
+        default_source_system="salesforce",
         opportunity_id="Id",
         stage="StageName",
         amount="Amount",
@@ -69,6 +81,9 @@ PRESETS: dict[str, CrmMapping] = {
     "hubspot": CrmMapping(
         lead_id="properties.leadflow_lead_id",
         email="properties.contact_email",
+        external_id="properties.contact_id",
+        default_source_system="hubspot",
+        event_id="eventId",
         opportunity_id="objectId",
         stage="propertyValue",
         amount="properties.amount",
@@ -114,12 +129,19 @@ def _amount(value: Any) -> Decimal | None:
     return amount if amount > 0 else None
 
 
-async def _find_lead(kit: Any, lead_ref: Any, email: Any) -> uuid.UUID:
+async def _find_lead(
+    kit: Any, lead_ref: Any, email: Any, external: tuple[str, str | None] | None
+) -> uuid.UUID:
     if lead_ref:
         try:
             return uuid.UUID(str(lead_ref))
         except ValueError:
             pass
+    if external is not None:
+        async with kit.connect() as conn:
+            found = await store.lead_by_external_id(conn, *external)
+        if found is not None:
+            return found
     if email:
         async with kit.connect() as conn:
             row = (
@@ -136,8 +158,8 @@ async def _find_lead(kit: Any, lead_ref: Any, email: Any) -> uuid.UUID:
     raise Problem(
         404,
         "Unknown lead",
-        "no lead matches the CRM record's Leadflow id or e-mail",
-        errors=[{"field": "email", "message": "no lead with this id or e-mail"}],
+        "no lead matches the CRM record's Leadflow id, external id or e-mail",
+        errors=[{"field": "email", "message": "no lead with this id, external id or e-mail"}],
     )
 
 
@@ -146,17 +168,43 @@ async def crm_event(
     kit: KitDep,
     body: dict[str, Any],
     mapping: Literal["salesforce", "hubspot"] | None = Query(default=None),
+    idempotency_key: str | None = Header(default=None, max_length=200),
 ) -> dict[str, Any]:
     if mapping is not None:
         chosen, event = PRESETS[mapping], body
     else:
         parsed = api._validated(CrmIn, body)
         chosen, event = parsed.mapping, parsed.event
+    system = str(pick(event, chosen.source_system) or chosen.default_source_system or "") or None
+    crm_event_id = pick(event, chosen.event_id) or idempotency_key
+    key = f"{mapping or 'custom'}:{crm_event_id}" if crm_event_id else None
+    if key is not None:
+        async with kit.connect() as conn:
+            seen = await store.crm_receipt(conn, key)
+        if seen is not None:  # the CRM's redelivery: the same answer, nothing recorded again
+            return {**seen, "repeat_of": str(crm_event_id)}
     stage = pick(event, chosen.stage)
     outcome = chosen.stages.get(str(stage)) if stage is not None else None
     if outcome is None:
         return {"recorded": [], "ignored": f"stage {stage!r} is not an outcome"}
-    lead_id = await _find_lead(kit, pick(event, chosen.lead_id), pick(event, chosen.email))
+    external_id = pick(event, chosen.external_id)
+    lead_id = await _find_lead(
+        kit,
+        pick(event, chosen.lead_id),
+        pick(event, chosen.email),
+        (str(external_id), system) if external_id not in (None, "") else None,
+    )
+    answer = await _record(kit, chosen, event, lead_id, outcome)
+    if key is not None:
+        async with kit.connect() as conn, conn.begin():
+            await store.record_crm_receipt(conn, key, lead_id, answer)
+    return answer
+
+
+async def _record(
+    kit: Any, chosen: CrmMapping, event: dict[str, Any], lead_id: uuid.UUID, outcome: Outcome
+) -> dict[str, Any]:
+    """The outcome recorded by the steps a rep would take."""
     opportunity_id = str(pick(event, chosen.opportunity_id) or "") or None
     amount = _amount(pick(event, chosen.amount))
     currency = str(pick(event, chosen.currency) or chosen.default_currency).upper()

@@ -20,7 +20,12 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.events.catalogue.intake import LeadCaptured, LeadErased, LeadProfileUpdated
+from leadflow.events.catalogue.intake import (
+    InquiryReceived,
+    LeadCaptured,
+    LeadErased,
+    LeadProfileUpdated,
+)
 from leadflow.events.catalogue.routing import (
     AccountRouted,
     LeadAssigned,
@@ -374,11 +379,25 @@ class RoutingHandlers:
         p = event.payload
         assert isinstance(p, LeadCaptured | LeadProfileUpdated)
         self._contacts(uow).card(event.lead_id, contact_card(p.contact))
+        if isinstance(p, LeadCaptured):
+            await self._external_id(event, uow)
+
+    async def on_inquiry(self, event: Envelope, uow: UnitOfWork) -> None:
+        """Another inquiry may carry the lead's id in another system (a second import)."""
+        await self._external_id(event, uow)
+
+    async def _external_id(self, event: Envelope, uow: UnitOfWork) -> None:
+        """The source system's id of the lead, kept so a CRM outcome can name the lead by it."""
+        p = event.payload
+        assert isinstance(p, LeadCaptured | InquiryReceived)
+        if p.external_id:
+            await store.add_external_id(uow.conn, event.lead_id, p.external_system, p.external_id)
 
     async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
         """Erasure: the card goes, and no later event of this lead brings it back."""
         assert isinstance(event.payload, LeadErased)
         self._contacts(uow).erase(event.lead_id, event.occurred_at)
+        await store.forget_external_ids(uow.conn, event.lead_id)
         # Reps' notes in the log become unreadable: their key goes (crypto-shredding).
         await shred(uow.conn, [event.lead_id], event.occurred_at)
 
@@ -443,6 +462,7 @@ class RoutingHandlers:
             LeadCaptured: self.on_contact,
             LeadProfileUpdated: self.on_contact,
             LeadErased: self.on_erased,
+            InquiryReceived: self.on_inquiry,
             SlaStarted: self.on_sla_started,
             SlaMet: self.on_sla_met,
             SlaBreached: self.on_sla_breached,

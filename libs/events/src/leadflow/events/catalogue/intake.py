@@ -148,6 +148,9 @@ class LeadCaptured(EventPayload):
     # Added by intake: the source system's id (e.g. an import's Prospect ID) and the
     # non-personal extra columns of an import (visits, time on site...) scoring may use.
     external_id: str | None = None
+    # The system that id belongs to (an import's ``system``, e.g. "salesforce"): the same
+    # id may exist in two systems. None when the caller did not say (the API).
+    external_system: str | None = None
     attributes: dict[str, str] = {}
     historical: bool = Field(default=False, description=HISTORICAL_DOC)
 
@@ -167,6 +170,7 @@ class InquiryReceived(EventPayload):
     rating: Rating | None = None
     notes: str | None = None
     external_id: str | None = None  # added by intake, as on LeadCaptured
+    external_system: str | None = None
     attributes: dict[str, str] = {}
     historical: bool = Field(default=False, description=HISTORICAL_DOC)
 
