@@ -130,6 +130,7 @@ async def test_an_admin_is_offered_dashboard_and_users_and_sees_the_users(
         assert re.findall(r'href="([^"]+)"', nav.group(1)) == [
             "/leads",
             "/dashboard",
+            "/process",
             "/scoring",
             "/tracks",
             "/forms",
@@ -180,6 +181,7 @@ async def test_pages_over_unreachable_services_say_so_and_a_rep_is_refused_marke
             "/tracks",
             "/forms",
             "/dashboard",
+            "/process",
         ):
             page = await client.get(path)
             assert page.status_code == 200, (path, page.text)

@@ -19,10 +19,11 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
     paths = lambda who: [p.path for p in menu.pages_for(who)]  # noqa: E731
     assert paths(person(Role.REP, rep_id="jane")) == ["/queue", "/api-docs"]
     assert paths(person(Role.REP)) == ["/api-docs"]  # a rep without a rep id owns no queue
-    assert paths(person(Role.ANALYST)) == ["/dashboard", "/sla", "/api-docs"]
+    assert paths(person(Role.ANALYST)) == ["/dashboard", "/process", "/sla", "/api-docs"]
     assert paths(person(Role.SALES_MANAGER)) == [
         "/leads",
         "/dashboard",
+        "/process",
         "/routing",
         "/sla",
         "/api-docs",
@@ -30,6 +31,7 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
     assert paths(person(Role.ADMIN)) == [
         "/leads",
         "/dashboard",
+        "/process",
         "/scoring",
         "/tracks",
         "/forms",
@@ -44,6 +46,7 @@ def test_each_role_is_offered_only_the_pages_it_may_use() -> None:
     assert paths(person(Role.MARKETING_OPS)) == [
         "/leads",
         "/dashboard",
+        "/process",
         "/scoring",
         "/tracks",
         "/forms",

@@ -15,6 +15,7 @@ from leadflow.console.web.manager import manager
 from leadflow.console.web.marketing import marketing
 from leadflow.console.web.ops import ops
 from leadflow.console.web.pages import pages
+from leadflow.console.web.process import process
 from leadflow.console.web.render import STATIC, SignInRequired, sign_in_redirect
 from leadflow.console.web.users import users_pages
 
@@ -27,6 +28,7 @@ def mount(app: FastAPI) -> None:
     app.include_router(manager)
     app.include_router(ops)
     app.include_router(imports)
+    app.include_router(process)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(SignInRequired)

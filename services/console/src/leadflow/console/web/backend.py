@@ -85,3 +85,15 @@ class Services:
 
     async def post(self, service: str, path: str, body: Any) -> Answer:
         return await self.call(service, "POST", path, json=body)
+
+    async def get_text(self, service: str, path: str, **params: Any) -> tuple[int, str]:
+        """A page the service renders itself (an HTML export): its status and text."""
+        try:
+            r = await self.client.get(
+                self.urls[service] + path,
+                params=params or None,
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+        except httpx.HTTPError as exc:
+            return 503, f"{service} is not reachable ({type(exc).__name__})"
+        return r.status_code, r.text

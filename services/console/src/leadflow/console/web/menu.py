@@ -27,6 +27,7 @@ PAGES: tuple[Page, ...] = (
     Page("/queue", "My queue", Permission.HANDOFF_READ, needs_rep_id=True),
     Page("/leads", "Leads", Permission.LEADS_READ),
     Page("/dashboard", "Dashboard", Permission.REPORTS),
+    Page("/process", "Process", Permission.REPORTS),
     Page("/scoring", "Scoring model", Permission.SCORING_MODEL),
     Page("/tracks", "Nurture", Permission.NURTURE),
     Page("/forms", "Forms", Permission.FORMS),
