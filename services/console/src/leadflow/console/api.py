@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from leadflow.console import domain, store
 from leadflow.console.keys import ALGORITHM, SigningKey
+from leadflow.console.rep_email import default_rep_email
 from leadflow.console.settings import ConsoleSettings
 from leadflow.events.access import Permission, Principal, public, requires
 from leadflow.events.errors import Problem
@@ -222,9 +223,10 @@ async def create_user(kit: KitDep, body: UserIn) -> JSONResponse:
         )
     if user is None:
         raise _taken(body.email)
-    return JSONResponse(
-        user.public(), status_code=201, headers={"Location": f"/v1/users/{user.user_id}"}
-    )
+    out = user.public()
+    if user.rep_id:
+        out["rep_email"] = await default_rep_email(settings_of(kit), user.rep_id, user.email)
+    return JSONResponse(out, status_code=201, headers={"Location": f"/v1/users/{user.user_id}"})
 
 
 @users.get("/v1/users", summary="Every user")
@@ -266,7 +268,10 @@ async def patch_user(kit: KitDep, user_id: uuid.UUID, body: UserPatch) -> dict[s
     except IntegrityError:
         raise _taken(str(given.get("email"))) from None
     assert updated is not None
-    return updated.public()
+    out = updated.public()
+    if updated.rep_id and ("rep_id" in changes or "email" in changes):
+        out["rep_email"] = await default_rep_email(settings_of(kit), updated.rep_id, updated.email)
+    return out
 
 
 @users.delete("/v1/users/{user_id}", status_code=204, summary="Delete a user")
