@@ -13,6 +13,7 @@ Hand-computed from ``scenario`` (the built-in process, all time, NOW = T0 + 29 d
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -105,8 +106,15 @@ async def test_audit_map_plan_then_a_published_process_changes_them(
     assert arrows[("mql", "nurture", "lead.rejected")] == 1
     assert arrows[("sql", "nurture", "lead.recycled")] == 1
 
-    dashboard = (await client.get("/")).text
+    dashboard = (await client.get("/", headers=ADMIN)).text
     assert 'id="process-map"' in dashboard and 'data-stage="on_hold"' in dashboard
+    # The allowed moves drawn as arrows, with their counts (L3 recycled from SQL).
+    assert re.search(
+        r'<svg id="process-diagram".*data-kind="recycle" data-from="sql" data-to="nurture" '
+        r'data-count="1"',
+        dashboard,
+        re.S,
+    )
     assert (
         "<td>mql</td><td>nurture</td><td>reject</td><td>lead.rejected</td><td>1</td>" in dashboard
     )
@@ -161,7 +169,7 @@ async def test_audit_map_plan_then_a_published_process_changes_them(
         return bool(body["process_version"] == 1)
 
     await wait_until(follows, timeout=60, message="analytics follows the published process")
-    stuck = (await client.get("/v1/stuck")).json()
+    stuck = (await client.get("/v1/stuck", headers=ADMIN)).json()
     assert stuck["total"] == 0  # L5's 27 days are within the agreed 30
     pmap = (await client.get("/v1/process/map", headers=ADMIN)).json()
     inquiry = next(b for b in pmap["stages"] if b["stage"] == "inquiry")

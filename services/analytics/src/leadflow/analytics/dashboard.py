@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics import process_reports, store
 from leadflow.analytics.store import Filters
+from leadflow.events import process_diagram
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -127,6 +128,7 @@ async def render(conn: AsyncConnection, f: Filters, now: datetime) -> str:
         "sources": sources["rows"],
         "stuck": stuck,
         "process_map": process_map,
+        "drawn": process_diagram.drawing(process_map["stages"], process_map["arrows"]),
         "duration": process_reports.duration_text,
         "waterfall": funnel["waterfall"],
         "pct": _pct,

@@ -14,15 +14,12 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from leadflow.console.web import diagram
 from leadflow.console.web.marketing import _denied, _problem
 from leadflow.console.web.render import Ctx, CtxDep
+from leadflow.events import process_diagram as diagram
 from leadflow.events.access import Permission, public
 
 process = APIRouter(include_in_schema=False, dependencies=[public()])
-
-KINDS = ("forward", "nurture", "reject", "recycle", "hold", "resume", "disqualify", "reengage",
-         "close")  # fmt: skip
 
 
 def _period(ctx: Ctx) -> dict[str, str]:
@@ -51,20 +48,12 @@ async def process_page(ctx: CtxDep) -> HTMLResponse:
     period = _period(ctx)
     answer = await ctx.api.get("analytics", "/v1/process/map", **period)
     body: dict[str, Any] = answer.body if answer.ok and isinstance(answer.body, dict) else {}
-    stages = body.get("stages") or []
-    boxes = diagram.boxes_for([s["stage"] for s in stages])
-    width, height = diagram.size_of(boxes)
+    drawn = diagram.drawing(body.get("stages") or [], body.get("arrows") or [])
     return ctx.page(
         "process.html",
         m=body,
         period=period,
-        stages=[{**s, "box": boxes[s["stage"]]} for s in stages],
-        arrows=diagram.arrows_for(boxes, body.get("arrows") or []),
-        kinds=KINDS,
-        box_w=diagram.BOX_W,
-        box_h=diagram.BOX_H,
-        width=width,
-        height=height,
+        **drawn,
         duration=duration,
         pct=pct,
         error=_problem(answer),

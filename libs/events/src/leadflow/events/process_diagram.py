@@ -1,5 +1,6 @@
 """The process map as a drawing: where each stage's box goes and the path of each allowed
-move between two boxes (pure geometry, no I/O; the template draws it as inline SVG).
+move between two boxes (pure geometry, no I/O). The console's ``/process`` page and
+analytics' dashboard both draw the map as inline SVG from it, so they look the same.
 
 The forward funnel runs left to right on the top row; the side stages (nurture,
 disqualified, on hold, lost) sit below the stages they branch from. Several moves between
@@ -29,6 +30,9 @@ GRID: dict[str, tuple[float, float]] = {
     "on_hold": (2.5, 1),
     "lost": (4.5, 1),
 }
+# Every kind of arrow ``analytics.process_map.arrow_kind`` names (one colour and head each).
+KINDS = ("forward", "nurture", "reject", "recycle", "hold", "resume", "disqualify", "reengage",
+         "close")  # fmt: skip
 BEND = 34.0  # how far apart two arrows between the same boxes bend
 
 
@@ -100,3 +104,19 @@ def arrows_for(boxes: dict[str, Box], arrows: list[dict[str, Any]]) -> list[dict
             }
         )
     return out
+
+
+def drawing(stages: list[dict[str, Any]], arrows: list[dict[str, Any]]) -> dict[str, Any]:
+    """What a template needs to draw a process map (``GET /v1/process/map``'s stages and
+    arrows): the stages with their box, the arrows with their path, the canvas size."""
+    boxes = boxes_for([s["stage"] for s in stages])
+    width, height = size_of(boxes)
+    return {
+        "stages": [{**s, "box": boxes[s["stage"]]} for s in stages],
+        "arrows": arrows_for(boxes, arrows),
+        "width": width,
+        "height": height,
+        "box_w": BOX_W,
+        "box_h": BOX_H,
+        "kinds": KINDS,
+    }
