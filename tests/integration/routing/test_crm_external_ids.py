@@ -92,7 +92,12 @@ async def test_outcomes_match_by_external_id_and_system_and_repeat_by_event_id(
         async def routed() -> bool:
             for lead in (from_sf, from_hs):
                 r = await client.get(f"/v1/leads/{lead}/assignment", headers=AUTH)
-                if r.status_code != 200 or r.json().get("contact") is None:
+                # The contact card alone makes the lead known (stage inquiry): wait for
+                # the qualification's assignment to Ava as well.
+                view = r.json() if r.status_code == 200 else {}
+                if view.get("contact") is None or view.get("stage") != "mql":
+                    return False
+                if view.get("rep_id") != "ava":
                     return False
             return True
 

@@ -83,7 +83,12 @@ async def test_salesforce_won_and_hubspot_lost_are_recorded_once(
         async def routed() -> bool:
             for lead in (won_lead, lost_lead):
                 r = await client.get(f"/v1/leads/{lead}/assignment", headers=AUTH)
-                if r.status_code != 200 or r.json().get("contact") is None:
+                # The contact card alone makes the lead known (stage inquiry): wait for
+                # the qualification's assignment to Ava as well.
+                view = r.json() if r.status_code == 200 else {}
+                if view.get("contact") is None or view.get("stage") != "mql":
+                    return False
+                if view.get("rep_id") != "ava":
                     return False
             return True
 
