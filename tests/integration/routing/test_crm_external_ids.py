@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.events.catalogue.intake import Contact, LeadCaptured
+from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.testing import app_client, produce_events, wait_until
@@ -178,6 +178,22 @@ async def test_outcomes_match_by_external_id_and_system_and_repeat_by_event_id(
         }
         r = await client.post("/v1/routing/crm/events", json=custom, headers=AUTH)
         assert r.status_code == 404, r.text
+
+        # Erasure: the lead's source-system id is forgotten with its contact card.
+        await produce_events(
+            kafka_bootstrap,
+            isolation.topic("intake"),
+            [Envelope.new(LeadErased(reason="request"), lead_id=from_sf)],
+        )
+        fresh = {**salesforce, "Id": "0065g00000Opp02"}
+
+        async def forgotten() -> bool:
+            r = await client.post(
+                "/v1/routing/crm/events?mapping=salesforce", json=fresh, headers=AUTH
+            )
+            return r.status_code == 404
+
+        await wait_until(forgotten, message="the erased lead's external id forgotten")
 
 
 async def _count(app: Any, lead: uuid.UUID, event_type: str) -> int:
