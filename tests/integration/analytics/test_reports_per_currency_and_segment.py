@@ -109,7 +109,8 @@ async def loaded(settings_for: Any, isolation: Any) -> AsyncIterator[httpx.Async
         Envelope.new(p, lead_id=LEADS[lead], occurred_at=T0 + timedelta(hours=hours))
         for lead, hours, p in history()
     ]
-    async with app_client(app) as client:
+    # Reports need a credential: every read of this client carries the admin token.
+    async with app_client(app, headers=ADMIN) as client:
         await sc.load(isolation, scripted)
         await wait_until(lambda: sc.caught_up(client), timeout=60, message="projections caught up")
         yield client

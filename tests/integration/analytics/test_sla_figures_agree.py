@@ -68,7 +68,12 @@ async def test_sla_compliance_is_the_same_in_sla_monitor_and_analytics(
         sent.extend(events)
         await produce_events(isolation.kafka_bootstrap, routing_topic, list(events))
 
-    async with app_client(sla_app) as sla, app_client(an_app) as analytics:
+    # Reports and per-lead SLAs need a credential: both clients carry the test admin token.
+    admin = {"Authorization": "Bearer test-admin-token"}
+    async with (
+        app_client(sla_app, headers=admin) as sla,
+        app_client(an_app, headers=admin) as analytics,
+    ):
         kit = kit_of_app(sla_app)
         assert kit.timer_runner is not None
 
