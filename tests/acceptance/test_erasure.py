@@ -2,8 +2,8 @@
 about them is left in any table of any service.
 
 A person browses anonymously, downloads content, fills an inquiry (name, e-mail, phone,
-notes, comments, an anonymous id); a rep accepts and contacts them, writing notes. Every one
-of those fields carries a marker. The test proves the scan sees the marker before the
+notes, comments, an anonymous id); a rep accepts and contacts them, writing notes, and puts
+the lead on hold with a reason typed in. Every one of those fields carries a marker. The test proves the scan sees the marker before the
 erasure (in the services' logs and read tables), then erases the lead through intake's
 public API and scans every text, JSON and array column of every table of every service's
 schema until none holds it. Event logs stay (counts, funnel): what goes is the personal
@@ -183,6 +183,12 @@ async def test_erased_lead_leaves_no_personal_text_in_any_table(e2e_stack: Any, 
             f"{e.routing}/v1/leads/{lead_id}/contacted",
             headers=admin,
             json={"rep_id": "r1", "channel": "phone", "note": f"left a voicemail {mark}"},
+        )
+        await ok(
+            "POST",
+            f"{e.routing}/v1/leads/{lead_id}/hold",
+            headers=admin,
+            json={"rep_id": "r1", "reason": f"call back after parental leave {mark}"},
         )
 
         # The scan sees what it looks for: every service that was told holds the marker.

@@ -101,6 +101,9 @@ class EventPayload(BaseModel):
     schema_version: ClassVar[int] = 1
     producer: ClassVar[str]
     personal_fields: ClassVar[frozenset[str]] = frozenset()
+    # What a stored event keeps in place of a sealed or erased personal field that the
+    # schema requires (a required text field cannot be null); others become {} or null.
+    erased_placeholders: ClassVar[Mapping[str, Any]] = {}
     summary: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

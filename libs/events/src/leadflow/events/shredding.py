@@ -52,12 +52,21 @@ def reset_keys(token: contextvars.Token[Any]) -> None:
     _TX_KEYS.reset(token)
 
 
-def _erased_value(value: Any) -> Any:
+def _erased_value(field: str, value: Any, placeholders: Mapping[str, Any]) -> Any:
+    """What stands in a stored event for a sealed or erased field: the payload's own
+    placeholder for a required text field (a stored event must still validate), else an
+    empty object or null."""
+    if field in placeholders:
+        return placeholders[field]
     return {} if isinstance(value, dict) else None
 
 
 def seal(
-    key: bytes, event_id: uuid.UUID, data: dict[str, Any], fields: frozenset[str]
+    key: bytes,
+    event_id: uuid.UUID,
+    data: dict[str, Any],
+    fields: frozenset[str],
+    placeholders: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Replace ``fields`` by erased placeholders and add their sealed JSON under ``_sealed``.
 
@@ -68,7 +77,8 @@ def seal(
         return data
     nonce = os.urandom(12)
     sealed = AESGCM(key).encrypt(nonce, orjson.dumps(personal), event_id.bytes)
-    out = {k: (_erased_value(v) if k in personal else v) for k, v in data.items()}
+    stand_in = placeholders or {}
+    out = {k: (_erased_value(k, v, stand_in) if k in personal else v) for k, v in data.items()}
     out[SEALED] = {"v": 1, "id": str(event_id), "ct": base64.b64encode(nonce + sealed).decode()}
     return out
 
@@ -90,8 +100,15 @@ def unseal(key: bytes | None, data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def strip(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
-    return {k: (_erased_value(v) if k in fields else v) for k, v in data.items() if k != SEALED}
+def strip(
+    data: dict[str, Any], fields: frozenset[str], placeholders: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    stand_in = placeholders or {}
+    return {
+        k: (_erased_value(k, v, stand_in) if k in fields else v)
+        for k, v in data.items()
+        if k != SEALED
+    }
 
 
 async def ensure_keys(
@@ -160,9 +177,10 @@ class LeadKeyCodec:
             key = keys[envelope.lead_id]
         else:
             key = (await ensure_keys(conn, [envelope.lead_id]))[envelope.lead_id]
+        placeholders = envelope.payload.erased_placeholders
         if key is None:  # erased: nothing personal is stored any more
-            return strip(data, fields)
-        return seal(key, envelope.event_id, data, fields)
+            return strip(data, fields, placeholders)
+        return seal(key, envelope.event_id, data, fields, placeholders)
 
     async def decode(
         self, conn: AsyncConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
@@ -193,6 +194,9 @@ class LeadPutOnHold(EventPayload):
     event_type: ClassVar[str] = "lead.put_on_hold"
     producer: ClassVar[str] = "routing"
     summary: ClassVar[str] = "The lead is parked (e.g. budget next quarter)."
+    # The reason is what the rep typed: personal, sealed in routing's log, gone on erasure.
+    personal_fields: ClassVar[frozenset[str]] = frozenset({"reason"})
+    erased_placeholders: ClassVar[Mapping[str, Any]] = {"reason": ""}
 
     reason: str
     until: datetime | None = None
