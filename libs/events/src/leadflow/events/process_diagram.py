@@ -34,6 +34,23 @@ GRID: dict[str, tuple[float, float]] = {
 KINDS = ("forward", "nurture", "reject", "recycle", "hold", "resume", "disqualify", "reengage",
          "close")  # fmt: skip
 BEND = 34.0  # how far apart two arrows between the same boxes bend
+# The arrows' look, one colour per kind, shared by both drawings (inside their <style>).
+ARROW_CSS = """
+.arrow { fill: none; stroke-width: 1.4; opacity: .8; } .arrow.unused { opacity: .25; }
+.k-forward { stroke: #1a7f37; color: #1a7f37; } .k-nurture { stroke: #0b6bcb; color: #0b6bcb; }
+.k-reject { stroke: #b42318; color: #b42318; } .k-recycle { stroke: #b54708; color: #b54708; }
+.k-hold { stroke: #6941c6; color: #6941c6; } .k-resume { stroke: #7a5af8; color: #7a5af8; }
+.k-disqualify { stroke: #912018; color: #912018; } .k-reengage { stroke: #0e7090; color: #0e7090; }
+.k-close { stroke: #475467; color: #475467; }
+.count { font-weight: 700; paint-order: stroke; stroke: #fff; stroke-width: 3px; }
+"""
+# One arrow head per kind, in the kind's colour (inside the drawing's <defs>).
+MARKERS = "".join(
+    f'<marker id="head-{k}" class="k-{k}" viewBox="0 0 10 10" refX="9" refY="5" '
+    'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
+    '<path d="M0,0 L10,5 L0,10 z" fill="currentColor" stroke="none"/></marker>'
+    for k in KINDS
+)
 
 
 @dataclass(frozen=True)
@@ -119,4 +136,6 @@ def drawing(stages: list[dict[str, Any]], arrows: list[dict[str, Any]]) -> dict[
         "box_w": BOX_W,
         "box_h": BOX_H,
         "kinds": KINDS,
+        "arrow_css": ARROW_CSS,
+        "markers": MARKERS,
     }
