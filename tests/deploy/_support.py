@@ -74,18 +74,11 @@ def is_secret(variable: str) -> bool:
 # --------------------------------------------------------------------------- settings discovery
 
 
-def settings_class(service: Service) -> type[Any] | None:
-    """The service's ServiceSettings subclass, or None when the module does not exist yet."""
-    try:
-        base = importlib.import_module("leadflow.events.settings").ServiceSettings
-    except ModuleNotFoundError:
-        return None
-    try:
-        module = importlib.import_module(f"leadflow.{service.module}.settings")
-    except ModuleNotFoundError as exc:
-        if exc.name in (f"leadflow.{service.module}", f"leadflow.{service.module}.settings"):
-            return None
-        raise
+def settings_class(service: Service) -> type[Any]:
+    """The service's ServiceSettings subclass. Every service ships one: a missing settings
+    module is a defect the deploy checks report (an import error), never a reason to skip."""
+    base = importlib.import_module("leadflow.events.settings").ServiceSettings
+    module = importlib.import_module(f"leadflow.{service.module}.settings")
     found = [
         obj
         for obj in vars(module).values()
@@ -116,17 +109,11 @@ def env_names(cls: type[Any]) -> set[str]:
     return names - NOT_OPERATOR_FACING
 
 
-def service_variables() -> tuple[dict[str, set[str]], list[str]]:
-    """Variables per service, and the services whose settings module is not there yet."""
-    found: dict[str, set[str]] = {}
-    missing: list[str] = []
-    for service in SERVICES:
-        cls = settings_class(service)
-        if cls is None:
-            missing.append(service.name)
-            continue
-        found[service.name] = env_names(cls) | KERNEL_VARIABLES
-    return found, missing
+def service_variables() -> dict[str, set[str]]:
+    """The environment variables each service reads."""
+    return {
+        service.name: env_names(settings_class(service)) | KERNEL_VARIABLES for service in SERVICES
+    }
 
 
 # --------------------------------------------------------------------------- files

@@ -17,7 +17,6 @@ import pytest
 from tests.deploy._support import (
     DEPLOY,
     K8S,
-    KERNEL_VARIABLES,
     OVERLAYS,
     ROOT,
     SERVICES,
@@ -32,12 +31,7 @@ from tests.deploy._support import (
 
 @pytest.fixture(scope="module")
 def variables() -> dict[str, set[str]]:
-    found, missing = service_variables()
-    if missing:
-        print(f"no settings module yet for {missing}: checking the kernel's variables for them")
-    for name in missing:
-        found[name] = set(KERNEL_VARIABLES)
-    return found
+    return service_variables()
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +124,6 @@ def test_every_variable_is_in_the_readme_table(variables: dict[str, set[str]]) -
 
 def _settings_from(env: dict[str, str], service: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     cls = settings_class(next(s for s in SERVICES if s.name == service))
-    if cls is None:
-        pytest.skip(f"{service} has no settings module yet: nothing to parse the values with")
     import os
 
     for name in list(os.environ):
@@ -189,9 +181,6 @@ DEPLOY_ONLY = {
 
 
 def test_env_example_has_no_stale_variables(variables: dict[str, set[str]]) -> None:
-    _, missing = service_variables()
-    if missing:
-        pytest.skip(f"settings of {missing} not there yet: cannot tell stale from future")
     read = set().union(*variables.values())
     stale = sorted(set(env_file(ROOT / ".env.example")) - read - DEPLOY_ONLY)
     assert not stale, f".env.example documents variables no service reads: {stale}"
@@ -201,8 +190,6 @@ def test_env_example_has_no_stale_variables(variables: dict[str, set[str]]) -> N
 def test_service_configmap_has_no_stale_variables(
     service: Any, variables: dict[str, set[str]]
 ) -> None:
-    if settings_class(service) is None:
-        pytest.skip(f"{service.name} has no settings module yet")
     shipped = set(env_file(K8S / "base" / f"{service.name}.env"))
     stale = sorted(shipped - variables[service.name])
     assert not stale, f"deploy/k8s/base/{service.name}.env sets variables it ignores: {stale}"
