@@ -3,7 +3,6 @@ problem+json naming the rule, simulate, backtest, track admin, lead score explan
 
 from __future__ import annotations
 
-import copy
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -23,7 +22,7 @@ from leadflow.events.envelope import Envelope
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import app_client
 from leadflow.scoring.app import create_app
-from leadflow.scoring.domain import DEFAULT_MODEL
+from leadflow.scoring.builtin import default_model_data
 from leadflow.scoring.handlers import HANDLERS
 from leadflow.scoring.settings import ScoringSettings
 
@@ -84,11 +83,11 @@ async def test_admin_token_is_required(client: httpx.AsyncClient) -> None:
 async def test_publish_appends_versions_that_stay_readable(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/scoring/model", headers=AUTH)
     assert r.status_code == 200 and r.json()["version"] == 0
-    first = copy.deepcopy(DEFAULT_MODEL) | {"name": "first"}
+    first = default_model_data() | {"name": "first"}
     r = await client.put("/v1/scoring/model", json=first, headers=AUTH)
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 1
-    second = copy.deepcopy(DEFAULT_MODEL) | {"name": "second"}
+    second = default_model_data() | {"name": "second"}
     r = await client.put("/v1/scoring/model", json=second, headers={**AUTH, "If-Match": '"1"'})
     assert r.status_code == 201 and r.json()["version"] == 2
     stale = await client.put("/v1/scoring/model", json=second, headers={**AUTH, "If-Match": '"1"'})
@@ -109,7 +108,7 @@ async def test_publish_appends_versions_that_stay_readable(client: httpx.AsyncCl
 
 
 async def test_invalid_model_is_refused_naming_the_rule(client: httpx.AsyncClient) -> None:
-    bad = copy.deepcopy(DEFAULT_MODEL)
+    bad = default_model_data()
     bad["fit_rules"][3]["attribute"] = "shoe_size"
     bad["decay"] = {"half_life_days": 0}
     bad["fit_grades"][1] = {"grade": "A", "min": 75, "max": 90}
@@ -125,7 +124,7 @@ async def test_invalid_model_is_refused_naming_the_rule(client: httpx.AsyncClien
 async def test_a_rule_on_an_activity_type_intake_refuses_is_not_published(
     client: httpx.AsyncClient,
 ) -> None:
-    draft = copy.deepcopy(DEFAULT_MODEL)
+    draft = default_model_data()
     draft["engagement_rules"][0]["activity_types"] = ["demo_request", "carrier_pigeon"]
     r = await client.put("/v1/scoring/model", json=draft, headers=AUTH)
     assert r.status_code == 422
@@ -153,7 +152,7 @@ async def test_simulate_scores_samples_without_storing(client: httpx.AsyncClient
     assert vp["id"] == "vp" and vp["engagement"] == 30
     assert {c["rule_id"] for c in vp["contributions"]} >= {"seniority_vp", "demo_request"}
     assert student["disqualified_by"] == "student" and not student["mql_ready"]
-    draft = copy.deepcopy(DEFAULT_MODEL)
+    draft = default_model_data()
     draft["engagement_rules"][0]["points"] = 5
     r = await client.post("/v1/scoring/simulate", json={**body, "model": draft}, headers=AUTH)
     assert r.json()["results"][0]["engagement"] == 5
@@ -178,7 +177,7 @@ async def test_backtest_counts_leads_changing_mql_status(client: httpx.AsyncClie
                    activity(lead_id, "webinar_attended"))  # fmt: skip
     for lead_id in cold:
         await feed(client, captured(lead_id, title="Marketing Manager"))
-    strict = copy.deepcopy(DEFAULT_MODEL)
+    strict = default_model_data()
     strict["mql"] = {"cells": ["A1"]}
     r = await client.post("/v1/scoring/backtest", json={"model": strict}, headers=AUTH)
     assert r.status_code == 200, r.text

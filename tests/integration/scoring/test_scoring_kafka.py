@@ -5,7 +5,6 @@ publish re-scores and counts exactly the leads that changed."""
 
 from __future__ import annotations
 
-import copy
 import math
 import uuid
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.service import ServiceKit
 from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.scoring.app import create_app
-from leadflow.scoring.domain import DEFAULT_MODEL
+from leadflow.scoring.builtin import default_model_data
 from leadflow.scoring.settings import ScoringSettings
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -167,7 +166,7 @@ async def test_decay_drops_a_cold_lead_below_the_bar_at_the_computed_time(
     clock = ManualClock(T0)
     app = create_app(settings_for(ScoringSettings), clock=clock)
     lead_id = uuid.uuid4()
-    model = copy.deepcopy(DEFAULT_MODEL)
+    model = default_model_data()
     model["mql"] = {"cells": ["A1", "A2"]}  # A3 is not sales-ready in this test's model
     async with app_client(app) as client:
         r = await client.put("/v1/scoring/model", json=model, headers=AUTH)
@@ -294,7 +293,7 @@ async def test_new_model_version_rescores_and_counts_changed_leads(
             isolation.topic("scoring"),
             lambda evs: {e.lead_id for e in evs if e.event_type == "lead.scored"} >= everyone,
         )
-        model = copy.deepcopy(DEFAULT_MODEL)
+        model = default_model_data()
         rule = next(r for r in model["fit_rules"] if r["id"] == "seniority_director")
         rule["points"] += 10
         r = await client.put("/v1/scoring/model", json=model, headers=AUTH)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from leadflow.scoring.accounts import PersonScore, account_score, rolled_engagement
-from leadflow.scoring.domain import default_model
+from leadflow.scoring.builtin import default_model
 
 
 def test_engagement_rolls_up_with_diminishing_returns() -> None:

@@ -23,9 +23,8 @@ from leadflow.events.catalogue.intake import (
     LeadCaptured,
     QualificationAnswers,
 )
+from leadflow.scoring.builtin import default_model, default_model_data
 from leadflow.scoring.domain import (
-    DEFAULT_MODEL,
-    default_model,
     next_reevaluation,
     parse_company_size,
     profile_from_captured,
@@ -42,7 +41,9 @@ from leadflow.scoring.facts import (
 
 T0 = datetime(2026, 11, 30, 9, 15, 30, 123456, tzinfo=UTC)
 MODEL = default_model()
-SCORED_TYPES = sorted({t for r in DEFAULT_MODEL["engagement_rules"] for t in r["activity_types"]})
+SCORED_TYPES = sorted(
+    {t for r in default_model_data()["engagement_rules"] for t in r["activity_types"]}
+)
 
 
 def sales_ready_capture(**contact: Any) -> LeadCaptured:

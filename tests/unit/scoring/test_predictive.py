@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadflow.scoring.domain import Activity, LeadProfile, default_model, score
+from leadflow.scoring.builtin import default_model
+from leadflow.scoring.domain import Activity, LeadProfile, score
 from leadflow.scoring.predictive import (
     Example,
     LinearModel,

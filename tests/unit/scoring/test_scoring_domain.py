@@ -3,9 +3,10 @@ MQL decision, disqualification, profile folding and nurture track choice."""
 
 from __future__ import annotations
 
-import copy
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,15 +24,19 @@ from leadflow.events.catalogue.intake import (
     LeadProfileUpdated,
     QualificationAnswers,
 )
+from leadflow.scoring.builtin import (
+    check_builtin,
+    default_model,
+    default_model_data,
+    default_tracks,
+    load_model,
+)
 from leadflow.scoring.domain import (
-    DEFAULT_MODEL,
     Activity,
     LeadProfile,
     ModelInvalid,
     choose_track,
     decay_factor,
-    default_model,
-    default_tracks,
     grade_of,
     level_of,
     materially_changed,
@@ -53,7 +58,7 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def model_with(**changes: Any) -> dict[str, Any]:
-    data = copy.deepcopy(DEFAULT_MODEL)
+    data = default_model_data()
     data.update(changes)
     return data
 
@@ -487,7 +492,7 @@ def test_activity_types_are_normalised_to_the_catalogue_name() -> None:
 
 
 def test_a_rule_on_a_type_nobody_can_send_is_refused_naming_it() -> None:
-    data = copy.deepcopy(DEFAULT_MODEL)
+    data = default_model_data()
     data["engagement_rules"][1]["activity_types"] = ["page_view", "teleport"]
     with pytest.raises(ModelInvalid) as err:
         validate_model(data)
@@ -540,3 +545,20 @@ def test_known_account_fit_needs_a_registered_account_not_a_domain_match() -> No
     # A later profile update that only groups the lead by domain takes the points away.
     update = LeadProfileUpdated(changed_fields=["account"], contact=Contact(), account=implicit)
     assert profile_attributes(profile_updated(known, update))["has_account"] is False
+
+
+def test_builtin_files_ship_in_the_package_and_validate() -> None:
+    check_builtin()
+    assert default_model().version == 0
+    assert [t.id for t in default_tracks()] == ["recycled", "enterprise", "general"]
+
+
+def test_broken_model_file_fails_loudly_naming_the_field(tmp_path: Path) -> None:
+    data = default_model_data()
+    data["fit_rules"][0]["attribute"] = "shoe_size"
+    del data["mql"]
+    broken = tmp_path / "model.json"
+    broken.write_text(json.dumps(data))
+    with pytest.raises(ModelInvalid) as err:
+        load_model(broken)
+    assert "mql" in fields_of(err.value)

@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy import text
 
 from leadflow.events.schema import drop_kernel_tables, kernel_tables
-from leadflow.scoring.domain import DEFAULT_TRACKS
+from leadflow.scoring.builtin import default_tracks_data
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -109,7 +109,7 @@ def upgrade() -> None:
         """
     )
     conn = op.get_bind()
-    for track in DEFAULT_TRACKS:
+    for track in default_tracks_data():
         conn.execute(
             text("INSERT INTO tracks (track_id, doc) VALUES (:id, CAST(:doc AS jsonb))"),
             {"id": track["id"], "doc": orjson.dumps(track).decode()},

@@ -10,6 +10,7 @@ from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
 from leadflow.scoring.account_api import router as account_router
 from leadflow.scoring.api import router
+from leadflow.scoring.builtin import check_builtin
 from leadflow.scoring.handlers import HANDLERS, TIMER_HANDLERS
 from leadflow.scoring.settings import ScoringSettings
 
@@ -19,6 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 def create_kit(
     settings: ScoringSettings | None = None, *, clock: Clock | None = None
 ) -> ServiceKit:
+    check_builtin()  # a broken built-in model or track file stops the service here, loudly
     return ServiceKit(
         settings or ScoringSettings(),
         consumes=("intake", "routing"),

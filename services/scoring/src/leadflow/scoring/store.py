@@ -18,12 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.db import DriverSql, driver_sql, json_text
 from leadflow.events.timers import Timer, timer_writes
+from leadflow.scoring.builtin import default_model
 from leadflow.scoring.domain import (
     Activity,
     LeadProfile,
     NurtureTrack,
     ScoringModel,
-    default_model,
     validate_model,
     validate_track,
 )
