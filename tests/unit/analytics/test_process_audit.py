@@ -289,7 +289,10 @@ def test_the_map_has_a_box_per_stage_with_owner_duration_and_live_figures() -> N
     boxes = {b["stage"]: b for b in body["stages"]}
     assert list(boxes) == [
         "inquiry", "nurture", "mql", "sal", "sql", "opportunity",
-        "won", "lost", "disqualified", "on_hold",
+        "won", "customer", "lost", "disqualified", "on_hold", "churned",
+    ]  # fmt: skip
+    assert [b["stage"] for b in body["stages"] if b["terminal"]] == [
+        "won", "customer", "lost", "disqualified", "churned",
     ]  # fmt: skip
     mql = boxes["mql"]
     assert (mql["owner"], mql["expected_duration"]) == (

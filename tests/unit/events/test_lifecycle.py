@@ -10,10 +10,13 @@ from hypothesis import strategies as st
 
 import leadflow.events.catalogue  # noqa: F401 - registers the catalogue
 from leadflow.events.lifecycle import (
+    CUSTOMER_STAGES,
+    EXPANSION_MOVES,
     MOVES,
     OPEN_STAGES,
     REENGAGEABLE_STAGES,
     TERMINAL_STAGES,
+    Cycle,
     LeadLifecycle,
     Stage,
     TransitionRefused,
@@ -26,7 +29,7 @@ from leadflow.events.lifecycle import (
 from leadflow.events.registry import registry
 
 CATALOGUE_TYPES = sorted(cls.event_type for cls in registry.all())
-NON_MOVING_TYPES = sorted(set(CATALOGUE_TYPES) - set(MOVES))
+NON_MOVING_TYPES = sorted(set(CATALOGUE_TYPES) - set(MOVES) - set(EXPANSION_MOVES))
 HAND_RAISES = {"lead.captured", "inquiry.received"}
 FUNNEL = [
     "lead.captured",
@@ -56,10 +59,14 @@ def test_stages_are_the_agreed_labels() -> None:
         "lost",
         "disqualified",
         "on_hold",
+        "customer",
+        "churned",
     ]
     assert Stage.ON_HOLD in OPEN_STAGES
     assert OPEN_STAGES.isdisjoint(TERMINAL_STAGES)
-    assert set(Stage) == OPEN_STAGES | TERMINAL_STAGES
+    assert {Stage.WON, Stage.CUSTOMER} == CUSTOMER_STAGES
+    assert set(Stage) == OPEN_STAGES | TERMINAL_STAGES | CUSTOMER_STAGES
+    assert {Stage.LOST, Stage.DISQUALIFIED, Stage.CHURNED} == TERMINAL_STAGES
 
 
 def test_target_stage_maps_catalogue_events_to_the_stage_they_reach() -> None:
@@ -80,6 +87,16 @@ def test_target_stage_maps_catalogue_events_to_the_stage_they_reach() -> None:
         "lead.put_on_hold": Stage.ON_HOLD,
         "history.deal_won": Stage.WON,
         "history.deal_lost": Stage.LOST,
+        "customer.became": Stage.CUSTOMER,
+        "expansion.opened": Stage.INQUIRY,
+        "customer.churned": Stage.CHURNED,
+    }
+    assert {t: target_stage(t, Cycle.EXPANSION) for t in EXPANSION_MOVES} == {
+        "deal.lost": Stage.CUSTOMER,
+        "history.deal_lost": Stage.CUSTOMER,
+        "lead.disqualified": Stage.CUSTOMER,
+        "expansion.opened": Stage.INQUIRY,
+        "customer.churned": Stage.CHURNED,
     }
     for event_type in ("lead.scored", "lead.assigned", "lead.contacted", "sla.breached"):
         assert target_stage(event_type) is None
@@ -87,6 +104,7 @@ def test_target_stage_maps_catalogue_events_to_the_stage_they_reach() -> None:
 
 def test_every_stage_moving_event_is_a_registered_catalogue_type() -> None:
     assert set(MOVES) <= set(CATALOGUE_TYPES), set(MOVES) - set(CATALOGUE_TYPES)
+    assert set(EXPANSION_MOVES) <= set(MOVES)
 
 
 def test_the_whole_funnel_walks_from_inquiry_to_won() -> None:
@@ -153,6 +171,16 @@ def test_allowed_moves(current: Stage, event_type: str, expected: Stage) -> None
         (Stage.WON, "lead.recycled"),
         (Stage.WON, "deal.lost"),
         (Stage.WON, "deal.won"),
+        (Stage.CUSTOMER, "lead.qualified"),
+        (Stage.CUSTOMER, "deal.won"),
+        (Stage.CUSTOMER, "customer.became"),
+        (Stage.OPPORTUNITY, "customer.became"),
+        (Stage.MQL, "expansion.opened"),
+        (Stage.LOST, "expansion.opened"),
+        (Stage.OPPORTUNITY, "customer.churned"),
+        (Stage.CHURNED, "lead.qualified"),
+        (Stage.CHURNED, "lead.recycled"),
+        (Stage.CHURNED, "customer.became"),
         (Stage.LOST, "lead.qualified"),
         (Stage.LOST, "deal.won"),
         (Stage.DISQUALIFIED, "lead.disqualified"),
@@ -178,7 +206,7 @@ def test_refused_moves_raise_naming_from_to_and_event(
 
 
 def test_hand_raises_on_known_leads_never_move_or_fail() -> None:
-    for stage in OPEN_STAGES | {Stage.WON}:
+    for stage in OPEN_STAGES | CUSTOMER_STAGES:
         for event_type in HAND_RAISES:
             assert stage_after(stage, event_type) is stage
             check_transition(stage, Stage.INQUIRY, event_type)
@@ -246,7 +274,9 @@ def test_events_that_do_not_move_leads_never_change_any_stage() -> None:
 
 
 def test_transition_refused_survives_pickling_with_its_fields() -> None:
-    original = TransitionRefused(Stage.WON, Stage.NURTURE, "lead.recycled", "won is terminal")
+    original = TransitionRefused(
+        Stage.CHURNED, Stage.NURTURE, "lead.recycled", "churned is terminal"
+    )
     copy = pickle.loads(pickle.dumps(original))
     assert (copy.current, copy.target, copy.event_type, str(copy)) == (
         original.current,
@@ -259,10 +289,22 @@ def test_transition_refused_survives_pickling_with_its_fields() -> None:
 def test_transition_table_is_derived_from_the_moves() -> None:
     table = transition_table()
     assert table[None] == {Stage.INQUIRY: ["inquiry.received", "lead.captured"]}
-    assert Stage.WON not in table
+    assert table[Stage.WON] == {
+        Stage.INQUIRY: ["expansion.opened"],
+        Stage.CUSTOMER: ["customer.became"],
+        Stage.CHURNED: ["customer.churned"],
+    }
     assert table[Stage.OPPORTUNITY][Stage.WON] == ["deal.won", "history.deal_won"]
     assert table[Stage.INQUIRY][Stage.WON] == ["history.deal_won"]  # imported history only
     assert set(table[Stage.LOST]) == {Stage.INQUIRY, Stage.NURTURE}
+    assert table[Stage.CHURNED] == {Stage.INQUIRY: ["inquiry.received", "lead.captured"]}
+    expansion = transition_table(Cycle.EXPANSION)
+    assert expansion[Stage.OPPORTUNITY][Stage.CUSTOMER] == [
+        "deal.lost",
+        "history.deal_lost",
+        "lead.disqualified",
+    ]
+    assert expansion[Stage.SAL][Stage.CHURNED] == ["customer.churned"]
 
 
 # -- properties over random event sequences -------------------------------------------------
@@ -271,6 +313,9 @@ event_types = st.sampled_from([*CATALOGUE_TYPES, "not.a.catalogue.event"])
 lifecycles = st.one_of(
     st.just(LeadLifecycle()),
     st.sampled_from([s for s in Stage if s is not Stage.ON_HOLD]).map(LeadLifecycle),
+    st.sampled_from([s for s in Stage if s is not Stage.ON_HOLD]).map(
+        lambda s: LeadLifecycle(s, cycle=Cycle.EXPANSION)
+    ),
     st.builds(
         LeadLifecycle,
         st.just(Stage.ON_HOLD),
@@ -327,12 +372,13 @@ def test_stage_after_with_held_from_agrees_with_the_lifecycle(
             expected = state.apply(event_type)
         except TransitionRefused:
             with pytest.raises(TransitionRefused):
-                stage_after(state.stage, event_type, held_from=state.held_from)
+                stage_after(state.stage, event_type, held_from=state.held_from, cycle=state.cycle)
             continue
-        assert stage_after(state.stage, event_type, held_from=state.held_from) == expected.stage
-        target = target_stage(event_type)
+        kwargs = {"held_from": state.held_from, "cycle": state.cycle}
+        assert stage_after(state.stage, event_type, **kwargs) == expected.stage
+        target = target_stage(event_type, state.cycle)
         if target is not None:
-            check_transition(state.stage, target, event_type, held_from=state.held_from)
+            check_transition(state.stage, target, event_type, **kwargs)
         state = expected
 
 
@@ -349,10 +395,10 @@ def test_terminal_stages_refuse_everything_but_re_engagement(
         assert refused.current is terminal
         assert terminal.value in str(refused)
         return
-    if terminal in REENGAGEABLE_STAGES:
-        assert after in {Stage.INQUIRY, Stage.NURTURE}
-    else:  # won: a customer's new inquiry is accepted and leaves it won
-        assert event_type in HAND_RAISES and after is terminal
+    assert terminal in REENGAGEABLE_STAGES
+    assert after in {Stage.INQUIRY, Stage.NURTURE}
+    if terminal is Stage.CHURNED:  # only a new hand-raise wins a churned customer back
+        assert event_type in HAND_RAISES
 
 
 @st.composite
@@ -379,9 +425,12 @@ def test_replay_of_valid_histories_equals_stepwise_application(history: list[str
     # replay composes: replaying a prefix then the rest gives the same lifecycle
     cut = len(history) // 2
     assert LeadLifecycle.replay(history[cut:], start=LeadLifecycle.replay(history[:cut])) == state
-    # a lead once won stays won
+    # a lead once won stays a customer (won, customer, an expansion cycle) until it churns
     if Stage.WON in stages:
-        assert all(s is Stage.WON for s in stages[stages.index(Stage.WON) :])
+        after_won = stages[stages.index(Stage.WON) :]
+        until = after_won.index(Stage.CHURNED) if Stage.CHURNED in after_won else None
+        assert Stage.LOST not in after_won[:until]
+        assert Stage.DISQUALIFIED not in after_won[:until]
 
 
 def test_a_reinstated_lead_goes_back_to_inquiry_only_from_disqualified() -> None:
@@ -390,3 +439,130 @@ def test_a_reinstated_lead_goes_back_to_inquiry_only_from_disqualified() -> None
     for stage in (Stage.MQL, Stage.SAL, Stage.WON, Stage.LOST, Stage.NURTURE):
         with pytest.raises(TransitionRefused):
             stage_after(stage, "lead.reinstated")
+
+
+# -- after the close: customer, expansion, churn (issue 30) ---------------------------------
+
+NEW_BUSINESS_WIN = [
+    "lead.captured",
+    "lead.qualified",
+    "lead.assigned",
+    "lead.accepted",
+    "lead.sales_qualified",
+    "opportunity.opened",
+    "deal.won",
+    "customer.became",
+]
+EXPANSION_WIN = [
+    "inquiry.received",
+    "expansion.opened",
+    "lead.qualified",
+    "lead.assigned",
+    "lead.accepted",
+    "lead.sales_qualified",
+    "opportunity.opened",
+    "deal.won",
+    "customer.became",
+]
+
+
+def test_won_becomes_customer_in_the_new_business_cycle() -> None:
+    won = LeadLifecycle.replay(NEW_BUSINESS_WIN[:-1])
+    assert won == LeadLifecycle(Stage.WON, cycle=Cycle.NEW_BUSINESS)
+    assert won.is_customer
+    customer = won.apply("customer.became")
+    assert customer == LeadLifecycle(Stage.CUSTOMER, cycle=Cycle.NEW_BUSINESS)
+    assert customer.is_customer and not customer.is_open and not customer.is_terminal
+
+
+def test_a_customers_hand_raise_keeps_it_a_customer_until_an_expansion_opens() -> None:
+    customer = LeadLifecycle.replay(NEW_BUSINESS_WIN)
+    assert customer.apply("inquiry.received") == customer
+    assert customer.apply("activity.recorded") == customer
+    opened = customer.apply("expansion.opened")
+    assert opened == LeadLifecycle(Stage.INQUIRY, cycle=Cycle.EXPANSION)
+    assert opened.is_customer and opened.is_open
+    assert opened.apply("expansion.opened") == opened  # a repeat is a no-op
+    assert opened.apply("lead.qualified").apply("expansion.opened") == LeadLifecycle(
+        Stage.MQL, cycle=Cycle.EXPANSION
+    )
+
+
+def test_an_expansion_cycle_re_runs_the_funnel_and_ends_a_customer_again() -> None:
+    stages = []
+    state = LeadLifecycle.replay(NEW_BUSINESS_WIN)
+    for event_type in EXPANSION_WIN:
+        state = state.apply(event_type)
+        stages.append((state.stage, state.cycle))
+    assert [s for i, s in enumerate(stages) if i == 0 or s != stages[i - 1]] == [
+        (Stage.CUSTOMER, Cycle.NEW_BUSINESS),
+        (Stage.INQUIRY, Cycle.EXPANSION),
+        (Stage.MQL, Cycle.EXPANSION),
+        (Stage.SAL, Cycle.EXPANSION),
+        (Stage.SQL, Cycle.EXPANSION),
+        (Stage.OPPORTUNITY, Cycle.EXPANSION),
+        (Stage.WON, Cycle.EXPANSION),
+        (Stage.CUSTOMER, Cycle.EXPANSION),
+    ]
+    # a second expansion opens from the customer again
+    again = state.apply("expansion.opened")
+    assert again == LeadLifecycle(Stage.INQUIRY, cycle=Cycle.EXPANSION)
+
+
+def test_a_colleague_at_a_customer_account_opens_an_expansion_from_inquiry() -> None:
+    colleague = LeadLifecycle.replay(["lead.captured", "expansion.opened", "lead.qualified"])
+    assert colleague == LeadLifecycle(Stage.MQL, cycle=Cycle.EXPANSION)
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        (["deal.lost"], Stage.CUSTOMER),
+        (["lead.disqualified"], Stage.CUSTOMER),
+        (["history.deal_lost"], Stage.CUSTOMER),
+        (["lead.put_on_hold", "deal.lost"], Stage.CUSTOMER),
+        (["lead.recycled"], Stage.NURTURE),
+        (["customer.churned"], Stage.CHURNED),
+    ],
+)
+def test_an_expansion_that_ends_without_a_win_leaves_a_customer(
+    events: list[str], expected: Stage
+) -> None:
+    opportunity = LeadLifecycle.replay([*NEW_BUSINESS_WIN, *EXPANSION_WIN[:7]])
+    assert opportunity == LeadLifecycle(Stage.OPPORTUNITY, cycle=Cycle.EXPANSION)
+    after = LeadLifecycle.replay(events, start=opportunity)
+    assert after.stage is expected
+    assert after.cycle is Cycle.EXPANSION
+    # the same moves in new business end the lead as lost / disqualified
+    new_business = LeadLifecycle(Stage.OPPORTUNITY)
+    assert new_business.apply("deal.lost").stage is Stage.LOST
+    assert new_business.apply("lead.disqualified").stage is Stage.DISQUALIFIED
+
+
+def test_churn_ends_customer_status_and_a_hand_raise_is_a_new_business_win_back() -> None:
+    for start in (LeadLifecycle(Stage.WON), LeadLifecycle(Stage.CUSTOMER)):
+        churned = start.apply("customer.churned")
+        assert churned.stage is Stage.CHURNED and not churned.is_customer
+    churned = LeadLifecycle.replay([*NEW_BUSINESS_WIN, "customer.churned"])
+    with pytest.raises(TransitionRefused, match="churned is terminal"):
+        churned.apply("expansion.opened")
+    with pytest.raises(TransitionRefused, match="churned is terminal"):
+        churned.apply("customer.churned")
+    back = LeadLifecycle.replay([*NEW_BUSINESS_WIN, "expansion.opened", "customer.churned"])
+    assert back == LeadLifecycle(Stage.CHURNED, cycle=Cycle.EXPANSION)
+    assert back.apply("inquiry.received") == LeadLifecycle(Stage.INQUIRY, cycle=Cycle.NEW_BUSINESS)
+
+
+def test_a_prospect_cannot_churn_or_open_an_expansion_past_inquiry() -> None:
+    for stage in (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.NURTURE):
+        with pytest.raises(TransitionRefused):
+            LeadLifecycle(stage).apply("customer.churned")
+        with pytest.raises(TransitionRefused):
+            LeadLifecycle(stage).apply("expansion.opened")
+
+
+def test_check_transition_follows_the_cycle() -> None:
+    check_transition(Stage.OPPORTUNITY, Stage.CUSTOMER, "deal.lost", cycle=Cycle.EXPANSION)
+    with pytest.raises(TransitionRefused, match="moves a lead to lost"):
+        check_transition(Stage.OPPORTUNITY, Stage.CUSTOMER, "deal.lost")
+    assert stage_after(Stage.SQL, "customer.churned", cycle=Cycle.EXPANSION) is Stage.CHURNED

@@ -172,7 +172,8 @@ _BUILT_IN: tuple[ProcessStage, ...] = (
     ),
     ProcessStage(
         stage=Stage.WON,
-        definition="The deal closed won; the account is a customer.",
+        definition="The deal closed won; the person and the account become a customer "
+        "(customer.became, at once).",
         entry_criteria=["a signed order"],
         owner="sales",
         next_steps=["hand over to customer success", "new buying cycles are expansion"],
@@ -199,6 +200,22 @@ _BUILT_IN: tuple[ProcessStage, ...] = (
         owner="sales_manager",
         expected_duration=_d(90),
         next_steps=["resume the stage it was held from", "or recycle / disqualify"],
+    ),
+    ProcessStage(
+        stage=Stage.CUSTOMER,
+        definition="A won person, and their account, are a customer. A new hand-raise or "
+        "engagement past the MQL bar opens an expansion cycle (cross-sell / upsell) that "
+        "re-runs the funnel, routed to the account owner and measured apart.",
+        entry_criteria=["a deal was won (routing records customer.became)"],
+        owner="customer_success",
+        next_steps=["adoption and advocacy", "expansion cycles", "record churn from the CRM"],
+    ),
+    ProcessStage(
+        stage=Stage.CHURNED,
+        definition="The customer left (the CRM reported churn); customer status ended.",
+        entry_criteria=["a churn outcome from the CRM"],
+        owner="customer_success",
+        next_steps=["win back: a new hand-raise starts a new-business cycle"],
     ),
 )
 

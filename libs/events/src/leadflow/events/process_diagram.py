@@ -25,6 +25,8 @@ GRID: dict[str, tuple[float, float]] = {
     "sql": (3, 0),
     "opportunity": (4, 0),
     "won": (5, 0),
+    "customer": (6, 0),
+    "churned": (6, 1),
     "nurture": (0.5, 1),
     "disqualified": (-0.0, 1.6),
     "on_hold": (2.5, 1),

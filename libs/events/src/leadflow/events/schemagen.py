@@ -32,6 +32,7 @@ from leadflow.events.catalogue.activities import CATALOGUE as ACTIVITY_CATALOGUE
 from leadflow.events.envelope import Envelope, EventPayload, dlq_topic_for, topic_for
 from leadflow.events.lifecycle import (
     ACTIVE_STAGES,
+    EXPANSION_MOVES,
     MOVES,
     STAGE_ORDER,
     Stage,
@@ -493,9 +494,11 @@ def _lifecycle_markdown() -> list[str]:
     out = [
         "## Lifecycle",
         "",
-        "`inquiry → (nurture ⇄) mql → sal → sql → opportunity → won | lost`, plus "
-        "`disqualified` and `on_hold` from any open stage (ARCHITECTURE §2). "
-        "The allowed moves, from `leadflow.events.lifecycle.MOVES`:",
+        "`inquiry → (nurture ⇄) mql → sal → sql → opportunity → won → customer | lost`, plus "
+        "`disqualified` and `on_hold` from any open stage, and `churned` after `customer` "
+        "(ARCHITECTURE §2). A lead's lifecycle carries a cycle: `new_business`, or "
+        "`expansion` from `expansion.opened` on (a customer's new buying cycle re-running the "
+        "same stages). The allowed moves, from `leadflow.events.lifecycle.MOVES`:",
         "",
         "| from | to | by |",
         "|---|---|---|",
@@ -507,17 +510,31 @@ def _lifecycle_markdown() -> list[str]:
                 name = "(new lead)" if source is None else source.value
                 events = ", ".join(f"`{e}`" for e in targets[target])
                 out.append(f"| {name} | {target.value} | {events} |")
+    out += [
+        "",
+        "In an expansion cycle, `leadflow.events.lifecycle.EXPANSION_MOVES` replaces these "
+        "entries:",
+        "",
+        "| event | from | to |",
+        "|---|---|---|",
+    ]
+    for event_type in sorted(EXPANSION_MOVES):
+        move = EXPANSION_MOVES[event_type]
+        sources = ", ".join(s.value for s in STAGE_ORDER if s in move.sources)
+        out.append(f"| `{event_type}` | {sources} | {move.target.value} |")
     hand_raises = sorted(t for t, m in MOVES.items() if m.keeps)
     active = ", ".join(s.value for s in STAGE_ORDER if s in ACTIVE_STAGES)
     out += [
         "",
         "Also accepted, without changing the stage: "
-        f"{', '.join(f'`{e}`' for e in hand_raises)} on a lead in an open stage or `won`; "
+        f"{', '.join(f'`{e}`' for e in hand_raises)} on a lead in an open stage, `won` or "
+        "`customer` (scoring decides whether a customer's hand-raise opens an expansion); "
         "an event whose stage is the lead's current open stage (a repeat). From "
         f"`{Stage.ON_HOLD.value}` a lead may also return to the stage it was held from "
-        f"({active}) or make any move allowed from that stage. `won`, `lost` and "
-        "`disqualified` are terminal; lost and disqualified leads may re-engage "
-        "(back to inquiry or nurture). Anything else raises `TransitionRefused` "
+        f"({active}) or make any move allowed from that stage. `won` is followed at once "
+        "by `customer.became`; `lost`, `disqualified` and `churned` are terminal; lost and "
+        "disqualified leads may re-engage (back to inquiry or nurture), churned ones by a new "
+        "hand-raise (a new-business win-back). Anything else raises `TransitionRefused` "
         "(HTTP 409).",
         "",
     ]

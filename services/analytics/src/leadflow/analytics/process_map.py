@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from leadflow.analytics.history import FORWARD, LeadWalk, Period, Stay, median, share
-from leadflow.events.lifecycle import MOVES, STAGE_ORDER, Stage
+from leadflow.events.lifecycle import MOVES, OPEN_STAGES, STAGE_ORDER
 from leadflow.events.process import ProcessDefinition
 
 _KIND_OF_EVENT: Mapping[str, str] = {
@@ -35,6 +35,7 @@ _KIND_OF_EVENT: Mapping[str, str] = {
     "lead.reinstated": "reengage",
     "lead.captured": "reengage",
     "inquiry.received": "reengage",
+    "expansion.opened": "reengage",  # a customer's new buying cycle starts at inquiry
 }
 
 
@@ -168,7 +169,8 @@ def process_map(
                 ),
                 "next_steps": list(defined.next_steps) if defined else [],
                 "sla_policies": list(sla_policies.get(stage.value, [])),
-                "terminal": stage in (Stage.WON, Stage.LOST, Stage.DISQUALIFIED),
+                # No funnel work left (a customer's next buying cycle starts at inquiry).
+                "terminal": stage not in OPEN_STAGES,
                 "figures": stage_figures(
                     stage.value, by_stage.get(stage.value, []), period, expected, now
                 ),

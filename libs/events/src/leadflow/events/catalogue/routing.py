@@ -65,6 +65,7 @@ class LeadAssigned(EventPayload):
     rules_version: int | None = None
     method: str = ""  # account_owner, direct, round_robin, least_loaded, fallback
     reason: str = ""
+    cycle: Literal["new_business", "expansion"] = "new_business"
     skipped: list[RuleMiss] = []
     lead: LeadSnapshot = LeadSnapshot()
     skipped_reps: list[RepSkip] = []
@@ -176,6 +177,36 @@ class DealWon(EventPayload):
     original_amount: Decimal | None = None
     original_currency: str | None = None
     exchange_rate: Decimal | None = None
+    # The buying cycle the deal closes: ``expansion`` when a customer bought again.
+    cycle: Literal["new_business", "expansion"] = "new_business"
+
+
+class CustomerBecame(EventPayload):
+    """The won person is a customer (issue 30): recorded by routing in the same transaction
+    as ``deal.won`` (the rep's API or a CRM outcome) and moving the lifecycle ``won ->
+    customer``; the account (``account_id``) is a customer account from then on."""
+
+    event_type: ClassVar[str] = "customer.became"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The won person (and their account) became a customer."
+
+    cycle: Literal["new_business", "expansion"] = "new_business"
+    account_id: str | None = None
+    rep_id: str | None = None
+
+
+class CustomerChurned(EventPayload):
+    """The CRM says the customer left (``POST /v1/routing/crm/events`` outcome ``churned``):
+    customer status ends (the lifecycle moves the lead to ``churned``); an open expansion
+    cycle ends with it. A later hand-raise is a win-back (new business)."""
+
+    event_type: ClassVar[str] = "customer.churned"
+    producer: ClassVar[str] = "routing"
+    summary: ClassVar[str] = "The customer churned (from the CRM); customer status ends."
+
+    reason_code: str | None = None
+    account_id: str | None = None
+    source_system: str | None = None
 
 
 class DealLost(EventPayload):

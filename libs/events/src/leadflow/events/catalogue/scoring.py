@@ -66,6 +66,33 @@ class LeadQualified(EventPayload):
     # prioritise on it).
     predicted_conversion: float | None = None
     predictive_model_version: int | None = None
+    # The buying cycle this qualification belongs to: ``expansion`` after ``expansion.opened``
+    # (a customer's new buying cycle, routed to the account owner), else ``new_business``.
+    cycle: Literal["new_business", "expansion"] = "new_business"
+
+
+class ExpansionOpened(EventPayload):
+    """A customer's new buying cycle (cross-sell / upsell) began: the lifecycle moves the
+    customer to ``inquiry`` with cycle ``expansion`` (issue 30), from where it is qualified,
+    routed to the account owner and measured apart from new business. Recorded by scoring
+    when a customer (``won``/``customer``), or a colleague at a customer account still at
+    ``inquiry``, raises a hand again (``trigger`` ``hand_raise``: an inquiry or a hand-raise
+    activity such as a demo request) or engages past the model's MQL engagement bar
+    (``engagement``)."""
+
+    event_type: ClassVar[str] = "expansion.opened"
+    producer: ClassVar[str] = "scoring"
+    summary: ClassVar[str] = "A customer's new buying cycle (expansion) opened."
+
+    trigger: Literal["hand_raise", "engagement"]
+    account_id: str | None = None
+    account_domain: str | None = None
+    # Which of the lead's expansion cycles this is (1 for the first).
+    expansion_number: int = 1
+    # True when the person is a colleague at a customer account, not a customer themself.
+    colleague: bool = False
+    engagement: float | None = None
+    model_version: int | None = None
 
 
 class LeadDisqualified(EventPayload):
