@@ -108,6 +108,11 @@ async def test_a_rep_takes_a_new_lead_from_the_queue_to_won_and_the_funnel_moves
             client, e.console, e.admin_token,
             email="lee@example.com", name="Lee Chen", password=PASSWORD, roles=["analyst"],
         )  # fmt: skip
+        await create_user(
+            client, e.console, e.admin_token,
+            email="mia@example.com", name="Mia Park", password=PASSWORD,
+            roles=["sales_manager"],
+        )  # fmt: skip
 
         async with chromium() as browser:
             page = await (await browser.context()).new_page()
@@ -202,5 +207,25 @@ async def test_a_rep_takes_a_new_lead_from_the_queue_to_won_and_the_funnel_moves
             assert await won.inner_text() == "1,200.00 USD"  # money carries its currency
             chart = await boss.screenshot(full_page=True)
             assert colour_pixels(chart, BAR_RGB) > 500, "the funnel bars are not drawn"
+            assert "/leads?" not in await boss.content()  # an analyst may not list leads
+
+            # A manager drills down from figures to the leads they count.
+            mia = await (await browser.context()).new_page()
+            await sign_in(mia, e.console, "mia@example.com", PASSWORD)
+            await mia.goto(e.console + "/dashboard")
+            await mia.locator('#funnel li[data-stage="won"] .bar-count a').click()
+            await mia.wait_for_url("**/leads?*reached=won*")
+            assert await mia.inner_text("#result-count") == "1 lead"
+            assert await mia.locator("#lead-results tbody tr").count() == 1
+            assert "Dana Reyes" in await mia.inner_text("#lead-results")
+            assert "1,200.00 USD won" in await mia.inner_text("#drill-caption")
+            await mia.go_back()
+            # The week's inquiries (a trend point): the figure and its list agree.
+            point = mia.locator('#trends tbody tr:last-child td[data-stage="inquiry"] a')
+            figure = int(await point.inner_text())
+            await point.click()
+            await mia.wait_for_url("**/leads?*reached=inquiry*")
+            assert await mia.locator("#lead-results tbody tr").count() == figure
+            assert "Dana Reyes" in await mia.inner_text("#lead-results")
             assert browser.outside == [], browser.outside
     print(f"console rep browser test: {time.monotonic() - started:.1f}s")

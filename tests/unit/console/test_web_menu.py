@@ -85,7 +85,7 @@ def test_a_deadline_counts_down_then_reads_as_breached() -> None:
 
 
 def test_money_is_summed_per_currency_never_across() -> None:
-    from leadflow.console.web.pages import money_by_currency
+    from leadflow.console.web.dashboard import money_by_currency
 
     rows = [
         {"money": [{"currency": "USD", "won_revenue": 1200, "pipeline": 0, "won_deals": 1}]},
@@ -103,10 +103,17 @@ def test_money_is_summed_per_currency_never_across() -> None:
     ]
 
 
-def test_a_funnel_stage_opens_the_leads_at_it_only_for_roles_that_may_read_leads() -> None:
+def test_every_dashboard_figure_opens_its_leads_only_for_roles_that_may_read_leads() -> None:
+    from urllib.parse import urlencode
+
     from leadflow.console.web.render import templates
 
-    def dashboard(may_list_leads: bool) -> str:
+    scope = {"channel": "web form", "from": "2025-03-03"}
+
+    def dashboard(may_list: bool) -> str:
+        def leads(**figure: str) -> str:
+            return "/leads?" + urlencode(scope | figure) if may_list else ""
+
         return templates.get_template("dashboard.html").render(
             request=None,
             who=None,
@@ -115,16 +122,47 @@ def test_a_funnel_stage_opens_the_leads_at_it_only_for_roles_that_may_read_leads
             path="/dashboard",
             csrf="x" * 40,
             csrf_field="csrf_token",
-            stages=[{"stage": "mql", "count": 4, "conversion": 75.0}],
+            stages=[
+                {"stage": "mql", "count": 4, "conversion": 75.0, "next": "sal"},
+                {"stage": "sal", "count": 3, "conversion": None, "next": ""},
+            ],
+            outcomes={"lost": 1, "disqualified": 0},
             peak=4,
-            money=[],
-            trends=[],
-            trend_peak=1,
-            sources=[],
+            money=[{"currency": "EUR", "won_revenue": 5.0, "pipeline": 2.0, "won_deals": 1}],
+            trends=[
+                {
+                    "week": "2025-03-03",
+                    "first": "2025-03-03",
+                    "last": "2025-03-09",
+                    "inquiry": 2,
+                    "mql": 1,
+                    "opportunity": 0,
+                    "won": 0,
+                }
+            ],
+            trend_peak=2,
+            sources=[
+                {"source": "ads", "inquiries": 2, "mqls": 1, "sqls": 0, "won": 0, "money": []}
+            ],
+            campaigns=[],
+            stuck={"total": 1, "by_stage": {"inquiry": 1}},
+            columns={"inquiries": "inquiry", "mqls": "mql", "sqls": "sql", "won": "won"},
+            scope=scope,
             channel="web form",
-            may_list_leads=may_list_leads,
+            leads=leads,
             error="",
         )
 
-    assert 'href="/leads?stage=mql&amp;channel=web%20form"' in dashboard(True)
-    assert "/leads?stage=" not in dashboard(False)
+    page = dashboard(True)
+    for href in (
+        "channel=web+form&amp;from=2025-03-03&amp;reached=mql",  # a bar
+        "reached=sal",  # its conversion: the leads that went on
+        "reached=lost",
+        "won_in=EUR",
+        "pipeline_in=EUR",
+        "from=2025-03-03&amp;reached=inquiry&amp;to=2025-03-09",  # a weekly point
+        "channel=ads&amp;from=2025-03-03&amp;reached=mql",  # a channel row's figure
+        "stuck=true&amp;stage=inquiry",
+    ):
+        assert href in page, href
+    assert "/leads?" not in dashboard(False)

@@ -6,21 +6,29 @@ has each lead's stage, channel and owner; the latest contact card is the last pe
 ``contact`` field recorded (``lead_personal``, blanked on erasure, so an erased person is
 never found by name); the grade is the last ``lead.scored`` / ``lead.qualified`` one.
 The results are personal data: ``leads.read`` (admin, marketing ops, sales managers).
+
+It is also every report figure's drill-down: ``reached``/``from``/``to``/``won_in``/
+``pipeline_in`` select the leads a cohort figure counts and ``stuck`` the stuck leads, with
+the predicates of ``cohort`` (the same ones the figures are defined by).
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import text
 
+from leadflow.analytics import cohort, process_reports
+from leadflow.analytics.store import Filters
 from leadflow.events.access import Permission, requires
+from leadflow.events.errors import Problem
 from leadflow.events.service import KitDep
 
 search_router = APIRouter()
 
-_SQL = """
+_PEOPLE = """
 WITH people AS (
     SELECT DISTINCT ON (l.lead_id) l.lead_id, p.fields->'contact' AS contact
     FROM lead_event_log l
@@ -32,23 +40,37 @@ WITH people AS (
            payload->>'matrix_cell' AS matrix_cell
     FROM lead_event_log WHERE event_type IN ('lead.scored', 'lead.qualified')
     ORDER BY lead_id, global_position DESC
-)
-SELECT c.lead_id, c.stage, c.channel, c.campaign, c.rep_id, c.stage_entered_at,
-       pe.contact, g.grade, g.matrix_cell, count(*) OVER () AS total
-FROM lead_current c
-LEFT JOIN people pe ON pe.lead_id = c.lead_id
-LEFT JOIN grades g ON g.lead_id = c.lead_id
-WHERE (CAST(:pattern AS text) IS NULL
+)"""
+_TEXT = """(CAST(:pattern AS text) IS NULL
        OR pe.contact->>'email' ILIKE :pattern
        OR concat_ws(' ', pe.contact->>'first_name', pe.contact->>'last_name') ILIKE :pattern
-       OR pe.contact->>'company' ILIKE :pattern)
-  AND (CAST(:stage AS text) IS NULL OR c.stage = :stage)
-  AND (CAST(:grade AS text) IS NULL OR g.grade = :grade)
-  AND (CAST(:channel AS text) IS NULL OR c.channel = :channel)
-  AND (CAST(:rep AS text) IS NULL OR c.rep_id = :rep)
-ORDER BY c.stage_entered_at DESC, c.lead_id
-LIMIT :limit OFFSET :offset
-"""
+       OR pe.contact->>'company' ILIKE :pattern)"""
+
+
+def _where(
+    pattern: str | None,
+    fields: dict[str, str | None],
+    drill: cohort.CohortQuery,
+    stuck: tuple[str, dict[str, Any]] | None,
+) -> tuple[str, str, dict[str, Any]]:
+    """(joins, condition, parameters) of a search: text, field filters, the cohort a figure
+    counts (``cohort.cohort_condition``) and the stuck leads (``cohort.stuck_condition``)."""
+    conds = [_TEXT]
+    params: dict[str, Any] = {"pattern": pattern}
+    for column, value in fields.items():
+        if value:
+            conds.append(f"{column} = :{column.replace('.', '_')}")
+            params[column.replace(".", "_")] = value
+    joins = ""
+    if drill.active:
+        joins = cohort.FOLD_JOIN.format(lead="c.lead_id")
+        cond, cparams = cohort.cohort_condition(drill)
+        conds.append(cond)
+        params.update(cparams)
+    if stuck is not None:
+        conds.append(f"({stuck[0]})")
+        params.update(stuck[1])
+    return joins, " AND ".join(conds), params
 
 
 def _like(q: str | None) -> str | None:
@@ -59,10 +81,15 @@ def _like(q: str | None) -> str | None:
     return f"%{escaped}%"
 
 
+_MILESTONE = "^(" + "|".join(cohort.REACHABLE) + ")$"
+_CURRENCY = "^[A-Z]{3}$"
+
+
 @search_router.get(
     "/v1/leads/search",
     tags=["leads"],
-    summary="Find leads by e-mail, name or company, filtered by stage, grade, channel, owner",
+    summary="Find leads by e-mail, name or company, filtered by stage, grade, channel, owner; "
+    "or list the leads behind a report's figure (reached, from/to, won_in, pipeline_in, stuck)",
     dependencies=[requires(Permission.LEADS_READ)],
 )
 async def search_leads(
@@ -70,26 +97,109 @@ async def search_leads(
     q: Annotated[str | None, Query(max_length=200)] = None,
     stage: Annotated[str | None, Query(max_length=32)] = None,
     grade: Annotated[str | None, Query(max_length=8)] = None,
-    channel: Annotated[str | None, Query(max_length=100)] = None,
+    channel: Annotated[str | None, Query(max_length=200)] = None,
+    campaign: Annotated[str | None, Query(max_length=200)] = None,
     rep_id: Annotated[str | None, Query(max_length=64)] = None,
+    reached: Annotated[
+        str | None,
+        Query(
+            pattern=_MILESTONE,
+            description="a milestone or outcome the lead's inquiry cohort counts it at "
+            "(the funnel's bar; docs/metrics.md)",
+        ),
+    ] = None,
+    from_: Annotated[
+        date | None,
+        Query(alias="from", description="first day of the inquiry cohort (inclusive, UTC)"),
+    ] = None,
+    to: Annotated[
+        date | None, Query(description="last day of the inquiry cohort (inclusive, UTC)")
+    ] = None,
+    won_in: Annotated[
+        str | None, Query(pattern=_CURRENCY, description="won a deal in this currency")
+    ] = None,
+    pipeline_in: Annotated[
+        str | None,
+        Query(pattern=_CURRENCY, description="has an open opportunity in this currency"),
+    ] = None,
+    stuck: Annotated[
+        bool,
+        Query(description="open and past its stage's expected time (the stuck-leads figure)"),
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 25,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
+    """With ``stuck`` the dates and segments are the stuck report's (``/v1/stuck``: the
+    inquiry day); otherwise ``from``/``to`` select the inquiry cohort, as the funnel does.
+    ``money`` sums the listed leads' money per currency (the figure's own sums)."""
+    if from_ and to and to < from_:
+        raise Problem(
+            422,
+            "Invalid date range",
+            "'to' is before 'from'",
+            errors=[{"field": "to", "message": "must not be before 'from'"}],
+        )
     async with kit.connect() as conn:
+        stuck_cond = None
+        drill = cohort.CohortQuery(from_, to, reached, won_in, pipeline_in)
+        if stuck:
+            days = await process_reports.expected_days(conn)
+            if stage is not None and stage not in days:
+                raise Problem(
+                    422,
+                    "Unknown stage",
+                    f"{stage!r} has no expected duration in the process definition",
+                    errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}],
+                )
+            where, wparams = Filters(from_, to, channel or None, campaign or None).where(
+                "inquiry_at::date"
+            )
+            stuck_cond = cohort.stuck_condition(where, wparams, kit.clock.now(), days, stage)
+            if stuck_cond is None:
+                return {"items": [], "total": 0, "limit": limit, "offset": offset, "money": []}
+            drill = cohort.CohortQuery(None, None, reached, won_in, pipeline_in)
+        joins, cond, params = _where(
+            _like(q),
+            {
+                "c.stage": stage,
+                "g.grade": grade,
+                "c.channel": channel,
+                "c.campaign": campaign,
+                "c.rep_id": rep_id,
+            },
+            drill,
+            stuck_cond,
+        )
+        base = f"FROM lead_current c {joins} LEFT JOIN people pe ON pe.lead_id = c.lead_id "
+        base += f"LEFT JOIN grades g ON g.lead_id = c.lead_id WHERE {cond}"
         rows = (
             await conn.execute(
-                text(_SQL),
-                {
-                    "pattern": _like(q),
-                    "stage": stage or None,
-                    "grade": grade or None,
-                    "channel": channel or None,
-                    "rep": rep_id or None,
-                    "limit": limit,
-                    "offset": offset,
-                },
+                text(
+                    f"{_PEOPLE} SELECT c.lead_id, c.stage, c.channel, c.campaign, c.rep_id, "
+                    "c.stage_entered_at, pe.contact, g.grade, g.matrix_cell, "
+                    f"count(*) OVER () AS total {base} "
+                    "ORDER BY c.stage_entered_at DESC, c.lead_id LIMIT :limit OFFSET :offset"
+                ),
+                {**params, "limit": limit, "offset": offset},
             )
         ).all()
+        money = []
+        if drill.active:
+            for currency, pipeline, won, deals in await conn.execute(
+                text(
+                    f"{_PEOPLE}, picked AS (SELECT fs.s->'money' AS money {base}) "
+                    + cohort.MONEY_SUMS
+                ),
+                params,
+            ):
+                money.append(
+                    {
+                        "currency": currency,
+                        "pipeline": round(float(pipeline or 0), 2),
+                        "won_revenue": round(float(won or 0), 2),
+                        "won_deals": int(deals or 0),
+                    }
+                )
     items = [
         {
             "lead_id": str(r.lead_id),
@@ -105,4 +215,4 @@ async def search_leads(
         for r in rows
     ]
     total = int(rows[0].total) if rows else 0
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return {"items": items, "total": total, "limit": limit, "offset": offset, "money": money}

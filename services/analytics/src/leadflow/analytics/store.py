@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics import domain, planning
+from leadflow.analytics.cohort import stuck_condition
 from leadflow.analytics.domain import MILESTONES, CostRow, SourceMetrics
 from leadflow.analytics.projections import (
     MILESTONE_COLUMNS,
@@ -565,18 +566,11 @@ async def stuck(
     stage: str | None = None,
     limit: int = 100,
 ) -> dict[str, Any]:
-    stages = [s for s in expected_days if stage in (None, s)]
-    if not stages:
-        return {"filters": f.as_dict(), "total": 0, "by_stage": {}, "rows": []}
-    ors: list[str] = []
-    params: dict[str, Any] = {}
-    for i, s in enumerate(stages):
-        ors.append(f"(stage = :s{i} AND stage_entered_at < :c{i})")
-        params[f"s{i}"] = s
-        params[f"c{i}"] = domain.stuck_cutoff(s, now, expected_days)
     where, fparams = f.where("inquiry_at::date")
-    cond = f"is_open AND ({' OR '.join(ors)}) AND {where}"
-    params.update(fparams)
+    found = stuck_condition(where, fparams, now, expected_days, stage)
+    if found is None:
+        return {"filters": f.as_dict(), "total": 0, "by_stage": {}, "rows": []}
+    cond, params = found
     by_stage = {
         s: int(n)
         for s, n in await conn.execute(

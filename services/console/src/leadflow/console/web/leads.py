@@ -88,26 +88,64 @@ STAGES = ("inquiry", "nurture", "mql", "sal", "sql", "opportunity", "won", "lost
           "disqualified", "on_hold")  # fmt: skip
 
 
+# A dashboard figure's drill-down: analytics' cohort filters, passed through as they are.
+DRILL = ("reached", "from", "to", "campaign", "won_in", "pipeline_in", "stuck")
+_REACHED = {"inquiry": "were inquiries", "mql": "became MQLs", "sal": "were accepted (SAL)",
+            "sql": "became SQLs", "opportunity": "became opportunities", "won": "were won",
+            "lost": "were lost", "disqualified": "were disqualified"}  # fmt: skip
+
+
+def drill_caption(drill: dict[str, str], channel: str) -> str:
+    """What a drill-down list counts, in words (the figure it was opened from)."""
+    if not drill:
+        return ""
+    if drill.get("stuck"):
+        what = "Open leads past their stage's expected time"
+    elif drill.get("won_in"):
+        what = f"Leads that won a deal in {drill['won_in']}"
+    elif drill.get("pipeline_in"):
+        what = f"Leads with an open opportunity in {drill['pipeline_in']}"
+    else:
+        what = "Leads that " + _REACHED.get(drill.get("reached", "inquiry"), "were inquiries")
+    when = ""
+    if drill.get("from") or drill.get("to"):
+        when = f", inquiry {drill.get('from') or '…'} to {drill.get('to') or '…'}"
+    seg = "".join(f", {k} {v}" for k, v in (("channel", channel),
+                                          ("campaign", drill.get("campaign", ""))) if v)  # fmt: skip
+    return what + when + seg
+
+
 @leads.get("/leads", response_class=HTMLResponse)
 async def find(
     ctx: CtxDep,
     q: Annotated[str, Query(max_length=200)] = "",
     stage: Annotated[str, Query(max_length=32)] = "",
     grade: Annotated[str, Query(max_length=8)] = "",
-    channel: Annotated[str, Query(max_length=100)] = "",
+    channel: Annotated[str, Query(max_length=200)] = "",
     owner: Annotated[str, Query(max_length=64)] = "",
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+    reached: Annotated[str, Query(max_length=32)] = "",
+    from_: Annotated[str, Query(alias="from", max_length=10)] = "",
+    to: Annotated[str, Query(max_length=10)] = "",
+    campaign: Annotated[str, Query(max_length=200)] = "",
+    won_in: Annotated[str, Query(max_length=3)] = "",
+    pipeline_in: Annotated[str, Query(max_length=3)] = "",
+    stuck: Annotated[str, Query(max_length=5)] = "",
 ) -> Response:
-    """Analytics' lead search: text over e-mail, name and company, the filters, a page."""
+    """Analytics' lead search: text over e-mail, name and company, the filters, a page; with
+    a figure's cohort filters (``reached``, ``from``/``to``, ...) the leads behind it."""
     filters = {"q": q, "stage": stage, "grade": grade, "channel": channel, "rep_id": owner}
-    params = {k: v.strip() for k, v in filters.items() if v.strip()}
+    drill = {"reached": reached, "from": from_, "to": to, "campaign": campaign,
+             "won_in": won_in, "pipeline_in": pipeline_in, "stuck": stuck}  # fmt: skip
+    drill = {k: v.strip() for k, v in drill.items() if v.strip()}
+    params = {k: v.strip() for k, v in filters.items() if v.strip()} | drill
     answer = await ctx.api.get(
         "analytics", "/v1/leads/search", **params, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
     )
     body = answer.body if answer.ok and isinstance(answer.body, dict) else {}
     total = int(body.get("total") or 0)
     query = urlencode({**{k: v for k, v in filters.items() if v and k != "rep_id"},
-                       **({"owner": owner} if owner else {})})  # fmt: skip
+                       **({"owner": owner} if owner else {}), **drill})  # fmt: skip
     return ctx.page(
         "leads.html",
         q=q,
@@ -116,6 +154,9 @@ async def find(
         channel=channel,
         owner=owner,
         stages=STAGES,
+        drill=drill,
+        caption=drill_caption(drill, channel),
+        money=body.get("money") or [],
         items=body.get("items", []),
         total=total,
         page=page,

@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadflow.console.web import menu, session
 from leadflow.console.web.backend import Answer
 from leadflow.console.web.render import Ctx, CtxDep, render, settings_of
-from leadflow.events.access import Permission, principal_from_claims, public, verifier_of
+from leadflow.events.access import principal_from_claims, public, verifier_of
 from leadflow.events.service import kit_of
 
 pages = APIRouter(include_in_schema=False, dependencies=[public()])
@@ -244,84 +244,6 @@ def _outcome(action: str, answer: Answer) -> tuple[str, str]:
         return f"{label}: done" + (f" (now {stage})" if stage else "") + ".", ""
     detail = answer.problem + (" — " + "; ".join(answer.fields) if answer.fields else "")
     return "", f"{label} refused: {detail}"
-
-
-# -- leadership dashboard -----------------------------------------------------------------
-
-
-@pages.get("/dashboard", response_class=HTMLResponse)
-async def dashboard(
-    ctx: CtxDep,
-    channel: Annotated[str | None, Query(max_length=100)] = None,
-) -> HTMLResponse:
-    if not ctx.who.can(Permission.REPORTS):
-        return _forbidden(ctx, "The dashboard needs the reports permission.")
-    filters = {"channel": channel} if channel else {}
-    funnel, weekly, sources = await asyncio.gather(
-        ctx.api.get("analytics", "/v1/funnel", **filters),
-        ctx.api.get("analytics", "/v1/funnel", grain="week", **filters),
-        ctx.api.get("analytics", "/v1/sources", **filters),
-    )
-    stages = _funnel_bars(funnel.body) if funnel.ok and isinstance(funnel.body, dict) else []
-    source_rows = (sources.body or {}).get("rows", []) if sources.ok else []
-    trends = _weekly(weekly.body) if weekly.ok and isinstance(weekly.body, dict) else []
-    return ctx.page(
-        "dashboard.html",
-        stages=stages,
-        peak=max((s["count"] for s in stages), default=0) or 1,
-        money=money_by_currency(source_rows),
-        trends=trends,
-        trend_peak=max((t["inquiry"] for t in trends), default=0) or 1,
-        sources=source_rows,
-        channel=channel or "",
-        may_list_leads=ctx.who.can(Permission.LEADS_READ),
-        error="; ".join(a.problem for a in (funnel, weekly, sources) if not a.ok),
-    )
-
-
-def money_by_currency(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Won revenue and open pipeline summed per currency over the sources: never across
-    currencies (a USD and an EUR deal are two figures)."""
-    totals: dict[str, dict[str, float]] = {}
-    for row in rows:
-        for m in row.get("money") or []:
-            cur = m.get("currency")
-            if not cur:
-                continue
-            t = totals.setdefault(cur, {"won_revenue": 0.0, "pipeline": 0.0, "won_deals": 0})
-            t["won_revenue"] += float(m.get("won_revenue") or 0)
-            t["pipeline"] += float(m.get("pipeline") or 0)
-            t["won_deals"] += int(m.get("won_deals") or 0)
-    return [{"currency": c, **v} for c, v in sorted(totals.items())]
-
-
-def _weekly(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per inquiry week: inquiries, MQLs, opportunities and wins of that week's cohort."""
-    weeks: dict[str, dict[str, int]] = {}
-    for row in report.get("cohorts") or []:
-        week = weeks.setdefault(str(row.get("cohort")), {})
-        week[str(row.get("stage"))] = int(row.get("count") or 0)
-    return [
-        {"week": w, **{k: c.get(k, 0) for k in ("inquiry", "mql", "opportunity", "won")}}
-        for w, c in sorted(weeks.items())
-    ][-12:]
-
-
-def _funnel_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """The funnel's waterfall (inquiry -> won, each stage counting the leads that reached
-    it) as bars, with the conversion to the next stage."""
-    bars = []
-    for row in report.get("waterfall") or []:
-        if isinstance(row, dict) and "stage" in row:
-            conversion = row.get("conversion_to_next")
-            bars.append(
-                {
-                    "stage": str(row["stage"]),
-                    "count": int(row.get("count") or 0),
-                    "conversion": None if conversion is None else round(100 * conversion, 1),
-                }
-            )
-    return bars
 
 
 # -- API docs -----------------------------------------------------------------------------
