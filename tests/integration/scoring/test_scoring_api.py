@@ -96,7 +96,10 @@ async def test_publish_appends_versions_that_stay_readable(client: httpx.AsyncCl
     v1 = await client.get("/v1/scoring/model/versions/1", headers=AUTH)
     assert v1.status_code == 200 and v1.json()["name"] == "first" and v1.json()["version"] == 1
     listing = (await client.get("/v1/scoring/model/versions", headers=AUTH)).json()["versions"]
-    assert [v["version"] for v in listing] == [0, 1, 2]
+    assert [(v["version"], v["name"]) for v in listing] == [(2, "second"), (1, "first")]
+    assert (await client.get("/v1/scoring/model/versions/0", headers=AUTH)).json()["source"] == (
+        "built-in"
+    )
     missing = await client.get("/v1/scoring/model/versions/9", headers=AUTH)
     assert missing.status_code == 404
     # each publish is an event on the model stream

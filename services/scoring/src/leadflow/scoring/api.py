@@ -12,11 +12,11 @@ from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.events.access import Permission, requires
-from leadflow.events.catalogue.scoring import ScoringModelPublished
-from leadflow.events.envelope import stream_id
-from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
-from leadflow.events.guards import Int32
-from leadflow.events.service import KitDep
+from leadflow.events.consumer import UnitOfWork
+from leadflow.events.document_routes import document_router
+from leadflow.events.documents import VERSION_FIELDS, Document
+from leadflow.events.errors import Problem, UnknownLead
+from leadflow.events.service import KitDep, ServiceKit
 from leadflow.scoring import store
 from leadflow.scoring.domain import (
     FORGET_AFTER_HALF_LIVES,
@@ -29,6 +29,7 @@ from leadflow.scoring.domain import (
 )
 from leadflow.scoring.facts import SampleInvalid, SampleLead, simulate_lead
 from leadflow.scoring.handlers import RESCORE_BATCH, job_key, score_lead
+from leadflow.scoring.model_document import MODEL, invalid
 from leadflow.scoring.predictive import (
     Example,
     LinearModel,
@@ -43,134 +44,42 @@ from leadflow.scoring.predictive import (
 )
 from leadflow.scoring.settings import ScoringSettings
 
-MODEL_STREAM = stream_id("scoring-model")
+# What a model read from GET carries besides the model (a draft may be one sent back).
+_NOT_THE_MODEL = VERSION_FIELDS - {"version"}
 router = APIRouter()  # every route declares its permission (leadflow.events.access)
 
 
-def _invalid(exc: ModelInvalid, prefix: str = "") -> Problem:
-    errors = [{"field": prefix + e["field"], "message": e["message"]} for e in exc.errors]
-    return Problem(422, "Invalid scoring model", str(exc), errors=errors)
-
-
-def _model_body(model: ScoringModel, published: dict[str, Any] | None = None) -> dict[str, Any]:
-    body = model.model_dump(mode="json")
-    body["published_by"] = (published or {}).get("published_by")
-    at = (published or {}).get("published_at")
-    body["published_at"] = at.isoformat() if at else None
-    return body
-
-
-# -- the model ------------------------------------------------------------------------------
-
-
-@router.get(
-    "/v1/scoring/model",
-    dependencies=[requires(Permission.SCORING_MODEL)],
-    tags=["model"],
-    summary="The current scoring model",
-)
-async def get_model(kit: KitDep, response: Response) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        model = await store.current_model(conn)
-        published = await store.model_published_at(conn, model.version)
-    response.headers["ETag"] = f'"{model.version}"'
-    return _model_body(model, published)
-
-
-@router.put(
-    "/v1/scoring/model",
-    dependencies=[requires(Permission.SCORING_MODEL)],
-    tags=["model"],
-    status_code=201,
-    summary="Publish a new model version; every open lead is re-scored in the background",
-)
-async def put_model(
-    kit: KitDep,
-    response: Response,
-    body: Annotated[dict[str, Any], Body()],
-    if_match: Annotated[str | None, Header()] = None,
-    x_published_by: Annotated[str | None, Header()] = None,
+async def start_rescore(
+    kit: ServiceKit, uow: UnitOfWork, document: Document[ScoringModel]
 ) -> dict[str, Any]:
-    draft = {k: v for k, v in body.items() if k not in {"version", "published_by", "published_at"}}
-    try:
-        validate_model(draft)
-    except ModelInvalid as exc:
-        raise _invalid(exc) from exc
+    """A publish's own work, in its transaction: a job that re-scores every open lead with
+    the new version, in batches run by the timer (``RESCORE_BATCH``); the answer names it."""
     settings = kit.settings
     batch_size = settings.rescore_batch_size if isinstance(settings, ScoringSettings) else 500
-    async with kit.unit_of_work() as uow:
-        current = await uow.stream_version(MODEL_STREAM)
-        if if_match is not None:
-            expected = if_match.strip().strip('"')
-            if not expected.isdigit() or int(expected) != current:
-                raise ConcurrencyError(MODEL_STREAM, int(expected) if expected.isdigit() else None)
-        version = current + 1
-        model = validate_model({**draft, "version": version})
-        now = uow.clock.now()
-        await uow.append(
-            MODEL_STREAM,
-            ScoringModelPublished(
-                model_version=version,
-                model=model.model_dump(mode="json"),
-                published_by=x_published_by,
-                model_id=MODEL_STREAM,
-            ),
-            expected_version=current,
-        )
-        await store.insert_model_version(uow.conn, model, x_published_by, now)
-        job_id = uuid.uuid4()
-        total = await store.count_open_leads(uow.conn)
-        await store.create_job(uow.conn, job_id, version, total)
-        await uow.timers.schedule(
-            job_key(job_id),
-            now,
-            RESCORE_BATCH,
-            {"job_id": str(job_id), "batch_size": batch_size},
-        )
-    response.headers["ETag"] = f'"{version}"'
-    response.headers["Location"] = f"/v1/scoring/model/versions/{version}"
+    job_id = uuid.uuid4()
+    total = await store.count_open_leads(uow.conn)
+    await store.create_job(uow.conn, job_id, document.version, total)
+    await uow.timers.schedule(
+        job_key(job_id),
+        uow.clock.now(),
+        RESCORE_BATCH,
+        {"job_id": str(job_id), "batch_size": batch_size},
+    )
     return {
-        "version": version,
-        "rescore_job": {"id": str(job_id), "total": total, "href": f"/v1/scoring/jobs/{job_id}"},
+        "rescore_job": {"id": str(job_id), "total": total, "href": f"/v1/scoring/jobs/{job_id}"}
     }
 
 
-@router.get(
-    "/v1/scoring/model/versions",
-    dependencies=[requires(Permission.SCORING_MODEL)],
+# GET /v1/scoring/model, /versions, /versions/{n}; PUT publishes (re-scoring every open lead).
+model_router = document_router(
+    MODEL,
+    path="/v1/scoring/model",
+    read=Permission.SCORING_MODEL,
+    publish=Permission.SCORING_MODEL,
+    method="PUT",
     tags=["model"],
-    summary="Every published version",
+    after_publish=start_rescore,
 )
-async def list_versions(kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        rows = await store.model_versions(conn)
-    return {
-        "versions": [{"version": 0, "name": "default", "builtin": True}]
-        + [
-            {
-                "version": r["version"],
-                "name": r["name"],
-                "published_by": r["published_by"],
-                "published_at": r["published_at"].isoformat(),
-            }
-            for r in rows
-        ]
-    }
-
-
-@router.get(
-    "/v1/scoring/model/versions/{version}",
-    dependencies=[requires(Permission.SCORING_MODEL)],
-    tags=["model"],
-    summary="One published version",
-)
-async def get_version(kit: KitDep, version: Int32) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        model = await store.model_version(conn, version)
-        published = await store.model_published_at(conn, version)
-    if model is None:
-        raise Problem(404, "Unknown model version", f"no scoring model version {version}")
-    return _model_body(model, published)
 
 
 @router.get(
@@ -241,11 +150,9 @@ async def _draft_or_current(kit: KitDep, draft: dict[str, Any] | None) -> Scorin
         async with kit.connect() as conn:
             return await store.current_model(conn)
     try:
-        return validate_model(
-            {k: v for k, v in draft.items() if k not in {"published_by", "published_at"}}
-        )
+        return validate_model({k: v for k, v in draft.items() if k not in _NOT_THE_MODEL})
     except ModelInvalid as exc:
-        raise _invalid(exc, "model.") from exc
+        raise invalid(exc, "model.") from exc
 
 
 @router.post(

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
 from leadflow.scoring.account_api import router as account_router
-from leadflow.scoring.api import router
+from leadflow.scoring.api import model_router, router
 from leadflow.scoring.builtin import check_builtin
 from leadflow.scoring.handlers import HANDLERS, TIMER_HANDLERS
 from leadflow.scoring.settings import ScoringSettings
@@ -35,6 +35,7 @@ def create_kit(
 def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
     return kit.create_app(
+        model_router,
         router,
         account_router,
         title="Leadflow scoring",

@@ -18,15 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.db import DriverSql, driver_sql, json_text
 from leadflow.events.timers import Timer, timer_writes
-from leadflow.scoring.builtin import default_model
 from leadflow.scoring.domain import (
     Activity,
     LeadProfile,
     NurtureTrack,
     ScoringModel,
-    validate_model,
     validate_track,
 )
+from leadflow.scoring.model_document import MODEL
 
 LEAD_COLUMNS = (
     "lead_id, profile, status, with_sales, qualified, qualified_at, disqualified, "
@@ -312,15 +311,15 @@ def _activity_columns(items: Sequence[tuple[uuid.UUID, str, Activity]]) -> dict[
     }
 
 
-# The versions part of ``_CURRENT_VERSIONS``: the newest scoring model (version and a digest
-# of its JSON) and the promoted predictive model's version; one row, NULLs when none.
-_VERSIONS_ROW = """
-    SELECT m.version, m.digest,
+# The versions part of ``_CURRENT_VERSIONS``: the newest scoring model (its version and row
+# stamp, ``MODEL.head_sql``) and the promoted predictive model's version; one row, NULLs when
+# none.
+_VERSIONS_ROW = f"""
+    SELECT m.version, m.stamp,
            (SELECT version FROM predictive_models WHERE promoted
             ORDER BY promoted_at DESC, version DESC LIMIT 1) AS predictive
     FROM (SELECT 1) AS one
-    LEFT JOIN LATERAL (SELECT version, md5(model::text) AS digest FROM model_versions
-                       ORDER BY version DESC LIMIT 1) AS m ON true
+    LEFT JOIN LATERAL ({MODEL.head_sql}) AS m ON true
 """
 # A consumer batch's reads in ONE statement: its activities added (the new ones' keys come
 # back on their lead's row), its leads created where missing and locked, and the model
@@ -333,7 +332,7 @@ _PREPARE_BATCH = DriverSql(
     SELECT locked.*,
            ARRAY(SELECT a.activity_key FROM added a WHERE a.lead_id = locked.lead_id)
                AS added_keys,
-           v.version AS model_version, v.digest AS model_digest,
+           v.version AS model_version, v.stamp AS model_stamp,
            v.predictive AS predictive_version
     FROM locked CROSS JOIN ({_VERSIONS_ROW}) AS v
     """
@@ -355,7 +354,7 @@ async def prepare_batch(
     leads = {r.lead_id: LeadRow.from_row(r) for r in rows}
     first = rows[0]
     versions = await _resolve_versions(
-        conn, first.model_version, first.model_digest, first.predictive_version
+        conn, first.model_version, first.model_stamp, first.predictive_version
     )
     return new, leads, versions
 
@@ -551,101 +550,33 @@ async def open_leads_page(
     return [LeadRow.from_row(r) for r in rows]
 
 
-# -- model versions -------------------------------------------------------------------------
+# -- model versions (the document itself: leadflow.scoring.model_document) ----------------
 
-_MODEL_CACHE: dict[str, ScoringModel] = {}
-
-
-# The newest published model (with a digest of its stored JSON) and the promoted predictive
-# model's version, in one statement: a consumer batch needs both.
+# The newest published model's version and stamp and the promoted predictive model's
+# version, in one statement: a consumer batch needs both.
 _CURRENT_VERSIONS = DriverSql(_VERSIONS_ROW)
 
 
 async def current_model(conn: AsyncConnection) -> ScoringModel:
     """The newest published model, or the built-in default (version 0) before any publish."""
-    model, _predictive = await current_versions(conn)
-    return model
+    return (await MODEL.current(conn)).doc
 
 
 async def current_versions(conn: AsyncConnection) -> tuple[ScoringModel, int | None]:
     """The current scoring model and the promoted predictive model's version (if any).
 
-    Parsed models are cached by a digest of their stored JSON, so an event costs one indexed
-    lookup, not a re-validation, and a new publish is seen by the very next event.
-    """
+    The model comes from the document kind's cache (one parse per published version), so
+    an event costs one indexed lookup, and a new publish is seen by the very next event."""
     (row,) = await _CURRENT_VERSIONS.fetch(conn, {})
-    return await _resolve_versions(conn, row.version, row.digest, row.predictive)
+    return await _resolve_versions(conn, row.version, row.stamp, row.predictive)
 
 
 async def _resolve_versions(
-    conn: AsyncConnection, version: int | None, digest: str | None, predictive_version: Any
+    conn: AsyncConnection, version: int | None, stamp: str | None, predictive_version: Any
 ) -> tuple[ScoringModel, int | None]:
-    """The model of a ``_VERSIONS_ROW`` (from the cache, else read and parsed once)."""
+    """The model of a ``_VERSIONS_ROW`` and the predictive version, as a pair."""
     predictive = None if predictive_version is None else int(predictive_version)
-    if version is None:
-        key = "default"
-        if key not in _MODEL_CACHE:
-            _MODEL_CACHE[key] = default_model()
-        return _MODEL_CACHE[key], predictive
-    key = f"{version}:{digest}"
-    cached = _MODEL_CACHE.get(key)
-    if cached is None:
-        cached = await model_version(conn, version)
-        assert cached is not None
-        if len(_MODEL_CACHE) > 64:
-            _MODEL_CACHE.clear()
-        _MODEL_CACHE[key] = cached
-    return cached, predictive
-
-
-async def model_version(conn: AsyncConnection, version: int) -> ScoringModel | None:
-    if version == 0:
-        return default_model()
-    row = (
-        await conn.execute(
-            text("SELECT model FROM model_versions WHERE version = :v"), {"v": version}
-        )
-    ).first()
-    if row is None:
-        return None
-    return validate_model(row.model, check_activity_types=False)
-
-
-async def model_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT version, published_by, published_at, model->>'name' AS name "
-            "FROM model_versions ORDER BY version"
-        )
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-async def model_published_at(conn: AsyncConnection, version: int) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(
-            text("SELECT published_by, published_at FROM model_versions WHERE version = :v"),
-            {"v": version},
-        )
-    ).first()
-    return dict(row._mapping) if row else None
-
-
-async def insert_model_version(
-    conn: AsyncConnection, model: ScoringModel, published_by: str | None, at: datetime
-) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO model_versions (version, model, published_by, published_at) "
-            "VALUES (:v, CAST(:m AS jsonb), :by, :at)"
-        ),
-        {
-            "v": model.version,
-            "m": json_text(model.model_dump(mode="json")),
-            "by": published_by,
-            "at": at,
-        },
-    )
+    return (await MODEL.resolve(conn, version, stamp)).doc, predictive
 
 
 # -- tracks ---------------------------------------------------------------------------------

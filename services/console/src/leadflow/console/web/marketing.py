@@ -19,6 +19,7 @@ from leadflow.console.web import session
 from leadflow.console.web.pages import _form
 from leadflow.console.web.render import Ctx, CtxDep, settings_of
 from leadflow.events.access import Permission, public
+from leadflow.events.documents import VERSION_FIELDS
 
 marketing = APIRouter(include_in_schema=False, dependencies=[public()])
 
@@ -77,7 +78,7 @@ async def scoring_page(ctx: CtxDep) -> HTMLResponse:
         return denied
     model = await ctx.api.get("scoring", "/v1/scoring/model")
     body = model.body if model.ok and isinstance(model.body, dict) else {}
-    draft = {k: v for k, v in body.items() if k not in {"version", "published_by", "published_at"}}
+    draft = {k: v for k, v in body.items() if k not in VERSION_FIELDS}
     return ctx.page(
         "scoring.html",
         version=body.get("version"),
