@@ -34,12 +34,12 @@ from leadflow.events.catalogue.routing import (
     LeadRejected,
     LeadSalesQualified,
     OpportunityOpened,
-    RoutingRulesPublished,
 )
 from leadflow.events.consumer import UnitOfWork
-from leadflow.events.envelope import EventPayload, new_id, stream_id
+from leadflow.events.document_routes import document_router
+from leadflow.events.documents import Document
+from leadflow.events.envelope import EventPayload, new_id
 from leadflow.events.errors import Problem, UnknownLead
-from leadflow.events.guards import Int32
 from leadflow.events.lifecycle import TransitionRefused, target_stage
 from leadflow.events.service import (
     KitDep,
@@ -53,7 +53,6 @@ from leadflow.routing.domain import (
     Rule,
     RuleSet,
     Team,
-    check_references,
     lead_for_rules,
     looks_like_rep_token,
     new_rep_token,
@@ -212,61 +211,22 @@ class RuleSetIn(BaseModel):
     published_by: str | None = None
 
 
-@router.get("/v1/routing/rules", tags=["admin"], summary="The rule set in force")
-async def get_rules(kit: KitDep) -> Doc:
-    async with kit.connect() as conn:
-        return (await store.current_rules(conn)).model_dump(mode="json")
+async def _rules_changed(kit: ServiceKit, uow: UnitOfWork, document: Document[Any]) -> Doc:
+    """A new rule set is a configuration change: replicas re-read it at the next revision."""
+    await store.bump_revision(uow.conn)
+    return {}
 
 
-@router.get("/v1/routing/rules/versions", tags=["admin"], summary="Published versions")
-async def list_rules(kit: KitDep) -> list[Doc]:
-    async with kit.connect() as conn:
-        return await store.list_rule_versions(conn)
-
-
-@router.get("/v1/routing/rules/versions/{version}", tags=["admin"])
-async def get_rules_version(kit: KitDep, version: Int32) -> Doc:
-    async with kit.connect() as conn:
-        rules = await store.rules_version(conn, version)
-    if rules is None:
-        raise _not_found("rules version", str(version))
-    return rules.model_dump(mode="json")
-
-
-@router.post(
-    "/v1/routing/rules", status_code=201, tags=["admin"], summary="Publish a new rule set version"
+# GET /v1/routing/rules, /versions, /versions/{n}; POST publishes (checked against the roster).
+rules_router = document_router(
+    store.RULES,
+    path="/v1/routing/rules",
+    read=Permission.ROUTING_CONFIG,
+    publish=Permission.ROUTING_CONFIG,
+    method="POST",
+    tags=["admin"],
+    after_publish=_rules_changed,
 )
-async def publish_rules(kit: KitDep, body: RuleSetIn) -> Doc:
-    """Publishing appends ``RoutingRulesPublished`` on the ``routing-rules`` stream, so the
-    version history is itself an event stream other services can follow."""
-    draft = _validated(RuleSet, body.model_dump(exclude={"published_by"}))
-    async with kit.unit_of_work() as uow:
-        config = await _cache(kit).get(uow.conn)
-        errors = check_references(draft, config.roster)
-        if draft.default_queue_id not in config.roster.queues:
-            errors.append(
-                {
-                    "field": "default_queue_id",
-                    "message": f"unknown queue {draft.default_queue_id!r}",
-                }
-            )
-        if errors:
-            raise Problem(
-                422,
-                "Invalid rule set",
-                "the rules name unknown reps, teams or queues",
-                errors=errors,
-            )
-        published = await store.publish_rules(uow.conn, draft, body.published_by)
-        await uow.append(
-            stream_id("routing-rules"),
-            RoutingRulesPublished(
-                rules_version=published.version,
-                rules=[r.model_dump(mode="json") for r in published.rules],
-                published_by=body.published_by,
-            ),
-        )
-    return published.model_dump(mode="json")
 
 
 ReasonAction = Literal["reject", "lost", "recycle"]

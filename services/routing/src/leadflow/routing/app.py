@@ -10,7 +10,7 @@ from leadflow.events.access import add_token_resolver
 from leadflow.events.clock import Clock
 from leadflow.events.service import ServiceKit
 from leadflow.events.shredding import LeadKeyCodec
-from leadflow.routing.api import rep_token_principal, router, sales_router
+from leadflow.routing.api import rep_token_principal, router, rules_router, sales_router
 from leadflow.routing.crm import crm_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
@@ -44,6 +44,7 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
     kit = create_kit(settings, clock=clock)
     return kit.create_app(
         router,
+        rules_router,
         sales_router,
         team_router,
         crm_router,

@@ -20,9 +20,20 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.events.catalogue.routing import RoutingRulesPublished
 from leadflow.events.db import DriverSql, json_text
+from leadflow.events.documents import Document, DocumentKind
+from leadflow.events.envelope import EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage
-from leadflow.routing.domain import LiveState, Queue, Rep, Roster, RuleSet, Team
+from leadflow.routing.domain import (
+    LiveState,
+    Queue,
+    Rep,
+    Roster,
+    RuleSet,
+    Team,
+    check_references,
+)
 
 # Stages in which a lead is in sales' hands and counts against its owner's open cap.
 SALES_OPEN_STAGES: tuple[str, ...] = (
@@ -118,43 +129,54 @@ async def account_owners(conn: AsyncConnection) -> dict[str, str]:
     return {r[0]: r[1] for r in rows}
 
 
-async def current_rules(conn: AsyncConnection) -> RuleSet:
-    doc = await conn.scalar(text("SELECT doc FROM rule_sets ORDER BY version DESC LIMIT 1"))
-    return RuleSet() if doc is None else RuleSet.model_validate(doc)
+# -- the rule set: a kernel versioned document ------------------------------------------
 
 
-async def rules_version(conn: AsyncConnection, version: int) -> RuleSet | None:
-    doc = await conn.scalar(text("SELECT doc FROM rule_sets WHERE version = :v"), {"v": version})
-    return None if doc is None else RuleSet.model_validate(doc)
+async def roster(conn: AsyncConnection) -> Roster:
+    return Roster.of(
+        await list_docs(conn, Rep),
+        await list_docs(conn, Team),
+        await list_docs(conn, Queue),
+        await account_owners(conn),
+    )
 
 
-async def list_rule_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT version, published_by, published_at, jsonb_array_length(doc->'rules') "
-            "FROM rule_sets ORDER BY version DESC"
+async def _check_rules(conn: AsyncConnection, draft: RuleSet) -> list[dict[str, Any]]:
+    """A rule set may only name the reps, teams and queues of the roster in force."""
+    present = await roster(conn)
+    errors: list[dict[str, Any]] = list(check_references(draft, present))
+    if draft.default_queue_id not in present.queues:
+        errors.append(
+            {"field": "default_queue_id", "message": f"unknown queue {draft.default_queue_id!r}"}
         )
-    )
-    return [
-        {"version": r[0], "published_by": r[1], "published_at": r[2], "rules": r[3]} for r in rows
-    ]
+    return errors
 
 
-async def publish_rules(conn: AsyncConnection, rules: RuleSet, published_by: str | None) -> RuleSet:
-    """Store ``rules`` as the next version. Two publishers racing: one wins, the other
-    hits the primary key and its transaction fails (the caller answers 409)."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('routing-rules'))"))
-    latest = await conn.scalar(text("SELECT max(version) FROM rule_sets"))
-    published = rules.model_copy(update={"version": int(latest or 0) + 1})
-    await conn.execute(
-        text(
-            "INSERT INTO rule_sets (version, doc, published_by) "
-            "VALUES (:v, CAST(:doc AS jsonb), :by)"
-        ),
-        {"v": published.version, "doc": published.model_dump_json(), "by": published_by},
+async def _rules_published(conn: AsyncConnection, document: Document[RuleSet]) -> EventPayload:
+    """``RoutingRulesPublished`` on ``stream_id("routing-rules")``: the version history is an
+    event stream other services follow. Publishing also bumps ``config_revision`` (the
+    route's ``after_publish``), so every replica's ``ConfigCache`` re-reads the rules."""
+    return RoutingRulesPublished(
+        rules_version=document.version,
+        rules=[r.model_dump(mode="json") for r in document.doc.rules],
+        published_by=document.published_by,
     )
-    await bump_revision(conn)
-    return published
+
+
+RULES: DocumentKind[RuleSet] = DocumentKind(
+    name="routing-rules",
+    table="rule_sets",
+    model=RuleSet,
+    event=_rules_published,
+    title="rule set",
+    builtin=RuleSet,
+    check=_check_rules,
+    summary={"rules": "jsonb_array_length(doc->'rules')"},
+)
+
+
+async def current_rules(conn: AsyncConnection) -> RuleSet:
+    return (await RULES.current(conn)).doc
 
 
 async def reason_codes(conn: AsyncConnection) -> dict[str, list[str]]:
@@ -201,13 +223,7 @@ class ConfigCache:
             revision = await config_revision(conn)
         if self.enabled and self._cached is not None and self._cached.revision == revision:
             return self._cached
-        roster = Roster.of(
-            await list_docs(conn, Rep),
-            await list_docs(conn, Team),
-            await list_docs(conn, Queue),
-            await account_owners(conn),
-        )
-        config = Config(revision, roster, await current_rules(conn))
+        config = Config(revision, await roster(conn), await current_rules(conn))
         self._cached = config
         return config
 
