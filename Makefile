@@ -41,10 +41,11 @@ demo: install kafka-jars mailpit  ## `make run` plus a simulated workload so the
 test: install kafka-jars browser  ## run the whole test suite against real Kafka and Postgres
 	@$(UV) run --frozen pytest $(PYTEST_ARGS)
 
-lint: install  ## ruff, mypy and the generated-files check
+lint: install  ## ruff, mypy, the import contracts (layers, independence) and the generated-files check
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy libs/events/src services/*/src
+	@$(UV) run --frozen lint-imports --no-cache --no-logo
 	@$(PY) -m leadflow.events.schemagen --check
 	@$(PY) -m leadflow.devstack.access_doc --check
 

@@ -19,9 +19,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope
-from leadflow.events.service import ensure_topics
 from leadflow.events.settings import ServiceSettings
 from leadflow.events.testing import produce_events
+from leadflow.events.topics import ensure_topics
 
 
 async def raw_consume_produce(bootstrap: str, prefix: str, events: list[Envelope]) -> float:

@@ -48,12 +48,13 @@ sys.path.insert(0, str(ROOT))
 
 from leadflow.events.catalogue.intake import ActivityRecorded  # noqa: E402
 from leadflow.events.catalogue.scoring import LeadScored  # noqa: E402
-from leadflow.events.consumer import Handler, UnitOfWork  # noqa: E402
 from leadflow.events.db import plain_url, upgrade_async  # noqa: E402
 from leadflow.events.envelope import Envelope, new_id, topic_for  # noqa: E402
-from leadflow.events.service import ServiceKit, ensure_topics  # noqa: E402
+from leadflow.events.kit import ServiceKit  # noqa: E402
 from leadflow.events.settings import ServiceSettings  # noqa: E402
 from leadflow.events.store import StoredEvent  # noqa: E402
+from leadflow.events.topics import ensure_topics  # noqa: E402
+from leadflow.events.uow import Handler, UnitOfWork  # noqa: E402
 from tests.integration.events.probe import (  # noqa: E402
     MIGRATIONS,
     LeadCountProjection,

@@ -36,8 +36,8 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, topic_for
-from leadflow.events.service import ensure_topics
 from leadflow.events.testing import app_client
+from leadflow.events.topics import ensure_topics
 from leadflow.notify.app import create_app
 from leadflow.notify.settings import NotifySettings
 

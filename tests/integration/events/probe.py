@@ -23,12 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadflow.events.catalogue.intake import ActivityRecorded
 from leadflow.events.catalogue.scoring import LeadScored
 from leadflow.events.clock import Clock
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.settings import ServiceSettings
 from leadflow.events.store import StoredEvent
 from leadflow.events.timers import Timer
+from leadflow.events.uow import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "probe_migrations"
 _flaky_seen: set[uuid.UUID] = set()

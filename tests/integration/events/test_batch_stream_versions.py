@@ -12,10 +12,10 @@ from sqlalchemy import event, text
 
 from leadflow.events.catalogue.intake import ActivityRecorded, ConsentChanged
 from leadflow.events.catalogue.scoring import LeadScored
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import produce_events, wait_until
+from leadflow.events.uow import UnitOfWork
 
 from .probe import MIGRATIONS, ProbeSettings, activity
 

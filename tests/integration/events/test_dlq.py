@@ -18,11 +18,12 @@ import pytest
 from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ActivityRecorded
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.dlq import ReplayMark, list_dead_letters
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
+from leadflow.events.service import create_service_app
 from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.events.uow import UnitOfWork
 
 from .probe import MIGRATIONS, ProbeSettings, activity, on_activity
 
@@ -180,7 +181,7 @@ async def test_cli_lists_shows_and_replays_a_dead_letter_applied_exactly_once(
 async def test_admin_api_counts_lists_and_replays_dead_letters(settings_for, isolation) -> None:
     toggle = Toggle()
     kit = toggle_kit(settings_for(ProbeSettings, max_attempts=2), toggle)
-    app = kit.create_app(title="probe")
+    app = create_service_app(kit, title="probe")
     async with app_client(app) as client:
         bad, _good = await dead_letter_and_wait(kit, isolation)
         assert (await client.get("/v1/admin/dlq")).status_code == 401

@@ -17,8 +17,8 @@ import sqlalchemy
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 
-from leadflow.events.consumer import is_transient
 from leadflow.events.db import DriverSql, create_engine, driver_connection, json_text, plain_url
+from leadflow.events.faults import is_transient
 
 pytestmark = [pytest.mark.postgres]
 

@@ -19,11 +19,11 @@ from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ActivityRecorded
 from leadflow.events.catalogue.routing import LeadAssigned
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import Envelope, new_id
+from leadflow.events.kit import ServiceKit
 from leadflow.events.metrics import DUPLICATES_SKIPPED
-from leadflow.events.service import ServiceKit
 from leadflow.events.testing import produce_events, wait_until
+from leadflow.events.uow import UnitOfWork
 
 from .probe import MIGRATIONS, ProbeSettings, _write_effects, activity, on_activity
 

@@ -15,7 +15,9 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from leadflow.events.db import plain_url
-from leadflow.events.service import ServiceKit, kit_of
+from leadflow.events.deps import kit_of
+from leadflow.events.kit import ServiceKit
+from leadflow.events.service import create_service_app
 from leadflow.events.testing import app_client
 
 from .probe import MIGRATIONS, ProbeSettings
@@ -34,7 +36,7 @@ async def test_a_connection_killed_under_the_pool_costs_one_503_then_the_pool_re
 ) -> None:
     settings = settings_for(ProbeSettings, run_consumers=False, db_pool_size=1)
     kit = ServiceKit(settings, migrations_dir=MIGRATIONS)
-    app = kit.create_app(router, title="probe")
+    app = create_service_app(kit, router, title="probe")
     async with app_client(app) as client:
         first = await client.get("/probe/backend")
         assert first.status_code == 200, first.text
@@ -73,7 +75,7 @@ async def test_requests_are_timed_by_route_template_and_status_including_errors(
 ) -> None:
     settings = settings_for(ProbeSettings, run_consumers=False, service_name="metrics-probe")
     kit = ServiceKit(settings, migrations_dir=MIGRATIONS)
-    app = kit.create_app(router, title="probe")
+    app = create_service_app(kit, router, title="probe")
     service = kit.service
     before = {
         key: _observed(service, *key)

@@ -17,7 +17,6 @@ from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ConsentChanged
 from leadflow.events.clock import ManualClock
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError
@@ -29,6 +28,7 @@ from leadflow.events.testing import (
     topic_retention_ms,
     wait_until,
 )
+from leadflow.events.uow import UnitOfWork
 
 from .probe import MIGRATIONS, ProbeSettings, activity, make_kit
 
@@ -246,7 +246,7 @@ async def test_timer_scheduled_before_restart_fires_once_after(settings_for, iso
     await first.start()
     await second.start()
     try:
-        from leadflow.events.timers import TimerRunner
+        from leadflow.events.timer_runner import TimerRunner
 
         runners = [
             TimerRunner(k.engine, k.timer_handlers, clock, k._make_uow, service="probe")

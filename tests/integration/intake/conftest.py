@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import app_client
 from leadflow.intake.app import create_app
 from leadflow.intake.settings import IntakeSettings

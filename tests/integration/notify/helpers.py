@@ -11,7 +11,7 @@ from leadflow.events.catalogue.intake import ConsentRecord, Contact, LeadCapture
 from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.catalogue.scoring import Contribution, LeadQualified
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.notify.app import create_app
 from leadflow.notify.settings import NotifySettings
 

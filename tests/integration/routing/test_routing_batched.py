@@ -23,7 +23,7 @@ from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified, N
 from leadflow.events.catalogue.sla import SlaBreached, SlaMet, SlaStarted
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import Envelope, EventPayload, new_id
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.routing import store
 from leadflow.routing.app import MIGRATIONS, create_app

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from leadflow.events.catalogue.intake import ActivityRecorded, LeadCaptured
 from leadflow.events.catalogue.routing import DealLost, DealWon, LeadRejected
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.intake import domain as intake
 from leadflow.scoring.app import create_app

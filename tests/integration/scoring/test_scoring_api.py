@@ -19,7 +19,7 @@ from leadflow.events.catalogue.intake import (
 )
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import app_client
 from leadflow.scoring.app import create_app
 from leadflow.scoring.builtin import default_model_data

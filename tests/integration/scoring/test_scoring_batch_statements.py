@@ -18,7 +18,7 @@ from sqlalchemy import text
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import StatementLog, app_client
 from leadflow.scoring.app import create_app
 from leadflow.scoring.domain import LeadProfile

@@ -15,7 +15,7 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import app_client
 from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.handlers import on_lead_event

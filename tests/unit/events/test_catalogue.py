@@ -25,7 +25,8 @@ from referencing.jsonschema import DRAFT202012
 import leadflow.events.catalogue  # noqa: F401 - registers the catalogue
 import leadflow.events.registry as registry_module
 from leadflow.events import schemagen
-from leadflow.events.envelope import DecodeError, Envelope, EventPayload, UnknownEventType
+from leadflow.events.envelope import Envelope, EventPayload
+from leadflow.events.errors import DecodeError, UnknownEventType
 from leadflow.events.registry import Registry, registry
 
 ROOT = schemagen.find_root(Path(__file__).parent)

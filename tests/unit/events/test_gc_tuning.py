@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from leadflow.events.gc_tuning import settle_gc
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.settings import ServiceSettings
 
 

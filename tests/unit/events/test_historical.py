@@ -11,8 +11,8 @@ from leadflow.events.catalogue.intake import (
     LeadCaptured,
     is_historical,
 )
-from leadflow.events.consumer import skip_historical
 from leadflow.events.envelope import Envelope
+from leadflow.events.uow import skip_historical
 
 
 def _captured(historical: bool) -> Envelope:

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
 from leadflow.events.settings import ServiceSettings
 
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 from leadflow.events.clock import ManualClock
-from leadflow.events.timers import TimerRunner, Timers
+from leadflow.events.timer_runner import TimerRunner
+from leadflow.events.timers import Timers
 
 
 def runner(clock: ManualClock) -> TimerRunner:

@@ -32,14 +32,16 @@ import hmac
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 
+from leadflow.events.deps import kit_of
 from leadflow.events.errors import Problem
+from leadflow.events.kit import ServiceKit
 from leadflow.events.tokens import (
     InvalidToken,
     TokenVerifier,
@@ -47,9 +49,6 @@ from leadflow.events.tokens import (
     claim_at,
     looks_like_jwt,
 )
-
-if TYPE_CHECKING:
-    from leadflow.events.service import ServiceKit
 
 
 class Role(StrEnum):
@@ -298,8 +297,6 @@ async def authenticate(request: Request) -> Principal | None:
     token = presented(request)
     if token is None:
         return None
-    from leadflow.events.service import kit_of
-
     kit = kit_of(request)
     principal: Principal | None = None
     if hmac.compare_digest(token.encode(), kit.settings.admin_token.encode()):
@@ -450,3 +447,9 @@ def expected(permission: Permission, credential: str) -> bool:
     if credential == "admin_token":
         return Role.ADMIN in rule.roles
     return Role(credential) in rule.roles
+
+
+# Operations (dead letters, projection rebuilds): the admin role, a person's or the admin
+# token's. Every other route declares its own permission (above).
+AdminDep = requires(Permission.OPERATIONS)
+require_admin = AdminDep.dependency

@@ -33,6 +33,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from leadflow.events.access import PERMISSIONS, permission_of
+from leadflow.events.guards import api_routes
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = "#/components/schemas/Problem"
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -65,8 +68,6 @@ _BODY_METHODS = {"post", "put", "patch"}
 
 
 def _api_routes(app: FastAPI) -> dict[tuple[str, str], APIRoute]:
-    from leadflow.events.guards import api_routes
-
     found: dict[tuple[str, str], APIRoute] = {}
     for route in api_routes(app.routes):
         for method in route.methods or ():
@@ -79,8 +80,6 @@ _CREDENTIAL_HEADERS = {"x-api-key", "authorization", "x-admin-token"}
 
 def _credentialed(route: APIRoute | None, operation: dict[str, Any]) -> tuple[bool, bool]:
     """(needs a credential, open to the public or to API keys: rate-limited)."""
-    from leadflow.events.access import PERMISSIONS, permission_of
-
     headers = {
         p.get("name", "").lower()
         for p in operation.get("parameters", [])

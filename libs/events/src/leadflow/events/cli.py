@@ -134,7 +134,7 @@ async def create_topics(
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-    from leadflow.events.service import new_topics
+    from leadflow.events.topics import new_topics
 
     admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
     try:

@@ -19,30 +19,28 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
 from leadflow.events.db import DriverSql
-from leadflow.events.envelope import DecodeError, Envelope, EventPayload, is_historical, utcnow
-from leadflow.events.errors import ConcurrencyError
+from leadflow.events.envelope import Envelope, utcnow
+from leadflow.events.errors import DecodeError
+from leadflow.events.faults import is_transient
 from leadflow.events.logs import bind_event, clear_event
 from leadflow.events.store import EventStore
-from leadflow.events.timers import Timers
+from leadflow.events.uow import HandlerMap, UnitOfWork, handlers_by_type
 from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.consumer")
-B = TypeVar("B")
 
 _CLAIM_SQL = (
     "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
@@ -57,214 +55,6 @@ _CLAIM_AND_READ_VERSIONS = DriverSql(
     "SELECT lead_id, max(stream_version) FROM event_log "
     "WHERE lead_id = ANY(CAST(:leads AS uuid[])) GROUP BY lead_id"
 )
-
-
-class UnitOfWork:
-    """What a handler (or an API command) gets: an open transaction and ways to record facts.
-
-    ``append`` buffers events; they are written with one multi-row insert when the unit of
-    work is flushed (the runner does it before commit), so a batch of a thousand records
-    costs a few round trips, not thousands. ``on_flush`` lets a handler defer its own
-    set-based work to that point, still inside the transaction.
-    """
-
-    def __init__(
-        self,
-        conn: AsyncConnection,
-        store: EventStore,
-        clock: Clock,
-        causation: Envelope | None = None,
-        *,
-        notify_relay: bool = True,
-    ) -> None:
-        self.conn = conn
-        self.store = store
-        self.clock = clock
-        # False when whoever commits this unit of work wakes the outbox relay in-process
-        # afterwards (its own process runs the active relay): no NOTIFY, which would wake
-        # every listening session of the database.
-        self.notify_relay = notify_relay
-        self.timers = Timers(conn)
-        self.causation = causation
-        self.appended: list[Envelope] = []
-        self._pending: list[Envelope] = []
-        self._pending_leads: set[uuid.UUID] = set()  # leads with events in ``_pending``
-        self._expected: dict[uuid.UUID, int] = {}
-        # Stream versions read earlier in this transaction (see ``EventStore.append``); set
-        # by the consumer's inbox claim, never for a store that serialises its appends.
-        self.known_versions: dict[uuid.UUID, int] | None = None
-        self._before_flush: list[Callable[[], Awaitable[None]]] = []
-        self._batches: dict[Hashable, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
-
-    def on_flush(self, callback: Callable[[], Awaitable[None]]) -> None:
-        """Await ``callback`` once, at the next flush, before the buffered events are written.
-
-        A handler that accumulates a whole batch (routing decides a batch's leads with
-        set-based SQL) registers here; whatever the callback appends is written in the same
-        flush, and the runner flushes before it commits."""
-        self._before_flush.append(callback)
-
-    def batch(
-        self, key: Hashable, make: Callable[[], B], flush: Callable[[B], Awaitable[None]]
-    ) -> B:
-        """What a handler collects under ``key`` during this unit of work (made by ``make``
-        on first use), handed to ``flush`` once, at the next flush (or ``flush_batch``).
-
-        A handler that decides a whole consumer batch with set-based SQL collects its
-        events here and does the work in ``flush``, inside the batch's transaction."""
-        entry = self._batches.get(key)
-        if entry is None:
-            entry = self._batches[key] = (make(), flush)
-            self.on_flush(lambda: self.flush_batch(key))
-        return cast(B, entry[0])
-
-    async def flush_batch(self, key: Hashable) -> None:
-        """Hand what was collected under ``key`` to its flush now (a handler that must not
-        overtake the collected events calls this first); a later batch starts afresh."""
-        entry = self._batches.pop(key, None)
-        if entry is not None:
-            collected, flush = entry
-            await flush(collected)
-
-    async def append(
-        self,
-        lead_id: uuid.UUID,
-        payloads: EventPayload | Sequence[EventPayload],
-        *,
-        expected_version: int | None = None,
-        occurred_at: datetime | None = None,
-    ) -> list[Envelope]:
-        if isinstance(payloads, EventPayload):
-            payloads = [payloads]
-        if expected_version is not None:
-            # A set, not a scan of the buffer: an import appends thousands of new streams
-            # to one unit of work, and the scan made that quadratic.
-            if lead_id in self._pending_leads:
-                await self.flush()
-            self._expected[lead_id] = expected_version
-        when = occurred_at or self.clock.now()
-        envelopes = [
-            Envelope.new(p, lead_id=lead_id, occurred_at=when, causation=self.causation)
-            for p in payloads
-        ]
-        self._pending.extend(envelopes)
-        self._pending_leads.add(lead_id)
-        return envelopes
-
-    async def flush(self) -> list[Envelope]:
-        while self._before_flush:
-            callbacks, self._before_flush = self._before_flush, []
-            for callback in callbacks:
-                await callback()
-        if not self._pending:
-            return []
-        pending, expected = self._pending, self._expected
-        self._pending, self._expected = [], {}
-        self._pending_leads = set()
-        stored = await self.store.append(
-            self.conn,
-            pending,
-            expected_versions=expected,
-            known_versions=self.known_versions,
-            notify=self.notify_relay,
-        )
-        self.appended.extend(stored)
-        return stored
-
-    async def read_stream(self, lead_id: uuid.UUID) -> list[Envelope]:
-        await self.flush()
-        return await self.store.read_stream(self.conn, lead_id)
-
-    async def stream_version(self, lead_id: uuid.UUID) -> int:
-        await self.flush()
-        if self.known_versions is not None and lead_id in self.known_versions:
-            return self.known_versions[lead_id]
-        return await self.store.stream_version(self.conn, lead_id)
-
-
-Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
-HandlerMap = Mapping[type[EventPayload] | str, Handler]
-
-
-def handlers_by_type(handlers: HandlerMap) -> dict[str, Handler]:
-    """Handlers are registered by payload class (or event type string); look up by type."""
-    by_type: dict[str, Handler] = {}
-    for key, handler in handlers.items():
-        event_type = key if isinstance(key, str) else key.event_type
-        by_type[event_type] = handler
-    return by_type
-
-
-def skip_historical(handlers: HandlerMap) -> dict[type[EventPayload] | str, Handler]:
-    """The same handlers, except that events flagged ``historical`` (imported history, see
-    ``envelope.is_historical``) are consumed without effect: for services that act on events
-    (routing, SLA clocks, notifications) rather than record them."""
-
-    def guarded(handler: Handler) -> Handler:
-        async def handle(envelope: Envelope, uow: UnitOfWork) -> None:
-            if not is_historical(envelope.payload):
-                await handler(envelope, uow)
-
-        return handle
-
-    return {key: guarded(handler) for key, handler in handlers.items()}
-
-
-# Where a transient error may come from (is_transient decides for each instance).
-TRANSIENT_ERROR_TYPES: tuple[type[Exception], ...] = (
-    DBAPIError,
-    ConnectionError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
-
-
-# Serialization failure, deadlock, server shutting down or restarting, connection lost.
-TRANSIENT_SQLSTATES = frozenset(
-    {"40001", "40P01", "57P01", "57P02", "57P03", "08000", "08003", "08006"}
-)
-
-
-def is_bad_data(exc: BaseException) -> bool:
-    """The database refused a value itself (SQLSTATE class 22: text it cannot store, a
-    number out of a column's range) or asyncpg refused to encode it: the input is bad, and
-    retrying it changes nothing."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, asyncpg.DataError | UnicodeEncodeError):
-            return True
-        # asyncpg's client-side refusal ("value out of int32 range") is an InterfaceError
-        # that is also a ValueError (asyncpg.exceptions._base.DataError).
-        if isinstance(current, asyncpg.InterfaceError) and isinstance(current, ValueError):
-            return True
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else current.__cause__
-    return False
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Errors that mean "the world is briefly away", not "this record is bad"."""
-    if is_bad_data(exc):
-        return False
-    if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
-        return True
-    if isinstance(exc, TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
-        return True
-    if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
-        return True
-    if isinstance(exc, asyncpg.PostgresError):  # a statement sent straight to asyncpg
-        return exc.sqlstate in TRANSIENT_SQLSTATES
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return code in TRANSIENT_SQLSTATES
-    return False
 
 
 class _Abandoned(Exception):

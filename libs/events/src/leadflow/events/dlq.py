@@ -12,8 +12,8 @@ below the committed offset is done; replayed letters above it (a selective repla
 in the commit's metadata. A replay that is interrupted after publishing and before that commit
 is repeated next time, which the inbox makes harmless.
 
-The CLI (``leadflow dlq ...``) and the admin API of every service (``/v1/admin/dlq``) both use
-the functions of this module.
+The CLI (``leadflow dlq ...``) and the admin API of every service (``/v1/admin/dlq``,
+``dlq_api``) both use the functions of this module.
 """
 
 from __future__ import annotations
@@ -23,17 +23,13 @@ import contextlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
-from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
-
-from leadflow.events.envelope import dlq_topic_for, topic_for
 
 DLQ_HEADER_PREFIX = "dlq."
 REPLAY_GROUP = "leadflow.dlq-replay"
@@ -509,127 +505,3 @@ async def _publish(bootstrap: str, letters: Sequence[DeadLetter]) -> None:
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-# -- admin API (mounted by ServiceKit.create_app) -----------------------------------------
-
-
-class ReplayRequest(BaseModel):
-    only: list[str] = Field(
-        default_factory=list, description="positions <partition>:<offset> to replay (all if empty)"
-    )
-    dry_run: bool = False
-
-
-def admin_router() -> APIRouter:
-    """``/v1/admin/dlq``: the dead letters of the topics this service consumes."""
-    from leadflow.events.errors import Problem
-    from leadflow.events.service import ServiceKit, kit_of, require_admin
-
-    router = APIRouter(
-        prefix="/v1/admin/dlq", tags=["operations"], dependencies=[Depends(require_admin)]
-    )
-
-    def resolve(kit: ServiceKit, topic: str) -> str:
-        prefix = kit.settings.topic_prefix
-        for producer in kit.consumes:
-            if topic in (producer, topic_for(producer, prefix), dlq_topic_for(producer, prefix)):
-                return dlq_topic_for(producer, prefix)
-        consumed = ", ".join(kit.consumes) or "nothing"
-        raise Problem(
-            404,
-            "Unknown dead letter topic",
-            f"{topic!r} is not a topic {kit.service} consumes (it consumes {consumed})",
-            errors=[{"field": "topic", "message": "not consumed by this service"}],
-        )
-
-    def unavailable(exc: DlqError) -> Problem:
-        return Problem(503, "Kafka unavailable", str(exc))
-
-    def replay_group(kit: ServiceKit) -> str:
-        return f"{kit.settings.topic_prefix}{REPLAY_GROUP}"
-
-    @router.get("", summary="Dead letters per consumed topic (this service's consumer group)")
-    async def overview(request: Request) -> dict[str, Any]:
-        kit = kit_of(request)
-        topics = []
-        for producer in kit.consumes:
-            dlq = dlq_topic_for(producer, kit.settings.topic_prefix)
-            try:
-                listing = await list_dead_letters(
-                    kit.settings.kafka_bootstrap_servers,
-                    dlq,
-                    consumer_group=kit.consumer_group,
-                    replay_group=replay_group(kit),
-                )
-            except DlqError as exc:
-                raise unavailable(exc) from exc
-            topics.append(
-                {
-                    "topic": dlq,
-                    "source_topic": topic_for(producer, kit.settings.topic_prefix),
-                    "count": listing.count,
-                    "pending": listing.pending,
-                }
-            )
-        return {"service": kit.service, "consumer_group": kit.consumer_group, "topics": topics}
-
-    @router.get("/{topic}", summary="Dead letters of one topic, oldest first")
-    async def entries(
-        request: Request, topic: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-    ) -> dict[str, Any]:
-        kit = kit_of(request)
-        dlq = resolve(kit, topic)
-        try:
-            listing = await list_dead_letters(
-                kit.settings.kafka_bootstrap_servers,
-                dlq,
-                consumer_group=kit.consumer_group,
-                replay_group=replay_group(kit),
-            )
-        except DlqError as exc:
-            raise unavailable(exc) from exc
-        return {
-            "topic": dlq,
-            "count": listing.count,
-            "pending": listing.pending,
-            "entries": [d.detail() for d in listing.letters[:limit]],
-        }
-
-    @router.post("/{topic}/replay", summary="Re-publish dead letters to their original topic")
-    async def replay(
-        request: Request, topic: str, body: ReplayRequest | None = None
-    ) -> dict[str, Any]:
-        kit = kit_of(request)
-        dlq = resolve(kit, topic)
-        body = body or ReplayRequest()
-        positions: list[Position] = []
-        errors = []
-        for i, text in enumerate(body.only):
-            try:
-                positions.append(parse_position(text))
-            except DlqError as exc:
-                errors.append({"field": f"only[{i}]", "message": str(exc)})
-        if errors:
-            raise Problem(422, "Invalid request", "invalid positions", errors=errors)
-        try:
-            report = await replay_dead_letters(
-                kit.settings.kafka_bootstrap_servers,
-                dlq,
-                consumer_group=kit.consumer_group,
-                only=positions or None,
-                dry_run=body.dry_run,
-                replay_group=replay_group(kit),
-            )
-        except DlqError as exc:
-            if exc.args and str(exc.args[0]).startswith("no dead letter"):
-                raise Problem(
-                    404,
-                    "Unknown dead letter",
-                    str(exc),
-                    errors=[{"field": "only", "message": str(exc)}],
-                ) from exc
-            raise unavailable(exc) from exc
-        return report.as_dict()
-
-    return router

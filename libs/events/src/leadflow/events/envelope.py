@@ -14,13 +14,15 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SerializeAsAny
 
-# The module, not its ``registry``: tests route decoding to a private registry.
 from leadflow.events import registry as _registry
+from leadflow.events.errors import DecodeError
+from leadflow.events.registry import EventPayload as EventPayload
+from leadflow.events.registry import is_historical as is_historical
 
 Producer = Literal["intake", "scoring", "routing", "sla", "analytics"]
 TOPIC_BASE = "leadflow"
@@ -83,54 +85,6 @@ def topic_for(producer: str, prefix: str = "") -> str:
 
 def dlq_topic_for(producer: str, prefix: str = "") -> str:
     return f"{topic_for(producer, prefix)}.dlq"
-
-
-class EventPayload(BaseModel):
-    """Base of every payload model in the catalogue.
-
-    Subclasses declare ``event_type`` (e.g. ``"lead.captured"``), ``schema_version`` and
-    ``producer``; defining the class registers it (see ``registry``). ``personal_fields``
-    names the top-level fields holding personal data: intake encrypts them at rest and
-    readers drop them once a lead is erased. Unknown fields are ignored so that additive
-    schema changes never break an older consumer.
-    """
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    event_type: ClassVar[str]
-    schema_version: ClassVar[int] = 1
-    producer: ClassVar[str]
-    personal_fields: ClassVar[frozenset[str]] = frozenset()
-    # What a stored event keeps in place of a sealed or erased personal field that the
-    # schema requires (a required text field cannot be null); others become {} or null.
-    erased_placeholders: ClassVar[Mapping[str, Any]] = {}
-    summary: ClassVar[str] = ""
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-
-    @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
-        super().__pydantic_init_subclass__(**kwargs)
-        if "event_type" in cls.__dict__:
-            _registry.registry.register(cls)
-
-
-def is_historical(payload: object) -> bool:
-    """Whether an event is imported history (payload field ``historical``, docs/events.md):
-    record it, but start nothing from it — no SLA clock, nurture, routing or notification."""
-    return getattr(payload, "historical", False) is True
-
-
-class DecodeError(Exception):
-    """A record that cannot be turned into an event: the consumer dead-letters it."""
-
-
-class UnknownEventType(DecodeError):
-    def __init__(self, event_type: str, schema_version: int) -> None:
-        super().__init__(f"unknown event type {event_type!r} version {schema_version}")
-        self.event_type = event_type
-        self.schema_version = schema_version
 
 
 class Envelope(BaseModel):

@@ -20,6 +20,17 @@ class UnknownLead(Exception):
         self.lead_id = lead_id
 
 
+class DecodeError(Exception):
+    """A record that cannot be turned into an event: the consumer dead-letters it."""
+
+
+class UnknownEventType(DecodeError):
+    def __init__(self, event_type: str, schema_version: int) -> None:
+        super().__init__(f"unknown event type {event_type!r} version {schema_version}")
+        self.event_type = event_type
+        self.schema_version = schema_version
+
+
 class Problem(Exception):
     """An HTTP error rendered as ``application/problem+json`` (RFC 9457).
 

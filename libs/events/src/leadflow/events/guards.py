@@ -41,8 +41,8 @@ from pydantic import Field
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadflow.events.consumer import is_bad_data
 from leadflow.events.errors import Problem
+from leadflow.events.faults import is_bad_data
 
 log = logging.getLogger("leadflow.service")
 PROBLEM_JSON = "application/problem+json"

@@ -1,4 +1,7 @@
-"""The catalogue registry: payload classes keyed by (event type, schema version), and upcasters.
+"""The catalogue registry: ``EventPayload`` (the base of every payload model, which registers
+each subclass as it is defined), payload classes keyed by (event type, schema version), and
+upcasters. The envelope (``leadflow.events.envelope``) builds on this module, never the
+other way round.
 
 Schema evolution is additive within a version. A breaking change gets a new
 ``schema_version`` and an upcaster declared beside the new class::
@@ -11,11 +14,51 @@ Old records are then upcast step by step when decoded, so handlers only see the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 
-if TYPE_CHECKING:
-    from leadflow.events.envelope import EventPayload
+from pydantic import BaseModel, ConfigDict
+
+from leadflow.events.errors import DecodeError, UnknownEventType
+
+
+class EventPayload(BaseModel):
+    """Base of every payload model in the catalogue.
+
+    Subclasses declare ``event_type`` (e.g. ``"lead.captured"``), ``schema_version`` and
+    ``producer``; defining the class registers it (see ``registry``). ``personal_fields``
+    names the top-level fields holding personal data: intake encrypts them at rest and
+    readers drop them once a lead is erased. Unknown fields are ignored so that additive
+    schema changes never break an older consumer.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    event_type: ClassVar[str]
+    schema_version: ClassVar[int] = 1
+    producer: ClassVar[str]
+    personal_fields: ClassVar[frozenset[str]] = frozenset()
+    # What a stored event keeps in place of a sealed or erased personal field that the
+    # schema requires (a required text field cannot be null); others become {} or null.
+    erased_placeholders: ClassVar[Mapping[str, Any]] = {}
+    summary: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if "event_type" in cls.__dict__:
+            # The module global, looked up at each call: tests swap in a private registry.
+            registry.register(cls)
+
+
+def is_historical(payload: object) -> bool:
+    """Whether an event is imported history (payload field ``historical``, docs/events.md):
+    record it, but start nothing from it — no SLA clock, nurture, routing or notification."""
+    return getattr(payload, "historical", False) is True
+
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -42,8 +85,6 @@ class Registry:
         return decorate
 
     def latest(self, event_type: str) -> type[EventPayload]:
-        from leadflow.events.envelope import UnknownEventType
-
         version = self._latest.get(event_type)
         if version is None:
             raise UnknownEventType(event_type, 0)
@@ -59,8 +100,6 @@ class Registry:
         self, event_type: str, version: int, payload: dict[str, Any]
     ) -> tuple[type[EventPayload], dict[str, Any]]:
         """The newest class for ``event_type`` and ``payload`` upcast to it."""
-        from leadflow.events.envelope import DecodeError, UnknownEventType
-
         latest = self._latest.get(event_type)
         if latest is None or version > latest or version < 1:
             raise UnknownEventType(event_type, version)

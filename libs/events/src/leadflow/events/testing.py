@@ -19,7 +19,8 @@ from fastapi import FastAPI
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadflow.events.envelope import DecodeError, Envelope
+from leadflow.events.envelope import Envelope
+from leadflow.events.errors import DecodeError
 
 T = TypeVar("T")
 

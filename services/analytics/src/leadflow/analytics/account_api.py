@@ -9,9 +9,9 @@ from fastapi.responses import Response
 
 from leadflow.analytics import account_store, accounts
 from leadflow.analytics.api import Format, respond
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
 from leadflow.events.errors import Problem
-from leadflow.events.service import KitDep
 
 router = APIRouter()
 

@@ -18,12 +18,12 @@ from leadflow.analytics import domain, process_reports, store
 from leadflow.analytics.projections import PROJECTION_NAMES, LeadProjection, log_head
 from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
+from leadflow.events import KitDep, ServiceKit
 from leadflow.events.access import Permission, Principal, requires
 from leadflow.events.csvexport import to_csv
 from leadflow.events.errors import Problem
 from leadflow.events.guards import Int64
 from leadflow.events.projection import ProjectionRunner
-from leadflow.events.service import KitDep, ServiceKit
 
 router = APIRouter()
 router.include_router(process_reports.router)

@@ -12,8 +12,8 @@ from leadflow.analytics.handlers import CONSUMES, all_handlers
 from leadflow.analytics.projections import all_projections, log_head, read_log
 from leadflow.analytics.search import search_router
 from leadflow.analytics.settings import AnalyticsSettings
+from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.clock import Clock
-from leadflow.events.service import ServiceKit
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
@@ -37,7 +37,8 @@ def build_kit(
 
 def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = build_kit(settings, clock=clock)
-    return kit.create_app(
+    return create_service_app(
+        kit,
         search_router,  # before router: /v1/leads/search is not a lead id
         router,
         account_router,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.consumer import Handler, UnitOfWork
+from leadflow.events import Handler, UnitOfWork
 from leadflow.events.db import DriverSql
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.registry import registry

@@ -27,11 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadflow.analytics import audit as audit_domain
 from leadflow.analytics import process_map as map_domain
 from leadflow.analytics.history import Event, Period, walk_all
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import Problem
 from leadflow.events.process import BUILT_IN_SLA_STAGES, ProcessDefinition, built_in_process
-from leadflow.events.service import KitDep
 
 PROCESS_STREAM = stream_id("lead-process")
 POLICY_STREAM = stream_id("sla-policies")

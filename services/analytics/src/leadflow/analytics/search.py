@@ -22,9 +22,9 @@ from sqlalchemy import text
 
 from leadflow.analytics import cohort, process_reports
 from leadflow.analytics.store import Filters
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
 from leadflow.events.errors import Problem
-from leadflow.events.service import KitDep
 
 search_router = APIRouter()
 

@@ -26,9 +26,9 @@ from leadflow.console import domain, store
 from leadflow.console.keys import ALGORITHM, SigningKey
 from leadflow.console.rep_email import default_rep_email
 from leadflow.console.settings import ConsoleSettings
+from leadflow.events import KitDep, ServiceKit
 from leadflow.events.access import Permission, Principal, public, requires
 from leadflow.events.errors import Problem
-from leadflow.events.service import KitDep, ServiceKit
 
 router = APIRouter()
 _hasher = PasswordHasher()

@@ -12,9 +12,9 @@ from leadflow.console.api import hash_password, router, settings_of, users
 from leadflow.console.settings import ConsoleSettings
 from leadflow.console.web import mount as mount_web
 from leadflow.console.web.imports import MAX_UPLOAD_BYTES
+from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.access import Role, verifier_of
 from leadflow.events.clock import Clock
-from leadflow.events.service import ServiceKit
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 log = logging.getLogger("leadflow.console")
@@ -77,7 +77,8 @@ def create_kit(
 
 def create_app(settings: ConsoleSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
-    app = kit.create_app(
+    app = create_service_app(
+        kit,
         router,
         users,
         title="Leadflow console",

@@ -28,11 +28,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import FormData, UploadFile
 
+from leadflow.events import KitDep, ServiceKit, UnitOfWork, kit_of
 from leadflow.events.access import Permission, authorize, declares, presented, public
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError, Problem, UnknownLead
-from leadflow.events.service import KitDep, ServiceKit, kit_of
 from leadflow.intake import commands, domain, importer, store
 from leadflow.intake import responses as rs
 from leadflow.intake.batching import Idempotency, InquiryBatcher, Pending

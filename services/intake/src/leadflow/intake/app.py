@@ -7,8 +7,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.clock import Clock
-from leadflow.events.service import ServiceKit
 from leadflow.intake.api import Runtime, bootstrap, router
 from leadflow.intake.crypto import LeadKeyCodec
 from leadflow.intake.settings import IntakeSettings
@@ -35,7 +35,8 @@ def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = 
 
 def create_app(settings: IntakeSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
-    return kit.create_app(
+    return create_service_app(
+        kit,
         router,
         title="Leadflow intake",
         description="Capture at the edge: inquiries, web forms, badge scans, imports, "

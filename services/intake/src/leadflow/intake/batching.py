@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leadflow.events.consumer import UnitOfWork
+from leadflow.events import UnitOfWork
 from leadflow.events.errors import Problem
 from leadflow.intake import commands, store
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from leadflow.events import UnitOfWork
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
     CaptureMethod,
@@ -28,7 +29,6 @@ from leadflow.events.catalogue.intake import (
     LeadsMerged,
     PropertyValue,
 )
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.intake import crypto, domain, store
 from leadflow.intake.domain import CleanInquiry, IdentityDecision

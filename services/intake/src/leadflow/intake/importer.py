@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadflow.events import ServiceKit, UnitOfWork
 from leadflow.events.catalogue.intake import HistoricalDealLost, HistoricalDealWon
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import Problem
-from leadflow.events.service import ServiceKit
 from leadflow.intake import commands, domain, imports, store, tabular
 from leadflow.intake.commands import IngestItem
 from leadflow.intake.domain import CleanInquiry, HygieneError

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadflow.events import AdminDep, KitDep, ServiceKit
 from leadflow.events.access import public
 from leadflow.events.errors import Problem
-from leadflow.events.service import AdminDep, KitDep, ServiceKit
 from leadflow.notify import domain, links, store
 from leadflow.notify import webhook_store as wh
 from leadflow.notify.handlers import INTAKE_CALL, WEBHOOK, EndpointCache, PeopleCache

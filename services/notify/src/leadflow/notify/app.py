@@ -8,9 +8,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.events import ServiceKit, create_service_app, skip_historical
 from leadflow.events.clock import Clock
-from leadflow.events.consumer import skip_historical
-from leadflow.events.service import ServiceKit
 from leadflow.notify.api import router
 from leadflow.notify.delivery import Delivery
 from leadflow.notify.handlers import CONSUMES, EndpointCache, NotifyHandlers, PeopleCache
@@ -45,7 +44,8 @@ def create_kit(
 
 def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit, delivery = create_kit(settings, clock=clock)
-    app = kit.create_app(
+    app = create_service_app(
+        kit,
         router,
         title="Leadflow notify",
         description="Outbound delivery: e-mail to reps and managers the moment a lead is "

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from leadflow.events import UnitOfWork
 from leadflow.events.catalogue.notify import (
     NotificationSent,
     NotificationSuppressed,
@@ -26,7 +27,6 @@ from leadflow.events.catalogue.notify import (
     NurtureEmailWithheld,
     WebhookEndpointDisabled,
 )
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.envelope import stream_id
 from leadflow.events.timers import Timer
 from leadflow.notify import domain, links, store

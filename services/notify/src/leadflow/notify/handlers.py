@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from leadflow.events import Handler, UnitOfWork
 from leadflow.events.catalogue.intake import (
     ConsentChanged,
     DoNotContactChanged,
@@ -27,7 +28,6 @@ from leadflow.events.catalogue.notify import NotificationSuppressed
 from leadflow.events.catalogue.routing import LeadAssigned, LeadReassigned
 from leadflow.events.catalogue.scoring import LeadQualified, LeadScored, NurtureTouchDue
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaWarning
-from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.registry import registry
 from leadflow.notify import domain, store

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from fastapi import APIRouter, Body, Depends, Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from leadflow.events import KitDep, ServiceKit, UnitOfWork
 from leadflow.events.access import Permission, Principal, Role, requires
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import (
@@ -35,16 +36,11 @@ from leadflow.events.catalogue.routing import (
     LeadSalesQualified,
     OpportunityOpened,
 )
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.document_routes import document_router
 from leadflow.events.documents import Document
 from leadflow.events.envelope import EventPayload, new_id
 from leadflow.events.errors import Problem, UnknownLead
 from leadflow.events.lifecycle import TransitionRefused, target_stage
-from leadflow.events.service import (
-    KitDep,
-    ServiceKit,
-)
 from leadflow.routing import store
 from leadflow.routing.domain import (
     Queue,

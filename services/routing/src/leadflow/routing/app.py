@@ -6,9 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.access import add_token_resolver
 from leadflow.events.clock import Clock
-from leadflow.events.service import ServiceKit
 from leadflow.events.shredding import LeadKeyCodec
 from leadflow.routing.api import rep_token_principal, router, rules_router, sales_router
 from leadflow.routing.crm import crm_router
@@ -42,7 +42,8 @@ def create_kit(
 
 def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
-    return kit.create_app(
+    return create_service_app(
+        kit,
         router,
         rules_router,
         sales_router,

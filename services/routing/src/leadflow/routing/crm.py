@@ -27,9 +27,9 @@ from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
+from leadflow.events import AdminDep, KitDep
 from leadflow.events.errors import Problem
 from leadflow.events.lifecycle import Stage
-from leadflow.events.service import AdminDep, KitDep
 from leadflow.routing import api, store
 
 Outcome = Literal["opportunity", "won", "lost"]

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events import Handler, UnitOfWork, skip_historical
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import (
     InquiryReceived,
@@ -42,7 +43,6 @@ from leadflow.events.catalogue.scoring import (
     NurtureEnrolled,
 )
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet, SlaStarted
-from leadflow.events.consumer import Handler, UnitOfWork, skip_historical
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.shredding import shred

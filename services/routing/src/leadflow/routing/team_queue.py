@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.service import KitDep
+from leadflow.events import KitDep
 from leadflow.routing import store
 from leadflow.routing.api import CallerDep, Doc, IdPath, _not_found
 from leadflow.routing.domain import Queue, Rep, Team

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
 from leadflow.events.errors import Problem
-from leadflow.events.service import KitDep
 from leadflow.scoring import store
 from leadflow.scoring.accounts import (
     MQA_MIN_ENGAGED_PEOPLE,

@@ -11,12 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadflow.events import KitDep, ServiceKit, UnitOfWork
 from leadflow.events.access import Permission, requires
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.document_routes import document_router
 from leadflow.events.documents import VERSION_FIELDS, Document
 from leadflow.events.errors import Problem, UnknownLead
-from leadflow.events.service import KitDep, ServiceKit
 from leadflow.scoring import store
 from leadflow.scoring.domain import (
     FORGET_AFTER_HALF_LIVES,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.clock import Clock
-from leadflow.events.service import ServiceKit
 from leadflow.scoring.account_api import router as account_router
 from leadflow.scoring.api import model_router, router
 from leadflow.scoring.builtin import check_builtin
@@ -34,7 +34,8 @@ def create_kit(
 
 def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
-    return kit.create_app(
+    return create_service_app(
+        kit,
         model_router,
         router,
         account_router,

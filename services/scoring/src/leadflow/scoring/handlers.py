@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
+from leadflow.events import Handler, TimerHandler, UnitOfWork
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
     ConsentChanged,
@@ -48,9 +49,8 @@ from leadflow.events.catalogue.scoring import (
     NurtureExited,
     NurtureTouchDue,
 )
-from leadflow.events.consumer import Handler, UnitOfWork
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.timers import Timer, TimerHandler
+from leadflow.events.timers import Timer
 from leadflow.scoring import store
 from leadflow.scoring.accounts import PersonScore, account_score
 from leadflow.scoring.domain import (

@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
 from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT32_MAX, INT64_MAX
-from leadflow.events.service import KitDep
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,

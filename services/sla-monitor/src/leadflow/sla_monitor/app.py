@@ -6,8 +6,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.clock import Clock
-from leadflow.events.service import ServiceKit
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.api import router
 from leadflow.sla_monitor.handlers import HANDLERS, TIMER_HANDLERS
@@ -38,7 +38,8 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
 
 def create_app(settings: SlaSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
     kit = create_kit(settings, clock=clock)
-    return kit.create_app(
+    return create_service_app(
+        kit,
         router,
         title="Leadflow sla-monitor",
         description="Service levels between marketing and sales: versioned policies, business "

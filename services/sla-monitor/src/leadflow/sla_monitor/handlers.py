@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime
 from functools import partial
 
-from leadflow.events import metrics
+from leadflow.events import HandlerMap, TimerHandler, UnitOfWork, metrics, skip_historical
 from leadflow.events.catalogue.routing import (
     DealLost,
     DealWon,
@@ -46,9 +46,8 @@ from leadflow.events.catalogue.sla import (
     SlaStopped,
     SlaWarning,
 )
-from leadflow.events.consumer import HandlerMap, UnitOfWork, skip_historical
 from leadflow.events.envelope import Envelope, EventPayload, new_id
-from leadflow.events.timers import Timer, TimerHandler
+from leadflow.events.timers import Timer
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
     BusinessCalendar,

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
 from leadflow.events.catalogue.sla import ProcessPublished
 from leadflow.events.db import json_text
@@ -32,7 +33,6 @@ from leadflow.events.process import (
     built_in_process,
     duplicate_stages,
 )
-from leadflow.events.service import KitDep
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import SlaPolicy
 

@@ -20,8 +20,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from leadflow.console.web import menu, session
 from leadflow.console.web.backend import Answer
 from leadflow.console.web.render import Ctx, CtxDep, render, settings_of
+from leadflow.events import kit_of
 from leadflow.events.access import principal_from_claims, public, verifier_of
-from leadflow.events.service import kit_of
 
 pages = APIRouter(include_in_schema=False, dependencies=[public()])
 

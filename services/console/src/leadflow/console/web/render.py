@@ -17,8 +17,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from leadflow.console.settings import ConsoleSettings
 from leadflow.console.web import menu, session
 from leadflow.console.web.backend import Services
+from leadflow.events import ServiceKit, kit_of
 from leadflow.events.access import Principal
-from leadflow.events.service import ServiceKit, kit_of
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"

@@ -16,8 +16,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
+from leadflow.events import ServiceKit
 from leadflow.events.access import Principal, principal_from_claims, verifier_of
-from leadflow.events.service import ServiceKit
 from leadflow.events.tokens import InvalidToken
 
 SESSION_COOKIE = "leadflow_session"

@@ -1,0 +1,375 @@
+"""The service kit: everything a Leadflow service has besides its own rules and its HTTP app.
+
+``ServiceKit`` wires settings, the database engine, the event store, the outbox relay, the
+consumer runners, durable timers and projections, starts them and stops them gracefully
+(finish the batch, commit, leave the group), and answers readiness. The HTTP app around it
+(routes, guards, problem+json, ``/healthz``, ``/readyz``, ``/metrics``) is built by
+``leadflow.events.service.create_service_app``: the kit knows nothing of FastAPI. Nothing is
+created at import time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from leadflow.events.clock import Clock, SystemClock
+from leadflow.events.consumer import ConsumerRunner
+from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
+from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
+from leadflow.events.gc_tuning import settle_gc
+from leadflow.events.outbox import OutboxRelay, notify_channel
+from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
+from leadflow.events.settings import ServiceSettings
+from leadflow.events.store import EventStore, PayloadCodec
+from leadflow.events.timer_runner import TimerRunner
+from leadflow.events.topics import ensure_topics
+from leadflow.events.uow import HandlerMap, TimerHandler, UnitOfWork
+
+log = logging.getLogger("leadflow.service")
+
+
+def waiting_at(task: asyncio.Task[Any]) -> str:
+    """Where a suspended task is waiting: the innermost frame of its chain of awaits."""
+    where = None
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "gi_frame", None)
+        if frame is None:
+            break
+        where = frame
+        awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "gi_yieldfrom", None)
+    if where is None:
+        return "(not suspended in a coroutine)"
+    return f"{where.f_code.co_filename}:{where.f_lineno} in {where.f_code.co_name}"
+
+
+class ServiceKit:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        consumes: Sequence[str] = (),
+        feedback: Sequence[str] = (),
+        handlers: HandlerMap | None = None,
+        timer_handlers: Mapping[str, TimerHandler] | None = None,
+        projections: Sequence[Projection] = (),
+        projection_source: EventSource | None = None,
+        projection_head: HeadPosition | None = None,
+        clock: Clock | None = None,
+        migrations_dir: Path | None = None,
+        payload_codec: PayloadCodec | None = None,
+        produces: bool = True,
+        body_limits: Mapping[str, int] | None = None,
+        file_uploads: Sequence[str] = (),
+        on_startup: Sequence[Callable[[ServiceKit], Awaitable[None]]] = (),
+        topic_partitions: int = 3,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.schema = settings.schema_name
+        self.consumes = list(consumes)
+        if not set(feedback) <= set(consumes):
+            raise ValueError(f"feedback {sorted(feedback)} must be among consumes {consumes}")
+        # Producers whose events are feedback (they do not move a lead along the funnel): a
+        # second consumer of the same group reads them in larger, rarer batches, so a lead's
+        # next step never waits behind them (see ``_start_consumers``).
+        self.feedback = [p for p in self.consumes if p in feedback]
+        self.handlers = dict(handlers or {})
+        self.timer_handlers = dict(timer_handlers or {})
+        self.projections = list(projections)
+        self.clock: Clock = clock or SystemClock()
+        self.migrations_dir = migrations_dir
+        self.produces = produces
+        self.body_limits = dict(body_limits or {})
+        # Path prefixes whose raw or multipart bodies are files the route parses itself
+        # (imports): the input guard does not refuse a NUL byte in them (see guards).
+        self.file_uploads = tuple(file_uploads)
+        self.on_startup = list(on_startup)
+        self.topic_partitions = topic_partitions
+        self.store = EventStore(
+            settings.producer,
+            topic_prefix=settings.topic_prefix,
+            codec=payload_codec,
+            notify_channel=notify_channel(self.schema),
+            publish=produces,
+            serialize_appends=bool(projections) and projection_source is None,
+        )
+        self._engine: AsyncEngine | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumer: ConsumerRunner | None = None
+        self.feedback_consumer: ConsumerRunner | None = None
+        self.timer_runner: TimerRunner | None = None
+        self.projection_runner: ProjectionRunner | None = None
+        self._projection_source = projection_source
+        self._projection_head = projection_head
+        self._tasks: list[asyncio.Task[None]] = []
+        self._kafka_ok_at = 0.0
+        self.state: dict[str, Any] = {}
+
+    # -- resources ----------------------------------------------------------------------
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            self._engine = create_engine(
+                self.settings.database_url,
+                self.schema,
+                pool_size=self.settings.db_pool_size,
+                random_page_cost=self.settings.db_random_page_cost,
+            )
+        return self._engine
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction whose statements all see the same moment (REPEATABLE
+        READ), for a view read with more than one statement: at READ COMMITTED each would
+        take its own snapshot, and a writer committing in between shows half its work (a
+        lead's stage from before a decision that the next statement already lists)."""
+        async with self.engine.connect() as conn:
+            await conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            async with conn.begin():
+                yield conn
+
+    @contextlib.asynccontextmanager
+    async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
+        """One transaction for an API command: its events land with its state, or not at all."""
+        async with self.engine.connect() as conn, conn.begin():
+            uow = await self._make_uow(conn, causation)
+            yield uow
+            await uow.flush()
+        self._after_commit(uow.timers.soonest, bool(uow.appended))
+
+    async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
+        """For API commands and the timer runner, whose commits are reported to
+        ``_after_commit`` (as the consumer runner's are): the relay here needs no NOTIFY."""
+        quiet = self._relay_in_process()
+        return UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
+
+    @property
+    def consumer_group(self) -> str:
+        """The Kafka consumer group of this service's consumers (DLQ entries name it)."""
+        return f"{self.settings.topic_prefix}leadflow.{self.service}"
+
+    def topics(self) -> list[str]:
+        prefix = self.settings.topic_prefix
+        names = {topic_for(p, prefix) for p in self.consumes}
+        if self.produces:
+            names |= {
+                topic_for(self.settings.producer, prefix),
+                dlq_topic_for(self.settings.producer, prefix),
+            }
+        names |= {dlq_topic_for(p, prefix) for p in self.consumes}
+        return sorted(names)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self._start_parts()
+        # Everything allocated so far lives as long as the process: out of the collector's way.
+        settle_gc(self.settings.gc_young_threshold)
+
+    async def _start_parts(self) -> None:
+        s = self.settings
+        if self.migrations_dir is not None and s.migrate_on_start:
+            await upgrade_async(s.database_url, self.schema, self.migrations_dir)
+        for hook in self.on_startup:
+            await hook(self)
+        if not s.run_consumers:
+            return
+        await ensure_topics(
+            s.kafka_bootstrap_servers,
+            self.topics(),
+            self.topic_partitions,
+            retention_hours=s.topic_retention_hours,
+        )
+        if self.produces:
+            self.relay = OutboxRelay(
+                database_url=s.database_url,
+                schema=self.schema,
+                bootstrap_servers=s.kafka_bootstrap_servers,
+                service=self.service,
+                poll_seconds=s.outbox_poll_seconds,
+            )
+            self._spawn(self.relay.run(), "outbox")
+        if self.projections:
+            self.projection_runner = ProjectionRunner(
+                self.engine,
+                self.projections,
+                self._projection_source or self.store.read_all,
+                self._projection_head or self.store.head_position,
+                service=self.service,
+            )
+            self._spawn(self.projection_runner.run(), "projections")
+        if self.consumes and self.handlers:
+            self._start_consumers()
+        if self.timer_handlers:
+            self.timer_runner = TimerRunner(
+                self.engine,
+                self.timer_handlers,
+                self.clock,
+                self._make_uow,
+                service=self.service,
+                poll_seconds=s.timer_poll_seconds,
+                on_applied=self._after_commit,
+            )
+            self._spawn(self.timer_runner.run(), "timers")
+
+    def _start_consumers(self) -> None:
+        """One consumer for the events that move leads along, and, when the service names
+        feedback producers, a second member of the same group (same offsets, inbox and DLQ
+        attribution) for theirs. The first fetches as soon as a record is there; the second
+        lets the broker gather a batch (``LEADFLOW_FEEDBACK_FETCH_*``): one transaction
+        for many feedback events instead of one each, never in the way of the next lead."""
+        s = self.settings
+        main = [p for p in self.consumes if p not in self.feedback]
+        if main:
+            self.consumer = self._run_consumer(
+                main, "consumer", s.consumer_fetch_max_wait_ms, s.consumer_fetch_min_bytes
+            )
+        if self.feedback:
+            self.feedback_consumer = self._run_consumer(
+                self.feedback, "feedback", s.feedback_fetch_max_wait_ms, s.feedback_fetch_min_bytes
+            )
+
+    def _run_consumer(
+        self, producers: Sequence[str], role: str, fetch_max_wait_ms: int, fetch_min_bytes: int
+    ) -> ConsumerRunner:
+        s = self.settings
+        runner = ConsumerRunner(
+            engine=self.engine,
+            store=self.store,
+            clock=self.clock,
+            bootstrap_servers=s.kafka_bootstrap_servers,
+            topics=[topic_for(p, s.topic_prefix) for p in producers],
+            group_id=self.consumer_group,
+            handlers=self.handlers,
+            service=self.service,
+            batch_size=s.consumer_batch_size,
+            max_attempts=s.max_attempts,
+            on_applied=self._after_commit,
+            commit_interval_seconds=s.consumer_commit_interval_seconds,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_min_bytes=fetch_min_bytes,
+            relay_in_process=self._relay_in_process,
+            client_id=f"{self.service}-{role}",
+        )
+        self._spawn(runner.run(), role)
+        return runner
+
+    def _relay_in_process(self) -> bool:
+        """This process holds the service's active outbox relay: whoever commits events here
+        wakes it directly (``_after_commit``), without a NOTIFY, which Postgres delivers to
+        every listening session of the database (each service's relay), whatever the
+        channel. Another replica's relay, or none yet, is woken by NOTIFY as before; if
+        the relay here loses its lock meanwhile, the next one drains the outbox when it
+        takes over, or at its next poll."""
+        return self.relay is not None and self.relay.active.is_set()
+
+    def _after_commit(self, soonest_timer: datetime | None, appended: bool) -> None:
+        """A consumer batch or an API command committed: its events are there to publish
+        (the relay, if it runs here) and to project now, and its soonest timer may be due
+        before the timer runner's next poll."""
+        if appended and self.relay is not None:
+            self.relay.wake()
+        if self.projection_runner is not None:
+            self.projection_runner.wake()
+        if self.timer_runner is not None:
+            self.timer_runner.wake_for(soonest_timer)
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s task crashed", name)
+
+        self._tasks.append(asyncio.create_task(guarded(), name=f"{self.service}-{name}"))
+
+    async def stop(self) -> None:
+        """Graceful: consumers finish and commit their batch, the relay drains, then we go."""
+        runners = (
+            self.consumer,
+            self.feedback_consumer,
+            self.timer_runner,
+            self.projection_runner,
+            self.relay,
+        )
+        for runner in runners:
+            if runner is not None:
+                runner.stop()
+        if self._tasks:
+            grace = self.settings.shutdown_grace_seconds
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                # Say what it was waiting on: a stop that takes the whole grace period is
+                # otherwise a silent SIGKILL-like exit with no clue for whoever is on call.
+                log.warning(
+                    "%s still running after the %gs grace period, cancelled while at %s",
+                    task.get_name(),
+                    grace,
+                    waiting_at(task),
+                )
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        self._tasks.clear()
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    # -- health -------------------------------------------------------------------------
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            checks["postgres"] = "ok"
+        except Exception as exc:
+            checks["postgres"] = f"down: {type(exc).__name__}"
+        if self.migrations_dir is not None and checks["postgres"] == "ok":
+            try:
+                current = await current_revision(self.engine, self.schema)
+                head = head_revision(self.migrations_dir)
+                checks["migrations"] = "ok" if current == head else f"at {current}, head {head}"
+            except Exception as exc:
+                checks["migrations"] = f"unknown: {type(exc).__name__}"
+        if self.settings.run_consumers:
+            checks["kafka"] = await self._kafka_check()
+        return checks
+
+    async def _kafka_check(self) -> str:
+        if time.monotonic() - self._kafka_ok_at < 5.0:
+            return "ok"
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=3000
+        )
+        try:
+            await asyncio.wait_for(admin.start(), timeout=3)
+            await asyncio.wait_for(admin.list_topics(), timeout=3)
+            self._kafka_ok_at = time.monotonic()
+            return "ok"
+        except Exception as exc:
+            return f"down: {type(exc).__name__}"
+        finally:
+            with contextlib.suppress(Exception):
+                await admin.close()
