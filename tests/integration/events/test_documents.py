@@ -20,7 +20,8 @@ from leadflow.events.catalogue.scoring import ScoringModelPublished
 from leadflow.events.document_routes import document_router
 from leadflow.events.documents import Document, DocumentKind, FieldErrors
 from leadflow.events.errors import Problem
-from leadflow.events.service import ServiceKit
+from leadflow.events.kit import ServiceKit
+from leadflow.events.service import create_service_app
 from leadflow.events.testing import app_client, wait_until
 
 from .probe import ProbeSettings, make_kit
@@ -171,7 +172,8 @@ async def test_routes_publish_read_and_refuse_naming_the_field(
     kits: tuple[ServiceKit, ServiceKit],
 ) -> None:
     kit, _ = kits
-    app = kit.create_app(
+    app = create_service_app(
+        kit,
         document_router(
             GREETINGS,
             path="/v1/greeting",

@@ -29,11 +29,12 @@ from fastapi import APIRouter, Body, Header, Path, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.access import Permission, requires
-from leadflow.events.consumer import UnitOfWork
+from leadflow.events.deps import KitDep
 from leadflow.events.documents import Document, DocumentKind
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT32_MAX
-from leadflow.events.service import KitDep, ServiceKit
+from leadflow.events.kit import ServiceKit
+from leadflow.events.uow import UnitOfWork
 
 View = Callable[[AsyncConnection, Document[Any]], Awaitable[dict[str, Any]]]
 AfterPublish = Callable[[ServiceKit, UnitOfWork, Document[Any]], Awaitable[dict[str, Any]]]

@@ -32,10 +32,10 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.consumer import UnitOfWork
 from leadflow.events.db import DriverSql, json_text
 from leadflow.events.envelope import EventPayload, stream_id
 from leadflow.events.errors import Problem
+from leadflow.events.uow import UnitOfWork
 
 D = TypeVar("D", bound=BaseModel)
 FieldErrors = list[dict[str, Any]]
