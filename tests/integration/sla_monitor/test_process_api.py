@@ -60,7 +60,7 @@ async def test_put_publishes_the_next_version_and_appends_process_published(sla:
     put = await client.put(
         "/v1/process", headers=ADMIN, json={"stages": stages, "published_by": "ops@example.com"}
     )
-    assert put.status_code == 200, put.text
+    assert put.status_code == 201, put.text
     body = put.json()
     assert (body["version"], body["source"], body["published_by"]) == (
         1,

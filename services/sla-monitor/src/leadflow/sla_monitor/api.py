@@ -9,19 +9,17 @@ started with; a new version applies to clocks started after it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
-from leadflow.events.catalogue.sla import SlaPolicyPublished
-from leadflow.events.envelope import stream_id
+from leadflow.events.document_routes import document_router
 from leadflow.events.errors import Problem
-from leadflow.events.guards import INT32_MAX, INT64_MAX
+from leadflow.events.guards import INT64_MAX
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
@@ -35,14 +33,8 @@ router = APIRouter()
 admin = APIRouter(dependencies=[requires(Permission.SLA_POLICIES)], tags=["admin"])
 reads = APIRouter(dependencies=[requires(Permission.SLA_READ)], tags=["sla"])
 
-POLICY_STREAM = "sla-policies"
 PolicyId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$")]
 CalendarId = Annotated[str, Path(min_length=1, max_length=100)]
-
-
-class PolicySetIn(BaseModel):
-    policies: list[SlaPolicy]
-    published_by: str | None = Field(default=None, max_length=200)
 
 
 class PolicySetOut(BaseModel):
@@ -50,85 +42,31 @@ class PolicySetOut(BaseModel):
     source: str
     published_by: str | None = None
     published_at: datetime | None = None
+    note: str | None = None
     policies: list[SlaPolicy]
 
 
-def _out(ps: store.PolicySet) -> PolicySetOut:
-    return PolicySetOut(
-        version=ps.version,
-        source=ps.source,
-        published_by=ps.published_by,
-        published_at=ps.published_at,
-        policies=ps.policies,
-    )
-
-
-def _check_policies(policies: Sequence[SlaPolicy], calendar_ids: set[str], prefix: str) -> None:
-    errors: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for i, p in enumerate(policies):
-        where = f"{prefix}[{i}]" if prefix else ""
-        if p.policy_id in seen:
-            errors.append({"field": f"{where}.policy_id".lstrip("."), "message": "duplicate id"})
-        seen.add(p.policy_id)
-        if p.calendar_id is not None and p.calendar_id not in calendar_ids:
-            errors.append(
-                {
-                    "field": f"{where}.calendar_id".lstrip("."),
-                    "message": f"unknown calendar {p.calendar_id!r}",
-                }
-            )
-    if errors:
-        raise Problem(
-            422, "Invalid policy set", "the policies refer to unknown things", errors=errors
-        )
-
-
 async def _publish(
-    kit: KitDep, policies: list[SlaPolicy], published_by: str | None, prefix: str = "policies"
+    kit: KitDep, policies: list[SlaPolicy], published_by: str | None
 ) -> PolicySetOut:
+    """Publish the whole set with one policy changed (the per-policy routes below)."""
     async with kit.unit_of_work() as uow:
-        _check_policies(policies, set(await store.calendars(uow.conn)), prefix)
-        version = await store.insert_policy_set(uow.conn, policies, published_by)
-        await uow.append(
-            stream_id(POLICY_STREAM),
-            SlaPolicyPublished(
-                policies_version=version,
-                policies=[p.model_dump(mode="json") for p in policies],
-                published_by=published_by,
-            ),
+        document = await store.POLICIES.publish(
+            uow, store.PolicySetDoc(policies=policies), published_by=published_by
         )
-        published = await store.policy_set(uow.conn, version)
-    assert published is not None
-    return _out(published)
+    return PolicySetOut.model_validate(document.body())
 
 
-@admin.get("/v1/sla/policies", summary="The current policy set")
-async def get_policies(kit: KitDep) -> PolicySetOut:
-    async with kit.connect() as conn:
-        return _out(await store.current_policy_set(conn))
-
-
-@admin.post("/v1/sla/policies", status_code=201, summary="Publish a whole new policy set version")
-async def publish_policies(body: PolicySetIn, kit: KitDep) -> PolicySetOut:
-    return await _publish(kit, body.policies, body.published_by)
-
-
-@admin.get("/v1/sla/policies/versions", summary="Every published policy set version")
-async def list_policy_versions(kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        return {"versions": await store.policy_versions(conn)}
-
-
-@admin.get("/v1/sla/policies/versions/{version}", summary="One policy set version")
-async def get_policy_version(
-    version: Annotated[int, Path(ge=0, le=INT32_MAX)], kit: KitDep
-) -> PolicySetOut:
-    async with kit.connect() as conn:
-        ps = await store.policy_set(conn, version)
-    if ps is None:
-        raise Problem(404, "Not Found", f"no policy set version {version}")
-    return _out(ps)
+# GET /v1/sla/policies, /versions, /versions/{n}; POST publishes a whole set. Included before
+# ``admin``: its ``/v1/sla/policies/{policy_id}`` would otherwise take ``versions``.
+policies_router = document_router(
+    store.POLICIES,
+    path="/v1/sla/policies",
+    read=Permission.SLA_POLICIES,
+    publish=Permission.SLA_POLICIES,
+    method="POST",
+    tags=["admin"],
+)
 
 
 @admin.get("/v1/sla/policies/{policy_id}", summary="One policy of the current set")
@@ -166,7 +104,8 @@ async def put_policy(
     policies = [body if p.policy_id == policy_id else p for p in current.policies]
     if not existed:
         policies.append(body)
-    _check_policies([body], set(await _calendar_ids(kit)), "")
+    if errors := store.policy_errors([body], set(await _calendar_ids(kit)), ""):
+        raise Problem.invalid_fields(errors, "Invalid policy")
     response.status_code = 200 if existed else 201
     return await _publish(kit, policies, published_by)
 
@@ -340,6 +279,7 @@ async def sla_compliance(
     }
 
 
+router.include_router(policies_router)
 router.include_router(admin)
 router.include_router(reads)
 router.include_router(process_router)

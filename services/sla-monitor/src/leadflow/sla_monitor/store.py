@@ -1,6 +1,7 @@
 """SQL for sla-monitor's own tables (unqualified names: the engine pins ``search_path``).
 
-Tables: ``sla_policy_sets`` (every published policy set version), ``sla_calendars``,
+Tables: ``sla_policy_sets`` (every published policy set version: a kernel versioned
+document, ``POLICIES``), ``sla_calendars``,
 ``sla_leads`` (segment + owner facts learnt from consumed events), ``sla_instances`` (one row
 per SLA clock with its verdict), ``sla_escalations`` (ladder steps raised) and
 ``sla_config_revision`` (bumped by triggers whenever policy sets or calendars change).
@@ -18,10 +19,14 @@ from datetime import datetime
 from typing import Any, Literal
 from weakref import WeakKeyDictionary
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.db import DriverSql, driver_sql, json_text
+from leadflow.events.documents import Document, DocumentKind
+from leadflow.events.envelope import EventPayload
 from leadflow.events.timers import Timer, timer_writes
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
@@ -49,82 +54,73 @@ class PolicySet:
         return "built-in" if self.version == 0 else "published"
 
 
-async def current_policy_set(conn: AsyncConnection) -> PolicySet:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT version, policies, published_by, published_at FROM sla_policy_sets "
-                "ORDER BY version DESC LIMIT 1"
+class PolicySetDoc(BaseModel):
+    """The published document: the whole policy set (editing one policy publishes it all)."""
+
+    model_config = ConfigDict(extra="forbid")
+    policies: list[SlaPolicy]
+
+
+def policy_errors(
+    policies: Sequence[SlaPolicy], calendar_ids: set[str], prefix: str
+) -> list[dict[str, Any]]:
+    """Duplicate policy ids and unknown calendars, each naming its field (``prefix[i].x``)."""
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, p in enumerate(policies):
+        where = f"{prefix}[{i}]" if prefix else ""
+        if p.policy_id in seen:
+            errors.append({"field": f"{where}.policy_id".lstrip("."), "message": "duplicate id"})
+        seen.add(p.policy_id)
+        if p.calendar_id is not None and p.calendar_id not in calendar_ids:
+            errors.append(
+                {
+                    "field": f"{where}.calendar_id".lstrip("."),
+                    "message": f"unknown calendar {p.calendar_id!r}",
+                }
             )
-        )
-    ).first()
-    if row is None:
-        return PolicySet(0, default_policies())
-    return _policy_set(row)
+    return errors
 
 
-async def policy_set(conn: AsyncConnection, version: int) -> PolicySet | None:
-    if version == 0:
-        return PolicySet(0, default_policies())
-    row = (
-        await conn.execute(
-            text(
-                "SELECT version, policies, published_by, published_at FROM sla_policy_sets "
-                "WHERE version = :v"
-            ),
-            {"v": version},
-        )
-    ).first()
-    return _policy_set(row) if row else None
+async def _check_policy_set(conn: AsyncConnection, doc: PolicySetDoc) -> list[dict[str, Any]]:
+    return policy_errors(doc.policies, set(await calendars(conn)), "policies")
 
 
-async def policy_versions(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT version, jsonb_array_length(policies) AS n, published_by, published_at "
-            "FROM sla_policy_sets ORDER BY version DESC"
-        )
+async def _policies_published(
+    conn: AsyncConnection, document: Document[PolicySetDoc]
+) -> EventPayload:
+    """``SlaPolicyPublished`` on ``stream_id("sla-policies")``: subscribers and the audit
+    trail see every version. The policy set table's trigger bumps ``sla_config_revision``."""
+    return SlaPolicyPublished(
+        policies_version=document.version,
+        policies=[p.model_dump(mode="json") for p in document.doc.policies],
+        published_by=document.published_by,
     )
-    return [
-        {
-            "version": r.version,
-            "policies": r.n,
-            "published_by": r.published_by,
-            "published_at": r.published_at,
-        }
-        for r in rows
-    ]
 
 
-def _policy_set(row: Any) -> PolicySet:
+POLICIES: DocumentKind[PolicySetDoc] = DocumentKind(
+    name="sla-policies",
+    table="sla_policy_sets",
+    model=PolicySetDoc,
+    event=_policies_published,
+    title="policy set",
+    builtin=lambda: PolicySetDoc(policies=default_policies()),
+    check=_check_policy_set,
+    summary={"policies": "jsonb_array_length(doc->'policies')"},
+)
+
+
+def policy_set_of(document: Document[PolicySetDoc]) -> PolicySet:
     return PolicySet(
-        version=row.version,
-        policies=[SlaPolicy.model_validate(p) for p in row.policies],
-        published_by=row.published_by,
-        published_at=row.published_at,
+        version=document.version,
+        policies=document.doc.policies,
+        published_by=document.published_by,
+        published_at=document.published_at,
     )
 
 
-async def insert_policy_set(
-    conn: AsyncConnection, policies: Sequence[SlaPolicy], published_by: str | None
-) -> int:
-    """Store the next version; serialised so two admins never get the same version number."""
-    await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('sla_policy_sets'))"))
-    version = int(
-        await conn.scalar(text("SELECT coalesce(max(version), 0) + 1 FROM sla_policy_sets")) or 1
-    )
-    await conn.execute(
-        text(
-            "INSERT INTO sla_policy_sets (version, policies, published_by) "
-            "VALUES (:v, CAST(:p AS jsonb), :by)"
-        ),
-        {
-            "v": version,
-            "p": json_text([p.model_dump(mode="json") for p in policies]),
-            "by": published_by,
-        },
-    )
-    return version
+async def current_policy_set(conn: AsyncConnection) -> PolicySet:
+    return policy_set_of(await POLICIES.current(conn))
 
 
 # -- calendars ------------------------------------------------------------------------
