@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any, cast
+from typing import Any
 
 from leadflow.events import Handler, TimerHandler, UnitOfWork
 from leadflow.events.catalogue.intake import (
@@ -113,42 +113,50 @@ def score_summary(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-async def _versions(uow: UnitOfWork) -> tuple[ScoringModel, int | None]:
-    """The current model and predictive version, read once per unit of work (a consumer
-    batch shares one read)."""
-    cached = uow.__dict__.get("_scoring_versions")
-    if cached is None:
-        cached = await store.current_versions(uow.conn)
-        uow.__dict__["_scoring_versions"] = cached
-    return cast(tuple[ScoringModel, int | None], cached)
+@dataclass
+class _Versions:
+    """What a unit of work scores with, read once: a consumer batch decides every event with
+    one model (the document kind's cache makes the read itself one index probe)."""
+
+    model: ScoringModel | None = None
+    predictive_version: int | None = None
+    predictive: LinearModel | None = None
+    predictive_read: bool = False
+    tracks: list[NurtureTrack] | None = None
+
+
+async def _versions(uow: UnitOfWork) -> _Versions:
+    versions = uow.local(_Versions)
+    if versions.model is None:
+        versions.model, versions.predictive_version = await store.current_versions(uow.conn)
+    return versions
 
 
 async def model_for(uow: UnitOfWork) -> ScoringModel:
     """The current model, looked up once per unit of work."""
-    model, _predictive = await _versions(uow)
+    model = (await _versions(uow)).model
+    assert model is not None
     return model
 
 
 async def tracks_for(uow: UnitOfWork) -> list[NurtureTrack]:
-    cached = uow.__dict__.get("_scoring_tracks")
-    if cached is None:
-        cached = await store.tracks(uow.conn)
-        uow.__dict__["_scoring_tracks"] = cached
-    return cached
+    versions = uow.local(_Versions)
+    if versions.tracks is None:
+        versions.tracks = await store.tracks(uow.conn)
+    return versions.tracks
 
 
 async def predictive_for(uow: UnitOfWork) -> LinearModel | None:
     """The promoted predictive model (weights only), looked up once per unit of work."""
-    if "_scoring_predictive" not in uow.__dict__:
-        model: LinearModel | None = None
-        _model, version = await _versions(uow)
+    versions = await _versions(uow)
+    if not versions.predictive_read:
+        version = versions.predictive_version
         if version is not None:
             weights = await store.predictive_weights(uow.conn, version)
             if weights is not None:
-                model = LinearModel.from_json(weights, version)
-        uow.__dict__["_scoring_predictive"] = model
-    found: LinearModel | None = uow.__dict__["_scoring_predictive"]
-    return found
+                versions.predictive = LinearModel.from_json(weights, version)
+        versions.predictive_read = True
+    return versions.predictive
 
 
 class Effects:
@@ -585,7 +593,9 @@ async def _run_ops(uow: UnitOfWork, batch: _Batch) -> None:
     )
     # The unit of work's first look at the versions is the one it keeps (a drain earlier in
     # the same unit of work may have read them already).
-    uow.__dict__.setdefault("_scoring_versions", versions)
+    kept = uow.local(_Versions)
+    if kept.model is None:
+        kept.model, kept.predictive_version = versions
     model = await model_for(uow)
     now = uow.clock.now()
     # Activities are read for the leads whose ops may score them: a batch of sales feedback
