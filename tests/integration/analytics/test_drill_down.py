@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from leadflow.analytics.app import create_app
+from leadflow.analytics.cohort import HANDOFF_KINDS, SLA_KINDS
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.clock import ManualClock
 from leadflow.events.testing import app_client, wait_until
@@ -63,7 +64,12 @@ async def drill(client: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
         if offset >= body["total"]:
             break
     assert len(names) == body["total"] == len(set(names)), (params, names, body["total"])
-    return {"names": sorted(names), "total": body["total"], "money": body["money"]}
+    return {
+        "names": sorted(names),
+        "total": body["total"],
+        "money": body["money"],
+        "facts": body.get("facts"),
+    }
 
 
 async def check_funnel(client: httpx.AsyncClient, **f: Any) -> dict[str, int]:
@@ -138,6 +144,35 @@ async def test_every_figure_drills_down_to_the_leads_it_counts(
     assert (await drill(client, stuck="true", channel="web_form"))["total"] == web["total"]
 
 
+async def test_reps_and_sla_figures_drill_down_to_the_events_they_count(
+    client: httpx.AsyncClient,
+) -> None:
+    for period in ({}, {"from": "2025-03-03", "to": "2025-03-09"}):
+        reps = await get(client, "/v1/reps", **period)
+        assert reps["rows"] and reps["sla_by_policy"]
+        for row in reps["rows"]:
+            for kind in HANDOFF_KINDS:
+                listed = await drill(client, handoff=kind, by_rep=row["rep_id"], **period)
+                assert listed["facts"] == row[kind], (period, row["rep_id"], kind, listed)
+                assert (listed["total"] > 0) == (row[kind] > 0)
+        for queue in reps["queues"]:
+            listed = await drill(client, handoff="assigned", by_queue=queue["queue_id"], **period)
+            assert listed["facts"] == queue["assigned"]
+        for keys, rows in (("policy_id", "sla_by_policy"), ("rep_id", "sla_by_rep")):
+            for row in reps[rows]:
+                key = {"policy": row[keys]} if keys == "policy_id" else {"by_rep": row[keys]}
+                for kind in SLA_KINDS:
+                    listed = await drill(client, sla=kind, **key, **period)
+                    assert listed["facts"] == row[kind], (period, row, kind, listed)
+    # By name: p1's breaches are L2's and L3's clocks; r1 accepted L1 only.
+    assert (await drill(client, sla="breached", policy="p1"))["names"] == ["L2", "L3"]
+    assert (await drill(client, handoff="accepted", by_rep="r1"))["names"] == ["L1"]
+    channel = await get(client, "/v1/reps", channel="web_form")
+    r2 = next(r for r in channel["rows"] if r["rep_id"] == "r2")
+    listed = await drill(client, handoff="accepted", by_rep="r2", channel="web_form")
+    assert listed["facts"] == r2["accepted"] and listed["names"] == ["L6"]
+
+
 def _money(listed: dict[str, Any], currency: str, column: str) -> float:
     return float(sum(m[column] for m in listed["money"] if m["currency"] == currency))
 
@@ -148,6 +183,8 @@ async def test_a_drill_down_refuses_what_no_figure_counts(client: httpx.AsyncCli
         ({"won_in": "dollars"}, "won_in"),
         ({"from": "2025-03-10", "to": "2025-03-01"}, "to"),
         ({"stuck": "true", "stage": "won"}, "stage"),
+        ({"handoff": "breached"}, "handoff"),
+        ({"sla": "breached", "handoff": "won"}, "sla"),
     ):
         r = await client.get("/v1/leads/search", params=params)
         assert r.status_code == 422, (params, r.text)

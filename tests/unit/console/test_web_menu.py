@@ -146,6 +146,34 @@ def test_every_dashboard_figure_opens_its_leads_only_for_roles_that_may_read_lea
             ],
             campaigns=[],
             stuck={"total": 1, "by_stage": {"inquiry": 1}},
+            reps={
+                "rows": [
+                    {
+                        "rep_id": "r1",
+                        "team_id": "t1",
+                        "assigned": 2,
+                        "accepted": 1,
+                        "rejected": 1,
+                        "recycled": 0,
+                        "won": 0,
+                        "lost": 0,
+                        "acceptance_rate": 0.5,
+                    }
+                ],
+                "queues": [{"queue_id": "inbound", "assigned": 3}],
+                "sla_by_policy": [
+                    {
+                        "policy_id": "p1",
+                        "started": 2,
+                        "met_on_time": 1,
+                        "breached": 1,
+                        "late": 1,
+                        "compliance": 0.5,
+                    }
+                ],
+            },
+            handoffs=("assigned", "accepted"),
+            sla_columns=("breached",),
             columns={"inquiries": "inquiry", "mqls": "mql", "sqls": "sql", "won": "won"},
             scope=scope,
             channel="web form",
@@ -163,6 +191,9 @@ def test_every_dashboard_figure_opens_its_leads_only_for_roles_that_may_read_lea
         "from=2025-03-03&amp;reached=inquiry&amp;to=2025-03-09",  # a weekly point
         "channel=ads&amp;from=2025-03-03&amp;reached=mql",  # a channel row's figure
         "stuck=true&amp;stage=inquiry",
+        "handoff=accepted&amp;by_rep=r1",
+        "handoff=assigned&amp;by_queue=inbound",
+        "sla=breached&amp;policy=p1",
     ):
         assert href in page, href
     assert "/leads?" not in dashboard(False)

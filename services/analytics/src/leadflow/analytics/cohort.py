@@ -20,6 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from leadflow.analytics import domain
+from leadflow.analytics.projections import REP_COLUMNS, SLA_COLUMNS
 
 # Milestones and outcomes a cohort figure counts (the funnel's bars and ``outcomes``).
 REACHABLE: tuple[str, ...] = (*domain.MILESTONES, "lost", "disqualified")
@@ -99,3 +100,40 @@ def stuck_condition(
         params[f"s{i}"] = s
         params[f"c{i}"] = domain.stuck_cutoff(s, now, expected_days)
     return f"is_open AND ({' OR '.join(ors)}) AND {where}", params
+
+
+# The reps and SLA figures count events (``RepsProjection``): each count column has its rows
+# in ``rep_fact`` / ``sla_fact`` (``kind`` = the column), written by the same fold step.
+HANDOFF_KINDS: tuple[str, ...] = REP_COLUMNS[:8]
+SLA_KINDS: tuple[str, ...] = SLA_COLUMNS[:7]
+
+
+@dataclass(frozen=True)
+class FactQuery:
+    """A reps or SLA figure: its count column (``kind``) and the row it is on."""
+
+    table: str  # rep_fact | sla_fact
+    kind: str
+    rep: str | None = None
+    team: str | None = None
+    queue: str | None = None
+    policy: str | None = None
+
+
+def fact_condition(
+    where: str, where_params: dict[str, Any], q: FactQuery
+) -> tuple[str, dict[str, Any]]:
+    """The events a reps/SLA figure counts: the report's own date/segment filter (``where``,
+    ``Filters.where("day")`` as ``store.reps`` uses it) and the row's keys, over ``q.table``."""
+    conds = [where, "kind = :fact_kind"]
+    params = {**where_params, "fact_kind": q.kind}
+    for column, value in (
+        ("rep_id", q.rep),
+        ("team_id", q.team),
+        ("queue_id", q.queue),
+        ("policy_id", q.policy),
+    ):
+        if value is not None:
+            conds.append(f"{column} = :fact_{column}")
+            params[f"fact_{column}"] = value
+    return " AND ".join(conds), params

@@ -654,6 +654,18 @@ _SLA_STAGE = Stage(
 )
 
 
+# One row per counted event (insert-only, COPYed straight in): what a count's drill-down
+# lists. ``kind`` is the count column the event added one to.
+_REP_FACT = Stage(
+    "rep_fact",
+    f"lead_id uuid, day date, rep_id text, team_id text, queue_id text, {_SEGMENT}, kind text",
+)
+_SLA_FACT = Stage(
+    "sla_fact",
+    f"lead_id uuid, day date, policy_id text, team_id text, rep_id text, {_SEGMENT}, kind text",
+)
+
+
 def _who(p: Any, st: LeadState) -> tuple[str, str]:
     rep = p.get("rep_id") or st.rep_id
     team = p.get("team_id") or st.team_id
@@ -662,24 +674,25 @@ def _who(p: Any, st: LeadState) -> tuple[str, str]:
 
 class RepsProjection(LeadProjection):
     """Per rep (or queue)/team, segment and day: hand-off outcomes and reasons, won revenue
-    per currency; per SLA policy and the day each clock started: one verdict per clock."""
+    per currency; per SLA policy and the day each clock started: one verdict per clock.
+    Every count added is also a row of ``rep_fact`` / ``sla_fact`` (the drill-down's)."""
 
     name = "reps"
-    tables = ("rep_daily", "rep_reasons", "sla_daily")
+    tables = ("rep_daily", "rep_reasons", "sla_daily", "rep_fact", "sla_fact")
     needs_effects = False
 
     def wants(self, event_type: str) -> bool:
         return event_type in _REP_EVENT or event_type.startswith("sla.")
 
     def start(self) -> Any:
-        return ({}, {}, {})
+        return ({}, {}, {}, [], [])
 
     def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
         et = f.event_type
         idx = _REP_EVENT.get(et)
         if idx is None and not et.startswith("sla."):
             return
-        reps, reasons, sla = acc
+        reps, reasons, sla, rep_facts, sla_facts = acc
         p, day = f.payload, f.occurred_at.date()
         seg = (st.channel, st.campaign)
         if idx is not None:
@@ -688,6 +701,7 @@ class RepsProjection(LeadProjection):
             if et in ("lead.assigned", "lead.reassigned"):
                 rep, team, queue = st.rep_id, st.team_id, st.queue_id
             _rep_row(reps, (day, rep, team, queue, *seg, NO_CURRENCY))[idx] += 1
+            rep_facts.append((f.lead_id, day, rep, team, queue, *seg, REP_COLUMNS[idx]))
             if et == "deal.won" and fx.won:
                 _rep_row(reps, (day, rep, team, queue, *seg, fx.currency))[8] += _dec(fx.won)
             kind = _REASON_KIND.get(et)
@@ -698,21 +712,34 @@ class RepsProjection(LeadProjection):
         if p.get("policy_id") and fx.sla_day is not None:
             # The clock's own owner (sla-monitor's), not the lead's current one.
             rep, team = fx.sla_owner
-            srow = _sla_row(sla, (fx.sla_day, str(p["policy_id"]), team, rep, *seg))
+            key = (fx.sla_day, str(p["policy_id"]), team, rep, *seg)
+            srow = _sla_row(sla, key)
+            counted = []
             if et == "sla.met":
-                srow[3 if p.get("on_time") else 4] += 1
+                counted.append(3 if p.get("on_time") else 4)
                 srow[7] += float(p.get("elapsed_seconds") or 0.0)
             elif et in _SLA_EVENT:
-                srow[_SLA_EVENT[et]] += 1
+                counted.append(_SLA_EVENT[et])
             if fx.sla_verdict == "late":
-                srow[6] += 1
+                counted.append(6)
+            for i in counted:
+                srow[i] += 1
+                sla_facts.append((f.lead_id, *key, SLA_COLUMNS[i]))
 
     def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
         return [
             (_REPS_STAGE, _rows(acc[0])),
             (_REASONS_STAGE, [(*k, n) for k, n in acc[1].items()]),
             (_SLA_STAGE, _rows(acc[2])),
+            (_REP_FACT, acc[3]),
+            (_SLA_FACT, acc[4]),
         ]
+
+    def drain(self, acc: Any) -> Records:
+        rows = [(_REP_FACT, acc[3][:]), (_SLA_FACT, acc[4][:])]
+        acc[3].clear()
+        acc[4].clear()
+        return rows
 
 
 def _rep_row(reps: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
@@ -823,6 +850,8 @@ PROJECTION_TABLES: tuple[str, ...] = (
     "rep_daily",
     "rep_reasons",
     "sla_daily",
+    "rep_fact",
+    "sla_fact",
     "lead_current",
 )
 # The columns of ``lead_event_log`` a bulk load (COPY) fills; the position is the log's own.

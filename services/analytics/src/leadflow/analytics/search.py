@@ -51,10 +51,11 @@ def _where(
     pattern: str | None,
     fields: dict[str, str | None],
     drill: cohort.CohortQuery,
-    stuck: tuple[str, dict[str, Any]] | None,
+    extra: tuple[str, dict[str, Any]] | None,
 ) -> tuple[str, str, dict[str, Any]]:
     """(joins, condition, parameters) of a search: text, field filters, the cohort a figure
-    counts (``cohort.cohort_condition``) and the stuck leads (``cohort.stuck_condition``)."""
+    counts (``cohort.cohort_condition``) and another figure's condition (``extra``: stuck
+    leads, reps or SLA events)."""
     conds = [_TEXT]
     params: dict[str, Any] = {"pattern": pattern}
     for column, value in fields.items():
@@ -67,9 +68,9 @@ def _where(
         cond, cparams = cohort.cohort_condition(drill)
         conds.append(cond)
         params.update(cparams)
-    if stuck is not None:
-        conds.append(f"({stuck[0]})")
-        params.update(stuck[1])
+    if extra is not None:
+        conds.append(f"({extra[0]})")
+        params.update(extra[1])
     return joins, " AND ".join(conds), params
 
 
@@ -83,6 +84,8 @@ def _like(q: str | None) -> str | None:
 
 _MILESTONE = "^(" + "|".join(cohort.REACHABLE) + ")$"
 _CURRENCY = "^[A-Z]{3}$"
+_HANDOFF = "^(" + "|".join(cohort.HANDOFF_KINDS) + ")$"
+_SLA = "^(" + "|".join(cohort.SLA_KINDS) + ")$"
 
 
 @search_router.get(
@@ -126,12 +129,33 @@ async def search_leads(
         bool,
         Query(description="open and past its stage's expected time (the stuck-leads figure)"),
     ] = False,
+    handoff: Annotated[
+        str | None,
+        Query(
+            pattern=_HANDOFF,
+            description="a reps-report count (hand-off events in from/to, by event day)",
+        ),
+    ] = None,
+    sla: Annotated[
+        str | None,
+        Query(
+            pattern=_SLA,
+            description="an SLA count (clocks by the day they started, in from/to)",
+        ),
+    ] = None,
+    by_rep: Annotated[str | None, Query(max_length=64, description="the figure's rep")] = None,
+    by_team: Annotated[str | None, Query(max_length=64, description="the figure's team")] = None,
+    by_queue: Annotated[str | None, Query(max_length=64, description="the figure's queue")] = None,
+    policy: Annotated[
+        str | None, Query(max_length=64, description="the figure's SLA policy")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 25,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> dict[str, Any]:
     """With ``stuck`` the dates and segments are the stuck report's (``/v1/stuck``: the
-    inquiry day); otherwise ``from``/``to`` select the inquiry cohort, as the funnel does.
-    ``money`` sums the listed leads' money per currency (the figure's own sums)."""
+    inquiry day), with ``handoff``/``sla`` the reps report's (the event's day, the clock's
+    start day: ``facts`` = the events counted); otherwise ``from``/``to`` select the inquiry
+    cohort, as the funnel does. ``money`` sums the listed leads' money per currency."""
     if from_ and to and to < from_:
         raise Problem(
             422,
@@ -139,9 +163,21 @@ async def search_leads(
             "'to' is before 'from'",
             errors=[{"field": "to", "message": "must not be before 'from'"}],
         )
+    modes = [n for n, on in (("stuck", stuck), ("handoff", handoff), ("sla", sla)) if on]
+    if len(modes) > 1:
+        raise Problem(
+            422,
+            "One figure at a time",
+            f"{' and '.join(modes)} are different figures",
+            errors=[{"field": modes[1], "message": f"not with {modes[0]}"}],
+        )
+    segment = Filters(from_, to, channel or None, campaign or None)
     async with kit.connect() as conn:
-        stuck_cond = None
+        extra: tuple[str, dict[str, Any]] | None = None
+        facts: str | None = None
         drill = cohort.CohortQuery(from_, to, reached, won_in, pipeline_in)
+        if modes:
+            drill = cohort.CohortQuery(None, None, reached, won_in, pipeline_in)
         if stuck:
             days = await process_reports.expected_days(conn)
             if stage is not None and stage not in days:
@@ -151,13 +187,17 @@ async def search_leads(
                     f"{stage!r} has no expected duration in the process definition",
                     errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}],
                 )
-            where, wparams = Filters(from_, to, channel or None, campaign or None).where(
-                "inquiry_at::date"
-            )
-            stuck_cond = cohort.stuck_condition(where, wparams, kit.clock.now(), days, stage)
-            if stuck_cond is None:
+            where, wparams = segment.where("inquiry_at::date")
+            extra = cohort.stuck_condition(where, wparams, kit.clock.now(), days, stage)
+            if extra is None:
                 return {"items": [], "total": 0, "limit": limit, "offset": offset, "money": []}
-            drill = cohort.CohortQuery(None, None, reached, won_in, pipeline_in)
+        elif handoff or sla:
+            table = "rep_fact" if handoff else "sla_fact"
+            fq = cohort.FactQuery(table, str(handoff or sla), by_rep, by_team, by_queue, policy)
+            where, wparams = segment.where("day")
+            fcond, fparams = cohort.fact_condition(where, wparams, fq)
+            extra = (f"EXISTS (SELECT FROM {table} WHERE lead_id = c.lead_id AND {fcond})", fparams)
+            facts = f"SELECT count(*) FROM {table} WHERE {fcond} AND lead_id IN (SELECT c.lead_id "
         joins, cond, params = _where(
             _like(q),
             {
@@ -168,7 +208,7 @@ async def search_leads(
                 "c.rep_id": rep_id,
             },
             drill,
-            stuck_cond,
+            extra,
         )
         base = f"FROM lead_current c {joins} LEFT JOIN people pe ON pe.lead_id = c.lead_id "
         base += f"LEFT JOIN grades g ON g.lead_id = c.lead_id WHERE {cond}"
@@ -200,6 +240,9 @@ async def search_leads(
                         "won_deals": int(deals or 0),
                     }
                 )
+        n_facts = 0
+        if facts is not None:
+            n_facts = int(await conn.scalar(text(f"{_PEOPLE} {facts}{base})"), params) or 0)
     items = [
         {
             "lead_id": str(r.lead_id),
@@ -215,4 +258,7 @@ async def search_leads(
         for r in rows
     ]
     total = int(rows[0].total) if rows else 0
-    return {"items": items, "total": total, "limit": limit, "offset": offset, "money": money}
+    answer = {"items": items, "total": total, "limit": limit, "offset": offset, "money": money}
+    if facts is not None:
+        answer["facts"] = n_facts
+    return answer

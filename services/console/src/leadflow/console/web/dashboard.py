@@ -25,6 +25,10 @@ dashboard_pages = APIRouter(include_in_schema=False, dependencies=[public()])
 COLUMN_MILESTONE = {"inquiries": "inquiry", "mqls": "mql", "sals": "sal", "sqls": "sql",
                     "opportunities": "opportunity", "won": "won"}  # fmt: skip
 
+# The reps report's counts a row shows: each drills down to the events it counts.
+HANDOFF_COLUMNS = ("assigned", "accepted", "rejected", "recycled", "won", "lost")
+SLA_COLUMNS = ("started", "met_on_time", "breached", "late")
+
 
 def _date(value: str) -> str:
     """An ISO day or nothing: a malformed one is dropped, not passed on."""
@@ -52,12 +56,13 @@ async def dashboard(
     scope = {"channel": channel.strip(), "campaign": campaign.strip(),
              "from": _date(from_), "to": _date(to)}  # fmt: skip
     scope = {k: v for k, v in scope.items() if v}
-    funnel, weekly, sources, campaigns, stuck = await asyncio.gather(
+    funnel, weekly, sources, campaigns, stuck, reps = await asyncio.gather(
         ctx.api.get("analytics", "/v1/funnel", **scope),
         ctx.api.get("analytics", "/v1/funnel", grain="week", **scope),
         ctx.api.get("analytics", "/v1/sources", **scope),
         ctx.api.get("analytics", "/v1/sources", group_by="campaign", **scope),
         ctx.api.get("analytics", "/v1/stuck", limit=1, **scope),
+        ctx.api.get("analytics", "/v1/reps", **scope),
     )
     may_list = ctx.who.can(Permission.LEADS_READ)
 
@@ -85,6 +90,10 @@ async def dashboard(
         sources=source_rows,
         campaigns=campaign_rows,
         stuck=stuck_body,
+        # The reps report needs ``reports.team``: a role without it sees no reps panel.
+        reps=reps.body if reps.ok and isinstance(reps.body, dict) else None,
+        handoffs=HANDOFF_COLUMNS,
+        sla_columns=SLA_COLUMNS,
         columns=COLUMN_MILESTONE,
         scope=scope,
         channel=scope.get("channel", ""),

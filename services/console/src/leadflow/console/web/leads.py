@@ -88,8 +88,7 @@ STAGES = ("inquiry", "nurture", "mql", "sal", "sql", "opportunity", "won", "lost
           "disqualified", "on_hold")  # fmt: skip
 
 
-# A dashboard figure's drill-down: analytics' cohort filters, passed through as they are.
-DRILL = ("reached", "from", "to", "campaign", "won_in", "pipeline_in", "stuck")
+# A dashboard figure's drill-down: analytics' filters, passed through as they are.
 _REACHED = {"inquiry": "were inquiries", "mql": "became MQLs", "sal": "were accepted (SAL)",
             "sql": "became SQLs", "opportunity": "became opportunities", "won": "were won",
             "lost": "were lost", "disqualified": "were disqualified"}  # fmt: skip
@@ -101,6 +100,12 @@ def drill_caption(drill: dict[str, str], channel: str) -> str:
         return ""
     if drill.get("stuck"):
         what = "Open leads past their stage's expected time"
+    elif drill.get("handoff") or drill.get("sla"):
+        kind = (drill.get("handoff") or drill.get("sla", "")).replace("_", " ")
+        whose = "".join(f" {k.replace('by_', '')} {drill[k]}" for k in
+                        ("by_rep", "by_team", "by_queue", "policy") if drill.get(k))  # fmt: skip
+        what = f"Leads behind the {'SLA' if drill.get('sla') else 'hand-off'} count “{kind}”"
+        what += f" ({whose.strip()})" if whose else ""
     elif drill.get("won_in"):
         what = f"Leads that won a deal in {drill['won_in']}"
     elif drill.get("pipeline_in"):
@@ -109,7 +114,8 @@ def drill_caption(drill: dict[str, str], channel: str) -> str:
         what = "Leads that " + _REACHED.get(drill.get("reached", "inquiry"), "were inquiries")
     when = ""
     if drill.get("from") or drill.get("to"):
-        when = f", inquiry {drill.get('from') or '…'} to {drill.get('to') or '…'}"
+        day = "day" if drill.get("handoff") or drill.get("sla") else "inquiry"
+        when = f", {day} {drill.get('from') or '…'} to {drill.get('to') or '…'}"
     seg = "".join(f", {k} {v}" for k, v in (("channel", channel),
                                           ("campaign", drill.get("campaign", ""))) if v)  # fmt: skip
     return what + when + seg
@@ -131,12 +137,20 @@ async def find(
     won_in: Annotated[str, Query(max_length=3)] = "",
     pipeline_in: Annotated[str, Query(max_length=3)] = "",
     stuck: Annotated[str, Query(max_length=5)] = "",
+    handoff: Annotated[str, Query(max_length=32)] = "",
+    sla: Annotated[str, Query(max_length=32)] = "",
+    by_rep: Annotated[str, Query(max_length=64)] = "",
+    by_team: Annotated[str, Query(max_length=64)] = "",
+    by_queue: Annotated[str, Query(max_length=64)] = "",
+    policy: Annotated[str, Query(max_length=64)] = "",
 ) -> Response:
     """Analytics' lead search: text over e-mail, name and company, the filters, a page; with
     a figure's cohort filters (``reached``, ``from``/``to``, ...) the leads behind it."""
     filters = {"q": q, "stage": stage, "grade": grade, "channel": channel, "rep_id": owner}
     drill = {"reached": reached, "from": from_, "to": to, "campaign": campaign,
-             "won_in": won_in, "pipeline_in": pipeline_in, "stuck": stuck}  # fmt: skip
+             "won_in": won_in, "pipeline_in": pipeline_in, "stuck": stuck, "handoff": handoff,
+             "sla": sla, "by_rep": by_rep, "by_team": by_team, "by_queue": by_queue,
+             "policy": policy}  # fmt: skip
     drill = {k: v.strip() for k, v in drill.items() if v.strip()}
     params = {k: v.strip() for k, v in filters.items() if v.strip()} | drill
     answer = await ctx.api.get(
@@ -157,6 +171,7 @@ async def find(
         drill=drill,
         caption=drill_caption(drill, channel),
         money=body.get("money") or [],
+        facts=body.get("facts"),
         items=body.get("items", []),
         total=total,
         page=page,
