@@ -155,8 +155,9 @@ async def test_outcomes_match_by_external_id_and_system_and_repeat_by_event_id(
         assert r.json() == {**first, "repeat_of": "sf-delivery-1"}
         for lead in (from_sf, from_hs):
             view = (await client.get(f"/v1/leads/{lead}/assignment", headers=AUTH)).json()
-            assert view["stage"] == "won"
+            assert view["stage"] == "customer"  # won → customer (issue 30)
         assert await _count(app, from_sf, "deal.won") == 1
+        assert await _count(app, from_sf, "customer.became") == 1
         assert await _count(app, from_hs, "opportunity.opened") == 1
 
         # An id no system has: 404 naming the field; the id in the wrong system: no match.

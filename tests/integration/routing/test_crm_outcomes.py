@@ -111,8 +111,11 @@ async def test_salesforce_won_and_hubspot_lost_are_recorded_once(
             "opportunity.opened",
             "deal.won",
         ]
+        # won → customer (issue 30): customer.became goes with deal.won
+        assert r.json()["recorded"][-1]["stage"] == "customer"
         lead = (await client.get(f"/v1/leads/{won_lead}/assignment", headers=AUTH)).json()
-        assert lead["stage"] == "won" and lead["amount"] == "48000.00"
+        assert lead["stage"] == "customer" and lead["amount"] == "48000.00"
+        assert lead["cycle"] == "new_business"
         assert lead["currency"] == "EUR" and lead["opportunity_id"] == "0065g00000XyZ1AAA"
         # The CRM sends it again: nothing more is recorded.
         again = await client.post(
@@ -139,6 +142,43 @@ async def test_salesforce_won_and_hubspot_lost_are_recorded_once(
         assert r.json()["recorded"][-1]["event_type"] == "deal.lost"
         lead = (await client.get(f"/v1/leads/{lost_lead}/assignment", headers=AUTH)).json()
         assert lead["stage"] == "lost"
+
+        # Churn comes from the CRM like the other outcomes: customer status ends, once; a
+        # lead that is not a customer cannot churn (409 from the lifecycle).
+        churn = {
+            "mapping": {
+                "email": "account.email",
+                "event_id": "id",
+                "opportunity_id": "account.id",
+                "stage": "status",
+                "reason": "why",
+                "stages": {"Churned": "churned"},
+            },
+            "event": {
+                "id": "churn-1",
+                "status": "Churned",
+                "why": "budget",
+                "account": {"id": "acc-1", "email": "grace@navy.example"},
+            },
+        }
+        r = await client.post("/v1/routing/crm/events", json=churn, headers=AUTH)
+        assert r.status_code == 200, r.text
+        assert r.json()["recorded"] == [
+            {"event_type": "customer.churned", "repeated": False, "stage": "churned"}
+        ]
+        lead = (await client.get(f"/v1/leads/{won_lead}/assignment", headers=AUTH)).json()
+        assert lead["stage"] == "churned"
+        churn["event"]["id"] = "churn-2"  # a second churn without its first id: a repeat
+        r = await client.post("/v1/routing/crm/events", json=churn, headers=AUTH)
+        assert [s["repeated"] for s in r.json()["recorded"]] == [True]
+        not_customer = {
+            **churn,
+            "event": {**churn["event"], "id": "churn-3", "lead": str(lost_lead)},
+            "mapping": {**churn["mapping"], "lead_id": "lead"},
+        }
+        r = await client.post("/v1/routing/crm/events", json=not_customer, headers=AUTH)
+        assert r.status_code == 409, r.text
+        assert "customer.churned" in r.json()["detail"]
 
         # Not keyed: refused. No lead with that e-mail: 404 naming the field.
         assert (

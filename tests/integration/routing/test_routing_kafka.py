@@ -191,7 +191,8 @@ async def test_hand_off_walks_lead_from_mql_to_won_and_refuses_after(
             ("contacted", {"channel": "phone"}, "sal"),
             ("qualify", {"note": "BANT confirmed"}, "sql"),
             ("opportunity", {"amount": "12500.00", "currency": "EUR"}, "opportunity"),
-            ("won", {"amount": "12000.00"}, "won"),
+            # won → customer: routing records customer.became with the win (issue 30)
+            ("won", {"amount": "12000.00"}, "customer"),
         ]
         for action, body, stage in steps:
             r = await client.post(f"/v1/leads/{lead_id}/{action}", json=body, headers=AUTH)
@@ -206,13 +207,19 @@ async def test_hand_off_walks_lead_from_mql_to_won_and_refuses_after(
         )
         assert r.status_code == 409
         assert r.headers["content-type"] == "application/problem+json"
-        assert r.json()["current_stage"] == "won" and "won" in r.json()["detail"]
+        assert r.json()["current_stage"] == "customer" and "customer" in r.json()["detail"]
 
         published = await consume_topic(
             isolation.kafka_bootstrap,
             isolation.topic("routing"),
-            until=lambda evs: any(e.event_type == "deal.won" for e in evs),
+            until=lambda evs: any(e.event_type == "customer.became" for e in evs),
         )
+        became = [e for e in published if e.event_type == "customer.became"]
+        assert len(became) == 1 and became[0].payload.cycle == "new_business"
+        won = next(e for e in published if e.event_type == "deal.won")
+        assert won.payload.cycle == "new_business"
+        assert became[0].stream_version == won.stream_version + 1
+        assert became[0].payload.rep_id == "a"
         mine = [e for e in published if e.lead_id == lead_id]
         assert [e.event_type for e in mine] == [
             "lead.assigned",
@@ -221,8 +228,9 @@ async def test_hand_off_walks_lead_from_mql_to_won_and_refuses_after(
             "lead.sales_qualified",
             "opportunity.opened",
             "deal.won",
+            "customer.became",
         ]
-        won = mine[-1].payload
+        won = mine[-2].payload
         assert (str(won.amount), won.currency) == ("12000.00", "EUR")  # type: ignore[attr-defined]
         queue = (await client.get("/v1/reps/a/queue", headers=AUTH)).json()
         assert queue["count"] == 0  # won leads leave the rep's open queue

@@ -36,7 +36,7 @@ async def test_the_built_in_process_is_version_0_with_an_owner_and_duration_per_
     assert (body["version"], body["source"]) == (0, "built-in")
     assert [s["stage"] for s in body["stages"]] == [
         "inquiry", "nurture", "mql", "sal", "sql", "opportunity",
-        "won", "lost", "disqualified", "on_hold",
+        "won", "customer", "lost", "disqualified", "on_hold", "churned",
     ]  # fmt: skip
     mql = _stage(body, "mql")
     assert mql["owner"] == "marketing_ops"
@@ -47,6 +47,9 @@ async def test_the_built_in_process_is_version_0_with_an_owner_and_duration_per_
     assert _stage(body, "sal")["sla_policies"] == ["contact-1bd", "sal-max-14d"]
     assert _stage(body, "sql")["sla_policies"] == []
     assert _stage(body, "won")["expected_duration"] is None
+    # past the close (issue 30): a customer is customer success's, with no expected duration
+    assert _stage(body, "customer")["owner"] == "customer_success"
+    assert _stage(body, "customer")["expected_duration"] is None
 
 
 async def test_put_publishes_the_next_version_and_appends_process_published(sla: Any) -> None:
@@ -88,7 +91,7 @@ async def test_put_publishes_the_next_version_and_appends_process_published(sla:
     first = events[0].payload
     assert first.published_by == "ops@example.com"  # type: ignore[attr-defined]
     assert first.sla_policies["mql"] == ["accept-4bh", "mql-assigned-30m"]  # type: ignore[attr-defined]
-    assert len(first.stages) == 10  # type: ignore[attr-defined]
+    assert len(first.stages) == 12  # type: ignore[attr-defined]
 
 
 async def test_bad_definitions_are_refused_naming_the_field(sla: Any) -> None:

@@ -143,10 +143,11 @@ def test_the_account_waterfall_counts_each_account_once_per_stage() -> None:
 
 def test_a_customer_accounts_later_wins_are_expansion_per_currency() -> None:
     deals = [
-        ("acme", T0 + timedelta(days=30), Decimal("10000"), "EUR"),  # after acme's first win
-        ("acme", T0, Decimal("50000"), "EUR"),
-        ("delta", T0 + timedelta(days=2), Decimal("2000.50"), "USD"),
-        ("acme", T0 + timedelta(days=40), Decimal("700"), "USD"),
+        # after acme's first win (a colleague's deal): expansion
+        ("acme", T0 + timedelta(days=30), Decimal("10000"), "EUR", "new_business"),
+        ("acme", T0, Decimal("50000"), "EUR", "new_business"),
+        ("delta", T0 + timedelta(days=2), Decimal("2000.50"), "USD", "new_business"),
+        ("acme", T0 + timedelta(days=40), Decimal("700"), "USD", "expansion"),
     ]
     assert revenue_split(deals) == [
         {"currency": "EUR", "new_business": "50000", "expansion": "10000",
@@ -154,3 +155,64 @@ def test_a_customer_accounts_later_wins_are_expansion_per_currency() -> None:
         {"currency": "USD", "new_business": "2000.50", "expansion": "700",
          "new_business_deals": 1, "expansion_deals": 1},
     ]  # fmt: skip
+
+
+def test_a_deal_won_in_an_expansion_cycle_is_expansion_even_as_the_accounts_first() -> None:
+    # The account's first recorded deal, but the routing said it closed an expansion cycle
+    # (a customer from before the data, say): expansion, never new business.
+    deals = [("omega", T0, Decimal("300"), "USD", "expansion")]
+    assert revenue_split(deals) == [
+        {"currency": "USD", "new_business": "0", "expansion": "300",
+         "new_business_deals": 0, "expansion_deals": 1},
+    ]  # fmt: skip
+
+
+WIN = [
+    ("lead.qualified", {}),
+    ("lead.accepted", {}),
+    ("lead.sales_qualified", {}),
+    ("opportunity.opened", {"amount": "50000", "currency": "EUR"}),
+    ("deal.won", {"amount": "50000", "currency": "EUR", "cycle": "new_business"}),
+    ("customer.became", {"cycle": "new_business"}),
+]
+EXPANSION_WIN = [
+    ("inquiry.received", {}),
+    ("expansion.opened", {"trigger": "hand_raise"}),
+    ("lead.qualified", {"cycle": "expansion"}),
+    ("lead.assigned", {"rep_id": "rep-7", "method": "account_owner", "cycle": "expansion"}),
+    ("lead.accepted", {}),
+    ("lead.sales_qualified", {}),
+    ("opportunity.opened", {"amount": "12000", "currency": "EUR"}),
+    ("deal.won", {"amount": "12000", "currency": "EUR", "cycle": "expansion"}),
+    ("customer.became", {"cycle": "expansion"}),
+]
+
+
+def test_a_customer_and_its_expansion_on_the_account_page() -> None:
+    customer = fold_person("c1", _events("Chief Financial Officer", *WIN, *EXPANSION_WIN[:5]))
+    view = account_view("acme.com", [customer])
+    [row] = view["people"]
+    assert (row["stage"], row["cycle"], row["customer"]) == ("sal", "expansion", True)
+    assert view["customer_status"] == "customer" and view["open_expansions"] == 1
+    assert view["owner_rep_id"] == "rep-7"
+
+    customer = fold_person("c1", _events("Chief Financial Officer", *WIN, *EXPANSION_WIN))
+    view = account_view("acme.com", [customer])
+    [row] = view["people"]
+    assert (row["stage"], row["cycle"], row["customer"]) == ("customer", "expansion", True)
+    assert view["open_expansions"] == 0
+    assert view["won_revenue"] == [{"currency": "EUR", "amount": "62000"}]
+    assert view["expansion_revenue"] == [{"currency": "EUR", "amount": "12000"}]
+
+
+def test_churn_ends_the_accounts_customer_status() -> None:
+    churned = fold_person(
+        "c1", _events("Chief Financial Officer", *WIN, ("customer.churned", {"reason_code": "x"}))
+    )
+    prospect = fold_person("p2", _events("Support Agent"))
+    view = account_view("acme.com", [churned, prospect])
+    assert view["customer_status"] == "churned"
+    assert {p["lead_id"]: p["stage"] for p in view["people"]} == {"c1": "churned", "p2": "inquiry"}
+    # a colleague still a customer keeps the account a customer
+    other = fold_person("c3", _events("VP Engineering", *WIN))
+    assert account_view("acme.com", [churned, other])["customer_status"] == "customer"

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
-from leadflow.analytics import account_store, accounts
+from leadflow.analytics import account_store, accounts, cycles
 from leadflow.analytics.api import Format, respond
 from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
@@ -21,16 +21,20 @@ AccountKey = Annotated[str, Path(min_length=1, max_length=255)]
 @router.get(
     "/v1/accounts",
     tags=["reports"],
-    summary="Account waterfall and new-business against expansion revenue",
+    summary="Account waterfall, new-business against expansion revenue, and the funnel "
+    "per buying cycle",
     dependencies=[requires(Permission.ACCOUNTS_READ)],
 )
 async def get_accounts(request: Request, kit: KitDep, fmt: Format = None) -> Response:
     async with kit.connect() as conn:
         reached, deals = await account_store.account_reach(conn)
+        runs = await account_store.all_cycle_runs(conn)
     waterfall = accounts.account_waterfall(reached)
     report = {
         "waterfall": waterfall,
         "revenue": accounts.revenue_split(deals),
+        # new business and expansion (a customer's new buying cycle) measured apart
+        "cycles": cycles.cycle_funnel(runs),
         "rows": waterfall,
     }
     return respond(request, fmt, report, "accounts")

@@ -19,7 +19,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.analytics.accounts import AccountReach, Person, fold_person
+from leadflow.analytics.accounts import AccountReach, Deal, Person, fold_person
+from leadflow.analytics.cycles import CycleRun, cycle_runs
+from leadflow.events.lifecycle import STAGE_CHANGING_EVENTS
 
 _FACTS = "event_type IN ('lead.captured', 'lead.profile_updated')"
 
@@ -64,8 +66,9 @@ async def account_people(conn: AsyncConnection, key: str) -> list[Person]:
 
 async def account_reach(
     conn: AsyncConnection,
-) -> tuple[list[AccountReach], list[tuple[str, datetime, Decimal, str]]]:
-    """Every account lead's reach, and every won deal as ``(account, at, amount, currency)``."""
+) -> tuple[list[AccountReach], list[Deal]]:
+    """Every account lead's reach, and every won deal as ``(account, at, amount, currency,
+    cycle)``."""
     latest = (
         "WITH acct AS (SELECT DISTINCT ON (lead_id) lead_id, "
         "payload->'account'->>'account_id' AS account_id FROM lead_event_log "
@@ -87,11 +90,34 @@ async def account_reach(
     won = await conn.execute(
         text(
             latest + "SELECT a.account_id, l.occurred_at, l.payload->>'amount', "
-            "coalesce(l.payload->>'currency', 'USD') "
+            "coalesce(l.payload->>'currency', 'USD'), "
+            "coalesce(l.payload->>'cycle', 'new_business') "
             "FROM acct a JOIN lead_event_log l ON l.lead_id = a.lead_id "
             "WHERE a.account_id IS NOT NULL AND l.event_type = 'deal.won' "
             "ORDER BY l.occurred_at, l.global_position"
         )
     )
-    deals = [(r[0], r[1], Decimal(r[2] or "0"), r[3]) for r in won]
+    deals = [(r[0], r[1], Decimal(r[2] or "0"), r[3], r[4]) for r in won]
     return reached, deals
+
+
+async def all_cycle_runs(conn: AsyncConnection) -> list[CycleRun]:
+    """Every lead's buying cycles (``cycles.cycle_runs``), from its stage-moving events."""
+    rows = await conn.execute(
+        text(
+            "SELECT lead_id, event_type, payload->>'amount', payload->>'currency' "
+            "FROM lead_event_log WHERE event_type = ANY(:types) "
+            "ORDER BY lead_id, occurred_at, global_position"
+        ),
+        {"types": sorted(STAGE_CHANGING_EVENTS)},
+    )
+    runs: list[CycleRun] = []
+    lead: Any = None
+    events: list[tuple[str, Mapping[str, Any]]] = []
+    for lead_id, event_type, amount, currency in rows:
+        if lead_id != lead:
+            runs += cycle_runs(events)
+            lead, events = lead_id, []
+        events.append((event_type, {"amount": amount, "currency": currency}))
+    runs += cycle_runs(events)
+    return runs

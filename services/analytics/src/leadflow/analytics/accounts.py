@@ -21,7 +21,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
+from leadflow.events.lifecycle import Cycle, LeadLifecycle, Stage, TransitionRefused
 
 
 class Role(StrEnum):
@@ -114,7 +114,8 @@ class Person:
     rep_id: str | None = None
     owner_rep_id: str | None = None  # the rep routing assigned as the account's owner
     open_opportunities: list[dict[str, Any]] = field(default_factory=list)
-    won: list[tuple[Decimal, str]] = field(default_factory=list)
+    won: list[tuple[Decimal, str]] = field(default_factory=list)  # every cycle's wins
+    expansion_won: list[tuple[Decimal, str]] = field(default_factory=list)  # expansions' only
     last_activity_at: datetime | None = None
 
     @property
@@ -185,7 +186,10 @@ def fold_person(lead_id: str, events: Iterable[tuple[str, datetime, Mapping[str,
                 }
             ]
         elif event_type == "deal.won":
-            p.won.append((_money(payload.get("amount", 0)), payload.get("currency") or "USD"))
+            amount = (_money(payload.get("amount", 0)), payload.get("currency") or "USD")
+            if p.lifecycle.cycle is Cycle.EXPANSION:
+                p.expansion_won.append(amount)
+            p.won.append(amount)
             p.open_opportunities = []
         elif event_type in ("deal.lost", "lead.recycled", "lead.disqualified"):
             p.open_opportunities = []
@@ -204,10 +208,14 @@ def _per_currency(amounts: Iterable[tuple[Decimal, str]]) -> list[dict[str, Any]
 
 
 def customer_status(people: Sequence[Person]) -> str:
-    """``customer`` once any person of the account won a deal, else ``prospect``."""
-    return (
-        "customer" if any(p.won or p.lifecycle.stage is Stage.WON for p in people) else "prospect"
-    )
+    """``customer`` while any person of the account is one (won, ``customer``, or in an
+    expansion cycle: the kernel's ``LeadLifecycle.is_customer``); ``churned`` when the CRM
+    reported churn and nobody is a customer any more; else ``prospect``."""
+    if any(p.lifecycle.is_customer for p in people):
+        return "customer"
+    if any(p.lifecycle.stage is Stage.CHURNED for p in people):
+        return "churned"
+    return "prospect"
 
 
 def account_view(key: str, people: Sequence[Person]) -> dict[str, Any]:
@@ -228,6 +236,8 @@ def account_view(key: str, people: Sequence[Person]) -> dict[str, Any]:
                 "role": role.value,
                 "role_reason": why,
                 "stage": p.stage,
+                "cycle": p.lifecycle.cycle.value,
+                "customer": p.lifecycle.is_customer,
                 "fit": p.fit,
                 "engagement": p.engagement,
                 "grade": p.grade,
@@ -253,6 +263,10 @@ def account_view(key: str, people: Sequence[Person]) -> dict[str, Any]:
         "roles": roles,
         "open_opportunities": [o for p in ordered for o in p.open_opportunities],
         "won_revenue": _per_currency(a for p in people for a in p.won),
+        "expansion_revenue": _per_currency(a for p in people for a in p.expansion_won),
+        "open_expansions": sum(
+            1 for p in people if p.lifecycle.cycle is Cycle.EXPANSION and p.lifecycle.is_open
+        ),
     }
 
 
@@ -290,17 +304,21 @@ def account_waterfall(leads: Iterable[AccountReach]) -> list[dict[str, Any]]:
     return rows
 
 
-def revenue_split(deals: Iterable[tuple[str, datetime, Decimal, str]]) -> list[dict[str, Any]]:
+Deal = tuple[str, datetime, Decimal, str, str]
+
+
+def revenue_split(deals: Iterable[Deal]) -> list[dict[str, Any]]:
     """Won revenue per currency, new business against expansion.
 
-    ``deals`` are ``(account, won_at, amount, currency)``. An account's first won deal is
-    new business; every deal it wins once it is a customer (after that first win) is
-    expansion (cross-sell / upsell), measured apart. Money is never summed across
+    ``deals`` are ``(account, won_at, amount, currency, cycle)``. A deal won in an
+    expansion cycle (``deal.won``'s ``cycle``, issue 30) is expansion; so is every deal an
+    account wins once it is a customer (after its first win: a colleague's deal, or a win
+    recorded before cycles existed). The rest is new business. Money is never summed across
     currencies: one row per currency.
     """
     customers: set[str] = set()
     totals: dict[str, dict[str, Any]] = {}
-    for account, _at, amount, currency in sorted(deals, key=lambda d: d[1]):
+    for account, _at, amount, currency, cycle in sorted(deals, key=lambda d: d[1]):
         row = totals.setdefault(
             currency,
             {
@@ -311,7 +329,7 @@ def revenue_split(deals: Iterable[tuple[str, datetime, Decimal, str]]) -> list[d
                 "expansion_deals": 0,
             },
         )
-        kind = "expansion" if account in customers else "new_business"
+        kind = "expansion" if account in customers or cycle == "expansion" else "new_business"
         row[kind] += amount
         row[f"{kind}_deals"] += 1
         customers.add(account)

@@ -18,48 +18,68 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from leadflow.events.lifecycle import MOVES, target_stage
+from leadflow.events.lifecycle import (
+    MOVES,
+    OPEN_STAGES,
+    REENGAGEABLE_STAGES,
+    STAGE_ORDER,
+    Cycle,
+    move_for,
+    target_stage,
+)
 from leadflow.events.process import built_in_process
 
 # -- lifecycle --------------------------------------------------------------------------
 
-STAGES: tuple[str, ...] = (
-    "inquiry",
-    "nurture",
-    "mql",
-    "sal",
-    "sql",
-    "opportunity",
-    "won",
-    "lost",
-    "disqualified",
-    "on_hold",
-)
+# The kernel's stages, in its order (issue 30 added customer and churned).
+STAGES: tuple[str, ...] = tuple(s.value for s in STAGE_ORDER)
 # The demand-waterfall milestones, in order; conversion is measured between neighbours.
 MILESTONES: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
 # Each milestone -> the milestones up to and including it (reaching one implies those).
 _UP_TO: dict[str, tuple[str, ...]] = {m: MILESTONES[: i + 1] for i, m in enumerate(MILESTONES)}
-CLOSED_STAGES: frozenset[str] = frozenset({"won", "lost", "disqualified"})
+CLOSED_STAGES: frozenset[str] = frozenset(s.value for s in STAGE_ORDER if s not in OPEN_STAGES)
+_REENGAGEABLE: frozenset[str] = frozenset(s.value for s in REENGAGEABLE_STAGES)
 # A deal won here, or one imported as history (``historical`` events count in the funnel by
 # the lead's inquiry cohort like any other; only their dates come from the file).
 WON_EVENTS: frozenset[str] = frozenset({"deal.won", "history.deal_won"})
 
 
-# The kernel's table as plain strings: (target stage, stages the event keeps a lead in).
-_MOVES: dict[str, tuple[str, frozenset[str]]] = {
-    event_type: (move.target.value, frozenset(s.value for s in move.keeps))
-    for event_type, move in MOVES.items()
+# The kernel's table as plain strings, per cycle: (target stage, stages the event keeps a
+# lead in).
+_MOVES: dict[str, dict[str, tuple[str, frozenset[str]]]] = {
+    cycle.value: {
+        event_type: (move.target.value, frozenset(s.value for s in move.keeps))
+        for event_type in MOVES
+        if (move := move_for(event_type, cycle)) is not None
+    }
+    for cycle in Cycle
 }
 
 
-def stage_entered(event_type: str, current: str | None) -> str | None:
+def stage_entered(
+    event_type: str, current: str | None, cycle: str = Cycle.NEW_BUSINESS.value
+) -> str | None:
     """The stage ``event_type`` moves a lead in ``current`` to, or None when it does not move
-    it (the kernel's lifecycle table; a hand-raise keeps an open or won lead where it is).
-    Analytics never refuses a move, so the table's allowed sources are not checked."""
-    move = _MOVES.get(event_type)
+    it (the kernel's lifecycle table in the lead's ``cycle``; a hand-raise keeps an open or
+    customer lead where it is). Analytics never refuses a move, so the table's allowed
+    sources are not checked."""
+    move = _MOVES.get(cycle, _MOVES[Cycle.NEW_BUSINESS.value]).get(event_type)
     if move is None or (current is not None and current in move[1]):
         return None
     return move[0]
+
+
+def cycle_after(event_type: str, current: str | None, cycle: str) -> str:
+    """The lead's buying cycle after ``event_type`` (the kernel's rule): an expansion opens
+    with ``expansion.opened``; a hand-raise that re-engages a closed lead (a win-back) starts
+    new business."""
+    if event_type == "expansion.opened":
+        return Cycle.EXPANSION.value
+    if event_type in ("lead.captured", "inquiry.received") and (
+        current is None or current in _REENGAGEABLE
+    ):
+        return Cycle.NEW_BUSINESS.value
+    return cycle
 
 
 # How long a lead may sit in an open stage before it counts as stuck (days): the built-in
@@ -100,6 +120,9 @@ class LeadState:
 
     stage: str | None = None
     stage_at: datetime | None = None
+    # The lifecycle's buying cycle: an expansion's milestones and money are a customer's,
+    # measured apart (the accounts report), not new business of the lead's inquiry cohort.
+    cycle: str = Cycle.NEW_BUSINESS.value
     inquiry_at: datetime | None = None
     channel: str = UNKNOWN
     campaign: str = UNKNOWN
@@ -136,6 +159,7 @@ class LeadState:
         return {
             "stage": self.stage,
             "stage_at": iso(self.stage_at),
+            "cycle": self.cycle,
             "inquiry_at": iso(self.inquiry_at),
             "channel": self.channel,
             "campaign": self.campaign,
@@ -160,6 +184,7 @@ class LeadState:
         return cls(
             stage=data.get("stage"),
             stage_at=_dt(data.get("stage_at")),
+            cycle=data.get("cycle") or Cycle.NEW_BUSINESS.value,
             inquiry_at=_dt(data.get("inquiry_at")),
             channel=data.get("channel", UNKNOWN),
             campaign=data.get("campaign", UNKNOWN),
@@ -343,7 +368,9 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         state.rep_id, state.queue_id = str(p["rep_id"]), UNKNOWN
 
     # A hand-raise (capture, inquiry) moves only a new or closed (lost/disqualified) lead.
-    stage = stage_entered(et, state.stage)
+    stage = stage_entered(et, state.stage, state.cycle)
+    state.cycle = cycle_after(et, state.stage, state.cycle)
+    expansion = state.cycle == Cycle.EXPANSION.value
     # An event from another producer may reach the log after a later stage change: it still
     # counts (milestones, revenue) but does not move the lead back in time.
     late = state.stage_at is not None and at < state.stage_at
@@ -361,7 +388,7 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
             state.mql_at = at
         if stage == "opportunity" and state.opp_at is None:
             state.opp_at = at
-        upto = _UP_TO.get(stage)
+        upto = None if expansion else _UP_TO.get(stage)
         if upto is not None:
             reached = state.reached
             new = [m for m in upto if m not in reached]
@@ -379,13 +406,16 @@ def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
         stage is not None and stage not in OPEN_OPPORTUNITY_STAGES
     ):
         money += _close_pipeline(state)
-    if et == "opportunity.opened":
+    if et == "opportunity.opened" and not expansion:
         amount, cur = _amount(p), _currency(p)
         if amount:
             state.money.setdefault(cur, [0.0, 0.0, 0.0])[0] += amount
             money.append((cur, amount, 0.0, 0))
     elif et in WON_EVENTS:
+        # A rep's win counts in every cycle; an expansion's money is a customer's, kept out
+        # of the lead's inquiry cohort and of campaign attribution (reported apart).
         fx.won, fx.currency = _amount(p), _currency(p)
+    if et in WON_EVENTS and not expansion:
         m = state.money.setdefault(fx.currency, [0.0, 0.0, 0.0])
         m[1] += fx.won
         m[2] += 1

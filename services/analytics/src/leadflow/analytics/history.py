@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leadflow.analytics.domain import UNKNOWN, source_of, stage_entered
+from leadflow.analytics.domain import UNKNOWN, cycle_after, source_of, stage_entered
+from leadflow.events.lifecycle import Cycle
 
 # A stage's way forward (anything else a lead leaves it for is leakage). Hold resumes are
 # forward moves too (back into the stage it was held from, or onwards).
@@ -106,6 +107,7 @@ def walk(lead_id: str, events: Iterable[Event]) -> LeadWalk:
     """Fold one lead's events (in occurred order) into stays."""
     lead = LeadWalk(lead_id)
     open_stay: Stay | None = None
+    cycle = Cycle.NEW_BUSINESS.value
     for e in sorted(events, key=lambda x: x.occurred_at):
         lead.events.append(e)
         if e.event_type == "lead.captured" and lead.channel == UNKNOWN:
@@ -115,7 +117,8 @@ def walk(lead_id: str, events: Iterable[Event]) -> LeadWalk:
         elif e.event_type in REP_ACTIVITY and e.payload.get("rep_id") and lead.rep_id is None:
             lead.rep_id = str(e.payload["rep_id"])
         current = open_stay.stage if open_stay else None
-        target = stage_entered(e.event_type, current)
+        target = stage_entered(e.event_type, current, cycle)
+        cycle = cycle_after(e.event_type, current, cycle)
         if target is None or target == current:
             continue
         if open_stay is not None:

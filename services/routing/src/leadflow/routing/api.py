@@ -26,6 +26,7 @@ from leadflow.events import KitDep, ServiceKit, UnitOfWork
 from leadflow.events.access import Permission, Principal, Role, requires
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import (
+    CustomerBecame,
     DealLost,
     DealWon,
     LeadAccepted,
@@ -40,7 +41,7 @@ from leadflow.events.document_routes import document_router
 from leadflow.events.documents import Document
 from leadflow.events.envelope import EventPayload, new_id
 from leadflow.events.errors import Problem, UnknownLead
-from leadflow.events.lifecycle import TransitionRefused, target_stage
+from leadflow.events.lifecycle import LeadLifecycle, TransitionRefused, target_stage
 from leadflow.routing import store
 from leadflow.routing.domain import (
     Queue,
@@ -486,7 +487,7 @@ async def _act(
             event_type in _MOVING
             and event_type != LeadPutOnHold.event_type
             and row.stage is not None
-            and row.stage == target_stage(event_type)
+            and row.stage == target_stage(event_type, row.buying_cycle)
         ):
             # A double click (accept twice, recycle an already recycled lead): the lifecycle
             # allows the repeat, and recording it twice would double-count the funnel.
@@ -500,7 +501,13 @@ async def _act(
             )
         payload = await build(row, rep_id, uow)
         [event] = await uow.append(lead_id, payload)
-        updates: dict[str, Any] = {"stage": after.stage, "held_from": after.held_from}
+        if isinstance(payload, DealWon):
+            after = await become_customer(uow, row, after, rep_id)
+        updates: dict[str, Any] = {
+            "stage": after.stage,
+            "held_from": after.held_from,
+            "buying_cycle": after.cycle,
+        }
         if claim and rep_id is not None and row.rep_id != rep_id:
             rep = await store.get_doc(uow.conn, Rep, rep_id)
             assert rep is not None
@@ -528,6 +535,19 @@ async def _act(
         stage=after.stage.value if after.stage else None,
         rep_id=rep_id,
     )
+
+
+async def become_customer(
+    uow: UnitOfWork, row: LeadRow, won: LeadLifecycle, rep_id: str | None
+) -> LeadLifecycle:
+    """A win makes the person (and their account) a customer: ``customer.became`` right
+    after ``deal.won``, in the same transaction (the lifecycle's ``won -> customer``)."""
+    after = won.apply(CustomerBecame.event_type)
+    await uow.append(
+        row.lead_id,
+        CustomerBecame(cycle=won.cycle.value, account_id=row.snapshot.account_id, rep_id=rep_id),
+    )
+    return after
 
 
 _MOVING = {
@@ -682,6 +702,7 @@ async def won(kit: KitDep, who: CallerDep, lead_id: LeadId, body: WonIn) -> Acti
                 original_amount=body.amount,
                 original_currency=body.currency,
                 exchange_rate=body.exchange_rate,
+                cycle=row.buying_cycle.value,
             )
         if foreign:
             # Adding a USD win to an EUR pipeline makes every revenue figure wrong: the
@@ -702,6 +723,7 @@ async def won(kit: KitDep, who: CallerDep, lead_id: LeadId, body: WonIn) -> Acti
             amount=body.amount,
             currency=body.currency or row.currency or "USD",
             rep_id=rep,
+            cycle=row.buying_cycle.value,
         )
 
     return await _act(kit, who, lead_id, body, DealWon.event_type, build)
@@ -816,6 +838,7 @@ async def assignment(kit: KitDep, who: ReaderDep, lead_id: LeadId) -> Doc:
     return {
         "lead_id": lead_id,
         "stage": row.stage.value if row.stage else None,
+        "cycle": row.buying_cycle.value,  # new_business, or a customer's expansion
         "contact": contact,
         "assignee_kind": row.assignee_kind,
         "rep_id": row.rep_id,

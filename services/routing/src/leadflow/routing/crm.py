@@ -9,7 +9,9 @@ id stored in the CRM, by the id the lead has in its source system (``external_id
 ``source_system`` it belongs to: what an import identified the lead by, kept by routing from
 intake's ``lead.captured`` / ``inquiry.received``), or by the contact's e-mail; the outcome
 is recorded by the same actions a rep takes (accepted and sales-qualified first when the CRM
-is ahead of Leadflow, then opportunity, won or lost).
+is ahead of Leadflow, then opportunity, won or lost). A won deal makes the person a customer
+(``customer.became``, as when a rep records the win); outcome ``churned`` (map the CRM's
+churn stage to it) records ``customer.churned``: customer status ends (issue 30).
 
 Idempotent twice over: the CRM's own event id (the mapping's ``event_id`` path, or an
 ``Idempotency-Key`` header) is remembered with the answer, so a redelivery is answered the
@@ -28,13 +30,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
 from leadflow.events import AdminDep, KitDep
-from leadflow.events.errors import Problem
-from leadflow.events.lifecycle import Stage
+from leadflow.events.catalogue.routing import CustomerChurned
+from leadflow.events.errors import Problem, UnknownLead
+from leadflow.events.lifecycle import CUSTOMER_STAGES, Cycle, Stage
 from leadflow.routing import api, store
 
-Outcome = Literal["opportunity", "won", "lost"]
+Outcome = Literal["opportunity", "won", "lost", "churned"]
 crm_router = APIRouter(dependencies=[AdminDep])
-_EVENT = {"opportunity": "opportunity.opened", "won": "deal.won", "lost": "deal.lost"}
+_EVENT = {
+    "opportunity": "opportunity.opened",
+    "won": "deal.won",
+    "lost": "deal.lost",
+    "churned": "customer.churned",
+}
 
 
 class CrmMapping(BaseModel):
@@ -212,10 +220,14 @@ async def _record(
         row = await store.get_lead(conn, lead_id)
     if row is None:
         raise Problem(404, "Unknown lead", f"lead {lead_id} is not routing's")
-    target = {"opportunity": Stage.OPPORTUNITY, "won": Stage.WON, "lost": Stage.LOST}[outcome]
-    if row.stage is target:  # the CRM sent it again (or a rep was first): recorded once
-        repeat = {"event_type": _EVENT[outcome], "repeated": True, "stage": target.value}
+    if _already(row, outcome):  # the CRM sent it again (or a rep was first): recorded once
+        stage = row.stage.value if row.stage else None
+        repeat = {"event_type": _EVENT[outcome], "repeated": True, "stage": stage}
         return {"lead_id": str(lead_id), "outcome": outcome, "recorded": [repeat]}
+    if outcome == "churned":
+        reason = str(pick(event, chosen.reason) or "") or None
+        churned = await _churn(kit, lead_id, reason, chosen.default_source_system)
+        return {"lead_id": str(lead_id), "outcome": outcome, "recorded": [churned]}
     who = api.Caller()
     recorded: list[dict[str, Any]] = []
 
@@ -257,6 +269,40 @@ async def _record(
             result = await api.lost(kit, who, lead_id, api.ReasonIn(reason_code="other", note=note))
         await step(result)
     return {"lead_id": str(lead_id), "outcome": outcome, "recorded": recorded}
+
+
+def _already(row: store.LeadRow, outcome: Outcome) -> bool:
+    """Whether the lead already has ``outcome``: a win leaves a customer (``won`` or
+    ``customer``), a lost expansion leaves a customer too (the cycle ended)."""
+    if outcome == "won":
+        return row.stage in CUSTOMER_STAGES
+    if outcome == "lost":
+        expansion_ended = row.stage is Stage.CUSTOMER and row.buying_cycle is Cycle.EXPANSION
+        return row.stage is Stage.LOST or expansion_ended
+    target = {"opportunity": Stage.OPPORTUNITY, "churned": Stage.CHURNED}[outcome]
+    return row.stage is target
+
+
+async def _churn(
+    kit: Any, lead_id: uuid.UUID, reason: str | None, system: str | None
+) -> dict[str, Any]:
+    """The customer left: ``customer.churned`` (the lifecycle refuses it, 409, for a lead
+    that is not a customer); an open expansion cycle ends with it, so the lead leaves its
+    rep's queue."""
+    async with kit.unit_of_work() as uow:
+        row = await store.lock_lead(uow.conn, lead_id)
+        if row is None:
+            raise UnknownLead(lead_id)
+        after = row.lifecycle.apply(CustomerChurned.event_type)
+        await uow.append(
+            lead_id,
+            CustomerChurned(
+                reason_code=reason, account_id=row.snapshot.account_id, source_system=system
+            ),
+        )
+        await store.set_lifecycle(uow.conn, lead_id, after)
+    stage = after.stage.value if after.stage else None
+    return {"event_type": CustomerChurned.event_type, "repeated": False, "stage": stage}
 
 
 async def _reload(kit: Any, lead_id: uuid.UUID) -> Any:

@@ -37,6 +37,7 @@ from leadflow.events.catalogue.routing import (
 )
 from leadflow.events.catalogue.scoring import (
     AccountQualified,
+    ExpansionOpened,
     LeadDisqualified,
     LeadQualified,
     LeadReinstated,
@@ -209,7 +210,9 @@ class RoutingHandlers:
     async def on_left_sales(self, event: Envelope, uow: UnitOfWork) -> None:
         """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops.
         Reinstated (a do-not-contact lifted): the stage moves back to inquiry, and the
-        qualification that follows is a new cycle, routed afresh."""
+        qualification that follows is a new cycle, routed afresh. An expansion opened (a
+        customer's new buying cycle): the same, in the expansion cycle; its qualification is
+        routed like any MQL, so to the account owner first."""
         self._collect(uow, event)
 
     def _collect(self, uow: UnitOfWork, event: Envelope) -> None:
@@ -242,7 +245,7 @@ class RoutingHandlers:
                     if state is not None and row.in_sales and row.rep_id is not None:
                         state.release(row.rep_id)
                     rows[row.lead_id] = changed[row.lead_id] = replace(
-                        row, stage=after.stage, held_from=after.held_from
+                        row, stage=after.stage, held_from=after.held_from, buying_cycle=after.cycle
                     )
                     continue
                 assert config is not None and state is not None and view is not None
@@ -267,6 +270,7 @@ class RoutingHandlers:
                         rules_version=decision.rules_version,
                         method=decision.method,
                         reason=decision.reason,
+                        cycle=after.cycle.value,
                         skipped=_rule_misses(decision),
                         skipped_reps=_rep_skips(decision),
                         lead=lead,
@@ -285,6 +289,7 @@ class RoutingHandlers:
                     now,
                     stage=after.stage,
                     held_from=after.held_from,
+                    buying_cycle=after.cycle,
                     cycle=cycle,
                     snapshot=lead,
                     excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
@@ -457,6 +462,7 @@ class RoutingHandlers:
             LeadQualified: self.on_lead_qualified,
             LeadDisqualified: self.on_left_sales,
             LeadReinstated: self.on_left_sales,
+            ExpansionOpened: self.on_left_sales,
             NurtureEnrolled: self.on_left_sales,
             EscalationRaised: self.on_escalation,
             LeadCaptured: self.on_contact,

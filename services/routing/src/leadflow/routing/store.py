@@ -24,7 +24,7 @@ from leadflow.events.catalogue.routing import RoutingRulesPublished
 from leadflow.events.db import DriverSql, json_text
 from leadflow.events.documents import Document, DocumentKind
 from leadflow.events.envelope import EventPayload
-from leadflow.events.lifecycle import LeadLifecycle, Stage
+from leadflow.events.lifecycle import Cycle, LeadLifecycle, Stage
 from leadflow.routing.domain import (
     LiveState,
     Queue,
@@ -322,7 +322,7 @@ _WRITE_DECISIONS = DriverSql(
     ),
     upd AS (
         UPDATE leads l SET stage = v.stage, held_from = v.held_from, cycle = v.cycle,
-            snapshot = v.snapshot, assignee_kind = v.kind, rep_id = v.rep_id,
+            buying_cycle = v.buying_cycle, snapshot = v.snapshot, assignee_kind = v.kind, rep_id = v.rep_id,
             team_id = v.team_id, queue_id = v.queue_id,
             excluded_reps = ARRAY(SELECT jsonb_array_elements_text(v.excluded)),
             assigned_at = v.assigned_at, updated_at = now()
@@ -331,9 +331,9 @@ _WRITE_DECISIONS = DriverSql(
                     CAST(:l_snapshots AS jsonb[]), CAST(:l_kinds AS text[]),
                     CAST(:l_reps AS text[]), CAST(:l_teams AS text[]),
                     CAST(:l_queues AS text[]), CAST(:l_excluded AS jsonb[]),
-                    CAST(:l_at AS timestamptz[]))
+                    CAST(:l_at AS timestamptz[]), CAST(:l_buying AS text[]))
              AS v(lead_id, stage, held_from, cycle, snapshot, kind, rep_id, team_id,
-                  queue_id, excluded, assigned_at)
+                  queue_id, excluded, assigned_at, buying_cycle)
         WHERE l.lead_id = v.lead_id
         RETURNING 1
     ),
@@ -390,6 +390,7 @@ async def write_decisions(
             "l_queues": [r.queue_id for r in leads],
             "l_excluded": [json_text(r.excluded_reps) for r in leads],
             "l_at": [r.assigned_at for r in leads],
+            "l_buying": [r.buying_cycle.value for r in leads],
             "d_reps": [k[0] for k, _ in daily],
             "d_days": [k[1] for k, _ in daily],
             "d_counts": [n for _, n in daily],
@@ -426,11 +427,14 @@ class LeadRow:
     opportunity_id: str | None
     amount: Decimal | None
     currency: str | None
+    # The buying cycle (the lifecycle's: new business or a customer's expansion); ``cycle``
+    # above counts qualification cycles (one assignment each).
+    buying_cycle: Cycle = Cycle.NEW_BUSINESS
 
     @property
     def lifecycle(self) -> LeadLifecycle:
         """Routing never sees intake's events: a lead it has not seen was an inquiry."""
-        return LeadLifecycle(self.stage or Stage.INQUIRY, self.held_from)
+        return LeadLifecycle(self.stage or Stage.INQUIRY, self.held_from, self.buying_cycle)
 
     @property
     def in_sales(self) -> bool:
@@ -439,7 +443,7 @@ class LeadRow:
 
 _LEAD_COLUMNS = (
     "lead_id, stage, held_from, cycle, snapshot, assignee_kind, rep_id, team_id, queue_id, "
-    "excluded_reps, assigned_at, opportunity_id, amount, currency"
+    "excluded_reps, assigned_at, opportunity_id, amount, currency, buying_cycle"
 )
 
 
@@ -459,6 +463,7 @@ def _lead_row(r: Any) -> LeadRow:
         opportunity_id=r[11],
         amount=r[12],
         currency=r[13],
+        buying_cycle=Cycle(r[14] or Cycle.NEW_BUSINESS),
     )
 
 
@@ -494,7 +499,7 @@ async def lock_leads(
     for r in rows:
         lead = _lead_row(r)
         leads[lead.lead_id] = lead
-        cycles[lead.lead_id] = set(r[14] or [])
+        cycles[lead.lead_id] = set(r[15] or [])
     return leads, cycles
 
 
@@ -521,6 +526,7 @@ _UPDATABLE = {
     "opportunity_id",
     "amount",
     "currency",
+    "buying_cycle",
 }
 
 
@@ -537,6 +543,9 @@ async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) 
         elif name in ("stage", "held_from") and value is not None:
             sets.append(f"{name} = :{name}")
             value = Stage(value).value
+        elif name == "buying_cycle":
+            sets.append(f"{name} = :{name}")
+            value = Cycle(value).value
         else:
             sets.append(f"{name} = :{name}")
         params[name] = value
@@ -545,7 +554,7 @@ async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) 
 
 
 async def set_lifecycle(conn: AsyncConnection, lead_id: uuid.UUID, lc: LeadLifecycle) -> None:
-    await update_lead(conn, lead_id, stage=lc.stage, held_from=lc.held_from)
+    await update_lead(conn, lead_id, stage=lc.stage, held_from=lc.held_from, buying_cycle=lc.cycle)
 
 
 async def assignment_history(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from leadflow.events.catalogue.intake import (
     LeadsMerged,
 )
 from leadflow.events.catalogue.routing import (
+    CustomerChurned,
     DealLost,
     DealWon,
     LeadAccepted,
@@ -40,6 +41,7 @@ from leadflow.events.catalogue.routing import (
 )
 from leadflow.events.catalogue.scoring import (
     AccountQualified,
+    ExpansionOpened,
     FeatureWeight,
     LeadDisqualified,
     LeadQualified,
@@ -69,6 +71,13 @@ from leadflow.scoring.domain import (
     profile_updated,
     snapshot,
     touch_due_at,
+)
+from leadflow.scoring.expansion import (
+    CHURNED,
+    CUSTOMER,
+    expansion_trigger,
+    is_hand_raise,
+    is_win_back,
 )
 from leadflow.scoring.facts import inquiry_activity, live_score, recorded_activity
 from leadflow.scoring.predictive import (
@@ -440,6 +449,7 @@ async def evaluate(
                 lead=snapshot(lead.profile, grade=result.grade, matrix_cell=result.matrix_cell),
                 predicted_conversion=summary.get("predicted_conversion"),
                 predictive_model_version=predictive.version if prediction and predictive else None,
+                cycle="expansion" if lead.cycle == "expansion" else "new_business",
             )
         )
         lead.set(qualified=True, qualified_at=now)
@@ -452,6 +462,8 @@ async def evaluate(
         and not lead.with_sales
         and not lead.disqualified
         and lead.profile.marketing_opt_in is not False
+        and lead.cycle
+        != "expansion"  # a customer's expansion waits; prospects' nurture is not for it
     ):
         payloads.extend(await _enrol(uow, fx, lead, "not_sales_ready", model=model))
 
@@ -670,6 +682,7 @@ async def _inquiry(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow)
     if event.payload.historical:
         await fx.save(lead)  # history informs the profile; it qualifies nobody
         return
+    await _customer_interest(uow, fx, lead, "inquiry")
     await evaluate(uow, lead, fx=fx)
 
 
@@ -690,7 +703,45 @@ async def on_activity_recorded(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def _evaluate_op(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    assert isinstance(event.payload, ActivityRecorded)
+    await _customer_interest(uow, fx, lead, event.payload.activity_type)
     await evaluate(uow, lead, fx=fx)
+
+
+async def _customer_interest(
+    uow: UnitOfWork, fx: Effects, lead: LeadRow, activity_type: str | None
+) -> None:
+    """A customer's new interest may open an expansion cycle (``expansion.opened``: the
+    rules are ``leadflow.scoring.expansion``); a churned customer's hand-raise is a win-back
+    (a new-business cycle). Either way the lead is open again, so ``evaluate`` that follows
+    qualifies it (a new cycle: a new snapshot, a new assignment) or lets it wait."""
+    if lead.status not in (CUSTOMER, CHURNED):
+        return
+    if is_win_back(lead.status, activity_type):
+        lead.set(status="open", cycle="new_business", qualified=False, with_sales=False,
+                 snapshot=None, snapshot_at=None)  # fmt: skip
+        return
+    model = await model_for(uow)
+    result: ScoreResult | None = None
+    if activity_type is None or not is_hand_raise(activity_type):
+        result = await score_lead(uow, lead, model, uow.clock.now(), fx)
+    trigger = expansion_trigger(lead.status, activity_type, result.mql_ready if result else None)
+    if trigger is None:
+        return
+    number = lead.expansions + 1
+    lead.set(status="open", cycle="expansion", expansions=number, qualified=False,
+             with_sales=False, snapshot=None, snapshot_at=None)  # fmt: skip
+    await uow.append(
+        lead.lead_id,
+        ExpansionOpened(
+            trigger=trigger,
+            account_id=lead.profile.account_id,
+            account_domain=lead.profile.account_domain,
+            expansion_number=number,
+            engagement=result.engagement if result else None,
+            model_version=model.version,
+        ),
+    )
 
 
 async def on_leads_merged(event: Envelope, uow: UnitOfWork) -> None:
@@ -840,7 +891,9 @@ async def on_outcome(event: Envelope, uow: UnitOfWork) -> None:
 
 async def _outcome(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
     """Won or lost: the lead leaves scoring; the outcome is kept for predictive training
-    (imported history too: its snapshot is the lead as the file described it)."""
+    (imported history too: its snapshot is the lead as the file described it). A win makes
+    a customer whose engagement counts afresh from the win (what earned this deal does not
+    open the next); a lost expansion leaves a customer a customer (the lifecycle's rule)."""
     payload = event.payload
     won = isinstance(payload, DealWon | HistoricalDealWon)
     reason = payload.reason_code if isinstance(payload, DealLost | HistoricalDealLost) else None
@@ -848,7 +901,29 @@ async def _outcome(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow)
     payloads = await _exit_nurture(fx, lead, "completed")
     await fx.cancel(reevaluate_key(lead.lead_id))
     outcome = "won" if won else "lost"
-    lead.set(status=outcome, outcome=outcome, with_sales=False, reeval_at=None)
+    customer = won or (lead.cycle == "expansion" and lead.status == "open")
+    lead.set(status=CUSTOMER if customer else outcome, outcome=outcome, with_sales=False,
+             reeval_at=None)  # fmt: skip
+    if won:
+        lead.set(engagement_since=event.occurred_at)
+    if payloads:
+        await uow.append(lead.lead_id, payloads)
+    await fx.save(lead)
+
+
+async def on_customer_churned(event: Envelope, uow: UnitOfWork) -> None:
+    _queue(uow, event, _churned)
+
+
+async def _churned(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow) -> None:
+    """The CRM says the customer left: customer status ends, and with it any open expansion
+    (nothing re-scores or qualifies it); a later hand-raise is a win-back."""
+    if lead.status != CUSTOMER and not (lead.status == "open" and lead.cycle == "expansion"):
+        await fx.save(lead)
+        return
+    payloads = await _exit_nurture(fx, lead, "completed")
+    await fx.cancel(reevaluate_key(lead.lead_id))
+    lead.set(status=CHURNED, with_sales=False, reeval_at=None)
     if payloads:
         await uow.append(lead.lead_id, payloads)
     await fx.save(lead)
@@ -975,6 +1050,7 @@ HANDLERS: dict[type[EventPayload] | str, Handler] = {
     DealLost: on_outcome,
     HistoricalDealWon: on_outcome,
     HistoricalDealLost: on_outcome,
+    CustomerChurned: on_customer_churned,
 }
 
 TIMER_HANDLERS: dict[str, TimerHandler] = {

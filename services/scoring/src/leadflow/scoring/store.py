@@ -31,7 +31,7 @@ LEAD_COLUMNS = (
     "lead_id, profile, status, with_sales, qualified, qualified_at, disqualified, "
     "disqualify_reason, engagement_since, score, scored_at, reeval_at, nurture_status, "
     "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
-    "enrolled_at, outcome, snapshot, snapshot_at"
+    "enrolled_at, outcome, snapshot, snapshot_at, cycle, expansions"
 )
 _LEAD_FIELDS = tuple(c.strip() for c in LEAD_COLUMNS.split(","))
 # Every column a handler may change, with its SQL type, written together by ``save_leads``
@@ -43,7 +43,7 @@ SAVED_COLUMNS = {
     "reeval_at": "timestamptz", "nurture_status": "text", "track_id": "text",
     "track_version": "integer", "nurture_step": "integer", "nurture_reason": "text",
     "nurture_next_due_at": "timestamptz", "enrolled_at": "timestamptz", "outcome": "text",
-    "snapshot": "jsonb", "snapshot_at": "timestamptz",
+    "snapshot": "jsonb", "snapshot_at": "timestamptz", "cycle": "text", "expansions": "integer",
 }  # fmt: skip
 _JSON_COLUMNS = frozenset(c for c, sql_type in SAVED_COLUMNS.items() if sql_type == "jsonb")
 
@@ -76,6 +76,9 @@ class LeadRow:
     # lead); None while the lead is in marketing's hands.
     snapshot: dict[str, Any] | None = None
     snapshot_at: datetime | None = None
+    # The lifecycle's buying cycle (new_business | expansion) and the expansions opened.
+    cycle: str = "new_business"
+    expansions: int = 0
     dirty: set[str] = field(default_factory=set)
 
     def set(self, **changes: Any) -> None:

@@ -439,7 +439,9 @@ def default_policies() -> list[SlaPolicy]:
             notify=["marketing_ops"],
         ),
     ]
-    closed = ["lead.recycled", "lead.disqualified", "lead.put_on_hold", "deal.won", "deal.lost"]
+    # A churned customer's open expansion ends its clocks like any other close.
+    closed = ["lead.recycled", "lead.disqualified", "lead.put_on_hold", "deal.won", "deal.lost",
+              "customer.churned"]  # fmt: skip
     return [
         SlaPolicy(
             policy_id="accept-4bh",

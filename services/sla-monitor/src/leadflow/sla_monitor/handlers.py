@@ -19,6 +19,7 @@ from functools import partial
 
 from leadflow.events import HandlerMap, TimerHandler, UnitOfWork, metrics, skip_historical
 from leadflow.events.catalogue.routing import (
+    CustomerChurned,
     DealLost,
     DealWon,
     LeadAccepted,
@@ -80,6 +81,7 @@ CONSUMED: tuple[type[EventPayload], ...] = (
     OpportunityOpened,
     DealWon,
     DealLost,
+    CustomerChurned,
     LeadPutOnHold,
     LeadQualified,
     LeadDisqualified,
