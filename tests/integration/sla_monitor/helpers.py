@@ -17,8 +17,8 @@ from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.kit import ServiceKit
 from leadflow.events.testing import app_client
+from leadflow.events.uow import handlers_by_type
 from leadflow.sla_monitor.app import create_app
-from leadflow.sla_monitor.handlers import on_lead_event
 from leadflow.sla_monitor.settings import SlaSettings
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -83,6 +83,7 @@ async def sla_app(
 async def deliver(app: FastAPI, *events: Envelope) -> None:
     """Hand events to the handler one unit of work each, as the consumer would."""
     kit = kit_of_app(app)
+    handlers = handlers_by_type(kit.handlers)  # the service's own, as it consumes
     for event in events:
         async with kit.unit_of_work(causation=event) as uow:
-            await on_lead_event(event, uow)
+            await handlers[event.event_type](event, uow)

@@ -23,7 +23,7 @@ from leadflow.events.catalogue.routing import LeadContacted, LeadReassigned
 from leadflow.events.catalogue.scoring import LeadQualified, NurtureEnrolled, NurtureTouchDue
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.testing import StatementLog
-from leadflow.sla_monitor.handlers import on_lead_event
+from leadflow.events.uow import handlers_by_type
 from leadflow.sla_monitor.settings import SlaSettings
 from tests.integration.sla_monitor.helpers import (
     MONDAY_10,
@@ -49,10 +49,12 @@ async def sla(
 
 async def as_one_batch(app: FastAPI, events: Sequence[Envelope]) -> None:
     """What the consumer runner does with one ``getmany`` batch."""
-    async with kit_of_app(app).unit_of_work() as uow:
+    kit = kit_of_app(app)
+    handlers = handlers_by_type(kit.handlers)
+    async with kit.unit_of_work() as uow:
         for e in events:
             uow.causation = e
-            await on_lead_event(e, uow)
+            await handlers[e.event_type](e, uow)
 
 
 def qualified(lead: uuid.UUID, at: datetime) -> Envelope:

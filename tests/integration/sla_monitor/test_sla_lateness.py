@@ -16,7 +16,6 @@ from fastapi import FastAPI
 from leadflow.events.catalogue.routing import LeadReassigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.timers import Timer
-from leadflow.sla_monitor.handlers import on_breach_timer
 from leadflow.sla_monitor.settings import SlaSettings
 from tests.integration.sla_monitor.helpers import (
     MONDAY_10,
@@ -44,7 +43,7 @@ async def _breach(app: FastAPI, lead: uuid.UUID, fired_at_delay: float) -> None:
     clock.set(DUE + timedelta(seconds=fired_at_delay))
     async with kit.unit_of_work() as uow:
         sla_id = started.payload.sla_id
-        await on_breach_timer(
+        await kit.timer_handlers["sla.breach"](
             Timer(f"{sla_id}:breach", "sla.breach", DUE, {"sla_id": sla_id}, lead), uow
         )
 

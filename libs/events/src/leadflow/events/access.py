@@ -29,6 +29,7 @@ the permission: 403.
 from __future__ import annotations
 
 import hmac
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -227,20 +228,38 @@ ADMIN_TOKEN_PRINCIPAL = Principal(
     "admin-token", "admin_token", _r(A), grants=frozenset({PERSONAL_DATA})
 )
 
-TokenResolver = Callable[["ServiceKit", str], Awaitable[Principal | None]]
-_RESOLVERS = "access.resolvers"
-_VERIFIER = "access.verifier"
+TokenResolver = Callable[["ServiceKit[Any]", str], Awaitable[Principal | None]]
 _PRINCIPAL = "leadflow_principal"
+
+
+@dataclass
+class _KitAccess:
+    """What access keeps per kit: the service's own token resolvers, the JWT verifier."""
+
+    resolvers: list[TokenResolver] = field(default_factory=list)
+    verifier: TokenVerifier | None = None
+
+
+# Per kit, not on it: the kit (a lower layer) knows nothing of access; gone with the kit.
+_PER_KIT: weakref.WeakKeyDictionary[ServiceKit[Any], _KitAccess] = weakref.WeakKeyDictionary()
+
+
+def _access_of(kit: ServiceKit[Any]) -> _KitAccess:
+    found = _PER_KIT.get(kit)
+    if found is None:
+        found = _PER_KIT[kit] = _KitAccess()
+    return found
 
 
 def add_token_resolver(kit: ServiceKit, resolver: TokenResolver) -> None:
     """A service's own kind of bearer token (routing's ``lfr_`` rep tokens), tried after the
     admin token and JWTs."""
-    kit.state.setdefault(_RESOLVERS, []).append(resolver)
+    _access_of(kit).resolvers.append(resolver)
 
 
 def verifier_of(kit: ServiceKit) -> TokenVerifier:
-    verifier = kit.state.get(_VERIFIER)
+    access = _access_of(kit)
+    verifier = access.verifier
     if verifier is None:
         s = kit.settings
         verifier = TokenVerifier(
@@ -252,8 +271,7 @@ def verifier_of(kit: ServiceKit) -> TokenVerifier:
                 cache_seconds=s.auth_jwks_cache_seconds,
             )
         )
-        kit.state[_VERIFIER] = verifier
-    assert isinstance(verifier, TokenVerifier)
+        access.verifier = verifier
     return verifier
 
 
@@ -310,7 +328,7 @@ async def authenticate(request: Request) -> Principal | None:
             claims, kit.settings.auth_roles_claim, kit.settings.auth_rep_claim
         )
     else:
-        for resolver in kit.state.get(_RESOLVERS, []):
+        for resolver in _access_of(kit).resolvers:
             principal = await resolver(kit, token)
             if principal is not None:
                 break

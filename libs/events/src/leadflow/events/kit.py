@@ -14,15 +14,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from leadflow.events import metrics
 from leadflow.events.clock import Clock, SystemClock
 from leadflow.events.consumer import ConsumerRunner
 from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
@@ -37,6 +38,9 @@ from leadflow.events.topics import ensure_topics
 from leadflow.events.uow import HandlerMap, TimerHandler, UnitOfWork
 
 log = logging.getLogger("leadflow.service")
+
+S = TypeVar("S")
+Hook = Callable[["ServiceKit[Any]"], Awaitable[None]]
 
 
 def waiting_at(task: asyncio.Task[Any]) -> str:
@@ -54,7 +58,15 @@ def waiting_at(task: asyncio.Task[Any]) -> str:
     return f"{where.f_code.co_filename}:{where.f_lineno} in {where.f_code.co_name}"
 
 
-class ServiceKit:
+class ServiceKit(Generic[S]):
+    """One service's running parts. ``S`` is the type of ``state``: what the service keeps
+    for its routes and handlers besides the kit (caches, runtime objects), given at
+    construction (``state=``) or assigned once in its ``create_kit``.
+
+    ``on_startup`` hooks run after migrations and before the consumers start;
+    ``on_shutdown`` hooks run, last registered first, after the runners have stopped and
+    the background work (``spawn``) was cancelled, before the engine is closed."""
+
     def __init__(
         self,
         settings: ServiceSettings,
@@ -72,7 +84,9 @@ class ServiceKit:
         produces: bool = True,
         body_limits: Mapping[str, int] | None = None,
         file_uploads: Sequence[str] = (),
-        on_startup: Sequence[Callable[[ServiceKit], Awaitable[None]]] = (),
+        on_startup: Sequence[Hook] = (),
+        on_shutdown: Sequence[Hook] = (),
+        state: S | None = None,
         topic_partitions: int = 3,
     ) -> None:
         self.settings = settings
@@ -96,6 +110,7 @@ class ServiceKit:
         # (imports): the input guard does not refuse a NUL byte in them (see guards).
         self.file_uploads = tuple(file_uploads)
         self.on_startup = list(on_startup)
+        self.on_shutdown = list(on_shutdown)
         self.topic_partitions = topic_partitions
         self.store = EventStore(
             settings.producer,
@@ -114,8 +129,20 @@ class ServiceKit:
         self._projection_source = projection_source
         self._projection_head = projection_head
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._kafka_ok_at = 0.0
-        self.state: dict[str, Any] = {}
+        self._state = state
+
+    @property
+    def state(self) -> S:
+        """The service's own state (see the class docstring)."""
+        if self._state is None:
+            raise RuntimeError(f"{self.service}'s kit was built without a state")
+        return self._state
+
+    @state.setter
+    def state(self, value: S) -> None:
+        self._state = value
 
     # -- resources ----------------------------------------------------------------------
 
@@ -294,6 +321,28 @@ class ServiceKit:
         if self.timer_runner is not None:
             self.timer_runner.wake_for(soonest_timer)
 
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` in the background for the service (an import, a rebuild): tracked
+        by the kit, cancelled and awaited when it stops, so nothing outlives the engine it
+        writes through. An exception is logged and counted
+        (``leadflow_background_task_failures_total``), never lost with the task; the
+        returned task is the caller's to watch or cancel."""
+
+        async def guarded() -> Any:
+            try:
+                return await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                metrics.BACKGROUND_FAILURES.labels(self.service, name).inc()
+                log.exception("background task %s failed", name)
+                return None
+
+        task = asyncio.create_task(guarded(), name=f"{self.service}-{name}")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         async def guarded() -> None:
             try:
@@ -306,7 +355,8 @@ class ServiceKit:
         self._tasks.append(asyncio.create_task(guarded(), name=f"{self.service}-{name}"))
 
     async def stop(self) -> None:
-        """Graceful: consumers finish and commit their batch, the relay drains, then we go."""
+        """Graceful: consumers finish and commit their batch, the relay drains, background
+        work is cancelled and awaited, the ``on_shutdown`` hooks run, then we go."""
         runners = (
             self.consumer,
             self.feedback_consumer,
@@ -317,6 +367,9 @@ class ServiceKit:
         for runner in runners:
             if runner is not None:
                 runner.stop()
+        background = list(self._background)
+        for task in background:
+            task.cancel()
         if self._tasks:
             grace = self.settings.shutdown_grace_seconds
             _done, pending = await asyncio.wait(self._tasks, timeout=grace)
@@ -332,6 +385,13 @@ class ServiceKit:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._tasks.clear()
+        # Cancelled above, awaited here: each had the runners' grace period to unwind.
+        await asyncio.gather(*background, return_exceptions=True)
+        for hook in reversed(self.on_shutdown):
+            try:
+                await hook(self)
+            except Exception:
+                log.exception("%s: an on_shutdown hook failed", self.service)
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None

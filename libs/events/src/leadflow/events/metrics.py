@@ -46,3 +46,8 @@ SLA_BREACHES = Counter(
 PROJECTION_POSITION = Gauge(
     "leadflow_projection_position", "Last log position applied", ["service", "projection"]
 )
+BACKGROUND_FAILURES = Counter(
+    "leadflow_background_task_failures_total",
+    "Background tasks (kit.spawn) that ended with an exception",
+    ["service", "task"],
+)

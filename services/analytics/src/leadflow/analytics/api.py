@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Annotated, Any, cast
 
@@ -395,15 +394,23 @@ async def delete_cost(cost_id: Int64, kit: KitDep) -> Response:
 # -- projections ---------------------------------------------------------------------------
 
 
-def runner_of(kit: ServiceKit) -> ProjectionRunner:
+@dataclass
+class AnalyticsState:
+    """What analytics' kit keeps (``ServiceKit[AnalyticsState]``): with consumers disabled,
+    the projection runner made for rebuilds only (its progress is what clients poll)."""
+
+    rebuild_runner: ProjectionRunner | None = None
+
+
+def runner_of(kit: ServiceKit[AnalyticsState]) -> ProjectionRunner:
     """The kit's runner, or (consumers disabled) one kept on the kit for rebuilds only."""
     if kit.projection_runner is not None:
         return kit.projection_runner
-    runner = kit.state.get("rebuild_runner")
+    runner = kit.state.rebuild_runner
     if runner is None:
         from leadflow.analytics.projections import all_projections, read_log
 
-        runner = kit.state["rebuild_runner"] = ProjectionRunner(
+        runner = kit.state.rebuild_runner = ProjectionRunner(
             kit.engine,
             all_projections(),
             read_log,
@@ -411,7 +418,6 @@ def runner_of(kit: ServiceKit) -> ProjectionRunner:
             service=kit.service,
             rebuild_batch=getattr(kit.settings, "projection_batch", 20000),
         )
-    assert isinstance(runner, ProjectionRunner)
     return runner
 
 
@@ -464,7 +470,6 @@ async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
     runner = runner_of(kit)
     if any(runner.progress[n].state == "running" for n in PROJECTION_NAMES):
         raise Problem(409, "Rebuild running", "the projections are already being rebuilt")
-    tasks: set[asyncio.Task[Any]] = kit.state.setdefault("rebuild_tasks", set())
 
     async def run() -> None:
         # A failure is recorded in the progress (state=failed, error) the client polls.
@@ -480,9 +485,7 @@ async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
     # The six projections share one fold of the log: rebuilding one replays it for all.
     for n in PROJECTION_NAMES:
         runner.progress[n].state = "running"
-    task = asyncio.create_task(run())
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    kit.spawn(run(), name=f"rebuild-{name}")  # cancelled if the service stops meanwhile
     return {"name": name, "state": "running", "progress": f"/v1/projections/{name}"}
 
 

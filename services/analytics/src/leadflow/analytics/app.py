@@ -7,7 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from leadflow.analytics.account_api import router as account_router
-from leadflow.analytics.api import router
+from leadflow.analytics.api import AnalyticsState, router
 from leadflow.analytics.handlers import CONSUMES, all_handlers
 from leadflow.analytics.projections import all_projections, log_head, read_log
 from leadflow.analytics.search import search_router
@@ -20,10 +20,11 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 def build_kit(
     settings: AnalyticsSettings | None = None, *, clock: Clock | None = None
-) -> ServiceKit:
+) -> ServiceKit[AnalyticsState]:
     settings = settings or AnalyticsSettings()
     return ServiceKit(
         settings,
+        state=AnalyticsState(),
         consumes=CONSUMES,
         handlers=all_handlers(),
         projections=all_projections(),

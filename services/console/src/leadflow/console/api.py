@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -45,9 +46,18 @@ def settings_of(kit: ServiceKit) -> ConsoleSettings:
     return kit.settings
 
 
-def signing_key(kit: ServiceKit) -> SigningKey:
-    key = kit.state.get("signing_key")
-    assert isinstance(key, SigningKey), "the console's startup loads the signing key"
+@dataclass
+class ConsoleState:
+    """What the console's kit keeps (``ServiceKit[ConsoleState]``): the key it signs
+    people's tokens with, loaded by its startup (``app.load_signing_key``)."""
+
+    signing_key: SigningKey | None = None
+
+
+def signing_key(kit: ServiceKit[ConsoleState]) -> SigningKey:
+    key = kit.state.signing_key
+    if key is None:
+        raise RuntimeError("the console's startup loads the signing key")
     return key
 
 

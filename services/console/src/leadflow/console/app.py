@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from leadflow.console import keys, store
-from leadflow.console.api import hash_password, router, settings_of, users
+from leadflow.console.api import ConsoleState, hash_password, router, settings_of, users
 from leadflow.console.settings import ConsoleSettings
 from leadflow.console.web import mount as mount_web
 from leadflow.console.web.imports import MAX_UPLOAD_BYTES
@@ -20,7 +20,7 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 log = logging.getLogger("leadflow.console")
 
 
-async def load_signing_key(kit: ServiceKit) -> None:
+async def load_signing_key(kit: ServiceKit[ConsoleState]) -> None:
     """The key from its file, or from the schema (the first replica to start creates it;
     an insert that loses the race reads the winner's)."""
     s = settings_of(kit)
@@ -35,7 +35,7 @@ async def load_signing_key(kit: ServiceKit) -> None:
                 pem = await store.signing_key_pem(uow.conn)
         assert pem is not None
         key = keys.from_pem(pem.encode())
-    kit.state["signing_key"] = key
+    kit.state.signing_key = key
     verifier_of(kit).add_local_keys(key.jwks())
 
 
@@ -61,9 +61,10 @@ async def bootstrap_admin(kit: ServiceKit) -> None:
 
 def create_kit(
     settings: ConsoleSettings | None = None, *, clock: Clock | None = None
-) -> ServiceKit:
+) -> ServiceKit[ConsoleState]:
     return ServiceKit(
         settings or ConsoleSettings(),
+        state=ConsoleState(),
         produces=False,
         clock=clock,
         migrations_dir=MIGRATIONS,

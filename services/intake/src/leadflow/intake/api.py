@@ -96,9 +96,8 @@ class Runtime:
         )
 
 
-def runtime(kit: ServiceKit) -> Runtime:
-    rt: Runtime = kit.state["intake"]
-    return rt
+def runtime(kit: ServiceKit[Runtime]) -> Runtime:
+    return kit.state
 
 
 def client_ip(request: Request, settings: IntakeSettings) -> str:
@@ -1029,7 +1028,8 @@ async def post_import(
         os.unlink(path)
         raise
     rt = runtime(kit)
-    task = asyncio.create_task(
+    # The kit's: cancelled and awaited if the service stops before the import ends.
+    task = kit.spawn(
         importer.run_import(
             kit,
             lambda work: in_transaction(kit, work),

@@ -16,9 +16,11 @@ from leadflow.intake.settings import IntakeSettings
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = None) -> ServiceKit:
+def create_kit(
+    settings: IntakeSettings | None = None, *, clock: Clock | None = None
+) -> ServiceKit[Runtime]:
     settings = settings or IntakeSettings()
-    kit = ServiceKit(
+    kit: ServiceKit[Runtime] = ServiceKit(
         settings,
         clock=clock,
         migrations_dir=MIGRATIONS,
@@ -29,7 +31,7 @@ def create_kit(settings: IntakeSettings | None = None, *, clock: Clock | None = 
         file_uploads=("/v1/imports",),
         on_startup=[bootstrap],
     )
-    kit.state["intake"] = Runtime.build(settings, kit)
+    kit.state = Runtime.build(settings, kit)
     return kit
 
 

@@ -20,6 +20,7 @@ from leadflow.notify import domain, links, store
 from leadflow.notify import webhook_store as wh
 from leadflow.notify.handlers import INTAKE_CALL, WEBHOOK, EndpointCache, PeopleCache
 from leadflow.notify.settings import NotifySettings
+from leadflow.notify.state import NotifyState
 from leadflow.notify.webhooks import TargetRefused, check_target
 
 router = APIRouter()
@@ -34,14 +35,12 @@ def _settings(kit: ServiceKit) -> NotifySettings:
     return kit.settings
 
 
-def _people(kit: ServiceKit) -> PeopleCache:
-    cache: PeopleCache = kit.state["people"]
-    return cache
+def _people(kit: ServiceKit[NotifyState]) -> PeopleCache:
+    return kit.state.people
 
 
-def _endpoints(kit: ServiceKit) -> EndpointCache:
-    cache: EndpointCache = kit.state["endpoints"]
-    return cache
+def _endpoints(kit: ServiceKit[NotifyState]) -> EndpointCache:
+    return kit.state.endpoints
 
 
 class _In(BaseModel):

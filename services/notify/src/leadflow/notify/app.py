@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,18 +13,24 @@ from leadflow.notify.delivery import Delivery
 from leadflow.notify.handlers import CONSUMES, EndpointCache, NotifyHandlers, PeopleCache
 from leadflow.notify.mailer import Mailer
 from leadflow.notify.settings import NotifySettings
+from leadflow.notify.state import NotifyState
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
 def create_kit(
     settings: NotifySettings | None = None, *, clock: Clock | None = None
-) -> tuple[ServiceKit, Delivery]:
+) -> tuple[ServiceKit[NotifyState], Delivery]:
     settings = settings or NotifySettings()
     mailer = Mailer(settings.smtp_url, settings.mail_from)  # fails fast on a bad SMTP URL
     endpoints = EndpointCache()
     people = PeopleCache()
     delivery = Delivery(settings, mailer)
+
+    async def close_delivery(kit: ServiceKit[NotifyState]) -> None:
+        """Its SMTP connections and HTTP client go with the service."""
+        await kit.state.delivery.close()
+
     kit = ServiceKit(
         settings,
         consumes=CONSUMES,
@@ -35,16 +39,15 @@ def create_kit(
         timer_handlers=delivery.timer_handlers(),
         clock=clock,
         migrations_dir=MIGRATIONS,
+        on_shutdown=[close_delivery],
+        state=NotifyState(endpoints, people, delivery),
     )
-    kit.state["endpoints"] = endpoints
-    kit.state["people"] = people
-    kit.state["delivery"] = delivery
     return kit, delivery
 
 
 def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    kit, delivery = create_kit(settings, clock=clock)
-    app = create_service_app(
+    kit, _delivery = create_kit(settings, clock=clock)
+    return create_service_app(
         kit,
         router,
         title="Leadflow notify",
@@ -52,13 +55,3 @@ def create_app(settings: NotifySettings | None = None, *, clock: Clock | None = 
         "theirs, SLA warnings and breaches, nurture e-mail with one-click unsubscribe, and "
         "Standard Webhooks to outside systems.",
     )
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(a: FastAPI) -> AsyncIterator[None]:
-        async with inner(a):
-            yield
-        await delivery.close()
-
-    app.router.lifespan_context = lifespan
-    return app

@@ -66,10 +66,8 @@ _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 IdPath = Annotated[str, Path(pattern=_SLUG)]
 
 
-def _cache(kit: ServiceKit) -> ConfigCache:
-    cache = kit.state.get("config_cache")
-    assert isinstance(cache, ConfigCache)
-    return cache
+def _cache(kit: ServiceKit[ConfigCache]) -> ConfigCache:
+    return kit.state
 
 
 def _validated(cls: type[M], data: dict[str, Any]) -> M:

@@ -22,10 +22,10 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 def create_kit(
     settings: RoutingSettings | None = None, *, clock: Clock | None = None
-) -> ServiceKit:
+) -> ServiceKit[ConfigCache]:
     settings = settings or RoutingSettings()
     cache = ConfigCache(enabled=settings.routing_config_cache)
-    kit = ServiceKit(
+    kit: ServiceKit[ConfigCache] = ServiceKit(
         settings,
         # intake: the contact card a rep calls (captured, profile updated, erased)
         consumes=("intake", "scoring", "sla"),
@@ -34,8 +34,8 @@ def create_kit(
         clock=clock,
         migrations_dir=MIGRATIONS,
         payload_codec=LeadKeyCodec(),  # reps' notes sealed per lead, shredded on erasure
+        state=cache,  # the routes read the configuration through the same cache
     )
-    kit.state["config_cache"] = cache
     add_token_resolver(kit, rep_token_principal)
     return kit
 

@@ -10,7 +10,7 @@ from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.clock import Clock
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.api import router
-from leadflow.sla_monitor.handlers import HANDLERS, TIMER_HANDLERS
+from leadflow.sla_monitor.handlers import build_handlers
 from leadflow.sla_monitor.settings import SlaSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -25,11 +25,12 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
         async with kit.unit_of_work() as uow:
             await store.seed_calendar(uow.conn, default_calendar)
 
+    handlers, timer_handlers = build_handlers(store.ConfigCache())
     return ServiceKit(
         settings,
         consumes=("routing", "scoring"),
-        handlers=HANDLERS,
-        timer_handlers=TIMER_HANDLERS,
+        handlers=handlers,
+        timer_handlers=timer_handlers,
         clock=clock,
         migrations_dir=MIGRATIONS,
         on_startup=[seed_default_calendar],

@@ -95,19 +95,21 @@ def _calendar_of(sla: SlaInstance, calendars: dict[str, BusinessCalendar]) -> Bu
     return calendars.get(sla.calendar_id) or calendars.get("default") or default_calendar()
 
 
-async def on_lead_event(envelope: Envelope, uow: UnitOfWork) -> None:
+async def on_lead_event(envelope: Envelope, uow: UnitOfWork, config: store.ConfigCache) -> None:
     """Queue one consumed event; the events of one unit of work (one consumer batch = one
     transaction) meet, stop and start clocks together when it flushes."""
-    uow.batch(_decide_pending, list, partial(_decide_pending, uow)).append(envelope)
+    uow.batch(_decide_pending, list, partial(_decide_pending, uow, config)).append(envelope)
 
 
-async def _decide_pending(uow: UnitOfWork, events: list[Envelope]) -> None:
+async def _decide_pending(
+    uow: UnitOfWork, config_cache: store.ConfigCache, events: list[Envelope]
+) -> None:
     """Lock the batch's leads, read their running clocks and the configuration once, decide
     every event in delivery order in memory, write everything back with one statement."""
     conn = uow.conn
     lead_ids = list(dict.fromkeys(e.lead_id for e in events))
     states, revision = await store.lock_leads(conn, lead_ids)
-    config = await store.CONFIG.get(conn, revision)
+    config = await config_cache.get(conn, revision)
     active = await store.active_slas(conn, lead_ids)
     batch = _Batch(uow, config, states, active)
     causation = uow.causation
@@ -299,7 +301,7 @@ async def on_warn_timer(timer: Timer, uow: UnitOfWork) -> None:
     await store.mark_warned(uow.conn, sla.sla_id, timer.due_at)
 
 
-async def on_breach_timer(timer: Timer, uow: UnitOfWork) -> None:
+async def on_breach_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCache) -> None:
     found = await store.get_sla(uow.conn, str(timer.payload["sla_id"]))
     if found is None:
         return
@@ -321,26 +323,30 @@ async def on_breach_timer(timer: Timer, uow: UnitOfWork) -> None:
         occurred_at=sla.due_at,
     )
     metrics.SLA_BREACHES.labels("sla-monitor", sla.policy_id).inc()
-    await _escalate(uow, lead_id, replace(sla, status="breached"), breach_late=late)
+    await _escalate(uow, config, lead_id, replace(sla, status="breached"), breach_late=late)
 
 
-async def on_escalation_timer(timer: Timer, uow: UnitOfWork) -> None:
+async def on_escalation_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCache) -> None:
     found = await store.get_sla(uow.conn, str(timer.payload["sla_id"]))
     if found is None:
         return
     lead_id, sla = found
-    await _escalate(uow, lead_id, sla)
+    await _escalate(uow, config, lead_id, sla)
 
 
 async def _escalate(
-    uow: UnitOfWork, lead_id: uuid.UUID, sla: SlaInstance, breach_late: float | None = None
+    uow: UnitOfWork,
+    config_cache: store.ConfigCache,
+    lead_id: uuid.UUID,
+    sla: SlaInstance,
+    breach_late: float | None = None,
 ) -> None:
     """Raise every ladder step due by now (once each) and schedule the next one.
 
     ``breach_late`` is set when this is the breach itself: the clock is marked breached in
     the same statement that records the steps. The configuration comes from the cache (one
     revision read per timer sweep)."""
-    config = await store.CONFIG.get(uow.conn)
+    config = await config_cache.get(uow.conn)
     policy = next((p for p in config.policy_set.policies if p.policy_id == sla.policy_id), None)
     calendar = _calendar_of(sla, config.calendars)
     decision = escalations_due(policy, sla, uow.clock.now(), calendar)
@@ -381,10 +387,16 @@ async def _escalate(
         )
 
 
-# Imported history (``historical`` events) starts and stops no clock.
-HANDLERS: HandlerMap = skip_historical({cls: on_lead_event for cls in CONSUMED})
-TIMER_HANDLERS: dict[str, TimerHandler] = {
-    "sla.warn": on_warn_timer,
-    "sla.breach": on_breach_timer,
-    "sla.escalate": on_escalation_timer,
-}
+def build_handlers(config: store.ConfigCache) -> tuple[HandlerMap, dict[str, TimerHandler]]:
+    """The consumer and timer handlers, sharing ``config`` (the policy set and calendars
+    parsed once per revision), which the kit's factory makes: nothing at import time."""
+    # Imported history (``historical`` events) starts and stops no clock.
+    handlers: HandlerMap = skip_historical(
+        {cls: partial(on_lead_event, config=config) for cls in CONSUMED}
+    )
+    timer_handlers: dict[str, TimerHandler] = {
+        "sla.warn": on_warn_timer,
+        "sla.breach": partial(on_breach_timer, config=config),
+        "sla.escalate": partial(on_escalation_timer, config=config),
+    }
+    return handlers, timer_handlers

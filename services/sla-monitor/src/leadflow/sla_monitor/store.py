@@ -227,9 +227,6 @@ class ConfigCache:
         return config
 
 
-CONFIG = ConfigCache()
-
-
 # -- lead facts -----------------------------------------------------------------------
 
 LeadState = tuple[LeadFacts, dict[str, datetime]]
