@@ -5,7 +5,7 @@ sla-monitor owns the document (``GET/PUT /v1/process``, versioned like its SLA p
 published as ``sla.process_published``); analytics reads the latest published version from
 its log for stuck-lead thresholds, the process map and the audit. Both start from
 :func:`built_in_process` (version 0) until someone publishes one, so the built-in text lives
-here, in the kernel, beside the lifecycle table it describes.
+here, in the kernel, beside the lifecycle table it describes (``process.json``).
 
 Stages are :class:`leadflow.events.lifecycle.Stage` values; a definition may leave a stage
 out or leave its owner empty — the audit reports that as a gap rather than refusing it, since
@@ -14,8 +14,11 @@ an honest incomplete process is what an audit is for.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,130 +102,22 @@ def duplicate_stages(stages: Sequence[ProcessStage]) -> list[int]:
     return dupes
 
 
-def _d(amount: float, unit: DurationUnit = "days") -> ExpectedDuration:
-    return ExpectedDuration(amount=amount, unit=unit)
+def load_process(source: Traversable) -> ProcessDefinition:
+    """A process definition file, parsed and checked as a publish is (pydantic's errors
+    name the field; a stage defined twice is refused too)."""
+    definition = ProcessDefinition.model_validate_json(source.read_bytes())
+    dupes = duplicate_stages(definition.stages)
+    if dupes:
+        raise ValueError(f"{source}: stages[{dupes[0]}].stage is defined twice")
+    return definition
 
 
-_BUILT_IN: tuple[ProcessStage, ...] = (
-    ProcessStage(
-        stage=Stage.INQUIRY,
-        definition="A person raised a hand: filled a form, was scanned at an event, was "
-        "imported from a list or asked for contact. Not yet judged.",
-        entry_criteria=["a form fill, badge scan, import row or API inquiry was captured"],
-        owner="marketing_ops",
-        expected_duration=_d(7),
-        next_steps=[
-            "score fit and engagement",
-            "qualify as MQL when the score reaches the agreed bar",
-            "enrol in nurture when not ready",
-            "disqualify junk, competitors and do-not-contact",
-        ],
-    ),
-    ProcessStage(
-        stage=Stage.NURTURE,
-        definition="Not ready to buy yet: marketing keeps in touch until engagement shows "
-        "buying intent again.",
-        entry_criteria=[
-            "scored below the MQL bar",
-            "or rejected / recycled by sales with a reason",
-        ],
-        owner="marketing_ops",
-        expected_duration=_d(90),
-        next_steps=["a touch at least every 30 days", "re-qualify as MQL on renewed intent"],
-    ),
-    ProcessStage(
-        stage=Stage.MQL,
-        definition="Marketing qualified: meets the agreed fit and engagement bar and is worth "
-        "a salesperson's time. This is the sales-ready definition both teams signed.",
-        entry_criteria=["score at or above the MQL threshold", "grade A-C fit", "consent"],
-        owner="marketing_ops",
-        expected_duration=_d(2),
-        next_steps=[
-            "assign to a rep within 30 minutes",
-            "the rep accepts or rejects (with a reason) within 4 business hours",
-        ],
-    ),
-    ProcessStage(
-        stage=Stage.SAL,
-        definition="Sales accepted: a rep took the lead and commits to work it.",
-        entry_criteria=["a rep accepted the assigned MQL"],
-        owner="sales_development",
-        expected_duration=_d(7),
-        next_steps=[
-            "first contact within 1 business day",
-            "confirm need, authority, budget and timeframe (SQL)",
-            "or recycle to nurture with a reason",
-        ],
-    ),
-    ProcessStage(
-        stage=Stage.SQL,
-        definition="Sales qualified: the rep confirmed need, authority, budget and timeframe.",
-        entry_criteria=["BANT confirmed on a call"],
-        owner="sales",
-        expected_duration=_d(30),
-        next_steps=["open an opportunity with an amount", "or recycle with a reason"],
-    ),
-    ProcessStage(
-        stage=Stage.OPPORTUNITY,
-        definition="A deal with an amount in the pipeline.",
-        entry_criteria=["an opportunity with amount and currency was opened"],
-        owner="sales",
-        expected_duration=_d(90),
-        next_steps=["win or lose the deal", "record the loss reason"],
-    ),
-    ProcessStage(
-        stage=Stage.WON,
-        definition="The deal closed won; the person and the account become a customer "
-        "(customer.became, at once).",
-        entry_criteria=["a signed order"],
-        owner="sales",
-        next_steps=["hand over to customer success", "new buying cycles are expansion"],
-    ),
-    ProcessStage(
-        stage=Stage.LOST,
-        definition="The deal closed lost.",
-        entry_criteria=["the buyer chose otherwise or stopped the project"],
-        owner="sales",
-        next_steps=["recycle to nurture when the reason allows it"],
-    ),
-    ProcessStage(
-        stage=Stage.DISQUALIFIED,
-        definition="Not a lead: junk, a competitor, a student, or asked not to be contacted.",
-        entry_criteria=["a disqualification reason was recorded"],
-        owner="marketing_ops",
-        next_steps=["reinstate when the reason no longer holds"],
-    ),
-    ProcessStage(
-        stage=Stage.ON_HOLD,
-        definition="Paused on purpose (a budget freeze, a re-organisation), from any open "
-        "stage; it resumes where it left off.",
-        entry_criteria=["a hold reason and, ideally, a resume date"],
-        owner="sales_manager",
-        expected_duration=_d(90),
-        next_steps=["resume the stage it was held from", "or recycle / disqualify"],
-    ),
-    ProcessStage(
-        stage=Stage.CUSTOMER,
-        definition="A won person, and their account, are a customer. A new hand-raise or "
-        "engagement past the MQL bar opens an expansion cycle (cross-sell / upsell) that "
-        "re-runs the funnel, routed to the account owner and measured apart.",
-        entry_criteria=["a deal was won (routing records customer.became)"],
-        owner="customer_success",
-        next_steps=["adoption and advocacy", "expansion cycles", "record churn from the CRM"],
-    ),
-    ProcessStage(
-        stage=Stage.CHURNED,
-        definition="The customer left (the CRM reported churn); customer status ended.",
-        entry_criteria=["a churn outcome from the CRM"],
-        owner="customer_success",
-        next_steps=["win back: a new hand-raise starts a new-business cycle"],
-    ),
-)
-
-
+@functools.cache
 def built_in_process() -> ProcessDefinition:
-    """Version 0: what a fresh install runs until someone publishes a definition."""
-    return ProcessDefinition(stages=list(_BUILT_IN))
+    """Version 0: what a fresh install runs until someone publishes a definition. Data, not
+    code: ``process.json`` beside this module, shipped in the wheel, parsed once per process
+    (the services call this when their kit is built, so a broken file stops them there)."""
+    return load_process(resources.files(__package__).joinpath("process.json"))
 
 
 # Which built-in SLA policies (sla-monitor's defaults) hold which stage. sla-monitor's unit

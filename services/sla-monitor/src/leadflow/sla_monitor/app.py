@@ -8,8 +8,10 @@ from fastapi import FastAPI
 
 from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.clock import Clock
+from leadflow.events.process import built_in_process
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.api import router
+from leadflow.sla_monitor.domain import default_policies
 from leadflow.sla_monitor.handlers import build_handlers
 from leadflow.sla_monitor.settings import SlaSettings
 
@@ -19,6 +21,8 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = None) -> ServiceKit:
     settings = settings or SlaSettings()
     default_calendar = settings.default_calendar()  # fail fast on a bad zone or hours
+    default_policies()  # and on a broken built-in policy file
+    built_in_process()  # or process definition file
 
     async def seed_default_calendar(kit: ServiceKit) -> None:
         """A fresh system holds sales to an SLA at once: seed the configured default hours."""

@@ -10,16 +10,19 @@ jump (rare, at night) counts the hours that really passed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadReassigned
@@ -425,97 +428,24 @@ def elapsed(
     return max(_aware(end) - _aware(start), timedelta(0))
 
 
+def load_policies(source: Traversable) -> list[SlaPolicy]:
+    """A policy list file, parsed as a publish is: ``ValidationError`` names the field."""
+    return _POLICY_LIST.validate_json(source.read_bytes())
+
+
+_POLICY_LIST: TypeAdapter[list[SlaPolicy]] = TypeAdapter(list[SlaPolicy])
+
+
+@functools.cache
+def _builtin_policies() -> tuple[SlaPolicy, ...]:
+    return tuple(load_policies(resources.files("leadflow.sla_monitor").joinpath("policies.json")))
+
+
 def default_policies() -> list[SlaPolicy]:
-    """What a fresh install holds both sides to (the common demand-waterfall SLA)."""
-    ladder = [
-        EscalationStep(action="remind_owner", notify=["owner"]),
-        EscalationStep(
-            action="notify_manager", after=Duration(amount=1, unit="hours"), notify=["manager"]
-        ),
-        EscalationStep(action="reassign", after=Duration(amount=4, unit="hours")),
-        EscalationStep(
-            action="return_to_marketing",
-            after=Duration(amount=2, unit="days"),
-            notify=["marketing_ops"],
-        ),
-    ]
-    # A churned customer's open expansion ends its clocks like any other close.
-    closed = ["lead.recycled", "lead.disqualified", "lead.put_on_hold", "deal.won", "deal.lost",
-              "customer.churned"]  # fmt: skip
-    return [
-        SlaPolicy(
-            policy_id="accept-4bh",
-            stage=Stage.MQL,
-            name="An assigned MQL is accepted or rejected within 4 business hours",
-            measures="accept",
-            start_on=["lead.assigned", "lead.reassigned"],
-            met_on=["lead.accepted", "lead.rejected"],
-            stop_on=["lead.reassigned", *closed],
-            duration=Duration(amount=4, unit="hours"),
-            escalation=ladder,
-        ),
-        SlaPolicy(
-            policy_id="contact-1bd",
-            stage=Stage.SAL,
-            name="An accepted lead is contacted within 1 business day",
-            measures="contact",
-            start_on=["lead.accepted"],
-            met_on=["lead.contacted"],
-            stop_on=["lead.reassigned", *closed],
-            duration=Duration(amount=1, unit="days"),
-            escalation=[
-                EscalationStep(action="remind_owner", notify=["owner"]),
-                EscalationStep(
-                    action="notify_manager",
-                    after=Duration(amount=4, unit="hours"),
-                    notify=["manager"],
-                ),
-            ],
-        ),
-        SlaPolicy(
-            policy_id="sal-max-14d",
-            stage=Stage.SAL,
-            name="A lead stays in SAL at most 14 days",
-            measures="sal_age",
-            start_on=["lead.accepted"],
-            met_on=["lead.sales_qualified"],
-            stop_on=["lead.reassigned", *closed],
-            duration=Duration(amount=14, unit="days", business=False),
-            escalation=[
-                EscalationStep(action="notify_manager", notify=["manager"]),
-                EscalationStep(
-                    action="return_to_marketing",
-                    after=Duration(amount=7, unit="days", business=False),
-                    notify=["marketing_ops"],
-                ),
-            ],
-        ),
-        SlaPolicy(
-            policy_id="nurture-touch-30d",
-            stage=Stage.NURTURE,
-            name="A nurtured lead gets a touch at least every 30 days",
-            side="marketing",
-            measures="nurture_touch",
-            start_on=["nurture.enrolled", "nurture.touch_due"],
-            met_on=["nurture.touch_due"],
-            stop_on=["nurture.exited", "lead.disqualified", "deal.won", "deal.lost"],
-            duration=Duration(amount=30, unit="days", business=False),
-            warn_at_pct=80.0,
-            escalation=[EscalationStep(action="notify_manager", notify=["marketing_ops"])],
-        ),
-        SlaPolicy(
-            policy_id="mql-assigned-30m",
-            stage=Stage.MQL,
-            name="An MQL is assigned to sales within 30 minutes",
-            side="marketing",
-            measures="mql_assignment",
-            start_on=["lead.qualified"],
-            met_on=["lead.assigned"],
-            stop_on=["lead.disqualified", "nurture.enrolled"],
-            duration=Duration(amount=30, unit="minutes", business=False),
-            escalation=[EscalationStep(action="notify_manager", notify=["marketing_ops"])],
-        ),
-    ]
+    """What a fresh install holds both sides to (the common demand-waterfall SLA): data, not
+    code, in ``policies.json`` beside this module, shipped in the wheel and parsed once per
+    process (``create_kit`` calls this, so a broken file stops the service at start)."""
+    return list(_builtin_policies())
 
 
 # --------------------------------------------------------------------------------------
