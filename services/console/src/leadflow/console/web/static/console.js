@@ -19,3 +19,14 @@
   }
   setInterval(tick, 1000);
 })();
+
+// The queue refreshes itself every 5 s by replacing its rows, which would drop the focus of
+// someone working it by keyboard (or typing a note): while the focus is inside the queue,
+// the refresh waits for the next tick.
+document.addEventListener("htmx:beforeRequest", function (e) {
+  var queue = document.getElementById("queue");
+  var focused = document.activeElement;
+  if (queue && e.detail.elt === queue && focused && focused !== queue && queue.contains(focused)) {
+    e.preventDefault();
+  }
+});
