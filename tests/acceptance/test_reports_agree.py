@@ -278,12 +278,13 @@ async def test_reports_agree_across_services_with_money_per_currency(e2e_stack: 
             ("spring-launch", "EUR", 1000.0),
             ("autumn", "USD", 300.0),
         ]
-        # Routing's own record of each deal (stage, amount, currency) gives the same money.
+        # Routing's own record of each deal (stage, amount, currency) gives the same money;
+        # a won lead is a customer from its win on (issue 30: won → customer).
         routing_won: dict[str, float] = {}
         routing_open: dict[str, float] = {}
         for a in owned.values():
-            into = routing_won if a["stage"] == "won" else routing_open
-            if a["stage"] in ("won", "opportunity"):
+            into = routing_won if a["stage"] == "customer" else routing_open
+            if a["stage"] in ("customer", "opportunity"):
                 into[a["currency"]] = into.get(a["currency"], 0.0) + float(a["amount"])
         analytics_won: dict[str, float] = {}
         analytics_open: dict[str, float] = {}

@@ -187,7 +187,8 @@ async def test_a_rep_takes_a_new_lead_from_the_queue_to_won_and_the_funnel_moves
             await act("contacted", "sal", {"Note": "Called, interested"})
             await act("qualify", "sql")
             await act("opportunity", "opportunity", {"Amount": "1200", "Currency": "USD"})
-            assert "Won: done (now won)." in await act("won", None, {"Amount": "1200"})
+            # won → customer (issue 30): routing answers the stage the win leaves the lead in
+            assert "Won: done (now customer)." in await act("won", None, {"Amount": "1200"})
 
             # At 390 px the queue still fits: no sideways scrolling.
             await page.set_viewport_size({"width": 390, "height": 800})

@@ -275,7 +275,9 @@ async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
         result = await score_lead(uow, lead, model, uow.clock.now())
     return {
         "lead_id": str(lead_id),
-        "status": lead.status,
+        "status": lead.status,  # open, won (a customer), lost, churned, history, ...
+        "cycle": lead.cycle,  # new_business, or a customer's expansion (issue 30)
+        "expansions": lead.expansions,
         "scored_at": result.scored_at.isoformat(),
         **_explain(result),
         "qualified": lead.qualified,

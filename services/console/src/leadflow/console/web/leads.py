@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, Response
 from leadflow.console.web.backend import Answer
 from leadflow.console.web.render import Ctx, CtxDep
 from leadflow.events.access import Permission, public
+from leadflow.events.lifecycle import STAGE_ORDER
 
 leads = APIRouter(include_in_schema=False, dependencies=[public()])
 
@@ -84,8 +85,8 @@ async def _reassign_choices(ctx: Ctx, assignment: Answer) -> list[dict[str, Any]
 
 
 PAGE_SIZE = 25
-STAGES = ("inquiry", "nurture", "mql", "sal", "sql", "opportunity", "won", "lost",
-          "disqualified", "on_hold")  # fmt: skip
+# The search's stage filter: the kernel's stages (customer and churned included, issue 30).
+STAGES = tuple(s.value for s in STAGE_ORDER)
 
 
 # A dashboard figure's drill-down: analytics' filters, passed through as they are.
