@@ -171,7 +171,8 @@ async def test_process_versions_and_the_audit_and_map_that_follow_them(e2e_stack
                 f"{e.sla}/v1/process",
                 headers=admin,
                 json={"stages": stages, "published_by": "marketing-ops"},
-            )
+            ),
+            201,
         )
         assert (put["version"], put["source"], put["published_by"]) == (
             1,

@@ -23,6 +23,7 @@ from leadflow.console.web.marketing import _denied, _json_field, _problem
 from leadflow.console.web.pages import _form
 from leadflow.console.web.render import Ctx, CtxDep
 from leadflow.events.access import Permission, public
+from leadflow.events.documents import VERSION_FIELDS
 
 manager = APIRouter(include_in_schema=False, dependencies=[public()])
 
@@ -51,7 +52,7 @@ async def routing_page(ctx: CtxDep) -> HTMLResponse:
         ctx.api.get("routing", "/v1/routing/teams"),
         ctx.api.get("routing", "/v1/routing/queues"),
     )
-    draft = _strip(rules.body, "version", "published_at", "published_by") if rules.ok else {}
+    draft = _strip(rules.body, *VERSION_FIELDS) if rules.ok else {}
     return ctx.page(
         "routing.html",
         rules_json=json.dumps(draft or {"rules": []}, indent=2),
@@ -152,7 +153,7 @@ async def _sla(ctx: Ctx, flash: str = "", error: str = "") -> HTMLResponse:
         ctx.api.get("sla", "/v1/sla/policies"),
         ctx.api.get("sla", "/v1/sla/breaches", limit=100),
     )
-    draft = _strip(policies.body, "version", "published_at", "published_by")
+    draft = _strip(policies.body, *VERSION_FIELDS)
     return ctx.page(
         "sla.html",
         policies_json=json.dumps(draft, indent=2) if policies.ok else "",
