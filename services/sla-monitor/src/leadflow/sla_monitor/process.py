@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.access import Permission
@@ -59,14 +59,21 @@ def check_definition(stages: Sequence[ProcessStage]) -> None:
 # -- the document ---------------------------------------------------------------------
 
 
+class _Draft(BaseModel):
+    """What a publisher sends: room for a stage given twice, so that is refused by name."""
+
+    model_config = ConfigDict(extra="forbid")
+    stages: list[ProcessStage] = Field(min_length=1, max_length=20)
+
+
 def parse_definition(data: Mapping[str, Any]) -> ProcessDefinition:
     """A publisher's definition: each stage once, stored in lifecycle order."""
     try:
-        definition = ProcessDefinition.model_validate(data)
+        draft = _Draft.model_validate(data)
     except ValidationError as exc:
         raise Problem.invalid_fields(field_errors(exc), "Invalid process") from exc
-    check_definition(definition.stages)
-    return ProcessDefinition(stages=definition.ordered())
+    check_definition(draft.stages)
+    return ProcessDefinition(stages=ProcessDefinition(stages=draft.stages).ordered())
 
 
 async def _coverage(conn: AsyncConnection) -> dict[str, list[str]]:
