@@ -40,6 +40,12 @@ WITH people AS (
            payload->>'matrix_cell' AS matrix_cell
     FROM lead_event_log WHERE event_type IN ('lead.scored', 'lead.qualified')
     ORDER BY lead_id, global_position DESC
+), accounts AS (
+    SELECT DISTINCT ON (lead_id) lead_id,
+           coalesce(payload->'account'->>'domain', payload->'account'->>'account_id') AS account
+    FROM lead_event_log
+    WHERE event_type IN ('lead.captured', 'lead.profile_updated') AND payload ? 'account'
+    ORDER BY lead_id, global_position DESC
 )"""
 _TEXT = """(CAST(:pattern AS text) IS NULL
        OR pe.contact->>'email' ILIKE :pattern
@@ -217,6 +223,7 @@ async def search_leads(
                 text(
                     f"{_PEOPLE} SELECT c.lead_id, c.stage, c.channel, c.campaign, c.rep_id, "
                     "c.stage_entered_at, pe.contact, g.grade, g.matrix_cell, "
+                    "(SELECT ac.account FROM accounts ac WHERE ac.lead_id = c.lead_id) AS account, "
                     f"count(*) OVER () AS total {base} "
                     "ORDER BY c.stage_entered_at DESC, c.lead_id LIMIT :limit OFFSET :offset"
                 ),
@@ -254,6 +261,8 @@ async def search_leads(
             "contact": r.contact or {},
             "grade": r.grade,
             "matrix_cell": r.matrix_cell,
+            # the console's /accounts/{key}: the company domain, else the account id
+            "account_key": r.account,
         }
         for r in rows
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.staticfiles import StaticFiles
 
+from leadflow.console.web.accounts import accounts_pages
 from leadflow.console.web.dashboard import dashboard_pages
 from leadflow.console.web.imports import imports
 from leadflow.console.web.leads import leads
@@ -24,6 +25,7 @@ from leadflow.console.web.users import users_pages
 def mount(app: FastAPI) -> None:
     app.include_router(pages)
     app.include_router(dashboard_pages)
+    app.include_router(accounts_pages)
     app.include_router(leads)
     app.include_router(marketing)
     app.include_router(users_pages)
