@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.scoring.expansion import expansion_trigger, is_hand_raise, is_win_back
+from leadflow.scoring.expansion import (
+    colleague_opens,
+    expansion_trigger,
+    is_hand_raise,
+    is_win_back,
+)
 
 
 @pytest.mark.parametrize(
@@ -33,3 +38,10 @@ def test_a_churned_customers_hand_raise_is_a_win_back_not_an_expansion() -> None
     assert is_win_back("churned", "demo_request")
     assert not is_win_back("churned", "page_view")
     assert not is_win_back("won", "inquiry")
+
+
+def test_a_new_colleague_at_a_customer_account_opens_an_expansion() -> None:
+    assert colleague_opens("open", "new_business", 0, account_is_customer=True)
+    assert not colleague_opens("open", "new_business", 0, account_is_customer=False)
+    assert not colleague_opens("open", "expansion", 1, account_is_customer=True)  # already
+    assert not colleague_opens("won", "new_business", 0, account_is_customer=True)  # a customer

@@ -12,6 +12,10 @@ when it:
   win, is MQL-ready) — ``engagement``. The model's own bar is the threshold, so marketing
   tunes one number for both cycles.
 
+A colleague at a customer account (another person of an account one of whose people is a
+customer) who raises a hand for the first time opens an expansion too (``colleague``): the
+account is buying again, and its owner should hear of it as such.
+
 A churned customer's hand-raise is a win-back: a new-business cycle, not an expansion.
 """
 
@@ -55,3 +59,9 @@ def expansion_trigger(
 def is_win_back(status: str, activity_type: str | None) -> bool:
     """A churned customer raising a hand again starts a new-business cycle."""
     return status == CHURNED and activity_type is not None and is_hand_raise(activity_type)
+
+
+def colleague_opens(status: str, cycle: str, expansions: int, account_is_customer: bool) -> bool:
+    """A new person at a customer account (open, new business, never expanded) opens an
+    expansion with their first hand-raise."""
+    return status == "open" and cycle == "new_business" and expansions == 0 and account_is_customer

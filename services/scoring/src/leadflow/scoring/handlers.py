@@ -75,6 +75,7 @@ from leadflow.scoring.domain import (
 from leadflow.scoring.expansion import (
     CHURNED,
     CUSTOMER,
+    colleague_opens,
     expansion_trigger,
     is_hand_raise,
     is_win_back,
@@ -666,7 +667,31 @@ async def _captured(event: Envelope, uow: UnitOfWork, fx: Effects, lead: LeadRow
         lead.set(status=HISTORY)
         await fx.save(lead)
         return
+    await _colleague_interest(uow, lead)
     await evaluate(uow, lead, fx=fx)
+
+
+async def _colleague_interest(uow: UnitOfWork, lead: LeadRow) -> None:
+    """A new person at a customer account: their hand-raise opens an expansion cycle of the
+    account (``expansion.opened`` with ``colleague``), qualified and routed as one."""
+    account_id = lead.profile.account_id
+    if account_id is None or not colleague_opens(lead.status, lead.cycle, lead.expansions, True):
+        return  # the cheap checks first: most leads are no colleague of a customer
+    if not await store.is_customer_account(uow.conn, account_id, lead.lead_id):
+        return
+    lead.set(cycle="expansion", expansions=1)
+    model = await model_for(uow)
+    await uow.append(
+        lead.lead_id,
+        ExpansionOpened(
+            trigger="hand_raise",
+            account_id=account_id,
+            account_domain=lead.profile.account_domain,
+            expansion_number=1,
+            colleague=True,
+            model_version=model.version,
+        ),
+    )
 
 
 async def on_inquiry_received(event: Envelope, uow: UnitOfWork) -> None:

@@ -697,6 +697,18 @@ async def account_members(
     return out
 
 
+async def is_customer_account(conn: AsyncConnection, account_id: str, but: uuid.UUID) -> bool:
+    """Whether another person of the account is a customer (won, or in an expansion)."""
+    found = await conn.scalar(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM leads WHERE profile->>'account_id' = :a "
+            "AND lead_id <> :l AND (status = 'won' OR (status = 'open' AND cycle = 'expansion')))"
+        ),
+        {"a": account_id, "l": but},
+    )
+    return bool(found)
+
+
 async def mark_account_qualified(
     conn: AsyncConnection, account_id: str, lead_id: uuid.UUID, at: datetime
 ) -> bool:
