@@ -23,7 +23,7 @@ from leadflow.console.settings import ConsoleSettings
 from leadflow.devstack.procs import free_port
 from leadflow.events.access import verifier_of
 from leadflow.events.clock import ManualClock
-from leadflow.events.lifecycle import Stage
+from leadflow.events.lifecycle import STAGE_ORDER
 from leadflow.events.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 from tests.integration.console.test_console_web import ADMIN, PASSWORD, csrf_of
@@ -98,7 +98,7 @@ async def test_an_analyst_sees_the_process_map_with_arrows_and_the_audit(
             svg = re.search(r'<svg id="process-map".*?</svg>', html, re.S)
             assert svg, html
             boxes = re.findall(r'<g class="stage[^"]*" id="stage-(\w+)"', svg.group(0))
-            assert boxes == [s.value for s in Stage]  # a box per lifecycle stage
+            assert boxes == [s.value for s in STAGE_ORDER]  # a box per lifecycle stage, in order
             inquiry = re.search(r'id="stage-inquiry".*?</g>', svg.group(0), re.S)
             assert inquiry
             # 6 entered, L5 still there; 4 of 6 moved on; L4 leaked (disqualified).
