@@ -57,7 +57,7 @@ Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
 # Cheap pre-check before parsing a JSON body: a NUL or a (possibly unpaired) surrogate can
 # only be written as an escape; most bodies have neither and pass untouched.
 _SUSPECT_JSON = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-_BUFFERED_TYPES = ("application/json", "application/x-www-form-urlencoded")
+_BUFFERED_TYPES = (b"application/json", b"application/x-www-form-urlencoded")
 _MULTIPART_NAME = re.compile(rb'name="([^"]*)"')
 
 
@@ -179,28 +179,30 @@ class InputGuardMiddleware:
                 return limit
         return self.default
 
-    def _refusal(self, scope: Scope) -> Problem | None:
-        """What is wrong with the request line and headers, if anything."""
+    def _refusal(self, scope: Scope, header_bytes: int, nul_in_headers: bool) -> Problem | None:
+        """What is wrong with the request line and headers, if anything (``header_bytes``
+        and ``nul_in_headers`` come from the caller's one pass over the headers)."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
         raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
         query: bytes = scope.get("query_string", b"")
-        size = len(raw_path) + len(query) + sum(len(n) + len(v) + 4 for n, v in headers)
-        if size > self.max_header_bytes:
+        if len(raw_path) + len(query) + header_bytes > self.max_header_bytes:
             return Problem(
                 431,
                 "Request header fields too large",
                 f"the request line and headers exceed {self.max_header_bytes} bytes",
             )
-        errors = [
-            {
-                "field": name.decode("latin-1"),
-                "message": "contains a NUL character",
-                "type": "unstorable_text",
-                "in": "header",
-            }
-            for name, value in headers
-            if b"\x00" in value or b"\x00" in name
-        ]
+        errors = []
+        if nul_in_headers:
+            errors = [
+                {
+                    "field": name.decode("latin-1"),
+                    "message": "contains a NUL character",
+                    "type": "unstorable_text",
+                    "in": "header",
+                }
+                for name, value in headers
+                if b"\x00" in value or b"\x00" in name
+            ]
         if "\x00" in scope.get("path", ""):
             errors += _path_fields(scope)
         if b"%00" in query or b"\x00" in query:
@@ -212,16 +214,36 @@ class InputGuardMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        refused = self._refusal(scope)
         limit = self._limit_for(path)
+        # One pass over the headers for everything the guard needs from them: this runs on
+        # every request (an inquiry's whole handling is well under a millisecond).
         content_type = b""
+        too_long = False
+        header_bytes = 0
+        nul = False
         for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > limit:
-                refused = refused or too_large(limit)
+            header_bytes += len(name) + len(value) + 4
+            if b"\x00" in value or b"\x00" in name:
+                nul = True
+            if name == b"content-length":
+                too_long = too_long or (value.isdigit() and int(value) > limit)
             elif name == b"content-type":
                 content_type = value.split(b";")[0].strip().lower()
+        refused = self._refusal(scope, header_bytes, nul)
+        if refused is None and too_long:
+            refused = too_large(limit)
         if refused is not None:
             await _problem_response(refused, path)(scope, receive, send)
+            return
+        if content_type in _BUFFERED_TYPES or content_type.endswith(b"+json"):
+            # Read and checked whole before the route runs: nothing can be refused once the
+            # app has started answering, so it gets the plain ``send``.
+            try:
+                inner = await self._read_whole(receive, limit, content_type)
+            except InputRefused as exc:
+                await _problem_response(exc.problem, path)(scope, receive, send)
+                return
+            await self.app(scope, inner, send)
             return
         started = False
 
@@ -231,12 +253,9 @@ class InputGuardMiddleware:
                 started = True
             await send(message)
 
+        raw = path.startswith(self.file_uploads) if self.file_uploads else False
+        inner = self._streaming(receive, limit, content_type, check_nul=not raw)
         try:
-            if content_type.decode("latin-1") in _BUFFERED_TYPES or content_type.endswith(b"+json"):
-                inner = await self._read_whole(receive, limit, content_type)
-            else:
-                raw = path.startswith(self.file_uploads) if self.file_uploads else False
-                inner = self._streaming(receive, limit, content_type, check_nul=not raw)
             await self.app(scope, inner, tracking_send)
         except InputRefused as exc:
             if started:

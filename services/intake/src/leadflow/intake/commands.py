@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -118,17 +118,18 @@ async def ingest(
         inquiry = item.inquiry
         clean = inquiry.clean
         at = inquiry.occurred_at or now
-        if inquiry.consent is not None and inquiry.consent.given_at is None:
-            # When the answer was given: a merge weighs two answers by it.
-            inquiry = replace(inquiry, consent=inquiry.consent.model_copy(update={"given_at": at}))
-            item = replace(item, inquiry=inquiry)
+        consent = inquiry.consent
+        if consent is not None and consent.given_at is None:
+            # When the answer was given: a merge weighs two answers by it. (Only the record is
+            # copied; rebuilding the inquiry and the item around it cost more than the copy.)
+            consent = consent.model_copy(update={"given_at": at})
         live = [states[i].known() for i in index.candidates(clean) if states[i].merged_into is None]
         decision: IdentityDecision = domain.resolve_identity(clean, live)
         account = domain.match_account(clean, accounts)
 
         if decision.kind == "same" and decision.lead_id is not None:
             lead = states[decision.lead_id]
-            payloads = _repeat_inquiry(lead, item, account, at)
+            payloads = _repeat_inquiry(lead, item, account, at, consent)
             events.append((lead.lead_id, payloads, at))
             results.append(IngestResult(lead.lead_id, item.inquiry_id, True, "same_email", False))
             target = lead
@@ -137,7 +138,7 @@ async def ingest(
                 lead_id=new_id(),
                 contact=clean.contact,
                 field_times=_initial_times(clean.contact, at),
-                consent=inquiry.consent,
+                consent=consent,
                 account=account,
                 flags=clean.flags,
                 company_domain=clean.company_domain,
@@ -152,7 +153,7 @@ async def ingest(
                 contact=clean.contact,
                 source=inquiry.source,
                 answers=inquiry.answers,
-                consent=inquiry.consent,
+                consent=consent,
                 account=account,
                 flags=clean.flags,
                 email_domain=clean.email_domain,
@@ -262,7 +263,11 @@ class _IdentityIndex:
 
 
 def _repeat_inquiry(
-    lead: LeadState, item: IngestItem, account: domain.AccountMatch | None, at: datetime
+    lead: LeadState,
+    item: IngestItem,
+    account: domain.AccountMatch | None,
+    at: datetime,
+    consent: ConsentRecord | None,
 ) -> list[Any]:
     inquiry = item.inquiry
     payloads: list[Any] = [
@@ -301,7 +306,7 @@ def _repeat_inquiry(
                 reason="newer_inquiry",
             )
         )
-    stated = domain.consent_change(lead.consent, inquiry.consent)
+    stated = domain.consent_change(lead.consent, consent)
     if stated is not None:
         lead.consent = stated
         payloads.append(

@@ -43,8 +43,9 @@ class Contact(_Value):
     country: str | None = None
     city: str | None = None
     # Added: the person's other addresses (a merged duplicate's private web-mail, say); the
-    # primary stays in ``email``.
-    secondary_emails: list[str] = []
+    # primary stays in ``email``. A factory, not ``= []``: pydantic deep-copies a mutable
+    # default on every construction, and a Contact is built several times per inquiry.
+    secondary_emails: list[str] = Field(default_factory=list, json_schema_extra={"default": []})
 
 
 class QualificationAnswers(_Value):
