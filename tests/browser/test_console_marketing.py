@@ -99,11 +99,16 @@ async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_s
             await page.get_by_label("Name", exact=True).fill("Spring webinar")
             await page.get_by_label("Allowed origins", exact=False).fill(landing)
             await page.get_by_label("Campaign").fill("spring-webinar")
+            # A field of its own (mapped onto a lead field) that the form requires.
+            await page.get_by_label("More fields").fill("sector = contact.industry")
+            await page.get_by_label("Required fields").fill("email sector")
             await page.get_by_role("button", name="Create form").click()
             await page.locator(".flash").wait_for()
             item = page.locator(".form-item", has_text="Spring webinar")
             snippet = await item.locator("textarea.snippet").input_value()
             assert f'action="{e.intake}/v1/forms/' in snippet
+            assert '<input name="sector" required>' in snippet, snippet
+            assert "sector" in await item.locator(".field-map").inner_text()
 
             site = await context.new_page()
             await site.route(
@@ -119,6 +124,7 @@ async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_s
             await site.get_by_label("Last name").fill("Lee")
             await site.get_by_label("Company").fill("Contoso Logistics")
             await site.get_by_label("Phone").fill("+1 206 555 0199")
+            await site.get_by_label("Industry").fill("Logistics")
             await site.get_by_label("Send me product news").check()
             await site.get_by_role("button", name="Send").click()
             await site.get_by_text("Thank you!").wait_for()
@@ -139,6 +145,7 @@ async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_s
             await wait_until(captured, timeout=30, message="the form's lead at intake")
             assert found["contact"]["first_name"] == "Sam"
             assert found["contact"]["company"] == "Contoso Logistics"
+            assert found["contact"]["industry"] == "Logistics"  # the form's own field
 
             # The new lead is found in the console's lead search.
             async def searchable() -> bool:
@@ -151,7 +158,7 @@ async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_s
             assert await page.inner_text("#result-count") == "1 lead"
 
             # Its page: profile and consent from intake, the whole timeline from analytics.
-            await page.locator("#lead-results tbody tr a").click()
+            await page.locator("#lead-results tbody tr a:not(.account)").click()
             await page.locator("#lead-name").wait_for()
             assert await page.inner_text("#lead-name") == "Sam Lee"
             consent = await page.inner_text("#consent")

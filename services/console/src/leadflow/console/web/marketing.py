@@ -141,14 +141,21 @@ def _problem(answer: Any) -> str:
 
 # -- forms --------------------------------------------------------------------------------
 
+# The fields every snippet offers (intake's default field map reads these names), unless the
+# form maps the same posted name elsewhere.
+DEFAULT_INPUTS = (
+    ("email", "E-mail", 'type="email" autocomplete="email"'),
+    ("first_name", "First name", 'autocomplete="given-name"'),
+    ("last_name", "Last name", 'autocomplete="family-name"'),
+    ("company", "Company", 'autocomplete="organization"'),
+    ("title", "Job title", ""),
+    ("phone", "Phone", 'type="tel" autocomplete="tel"'),
+)
 SNIPPET = Template(
     """<form method="post" action="{{ action }}" accept-charset="utf-8">
-  <label>E-mail <input type="email" name="email" required autocomplete="email"></label>
-  <label>First name <input name="first_name" autocomplete="given-name"></label>
-  <label>Last name <input name="last_name" autocomplete="family-name"></label>
-  <label>Company <input name="company" autocomplete="organization"></label>
-  <label>Job title <input name="title"></label>
-  <label>Phone <input type="tel" name="phone" autocomplete="tel"></label>
+{% for name, label, extra in inputs %}  <label>{{ label }} <input name="{{ name }}"\
+{% if extra %} {{ extra | safe }}{% endif %}{% if name in required %} required{% endif %}></label>
+{% endfor %}\
   <label style="position:absolute;left:-10000px" aria-hidden="true">Leave empty
     <input name="{{ honeypot }}" tabindex="-1" autocomplete="off"></label>
   <label><input type="checkbox" name="marketing_opt_in" value="yes"> Send me product news</label>
@@ -158,13 +165,40 @@ SNIPPET = Template(
 )
 
 
+def _label(target: str) -> str:
+    """``contact.industry`` -> ``Industry``: what a mapped field is called on the page."""
+    return target.rpartition(".")[2].replace("_", " ").capitalize()
+
+
 def embed_snippet(intake_url: str, form: dict[str, Any]) -> str:
     """The HTML a site pastes: it posts straight to intake (no script), with the form's
-    honeypot field hidden from people."""
+    honeypot field hidden from people: the default fields and one per mapped field (its
+    posted name, labelled by the lead field it feeds), required as the form requires."""
+    mapped: dict[str, str] = dict(form.get("field_map") or {})
+    inputs = [i for i in DEFAULT_INPUTS if i[0] not in mapped]
+    inputs += [(name, _label(target), "") for name, target in mapped.items()]
     return SNIPPET.render(
         action=f"{intake_url.rstrip('/')}/v1/forms/{form['form_key']}",
         honeypot=form.get("honeypot_field") or "hp_website",
+        inputs=inputs,
+        required=set(form.get("required") or ["email"]),
     )
+
+
+def parse_field_map(text: str) -> tuple[dict[str, str], list[str]]:
+    """``posted_name = lead.field`` per line -> the field map, and the lines not in that
+    shape (named back to the person; intake checks the lead fields themselves)."""
+    mapping: dict[str, str] = {}
+    bad: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, eq, target = line.partition("=")
+        if not eq or not name.strip() or not target.strip():
+            bad.append(line.strip())
+            continue
+        mapping[name.strip()] = target.strip()
+    return mapping, bad
 
 
 @marketing.get("/forms", response_class=HTMLResponse)
@@ -194,11 +228,22 @@ async def create_form(ctx: CtxDep) -> HTMLResponse:
     form = await _form(ctx.request)
     if not session.csrf_ok(ctx.request, form):
         return await _forms(ctx, None, "The form expired: reload.")
+    field_map, bad = parse_field_map(form.get("field_map", ""))
+    if bad:
+        return await _forms(
+            ctx,
+            None,
+            "The form was not created: field_map: not 'posted_name = lead.field': "
+            + "; ".join(bad),
+        )
+    required = form.get("required", "").replace(",", " ").split()
     body: dict[str, Any] = {
         "name": form.get("name", "").strip(),
         "allowed_origins": [o.strip() for o in form.get("allowed_origins", "").split() if o],
         "campaign": form.get("campaign", "").strip() or None,
         "thank_you_url": form.get("thank_you_url", "").strip() or None,
+        "field_map": field_map,
+        "required": required or ["email"],
     }
     answer = await ctx.api.post("intake", "/v1/admin/forms", body)
     if not answer.ok:
