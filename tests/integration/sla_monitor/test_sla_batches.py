@@ -213,7 +213,8 @@ async def test_configuration_changed_by_any_writer_applies_to_the_next_batch(sla
     async with kit.unit_of_work() as uow:
         await uow.conn.execute(
             text(
-                "INSERT INTO sla_policy_sets (version, policies) SELECT 7, jsonb_agg(p) FROM "
+                "INSERT INTO sla_policy_sets (version, doc) "
+                "SELECT 7, jsonb_build_object('policies', jsonb_agg(p)) FROM "
                 "(SELECT jsonb_set(jsonb_set(p, '{duration,amount}', '1'), '{warn_at_pct}', "
                 "'null') AS p FROM jsonb_array_elements(CAST(:defaults AS jsonb)) AS p) AS t"
             ),

@@ -182,7 +182,13 @@ class DocumentKind(Generic[D]):
         )
 
     def _builtin(self) -> Document[D] | None:
-        return None if self.builtin is None else Document(0, self.builtin())
+        """Version 0, made once per process (a consumer reads it per batch until a publish)."""
+        if self.builtin is None:
+            return None
+        made = self._cache.get((0, ""))
+        if made is None:
+            made = self._cache[(0, "")] = Document(0, self.builtin())
+        return made
 
     # -- reads --------------------------------------------------------------------------
 
