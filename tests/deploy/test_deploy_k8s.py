@@ -257,6 +257,34 @@ def test_prod_topics_are_replicated_and_dev_fits_one_broker(
     assert _pod(dev_kafka)["containers"][0]["image"].startswith("apache/kafka:")
 
 
+def test_prod_runs_a_cluster_setup_acks_all_min_isr_and_rack_aware_consumers(
+    rendered: dict[str, Rendered],
+) -> None:
+    """docs/capacity.md: replication 3 with min.insync.replicas 2 (the producers always write
+    with acks=all), topics a service creates when missing sized like the job's, and every
+    pod's client.rack taken from its zone label."""
+    prod, dev = rendered["prod"], rendered["dev"]
+    container = _pod(prod.named("Job", "leadflow-topics"))["containers"][0]
+    argv = container.get("command", []) + container.get("args", [])
+    assert argv[argv.index("--min-insync-replicas") + 1] == "2"
+    for service in SERVICES:
+        deployment = prod.named("Deployment", service.name)
+        assert _config_value(prod, deployment, "LEADFLOW_TOPIC_REPLICATION_FACTOR") == str(
+            _replication_factor(prod)
+        )
+        assert _config_value(prod, deployment, "LEADFLOW_TOPIC_PARTITIONS") == str(
+            _partitions(prod)
+        )
+        assert _config_value(prod, deployment, "LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS") == "2"
+        env = {e["name"]: e for e in _main_container(deployment).get("env", [])}
+        assert env["LEADFLOW_KAFKA_CLIENT_RACK"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+            "metadata.labels['topology.kubernetes.io/zone']"
+        )
+        dev_deployment = dev.named("Deployment", service.name)
+        assert _config_value(dev, dev_deployment, "LEADFLOW_TOPIC_REPLICATION_FACTOR") == "1"
+        assert _config_value(dev, dev_deployment, "LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS") == ""
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_topics_job_is_idempotent_rerunnable_and_configured(
     overlay: str, rendered: dict[str, Rendered]

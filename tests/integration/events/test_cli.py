@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from leadflow.events.cli import SERVICES, migrations_dir
 from leadflow.events.db import head_revision, plain_url
-from leadflow.events.testing import topic_retention_ms
+from leadflow.events.testing import topic_config, topic_retention_ms
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[3]
@@ -163,6 +163,32 @@ async def test_create_topics_takes_the_retention_from_the_flag_or_the_environmen
     }
     refused = await cli(*args, "--retention-hours", "0", LEADFLOW_TOPIC_PREFIX=by_flag, **env)
     assert refused.returncode != 0 and "--retention-hours must be positive" in refused.stderr
+
+
+async def test_create_topics_sets_min_insync_replicas_from_the_flag_or_the_environment(
+    isolation,
+) -> None:
+    """A cluster's topics need ``min.insync.replicas`` (2 of 3): an ``acks=all`` write then
+    waits for two copies. More than the replication factor would refuse every write."""
+    env: dict[str, Any] = {"KAFKA_BOOTSTRAP_SERVERS": isolation.kafka_bootstrap}
+    by_flag, by_env = f"{isolation.topic_prefix}isrflag.", f"{isolation.topic_prefix}isrenv."
+    args = ("create-topics", "--partitions", "1", "--replication-factor", "1")
+    flagged = await cli(*args, "--min-insync-replicas", "1", LEADFLOW_TOPIC_PREFIX=by_flag, **env)
+    assert flagged.returncode == 0, flagged.stderr
+    from_env = await cli(
+        *args, LEADFLOW_TOPIC_PREFIX=by_env, LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS="1", **env
+    )
+    assert from_env.returncode == 0, from_env.stderr
+    for prefix in (by_flag, by_env):
+        topic = f"{prefix}leadflow.routing"
+        assert await topic_config(isolation.kafka_bootstrap, [topic], "min.insync.replicas") == {
+            topic: "1"
+        }
+    refused = await cli(*args, "--min-insync-replicas", "2", LEADFLOW_TOPIC_PREFIX=by_flag, **env)
+    assert refused.returncode != 0
+    assert "--min-insync-replicas (2) must be between 1 and the replication factor (1)" in (
+        refused.stderr
+    )
 
 
 async def test_create_topics_reports_impossible_replication_and_unreachable_broker(

@@ -128,6 +128,7 @@ async def create_topics(
     partitions: int,
     replication_factor: int,
     retention_hours: float,
+    min_insync_replicas: int | None = None,
 ) -> dict[str, str]:
     """Create the missing topics; returns topic -> "created" | "exists (N partitions)".
     Existing topics are left as they are (their retention included)."""
@@ -148,7 +149,13 @@ async def create_topics(
         if missing:
             try:
                 response = await admin.create_topics(
-                    new_topics(missing, partitions, replication_factor, retention_hours)
+                    new_topics(
+                        missing,
+                        partitions,
+                        replication_factor,
+                        retention_hours,
+                        min_insync_replicas,
+                    )
                 )
             except TopicAlreadyExistsError:
                 response = None  # raced with another creator: fine
@@ -177,6 +184,22 @@ def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
     return out
 
 
+def _min_insync_replicas(args: argparse.Namespace) -> int | None:
+    """``--min-insync-replicas``, else ``$LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS``, else None
+    (the broker's ``min.insync.replicas``)."""
+    if args.min_insync_replicas is not None:
+        return int(args.min_insync_replicas)
+    configured = os.environ.get("LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS")
+    if not configured:
+        return None
+    try:
+        return int(configured)
+    except ValueError as exc:
+        raise CliError(
+            f"LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS is not a whole number: {configured!r}"
+        ) from exc
+
+
 def cmd_create_topics(args: argparse.Namespace) -> int:
     if args.partitions < 1 or args.replication_factor < 1:
         raise CliError("--partitions and --replication-factor must be at least 1")
@@ -191,9 +214,17 @@ def cmd_create_topics(args: argparse.Namespace) -> int:
             ) from exc
     if retention <= 0:
         raise CliError("--retention-hours must be positive")
+    min_isr = _min_insync_replicas(args)
+    if min_isr is not None and not 1 <= min_isr <= args.replication_factor:
+        raise CliError(
+            f"--min-insync-replicas ({min_isr}) must be between 1 and the replication factor "
+            f"({args.replication_factor}): more and every acks=all write is refused"
+        )
     topics = all_topics(prefix_of(args))
     result = asyncio.run(
-        create_topics(bootstrap(), topics, args.partitions, args.replication_factor, retention)
+        create_topics(
+            bootstrap(), topics, args.partitions, args.replication_factor, retention, min_isr
+        )
     )
     for topic in topics:
         print(f"{topic}: {result.get(topic, 'unknown')}")
@@ -334,6 +365,12 @@ def parser() -> argparse.ArgumentParser:
         "--retention-hours",
         type=float,
         help="retention.ms of the topics created (default $LEADFLOW_TOPIC_RETENTION_HOURS or 168)",
+    )
+    t.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        help="min.insync.replicas of the topics created (default "
+        "$LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS, else the broker's); a cluster: 2 with replication 3",
     )
     t.set_defaults(func=cmd_create_topics)
 

@@ -101,6 +101,7 @@ class ConsumerRunner:
         fetch_min_bytes: int = 1,
         relay_in_process: Callable[[], bool] | None = None,
         client_id: str | None = None,
+        client_rack: str | None = None,
     ) -> None:
         """``on_applied(soonest timer, appended events?)`` is called after each batch's
         commit. ``relay_in_process``: whether this process runs the active outbox relay
@@ -122,6 +123,9 @@ class ConsumerRunner:
         self.fetch_min_bytes = fetch_min_bytes
         self.relay_in_process = relay_in_process
         self.client_id = client_id or f"{service}-consumer"
+        # The zone this process runs in: the broker may then serve fetches from a replica in
+        # the same zone (KIP-392), not always the leader's (cross-zone traffic costs money).
+        self.client_rack = client_rack
         # The units of work of the batch in hand (its timers, whether it appended).
         self._units_of_batch: list[UnitOfWork] = []
         self.batch_lock = asyncio.Lock()
@@ -160,6 +164,7 @@ class ConsumerRunner:
                 heartbeat_interval_ms=1_000,
                 rebalance_timeout_ms=30_000,
                 client_id=self.client_id,
+                client_rack=self.client_rack,
             )
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers,

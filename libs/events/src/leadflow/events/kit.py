@@ -87,7 +87,7 @@ class ServiceKit(Generic[S]):
         on_startup: Sequence[Hook] = (),
         on_shutdown: Sequence[Hook] = (),
         state: S | None = None,
-        topic_partitions: int = 3,
+        topic_partitions: int | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
@@ -111,7 +111,9 @@ class ServiceKit(Generic[S]):
         self.file_uploads = tuple(file_uploads)
         self.on_startup = list(on_startup)
         self.on_shutdown = list(on_shutdown)
-        self.topic_partitions = topic_partitions
+        # Partitions of the topics this service creates when missing: the kit's caller may
+        # fix them (benchmarks), else LEADFLOW_TOPIC_PARTITIONS.
+        self.topic_partitions = topic_partitions or settings.topic_partitions
         self.store = EventStore(
             settings.producer,
             topic_prefix=settings.topic_prefix,
@@ -225,7 +227,9 @@ class ServiceKit(Generic[S]):
             s.kafka_bootstrap_servers,
             self.topics(),
             self.topic_partitions,
+            s.topic_replication_factor,
             retention_hours=s.topic_retention_hours,
+            min_insync_replicas=s.topic_min_insync_replicas,
         )
         if self.produces:
             self.relay = OutboxRelay(
@@ -297,6 +301,7 @@ class ServiceKit(Generic[S]):
             fetch_min_bytes=fetch_min_bytes,
             relay_in_process=self._relay_in_process,
             client_id=f"{self.service}-{role}",
+            client_rack=s.kafka_client_rack or None,
         )
         self._spawn(runner.run(), role)
         return runner

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import struct
 import time
 from collections.abc import Sequence
@@ -38,6 +40,35 @@ DEPTH_COUNT_SECONDS = 2.0
 
 def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
+
+
+def relay_application_name(service: str) -> str:
+    """The relay's session name in ``pg_stat_activity``: ``<service>-outbox <host>:<pid>``.
+
+    With several replicas one relay holds the advisory lock and the others wait; which one
+    (the pod, the process) is then one query away (``outbox_leader``), for an operator
+    after a failover and for the cluster test that proves the lock moved."""
+    return f"{service}-outbox {socket.gethostname()}:{os.getpid()}"[:63]
+
+
+async def outbox_leader(database_url: str, schema: str) -> str | None:
+    """The ``application_name`` of the session holding ``schema``'s relay lock (None:
+    no relay is active)."""
+    conn = await asyncpg.connect(plain_url(database_url))
+    try:
+        name = await conn.fetchval(
+            "SELECT a.application_name FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+            # a bigint key is held as (classid, objid) = its high and low words
+            "AND ((l.classid::bigint << 32) | l.objid::bigint) = hashtext($1) "
+            "AND l.objsubid = 1",
+            f"{schema}.outbox",
+        )
+        return str(name) if name is not None else None
+    finally:
+        await conn.close()
 
 
 class OutboxRelay:
@@ -95,7 +126,11 @@ class OutboxRelay:
 
     async def _run_once(self) -> None:
         conn: asyncpg.Connection = await asyncpg.connect(
-            self.database_url, server_settings={"search_path": f'"{self.schema}"'}
+            self.database_url,
+            server_settings={
+                "search_path": f'"{self.schema}"',
+                "application_name": relay_application_name(self.service),
+            },
         )
         try:
             # Session-level lock: released automatically if this process dies.

@@ -7,6 +7,10 @@
 | `LEADFLOW_DB_SCHEMA` | the service name (`sla` for sla-monitor) | the service's own schema |
 | `LEADFLOW_TOPIC_PREFIX` | empty | prefix for every topic (tests, shared brokers) |
 | `LEADFLOW_TOPIC_RETENTION_HOURS` | `168` | `retention.ms` of the topics a service or `create-topics` creates: events carry personal fields in clear, so this bounds how long an erased lead's data stays on the broker |
+| `LEADFLOW_TOPIC_PARTITIONS` | `3` | partitions of the topics a service creates when they are missing (the `create-topics` job, run first in a deployment, takes `--partitions`): the ceiling on the replicas of a consumer service that do work |
+| `LEADFLOW_TOPIC_REPLICATION_FACTOR` | `1` | replication factor of the topics a service creates when missing (a cluster: 3) |
+| `LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS` | empty | `min.insync.replicas` of the topics a service or `create-topics` creates (empty: the broker's default); with replication 3, set 2, so an `acks=all` write survives one broker lost and is refused, not silently under-replicated, with two |
+| `LEADFLOW_KAFKA_CLIENT_RACK` | empty | the rack (availability zone) this process runs in, sent as the consumers' `client.rack`: with brokers that set `broker.rack` and `replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector`, consumers fetch from a replica in their own zone instead of the partition leader (KIP-392) |
 | `LEADFLOW_ADMIN_TOKEN` | `change-me` | the bootstrap admin token: an automation credential that acts as the `admin` role on every service (people sign in at the console instead) |
 | `LEADFLOW_AUTH_ISSUER` | `http://127.0.0.1:8000` | the issuer whose tokens every service accepts (`iss`): the local console by default, or an existing OIDC provider's issuer URL |
 | `LEADFLOW_AUTH_JWKS_URL` | empty | where the issuer's signing keys are (empty: the `jwks_uri` of `<issuer>/.well-known/openid-configuration`) |
@@ -40,7 +44,7 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Events carry personal fields in clear: how long they may stay on the broker (a week).
@@ -64,6 +68,10 @@ class ServiceSettings(BaseSettings):
     db_schema: str = ""
     topic_prefix: str = ""
     topic_retention_hours: float = Field(default=DEFAULT_TOPIC_RETENTION_HOURS, gt=0)
+    topic_partitions: int = Field(default=3, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    topic_min_insync_replicas: int | None = Field(default=None, ge=1)
+    kafka_client_rack: str = ""
     admin_token: str = "change-me"
     auth_issuer: str = "http://127.0.0.1:8000"
     auth_jwks_url: str = ""
@@ -98,10 +106,21 @@ class ServiceSettings(BaseSettings):
     migrate_on_start: bool = True
     gc_young_threshold: int = Field(default=10_000, ge=0)
 
-    @field_validator("db_random_page_cost", mode="before")
+    @field_validator("db_random_page_cost", "topic_min_insync_replicas", mode="before")
     @classmethod
     def _empty_means_the_servers(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _min_isr_within_replication(self) -> ServiceSettings:
+        # More in-sync replicas required than exist: every acks=all write would be refused.
+        isr = self.topic_min_insync_replicas
+        if isr is not None and isr > self.topic_replication_factor:
+            raise ValueError(
+                f"LEADFLOW_TOPIC_MIN_INSYNC_REPLICAS ({isr}) exceeds "
+                f"LEADFLOW_TOPIC_REPLICATION_FACTOR ({self.topic_replication_factor})"
+            )
+        return self
 
     @property
     def schema_name(self) -> str:

@@ -213,13 +213,19 @@ async def consume_topic(
 
 async def topic_retention_ms(bootstrap: str, topics: Sequence[str]) -> dict[str, str]:
     """The ``retention.ms`` set on each topic, as the broker reports it."""
+    return await topic_config(bootstrap, topics, "retention.ms")
+
+
+async def topic_config(bootstrap: str, topics: Sequence[str], key: str) -> dict[str, str]:
+    """One configuration entry (``retention.ms``, ``min.insync.replicas``...) of each topic,
+    as the broker reports it."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, t, {"retention.ms": None}) for t in topics]
+            [ConfigResource(ConfigResourceType.TOPIC, t, {key: None}) for t in topics]
         )
     finally:
         await admin.close()
@@ -228,6 +234,6 @@ async def topic_retention_ms(bootstrap: str, topics: Sequence[str]) -> dict[str,
         for resource in response.resources:
             name, entries = resource[3], resource[4]
             for entry in entries:
-                if entry[0] == "retention.ms":
+                if entry[0] == key:
                     found[name] = entry[1]
     return found

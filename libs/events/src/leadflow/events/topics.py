@@ -21,11 +21,15 @@ def new_topics(
     partitions: int,
     replication_factor: int,
     retention_hours: float = DEFAULT_TOPIC_RETENTION_HOURS,
+    min_insync_replicas: int | None = None,
 ) -> list[NewTopic]:
     """Topic definitions with an explicit ``retention.ms``: events carry personal fields in
     clear, so how long an erased person's data can stay on the broker is set by Leadflow,
-    not left to whatever default the cluster has (possibly forever)."""
+    not left to whatever default the cluster has (possibly forever). ``min_insync_replicas``
+    (a cluster: 2 of 3) makes an ``acks=all`` write wait for that many copies."""
     configs = {"retention.ms": str(round(retention_hours * 3_600_000))}
+    if min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(min_insync_replicas)
     return [
         NewTopic(
             name,
@@ -43,6 +47,7 @@ async def ensure_topics(
     partitions: int = 3,
     replication_factor: int = 1,
     retention_hours: float = DEFAULT_TOPIC_RETENTION_HOURS,
+    min_insync_replicas: int | None = None,
 ) -> None:
     """Create missing topics (idempotent); a broker that is down is not an error here."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
@@ -53,7 +58,9 @@ async def ensure_topics(
         if missing:
             try:
                 await admin.create_topics(
-                    new_topics(missing, partitions, replication_factor, retention_hours)
+                    new_topics(
+                        missing, partitions, replication_factor, retention_hours, min_insync_replicas
+                    )
                 )
             except TopicAlreadyExistsError:
                 pass
