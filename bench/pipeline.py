@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -288,16 +288,21 @@ class LoadDriver:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         headers: dict[str, str],
         *,
         retry_for: float = 120.0,
         connections: int = 64,
         timeout: float = 30.0,
     ) -> None:
-        host_port = base_url.split("://", 1)[1].rstrip("/")
-        host, _, port = host_port.partition(":")
-        self.host, self.port = host, int(port or 80)
+        # Several URLs (replicas of intake): requests go round-robin, and an inquiry's retry
+        # goes to the next replica, as a load balancer's client would see it.
+        self.targets: list[tuple[str, int]] = []
+        for url in [base_url] if isinstance(base_url, str) else base_url:
+            host_port = url.split("://", 1)[1].rstrip("/")
+            host, _, port = host_port.partition(":")
+            self.targets.append((host, int(port or 80)))
+        self.host, self.port = self.targets[0]
         self.headers = headers
         self.retry_for = retry_for
         self.connections = connections
@@ -370,8 +375,8 @@ class LoadDriver:
         return head.encode() + body
 
     async def _worker(self) -> None:
-        reader: asyncio.StreamReader | None = None
-        writer: asyncio.StreamWriter | None = None
+        # One keep-alive connection per target (intake replica), opened on first use.
+        conns: dict[tuple[str, int], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
         while True:
             job = await self._queue.get()
             if job is None:
@@ -379,22 +384,21 @@ class LoadDriver:
             item, n = job
             item.attempts += 1
             t0 = time.perf_counter()
+            target = self.targets[(n + item.attempts - 1) % len(self.targets)]
             try:
-                if writer is None:
-                    reader, writer = await asyncio.wait_for(
-                        asyncio.open_connection(self.host, self.port), self.timeout
+                if target not in conns:
+                    conns[target] = await asyncio.wait_for(
+                        asyncio.open_connection(*target), self.timeout
                     )
-                assert reader is not None and writer is not None
+                reader, writer = conns[target]
                 writer.write(self._request(item, n))
                 await writer.drain()
                 status, answer, close = await asyncio.wait_for(_response(reader), self.timeout)
                 if close:
-                    writer.close()
-                    reader = writer = None
+                    conns.pop(target)[1].close()
             except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
-                if writer is not None:
-                    writer.close()
-                reader = writer = None
+                if target in conns:
+                    conns.pop(target)[1].close()
                 status, answer = -1, b""
             item.status = status
             if status == 202:
@@ -413,7 +417,7 @@ class LoadDriver:
                 task = asyncio.create_task(self._later(item, n, delay))
                 self._retries.add(task)
                 task.add_done_callback(self._retries.discard)
-        if writer is not None:
+        for _reader, writer in conns.values():
             writer.close()
 
     async def _later(self, item: Sent, n: int, delay: float) -> None:

@@ -236,7 +236,10 @@ class Devstack:
         if not wait_port(self.smtp_port, 30, self.mail_proc):
             self.say(f"the mail catcher did not start; see {log_dir / 'mail.log'}")
 
-    def start_service(self, spec: ServiceSpec) -> None:
+    def start_service(self, spec: ServiceSpec, env_overrides: dict[str, str] | None = None) -> None:
+        """Start ``spec`` as a process (logs and ``procs`` keyed by its name: a replica is a
+        spec of its own, e.g. ``scoring-2``); ``env_overrides`` win over everything (a
+        replica's own database or rack)."""
         env = {
             **os.environ,
             **self.env(),
@@ -245,6 +248,7 @@ class Devstack:
             "LEADFLOW_DB_SCHEMA": self.schema_prefix + spec.schema,
             **({"LEADFLOW_TOPIC_PREFIX": self.topic_prefix} if self.topic_prefix else {}),
             **self.extra_env,
+            **(env_overrides or {}),
         }
         log_dir = self.home / "logs"
         log_dir.mkdir(exist_ok=True)

@@ -123,7 +123,18 @@ class KafkaBroker:
         heap: str = "512m",
         partitions: int = 3,
         log_level: str | None = None,
+        *,
+        node_id: int = 1,
+        voters: str | None = None,
+        cluster_id: str | None = None,
+        replication: int = 1,
+        rack: str | None = None,
     ) -> None:
+        """One node on its own (the defaults), or a member of a KRaft quorum
+        (``KafkaCluster``): ``voters`` is ``controller.quorum.voters`` of every member,
+        ``cluster_id`` shared by all, ``replication`` the default replication factor of
+        topics and of the internal ones (``min.insync.replicas`` one less, at least 1),
+        ``rack`` its ``broker.rack``."""
         self.data_dir = Path(data_dir)
         if not port:  # a free pair: the controller listens on the port above
             port = free_block(2)
@@ -133,6 +144,11 @@ class KafkaBroker:
         self.heap = heap
         self.partitions = partitions
         self.log_level = log_level or os.environ.get("LEADFLOW_KAFKA_LOG_LEVEL", "WARN")
+        self.node_id = node_id
+        self.voters = voters or f"{node_id}@127.0.0.1:{self.controller_port}"
+        self.cluster_id = cluster_id
+        self.replication = replication
+        self.rack = rack
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -147,12 +163,23 @@ class KafkaBroker:
     def _config(self) -> Path:
         logs = self.data_dir / "kraft-logs"
         config = self.data_dir / "server.properties"
+        min_isr = max(1, self.replication - 1)
+        cluster: list[str] = []
+        if self.rack:  # consumers with a client.rack fetch from the replica in their rack
+            cluster += [
+                f"broker.rack={self.rack}",
+                "replica.selector.class=org.apache.kafka.common.replica.RackAwareReplicaSelector",
+            ]
+        if self.replication > 1:
+            # A SIGKILLed member is fenced (its partitions get new leaders) after this long
+            # without a heartbeat: the default 9 s, shortened for tests.
+            cluster += ["broker.session.timeout.ms=6000", "broker.heartbeat.interval.ms=1000"]
         config.write_text(
             "\n".join(
                 [
                     "process.roles=broker,controller",
-                    "node.id=1",
-                    f"controller.quorum.voters=1@127.0.0.1:{self.controller_port}",
+                    f"node.id={self.node_id}",
+                    f"controller.quorum.voters={self.voters}",
                     f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
                     f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
                     "controller.listener.names=CONTROLLER",
@@ -160,13 +187,16 @@ class KafkaBroker:
                     "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                     f"log.dirs={logs}",
                     f"num.partitions={self.partitions}",
-                    "offsets.topic.replication.factor=1",
+                    f"default.replication.factor={self.replication}",
+                    f"min.insync.replicas={min_isr}",
+                    f"offsets.topic.replication.factor={self.replication}",
                     "offsets.topic.num.partitions=5",
-                    "transaction.state.log.replication.factor=1",
-                    "transaction.state.log.min.isr=1",
+                    f"transaction.state.log.replication.factor={self.replication}",
+                    f"transaction.state.log.min.isr={min_isr}",
                     "transaction.state.log.num.partitions=3",
-                    "share.coordinator.state.topic.replication.factor=1",
-                    "share.coordinator.state.topic.min.isr=1",
+                    f"share.coordinator.state.topic.replication.factor={self.replication}",
+                    f"share.coordinator.state.topic.min.isr={min_isr}",
+                    *cluster,
                     "group.initial.rebalance.delay.ms=0",
                     "auto.create.topics.enable=true",
                     "num.network.threads=2",
@@ -210,7 +240,7 @@ class KafkaBroker:
                 "kafka.tools.StorageTool",
                 "format",
                 "-t",
-                _cluster_id(),
+                self.cluster_id or _cluster_id(),
                 "-c",
                 str(config),
                 "--ignore-formatted",
@@ -229,28 +259,39 @@ class KafkaBroker:
         A JVM that exits before opening its port (killed from outside, or a port taken
         between choosing it and binding it, on a shared machine) is started again, up to
         ``attempts`` times; one still starting after ``timeout`` is not."""
+        for attempt in range(1, attempts + 1):
+            self.launch()
+            if self.wait_listening(timeout, last_attempt=attempt == attempts):
+                break
+        self.wait_ready(timeout)
+
+    def launch(self) -> None:
+        """Format the storage if new and start the JVM; returns at once (see ``start``)."""
         jars = ensure_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.format(jars)
-        for attempt in range(1, attempts + 1):
-            out = open(self.data_dir / "stdout.log", "ab")  # noqa: SIM115 - closed below
-            self.proc = subprocess.Popen(
-                self._java(jars, "kafka.Kafka", str(self.data_dir / "server.properties")),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
+        out = open(self.data_dir / "stdout.log", "ab")  # noqa: SIM115 - closed below
+        self.proc = subprocess.Popen(
+            self._java(jars, "kafka.Kafka", str(self.data_dir / "server.properties")),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        out.close()  # the child has its own descriptor
+
+    def wait_listening(self, timeout: float, last_attempt: bool = True) -> bool:
+        """Whether the launched JVM opened its port; one that exited is killed and, on the
+        last attempt or when it is still starting after ``timeout``, reported."""
+        if wait_port(self.port, timeout, self.proc):
+            return True
+        code = self.proc.poll() if self.proc is not None else None
+        self.kill()
+        if code is None or last_attempt:
+            raise KafkaUnavailable(
+                f"Kafka did not open port {self.port} ({_how_it_ended(code, timeout)}); "
+                f"see {self.data_dir}/broker.log and stdout.log"
             )
-            out.close()  # the child has its own descriptor
-            if wait_port(self.port, timeout, self.proc):
-                break
-            code = self.proc.poll()
-            self.kill()
-            if code is None or attempt == attempts:
-                raise KafkaUnavailable(
-                    f"Kafka did not open port {self.port} ({_how_it_ended(code, timeout)}); "
-                    f"see {self.data_dir}/broker.log and stdout.log"
-                )
-        self.wait_ready(timeout)
+        return False
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Ready = a client can list topics."""

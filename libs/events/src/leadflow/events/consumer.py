@@ -102,6 +102,7 @@ class ConsumerRunner:
         relay_in_process: Callable[[], bool] | None = None,
         client_id: str | None = None,
         client_rack: str | None = None,
+        stall_seconds: float = 30.0,
     ) -> None:
         """``on_applied(soonest timer, appended events?)`` is called after each batch's
         commit. ``relay_in_process``: whether this process runs the active outbox relay
@@ -138,6 +139,10 @@ class ConsumerRunner:
         self._consumer: AIOKafkaConsumer | None = None
         self._dlq: AIOKafkaProducer | None = None
         self._last_lag_check = 0.0
+        # Partition -> (position, since when): a partition with lag whose position stays
+        # put longer than ``stall_seconds`` restarts the clients (``stalled_partitions``).
+        self.stall_seconds = stall_seconds
+        self._progress: dict[TopicPartition, tuple[int, float]] = {}
         self.started = asyncio.Event()
         self.processed = 0  # events handled (duplicates skipped are not)
         self.batches = 0  # fetched batches handled, each in one transaction
@@ -187,12 +192,23 @@ class ConsumerRunner:
             return
 
     async def run(self) -> None:
-        await self._start_clients()
+        while not self._stop.is_set():
+            await self._start_clients()
+            if self._consumer is None:
+                return
+            if not await self._consume():
+                return
+            # A partition stalled (see ``stalled_partitions``): new clients, a new fetcher.
+            metrics.CONSUMER_RESTARTS.labels(self.service).inc()
+
+    async def _consume(self) -> bool:
+        """Fetch and handle batches until stopped (False) or until an assigned partition
+        stalls (True: the caller starts fresh clients)."""
         consumer = self._consumer
-        if consumer is None:
-            return
+        assert consumer is not None
         self.started.set()
         committer = asyncio.create_task(self._commit_in_background())
+        self._progress.clear()
         try:
             while not self._stop.is_set():
                 try:
@@ -204,7 +220,16 @@ class ConsumerRunner:
                 if batch:
                     async with self.batch_lock:
                         await self._handle_batch(batch)
-                await self._report_lag()
+                stalled = await self._report_lag()
+                if stalled:
+                    log.warning(
+                        "partitions %s have records waiting but have not moved for %.0fs; "
+                        "restarting the consumer",
+                        sorted(f"{tp.topic}[{tp.partition}]" for tp in stalled),
+                        self.stall_seconds,
+                    )
+                    return True
+            return False
         finally:
             committer.cancel()
             await asyncio.gather(committer, return_exceptions=True)
@@ -441,11 +466,17 @@ class ConsumerRunner:
                 self._commit_wanted.set()
                 return False
 
-    async def _report_lag(self) -> None:
+    async def _report_lag(self) -> list[TopicPartition]:
+        """Every 2 s: each assigned partition's lag (the gauge), and the partitions that
+        stalled — records waiting, the position unmoved for ``stall_seconds`` although this
+        loop keeps fetching. aiokafka 0.14's fetcher was seen to stop fetching partitions for
+        good after the broker in the consumer's ``client.rack`` was killed and restarted
+        (tests/cluster); a stalled partition is never right, so the runner starts over."""
         now = time.monotonic()
         if self._consumer is None or now - self._last_lag_check < 2.0:
-            return
+            return []
         self._last_lag_check = now
+        positions: dict[TopicPartition, tuple[int, int]] = {}
         for tp in self._consumer.assignment():
             highwater = self._consumer.highwater(tp)
             if highwater is None:
@@ -454,9 +485,34 @@ class ConsumerRunner:
                 position = await self._consumer.position(tp)
             except Exception:
                 continue
+            positions[tp] = (position, highwater)
             metrics.CONSUMER_LAG.labels(self.service, tp.topic, str(tp.partition)).set(
                 max(0, highwater - position)
             )
+        return stalled_partitions(self._progress, positions, now, self.stall_seconds)
+
+
+def stalled_partitions(
+    progress: dict[TopicPartition, tuple[int, float]],
+    positions: Mapping[TopicPartition, tuple[int, int]],
+    now: float,
+    bound: float,
+) -> list[TopicPartition]:
+    """Partitions whose position has not moved for more than ``bound`` seconds while the
+    high watermark is ahead of it. ``progress`` (partition -> position, since when) is
+    updated in place: a partition that moved, caught up or left the assignment starts over."""
+    for tp in list(progress):
+        if tp not in positions:
+            del progress[tp]
+    stalled = []
+    for tp, (position, highwater) in positions.items():
+        seen = progress.get(tp)
+        if highwater <= position or seen is None or seen[0] != position:
+            progress[tp] = (position, now)
+            continue
+        if now - seen[1] > bound:
+            stalled.append(tp)
+    return stalled
 
 
 def _decode(record: ConsumerRecord[bytes, bytes]) -> _Item:

@@ -28,6 +28,11 @@ DUPLICATES_SKIPPED = Counter(
 DLQ_RECORDS = Counter(
     "leadflow_dlq_records_total", "Records sent to a dead-letter topic", ["service", "topic"]
 )
+CONSUMER_RESTARTS = Counter(
+    "leadflow_consumer_restarts_total",
+    "Consumers restarted because a partition with records waiting stopped moving",
+    ["service"],
+)
 HANDLER_RETRIES = Counter(
     "leadflow_handler_retries_total", "Batches or records retried after an error", ["service"]
 )
