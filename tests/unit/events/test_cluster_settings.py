@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from leadflow.events.topics import new_topics
 from leadflow.events.settings import ServiceSettings
+from leadflow.events.topics import new_topics
 
 
 def test_defaults_suit_a_single_local_broker() -> None:
