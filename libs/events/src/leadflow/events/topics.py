@@ -59,7 +59,11 @@ async def ensure_topics(
             try:
                 await admin.create_topics(
                     new_topics(
-                        missing, partitions, replication_factor, retention_hours, min_insync_replicas
+                        missing,
+                        partitions,
+                        replication_factor,
+                        retention_hours,
+                        min_insync_replicas,
                     )
                 )
             except TopicAlreadyExistsError:
