@@ -1,6 +1,7 @@
 """Marketing ops import a file from the console against a real intake (Postgres): the
 preview shows the detected delimiter and encoding, the proposed mapping and the problems by
-row; the import runs, its status fragment polls until done and lists the rejected rows."""
+row; the import runs, its status fragment (a progress bar of rows read out of the file's
+rows) polls until done and lists the rejected rows."""
 
 from __future__ import annotations
 
@@ -121,6 +122,9 @@ async def test_marketing_ops_preview_then_import_a_semicolon_file_with_rejected_
             status = await wait_until(done, timeout=60, interval=0.3, message="import done")
             assert "hx-trigger" not in status  # finished: no more polling
             assert 'id="import-accepted">2<' in status and 'id="import-rejected">2<' in status
+            # The progress bar: every row of the file read, of the rows counted up front.
+            assert '<progress id="import-progress" max="4" value="4">' in status, status
+            assert "4 of 4 rows (100%)" in status
             rows = re.findall(r"<tr><td>(\d+)</td><td>[^<]*</td><td>([^<]+)</td></tr>", status)
             assert rows == [("2", "NUL byte in the row"), ("3", "expected 3 columns, found 4")]
 

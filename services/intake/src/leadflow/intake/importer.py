@@ -233,8 +233,13 @@ async def run_import(
     batch_rows: int,
     region: str | None,
 ) -> None:
-    """Read the spooled file in batches; each batch is one transaction with its progress."""
+    """Read the spooled file in batches; each batch is one transaction with its progress.
+    The rows are counted first (a cheap pass without parsing a lead), so the progress is
+    rows read of a known total."""
     try:
+        total = await asyncio.to_thread(_count_rows, path, plan.fmt)
+        async with kit.unit_of_work() as uow:
+            await store.import_total(uow.conn, import_id, total)
         _, reader = await asyncio.to_thread(tabular.read_rows, path, plan.fmt)
         with reader:
             while batch := await asyncio.to_thread(_take, reader, batch_rows, plan.columns, region):
@@ -256,6 +261,13 @@ async def run_import(
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def _count_rows(path: str, fmt: tabular.FileFormat) -> int:
+    """The file's data rows (what ``rows_read`` reaches when the import is done)."""
+    _, reader = tabular.read_rows(path, fmt)
+    with reader:
+        return sum(1 for _ in reader)
 
 
 def _take(

@@ -68,6 +68,7 @@ class ImportStatus(_Out):
     status: str
     filename: str | None = None
     rows_read: int | None = None
+    rows_total: int | None = None
     accepted: int | None = None
     rejected: int | None = None
     new_leads: int | None = None

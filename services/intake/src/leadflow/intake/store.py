@@ -741,6 +741,13 @@ async def create_import(
     )
 
 
+async def import_total(conn: AsyncConnection, import_id: uuid.UUID, rows: int) -> None:
+    await conn.execute(
+        text("UPDATE imports SET rows_total = :n, updated_at = now() WHERE import_id = :id"),
+        {"n": rows, "id": import_id},
+    )
+
+
 @dataclass(frozen=True)
 class ImportCounts:
     """What one batch of an import did (added to the import's running totals)."""

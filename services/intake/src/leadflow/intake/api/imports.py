@@ -262,6 +262,8 @@ async def get_import(
             "status": row.status,
             "filename": row.filename,
             "rows_read": row.rows_read,
+            # the file's data rows, once counted (null before): progress = rows_read of it
+            "rows_total": row.rows_total,
             "accepted": row.accepted,
             "rejected": row.rejected,
             "new_leads": row.new_leads,
