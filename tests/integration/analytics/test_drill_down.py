@@ -110,6 +110,16 @@ async def test_every_figure_drills_down_to_the_leads_it_counts(
         start = date.fromisoformat(r["cohort"])
         week = {"from": start.isoformat(), "to": (start + timedelta(days=6)).isoformat()}
         assert (await drill(client, reached=r["stage"], **week))["total"] == r["count"], r
+    # ... and each week's revenue per currency (L1's 1,200 USD in the first week).
+    assert [(m["cohort"], m["currency"], m["won_revenue"]) for m in weekly["cohort_money"]] == [
+        ("2025-03-03", "USD", 1200.0)
+    ]
+    for m in weekly["cohort_money"]:
+        start = date.fromisoformat(m["cohort"])
+        week = {"from": start.isoformat(), "to": (start + timedelta(days=6)).isoformat()}
+        won = await drill(client, won_in=m["currency"], **week)
+        assert _money(won, m["currency"], "won_revenue") == m["won_revenue"]
+        assert _money(won, m["currency"], "won_deals") == m["won_deals"]
 
     # Per channel and per campaign rows, every count column; money per currency.
     for group_by in ("channel", "campaign"):

@@ -138,6 +138,7 @@ def test_every_dashboard_figure_opens_its_leads_only_for_roles_that_may_read_lea
                     "mql": 1,
                     "opportunity": 0,
                     "won": 0,
+                    "money": [{"currency": "EUR", "won_revenue": 5.0}],
                 }
             ],
             trend_peak=2,
@@ -191,6 +192,7 @@ def test_every_dashboard_figure_opens_its_leads_only_for_roles_that_may_read_lea
         "from=2025-03-03&amp;reached=inquiry&amp;to=2025-03-09",  # a weekly point
         "channel=ads&amp;from=2025-03-03&amp;reached=mql",  # a channel row's figure
         "stuck=true&amp;stage=inquiry",
+        "from=2025-03-03&amp;won_in=EUR&amp;to=2025-03-09",  # a week's revenue
         "handoff=accepted&amp;by_rep=r1",
         "handoff=assigned&amp;by_queue=inbound",
         "sla=breached&amp;policy=p1",

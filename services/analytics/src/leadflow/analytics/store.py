@@ -161,6 +161,7 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
         entries[to_stage] = entries.get(to_stage, 0) + int(n)
         flows.append({"from": from_stage, "to": to_stage, "via": via, "count": int(n)})
     waterfall = [_stage_row(r) for r in domain.waterfall(totals)]
+    money = await _cohort_money(conn, f, grain)
     cohort_rows = []
     for cohort, counts in cohorts.items():
         for r in domain.waterfall(counts):
@@ -179,7 +180,34 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
             "flows": flows,
         },
         "rows": [{"cohort": "all", **r} for r in waterfall] + cohort_rows,
+        # per cohort and currency: open pipeline, won revenue and won deals of its leads
+        "cohort_money": money,
     }
+
+
+async def _cohort_money(conn: AsyncConnection, f: Filters, grain: str) -> list[dict[str, Any]]:
+    """Each cohort's money per currency, from the sources rollup's daily rows (the same
+    sums as ``sources``, by inquiry cohort): never added across currencies."""
+    where, params = f.where("period")
+    out = []
+    for cohort, currency, pipeline, won, deals in await conn.execute(
+        text(
+            "SELECT date_trunc(:grain, period::timestamp)::date, currency, sum(pipeline), "
+            f"sum(won_revenue), sum(won_deals) FROM source_cohort WHERE grain = 'd' "
+            f"AND currency <> '' AND {where} GROUP BY 1, 2 ORDER BY 1, 2"
+        ),
+        {**params, "grain": grain},
+    ):
+        out.append(
+            {
+                "cohort": cohort.isoformat(),
+                "currency": currency,
+                "pipeline": round(_num(pipeline), 2),
+                "won_revenue": round(_num(won), 2),
+                "won_deals": int(deals or 0),
+            }
+        )
+    return out
 
 
 def _stage_row(r: domain.StageRow) -> dict[str, Any]:

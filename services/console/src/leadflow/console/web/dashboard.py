@@ -75,7 +75,11 @@ async def dashboard(
     source_rows = (sources.body or {}).get("rows", []) if sources.ok else []
     campaign_rows = (campaigns.body or {}).get("rows", []) if campaigns.ok else []
     trends = _weekly(weekly.body) if weekly.ok and isinstance(weekly.body, dict) else []
+    week_money: dict[str, list[dict[str, Any]]] = {}
+    for m in (weekly.body or {}).get("cohort_money", []) if weekly.ok else []:
+        week_money.setdefault(str(m.get("cohort")), []).append(m)
     for t in trends:  # a week's point counts the week's days within the dashboard's period
+        t["money"] = week_money.get(t["week"], [])
         t["first"] = max(t["week"], scope.get("from", ""))
         t["last"] = min(t["last"], scope.get("to") or t["last"])
     stuck_body = stuck.body if stuck.ok and isinstance(stuck.body, dict) else {}
