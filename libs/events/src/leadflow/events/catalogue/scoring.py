@@ -77,8 +77,9 @@ class ExpansionOpened(EventPayload):
     routed to the account owner and measured apart from new business. Recorded by scoring
     when a customer (``won``/``customer``), or a colleague at a customer account still at
     ``inquiry``, raises a hand again (``trigger`` ``hand_raise``: an inquiry or a hand-raise
-    activity such as a demo request) or engages past the model's MQL engagement bar
-    (``engagement``)."""
+    activity such as a demo request, contact-sales or a trial; a colleague's first
+    hand-raise, with ``colleague``) or its engagement since the win makes it MQL-ready again
+    under the model's own bar (``engagement``)."""
 
     event_type: ClassVar[str] = "expansion.opened"
     producer: ClassVar[str] = "scoring"
