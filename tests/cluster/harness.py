@@ -74,6 +74,7 @@ class ClusterPlatform:
     stack: Devstack
     replicas: list[Replica] = field(default_factory=list)
     cpu_seen: dict[str, float] = field(default_factory=dict)  # CPU-s of processes gone
+    passed: bool = False  # set by the test when every check held: its state may go
 
     @property
     def bootstrap(self) -> str:

@@ -30,6 +30,7 @@ load's end.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -74,6 +75,10 @@ async def platform() -> AsyncIterator[tuple[ClusterPlatform, MailCatcher]]:
     finally:
         await asyncio.to_thread(p.close)
         smtp.close()
+        if p.passed:  # ~250 MB of broker and database state; a failure keeps it to read
+            shutil.rmtree(p.home, ignore_errors=True)
+        else:
+            log(f"state and logs kept under {p.home}")
 
 
 async def progress(driver: LoadDriver, more: int, timeout: float = 120) -> None:
@@ -188,6 +193,7 @@ async def test_cluster_survives_a_broker_and_a_replica_of_every_service_exactly_
     await _check_scoring_and_routing(p, leads)
     await _check_sla(p)
     await _check_notify(p, mail, leads)
+    p.passed = True
 
 
 async def _check_topics(p: ClusterPlatform) -> None:
