@@ -30,9 +30,11 @@ from leadflow.analytics.history import (
     p90,
     share,
 )
+from leadflow.events import lifecycle
 from leadflow.events.process import ProcessDefinition
 
-OPEN_STAGES = ("inquiry", "nurture", "mql", "sal", "sql", "opportunity", "on_hold")
+# The kernel's open stages in its order (a customer, won or churned lead waits in none).
+OPEN_STAGES = tuple(s.value for s in lifecycle.STAGE_ORDER if s in lifecycle.OPEN_STAGES)
 SALES_STAGES = frozenset({"mql", "sal", "sql", "opportunity"})
 # Share of the evidence a criterion needs to count as met (automation, routing, scoring).
 MATURE_SHARE = 0.9
