@@ -44,7 +44,7 @@ test: install kafka-jars browser  ## run the whole test suite against real Kafka
 lint: install  ## ruff, mypy, the import contracts (layers, independence) and the generated-files check
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy libs/events/src services/*/src
+	@$(UV) run --frozen mypy libs/*/src services/*/src
 	@$(UV) run --frozen lint-imports --no-cache --no-logo
 	@$(PY) -m leadflow.events.schemagen --check
 	@$(PY) -m leadflow.devstack.access_doc --check

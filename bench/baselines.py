@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope
 from leadflow.events.settings import ServiceSettings
-from leadflow.events.testing import produce_events
 from leadflow.events.topics import ensure_topics
+from leadflow.testing import produce_events
 
 
 async def raw_consume_produce(bootstrap: str, prefix: str, events: list[Envelope]) -> float:

@@ -41,9 +41,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import bench_infra, bench_settings, drop_schema
 from leadflow.events.db import plain_url
-from leadflow.events.testing import app_client, wait_until
 from leadflow.intake.app import create_app
 from leadflow.intake.settings import IntakeSettings
+from leadflow.testing import app_client, wait_until
 
 COLUMNS = ["Record ID", "Email", "First Name", "Last Name", "Company", "Country", "Converted"]
 MAPPING = {

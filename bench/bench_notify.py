@@ -36,10 +36,10 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, topic_for
-from leadflow.events.testing import app_client
 from leadflow.events.topics import ensure_topics
 from leadflow.notify.app import create_app
 from leadflow.notify.settings import NotifySettings
+from leadflow.testing import app_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import bench_infra, bench_settings, drop_schema

@@ -27,9 +27,9 @@ import httpx
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import Envelope, new_id, topic_for
-from leadflow.events.testing import app_client, produce_events
 from leadflow.routing.app import create_app
 from leadflow.routing.settings import RoutingSettings
+from leadflow.testing import app_client, produce_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import (

@@ -37,9 +37,9 @@ from leadflow.events.catalogue.intake import (
     QualificationAnswers,
 )
 from leadflow.events.envelope import Envelope, new_id, topic_for
-from leadflow.events.testing import app_client, produce_events
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client, produce_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import (

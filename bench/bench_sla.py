@@ -43,9 +43,9 @@ from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadCo
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, new_id, topic_for
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client, produce_events
 from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
+from leadflow.testing import app_client, produce_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import (

@@ -664,7 +664,7 @@ async def _lag_zero(p: Platform) -> bool:
 
 
 async def _wait(predicate: Any, timeout: float, interval: float = 0.1) -> Any:
-    from leadflow.events.testing import wait_until
+    from leadflow.testing import wait_until
 
     return await wait_until(predicate, timeout=timeout, interval=interval)
 

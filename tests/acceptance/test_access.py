@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(240)]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 ORIGIN = "https://www.example.org"
 

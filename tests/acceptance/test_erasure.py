@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 
 from leadflow.events.db import plain_url
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 # Column types whose values are text a person could have typed (or hold it: JSON, arrays).
 _SCANNED = ("text", "character varying", "character", "json", "jsonb", "ARRAY")

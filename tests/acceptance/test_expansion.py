@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(240)]
 

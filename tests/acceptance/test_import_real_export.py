@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.datasets import X_EDUCATION
 
 pytestmark = [

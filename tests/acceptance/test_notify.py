@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.integration.notify.sinks import webhook_receiver
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

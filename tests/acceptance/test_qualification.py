@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from leadflow.events.catalogue.activities import CATALOGUE
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(240)]
 

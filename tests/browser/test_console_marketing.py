@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from leadflow.devstack.procs import free_port
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.browser.console_support import (
     chromium,
     create_user,

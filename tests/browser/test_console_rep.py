@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.browser.console_support import (
     chromium,
     colour_pixels,

@@ -21,7 +21,7 @@ from leadflow.analytics.app import create_app
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.devstack.procs import free_port
 from leadflow.events.clock import ManualClock
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.postgres]

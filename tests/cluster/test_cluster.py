@@ -42,7 +42,7 @@ import pytest
 from bench.pipeline import LoadDriver
 from leadflow.devstack.cluster import describe_topics, partition_leaders
 from leadflow.devstack.mailcatcher import MailCatcher, start_smtp
-from leadflow.events.testing import topic_config, wait_until
+from leadflow.testing import topic_config, wait_until
 
 from .harness import PRODUCERS, SERVICES, ClusterPlatform, configure, launch
 from .lag import LagWatch, group_members

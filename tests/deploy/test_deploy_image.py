@@ -132,6 +132,7 @@ def test_build_context_filter_keeps_what_the_build_copies() -> None:
         "pyproject.toml",
         "uv.lock",
         "libs/events/**",
+        "libs/*/pyproject.toml",
         "services/*/src/**",
         "services/*/migrations/**",
         "deploy/docker/serve.py",
@@ -150,6 +151,8 @@ def test_lockfile_resolves_the_service_without_dev_tools(service: object, tmp_pa
         "pyproject.toml",
         "uv.lock",
         "libs/events/pyproject.toml",
+        "libs/devstack/pyproject.toml",
+        "libs/testing/pyproject.toml",
         *[f"services/{s.name}/pyproject.toml" for s in SERVICES],
     ]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from bench.workload import Endpoints
 from leadflow.devstack.__main__ import Devstack, ServiceSpec
 from leadflow.devstack.mailcatcher import MailCatcher, start_smtp
 from leadflow.devstack.procs import free_block
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.conftest import Isolation
 
 # Faster relays and timers than production defaults: the tests wait on whole pipelines.

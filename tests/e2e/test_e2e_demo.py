@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from leadflow.devstack.demo import drive
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [
     pytest.mark.e2e,

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from bench.workload import RepConfig, Workload, WorkloadConfig, make_plan
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [
     pytest.mark.e2e,

@@ -43,7 +43,7 @@ from bench.pipeline import (
     group_lags,
     launch_platform,
 )
-from leadflow.events.testing import consume_records, wait_until
+from leadflow.testing import consume_records, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1200)]
 

@@ -39,7 +39,7 @@ from leadflow.events.access import (
     verifier_of,
 )
 from leadflow.events.settings import ServiceSettings
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 
 pytestmark = [pytest.mark.postgres]
 

@@ -46,7 +46,7 @@ from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified, N
 from leadflow.events.catalogue.sla import SlaBreached, SlaMet, SlaStarted
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, EventPayload, topic_for
-from leadflow.events.testing import produce_events, wait_until
+from leadflow.testing import produce_events, wait_until
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=29)

@@ -23,7 +23,7 @@ from leadflow.events.catalogue.routing import (
 from leadflow.events.catalogue.scoring import LeadQualified, LeadScored
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

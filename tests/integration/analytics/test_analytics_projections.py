@@ -16,7 +16,7 @@ from leadflow.analytics.projections import PROJECTION_NAMES
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -17,7 +17,7 @@ from leadflow.analytics.app import create_app
 from leadflow.analytics.cohort import HANDOFF_KINDS, SLA_KINDS
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.clock import ManualClock
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

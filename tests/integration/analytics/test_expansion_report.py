@@ -28,7 +28,7 @@ from leadflow.events.catalogue.routing import (
 from leadflow.events.catalogue.scoring import ExpansionOpened, LeadQualified
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 from tests.integration.analytics import scenario as sc
 from tests.integration.analytics.test_accounts_report import ACME, BETA, T0, _captured
 

@@ -19,7 +19,7 @@ from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased, 
 from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.postgres]
 

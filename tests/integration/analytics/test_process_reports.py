@@ -26,7 +26,7 @@ from leadflow.events.catalogue.sla import ProcessPublished
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, stream_id
 from leadflow.events.process import built_in_process
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

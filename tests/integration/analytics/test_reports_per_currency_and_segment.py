@@ -35,7 +35,7 @@ from leadflow.events.catalogue.routing import (
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

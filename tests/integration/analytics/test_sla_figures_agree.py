@@ -30,9 +30,9 @@ from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.catalogue.routing import LeadReassigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.sla_monitor.app import create_app as create_sla
 from leadflow.sla_monitor.settings import SlaSettings
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.sla_monitor.helpers import (
     accepted,
     assigned,

@@ -24,7 +24,7 @@ from leadflow.console.settings import ConsoleSettings
 from leadflow.devstack.procs import free_port
 from leadflow.events.access import verifier_of
 from leadflow.events.clock import ManualClock
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 from tests.integration.analytics.test_accounts_report import T0
 from tests.integration.analytics.test_expansion_report import history

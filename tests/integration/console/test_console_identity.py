@@ -13,7 +13,7 @@ import pytest
 
 from leadflow.console.app import create_app
 from leadflow.console.settings import ConsoleSettings
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 
 pytestmark = [pytest.mark.postgres]
 

@@ -19,9 +19,9 @@ from leadflow.console.app import create_app as console_app
 from leadflow.console.settings import ConsoleSettings
 from leadflow.devstack.procs import free_port
 from leadflow.events.access import verifier_of
-from leadflow.events.testing import app_client, wait_until
 from leadflow.intake.app import create_app as intake_app
 from leadflow.intake.settings import IntakeSettings
+from leadflow.testing import app_client, wait_until
 from tests.integration.console.test_console_web import ADMIN, PASSWORD, csrf_of
 
 pytestmark = [pytest.mark.postgres]

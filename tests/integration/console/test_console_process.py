@@ -24,7 +24,7 @@ from leadflow.devstack.procs import free_port
 from leadflow.events.access import verifier_of
 from leadflow.events.clock import ManualClock
 from leadflow.events.lifecycle import STAGE_ORDER
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 from tests.integration.console.test_console_web import ADMIN, PASSWORD, csrf_of
 

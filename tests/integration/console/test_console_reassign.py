@@ -20,9 +20,9 @@ from leadflow.console.settings import ConsoleSettings
 from leadflow.devstack.procs import free_port
 from leadflow.events.access import verifier_of
 from leadflow.events.envelope import new_id
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.routing.app import create_app as routing_app
 from leadflow.routing.settings import RoutingSettings
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.console.test_console_web import ADMIN, PASSWORD, csrf_of
 from tests.integration.routing.test_routing_kafka import configure, qualified
 

@@ -15,7 +15,7 @@ from leadflow.console.app import create_app
 from leadflow.console.settings import ConsoleSettings
 from leadflow.console.web.session import CSRF_COOKIE, SESSION_COOKIE
 from leadflow.devstack.procs import free_port
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 
 pytestmark = [pytest.mark.postgres]
 

@@ -18,7 +18,7 @@ from leadflow.console.app import create_app
 from leadflow.console.settings import ConsoleSettings
 from leadflow.devstack.demo import rep_logins
 from leadflow.devstack.procs import free_port
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.postgres]
 

@@ -14,8 +14,8 @@ from leadflow.events.catalogue.intake import ActivityRecorded, ConsentChanged
 from leadflow.events.catalogue.scoring import LeadScored
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import produce_events, wait_until
 from leadflow.events.uow import UnitOfWork
+from leadflow.testing import produce_events, wait_until
 
 from .probe import MIGRATIONS, ProbeSettings, activity
 

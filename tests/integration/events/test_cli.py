@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from leadflow.events.cli import SERVICES, migrations_dir
 from leadflow.events.db import head_revision, plain_url
-from leadflow.events.testing import topic_config, topic_retention_ms
+from leadflow.testing import topic_config, topic_retention_ms
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[3]

@@ -22,8 +22,8 @@ from leadflow.events.dlq import ReplayMark, list_dead_letters
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.kit import ServiceKit
 from leadflow.events.service import create_service_app
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.events.uow import UnitOfWork
+from leadflow.testing import app_client, produce_events, wait_until
 
 from .probe import MIGRATIONS, ProbeSettings, activity, on_activity
 

@@ -22,7 +22,7 @@ from leadflow.events.documents import Document, DocumentKind, FieldErrors
 from leadflow.events.errors import Problem
 from leadflow.events.kit import ServiceKit
 from leadflow.events.service import create_service_app
-from leadflow.events.testing import app_client, wait_until
+from leadflow.testing import app_client, wait_until
 
 from .probe import ProbeSettings, make_kit
 

@@ -22,8 +22,8 @@ from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.kit import ServiceKit
 from leadflow.events.metrics import DUPLICATES_SKIPPED
-from leadflow.events.testing import produce_events, wait_until
 from leadflow.events.uow import UnitOfWork
+from leadflow.testing import produce_events, wait_until
 
 from .probe import MIGRATIONS, ProbeSettings, _write_effects, activity, on_activity
 

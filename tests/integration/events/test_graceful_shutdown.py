@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import new_id
-from leadflow.events.testing import produce_events, wait_until
+from leadflow.testing import produce_events, wait_until
 
 from .probe import MIGRATIONS, ProbeSettings, activity
 

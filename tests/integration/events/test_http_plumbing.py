@@ -18,7 +18,7 @@ from leadflow.events.db import plain_url
 from leadflow.events.deps import kit_of
 from leadflow.events.kit import ServiceKit
 from leadflow.events.service import create_service_app
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 
 from .probe import MIGRATIONS, ProbeSettings
 

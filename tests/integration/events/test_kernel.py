@@ -20,7 +20,8 @@ from leadflow.events.clock import ManualClock
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import new_id
 from leadflow.events.errors import ConcurrencyError
-from leadflow.events.testing import (
+from leadflow.events.uow import UnitOfWork
+from leadflow.testing import (
     consume_records,
     consume_topic,
     produce_events,
@@ -28,7 +29,6 @@ from leadflow.events.testing import (
     topic_retention_ms,
     wait_until,
 )
-from leadflow.events.uow import UnitOfWork
 
 from .probe import MIGRATIONS, ProbeSettings, activity, make_kit
 

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from leadflow.events.deps import kit_of
 from leadflow.events.kit import ServiceKit
 from leadflow.events.service import create_service_app
-from leadflow.events.testing import app_client
+from leadflow.testing import app_client
 
 from .probe import MIGRATIONS, ProbeSettings, on_activity
 

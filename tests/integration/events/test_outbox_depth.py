@@ -13,7 +13,7 @@ from prometheus_client import REGISTRY
 from leadflow.events.catalogue.intake import ConsentChanged
 from leadflow.events.envelope import new_id
 from leadflow.events.outbox import OutboxRelay
-from leadflow.events.testing import consume_topic, wait_until
+from leadflow.testing import consume_topic, wait_until
 
 from .probe import ProbeSettings, make_kit
 

@@ -14,7 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from leadflow.events.catalogue.intake import ActivityRecorded
 from leadflow.events.envelope import Envelope, new_id, topic_for
 from leadflow.events.outbox import MAX_BATCH_BYTES
-from leadflow.events.testing import consume_records
+from leadflow.testing import consume_records
 
 from .probe import ProbeSettings, make_kit
 

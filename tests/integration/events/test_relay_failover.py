@@ -13,7 +13,7 @@ import pytest
 
 from leadflow.events.envelope import topic_for
 from leadflow.events.outbox import outbox_leader
-from leadflow.events.testing import consume_topic, produce_events, wait_until
+from leadflow.testing import consume_topic, produce_events, wait_until
 
 from .probe import ProbeSettings, activity, make_kit
 

@@ -18,9 +18,9 @@ from leadflow.events.db import plain_url
 from leadflow.events.envelope import new_id
 from leadflow.events.kit import ServiceKit
 from leadflow.events.outbox import notify_channel
-from leadflow.events.testing import consume_topic, produce_events, wait_until
 from leadflow.events.timers import Timer
 from leadflow.events.uow import UnitOfWork
+from leadflow.testing import consume_topic, produce_events, wait_until
 
 from .probe import ProbeSettings, activity, make_kit
 

@@ -6,7 +6,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.kafka]
 

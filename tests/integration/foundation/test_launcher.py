@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from leadflow.devstack.procs import free_block, free_port, port_open
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 

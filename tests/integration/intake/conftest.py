@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client
 from leadflow.intake.app import create_app
 from leadflow.intake.settings import IntakeSettings
+from leadflow.testing import app_client
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 

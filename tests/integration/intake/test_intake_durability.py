@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from leadflow.events.testing import app_client, consume_topic, wait_until
 from leadflow.intake.app import create_app
+from leadflow.testing import app_client, consume_topic, wait_until
 from tests.integration.intake.conftest import ADMIN, make_settings
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.slow]

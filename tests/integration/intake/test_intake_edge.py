@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from leadflow.events.testing import app_client
 from leadflow.intake.app import create_app
+from leadflow.testing import app_client
 from tests.integration.intake.conftest import ADMIN, make_settings
 
 pytestmark = pytest.mark.postgres

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 from tests.datasets import X_EDUCATION
 from tests.integration.intake.conftest import ADMIN, Intake
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from leadflow.events.clock import ManualClock
-from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.notify.helpers import ADMIN, assigned, captured, kit_of, notify_app
 from tests.integration.notify.sinks import smtp_sink
 

@@ -12,7 +12,7 @@ import pytest
 from leadflow.events.catalogue.routing import LeadReassigned
 from leadflow.events.catalogue.sla import SlaBreached, SlaWarning
 from leadflow.events.envelope import utcnow
-from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.notify.helpers import (
     ADMIN,
     assigned,

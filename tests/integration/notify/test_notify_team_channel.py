@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from leadflow.events.clock import ManualClock
-from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.notify.helpers import (
     ADMIN,
     assigned,

@@ -20,10 +20,10 @@ from sqlalchemy import text
 from leadflow.devstack.procs import free_port
 from leadflow.events.catalogue.scoring import NurtureTouchDue
 from leadflow.events.envelope import utcnow
-from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.intake.app import create_app as create_intake_app
 from leadflow.intake.settings import IntakeSettings
 from leadflow.scoring.builtin import default_tracks
+from leadflow.testing import app_client, consume_topic, produce_events, wait_until
 from tests.integration.notify.helpers import envelope, kit_of, notify_app
 from tests.integration.notify.sinks import smtp_sink
 

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from leadflow.events.catalogue.routing import LeadAccepted, LeadContacted
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import stream_id
-from leadflow.events.testing import app_client, produce_events, wait_until
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.notify.helpers import ADMIN, assigned, envelope, kit_of, notify_app
 from tests.integration.notify.sinks import smtp_sink, webhook_receiver
 

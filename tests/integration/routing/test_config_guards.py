@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leadflow.events.envelope import new_id
-from leadflow.events.testing import produce_events, wait_until
+from leadflow.testing import produce_events, wait_until
 from tests.integration.routing.test_routing_kafka import (
     AUTH,
     assignment,

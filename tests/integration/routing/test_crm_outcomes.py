@@ -12,9 +12,9 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import Contact, LeadCaptured
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.routing.app import create_app
 from leadflow.routing.settings import RoutingSettings
+from leadflow.testing import app_client, produce_events, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]
 AUTH = {"Authorization": "Bearer test-admin-token"}

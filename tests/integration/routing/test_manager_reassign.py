@@ -10,7 +10,7 @@ import pytest
 
 from leadflow.events.catalogue.routing import LeadReassigned
 from leadflow.events.envelope import new_id
-from leadflow.events.testing import consume_topic
+from leadflow.testing import consume_topic
 from tests.integration.routing.test_routing_kafka import (
     AUTH,
     _assigned_lead,

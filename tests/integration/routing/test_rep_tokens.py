@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from leadflow.events.envelope import new_id
-from leadflow.events.testing import produce_events, wait_until
 from leadflow.routing.domain import rep_token_digest
+from leadflow.testing import produce_events, wait_until
 from tests.integration.routing.test_routing_kafka import (
     AUTH,
     US,

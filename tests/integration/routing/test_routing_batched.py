@@ -24,12 +24,12 @@ from leadflow.events.catalogue.sla import SlaBreached, SlaMet, SlaStarted
 from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import Envelope, EventPayload, new_id
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.routing import store
 from leadflow.routing.app import MIGRATIONS, create_app
 from leadflow.routing.handlers import RoutingHandlers
 from leadflow.routing.settings import RoutingSettings
 from leadflow.routing.store import ConfigCache
+from leadflow.testing import app_client, consume_topic, produce_events, wait_until
 
 pytestmark = [pytest.mark.postgres]
 AUTH = {"Authorization": "Bearer test-admin-token"}

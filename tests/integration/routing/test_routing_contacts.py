@@ -20,7 +20,7 @@ from leadflow.events.catalogue.intake import (
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadReinstated
 from leadflow.events.catalogue.sla import SlaStarted
 from leadflow.events.envelope import Envelope
-from leadflow.events.testing import produce_events, wait_until
+from leadflow.testing import produce_events, wait_until
 from tests.integration.routing.test_routing_kafka import (
     AUTH,
     _assigned_lead,

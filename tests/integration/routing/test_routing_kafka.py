@@ -19,9 +19,9 @@ from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified
 from leadflow.events.catalogue.sla import EscalationRaised, SlaStarted
 from leadflow.events.envelope import Envelope, EventPayload, new_id, stream_id
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.routing.app import create_app
 from leadflow.routing.settings import RoutingSettings
+from leadflow.testing import app_client, consume_topic, produce_events, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 AUTH = {"Authorization": "Bearer test-admin-token"}

@@ -9,9 +9,9 @@ import pytest
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.envelope import new_id
-from leadflow.events.testing import produce_events, wait_until
 from leadflow.routing.domain import Queue, Rep, Team
 from leadflow.routing.team_queue import team_queue_ids
+from leadflow.testing import produce_events, wait_until
 from tests.integration.routing.test_routing_kafka import AUTH, configure, qualified, routing
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -24,9 +24,9 @@ from leadflow.events.catalogue.intake import (
 from leadflow.events.catalogue.routing import DealLost, DealWon, LeadAssigned, LeadRejected
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client, consume_topic, produce_events, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 AUTH = {"Authorization": "Bearer test-admin-token"}

@@ -26,10 +26,10 @@ from leadflow.events.catalogue.intake import ActivityRecorded, LeadCaptured
 from leadflow.events.catalogue.routing import DealLost, DealWon, LeadRejected
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.intake import domain as intake
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.datasets import X_EDUCATION
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(1200)]

@@ -20,11 +20,11 @@ from leadflow.events.catalogue.intake import (
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client
 from leadflow.scoring.app import create_app
 from leadflow.scoring.builtin import default_model_data
 from leadflow.scoring.handlers import HANDLERS
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client
 
 pytestmark = [pytest.mark.postgres]
 AUTH = {"Authorization": "Bearer test-admin-token"}

@@ -19,12 +19,12 @@ from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import StatementLog, app_client
 from leadflow.scoring.app import create_app
 from leadflow.scoring.domain import LeadProfile
 from leadflow.scoring.handlers import HANDLERS
 from leadflow.scoring.settings import ScoringSettings
 from leadflow.scoring.store import lock_leads, save_leads, upsert_lead
+from leadflow.testing import StatementLog, app_client
 from tests.integration.scoring.test_scoring_api import T0, activity, captured, kit_of
 
 pytestmark = [pytest.mark.postgres]

@@ -15,9 +15,9 @@ from leadflow.events.catalogue.intake import ConsentChanged, DoNotContactChanged
 from leadflow.events.catalogue.routing import LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
-from leadflow.events.testing import app_client, consume_topic, produce_events
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client, consume_topic, produce_events
 from tests.integration.scoring.test_scoring_kafka import activity, captured, of_lead
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -17,9 +17,9 @@ from leadflow.events.catalogue.intake import AccountMatch, Contact, InquiryRecei
 from leadflow.events.catalogue.routing import CustomerChurned, DealWon, LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.scoring.app import create_app
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.scoring.test_scoring_kafka import (
     T0,
     activity,

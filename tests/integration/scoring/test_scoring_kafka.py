@@ -24,10 +24,10 @@ from leadflow.events.catalogue.routing import LeadAssigned, LeadRecycled
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.scoring.app import create_app
 from leadflow.scoring.builtin import default_model_data
 from leadflow.scoring.settings import ScoringSettings
+from leadflow.testing import app_client, consume_topic, produce_events, wait_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 AUTH = {"Authorization": "Bearer test-admin-token"}

@@ -16,10 +16,10 @@ from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.kit import ServiceKit
-from leadflow.events.testing import app_client
 from leadflow.events.uow import handlers_by_type
 from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
+from leadflow.testing import app_client
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
 MONDAY_10 = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)

@@ -15,11 +15,11 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import app_client, produce_events, wait_until
 from leadflow.routing.app import create_app as create_routing_app
 from leadflow.routing.settings import RoutingSettings
 from leadflow.sla_monitor.app import create_app as create_sla_app
 from leadflow.sla_monitor.settings import SlaSettings
+from leadflow.testing import app_client, produce_events, wait_until
 from tests.integration.sla_monitor.helpers import kit_of_app, of_type, sla_events
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.slow]

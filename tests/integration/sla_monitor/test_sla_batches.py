@@ -22,9 +22,9 @@ from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadContacted, LeadReassigned
 from leadflow.events.catalogue.scoring import LeadQualified, NurtureEnrolled, NurtureTouchDue
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import StatementLog
 from leadflow.events.uow import handlers_by_type
 from leadflow.sla_monitor.settings import SlaSettings
+from leadflow.testing import StatementLog
 from tests.integration.sla_monitor.helpers import (
     MONDAY_10,
     accepted,

@@ -16,9 +16,9 @@ import pytest
 
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, new_id
-from leadflow.events.testing import app_client, consume_topic, produce_events, wait_until
 from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
+from leadflow.testing import app_client, consume_topic, produce_events, wait_until
 from tests.integration.sla_monitor.helpers import (
     accepted,
     assigned,

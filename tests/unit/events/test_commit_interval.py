@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiokafka import TopicPartition
 
 from leadflow.events.consumer import ConsumerRunner
-from leadflow.events.testing import WatchedEvent, wait_until
+from leadflow.testing import WatchedEvent, wait_until
 
 TP = TopicPartition("leadflow.intake", 0)
 

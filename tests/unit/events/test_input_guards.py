@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from leadflow.events.guards import Int32, Int64, assert_bounded_ints
 from leadflow.events.service import install_guards, install_problem_handlers
-from leadflow.events.testing import wait_until
+from leadflow.testing import wait_until
 
 LIMIT = 2048
 

@@ -12,8 +12,8 @@ import asyncio
 
 import pytest
 
-from leadflow.events.testing import WatchedEvent, one_loop_turn, wait_until
 from leadflow.events.waiting import wait_event
+from leadflow.testing import WatchedEvent, one_loop_turn, wait_until
 
 TURNS_BEFORE_CANCEL = range(8)
 # covers every loop turn of the old window (turns 1-3)

@@ -14,8 +14,8 @@ from typing import Any, Protocol
 from leadflow.events.clock import ManualClock
 from leadflow.events.outbox import OutboxRelay
 from leadflow.events.projection import ProjectionRunner
-from leadflow.events.testing import WatchedEvent, one_loop_turn, wait_until
 from leadflow.events.timer_runner import TimerRunner
+from leadflow.testing import WatchedEvent, one_loop_turn, wait_until
 
 LONG_POLL = 60.0  # a runner that sleeps until its poll would fail the deadline below
 

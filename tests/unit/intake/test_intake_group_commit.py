@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from leadflow.events.testing import wait_until
 from leadflow.intake import batching
 from leadflow.intake.batching import InquiryBatcher, Outcome, Pending
+from leadflow.testing import wait_until
 
 
 class FakeTransactions:

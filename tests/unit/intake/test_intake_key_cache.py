@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from leadflow.events.testing import wait_until
 from leadflow.intake.security import ApiKey, KeyCache
+from leadflow.testing import wait_until
 
 KEY = ApiKey("k1", "web", frozenset({"inquiries"}), None, revoked=False)
 REVOKED = ApiKey("k1", "web", frozenset({"inquiries"}), None, revoked=True)
