@@ -144,7 +144,9 @@ class ConsumerRunner:
         self.stall_seconds = stall_seconds
         self._progress: dict[TopicPartition, tuple[int, float]] = {}
         self.started = asyncio.Event()
-        self.processed = 0  # events handled (duplicates skipped are not)
+        # Events handled and committed (duplicates skipped are not; a rolled-back attempt is
+        # not): counted after the transaction, so whoever waits on it can read the effects.
+        self.processed = 0
         self.batches = 0  # fetched batches handled, each in one transaction
 
     def stop(self) -> None:
@@ -291,6 +293,7 @@ class ConsumerRunner:
             fresh = await self._claim_inbox(
                 uow, [i.envelope for i in handled if i.envelope is not None]
             )
+            called = 0
             for item in handled:
                 envelope = item.envelope
                 assert envelope is not None
@@ -299,7 +302,9 @@ class ConsumerRunner:
                     continue
                 fresh.discard(envelope.event_id)  # a duplicate inside the same batch
                 await self._call(envelope, uow)
+                called += 1
             await uow.flush()
+        self.processed += called  # committed: a waiter on `processed` may read the effects
         self._observe(handled, time.perf_counter() - started)
 
     async def _apply_one_by_one(self, items: Sequence[_Item]) -> list[_Item]:
@@ -314,9 +319,11 @@ class ConsumerRunner:
                 try:
                     async with self.engine.connect() as conn, conn.begin():
                         uow = self._unit_of_work(conn)
-                        if await self._claim_inbox(uow, [envelope]):
+                        fresh = bool(await self._claim_inbox(uow, [envelope]))
+                        if fresh:
                             await self._call(envelope, uow)
                             await uow.flush()
+                    self.processed += fresh
                     break
                 except Exception as exc:
                     if is_transient(exc) and not self._stop.is_set():
@@ -356,7 +363,6 @@ class ConsumerRunner:
             await handler(envelope, uow)
         finally:
             clear_event()
-        self.processed += 1
 
     async def _claim_inbox(self, uow: UnitOfWork, envelopes: list[Envelope]) -> set[uuid.UUID]:
         """Record the events in the inbox; return those not seen before. Unless the store
