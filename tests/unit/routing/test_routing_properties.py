@@ -111,7 +111,7 @@ def _rule_set(strategy: str, with_country_rule: bool) -> RuleSet:
     return RuleSet(rules=rules, default_queue_id="unassigned")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(
     st.lists(rep_strategy, min_size=0, max_size=6, unique_by=lambda r: r.id),
     st.lists(lead_strategy, min_size=1, max_size=40),
@@ -152,7 +152,7 @@ def test_every_lead_gets_exactly_one_owner_and_no_rep_exceeds_a_cap(
             pointers[d.pool] = dict(d.pointer)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(
     st.lists(rep_strategy, min_size=0, max_size=6, unique_by=lambda r: r.id),
     st.lists(lead_strategy, min_size=1, max_size=40),

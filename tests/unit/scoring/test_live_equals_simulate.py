@@ -192,7 +192,7 @@ def _live_and_sample(lead: dict[str, Any], captured_at: datetime) -> tuple[Any, 
     return profile, acts, sample
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(leads(), st.floats(min_value=0, max_value=500, allow_nan=False))
 def test_live_score_equals_simulate_for_the_same_facts_and_instant(
     lead: dict[str, Any], later_days: float
@@ -205,7 +205,7 @@ def test_live_score_equals_simulate_for_the_same_facts_and_instant(
     assert live_result.credited == simulated.credited
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     leads(),
     st.integers(min_value=0, max_value=24 * 3600 * 1000 - 1),  # ms between event and scoring
@@ -231,7 +231,7 @@ def test_band_edges_do_not_depend_on_the_delay_before_scoring(
         assert getattr(live_result, field) == getattr(simulated, field), field
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(leads(), st.floats(min_value=0, max_value=400, allow_nan=False))
 def test_the_reevaluation_is_due_exactly_when_decay_changes_the_level_or_mql(
     lead: dict[str, Any], later_days: float

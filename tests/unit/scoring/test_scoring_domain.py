@@ -400,7 +400,7 @@ positive_types = st.sampled_from(
 )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(activities, positive_types, ages)
 def test_score_is_monotone_in_added_positive_activity(
     acts: list[Activity], extra_type: str, extra_age: float
@@ -413,7 +413,7 @@ def test_score_is_monotone_in_added_positive_activity(
     assert after.fit == before.fit
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(activities, st.floats(min_value=0, max_value=3650, allow_nan=False))
 def test_decay_never_makes_a_score_negative_and_only_lowers_it(
     acts: list[Activity], later_days: float
@@ -431,7 +431,7 @@ def test_decay_never_makes_a_score_negative_and_only_lowers_it(
             assert later_rules.get(rule_now.rule_id, 0.0) <= rule_now.decayed + 1e-9
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(activities)
 def test_caps_hold_per_rule_and_per_day(acts: list[Activity]) -> None:
     model = default_model()

@@ -324,7 +324,7 @@ calendars = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(instants, durations, calendars)
 def test_business_time_between_inverts_add_business_time(
     start: datetime, d: timedelta, cal: BusinessCalendar
@@ -334,7 +334,7 @@ def test_business_time_between_inverts_add_business_time(
     assert business_time_between(start, due, cal) == d
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(instants, durations, durations, calendars)
 def test_deadlines_are_monotone_in_duration(
     start: datetime, d1: timedelta, d2: timedelta, cal: BusinessCalendar
@@ -343,7 +343,7 @@ def test_deadlines_are_monotone_in_duration(
     assert add_business_time(start, lo, cal) <= add_business_time(start, hi, cal)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(instants, instants, calendars)
 def test_adding_the_business_time_between_never_overshoots(
     a: datetime, b: datetime, cal: BusinessCalendar
@@ -354,7 +354,7 @@ def test_adding_the_business_time_between_never_overshoots(
     assert add_business_time(a, between, cal) <= b
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(instants, instants, instants, calendars)
 def test_business_time_is_additive_over_consecutive_spans(
     a: datetime, b: datetime, c: datetime, cal: BusinessCalendar
@@ -365,7 +365,7 @@ def test_business_time_is_additive_over_consecutive_spans(
     ) + business_time_between(b, c, cal)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(instants, st.integers(min_value=1, max_value=60 * 60 * 24 * 5), calendars)
 def test_a_positive_deadline_always_lands_inside_or_at_the_end_of_working_time(
     start: datetime, seconds: int, cal: BusinessCalendar
