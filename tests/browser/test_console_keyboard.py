@@ -1,7 +1,7 @@
 """The console by keyboard and at two widths, in Debian's chromium against every service as
 a process: every field of every page has an accessible label; a rep signs in and accepts a
 lead with Tab and Enter only, the focus visible on the way; and the main pages (queue, lead,
-leads, dashboard, scoring editor, routing) fit 1280 px and 390 px without sideways scrolling,
+leads, dashboard, scoring editor, routing, an account) fit 1280 px and 390 px without sideways scrolling,
 their screenshots holding content. One platform for the whole file."""
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ async def test_labels_keyboard_and_widths(e2e_stack: Any) -> None:
                 "nav[aria-label=Main] a", "els => els.map(e => e.getAttribute('href'))"
             )
             assert "/dashboard" in nav and "/routing" in nav and "/scoring" in nav
-            pages = [*nav, f"/leads/{lead_id}", "/sla/calendars", "/leads?q=dana"]
+            pages = [*nav, f"/leads/{lead_id}", "/sla/calendars", "/leads?q=dana",
+                     "/accounts/northwind-bank.com"]  # fmt: skip
             missing: dict[str, list[str]] = {}
             for path in pages:
                 await boss.goto(e.console + path)
@@ -140,7 +141,14 @@ async def test_labels_keyboard_and_widths(e2e_stack: Any) -> None:
             # -- the main pages at 1280 px and 390 px: no sideways scroll, content drawn.
             main = [(rep, "/queue")] + [
                 (boss, p)
-                for p in (f"/leads/{lead_id}", "/leads", "/dashboard", "/scoring", "/routing")
+                for p in (
+                    f"/leads/{lead_id}",
+                    "/leads",
+                    "/dashboard",
+                    "/scoring",
+                    "/routing",
+                    "/accounts/northwind-bank.com",  # Dana's company
+                )
             ]
             wide: dict[str, list[Any]] = {}
             for width in (1280, 390):
