@@ -196,6 +196,11 @@ def test_every_dashboard_figure_opens_its_leads_only_for_roles_that_may_read_lea
         "handoff=accepted&amp;by_rep=r1",
         "handoff=assigned&amp;by_queue=inbound",
         "sla=breached&amp;policy=p1",
+        "sla=met_on_time&amp;policy=p1",  # a compliance percentage: the clocks met on time
     ):
         assert href in page, href
+    acceptance = page.split('data-column="acceptance">', 1)[1].split("</td>", 1)[0]
+    assert "handoff=accepted&amp;by_rep=r1" in acceptance and "50.0%" in acceptance
+    title = page.split("<title>", 1)[1].split("</title>", 1)[0]
+    assert "<" not in title and title.startswith("Dashboard"), title
     assert "/leads?" not in dashboard(False)
