@@ -697,16 +697,39 @@ async def account_members(
     return out
 
 
+# A customer of its account: won, or in an expansion cycle. The same text as the predicate of
+# the partial index leads_customer_account (migration 0007), so the planner can use it.
+_CUSTOMER = "(status = 'won' OR (status = 'open' AND cycle = 'expansion'))"
+
+
 async def is_customer_account(conn: AsyncConnection, account_id: str, but: uuid.UUID) -> bool:
     """Whether another person of the account is a customer (won, or in an expansion)."""
     found = await conn.scalar(
         text(
-            "SELECT EXISTS (SELECT 1 FROM leads WHERE profile->>'account_id' = :a "
-            "AND lead_id <> :l AND (status = 'won' OR (status = 'open' AND cycle = 'expansion')))"
+            f"SELECT EXISTS (SELECT 1 FROM leads WHERE {_CUSTOMER} "
+            "AND profile->>'account_id' = :a AND lead_id <> :l)"
         ),
         {"a": account_id, "l": but},
     )
     return bool(found)
+
+
+async def customers_of_accounts(
+    conn: AsyncConnection, account_ids: list[str]
+) -> dict[str, set[uuid.UUID]]:
+    """The customers (won, or in an expansion) of each of these accounts, in one statement
+    served by the partial index ``leads_customer_account`` (migration 0007)."""
+    rows = await conn.execute(
+        text(
+            f"SELECT profile->>'account_id', lead_id FROM leads WHERE {_CUSTOMER} "
+            "AND profile->>'account_id' = ANY(:a)"
+        ),
+        {"a": account_ids},
+    )
+    found: dict[str, set[uuid.UUID]] = {}
+    for account_id, lead_id in rows:
+        found.setdefault(account_id, set()).add(lead_id)
+    return found
 
 
 async def mark_account_qualified(
