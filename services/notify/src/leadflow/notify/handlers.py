@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -95,6 +97,27 @@ class PeopleCache:
             self._at = time.monotonic()
 
 
+@dataclass
+class _LeadFacts:
+    """What a consumer batch learnt of its leads (contacts, consent, scores), written with
+    two statements at the batch's flush instead of one per event: at a lead's rate every
+    capture and score was a round trip of its own."""
+
+    contacts: list[tuple[uuid.UUID, dict[str, Any], bool | None]] = field(default_factory=list)
+    scorings: dict[uuid.UUID, dict[str, Any]] = field(default_factory=dict)
+
+
+async def _write_lead_facts(uow: UnitOfWork, facts: _LeadFacts) -> None:
+    if facts.contacts:
+        await store.upsert_contacts(uow.conn, facts.contacts)
+    if facts.scorings:
+        await store.set_scorings(uow.conn, facts.scorings)
+
+
+def _lead_facts(uow: UnitOfWork) -> _LeadFacts:
+    return uow.batch(_LeadFacts, _LeadFacts, partial(_write_lead_facts, uow))
+
+
 class NotifyHandlers:
     def __init__(
         self, settings: NotifySettings, endpoints: EndpointCache, people: PeopleCache
@@ -109,25 +132,28 @@ class NotifyHandlers:
         p = event.payload
         assert isinstance(p, LeadCaptured)
         consent = p.consent.marketing_opt_in if p.consent is not None else None
-        await store.upsert_contact(uow.conn, event.lead_id, _contact(p), consent)
+        _lead_facts(uow).contacts.append((event.lead_id, _contact(p), consent))
 
     async def on_profile_updated(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
         assert isinstance(p, LeadProfileUpdated)
-        await store.upsert_contact(uow.conn, event.lead_id, _contact(p), None)
+        _lead_facts(uow).contacts.append((event.lead_id, _contact(p), None))
 
     async def on_consent(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
         assert isinstance(p, ConsentChanged)
+        await uow.flush_batch(_LeadFacts)  # after the batch's earlier contacts, never before
         await store.set_consent(uow.conn, event.lead_id, p.marketing_opt_in)
 
     async def on_do_not_contact(self, event: Envelope, uow: UnitOfWork) -> None:
         """No contact at all: nurture stops (sales hears of it through scoring)."""
         p = event.payload
         assert isinstance(p, DoNotContactChanged)
+        await uow.flush_batch(_LeadFacts)
         await store.set_do_not_contact(uow.conn, event.lead_id, p.do_not_contact)
 
     async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
+        await uow.flush_batch(_LeadFacts)
         await store.erase(uow.conn, event.lead_id)
 
     async def on_scored(self, event: Envelope, uow: UnitOfWork) -> None:
@@ -135,16 +161,12 @@ class NotifyHandlers:
         assert isinstance(p, LeadScored | LeadQualified)
         reasons = p.contributions if isinstance(p, LeadScored) else p.reasons
         top = sorted(reasons, key=lambda c: -abs(c.points))[:5]
-        await store.set_scoring(
-            uow.conn,
-            event.lead_id,
-            {
-                "grade": p.grade,
-                "fit": p.fit,
-                "engagement": p.engagement,
-                "reasons": [f"{c.reason or c.rule_id} ({c.points:+g})" for c in top],
-            },
-        )
+        _lead_facts(uow).scorings[event.lead_id] = {
+            "grade": p.grade,
+            "fit": p.fit,
+            "engagement": p.engagement,
+            "reasons": [f"{c.reason or c.rule_id} ({c.points:+g})" for c in top],
+        }
 
     # -- people told -----------------------------------------------------------------------
 

@@ -20,15 +20,24 @@ def _json(value: Any) -> str:
 # -- leads ----------------------------------------------------------------------------------
 
 
-async def upsert_contact(
-    conn: AsyncConnection, lead_id: uuid.UUID, contact: Mapping[str, Any], consent: bool | None
+async def upsert_contacts(
+    conn: AsyncConnection,
+    rows: Sequence[tuple[uuid.UUID, Mapping[str, Any], bool | None]],
 ) -> None:
-    """Merge contact fields (an erased lead's stay gone: a late event brings nothing back)."""
+    """``upsert_contact`` for a consumer batch in one statement: the rows of one lead are
+    merged first, in order (later fields win, the last stated consent holds), because one
+    INSERT may not update a row twice."""
+    merged: dict[uuid.UUID, tuple[dict[str, Any], bool | None]] = {}
+    for lead_id, contact, consent in rows:
+        before, stated = merged.get(lead_id, ({}, None))
+        merged[lead_id] = ({**before, **contact}, stated if consent is None else consent)
     await conn.execute(
         text(
             """
             INSERT INTO notify_leads (lead_id, contact, consent)
-            VALUES (:id, CAST(:contact AS jsonb), :consent)
+            SELECT id, CAST(c AS jsonb), ok
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:contacts AS text[]), CAST(:consents AS boolean[]))
+                AS t(id, c, ok)
             ON CONFLICT (lead_id) DO UPDATE SET
                 contact = CASE WHEN notify_leads.erased THEN NULL
                           ELSE coalesce(notify_leads.contact, '{}'::jsonb) || EXCLUDED.contact END,
@@ -36,7 +45,28 @@ async def upsert_contact(
                 updated_at = now()
             """
         ),
-        {"id": lead_id, "contact": _json(dict(contact)), "consent": consent},
+        {
+            "ids": list(merged),
+            "contacts": [_json(contact) for contact, _ in merged.values()],
+            "consents": [consent for _, consent in merged.values()],
+        },
+    )
+
+
+async def set_scorings(
+    conn: AsyncConnection, scorings: Mapping[uuid.UUID, Mapping[str, Any]]
+) -> None:
+    """Each lead's latest score summary, for a consumer batch in one statement."""
+    await conn.execute(
+        text(
+            """
+            INSERT INTO notify_leads (lead_id, scoring)
+            SELECT id, CAST(s AS jsonb)
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:scorings AS text[])) AS t(id, s)
+            ON CONFLICT (lead_id) DO UPDATE SET scoring = EXCLUDED.scoring, updated_at = now()
+            """
+        ),
+        {"ids": list(scorings), "scorings": [_json(dict(v)) for v in scorings.values()]},
     )
 
 
@@ -88,20 +118,6 @@ async def erase(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
             """
         ),
         {"id": lead_id},
-    )
-
-
-async def set_scoring(
-    conn: AsyncConnection, lead_id: uuid.UUID, scoring: Mapping[str, Any]
-) -> None:
-    await conn.execute(
-        text(
-            """
-            INSERT INTO notify_leads (lead_id, scoring) VALUES (:id, CAST(:s AS jsonb))
-            ON CONFLICT (lead_id) DO UPDATE SET scoring = EXCLUDED.scoring, updated_at = now()
-            """
-        ),
-        {"id": lead_id, "s": _json(dict(scoring))},
     )
 
 
