@@ -25,7 +25,7 @@ from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.catalogue.sla import ProcessPublished
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, stream_id
-from leadflow.events.process import built_in_process
+from leadflow.events.process import ExpectedDuration, built_in_process
 from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
@@ -146,7 +146,7 @@ async def test_audit_map_plan_then_a_published_process_changes_them(
     # Marketing and sales agree a process: inquiries may take 30 days, sql has no owner.
     stages = [
         s.model_copy(
-            update={"expected_duration": {"amount": 30, "unit": "days"}}
+            update={"expected_duration": ExpectedDuration(amount=30, unit="days")}
             if s.stage == "inquiry"
             else {"owner": None}
             if s.stage == "sql"
