@@ -13,11 +13,15 @@ from pydantic import ValidationError
 
 from leadflow.events import KitDep, UnitOfWork
 from leadflow.events.envelope import new_id
-from leadflow.events.errors import Problem
 from leadflow.intake import commands, domain
 from leadflow.intake import responses as rs
 from leadflow.intake.api.credentials import API_KEY_PARAMETER, require_scope
-from leadflow.intake.api.runtime import _validation_problem, in_transaction, runtime
+from leadflow.intake.api.runtime import (
+    _validation_problem,
+    in_transaction,
+    refuse_oversized_batch,
+    runtime,
+)
 from leadflow.intake.commands import ActivityItem
 from leadflow.intake.responses import ok
 from leadflow.intake.schemas import (
@@ -48,13 +52,7 @@ async def post_activities(
     key: Annotated[ApiKey, Depends(require_scope("activities"))],
 ) -> JSONResponse:
     settings = runtime(kit).settings
-    if len(batch.items) > settings.intake_max_batch_items:
-        raise Problem(
-            413,
-            "Batch too large",
-            f"at most {settings.intake_max_batch_items} activities per request",
-            errors=[{"field": "items", "message": "too many items"}],
-        )
+    refuse_oversized_batch(settings, len(batch.items), "activities")
     results: list[dict[str, Any] | None] = []
     valid: list[tuple[int, ActivityItem]] = []
     for index, raw in enumerate(batch.items):

@@ -70,6 +70,18 @@ def runtime(kit: ServiceKit[Runtime]) -> Runtime:
     return kit.state
 
 
+def refuse_oversized_batch(settings: IntakeSettings, size: int, noun: str) -> None:
+    """A 413 naming ``items`` for a batch over ``LEADFLOW_INTAKE_MAX_BATCH_ITEMS`` (scans and
+    activities share the limit)."""
+    if size > settings.intake_max_batch_items:
+        raise Problem(
+            413,
+            "Batch too large",
+            f"at most {settings.intake_max_batch_items} {noun} per request",
+            errors=[{"field": "items", "message": "too many items"}],
+        )
+
+
 def client_ip(request: Request, settings: IntakeSettings) -> str:
     if settings.intake_trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for")

@@ -10,11 +10,16 @@ from pydantic import ValidationError
 
 from leadflow.events import KitDep, UnitOfWork
 from leadflow.events.envelope import new_id
-from leadflow.events.errors import Problem
 from leadflow.intake import commands, domain, store
 from leadflow.intake import responses as rs
 from leadflow.intake.api.credentials import API_KEY_PARAMETER, require_scope
-from leadflow.intake.api.runtime import _region, _validation_problem, in_transaction, runtime
+from leadflow.intake.api.runtime import (
+    _region,
+    _validation_problem,
+    in_transaction,
+    refuse_oversized_batch,
+    runtime,
+)
 from leadflow.intake.commands import IngestItem
 from leadflow.intake.domain import HygieneError, InquiryDraft
 from leadflow.intake.responses import ok
@@ -100,13 +105,7 @@ async def post_scans(
     key: Annotated[ApiKey, Depends(require_scope("scans"))],
 ) -> JSONResponse:
     settings = runtime(kit).settings
-    if len(batch.items) > settings.intake_max_batch_items:
-        raise Problem(
-            413,
-            "Batch too large",
-            f"at most {settings.intake_max_batch_items} scans per request",
-            errors=[{"field": "items", "message": "too many items"}],
-        )
+    refuse_oversized_batch(settings, len(batch.items), "scans")
     device = key.device
     results: list[dict[str, Any] | None] = []
     candidates: list[tuple[int, str, IngestItem]] = []
