@@ -34,13 +34,12 @@ import httpx
 import orjson
 
 from leadflow.analytics.app import MIGRATIONS, create_app
+from leadflow.analytics.fold_group import log_head, read_log
 from leadflow.analytics.projections import (
     LOG_COPY_COLUMNS,
     PROJECTION_NAMES,
     PROJECTION_TABLES,
     all_projections,
-    log_head,
-    read_log,
 )
 from leadflow.analytics.rebuild import catch_up_group, rebuild_group
 from leadflow.analytics.settings import AnalyticsSettings

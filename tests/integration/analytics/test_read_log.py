@@ -9,7 +9,8 @@ from typing import Any
 import asyncpg
 
 from leadflow.analytics.app import MIGRATIONS
-from leadflow.analytics.projections import LOG_COPY_COLUMNS, read_batch
+from leadflow.analytics.fold_group import read_batch
+from leadflow.analytics.projections import LOG_COPY_COLUMNS
 from leadflow.events.db import plain_url, upgrade_async
 
 

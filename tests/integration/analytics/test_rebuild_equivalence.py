@@ -21,13 +21,12 @@ import pytest
 
 from leadflow.analytics import rebuild as rebuild_module
 from leadflow.analytics.app import MIGRATIONS
+from leadflow.analytics.fold_group import log_head, read_log
 from leadflow.analytics.projections import (
     LOG_COPY_COLUMNS,
     PROJECTION_NAMES,
     PROJECTION_TABLES,
     all_projections,
-    log_head,
-    read_log,
 )
 from leadflow.analytics.rebuild import catch_up_group, rebuild_group
 from leadflow.events.db import create_engine, plain_url, upgrade_async

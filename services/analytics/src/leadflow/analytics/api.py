@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import text
 
 from leadflow.analytics import domain, process_reports, store
-from leadflow.analytics.projections import PROJECTION_NAMES, LeadProjection, log_head
+from leadflow.analytics.fold_group import LeadProjection, log_head
+from leadflow.analytics.projections import PROJECTION_NAMES
 from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
 from leadflow.analytics.store import Filters
 from leadflow.events import KitDep, ServiceKit
@@ -408,7 +409,8 @@ def runner_of(kit: ServiceKit[AnalyticsState]) -> ProjectionRunner:
         return kit.projection_runner
     runner = kit.state.rebuild_runner
     if runner is None:
-        from leadflow.analytics.projections import all_projections, read_log
+        from leadflow.analytics.fold_group import read_log
+        from leadflow.analytics.projections import all_projections
 
         runner = kit.state.rebuild_runner = ProjectionRunner(
             kit.engine,

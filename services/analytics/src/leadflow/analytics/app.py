@@ -8,8 +8,9 @@ from fastapi import FastAPI
 
 from leadflow.analytics.account_api import router as account_router
 from leadflow.analytics.api import AnalyticsState, router
+from leadflow.analytics.fold_group import log_head, read_log
 from leadflow.analytics.handlers import CONSUMES, all_handlers
-from leadflow.analytics.projections import all_projections, log_head, read_log
+from leadflow.analytics.projections import all_projections
 from leadflow.analytics.search import search_router
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events import ServiceKit, create_service_app

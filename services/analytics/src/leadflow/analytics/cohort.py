@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 
 from leadflow.analytics import domain
-from leadflow.analytics.projections import REP_COLUMNS, SLA_COLUMNS
+from leadflow.analytics.rep_projection import REP_COLUMNS, SLA_COLUMNS
 
 # Milestones and outcomes a cohort figure counts (the funnel's bars and ``outcomes``).
 REACHABLE: tuple[str, ...] = (*domain.MILESTONES, "lost", "disqualified")

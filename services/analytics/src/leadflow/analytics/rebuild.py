@@ -37,17 +37,16 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from leadflow.analytics.domain import LeadState
-from leadflow.analytics.projections import (
+from leadflow.analytics.fold_group import (
     FoldBatch,
     LeadFold,
     LeadProjection,
     LoggedEvent,
-    Records,
     load_states,
     log_head,
     read_batch,
-    write_records,
 )
+from leadflow.analytics.staging import Records, write_records
 from leadflow.events.db import driver_connection
 from leadflow.events.projection import RebuildProgress
 

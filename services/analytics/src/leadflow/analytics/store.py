@@ -24,10 +24,9 @@ from leadflow.analytics.projections import (
     MILESTONE_COLUMNS,
     MILESTONE_OF_COLUMN,
     MILESTONE_SUMS,
-    REP_COLUMNS,
-    SLA_COLUMNS,
     SOURCE_COLUMNS,
 )
+from leadflow.analytics.rep_projection import REP_COLUMNS, SLA_COLUMNS
 
 
 @dataclass(frozen=True)
