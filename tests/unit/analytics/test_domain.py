@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 import pytest
 
-from leadflow.analytics import domain
-from leadflow.analytics.domain import CostRow, Fact, LeadState, SourceMetrics, Touch
+from leadflow.analytics import attribution, domain, planning, report_math, segments
+from leadflow.analytics.attribution import Touch
+from leadflow.analytics.domain import Fact, LeadState
+from leadflow.analytics.report_math import CostRow, SourceMetrics
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday
 
@@ -131,7 +133,7 @@ def test_state_json_is_the_same_text_when_orjson_writes_the_datetimes() -> None:
 
 
 def test_waterfall_conversion_between_neighbours_and_from_inquiry() -> None:
-    rows = domain.waterfall(
+    rows = report_math.waterfall(
         {"inquiry": 200, "mql": 50, "sal": 40, "sql": 20, "opportunity": 10, "won": 4}
     )
     by = {r.stage: r for r in rows}
@@ -145,25 +147,25 @@ def test_waterfall_conversion_between_neighbours_and_from_inquiry() -> None:
 
 
 def test_waterfall_with_no_inquiries_has_no_rates_not_zero() -> None:
-    rows = domain.waterfall({})
+    rows = report_math.waterfall({})
     assert all(r.conversion_to_next is None for r in rows)
 
 
 def test_cohort_start_week_is_monday_and_month_is_first() -> None:
-    assert domain.cohort_start(date(2025, 3, 9), "week") == date(2025, 3, 3)  # Sunday
-    assert domain.cohort_start(date(2025, 3, 3), "week") == date(2025, 3, 3)
-    assert domain.cohort_start(date(2025, 3, 31), "month") == date(2025, 3, 1)
+    assert report_math.cohort_start(date(2025, 3, 9), "week") == date(2025, 3, 3)  # Sunday
+    assert report_math.cohort_start(date(2025, 3, 3), "week") == date(2025, 3, 3)
+    assert report_math.cohort_start(date(2025, 3, 31), "month") == date(2025, 3, 1)
     with pytest.raises(ValueError):
-        domain.cohort_start(date(2025, 3, 1), "fortnight")
+        report_math.cohort_start(date(2025, 3, 1), "fortnight")
 
 
 def test_percentile_matches_linear_interpolation() -> None:
     values = [10.0, 20.0, 30.0, 40.0]
     # median: pos 1.5 -> 20 + 0.5*10 = 25 ; p90: pos 2.7 -> 30 + 0.7*10 = 37
-    assert domain.percentile(values, 0.5) == 25.0
-    assert domain.percentile(values, 0.9) == pytest.approx(37.0)
-    assert domain.percentile([5.0], 0.9) == 5.0
-    assert domain.percentile([], 0.5) is None
+    assert report_math.percentile(values, 0.5) == 25.0
+    assert report_math.percentile(values, 0.9) == pytest.approx(37.0)
+    assert report_math.percentile([5.0], 0.9) == 5.0
+    assert report_math.percentile([], 0.5) is None
 
 
 def test_source_roi_and_cost_per_lead() -> None:
@@ -187,13 +189,13 @@ def test_source_roi_and_cost_per_lead() -> None:
 
 def test_prorated_cost_counts_only_the_days_in_range() -> None:
     march = CostRow("spring", "web", date(2025, 3, 1), date(2025, 3, 31), 3100.0)
-    assert domain.prorated_cost([march], date(2025, 3, 1), date(2025, 3, 10)) == 1000.0
-    assert domain.prorated_cost([march], None, None) == 3100.0
-    assert domain.prorated_cost([march], date(2025, 4, 1), date(2025, 4, 30)) == 0.0
+    assert report_math.prorated_cost([march], date(2025, 3, 1), date(2025, 3, 10)) == 1000.0
+    assert report_math.prorated_cost([march], None, None) == 3100.0
+    assert report_math.prorated_cost([march], date(2025, 4, 1), date(2025, 4, 30)) == 0.0
 
 
 def test_attribution_weights_for_each_model() -> None:
-    w = domain.attribution_weights
+    w = attribution.attribution_weights
     assert w(4, "first_touch") == [1, 0, 0, 0]
     assert w(4, "last_touch") == [0, 0, 0, 1]
     assert w(4, "linear") == [0.25] * 4
@@ -206,7 +208,7 @@ def test_attribution_weights_for_each_model() -> None:
     assert w(3, "w_shaped", (1, 2)) == pytest.approx([1 / 3] * 3)
     # Coinciding keys add up: one touch gets everything.
     assert w(1, "w_shaped", (0, 0)) == pytest.approx([1.0])
-    for model in domain.ATTRIBUTION_MODELS:
+    for model in attribution.ATTRIBUTION_MODELS:
         assert sum(w(6, model, (2, 4))) == pytest.approx(1.0)
 
 
@@ -256,13 +258,13 @@ def test_deal_won_attributes_revenue_over_touches_before_the_win() -> None:
 
 def test_attribute_all_ignores_touches_after_the_win() -> None:
     touches = [Touch(T0, "a", "x", "inquiry"), Touch(T0 + timedelta(days=9), "b", "y", "inquiry")]
-    out = domain.attribute_all(touches, T0 + timedelta(days=1), None, None)
+    out = attribution.attribute_all(touches, T0 + timedelta(days=1), None, None)
     assert [(t.campaign, w) for t, w in out["last_touch"]] == [("x", 1.0)]
 
 
 def test_lead_plan_works_back_from_revenue_through_measured_rates() -> None:
     counts = {"inquiry": 1000, "mql": 200, "sal": 150, "sql": 60, "opportunity": 30, "won": 10}
-    plan = domain.lead_plan(100_000, counts, won_revenue=50_000)
+    plan = planning.lead_plan(100_000, counts, won_revenue=50_000)
     # avg deal 5000 -> 20 wins; opp->won 1/3 -> 60 opps; sql->opp 0.5 -> 120 SQL;
     # sal->sql 0.4 -> 300 SAL; mql->sal 0.75 -> 400 MQL; inq->mql 0.2 -> 2000 inquiries.
     assert plan.avg_deal == 5000
@@ -278,20 +280,20 @@ def test_lead_plan_works_back_from_revenue_through_measured_rates() -> None:
 
 
 def test_lead_plan_rounds_up_and_is_infeasible_without_measured_rates() -> None:
-    plan = domain.lead_plan(
+    plan = planning.lead_plan(
         7000,
         {"inquiry": 9, "mql": 3, "sal": 3, "sql": 3, "opportunity": 3, "won": 2},
         won_revenue=6000,
     )
     # avg 3000 -> ceil(2.33)=3 wins; opp->won 2/3 -> ceil(4.5)=5; 1.0 rates keep 5; inq 15.
     assert plan.needed == {"inquiry": 15, "mql": 5, "sal": 5, "sql": 5, "opportunity": 5, "won": 3}
-    assert not domain.lead_plan(1000, {"won": 0}, 0).feasible
-    assert not domain.lead_plan(1000, {"inquiry": 5, "won": 1, "opportunity": 1}, 500).feasible
+    assert not planning.lead_plan(1000, {"won": 0}, 0).feasible
+    assert not planning.lead_plan(1000, {"inquiry": 5, "won": 1, "opportunity": 1}, 500).feasible
 
 
 def test_plan_mix_splits_goal_by_won_revenue_share() -> None:
     full = {"inquiry": 100, "mql": 50, "sal": 50, "sql": 50, "opportunity": 50, "won": 25}
-    lines = domain.plan_mix(30_000, {"web": (full, 30_000.0), "event": (full, 10_000.0)})
+    lines = planning.plan_mix(30_000, {"web": (full, 30_000.0), "event": (full, 10_000.0)})
     by = {line.segment: line for line in lines}
     # web gets 3/4 -> 22500 at avg 1200 -> ceil(18.75)=19 wins -> 38 opps ... -> 76 inquiries
     assert by["web"].revenue == 22_500
@@ -317,17 +319,17 @@ def test_an_event_that_arrives_after_a_later_stage_counts_but_does_not_move_the_
 
 def test_split_range_reads_whole_months_and_only_the_edge_days() -> None:
     d = date
-    whole = domain.split_range(d(2024, 3, 1), d(2024, 9, 30), "month")
+    whole = report_math.split_range(d(2024, 3, 1), d(2024, 9, 30), "month")
     assert (whole.full_from, whole.full_to, whole.edges) == (d(2024, 3, 1), d(2024, 9, 1), ())
-    odd = domain.split_range(d(2024, 2, 11), d(2024, 10, 19), "month")
+    odd = report_math.split_range(d(2024, 2, 11), d(2024, 10, 19), "month")
     assert (odd.full_from, odd.full_to) == (d(2024, 3, 1), d(2024, 9, 1))
     assert odd.edges == ((d(2024, 2, 11), d(2024, 2, 29)), (d(2024, 10, 1), d(2024, 10, 19)))
-    inside = domain.split_range(d(2024, 3, 5), d(2024, 3, 20), "month")
+    inside = report_math.split_range(d(2024, 3, 5), d(2024, 3, 20), "month")
     assert not inside.has_full and inside.edges == ((d(2024, 3, 5), d(2024, 3, 20)),)
-    open_start = domain.split_range(None, d(2024, 4, 10), "week")
+    open_start = report_math.split_range(None, d(2024, 4, 10), "week")
     assert (open_start.full_from, open_start.full_to) == (None, d(2024, 4, 1))
     assert open_start.edges == ((d(2024, 4, 8), d(2024, 4, 10)),)
-    everything = domain.split_range(None, None, "month")
+    everything = report_math.split_range(None, None, "month")
     assert everything.has_full and everything.edges == ()
 
 
@@ -337,7 +339,7 @@ def test_inquiry_received_moves_only_a_new_or_closed_lead_per_the_lifecycle_tabl
     assert domain.stage_entered("inquiry.received", "sql") is None
     assert domain.stage_entered("inquiry.received", "won") is None
     assert domain.stage_entered("lead.accepted", "mql") == "sal"
-    assert domain.stage_of_event("inquiry.received") == "inquiry"
+    assert report_math.stage_of_event("inquiry.received") == "inquiry"
     assert domain.stage_entered("lead.scored", "mql") is None
 
 
@@ -375,9 +377,9 @@ def test_a_queue_is_not_a_rep_until_a_rep_takes_the_lead() -> None:
             fact("lead.assigned", 1, assignee_kind="queue", queue_id="unassigned", team_id="na"),
         ]
     )
-    assert (state.rep_id, state.queue_id) == (domain.UNKNOWN, "unassigned")
+    assert (state.rep_id, state.queue_id) == (segments.UNKNOWN, "unassigned")
     run([fact("lead.accepted", 2, rep_id="r7")], state)
-    assert (state.rep_id, state.queue_id) == ("r7", domain.UNKNOWN)
+    assert (state.rep_id, state.queue_id) == ("r7", segments.UNKNOWN)
 
 
 def test_each_sla_clock_gets_one_verdict_counted_on_its_start_day() -> None:

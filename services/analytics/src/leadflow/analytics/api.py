@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import text
 
-from leadflow.analytics import domain, process_reports, store
+from leadflow.analytics import attribution, process_reports, segments, store
 from leadflow.analytics.fold_group import LeadProjection, log_head
 from leadflow.analytics.projections import PROJECTION_NAMES
 from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
@@ -147,13 +147,13 @@ async def get_attribution(
     model: str = "linear",
     group_by: Annotated[str, Query(pattern="^(channel|campaign)$")] = "campaign",
 ) -> Response:
-    if model not in domain.ATTRIBUTION_MODELS:
+    if model not in attribution.ATTRIBUTION_MODELS:
         raise Problem(
             422,
             "Unknown attribution model",
             f"{model!r} is not a model",
             errors=[
-                {"field": "model", "message": f"one of {', '.join(domain.ATTRIBUTION_MODELS)}"}
+                {"field": "model", "message": f"one of {', '.join(attribution.ATTRIBUTION_MODELS)}"}
             ],
         )
     async with kit.connect() as conn:
@@ -300,7 +300,7 @@ async def get_plan(
 
 class CampaignCost(BaseModel):
     campaign: str = Field(min_length=1, max_length=200)
-    channel: str = Field(default=domain.UNKNOWN, min_length=1, max_length=200)
+    channel: str = Field(default=segments.UNKNOWN, min_length=1, max_length=200)
     period_start: date
     period_end: date
     amount: float = Field(ge=0, le=1e12)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from leadflow.analytics import domain
+from leadflow.analytics import domain, report_math
 from leadflow.analytics.rep_projection import REP_COLUMNS, SLA_COLUMNS
 
 # Milestones and outcomes a cohort figure counts (the funnel's bars and ``outcomes``).
@@ -98,7 +98,7 @@ def stuck_condition(
     for i, s in enumerate(stages):
         ors.append(f"(stage = :s{i} AND stage_entered_at < :c{i})")
         params[f"s{i}"] = s
-        params[f"c{i}"] = domain.stuck_cutoff(s, now, expected_days)
+        params[f"c{i}"] = report_math.stuck_cutoff(s, now, expected_days)
     return f"is_open AND ({' OR '.join(ors)}) AND {where}", params
 
 

@@ -1,9 +1,10 @@
-"""Funnel arithmetic: pure rules the analytics projections and reports are built from.
+"""The analytics fold: pure rules the projections are built from.
 
 No I/O here. The projections fold each logged event into a per-lead ``LeadState`` with
 ``fold``; the ``Effects`` it returns are what the projection tables count (stage entries
 and exits, first-time milestones per inquiry cohort, revenue, attributed revenue). The
-report functions turn summed counts into rates, percentiles, ROI and a lead plan.
+report arithmetic (rates, percentiles, ROI) is in ``metrics``, the lead plan in
+``planning``, revenue attribution in ``attribution``.
 
 Analytics records what happened; it never refuses a transition. Events of one lead from
 different producers may reach the log out of occurred-at order, so durations are clamped
@@ -12,12 +13,13 @@ at zero rather than rejected.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
+from leadflow.analytics.attribution import Touch, attribute_all
+from leadflow.analytics.segments import UNKNOWN
 from leadflow.events.lifecycle import (
     MOVES,
     OPEN_STAGES,
@@ -25,7 +27,6 @@ from leadflow.events.lifecycle import (
     STAGE_ORDER,
     Cycle,
     move_for,
-    target_stage,
 )
 from leadflow.events.process import built_in_process
 
@@ -86,8 +87,6 @@ def cycle_after(event_type: str, current: str | None, cycle: str) -> str:
 # process definition's; the reports use the published one (``process_reports``).
 DEFAULT_EXPECTED_DAYS: dict[str, float] = built_in_process().expected_days()
 
-UNKNOWN = "(none)"  # segment value for a missing channel/campaign, so GROUP BY keys are never NULL
-
 
 # -- facts and lead state -----------------------------------------------------------------
 
@@ -102,16 +101,6 @@ class Fact(NamedTuple):
     event_type: str
     occurred_at: datetime
     payload: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Touch:
-    """A marketing touch (inquiry or campaign activity) that revenue may be attributed to."""
-
-    at: datetime
-    channel: str
-    campaign: str
-    kind: str  # "inquiry" | "activity"
 
 
 @dataclass(slots=True)
@@ -458,363 +447,3 @@ _REP_ACTIONS = frozenset(
         "deal.lost",
     }
 )
-
-
-# -- attribution ------------------------------------------------------------------------
-
-ATTRIBUTION_MODELS: tuple[str, ...] = (
-    "first_touch",
-    "last_touch",
-    "linear",
-    "u_shaped",
-    "w_shaped",
-)
-
-
-def attribution_weights(n: int, model: str, key_indexes: Sequence[int] = ()) -> list[float]:
-    """Share of credit for each of ``n`` touches (oldest first); the shares sum to 1.
-
-    U-shaped: 40 % first, 40 % last, 20 % spread over the middle (two touches: 50/50).
-    W-shaped: 30 % each to first touch, the lead-creation (MQL) touch and the opportunity
-    touch (``key_indexes`` = those two), 10 % spread over the others; with no others the
-    10 % goes to the key touches equally. Key touches that coincide add up their shares.
-    """
-    if n <= 0:
-        return []
-    if model not in ATTRIBUTION_MODELS:
-        raise ValueError(f"unknown attribution model {model!r}")
-    w = [0.0] * n
-    if model == "first_touch":
-        w[0] = 1.0
-    elif model == "last_touch":
-        w[-1] = 1.0
-    elif model == "linear":
-        w = [1.0 / n] * n
-    elif model == "u_shaped":
-        if n == 1:
-            w[0] = 1.0
-        elif n == 2:
-            w = [0.5, 0.5]
-        else:
-            w[0] = w[-1] = 0.4
-            for i in range(1, n - 1):
-                w[i] = 0.2 / (n - 2)
-    else:  # w_shaped
-        keys = [0, *(min(max(k, 0), n - 1) for k in key_indexes)]
-        while len(keys) < 3:
-            keys.append(n - 1)
-        for k in keys:
-            w[k] += 0.3
-        others = [i for i in range(n) if i not in set(keys)]
-        if others:
-            for i in others:
-                w[i] += 0.1 / len(others)
-        else:
-            for k in keys:
-                w[k] += 0.1 / len(keys)
-    return w
-
-
-def _last_index_at_or_before(touches: Sequence[Touch], moment: datetime | None) -> int:
-    if moment is None:
-        return len(touches) - 1
-    idx = 0
-    for i, t in enumerate(touches):
-        if t.at <= moment:
-            idx = i
-    return idx
-
-
-def attribute_all(
-    touches: Sequence[Touch], won_at: datetime, mql_at: datetime | None, opp_at: datetime | None
-) -> dict[str, list[tuple[Touch, float]]]:
-    """Credit per touch under every model, over the touches up to the win (time order)."""
-    ordered = sorted((t for t in touches if t.at <= won_at), key=lambda t: t.at)
-    if not ordered:
-        ordered = [Touch(won_at, UNKNOWN, UNKNOWN, "none")]
-    keys = (
-        _last_index_at_or_before(ordered, mql_at),
-        _last_index_at_or_before(ordered, opp_at),
-    )
-    out: dict[str, list[tuple[Touch, float]]] = {}
-    for model in ATTRIBUTION_MODELS:
-        weights = attribution_weights(len(ordered), model, keys)
-        out[model] = [(t, w) for t, w in zip(ordered, weights, strict=True) if w > 0]
-    return out
-
-
-# -- reports ----------------------------------------------------------------------------
-
-
-def rate(numerator: float, denominator: float) -> float | None:
-    """A ratio, or None when there is nothing to divide by (never a fake 0 %)."""
-    if not denominator:
-        return None
-    return numerator / denominator
-
-
-@dataclass(frozen=True, slots=True)
-class StageRow:
-    stage: str
-    count: int
-    conversion_to_next: float | None  # share of this stage that reached the next milestone
-    conversion_from_inquiry: float | None
-
-
-def waterfall(counts: Mapping[str, int]) -> list[StageRow]:
-    """Milestone counts with conversion to the next milestone and from inquiry."""
-    rows = []
-    inquiries = counts.get("inquiry", 0)
-    for i, m in enumerate(MILESTONES):
-        n = counts.get(m, 0)
-        nxt = counts.get(MILESTONES[i + 1], 0) if i + 1 < len(MILESTONES) else None
-        rows.append(
-            StageRow(
-                stage=m,
-                count=n,
-                conversion_to_next=rate(nxt, n) if nxt is not None else None,
-                conversion_from_inquiry=rate(n, inquiries),
-            )
-        )
-    return rows
-
-
-def stage_of_event(event_type: str) -> str | None:
-    """The stage an event type enters (for display), per the kernel's lifecycle table."""
-    stage = target_stage(event_type)
-    return stage.value if stage is not None else None
-
-
-# -- rollups ----------------------------------------------------------------------------
-
-ALL = ""  # segment value of a rollup row that sums every channel (or campaign)
-ROLLUP_GRAINS: dict[str, str] = {"day": "d", "week": "w", "month": "m"}
-
-
-def next_period(start: date, grain: str) -> date:
-    if grain == "day":
-        return start + timedelta(days=1)
-    if grain == "week":
-        return start + timedelta(days=7)
-    if grain == "month":
-        return (start.replace(day=28) + timedelta(days=4)).replace(day=1)
-    raise ValueError(f"unknown grain {grain!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class RangeSplit:
-    """A date range as whole ``grain`` periods [full_from, full_to] (period starts; None =
-    unbounded) plus the leftover days at the edges, each an inclusive (first, last) pair."""
-
-    full_from: date | None
-    full_to: date | None
-    has_full: bool
-    edges: tuple[tuple[date | None, date | None], ...]
-
-
-def split_range(start: date | None, end: date | None, grain: str) -> RangeSplit:
-    """Split [start, end] (inclusive, None = open) into whole periods and edge days."""
-    first = None if start is None else cohort_start(start, grain)
-    if first is not None and start is not None and first != start:
-        first = next_period(first, grain)
-    last = None if end is None else cohort_start(end, grain)
-    if last is not None and end is not None and next_period(last, grain) - timedelta(days=1) != end:
-        last = _previous_period(last, grain)
-    if first is not None and last is not None and first > last:
-        return RangeSplit(None, None, False, ((start, end),))
-    edges: list[tuple[date | None, date | None]] = []
-    if start is not None and first is not None and start < first:
-        edges.append((start, first - timedelta(days=1)))
-    if end is not None and last is not None:
-        after = next_period(last, grain)
-        if after <= end:
-            edges.append((after, end))
-    return RangeSplit(first, last, True, tuple(edges))
-
-
-def _previous_period(start: date, grain: str) -> date:
-    if grain == "week":
-        return start - timedelta(days=7)
-    if grain == "month":
-        return (start - timedelta(days=1)).replace(day=1)
-    return start - timedelta(days=1)
-
-
-def cohort_start(day: date, grain: str) -> date:
-    """First day of the ISO week (Monday) or month containing ``day``."""
-    if grain == "week":
-        return day - timedelta(days=day.weekday())
-    if grain == "month":
-        return day.replace(day=1)
-    if grain == "day":
-        return day
-    raise ValueError(f"unknown cohort grain {grain!r}")
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolation percentile, the same definition as SQL ``percentile_cont``."""
-    if not values:
-        return None
-    data = sorted(values)
-    pos = (len(data) - 1) * q
-    lo = math.floor(pos)
-    hi = math.ceil(pos)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
-@dataclass(frozen=True, slots=True)
-class CostRow:
-    campaign: str
-    channel: str
-    start: date
-    end: date  # inclusive
-    amount: float
-
-
-def prorated_cost(costs: Iterable[CostRow], start: date | None, end: date | None) -> float:
-    """Cost falling inside [start, end], spread evenly over each cost row's days."""
-    total = 0.0
-    for c in costs:
-        lo = max(c.start, start) if start else c.start
-        hi = min(c.end, end) if end else c.end
-        if hi < lo:
-            continue
-        days = (c.end - c.start).days + 1
-        total += c.amount * ((hi - lo).days + 1) / days
-    return total
-
-
-@dataclass(frozen=True, slots=True)
-class SourceMetrics:
-    inquiries: int
-    mqls: int
-    sqls: int
-    opportunities: int
-    won: int
-    pipeline: float
-    won_revenue: float
-    cost: float | None
-
-    @property
-    def mql_rate(self) -> float | None:
-        return rate(self.mqls, self.inquiries)
-
-    @property
-    def sql_rate(self) -> float | None:
-        return rate(self.sqls, self.inquiries)
-
-    @property
-    def win_rate(self) -> float | None:
-        return rate(self.won, self.opportunities)
-
-    @property
-    def cost_per_lead(self) -> float | None:
-        return rate(self.cost, self.inquiries) if self.cost is not None else None
-
-    @property
-    def roi(self) -> float | None:
-        """(won revenue - cost) / cost."""
-        if self.cost is None or not self.cost:
-            return None
-        return (self.won_revenue - self.cost) / self.cost
-
-
-def is_stuck(
-    stage: str,
-    entered_at: datetime,
-    now: datetime,
-    expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS,
-) -> bool:
-    """An open lead is stuck once it sat in its stage longer than the stage's expected time."""
-    if stage in CLOSED_STAGES or stage not in expected_days:
-        return False
-    return now - entered_at > timedelta(days=expected_days[stage])
-
-
-def stuck_cutoff(
-    stage: str, now: datetime, expected_days: Mapping[str, float] = DEFAULT_EXPECTED_DAYS
-) -> datetime:
-    """Leads that entered ``stage`` before this moment are stuck (the SQL form of is_stuck)."""
-    return now - timedelta(days=expected_days[stage])
-
-
-# -- lead plan --------------------------------------------------------------------------
-
-PLAN_STEPS: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
-
-
-@dataclass(frozen=True, slots=True)
-class PlanLine:
-    segment: str
-    revenue: float
-    avg_deal: float | None
-    needed: dict[str, int]  # milestone -> how many
-    feasible: bool  # False when a measured rate is zero/unknown
-
-
-def lead_plan(
-    revenue: float,
-    counts: Mapping[str, int],
-    won_revenue: float,
-    segment: str = "all",
-    won_deals: int | None = None,
-) -> PlanLine:
-    """Work back from a revenue goal through measured milestone conversion rates.
-
-    wins = ceil(revenue / average deal); each earlier milestone = ceil(next / rate). The
-    average deal is ``won_revenue`` over ``won_deals`` (the deals won in the goal's
-    currency; default: every won lead).
-    """
-    won = counts.get("won", 0) if won_deals is None else won_deals
-    avg_deal = rate(won_revenue, won)
-    needed: dict[str, int] = {}
-    if not avg_deal or revenue <= 0:
-        return PlanLine(
-            segment,
-            revenue,
-            avg_deal,
-            {m: 0 for m in PLAN_STEPS} if revenue <= 0 else {},
-            revenue <= 0,
-        )
-    n = math.ceil(round(revenue / avg_deal, 9))
-    needed["won"] = n
-    for i in range(len(PLAN_STEPS) - 2, -1, -1):
-        here, nxt = PLAN_STEPS[i], PLAN_STEPS[i + 1]
-        r = rate(counts.get(nxt, 0), counts.get(here, 0))
-        if not r:
-            return PlanLine(segment, revenue, avg_deal, needed, False)
-        n = math.ceil(round(n / r, 9))
-        needed[here] = n
-    return PlanLine(segment, revenue, avg_deal, {m: needed[m] for m in PLAN_STEPS}, True)
-
-
-def plan_mix(
-    revenue: float,
-    per_source: Mapping[
-        str, tuple[Mapping[str, int], float] | tuple[Mapping[str, int], float, int]
-    ],
-    mix: Mapping[str, float] | None = None,
-) -> list[PlanLine]:
-    """Split the goal over sources (by ``mix`` or by each source's share of won revenue)
-    and plan each with its own measured rates (and, given, its won deals)."""
-    if mix is None:
-        total = sum(v[1] for v in per_source.values())
-        mix = {s: (v[1] / total if total else 0.0) for s, v in per_source.items()}
-    share_sum = sum(mix.values())
-    lines = []
-    for source, share in mix.items():
-        if share <= 0:
-            continue
-        entry = per_source.get(source, ({}, 0.0))
-        deals = entry[2] if len(entry) > 2 else None
-        lines.append(lead_plan(revenue * share / share_sum, entry[0], entry[1], source, deals))
-    return lines
-
-
-PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91, "year": 365}
-
-
-def period_days(period: str) -> int:
-    if period not in PERIOD_DAYS:
-        raise ValueError(f"period must be one of {sorted(PERIOD_DAYS)}")
-    return PERIOD_DAYS[period]

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from leadflow.analytics.domain import UNKNOWN, cycle_after, source_of, stage_entered
+from leadflow.analytics.domain import cycle_after, source_of, stage_entered
+from leadflow.analytics.segments import UNKNOWN
 from leadflow.events.lifecycle import Cycle
 
 # A stage's way forward (anything else a lead leaves it for is leakage). Hold resumes are

@@ -11,9 +11,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from leadflow.analytics.domain import MILESTONES, rate
+from leadflow.analytics.domain import MILESTONES
+from leadflow.analytics.report_math import rate
 
 
 def measured_rates(counts: Mapping[str, int]) -> dict[str, float | None]:
@@ -50,3 +52,83 @@ def rep_capacity(
         "reps_needed": needed,
         "reps_short": max(0, needed - active_reps) if needed is not None else None,
     }
+
+
+PLAN_STEPS: tuple[str, ...] = ("inquiry", "mql", "sal", "sql", "opportunity", "won")
+
+
+@dataclass(frozen=True, slots=True)
+class PlanLine:
+    segment: str
+    revenue: float
+    avg_deal: float | None
+    needed: dict[str, int]  # milestone -> how many
+    feasible: bool  # False when a measured rate is zero/unknown
+
+
+def lead_plan(
+    revenue: float,
+    counts: Mapping[str, int],
+    won_revenue: float,
+    segment: str = "all",
+    won_deals: int | None = None,
+) -> PlanLine:
+    """Work back from a revenue goal through measured milestone conversion rates.
+
+    wins = ceil(revenue / average deal); each earlier milestone = ceil(next / rate). The
+    average deal is ``won_revenue`` over ``won_deals`` (the deals won in the goal's
+    currency; default: every won lead).
+    """
+    won = counts.get("won", 0) if won_deals is None else won_deals
+    avg_deal = rate(won_revenue, won)
+    needed: dict[str, int] = {}
+    if not avg_deal or revenue <= 0:
+        return PlanLine(
+            segment,
+            revenue,
+            avg_deal,
+            {m: 0 for m in PLAN_STEPS} if revenue <= 0 else {},
+            revenue <= 0,
+        )
+    n = math.ceil(round(revenue / avg_deal, 9))
+    needed["won"] = n
+    for i in range(len(PLAN_STEPS) - 2, -1, -1):
+        here, nxt = PLAN_STEPS[i], PLAN_STEPS[i + 1]
+        r = rate(counts.get(nxt, 0), counts.get(here, 0))
+        if not r:
+            return PlanLine(segment, revenue, avg_deal, needed, False)
+        n = math.ceil(round(n / r, 9))
+        needed[here] = n
+    return PlanLine(segment, revenue, avg_deal, {m: needed[m] for m in PLAN_STEPS}, True)
+
+
+def plan_mix(
+    revenue: float,
+    per_source: Mapping[
+        str, tuple[Mapping[str, int], float] | tuple[Mapping[str, int], float, int]
+    ],
+    mix: Mapping[str, float] | None = None,
+) -> list[PlanLine]:
+    """Split the goal over sources (by ``mix`` or by each source's share of won revenue)
+    and plan each with its own measured rates (and, given, its won deals)."""
+    if mix is None:
+        total = sum(v[1] for v in per_source.values())
+        mix = {s: (v[1] / total if total else 0.0) for s, v in per_source.items()}
+    share_sum = sum(mix.values())
+    lines = []
+    for source, share in mix.items():
+        if share <= 0:
+            continue
+        entry = per_source.get(source, ({}, 0.0))
+        deals = entry[2] if len(entry) > 2 else None
+        lines.append(lead_plan(revenue * share / share_sum, entry[0], entry[1], source, deals))
+    return lines
+
+
+PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91, "year": 365}
+
+
+def period_days(period: str) -> int:
+    if period not in PERIOD_DAYS:
+        raise ValueError(f"period must be one of {sorted(PERIOD_DAYS)}")
+    return PERIOD_DAYS[period]

@@ -6,13 +6,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from leadflow.analytics.domain import UNKNOWN, Effects, Fact, LeadState
+from leadflow.analytics.domain import Effects, Fact, LeadState
 from leadflow.analytics.fold_group import (
     NO_CURRENCY,
     LeadProjection,
     count_rows,
     exact_decimal,
 )
+from leadflow.analytics.segments import UNKNOWN
 from leadflow.analytics.staging import Records, Stage
 
 REP_COLUMNS = (

@@ -17,9 +17,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.analytics import domain, planning
+from leadflow.analytics import domain, planning, report_math, segments
 from leadflow.analytics.cohort import stuck_condition
-from leadflow.analytics.domain import MILESTONES, CostRow, SourceMetrics
+from leadflow.analytics.domain import MILESTONES
 from leadflow.analytics.projections import (
     MILESTONE_COLUMNS,
     MILESTONE_OF_COLUMN,
@@ -27,6 +27,7 @@ from leadflow.analytics.projections import (
     SOURCE_COLUMNS,
 )
 from leadflow.analytics.rep_projection import REP_COLUMNS, SLA_COLUMNS
+from leadflow.analytics.report_math import CostRow, SourceMetrics
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,10 @@ def _r(value: float | None, ndigits: int = 4) -> float | None:
 
 
 def _rollup_where(
-    split: domain.RangeSplit, coarse: str, params: dict[str, Any], segments: Filters | None = None
+    split: report_math.RangeSplit,
+    coarse: str,
+    params: dict[str, Any],
+    segments: Filters | None = None,
 ) -> str:
     """Rows of a rollup table covering ``split``: whole periods from the ``coarse`` grain,
     the edge days from the daily rows (one index range each).
@@ -92,8 +96,8 @@ def _rollup_where(
     campaign) and for the grand total, so a filtered edge day sums its campaigns."""
     coarse_seg = daily_seg = ""
     if segments is not None:
-        params["ch"] = segments.channel or domain.ALL
-        params["cp"] = segments.campaign or domain.ALL
+        params["ch"] = segments.channel or report_math.ALL
+        params["cp"] = segments.campaign or report_math.ALL
         coarse_seg = " AND channel = :ch AND campaign = :cp"
         if not segments.channel and not segments.campaign:
             daily_seg = " AND channel = :ch AND campaign = :cp"
@@ -128,7 +132,7 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     for the filtered channel/campaign (or its total row): a handful of rows per period."""
     params: dict[str, Any] = {"grain": grain}
     where = _rollup_where(
-        domain.split_range(f.start, f.end, grain), domain.ROLLUP_GRAINS[grain], params, f
+        report_math.split_range(f.start, f.end, grain), report_math.ROLLUP_GRAINS[grain], params, f
     )
     cohorts: dict[date, dict[str, int]] = {}
     totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
@@ -147,7 +151,7 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
                 reached[milestone] = int(n)
                 totals[milestone] += int(n)
     fparams: dict[str, Any] = {}
-    fwhere = _rollup_where(domain.split_range(f.start, f.end, "month"), "m", fparams, f)
+    fwhere = _rollup_where(report_math.split_range(f.start, f.end, "month"), "m", fparams, f)
     entries = {s: 0 for s in domain.STAGES}
     flows = []
     for from_stage, to_stage, via, n in await conn.execute(
@@ -159,11 +163,11 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     ):
         entries[to_stage] = entries.get(to_stage, 0) + int(n)
         flows.append({"from": from_stage, "to": to_stage, "via": via, "count": int(n)})
-    waterfall = [_stage_row(r) for r in domain.waterfall(totals)]
+    waterfall = [_stage_row(r) for r in report_math.waterfall(totals)]
     money = await _cohort_money(conn, f, grain)
     cohort_rows = []
     for cohort, counts in cohorts.items():
-        for r in domain.waterfall(counts):
+        for r in report_math.waterfall(counts):
             cohort_rows.append({"cohort": cohort.isoformat(), **_stage_row(r)})
     return {
         "filters": f.as_dict(),
@@ -209,7 +213,7 @@ async def _cohort_money(conn: AsyncConnection, f: Filters, grain: str) -> list[d
     return out
 
 
-def _stage_row(r: domain.StageRow) -> dict[str, Any]:
+def _stage_row(r: report_math.StageRow) -> dict[str, Any]:
     return {
         "stage": r.stage,
         "count": r.count,
@@ -308,7 +312,7 @@ async def source_counts(
     revenue and won deals (``money``)."""
     col = SOURCE_DIMENSIONS[group_by]
     where, params = f.where("period", dates=False)
-    where += " AND " + _rollup_where(domain.split_range(f.start, f.end, "month"), "m", params)
+    where += " AND " + _rollup_where(report_math.split_range(f.start, f.end, "month"), "m", params)
     sums = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
     out: dict[str, dict[str, Any]] = {}
     for row in await conn.execute(
@@ -363,7 +367,7 @@ async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") 
                 and (not f.campaign or x.campaign == f.campaign)
             ]
             for cur in sorted({cur for cur, _ in mine}):
-                costs_by_currency[cur] = domain.prorated_cost(
+                costs_by_currency[cur] = report_math.prorated_cost(
                     [x for k, x in mine if k == cur], f.start, f.end
                 )
         base = SourceMetrics(
@@ -488,7 +492,7 @@ async def reps(
             f"SELECT rep_id, currency, sum(won_revenue) FROM rep_daily WHERE {where}{extra} "
             "AND currency <> '' AND rep_id <> :none GROUP BY 1, 2 ORDER BY 1, 2"
         ),
-        {**params, "none": domain.UNKNOWN},
+        {**params, "none": segments.UNKNOWN},
     ):
         money.setdefault(rep_id, {})[currency] = _num(revenue)
     for row in await conn.execute(
@@ -496,7 +500,7 @@ async def reps(
             f"SELECT rep_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], {sums} "
             f"FROM rep_daily WHERE {where}{extra} AND rep_id <> :none GROUP BY 1 ORDER BY 1"
         ),
-        {**params, "none": domain.UNKNOWN},
+        {**params, "none": segments.UNKNOWN},
     ):
         c = {k: _num(v) for k, v in zip(REP_COLUMNS, row[2:], strict=True)}
         decided = c["accepted"] + c["rejected"]
@@ -509,8 +513,8 @@ async def reps(
                     {"currency": cur, "won_revenue": round(v, 2)}
                     for cur, v in sorted(money.get(row[0], {}).items())
                 ],
-                "acceptance_rate": _r(domain.rate(c["accepted"], decided)),
-                "rejection_rate": _r(domain.rate(c["rejected"], decided)),
+                "acceptance_rate": _r(report_math.rate(c["accepted"], decided)),
+                "rejection_rate": _r(report_math.rate(c["rejected"], decided)),
             }
         )
     if not rep:
@@ -520,7 +524,7 @@ async def reps(
                 f"sum(assigned) FROM rep_daily WHERE {where}{extra} AND queue_id <> :none "
                 "GROUP BY 1 ORDER BY 1"
             ),
-            {**params, "none": domain.UNKNOWN},
+            {**params, "none": segments.UNKNOWN},
         ):
             queues.append({"queue_id": queue_id, "team_id": team_id, "assigned": int(n)})
     reasons = [
@@ -565,7 +569,7 @@ def _sla(c: dict[str, Any]) -> dict[str, Any]:
     counted once, on the day it started: sla-monitor's ``met_on_time_pct`` / 100
     (docs/metrics.md)."""
     out = {k: (int(v) if k in SLA_COLUMNS[:7] else v) for k, v in c.items()}
-    out["compliance"] = _r(domain.rate(c["met_on_time"], c["met_on_time"] + c["late"]))
+    out["compliance"] = _r(report_math.rate(c["met_on_time"], c["met_on_time"] + c["late"]))
     met = c["met_on_time"] + c["met_late"]
     out["mean_response_hours"] = _r(c["elapsed_seconds"] / met / 3600) if met else None
     del out["elapsed_seconds"]
@@ -665,7 +669,7 @@ async def timeline(
                 "event_type": event_type,
                 "occurred_at": occurred.isoformat(),
                 "recorded_at": recorded.isoformat(),
-                "stage": domain.stage_of_event(event_type),
+                "stage": report_math.stage_of_event(event_type),
                 "payload": {**payload, **(fields or {})} if personal else payload,
             }
         )
@@ -731,8 +735,8 @@ async def plan(
             total[k] += c["counts"][k]
         won_revenue += money(c, "won_revenue")
         won_deals += money(c, "won_deals")
-    overall = domain.lead_plan(revenue, milestones(total), won_revenue, "all", int(won_deals))
-    lines = domain.plan_mix(
+    overall = planning.lead_plan(revenue, milestones(total), won_revenue, "all", int(won_deals))
+    lines = planning.plan_mix(
         revenue,
         {
             s: (milestones(c["counts"]), money(c, "won_revenue"), int(money(c, "won_deals")))
@@ -745,12 +749,12 @@ async def plan(
     if f.start and f.end:
         days = (f.end - f.start).days + 1
     measured_per_period = (
-        {m: round(n * domain.period_days(period) / days, 1) for m, n in milestones(total).items()}
+        {m: round(n * planning.period_days(period) / days, 1) for m, n in milestones(total).items()}
         if days
         else None
     )
 
-    def line(p: domain.PlanLine) -> dict[str, Any]:
+    def line(p: planning.PlanLine) -> dict[str, Any]:
         return {
             "segment": p.segment,
             "currency": currency,
@@ -766,7 +770,7 @@ async def plan(
         counts = per_channel.get(row["segment"], {}).get("counts")
         row["share"] = round(row["revenue"] / goal, 4) if goal else None
         row["measured_rates"] = planning.measured_rates(milestones(counts)) if counts else None
-    capacity = await _rep_capacity(conn, f, rows[0].get("mql"), domain.period_days(period))
+    capacity = await _rep_capacity(conn, f, rows[0].get("mql"), planning.period_days(period))
     return {
         "capacity": capacity,
         "filters": f.as_dict(),
@@ -775,7 +779,7 @@ async def plan(
         "period": period,
         "measured_rates": {
             r["stage"]: r["conversion_to_next"]
-            for r in map(_stage_row, domain.waterfall(milestones(total)))
+            for r in map(_stage_row, report_math.waterfall(milestones(total)))
         },
         "measured_per_period": measured_per_period,
         "plan": rows[0],
@@ -796,7 +800,7 @@ async def _rep_capacity(
                 "coalesce(sum(assigned), 0), min(day), max(day) "
                 f"FROM rep_daily WHERE {where} AND rep_id <> :none"
             ),
-            {**params, "none": domain.UNKNOWN},
+            {**params, "none": segments.UNKNOWN},
         )
     ).one()
     days = None
