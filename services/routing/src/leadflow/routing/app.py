@@ -10,7 +10,7 @@ from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.access import add_token_resolver
 from leadflow.events.clock import Clock
 from leadflow.events.shredding import LeadKeyCodec
-from leadflow.routing.api import rep_token_principal, router, rules_router, sales_router
+from leadflow.routing.api import ROUTERS, rep_token_principal
 from leadflow.routing.crm import crm_router
 from leadflow.routing.handlers import build_handlers
 from leadflow.routing.settings import RoutingSettings
@@ -44,9 +44,7 @@ def create_app(settings: RoutingSettings | None = None, *, clock: Clock | None =
     kit = create_kit(settings, clock=clock)
     return create_service_app(
         kit,
-        router,
-        rules_router,
-        sales_router,
+        *ROUTERS,
         team_router,
         crm_router,
         title="Leadflow routing",

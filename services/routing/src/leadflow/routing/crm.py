@@ -33,7 +33,9 @@ from leadflow.events import AdminDep, KitDep
 from leadflow.events.catalogue.routing import CustomerChurned
 from leadflow.events.errors import Problem, UnknownLead
 from leadflow.events.lifecycle import CUSTOMER_STAGES, Cycle, Stage
-from leadflow.routing import api, store
+from leadflow.routing import store
+from leadflow.routing.api import handoff as api
+from leadflow.routing.api.common import Caller, _validated
 
 Outcome = Literal["opportunity", "won", "lost", "churned"]
 crm_router = APIRouter(dependencies=[AdminDep])
@@ -181,7 +183,7 @@ async def crm_event(
     if mapping is not None:
         chosen, event = PRESETS[mapping], body
     else:
-        parsed = api._validated(CrmIn, body)
+        parsed = _validated(CrmIn, body)
         chosen, event = parsed.mapping, parsed.event
     system = str(pick(event, chosen.source_system) or chosen.default_source_system or "") or None
     crm_event_id = pick(event, chosen.event_id) or idempotency_key
@@ -228,7 +230,7 @@ async def _record(
         reason = str(pick(event, chosen.reason) or "") or None
         churned = await _churn(kit, lead_id, reason, chosen.default_source_system)
         return {"lead_id": str(lead_id), "outcome": outcome, "recorded": [churned]}
-    who = api.Caller()
+    who = Caller()
     recorded: list[dict[str, Any]] = []
 
     async def step(result: api.ActionOut) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events import KitDep
 from leadflow.routing import store
-from leadflow.routing.api import CallerDep, Doc, IdPath, _not_found
+from leadflow.routing.api.common import CallerDep, Doc, IdPath, _not_found
 from leadflow.routing.domain import Queue, Rep, Team
 
 team_router = APIRouter()

@@ -1,0 +1,136 @@
+"""Admin routes for the roster: reps, teams and queues (documents, deletes refused while
+anything still uses them) and account owners.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadflow.events import KitDep
+from leadflow.events.access import Permission, requires
+from leadflow.events.errors import Problem
+from leadflow.routing import store
+from leadflow.routing.api.common import (
+    _SLUG,
+    Doc,
+    IdPath,
+    _cache,
+    _not_found,
+    _validated,
+)
+from leadflow.routing.domain import (
+    Queue,
+    Rep,
+    Team,
+    users_of,
+)
+
+router = APIRouter(dependencies=[requires(Permission.ROUTING_CONFIG)])
+
+
+def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue]) -> None:
+    async def put(kit: KitDep, id_: IdPath, body: Annotated[Doc, Body()]) -> Doc:
+        model = _validated(cls, {**body, "id": id_})
+        async with kit.unit_of_work() as uow:
+            await store.put_doc(uow.conn, model)
+        return model.model_dump(mode="json")
+
+    async def get(kit: KitDep, id_: IdPath) -> Doc:
+        async with kit.connect() as conn:
+            model = await store.get_doc(conn, cls, id_)
+        if model is None:
+            raise _not_found(kind, id_)
+        return model.model_dump(mode="json")
+
+    async def list_(kit: KitDep) -> list[Doc]:
+        async with kit.connect() as conn:
+            return [m.model_dump(mode="json") for m in await store.list_docs(conn, cls)]
+
+    async def delete(kit: KitDep, id_: IdPath) -> None:
+        async with kit.unit_of_work() as uow:
+            # Under the decision lock: no lead is assigned to it while the check runs.
+            await store.decision_lock(uow.conn)
+            if await store.get_doc(uow.conn, cls, id_) is None:
+                raise _not_found(kind, id_)
+            config = await _cache(kit).get(uow.conn)
+            uses = users_of(kind, id_, config.rules, config.roster)
+            leads = await store.open_leads_of(uow.conn, kind, id_)
+            if leads:
+                uses.append(
+                    {
+                        "field": "leads",
+                        "message": f"{len(leads)} open lead(s) are with this {kind}, "
+                        f"e.g. {', '.join(str(x) for x in leads[:5])}: reassign them first",
+                    }
+                )
+            if uses:
+                raise Problem(
+                    409,
+                    f"{kind.capitalize()} in use",
+                    f"{kind} {id_!r} is in use: "
+                    + "; ".join(f"{u['field']}: {u['message']}" for u in uses),
+                    errors=uses,
+                )
+            await store.delete_doc(uow.conn, cls, id_)
+            if cls is Rep:  # a rep who is gone works no queue: their tokens go with them
+                await store.revoke_rep_tokens(uow.conn, id_)
+
+    path = f"/v1/routing/{plural}"
+    tags: list[str | Enum] = ["admin"]
+    router.add_api_route(
+        f"{path}/{{id_}}", put, methods=["PUT"], tags=tags, summary=f"Create or replace a {kind}"
+    )
+    router.add_api_route(f"{path}/{{id_}}", get, methods=["GET"], tags=tags, summary=f"One {kind}")
+    router.add_api_route(path, list_, methods=["GET"], tags=tags, summary=f"All {plural}")
+    router.add_api_route(
+        f"{path}/{{id_}}",
+        delete,
+        methods=["DELETE"],
+        status_code=204,
+        tags=tags,
+        summary=f"Remove a {kind}",
+    )
+
+
+_doc_routes("rep", "reps", Rep)
+_doc_routes("team", "teams", Team)
+_doc_routes("queue", "queues", Queue)
+
+
+class AccountOwnerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rep_id: str = Field(pattern=_SLUG)
+
+
+@router.put("/v1/routing/accounts/{account_key}", tags=["admin"], summary="Set an account's owner")
+async def put_account_owner(
+    kit: KitDep,
+    account_key: Annotated[str, Path(min_length=1, max_length=255)],
+    body: AccountOwnerIn,
+) -> dict[str, str]:
+    async with kit.unit_of_work() as uow:
+        if await store.get_doc(uow.conn, Rep, body.rep_id) is None:
+            raise Problem(
+                422,
+                "Invalid request",
+                f"unknown rep {body.rep_id!r}",
+                errors=[{"field": "rep_id", "message": "unknown rep"}],
+            )
+        await store.set_account_owner(uow.conn, account_key, body.rep_id)
+    return {"account_key": account_key.lower(), "rep_id": body.rep_id}
+
+
+@router.delete("/v1/routing/accounts/{account_key}", status_code=204, tags=["admin"])
+async def delete_account_owner(kit: KitDep, account_key: str) -> None:
+    async with kit.unit_of_work() as uow:
+        await store.set_account_owner(uow.conn, account_key, None)
+
+
+@router.get("/v1/routing/accounts", tags=["admin"], summary="Account owners")
+async def list_account_owners(kit: KitDep) -> dict[str, str]:
+    async with kit.connect() as conn:
+        return await store.account_owners(conn)

@@ -1,0 +1,117 @@
+"""A sales manager's reassignment and the read views: a rep's queue, a lead's owner and
+the explanation of each decision on it.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadflow.events import KitDep
+from leadflow.events.access import Permission, requires
+from leadflow.events.errors import Problem, UnknownLead
+from leadflow.routing import store
+from leadflow.routing.api.common import (
+    _SLUG,
+    Doc,
+    IdPath,
+    LeadId,
+    ReaderDep,
+    _cache,
+    _not_found,
+)
+from leadflow.routing.api.handoff import ActionOut
+from leadflow.routing.domain import (
+    ReassignRefused,
+    Rep,
+)
+from leadflow.routing.handlers import reassign_by_manager
+
+reassign_router = APIRouter(dependencies=[requires(Permission.ROUTING_CONFIG)])
+router = APIRouter()  # each view declares handoff.read through ReaderDep
+
+
+class ReassignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rep_id: str = Field(pattern=_SLUG, description="the rep who takes the lead over")
+    reason: str = Field(min_length=1, max_length=500, description="why, for the decision log")
+
+
+@reassign_router.post(
+    "/v1/leads/{lead_id}/reassign",
+    tags=["hand-off"],
+    summary="A sales manager hands an open lead to another rep (lead.reassigned)",
+    responses={409: {"description": "lead not open, same rep, or rep unavailable"}},
+)
+async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
+    """Under the routing decision lock (so loads and caps stay exact against concurrent
+    assignments) and the lead's row lock; the decision is ``manual_reassignment``'s."""
+    async with kit.unit_of_work() as uow:
+        await store.decision_lock(uow.conn)
+        row = await store.lock_lead(uow.conn, lead_id)
+        if row is None:
+            raise UnknownLead(lead_id)
+        try:
+            event, decision = await reassign_by_manager(
+                uow, _cache(kit), row, body.rep_id, body.reason.strip() or body.reason
+            )
+        except ReassignRefused as refused:
+            raise Problem(
+                refused.status,
+                "Invalid request" if refused.status == 422 else "Cannot reassign",
+                refused.message,
+                errors=[{"field": refused.field, "message": refused.message}],
+            ) from None
+    return ActionOut(
+        lead_id=lead_id,
+        event_type=event.event_type,
+        event_id=event.event_id,
+        stage=row.stage.value if row.stage else None,
+        rep_id=decision.rep_id,
+    )
+
+
+@router.get(
+    "/v1/reps/{rep_id}/queue",
+    tags=["views"],
+    summary="A rep's open leads with SLA due times, soonest first",
+)
+async def rep_queue(kit: KitDep, who: ReaderDep, rep_id: IdPath) -> Doc:
+    who.may_see(rep_id)
+    async with kit.snapshot() as conn:
+        if await store.get_doc(conn, Rep, rep_id) is None:
+            raise _not_found("rep", rep_id)
+        leads = await store.rep_queue(conn, rep_id)
+    return {"rep_id": rep_id, "count": len(leads), "leads": leads}
+
+
+@router.get(
+    "/v1/leads/{lead_id}/assignment",
+    tags=["views"],
+    summary="Who owns the lead, whom to call, and the explanation of each decision "
+    "(assignments and reassignments)",
+)
+async def assignment(kit: KitDep, who: ReaderDep, lead_id: LeadId) -> Doc:
+    async with kit.snapshot() as conn:  # the lead and its decisions as of one moment
+        row = await store.get_lead(conn, lead_id)
+        if row is None:
+            raise UnknownLead(lead_id)
+        who.may_see(row.rep_id)
+        history = await store.assignment_history(conn, lead_id)
+        contact = await store.lead_contact(conn, lead_id)
+    return {
+        "lead_id": lead_id,
+        "stage": row.stage.value if row.stage else None,
+        "cycle": row.buying_cycle.value,  # new_business, or a customer's expansion
+        "contact": contact,
+        "assignee_kind": row.assignee_kind,
+        "rep_id": row.rep_id,
+        "team_id": row.team_id,
+        "queue_id": row.queue_id,
+        "assigned_at": row.assigned_at,
+        "excluded_reps": row.excluded_reps,
+        "opportunity_id": row.opportunity_id,
+        "amount": row.amount,
+        "currency": row.currency,
+        "decisions": history,
+    }
