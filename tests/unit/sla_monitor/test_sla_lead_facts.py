@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadContacted
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.sla_monitor.domain import (
-    BusinessCalendar,
     LeadFacts,
     already_ended,
     choose_calendar,

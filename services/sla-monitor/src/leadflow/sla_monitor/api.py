@@ -17,13 +17,13 @@ from pydantic import BaseModel
 
 from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
+from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.document_routes import document_router
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT64_MAX
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
-    BusinessCalendar,
     SlaPolicy,
     compliance,
 )

@@ -1,29 +1,30 @@
-"""Pure SLA rules: business calendars, deadline arithmetic, policies and the decisions they drive.
+"""Pure SLA rules: deadline arithmetic, policies and the decisions they drive.
 
 No I/O here. Handlers load state, call these functions, and persist what they return.
-
-Business time is *real elapsed time while the business is open*: working hours are written
-in local wall-clock time of the calendar's IANA zone and converted to instants per day, so a
-9-17 day is eight real hours even on a DST change day, and an interval that crosses a DST
-jump (rare, at night) counts the hours that really passed.
+Business calendars and business time are the kernel's (``leadflow.events.calendar``), shared
+with routing's rep working hours.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
-import re
 import statistics
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from leadflow.events.calendar import (
+    BusinessCalendar,
+    add_business_time,
+    as_utc,
+    business_time_between,
+)
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadReassigned
 from leadflow.events.catalogue.scoring import LeadQualified
@@ -33,11 +34,6 @@ from leadflow.events.lifecycle import Stage
 EscalationAction = Literal["remind_owner", "notify_manager", "reassign", "return_to_marketing"]
 DurationUnit = Literal["minutes", "hours", "days"]
 TimerKind = Literal["sla.warn", "sla.breach", "sla.escalate"]
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
-# How far ahead deadline arithmetic looks for working time before declaring the calendar empty.
-MAX_SEARCH_DAYS = 366 * 5
 
 DEFAULT_CALENDAR_ID = "default"
 
@@ -52,160 +48,8 @@ class DomainError(ValueError):
 
 
 # --------------------------------------------------------------------------------------
-# Business calendars
+# Business calendars (the type and its arithmetic are the kernel's: leadflow.events.calendar)
 # --------------------------------------------------------------------------------------
-
-
-def _parse_hhmm(text: str) -> int:
-    m = _HHMM.match(text.strip())
-    if not m:
-        raise ValueError(f"{text!r} is not HH:MM")
-    hours, minutes = int(m.group(1)), int(m.group(2))
-    if minutes >= 60 or hours > 24 or (hours == 24 and minutes):
-        raise ValueError(f"{text!r} is not a time of day (00:00-24:00)")
-    return hours * 60 + minutes
-
-
-class WorkingPeriod(BaseModel):
-    """One stretch of working hours on a weekday, local wall-clock, ``end`` may be ``24:00``."""
-
-    model_config = ConfigDict(frozen=True)
-
-    start: str
-    end: str
-
-    @model_validator(mode="after")
-    def _ordered(self) -> WorkingPeriod:
-        if _parse_hhmm(self.start) >= _parse_hhmm(self.end):
-            raise ValueError(f"start {self.start} must be before end {self.end}")
-        return self
-
-    @property
-    def start_minute(self) -> int:
-        return _parse_hhmm(self.start)
-
-    @property
-    def end_minute(self) -> int:
-        return _parse_hhmm(self.end)
-
-
-def _nine_to_five() -> dict[str, list[WorkingPeriod]]:
-    day = [WorkingPeriod(start="09:00", end="17:00")]
-    return {d: list(day) for d in WEEKDAYS[:5]}
-
-
-class BusinessCalendar(BaseModel):
-    """Working hours per weekday in one time zone, plus holidays (whole local days off)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    calendar_id: str = Field(min_length=1, max_length=100)
-    name: str = ""
-    timezone: str = "UTC"
-    hours: dict[str, list[WorkingPeriod]] = Field(default_factory=_nine_to_five)
-    holidays: list[date] = []
-    # Length of one "business day" for durations in days; defaults to the longest working day.
-    business_day_hours: float | None = Field(default=None, gt=0, le=24)
-    # Whose clock this is: reps and teams listed here are held to these hours.
-    rep_ids: list[str] = []
-    team_ids: list[str] = []
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
-
-    @field_validator("hours")
-    @classmethod
-    def _weekday_keys(cls, value: dict[str, list[WorkingPeriod]]) -> dict[str, list[WorkingPeriod]]:
-        out: dict[str, list[WorkingPeriod]] = {}
-        for key, periods in value.items():
-            day = key.strip().lower()[:3]
-            if day not in WEEKDAYS:
-                raise ValueError(f"{key!r} is not a weekday (mon..sun)")
-            ordered = sorted(periods, key=lambda p: p.start_minute)
-            for before, after in itertools.pairwise(ordered):
-                if after.start_minute < before.end_minute:
-                    raise ValueError(f"working periods overlap on {day}")
-            out[day] = ordered
-        return out
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def day_length(self) -> timedelta:
-        """What one business day is worth when a policy counts in days."""
-        if self.business_day_hours is not None:
-            return timedelta(hours=self.business_day_hours)
-        longest = max(
-            (sum(p.end_minute - p.start_minute for p in ps) for ps in self.hours.values()),
-            default=0,
-        )
-        return timedelta(minutes=longest) if longest else timedelta(hours=8)
-
-    def has_working_time(self) -> bool:
-        return any(self.hours.get(d) for d in WEEKDAYS)
-
-    def periods_on(self, day: date) -> list[tuple[datetime, datetime]]:
-        """The working intervals of one local date as aware UTC instants (empty on holidays)."""
-        if day in self.holidays:
-            return []
-        periods = self.hours.get(WEEKDAYS[day.weekday()], [])
-        zone = self.zone
-        out: list[tuple[datetime, datetime]] = []
-        for p in periods:
-            start = _local_instant(day, p.start_minute, zone)
-            end = _local_instant(day, p.end_minute, zone)
-            if end > start:
-                out.append((start, end))
-        return out
-
-    def intervals_from(self, instant: datetime) -> Iterator[tuple[datetime, datetime]]:
-        """Working intervals (UTC) that end after ``instant``, clipped to start no earlier."""
-        if not self.has_working_time():
-            raise DomainError("hours", f"calendar {self.calendar_id!r} has no working hours")
-        instant = _aware(instant)
-        # Start a day early: a local day's intervals may begin before ``instant``'s local date.
-        day = instant.astimezone(self.zone).date() - timedelta(days=1)
-        for _ in range(MAX_SEARCH_DAYS):
-            for start, end in self.periods_on(day):
-                if end <= instant:
-                    continue
-                yield (max(start, instant), end)
-            day += timedelta(days=1)
-        raise DomainError(
-            "holidays",
-            f"calendar {self.calendar_id!r} has no working time in {MAX_SEARCH_DAYS} days",
-        )
-
-    def is_open(self, instant: datetime) -> bool:
-        instant = _aware(instant)
-        day = instant.astimezone(self.zone).date()
-        return any(
-            s <= instant < e
-            for d in (day - timedelta(days=1), day, day + timedelta(days=1))
-            for s, e in self.periods_on(d)
-        )
-
-
-def _local_instant(day: date, minute_of_day: int, zone: ZoneInfo) -> datetime:
-    """The UTC instant of a local wall-clock time; a time skipped by DST maps past the gap."""
-    if minute_of_day >= 24 * 60:
-        naive = datetime.combine(day + timedelta(days=1), time(0))
-    else:
-        naive = datetime.combine(day, time(minute_of_day // 60, minute_of_day % 60))
-    return naive.replace(tzinfo=zone).astimezone(UTC)
-
-
-def _aware(instant: datetime) -> datetime:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise DomainError("datetime", "naive datetimes are ambiguous; pass an aware datetime")
-    return instant.astimezone(UTC)
 
 
 def default_calendar() -> BusinessCalendar:
@@ -237,45 +81,6 @@ def choose_calendar(
     return calendars.get(DEFAULT_CALENDAR_ID) or default_calendar()
 
 
-def add_business_time(start: datetime, duration: timedelta, calendar: BusinessCalendar) -> datetime:
-    """The instant at which ``duration`` of working time has passed after ``start``.
-
-    A deadline that lands exactly on the close of business is that close (Friday 17:00), not
-    the next opening. A zero duration is ``start`` itself.
-    """
-    if duration < timedelta(0):
-        raise DomainError("duration", "must not be negative")
-    start = _aware(start)
-    if duration == timedelta(0):
-        return start
-    remaining = duration
-    for s, e in calendar.intervals_from(start):
-        span = e - s
-        if remaining <= span:
-            return s + remaining
-        remaining -= span
-    raise AssertionError("unreachable: intervals_from raises when exhausted")  # pragma: no cover
-
-
-def business_time_between(a: datetime, b: datetime, calendar: BusinessCalendar) -> timedelta:
-    """Working time in ``[a, b)``; zero when ``b`` is not after ``a``."""
-    a, b = _aware(a), _aware(b)
-    if b <= a:
-        return timedelta(0)
-    total = timedelta(0)
-    if not calendar.has_working_time():
-        return total
-    day = a.astimezone(calendar.zone).date() - timedelta(days=1)
-    last = b.astimezone(calendar.zone).date() + timedelta(days=1)
-    while day <= last:
-        for s, e in calendar.periods_on(day):
-            lo, hi = max(s, a), min(e, b)
-            if hi > lo:
-                total += hi - lo
-        day += timedelta(days=1)
-    return total
-
-
 def add_calendar_time(
     start: datetime, amount: float, unit: DurationUnit, zone: ZoneInfo | None = None
 ) -> datetime:
@@ -283,7 +88,7 @@ def add_calendar_time(
 
     "14 days" from 12:00 is 12:00 fourteen local days later, even across a DST change.
     """
-    start = _aware(start)
+    start = as_utc(start)
     if amount < 0:
         raise DomainError("duration", "must not be negative")
     if unit == "days":
@@ -405,7 +210,7 @@ class SlaPolicy(BaseModel):
         if d.business:
             return add_business_time(start, _business_delta(d, calendar) * fraction, calendar)
         due = deadline_for(start, d, calendar)
-        return _aware(start) + (due - _aware(start)) * fraction
+        return as_utc(start) + (due - as_utc(start)) * fraction
 
 
 def _business_delta(d: Duration, calendar: BusinessCalendar) -> timedelta:
@@ -425,7 +230,7 @@ def elapsed(
 ) -> timedelta:
     if business:
         return business_time_between(start, end, calendar)
-    return max(_aware(end) - _aware(start), timedelta(0))
+    return max(as_utc(end) - as_utc(start), timedelta(0))
 
 
 def load_policies(source: Traversable) -> list[SlaPolicy]:
@@ -589,7 +394,7 @@ def start_sla(
     lead: LeadFacts,
 ) -> Started:
     """A new SLA clock and the timers (key, due, kind) it needs."""
-    started_at = _aware(started_at)
+    started_at = as_utc(started_at)
     due = policy.deadline(started_at, calendar)
     warn = policy.warn_time(started_at, calendar)
     if warn is not None and warn >= due:
@@ -629,7 +434,7 @@ class Met:
 
 
 def meet_sla(sla: SlaInstance, met_at: datetime, calendar: BusinessCalendar) -> Met:
-    met_at = _aware(met_at)
+    met_at = as_utc(met_at)
     return Met(
         elapsed=max(met_at - sla.started_at, timedelta(0)),
         elapsed_business=business_time_between(sla.started_at, met_at, calendar),
@@ -639,7 +444,7 @@ def meet_sla(sla: SlaInstance, met_at: datetime, calendar: BusinessCalendar) -> 
 
 def should_warn(sla: SlaInstance, now: datetime) -> bool:
     """A warning is useful only while the SLA is still open and not yet due."""
-    return sla.status == "open" and _aware(now) < sla.due_at
+    return sla.status == "open" and as_utc(now) < sla.due_at
 
 
 def should_breach(sla: SlaInstance) -> bool:
@@ -672,7 +477,7 @@ def escalations_due(
     """
     if policy is None or sla.status != "breached":
         return EscalationDecision(raise_steps=[], next_due=None)
-    now = _aware(now)
+    now = as_utc(now)
     times = escalation_due_times(policy, sla.due_at, calendar)
     steps: list[tuple[int, EscalationStep]] = []
     next_due: datetime | None = None

@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import partial
 
 from leadflow.events import HandlerMap, TimerHandler, UnitOfWork, metrics, skip_historical
+from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.catalogue.routing import (
     CustomerChurned,
     DealLost,
@@ -51,7 +52,6 @@ from leadflow.events.envelope import Envelope, EventPayload, new_id
 from leadflow.events.timers import Timer
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
-    BusinessCalendar,
     LeadFacts,
     SlaInstance,
     SlaPolicy,

@@ -17,8 +17,9 @@ the admin API win. Everything else (`DATABASE_URL`, `KAFKA_BOOTSTRAP_SERVERS`,
 
 from __future__ import annotations
 
+from leadflow.events.calendar import BusinessCalendar, WorkingPeriod
 from leadflow.events.settings import ServiceSettings
-from leadflow.sla_monitor.domain import DEFAULT_CALENDAR_ID, BusinessCalendar, WorkingPeriod
+from leadflow.sla_monitor.domain import DEFAULT_CALENDAR_ID
 
 
 class SlaSettings(ServiceSettings):

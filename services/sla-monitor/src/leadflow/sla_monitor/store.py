@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.db import DriverSql, driver_sql, json_text
 from leadflow.events.documents import Document, DocumentKind
@@ -30,7 +31,6 @@ from leadflow.events.envelope import EventPayload
 from leadflow.events.timers import Timer, timer_writes
 from leadflow.sla_monitor.domain import (
     DEFAULT_CALENDAR_ID,
-    BusinessCalendar,
     LeadFacts,
     Outcome,
     SlaInstance,
