@@ -31,6 +31,47 @@ class UnknownEventType(DecodeError):
         self.schema_version = schema_version
 
 
+class DatabaseError(Exception):
+    """What Postgres (or the way to it) refused, in the kernel's own terms: service code
+    catches these, never a driver's exceptions (``leadflow.events.sql`` translates them).
+
+    ``sqlstate`` is Postgres' five-character code (empty for a client-side refusal);
+    ``constraint`` names the violated constraint where there is one."""
+
+    def __init__(self, message: str, *, sqlstate: str = "", constraint: str | None = None):
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+
+
+class UniqueViolation(DatabaseError):
+    """A row with that key exists (23505): usually "already done", e.g. a replayed command."""
+
+
+class ForeignKeyViolation(DatabaseError):
+    """A referenced row does not exist, or a referencing one still does (23503)."""
+
+
+class CheckViolation(DatabaseError):
+    """A CHECK or NOT NULL constraint refused the row (23514, 23502)."""
+
+
+class InvalidData(DatabaseError):
+    """A value the database cannot take (SQLSTATE class 22: text it cannot store, a number
+    out of a column's range) or the driver cannot encode: the input is bad, retrying
+    changes nothing (APIs answer 422, consumers dead-letter)."""
+
+
+class SerializationFailure(DatabaseError):
+    """A concurrent transaction won (40001 serialization failure, 40P01 deadlock):
+    transient, the whole transaction is retried."""
+
+
+class DatabaseUnavailable(DatabaseError):
+    """The connection was lost or the server is going away or not there yet: transient
+    (consumers retry the batch, APIs answer 503 + Retry-After). Nothing was committed."""
+
+
 class Problem(Exception):
     """An HTTP error rendered as ``application/problem+json`` (RFC 9457).
 

@@ -8,10 +8,17 @@ from __future__ import annotations
 import asyncpg
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from leadflow.events.errors import ConcurrencyError
+from leadflow.events.errors import (
+    ConcurrencyError,
+    DatabaseError,
+    DatabaseUnavailable,
+    InvalidData,
+    SerializationFailure,
+)
 
 # Where a transient error may come from (is_transient decides for each instance).
 TRANSIENT_ERROR_TYPES: tuple[type[Exception], ...] = (
+    DatabaseError,
     DBAPIError,
     ConnectionError,
     TimeoutError,
@@ -36,7 +43,7 @@ def is_bad_data(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, asyncpg.DataError | UnicodeEncodeError):
+        if isinstance(current, InvalidData | asyncpg.DataError | UnicodeEncodeError):
             return True
         # asyncpg's client-side refusal ("value out of int32 range") is an InterfaceError
         # that is also a ValueError (asyncpg.exceptions._base.DataError).
@@ -51,6 +58,10 @@ def is_transient(exc: BaseException) -> bool:
     """Errors that mean "the world is briefly away", not "this record is bad"."""
     if is_bad_data(exc):
         return False
+    if isinstance(exc, DatabaseUnavailable | SerializationFailure):
+        return True
+    if isinstance(exc, DatabaseError):  # the kernel's (leadflow.events.sql): by its code
+        return exc.sqlstate in TRANSIENT_SQLSTATES
     if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
         return True
     if isinstance(exc, TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):

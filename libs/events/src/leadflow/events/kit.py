@@ -32,6 +32,7 @@ from leadflow.events.gc_tuning import settle_gc
 from leadflow.events.outbox import OutboxRelay, notify_channel
 from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
 from leadflow.events.settings import ServiceSettings
+from leadflow.events.sql import BridgeTx, Tx
 from leadflow.events.store import EventStore, PayloadCodec
 from leadflow.events.timer_runner import TimerRunner
 from leadflow.events.topics import ensure_topics
@@ -160,22 +161,32 @@ class ServiceKit(Generic[S]):
         return self._engine
 
     @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
+    async def connect(self) -> AsyncIterator[BridgeTx]:
+        """A ``Tx`` in autocommit: for single reads (each statement its own transaction).
+
+        Stage 1: it is also the SQLAlchemy connection, for modules not yet converted."""
+        tx = BridgeTx(self.engine)
+        async with tx:
+            yield tx
 
     @contextlib.asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[AsyncConnection]:
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """A ``Tx`` in a read-write transaction without a unit of work (no events): committed
+        when the block ends, rolled back if it raises."""
+        async with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn)
+
+    @contextlib.asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[BridgeTx]:
         """A read-only transaction whose statements all see the same moment (REPEATABLE
         READ), for a view read with more than one statement: at READ COMMITTED each would
         take its own snapshot, and a writer committing in between shows half its work (a
         lead's stage from before a decision that the next statement already lists)."""
-        async with self.engine.connect() as conn:
-            await conn.execution_options(
-                isolation_level="REPEATABLE READ", postgresql_readonly=True
-            )
-            async with conn.begin():
-                yield conn
+        tx = BridgeTx(self.engine)
+        async with tx:
+            await tx.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+            async with tx.begin():
+                yield tx
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, EventPayload, is_historical
+from leadflow.events.sql import Tx
 from leadflow.events.store import EventStore
 from leadflow.events.timers import Timer, Timers
 
@@ -39,7 +40,8 @@ class UnitOfWork:
         *,
         notify_relay: bool = True,
     ) -> None:
-        self.conn = conn
+        self.conn = conn  # stage 1 only: SQLAlchemy's connection, until every service uses ``tx``
+        self.tx = Tx(conn)
         self.store = store
         self.clock = clock
         # False when whoever commits this unit of work wakes the outbox relay in-process
