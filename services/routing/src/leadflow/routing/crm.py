@@ -35,7 +35,7 @@ from leadflow.events.errors import Problem, UnknownLead
 from leadflow.events.lifecycle import CUSTOMER_STAGES, Cycle, Stage
 from leadflow.routing import store
 from leadflow.routing.api import handoff as api
-from leadflow.routing.api.common import Caller, _validated
+from leadflow.routing.api.common import Caller, validated
 
 Outcome = Literal["opportunity", "won", "lost", "churned"]
 crm_router = APIRouter(dependencies=[AdminDep])
@@ -183,7 +183,7 @@ async def crm_event(
     if mapping is not None:
         chosen, event = PRESETS[mapping], body
     else:
-        parsed = _validated(CrmIn, body)
+        parsed = validated(CrmIn, body)
         chosen, event = parsed.mapping, parsed.event
     system = str(pick(event, chosen.source_system) or chosen.default_source_system or "") or None
     crm_event_id = pick(event, chosen.event_id) or idempotency_key

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events import KitDep
 from leadflow.routing import store
-from leadflow.routing.api.common import CallerDep, Doc, IdPath, _not_found
+from leadflow.routing.api.common import CallerDep, Doc, IdPath, not_found
 from leadflow.routing.domain import Queue, Rep, Team
 
 team_router = APIRouter()
@@ -72,7 +72,7 @@ async def team_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
     async with kit.snapshot() as conn:
         rep = await store.get_doc(conn, Rep, rep_id)
         if rep is None:
-            raise _not_found("rep", rep_id)
+            raise not_found("rep", rep_id)
         ids = team_queue_ids(
             rep, await store.list_docs(conn, Team), await store.list_docs(conn, Queue)
         )

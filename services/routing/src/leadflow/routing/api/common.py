@@ -16,15 +16,15 @@ from leadflow.events.errors import Problem
 from leadflow.routing.store import ConfigCache
 
 M = TypeVar("M", bound=BaseModel)
-_SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
-IdPath = Annotated[str, Path(pattern=_SLUG)]
+SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+IdPath = Annotated[str, Path(pattern=SLUG)]
 
 
-def _cache(kit: ServiceKit[ConfigCache]) -> ConfigCache:
+def config_cache(kit: ServiceKit[ConfigCache]) -> ConfigCache:
     return kit.state
 
 
-def _validated(cls: type[M], data: dict[str, Any]) -> M:
+def validated(cls: type[M], data: dict[str, Any]) -> M:
     """Validate a document whose id comes from the path: errors as 422 naming the field."""
     try:
         return cls.model_validate(data)
@@ -36,7 +36,7 @@ def _validated(cls: type[M], data: dict[str, Any]) -> M:
         raise Problem.invalid_fields(errors) from exc
 
 
-def _not_found(kind: str, id_: str) -> Problem:
+def not_found(kind: str, id_: str) -> Problem:
     return Problem(404, f"Unknown {kind}", f"no {kind} {id_!r}")
 
 

@@ -31,7 +31,7 @@ from leadflow.events.errors import Problem, UnknownLead
 from leadflow.events.lifecycle import LeadLifecycle, TransitionRefused, target_stage
 from leadflow.routing import store
 from leadflow.routing.api.common import (
-    _SLUG,
+    SLUG,
     Caller,
     CallerDep,
     LeadId,
@@ -47,7 +47,7 @@ router = APIRouter()  # each route declares handoff through CallerDep
 
 class _Action(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rep_id: str | None = Field(default=None, pattern=_SLUG, description="default: the owner")
+    rep_id: str | None = Field(default=None, pattern=SLUG, description="default: the owner")
 
 
 class AcceptIn(_Action):

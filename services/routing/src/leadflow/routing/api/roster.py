@@ -15,12 +15,12 @@ from leadflow.events.access import Permission, requires
 from leadflow.events.errors import Problem
 from leadflow.routing import store
 from leadflow.routing.api.common import (
-    _SLUG,
+    SLUG,
     Doc,
     IdPath,
-    _cache,
-    _not_found,
-    _validated,
+    config_cache,
+    not_found,
+    validated,
 )
 from leadflow.routing.domain import (
     Queue,
@@ -34,7 +34,7 @@ router = APIRouter(dependencies=[requires(Permission.ROUTING_CONFIG)])
 
 def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue]) -> None:
     async def put(kit: KitDep, id_: IdPath, body: Annotated[Doc, Body()]) -> Doc:
-        model = _validated(cls, {**body, "id": id_})
+        model = validated(cls, {**body, "id": id_})
         async with kit.unit_of_work() as uow:
             await store.put_doc(uow.conn, model)
         return model.model_dump(mode="json")
@@ -43,7 +43,7 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
         async with kit.connect() as conn:
             model = await store.get_doc(conn, cls, id_)
         if model is None:
-            raise _not_found(kind, id_)
+            raise not_found(kind, id_)
         return model.model_dump(mode="json")
 
     async def list_(kit: KitDep) -> list[Doc]:
@@ -55,8 +55,8 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
             # Under the decision lock: no lead is assigned to it while the check runs.
             await store.decision_lock(uow.conn)
             if await store.get_doc(uow.conn, cls, id_) is None:
-                raise _not_found(kind, id_)
-            config = await _cache(kit).get(uow.conn)
+                raise not_found(kind, id_)
+            config = await config_cache(kit).get(uow.conn)
             uses = users_of(kind, id_, config.rules, config.roster)
             leads = await store.open_leads_of(uow.conn, kind, id_)
             if leads:
@@ -103,7 +103,7 @@ _doc_routes("queue", "queues", Queue)
 
 class AccountOwnerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rep_id: str = Field(pattern=_SLUG)
+    rep_id: str = Field(pattern=SLUG)
 
 
 @router.put("/v1/routing/accounts/{account_key}", tags=["admin"], summary="Set an account's owner")

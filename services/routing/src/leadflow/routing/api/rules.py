@@ -16,10 +16,10 @@ from leadflow.events.document_routes import document_router
 from leadflow.events.documents import Document
 from leadflow.routing import store
 from leadflow.routing.api.common import (
-    _SLUG,
+    SLUG,
     Doc,
-    _cache,
-    _validated,
+    config_cache,
+    validated,
 )
 from leadflow.routing.domain import (
     Rule,
@@ -36,7 +36,7 @@ reason_codes_router = APIRouter()
 class RuleSetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rules: list[Rule]
-    default_queue_id: str = Field(default="unassigned", pattern=_SLUG)
+    default_queue_id: str = Field(default="unassigned", pattern=SLUG)
     account_owner_first: bool = True
     published_by: str | None = None
 
@@ -88,9 +88,6 @@ async def put_reason_codes(kit: KitDep, action: ReasonAction, body: ReasonCodesI
     return {"action": action, "codes": sorted(set(body.codes))}
 
 
-# -- simulate --------------------------------------------------------------------------
-
-
 class SimulateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     lead: LeadSnapshot
@@ -109,9 +106,9 @@ async def simulate(kit: KitDep, body: SimulateIn) -> Doc:
     now = body.at or kit.clock.now()
     lead = lead_for_rules(body.lead, body.grade)
     async with kit.connect() as conn:
-        config = await _cache(kit).get(conn)
+        config = await config_cache(kit).get(conn)
         if body.rules is not None:
-            draft = _validated(RuleSet, body.rules.model_dump(exclude={"published_by"}))
+            draft = validated(RuleSet, body.rules.model_dump(exclude={"published_by"}))
             config = store.Config(config.revision, config.roster, draft)
         decision = await simulate_decision(conn, config, lead, now, exclude=frozenset(body.exclude))
         await conn.rollback()

@@ -13,7 +13,7 @@ from leadflow.routing import store
 from leadflow.routing.api.common import (
     Doc,
     IdPath,
-    _not_found,
+    not_found,
 )
 from leadflow.routing.domain import (
     Rep,
@@ -53,7 +53,7 @@ async def issue_rep_token(kit: KitDep, rep_id: IdPath, body: RepTokenIn) -> Doc:
     token_id, token = new_rep_token()
     async with kit.unit_of_work() as uow:
         if await store.get_doc(uow.conn, Rep, rep_id) is None:
-            raise _not_found("rep", rep_id)
+            raise not_found("rep", rep_id)
         row = await store.insert_rep_token(
             uow.conn, token_id, rep_token_digest(token), rep_id, body.name
         )
@@ -75,4 +75,4 @@ async def list_rep_tokens(kit: KitDep, rep_id: IdPath) -> Doc:
 async def revoke_rep_token(kit: KitDep, rep_id: IdPath, token_id: IdPath) -> None:
     async with kit.unit_of_work() as uow:
         if not await store.revoke_rep_token(uow.conn, rep_id, token_id):
-            raise _not_found("token", token_id)
+            raise not_found("token", token_id)

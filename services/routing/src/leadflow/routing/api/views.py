@@ -12,13 +12,13 @@ from leadflow.events.access import Permission, requires
 from leadflow.events.errors import Problem, UnknownLead
 from leadflow.routing import store
 from leadflow.routing.api.common import (
-    _SLUG,
+    SLUG,
     Doc,
     IdPath,
     LeadId,
     ReaderDep,
-    _cache,
-    _not_found,
+    config_cache,
+    not_found,
 )
 from leadflow.routing.api.handoff import ActionOut
 from leadflow.routing.domain import (
@@ -33,7 +33,7 @@ router = APIRouter()  # each view declares handoff.read through ReaderDep
 
 class ReassignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rep_id: str = Field(pattern=_SLUG, description="the rep who takes the lead over")
+    rep_id: str = Field(pattern=SLUG, description="the rep who takes the lead over")
     reason: str = Field(min_length=1, max_length=500, description="why, for the decision log")
 
 
@@ -53,7 +53,7 @@ async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
             raise UnknownLead(lead_id)
         try:
             event, decision = await reassign_by_manager(
-                uow, _cache(kit), row, body.rep_id, body.reason.strip() or body.reason
+                uow, config_cache(kit), row, body.rep_id, body.reason.strip() or body.reason
             )
         except ReassignRefused as refused:
             raise Problem(
@@ -80,7 +80,7 @@ async def rep_queue(kit: KitDep, who: ReaderDep, rep_id: IdPath) -> Doc:
     who.may_see(rep_id)
     async with kit.snapshot() as conn:
         if await store.get_doc(conn, Rep, rep_id) is None:
-            raise _not_found("rep", rep_id)
+            raise not_found("rep", rep_id)
         leads = await store.rep_queue(conn, rep_id)
     return {"rep_id": rep_id, "count": len(leads), "leads": leads}
 

@@ -230,9 +230,6 @@ def choose_assignee(
     )
 
 
-# -- a manager's reassignment ------------------------------------------------------------
-
-
 class ReassignRefused(Exception):
     """Why a manager's reassignment cannot happen: the field to blame and the HTTP status
     (422 the request names something that does not exist, 409 the lead's or rep's state

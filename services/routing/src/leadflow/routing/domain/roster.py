@@ -23,18 +23,17 @@ from pydantic import (
 
 from leadflow.events.catalogue.common import LeadSnapshot
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
 
 
-class _Model(BaseModel):
+class FrozenModel(BaseModel):
+    """Configuration values: unknown fields are refused, and a parsed roster never changes."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# -- the roster ------------------------------------------------------------------------
-
-
-class WorkingWindow(_Model):
+class WorkingWindow(FrozenModel):
     """Hours a rep takes leads on some weekdays, in the rep's own time zone."""
 
     days: list[int] = Field(default=[0, 1, 2, 3, 4], description="0 = Monday ... 6 = Sunday")
@@ -55,7 +54,7 @@ class WorkingWindow(_Model):
         return self
 
 
-class OutOfOffice(_Model):
+class OutOfOffice(FrozenModel):
     start: AwareDatetime
     end: AwareDatetime
 
@@ -66,10 +65,10 @@ class OutOfOffice(_Model):
         return self
 
 
-class Rep(_Model):
+class Rep(FrozenModel):
     """A salesperson who can own leads."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     name: str = ""
     email: str | None = Field(
         default=None,
@@ -124,8 +123,8 @@ def _local_day(timezone: str, now: datetime) -> date:
     return now.astimezone(ZoneInfo(timezone)).date()
 
 
-class Team(_Model):
-    id: str = Field(pattern=_ID)
+class Team(FrozenModel):
+    id: str = Field(pattern=ID_PATTERN)
     name: str = ""
     members: list[str] = []
     manager_email: str | None = Field(
@@ -136,10 +135,10 @@ class Team(_Model):
     queue_id: str | None = Field(default=None, description="where the team's overflow waits")
 
 
-class Queue(_Model):
+class Queue(FrozenModel):
     """A place a lead waits when no rep can take it: it is never dropped."""
 
-    id: str = Field(pattern=_ID)
+    id: str = Field(pattern=ID_PATTERN)
     name: str = ""
     team_id: str | None = None
 

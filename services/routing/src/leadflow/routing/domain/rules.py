@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.routing.domain.roster import _ID, Roster, _Model
+from leadflow.routing.domain.roster import ID_PATTERN, FrozenModel, Roster
 
 _GRADE = re.compile(r"^[A-D][+-]?$")
 
@@ -30,7 +30,7 @@ def _not_in(name: str, actual: str | None, wanted: tuple[str, ...]) -> str:
     return f"{name} {actual!r} not in {list(wanted)}"
 
 
-class Conditions(_Model):
+class Conditions(FrozenModel):
     """All given conditions must hold (AND); values within one condition are OR-ed.
 
     String matches are case-insensitive. A grade value of just a letter ("A") matches
@@ -95,7 +95,7 @@ class Conditions(_Model):
         return None
 
 
-class Target(_Model):
+class Target(FrozenModel):
     kind: Literal["rep", "team", "queue"]
     rep_id: str | None = None
     team_id: str | None = None
@@ -111,8 +111,8 @@ class Target(_Model):
         return self
 
 
-class Rule(_Model):
-    id: str = Field(pattern=_ID)
+class Rule(FrozenModel):
+    id: str = Field(pattern=ID_PATTERN)
     name: str = ""
     enabled: bool = True
     when: Conditions = Conditions()
@@ -122,7 +122,7 @@ class Rule(_Model):
     )
 
 
-class RuleSet(_Model):
+class RuleSet(FrozenModel):
     """One published, ordered rule list; the first rule that can place the lead wins."""
 
     version: int = 0

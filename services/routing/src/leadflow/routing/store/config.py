@@ -31,9 +31,6 @@ M = TypeVar("M", bound=BaseModel)
 _DOC_TABLES: dict[type[BaseModel], str] = {Rep: "reps", Team: "teams", Queue: "queues"}
 
 
-# -- configuration ---------------------------------------------------------------------
-
-
 async def bump_revision(conn: AsyncConnection) -> int:
     return int(
         await conn.scalar(
