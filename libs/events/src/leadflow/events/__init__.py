@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from leadflow.events.access import AdminDep, Permission, Principal, Role, public, requires
+    from leadflow.events.batch import (
+        Appended,
+        BatchHandler,
+        Decision,
+        flush_batches,
+        on_batch,
+        run_decision,
+    )
     from leadflow.events.clock import Clock
     from leadflow.events.deps import KitDep, kit_of
     from leadflow.events.envelope import Envelope, EventPayload, new_id, stream_id
@@ -36,6 +44,12 @@ _HOMES = {
     "Role": "access",
     "public": "access",
     "requires": "access",
+    "Appended": "batch",
+    "BatchHandler": "batch",
+    "Decision": "batch",
+    "flush_batches": "batch",
+    "on_batch": "batch",
+    "run_decision": "batch",
     "Clock": "clock",
     "KitDep": "deps",
     "kit_of": "deps",
@@ -64,8 +78,11 @@ _HOMES = {
 
 __all__ = [
     "AdminDep",
+    "Appended",
+    "BatchHandler",
     "Clock",
     "ConcurrencyError",
+    "Decision",
     "Envelope",
     "EventPayload",
     "Handler",
@@ -87,10 +104,13 @@ __all__ = [
     "UnitOfWork",
     "UnknownLead",
     "create_service_app",
+    "flush_batches",
     "kit_of",
     "new_id",
+    "on_batch",
     "public",
     "requires",
+    "run_decision",
     "skip_historical",
     "stream_id",
 ]

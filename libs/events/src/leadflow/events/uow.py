@@ -107,7 +107,11 @@ class UnitOfWork:
         *,
         expected_version: int | None = None,
         occurred_at: datetime | None = None,
+        causation: Envelope | None = None,
     ) -> list[Envelope]:
+        """Buffer ``payloads`` for ``lead_id``'s stream (written at the next flush).
+        ``causation``: the event that caused them (None: the unit of work's ``causation``);
+        a batch handler names each decided event here (``leadflow.events.batch``)."""
         if isinstance(payloads, EventPayload):
             payloads = [payloads]
         if expected_version is not None:
@@ -117,9 +121,9 @@ class UnitOfWork:
                 await self.flush()
             self._expected[lead_id] = expected_version
         when = occurred_at or self.clock.now()
+        cause = causation or self.causation
         envelopes = [
-            Envelope.new(p, lead_id=lead_id, occurred_at=when, causation=self.causation)
-            for p in payloads
+            Envelope.new(p, lead_id=lead_id, occurred_at=when, causation=cause) for p in payloads
         ]
         self._pending.extend(envelopes)
         self._pending_leads.add(lead_id)
