@@ -1,0 +1,323 @@
+"""SLA clocks (``sla_instances``, ``sla_escalations``): the consumer batch's set-based
+reads and writes, and the timer handlers' writes."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.events.db import DriverSql, driver_sql, json_text
+from leadflow.events.timers import Timer, timer_writes
+from leadflow.sla_monitor.domain import (
+    SlaInstance,
+    SlaPolicy,
+)
+from leadflow.sla_monitor.store.leads import LeadState
+
+# -- SLA instances --------------------------------------------------------------------
+
+_INSTANCE_COLUMNS = (
+    "sla_id, lead_id, policy_id, policy_version, status, started_at, due_at, warn_at, "
+    "business_time, calendar_id, rep_id, team_id, escalation_step"
+)
+
+
+def _instance(row: Any) -> SlaInstance:
+    return SlaInstance(
+        sla_id=row.sla_id,
+        policy_id=row.policy_id,
+        policy_version=row.policy_version,
+        started_at=row.started_at,
+        due_at=row.due_at,
+        warn_at=row.warn_at,
+        business_time=row.business_time,
+        calendar_id=row.calendar_id,
+        status=row.status,
+        rep_id=row.rep_id,
+        team_id=row.team_id,
+        escalation_step=row.escalation_step,
+    )
+
+
+_ACTIVE_SLAS = DriverSql(
+    f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances "
+    "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND status IN ('open', 'breached') "
+    "ORDER BY lead_id, started_at, sla_id FOR UPDATE"
+)
+
+
+async def active_slas(
+    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SlaInstance]]:
+    """Open or breached-unmet clocks of the leads, locked against a timer firing concurrently."""
+    rows = await _ACTIVE_SLAS.fetch(conn, {"ids": sorted(set(lead_ids))})
+    out: dict[uuid.UUID, list[SlaInstance]] = {}
+    for r in rows:
+        out.setdefault(r.lead_id, []).append(_instance(r))
+    return out
+
+
+async def get_sla(conn: AsyncConnection, sla_id: str) -> tuple[uuid.UUID, SlaInstance] | None:
+    row = (
+        await conn.execute(
+            text(f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances WHERE sla_id = :id FOR UPDATE"),
+            {"id": sla_id},
+        )
+    ).first()
+    return (row.lead_id, _instance(row)) if row else None
+
+
+# -- one batch's writes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Closing:
+    """How a clock ended: ``met`` (with its verdict) or ``stopped`` (no verdict)."""
+
+    status: Literal["met", "stopped"]
+    at: datetime
+    by_event: str
+    on_time: bool | None = None
+    elapsed_seconds: float | None = None
+    elapsed_business_seconds: float | None = None
+    late_by_seconds: float | None = None  # met: how long after the deadline (0 on time)
+
+
+@dataclass(frozen=True)
+class NewSla:
+    lead_id: uuid.UUID
+    sla: SlaInstance
+    policy: SlaPolicy
+    started_by_event: str
+
+
+@dataclass
+class BatchWrites:
+    """Everything one consumer batch changes, written with one statement at flush.
+
+    Every part touches different rows (a clock started in this batch is inserted with its
+    final status; ``closings`` only name clocks that existed before; a timer key is either
+    scheduled or deleted), which is what lets them share one statement.
+    """
+
+    leads: dict[uuid.UUID, LeadState] = field(default_factory=dict)
+    new: dict[str, NewSla] = field(default_factory=dict)
+    closings: dict[str, Closing] = field(default_factory=dict)  # new or existing clocks
+    schedule: dict[str, Timer] = field(default_factory=dict)
+    cancel: set[str] = field(default_factory=set)
+
+    def schedule_timer(self, timer: Timer) -> None:
+        self.cancel.discard(timer.key)
+        self.schedule[timer.key] = timer
+
+    def cancel_timer(self, key: str, *, stored: bool) -> None:
+        """``stored`` is False for a clock started in this batch: its timers never hit disk."""
+        self.schedule.pop(key, None)
+        if stored:
+            self.cancel.add(key)
+
+
+async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
+    """Lead facts, new clocks, ended clocks and timers of a batch in one round trip."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    if w.leads:
+        ids = list(w.leads)
+        facts = [w.leads[i][0] for i in ids]
+        params |= {
+            "l_ids": ids,
+            "l_grade": [f.grade for f in facts],
+            "l_region": [f.region for f in facts],
+            "l_country": [f.country for f in facts],
+            "l_channel": [f.channel for f in facts],
+            "l_rep": [f.rep_id for f in facts],
+            "l_team": [f.team_id for f in facts],
+            "l_seen": [
+                json_text({k: v.isoformat() for k, v in w.leads[i][1].items()}) for i in ids
+            ],
+        }
+        parts.append(
+            """
+            leads_w AS (
+                INSERT INTO sla_leads (lead_id, grade, region, country, channel, rep_id,
+                                       team_id, seen)
+                SELECT * FROM unnest(CAST(:l_ids AS uuid[]), CAST(:l_grade AS text[]),
+                    CAST(:l_region AS text[]), CAST(:l_country AS text[]),
+                    CAST(:l_channel AS text[]), CAST(:l_rep AS text[]), CAST(:l_team AS text[]),
+                    CAST(:l_seen AS jsonb[]))
+                ON CONFLICT (lead_id) DO UPDATE SET grade = EXCLUDED.grade,
+                    region = EXCLUDED.region, country = EXCLUDED.country,
+                    channel = EXCLUDED.channel, rep_id = EXCLUDED.rep_id,
+                    team_id = EXCLUDED.team_id, seen = EXCLUDED.seen, updated_at = now()
+            )"""
+        )
+    if w.new:
+        rows = list(w.new.values())
+        ends = [w.closings.get(n.sla.sla_id) for n in rows]
+        params |= {
+            "n_id": [n.sla.sla_id for n in rows],
+            "n_lead": [n.lead_id for n in rows],
+            "n_policy": [n.sla.policy_id for n in rows],
+            "n_version": [n.sla.policy_version for n in rows],
+            "n_measures": [n.policy.measures for n in rows],
+            "n_side": [n.policy.side for n in rows],
+            "n_status": [e.status if e else "open" for e in ends],
+            "n_started_by": [n.started_by_event for n in rows],
+            "n_started": [n.sla.started_at for n in rows],
+            "n_warn": [n.sla.warn_at for n in rows],
+            "n_due": [n.sla.due_at for n in rows],
+            "n_business": [n.sla.business_time for n in rows],
+            "n_calendar": [n.sla.calendar_id for n in rows],
+            "n_rep": [n.sla.rep_id for n in rows],
+            "n_team": [n.sla.team_id for n in rows],
+            **_closing_params("n_", ends),
+        }
+        parts.append(
+            """
+            new_w AS (
+                INSERT INTO sla_instances (sla_id, lead_id, policy_id, policy_version, measures,
+                    side, status, started_by_event, started_at, warn_at, due_at, business_time,
+                    calendar_id, rep_id, team_id, met_at, met_by_event, on_time,
+                    elapsed_seconds, elapsed_business_seconds, closed_at, closed_by_event,
+                    late_by_seconds)
+                SELECT u.sla_id, u.lead_id, u.policy_id, u.policy_version, u.measures, u.side,
+                    u.status, u.started_by, u.started_at, u.warn_at, u.due_at, u.business,
+                    u.calendar_id, u.rep_id, u.team_id,
+                    CASE WHEN u.status = 'met' THEN u.closed_at END,
+                    CASE WHEN u.status = 'met' THEN u.closed_by END,
+                    u.on_time, u.e, u.eb, u.closed_at, u.closed_by, u.late
+                FROM unnest(CAST(:n_id AS text[]), CAST(:n_lead AS uuid[]),
+                    CAST(:n_policy AS text[]), CAST(:n_version AS integer[]),
+                    CAST(:n_measures AS text[]), CAST(:n_side AS text[]),
+                    CAST(:n_status AS text[]), CAST(:n_started_by AS text[]),
+                    CAST(:n_started AS timestamptz[]), CAST(:n_warn AS timestamptz[]),
+                    CAST(:n_due AS timestamptz[]), CAST(:n_business AS boolean[]),
+                    CAST(:n_calendar AS text[]), CAST(:n_rep AS text[]),
+                    CAST(:n_team AS text[]), CAST(:n_closed_at AS timestamptz[]),
+                    CAST(:n_closed_by AS text[]), CAST(:n_on_time AS boolean[]),
+                    CAST(:n_e AS double precision[]), CAST(:n_eb AS double precision[]),
+                    CAST(:n_late AS double precision[]))
+                    AS u(sla_id, lead_id, policy_id, policy_version, measures, side, status,
+                         started_by, started_at, warn_at, due_at, business, calendar_id,
+                         rep_id, team_id, closed_at, closed_by, on_time, e, eb, late)
+            )"""
+        )
+    existing = {k: c for k, c in w.closings.items() if k not in w.new}
+    if existing:
+        closings = list(existing.values())
+        params |= {
+            "c_id": list(existing),
+            "c_status": [c.status for c in closings],
+            **_closing_params("c_", closings),
+        }
+        parts.append(
+            """
+            closed_w AS (
+                UPDATE sla_instances AS s SET status = u.status,
+                    met_at = CASE WHEN u.status = 'met' THEN u.closed_at END,
+                    met_by_event = CASE WHEN u.status = 'met' THEN u.closed_by END,
+                    on_time = u.on_time, elapsed_seconds = u.e,
+                    elapsed_business_seconds = u.eb, closed_at = u.closed_at,
+                    closed_by_event = u.closed_by,
+                    late_by_seconds = CASE
+                        WHEN u.status = 'met' THEN u.late
+                        WHEN s.breached_at IS NOT NULL
+                            THEN GREATEST(CAST(extract(epoch FROM u.closed_at - s.due_at)
+                                 AS float8), 0)
+                        ELSE s.late_by_seconds END
+                FROM unnest(CAST(:c_id AS text[]), CAST(:c_status AS text[]),
+                    CAST(:c_closed_at AS timestamptz[]), CAST(:c_closed_by AS text[]),
+                    CAST(:c_on_time AS boolean[]), CAST(:c_e AS double precision[]),
+                    CAST(:c_eb AS double precision[]), CAST(:c_late AS double precision[]))
+                    AS u(sla_id, status, closed_at, closed_by, on_time, e, eb, late)
+                WHERE s.sla_id = u.sla_id
+            )"""
+        )
+    timer_parts, timer_params = timer_writes(
+        sorted(w.cancel), [w.schedule[k] for k in sorted(w.schedule)]
+    )
+    parts += timer_parts
+    params |= timer_params
+    if parts:
+        await driver_sql("WITH " + ",".join(parts) + " SELECT 1").execute(conn, params)
+
+
+def _closing_params(prefix: str, ends: Sequence[Closing | None]) -> dict[str, list[Any]]:
+    return {
+        f"{prefix}closed_at": [e.at if e else None for e in ends],
+        f"{prefix}closed_by": [e.by_event if e else None for e in ends],
+        f"{prefix}on_time": [e.on_time if e else None for e in ends],
+        f"{prefix}e": [e.elapsed_seconds if e else None for e in ends],
+        f"{prefix}eb": [e.elapsed_business_seconds if e else None for e in ends],
+        f"{prefix}late": [e.late_by_seconds if e else None for e in ends],
+    }
+
+
+# -- timer handlers' writes -----------------------------------------------------------
+
+
+async def mark_warned(conn: AsyncConnection, sla_id: str, at: datetime) -> None:
+    await conn.execute(
+        text("UPDATE sla_instances SET warned_at = :at WHERE sla_id = :id"),
+        {"id": sla_id, "at": at},
+    )
+
+
+@dataclass(frozen=True)
+class RaisedStep:
+    step: int
+    action: str
+    at: datetime
+    notify: list[str]
+
+
+async def record_escalations(
+    conn: AsyncConnection,
+    sla_id: str,
+    steps: Sequence[RaisedStep],
+    *,
+    breached_at: datetime | None = None,
+    late_by_seconds: float | None = None,
+) -> None:
+    """Mark the clock breached (when ``breached_at`` is given) and record the raised ladder
+    steps, in one statement."""
+    if breached_at is None and not steps:
+        return
+    await conn.execute(
+        text(
+            """
+            WITH esc AS (
+                INSERT INTO sla_escalations (sla_id, step, action, raised_at, notify)
+                SELECT :id, * FROM unnest(CAST(:steps AS integer[]), CAST(:actions AS text[]),
+                    CAST(:ats AS timestamptz[]), CAST(:notify AS jsonb[]))
+                ON CONFLICT DO NOTHING
+            )
+            UPDATE sla_instances SET
+                status = CASE WHEN CAST(:breached AS timestamptz) IS NULL THEN status
+                              ELSE 'breached' END,
+                breached_at = coalesce(CAST(:breached AS timestamptz), breached_at),
+                late_by_seconds = CASE WHEN CAST(:breached AS timestamptz) IS NULL
+                                       THEN late_by_seconds ELSE CAST(:late AS double precision) END,
+                escalation_step = GREATEST(escalation_step, coalesce(CAST(:top AS integer), 0)),
+                last_action = coalesce(CAST(:last AS text), last_action)
+            WHERE sla_id = :id
+            """
+        ),
+        {
+            "id": sla_id,
+            "steps": [s.step for s in steps],
+            "actions": [s.action for s in steps],
+            "ats": [s.at for s in steps],
+            "notify": [json_text(s.notify) for s in steps],
+            "breached": breached_at,
+            "late": late_by_seconds,
+            "top": max((s.step for s in steps), default=None),
+            "last": steps[-1].action if steps else None,
+        },
+    )

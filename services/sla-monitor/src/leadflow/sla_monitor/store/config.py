@@ -1,0 +1,62 @@
+"""The parsed policy set and calendars, cached per ``sla_config_revision``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.events.calendar import BusinessCalendar
+from leadflow.sla_monitor.store.policies import PolicySet, current_policy_set
+from leadflow.sla_monitor.store.sla_calendars import calendars
+
+# -- configuration cache --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    """The parsed policy set and calendars as of one ``sla_config_revision``."""
+
+    schema: str
+    revision: int
+    policy_set: PolicySet
+    calendars: dict[str, BusinessCalendar]
+
+
+_REVISION = text("SELECT current_schema() AS schema, revision FROM sla_config_revision")
+
+
+class ConfigCache:
+    """Policy set + calendars parsed once per configuration revision, per schema.
+
+    The admin API changes them at any time and on any replica; a statement trigger bumps
+    ``sla_config_revision`` on every change (migration 0002), so one cheap read of that row
+    per transaction decides whether the cached copy is still current. Inside one transaction
+    (a consumer batch, a timer sweep) the configuration is read at most once.
+    """
+
+    def __init__(self) -> None:
+        self._by_schema: dict[str, SlaConfig] = {}
+        self._by_tx: WeakKeyDictionary[Any, SlaConfig] = WeakKeyDictionary()
+
+    async def get(self, conn: AsyncConnection, known: tuple[str, int] | None = None) -> SlaConfig:
+        """``known`` is ``(schema, revision)`` when the caller read it already (piggybacked)."""
+        tx = conn.sync_connection.get_transaction() if conn.sync_connection else None
+        if tx is not None and (memo := self._by_tx.get(tx)) is not None:
+            return memo
+        if known is None:
+            row = (await conn.execute(_REVISION)).one()
+            known = (row.schema, int(row.revision))
+        schema, revision = known
+        config = self._by_schema.get(schema)
+        if config is None or config.revision != revision:
+            config = SlaConfig(
+                schema, revision, await current_policy_set(conn), await calendars(conn)
+            )
+            self._by_schema[schema] = config
+        if tx is not None:
+            self._by_tx[tx] = config
+        return config
