@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from leadflow.analytics.app import build_kit
+from leadflow.analytics.app import create_kit
 from leadflow.analytics.handlers import record_event, write_log
 from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.events.catalogue.common import SourceInfo
@@ -46,7 +46,7 @@ def erased(lead: uuid.UUID) -> Envelope:
 async def test_a_batch_is_logged_once_in_order_and_erasure_wins_over_personal_fields(
     settings_for: Any,
 ) -> None:
-    kit = build_kit(settings_for(AnalyticsSettings, run_consumers=False))
+    kit = create_kit(settings_for(AnalyticsSettings, run_consumers=False))
     await kit.start()
     try:
         kept, gone, late = new_id(), new_id(), new_id()
@@ -96,7 +96,7 @@ async def test_a_batch_is_logged_in_the_order_its_events_were_recorded(
     """Routing's assignment consumed in the same batch as, but ahead of, the scoring
     qualification that caused it (another topic) is logged after it, so the funnel folds
     qualified-then-assigned, not an assignment of an inquiry."""
-    kit = build_kit(settings_for(AnalyticsSettings, run_consumers=False))
+    kit = create_kit(settings_for(AnalyticsSettings, run_consumers=False))
     await kit.start()
     try:
         lead = new_id()
@@ -135,7 +135,7 @@ async def test_writers_of_the_log_take_turns_so_positions_become_visible_in_orde
     """A batch's statement takes the writers' lock before it draws any position: a second
     writer waits for the first to commit, so a projection that read up to a position never
     finds a smaller one committed after it."""
-    kit = build_kit(settings_for(AnalyticsSettings, run_consumers=False))
+    kit = create_kit(settings_for(AnalyticsSettings, run_consumers=False))
     await kit.start()
     try:
         first, second = new_id(), new_id()

@@ -9,7 +9,7 @@ import pytest
 
 from leadflow.analytics import attribution, domain, planning, report_math, segments
 from leadflow.analytics.attribution import Touch
-from leadflow.analytics.domain import Fact, LeadState
+from leadflow.analytics.domain import Fact, LeadJourney
 from leadflow.analytics.report_math import CostRow, SourceMetrics
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)  # a Monday
@@ -20,9 +20,9 @@ def fact(event_type: str, hours: float, **payload: object) -> Fact:
 
 
 def run(
-    facts: list[Fact], state: LeadState | None = None
-) -> tuple[LeadState, list[domain.Effects]]:
-    state = state or LeadState()
+    facts: list[Fact], state: LeadJourney | None = None
+) -> tuple[LeadJourney, list[domain.Effects]]:
+    state = state or LeadJourney()
     return state, [domain.fold(state, f) for f in facts]
 
 
@@ -112,7 +112,7 @@ def test_state_survives_json_round_trip() -> None:
             fact("activity.recorded", 2, activity_id="a", activity_type="webinar", campaign="w"),
         ]
     )
-    again = LeadState.from_json(state.to_json())
+    again = LeadJourney.from_json(state.to_json())
     assert again == state
     assert again.rep_id == "r9" and len(again.touches) == 2
 
@@ -129,7 +129,7 @@ def test_state_json_is_the_same_text_when_orjson_writes_the_datetimes() -> None:
     assert state.stage_at is not None and state.mql_at is not None and state.touches
     fast = orjson.dumps(state.to_json(datetimes_as_is=True))
     assert fast == orjson.dumps(state.to_json())
-    assert LeadState.from_json(orjson.loads(fast)) == state
+    assert LeadJourney.from_json(orjson.loads(fast)) == state
 
 
 def test_waterfall_conversion_between_neighbours_and_from_inquiry() -> None:
@@ -345,7 +345,7 @@ def test_inquiry_received_moves_only_a_new_or_closed_lead_per_the_lifecycle_tabl
 
 def test_capture_logged_after_nurture_enrolment_still_counts_the_inquiry() -> None:
     # scoring's nurture.enrolled can reach the log before intake's lead.captured
-    state = LeadState()
+    state = LeadJourney()
     domain.fold(state, fact("nurture.enrolled", 1, track_id="t"))
     effects = domain.fold(state, fact("lead.captured", 0, source={"channel": "web_form"}))
     assert effects.new_milestones == ["inquiry"]

@@ -19,7 +19,7 @@ from leadflow.events.clock import Clock
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 
 
-def build_kit(
+def create_kit(
     settings: AnalyticsSettings | None = None, *, clock: Clock | None = None
 ) -> ServiceKit[AnalyticsState]:
     settings = settings or AnalyticsSettings()
@@ -38,7 +38,7 @@ def build_kit(
 
 
 def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None = None) -> FastAPI:
-    kit = build_kit(settings, clock=clock)
+    kit = create_kit(settings, clock=clock)
     return create_service_app(
         kit,
         search_router,  # before router: /v1/leads/search is not a lead id

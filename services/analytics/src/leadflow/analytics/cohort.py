@@ -2,7 +2,7 @@
 figure, so a drill-down (``GET /v1/leads/search?reached=...``) lists exactly what was counted.
 
 The funnel, its weekly cohorts and the sources report add up the ``Effects`` of folding each
-lead's events into its ``LeadState`` (``domain.fold``), kept per lead in ``analytics_fold``.
+lead's events into its ``LeadJourney`` (``domain.fold``), kept per lead in ``analytics_fold``.
 A milestone is counted in the lead's inquiry cohort once the cohort is known
 (``counted``), the first time it is reached (``reached``); an outcome (``lost``,
 ``disqualified``) while it holds; money per currency as ``money[currency]`` =
@@ -26,7 +26,7 @@ from leadflow.analytics.rep_projection import REP_COLUMNS, SLA_COLUMNS
 REACHABLE: tuple[str, ...] = (*domain.MILESTONES, "lost", "disqualified")
 # The fold state as jsonb, joined as ``fs`` (``analytics_fold.state`` is stored as text).
 FOLD_JOIN = "JOIN (SELECT lead_id, state::jsonb AS s FROM analytics_fold) fs ON fs.lead_id = {lead}"
-# The inquiry cohort day: ``LeadState.cohort_day`` (the UTC day of ``inquiry_at``).
+# The inquiry cohort day: ``LeadJourney.cohort_day`` (the UTC day of ``inquiry_at``).
 COHORT_DAY = "((fs.s->>'inquiry_at')::timestamptz AT TIME ZONE 'UTC')::date"
 
 

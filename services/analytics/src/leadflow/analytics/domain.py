@@ -1,6 +1,6 @@
 """The analytics fold: pure rules the projections are built from.
 
-No I/O here. The projections fold each logged event into a per-lead ``LeadState`` with
+No I/O here. The projections fold each logged event into a per-lead ``LeadJourney`` with
 ``fold``; the ``Effects`` it returns are what the projection tables count (stage entries
 and exits, first-time milestones per inquiry cohort, revenue, attributed revenue). The
 report arithmetic (rates, percentiles, ROI) is in ``metrics``, the lead plan in
@@ -104,8 +104,11 @@ class Fact(NamedTuple):
 
 
 @dataclass(slots=True)
-class LeadState:
-    """What a projection remembers about one lead between batches."""
+class LeadJourney:
+    """One lead's journey as analytics has folded it so far (stored in ``analytics_fold``):
+    its stage and buying cycle, the milestones it reached and when, its first-touch source
+    and marketing touches, its current owner, its open money and SLA clocks. What the
+    projections remember about a lead between batches."""
 
     stage: str | None = None
     stage_at: datetime | None = None
@@ -169,7 +172,7 @@ class LeadState:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> LeadState:
+    def from_json(cls, data: Mapping[str, Any]) -> LeadJourney:
         return cls(
             stage=data.get("stage"),
             stage_at=_dt(data.get("stage_at")),
@@ -278,7 +281,7 @@ def _currency(payload: Mapping[str, Any]) -> str:
     return str(payload.get("currency") or DEFAULT_CURRENCY)
 
 
-def _close_pipeline(state: LeadState) -> list[tuple[str, float, float, int]]:
+def _close_pipeline(state: LeadJourney) -> list[tuple[str, float, float, int]]:
     """Take the lead's open opportunities out of the pipeline (won, lost, left the stage)."""
     out = []
     for cur, m in state.money.items():
@@ -289,7 +292,7 @@ def _close_pipeline(state: LeadState) -> list[tuple[str, float, float, int]]:
 
 
 def _fold_sla(
-    state: LeadState, fx: Effects, event_type: str, p: Mapping[str, Any], at: datetime
+    state: LeadJourney, fx: Effects, event_type: str, p: Mapping[str, Any], at: datetime
 ) -> None:
     """SLA events count on the day their clock started, and each clock gets one verdict:
     on time (met by its deadline) or late (breached, or met late without a breach event);
@@ -319,7 +322,7 @@ def _fold_sla(
         state.slas.pop(sla_id, None)
 
 
-def fold(state: LeadState, fact: Fact, *, attribute: bool = True) -> Effects:
+def fold(state: LeadJourney, fact: Fact, *, attribute: bool = True) -> Effects:
     """Apply one event to ``state`` (mutated in place) and return what changed."""
     fx = Effects()
     p = fact.payload

@@ -25,8 +25,8 @@ from typing import Any, ClassVar, cast
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.analytics.domain import Effects, Fact, LeadState, fold
-from leadflow.analytics.staging import Records, Stage, write_records
+from leadflow.analytics.domain import Effects, Fact, LeadJourney, fold
+from leadflow.analytics.staging import Records, StagingTable, write_records
 from leadflow.events.db import driver_connection
 from leadflow.events.envelope import Envelope
 from leadflow.events.projection import Projection
@@ -87,7 +87,7 @@ def fact_of(event: Any) -> Fact:
     )
 
 
-FOLD_STAGE = Stage(
+FOLD_STAGING = StagingTable(
     "rb_analytics_fold",
     "lead_id uuid, state text",
     target="analytics_fold",
@@ -97,7 +97,7 @@ FOLD_STAGE = Stage(
 )
 
 
-async def load_states(apg: Any, lead_ids: Sequence[str]) -> dict[str, LeadState]:
+async def load_states(apg: Any, lead_ids: Sequence[str]) -> dict[str, LeadJourney]:
     """The stored fold state of these leads (absent = never seen)."""
     if not lead_ids:
         return {}
@@ -106,10 +106,10 @@ async def load_states(apg: Any, lead_ids: Sequence[str]) -> dict[str, LeadState]
         lead_ids,
     )
     loads = orjson.loads
-    return {r[0]: LeadState.from_json(loads(r[1])) for r in rows}
+    return {r[0]: LeadJourney.from_json(loads(r[1])) for r in rows}
 
 
-Collector = tuple[Callable[[Any, Fact, LeadState, Effects], None], Any]
+Collector = tuple[Callable[[Any, Fact, LeadJourney, Effects], None], Any]
 
 
 class FoldBatch:
@@ -131,7 +131,7 @@ class FoldBatch:
                 (on_effects if m.needs_effects else always).append((m.collect, acc))
         return always, on_effects
 
-    def fold(self, facts: Sequence[Fact], states: dict[str, LeadState]) -> None:
+    def fold(self, facts: Sequence[Fact], states: dict[str, LeadJourney]) -> None:
         by_type = self._by_type
         touched = self.touched
         get = states.get
@@ -139,7 +139,7 @@ class FoldBatch:
             lid = f.lead_id
             st = get(lid)
             if st is None:
-                st = states[lid] = LeadState()
+                st = states[lid] = LeadJourney()
             touched.add(lid)
             fx = fold(st, f)
             who = by_type.get(f.event_type)
@@ -158,15 +158,7 @@ class FoldBatch:
                 for collect, acc in who[1]:
                     collect(acc, f, st, fx)
 
-    def drain(self) -> Records:
-        """The insert-only rows collected so far (taken out of the batch): they gain nothing
-        from waiting, unlike counts, which add up into fewer rows the longer they collect."""
-        out: Records = []
-        for m, acc in zip(self.parts, self.accs, strict=True):
-            out += m.drain(acc)
-        return out
-
-    def records(self, states: dict[str, LeadState], leads: set[str] | None = None) -> Records:
+    def records(self, states: dict[str, LeadJourney], leads: set[str] | None = None) -> Records:
         """Everything the batch writes, as rows (a snapshot: ``states`` may move on): the
         counts, and the per-lead rows (fold state, current stage) of ``leads`` (default:
         the leads this batch touched)."""
@@ -174,7 +166,7 @@ class FoldBatch:
         dumps = orjson.dumps
         out: Records = [
             (
-                FOLD_STAGE,
+                FOLD_STAGING,
                 [(lid, dumps(states[lid].to_json(datetimes_as_is=True)).decode()) for lid in leads],
             )
         ]
@@ -230,16 +222,12 @@ class LeadProjection(ABC):
     def start(self) -> Any:
         return {}
 
-    def drain(self, acc: Any) -> Records:
-        """Insert-only rows to write early (and forget); counts stay in ``acc``."""
-        return []
-
     @abstractmethod
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         """Add one folded event's effects to this projection's batch accumulator."""
 
     @abstractmethod
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
         """The batch accumulator as rows per stage (each COPYed, then merged into a table);
         ``touched`` = the leads the batch folded, ``states`` has their state after it."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from leadflow.analytics.domain import MILESTONES, WON_EVENTS, Effects, Fact, LeadState
+from leadflow.analytics.domain import MILESTONES, WON_EVENTS, Effects, Fact, LeadJourney
 from leadflow.analytics.fold_group import (
     NO_CURRENCY,
     LeadFold,
@@ -21,7 +21,7 @@ from leadflow.analytics.fold_group import (
     exact_decimal,
 )
 from leadflow.analytics.rep_projection import RepsProjection
-from leadflow.analytics.staging import Records, Stage
+from leadflow.analytics.staging import Records, StagingTable
 
 # -- funnel -------------------------------------------------------------------------------
 
@@ -47,7 +47,7 @@ _MILESTONE_LIST = ", ".join(MILESTONE_COLUMNS)
 # Counts are collected per (channel, campaign, day) only; the merge rolls them up in SQL into
 # the rows a report reads: days per (channel, campaign) and grand total, weeks (cohorts
 # only) and months under every segment total (channel, campaign, both, neither; '' = all).
-_COHORT_STAGE = Stage(
+_COHORT_STAGING = StagingTable(
     "rb_funnel_cohort",
     "channel text, campaign text, day date, " + ", ".join(f"{c} bigint" for c in MILESTONE_COLUMNS),
     target="funnel_cohort",
@@ -63,7 +63,7 @@ _COHORT_STAGE = Stage(
     f"{_MILESTONE_LIST} FROM rb_funnel_cohort) x "
     "GROUP BY g, period, GROUPING SETS ((channel, campaign), (channel), (campaign), ())",
 )
-_FLOW_STAGE = Stage(
+_FLOW_STAGING = StagingTable(
     "rb_funnel_flow",
     "channel text, campaign text, day date, from_stage text, to_stage text, via text, n bigint",
     target="funnel_flow",
@@ -89,7 +89,7 @@ class FunnelProjection(LeadProjection):
     def start(self) -> Any:
         return ({}, {})
 
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         new, outcomes, t = fx.new_milestones, fx.outcomes, fx.transition
         retracted = fx.retracted
         if not (new or outcomes or retracted or t):
@@ -110,10 +110,10 @@ class FunnelProjection(LeadProjection):
             fkey = (ch, cp, t.at.date(), t.from_stage or "(start)", t.to_stage, f.event_type)
             flow[fkey] = flow.get(fkey, 0) + 1
 
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
         return [
-            (_COHORT_STAGE, count_rows(acc[0])),
-            (_FLOW_STAGE, [(*k, n) for k, n in acc[1].items()]),
+            (_COHORT_STAGING, count_rows(acc[0])),
+            (_FLOW_STAGING, [(*k, n) for k, n in acc[1].items()]),
         ]
 
 
@@ -122,7 +122,7 @@ class FunnelProjection(LeadProjection):
 SOURCE_COLUMNS = (*MILESTONE_COLUMNS, "pipeline", "won_revenue", "won_deals")
 _SOURCE_SEG = "channel, campaign, form_id, event_key, currency"
 _SOURCE_SUMS = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
-_SOURCE_STAGE = Stage(
+_SOURCE_STAGING = StagingTable(
     "rb_source_cohort",
     "day date, channel text, campaign text, form_id text, event_key text, currency text, "
     + ", ".join(f"{c} bigint" for c in SOURCE_COLUMNS[:8])
@@ -144,7 +144,7 @@ class SourcesProjection(LeadProjection):
     name = "sources"
     tables = ("source_cohort",)
 
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         if st.inquiry_at is None:
             return
         if not (fx.new_milestones or fx.outcomes or fx.retracted or fx.cohort_money):
@@ -162,8 +162,8 @@ class SourcesProjection(LeadProjection):
             row[9] += exact_decimal(won)
             row[10] += deals
 
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
-        return [(_SOURCE_STAGE, count_rows(acc))]
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
+        return [(_SOURCE_STAGING, count_rows(acc))]
 
 
 def _source_row(acc: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:
@@ -176,7 +176,7 @@ def _source_row(acc: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> 
 # -- velocity -----------------------------------------------------------------------------
 
 # Insert-only: COPY straight into the table.
-_STAY = Stage(
+_STAY = StagingTable(
     "stage_stay",
     "lead_id uuid, stage text, entered_at timestamptz, exited_at timestamptz, seconds float8, "
     "channel text, campaign text",
@@ -192,7 +192,7 @@ class VelocityProjection(LeadProjection):
     def start(self) -> Any:
         return []
 
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         t = fx.transition
         if t is not None and t.from_stage is not None and t.seconds is not None:
             assert t.entered_from_at is not None
@@ -208,18 +208,13 @@ class VelocityProjection(LeadProjection):
                 )
             )
 
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
         return [(_STAY, acc)]
-
-    def drain(self, acc: Any) -> Records:
-        rows = acc[:]
-        acc.clear()
-        return [(_STAY, rows)]
 
 
 # -- attribution ----------------------------------------------------------------------------
 
-_ATTRIBUTION_STAGE = Stage(
+_ATTRIBUTION_STAGING = StagingTable(
     "rb_attribution_revenue",
     "won_day date, model text, channel text, campaign text, currency text, revenue numeric, "
     "credit float8",
@@ -238,7 +233,7 @@ class AttributionProjection(LeadProjection):
     def wants(self, event_type: str) -> bool:
         return event_type in WON_EVENTS  # the only events whose fold attributes revenue
 
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         if not fx.attributed:
             return
         day = f.occurred_at.date()
@@ -251,8 +246,8 @@ class AttributionProjection(LeadProjection):
                 row[0] += exact_decimal(revenue)
                 row[1] += credit
 
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
-        return [(_ATTRIBUTION_STAGE, count_rows(acc))]
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
+        return [(_ATTRIBUTION_STAGING, count_rows(acc))]
 
 
 # -- stuck leads ------------------------------------------------------------------------------
@@ -267,7 +262,7 @@ _CURRENT_COLUMNS = (
     "team_id",
     "is_open",
 )
-_CURRENT_STAGE = Stage(
+_CURRENT_STAGING = StagingTable(
     "rb_lead_current",
     "lead_id uuid, stage text, stage_entered_at timestamptz, inquiry_at timestamptz, "
     "channel text, campaign text, rep_id text, team_id text, is_open bool",
@@ -290,10 +285,10 @@ class StuckProjection(LeadProjection):
         # stage, once entered, is never left for none).
         return False
 
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         """Never called (``wants`` is False): the touched leads are written."""
 
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
         rows = []
         for lid in touched:
             s = states[lid]
@@ -312,7 +307,7 @@ class StuckProjection(LeadProjection):
                     s.open,
                 )
             )
-        return [(_CURRENT_STAGE, rows)]
+        return [(_CURRENT_STAGING, rows)]
 
 
 def all_projections() -> list[LeadProjection]:

@@ -10,7 +10,7 @@ live loop writes (``FoldBatch`` is shared with ``LeadFold.apply``; a test compar
 
 It is a pipeline of two stages: chunk k+1 is read and folded in memory (no writes) while
 chunk k is written and committed on its own connection, so Postgres merges one chunk while
-Python folds the next. Chunk writes use ``Stage.merge_locked`` (UPDATE the rows already
+Python folds the next. Chunk writes use ``StagingTable.merge_locked`` (UPDATE the rows already
 there, plain INSERT of the new ones, about half the cost of ``ON CONFLICT``): they hold the
 group's checkpoint locks, so nobody else writes the tables meanwhile.
 
@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from leadflow.analytics.domain import LeadState
+from leadflow.analytics.domain import LeadJourney
 from leadflow.analytics.fold_group import (
     FoldBatch,
     LeadFold,
@@ -90,7 +90,7 @@ class Folded:
 async def _fold_chunk(
     reader: Any,
     members: Sequence[LeadProjection],
-    states: dict[str, LeadState],
+    states: dict[str, LeadJourney],
     stored: Stored,
     position: int,
     chunk_events: int,
@@ -315,7 +315,7 @@ async def _run(
         total = head - expected
     for p in tracked:
         p.total = total
-    states: dict[str, LeadState] = {}
+    states: dict[str, LeadJourney] = {}
     stored = Stored()
     stored.everything = not from_start  # the states so far are in analytics_fold
     # Two connections besides the writes: the log is read (and stored states read back)

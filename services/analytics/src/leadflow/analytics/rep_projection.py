@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from leadflow.analytics.domain import Effects, Fact, LeadState
+from leadflow.analytics.domain import Effects, Fact, LeadJourney
 from leadflow.analytics.fold_group import (
     NO_CURRENCY,
     LeadProjection,
@@ -14,7 +14,7 @@ from leadflow.analytics.fold_group import (
     exact_decimal,
 )
 from leadflow.analytics.segments import UNKNOWN
-from leadflow.analytics.staging import Records, Stage
+from leadflow.analytics.staging import Records, StagingTable
 
 REP_COLUMNS = (
     "assigned",
@@ -53,7 +53,7 @@ _SLA_EVENT = {"sla.started": 0, "sla.warning": 1, "sla.breached": 2, "sla.escala
 # Every reps/SLA row is also keyed by the lead's first-touch channel and campaign, so the
 # reps report (and the dashboard's SLA panel) honour the same filters as every other report.
 _SEGMENT = "channel text, campaign text"
-_REPS_STAGE = Stage(
+_REPS_STAGING = StagingTable(
     "rb_rep_daily",
     f"day date, rep_id text, team_id text, queue_id text, {_SEGMENT}, currency text, "
     + ", ".join(f"{c} bigint" for c in REP_COLUMNS[:8])
@@ -62,14 +62,14 @@ _REPS_STAGE = Stage(
     keys=("day", "rep_id", "team_id", "queue_id", "channel", "campaign", "currency"),
     values=REP_COLUMNS,
 )
-_REASONS_STAGE = Stage(
+_REASONS_STAGING = StagingTable(
     "rb_rep_reasons",
     f"day date, rep_id text, team_id text, {_SEGMENT}, kind text, reason text, n bigint",
     target="rep_reasons",
     keys=("day", "rep_id", "team_id", "channel", "campaign", "kind", "reason"),
     values=("n",),
 )
-_SLA_STAGE = Stage(
+_SLA_STAGING = StagingTable(
     "rb_sla_daily",
     f"day date, policy_id text, team_id text, rep_id text, {_SEGMENT}, "
     + ", ".join(f"{c} bigint" for c in SLA_COLUMNS[:7])
@@ -82,17 +82,17 @@ _SLA_STAGE = Stage(
 
 # One row per counted event (insert-only, COPYed straight in): what a count's drill-down
 # lists. ``kind`` is the count column the event added one to.
-_REP_FACT = Stage(
+_REP_FACT = StagingTable(
     "rep_fact",
     f"lead_id uuid, day date, rep_id text, team_id text, queue_id text, {_SEGMENT}, kind text",
 )
-_SLA_FACT = Stage(
+_SLA_FACT = StagingTable(
     "sla_fact",
     f"lead_id uuid, day date, policy_id text, team_id text, rep_id text, {_SEGMENT}, kind text",
 )
 
 
-def _who(p: Any, st: LeadState) -> tuple[str, str]:
+def _who(p: Any, st: LeadJourney) -> tuple[str, str]:
     rep = p.get("rep_id") or st.rep_id
     team = p.get("team_id") or st.team_id
     return str(rep or UNKNOWN), str(team or UNKNOWN)
@@ -113,7 +113,7 @@ class RepsProjection(LeadProjection):
     def start(self) -> Any:
         return ({}, {}, {}, [], [])
 
-    def collect(self, acc: Any, f: Fact, st: LeadState, fx: Effects) -> None:
+    def collect(self, acc: Any, f: Fact, st: LeadJourney, fx: Effects) -> None:
         et = f.event_type
         idx = _REP_EVENT.get(et)
         if idx is None and not et.startswith("sla."):
@@ -154,20 +154,14 @@ class RepsProjection(LeadProjection):
                 srow[i] += 1
                 sla_facts.append((f.lead_id, *key, SLA_COLUMNS[i]))
 
-    def records(self, acc: Any, states: dict[str, LeadState], touched: set[str]) -> Records:
+    def records(self, acc: Any, states: dict[str, LeadJourney], touched: set[str]) -> Records:
         return [
-            (_REPS_STAGE, count_rows(acc[0])),
-            (_REASONS_STAGE, [(*k, n) for k, n in acc[1].items()]),
-            (_SLA_STAGE, count_rows(acc[2])),
+            (_REPS_STAGING, count_rows(acc[0])),
+            (_REASONS_STAGING, [(*k, n) for k, n in acc[1].items()]),
+            (_SLA_STAGING, count_rows(acc[2])),
             (_REP_FACT, acc[3]),
             (_SLA_FACT, acc[4]),
         ]
-
-    def drain(self, acc: Any) -> Records:
-        rows = [(_REP_FACT, acc[3][:]), (_SLA_FACT, acc[4][:])]
-        acc[3].clear()
-        acc[4].clear()
-        return rows
 
 
 def _rep_row(reps: dict[tuple[Any, ...], list[Any]], key: tuple[Any, ...]) -> list[Any]:

@@ -1,7 +1,7 @@
 """Staging tables: how the analytics projections write a batch with a fixed handful of
 statements, whatever its size.
 
-A batch's rows are COPYed into a session temp table (a ``Stage``) and merged into their
+A batch's rows are COPYed into a session temp table (a ``StagingTable``) and merged into their
 projection table with one set-based statement (``INSERT ... SELECT ... ON CONFLICT ... DO
 UPDATE SET n = t.n + EXCLUDED.n``); insert-only tables are COPYed straight in.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 
-class Stage:
+class StagingTable:
     """A session temp table a batch's rows are COPYed into, and how they are merged into a
     projection table; without ``target`` the rows are COPYed straight into ``table``
     (insert-only tables).
@@ -76,7 +76,7 @@ class Stage:
         )
 
 
-Records = list[tuple[Stage, list[tuple[Any, ...]]]]
+Records = list[tuple[StagingTable, list[tuple[Any, ...]]]]
 
 
 async def write_records(apg: Any, records: Records, *, locked: bool = False) -> None:
