@@ -6,7 +6,7 @@ everything it changes comes back in the ``Decision`` (the pointer state to persi
 two replicas reading the same state from the database make the same choice.
 
 The pieces: ``roster`` (who can take leads), ``rules`` (where leads go), ``state`` (loads,
-counts, credits; availability), ``explain`` (the decision and its reasons), ``decide`` (the
+counts, credits; availability), ``lead`` (a lead as routing knows it), ``explain`` (the decision and its reasons), ``decide`` (the
 rule walk and a manager's reassignment), ``tokens`` (reps' personal tokens).
 """
 
@@ -18,6 +18,7 @@ from leadflow.routing.domain.decide import (
     pool_key,
 )
 from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
+from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
 from leadflow.routing.domain.roster import OutOfOffice, Queue, Rep, Roster, Team, WorkingWindow
 from leadflow.routing.domain.rules import (
     Conditions,
@@ -43,8 +44,10 @@ from leadflow.routing.domain.tokens import (
 
 __all__ = [
     "REP_TOKEN_PREFIX",
+    "SALES_OPEN_STAGES",
     "Conditions",
     "Decision",
+    "LeadRow",
     "LiveState",
     "OutOfOffice",
     "Queue",

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,14 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.db import DriverSql, json_text
 from leadflow.events.lifecycle import Cycle, LeadLifecycle, Stage
-
-SALES_OPEN_STAGES: tuple[str, ...] = (
-    Stage.MQL.value,
-    Stage.SAL.value,
-    Stage.SQL.value,
-    Stage.OPPORTUNITY.value,
-    Stage.ON_HOLD.value,
-)
+from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
 
 
 async def open_leads_of(conn: AsyncConnection, kind: str, id_: str) -> list[uuid.UUID]:
@@ -50,36 +42,6 @@ class AssignmentRow:
     decided_at: datetime
     event_id: uuid.UUID
     explanation: Mapping[str, Any]
-
-
-@dataclass(frozen=True)
-class LeadRow:
-    lead_id: uuid.UUID
-    stage: Stage | None
-    held_from: Stage | None
-    cycle: int
-    snapshot: LeadSnapshot
-    assignee_kind: str | None
-    rep_id: str | None
-    team_id: str | None
-    queue_id: str | None
-    excluded_reps: list[str]
-    assigned_at: datetime | None
-    opportunity_id: str | None
-    amount: Decimal | None
-    currency: str | None
-    # The buying cycle (the lifecycle's: new business or a customer's expansion); ``cycle``
-    # above counts qualification cycles (one assignment each).
-    buying_cycle: Cycle = Cycle.NEW_BUSINESS
-
-    @property
-    def lifecycle(self) -> LeadLifecycle:
-        """Routing never sees intake's events: a lead it has not seen was an inquiry."""
-        return LeadLifecycle(self.stage or Stage.INQUIRY, self.held_from, self.buying_cycle)
-
-    @property
-    def in_sales(self) -> bool:
-        return self.stage is not None and self.stage.value in SALES_OPEN_STAGES
 
 
 _LEAD_COLUMNS = (
