@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from leadflow.events import ServiceKit
 from leadflow.events.access import Permission, Principal, requires
 from leadflow.events.errors import Problem
+from leadflow.routing.commands import CommandRefused
 from leadflow.routing.store import ConfigCache
 
 M = TypeVar("M", bound=BaseModel)
@@ -83,3 +84,14 @@ CallerDep = Annotated[Caller, Depends(acting)]
 ReaderDep = Annotated[Caller, Depends(reading)]
 
 LeadId = Annotated[uuid.UUID, Path()]
+
+
+def refused(refusal: CommandRefused) -> Problem:
+    """A command's refusal as the problem+json the API answers."""
+    return Problem(
+        refusal.status,
+        refusal.title,
+        refusal.detail,
+        errors=refusal.errors,
+        extra=refusal.extra,
+    )

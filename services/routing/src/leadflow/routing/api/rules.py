@@ -4,6 +4,7 @@ reason codes, and the dry-run simulator.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
@@ -109,7 +110,7 @@ async def simulate(kit: KitDep, body: SimulateIn) -> Doc:
         config = await config_cache(kit).get(conn)
         if body.rules is not None:
             draft = validated(RuleSet, body.rules.model_dump(exclude={"published_by"}))
-            config = store.Config(config.revision, config.roster, draft)
+            config = replace(config, rules=draft)
         decision = await simulate_decision(conn, config, lead, now, exclude=frozenset(body.exclude))
         await conn.rollback()
     return {"dry_run": True, "at": now.isoformat(), **decision.explanation()}

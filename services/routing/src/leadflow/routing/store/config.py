@@ -5,8 +5,8 @@ parsed roster and rules. Every admin write bumps ``config_revision``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -162,13 +162,17 @@ async def set_reason_codes(conn: AsyncConnection, action: str, codes: Iterable[s
 
 @dataclass(frozen=True)
 class Config:
+    """The configuration in force at one revision: who, where to, and which reason codes
+    each action accepts (``reject``, ``lost``, ``recycle``)."""
+
     revision: int
     roster: Roster
     rules: RuleSet
+    reason_codes: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 class ConfigCache:
-    """The parsed roster + rule set, re-read only when ``config_revision`` moved."""
+    """The parsed roster, rule set and reason codes, re-read only when ``config_revision`` moved."""
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
@@ -186,6 +190,8 @@ class ConfigCache:
             revision = await config_revision(conn)
         if self.enabled and self._cached is not None and self._cached.revision == revision:
             return self._cached
-        config = Config(revision, await roster(conn), await current_rules(conn))
+        config = Config(
+            revision, await roster(conn), await current_rules(conn), await reason_codes(conn)
+        )
         self._cached = config
         return config
