@@ -93,7 +93,7 @@ async def create_webhook(body: WebhookIn, kit: KitDep) -> JSONResponse:
     secret = domain.new_secret(secrets.token_bytes(24))
     async with kit.unit_of_work() as uow:
         row = await wh.create_endpoint(
-            uow.conn, f"ep_{uuid.uuid4().hex[:20]}", url, body.description, body.events, secret
+            uow.tx, f"ep_{uuid.uuid4().hex[:20]}", url, body.description, body.events, secret
         )
     _endpoints(kit).invalidate()
     return JSONResponse(_endpoint_out(row, secret), status_code=201)
@@ -101,14 +101,14 @@ async def create_webhook(body: WebhookIn, kit: KitDep) -> JSONResponse:
 
 @admin.get("/v1/webhooks", tags=["webhooks"], summary="Registered endpoints")
 async def list_webhooks(kit: KitDep) -> list[dict[str, Any]]:
-    async with kit.connect() as conn:
-        return [_endpoint_out(r) for r in await wh.endpoints(conn)]
+    async with kit.connect() as tx:
+        return [_endpoint_out(r) for r in await wh.endpoints(tx)]
 
 
 @admin.get("/v1/webhooks/{endpoint_id}", tags=["webhooks"], summary="One endpoint")
 async def get_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        row = await wh.endpoint(conn, endpoint_id)
+    async with kit.connect() as tx:
+        row = await wh.endpoint(tx, endpoint_id)
     if row is None:
         raise _missing("webhook endpoint", endpoint_id)
     return _endpoint_out(row)
@@ -117,7 +117,7 @@ async def get_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
 @admin.delete("/v1/webhooks/{endpoint_id}", status_code=204, tags=["webhooks"], summary="Remove")
 async def delete_webhook(endpoint_id: str, kit: KitDep) -> Response:
     async with kit.unit_of_work() as uow:
-        if not await wh.delete_endpoint(uow.conn, endpoint_id):
+        if not await wh.delete_endpoint(uow.tx, endpoint_id):
             raise _missing("webhook endpoint", endpoint_id)
     _endpoints(kit).invalidate()
     return Response(status_code=204)
@@ -129,7 +129,7 @@ async def rotate_secret(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
     secret = domain.new_secret(secrets.token_bytes(24))
     until = kit.clock.now() + ROTATION_GRACE
     async with kit.unit_of_work() as uow:
-        if not await wh.rotate_secret(uow.conn, endpoint_id, secret, until):
+        if not await wh.rotate_secret(uow.tx, endpoint_id, secret, until):
             raise _missing("webhook endpoint", endpoint_id)
     return {"id": endpoint_id, "secret": secret, "previous_valid_until": until.isoformat()}
 
@@ -138,13 +138,13 @@ async def rotate_secret(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
 async def enable_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
     """Back on after a disable: every queue that waited is delivered again, in order."""
     async with kit.unit_of_work() as uow:
-        if await wh.endpoint(uow.conn, endpoint_id, lock=True) is None:
+        if await wh.endpoint(uow.tx, endpoint_id, lock=True) is None:
             raise _missing("webhook endpoint", endpoint_id)
         now = uow.clock.now()
-        await wh.set_enabled(uow.conn, endpoint_id, True, now, None)
-        for lead_id in await wh.pending_queues(uow.conn, endpoint_id):
+        await wh.set_enabled(uow.tx, endpoint_id, True, now, None)
+        for lead_id in await wh.pending_queues(uow.tx, endpoint_id):
             await uow.timers.schedule(f"wh:{endpoint_id}:{lead_id}", now, WEBHOOK, lead_id=lead_id)
-        row = await wh.endpoint(uow.conn, endpoint_id)
+        row = await wh.endpoint(uow.tx, endpoint_id)
     _endpoints(kit).invalidate()
     return _endpoint_out(row)
 
@@ -153,10 +153,10 @@ async def enable_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
 async def list_deliveries(
     endpoint_id: str, kit: KitDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
-    async with kit.connect() as conn:
-        if await wh.endpoint(conn, endpoint_id) is None:
+    async with kit.connect() as tx:
+        if await wh.endpoint(tx, endpoint_id) is None:
             raise _missing("webhook endpoint", endpoint_id)
-        rows = await wh.deliveries(conn, endpoint_id, limit)
+        rows = await wh.deliveries(tx, endpoint_id, limit)
     return [
         {
             "id": r.message_id,
@@ -181,8 +181,8 @@ async def list_deliveries(
     summary="Every attempt of one delivery",
 )
 async def list_attempts(endpoint_id: str, message_id: str, kit: KitDep) -> list[dict[str, Any]]:
-    async with kit.connect() as conn:
-        rows = await wh.attempts(conn, message_id)
+    async with kit.connect() as tx:
+        rows = await wh.attempts(tx, message_id)
     return [
         {
             "attempt": r.attempt,
@@ -203,11 +203,11 @@ async def list_attempts(endpoint_id: str, message_id: str, kit: KitDep) -> list[
 )
 async def replay_delivery(endpoint_id: str, message_id: str, kit: KitDep) -> dict[str, Any]:
     async with kit.unit_of_work() as uow:
-        row = await wh.replay(uow.conn, endpoint_id, message_id)
+        row = await wh.replay(uow.tx, endpoint_id, message_id)
         if row is None:
             raise _missing("delivery", message_id)
         await store.ensure_timer(
-            uow.conn, f"wh:{endpoint_id}:{row.lead_id}", WEBHOOK, uow.clock.now(), row.lead_id
+            uow.tx, f"wh:{endpoint_id}:{row.lead_id}", WEBHOOK, uow.clock.now(), row.lead_id
         )
         uow.timers.note_scheduled([uow.clock.now()])
     return {"id": message_id, "status": "pending"}
@@ -229,15 +229,15 @@ async def put_preference(address: str, body: PreferenceIn, kit: KitDep) -> dict[
     if "@" not in address:
         raise Problem.invalid_fields([{"field": "address", "message": "an e-mail address"}])
     async with kit.unit_of_work() as uow:
-        await store.set_preference(uow.conn, address, body.preference)
+        await store.set_preference(uow.tx, address, body.preference)
     _people(kit).invalidate()
     return {"address": address.lower(), "preference": body.preference}
 
 
 @admin.get("/v1/notify/preferences/{address}", tags=["people"], summary="A person's preference")
 async def get_preference(address: str, kit: KitDep) -> dict[str, str]:
-    async with kit.connect() as conn:
-        found = await store.preferences(conn, [address])
+    async with kit.connect() as tx:
+        found = await store.preferences(tx, [address])
     return {"address": address.lower(), "preference": found.get(address.lower(), "immediate")}
 
 
@@ -247,7 +247,7 @@ async def put_channel(team_id: str, body: ChannelIn, kit: KitDep) -> dict[str, A
     if body.slack_webhook_url:
         await _checked_url(kit, body.slack_webhook_url)
     async with kit.unit_of_work() as uow:
-        await store.set_team_channel(uow.conn, team_id, body.slack_webhook_url)
+        await store.set_team_channel(uow.tx, team_id, body.slack_webhook_url)
     _people(kit).invalidate()
     return {"team_id": team_id, "slack_webhook_url": body.slack_webhook_url}
 
@@ -259,8 +259,8 @@ async def list_messages(
     recipient: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    async with kit.connect() as conn:
-        rows = await store.list_messages(conn, lead_id=lead_id, recipient=recipient, limit=limit)
+    async with kit.connect() as tx:
+        rows = await store.list_messages(tx, lead_id=lead_id, recipient=recipient, limit=limit)
     return [
         {
             "id": r.message_id,
@@ -322,7 +322,7 @@ async def unsubscribe_page(token: str, kit: KitDep) -> HTMLResponse:
 async def unsubscribe(token: str, kit: KitDep) -> HTMLResponse:
     lead_id, _message_id = _token(kit, token)
     async with kit.unit_of_work() as uow:
-        await store.set_consent(uow.conn, lead_id, False)  # no further nurture from here on
+        await store.set_consent(uow.tx, lead_id, False)  # no further nurture from here on
     await _call_intake(
         kit,
         f"optout:{lead_id}",

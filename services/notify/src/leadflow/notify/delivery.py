@@ -93,10 +93,10 @@ class Delivery:
         ids.append(timer.key.removeprefix("mail:"))
 
     async def _deliver(self, uow: UnitOfWork, ids: list[str]) -> None:
-        rows = [r for r in await store.messages_by_id(uow.conn, ids) if r.status == "pending"]
+        rows = [r for r in await store.messages_by_id(uow.tx, ids) if r.status == "pending"]
         if not rows:
             return
-        leads = await store.get_leads(uow.conn, [r.lead_id for r in rows if r.lead_id])
+        leads = await store.get_leads(uow.tx, [r.lead_id for r in rows if r.lead_id])
         rendered = [(row, self._render(row, leads.get(row.lead_id))) for row in rows]
         outcomes = await asyncio.gather(*(self._send(row, what) for row, what in rendered))
         now = uow.clock.now()
@@ -127,7 +127,7 @@ class Delivery:
             )
             if attempts >= MAIL_ATTEMPTS:
                 await store.message_done(
-                    uow.conn, row.message_id, status="failed", subject=subject, at=now, error=error
+                    uow.tx, row.message_id, status="failed", subject=subject, at=now, error=error
                 )
                 await uow.append(
                     row.lead_id or stream_id("notify"),
@@ -140,12 +140,12 @@ class Delivery:
                 )
                 continue
             await store.message_done(
-                uow.conn, row.message_id, status="pending", subject=subject, at=now, error=error
+                uow.tx, row.message_id, status="pending", subject=subject, at=now, error=error
             )
             await uow.timers.schedule(
                 f"mail:{row.message_id}", now + mail_retry(attempts), DELIVER, lead_id=row.lead_id
             )
-        await store.messages_sent(uow.conn, sent, now)
+        await store.messages_sent(uow.tx, sent, now)
 
     def _render(self, row: Any, lead: Any) -> domain.Mail | dict[str, Any]:
         lead_id = str(row.lead_id)
@@ -192,13 +192,13 @@ class Delivery:
 
     async def on_digest(self, timer: Timer, uow: UnitOfWork) -> None:
         recipient = timer.key.removeprefix("digest:")
-        taken = await store.take_digest(uow.conn, recipient)
+        taken = await store.take_digest(uow.tx, recipient)
         if not taken:
             return
         # Each held notification rendered as it would have been sent at once (who, which
         # company, the console link), in the order it arrived: the digest is read instead.
-        rows = await store.messages_by_id(uow.conn, [i.message_id for i in taken])
-        leads = await store.get_leads(uow.conn, [r.lead_id for r in rows if r.lead_id])
+        rows = await store.messages_by_id(uow.tx, [i.message_id for i in taken])
+        leads = await store.get_leads(uow.tx, [r.lead_id for r in rows if r.lead_id])
         items = []
         for row in rows:
             what = self._render(row, leads.get(row.lead_id))
@@ -210,7 +210,7 @@ class Delivery:
         try:
             await self.mailer.send(mail)
         except Exception as exc:
-            await store.undo_digest(uow.conn, [i.message_id for i in taken])
+            await store.undo_digest(uow.tx, [i.message_id for i in taken])
             await self._retry(timer, uow, repr(exc))
             return
         await uow.append(
@@ -229,7 +229,7 @@ class Delivery:
     async def on_nurture(self, timer: Timer, uow: UnitOfWork) -> None:
         assert timer.lead_id is not None
         p = timer.payload
-        lead = await store.get_lead(uow.conn, timer.lead_id)
+        lead = await store.get_lead(uow.tx, timer.lead_id)
         now = uow.clock.now()
         contact = (lead.contact or {}) if lead else {}
         verdict = domain.nurture_verdict(
@@ -254,7 +254,7 @@ class Delivery:
         except Exception as exc:
             await self._retry(timer, uow, repr(exc))
             return
-        await store.note_nurture_sent(uow.conn, timer.lead_id, now)
+        await store.note_nurture_sent(uow.tx, timer.lead_id, now)
         await uow.append(timer.lead_id, NurtureEmailSent(**base, message_id=message_id))
 
     # -- calls to intake (opt-outs, opens, clicks) ---------------------------------------------
@@ -288,10 +288,10 @@ class Delivery:
         a later event never overtakes an earlier one."""
         _, endpoint_id, lead = timer.key.split(":", 2)
         lead_id = uuid.UUID(lead)
-        endpoint = await wh.endpoint(uow.conn, endpoint_id)
+        endpoint = await wh.endpoint(uow.tx, endpoint_id)
         if endpoint is None or not endpoint.enabled:
             return  # re-enabling (or a replay) schedules the queue again
-        queue = await wh.queue_head(uow.conn, endpoint_id, lead_id, QUEUE_BURST)
+        queue = await wh.queue_head(uow.tx, endpoint_id, lead_id, QUEUE_BURST)
         now = uow.clock.now()
         secrets = [endpoint.secret]
         if endpoint.previous_secret and endpoint.previous_until and endpoint.previous_until > now:
@@ -300,7 +300,7 @@ class Delivery:
             attempt = await self._attempt(endpoint.url, message, secrets)
             ok = attempt.status is not None and domain.is_success(attempt.status)
             await wh.record_attempt(
-                uow.conn,
+                uow.tx,
                 message.message_id,
                 at=now,
                 status=attempt.status,
@@ -313,7 +313,7 @@ class Delivery:
                     uow, endpoint, timer.key, lead_id, message.attempts + 1, attempt, now
                 )
                 return
-            await wh.note_healthy(uow.conn, endpoint_id)
+            await wh.note_healthy(uow.tx, endpoint_id)
         if len(queue) == QUEUE_BURST:
             await uow.timers.schedule(
                 timer.key, now + timedelta(milliseconds=1), WEBHOOK, lead_id=lead_id
@@ -343,11 +343,11 @@ class Delivery:
         attempt: Attempt,
         now: datetime,
     ) -> None:
-        since = await wh.note_failing(uow.conn, endpoint.endpoint_id, now)
+        since = await wh.note_failing(uow.tx, endpoint.endpoint_id, now)
         give_up = timedelta(hours=self.settings.notify_webhook_give_up_hours)
         if domain.gives_up(since, now, give_up):
             reason = f"failing since {since.isoformat()}: {attempt.error or attempt.status}"
-            await wh.set_enabled(uow.conn, endpoint.endpoint_id, False, now, reason)
+            await wh.set_enabled(uow.tx, endpoint.endpoint_id, False, now, reason)
             await uow.append(
                 stream_id("webhook-endpoints"),
                 WebhookEndpointDisabled(

@@ -71,7 +71,7 @@ class EndpointCache:
 
     async def get(self, uow: UnitOfWork) -> list[Any]:
         if time.monotonic() - self._at > self.ttl:
-            self._rows = await wh.enabled_endpoints(uow.conn)
+            self._rows = await wh.enabled_endpoints(uow.tx)
             self._at = time.monotonic()
         return self._rows
 
@@ -93,7 +93,7 @@ class PeopleCache:
 
     async def refresh(self, uow: UnitOfWork) -> None:
         if time.monotonic() - self._at > self.ttl:
-            self.preferences, self.channels = await store.people(uow.conn)
+            self.preferences, self.channels = await store.people(uow.tx)
             self._at = time.monotonic()
 
 
@@ -109,9 +109,9 @@ class _LeadFacts:
 
 async def _write_lead_facts(uow: UnitOfWork, facts: _LeadFacts) -> None:
     if facts.contacts:
-        await store.upsert_contacts(uow.conn, facts.contacts)
+        await store.upsert_contacts(uow.tx, facts.contacts)
     if facts.scorings:
-        await store.set_scorings(uow.conn, facts.scorings)
+        await store.set_scorings(uow.tx, facts.scorings)
 
 
 def _lead_facts(uow: UnitOfWork) -> _LeadFacts:
@@ -143,18 +143,18 @@ class NotifyHandlers:
         p = event.payload
         assert isinstance(p, ConsentChanged)
         await uow.flush_batch(_LeadFacts)  # after the batch's earlier contacts, never before
-        await store.set_consent(uow.conn, event.lead_id, p.marketing_opt_in)
+        await store.set_consent(uow.tx, event.lead_id, p.marketing_opt_in)
 
     async def on_do_not_contact(self, event: Envelope, uow: UnitOfWork) -> None:
         """No contact at all: nurture stops (sales hears of it through scoring)."""
         p = event.payload
         assert isinstance(p, DoNotContactChanged)
         await uow.flush_batch(_LeadFacts)
-        await store.set_do_not_contact(uow.conn, event.lead_id, p.do_not_contact)
+        await store.set_do_not_contact(uow.tx, event.lead_id, p.do_not_contact)
 
     async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
         await uow.flush_batch(_LeadFacts)
-        await store.erase(uow.conn, event.lead_id)
+        await store.erase(uow.tx, event.lead_id)
 
     async def on_scored(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
@@ -177,7 +177,7 @@ class NotifyHandlers:
             known = (p.rep_name, p.rep_email, p.team_id, p.manager_email)
             if self.people.roster.get(p.rep_id) != known:
                 await store.upsert_rep(
-                    uow.conn, p.rep_id, p.rep_name, p.rep_email, p.team_id, p.manager_email
+                    uow.tx, p.rep_id, p.rep_name, p.rep_email, p.team_id, p.manager_email
                 )
                 self.people.roster[p.rep_id] = known
         kind = "reassignment" if isinstance(p, LeadReassigned) else "assignment"
@@ -204,8 +204,8 @@ class NotifyHandlers:
             detail = f"late by {round(p.late_by_seconds / 60)} min"
         else:
             kind, notify, detail = "escalation", p.notify, f"step {p.step}: {p.action}"
-        owner = await store.rep(uow.conn, p.rep_id)
-        team = await store.team(uow.conn, p.team_id or (owner.team_id if owner else None))
+        owner = await store.rep(uow.tx, p.rep_id)
+        team = await store.team(uow.tx, p.team_id or (owner.team_id if owner else None))
         recipients = domain.sla_recipients(
             kind,
             owner_email=owner.email if owner else None,
@@ -235,7 +235,7 @@ class NotifyHandlers:
         if delivery == "digest":
             subject = f"{kind.replace('_', ' ')}: lead {event.lead_id}"
         added = await store.add_message(
-            uow.conn,
+            uow.tx,
             message_id=mid,
             kind=kind,
             channel="email",
@@ -255,7 +255,7 @@ class NotifyHandlers:
             await uow.timers.schedule(f"mail:{mid}", now, DELIVER, lead_id=event.lead_id)
         elif delivery == "digest":
             due = domain.next_digest_at(now, self.settings.notify_digest_hour)
-            await store.ensure_timer(uow.conn, f"digest:{to.lower()}", DIGEST, due, None)
+            await store.ensure_timer(uow.tx, f"digest:{to.lower()}", DIGEST, due, None)
             uow.timers.note_scheduled([due])
         else:
             await uow.append(
@@ -277,7 +277,7 @@ class NotifyHandlers:
             return
         mid = message_id(event, kind, f"slack:{team_id}")
         added = await store.add_message(
-            uow.conn,
+            uow.tx,
             message_id=mid,
             kind=kind,
             channel="slack",
@@ -346,7 +346,7 @@ class NotifyHandlers:
         now = uow.clock.now()
         for endpoint in endpoints:
             added = await wh.enqueue(
-                uow.conn,
+                uow.tx,
                 message_id=webhook_message_id(event, endpoint.endpoint_id),
                 endpoint_id=endpoint.endpoint_id,
                 lead_id=event.lead_id,
@@ -356,7 +356,7 @@ class NotifyHandlers:
             )
             if added:
                 key = f"wh:{endpoint.endpoint_id}:{event.lead_id}"
-                await store.ensure_timer(uow.conn, key, WEBHOOK, now, event.lead_id)
+                await store.ensure_timer(uow.tx, key, WEBHOOK, now, event.lead_id)
                 uow.timers.note_scheduled([now])
 
     # -- the map -----------------------------------------------------------------------------

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from leadflow.events.sql import Tx
 
 ENDPOINT_COLUMNS = (
     "endpoint_id, url, description, events, enabled, failing_since, disabled_at, "
@@ -17,118 +16,107 @@ ENDPOINT_COLUMNS = (
 
 
 async def create_endpoint(
-    conn: AsyncConnection,
+    tx: Tx,
     endpoint_id: str,
     url: str,
     description: str,
     events: Sequence[str],
     secret: str,
 ) -> Any:
-    return (
-        await conn.execute(
-            text(
-                f"""
+    return await tx.fetchrow(
+        f"""
                 INSERT INTO webhook_endpoints (endpoint_id, url, description, events, secret)
                 VALUES (:id, :url, :d, CAST(:ev AS text[]), :s) RETURNING {ENDPOINT_COLUMNS}
-                """
-            ),
-            {"id": endpoint_id, "url": url, "d": description, "ev": list(events), "s": secret},
-        )
-    ).one()
+                """,
+        id=endpoint_id,
+        url=url,
+        d=description,
+        ev=list(events),
+        s=secret,
+    )
 
 
-async def endpoint(conn: AsyncConnection, endpoint_id: str, *, lock: bool = False) -> Any:
-    return (
-        await conn.execute(
-            text(
-                "SELECT * FROM webhook_endpoints WHERE endpoint_id = :id"
-                + (" FOR UPDATE" if lock else "")
-            ),
-            {"id": endpoint_id},
-        )
-    ).first()
+async def endpoint(tx: Tx, endpoint_id: str, *, lock: bool = False) -> Any:
+    return await tx.fetchrow(
+        "SELECT * FROM webhook_endpoints WHERE endpoint_id = :id" + (" FOR UPDATE" if lock else ""),
+        id=endpoint_id,
+    )
 
 
-async def endpoints(conn: AsyncConnection) -> list[Any]:
-    rows = await conn.execute(
-        text(f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, endpoint_id")
+async def endpoints(tx: Tx) -> list[Any]:
+    rows = await tx.fetch(
+        f"SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints ORDER BY created_at, endpoint_id"
     )
     return list(rows)
 
 
-async def enabled_endpoints(conn: AsyncConnection) -> list[Any]:
-    rows = await conn.execute(
-        text("SELECT endpoint_id, events FROM webhook_endpoints WHERE enabled")
-    )
+async def enabled_endpoints(tx: Tx) -> list[Any]:
+    rows = await tx.fetch("SELECT endpoint_id, events FROM webhook_endpoints WHERE enabled")
     return list(rows)
 
 
-async def delete_endpoint(conn: AsyncConnection, endpoint_id: str) -> bool:
-    result = await conn.execute(
-        text("DELETE FROM webhook_endpoints WHERE endpoint_id = :id"), {"id": endpoint_id}
+async def delete_endpoint(tx: Tx, endpoint_id: str) -> bool:
+    affected = await tx.execute(
+        "DELETE FROM webhook_endpoints WHERE endpoint_id = :id", id=endpoint_id
     )
-    await conn.execute(text("DELETE FROM timers WHERE key LIKE :p"), {"p": f"wh:{endpoint_id}:%"})
-    return bool(result.rowcount)
+    await tx.execute("DELETE FROM timers WHERE key LIKE :p", p=f"wh:{endpoint_id}:%")
+    return bool(affected)
 
 
-async def rotate_secret(
-    conn: AsyncConnection, endpoint_id: str, secret: str, previous_until: datetime
-) -> bool:
-    result = await conn.execute(
-        text(
-            """
+async def rotate_secret(tx: Tx, endpoint_id: str, secret: str, previous_until: datetime) -> bool:
+    affected = await tx.execute(
+        """
             UPDATE webhook_endpoints SET previous_secret = secret, previous_until = :until,
                 secret = :s WHERE endpoint_id = :id
-            """
-        ),
-        {"id": endpoint_id, "s": secret, "until": previous_until},
+            """,
+        id=endpoint_id,
+        s=secret,
+        until=previous_until,
     )
-    return bool(result.rowcount)
+    return bool(affected)
 
 
 async def set_enabled(
-    conn: AsyncConnection, endpoint_id: str, enabled: bool, at: datetime, reason: str | None
+    tx: Tx, endpoint_id: str, enabled: bool, at: datetime, reason: str | None
 ) -> None:
-    await conn.execute(
-        text(
-            """
+    await tx.execute(
+        """
             UPDATE webhook_endpoints SET enabled = :e, failing_since = NULL,
                 disabled_at = CASE WHEN :e THEN NULL ELSE CAST(:at AS timestamptz) END,
                 disabled_reason = CASE WHEN :e THEN NULL ELSE CAST(:r AS text) END
             WHERE endpoint_id = :id
-            """
-        ),
-        {"id": endpoint_id, "e": enabled, "at": at, "r": reason},
+            """,
+        id=endpoint_id,
+        e=enabled,
+        at=at,
+        r=reason,
     )
 
 
-async def note_failing(conn: AsyncConnection, endpoint_id: str, since: datetime) -> datetime:
+async def note_failing(tx: Tx, endpoint_id: str, since: datetime) -> datetime:
     """When the endpoint started failing (kept from the first failure until a success)."""
-    row = (
-        await conn.execute(
-            text(
-                "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, :at) "
-                "WHERE endpoint_id = :id RETURNING failing_since"
-            ),
-            {"id": endpoint_id, "at": since},
-        )
-    ).one()
+    row = await tx.fetchrow(
+        "UPDATE webhook_endpoints SET failing_since = coalesce(failing_since, :at) "
+        "WHERE endpoint_id = :id RETURNING failing_since",
+        id=endpoint_id,
+        at=since,
+    )
+    if row is None:
+        raise LookupError(f"webhook endpoint {endpoint_id} is gone")
     failing_since: datetime = row.failing_since
     return failing_since
 
 
-async def note_healthy(conn: AsyncConnection, endpoint_id: str) -> None:
-    await conn.execute(
-        text(
-            "UPDATE webhook_endpoints SET failing_since = NULL "
-            "WHERE endpoint_id = :id AND failing_since IS NOT NULL"
-        ),
-        {"id": endpoint_id},
+async def note_healthy(tx: Tx, endpoint_id: str) -> None:
+    await tx.execute(
+        "UPDATE webhook_endpoints SET failing_since = NULL "
+        "WHERE endpoint_id = :id AND failing_since IS NOT NULL",
+        id=endpoint_id,
     )
 
 
 async def enqueue(
-    conn: AsyncConnection,
+    tx: Tx,
     *,
     message_id: str,
     endpoint_id: str,
@@ -137,46 +125,40 @@ async def enqueue(
     event_type: str,
     body: str,
 ) -> bool:
-    result = await conn.execute(
-        text(
-            """
+    affected = await tx.execute(
+        """
             INSERT INTO webhook_messages (message_id, endpoint_id, lead_id, event_id, event_type,
                                           body)
             VALUES (:id, :ep, :lead, :eid, :type, :body)
             ON CONFLICT DO NOTHING
-            """
-        ),
-        {
-            "id": message_id,
-            "ep": endpoint_id,
-            "lead": lead_id,
-            "eid": event_id,
-            "type": event_type,
-            "body": body,
-        },
+            """,
+        id=message_id,
+        ep=endpoint_id,
+        lead=lead_id,
+        eid=event_id,
+        type=event_type,
+        body=body,
     )
-    return bool(result.rowcount)
+    return bool(affected)
 
 
-async def queue_head(
-    conn: AsyncConnection, endpoint_id: str, lead_id: uuid.UUID, limit: int
-) -> list[Any]:
+async def queue_head(tx: Tx, endpoint_id: str, lead_id: uuid.UUID, limit: int) -> list[Any]:
     """The oldest pending messages of one lead for one endpoint: delivered in this order."""
-    rows = await conn.execute(
-        text(
-            """
+    rows = await tx.fetch(
+        """
             SELECT message_id, event_type, body, attempts, created_at FROM webhook_messages
             WHERE endpoint_id = :ep AND lead_id = :lead AND status = 'pending'
             ORDER BY seq LIMIT :n
-            """
-        ),
-        {"ep": endpoint_id, "lead": lead_id, "n": limit},
+            """,
+        ep=endpoint_id,
+        lead=lead_id,
+        n=limit,
     )
     return list(rows)
 
 
 async def record_attempt(
-    conn: AsyncConnection,
+    tx: Tx,
     message_id: str,
     *,
     at: datetime,
@@ -185,9 +167,8 @@ async def record_attempt(
     latency_ms: float,
     delivered: bool,
 ) -> None:
-    await conn.execute(
-        text(
-            """
+    await tx.execute(
+        """
             WITH m AS (
                 UPDATE webhook_messages SET attempts = attempts + 1, last_status = :st,
                     last_error = :err, latency_ms = :lat,
@@ -198,66 +179,55 @@ async def record_attempt(
             INSERT INTO webhook_attempts (message_id, attempt, attempted_at, status, error,
                                           latency_ms)
             SELECT :id, attempts, :at, :st, :err, :lat FROM m
-            """
-        ),
-        {
-            "id": message_id,
-            "at": at,
-            "st": status,
-            "err": error,
-            "lat": latency_ms,
-            "ok": delivered,
-        },
+            """,
+        id=message_id,
+        at=at,
+        st=status,
+        err=error,
+        lat=latency_ms,
+        ok=delivered,
     )
 
 
-async def deliveries(conn: AsyncConnection, endpoint_id: str, limit: int) -> list[Any]:
-    rows = await conn.execute(
-        text(
-            """
+async def deliveries(tx: Tx, endpoint_id: str, limit: int) -> list[Any]:
+    rows = await tx.fetch(
+        """
             SELECT message_id, lead_id, event_id, event_type, status, attempts, last_status,
                    last_error, latency_ms, created_at, delivered_at
             FROM webhook_messages WHERE endpoint_id = :ep
             ORDER BY created_at DESC, seq DESC LIMIT :n
-            """
-        ),
-        {"ep": endpoint_id, "n": limit},
+            """,
+        ep=endpoint_id,
+        n=limit,
     )
     return list(rows)
 
 
-async def attempts(conn: AsyncConnection, message_id: str) -> list[Any]:
-    rows = await conn.execute(
-        text(
-            "SELECT attempt, attempted_at, status, error, latency_ms FROM webhook_attempts "
-            "WHERE message_id = :id ORDER BY attempt"
-        ),
-        {"id": message_id},
+async def attempts(tx: Tx, message_id: str) -> list[Any]:
+    rows = await tx.fetch(
+        "SELECT attempt, attempted_at, status, error, latency_ms FROM webhook_attempts "
+        "WHERE message_id = :id ORDER BY attempt",
+        id=message_id,
     )
     return list(rows)
 
 
-async def replay(conn: AsyncConnection, endpoint_id: str, message_id: str) -> Any:
+async def replay(tx: Tx, endpoint_id: str, message_id: str) -> Any:
     """Back in its queue (keeping its place by ``seq``): a delivered message is sent again."""
-    return (
-        await conn.execute(
-            text(
-                """
+    return await tx.fetchrow(
+        """
                 UPDATE webhook_messages SET status = 'pending'
                 WHERE endpoint_id = :ep AND message_id = :id RETURNING lead_id
-                """
-            ),
-            {"ep": endpoint_id, "id": message_id},
-        )
-    ).first()
+                """,
+        ep=endpoint_id,
+        id=message_id,
+    )
 
 
-async def pending_queues(conn: AsyncConnection, endpoint_id: str) -> list[uuid.UUID]:
-    rows = await conn.execute(
-        text(
-            "SELECT DISTINCT lead_id FROM webhook_messages "
-            "WHERE endpoint_id = :ep AND status = 'pending'"
-        ),
-        {"ep": endpoint_id},
+async def pending_queues(tx: Tx, endpoint_id: str) -> list[uuid.UUID]:
+    rows = await tx.fetch(
+        "SELECT DISTINCT lead_id FROM webhook_messages "
+        "WHERE endpoint_id = :ep AND status = 'pending'",
+        ep=endpoint_id,
     )
     return [r.lead_id for r in rows]
