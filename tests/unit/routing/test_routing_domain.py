@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
 
+from leadflow.events.calendar import WorkingHours, WorkingPeriod
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.routing.domain import (
     Conditions,
@@ -19,7 +20,6 @@ from leadflow.routing.domain import (
     RuleSet,
     Target,
     Team,
-    WorkingWindow,
     check_references,
     choose_assignee,
     lead_for_rules,
@@ -29,6 +29,7 @@ from leadflow.routing.domain import (
 
 # A Wednesday, 15:00 UTC: 10:00 in New York, 16:00 in Berlin, 00:00 Thursday in Tokyo.
 NOW = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+NINE_TO_FIVE = WorkingPeriod(start="09:00", end="17:00")
 
 US_LEAD = LeadSnapshot(
     country="US", region="NA", industry="Software", company_size=500, grade="A", channel="web_form"
@@ -185,13 +186,17 @@ def test_team_pool_with_nobody_eligible_uses_team_queue() -> None:
         ),
         (
             # 00:00 Thursday in Tokyo
-            Rep(id="a", timezone="Asia/Tokyo", working_hours=[WorkingWindow()]),
+            Rep(id="a", timezone="Asia/Tokyo", working_hours=WorkingHours()),
             RoutingState(),
             "outside working hours",
         ),
         (
             # 16:00 Wednesday in Berlin, but Berlin works Mon/Tue only
-            Rep(id="a", timezone="Europe/Berlin", working_hours=[WorkingWindow(days=[0, 1])]),
+            Rep(
+                id="a",
+                timezone="Europe/Berlin",
+                working_hours={"hours": {"mon": [NINE_TO_FIVE], "tue": [NINE_TO_FIVE]}},
+            ),
             RoutingState(),
             "outside working hours",
         ),
@@ -214,7 +219,7 @@ def test_rep_available_inside_working_hours_in_own_time_zone() -> None:
     rep = Rep(
         id="a",
         timezone="America/New_York",
-        working_hours=[WorkingWindow(start=time(9), end=time(17))],
+        working_hours=WorkingHours(timezone="America/New_York"),
     )
     d = choose_assignee(US_LEAD, _rules(_team_rule()), _roster(rep), RoutingState(), NOW)
     assert d.rep_id == "a"
@@ -335,7 +340,7 @@ def test_invalid_config_is_refused() -> None:
     with pytest.raises(ValidationError, match="appears twice"):
         RuleSet(rules=[_team_rule("x"), _team_rule("x")])
     with pytest.raises(ValidationError, match="start must be before end"):
-        WorkingWindow(start=time(18), end=time(9))
+        Rep(id="a", working_hours=[{"start": "18:00", "end": "09:00"}])
 
 
 def test_check_references_names_unknown_targets() -> None:

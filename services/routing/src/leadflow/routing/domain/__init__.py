@@ -18,8 +18,9 @@ from leadflow.routing.domain.decide import (
     pool_key,
 )
 from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
+from leadflow.routing.domain.hours import LegacyWindow, working_hours_of
 from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
-from leadflow.routing.domain.roster import OutOfOffice, Queue, Rep, Roster, Team, WorkingWindow
+from leadflow.routing.domain.roster import OutOfOffice, Queue, Rep, Roster, Team
 from leadflow.routing.domain.rules import (
     Conditions,
     Rule,
@@ -48,6 +49,7 @@ __all__ = [
     "Conditions",
     "Decision",
     "LeadRow",
+    "LegacyWindow",
     "LiveState",
     "OutOfOffice",
     "Queue",
@@ -61,7 +63,6 @@ __all__ = [
     "RuleSet",
     "Target",
     "Team",
-    "WorkingWindow",
     "check_references",
     "choose_assignee",
     "lead_for_rules",
@@ -74,4 +75,5 @@ __all__ = [
     "smooth_wrr",
     "unavailable_reason",
     "users_of",
+    "working_hours_of",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from functools import lru_cache
 from typing import Any, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,11 +17,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from leadflow.events.calendar import WorkingHours
 from leadflow.events.catalogue.common import LeadSnapshot
+from leadflow.routing.domain.hours import working_hours_of
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _EMAIL = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$"
@@ -31,27 +34,6 @@ class FrozenModel(BaseModel):
     """Configuration values: unknown fields are refused, and a parsed roster never changes."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class WorkingWindow(FrozenModel):
-    """Hours a rep takes leads on some weekdays, in the rep's own time zone."""
-
-    days: list[int] = Field(default=[0, 1, 2, 3, 4], description="0 = Monday ... 6 = Sunday")
-    start: time = time(9, 0)
-    end: time = time(17, 0)
-
-    @field_validator("days")
-    @classmethod
-    def _days_in_week(cls, days: list[int]) -> list[int]:
-        if not days or any(d < 0 or d > 6 for d in days):
-            raise ValueError("days must be weekday numbers 0 (Monday) .. 6 (Sunday)")
-        return sorted(set(days))
-
-    @model_validator(mode="after")
-    def _start_before_end(self) -> WorkingWindow:
-        if self.start >= self.end:
-            raise ValueError("start must be before end (split overnight shifts in two windows)")
-        return self
 
 
 class OutOfOffice(FrozenModel):
@@ -80,7 +62,12 @@ class Rep(FrozenModel):
         default=[], description="countries/regions covered; empty = everywhere"
     )
     timezone: str = "UTC"
-    working_hours: list[WorkingWindow] = Field(default=[], description="empty = always available")
+    working_hours: WorkingHours | None = Field(
+        default=None,
+        description="when the rep takes leads (the kernel's working hours: timezone, hours per "
+        "weekday, holidays; the rep's timezone when none is given); none = always. The older "
+        "list of windows [{days, start, end}] is accepted and read as the same hours",
+    )
     out_of_office: list[OutOfOffice] = []
     active: bool = True
     weight: int = Field(default=1, ge=1, le=1000)
@@ -96,6 +83,11 @@ class Rep(FrozenModel):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown IANA time zone {tz!r}") from exc
         return tz
+
+    @field_validator("working_hours", mode="before")
+    @classmethod
+    def _hours_of_either_shape(cls, value: Any, info: ValidationInfo) -> Any:
+        return working_hours_of(value, info.data.get("timezone") or "UTC")
 
     @field_validator("territories")
     @classmethod

@@ -8,7 +8,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from leadflow.routing.domain.explain import Decision
 from leadflow.routing.domain.roster import Rep, Roster
@@ -93,11 +92,10 @@ def unavailable_reason(
     for ooo in rep.out_of_office:
         if ooo.start <= now < ooo.end:
             return f"out of office until {ooo.end.isoformat()}"
-    if rep.working_hours:
-        local = now.astimezone(ZoneInfo(rep.timezone))
-        t = local.time().replace(tzinfo=None)
-        if not any(local.weekday() in w.days and w.start <= t < w.end for w in rep.working_hours):
-            return f"outside working hours ({local.strftime('%a %H:%M')} {rep.timezone})"
+    hours = rep.working_hours
+    if hours is not None and not hours.is_open(now):
+        local = now.astimezone(hours.zone)
+        return f"outside working hours ({local.strftime('%a %H:%M')} {hours.timezone})"
     if rep.max_open is not None and state.open_of(rep.id) >= rep.max_open:
         return f"at open-lead cap ({state.open_of(rep.id)}/{rep.max_open})"
     if rep.max_new_per_day is not None and state.new_today(rep, now) >= rep.max_new_per_day:
