@@ -22,7 +22,6 @@ from leadflow.events.envelope import Envelope
 from leadflow.events.kit import ServiceKit
 from leadflow.scoring.app import create_app
 from leadflow.scoring.builtin import default_model_data
-from leadflow.scoring.handlers import HANDLERS
 from leadflow.scoring.settings import ScoringSettings
 from leadflow.testing import app_client
 
@@ -49,7 +48,7 @@ async def feed(client: httpx.AsyncClient, *envelopes: Envelope) -> None:
     kit = kit_of(client)
     for envelope in envelopes:
         async with kit.unit_of_work(envelope) as uow:
-            await HANDLERS[type(envelope.payload)](envelope, uow)
+            await kit.handlers[type(envelope.payload)](envelope, uow)
 
 
 def captured(lead_id: uuid.UUID, title: str = "VP Marketing") -> Envelope:

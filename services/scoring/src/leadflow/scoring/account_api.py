@@ -16,7 +16,7 @@ from leadflow.scoring.accounts import (
     PersonScore,
     account_score,
 )
-from leadflow.scoring.handlers import score_lead
+from leadflow.scoring.batch import score_lead
 
 router = APIRouter()
 
@@ -33,7 +33,7 @@ async def get_account_score(kit: KitDep, key: AccountKey) -> dict[str, Any]:
     """Scores every person of the account now (decay included, as ``GET
     /v1/leads/{id}/score`` does) and rolls them up with :func:`account_score`."""
     async with kit.unit_of_work() as uow:  # read-only; a uow gives score_lead its clock
-        leads = await store.account_leads(uow.conn, key)
+        leads = await store.account_leads(uow.tx, key)
         if not leads:
             raise Problem(
                 404,
@@ -41,11 +41,11 @@ async def get_account_score(kit: KitDep, key: AccountKey) -> dict[str, Any]:
                 f"no scored lead belongs to account {key!r}",
                 errors=[{"field": "key", "message": "no lead has this account id or domain"}],
             )
-        model = await store.current_model(uow.conn)
+        model = await store.current_model(uow.tx)
         now = uow.clock.now()
         people = []
         for lead in leads:
-            result = await score_lead(uow, lead, model, now)
+            result = await score_lead(uow.tx, lead, model, now)
             people.append(
                 PersonScore(
                     str(lead.lead_id),

@@ -17,6 +17,8 @@ from leadflow.events.document_routes import document_router
 from leadflow.events.documents import VERSION_FIELDS, Document
 from leadflow.events.errors import Problem, UnknownLead
 from leadflow.scoring import store
+from leadflow.scoring.batch import score_lead
+from leadflow.scoring.decisions.draft import RESCORE_BATCH, job_key
 from leadflow.scoring.domain import (
     FORGET_AFTER_HALF_LIVES,
     ModelInvalid,
@@ -27,7 +29,6 @@ from leadflow.scoring.domain import (
     validate_track,
 )
 from leadflow.scoring.facts import SampleInvalid, SampleLead, simulate_lead
-from leadflow.scoring.handlers import RESCORE_BATCH, job_key, score_lead
 from leadflow.scoring.model_document import MODEL, invalid
 from leadflow.scoring.predictive import (
     Example,
@@ -56,8 +57,8 @@ async def start_rescore(
     settings = kit.settings
     batch_size = settings.rescore_batch_size if isinstance(settings, ScoringSettings) else 500
     job_id = uuid.uuid4()
-    total = await store.count_open_leads(uow.conn)
-    await store.create_job(uow.conn, job_id, document.version, total)
+    total = await store.count_open_leads(uow.tx)
+    await store.create_job(uow.tx, job_id, document.version, total)
     await uow.timers.schedule(
         job_key(job_id),
         uow.clock.now(),
@@ -88,8 +89,8 @@ model_router = document_router(
     summary="Progress of a re-score job",
 )
 async def get_job(kit: KitDep, job_id: uuid.UUID) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        job = await store.get_job(conn, job_id)
+    async with kit.connect() as tx:
+        job = await store.get_job(tx, job_id)
     if job is None:
         raise Problem(404, "Unknown job", f"no re-score job {job_id}")
     total = job["total"] or 0
@@ -146,8 +147,8 @@ def _explain(result: ScoreResult) -> dict[str, Any]:
 
 async def _draft_or_current(kit: KitDep, draft: dict[str, Any] | None) -> ScoringModel:
     if draft is None:
-        async with kit.connect() as conn:
-            return await store.current_model(conn)
+        async with kit.connect() as tx:
+            return await store.current_model(tx)
     try:
         return validate_model({k: v for k, v in draft.items() if k not in _NOT_THE_MODEL})
     except ModelInvalid as exc:
@@ -194,8 +195,8 @@ class BacktestRequest(BaseModel):
 )
 async def backtest(kit: KitDep, request: BacktestRequest) -> dict[str, Any]:
     draft = await _draft_or_current(kit, request.model)
-    async with kit.connect() as conn:
-        current = await store.current_model(conn)
+    async with kit.connect() as tx:
+        current = await store.current_model(tx)
     return await run_backtest(kit, current, draft, examples=request.examples)
 
 
@@ -208,17 +209,17 @@ async def run_backtest(
     vs_recorded = 0
     shown: list[dict[str, Any]] = []
     cursor: uuid.UUID | None = None
-    async with kit.connect() as conn:
+    async with kit.connect() as tx:
         window = timedelta(
             days=max(current.decay.half_life_days, draft.decay.half_life_days)
             * FORGET_AFTER_HALF_LIVES
         )
         while True:
-            page = await store.open_leads_page(conn, cursor, 500)
+            page = await store.open_leads_page(tx, cursor, 500)
             if not page:
                 break
             cursor = page[-1].lead_id
-            acts = await store.activities_of(conn, [lead.lead_id for lead in page], now - window)
+            acts = await store.activities_of(tx, [lead.lead_id for lead in page], now - window)
             for lead in page:
                 leads += 1
                 history = acts[lead.lead_id]
@@ -268,11 +269,11 @@ async def run_backtest(
 )
 async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
     async with kit.unit_of_work() as uow:  # read-only; a uow gives score_lead its clock
-        lead = await store.get_lead(uow.conn, lead_id)
+        lead = await store.get_lead(uow.tx, lead_id)
         if lead is None:
             raise UnknownLead(lead_id)
-        model = await store.current_model(uow.conn)
-        result = await score_lead(uow, lead, model, uow.clock.now())
+        model = await store.current_model(uow.tx)
+        result = await score_lead(uow.tx, lead, model, uow.clock.now())
     return {
         "lead_id": str(lead_id),
         "status": lead.status,  # open, won (a customer), lost, churned, history, ...
@@ -312,8 +313,8 @@ async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
     summary="Nurture tracks",
 )
 async def list_tracks(kit: KitDep, include_inactive: bool = False) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        found = await store.tracks(conn, active_only=not include_inactive)
+    async with kit.connect() as tx:
+        found = await store.tracks(tx, active_only=not include_inactive)
     return {"tracks": [t.model_dump(mode="json") for t in found]}
 
 
@@ -324,8 +325,8 @@ async def list_tracks(kit: KitDep, include_inactive: bool = False) -> dict[str, 
     summary="One nurture track",
 )
 async def get_track(kit: KitDep, track_id: str) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        found = await store.track(conn, track_id)
+    async with kit.connect() as tx:
+        found = await store.track(tx, track_id)
     if found is None:
         raise Problem(404, "Unknown track", f"no nurture track {track_id!r}")
     return found.model_dump(mode="json")
@@ -350,7 +351,7 @@ async def put_track(
     except ModelInvalid as exc:
         raise Problem(422, "Invalid track", str(exc), errors=exc.errors) from exc
     async with kit.unit_of_work() as uow:
-        version = await store.put_track(uow.conn, track.model_dump(mode="json"))
+        version = await store.put_track(uow.tx, track.model_dump(mode="json"))
     return track.model_copy(update={"version": version}).model_dump(mode="json")
 
 
@@ -363,7 +364,7 @@ async def put_track(
 )
 async def delete_track(kit: KitDep, track_id: str) -> Response:
     async with kit.unit_of_work() as uow:
-        if not await store.deactivate_track(uow.conn, track_id):
+        if not await store.deactivate_track(uow.tx, track_id):
             raise Problem(404, "Unknown track", f"no active nurture track {track_id!r}")
     return Response(status_code=204)
 
@@ -408,11 +409,11 @@ async def train_predictive(
     x_trained_by: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     request = request or TrainRequest()
-    async with kit.connect() as conn:
-        rows = await store.latest_outcomes(conn)
+    async with kit.connect() as tx:
+        rows = await store.latest_outcomes(tx)
     examples = _examples(rows)
     async with kit.unit_of_work() as uow:
-        version = await store.next_predictive_version(uow.conn)
+        version = await store.next_predictive_version(uow.tx)
         try:
             # CPU-bound: off the event loop so consumers and probes keep running.
             trained = await asyncio.to_thread(
@@ -427,7 +428,7 @@ async def train_predictive(
                 422, "Not enough outcomes to train", str(exc),
                 errors=[{"field": "outcomes", "message": str(exc)}],
             ) from exc  # fmt: skip
-        current = await store.promoted_model(uow.conn)
+        current = await store.promoted_model(uow.tx)
         current_auc: float | None = None
         if current is not None:
             incumbent = LinearModel.from_json(current["weights"], current["version"])
@@ -441,7 +442,7 @@ async def train_predictive(
             "promoted": promoted,
         }
         await store.insert_predictive_model(
-            uow.conn,
+            uow.tx,
             version=version,
             weights=trained.model.to_json(),
             artifact=trained.artifact,
@@ -462,9 +463,9 @@ async def train_predictive(
     summary="Metrics and calibration of the model in service, beside the rule model's AUC",
 )
 async def predictive_report(kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        models = await store.predictive_models(conn)
-        current = await store.promoted_model(conn)
+    async with kit.connect() as tx:
+        models = await store.predictive_models(tx)
+        current = await store.promoted_model(tx)
     if not models:
         raise Problem(
             404, "No predictive model", "train one with POST /v1/scoring/predictive/train"
@@ -513,9 +514,9 @@ async def suggestions(
     min_support: Annotated[int, Query(ge=1, le=1_000_000)] = 20,
     min_lift: Annotated[float, Query(gt=0)] = 1.2,
 ) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        model = await store.current_model(conn)
-        rows = await store.all_outcomes(conn)
+    async with kit.connect() as tx:
+        model = await store.current_model(tx)
+        rows = await store.all_outcomes(tx)
     outcome_rows = [
         OutcomeRow(
             outcome=r["outcome"],

@@ -7,11 +7,11 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from leadflow.events import ServiceKit, create_service_app
-from leadflow.events.clock import Clock
+from leadflow.events.clock import Clock, SystemClock
 from leadflow.scoring.account_api import router as account_router
 from leadflow.scoring.api import model_router, router
 from leadflow.scoring.builtin import check_builtin
-from leadflow.scoring.handlers import HANDLERS, TIMER_HANDLERS
+from leadflow.scoring.handlers import create_handlers
 from leadflow.scoring.settings import ScoringSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -21,12 +21,14 @@ def create_kit(
     settings: ScoringSettings | None = None, *, clock: Clock | None = None
 ) -> ServiceKit:
     check_builtin()  # a broken built-in model or track file stops the service here, loudly
+    clock = clock or SystemClock()
+    handlers, timer_handlers = create_handlers(clock)
     return ServiceKit(
         settings or ScoringSettings(),
         consumes=("intake", "routing"),
         feedback=("routing",),  # sales' progress: pauses nurture, records outcomes
-        handlers=HANDLERS,
-        timer_handlers=TIMER_HANDLERS,
+        handlers=handlers,
+        timer_handlers=timer_handlers,
         clock=clock,
         migrations_dir=MIGRATIONS,
     )

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.events.catalogue.scoring import ScoringModelPublished
 from leadflow.events.documents import Document, DocumentKind
 from leadflow.events.errors import Problem
@@ -30,9 +28,7 @@ def parse_model(data: Mapping[str, Any]) -> ScoringModel:
         raise invalid(exc) from exc
 
 
-async def model_published(
-    conn: AsyncConnection, document: Document[ScoringModel]
-) -> ScoringModelPublished:
+async def model_published(conn: Any, document: Document[ScoringModel]) -> ScoringModelPublished:
     return ScoringModelPublished(
         model_version=document.version,
         model=document.doc.model_dump(mode="json"),

@@ -6,38 +6,33 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from leadflow.events.sql import Tx
 from leadflow.scoring.store.leads import LEAD_COLUMNS, LeadRow
 
 
-async def account_leads(conn: AsyncConnection, key: str) -> list[LeadRow]:
+async def account_leads(tx: Tx, key: str) -> list[LeadRow]:
     """The leads whose profile names the account ``key`` (its id, or its company domain)."""
-    rows = await conn.execute(
-        text(
-            f"SELECT {LEAD_COLUMNS} FROM leads WHERE (profile->>'account_id' = :k "
-            "OR profile->>'account_domain' = :d) AND status <> 'merged' ORDER BY lead_id"
-        ),
-        {"k": key.strip(), "d": key.strip().lower()},
+    rows = await tx.fetch(
+        f"SELECT {LEAD_COLUMNS} FROM leads WHERE (profile->>'account_id' = :k "
+        "OR profile->>'account_domain' = :d) AND status <> 'merged' ORDER BY lead_id",
+        k=key.strip(),
+        d=key.strip().lower(),
     )
     return [LeadRow.from_row(r) for r in rows]
 
 
 async def account_members(
-    conn: AsyncConnection, account_ids: list[str]
+    tx: Tx, account_ids: list[str]
 ) -> dict[str, list[tuple[uuid.UUID, dict[str, Any] | None, bool, str | None, bool]]]:
     """Per account not yet qualified: its leads' ``(lead_id, last published score,
     disqualified, domain, registered)``."""
-    rows = await conn.execute(
-        text(
-            "SELECT profile->>'account_id', lead_id, score, disqualified, "
-            "profile->>'account_domain', coalesce((profile->>'account_registered')::boolean, "
-            "false) FROM leads WHERE profile->>'account_id' = ANY(:ids) AND status <> 'merged' "
-            "AND profile->>'account_id' NOT IN (SELECT account_id FROM account_qualifications) "
-            "ORDER BY lead_id"
-        ),
-        {"ids": account_ids},
+    rows = await tx.fetch(
+        "SELECT profile->>'account_id', lead_id, score, disqualified, "
+        "profile->>'account_domain', coalesce((profile->>'account_registered')::boolean, "
+        "false) FROM leads WHERE profile->>'account_id' = ANY(:ids) AND status <> 'merged' "
+        "AND profile->>'account_id' NOT IN (SELECT account_id FROM account_qualifications) "
+        "ORDER BY lead_id",
+        ids=account_ids,
     )
     out: dict[str, list[tuple[uuid.UUID, dict[str, Any] | None, bool, str | None, bool]]] = {}
     for account_id, lead_id, score, disqualified, domain, registered in rows:
@@ -50,29 +45,13 @@ async def account_members(
 _CUSTOMER = "(status = 'won' OR (status = 'open' AND cycle = 'expansion'))"
 
 
-async def is_customer_account(conn: AsyncConnection, account_id: str, but: uuid.UUID) -> bool:
-    """Whether another person of the account is a customer (won, or in an expansion)."""
-    found = await conn.scalar(
-        text(
-            f"SELECT EXISTS (SELECT 1 FROM leads WHERE {_CUSTOMER} "
-            "AND profile->>'account_id' = :a AND lead_id <> :l)"
-        ),
-        {"a": account_id, "l": but},
-    )
-    return bool(found)
-
-
-async def customers_of_accounts(
-    conn: AsyncConnection, account_ids: list[str]
-) -> dict[str, set[uuid.UUID]]:
+async def customers_of_accounts(tx: Tx, account_ids: list[str]) -> dict[str, set[uuid.UUID]]:
     """The customers (won, or in an expansion) of each of these accounts, in one statement
     served by the partial index ``leads_customer_account`` (migration 0007)."""
-    rows = await conn.execute(
-        text(
-            f"SELECT profile->>'account_id', lead_id FROM leads WHERE {_CUSTOMER} "
-            "AND profile->>'account_id' = ANY(:a)"
-        ),
-        {"a": account_ids},
+    rows = await tx.fetch(
+        f"SELECT profile->>'account_id', lead_id FROM leads WHERE {_CUSTOMER} "
+        "AND profile->>'account_id' = ANY(:a)",
+        a=account_ids,
     )
     found: dict[str, set[uuid.UUID]] = {}
     for account_id, lead_id in rows:
@@ -80,15 +59,13 @@ async def customers_of_accounts(
     return found
 
 
-async def mark_account_qualified(
-    conn: AsyncConnection, account_id: str, lead_id: uuid.UUID, at: datetime
-) -> bool:
+async def mark_account_qualified(tx: Tx, account_id: str, lead_id: uuid.UUID, at: datetime) -> bool:
     """Record the MQA; False if another writer recorded it first (emit nothing then)."""
-    inserted = await conn.scalar(
-        text(
-            "INSERT INTO account_qualifications (account_id, lead_id, qualified_at) "
-            "VALUES (:a, :l, :t) ON CONFLICT (account_id) DO NOTHING RETURNING 1"
-        ),
-        {"a": account_id, "l": lead_id, "t": at},
+    inserted = await tx.fetchval(
+        "INSERT INTO account_qualifications (account_id, lead_id, qualified_at) "
+        "VALUES (:a, :l, :t) ON CONFLICT (account_id) DO NOTHING RETURNING 1",
+        a=account_id,
+        l=lead_id,
+        t=at,
     )
     return inserted is not None

@@ -1,4 +1,5 @@
-"""A consumer batch's reads and writes, each in one statement."""
+"""A batch's reads and writes (``leadflow.scoring.batch.ScoringBatch``), each in one statement:
+what it decides with, its leads created where missing and locked, its writes."""
 
 from __future__ import annotations
 
@@ -6,79 +7,64 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql, driver_sql
-from leadflow.events.timers import Timer, timer_writes
-from leadflow.scoring.domain import (
-    Activity,
-    ScoringModel,
-)
-from leadflow.scoring.store.documents import _VERSIONS_ROW, _resolve_versions
+from leadflow.events.sql import Tx
+from leadflow.scoring.domain import NurtureTrack, ScoringModel
+from leadflow.scoring.state import LeadRow, LeadState
+from leadflow.scoring.store.documents import _VERSIONS_ROW, _resolve_versions, tracks
 from leadflow.scoring.store.engagement import _ADD_ACTIVITIES_ROWS, _activity_columns
-from leadflow.scoring.store.leads import (
-    _SAVE_LEADS_ROWS,
-    _UPSERT_LEADS_ROWS,
-    LeadRow,
-    _changed_columns,
-)
+from leadflow.scoring.store.leads import _SAVE_LEADS_ROWS, _UPSERT_LEADS_ROWS, _changed_columns
 from leadflow.scoring.store.outcomes import _INSERT_OUTCOMES_ROWS, _outcome_columns
 
+# The model versions (``_VERSIONS_ROW``) and the active tracks' stamp (their ids and row
+# versions): the tracks are read again only when that changes.
+_CONTEXT = f"""
+    SELECT v.version, v.stamp, v.predictive,
+           (SELECT coalesce(string_agg(track_id || ':' || xmin::text, ',' ORDER BY track_id), '')
+            FROM tracks WHERE active) AS tracks_stamp
+    FROM ({_VERSIONS_ROW}) AS v
+"""
+_TRACKS: dict[str, list[NurtureTrack]] = {}
 
-async def write_batch(
-    conn: AsyncConnection,
-    leads: Sequence[LeadRow],
-    outcomes: Sequence[dict[str, Any]],
-    cancel: Sequence[str],
-    schedule: Sequence[Timer],
-) -> None:
-    """A consumer batch's writes in ONE statement: its timers (cancelled and scheduled keys
-    differ), its changed leads and its outcomes; each part touches its own rows."""
-    parts, params = timer_writes(cancel, schedule)
-    columns = _changed_columns(leads)
+
+async def batch_versions(
+    tx: Tx,
+) -> tuple[ScoringModel, int | None, list[NurtureTrack]]:
+    """The current scoring model, the promoted predictive model's version and the active
+    tracks, in one round trip while neither the model nor a track changed."""
+    (row,) = await tx.fetch(_CONTEXT)
+    model, predictive = await _resolve_versions(tx, row.version, row.stamp, row.predictive)
+    found = _TRACKS.get(row.tracks_stamp)
+    if found is None:
+        found = await tracks(tx)
+        _TRACKS.clear()  # one set of tracks is current; the stamp tells when it is not
+        _TRACKS[row.tracks_stamp] = found
+    return model, predictive, found
+
+
+async def lock_batch_leads(tx: Tx, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LeadRow]:
+    """The batch's leads, created where missing and locked (in id order, so concurrent
+    batches cannot deadlock)."""
+    rows = await tx.fetch(_UPSERT_LEADS_ROWS, ids=sorted(set(lead_ids)))
+    return {r.lead_id: LeadRow.from_row(r) for r in rows}
+
+
+async def save_batch(tx: Tx, states: Sequence[LeadState]) -> None:
+    """A batch's writes in ONE statement: its changed leads (each its changed columns), the
+    activities it added (a redelivered one is already there) and its outcomes; each part
+    touches its own table."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    columns = _changed_columns([s.row for s in states])
     if columns is not None:
         parts.append(f"saved AS ({_SAVE_LEADS_ROWS})")
         params |= columns
+    added = [(s.row.lead_id, a.activity_id or "", a) for s in states for a in s.added]
+    if added:
+        parts.append(f"added AS ({_ADD_ACTIVITIES_ROWS})")
+        params |= _activity_columns(added)
+    outcomes = [o for s in states for o in s.outcomes]
     if outcomes:
         parts.append(f"outcomes_added AS ({_INSERT_OUTCOMES_ROWS})")
         params |= _outcome_columns(outcomes)
     if parts:
-        await driver_sql("WITH " + ", ".join(parts) + " SELECT 1").execute(conn, params)
-
-
-# A consumer batch's reads in ONE statement: its activities added (the new ones' keys come
-# back on their lead's row), its leads created where missing and locked, and the model
-# versions. Each part touches its own table; the activities read in the decay window comes
-# after (it needs the model's window and sees the added rows, which a CTE would not).
-_PREPARE_BATCH = DriverSql(
-    f"""
-    WITH added AS ({_ADD_ACTIVITIES_ROWS}),
-         locked AS ({_UPSERT_LEADS_ROWS})
-    SELECT locked.*,
-           ARRAY(SELECT a.activity_key FROM added a WHERE a.lead_id = locked.lead_id)
-               AS added_keys,
-           v.version AS model_version, v.stamp AS model_stamp,
-           v.predictive AS predictive_version
-    FROM locked CROSS JOIN ({_VERSIONS_ROW}) AS v
-    """
-)
-
-
-async def prepare_batch(
-    conn: AsyncConnection,
-    activities: Sequence[tuple[uuid.UUID, str, Activity]],
-    lead_ids: Sequence[uuid.UUID],
-) -> tuple[set[tuple[uuid.UUID, str]], dict[uuid.UUID, LeadRow], tuple[ScoringModel, int | None]]:
-    """A consumer batch's activities added, its leads created where missing and locked (id
-    order, so concurrent batches cannot deadlock) and ``current_versions``, in one round
-    trip: the (lead, key) pairs of the activities that were new (a redelivered activity is
-    already there and must not count twice), the locked leads, the model versions."""
-    ids = sorted(set(lead_ids))
-    rows = await _PREPARE_BATCH.fetch(conn, {"ids": ids, **_activity_columns(activities)})
-    new = {(r.lead_id, key) for r in rows for key in r.added_keys}
-    leads = {r.lead_id: LeadRow.from_row(r) for r in rows}
-    first = rows[0]
-    versions = await _resolve_versions(
-        conn, first.model_version, first.model_stamp, first.predictive_version
-    )
-    return new, leads, versions
+        await tx.execute("WITH " + ", ".join(parts) + " SELECT 1", **params)

@@ -7,37 +7,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
+from leadflow.scoring.domain import Activity
 
-from leadflow.events.db import DriverSql, json_text
-from leadflow.scoring.domain import (
-    Activity,
-)
-
-
-async def add_activity(
-    conn: AsyncConnection, lead_id: uuid.UUID, key: str, activity: Activity
-) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
-            "content_id, campaign, properties) VALUES (:lead, :key, :type, :at, :url, :content, "
-            ":campaign, CAST(:props AS jsonb)) ON CONFLICT DO NOTHING"
-        ),
-        {
-            "lead": lead_id,
-            "key": key,
-            "type": activity.activity_type,
-            "at": activity.occurred_at,
-            "url": activity.url,
-            "content": activity.content_id,
-            "campaign": activity.campaign,
-            "props": json_text(dict(activity.properties)),
-        },
-    )
-
-
+# A batch's added activities (``save_batch``); a redelivered one is already there.
 _ADD_ACTIVITIES_ROWS = (
     "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
     "content_id, campaign, properties) SELECT l, k, t, a, u, c, cp, CAST(p AS jsonb) "
@@ -46,7 +20,7 @@ _ADD_ACTIVITIES_ROWS = (
     "CAST(:cp AS text[]), CAST(:p AS text[])) AS x(l, k, t, a, u, c, cp, p) "
     "ON CONFLICT DO NOTHING RETURNING lead_id, activity_key"
 )
-_ACTIVITIES_OF = DriverSql(
+_ACTIVITIES_OF = (
     "SELECT lead_id, activity_key, activity_type, occurred_at, url, content_id, campaign, "
     "properties FROM activities WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND "
     "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
@@ -79,43 +53,32 @@ def _activity(row: Any) -> Activity:
     )
 
 
-async def activities(
-    conn: AsyncConnection, lead_id: uuid.UUID, since: datetime | None
-) -> list[Activity]:
-    rows = await conn.execute(
-        text(
-            "SELECT activity_key, activity_type, occurred_at, url, content_id, campaign, "
-            "properties FROM activities WHERE lead_id = :id AND "
-            "(CAST(:since AS timestamptz) IS NULL OR occurred_at >= :since)"
-        ),
-        {"id": lead_id, "since": since},
-    )
-    return [_activity(r) for r in rows]
+async def activities(tx: Tx, lead_id: uuid.UUID, since: datetime | None) -> list[Activity]:
+    return (await activities_of(tx, [lead_id], since))[lead_id]
 
 
 async def activities_of(
-    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], since: datetime | None
+    tx: Tx, lead_ids: Sequence[uuid.UUID], since: datetime | None
 ) -> dict[uuid.UUID, list[Activity]]:
-    rows = await _ACTIVITIES_OF.fetch(conn, {"ids": list(lead_ids), "since": since})
+    rows = await tx.fetch(_ACTIVITIES_OF, ids=list(lead_ids), since=since)
     out: dict[uuid.UUID, list[Activity]] = {i: [] for i in lead_ids}
     for r in rows:
         out[r.lead_id].append(_activity(r))
     return out
 
 
-async def move_activities(conn: AsyncConnection, source: uuid.UUID, target: uuid.UUID) -> None:
+async def move_activities(tx: Tx, source: uuid.UUID, target: uuid.UUID) -> None:
     """A merged duplicate's engagement counts for the surviving lead."""
-    await conn.execute(
-        text(
-            "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
-            "content_id, campaign, properties) SELECT :target, activity_key, activity_type, "
-            "occurred_at, url, content_id, campaign, properties FROM activities "
-            "WHERE lead_id = :source ON CONFLICT DO NOTHING"
-        ),
-        {"source": source, "target": target},
+    await tx.execute(
+        "INSERT INTO activities (lead_id, activity_key, activity_type, occurred_at, url, "
+        "content_id, campaign, properties) SELECT :target, activity_key, activity_type, "
+        "occurred_at, url, content_id, campaign, properties FROM activities "
+        "WHERE lead_id = :source ON CONFLICT DO NOTHING",
+        source=source,
+        target=target,
     )
-    await conn.execute(text("DELETE FROM activities WHERE lead_id = :source"), {"source": source})
+    await tx.execute("DELETE FROM activities WHERE lead_id = :source", source=source)
 
 
-async def delete_activities(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
-    await conn.execute(text("DELETE FROM activities WHERE lead_id = :id"), {"id": lead_id})
+async def delete_activities(tx: Tx, lead_id: uuid.UUID) -> None:
+    await tx.execute("DELETE FROM activities WHERE lead_id = :id", id=lead_id)

@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql, json_text
-from leadflow.scoring.domain import (
-    LeadProfile,
-)
+from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
+from leadflow.scoring.domain import LeadProfile
+from leadflow.scoring.state import LeadRow
 
 LEAD_COLUMNS = (
     "lead_id, profile, status, with_sales, qualified, qualified_at, disqualified, "
@@ -38,122 +33,48 @@ SAVED_COLUMNS = {
 _JSON_COLUMNS = frozenset(c for c, sql_type in SAVED_COLUMNS.items() if sql_type == "jsonb")
 
 
-@dataclass
-class LeadRow:
-    """A lead's scoring state; handlers change it and ``save_lead`` writes the changes."""
-
-    lead_id: uuid.UUID
-    profile: LeadProfile
-    status: str = "open"
-    with_sales: bool = False
-    qualified: bool = False
-    qualified_at: datetime | None = None
-    disqualified: bool = False
-    disqualify_reason: str | None = None
-    engagement_since: datetime | None = None
-    score: dict[str, Any] | None = None
-    scored_at: datetime | None = None
-    reeval_at: datetime | None = None
-    nurture_status: str = "none"
-    track_id: str | None = None
-    track_version: int | None = None
-    nurture_step: int = 0
-    nurture_reason: str | None = None
-    nurture_next_due_at: datetime | None = None
-    enrolled_at: datetime | None = None
-    outcome: str | None = None
-    # Predictive features and rule score frozen at qualification (or when sales took the
-    # lead); None while the lead is in marketing's hands.
-    snapshot: dict[str, Any] | None = None
-    snapshot_at: datetime | None = None
-    # The lifecycle's buying cycle (new_business | expansion) and the expansions opened.
-    cycle: str = "new_business"
-    expansions: int = 0
-    dirty: set[str] = field(default_factory=set)
-
-    def set(self, **changes: Any) -> None:
-        for name, value in changes.items():
-            if getattr(self, name) != value:
-                setattr(self, name, value)
-                self.dirty.add(name)
-
-    @classmethod
-    def from_row(cls, row: Any) -> LeadRow:
-        """From a row holding ``LEAD_COLUMNS`` (other columns of the row are ignored)."""
-        data = {name: getattr(row, name) for name in _LEAD_FIELDS}
-        data["profile"] = LeadProfile.model_validate(data["profile"] or {})
-        return cls(**data)
-
-
-async def upsert_lead(
-    conn: AsyncConnection, lead_id: uuid.UUID, profile: LeadProfile | None = None
-) -> LeadRow:
+async def upsert_lead(tx: Tx, lead_id: uuid.UUID, profile: LeadProfile | None = None) -> LeadRow:
     """Create the lead if new (replacing its profile when one is given) and lock its row."""
     if profile is None:
-        sql = (
+        row = await tx.fetchrow(
             "INSERT INTO leads (lead_id) VALUES (:id) ON CONFLICT (lead_id) "
-            "DO UPDATE SET updated_at = now() RETURNING " + LEAD_COLUMNS
+            "DO UPDATE SET updated_at = now() RETURNING " + LEAD_COLUMNS,
+            id=lead_id,
         )
-        params: dict[str, Any] = {"id": lead_id}
     else:
-        sql = (
+        row = await tx.fetchrow(
             "INSERT INTO leads (lead_id, profile) VALUES (:id, CAST(:p AS jsonb)) "
             "ON CONFLICT (lead_id) DO UPDATE SET profile = EXCLUDED.profile, updated_at = now() "
-            "RETURNING " + LEAD_COLUMNS
+            "RETURNING " + LEAD_COLUMNS,
+            id=lead_id,
+            p=json_text(profile.model_dump(mode="json")),
         )
-        params = {"id": lead_id, "p": json_text(profile.model_dump(mode="json"))}
-    row = (await conn.execute(text(sql), params)).one()
+    assert row is not None
     return LeadRow.from_row(row)
 
 
-async def lock_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
-    row = (
-        await conn.execute(
-            text(f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"),
-            {"id": lead_id},
-        )
-    ).first()
+async def lock_lead(tx: Tx, lead_id: uuid.UUID) -> LeadRow | None:
+    row = await tx.fetchrow(
+        f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE", id=lead_id
+    )
     return LeadRow.from_row(row) if row else None
 
 
-async def lock_leads(conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]) -> list[LeadRow]:
-    rows = await conn.execute(
-        text(
-            f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ANY(CAST(:ids AS uuid[])) "
-            "ORDER BY lead_id FOR UPDATE"
-        ),
-        {"ids": list(lead_ids)},
+async def lock_leads(tx: Tx, lead_ids: Sequence[uuid.UUID]) -> list[LeadRow]:
+    rows = await tx.fetch(
+        f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ANY(CAST(:ids AS uuid[])) "
+        "ORDER BY lead_id FOR UPDATE",
+        ids=list(lead_ids),
     )
     return [LeadRow.from_row(r) for r in rows]
 
 
-async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
-    row = (
-        await conn.execute(
-            text(f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = :id"), {"id": lead_id}
-        )
-    ).first()
+async def get_lead(tx: Tx, lead_id: uuid.UUID) -> LeadRow | None:
+    row = await tx.fetchrow(f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = :id", id=lead_id)
     return LeadRow.from_row(row) if row else None
 
 
-async def save_lead(conn: AsyncConnection, lead: LeadRow) -> None:
-    """Write only the columns that changed."""
-    if not lead.dirty:
-        return
-    assignments = []
-    params: dict[str, Any] = {"id": lead.lead_id}
-    for name in sorted(lead.dirty):
-        cast = SAVED_COLUMNS[name] if name in _JSON_COLUMNS else None
-        assignments.append(f"{name} = CAST(:{name} AS {cast})" if cast else f"{name} = :{name}")
-        params[name] = _column_value(lead, name)
-    await conn.execute(
-        text(f"UPDATE leads SET {', '.join(assignments)}, updated_at = now() WHERE lead_id = :id"),
-        params,
-    )
-    lead.dirty.clear()
-
-
-# Parts of a consumer batch's statements (``_PREPARE_BATCH``), sent straight to asyncpg.
+# A batch's leads created where missing and locked, in id order (``lock_batch_leads``).
 _UPSERT_LEADS_ROWS = (
     "INSERT INTO leads (lead_id) SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) "
     "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
@@ -176,7 +97,6 @@ _SAVE_LEADS_ROWS = (
     + ", ".join(SAVED_COLUMNS)
     + ") WHERE l.lead_id = v.lead_id"
 )
-_SAVE_LEADS = DriverSql(_SAVE_LEADS_ROWS)
 
 
 def _changed_columns(leads: Sequence[LeadRow]) -> dict[str, list[Any]] | None:
@@ -207,38 +127,32 @@ def _column_value(lead: LeadRow, column: str) -> Any:
     return value
 
 
-async def save_leads(conn: AsyncConnection, leads: Sequence[LeadRow]) -> None:
+async def save_leads(tx: Tx, leads: Sequence[LeadRow]) -> None:
     """Write every changed lead of a batch with one statement (one array per column)."""
     columns = _changed_columns(leads)
     if columns is not None:
-        await _SAVE_LEADS.execute(conn, columns)
+        await tx.execute(_SAVE_LEADS_ROWS, **columns)
 
 
-async def open_lead_ids(
-    conn: AsyncConnection, after: uuid.UUID | None, limit: int
-) -> list[uuid.UUID]:
-    rows = await conn.execute(
-        text(
-            "SELECT lead_id FROM leads WHERE status = 'open' AND "
-            "(CAST(:after AS uuid) IS NULL OR lead_id > :after) ORDER BY lead_id LIMIT :limit"
-        ),
-        {"after": after, "limit": limit},
+async def open_lead_ids(tx: Tx, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    rows = await tx.fetch(
+        "SELECT lead_id FROM leads WHERE status = 'open' AND "
+        "(CAST(:after AS uuid) IS NULL OR lead_id > :after) ORDER BY lead_id LIMIT :limit",
+        after=after,
+        limit=limit,
     )
     return [r[0] for r in rows]
 
 
-async def count_open_leads(conn: AsyncConnection) -> int:
-    return int(await conn.scalar(text("SELECT count(*) FROM leads WHERE status = 'open'")) or 0)
+async def count_open_leads(tx: Tx) -> int:
+    return int(await tx.fetchval("SELECT count(*) FROM leads WHERE status = 'open'") or 0)
 
 
-async def open_leads_page(
-    conn: AsyncConnection, after: uuid.UUID | None, limit: int
-) -> list[LeadRow]:
-    rows = await conn.execute(
-        text(
-            f"SELECT {LEAD_COLUMNS} FROM leads WHERE status = 'open' AND "
-            "(CAST(:after AS uuid) IS NULL OR lead_id > :after) ORDER BY lead_id LIMIT :limit"
-        ),
-        {"after": after, "limit": limit},
+async def open_leads_page(tx: Tx, after: uuid.UUID | None, limit: int) -> list[LeadRow]:
+    rows = await tx.fetch(
+        f"SELECT {LEAD_COLUMNS} FROM leads WHERE status = 'open' AND "
+        "(CAST(:after AS uuid) IS NULL OR lead_id > :after) ORDER BY lead_id LIMIT :limit",
+        after=after,
+        limit=limit,
     )
     return [LeadRow.from_row(r) for r in rows]

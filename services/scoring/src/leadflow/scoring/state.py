@@ -1,0 +1,146 @@
+"""What scoring decides with: a lead's state (its row and its activities in the decay window)
+and a batch's context (the model, tracks, predictive model and clock it is decided with).
+
+Plain values, no I/O: ``decisions`` changes copies of them, ``batch`` loads and saves them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+from typing import Any
+
+from leadflow.scoring.domain import Activity, LeadProfile, NurtureTrack, ScoringModel
+from leadflow.scoring.predictive import LinearModel
+
+
+@dataclass
+class LeadRow:
+    """A lead's scoring row; a decision changes it through ``set``, which remembers the
+    changed columns (``dirty``) so that saving writes only those."""
+
+    lead_id: uuid.UUID
+    profile: LeadProfile
+    status: str = "open"
+    with_sales: bool = False
+    qualified: bool = False
+    qualified_at: datetime | None = None
+    disqualified: bool = False
+    disqualify_reason: str | None = None
+    engagement_since: datetime | None = None
+    score: dict[str, Any] | None = None
+    scored_at: datetime | None = None
+    reeval_at: datetime | None = None
+    nurture_status: str = "none"
+    track_id: str | None = None
+    track_version: int | None = None
+    nurture_step: int = 0
+    nurture_reason: str | None = None
+    nurture_next_due_at: datetime | None = None
+    enrolled_at: datetime | None = None
+    outcome: str | None = None
+    # Predictive features and rule score frozen at qualification (or when sales took the
+    # lead); None while the lead is in marketing's hands.
+    snapshot: dict[str, Any] | None = None
+    snapshot_at: datetime | None = None
+    # The lifecycle's buying cycle (new_business | expansion) and the expansions opened.
+    cycle: str = "new_business"
+    expansions: int = 0
+    dirty: set[str] = field(default_factory=set)
+
+    def set(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
+                self.dirty.add(name)
+
+    def copy(self) -> LeadRow:
+        """A copy to change (the changed columns so far included)."""
+        return replace(self, dirty=set(self.dirty))
+
+    @classmethod
+    def from_row(cls, row: Any) -> LeadRow:
+        """From a row holding the lead's columns (other columns of the row are ignored)."""
+        data = {name: getattr(row, name) for name in _ROW_FIELDS}
+        data["profile"] = LeadProfile.model_validate(data["profile"] or {})
+        return cls(**data)
+
+
+_ROW_FIELDS = tuple(f.name for f in fields(LeadRow) if f.name != "dirty")
+
+
+@dataclass(frozen=True)
+class OutcomeRecord:
+    """A training example: an outcome with the snapshot of its sales cycle."""
+
+    event_id: uuid.UUID
+    lead_id: uuid.UUID
+    outcome: str
+    reason_code: str | None
+    occurred_at: datetime
+    snapshot: dict[str, Any]
+    snapshot_at: datetime
+
+
+@dataclass
+class LeadState:
+    """A lead as a decision sees it: its row, and its stored activities in the decay window
+    (``activities_read`` False: not read, because nothing of the batch scores the lead) plus
+    those the batch added. ``added`` and ``outcomes`` are what saving inserts;
+    ``account_moved``: the published score moved, so the lead's account may have qualified."""
+
+    row: LeadRow
+    activities: list[Activity] = field(default_factory=list)
+    activities_read: bool = True
+    added: list[Activity] = field(default_factory=list)
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
+    account_moved: bool = False
+
+    @classmethod
+    def new(cls, lead_id: uuid.UUID) -> LeadState:
+        return cls(LeadRow(lead_id, LeadProfile()))
+
+    @property
+    def lead_id(self) -> uuid.UUID:
+        return self.row.lead_id
+
+    def copy(self) -> LeadState:
+        return LeadState(
+            row=self.row.copy(),
+            activities=list(self.activities),
+            activities_read=self.activities_read,
+            added=list(self.added),
+            outcomes=list(self.outcomes),
+            account_moved=self.account_moved,
+        )
+
+    def add_activity(self, activity: Activity) -> bool:
+        """Count ``activity`` unless the lead already has it (a redelivery): True if new."""
+        key = activity.activity_id
+        if key is not None and any(a.activity_id == key for a in self.activities):
+            return False
+        self.activities.append(activity)
+        self.added.append(activity)
+        return True
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """What every decision of a batch reads, fixed for the batch: the time it is decided
+    at, the scoring model, the active nurture tracks, the promoted predictive model, and the
+    customers (lead ids) of the accounts the batch's new people belong to."""
+
+    now: datetime
+    model: ScoringModel
+    tracks: Sequence[NurtureTrack] = ()
+    predictive: LinearModel | None = None
+    customers: Mapping[str, frozenset[uuid.UUID]] = field(default_factory=dict)
+    # Leads whose events in the batch are all sales feedback: their activities are read only
+    # if they have no snapshot yet (nothing else of theirs is scored).
+    sales_only: frozenset[uuid.UUID] = frozenset()
+
+    def track(self, track_id: str | None) -> NurtureTrack | None:
+        """An active track by id (None: unknown or retired)."""
+        return next((t for t in self.tracks if t.id == track_id), None)
