@@ -71,8 +71,8 @@ policies_router = document_router(
 
 @admin.get("/v1/sla/policies/{policy_id}", summary="One policy of the current set")
 async def get_policy(policy_id: PolicyId, kit: KitDep) -> SlaPolicy:
-    async with kit.connect() as conn:
-        ps = await store.current_policy_set(conn)
+    async with kit.connect() as tx:
+        ps = await store.current_policy_set(tx)
     for p in ps.policies:
         if p.policy_id == policy_id:
             return p
@@ -98,8 +98,8 @@ async def put_policy(
             "the body's policy_id must match the path",
             errors=[{"field": "policy_id", "message": f"expected {policy_id!r}"}],
         )
-    async with kit.connect() as conn:
-        current = await store.current_policy_set(conn)
+    async with kit.connect() as tx:
+        current = await store.current_policy_set(tx)
     existed = any(p.policy_id == policy_id for p in current.policies)
     policies = [body if p.policy_id == policy_id else p for p in current.policies]
     if not existed:
@@ -116,8 +116,8 @@ async def delete_policy(
     kit: KitDep,
     published_by: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PolicySetOut:
-    async with kit.connect() as conn:
-        current = await store.current_policy_set(conn)
+    async with kit.connect() as tx:
+        current = await store.current_policy_set(tx)
     remaining = [p for p in current.policies if p.policy_id != policy_id]
     if len(remaining) == len(current.policies):
         raise Problem(404, "Not Found", f"no policy {policy_id!r} in version {current.version}")
@@ -125,20 +125,20 @@ async def delete_policy(
 
 
 async def _calendar_ids(kit: KitDep) -> list[str]:
-    async with kit.connect() as conn:
-        return list(await store.calendars(conn))
+    async with kit.connect() as tx:
+        return list(await store.calendars(tx))
 
 
 @admin.get("/v1/sla/calendars", summary="Business calendars")
 async def list_calendars(kit: KitDep) -> dict[str, list[BusinessCalendar]]:
-    async with kit.connect() as conn:
-        return {"calendars": list((await store.calendars(conn)).values())}
+    async with kit.connect() as tx:
+        return {"calendars": list((await store.calendars(tx)).values())}
 
 
 @admin.get("/v1/sla/calendars/{calendar_id}", summary="One business calendar")
 async def get_calendar(calendar_id: CalendarId, kit: KitDep) -> BusinessCalendar:
-    async with kit.connect() as conn:
-        cal = await store.get_calendar(conn, calendar_id)
+    async with kit.connect() as tx:
+        cal = await store.get_calendar(tx, calendar_id)
     if cal is None:
         raise Problem(404, "Not Found", f"no calendar {calendar_id!r}")
     return cal
@@ -160,7 +160,7 @@ async def put_calendar(
             errors=[{"field": "calendar_id", "message": f"expected {calendar_id!r}"}],
         )
     async with kit.unit_of_work() as uow:
-        created = await store.put_calendar(uow.conn, body)
+        created = await store.put_calendar(uow.tx, body)
     response.status_code = 201 if created else 200
     return body
 
@@ -184,7 +184,7 @@ async def delete_calendar(calendar_id: CalendarId, kit: KitDep) -> Response:
                 f"calendar {calendar_id!r} is used by policies {users}",
                 errors=[{"field": "calendar_id", "message": "in use"}],
             )
-        if not await store.delete_calendar(uow.conn, calendar_id):
+        if not await store.delete_calendar(uow.tx, calendar_id):
             raise Problem(404, "Not Found", f"no calendar {calendar_id!r}")
     return Response(status_code=204)
 
@@ -201,9 +201,9 @@ async def breaches(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> dict[str, Any]:
-    async with kit.connect() as conn:
+    async with kit.connect() as tx:
         items = await store.open_breaches(
-            conn,
+            tx,
             rep_id=rep_id,
             team_id=team_id,
             policy_id=policy_id,
@@ -216,9 +216,9 @@ async def breaches(
 
 @reads.get("/v1/leads/{lead_id}/sla", summary="Every SLA on a lead: due, met, breached, stopped")
 async def lead_sla(lead_id: uuid.UUID, kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        slas = await store.lead_slas(conn, lead_id, kit.clock.now())
-        if not slas and not await store.lead_known(conn, lead_id):
+    async with kit.connect() as tx:
+        slas = await store.lead_slas(tx, lead_id, kit.clock.now())
+        if not slas and not await store.lead_known(tx, lead_id):
             raise Problem(404, "Not Found", f"no SLA was ever started for lead {lead_id}")
     return {"lead_id": lead_id, "slas": slas}
 
@@ -246,9 +246,9 @@ async def sla_compliance(
                 errors=[{"field": name, "message": "must include a time zone offset"}],
             )
     keys = list(dict.fromkeys(group_by or ["policy"]))
-    async with kit.connect() as conn:
+    async with kit.connect() as tx:
         rows = await store.outcomes(
-            conn, policy_id=policy_id, team_id=team_id, rep_id=rep_id, since=since, until=until
+            tx, policy_id=policy_id, team_id=team_id, rep_id=rep_id, since=since, until=until
         )
     groups: dict[tuple[str | None, ...], list[store.OutcomeRow]] = {}
     for row in rows:

@@ -27,7 +27,7 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
     async def seed_default_calendar(kit: ServiceKit) -> None:
         """A fresh system holds sales to an SLA at once: seed the configured default hours."""
         async with kit.unit_of_work() as uow:
-            await store.seed_calendar(uow.conn, default_calendar)
+            await store.seed_calendar(uow.tx, default_calendar)
 
     handlers, timer_handlers = build_handlers(store.ConfigCache())
     return ServiceKit(

@@ -106,11 +106,11 @@ async def _decide_pending(
 ) -> None:
     """Lock the batch's leads, read their running clocks and the configuration once, decide
     every event in delivery order in memory, write everything back with one statement."""
-    conn = uow.conn
+    tx = uow.tx
     lead_ids = list(dict.fromkeys(e.lead_id for e in events))
-    states, revision = await store.lock_leads(conn, lead_ids)
-    config = await config_cache.get(conn, revision)
-    active = await store.active_slas(conn, lead_ids)
+    states, revision = await store.lock_leads(tx, lead_ids)
+    config = await config_cache.get(uow.conn, revision)
+    active = await store.active_slas(tx, lead_ids)
     batch = _Batch(uow, config, states, active)
     causation = uow.causation
     try:
@@ -119,7 +119,7 @@ async def _decide_pending(
             await batch.decide(envelope)
     finally:
         uow.causation = causation
-    await store.write_batch(conn, batch.writes)
+    await store.write_batch(tx, batch.writes)
     uow.timers.note_scheduled(t.due_at for t in batch.writes.schedule.values())
 
 
@@ -281,7 +281,7 @@ class _Batch:
 
 
 async def on_warn_timer(timer: Timer, uow: UnitOfWork) -> None:
-    found = await store.get_sla(uow.conn, str(timer.payload["sla_id"]))
+    found = await store.get_sla(uow.tx, str(timer.payload["sla_id"]))
     if found is None:
         return
     lead_id, sla = found
@@ -298,11 +298,11 @@ async def on_warn_timer(timer: Timer, uow: UnitOfWork) -> None:
         ),
         occurred_at=timer.due_at,
     )
-    await store.mark_warned(uow.conn, sla.sla_id, timer.due_at)
+    await store.mark_warned(uow.tx, sla.sla_id, timer.due_at)
 
 
 async def on_breach_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCache) -> None:
-    found = await store.get_sla(uow.conn, str(timer.payload["sla_id"]))
+    found = await store.get_sla(uow.tx, str(timer.payload["sla_id"]))
     if found is None:
         return
     lead_id, sla = found
@@ -327,7 +327,7 @@ async def on_breach_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCac
 
 
 async def on_escalation_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCache) -> None:
-    found = await store.get_sla(uow.conn, str(timer.payload["sla_id"]))
+    found = await store.get_sla(uow.tx, str(timer.payload["sla_id"]))
     if found is None:
         return
     lead_id, sla = found
@@ -353,7 +353,7 @@ async def _escalate(
     breached_at = sla.due_at if breach_late is not None else None
     if policy is None:
         await store.record_escalations(
-            uow.conn, sla.sla_id, [], breached_at=breached_at, late_by_seconds=breach_late
+            uow.tx, sla.sla_id, [], breached_at=breached_at, late_by_seconds=breach_late
         )
         return
     times = escalation_due_times(policy, sla.due_at, calendar)
@@ -375,7 +375,7 @@ async def _escalate(
         )
         raised.append(store.RaisedStep(number, step.action, raised_at, list(step.notify)))
     await store.record_escalations(
-        uow.conn, sla.sla_id, raised, breached_at=breached_at, late_by_seconds=breach_late
+        uow.tx, sla.sla_id, raised, breached_at=breached_at, late_by_seconds=breach_late
     )
     if decision.next_due is not None:
         await uow.timers.schedule(

@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql, driver_sql, json_text
+from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
 from leadflow.events.timers import Timer, timer_writes
 from leadflow.sla_monitor.domain import (
     SlaInstance,
@@ -45,31 +43,26 @@ def _instance(row: Any) -> SlaInstance:
     )
 
 
-_ACTIVE_SLAS = DriverSql(
+_ACTIVE_SLAS = (
     f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances "
     "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND status IN ('open', 'breached') "
     "ORDER BY lead_id, started_at, sla_id FOR UPDATE"
 )
 
 
-async def active_slas(
-    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[SlaInstance]]:
+async def active_slas(tx: Tx, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[SlaInstance]]:
     """Open or breached-unmet clocks of the leads, locked against a timer firing concurrently."""
-    rows = await _ACTIVE_SLAS.fetch(conn, {"ids": sorted(set(lead_ids))})
+    rows = await tx.fetch(_ACTIVE_SLAS, ids=sorted(set(lead_ids)))
     out: dict[uuid.UUID, list[SlaInstance]] = {}
     for r in rows:
         out.setdefault(r.lead_id, []).append(_instance(r))
     return out
 
 
-async def get_sla(conn: AsyncConnection, sla_id: str) -> tuple[uuid.UUID, SlaInstance] | None:
-    row = (
-        await conn.execute(
-            text(f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances WHERE sla_id = :id FOR UPDATE"),
-            {"id": sla_id},
-        )
-    ).first()
+async def get_sla(tx: Tx, sla_id: str) -> tuple[uuid.UUID, SlaInstance] | None:
+    row = await tx.fetchrow(
+        f"SELECT {_INSTANCE_COLUMNS} FROM sla_instances WHERE sla_id = :id FOR UPDATE", id=sla_id
+    )
     return (row.lead_id, _instance(row)) if row else None
 
 
@@ -123,7 +116,7 @@ class BatchWrites:
             self.cancel.add(key)
 
 
-async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
+async def write_batch(tx: Tx, w: BatchWrites) -> None:
     """Lead facts, new clocks, ended clocks and timers of a batch in one round trip."""
     parts: list[str] = []
     params: dict[str, Any] = {}
@@ -245,7 +238,7 @@ async def write_batch(conn: AsyncConnection, w: BatchWrites) -> None:
     parts += timer_parts
     params |= timer_params
     if parts:
-        await driver_sql("WITH " + ",".join(parts) + " SELECT 1").execute(conn, params)
+        await tx.execute("WITH " + ",".join(parts) + " SELECT 1", **params)
 
 
 def _closing_params(prefix: str, ends: Sequence[Closing | None]) -> dict[str, list[Any]]:
@@ -262,10 +255,9 @@ def _closing_params(prefix: str, ends: Sequence[Closing | None]) -> dict[str, li
 # -- timer handlers' writes -----------------------------------------------------------
 
 
-async def mark_warned(conn: AsyncConnection, sla_id: str, at: datetime) -> None:
-    await conn.execute(
-        text("UPDATE sla_instances SET warned_at = :at WHERE sla_id = :id"),
-        {"id": sla_id, "at": at},
+async def mark_warned(tx: Tx, sla_id: str, at: datetime) -> None:
+    await tx.execute(
+        "UPDATE sla_instances SET warned_at = :at WHERE sla_id = :id", id=sla_id, at=at
     )
 
 
@@ -278,7 +270,7 @@ class RaisedStep:
 
 
 async def record_escalations(
-    conn: AsyncConnection,
+    tx: Tx,
     sla_id: str,
     steps: Sequence[RaisedStep],
     *,
@@ -289,9 +281,8 @@ async def record_escalations(
     steps, in one statement."""
     if breached_at is None and not steps:
         return
-    await conn.execute(
-        text(
-            """
+    await tx.execute(
+        """
             WITH esc AS (
                 INSERT INTO sla_escalations (sla_id, step, action, raised_at, notify)
                 SELECT :id, * FROM unnest(CAST(:steps AS integer[]), CAST(:actions AS text[]),
@@ -307,17 +298,14 @@ async def record_escalations(
                 escalation_step = GREATEST(escalation_step, coalesce(CAST(:top AS integer), 0)),
                 last_action = coalesce(CAST(:last AS text), last_action)
             WHERE sla_id = :id
-            """
-        ),
-        {
-            "id": sla_id,
-            "steps": [s.step for s in steps],
-            "actions": [s.action for s in steps],
-            "ats": [s.at for s in steps],
-            "notify": [json_text(s.notify) for s in steps],
-            "breached": breached_at,
-            "late": late_by_seconds,
-            "top": max((s.step for s in steps), default=None),
-            "last": steps[-1].action if steps else None,
-        },
+            """,
+        id=sla_id,
+        steps=[s.step for s in steps],
+        actions=[s.action for s in steps],
+        ats=[s.at for s in steps],
+        notify=[json_text(s.notify) for s in steps],
+        breached=breached_at,
+        late=late_by_seconds,
+        top=max((s.step for s in steps), default=None),
+        last=steps[-1].action if steps else None,
     )

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.calendar import BusinessCalendar
+from leadflow.events.sql import Tx
 from leadflow.sla_monitor.store.policies import PolicySet, current_policy_set
 from leadflow.sla_monitor.store.sla_calendars import calendars
 
@@ -26,7 +26,7 @@ class SlaConfig:
     calendars: dict[str, BusinessCalendar]
 
 
-_REVISION = text("SELECT current_schema() AS schema, revision FROM sla_config_revision")
+_REVISION = "SELECT current_schema() AS schema, revision FROM sla_config_revision"
 
 
 class ConfigCache:
@@ -47,14 +47,19 @@ class ConfigCache:
         tx = conn.sync_connection.get_transaction() if conn.sync_connection else None
         if tx is not None and (memo := self._by_tx.get(tx)) is not None:
             return memo
+        # Stage 1 of the Tx move: the policy set's document reads still take the SQLAlchemy
+        # connection (leadflow.events.documents); everything else goes through a Tx.
+        sql = Tx(conn)
         if known is None:
-            row = (await conn.execute(_REVISION)).one()
+            row = await sql.fetchrow(_REVISION)
+            if row is None:  # pragma: no cover - migration 0002 inserts the one revision row
+                raise RuntimeError("the sla_config_revision row is gone")
             known = (row.schema, int(row.revision))
         schema, revision = known
         config = self._by_schema.get(schema)
         if config is None or config.revision != revision:
             config = SlaConfig(
-                schema, revision, await current_policy_set(conn), await calendars(conn)
+                schema, revision, await current_policy_set(conn), await calendars(sql)
             )
             self._by_schema[schema] = config
         if tx is not None:

@@ -6,9 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql
+from leadflow.events.sql import Tx
 from leadflow.sla_monitor.domain import (
     LeadFacts,
 )
@@ -21,8 +19,7 @@ LeadState = tuple[LeadFacts, dict[str, datetime]]
 # transactions handling the same lead (its routing and scoring events on different replicas)
 # serialise here, and the second reads what the first committed. The configuration revision
 # rides along so the batch needs no separate round trip for it.
-_LOCK_LEADS = DriverSql(
-    """
+_LOCK_LEADS = """
     WITH up AS (
         INSERT INTO sla_leads (lead_id)
         SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) ORDER BY id
@@ -31,15 +28,14 @@ _LOCK_LEADS = DriverSql(
     )
     SELECT up.*, r.revision, current_schema() AS schema FROM up CROSS JOIN sla_config_revision r
     """
-)
 
 
 async def lock_leads(
-    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID]
+    tx: Tx, lead_ids: Sequence[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, LeadState], tuple[str, int]]:
     """Every lead's facts and when each event type was last seen, row-locked for this
     transaction (created empty when new), plus ``(schema, config revision)``."""
-    rows = await _LOCK_LEADS.fetch(conn, {"ids": sorted(set(lead_ids))})
+    rows = await tx.fetch(_LOCK_LEADS, ids=sorted(set(lead_ids)))
     if not rows:  # pragma: no cover - migration 0002 inserts the one revision row
         raise RuntimeError("lock_leads: no lead ids given, or the sla_config_revision row is gone")
     states: dict[uuid.UUID, LeadState] = {}

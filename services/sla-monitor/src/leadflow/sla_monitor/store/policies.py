@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.documents import Document, DocumentKind
 from leadflow.events.envelope import EventPayload
+from leadflow.events.sql import Tx
 from leadflow.sla_monitor.domain import (
     SlaPolicy,
     default_policies,
@@ -63,7 +64,7 @@ def policy_errors(
 
 
 async def _check_policy_set(conn: AsyncConnection, doc: PolicySetDoc) -> list[dict[str, Any]]:
-    return policy_errors(doc.policies, set(await calendars(conn)), "policies")
+    return policy_errors(doc.policies, set(await calendars(Tx(conn))), "policies")
 
 
 async def _policies_published(

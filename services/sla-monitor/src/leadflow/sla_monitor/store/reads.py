@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from leadflow.events.sql import Tx
 from leadflow.sla_monitor.domain import (
     Outcome,
 )
@@ -28,7 +26,7 @@ _READ_COLUMNS = (
 
 
 async def open_breaches(
-    conn: AsyncConnection,
+    tx: Tx,
     *,
     rep_id: str | None,
     team_id: str | None,
@@ -37,50 +35,41 @@ async def open_breaches(
     offset: int,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            f"""
+    rows = await tx.fetch(
+        f"""
             SELECT {_READ_COLUMNS} FROM sla_instances
             WHERE status = 'breached'
               AND (CAST(:rep AS text) IS NULL OR rep_id = :rep)
               AND (CAST(:team AS text) IS NULL OR team_id = :team)
               AND (CAST(:policy AS text) IS NULL OR policy_id = :policy)
             ORDER BY due_at, sla_id LIMIT :limit OFFSET :offset
-            """
-        ),
-        {
-            "rep": rep_id,
-            "team": team_id,
-            "policy": policy_id,
-            "limit": limit,
-            "offset": offset,
-            "now": now,
-        },
+            """,
+        rep=rep_id,
+        team=team_id,
+        policy=policy_id,
+        limit=limit,
+        offset=offset,
+        now=now,
     )
     return [dict(r._mapping) for r in rows]
 
 
-async def lead_slas(
-    conn: AsyncConnection, lead_id: uuid.UUID, now: datetime
-) -> list[dict[str, Any]]:
+async def lead_slas(tx: Tx, lead_id: uuid.UUID, now: datetime) -> list[dict[str, Any]]:
     """Every SLA of the lead; ``late_by_seconds`` is how long after its deadline it was met,
     stopped (after a breach), or, still breached, how late it is ``now``."""
-    rows = await conn.execute(
-        text(
-            f"SELECT {_READ_COLUMNS} FROM sla_instances WHERE lead_id = :id "
-            "ORDER BY started_at, sla_id"
-        ),
-        {"id": lead_id, "now": now},
+    rows = await tx.fetch(
+        f"SELECT {_READ_COLUMNS} FROM sla_instances WHERE lead_id = :id "
+        "ORDER BY started_at, sla_id",
+        id=lead_id,
+        now=now,
     )
     slas = [dict(r._mapping) for r in rows]
     if not slas:
         return slas
-    esc = await conn.execute(
-        text(
-            "SELECT sla_id, step, action, raised_at, notify FROM sla_escalations "
-            "WHERE sla_id = ANY(CAST(:ids AS text[])) ORDER BY sla_id, step"
-        ),
-        {"ids": [s["sla_id"] for s in slas]},
+    esc = await tx.fetch(
+        "SELECT sla_id, step, action, raised_at, notify FROM sla_escalations "
+        "WHERE sla_id = ANY(CAST(:ids AS text[])) ORDER BY sla_id, step",
+        ids=[s["sla_id"] for s in slas],
     )
     by_sla: dict[str, list[dict[str, Any]]] = {}
     for r in esc:
@@ -92,11 +81,9 @@ async def lead_slas(
     return slas
 
 
-async def lead_known(conn: AsyncConnection, lead_id: uuid.UUID) -> bool:
+async def lead_known(tx: Tx, lead_id: uuid.UUID) -> bool:
     return bool(
-        await conn.scalar(
-            text("SELECT EXISTS (SELECT 1 FROM sla_leads WHERE lead_id = :id)"), {"id": lead_id}
-        )
+        await tx.fetchval("SELECT EXISTS (SELECT 1 FROM sla_leads WHERE lead_id = :id)", id=lead_id)
     )
 
 
@@ -110,7 +97,7 @@ class OutcomeRow:
 
 
 async def outcomes(
-    conn: AsyncConnection,
+    tx: Tx,
     *,
     policy_id: str | None,
     team_id: str | None,
@@ -118,9 +105,8 @@ async def outcomes(
     since: datetime | None,
     until: datetime | None,
 ) -> list[OutcomeRow]:
-    rows = await conn.execute(
-        text(
-            """
+    rows = await tx.fetch(
+        """
             SELECT policy_id, measures, team_id, rep_id, status, on_time, elapsed_seconds,
                    elapsed_business_seconds, breached_at IS NOT NULL AS breached
             FROM sla_instances
@@ -129,9 +115,12 @@ async def outcomes(
               AND (CAST(:rep AS text) IS NULL OR rep_id = :rep)
               AND (CAST(:since AS timestamptz) IS NULL OR started_at >= :since)
               AND (CAST(:until AS timestamptz) IS NULL OR started_at < :until)
-            """
-        ),
-        {"policy": policy_id, "team": team_id, "rep": rep_id, "since": since, "until": until},
+            """,
+        policy=policy_id,
+        team=team_id,
+        rep=rep_id,
+        since=since,
+        until=until,
     )
     return [
         OutcomeRow(
