@@ -44,18 +44,28 @@ YIELD_EVERY = 25
 
 
 @dataclass(frozen=True)
+class Stamped:
+    """An event of a decision with its own time, for a decision whose events did not all
+    happen at once (sla-monitor starts a clock at its event's time and, when the event that
+    ends it was already seen, meets it at that later time in the same decision)."""
+
+    payload: EventPayload
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
 class Decision(Generic[S]):
     """What deciding one event (or one command) comes to; the kernel carries it out.
 
     ``state``: the lead's new state (None: unchanged). ``events``: appended to the lead's
-    stream, caused by the event decided. ``schedule`` / ``cancel``: durable timers to
+    stream in this order, caused by the event decided (a ``Stamped`` one at its own time). ``schedule`` / ``cancel``: durable timers to
     (re)schedule and timer keys to cancel (a decision's cancels apply before its schedules,
     and across a batch the last word on a key wins). ``occurred_at``: when the appended
     events happened (None: the clock's now), e.g. a clock met at the time of the event.
     """
 
     state: S | None = None
-    events: Sequence[EventPayload] = ()
+    events: Sequence[EventPayload | Stamped] = ()
     schedule: Sequence[Timer] = ()
     cancel: Sequence[str] = ()
     occurred_at: datetime | None = None
@@ -120,8 +130,8 @@ class Outcome(Generic[S]):
         """Fold one decision in: the next decision of the lead sees its state."""
         if decision.state is not None:
             self.states[lead_id] = self.changed[lead_id] = decision.state
-        if decision.events:
-            self.appends.append((lead_id, decision.events, cause, decision.occurred_at))
+        for payloads, occurred_at in _runs(decision):
+            self.appends.append((lead_id, payloads, cause, occurred_at))
         for key in decision.cancel:
             self.schedule.pop(key, None)
             self.cancel[key] = None
@@ -131,6 +141,25 @@ class Outcome(Generic[S]):
             self.schedule[timer.key] = timer
         if cause is not None:
             self.last_event[lead_id] = cause
+
+
+def _runs(
+    decision: Decision[Any],
+) -> list[tuple[list[EventPayload], datetime | None]]:
+    """The decision's events in order, as runs that share a time (one run unless some are
+    ``Stamped`` with another time): each run is appended with one call."""
+    runs: list[tuple[list[EventPayload], datetime | None]] = []
+    for item in decision.events:
+        payload, at = (
+            (item.payload, item.occurred_at)
+            if isinstance(item, Stamped)
+            else (item, decision.occurred_at)
+        )
+        if runs and runs[-1][1] == at:
+            runs[-1][0].append(payload)
+        else:
+            runs.append(([payload], at))
+    return runs
 
 
 def decide_each(
