@@ -3,7 +3,8 @@ what the kernel then owns: order, causation, timers, poison handling and replay.
 
 It consumes ``leadflow.intake``. Each ``activity.recorded`` adds its ``seq`` to the lead's
 tally (``tallies``: a count and the seqs in the order decided), appends a ``lead.scored``
-whose ``engagement`` is the lead's count so far (so its causation and order can be checked),
+whose ``engagement`` is the lead's count so far (so its causation and order can be checked;
+``appended`` notes their ids for ``save``),
 and moves the lead's ``tally:<lead>`` timer a day ahead; a ``stop`` activity cancels it
 instead and a ``poison`` one can never be decided. ``save`` writes the batch's tallies with
 one statement and appends a batch-level ``lead.scored`` (grade ``A+``, ``fit`` = the count)
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from leadflow.events.batch import Appended, Decision, flush_batches, on_batch, run_decision
@@ -43,6 +44,8 @@ class Tally:
 @dataclass(frozen=True)
 class TallyContext:
     now: datetime
+    # the events each lead's decisions appended in this batch (``appended``), by id
+    appended: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
 
 
 def scored(n: float, *, grade: str = "B", engagement: float = 0) -> LeadScored:
@@ -73,6 +76,7 @@ class TallyHandler:
         self.clock = clock
         self.crash_saves = 0
         self.batches: list[int] = []  # each batch's size, as the kernel handed it
+        self.saved_appended: dict[uuid.UUID, list[uuid.UUID]] = {}  # what save was told
 
     async def context(self, tx: Tx, events: Sequence[Envelope]) -> TallyContext:
         self.batches.append(len(events))
@@ -104,6 +108,11 @@ class TallyHandler:
             schedule=[Timer(key, TALLY, due, {"seq": after.seqs[-1]}, event.lead_id)],
         )
 
+    def appended(
+        self, lead_id: uuid.UUID, envelopes: Sequence[Envelope], ctx: TallyContext
+    ) -> None:
+        ctx.appended.setdefault(lead_id, []).extend(e.event_id for e in envelopes)
+
     async def save(
         self, tx: Tx, changed: Mapping[uuid.UUID, Tally], ctx: TallyContext
     ) -> Sequence[Appended]:
@@ -122,6 +131,8 @@ class TallyHandler:
         if self.crash_saves > 0:
             self.crash_saves -= 1
             raise ConnectionResetError("the database went away before the commit")
+        for lead, ids in ctx.appended.items():
+            self.saved_appended.setdefault(lead, []).extend(ids)
         return [Appended(lead, [scored(t.n, grade="A+")]) for lead, t in changed.items()]
 
 

@@ -108,6 +108,8 @@ async def test_a_batch_is_decided_in_arrival_order_with_each_event_as_the_cause(
             sent[4].correlation_id,
         ]
         assert [e.stream_version for e in events] == list(range(1, len(events) + 1))
+        # save knew the ids of the events the decisions appended (``appended``)
+        assert probe.tally.saved_appended[a] == [e.event_id for e in decided]
         # the batch-level events (save's ``Appended``): caused by the lead's last event of
         # its batch, carrying the count that event left
         engagement_by_cause = {e.causation_id: e.payload.engagement for e in decided}

@@ -38,6 +38,7 @@ from leadflow.events.uow import Handler, UnitOfWork
 
 S = TypeVar("S")
 C = TypeVar("C")
+C_in = TypeVar("C_in", contravariant=True)
 
 # Decisions are CPU only: the event loop gets a turn (Kafka heartbeats, the relay) this often.
 YIELD_EVERY = 25
@@ -211,8 +212,11 @@ async def _carry_out(
     """Append the decisions' events (buffered: the unit of work writes them with one
     multi-row insert), cancel and schedule the timers (one statement each; the unit of work
     remembers the soonest, which wakes the runner after commit), save the changed states."""
+    noted = _appended_hook(handler)
     for lead_id, payloads, cause, occurred_at in outcome.appends:
-        await uow.append(lead_id, payloads, occurred_at=occurred_at, causation=cause)
+        envelopes = await uow.append(lead_id, payloads, occurred_at=occurred_at, causation=cause)
+        if noted is not None:
+            noted(lead_id, envelopes, ctx)
     if outcome.cancel:
         await uow.timers.cancel_many(list(outcome.cancel))
     if outcome.schedule:
@@ -222,6 +226,22 @@ async def _carry_out(
         await uow.append(
             extra.lead_id, extra.payloads, occurred_at=extra.occurred_at, causation=cause
         )
+
+
+class NotesAppended(Protocol[C_in]):
+    """A batch handler that also needs the envelopes its decisions appended (their ids,
+    e.g. routing's assignment rows name the ``lead.assigned`` that made them) defines
+    ``appended``: called for each decision's events, in decision order, before ``save``;
+    it may only note them in the batch's context."""
+
+    def appended(self, lead_id: UUID, envelopes: Sequence[Envelope], ctx: C_in) -> None: ...
+
+
+def _appended_hook(
+    handler: BatchHandler[Any, C],
+) -> Callable[[UUID, Sequence[Envelope], C], None] | None:
+    hook = getattr(handler, "appended", None)
+    return hook if callable(hook) else None
 
 
 class _Collected:
