@@ -26,9 +26,9 @@ AccountKey = Annotated[str, Path(min_length=1, max_length=255)]
     dependencies=[requires(Permission.ACCOUNTS_READ)],
 )
 async def get_accounts(request: Request, kit: KitDep, fmt: Format = None) -> Response:
-    async with kit.connect() as conn:
-        reached, deals = await account_store.account_reach(conn)
-        runs = await account_store.all_cycle_runs(conn)
+    async with kit.connect() as tx:
+        reached, deals = await account_store.account_reach(tx)
+        runs = await account_store.all_cycle_runs(tx)
     waterfall = accounts.account_waterfall(reached)
     report = {
         "waterfall": waterfall,
@@ -49,8 +49,8 @@ async def get_accounts(request: Request, kit: KitDep, fmt: Format = None) -> Res
 async def get_account(
     request: Request, kit: KitDep, key: AccountKey, fmt: Format = None
 ) -> Response:
-    async with kit.connect() as conn:
-        people = await account_store.account_people(conn, key)
+    async with kit.connect() as tx:
+        people = await account_store.account_people(tx, key)
     if not people:
         raise Problem(
             404,

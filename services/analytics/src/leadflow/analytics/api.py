@@ -11,7 +11,6 @@ from typing import Annotated, Any, cast
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field, model_validator
-from sqlalchemy import text
 
 from leadflow.analytics import attribution, process_reports, segments, store
 from leadflow.analytics.fold_group import LeadProjection, log_head
@@ -93,8 +92,8 @@ async def get_funnel(
     fmt: Format = None,
     grain: Annotated[str, Query(pattern="^(week|month)$")] = "month",
 ) -> Response:
-    async with kit.connect() as conn:
-        report = await store.funnel(conn, f, grain)
+    async with kit.connect() as tx:
+        report = await store.funnel(tx, f, grain)
     return respond(request, fmt, report, "funnel")
 
 
@@ -108,8 +107,8 @@ async def get_funnel(
 async def get_velocity(
     request: Request, kit: KitDep, f: FiltersDep, fmt: Format = None
 ) -> Response:
-    async with kit.connect() as conn:
-        report = await store.velocity(conn, f, kit.clock.now())
+    async with kit.connect() as tx:
+        report = await store.velocity(tx, f, kit.clock.now())
     return respond(request, fmt, report, "velocity")
 
 
@@ -127,8 +126,8 @@ async def get_sources(
     fmt: Format = None,
     group_by: Annotated[str, Query(pattern="^(channel|campaign|form|event)$")] = "channel",
 ) -> Response:
-    async with kit.connect() as conn:
-        report = await store.sources(conn, f, group_by)
+    async with kit.connect() as tx:
+        report = await store.sources(tx, f, group_by)
     return respond(request, fmt, report, "sources")
 
 
@@ -156,8 +155,8 @@ async def get_attribution(
                 {"field": "model", "message": f"one of {', '.join(attribution.ATTRIBUTION_MODELS)}"}
             ],
         )
-    async with kit.connect() as conn:
-        report = await store.attribution(conn, f, model, group_by)
+    async with kit.connect() as tx:
+        report = await store.attribution(tx, f, model, group_by)
     return respond(request, fmt, report, f"attribution-{model}")
 
 
@@ -177,8 +176,8 @@ async def get_reps(
     rep: str | None = None,
     policy: str | None = None,
 ) -> Response:
-    async with kit.connect() as conn:
-        report = await store.reps(conn, f, team, rep, policy)
+    async with kit.connect() as tx:
+        report = await store.reps(tx, f, team, rep, policy)
     return respond(request, fmt, report, "reps")
 
 
@@ -197,9 +196,9 @@ async def get_stuck(
     stage: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
-    async with kit.connect() as conn:
+    async with kit.connect() as tx:
         # The thresholds are the published process's expected durations (GET /v1/process).
-        days = await process_reports.expected_days(conn)
+        days = await process_reports.expected_days(tx)
         if stage is not None and stage not in days:
             raise Problem(
                 422,
@@ -207,7 +206,7 @@ async def get_stuck(
                 f"{stage!r} has no expected duration in the process definition",
                 errors=[{"field": "stage", "message": f"one of {', '.join(days)}"}],
             )
-        report = await store.stuck(conn, f, kit.clock.now(), days, stage, limit)
+        report = await store.stuck(tx, f, kit.clock.now(), days, stage, limit)
     return respond(request, fmt, report, "stuck")
 
 
@@ -224,8 +223,8 @@ async def get_timeline(
     who: Annotated[Principal, requires(Permission.TIMELINE)],
     fmt: Format = None,
 ) -> Response:
-    async with kit.connect() as conn:
-        report = await store.timeline(conn, lead_id, personal=who.sees_personal_fields)
+    async with kit.connect() as tx:
+        report = await store.timeline(tx, lead_id, personal=who.sees_personal_fields)
     if report is None:
         raise Problem(
             404,
@@ -282,9 +281,9 @@ async def get_plan(
     fmt: Format = None,
 ) -> Response:
     """The goal is in ``currency`` (default: the one currency revenue was won in)."""
-    async with kit.connect() as conn:
+    async with kit.connect() as tx:
         try:
-            report = await store.plan(conn, f, revenue, period, _mix(mix), currency)
+            report = await store.plan(tx, f, revenue, period, _mix(mix), currency)
         except store.PlanCurrencyError as exc:
             raise Problem(
                 422,
@@ -321,8 +320,8 @@ class CampaignCost(BaseModel):
     summary="Entered campaign costs",
 )
 async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Response:
-    async with kit.connect() as conn:
-        rows = await store.costs(conn)
+    async with kit.connect() as tx:
+        rows = await store.costs(tx)
     return respond(request, fmt, {"rows": rows}, "campaign-costs")
 
 
@@ -336,19 +335,15 @@ async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Respo
 async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
     """One cost per campaign, channel, currency and day: a cost overlapping one already
     entered (the same invoice posted twice) is refused, not added to it (409)."""
-    async with kit.engine.begin() as conn:
-        await conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('campaign_costs'))"))
-        clash = (
-            await conn.execute(
-                text(
-                    "SELECT id, period_start, period_end FROM campaign_costs "
-                    "WHERE campaign = :campaign AND channel = :channel AND currency = :currency "
-                    "AND period_start <= :period_end AND period_end >= :period_start "
-                    "ORDER BY id LIMIT 1"
-                ),
-                body.model_dump(),
-            )
-        ).first()
+    async with kit.transaction() as tx:
+        await tx.execute("SELECT pg_advisory_xact_lock(hashtext('campaign_costs'))")
+        clash = await tx.fetchrow(
+            "SELECT id, period_start, period_end FROM campaign_costs "
+            "WHERE campaign = :campaign AND channel = :channel AND currency = :currency "
+            "AND period_start <= :period_end AND period_end >= :period_start "
+            "ORDER BY id LIMIT 1",
+            **body.model_dump(),
+        )
         if clash is not None:
             raise Problem(
                 409,
@@ -359,13 +354,11 @@ async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
                 errors=[{"field": "period_start", "message": f"overlaps cost {clash[0]}"}],
                 extra={"existing_id": clash[0]},
             )
-        new_id = await conn.scalar(
-            text(
-                "INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "
-                "amount, currency) VALUES (:campaign, :channel, :period_start, :period_end, "
-                ":amount, :currency) RETURNING id"
-            ),
-            body.model_dump(),
+        new_id = await tx.fetchval(
+            "INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "
+            "amount, currency) VALUES (:campaign, :channel, :period_start, :period_end, "
+            ":amount, :currency) RETURNING id",
+            **body.model_dump(),
         )
     return {"id": new_id, **body.model_dump(mode="json")}
 
@@ -378,9 +371,9 @@ async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
     summary="Remove a campaign cost",
 )
 async def delete_cost(cost_id: Int64, kit: KitDep) -> Response:
-    async with kit.engine.begin() as conn:
-        deleted = await conn.scalar(
-            text("DELETE FROM campaign_costs WHERE id = :i RETURNING id"), {"i": cost_id}
+    async with kit.transaction() as tx:
+        deleted = await tx.fetchval(
+            "DELETE FROM campaign_costs WHERE id = :i RETURNING id", i=cost_id
         )
     if deleted is None:
         raise Problem(
@@ -443,9 +436,9 @@ def _known(name: str) -> str:
 async def list_projections(kit: KitDep) -> dict[str, Any]:
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)
-    async with kit.connect() as conn:
-        points = await store.checkpoints(conn)
-        head = await log_head(conn)
+    async with kit.connect() as tx:
+        points = await store.checkpoints(tx)
+        head = await log_head(tx)
     return {
         "head": head,
         "projections": [
@@ -501,9 +494,9 @@ async def projection_status(name: str, kit: KitDep) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)[name]
-    async with kit.connect() as conn:
-        points = await store.checkpoints(conn)
-        head = await log_head(conn)
+    async with kit.connect() as tx:
+        points = await store.checkpoints(tx)
+        head = await log_head(tx)
     return {"name": name, "position": points.get(name, 0), "head": head, "rebuild": progress}
 
 
@@ -526,8 +519,8 @@ def _progress_before_reading(runner: ProjectionRunner) -> dict[str, dict[str, An
 async def dashboard(request: Request, kit: KitDep, f: FiltersDep) -> HTMLResponse:
     from leadflow.analytics.dashboard import render
 
-    async with kit.connect() as conn:
-        html = await render(conn, f, kit.clock.now())
+    async with kit.connect() as tx:
+        html = await render(tx, f, kit.clock.now())
     return HTMLResponse(html)
 
 

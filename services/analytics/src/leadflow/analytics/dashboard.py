@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics import process_reports, store
 from leadflow.analytics.store import Filters
 from leadflow.events import process_diagram
+from leadflow.events.sql import Tx
 
 _ENV = Environment(
     loader=FileSystemLoader(Path(__file__).parent / "templates"),
@@ -60,16 +60,16 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v * 100:.1f}%"
 
 
-async def render(conn: AsyncConnection, f: Filters, now: datetime) -> str:
-    expected_days = await process_reports.expected_days(conn)
+async def render(tx: Tx, f: Filters, now: datetime) -> str:
+    expected_days = await process_reports.expected_days(tx)
     process_map = await process_reports.process_map(
-        conn, process_reports.period_of(f.start, f.end), now
+        tx, process_reports.period_of(f.start, f.end), now
     )
-    funnel = await store.funnel(conn, f, "month")
-    sources = await store.sources(conn, f, "channel")
-    velocity = await store.velocity(conn, f, now)
-    reps = await store.reps(conn, f)
-    stuck = await store.stuck(conn, f, now, expected_days, limit=10)
+    funnel = await store.funnel(tx, f, "month")
+    sources = await store.sources(tx, f, "channel")
+    velocity = await store.velocity(tx, f, now)
+    reps = await store.reps(tx, f)
+    stuck = await store.stuck(tx, f, now, expected_days, limit=10)
     counts = {r["stage"]: r["count"] for r in funnel["waterfall"]}
     # Revenue per currency: never one sum of EUR and USD.
     revenue: dict[str, float] = {}

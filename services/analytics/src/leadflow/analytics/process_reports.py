@@ -21,8 +21,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics import audit as audit_domain
 from leadflow.analytics import process_map as map_domain
@@ -32,6 +30,7 @@ from leadflow.events.access import Permission, requires
 from leadflow.events.envelope import stream_id
 from leadflow.events.errors import Problem
 from leadflow.events.process import BUILT_IN_SLA_STAGES, ProcessDefinition, built_in_process
+from leadflow.events.sql import Tx
 
 PROCESS_STREAM = stream_id("lead-process")
 POLICY_STREAM = stream_id("sla-policies")
@@ -62,22 +61,19 @@ def _built_in_coverage() -> dict[str, list[str]]:
     return out
 
 
-async def _latest(conn: AsyncConnection, stream: Any, event_type: str) -> Any:
-    return (
-        await conn.execute(
-            text(
-                "SELECT global_position, payload FROM lead_event_log "
-                "WHERE lead_id = :s AND event_type = :t ORDER BY global_position DESC LIMIT 1"
-            ),
-            {"s": stream, "t": event_type},
-        )
-    ).first()
+async def _latest(tx: Tx, stream: Any, event_type: str) -> Any:
+    return await tx.fetchrow(
+        "SELECT global_position, payload FROM lead_event_log "
+        "WHERE lead_id = :s AND event_type = :t ORDER BY global_position DESC LIMIT 1",
+        s=stream,
+        t=event_type,
+    )
 
 
-async def current_process(conn: AsyncConnection) -> CurrentProcess:
+async def current_process(tx: Tx) -> CurrentProcess:
     """The latest published definition and which SLA policies hold each stage."""
-    proc = await _latest(conn, PROCESS_STREAM, "sla.process_published")
-    policies = await _latest(conn, POLICY_STREAM, "sla.policies_published")
+    proc = await _latest(tx, PROCESS_STREAM, "sla.process_published")
+    policies = await _latest(tx, POLICY_STREAM, "sla.policies_published")
     if proc is None:
         version, definition, coverage = 0, built_in_process(), _built_in_coverage()
     else:
@@ -92,9 +88,9 @@ async def current_process(conn: AsyncConnection) -> CurrentProcess:
     return CurrentProcess(version, definition, coverage)
 
 
-async def expected_days(conn: AsyncConnection) -> dict[str, float]:
+async def expected_days(tx: Tx) -> dict[str, float]:
     """Stuck-lead thresholds: each stage's expected duration in the current process."""
-    return (await current_process(conn)).definition.expected_days()
+    return (await current_process(tx)).definition.expected_days()
 
 
 def period_of(start: date | None, end: date | None) -> Period:
@@ -105,7 +101,7 @@ def period_of(start: date | None, end: date | None) -> Period:
     )
 
 
-async def period_events(conn: AsyncConnection, period: Period) -> list[Event]:
+async def period_events(tx: Tx, period: Period) -> list[Event]:
     """Every event (up to the period's end) of the leads with an event in the period."""
     conds = ["NOT (lead_id = ANY(:streams))"]
     params: dict[str, Any] = {"streams": list(CONFIG_STREAMS)}
@@ -116,43 +112,40 @@ async def period_events(conn: AsyncConnection, period: Period) -> list[Event]:
         conds.append("occurred_at < :end")
         params["end"] = period.end
     until = "AND l.occurred_at < :end" if period.end is not None else ""
-    rows = await conn.execute(
-        text(
-            "WITH active AS (SELECT DISTINCT lead_id FROM lead_event_log "
-            f"WHERE {' AND '.join(conds)}) "
-            "SELECT l.lead_id, l.event_type, l.occurred_at, l.payload "
-            f"FROM lead_event_log l JOIN active a USING (lead_id) WHERE TRUE {until} "
-            "ORDER BY l.lead_id, l.occurred_at, l.global_position"
-        ),
-        params,
+    rows = await tx.fetch(
+        "WITH active AS (SELECT DISTINCT lead_id FROM lead_event_log "
+        f"WHERE {' AND '.join(conds)}) "
+        "SELECT l.lead_id, l.event_type, l.occurred_at, l.payload "
+        f"FROM lead_event_log l JOIN active a USING (lead_id) WHERE TRUE {until} "
+        "ORDER BY l.lead_id, l.occurred_at, l.global_position",
+        **params,
     )
     return [Event(str(r[0]), r[1], r[2], r[3]) for r in rows]
 
 
-async def published_counts(conn: AsyncConnection, period: Period) -> dict[str, int]:
+async def published_counts(tx: Tx, period: Period) -> dict[str, int]:
     until = "AND occurred_at < :end" if period.end is not None else ""
-    rows = await conn.execute(
-        text(
-            "SELECT event_type, count(*) FROM lead_event_log "
-            f"WHERE lead_id = ANY(:streams) {until} GROUP BY event_type"
-        ),
-        {"streams": list(CONFIG_STREAMS), **({"end": period.end} if period.end else {})},
+    rows = await tx.fetch(
+        "SELECT event_type, count(*) FROM lead_event_log "
+        f"WHERE lead_id = ANY(:streams) {until} GROUP BY event_type",
+        streams=list(CONFIG_STREAMS),
+        **({"end": period.end} if period.end else {}),
     )
     return {t: int(n) for t, n in rows}
 
 
-async def process_map(conn: AsyncConnection, period: Period, now: datetime) -> dict[str, Any]:
-    proc = await current_process(conn)
-    leads = walk_all(await period_events(conn, period))
+async def process_map(tx: Tx, period: Period, now: datetime) -> dict[str, Any]:
+    proc = await current_process(tx)
+    leads = walk_all(await period_events(tx, period))
     return map_domain.process_map(
         proc.definition, proc.version, proc.sla_policies, leads, period, now
     )
 
 
-async def audit(conn: AsyncConnection, period: Period, now: datetime) -> dict[str, Any]:
-    proc = await current_process(conn)
-    leads = walk_all(await period_events(conn, period))
-    published = await published_counts(conn, period)
+async def audit(tx: Tx, period: Period, now: datetime) -> dict[str, Any]:
+    proc = await current_process(tx)
+    leads = walk_all(await period_events(tx, period))
+    published = await published_counts(tx, period)
     return audit_domain.audit(
         proc.definition, proc.version, proc.sla_policies, published, leads, period, now
     )
@@ -184,16 +177,16 @@ PeriodDep = Annotated[Period, Depends(period_dep)]
 async def get_process_map(
     kit: KitDep, period: PeriodDep, _: Any = requires(Permission.REPORTS)
 ) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        return await process_map(conn, period, kit.clock.now())
+    async with kit.connect() as tx:
+        return await process_map(tx, period, kit.clock.now())
 
 
 @router.get("/v1/audit", summary="The process audit computed from the event log")
 async def get_audit(
     kit: KitDep, period: PeriodDep, _: Any = requires(Permission.REPORTS)
 ) -> dict[str, Any]:
-    async with kit.connect() as conn:
-        return await audit(conn, period, kit.clock.now())
+    async with kit.connect() as tx:
+        return await audit(tx, period, kit.clock.now())
 
 
 def duration_text(seconds: float | None) -> str:
@@ -226,7 +219,7 @@ async def get_audit_html(
     kit: KitDep, period: PeriodDep, _: Any = requires(Permission.REPORTS)
 ) -> HTMLResponse:
     now = kit.clock.now()
-    async with kit.connect() as conn:
-        report = await audit(conn, period, now)
-        mapped = await process_map(conn, period, now)
+    async with kit.connect() as tx:
+        report = await audit(tx, period, now)
+        mapped = await process_map(tx, period, now)
     return HTMLResponse(render_audit(report, mapped))

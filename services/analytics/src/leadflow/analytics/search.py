@@ -18,7 +18,6 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from sqlalchemy import text
 
 from leadflow.analytics import cohort, process_reports
 from leadflow.analytics.store import Filters
@@ -178,14 +177,14 @@ async def search_leads(
             errors=[{"field": modes[1], "message": f"not with {modes[0]}"}],
         )
     segment = Filters(from_, to, channel or None, campaign or None)
-    async with kit.connect() as conn:
+    async with kit.connect() as tx:
         extra: tuple[str, dict[str, Any]] | None = None
         facts: str | None = None
         drill = cohort.CohortQuery(from_, to, reached, won_in, pipeline_in)
         if modes:
             drill = cohort.CohortQuery(None, None, reached, won_in, pipeline_in)
         if stuck:
-            days = await process_reports.expected_days(conn)
+            days = await process_reports.expected_days(tx)
             if stage is not None and stage not in days:
                 raise Problem(
                     422,
@@ -218,26 +217,21 @@ async def search_leads(
         )
         base = f"FROM lead_current c {joins} LEFT JOIN people pe ON pe.lead_id = c.lead_id "
         base += f"LEFT JOIN grades g ON g.lead_id = c.lead_id WHERE {cond}"
-        rows = (
-            await conn.execute(
-                text(
-                    f"{_PEOPLE} SELECT c.lead_id, c.stage, c.channel, c.campaign, c.rep_id, "
-                    "c.stage_entered_at, pe.contact, g.grade, g.matrix_cell, "
-                    "(SELECT ac.account FROM accounts ac WHERE ac.lead_id = c.lead_id) AS account, "
-                    f"count(*) OVER () AS total {base} "
-                    "ORDER BY c.stage_entered_at DESC, c.lead_id LIMIT :limit OFFSET :offset"
-                ),
-                {**params, "limit": limit, "offset": offset},
-            )
-        ).all()
+        rows = await tx.fetch(
+            f"{_PEOPLE} SELECT c.lead_id, c.stage, c.channel, c.campaign, c.rep_id, "
+            "c.stage_entered_at, pe.contact, g.grade, g.matrix_cell, "
+            "(SELECT ac.account FROM accounts ac WHERE ac.lead_id = c.lead_id) AS account, "
+            f"count(*) OVER () AS total {base} "
+            "ORDER BY c.stage_entered_at DESC, c.lead_id LIMIT :limit OFFSET :offset",
+            **params,
+            limit=limit,
+            offset=offset,
+        )
         money = []
         if drill.active:
-            for currency, pipeline, won, deals in await conn.execute(
-                text(
-                    f"{_PEOPLE}, picked AS (SELECT fs.s->'money' AS money {base}) "
-                    + cohort.MONEY_SUMS
-                ),
-                params,
+            for currency, pipeline, won, deals in await tx.fetch(
+                f"{_PEOPLE}, picked AS (SELECT fs.s->'money' AS money {base}) " + cohort.MONEY_SUMS,
+                **params,
             ):
                 money.append(
                     {
@@ -249,7 +243,7 @@ async def search_leads(
                 )
         n_facts = 0
         if facts is not None:
-            n_facts = int(await conn.scalar(text(f"{_PEOPLE} {facts}{base})"), params) or 0)
+            n_facts = int(await tx.fetchval(f"{_PEOPLE} {facts}{base})", **params) or 0)
     items = [
         {
             "lead_id": str(r.lead_id),

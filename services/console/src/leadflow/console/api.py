@@ -21,7 +21,6 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
-from sqlalchemy.exc import IntegrityError
 
 from leadflow.console import domain, store
 from leadflow.console.keys import ALGORITHM, SigningKey
@@ -29,7 +28,7 @@ from leadflow.console.rep_email import default_rep_email
 from leadflow.console.settings import ConsoleSettings
 from leadflow.events import KitDep, ServiceKit
 from leadflow.events.access import Permission, Principal, public, requires
-from leadflow.events.errors import Problem
+from leadflow.events.errors import Problem, UniqueViolation
 
 router = APIRouter()
 _hasher = PasswordHasher()
@@ -132,9 +131,9 @@ async def issue_token(
     ok = await password_matches(found[1] if found else _DUMMY_HASH, password)
     async with kit.unit_of_work() as uow:
         if not ok or found is None:
-            await store.record_failure(uow.conn, [user_key, ip_key], now)
+            await store.record_failure(uow.tx, [user_key, ip_key], now)
         else:
-            await store.forget_failures(uow.conn, user_key, now - window)
+            await store.forget_failures(uow.tx, user_key, now - window)
     if not ok or found is None:
         raise _invalid_grant("wrong e-mail or password")
     user = found[0]
@@ -224,7 +223,7 @@ async def create_user(kit: KitDep, body: UserIn) -> JSONResponse:
     password_hash = await hash_password(body.password)
     async with kit.unit_of_work() as uow:
         user = await store.insert_user(
-            uow.conn,
+            uow.tx,
             email=body.email,
             name=body.name,
             password_hash=password_hash,
@@ -268,14 +267,14 @@ async def patch_user(kit: KitDep, user_id: uuid.UUID, body: UserPatch) -> dict[s
         changes["roles"] = sorted(set(changes["roles"]))
     try:
         async with kit.unit_of_work() as uow:
-            current = await store.get_user(uow.conn, user_id)
+            current = await store.get_user(uow.tx, user_id)
             if current is None:
                 raise _unknown(user_id)
             roles = changes.get("roles", list(current.roles))
             rep_id = changes.get("rep_id", current.rep_id)
             _check_roles(roles, rep_id)
-            updated = await store.update_user(uow.conn, user_id, changes) if changes else current
-    except IntegrityError:
+            updated = await store.update_user(uow.tx, user_id, changes) if changes else current
+    except UniqueViolation:
         raise _taken(str(given.get("email"))) from None
     assert updated is not None
     out = updated.public()
@@ -287,6 +286,6 @@ async def patch_user(kit: KitDep, user_id: uuid.UUID, body: UserPatch) -> dict[s
 @users.delete("/v1/users/{user_id}", status_code=204, summary="Delete a user")
 async def delete_user(kit: KitDep, user_id: uuid.UUID) -> Response:
     async with kit.unit_of_work() as uow:
-        if not await store.delete_user(uow.conn, user_id):
+        if not await store.delete_user(uow.tx, user_id):
             raise _unknown(user_id)
     return Response(status_code=204)

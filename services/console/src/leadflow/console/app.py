@@ -28,11 +28,11 @@ async def load_signing_key(kit: ServiceKit[ConsoleState]) -> None:
         key = keys.from_file(Path(s.console_signing_key_file))
     else:
         async with kit.unit_of_work() as uow:
-            pem = await store.signing_key_pem(uow.conn)
+            pem = await store.signing_key_pem(uow.tx)
             if pem is None:
                 fresh = keys.generate()
-                await store.insert_signing_key(uow.conn, fresh.kid, fresh.pem().decode())
-                pem = await store.signing_key_pem(uow.conn)
+                await store.insert_signing_key(uow.tx, fresh.kid, fresh.pem().decode())
+                pem = await store.signing_key_pem(uow.tx)
         assert pem is not None
         key = keys.from_pem(pem.encode())
     kit.state.signing_key = key
@@ -48,7 +48,7 @@ async def bootstrap_admin(kit: ServiceKit) -> None:
     password_hash = await hash_password(s.console_admin_password)
     async with kit.unit_of_work() as uow:
         created = await store.insert_user(
-            uow.conn,
+            uow.tx,
             email=s.console_admin_email,
             name="Administrator",
             password_hash=password_hash,

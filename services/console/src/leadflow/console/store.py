@@ -6,10 +6,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.console.domain import User
+from leadflow.events.sql import Tx
 
 _USER_COLUMNS = "user_id, email, name, roles, rep_id, created_at, updated_at"
 
@@ -27,7 +25,7 @@ def _user(row: Any) -> User:
 
 
 async def insert_user(
-    conn: AsyncConnection,
+    tx: Tx,
     *,
     email: str,
     name: str,
@@ -36,102 +34,75 @@ async def insert_user(
     rep_id: str | None,
 ) -> User | None:
     """The new user, or None when the e-mail is taken (compared case-insensitively)."""
-    row = (
-        await conn.execute(
-            text(
-                f"""
+    row = await tx.fetchrow(
+        f"""
                 INSERT INTO users (user_id, email, name, password_hash, roles, rep_id)
                 VALUES (:id, :email, :name, :hash, :roles, :rep_id)
                 ON CONFLICT ((lower(email))) DO NOTHING
                 RETURNING {_USER_COLUMNS}
-                """
-            ),
-            {
-                "id": uuid.uuid4(),
-                "email": email,
-                "name": name,
-                "hash": password_hash,
-                "roles": roles,
-                "rep_id": rep_id,
-            },
-        )
-    ).first()
+                """,
+        id=uuid.uuid4(),
+        email=email,
+        name=name,
+        hash=password_hash,
+        roles=roles,
+        rep_id=rep_id,
+    )
     return _user(row) if row else None
 
 
-async def get_user(conn: AsyncConnection, user_id: uuid.UUID) -> User | None:
-    row = (
-        await conn.execute(
-            text(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = :id"), {"id": user_id}
-        )
-    ).first()
+async def get_user(tx: Tx, user_id: uuid.UUID) -> User | None:
+    row = await tx.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = :id", id=user_id)
     return _user(row) if row else None
 
 
-async def credentials_of(conn: AsyncConnection, email: str) -> tuple[User, str] | None:
-    row = (
-        await conn.execute(
-            text(
-                f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(:e)"
-            ),
-            {"e": email},
-        )
-    ).first()
+async def credentials_of(tx: Tx, email: str) -> tuple[User, str] | None:
+    row = await tx.fetchrow(
+        f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE lower(email) = lower(:e)",
+        e=email,
+    )
     return (_user(row), row.password_hash) if row else None
 
 
-async def list_users(conn: AsyncConnection) -> list[User]:
-    rows = await conn.execute(text(f"SELECT {_USER_COLUMNS} FROM users ORDER BY lower(email)"))
+async def list_users(tx: Tx) -> list[User]:
+    rows = await tx.fetch(f"SELECT {_USER_COLUMNS} FROM users ORDER BY lower(email)")
     return [_user(r) for r in rows]
 
 
-async def update_user(
-    conn: AsyncConnection, user_id: uuid.UUID, changes: dict[str, Any]
-) -> User | None:
+async def update_user(tx: Tx, user_id: uuid.UUID, changes: dict[str, Any]) -> User | None:
     """Apply ``changes`` (columns → values); None when there is no such user. Raises
-    IntegrityError when a new e-mail is taken."""
+    ``UniqueViolation`` when a new e-mail is taken."""
     sets = ", ".join(f"{column} = :{column}" for column in changes)
-    row = (
-        await conn.execute(
-            text(
-                f"UPDATE users SET {sets}, updated_at = now() WHERE user_id = :user_id "
-                f"RETURNING {_USER_COLUMNS}"
-            ),
-            {**changes, "user_id": user_id},
-        )
-    ).first()
+    row = await tx.fetchrow(
+        f"UPDATE users SET {sets}, updated_at = now() WHERE user_id = :user_id "
+        f"RETURNING {_USER_COLUMNS}",
+        **changes,
+        user_id=user_id,
+    )
     return _user(row) if row else None
 
 
-async def delete_user(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
-    result = await conn.execute(text("DELETE FROM users WHERE user_id = :id"), {"id": user_id})
-    return bool(result.rowcount)
+async def delete_user(tx: Tx, user_id: uuid.UUID) -> bool:
+    return bool(await tx.execute("DELETE FROM users WHERE user_id = :id", id=user_id))
 
 
-async def signing_key_pem(conn: AsyncConnection) -> str | None:
-    return await conn.scalar(
-        text("SELECT private_pem FROM signing_keys ORDER BY created_at LIMIT 1")
+async def signing_key_pem(tx: Tx) -> str | None:
+    return await tx.fetchval("SELECT private_pem FROM signing_keys ORDER BY created_at LIMIT 1")
+
+
+async def insert_signing_key(tx: Tx, kid: str, pem: str) -> None:
+    await tx.execute(
+        "INSERT INTO signing_keys (kid, private_pem) VALUES (:kid, :pem) ON CONFLICT DO NOTHING",
+        kid=kid,
+        pem=pem,
     )
 
 
-async def insert_signing_key(conn: AsyncConnection, kid: str, pem: str) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO signing_keys (kid, private_pem) VALUES (:kid, :pem) ON CONFLICT DO NOTHING"
-        ),
-        {"kid": kid, "pem": pem},
-    )
-
-
-async def failures(
-    conn: AsyncConnection, keys: list[str], since: datetime
-) -> dict[str, list[datetime]]:
-    rows = await conn.execute(
-        text(
-            "SELECT key, failed_at FROM login_failures "
-            "WHERE key = ANY(:keys) AND failed_at > :since"
-        ),
-        {"keys": keys, "since": since},
+async def failures(tx: Tx, keys: list[str], since: datetime) -> dict[str, list[datetime]]:
+    rows = await tx.fetch(
+        "SELECT key, failed_at FROM login_failures WHERE key = ANY(:keys) AND failed_at > :since",
+        keys=keys,
+        since=since,
     )
     out: dict[str, list[datetime]] = {k: [] for k in keys}
     for row in rows:
@@ -139,18 +110,16 @@ async def failures(
     return out
 
 
-async def record_failure(conn: AsyncConnection, keys: list[str], at: datetime) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO login_failures (key, failed_at) SELECT unnest(CAST(:keys AS text[])), :at"
-        ),
-        {"keys": keys, "at": at},
+async def record_failure(tx: Tx, keys: list[str], at: datetime) -> None:
+    await tx.execute(
+        "INSERT INTO login_failures (key, failed_at) SELECT unnest(CAST(:keys AS text[])), :at",
+        keys=keys,
+        at=at,
     )
 
 
-async def forget_failures(conn: AsyncConnection, key: str, before: datetime) -> None:
+async def forget_failures(tx: Tx, key: str, before: datetime) -> None:
     """A successful sign-in clears its user's failures; old rows of any key go too."""
-    await conn.execute(
-        text("DELETE FROM login_failures WHERE key = :key OR failed_at < :before"),
-        {"key": key, "before": before},
+    await tx.execute(
+        "DELETE FROM login_failures WHERE key = :key OR failed_at < :before", key=key, before=before
     )

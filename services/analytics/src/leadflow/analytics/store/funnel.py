@@ -6,16 +6,14 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.analytics import domain, report_math
 from leadflow.analytics.domain import MILESTONES
 from leadflow.analytics.projections import MILESTONE_COLUMNS, MILESTONE_OF_COLUMN, MILESTONE_SUMS
 from leadflow.analytics.store.query import Filters, number, rollup_where, rounded, stage_row
+from leadflow.events.sql import Tx
 
 
-async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dict[str, Any]:
+async def funnel(tx: Tx, f: Filters, grain: str = "month") -> dict[str, Any]:
     """Read from the rollups: whole weeks/months from their rows, edge days from daily rows,
     for the filtered channel/campaign (or its total row): a handful of rows per period."""
     params: dict[str, Any] = {"grain": grain}
@@ -24,13 +22,11 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     )
     cohorts: dict[date, dict[str, int]] = {}
     totals = {m: 0 for m in (*MILESTONES, "lost", "disqualified")}
-    for cohort, *column_sums in await conn.execute(
-        text(
-            f"SELECT date_trunc(:grain, period::timestamp)::date AS c, {MILESTONE_SUMS} "
-            f"FROM funnel_cohort WHERE {where} "
-            "GROUP BY 1 ORDER BY 1"
-        ),
-        params,
+    for cohort, *column_sums in await tx.fetch(
+        f"SELECT date_trunc(:grain, period::timestamp)::date AS c, {MILESTONE_SUMS} "
+        f"FROM funnel_cohort WHERE {where} "
+        "GROUP BY 1 ORDER BY 1",
+        **params,
     ):
         reached = cohorts.setdefault(cohort, {})
         for column, n in zip(MILESTONE_COLUMNS, column_sums, strict=True):
@@ -42,17 +38,15 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     fwhere = rollup_where(report_math.split_range(f.start, f.end, "month"), "m", fparams, f)
     entries = {s: 0 for s in domain.STAGES}
     flows = []
-    for from_stage, to_stage, via, n in await conn.execute(
-        text(
-            f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE {fwhere} "
-            "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3"
-        ),
-        fparams,
+    for from_stage, to_stage, via, n in await tx.fetch(
+        f"SELECT from_stage, to_stage, via, sum(n) FROM funnel_flow WHERE {fwhere} "
+        "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3",
+        **fparams,
     ):
         entries[to_stage] = entries.get(to_stage, 0) + int(n)
         flows.append({"from": from_stage, "to": to_stage, "via": via, "count": int(n)})
     waterfall = [stage_row(r) for r in report_math.waterfall(totals)]
-    money = await _cohort_money(conn, f, grain)
+    money = await _cohort_money(tx, f, grain)
     cohort_rows = []
     for cohort, counts in cohorts.items():
         for r in report_math.waterfall(counts):
@@ -76,18 +70,17 @@ async def funnel(conn: AsyncConnection, f: Filters, grain: str = "month") -> dic
     }
 
 
-async def _cohort_money(conn: AsyncConnection, f: Filters, grain: str) -> list[dict[str, Any]]:
+async def _cohort_money(tx: Tx, f: Filters, grain: str) -> list[dict[str, Any]]:
     """Each cohort's money per currency, from the sources rollup's daily rows (the same
     sums as ``sources``, by inquiry cohort): never added across currencies."""
     where, params = f.where("period")
     out = []
-    for cohort, currency, pipeline, won, deals in await conn.execute(
-        text(
-            "SELECT date_trunc(:grain, period::timestamp)::date, currency, sum(pipeline), "
-            f"sum(won_revenue), sum(won_deals) FROM source_cohort WHERE grain = 'd' "
-            f"AND currency <> '' AND {where} GROUP BY 1, 2 ORDER BY 1, 2"
-        ),
-        {**params, "grain": grain},
+    for cohort, currency, pipeline, won, deals in await tx.fetch(
+        "SELECT date_trunc(:grain, period::timestamp)::date, currency, sum(pipeline), "
+        f"sum(won_revenue), sum(won_deals) FROM source_cohort WHERE grain = 'd' "
+        f"AND currency <> '' AND {where} GROUP BY 1, 2 ORDER BY 1, 2",
+        **params,
+        grain=grain,
     ):
         out.append(
             {
@@ -101,16 +94,14 @@ async def _cohort_money(conn: AsyncConnection, f: Filters, grain: str) -> list[d
     return out
 
 
-async def velocity(conn: AsyncConnection, f: Filters, now: datetime) -> dict[str, Any]:
+async def velocity(tx: Tx, f: Filters, now: datetime) -> dict[str, Any]:
     where, params = f.where("exited_at::date")
     rows = []
-    for stage, n, median, p90, mean in await conn.execute(
-        text(
-            "SELECT stage, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
-            "percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds), avg(seconds) "
-            f"FROM stage_stay WHERE {where} GROUP BY stage"
-        ),
-        params,
+    for stage, n, median, p90, mean in await tx.fetch(
+        "SELECT stage, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds), "
+        "percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds), avg(seconds) "
+        f"FROM stage_stay WHERE {where} GROUP BY stage",
+        **params,
     ):
         rows.append(
             {
@@ -124,17 +115,15 @@ async def velocity(conn: AsyncConnection, f: Filters, now: datetime) -> dict[str
     order = {s: i for i, s in enumerate(domain.STAGES)}
     rows.sort(key=lambda r: order.get(r["stage"], 99))
     awhere, aparams = f.where("inquiry_at::date")
-    age = (
-        await conn.execute(
-            text(
-                "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY a), "
-                "percentile_cont(0.9) WITHIN GROUP (ORDER BY a) FROM (SELECT "
-                "extract(epoch FROM (CAST(:now AS timestamptz) - inquiry_at)) AS a FROM lead_current "
-                f"WHERE is_open AND inquiry_at IS NOT NULL AND {awhere}) x"
-            ),
-            {**aparams, "now": now},
-        )
-    ).one()
+    age = await tx.fetchrow(
+        "SELECT count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY a), "
+        "percentile_cont(0.9) WITHIN GROUP (ORDER BY a) FROM (SELECT "
+        "extract(epoch FROM (CAST(:now AS timestamptz) - inquiry_at)) AS a FROM lead_current "
+        f"WHERE is_open AND inquiry_at IS NOT NULL AND {awhere}) x",
+        **aparams,
+        now=now,
+    )
+    assert age is not None  # an aggregate without GROUP BY has one row
     return {
         "filters": f.as_dict(),
         "stages": rows,
@@ -147,20 +136,17 @@ async def velocity(conn: AsyncConnection, f: Filters, now: datetime) -> dict[str
     }
 
 
-async def attribution(
-    conn: AsyncConnection, f: Filters, model: str, group_by: str = "campaign"
-) -> dict[str, Any]:
+async def attribution(tx: Tx, f: Filters, model: str, group_by: str = "campaign") -> dict[str, Any]:
     """Won revenue credited to each channel or campaign under ``model``: one row per
     channel or campaign and currency (a campaign run through two channels is one row)."""
     where, params = f.where("won_day")
     col = {"channel": "channel", "campaign": "campaign"}[group_by]
     rows = []
-    for key, currency, revenue, credit in await conn.execute(
-        text(
-            f"SELECT {col}, currency, sum(revenue), sum(credit) FROM attribution_revenue "
-            f"WHERE model = :model AND {where} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2"
-        ),
-        {**params, "model": model},
+    for key, currency, revenue, credit in await tx.fetch(
+        f"SELECT {col}, currency, sum(revenue), sum(credit) FROM attribution_revenue "
+        f"WHERE model = :model AND {where} GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2",
+        **params,
+        model=model,
     ):
         rows.append(
             {

@@ -6,16 +6,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.analytics import report_math
 from leadflow.analytics.cohort import stuck_condition
 from leadflow.analytics.store.query import Filters
+from leadflow.events.sql import Tx
 
 
 async def stuck(
-    conn: AsyncConnection,
+    tx: Tx,
     f: Filters,
     now: datetime,
     expected_days: dict[str, float],
@@ -29,18 +27,17 @@ async def stuck(
     cond, params = found
     by_stage = {
         s: int(n)
-        for s, n in await conn.execute(
-            text(f"SELECT stage, count(*) FROM lead_current WHERE {cond} GROUP BY stage"), params
+        for s, n in await tx.fetch(
+            f"SELECT stage, count(*) FROM lead_current WHERE {cond} GROUP BY stage", **params
         )
     }
     rows = []
-    for r in await conn.execute(
-        text(
-            "SELECT lead_id, stage, stage_entered_at, inquiry_at, channel, campaign, rep_id, "
-            f"team_id FROM lead_current WHERE {cond} ORDER BY stage_entered_at, lead_id "
-            "LIMIT :limit"
-        ),
-        {**params, "limit": limit},
+    for r in await tx.fetch(
+        "SELECT lead_id, stage, stage_entered_at, inquiry_at, channel, campaign, rep_id, "
+        f"team_id FROM lead_current WHERE {cond} ORDER BY stage_entered_at, lead_id "
+        "LIMIT :limit",
+        **params,
+        limit=limit,
     ):
         rows.append(
             {
@@ -64,22 +61,18 @@ async def stuck(
     }
 
 
-async def timeline(
-    conn: AsyncConnection, lead_id: uuid.UUID, *, personal: bool = True
-) -> dict[str, Any] | None:
+async def timeline(tx: Tx, lead_id: uuid.UUID, *, personal: bool = True) -> dict[str, Any] | None:
     """A lead's events in order; ``personal=False`` leaves out the personal fields (name,
     e-mail, phone, free text), which are kept apart in ``lead_personal``."""
-    erased_at = await conn.scalar(
-        text("SELECT erased_at FROM erased_leads WHERE lead_id = :l"), {"l": lead_id}
+    erased_at = await tx.fetchval(
+        "SELECT erased_at FROM erased_leads WHERE lead_id = :l", l=lead_id
     )
-    result = await conn.execute(
-        text(
-            "SELECT l.global_position, l.event_id, l.producer, l.event_type, l.occurred_at, "
-            "l.recorded_at, l.payload, p.fields FROM lead_event_log l "
-            "LEFT JOIN lead_personal p ON p.lead_id = l.lead_id AND p.event_id = l.event_id "
-            "WHERE l.lead_id = :l ORDER BY l.occurred_at, l.global_position"
-        ),
-        {"l": lead_id},
+    result = await tx.fetch(
+        "SELECT l.global_position, l.event_id, l.producer, l.event_type, l.occurred_at, "
+        "l.recorded_at, l.payload, p.fields FROM lead_event_log l "
+        "LEFT JOIN lead_personal p ON p.lead_id = l.lead_id AND p.event_id = l.event_id "
+        "WHERE l.lead_id = :l ORDER BY l.occurred_at, l.global_position",
+        l=lead_id,
     )
     events = []
     for pos, event_id, producer, event_type, occurred, recorded, payload, fields in result:
@@ -107,8 +100,7 @@ async def timeline(
     }
 
 
-async def checkpoints(conn: AsyncConnection) -> dict[str, int]:
+async def checkpoints(tx: Tx) -> dict[str, int]:
     return {
-        n: int(p)
-        for n, p in await conn.execute(text("SELECT name, position FROM projection_checkpoints"))
+        n: int(p) for n, p in await tx.fetch("SELECT name, position FROM projection_checkpoints")
     }

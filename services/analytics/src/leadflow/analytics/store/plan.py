@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.analytics import domain, planning, report_math, segments
 from leadflow.analytics.domain import MILESTONES
 from leadflow.analytics.projections import MILESTONE_COLUMNS
 from leadflow.analytics.store.query import Filters, rounded, stage_row
 from leadflow.analytics.store.sources import source_counts
+from leadflow.events.sql import Tx
 
 
 class PlanCurrencyError(ValueError):
@@ -24,7 +22,7 @@ class PlanCurrencyError(ValueError):
 
 
 async def plan(
-    conn: AsyncConnection,
+    tx: Tx,
     f: Filters,
     revenue: float,
     period: str,
@@ -33,7 +31,7 @@ async def plan(
 ) -> dict[str, Any]:
     """Leads needed for a revenue goal in one currency: the average deal is measured on the
     deals won in that currency only (conversion rates are currency-free counts)."""
-    per_channel = await source_counts(conn, f, "channel")
+    per_channel = await source_counts(tx, f, "channel")
     won_in = sorted(
         {cur for c in per_channel.values() for cur, m in c["money"].items() if m["won_deals"]}
     )
@@ -97,7 +95,7 @@ async def plan(
         counts = per_channel.get(row["segment"], {}).get("counts")
         row["share"] = round(row["revenue"] / goal, 4) if goal else None
         row["measured_rates"] = planning.measured_rates(milestones(counts)) if counts else None
-    capacity = await _rep_capacity(conn, f, rows[0].get("mql"), planning.period_days(period))
+    capacity = await _rep_capacity(tx, f, rows[0].get("mql"), planning.period_days(period))
     return {
         "capacity": capacity,
         "filters": f.as_dict(),
@@ -116,20 +114,18 @@ async def plan(
 
 
 async def _rep_capacity(
-    conn: AsyncConnection, f: Filters, planned_mqls: int | None, period_days: int
+    tx: Tx, f: Filters, planned_mqls: int | None, period_days: int
 ) -> dict[str, Any]:
     """The reps the planned MQLs need, at the per-rep assignment rate measured in range."""
     where, params = f.where("day")
-    row = (
-        await conn.execute(
-            text(
-                "SELECT count(DISTINCT rep_id) FILTER (WHERE assigned > 0), "
-                "coalesce(sum(assigned), 0), min(day), max(day) "
-                f"FROM rep_daily WHERE {where} AND rep_id <> :none"
-            ),
-            {**params, "none": segments.UNKNOWN},
-        )
-    ).one()
+    row = await tx.fetchrow(
+        "SELECT count(DISTINCT rep_id) FILTER (WHERE assigned > 0), "
+        "coalesce(sum(assigned), 0), min(day), max(day) "
+        f"FROM rep_daily WHERE {where} AND rep_id <> :none",
+        **params,
+        none=segments.UNKNOWN,
+    )
+    assert row is not None  # an aggregate without GROUP BY has one row
     days = None
     if f.start and f.end:
         days = (f.end - f.start).days + 1

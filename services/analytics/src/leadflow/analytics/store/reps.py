@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.analytics import report_math, segments
 from leadflow.analytics.rep_projection import REP_COLUMNS, SLA_COLUMNS
 from leadflow.analytics.store.query import Filters, number, rounded
+from leadflow.events.sql import Tx
 
 
 async def reps(
-    conn: AsyncConnection,
+    tx: Tx,
     f: Filters,
     team: str | None = None,
     rep: str | None = None,
@@ -33,20 +31,18 @@ async def reps(
     rows = []
     queues = []
     money: dict[str, dict[str, float]] = {}
-    for rep_id, currency, revenue in await conn.execute(
-        text(
-            f"SELECT rep_id, currency, sum(won_revenue) FROM rep_daily WHERE {where}{extra} "
-            "AND currency <> '' AND rep_id <> :none GROUP BY 1, 2 ORDER BY 1, 2"
-        ),
-        {**params, "none": segments.UNKNOWN},
+    for rep_id, currency, revenue in await tx.fetch(
+        f"SELECT rep_id, currency, sum(won_revenue) FROM rep_daily WHERE {where}{extra} "
+        "AND currency <> '' AND rep_id <> :none GROUP BY 1, 2 ORDER BY 1, 2",
+        **params,
+        none=segments.UNKNOWN,
     ):
         money.setdefault(rep_id, {})[currency] = number(revenue)
-    for row in await conn.execute(
-        text(
-            f"SELECT rep_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], {sums} "
-            f"FROM rep_daily WHERE {where}{extra} AND rep_id <> :none GROUP BY 1 ORDER BY 1"
-        ),
-        {**params, "none": segments.UNKNOWN},
+    for row in await tx.fetch(
+        f"SELECT rep_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], {sums} "
+        f"FROM rep_daily WHERE {where}{extra} AND rep_id <> :none GROUP BY 1 ORDER BY 1",
+        **params,
+        none=segments.UNKNOWN,
     ):
         c = {k: number(v) for k, v in zip(REP_COLUMNS, row[2:], strict=True)}
         decided = c["accepted"] + c["rejected"]
@@ -64,23 +60,20 @@ async def reps(
             }
         )
     if not rep:
-        for queue_id, team_id, n in await conn.execute(
-            text(
-                "SELECT queue_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], "
-                f"sum(assigned) FROM rep_daily WHERE {where}{extra} AND queue_id <> :none "
-                "GROUP BY 1 ORDER BY 1"
-            ),
-            {**params, "none": segments.UNKNOWN},
+        for queue_id, team_id, n in await tx.fetch(
+            "SELECT queue_id, (array_agg(team_id ORDER BY day DESC, team_id))[1], "
+            f"sum(assigned) FROM rep_daily WHERE {where}{extra} AND queue_id <> :none "
+            "GROUP BY 1 ORDER BY 1",
+            **params,
+            none=segments.UNKNOWN,
         ):
             queues.append({"queue_id": queue_id, "team_id": team_id, "assigned": int(n)})
     reasons = [
         {"kind": k, "reason": r, "count": int(n)}
-        for k, r, n in await conn.execute(
-            text(
-                f"SELECT kind, reason, sum(n) FROM rep_reasons WHERE {where}{extra} "
-                "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2"
-            ),
-            params,
+        for k, r, n in await tx.fetch(
+            f"SELECT kind, reason, sum(n) FROM rep_reasons WHERE {where}{extra} "
+            "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+            **params,
         )
     ]
     sla_extra = extra
@@ -89,12 +82,10 @@ async def reps(
         params["policy"] = policy
     sums = ", ".join(f"sum({c})" for c in SLA_COLUMNS)
     sla_rows = []
-    for row in await conn.execute(
-        text(
-            f"SELECT policy_id, team_id, rep_id, {sums} FROM sla_daily WHERE {where}{sla_extra} "
-            "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        ),
-        params,
+    for row in await tx.fetch(
+        f"SELECT policy_id, team_id, rep_id, {sums} FROM sla_daily WHERE {where}{sla_extra} "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        **params,
     ):
         c = {k: number(v) for k, v in zip(SLA_COLUMNS, row[3:], strict=True)}
         sla_rows.append({"policy_id": row[0], "team_id": row[1], "rep_id": row[2], **c})

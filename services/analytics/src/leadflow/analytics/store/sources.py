@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.analytics import report_math
 from leadflow.analytics.projections import MILESTONE_COLUMNS, SOURCE_COLUMNS
 from leadflow.analytics.report_math import CostRow, SourceMetrics
 from leadflow.analytics.store.query import Filters, number, rollup_where, rounded
+from leadflow.events.sql import Tx
 
 SOURCE_DIMENSIONS = {
     "channel": "channel",
@@ -21,12 +19,10 @@ SOURCE_DIMENSIONS = {
 }
 
 
-async def costs(conn: AsyncConnection) -> list[dict[str, Any]]:
-    result = await conn.execute(
-        text(
-            "SELECT id, campaign, channel, period_start, period_end, amount, currency "
-            "FROM campaign_costs ORDER BY period_start, id"
-        )
+async def costs(tx: Tx) -> list[dict[str, Any]]:
+    result = await tx.fetch(
+        "SELECT id, campaign, channel, period_start, period_end, amount, currency "
+        "FROM campaign_costs ORDER BY period_start, id"
     )
     return [
         {
@@ -45,9 +41,7 @@ async def costs(conn: AsyncConnection) -> list[dict[str, Any]]:
 MONEY_COLUMNS = ("pipeline", "won_revenue", "won_deals")
 
 
-async def source_counts(
-    conn: AsyncConnection, f: Filters, group_by: str
-) -> dict[str, dict[str, Any]]:
+async def source_counts(tx: Tx, f: Filters, group_by: str) -> dict[str, dict[str, Any]]:
     """Per source: the milestone counts (``counts``) and, per currency, open pipeline, won
     revenue and won deals (``money``)."""
     col = SOURCE_DIMENSIONS[group_by]
@@ -55,12 +49,10 @@ async def source_counts(
     where += " AND " + rollup_where(report_math.split_range(f.start, f.end, "month"), "m", params)
     sums = ", ".join(f"sum({c})" for c in SOURCE_COLUMNS)
     out: dict[str, dict[str, Any]] = {}
-    for row in await conn.execute(
-        text(
-            f"SELECT {col}, currency, {sums} FROM source_cohort WHERE {where} "
-            "GROUP BY 1, 2 ORDER BY 1, 2"
-        ),
-        params,
+    for row in await tx.fetch(
+        f"SELECT {col}, currency, {sums} FROM source_cohort WHERE {where} "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        **params,
     ):
         values = {c: number(v) for c, v in zip(SOURCE_COLUMNS, row[2:], strict=True)}
         source = out.setdefault(
@@ -89,11 +81,11 @@ def _cost_rows(raw: list[dict[str, Any]]) -> list[tuple[str, CostRow]]:
     ]
 
 
-async def sources(conn: AsyncConnection, f: Filters, group_by: str = "channel") -> dict[str, Any]:
+async def sources(tx: Tx, f: Filters, group_by: str = "channel") -> dict[str, Any]:
     """Per source: counts and rates, and every money figure per currency (``money``: open
     pipeline, won revenue, cost, cost per lead, ROI), never added across currencies."""
-    counts = await source_counts(conn, f, group_by)
-    cost_rows = _cost_rows(await costs(conn))
+    counts = await source_counts(tx, f, group_by)
+    cost_rows = _cost_rows(await costs(tx))
     rows: list[dict[str, Any]] = []
     for source, data in counts.items():
         c = data["counts"]
