@@ -20,9 +20,55 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from leadflow.events.catalogue.intake import LeadCaptured, LeadProfileUpdated
+from leadflow.events.catalogue.scoring import LeadQualified, LeadScored
+from leadflow.events.envelope import EventPayload
+
 Preference = Literal["immediate", "daily_digest", "off"]
 PREFERENCES: tuple[Preference, ...] = ("immediate", "daily_digest", "off")
 Delivery = Literal["send", "digest", "drop"]
+
+
+# -- what notify learns of a lead ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadNews:
+    """What a consumer batch learnt of one lead, written at the batch's end with one
+    statement per table: ``contact`` fields merged in event order (None: no contact event),
+    the last consent stated, the latest score summary (None: not scored in the batch)."""
+
+    contact: Mapping[str, Any] | None = None
+    consent: bool | None = None
+    scoring: Mapping[str, Any] | None = None
+
+
+def score_summary(p: LeadScored | LeadQualified) -> dict[str, Any]:
+    """The grade, fit, engagement and five strongest reasons a rep's mail shows."""
+    reasons = p.contributions if isinstance(p, LeadScored) else p.reasons
+    top = sorted(reasons, key=lambda c: -abs(c.points))[:5]
+    return {
+        "grade": p.grade,
+        "fit": p.fit,
+        "engagement": p.engagement,
+        "reasons": [f"{c.reason or c.rule_id} ({c.points:+g})" for c in top],
+    }
+
+
+def learn(news: LeadNews | None, payload: EventPayload) -> LeadNews:
+    """``news`` with one more event: a capture or profile update adds contact fields (later
+    ones win; a capture's consent, when stated, replaces the one before), a score replaces
+    the summary. Other events teach nothing here."""
+    news = news or LeadNews()
+    if isinstance(payload, LeadCaptured | LeadProfileUpdated):
+        contact = {**(news.contact or {}), **payload.contact.model_dump(exclude_none=True)}
+        consent = news.consent
+        if isinstance(payload, LeadCaptured) and payload.consent is not None:
+            consent = payload.consent.marketing_opt_in
+        return LeadNews(contact=contact, consent=consent, scoring=news.scoring)
+    if isinstance(payload, LeadScored | LeadQualified):
+        return LeadNews(contact=news.contact, consent=news.consent, scoring=score_summary(payload))
+    return news
 
 
 # -- people and what they are told --------------------------------------------------------
