@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.analytics.app import create_kit
-from leadflow.analytics.handlers import record_event, write_log
+from leadflow.analytics.handlers import EventLogIngest, log_entry, write_log
 from leadflow.analytics.settings import AnalyticsSettings
+from leadflow.events.batch import on_batch
 from leadflow.events.catalogue.common import SourceInfo
 from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased, LeadProfileUpdated
 from leadflow.events.catalogue.routing import LeadAssigned
@@ -43,6 +43,10 @@ def erased(lead: uuid.UUID) -> Envelope:
     return Envelope.new(LeadErased(reason="request"), lead_id=lead)
 
 
+# What the kit registers for every event type: the batch handler's per-event collector.
+record_event = on_batch(EventLogIngest())
+
+
 async def test_a_batch_is_logged_once_in_order_and_erasure_wins_over_personal_fields(
     settings_for: Any,
 ) -> None:
@@ -68,19 +72,12 @@ async def test_a_batch_is_logged_once_in_order_and_erasure_wins_over_personal_fi
         async with kit.unit_of_work() as uow:
             await record_event(third[0], uow)
 
-        async with kit.connect() as conn:
-            log = (
-                await conn.execute(
-                    text("SELECT event_id FROM lead_event_log ORDER BY global_position")
-                )
-            ).all()
-            personal = (await conn.execute(text("SELECT lead_id, fields FROM lead_personal"))).all()
-            erased_leads = set(
-                (await conn.execute(text("SELECT lead_id FROM erased_leads"))).scalars()
-            )
-            stored = await conn.scalar(
-                text("SELECT payload FROM lead_event_log WHERE event_id = :e"),
-                {"e": first[0].event_id},
+        async with kit.connect() as tx:
+            log = await tx.fetch("SELECT event_id FROM lead_event_log ORDER BY global_position")
+            personal = await tx.fetch("SELECT lead_id, fields FROM lead_personal")
+            erased_leads = {r[0] for r in await tx.fetch("SELECT lead_id FROM erased_leads")}
+            stored = await tx.fetchval(
+                "SELECT payload FROM lead_event_log WHERE event_id = :e", e=first[0].event_id
             )
         assert [r[0] for r in log] == [e.event_id for e in [*first, *second, *third]]
         assert erased_leads == {gone, late}
@@ -118,13 +115,9 @@ async def test_a_batch_is_logged_in_the_order_its_events_were_recorded(
         async with kit.unit_of_work() as uow:
             for event in arrival:
                 await record_event(event, uow)
-        async with kit.connect() as conn:
-            log = (
-                await conn.execute(
-                    text("SELECT event_type FROM lead_event_log ORDER BY global_position")
-                )
-            ).scalars()
-            assert list(log) == ["lead.captured", "lead.qualified", "lead.assigned"]
+        async with kit.connect() as tx:
+            log = await tx.fetch("SELECT event_type FROM lead_event_log ORDER BY global_position")
+            assert [r[0] for r in log] == ["lead.captured", "lead.qualified", "lead.assigned"]
     finally:
         await kit.stop()
 
@@ -140,40 +133,41 @@ async def test_writers_of_the_log_take_turns_so_positions_become_visible_in_orde
     try:
         first, second = new_id(), new_id()
         second_pid: list[int] = []
+        first_written, release = asyncio.Event(), asyncio.Event()
+
+        async def first_writer() -> None:
+            async with kit.transaction() as tx:
+                await write_log(tx, [log_entry(captured(first, "first@example.com"), 0)])
+                first_written.set()
+                await release.wait()
 
         async def second_writer() -> None:
-            async with kit.engine.connect() as conn, conn.begin():
-                second_pid.append(int(await conn.scalar(text("SELECT pg_backend_pid()"))))
-                await write_log(conn, [captured(second, "second@example.com")])
+            async with kit.transaction() as tx:
+                second_pid.append(int(await tx.fetchval("SELECT pg_backend_pid()")))
+                await write_log(tx, [log_entry(captured(second, "second@example.com"), 0)])
 
-        async with kit.engine.connect() as conn:
-            transaction = await conn.begin()
-            await write_log(conn, [captured(first, "first@example.com")])
-            waiting = asyncio.create_task(second_writer())
+        holding = asyncio.create_task(first_writer())
+        await first_written.wait()
+        waiting = asyncio.create_task(second_writer())
 
-            async def second_waits_for_the_lock() -> bool:
-                if not second_pid:
-                    return False
-                async with kit.connect() as probe:
-                    blocked = await probe.scalar(
-                        text(
-                            "SELECT count(*) FROM pg_locks WHERE pid = :pid "
-                            "AND locktype = 'advisory' AND NOT granted"
-                        ),
-                        {"pid": second_pid[0]},
-                    )
-                return bool(blocked)
-
-            await wait_until(second_waits_for_the_lock, message="second writer waiting")
-            assert not waiting.done()
-            await transaction.commit()
-        await waiting
-        async with kit.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text("SELECT lead_id FROM lead_event_log ORDER BY global_position")
+        async def second_waits_for_the_lock() -> bool:
+            if not second_pid:
+                return False
+            async with kit.connect() as probe:
+                blocked = await probe.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE pid = :pid "
+                    "AND locktype = 'advisory' AND NOT granted",
+                    pid=second_pid[0],
                 )
-            ).scalars()
-            assert list(rows) == [first, second]
+            return bool(blocked)
+
+        await wait_until(second_waits_for_the_lock, message="second writer waiting")
+        assert not waiting.done()
+        release.set()
+        await holding
+        await waiting
+        async with kit.connect() as tx:
+            rows = await tx.fetch("SELECT lead_id FROM lead_event_log ORDER BY global_position")
+            assert [r[0] for r in rows] == [first, second]
     finally:
         await kit.stop()
