@@ -29,8 +29,9 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
         async with kit.unit_of_work() as uow:
             await store.seed_calendar(uow.tx, default_calendar)
 
-    handlers, timer_handlers = build_handlers(store.ConfigCache())
-    return ServiceKit(
+    kit: ServiceKit
+    handlers, timer_handlers = build_handlers(store.ConfigCache(lambda: kit.connect()))
+    kit = ServiceKit(
         settings,
         consumes=("routing", "scoring"),
         handlers=handlers,
@@ -39,6 +40,7 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
         migrations_dir=MIGRATIONS,
         on_startup=[seed_default_calendar],
     )
+    return kit
 
 
 def create_app(settings: SlaSettings | None = None, *, clock: Clock | None = None) -> FastAPI:

@@ -6,6 +6,7 @@ persist what they return. Business calendars and business time are the kernel's
 - ``policies``: ``SlaPolicy`` (segment, duration, ladder), deadline arithmetic, the built-in set;
 - ``facts``: ``LeadFacts``, what the events teach about a lead's segment and owner;
 - ``clocks``: ``SlaInstance`` and what an event, a warning or a breach does to it;
+- ``lead_clocks``: ``LeadClocks`` and ``decide_event``, the consumer batch's pure decision;
 - ``calendars``: which calendar a clock runs on;
 - ``compliance``: verdicts and the compliance figures.
 """
@@ -44,6 +45,13 @@ from leadflow.sla_monitor.domain.facts import (
     already_ended,
     facts_after,
 )
+from leadflow.sla_monitor.domain.lead_clocks import (
+    Closing,
+    LeadClocks,
+    NewClock,
+    SlaRules,
+    decide_event,
+)
 from leadflow.sla_monitor.domain.policies import (
     DomainError,
     Duration,
@@ -61,19 +69,23 @@ from leadflow.sla_monitor.domain.policies import (
 
 __all__ = [
     "DEFAULT_CALENDAR_ID",
+    "Closing",
     "DomainError",
     "Duration",
     "DurationUnit",
     "EscalationAction",
     "EscalationDecision",
     "EscalationStep",
+    "LeadClocks",
     "LeadFacts",
     "Met",
+    "NewClock",
     "Outcome",
     "Plan",
     "Segment",
     "SlaInstance",
     "SlaPolicy",
+    "SlaRules",
     "Started",
     "TimerKind",
     "add_calendar_time",
@@ -82,6 +94,7 @@ __all__ = [
     "choose_calendar",
     "compliance",
     "deadline_for",
+    "decide_event",
     "default_calendar",
     "default_policies",
     "elapsed",

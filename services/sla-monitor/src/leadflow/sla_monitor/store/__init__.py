@@ -14,23 +14,19 @@ one statement each and writes everything back with one (``write_batch``).
 from __future__ import annotations
 
 from leadflow.sla_monitor.store.clocks import (
-    BatchWrites,
-    Closing,
-    NewSla,
     RaisedStep,
     active_slas,
     get_sla,
     mark_warned,
     record_escalations,
-    write_batch,
+    save_leads,
 )
 from leadflow.sla_monitor.store.config import (
     ConfigCache,
     SlaConfig,
 )
 from leadflow.sla_monitor.store.leads import (
-    LeadState,
-    lock_leads,
+    load_leads,
 )
 from leadflow.sla_monitor.store.policies import (
     POLICIES,
@@ -57,11 +53,7 @@ from leadflow.sla_monitor.store.sla_calendars import (
 
 __all__ = [
     "POLICIES",
-    "BatchWrites",
-    "Closing",
     "ConfigCache",
-    "LeadState",
-    "NewSla",
     "OutcomeRow",
     "PolicySet",
     "PolicySetDoc",
@@ -75,7 +67,7 @@ __all__ = [
     "get_sla",
     "lead_known",
     "lead_slas",
-    "lock_leads",
+    "load_leads",
     "mark_warned",
     "open_breaches",
     "outcomes",
@@ -83,6 +75,6 @@ __all__ = [
     "policy_set_of",
     "put_calendar",
     "record_escalations",
+    "save_leads",
     "seed_calendar",
-    "write_batch",
 ]

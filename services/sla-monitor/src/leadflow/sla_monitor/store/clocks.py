@@ -1,22 +1,18 @@
 """SLA clocks (``sla_instances``, ``sla_escalations``): the consumer batch's set-based
-reads and writes, and the timer handlers' writes."""
+reads and its one write (``save_leads``, which also writes the leads' facts), and the
+timer handlers' writes."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from leadflow.events.db import json_text
 from leadflow.events.sql import Tx
-from leadflow.events.timers import Timer, timer_writes
-from leadflow.sla_monitor.domain import (
-    SlaInstance,
-    SlaPolicy,
-)
-from leadflow.sla_monitor.store.leads import LeadState
+from leadflow.sla_monitor.domain import Closing, LeadClocks, SlaInstance
 
 # -- SLA instances --------------------------------------------------------------------
 
@@ -69,60 +65,18 @@ async def get_sla(tx: Tx, sla_id: str) -> tuple[uuid.UUID, SlaInstance] | None:
 # -- one batch's writes ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Closing:
-    """How a clock ended: ``met`` (with its verdict) or ``stopped`` (no verdict)."""
-
-    status: Literal["met", "stopped"]
-    at: datetime
-    by_event: str
-    on_time: bool | None = None
-    elapsed_seconds: float | None = None
-    elapsed_business_seconds: float | None = None
-    late_by_seconds: float | None = None  # met: how long after the deadline (0 on time)
-
-
-@dataclass(frozen=True)
-class NewSla:
-    lead_id: uuid.UUID
-    sla: SlaInstance
-    policy: SlaPolicy
-    started_by_event: str
-
-
-@dataclass
-class BatchWrites:
-    """Everything one consumer batch changes, written with one statement at flush.
-
-    Every part touches different rows (a clock started in this batch is inserted with its
-    final status; ``closings`` only name clocks that existed before; a timer key is either
-    scheduled or deleted), which is what lets them share one statement.
-    """
-
-    leads: dict[uuid.UUID, LeadState] = field(default_factory=dict)
-    new: dict[str, NewSla] = field(default_factory=dict)
-    closings: dict[str, Closing] = field(default_factory=dict)  # new or existing clocks
-    schedule: dict[str, Timer] = field(default_factory=dict)
-    cancel: set[str] = field(default_factory=set)
-
-    def schedule_timer(self, timer: Timer) -> None:
-        self.cancel.discard(timer.key)
-        self.schedule[timer.key] = timer
-
-    def cancel_timer(self, key: str, *, stored: bool) -> None:
-        """``stored`` is False for a clock started in this batch: its timers never hit disk."""
-        self.schedule.pop(key, None)
-        if stored:
-            self.cancel.add(key)
-
-
-async def write_batch(tx: Tx, w: BatchWrites) -> None:
-    """Lead facts, new clocks, ended clocks and timers of a batch in one round trip."""
+async def save_leads(tx: Tx, changed: Mapping[uuid.UUID, LeadClocks]) -> None:
+    """The batch's changed leads in one round trip: their facts and last-seen times, the
+    clocks they started (inserted with their final status when they also ended) and the
+    stored clocks they ended. Every part touches different rows, which is what lets them
+    share one statement; the timers are the kernel's (``Decision.schedule`` / ``cancel``)."""
     parts: list[str] = []
     params: dict[str, Any] = {}
-    if w.leads:
-        ids = list(w.leads)
-        facts = [w.leads[i][0] for i in ids]
+    new = [(lead_id, n) for lead_id, s in changed.items() for n in s.started.values()]
+    closings = {k: c for s in changed.values() for k, c in s.ended.items()}
+    if changed:
+        ids = list(changed)
+        facts = [changed[i].facts for i in ids]
         params |= {
             "l_ids": ids,
             "l_grade": [f.grade for f in facts],
@@ -132,7 +86,7 @@ async def write_batch(tx: Tx, w: BatchWrites) -> None:
             "l_rep": [f.rep_id for f in facts],
             "l_team": [f.team_id for f in facts],
             "l_seen": [
-                json_text({k: v.isoformat() for k, v in w.leads[i][1].items()}) for i in ids
+                json_text({k: v.isoformat() for k, v in changed[i].seen.items()}) for i in ids
             ],
         }
         parts.append(
@@ -150,12 +104,12 @@ async def write_batch(tx: Tx, w: BatchWrites) -> None:
                     team_id = EXCLUDED.team_id, seen = EXCLUDED.seen, updated_at = now()
             )"""
         )
-    if w.new:
-        rows = list(w.new.values())
-        ends = [w.closings.get(n.sla.sla_id) for n in rows]
+    if new:
+        rows = [n for _, n in new]
+        ends = [closings.get(n.sla.sla_id) for n in rows]
         params |= {
             "n_id": [n.sla.sla_id for n in rows],
-            "n_lead": [n.lead_id for n in rows],
+            "n_lead": [lead_id for lead_id, _ in new],
             "n_policy": [n.sla.policy_id for n in rows],
             "n_version": [n.sla.policy_version for n in rows],
             "n_measures": [n.policy.measures for n in rows],
@@ -201,13 +155,13 @@ async def write_batch(tx: Tx, w: BatchWrites) -> None:
                          rep_id, team_id, closed_at, closed_by, on_time, e, eb, late)
             )"""
         )
-    existing = {k: c for k, c in w.closings.items() if k not in w.new}
+    started = {n.sla.sla_id for _, n in new}
+    existing = {k: c for k, c in closings.items() if k not in started}
     if existing:
-        closings = list(existing.values())
         params |= {
             "c_id": list(existing),
-            "c_status": [c.status for c in closings],
-            **_closing_params("c_", closings),
+            "c_status": [c.status for c in existing.values()],
+            **_closing_params("c_", list(existing.values())),
         }
         parts.append(
             """
@@ -232,11 +186,6 @@ async def write_batch(tx: Tx, w: BatchWrites) -> None:
                 WHERE s.sla_id = u.sla_id
             )"""
         )
-    timer_parts, timer_params = timer_writes(
-        sorted(w.cancel), [w.schedule[k] for k in sorted(w.schedule)]
-    )
-    parts += timer_parts
-    params |= timer_params
     if parts:
         await tx.execute("WITH " + ",".join(parts) + " SELECT 1", **params)
 

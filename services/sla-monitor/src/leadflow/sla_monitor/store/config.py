@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.sql import Tx
@@ -36,32 +36,33 @@ class ConfigCache:
     ``sla_config_revision`` on every change (migration 0002), so one cheap read of that row
     per transaction decides whether the cached copy is still current. Inside one transaction
     (a consumer batch, a timer sweep) the configuration is read at most once.
+
+    ``connect`` opens the connection the policy set is read on when the revision moved (the
+    kit's ``connect``): the kernel's documents do not take a transaction's ``Tx`` yet. A set
+    read there is never older than the revision the transaction saw, and a newer one only
+    makes the next batch read it again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[Any]]) -> None:
+        self._connect = connect
         self._by_schema: dict[str, SlaConfig] = {}
-        self._by_tx: WeakKeyDictionary[Any, SlaConfig] = WeakKeyDictionary()
+        self._by_tx: WeakKeyDictionary[Tx, SlaConfig] = WeakKeyDictionary()
 
-    async def get(self, conn: AsyncConnection, known: tuple[str, int] | None = None) -> SlaConfig:
+    async def get(self, tx: Tx, known: tuple[str, int] | None = None) -> SlaConfig:
         """``known`` is ``(schema, revision)`` when the caller read it already (piggybacked)."""
-        tx = conn.sync_connection.get_transaction() if conn.sync_connection else None
-        if tx is not None and (memo := self._by_tx.get(tx)) is not None:
+        if (memo := self._by_tx.get(tx)) is not None:
             return memo
-        # Stage 1 of the Tx move: the policy set's document reads still take the SQLAlchemy
-        # connection (leadflow.events.documents); everything else goes through a Tx.
-        sql = Tx(conn)
         if known is None:
-            row = await sql.fetchrow(_REVISION)
+            row = await tx.fetchrow(_REVISION)
             if row is None:  # pragma: no cover - migration 0002 inserts the one revision row
                 raise RuntimeError("the sla_config_revision row is gone")
             known = (row.schema, int(row.revision))
         schema, revision = known
         config = self._by_schema.get(schema)
         if config is None or config.revision != revision:
-            config = SlaConfig(
-                schema, revision, await current_policy_set(conn), await calendars(sql)
-            )
+            async with self._connect() as conn:
+                policy_set = await current_policy_set(conn)
+            config = SlaConfig(schema, revision, policy_set, await calendars(tx))
             self._by_schema[schema] = config
-        if tx is not None:
-            self._by_tx[tx] = config
+        self._by_tx[tx] = config
         return config

@@ -7,13 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from leadflow.events.sql import Tx
-from leadflow.sla_monitor.domain import (
-    LeadFacts,
-)
+from leadflow.sla_monitor.domain import LeadClocks, LeadFacts
+from leadflow.sla_monitor.store.clocks import active_slas
 
 # -- lead facts -----------------------------------------------------------------------
-
-LeadState = tuple[LeadFacts, dict[str, datetime]]
 
 # Creating missing rows and locking existing ones in one statement, in lead id order: two
 # transactions handling the same lead (its routing and scoring events on different replicas)
@@ -30,15 +27,17 @@ _LOCK_LEADS = """
     """
 
 
-async def lock_leads(
+async def load_leads(
     tx: Tx, lead_ids: Sequence[uuid.UUID]
-) -> tuple[dict[uuid.UUID, LeadState], tuple[str, int]]:
-    """Every lead's facts and when each event type was last seen, row-locked for this
-    transaction (created empty when new), plus ``(schema, config revision)``."""
+) -> tuple[dict[uuid.UUID, LeadClocks], tuple[str, int]]:
+    """Every lead's facts, when each event type was last seen and its running clocks,
+    row-locked for this transaction (a new lead's row created empty), plus ``(schema,
+    config revision)``: two statements for the whole batch."""
     rows = await tx.fetch(_LOCK_LEADS, ids=sorted(set(lead_ids)))
     if not rows:  # pragma: no cover - migration 0002 inserts the one revision row
         raise RuntimeError("lock_leads: no lead ids given, or the sla_config_revision row is gone")
-    states: dict[uuid.UUID, LeadState] = {}
+    running = await active_slas(tx, lead_ids)
+    states: dict[uuid.UUID, LeadClocks] = {}
     for row in rows:
         facts = LeadFacts(
             grade=row.grade,
@@ -49,5 +48,5 @@ async def lock_leads(
             team_id=row.team_id,
         )
         seen = {k: datetime.fromisoformat(v) for k, v in (row.seen or {}).items()}
-        states[row.lead_id] = (facts, seen)
+        states[row.lead_id] = LeadClocks(facts, seen, tuple(running.get(row.lead_id, ())))
     return states, (rows[0].schema, int(rows[0].revision))

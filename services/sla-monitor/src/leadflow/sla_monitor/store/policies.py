@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.sla import SlaPolicyPublished
 from leadflow.events.documents import Document, DocumentKind
@@ -63,12 +62,21 @@ def policy_errors(
     return errors
 
 
-async def _check_policy_set(conn: AsyncConnection, doc: PolicySetDoc) -> list[dict[str, Any]]:
-    return policy_errors(doc.policies, set(await calendars(Tx(conn))), "policies")
+# The kernel's document reads and hooks take the SQLAlchemy connection until its documents
+# move to a Tx (issue #25 item 3, kerneldb): what they hand over and take is that connection.
+DocumentConnection = Any
+
+
+def _tx(conn: DocumentConnection) -> Tx:
+    return conn if isinstance(conn, Tx) else Tx(conn)
+
+
+async def _check_policy_set(conn: DocumentConnection, doc: PolicySetDoc) -> list[dict[str, Any]]:
+    return policy_errors(doc.policies, set(await calendars(_tx(conn))), "policies")
 
 
 async def _policies_published(
-    conn: AsyncConnection, document: Document[PolicySetDoc]
+    conn: DocumentConnection, document: Document[PolicySetDoc]
 ) -> EventPayload:
     """``SlaPolicyPublished`` on ``stream_id("sla-policies")``: subscribers and the audit
     trail see every version. The policy set table's trigger bumps ``sla_config_revision``."""
@@ -100,5 +108,6 @@ def policy_set_of(document: Document[PolicySetDoc]) -> PolicySet:
     )
 
 
-async def current_policy_set(conn: AsyncConnection) -> PolicySet:
+async def current_policy_set(conn: DocumentConnection) -> PolicySet:
+    """The policy set in force; ``conn``: ``kit.connect()``'s, or a unit of work's ``conn``."""
     return policy_set_of(await POLICIES.current(conn))
