@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, Field, model_validator
 
-from leadflow.analytics import attribution, process_reports, segments, store
-from leadflow.analytics.fold_group import LeadProjection, log_head
-from leadflow.analytics.projections import PROJECTION_NAMES
-from leadflow.analytics.rebuild import CHUNK_EVENTS, rebuild_group
+from leadflow.analytics import attribution, process_reports, store
 from leadflow.analytics.store import Filters
-from leadflow.events import KitDep, ServiceKit
+from leadflow.events import KitDep
 from leadflow.events.access import Permission, Principal, requires
 from leadflow.events.csvexport import to_csv
 from leadflow.events.errors import Problem
-from leadflow.events.guards import Int64
-from leadflow.events.projection import ProjectionRunner
 
 router = APIRouter()
 router.include_router(process_reports.router)
@@ -292,222 +284,6 @@ async def get_plan(
                 errors=[{"field": "currency", "message": f"one of {', '.join(exc.currencies)}"}],
             ) from exc
     return respond(request, fmt, report, "plan")
-
-
-# -- campaign costs (admin) ------------------------------------------------------------------
-
-
-class CampaignCost(BaseModel):
-    campaign: str = Field(min_length=1, max_length=200)
-    channel: str = Field(default=segments.UNKNOWN, min_length=1, max_length=200)
-    period_start: date
-    period_end: date
-    amount: float = Field(ge=0, le=1e12)
-    currency: str = Field(default="USD", pattern="^[A-Z]{3}$")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> CampaignCost:
-        if self.period_end < self.period_start:
-            raise ValueError("period_end must not be before period_start")
-        return self
-
-
-@router.get(
-    "/v1/campaign-costs",
-    dependencies=[requires(Permission.CAMPAIGN_COSTS)],
-    tags=["admin"],
-    responses=CSV,
-    summary="Entered campaign costs",
-)
-async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Response:
-    async with kit.connect() as tx:
-        rows = await store.costs(tx)
-    return respond(request, fmt, {"rows": rows}, "campaign-costs")
-
-
-@router.post(
-    "/v1/campaign-costs",
-    dependencies=[requires(Permission.CAMPAIGN_COSTS)],
-    tags=["admin"],
-    status_code=201,
-    summary="Enter a campaign's cost",
-)
-async def add_cost(body: CampaignCost, kit: KitDep) -> dict[str, Any]:
-    """One cost per campaign, channel, currency and day: a cost overlapping one already
-    entered (the same invoice posted twice) is refused, not added to it (409)."""
-    async with kit.transaction() as tx:
-        await tx.execute("SELECT pg_advisory_xact_lock(hashtext('campaign_costs'))")
-        clash = await tx.fetchrow(
-            "SELECT id, period_start, period_end FROM campaign_costs "
-            "WHERE campaign = :campaign AND channel = :channel AND currency = :currency "
-            "AND period_start <= :period_end AND period_end >= :period_start "
-            "ORDER BY id LIMIT 1",
-            **body.model_dump(),
-        )
-        if clash is not None:
-            raise Problem(
-                409,
-                "Cost already entered",
-                f"cost {clash[0]} of campaign {body.campaign!r} ({body.channel}, "
-                f"{body.currency}) covers {clash[1]}..{clash[2]}, which overlaps this period: "
-                "delete it first to replace it",
-                errors=[{"field": "period_start", "message": f"overlaps cost {clash[0]}"}],
-                extra={"existing_id": clash[0]},
-            )
-        new_id = await tx.fetchval(
-            "INSERT INTO campaign_costs (campaign, channel, period_start, period_end, "
-            "amount, currency) VALUES (:campaign, :channel, :period_start, :period_end, "
-            ":amount, :currency) RETURNING id",
-            **body.model_dump(),
-        )
-    return {"id": new_id, **body.model_dump(mode="json")}
-
-
-@router.delete(
-    "/v1/campaign-costs/{cost_id}",
-    dependencies=[requires(Permission.CAMPAIGN_COSTS)],
-    tags=["admin"],
-    status_code=204,
-    summary="Remove a campaign cost",
-)
-async def delete_cost(cost_id: Int64, kit: KitDep) -> Response:
-    async with kit.transaction() as tx:
-        deleted = await tx.fetchval(
-            "DELETE FROM campaign_costs WHERE id = :i RETURNING id", i=cost_id
-        )
-    if deleted is None:
-        raise Problem(
-            404,
-            "Unknown cost",
-            f"no campaign cost {cost_id}",
-            errors=[{"field": "cost_id", "message": "not found"}],
-        )
-    return Response(status_code=204)
-
-
-# -- projections ---------------------------------------------------------------------------
-
-
-@dataclass
-class AnalyticsState:
-    """What analytics' kit keeps (``ServiceKit[AnalyticsState]``): with consumers disabled,
-    the projection runner made for rebuilds only (its progress is what clients poll)."""
-
-    rebuild_runner: ProjectionRunner | None = None
-
-
-def runner_of(kit: ServiceKit[AnalyticsState]) -> ProjectionRunner:
-    """The kit's runner, or (consumers disabled) one kept on the kit for rebuilds only."""
-    if kit.projection_runner is not None:
-        return kit.projection_runner
-    runner = kit.state.rebuild_runner
-    if runner is None:
-        from leadflow.analytics.fold_group import read_log
-        from leadflow.analytics.projections import all_projections
-
-        runner = kit.state.rebuild_runner = ProjectionRunner(
-            kit.engine,
-            all_projections(),
-            read_log,
-            log_head,
-            service=kit.service,
-            rebuild_batch=getattr(kit.settings, "projection_batch", 20000),
-        )
-    return runner
-
-
-def _known(name: str) -> str:
-    if name not in PROJECTION_NAMES:
-        raise Problem(
-            404,
-            "Unknown projection",
-            f"{name!r} is not a projection",
-            errors=[{"field": "name", "message": f"one of {', '.join(PROJECTION_NAMES)}"}],
-        )
-    return name
-
-
-@router.get(
-    "/v1/projections",
-    dependencies=[requires(Permission.OPERATIONS)],
-    tags=["projections"],
-    summary="Checkpoints and rebuild progress",
-)
-async def list_projections(kit: KitDep) -> dict[str, Any]:
-    runner = runner_of(kit)
-    progress = _progress_before_reading(runner)
-    async with kit.connect() as tx:
-        points = await store.checkpoints(tx)
-        head = await log_head(tx)
-    return {
-        "head": head,
-        "projections": [
-            {
-                "name": n,
-                "position": points.get(n, 0),
-                "lag": head - points.get(n, 0),
-                "rebuild": progress[n],
-            }
-            for n in PROJECTION_NAMES
-        ],
-    }
-
-
-@router.post(
-    "/v1/projections/{name}/rebuild",
-    dependencies=[requires(Permission.OPERATIONS)],
-    tags=["projections"],
-    status_code=202,
-    summary="Clear and replay a projection (with its group)",
-)
-async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
-    _known(name)
-    runner = runner_of(kit)
-    if any(runner.progress[n].state == "running" for n in PROJECTION_NAMES):
-        raise Problem(409, "Rebuild running", "the projections are already being rebuilt")
-
-    async def run() -> None:
-        # A failure is recorded in the progress (state=failed, error) the client polls.
-        members = [cast(LeadProjection, runner.projections[n]) for n in PROJECTION_NAMES]
-        with contextlib.suppress(Exception):
-            await rebuild_group(
-                kit.engine,
-                members,
-                chunk_events=getattr(kit.settings, "projection_batch", CHUNK_EVENTS),
-                progress=runner.progress,
-            )
-
-    # The six projections share one fold of the log: rebuilding one replays it for all.
-    for n in PROJECTION_NAMES:
-        runner.progress[n].state = "running"
-    kit.spawn(run(), name=f"rebuild-{name}")  # cancelled if the service stops meanwhile
-    return {"name": name, "state": "running", "progress": f"/v1/projections/{name}"}
-
-
-@router.get(
-    "/v1/projections/{name}",
-    dependencies=[requires(Permission.OPERATIONS)],
-    tags=["projections"],
-    summary="One projection's progress",
-)
-async def projection_status(name: str, kit: KitDep) -> dict[str, Any]:
-    _known(name)
-    runner = runner_of(kit)
-    progress = _progress_before_reading(runner)[name]
-    async with kit.connect() as tx:
-        points = await store.checkpoints(tx)
-        head = await log_head(tx)
-    return {"name": name, "position": points.get(name, 0), "head": head, "rebuild": progress}
-
-
-def _progress_before_reading(runner: ProjectionRunner) -> dict[str, dict[str, Any]]:
-    """The rebuild progress, taken BEFORE the checkpoints are read: a rebuild that says
-    "done" here committed before the read's snapshot, so the positions shown include it
-    (taken after, a client could see "done" beside the positions of before its last chunk)."""
-    return {n: asdict(runner.progress[n]) for n in PROJECTION_NAMES}
-
-
-# -- dashboard -----------------------------------------------------------------------------
 
 
 @router.get(

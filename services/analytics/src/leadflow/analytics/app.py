@@ -7,7 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from leadflow.analytics.account_api import router as account_router
-from leadflow.analytics.api import AnalyticsState, router
+from leadflow.analytics.admin_api import AnalyticsState, admin_router
+from leadflow.analytics.api import router
 from leadflow.analytics.fold_group import log_head, read_log
 from leadflow.analytics.handlers import CONSUMES, all_handlers
 from leadflow.analytics.projections import all_projections
@@ -43,6 +44,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock | None
         kit,
         search_router,  # before router: /v1/leads/search is not a lead id
         router,
+        admin_router,
         account_router,
         title="Leadflow analytics",
         description="The global lead event log, funnel projections, lead plan and dashboard.",

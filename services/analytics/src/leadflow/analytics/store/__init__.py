@@ -8,6 +8,14 @@ read from the log by its ``(lead_id, occurred_at)`` index (one lead, not a scan)
 One module per report; this package exports the queries the API and the dashboard call.
 """
 
+from leadflow.analytics.store.costs import (
+    cost,
+    costs,
+    costs_of,
+    delete_cost,
+    insert_cost,
+    lock_costs,
+)
 from leadflow.analytics.store.funnel import attribution, funnel, velocity
 from leadflow.analytics.store.leads import checkpoints, stuck, timeline
 from leadflow.analytics.store.plan import PlanCurrencyError, plan
@@ -16,7 +24,6 @@ from leadflow.analytics.store.reps import reps
 from leadflow.analytics.store.sources import (
     MONEY_COLUMNS,
     SOURCE_DIMENSIONS,
-    costs,
     source_counts,
     sources,
 )
@@ -28,9 +35,14 @@ __all__ = [
     "PlanCurrencyError",
     "attribution",
     "checkpoints",
+    "cost",
     "costs",
+    "costs_of",
     "day_after",
+    "delete_cost",
     "funnel",
+    "insert_cost",
+    "lock_costs",
     "plan",
     "reps",
     "source_counts",

@@ -8,6 +8,7 @@ from typing import Any
 from leadflow.analytics import report_math
 from leadflow.analytics.projections import MILESTONE_COLUMNS, SOURCE_COLUMNS
 from leadflow.analytics.report_math import CostRow, SourceMetrics
+from leadflow.analytics.store.costs import costs
 from leadflow.analytics.store.query import Filters, number, rollup_where, rounded
 from leadflow.events.sql import Tx
 
@@ -17,25 +18,6 @@ SOURCE_DIMENSIONS = {
     "form": "form_id",
     "event": "event_key",
 }
-
-
-async def costs(tx: Tx) -> list[dict[str, Any]]:
-    result = await tx.fetch(
-        "SELECT id, campaign, channel, period_start, period_end, amount, currency "
-        "FROM campaign_costs ORDER BY period_start, id"
-    )
-    return [
-        {
-            "id": r[0],
-            "campaign": r[1],
-            "channel": r[2],
-            "period_start": r[3].isoformat(),
-            "period_end": r[4].isoformat(),
-            "amount": number(r[5]),
-            "currency": r[6],
-        }
-        for r in result
-    ]
 
 
 MONEY_COLUMNS = ("pipeline", "won_revenue", "won_deals")
