@@ -15,10 +15,18 @@ from leadflow.events.catalogue.intake import (
     ActivityRecorded,
     Contact,
     DoNotContactChanged,
+    InquiryReceived,
     LeadCaptured,
     QualificationAnswers,
 )
-from leadflow.events.catalogue.routing import DealWon, LeadAssigned, LeadRejected
+from leadflow.events.catalogue.routing import (
+    DealLost,
+    DealWon,
+    LeadAccepted,
+    LeadAssigned,
+    LeadRecycled,
+    LeadRejected,
+)
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.scoring.batch import ScoringBatch
@@ -224,3 +232,39 @@ def test_an_erased_lead_forgets_its_profile_and_activities() -> None:
     assert (row.status, row.profile.company, decision.state.activities) == ("erased", None, [])
     assert [p.event_type for p in decision.events] == ["nurture.exited"]
     assert reevaluate_key(lead) in decision.cancel
+
+
+def test_the_stage_moves_through_the_kernel_lifecycle_and_the_flags_follow_it() -> None:
+    lead = uuid.uuid4()
+    accepted = on(lead, LeadAccepted(rep_id="rep-1"))
+    out, _ = fold([*ready(lead), accepted])
+    row = out.states[lead].row
+    assert (row.stage, row.qualified, row.with_sales, row.status) == ("sal", True, True, "open")
+    later = T0 + timedelta(hours=1)  # engagement counts afresh from the recycling
+    recycled = on(lead, LeadRecycled(reason_code="not_now"), later)
+    out, _ = fold([recycled], ctx_at(later), out.states[lead])
+    row = out.states[lead].row
+    assert (row.stage, row.qualified, row.with_sales) == ("nurture", False, False)
+
+
+def test_an_event_from_a_stage_scoring_did_not_see_puts_the_lead_where_its_producer_has_it() -> (
+    None
+):
+    """Routing checked the move against its own lifecycle: a win reported for a lead
+    scoring knows only as an MQL (it never saw the opportunity) still makes a customer."""
+    lead = uuid.uuid4()
+    out, _ = fold([*ready(lead), on(lead, DealWon(amount=Decimal("10")))])
+    row = out.states[lead].row
+    assert (row.stage, row.status, row.qualified) == ("won", "won", False)
+
+
+def test_a_lost_expansion_leaves_a_customer_a_customer() -> None:
+    lead = uuid.uuid4()
+    won, _ = fold([*ready(lead), on(lead, DealWon(amount=Decimal("10")))])
+    again = on(lead, InquiryReceived(inquiry_id=uuid.uuid4(), capture_method="web_form"))
+    out, appended = fold([again], ctx_at(T0 + timedelta(days=1)), won.states[lead])
+    assert appended[0][0] == "expansion.opened" and "lead.qualified" in appended[0]
+    assert (out.states[lead].row.stage, out.states[lead].row.cycle) == ("mql", "expansion")
+    lost, _ = fold([on(lead, DealLost(reason_code="budget"))], state=out.states[lead])
+    row = lost.states[lead].row
+    assert (row.stage, row.status, row.cycle) == ("customer", "won", "expansion")

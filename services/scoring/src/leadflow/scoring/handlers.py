@@ -67,11 +67,9 @@ def create_handlers(
                 uow, scoring, merged.lead_id, lambda s, _c: merged_away(_state(s, merged.lead_id))
             )
         await store.move_activities(uow.tx, payload.merged_lead_id, event.lead_id)
-        qualified = merged.qualified if merged is not None else None
-        with_sales = merged.with_sales if merged is not None else None
 
         def survivor(s: LeadState | None, ctx: ScoringContext) -> Any:
-            return merged_into(_state(s, event.lead_id), ctx, event, qualified, with_sales)
+            return merged_into(_state(s, event.lead_id), ctx, event, merged)
 
         await run_decision(uow, scoring, event.lead_id, survivor, event=event)
 

@@ -12,14 +12,48 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 
+from leadflow.events.lifecycle import (
+    CUSTOMER_STAGES,
+    TERMINAL_STAGES,
+    LeadLifecycle,
+    Stage,
+    TransitionRefused,
+    move_for,
+)
 from leadflow.scoring.domain import Activity, LeadProfile, NurtureTrack, ScoringModel
 from leadflow.scoring.predictive import LinearModel
+
+# The stages of a lead marketing has handed over (its MQL counts): ``qualified``.
+QUALIFIED_STAGES = frozenset({Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY})
+# Stages that start afresh or leave sales: reaching one ends ``with_sales``.
+_AWAY_FROM_SALES = frozenset({Stage.INQUIRY, Stage.NURTURE}) | TERMINAL_STAGES | CUSTOMER_STAGES
+# Statuses that are scoring's own, not the lifecycle's: an imported history lead (never
+# open here), a merged duplicate, an erased person.
+HISTORY, MERGED, ERASED = "history", "merged", "erased"
+
+
+def status_of(lifecycle: LeadLifecycle) -> str:
+    """Scoring's lead status for a stage: ``open`` while a cycle runs (disqualified leads
+    included: lifting the reason reinstates them), ``won`` for a customer, ``lost``,
+    ``churned``."""
+    if lifecycle.stage in CUSTOMER_STAGES:
+        return "won"
+    if lifecycle.stage is Stage.LOST:
+        return "lost"
+    if lifecycle.stage is Stage.CHURNED:
+        return "churned"
+    return "open"
 
 
 @dataclass
 class LeadRow:
     """A lead's scoring row; a decision changes it through ``set``, which remembers the
-    changed columns (``dirty``) so that saving writes only those."""
+    changed columns (``dirty``) so that saving writes only those.
+
+    The lead's stage is the kernel's ``LeadLifecycle`` (``stage``, ``held_from``,
+    ``cycle``), moved only by ``move``; ``status``, ``qualified``, ``disqualified`` and the
+    end of ``with_sales`` are written from it (columns kept as a projection for indexes and
+    readers)."""
 
     lead_id: uuid.UUID
     profile: LeadProfile
@@ -48,7 +82,52 @@ class LeadRow:
     # The lifecycle's buying cycle (new_business | expansion) and the expansions opened.
     cycle: str = "new_business"
     expansions: int = 0
+    # The lifecycle's stage (None: not seen yet) and, for a held lead, where it came from.
+    stage: str | None = None
+    held_from: str | None = None
     dirty: set[str] = field(default_factory=set)
+
+    @property
+    def lifecycle(self) -> LeadLifecycle:
+        return LeadLifecycle(self.stage, self.held_from, self.cycle)  # type: ignore[arg-type]
+
+    def move(self, event_type: str) -> None:
+        """The stage move ``event_type`` makes (``leadflow.events.lifecycle``), and the
+        stage flags written from it. Scoring's own events only move where the table allows
+        (its decisions check the same conditions first). Another service's event that the
+        table refuses from the stage scoring knows is taken as its producer recorded it
+        (the producer's lifecycle checked it; scoring may not have seen every step, e.g. a
+        lead it never scored): the lead is put at that event's stage."""
+        current = self.lifecycle
+        try:
+            after = current.apply(event_type)
+        except TransitionRefused:
+            found = move_for(event_type, current.cycle)
+            assert found is not None
+            after = LeadLifecycle(found.target, cycle=found.cycle or current.cycle)
+        self.adopt(after)
+
+    def adopt(self, after: LeadLifecycle) -> None:
+        """Take ``after`` as the lead's lifecycle and write the stage flags from it."""
+        before = self.lifecycle
+        self.set(
+            stage=after.stage.value if after.stage else None,
+            held_from=after.held_from.value if after.held_from else None,
+            cycle=after.cycle.value,
+        )
+        stage = after.stage
+        held = after.held_from
+        self.set(
+            qualified=stage in QUALIFIED_STAGES or held in QUALIFIED_STAGES,
+            disqualified=stage is Stage.DISQUALIFIED,
+        )
+        if stage != before.stage and stage in _AWAY_FROM_SALES:
+            self.set(with_sales=False)
+        if self.status in (MERGED, ERASED):
+            return
+        status = status_of(after)
+        if self.status != HISTORY or status != "open":
+            self.set(status=status)
 
     def set(self, **changes: Any) -> None:
         for name, value in changes.items():

@@ -178,7 +178,8 @@ def evaluate(
             )
         )
         record_outcome(d, ctx, event, "disqualified", result.disqualified_by)
-        lead.set(disqualified=True, disqualify_reason=result.disqualify_reason)
+        lead.move("lead.disqualified")
+        lead.set(disqualify_reason=result.disqualify_reason)
         outcome.disqualified = True
         exit_nurture(d, "disqualified")
 
@@ -222,7 +223,8 @@ def evaluate(
                 cycle="expansion" if lead.cycle == "expansion" else "new_business",
             )
         )
-        lead.set(qualified=True, qualified_at=now)
+        lead.move("lead.qualified")
+        lead.set(qualified_at=now)
         freeze(d, ctx, as_of(event, ctx))
         outcome.qualified = True
     elif (
@@ -271,6 +273,7 @@ def enrol(d: Draft, ctx: ScoringContext, reason: EnrolmentReason) -> None:
             assert due is not None
             schedule_touch(d, track.id, lead.nurture_step, due)
             lead.set(nurture_status="active", nurture_reason="resumed", nurture_next_due_at=due)
+            lead.move("nurture.enrolled")
             d.append(
                 NurtureEnrolled(
                     track_id=track.id, track_version=track.version, reason="resumed",
@@ -293,6 +296,7 @@ def enrol(d: Draft, ctx: ScoringContext, reason: EnrolmentReason) -> None:
         nurture_next_due_at=due,
         enrolled_at=now,
     )
+    lead.move("nurture.enrolled")
     d.append(
         NurtureEnrolled(
             track_id=chosen.id, track_version=chosen.version, reason=reason, next_touch_due_at=due

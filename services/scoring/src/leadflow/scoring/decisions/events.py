@@ -65,11 +65,11 @@ from leadflow.scoring.expansion import (
 )
 from leadflow.scoring.facts import inquiry_activity, recorded_activity
 from leadflow.scoring.predictive import scrub_snapshot
-from leadflow.scoring.state import LeadState, ScoringContext
+from leadflow.scoring.state import ERASED, HISTORY, MERGED, LeadRow, LeadState, ScoringContext
 
-# A lead imported as history is never open here: nothing qualifies, enrols or re-scores it
-# (so routing, sla-monitor and notify never hear of it); its outcome makes it an example.
-HISTORY = "history"
+# A lead imported as history (``state.HISTORY``) is never open here: nothing qualifies,
+# enrols or re-scores it (so routing, sla-monitor and notify never hear of it); its outcome
+# makes it an example.
 
 Rule = Callable[[Draft, Envelope, ScoringContext], None]
 
@@ -85,6 +85,7 @@ def captured(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
     )
     d.state.add_activity(act)
     d.lead.set(profile=profile_from_captured(payload))
+    d.lead.move(event.event_type)
     if payload.historical:
         d.lead.set(status=HISTORY)
         return
@@ -101,7 +102,8 @@ def colleague_interest(d: Draft, ctx: ScoringContext) -> None:
         return  # the cheap checks first: most leads are no colleague of a customer
     if not ctx.customers.get(account_id, frozenset()) - {lead.lead_id}:
         return
-    lead.set(cycle="expansion", expansions=1)
+    lead.set(expansions=1)
+    lead.move("expansion.opened")
     d.append(
         ExpansionOpened(
             trigger="hand_raise",
@@ -122,6 +124,7 @@ def inquiry(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
     )
     d.state.add_activity(act)
     d.lead.set(profile=profile_after_inquiry(d.lead.profile, payload))
+    d.lead.move(event.event_type)
     if payload.historical:
         return  # history informs the profile; it qualifies nobody
     customer_interest(d, ctx, "inquiry")
@@ -152,8 +155,10 @@ def customer_interest(d: Draft, ctx: ScoringContext, activity_type: str | None) 
     if lead.status not in (CUSTOMER, CHURNED):
         return
     if is_win_back(lead.status, activity_type):
-        lead.set(status="open", cycle="new_business", qualified=False, with_sales=False,
-                 snapshot=None, snapshot_at=None)  # fmt: skip
+        # a churned customer's hand-raise activity makes the move a hand-raise makes:
+        # churned → inquiry, a new-business cycle
+        lead.move("inquiry.received")
+        lead.set(snapshot=None, snapshot_at=None)
         return
     result: ScoreResult | None = None
     if activity_type is None or not is_hand_raise(activity_type):
@@ -162,8 +167,8 @@ def customer_interest(d: Draft, ctx: ScoringContext, activity_type: str | None) 
     if trigger is None:
         return
     number = lead.expansions + 1
-    lead.set(status="open", cycle="expansion", expansions=number, qualified=False,
-             with_sales=False, snapshot=None, snapshot_at=None)  # fmt: skip
+    lead.move("expansion.opened")
+    lead.set(expansions=number, snapshot=None, snapshot_at=None)
     d.append(
         ExpansionOpened(
             trigger=trigger,
@@ -211,8 +216,8 @@ def do_not_contact_changed(d: Draft, event: Envelope, ctx: ScoringContext) -> No
                     model_version=ctx.model.version,
                 )
             )
-            lead.set(disqualified=False, disqualify_reason=None, qualified=False,
-                     with_sales=False, snapshot=None, snapshot_at=None)  # fmt: skip
+            lead.move("lead.reinstated")
+            lead.set(disqualify_reason=None, snapshot=None, snapshot_at=None)
             if lead.nurture_status == "exited":
                 lead.set(nurture_status="none")
             evaluate(d, ctx, event, result=result)
@@ -227,6 +232,7 @@ def with_sales(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
     """Assigned, accepted, worked: sales has the lead, so nurture pauses and the predictive
     snapshot is frozen (if qualification did not already freeze it)."""
     pause_nurture(d)
+    d.lead.move(event.event_type)  # accepted, sales-qualified, opportunity: a stage each
     d.lead.set(with_sales=True)
     freeze(d, ctx, as_of(event, ctx))
 
@@ -240,8 +246,9 @@ def back_to_marketing(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
         record_outcome(d, ctx, event, "rejected", payload.reason_code)
     reason: EnrolmentReason = "rejected" if isinstance(payload, LeadRejected) else "recycled"
     lead = d.lead
-    lead.set(with_sales=False, qualified=False, engagement_since=event.occurred_at,
-             snapshot=None, snapshot_at=None)  # fmt: skip
+    lead.move(event.event_type)  # back to nurture
+    lead.set(with_sales=False, engagement_since=event.occurred_at, snapshot=None,
+             snapshot_at=None)  # fmt: skip
     if lead.status != "open":
         return
     if not lead.disqualified and lead.profile.marketing_opt_in is not False:
@@ -262,9 +269,8 @@ def closed(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
     exit_nurture(d, "completed")
     d.cancel(reevaluate_key(d.lead.lead_id))
     lead = d.lead
-    customer = won or (lead.cycle == "expansion" and lead.status == "open")
-    lead.set(status=CUSTOMER if customer else outcome, outcome=outcome, with_sales=False,
-             reeval_at=None)  # fmt: skip
+    lead.move(event.event_type)  # won (a customer), lost, or a customer again (expansion)
+    lead.set(outcome=outcome, with_sales=False, reeval_at=None)
     if won:
         lead.set(engagement_since=event.occurred_at)
 
@@ -277,28 +283,24 @@ def churned(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
         return
     exit_nurture(d, "completed")
     d.cancel(reevaluate_key(lead.lead_id))
-    lead.set(status=CHURNED, with_sales=False, reeval_at=None)
+    lead.move("customer.churned")
+    lead.set(with_sales=False, reeval_at=None)
 
 
 # -- the per-event handlers' decisions (their I/O around them: ``handlers``) ------------------
 
 
 def merged_into(
-    state: LeadState,
-    ctx: ScoringContext,
-    event: Envelope,
-    merged_qualified: bool | None,
-    merged_with_sales: bool | None,
+    state: LeadState, ctx: ScoringContext, event: Envelope, merged: LeadRow | None
 ) -> Decision[LeadState]:
     """The survivor of a merge (its state read after the duplicate's activities moved to it)
     inherits where the duplicate already got to, one MQL and one owner, and is re-evaluated.
-    ``None``: the duplicate was not known here."""  # fmt: skip
+    ``merged``: the duplicate as it was (None: not known here)."""
     d = Draft.of(state)
-    if merged_qualified is not None:
-        d.lead.set(
-            qualified=d.lead.qualified or merged_qualified,
-            with_sales=d.lead.with_sales or bool(merged_with_sales),
-        )
+    if merged is not None:
+        if merged.qualified and not d.lead.qualified:
+            d.lead.adopt(merged.lifecycle)
+        d.lead.set(with_sales=d.lead.with_sales or merged.with_sales)
     evaluate(d, ctx, event)
     return d.decision()
 
@@ -309,7 +311,7 @@ def merged_away(state: LeadState) -> Decision[LeadState]:
     lead = d.lead
     d.cancel(reevaluate_key(lead.lead_id))
     d.cancel(nurture_key(lead.lead_id))
-    lead.set(status="merged", nurture_status="exited" if lead.track_id else "none",
+    lead.set(status=MERGED, nurture_status="exited" if lead.track_id else "none",
              reeval_at=None, nurture_next_due_at=None)  # fmt: skip
     return d.decision()
 
@@ -322,7 +324,7 @@ def erased(state: LeadState) -> Decision[LeadState]:
     d.cancel(reevaluate_key(d.lead.lead_id))
     d.state.activities = []
     d.lead.set(
-        status="erased",
+        status=ERASED,
         profile=LeadProfile(),
         reeval_at=None,
         snapshot=scrub_snapshot(d.lead.snapshot),

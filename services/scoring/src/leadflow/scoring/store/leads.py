@@ -16,7 +16,7 @@ LEAD_COLUMNS = (
     "lead_id, profile, status, with_sales, qualified, qualified_at, disqualified, "
     "disqualify_reason, engagement_since, score, scored_at, reeval_at, nurture_status, "
     "track_id, track_version, nurture_step, nurture_reason, nurture_next_due_at, "
-    "enrolled_at, outcome, snapshot, snapshot_at, cycle, expansions"
+    "enrolled_at, outcome, snapshot, snapshot_at, cycle, expansions, stage, held_from"
 )
 _LEAD_FIELDS = tuple(c.strip() for c in LEAD_COLUMNS.split(","))
 # Every column a handler may change, with its SQL type, written together by ``save_leads``
@@ -29,6 +29,7 @@ SAVED_COLUMNS = {
     "track_version": "integer", "nurture_step": "integer", "nurture_reason": "text",
     "nurture_next_due_at": "timestamptz", "enrolled_at": "timestamptz", "outcome": "text",
     "snapshot": "jsonb", "snapshot_at": "timestamptz", "cycle": "text", "expansions": "integer",
+    "stage": "text", "held_from": "text",
 }  # fmt: skip
 _JSON_COLUMNS = frozenset(c for c, sql_type in SAVED_COLUMNS.items() if sql_type == "jsonb")
 
