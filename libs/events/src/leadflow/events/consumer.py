@@ -27,15 +27,15 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
-from leadflow.events.db import DriverSql
 from leadflow.events.envelope import Envelope, utcnow
 from leadflow.events.errors import DecodeError
 from leadflow.events.faults import is_transient
 from leadflow.events.logs import bind_event, clear_event
+from leadflow.events.sql import BridgeTx, transaction
 from leadflow.events.store import EventStore
 from leadflow.events.uow import HandlerMap, UnitOfWork, handlers_by_type
 from leadflow.events.waiting import wait_event
@@ -46,10 +46,10 @@ _CLAIM_SQL = (
     "INSERT INTO inbox (consumer, event_id) SELECT :consumer, unnest(CAST(:ids AS uuid[])) "
     "ON CONFLICT DO NOTHING RETURNING event_id"
 )
-# A consumer batch's first statement: sent straight to asyncpg (``DriverSql``).
-_CLAIM = DriverSql(_CLAIM_SQL)
+# A consumer batch's first statement.
+_CLAIM = _CLAIM_SQL
 # The claimed event ids (version NULL), then each lead's current stream version.
-_CLAIM_AND_READ_VERSIONS = DriverSql(
+_CLAIM_AND_READ_VERSIONS = (
     f"WITH claimed AS ({_CLAIM_SQL}) "
     "SELECT event_id, NULL::integer FROM claimed UNION ALL "
     "SELECT lead_id, max(stream_version) FROM event_log "
@@ -277,7 +277,7 @@ class ConsumerRunner:
         self._mark_applied(batch)
         self.batches += 1
 
-    def _unit_of_work(self, conn: AsyncConnection) -> UnitOfWork:
+    def _unit_of_work(self, conn: BridgeTx) -> UnitOfWork:
         quiet = self.relay_in_process is not None and self.relay_in_process()
         uow = UnitOfWork(conn, self.store, self.clock, notify_relay=not quiet)
         self._units_of_batch.append(uow)
@@ -288,7 +288,7 @@ class ConsumerRunner:
         if not handled:
             return
         started = time.perf_counter()
-        async with self.engine.connect() as conn, conn.begin():
+        async with transaction(self.engine) as conn:
             uow = self._unit_of_work(conn)
             fresh = await self._claim_inbox(
                 uow, [i.envelope for i in handled if i.envelope is not None]
@@ -317,7 +317,7 @@ class ConsumerRunner:
             attempts, delay = 0, 0.05
             while True:
                 try:
-                    async with self.engine.connect() as conn, conn.begin():
+                    async with transaction(self.engine) as conn:
                         uow = self._unit_of_work(conn)
                         fresh = bool(await self._claim_inbox(uow, [envelope]))
                         if fresh:
@@ -370,11 +370,11 @@ class ConsumerRunner:
         leads for the unit of work (the handlers mostly append to the lead of the event)."""
         ids = [e.event_id for e in envelopes]
         if self.store.serialize_appends:
-            rows = await _CLAIM.fetch(uow.conn, {"consumer": self.group_id, "ids": ids})
+            rows = await uow.tx.fetch(_CLAIM, consumer=self.group_id, ids=ids)
             return {row[0] for row in rows}
         leads = list({e.lead_id for e in envelopes})
-        rows = await _CLAIM_AND_READ_VERSIONS.fetch(
-            uow.conn, {"consumer": self.group_id, "ids": ids, "leads": leads}
+        rows = await uow.tx.fetch(
+            _CLAIM_AND_READ_VERSIONS, consumer=self.group_id, ids=ids, leads=leads
         )
         fresh: set[uuid.UUID] = set()
         known = dict.fromkeys(leads, 0)  # a lead without a row has no events yet

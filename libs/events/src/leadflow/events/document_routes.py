@@ -26,7 +26,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.access import Permission, requires
 from leadflow.events.deps import KitDep
@@ -34,14 +33,15 @@ from leadflow.events.documents import Document, DocumentKind
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT32_MAX
 from leadflow.events.kit import ServiceKit
+from leadflow.events.sql import BridgeTx, Tx
 from leadflow.events.uow import UnitOfWork
 
-View = Callable[[AsyncConnection, Document[Any]], Awaitable[dict[str, Any]]]
+View = Callable[[BridgeTx, Document[Any]], Awaitable[dict[str, Any]]]
 AfterPublish = Callable[[ServiceKit, UnitOfWork, Document[Any]], Awaitable[dict[str, Any]]]
 VersionNumber = Annotated[int, Path(ge=0, le=INT32_MAX)]
 
 
-async def plain_view(conn: AsyncConnection, document: Document[Any]) -> dict[str, Any]:
+async def plain_view(tx: Tx, document: Document[Any]) -> dict[str, Any]:
     return document.body()
 
 

@@ -30,11 +30,11 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql, json_text
+from leadflow.events.db import json_text
 from leadflow.events.envelope import EventPayload, stream_id
 from leadflow.events.errors import Problem
+from leadflow.events.sql import AnyConnection, BridgeTx, as_tx
 from leadflow.events.uow import UnitOfWork
 
 D = TypeVar("D", bound=BaseModel)
@@ -95,8 +95,8 @@ class Document(Generic[D]):
         }
 
 
-EventOf = Callable[[AsyncConnection, Document[Any]], Awaitable[EventPayload]]
-Check = Callable[[AsyncConnection, Any], Awaitable[FieldErrors]]
+EventOf = Callable[[BridgeTx, Document[Any]], Awaitable[EventPayload]]
+Check = Callable[[BridgeTx, Any], Awaitable[FieldErrors]]
 
 
 @dataclass(eq=False)
@@ -130,21 +130,21 @@ class DocumentKind(Generic[D]):
         self.head_sql = (
             f"SELECT version, xmin::text AS stamp FROM {t} ORDER BY version DESC LIMIT 1"
         )
-        self._head = DriverSql(self.head_sql)
-        self._one = DriverSql(f"SELECT {columns} FROM {t} WHERE version = :v")
-        self._list = DriverSql(
+        self._head = self.head_sql
+        self._one = f"SELECT {columns} FROM {t} WHERE version = :v"
+        self._list = (
             f"SELECT version, published_by, published_at, note{extra} FROM {t} "
             "ORDER BY version DESC"
         )
         # Next number and insert in one statement; a concurrent publisher that took the
         # number first makes it insert nothing (after waiting for that one to commit).
-        self._insert = DriverSql(
+        self._insert = (
             f"INSERT INTO {t} (version, doc, published_by, published_at, note) "
             f"SELECT coalesce(max(version), 0) + 1, CAST(CAST(:doc AS text) AS jsonb), :by, "
             f":at, :note FROM {t} "
             "ON CONFLICT (version) DO NOTHING RETURNING version, xmin::text AS stamp"
         )
-        self._max = DriverSql(f"SELECT coalesce(max(version), 0) AS version FROM {t}")
+        self._max = f"SELECT coalesce(max(version), 0) AS version FROM {t}"
 
     @property
     def stream(self) -> Any:
@@ -192,15 +192,16 @@ class DocumentKind(Generic[D]):
 
     # -- reads --------------------------------------------------------------------------
 
-    async def current(self, conn: AsyncConnection) -> Document[D]:
+    async def current(self, conn: AnyConnection) -> Document[D]:
         """The newest version (the built-in one before any publish)."""
-        rows = await self._head.fetch(conn, {})
-        if not rows:
-            return await self.resolve(conn, None, None)
-        return await self.resolve(conn, rows[0]["version"], rows[0]["stamp"])
+        tx = as_tx(conn)
+        row = await tx.fetchrow(self._head)
+        if row is None:
+            return await self.resolve(tx, None, None)
+        return await self.resolve(tx, row["version"], row["stamp"])
 
     async def resolve(
-        self, conn: AsyncConnection, version: int | None, stamp: str | None
+        self, conn: AnyConnection, version: int | None, stamp: str | None
     ) -> Document[D]:
         """The version a ``head_sql`` row names (a caller may select it inside a statement
         of its own), from the cache or read and parsed once."""
@@ -211,10 +212,10 @@ class DocumentKind(Generic[D]):
             return builtin
         cached = self._cache.get((version, stamp))
         if cached is None:
-            rows = await self._one.fetch(conn, {"v": version})
-            if not rows:  # gone since the head was read: only a truncate does that
+            row = await as_tx(conn).fetchrow(self._one, v=version)
+            if row is None:  # gone since the head was read: only a truncate does that
                 return await self.current(conn)
-            cached = self._remember(self._load(rows[0]), rows[0]["stamp"])
+            cached = self._remember(self._load(row), row["stamp"])
         return cached
 
     def _remember(self, document: Document[D], stamp: str) -> Document[D]:
@@ -223,16 +224,16 @@ class DocumentKind(Generic[D]):
         self._cache[(document.version, stamp)] = document
         return document
 
-    async def version(self, conn: AsyncConnection, number: int) -> Document[D] | None:
+    async def version(self, conn: AnyConnection, number: int) -> Document[D] | None:
         """One version (0: the built-in one), or None."""
         if number == 0:
             return self._builtin()
-        rows = await self._one.fetch(conn, {"v": number})
-        return self._load(rows[0]) if rows else None
+        row = await as_tx(conn).fetchrow(self._one, v=number)
+        return self._load(row) if row is not None else None
 
-    async def versions(self, conn: AsyncConnection) -> list[dict[str, Any]]:
+    async def versions(self, conn: AnyConnection) -> list[dict[str, Any]]:
         """Every published version, newest first: number, who, when, note and ``summary``."""
-        rows = await self._list.fetch(conn, {})
+        rows = await as_tx(conn).fetch(self._list)
         out = []
         for row in rows:
             item = dict(row.items())
@@ -256,27 +257,26 @@ class DocumentKind(Generic[D]):
 
         ``expected``: the version the publisher edited (``If-Match``); another one being
         current is a 409. ``check`` runs first (422 naming the fields)."""
-        conn = uow.conn
+        tx = uow.conn  # stage 1: the callbacks may still use it as SQLAlchemy's connection
         if self.check is not None:
-            errors = await self.check(conn, doc)
+            errors = await self.check(tx, doc)
             if errors:
                 raise Problem.invalid_fields(errors, f"Invalid {self.title}")
         if expected is not None:
-            (row,) = await self._max.fetch(conn, {})
-            if row["version"] != expected:
-                raise _conflict(self, expected, row["version"])
+            current = await tx.fetchval(self._max)
+            if current != expected:
+                raise _conflict(self, expected, current)
         now = uow.clock.now()
-        inserted = await self._insert.fetch(
-            conn, {"doc": self._stored(doc), "by": published_by, "at": now, "note": note}
+        inserted = await tx.fetchrow(
+            self._insert, doc=self._stored(doc), by=published_by, at=now, note=note
         )
-        if not inserted:
-            (row,) = await self._max.fetch(conn, {})
-            raise _conflict(self, None, row["version"])
-        number = inserted[0]["version"]
+        if inserted is None:
+            raise _conflict(self, None, await tx.fetchval(self._max))
+        number = inserted["version"]
         if "version" in self.model.model_fields:
             doc = doc.model_copy(update={"version": number})
         document = Document(number, doc, published_by, now, note)
-        await uow.append(self.stream, await self.event(conn, document))
+        await uow.append(self.stream, await self.event(tx, document))
         return document
 
 

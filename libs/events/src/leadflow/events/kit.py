@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadflow.events import metrics
+from leadflow.events import metrics, sql
 from leadflow.events.clock import Clock, SystemClock
 from leadflow.events.consumer import ConsumerRunner
 from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
@@ -165,16 +164,15 @@ class ServiceKit(Generic[S]):
         """A ``Tx`` in autocommit: for single reads (each statement its own transaction).
 
         Stage 1: it is also the SQLAlchemy connection, for modules not yet converted."""
-        tx = BridgeTx(self.engine)
-        async with tx:
+        async with sql.connect(self.engine) as tx:
             yield tx
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A ``Tx`` in a read-write transaction without a unit of work (no events): committed
         when the block ends, rolled back if it raises."""
-        async with self.engine.connect() as conn, conn.begin():
-            yield Tx(conn)
+        async with sql.transaction(self.engine) as tx:
+            yield tx
 
     @contextlib.asynccontextmanager
     async def snapshot(self) -> AsyncIterator[BridgeTx]:
@@ -191,17 +189,17 @@ class ServiceKit(Generic[S]):
     @contextlib.asynccontextmanager
     async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         """One transaction for an API command: its events land with its state, or not at all."""
-        async with self.engine.connect() as conn, conn.begin():
-            uow = await self._make_uow(conn, causation)
+        async with sql.transaction(self.engine) as tx:
+            uow = await self._make_uow(tx, causation)
             yield uow
             await uow.flush()
         self._after_commit(uow.timers.soonest, bool(uow.appended))
 
-    async def _make_uow(self, conn: AsyncConnection, causation: Envelope | None) -> UnitOfWork:
+    async def _make_uow(self, tx: BridgeTx, causation: Envelope | None) -> UnitOfWork:
         """For API commands and the timer runner, whose commits are reported to
         ``_after_commit`` (as the consumer runner's are): the relay here needs no NOTIFY."""
         quiet = self._relay_in_process()
-        return UnitOfWork(conn, self.store, self.clock, causation, notify_relay=not quiet)
+        return UnitOfWork(tx, self.store, self.clock, causation, notify_relay=not quiet)
 
     @property
     def consumer_group(self) -> str:
@@ -417,8 +415,8 @@ class ServiceKit(Generic[S]):
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
         try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with sql.connect(self.engine) as tx:
+                await tx.fetchval("SELECT 1")
             checks["postgres"] = "ok"
         except Exception as exc:
             checks["postgres"] = f"down: {type(exc).__name__}"

@@ -24,26 +24,25 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadflow.events import metrics
-from leadflow.events.db import DriverSql
+from leadflow.events.sql import BridgeTx, Tx, connect, transaction
 from leadflow.events.store import StoredEvent
 from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.projection")
 
-EventSource = Callable[[AsyncConnection, int, int], Awaitable[Sequence[StoredEvent]]]
-HeadPosition = Callable[[AsyncConnection], Awaitable[int]]
+EventSource = Callable[[BridgeTx, int, int], Awaitable[Sequence[StoredEvent]]]
+HeadPosition = Callable[[BridgeTx], Awaitable[int]]
 
 
 class Projection(Protocol):
     name: str
 
-    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None: ...
+    async def apply(self, conn: BridgeTx, events: Sequence[StoredEvent]) -> None: ...
 
-    async def clear(self, conn: AsyncConnection) -> None: ...
+    async def clear(self, conn: BridgeTx) -> None: ...
 
 
 class ProjectionGroup(Protocol):
@@ -52,10 +51,10 @@ class ProjectionGroup(Protocol):
     name: str
 
     async def apply(
-        self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[StoredEvent]
+        self, conn: BridgeTx, members: Sequence[Projection], events: Sequence[StoredEvent]
     ) -> None: ...
 
-    async def clear(self, conn: AsyncConnection) -> None: ...
+    async def clear(self, conn: BridgeTx) -> None: ...
 
 
 def group_of(projection: Projection) -> ProjectionGroup | None:
@@ -76,37 +75,36 @@ class RebuildProgress:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-# A step's checkpoint statements go straight to asyncpg (``DriverSql``): one of each per
-# step, and the live loop steps after every batch its service logs.
-_LOCK_CHECKPOINTS = DriverSql(
+# A step's checkpoint statements: one of each per step, and the live loop steps after every
+# batch its service logs.
+_LOCK_CHECKPOINTS = (
     "SELECT name, position FROM projection_checkpoints "
     "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
 )
-_MOVE_CHECKPOINT = DriverSql(
+_MOVE_CHECKPOINT = (
     "UPDATE projection_checkpoints SET position = :p, updated_at = now() WHERE name = :n"
 )
-_MOVE_CHECKPOINTS = DriverSql(
+_MOVE_CHECKPOINTS = (
     "UPDATE projection_checkpoints SET position = :p, updated_at = now() "
     "WHERE name = ANY(CAST(:ns AS text[])) AND position < :p"
 )
 
+_INSERT_CHECKPOINTS = (
+    "INSERT INTO projection_checkpoints (name) "
+    "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
+)
 
-async def _lock_checkpoints(conn: AsyncConnection, names: Sequence[str]) -> dict[str, int]:
+
+async def _lock_checkpoints(tx: Tx, names: Sequence[str]) -> dict[str, int]:
     """Lock the checkpoints of ``names`` (in name order) and return their positions.
 
     One statement once the rows exist (every step after the first); a missing row is
     inserted first, then all are locked again."""
     ordered = sorted(names)
-    rows = await _LOCK_CHECKPOINTS.fetch(conn, {"ns": ordered})
+    rows = await tx.fetch(_LOCK_CHECKPOINTS, ns=ordered)
     if len(rows) < len(ordered):
-        await conn.execute(
-            text(
-                "INSERT INTO projection_checkpoints (name) "
-                "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
-            ),
-            {"ns": ordered},
-        )
-        rows = await _LOCK_CHECKPOINTS.fetch(conn, {"ns": ordered})
+        await tx.execute(_INSERT_CHECKPOINTS, ns=ordered)
+        rows = await tx.fetch(_LOCK_CHECKPOINTS, ns=ordered)
     return {str(n): int(p or 0) for n, p in rows}
 
 
@@ -188,13 +186,13 @@ class ProjectionRunner:
         if name in self._members:
             return await self.step_many(self._members[name], limit)
         projection = self.projections[name]
-        async with self.engine.connect() as conn, conn.begin():
+        async with transaction(self.engine) as conn:
             positions = await _lock_checkpoints(conn, [name])
             events = await self.source(conn, positions[name], limit)
             if not events:
                 return 0
             await projection.apply(conn, events)
-            await _MOVE_CHECKPOINT.execute(conn, {"p": events[-1].position, "n": name})
+            await conn.execute(_MOVE_CHECKPOINT, p=events[-1].position, n=name)
         metrics.PROJECTION_POSITION.labels(self.service, name).set(events[-1].position)
         return len(events)
 
@@ -210,7 +208,7 @@ class ProjectionRunner:
         for n in names:
             wanted.update(self._members.get(n, ()))
         ordered = sorted(wanted)  # one lock order for every caller: no deadlocks
-        async with self.engine.connect() as conn, conn.begin():
+        async with transaction(self.engine) as conn:
             positions = await _lock_checkpoints(conn, ordered)
             groups: dict[int, tuple[ProjectionGroup, list[str]]] = {}
             singles: list[str] = []
@@ -245,21 +243,19 @@ class ProjectionRunner:
                 mine = after(positions[n])
                 if mine:
                     await self.projections[n].apply(conn, mine)
-            await _MOVE_CHECKPOINTS.execute(conn, {"p": last, "ns": ordered})
+            await conn.execute(_MOVE_CHECKPOINTS, p=last, ns=ordered)
         for n in ordered:
             metrics.PROJECTION_POSITION.labels(self.service, n).set(last)
         return len(events)
 
     async def _reset(
-        self, conn: AsyncConnection, names: Sequence[str], group: ProjectionGroup | None = None
+        self, conn: BridgeTx, names: Sequence[str], group: ProjectionGroup | None = None
     ) -> None:
         """Clear ``names`` (and their group's shared state) and move them back to 0."""
         await conn.execute(
-            text(
-                "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
-                "WHERE name = ANY(CAST(:ns AS text[]))"
-            ),
-            {"ns": list(names)},
+            "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
+            "WHERE name = ANY(CAST(:ns AS text[]))",
+            ns=list(names),
         )
         if group is not None:
             await group.clear(conn)
@@ -279,21 +275,9 @@ class ProjectionRunner:
         progress = {n: RebuildProgress(n, "running", started_at=started) for n in ordered}
         self.progress.update(progress)
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                await conn.execute(
-                    text(
-                        "INSERT INTO projection_checkpoints (name) "
-                        "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
-                    ),
-                    {"ns": ordered},
-                )
-                await conn.execute(
-                    text(
-                        "SELECT name FROM projection_checkpoints "
-                        "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
-                    ),
-                    {"ns": ordered},
-                )
+            async with transaction(self.engine) as conn:
+                await conn.execute(_INSERT_CHECKPOINTS, ns=ordered)
+                await conn.fetch(_LOCK_CHECKPOINTS, ns=ordered)
                 cleared: set[int] = set()
                 await self._reset(conn, ordered)
                 for n in ordered:
@@ -329,9 +313,9 @@ class ProjectionRunner:
         return total
 
     async def checkpoint(self, name: str) -> int:
-        async with self.engine.connect() as conn:
-            value = await conn.scalar(
-                text("SELECT position FROM projection_checkpoints WHERE name = :n"), {"n": name}
+        async with connect(self.engine) as conn:
+            value = await conn.fetchval(
+                "SELECT position FROM projection_checkpoints WHERE name = :n", n=name
             )
         return int(value or 0)
 
@@ -343,17 +327,15 @@ class ProjectionRunner:
             return (await self.rebuild_many([name]))[name]
         progress = self.progress[name] = RebuildProgress(name, "running", started_at=time.time())
         try:
-            async with self.engine.connect() as conn, conn.begin():
+            async with transaction(self.engine) as conn:
                 await conn.execute(
-                    text(
-                        "INSERT INTO projection_checkpoints (name) VALUES (:n) "
-                        "ON CONFLICT (name) DO UPDATE SET position = 0, updated_at = now()"
-                    ),
-                    {"n": name},
+                    "INSERT INTO projection_checkpoints (name) VALUES (:n) "
+                    "ON CONFLICT (name) DO UPDATE SET position = 0, updated_at = now()",
+                    n=name,
                 )
-                await conn.scalar(
-                    text("SELECT position FROM projection_checkpoints WHERE name = :n FOR UPDATE"),
-                    {"n": name},
+                await conn.fetchval(
+                    "SELECT position FROM projection_checkpoints WHERE name = :n FOR UPDATE",
+                    n=name,
                 )
                 await self.projections[name].clear(conn)
                 progress.total = await self.head(conn)

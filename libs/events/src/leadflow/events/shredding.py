@@ -20,10 +20,9 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.envelope import Envelope
+from leadflow.events.sql import AnyConnection, as_tx
 
 SEALED = "_sealed"
 LEAD_KEYS_DDL = """
@@ -112,7 +111,7 @@ def strip(
 
 
 async def ensure_keys(
-    conn: AsyncConnection, lead_ids: list[uuid.UUID]
+    conn: AnyConnection, lead_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, bytes | None]:
     """Keys of these leads, creating missing ones (one round trip for the whole batch).
 
@@ -121,9 +120,8 @@ async def ensure_keys(
     if not lead_ids:
         return {}
     ids = list(dict.fromkeys(lead_ids))
-    rows = await conn.execute(
-        text(
-            """
+    rows = await as_tx(conn).fetch(
+        """
             WITH wanted AS (
                 SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS bytea[]))
                     AS w(lead_id, key)
@@ -136,9 +134,9 @@ async def ensure_keys(
             SELECT lead_id, key FROM inserted
             UNION ALL
             SELECT k.lead_id, k.key FROM lead_keys k JOIN wanted w USING (lead_id)
-            """
-        ),
-        {"ids": ids, "keys": [new_key() for _ in ids]},
+            """,
+        ids=ids,
+        keys=[new_key() for _ in ids],
     )
     keys: dict[uuid.UUID, bytes | None] = {}
     for lead_id, key in rows:
@@ -146,16 +144,15 @@ async def ensure_keys(
     return keys
 
 
-async def shred(conn: AsyncConnection, lead_ids: list[uuid.UUID], now: datetime) -> None:
+async def shred(conn: AnyConnection, lead_ids: list[uuid.UUID], now: datetime) -> None:
     """Forget these leads' keys for good: a tombstone row with no key, so nothing personal
     is sealed (or readable) for them again."""
-    await conn.execute(
-        text(
-            "INSERT INTO lead_keys (lead_id, key, erased_at) "
-            "SELECT id, NULL, :now FROM unnest(CAST(:ids AS uuid[])) AS id "
-            "ON CONFLICT (lead_id) DO UPDATE SET key = NULL, erased_at = :now"
-        ),
-        {"ids": list(lead_ids), "now": now},
+    await as_tx(conn).execute(
+        "INSERT INTO lead_keys (lead_id, key, erased_at) "
+        "SELECT id, NULL, CAST(:now AS timestamptz) FROM unnest(CAST(:ids AS uuid[])) AS id "
+        "ON CONFLICT (lead_id) DO UPDATE SET key = NULL, erased_at = :now",
+        ids=list(lead_ids),
+        now=now,
     )
 
 
@@ -167,7 +164,7 @@ class LeadKeyCodec:
     """The kernel's ``PayloadCodec`` for a service's event log: personal fields sealed."""
 
     async def encode(
-        self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any]
+        self, tx: AnyConnection, envelope: Envelope, data: dict[str, Any]
     ) -> dict[str, Any]:
         fields = frozenset(envelope.payload.personal_fields)
         if not fields or not _has_personal(data, fields):
@@ -176,19 +173,17 @@ class LeadKeyCodec:
         if keys is not None and envelope.lead_id in keys:
             key = keys[envelope.lead_id]
         else:
-            key = (await ensure_keys(conn, [envelope.lead_id]))[envelope.lead_id]
+            key = (await ensure_keys(tx, [envelope.lead_id]))[envelope.lead_id]
         placeholders = envelope.payload.erased_placeholders
         if key is None:  # erased: nothing personal is stored any more
             return strip(data, fields, placeholders)
         return seal(key, envelope.event_id, data, fields, placeholders)
 
     async def decode(
-        self, conn: AsyncConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
+        self, tx: AnyConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
     ) -> dict[str, Any]:
         if SEALED not in data:
             return data
         # Always asked of the database: a key cached here could outlive an erasure.
-        key = await conn.scalar(
-            text("SELECT key FROM lead_keys WHERE lead_id = :id"), {"id": lead_id}
-        )
+        key = await as_tx(tx).fetchval("SELECT key FROM lead_keys WHERE lead_id = :id", id=lead_id)
         return unseal(bytes(key) if key is not None else None, data)

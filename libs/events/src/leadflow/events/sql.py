@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequenc
 from typing import Any, TypeVar, overload
 
 import asyncpg
-from sqlalchemy import CursorResult, Executable
+from sqlalchemy import Connection, CursorResult, Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.util.typing import TupleAny, Unpack
 
@@ -35,7 +35,16 @@ from leadflow.events.errors import (
 
 T = TypeVar("T")
 
-__all__ = ["BridgeTx", "Compiled", "Row", "Tx", "compile_named", "translate_error"]
+__all__ = [
+    "AnyConnection",
+    "BridgeTx",
+    "Compiled",
+    "Row",
+    "Tx",
+    "as_tx",
+    "compile_named",
+    "translate_error",
+]
 
 
 # -- named parameters ----------------------------------------------------------------------
@@ -355,15 +364,15 @@ class Tx:
 
 
 class BridgeTx(Tx, AsyncConnection):
-    """Stage 1 only (gone with stage 2): what ``kit.connect()`` and ``kit.snapshot()``
-    yield while services still convert: a ``Tx`` that is also the SQLAlchemy
-    ``AsyncConnection`` it rides on, so a module that still passes it to
-    ``conn.execute(text(...), {...})`` (or to a function taking an ``AsyncConnection``)
-    keeps working. ``execute`` of a ``str`` is ``Tx.execute``; of anything else,
-    SQLAlchemy's."""
+    """Stage 1 only (gone with stage 2): every connection the kernel hands out (``uow.conn``
+    and ``uow.tx``, ``kit.connect()``, ``kit.transaction()``, ``kit.snapshot()``) is a
+    ``Tx`` that is also the SQLAlchemy ``AsyncConnection`` it rides on, so a module that
+    still passes it to ``conn.execute(text(...), {...})`` (or to a function taking an
+    ``AsyncConnection``) keeps working while services convert. ``execute`` of a ``str`` is
+    ``Tx.execute``; of anything else, SQLAlchemy's."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        AsyncConnection.__init__(self, engine)
+    def __init__(self, engine: AsyncEngine, sync_connection: Connection | None = None) -> None:
+        AsyncConnection.__init__(self, engine, sync_connection)
         Tx.__init__(self, self)
 
     @overload
@@ -383,3 +392,38 @@ class BridgeTx(Tx, AsyncConnection):
         if isinstance(statement, str):
             return await Tx.execute(self, statement, **params)
         return await AsyncConnection.execute(self, statement, *args, **params)
+
+
+# Stage 1: what the kernel's functions take where a service may still hold a SQLAlchemy
+# connection of its own (stage 2 makes it ``Tx``).
+AnyConnection = Tx | AsyncConnection
+
+
+def as_tx(conn: Tx | AsyncConnection) -> BridgeTx:
+    """Stage 1: ``conn`` as a ``BridgeTx`` (itself if it is one; otherwise a second face of
+    the same SQLAlchemy connection, in the same transaction)."""
+    if isinstance(conn, BridgeTx):
+        return conn
+    if isinstance(conn, AsyncConnection):
+        return BridgeTx(conn.engine, conn.sync_connection)
+    sa_conn = conn._sa_conn
+    if isinstance(sa_conn, BridgeTx):
+        return sa_conn
+    return BridgeTx(sa_conn.engine, sa_conn.sync_connection)
+
+
+@contextlib.asynccontextmanager
+async def connect(engine: AsyncEngine) -> AsyncIterator[BridgeTx]:
+    """A ``Tx`` from ``engine``'s pool in autocommit (stage 1: the kit's engine)."""
+    tx = BridgeTx(engine)
+    async with tx:
+        yield tx
+
+
+@contextlib.asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[BridgeTx]:
+    """A ``Tx`` from ``engine``'s pool in a transaction: committed when the block ends,
+    rolled back if it raises."""
+    tx = BridgeTx(engine)
+    async with tx, tx.begin():
+        yield tx

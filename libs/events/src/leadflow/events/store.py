@@ -14,14 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import asyncpg
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql
 from leadflow.events.envelope import Envelope, json_default, topic_for, utcnow
-from leadflow.events.errors import ConcurrencyError
+from leadflow.events.errors import ConcurrencyError, UniqueViolation
+from leadflow.events.sql import AnyConnection, BridgeTx, as_tx
 
 
 @dataclass(frozen=True)
@@ -35,17 +32,16 @@ class PayloadCodec(Protocol):
     personal fields with a per-lead key here, so erasing the key shreds them)."""
 
     async def encode(
-        self, conn: AsyncConnection, envelope: Envelope, data: dict[str, Any]
+        self, tx: BridgeTx, envelope: Envelope, data: dict[str, Any]
     ) -> dict[str, Any]: ...
 
     async def decode(
-        self, conn: AsyncConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
+        self, tx: BridgeTx, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
     ) -> dict[str, Any]: ...
 
 
-# The hot statement of every service: sent straight to asyncpg (``DriverSql``).
-_INSERT_LOG = DriverSql(
-    """
+# The hot statement of every service.
+_INSERT_LOG = """
     INSERT INTO event_log (event_id, lead_id, stream_version, event_type, schema_version,
                            payload, metadata, occurred_at, recorded_at)
     SELECT * FROM unnest(CAST(:event_ids AS uuid[]), CAST(:lead_ids AS uuid[]),
@@ -54,9 +50,7 @@ _INSERT_LOG = DriverSql(
                          CAST(:metadatas AS jsonb[]), CAST(:occurred AS timestamptz[]),
                          CAST(:recorded AS timestamptz[]))
     """
-)
-_INSERT_LOG_AND_OUTBOX = DriverSql(
-    """
+_INSERT_LOG_AND_OUTBOX = """
     WITH logged AS (
         INSERT INTO event_log (event_id, lead_id, stream_version, event_type, schema_version,
                                payload, metadata, occurred_at, recorded_at)
@@ -76,29 +70,29 @@ _INSERT_LOG_AND_OUTBOX = DriverSql(
     SELECT (SELECT count(*) FROM logged), (SELECT count(*) FROM boxed),
            CASE WHEN :channel <> '' THEN pg_notify(:channel, '') END
     """
-)
-_STREAM_VERSIONS = DriverSql(
+_STREAM_VERSIONS = (
     "SELECT lead_id, max(stream_version) FROM event_log "
     "WHERE lead_id = ANY(CAST(:ids AS uuid[])) GROUP BY lead_id"
 )
 # The lock's one row drives the join, so it is taken even when no lead has events yet.
-_LOCKED_STREAM_VERSIONS = DriverSql(
-    """
+_LOCKED_STREAM_VERSIONS = """
     WITH appenders AS MATERIALIZED (SELECT pg_advisory_xact_lock(hashtext('event_log')))
     SELECT e.lead_id, max(e.stream_version)
     FROM appenders LEFT JOIN event_log e ON e.lead_id = ANY(CAST(:ids AS uuid[]))
     GROUP BY e.lead_id
     """
-)
 _SELECT_COLUMNS = (
     "global_position, event_id, lead_id, stream_version, event_type, schema_version, "
     "payload, metadata, occurred_at, recorded_at"
 )
 # Positions in a row of _SELECT_COLUMNS that the payload codec needs.
 _LEAD_ID, _EVENT_TYPE, _PAYLOAD = 2, 4, 6
-_READ_ALL = DriverSql(
+_READ_ALL = (
     f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE global_position > :after "
     "ORDER BY global_position LIMIT :limit"
+)
+_READ_STREAM = (
+    f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE lead_id = :lead_id ORDER BY stream_version"
 )
 
 
@@ -122,26 +116,24 @@ class EventStore:
         # held to commit) so positions become visible in order and none is ever skipped.
         self.serialize_appends = serialize_appends
 
-    async def stream_version(self, conn: AsyncConnection, lead_id: uuid.UUID) -> int:
-        version = await conn.scalar(
-            text("SELECT max(stream_version) FROM event_log WHERE lead_id = :lead_id"),
-            {"lead_id": lead_id},
+    async def stream_version(self, conn: AnyConnection, lead_id: uuid.UUID) -> int:
+        version = await as_tx(conn).fetchval(
+            "SELECT max(stream_version) FROM event_log WHERE lead_id = :lead_id", lead_id=lead_id
         )
         return int(version or 0)
 
     async def stream_versions(
-        self, conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], *, lock: bool = False
+        self, conn: AnyConnection, lead_ids: Sequence[uuid.UUID], *, lock: bool = False
     ) -> dict[uuid.UUID, int]:
         """Current version per lead (absent: no events yet). With ``lock`` the appenders'
-        advisory lock is taken by the same statement (one round trip, not two). Sent
-        straight to asyncpg: it precedes most appends outside a consumer batch."""
+        advisory lock is taken by the same statement (one round trip, not two)."""
         statement = _LOCKED_STREAM_VERSIONS if lock else _STREAM_VERSIONS
-        rows = await statement.fetch(conn, {"ids": list(lead_ids)})
+        rows = await as_tx(conn).fetch(statement, ids=list(lead_ids))
         return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 
     async def append(
         self,
-        conn: AsyncConnection,
+        conn: AnyConnection,
         events: Sequence[Envelope],
         *,
         expected_versions: Mapping[uuid.UUID, int] | None = None,
@@ -169,6 +161,7 @@ class EventStore:
         """
         if not events:
             return []
+        tx = as_tx(conn)
         by_lead: dict[uuid.UUID, list[Envelope]] = defaultdict(list)
         for event in events:
             by_lead[event.lead_id].append(event)
@@ -177,7 +170,7 @@ class EventStore:
         current = {lead: known[lead] for lead in by_lead if lead in known}
         to_read = [lead for lead in by_lead if expected_at.get(lead) != 0 and lead not in known]
         if to_read or self.serialize_appends:
-            current.update(await self.stream_versions(conn, to_read, lock=self.serialize_appends))
+            current.update(await self.stream_versions(tx, to_read, lock=self.serialize_appends))
         for lead_id, expected in expected_at.items():
             if current.get(lead_id, 0) != expected:
                 raise ConcurrencyError(lead_id, expected)
@@ -188,14 +181,12 @@ class EventStore:
             version = next_version.get(event.lead_id, 0) + 1
             next_version[event.lead_id] = version
             stored.append(event.with_position(version, now))
-        await self._write(conn, stored, notify=notify)
+        await self._write(tx, stored, notify=notify)
         if known_versions is not None and not self.serialize_appends:
             known_versions.update((lead, next_version[lead]) for lead in by_lead)
         return stored
 
-    async def _write(
-        self, conn: AsyncConnection, stored: list[Envelope], *, notify: bool = True
-    ) -> None:
+    async def _write(self, tx: BridgeTx, stored: list[Envelope], *, notify: bool = True) -> None:
         """Event log, outbox and the relay's wake-up in ONE statement (one round trip)."""
         payloads: list[str] = []
         values: list[bytes] = []  # the records' (before the codec: Kafka has them in clear)
@@ -204,7 +195,7 @@ class EventStore:
             if self.publish:
                 values.append(event.to_json(payload=data))
             if self.codec is not None:
-                data = await self.codec.encode(conn, event, data)
+                data = await self.codec.encode(tx, event, data)
             payloads.append(orjson.dumps(data).decode())
         params: dict[str, Any] = {
             "event_ids": [e.event_id for e in stored],
@@ -230,40 +221,36 @@ class EventStore:
                 }
             )
         try:
-            await statement.execute(conn, params)
-        except asyncpg.UniqueViolationError as exc:
-            if exc.constraint_name == "event_log_stream_version_unique":
+            await tx.execute(statement, **params)
+        except UniqueViolation as exc:
+            if exc.constraint == "event_log_stream_version_unique":
                 raise ConcurrencyError(stored[0].lead_id, None) from exc
             raise
 
-    async def read_stream(self, conn: AsyncConnection, lead_id: uuid.UUID) -> list[Envelope]:
-        rows = await conn.execute(
-            text(
-                f"SELECT {_SELECT_COLUMNS} FROM event_log WHERE lead_id = :lead_id "
-                "ORDER BY stream_version"
-            ),
-            {"lead_id": lead_id},
-        )
-        return [stored.envelope for stored in await self._decode(conn, rows.all())]
+    async def read_stream(self, conn: AnyConnection, lead_id: uuid.UUID) -> list[Envelope]:
+        tx = as_tx(conn)
+        rows = await tx.fetch(_READ_STREAM, lead_id=lead_id)
+        return [stored.envelope for stored in await self._decode(tx, rows)]
 
     async def read_all(
-        self, conn: AsyncConnection, after_position: int = 0, limit: int = 1000
+        self, conn: AnyConnection, after_position: int = 0, limit: int = 1000
     ) -> list[StoredEvent]:
-        rows = await _READ_ALL.fetch(conn, {"after": after_position, "limit": limit})
-        return await self._decode(conn, rows)
+        tx = as_tx(conn)
+        rows = await tx.fetch(_READ_ALL, after=after_position, limit=limit)
+        return await self._decode(tx, rows)
 
-    async def head_position(self, conn: AsyncConnection) -> int:
+    async def head_position(self, conn: AnyConnection) -> int:
         return int(
-            await conn.scalar(text("SELECT coalesce(max(global_position), 0) FROM event_log"))
+            await as_tx(conn).fetchval("SELECT coalesce(max(global_position), 0) FROM event_log")
         )
 
-    async def _decode(self, conn: AsyncConnection, rows: Sequence[Any]) -> list[StoredEvent]:
-        """Rows of ``_SELECT_COLUMNS`` (asyncpg's or SQLAlchemy's) as events."""
+    async def _decode(self, tx: BridgeTx, rows: Sequence[Any]) -> list[StoredEvent]:
+        """Rows of ``_SELECT_COLUMNS`` as events."""
         if self.codec is None:
             return [stored_event(row, row[_PAYLOAD]) for row in rows]
         decoded: list[StoredEvent] = []
         for row in rows:
-            payload = await self.codec.decode(conn, row[_LEAD_ID], row[_EVENT_TYPE], row[_PAYLOAD])
+            payload = await self.codec.decode(tx, row[_LEAD_ID], row[_EVENT_TYPE], row[_PAYLOAD])
             decoded.append(stored_event(row, payload))
         return decoded
 

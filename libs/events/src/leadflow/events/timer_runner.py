@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
 from leadflow.events.faults import is_transient
+from leadflow.events.sql import BridgeTx, Tx, transaction
 from leadflow.events.timers import Timer
 from leadflow.events.uow import TimerHandler, UnitOfWork
 from leadflow.events.waiting import wait_event
@@ -24,7 +24,7 @@ from leadflow.events.waiting import wait_event
 log = logging.getLogger("leadflow.timers")
 
 
-UowFactory = Callable[[AsyncConnection], UnitOfWork]
+UowFactory = Callable[[BridgeTx], UnitOfWork]
 
 
 class TimerRunner:
@@ -35,7 +35,7 @@ class TimerRunner:
         engine: AsyncEngine,
         handlers: Mapping[str, TimerHandler],
         clock: Clock,
-        make_uow: Callable[[AsyncConnection, Any], Awaitable[UnitOfWork]],
+        make_uow: Callable[[BridgeTx, Any], Awaitable[UnitOfWork]],
         *,
         service: str,
         poll_seconds: float = 0.5,
@@ -102,46 +102,34 @@ class TimerRunner:
         except _SweepFailed:
             return await self._sweep_one_by_one()
 
-    async def _claim(self, conn: AsyncConnection) -> list[Any]:
-        return list(
-            (
-                await conn.execute(
-                    text(
-                        """
-                        SELECT key, kind, due_at, payload, lead_id, attempts FROM timers
-                        WHERE due_at <= :now ORDER BY due_at, key LIMIT :batch
-                        FOR UPDATE SKIP LOCKED
-                        """
-                    ),
-                    {"now": self.clock.now(), "batch": self.batch},
-                )
-            ).all()
+    async def _claim(self, tx: Tx) -> list[Any]:
+        return await tx.fetch(
+            """
+            SELECT key, kind, due_at, payload, lead_id, attempts FROM timers
+            WHERE due_at <= :now ORDER BY due_at, key LIMIT :batch
+            FOR UPDATE SKIP LOCKED
+            """,
+            now=self.clock.now(),
+            batch=self.batch,
         )
 
     async def _sweep_together(self) -> int:
-        async with self.engine.connect() as conn:
-            transaction = await conn.begin()
+        async with transaction(self.engine) as tx:
+            rows = await self._claim(tx)
+            if not rows:
+                return 0
+            timers = [_timer(row) for row in rows]
             try:
-                rows = await self._claim(conn)
-                if not rows:
-                    await transaction.commit()
-                    return 0
-                timers = [_timer(row) for row in rows]
-                try:
-                    uow = await self.make_uow(conn, None)
-                    for timer in timers:
-                        await self._fire(timer, uow)
-                    await uow.flush()
-                except Exception as exc:
-                    if is_transient(exc):
-                        raise
-                    log.warning("a timer of the batch failed (%r); firing one by one", exc)
-                    raise _SweepFailed from exc
-                await self._record_fired(conn, timers)
-                await transaction.commit()
-            except BaseException:
-                await transaction.rollback()
-                raise
+                uow = await self.make_uow(tx, None)
+                for timer in timers:
+                    await self._fire(timer, uow)
+                await uow.flush()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                log.warning("a timer of the batch failed (%r); firing one by one", exc)
+                raise _SweepFailed from exc
+            await self._record_fired(tx, timers)
         self._applied([uow])
         for timer in timers:
             metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
@@ -150,27 +138,27 @@ class TimerRunner:
     async def _sweep_one_by_one(self) -> int:
         now = self.clock.now()
         fired: list[UnitOfWork] = []
-        async with self.engine.connect() as conn, conn.begin():
-            rows = await self._claim(conn)
+        async with transaction(self.engine) as tx:
+            rows = await self._claim(tx)
             for row in rows:
                 timer = _timer(row)
                 try:
-                    async with conn.begin_nested():
-                        uow = await self.make_uow(conn, None)
+                    async with tx.savepoint():
+                        uow = await self.make_uow(tx, None)
                         await self._fire(timer, uow)
                         await uow.flush()
-                        await self._record_fired(conn, [timer])
+                        await self._record_fired(tx, [timer])
                     fired.append(uow)
                     metrics.TIMERS_FIRED.labels(self.service, timer.kind).inc()
                 except Exception as exc:
                     log.exception("timer %s failed", timer.key)
-                    backoff = timedelta(seconds=min(3600, 2 ** min(row.attempts + 1, 12)))
-                    await conn.execute(
-                        text(
-                            "UPDATE timers SET attempts = attempts + 1, last_error = :err, "
-                            "due_at = :due WHERE key = :key"
-                        ),
-                        {"err": repr(exc)[:2000], "due": now + backoff, "key": timer.key},
+                    backoff = timedelta(seconds=min(3600, 2 ** min(row["attempts"] + 1, 12)))
+                    await tx.execute(
+                        "UPDATE timers SET attempts = attempts + 1, last_error = :err, "
+                        "due_at = :due WHERE key = :key",
+                        err=repr(exc)[:2000],
+                        due=now + backoff,
+                        key=timer.key,
                     )
         self._applied(fired)
         return len(rows)
@@ -188,30 +176,25 @@ class TimerRunner:
             return
         await handler(timer, uow)
 
-    async def _record_fired(self, conn: AsyncConnection, timers: list[Timer]) -> None:
+    async def _record_fired(self, tx: Tx, timers: list[Timer]) -> None:
         """Delete the fired rows (unless a handler moved the same key later) and record them."""
-        params = {
-            "keys": [t.key for t in timers],
-            "kinds": [t.kind for t in timers],
-            "leads": [t.lead_id for t in timers],
-            "dues": [t.due_at for t in timers],
-        }
-        await conn.execute(
-            text(
-                """
-                WITH fired AS (
-                    SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]),
-                                         CAST(:leads AS uuid[]), CAST(:dues AS timestamptz[]))
-                        AS f(key, kind, lead_id, due_at)
-                ), gone AS (
-                    DELETE FROM timers t USING fired f
-                    WHERE t.key = f.key AND t.due_at = f.due_at
-                )
-                INSERT INTO fired_timers (key, kind, lead_id, due_at)
-                SELECT key, kind, lead_id, due_at FROM fired ON CONFLICT DO NOTHING
-                """
-            ),
-            params,
+        await tx.execute(
+            """
+            WITH fired AS (
+                SELECT * FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]),
+                                     CAST(:leads AS uuid[]), CAST(:dues AS timestamptz[]))
+                    AS f(key, kind, lead_id, due_at)
+            ), gone AS (
+                DELETE FROM timers t USING fired f
+                WHERE t.key = f.key AND t.due_at = f.due_at
+            )
+            INSERT INTO fired_timers (key, kind, lead_id, due_at)
+            SELECT key, kind, lead_id, due_at FROM fired ON CONFLICT DO NOTHING
+            """,
+            keys=[t.key for t in timers],
+            kinds=[t.kind for t in timers],
+            leads=[t.lead_id for t in timers],
+            dues=[t.due_at for t in timers],
         )
 
 
@@ -220,4 +203,4 @@ class _SweepFailed(Exception):
 
 
 def _timer(row: Any) -> Timer:
-    return Timer(row.key, row.kind, row.due_at, row.payload or {}, row.lead_id)
+    return Timer(row["key"], row["kind"], row["due_at"], row["payload"] or {}, row["lead_id"])

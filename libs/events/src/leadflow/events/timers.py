@@ -15,10 +15,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from leadflow.events.db import DriverSql
+from leadflow.events.sql import Tx
 
 log = logging.getLogger("leadflow.timers")
 
@@ -46,9 +44,8 @@ _SCHEDULE_ROWS = """
         due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL
 """
 _CANCEL_ROWS = "DELETE FROM timers WHERE key = ANY(CAST(:{p}keys AS text[]))"
-# Both are on every consumer batch that moves a timer: sent straight to asyncpg.
-_SCHEDULE = DriverSql(_SCHEDULE_ROWS.format(p=""))
-_CANCEL = DriverSql(_CANCEL_ROWS.format(p=""))
+_SCHEDULE = _SCHEDULE_ROWS.format(p="")
+_CANCEL = _CANCEL_ROWS.format(p="")
 
 
 def _schedule_params(timers: Sequence[Timer], prefix: str = "") -> dict[str, Any]:
@@ -82,8 +79,8 @@ def timer_writes(
 class Timers:
     """Schedule and cancel timers inside the caller's transaction."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.conn = conn
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
         # The earliest due time scheduled through this unit of work: the runner is woken
         # after commit only when that is sooner than its next poll.
         self.soonest: datetime | None = None
@@ -104,7 +101,7 @@ class Timers:
         if not timers:
             return
         self.note_scheduled(t.due_at for t in timers)
-        await _SCHEDULE.execute(self.conn, _schedule_params(timers))
+        await self.tx.execute(_SCHEDULE, **_schedule_params(timers))
 
     def note_scheduled(self, due_times: Iterable[datetime]) -> None:
         """Record timers written in this transaction; a service that writes its timers
@@ -120,20 +117,15 @@ class Timers:
         """Delete timers by key in one statement; returns how many existed."""
         if not keys:
             return 0
-        status = await _CANCEL.execute(self.conn, {"keys": list(keys)})
-        return int(status.rsplit(" ", 1)[-1])
+        return await self.tx.execute(_CANCEL, keys=list(keys))
 
     async def cancel_prefix(self, prefix: str) -> int:
-        result = await self.conn.execute(
-            text("DELETE FROM timers WHERE key LIKE :p"), {"p": prefix.replace("%", r"\%") + "%"}
+        return await self.tx.execute(
+            "DELETE FROM timers WHERE key LIKE :p", p=prefix.replace("%", r"\%") + "%"
         )
-        return int(result.rowcount or 0)
 
     async def get(self, key: str) -> Timer | None:
-        row = (
-            await self.conn.execute(
-                text("SELECT key, kind, due_at, payload, lead_id FROM timers WHERE key = :key"),
-                {"key": key},
-            )
-        ).first()
+        row = await self.tx.fetchrow(
+            "SELECT key, kind, due_at, payload, lead_id FROM timers WHERE key = :key", key=key
+        )
         return Timer(row.key, row.kind, row.due_at, row.payload, row.lead_id) if row else None

@@ -10,11 +10,9 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, EventPayload, is_historical
-from leadflow.events.sql import Tx
+from leadflow.events.sql import AnyConnection, BridgeTx, Tx, as_tx
 from leadflow.events.store import EventStore
 from leadflow.events.timers import Timer, Timers
 
@@ -33,22 +31,27 @@ class UnitOfWork:
 
     def __init__(
         self,
-        conn: AsyncConnection,
+        conn: AnyConnection,
         store: EventStore,
         clock: Clock,
         causation: Envelope | None = None,
         *,
         notify_relay: bool = True,
     ) -> None:
-        self.conn = conn  # stage 1 only: SQLAlchemy's connection, until every service uses ``tx``
-        self.tx = Tx(conn)
+        # (None: a unit of work without a database, in pure tests of its bookkeeping)
+        bridge = as_tx(conn) if conn is not None else cast(BridgeTx, None)
+        # The transaction every statement of this unit of work runs in.
+        self.tx: Tx = bridge
+        # Stage 1 only (issue #25): the same object as SQLAlchemy's connection, until every
+        # service uses ``tx``.
+        self.conn: BridgeTx = bridge
         self.store = store
         self.clock = clock
         # False when whoever commits this unit of work wakes the outbox relay in-process
         # afterwards (its own process runs the active relay): no NOTIFY, which would wake
         # every listening session of the database.
         self.notify_relay = notify_relay
-        self.timers = Timers(conn)
+        self.timers = Timers(bridge)
         self.causation = causation
         self.appended: list[Envelope] = []
         self._pending: list[Envelope] = []
@@ -140,7 +143,7 @@ class UnitOfWork:
         self._pending, self._expected = [], {}
         self._pending_leads = set()
         stored = await self.store.append(
-            self.conn,
+            self.tx,
             pending,
             expected_versions=expected,
             known_versions=self.known_versions,
@@ -151,13 +154,13 @@ class UnitOfWork:
 
     async def read_stream(self, lead_id: uuid.UUID) -> list[Envelope]:
         await self.flush()
-        return await self.store.read_stream(self.conn, lead_id)
+        return await self.store.read_stream(self.tx, lead_id)
 
     async def stream_version(self, lead_id: uuid.UUID) -> int:
         await self.flush()
         if self.known_versions is not None and lead_id in self.known_versions:
             return self.known_versions[lead_id]
-        return await self.store.stream_version(self.conn, lead_id)
+        return await self.store.stream_version(self.tx, lead_id)
 
 
 Handler = Callable[[Envelope, UnitOfWork], Awaitable[None]]
