@@ -23,6 +23,20 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from leadflow.console import domain, store
+from leadflow.console.commands import (
+    ChangeUser,
+    CommandRefused,
+    CreateUser,
+    DeleteUser,
+    SignIn,
+    decide_change_user,
+    decide_create_user,
+    decide_delete_user,
+    decide_sign_in,
+    decide_sign_in_allowed,
+    email_taken,
+    unknown_user,
+)
 from leadflow.console.keys import ALGORITHM, SigningKey
 from leadflow.console.rep_email import default_rep_email
 from leadflow.console.settings import ConsoleSettings
@@ -84,16 +98,6 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="seconds")
 
 
-def _invalid_grant(detail: str) -> Problem:
-    return Problem(
-        401,
-        "Unauthorized",
-        detail,
-        headers={"WWW-Authenticate": "Bearer"},
-        extra={"error": "invalid_grant"},
-    )
-
-
 @router.post(
     "/v1/auth/token",
     tags=["sign-in"],
@@ -109,33 +113,32 @@ async def issue_token(
 ) -> TokenOut:
     s = settings_of(kit)
     now = kit.clock.now()
-    window = timedelta(seconds=s.console_login_window_seconds)
-    user_key = f"user:{username.strip().lower()}"
-    ip_key = f"ip:{request.client.host if request.client else 'unknown'}"
-    async with kit.connect() as conn:
-        seen = await store.failures(conn, [user_key, ip_key], now - window)
-    waits = [
-        domain.retry_after(seen[user_key], s.console_login_max_failures, window, now),
-        domain.retry_after(seen[ip_key], s.console_login_ip_max_failures, window, now),
-    ]
-    wait = max((w for w in waits if w is not None), default=None)
-    if wait is not None:
-        raise Problem(
-            429,
-            "Too many sign-in attempts",
-            "too many failed sign-ins; try again later",
-            headers={"Retry-After": str(int(wait + 0.999))},
-        )
-    async with kit.connect() as conn:
-        found = await store.credentials_of(conn, username.strip())
+    cmd = SignIn(
+        user_key=f"user:{username.strip().lower()}",
+        ip_key=f"ip:{request.client.host if request.client else 'unknown'}",
+        now=now,
+        window=timedelta(seconds=s.console_login_window_seconds),
+        max_failures=s.console_login_max_failures,
+        ip_max_failures=s.console_login_ip_max_failures,
+    )
+    async with kit.connect() as tx:
+        seen = await store.failures(tx, cmd.keys, now - cmd.window)
+    try:
+        decide_sign_in_allowed(cmd, seen)
+    except CommandRefused as refusal:
+        raise refused(refusal) from None
+    async with kit.connect() as tx:
+        found = await store.credentials_of(tx, username.strip())
     ok = await password_matches(found[1] if found else _DUMMY_HASH, password)
+    outcome = decide_sign_in(cmd, ok and found is not None)
     async with kit.unit_of_work() as uow:
-        if not ok or found is None:
-            await store.record_failure(uow.tx, [user_key, ip_key], now)
-        else:
-            await store.forget_failures(uow.tx, user_key, now - window)
-    if not ok or found is None:
-        raise _invalid_grant("wrong e-mail or password")
+        if outcome.record_failures:
+            await store.record_failure(uow.tx, list(outcome.record_failures), now)
+        if outcome.forget_failures_of is not None and outcome.forget_before is not None:
+            await store.forget_failures(uow.tx, outcome.forget_failures_of, outcome.forget_before)
+    if outcome.refusal is not None:
+        raise refused(outcome.refusal)
+    assert found is not None  # granted: the password matched a stored user's
     user = found[0]
     key = signing_key(kit)
     ttl = timedelta(seconds=s.console_access_ttl_seconds)
@@ -194,22 +197,14 @@ class UserPatch(BaseModel):
     rep_id: RepId | None = None
 
 
-def _check_roles(roles: list[str], rep_id: str | None) -> None:
-    errors = domain.role_errors(roles, rep_id)
-    if errors:
-        raise Problem.invalid_fields(errors)
-
-
-def _unknown(user_id: uuid.UUID) -> Problem:
-    return Problem(404, "Unknown user", f"no user {user_id}")
-
-
-def _taken(email: str) -> Problem:
+def refused(refusal: CommandRefused) -> Problem:
     return Problem(
-        409,
-        "E-mail taken",
-        f"a user with e-mail {email} exists",
-        errors=[{"field": "email", "message": "already used by another user"}],
+        refusal.status,
+        refusal.title,
+        refusal.detail,
+        errors=refusal.errors or None,
+        extra=refusal.extra or None,
+        headers=refusal.headers or None,
     )
 
 
@@ -218,20 +213,23 @@ users = APIRouter(tags=["users"], dependencies=[requires(Permission.USERS)])
 
 @users.post("/v1/users", status_code=201, summary="Create a user")
 async def create_user(kit: KitDep, body: UserIn) -> JSONResponse:
-    roles = sorted(set(body.roles))
-    _check_roles(roles, body.rep_id)
+    cmd = CreateUser(body.email, body.name, tuple(body.roles), body.rep_id)
+    try:
+        roles = decide_create_user(cmd)
+    except CommandRefused as refusal:
+        raise refused(refusal) from None
     password_hash = await hash_password(body.password)
     async with kit.unit_of_work() as uow:
         user = await store.insert_user(
             uow.tx,
-            email=body.email,
-            name=body.name,
+            email=cmd.email,
+            name=cmd.name,
             password_hash=password_hash,
-            roles=roles,
-            rep_id=body.rep_id,
+            roles=list(roles),
+            rep_id=cmd.rep_id,
         )
     if user is None:
-        raise _taken(body.email)
+        raise refused(email_taken(cmd.email))
     out = user.public()
     if user.rep_id:
         out["rep_email"] = await default_rep_email(settings_of(kit), user.rep_id, user.email)
@@ -250,42 +248,41 @@ async def get_user(kit: KitDep, user_id: uuid.UUID) -> dict[str, Any]:
     async with kit.connect() as conn:
         user = await store.get_user(conn, user_id)
     if user is None:
-        raise _unknown(user_id)
+        raise refused(unknown_user(user_id))
     return user.public()
 
 
 @users.patch("/v1/users/{user_id}", summary="Change a user's e-mail, name, password, roles")
 async def patch_user(kit: KitDep, user_id: uuid.UUID, body: UserPatch) -> dict[str, Any]:
     given = body.model_dump(exclude_unset=True)
-    for field in ("email", "password", "roles"):
-        if field in given and given[field] is None:
-            raise Problem.invalid_fields([{"field": field, "message": "may not be null"}])
     changes: dict[str, Any] = {k: v for k, v in given.items() if k != "password"}
     if "password" in given:
-        changes["password_hash"] = await hash_password(given["password"])
-    if "roles" in changes:
-        changes["roles"] = sorted(set(changes["roles"]))
+        password = given["password"]
+        changes["password_hash"] = None if password is None else await hash_password(password)
+    cmd = ChangeUser(user_id, changes)
     try:
         async with kit.unit_of_work() as uow:
             current = await store.get_user(uow.tx, user_id)
-            if current is None:
-                raise _unknown(user_id)
-            roles = changes.get("roles", list(current.roles))
-            rep_id = changes.get("rep_id", current.rep_id)
-            _check_roles(roles, rep_id)
-            updated = await store.update_user(uow.tx, user_id, changes) if changes else current
+            columns = decide_change_user(cmd, current)
+            assert current is not None  # decide refuses an unknown user
+            updated = await store.update_user(uow.tx, user_id, columns) if columns else current
+    except CommandRefused as refusal:
+        raise refused(refusal) from None
     except UniqueViolation:
-        raise _taken(str(given.get("email"))) from None
+        raise refused(email_taken(str(given.get("email")))) from None
     assert updated is not None
     out = updated.public()
-    if updated.rep_id and ("rep_id" in changes or "email" in changes):
+    if updated.rep_id and ("rep_id" in columns or "email" in columns):
         out["rep_email"] = await default_rep_email(settings_of(kit), updated.rep_id, updated.email)
     return out
 
 
 @users.delete("/v1/users/{user_id}", status_code=204, summary="Delete a user")
 async def delete_user(kit: KitDep, user_id: uuid.UUID) -> Response:
-    async with kit.unit_of_work() as uow:
-        if not await store.delete_user(uow.tx, user_id):
-            raise _unknown(user_id)
+    cmd = DeleteUser(user_id)
+    try:
+        async with kit.unit_of_work() as uow:
+            decide_delete_user(cmd, await store.delete_user(uow.tx, cmd.user_id))
+    except CommandRefused as refusal:
+        raise refused(refusal) from None
     return Response(status_code=204)
