@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.access import Permission
 from leadflow.events.catalogue.sla import ProcessPublished
@@ -31,6 +30,7 @@ from leadflow.events.process import (
 )
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import SlaPolicy
+from leadflow.sla_monitor.store.policies import DocumentConnection
 
 # -- pure -----------------------------------------------------------------------------
 
@@ -76,12 +76,12 @@ def parse_definition(data: Mapping[str, Any]) -> ProcessDefinition:
     return ProcessDefinition(stages=ProcessDefinition(stages=draft.stages).ordered())
 
 
-async def _coverage(conn: AsyncConnection) -> dict[str, list[str]]:
+async def _coverage(conn: DocumentConnection) -> dict[str, list[str]]:
     return sla_coverage((await store.current_policy_set(conn)).policies)
 
 
 async def _process_published(
-    conn: AsyncConnection, document: Document[ProcessDefinition]
+    conn: DocumentConnection, document: Document[ProcessDefinition]
 ) -> EventPayload:
     """``sla.process_published`` carries which policies hold which stage at that moment."""
     return ProcessPublished(
@@ -103,7 +103,7 @@ PROCESS: DocumentKind[ProcessDefinition] = DocumentKind(
 )
 
 
-async def _view(conn: AsyncConnection, document: Document[ProcessDefinition]) -> dict[str, Any]:
+async def _view(conn: DocumentConnection, document: Document[ProcessDefinition]) -> dict[str, Any]:
     """A version's body, each stage with the ids of the SLA policies that hold it now."""
     coverage = await _coverage(conn)
     body = document.body()
