@@ -1,6 +1,7 @@
 """HTTP API: admin CRUD of versioned policies and calendars; breaches, lead SLAs, compliance.
 
-Policies are published as whole versioned sets (editing one policy publishes the next set
+The write routes parse the request into a command (``commands``), run it in a unit of work and
+answer its refusal as problem+json. Policies are published as whole versioned sets (editing one policy publishes the next set
 version), and each publication appends ``SlaPolicyPublished`` on ``stream_id("sla-policies")``
 so subscribers and the audit trail see every version. Running SLAs keep the deadline they
 started with; a new version applies to clocks started after it.
@@ -21,9 +22,8 @@ from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.document_routes import document_router
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT64_MAX
-from leadflow.sla_monitor import store
+from leadflow.sla_monitor import commands, store
 from leadflow.sla_monitor.domain import (
-    DEFAULT_CALENDAR_ID,
     SlaPolicy,
     compliance,
 )
@@ -46,15 +46,18 @@ class PolicySetOut(BaseModel):
     policies: list[SlaPolicy]
 
 
-async def _publish(
-    kit: KitDep, policies: list[SlaPolicy], published_by: str | None
-) -> PolicySetOut:
-    """Publish the whole set with one policy changed (the per-policy routes below)."""
-    async with kit.unit_of_work() as uow:
-        document = await store.POLICIES.publish(
-            uow, store.PolicySetDoc(policies=policies), published_by=published_by
-        )
-    return PolicySetOut.model_validate(document.body())
+async def _run(kit: KitDep, cmd: commands.Command) -> commands.Done:
+    """One command in its own unit of work; a refusal is its problem+json."""
+    try:
+        async with kit.unit_of_work() as uow:
+            return await commands.run(uow, cmd)
+    except commands.CommandRefused as refused:
+        raise refused.problem() from None
+
+
+def _published(done: commands.Done) -> PolicySetOut:
+    assert done.published is not None
+    return PolicySetOut.model_validate(done.published.body())
 
 
 # GET /v1/sla/policies, /versions, /versions/{n}; POST publishes a whole set. Included before
@@ -91,23 +94,9 @@ async def put_policy(
     response: Response,
     published_by: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PolicySetOut:
-    if body.policy_id != policy_id:
-        raise Problem(
-            422,
-            "Invalid policy",
-            "the body's policy_id must match the path",
-            errors=[{"field": "policy_id", "message": f"expected {policy_id!r}"}],
-        )
-    async with kit.connect() as tx:
-        current = await store.current_policy_set(tx)
-    existed = any(p.policy_id == policy_id for p in current.policies)
-    policies = [body if p.policy_id == policy_id else p for p in current.policies]
-    if not existed:
-        policies.append(body)
-    if errors := store.policy_errors([body], set(await _calendar_ids(kit)), ""):
-        raise Problem.invalid_fields(errors, "Invalid policy")
-    response.status_code = 200 if existed else 201
-    return await _publish(kit, policies, published_by)
+    done = await _run(kit, commands.PutPolicy(policy_id, body, published_by))
+    response.status_code = 201 if done.created else 200
+    return _published(done)
 
 
 @admin.delete("/v1/sla/policies/{policy_id}", summary="Remove one policy (new version)")
@@ -116,17 +105,7 @@ async def delete_policy(
     kit: KitDep,
     published_by: Annotated[str | None, Query(max_length=200)] = None,
 ) -> PolicySetOut:
-    async with kit.connect() as tx:
-        current = await store.current_policy_set(tx)
-    remaining = [p for p in current.policies if p.policy_id != policy_id]
-    if len(remaining) == len(current.policies):
-        raise Problem(404, "Not Found", f"no policy {policy_id!r} in version {current.version}")
-    return await _publish(kit, remaining, published_by)
-
-
-async def _calendar_ids(kit: KitDep) -> list[str]:
-    async with kit.connect() as tx:
-        return list(await store.calendars(tx))
+    return _published(await _run(kit, commands.DeletePolicy(policy_id, published_by)))
 
 
 @admin.get("/v1/sla/calendars", summary="Business calendars")
@@ -152,40 +131,14 @@ async def get_calendar(calendar_id: CalendarId, kit: KitDep) -> BusinessCalendar
 async def put_calendar(
     calendar_id: CalendarId, body: BusinessCalendar, kit: KitDep, response: Response
 ) -> BusinessCalendar:
-    if body.calendar_id != calendar_id:
-        raise Problem(
-            422,
-            "Invalid calendar",
-            "the body's calendar_id must match the path",
-            errors=[{"field": "calendar_id", "message": f"expected {calendar_id!r}"}],
-        )
-    async with kit.unit_of_work() as uow:
-        created = await store.put_calendar(uow.tx, body)
-    response.status_code = 201 if created else 200
+    done = await _run(kit, commands.PutCalendar(calendar_id, body))
+    response.status_code = 201 if done.created else 200
     return body
 
 
 @admin.delete("/v1/sla/calendars/{calendar_id}", status_code=204, summary="Delete a calendar")
 async def delete_calendar(calendar_id: CalendarId, kit: KitDep) -> Response:
-    if calendar_id == DEFAULT_CALENDAR_ID:
-        raise Problem(
-            409,
-            "Conflict",
-            "the default calendar can be replaced but not deleted",
-            errors=[{"field": "calendar_id", "message": "is the default calendar"}],
-        )
-    async with kit.unit_of_work() as uow:
-        ps = await store.current_policy_set(uow.conn)
-        users = [p.policy_id for p in ps.policies if p.calendar_id == calendar_id]
-        if users:
-            raise Problem(
-                409,
-                "Conflict",
-                f"calendar {calendar_id!r} is used by policies {users}",
-                errors=[{"field": "calendar_id", "message": "in use"}],
-            )
-        if not await store.delete_calendar(uow.tx, calendar_id):
-            raise Problem(404, "Not Found", f"no calendar {calendar_id!r}")
+    await _run(kit, commands.DeleteCalendar(calendar_id))
     return Response(status_code=204)
 
 
