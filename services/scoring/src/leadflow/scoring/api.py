@@ -18,6 +18,16 @@ from leadflow.events.documents import VERSION_FIELDS, Document
 from leadflow.events.errors import Problem, UnknownLead
 from leadflow.scoring import store
 from leadflow.scoring.batch import score_lead
+from leadflow.scoring.commands import (
+    CommandRefused,
+    Incumbent,
+    PutTrack,
+    RetireTrack,
+    TrainPredictive,
+    decide_promotion,
+    decide_put_track,
+    decide_retire_track,
+)
 from leadflow.scoring.decisions.draft import RESCORE_BATCH, job_key
 from leadflow.scoring.domain import (
     FORGET_AFTER_HALF_LIVES,
@@ -26,7 +36,6 @@ from leadflow.scoring.domain import (
     ScoringModel,
     score,
     validate_model,
-    validate_track,
 )
 from leadflow.scoring.facts import SampleInvalid, SampleLead, simulate_lead
 from leadflow.scoring.model_document import MODEL, invalid
@@ -36,7 +45,6 @@ from leadflow.scoring.predictive import (
     NotEnoughData,
     OutcomeRow,
     apply_suggestion,
-    beats,
     evaluate_on,
     label_of,
     rule_suggestions,
@@ -341,15 +349,10 @@ async def get_track(kit: KitDep, track_id: str) -> dict[str, Any]:
 async def put_track(
     kit: KitDep, track_id: str, body: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    if body.get("id", track_id) != track_id:
-        raise Problem(
-            422, "Invalid track", errors=[{"field": "id", "message": "must match the URL"}]
-        )
-    doc = {k: v for k, v in body.items() if k != "version"} | {"id": track_id}
     try:
-        track = validate_track(doc)
-    except ModelInvalid as exc:
-        raise Problem(422, "Invalid track", str(exc), errors=exc.errors) from exc
+        track = decide_put_track(PutTrack(track_id, body))
+    except CommandRefused as refused:
+        raise refused.problem() from refused
     async with kit.unit_of_work() as uow:
         version = await store.put_track(uow.tx, track.model_dump(mode="json"))
     return track.model_copy(update={"version": version}).model_dump(mode="json")
@@ -363,9 +366,12 @@ async def put_track(
     summary="Retire a track: no new enrolments; enrolled leads finish at their next touch",
 )
 async def delete_track(kit: KitDep, track_id: str) -> Response:
+    command = RetireTrack(track_id)
     async with kit.unit_of_work() as uow:
-        if not await store.deactivate_track(uow.tx, track_id):
-            raise Problem(404, "Unknown track", f"no active nurture track {track_id!r}")
+        try:
+            decide_retire_track(command, active=await store.deactivate_track(uow.tx, track_id))
+        except CommandRefused as refused:
+            raise refused.problem() from refused  # nothing was changed: rolled back
     return Response(status_code=204)
 
 
@@ -409,6 +415,7 @@ async def train_predictive(
     x_trained_by: Annotated[str | None, Header()] = None,
 ) -> dict[str, Any]:
     request = request or TrainRequest()
+    command = TrainPredictive(request.holdout_fraction, request.regularisation, x_trained_by)
     async with kit.connect() as tx:
         rows = await store.latest_outcomes(tx)
     examples = _examples(rows)
@@ -420,8 +427,8 @@ async def train_predictive(
                 train,
                 examples,
                 version=version,
-                holdout_fraction=request.holdout_fraction,
-                regularisation=request.regularisation,
+                holdout_fraction=command.holdout_fraction,
+                regularisation=command.regularisation,
             )
         except NotEnoughData as exc:
             raise Problem(
@@ -429,30 +436,23 @@ async def train_predictive(
                 errors=[{"field": "outcomes", "message": str(exc)}],
             ) from exc  # fmt: skip
         current = await store.promoted_model(uow.tx)
-        current_auc: float | None = None
+        incumbent: Incumbent | None = None
         if current is not None:
-            incumbent = LinearModel.from_json(current["weights"], current["version"])
-            current_auc = evaluate_on(incumbent, trained.holdout)["auc"]
-        promoted = beats(trained.metrics["auc"], current_auc)
-        metrics = {
-            **trained.metrics,
-            "incumbent": None
-            if current is None
-            else {"version": current["version"], "auc_on_this_holdout": current_auc},
-            "promoted": promoted,
-        }
+            serving = LinearModel.from_json(current["weights"], current["version"])
+            incumbent = Incumbent(current["version"], evaluate_on(serving, trained.holdout)["auc"])
+        promotion = decide_promotion(trained.metrics, incumbent)
         await store.insert_predictive_model(
             uow.tx,
             version=version,
             weights=trained.model.to_json(),
             artifact=trained.artifact,
-            metrics=metrics,
-            promoted=promoted,
-            trained_by=x_trained_by,
+            metrics=promotion.metrics,
+            promoted=promotion.promoted,
+            trained_by=command.trained_by,
             at=uow.clock.now(),
         )
     response.headers["Location"] = "/v1/scoring/predictive/report"
-    return {"version": version, "promoted": promoted, "metrics": metrics}
+    return {"version": version, "promoted": promotion.promoted, "metrics": promotion.metrics}
 
 
 @router.get(
