@@ -29,9 +29,8 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
         async with kit.unit_of_work() as uow:
             await store.seed_calendar(uow.tx, default_calendar)
 
-    kit: ServiceKit
-    handlers, timer_handlers = build_handlers(store.ConfigCache(lambda: kit.connect()))
-    kit = ServiceKit(
+    handlers, timer_handlers = build_handlers(store.ConfigCache())
+    return ServiceKit(
         settings,
         consumes=("routing", "scoring"),
         handlers=handlers,
@@ -40,7 +39,6 @@ def create_kit(settings: SlaSettings | None = None, *, clock: Clock | None = Non
         migrations_dir=MIGRATIONS,
         on_startup=[seed_default_calendar],
     )
-    return kit
 
 
 def create_app(settings: SlaSettings | None = None, *, clock: Clock | None = None) -> FastAPI:

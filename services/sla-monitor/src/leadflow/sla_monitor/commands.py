@@ -172,7 +172,7 @@ async def run(uow: UnitOfWork, cmd: Command) -> Done:
     if isinstance(cmd, PutCalendar):
         created = await store.put_calendar(uow.tx, decide_put_calendar(cmd))
         return Done(created=created)
-    current = await store.current_policy_set(uow.conn)
+    current = await store.current_policy_set(uow.tx)
     if isinstance(cmd, DeleteCalendar):
         decide_delete_calendar(cmd, current.policies)
         if not await store.delete_calendar(uow.tx, cmd.calendar_id):

@@ -28,9 +28,9 @@ from leadflow.events.process import (
     built_in_process,
     duplicate_stages,
 )
+from leadflow.events.sql import Tx
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import SlaPolicy
-from leadflow.sla_monitor.store.policies import DocumentConnection
 
 # -- pure -----------------------------------------------------------------------------
 
@@ -76,18 +76,16 @@ def parse_definition(data: Mapping[str, Any]) -> ProcessDefinition:
     return ProcessDefinition(stages=ProcessDefinition(stages=draft.stages).ordered())
 
 
-async def _coverage(conn: DocumentConnection) -> dict[str, list[str]]:
-    return sla_coverage((await store.current_policy_set(conn)).policies)
+async def _coverage(tx: Tx) -> dict[str, list[str]]:
+    return sla_coverage((await store.current_policy_set(tx)).policies)
 
 
-async def _process_published(
-    conn: DocumentConnection, document: Document[ProcessDefinition]
-) -> EventPayload:
+async def _process_published(tx: Tx, document: Document[ProcessDefinition]) -> EventPayload:
     """``sla.process_published`` carries which policies hold which stage at that moment."""
     return ProcessPublished(
         process_version=document.version,
         stages=[s.model_dump(mode="json") for s in document.doc.ordered()],
-        sla_policies=await _coverage(conn),
+        sla_policies=await _coverage(tx),
         published_by=document.published_by,
     )
 
@@ -103,9 +101,9 @@ PROCESS: DocumentKind[ProcessDefinition] = DocumentKind(
 )
 
 
-async def _view(conn: DocumentConnection, document: Document[ProcessDefinition]) -> dict[str, Any]:
+async def _view(tx: Tx, document: Document[ProcessDefinition]) -> dict[str, Any]:
     """A version's body, each stage with the ids of the SLA policies that hold it now."""
-    coverage = await _coverage(conn)
+    coverage = await _coverage(tx)
     body = document.body()
     body["stages"] = [
         {**s.model_dump(mode="json"), "sla_policies": coverage.get(s.stage.value, [])}

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any
 from weakref import WeakKeyDictionary
 
 from leadflow.events.calendar import BusinessCalendar
@@ -36,15 +33,9 @@ class ConfigCache:
     ``sla_config_revision`` on every change (migration 0002), so one cheap read of that row
     per transaction decides whether the cached copy is still current. Inside one transaction
     (a consumer batch, a timer sweep) the configuration is read at most once.
-
-    ``connect`` opens the connection the policy set is read on when the revision moved (the
-    kit's ``connect``): the kernel's documents do not take a transaction's ``Tx`` yet. A set
-    read there is never older than the revision the transaction saw, and a newer one only
-    makes the next batch read it again.
     """
 
-    def __init__(self, connect: Callable[[], AbstractAsyncContextManager[Any]]) -> None:
-        self._connect = connect
+    def __init__(self) -> None:
         self._by_schema: dict[str, SlaConfig] = {}
         self._by_tx: WeakKeyDictionary[Tx, SlaConfig] = WeakKeyDictionary()
 
@@ -60,9 +51,7 @@ class ConfigCache:
         schema, revision = known
         config = self._by_schema.get(schema)
         if config is None or config.revision != revision:
-            async with self._connect() as conn:
-                policy_set = await current_policy_set(conn)
-            config = SlaConfig(schema, revision, policy_set, await calendars(tx))
+            config = SlaConfig(schema, revision, await current_policy_set(tx), await calendars(tx))
             self._by_schema[schema] = config
         self._by_tx[tx] = config
         return config

@@ -62,22 +62,11 @@ def policy_errors(
     return errors
 
 
-# The kernel's document reads and hooks take the SQLAlchemy connection until its documents
-# move to a Tx (issue #25 item 3, kerneldb): what they hand over and take is that connection.
-DocumentConnection = Any
+async def _check_policy_set(tx: Tx, doc: PolicySetDoc) -> list[dict[str, Any]]:
+    return policy_errors(doc.policies, set(await calendars(tx)), "policies")
 
 
-def _tx(conn: DocumentConnection) -> Tx:
-    return conn if isinstance(conn, Tx) else Tx(conn)
-
-
-async def _check_policy_set(conn: DocumentConnection, doc: PolicySetDoc) -> list[dict[str, Any]]:
-    return policy_errors(doc.policies, set(await calendars(_tx(conn))), "policies")
-
-
-async def _policies_published(
-    conn: DocumentConnection, document: Document[PolicySetDoc]
-) -> EventPayload:
+async def _policies_published(tx: Tx, document: Document[PolicySetDoc]) -> EventPayload:
     """``SlaPolicyPublished`` on ``stream_id("sla-policies")``: subscribers and the audit
     trail see every version. The policy set table's trigger bumps ``sla_config_revision``."""
     return SlaPolicyPublished(
@@ -108,6 +97,5 @@ def policy_set_of(document: Document[PolicySetDoc]) -> PolicySet:
     )
 
 
-async def current_policy_set(conn: DocumentConnection) -> PolicySet:
-    """The policy set in force; ``conn``: ``kit.connect()``'s, or a unit of work's ``conn``."""
-    return policy_set_of(await POLICIES.current(conn))
+async def current_policy_set(tx: Tx) -> PolicySet:
+    return policy_set_of(await POLICIES.current(tx))
