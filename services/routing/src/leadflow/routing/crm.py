@@ -27,7 +27,6 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
 
 from leadflow.events import AdminDep, KitDep
 from leadflow.events.catalogue.routing import CustomerChurned
@@ -148,23 +147,15 @@ async def _find_lead(
         except ValueError:
             pass
     if external is not None:
-        async with kit.connect() as conn:
-            found = await store.lead_by_external_id(conn, *external)
+        async with kit.connect() as tx:
+            found = await store.lead_by_external_id(tx, *external)
         if found is not None:
             return found
     if email:
-        async with kit.connect() as conn:
-            row = (
-                await conn.execute(
-                    text(
-                        "SELECT lead_id FROM leads WHERE lower(contact->>'email') = lower(:e) "
-                        "ORDER BY assigned_at DESC NULLS LAST LIMIT 1"
-                    ),
-                    {"e": str(email)},
-                )
-            ).first()
-        if row is not None:
-            return uuid.UUID(str(row.lead_id))
+        async with kit.connect() as tx:
+            by_email = await store.lead_by_email(tx, str(email))
+        if by_email is not None:
+            return by_email
     raise Problem(
         404,
         "Unknown lead",
@@ -189,8 +180,8 @@ async def crm_event(
     crm_event_id = pick(event, chosen.event_id) or idempotency_key
     key = f"{mapping or 'custom'}:{crm_event_id}" if crm_event_id else None
     if key is not None:
-        async with kit.connect() as conn:
-            seen = await store.crm_receipt(conn, key)
+        async with kit.connect() as tx:
+            seen = await store.crm_receipt(tx, key)
         if seen is not None:  # the CRM's redelivery: the same answer, nothing recorded again
             return {**seen, "repeat_of": str(crm_event_id)}
     stage = pick(event, chosen.stage)
@@ -206,8 +197,8 @@ async def crm_event(
     )
     answer = await _record(kit, chosen, event, lead_id, outcome)
     if key is not None:
-        async with kit.connect() as conn, conn.begin():
-            await store.record_crm_receipt(conn, key, lead_id, answer)
+        async with kit.transaction() as tx:
+            await store.record_crm_receipt(tx, key, lead_id, answer)
     return answer
 
 
@@ -218,8 +209,8 @@ async def _record(
     opportunity_id = str(pick(event, chosen.opportunity_id) or "") or None
     amount = _amount(pick(event, chosen.amount))
     currency = str(pick(event, chosen.currency) or chosen.default_currency).upper()
-    async with kit.connect() as conn:
-        row = await store.get_lead(conn, lead_id)
+    async with kit.connect() as tx:
+        row = await store.get_lead(tx, lead_id)
     if row is None:
         raise Problem(404, "Unknown lead", f"lead {lead_id} is not routing's")
     if _already(row, outcome):  # the CRM sent it again (or a rep was first): recorded once
@@ -292,7 +283,7 @@ async def _churn(
     that is not a customer); an open expansion cycle ends with it, so the lead leaves its
     rep's queue."""
     async with kit.unit_of_work() as uow:
-        row = await store.lock_lead(uow.conn, lead_id)
+        row = await store.lock_lead(uow.tx, lead_id)
         if row is None:
             raise UnknownLead(lead_id)
         after = row.lifecycle.apply(CustomerChurned.event_type)
@@ -302,11 +293,11 @@ async def _churn(
                 reason_code=reason, account_id=row.snapshot.account_id, source_system=system
             ),
         )
-        await store.set_lifecycle(uow.conn, lead_id, after)
+        await store.set_lifecycle(uow.tx, lead_id, after)
     stage = after.stage.value if after.stage else None
     return {"event_type": CustomerChurned.event_type, "repeated": False, "stage": stage}
 
 
 async def _reload(kit: Any, lead_id: uuid.UUID) -> Any:
-    async with kit.connect() as conn:
-        return await store.get_lead(conn, lead_id)
+    async with kit.connect() as tx:
+        return await store.get_lead(tx, lead_id)

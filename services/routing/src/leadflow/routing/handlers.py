@@ -3,7 +3,7 @@ reassign or return it on SLA escalations, remember SLA due times for the rep que
 the contact card a rep calls (learnt from intake, blanked on erasure).
 
 The runner owns the transaction (one per batch), the inbox and the offsets; handlers read and
-lock rows through ``uow.conn`` and append their facts with ``uow.append``. Assignments are
+lock rows through ``uow.tx`` and append their facts with ``uow.append``. Assignments are
 decided per batch (see ``RoutingHandlers``): a few statements for the whole batch instead of
 a dozen round trips per lead.
 """
@@ -16,8 +16,6 @@ from datetime import datetime
 from functools import lru_cache, partial
 from typing import Any
 from uuid import UUID
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events import Handler, UnitOfWork, skip_historical
 from leadflow.events.catalogue.common import LeadSnapshot
@@ -47,6 +45,7 @@ from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet,
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.shredding import shred
+from leadflow.events.sql import Tx
 from leadflow.routing import store
 from leadflow.routing.contacts import contact_card
 from leadflow.routing.domain import (
@@ -62,7 +61,7 @@ log = logging.getLogger("leadflow.routing")
 
 
 async def simulate_decision(
-    conn: AsyncConnection,
+    tx: Tx,
     config: Config,
     lead: LeadSnapshot,
     now: datetime,
@@ -70,7 +69,7 @@ async def simulate_decision(
     exclude: frozenset[str] = frozenset(),
 ) -> Decision:
     """The dry run: decide on the committed state without locking or writing anything."""
-    state = await store.load_state(conn, now, fold=False)
+    state = await store.load_state(tx, now, fold=False)
     return choose_assignee(lead, config.rules, config.roster, state.view(), now, exclude=exclude)
 
 
@@ -144,10 +143,10 @@ async def reassign_by_manager(
     notify tells them and analytics counts it), the same load and decision bookkeeping.
     The caller holds the routing decision lock and the lead's row lock.
     Raises ``ReassignRefused`` (nothing written) when the move is not possible."""
-    conn = uow.conn
+    tx = uow.tx
     now = uow.clock.now()
-    config = await cache.get(conn)
-    state = await store.load_state(conn, now, fold=True)
+    config = await cache.get(tx)
+    state = await store.load_state(tx, now, fold=True)
     decision = manual_reassignment(
         in_sales=row.in_sales,
         stage=row.stage.value if row.stage else None,
@@ -162,9 +161,7 @@ async def reassign_by_manager(
     state.record(decision, config.roster, now, released=_released(row))
     # The manager's choice lifts an SLA exclusion of the chosen rep on this lead.
     excluded = [r for r in row.excluded_reps if r != rep_id]
-    await store.write_decisions(
-        conn, [], [_owned(row, decision, now, excluded_reps=excluded)], state
-    )
+    await store.write_decisions(tx, [], [_owned(row, decision, now, excluded_reps=excluded)], state)
     [reassigned] = await uow.append(
         row.lead_id,
         LeadReassigned(
@@ -181,7 +178,7 @@ async def reassign_by_manager(
     )
     explanation = {**decision.explanation(), "from_rep_id": row.rep_id, "by": "sales manager"}
     await store.insert_reassignment(
-        conn, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
+        tx, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
     )
     return reassigned, decision
 
@@ -222,14 +219,14 @@ class RoutingHandlers:
         await uow.flush_batch(self)
 
     async def _decide(self, uow: UnitOfWork, events: list[Envelope]) -> None:
-        conn = uow.conn
+        tx = uow.tx
         now = uow.clock.now()
         assigns = any(isinstance(e.payload, LeadQualified) for e in events)
         # The lock before the lead rows: every decider locks in this order. A batch that
         # only moves leads out of sales changes no counts a decision reads: no lock.
-        config = await self.cache.get(conn, await store.decision_lock(conn)) if assigns else None
-        rows, cycles = await store.lock_leads(conn, (e.lead_id for e in events))
-        state = await store.load_state(conn, now, fold=True) if assigns else None
+        config = await self.cache.get(tx, await store.decision_lock(tx)) if assigns else None
+        rows, cycles = await store.lock_leads(tx, (e.lead_id for e in events))
+        state = await store.load_state(tx, now, fold=True) if assigns else None
         view = state.view() if state is not None else None
         assignments: list[AssignmentRow] = []
         changed: dict[UUID, LeadRow] = {}
@@ -297,7 +294,7 @@ class RoutingHandlers:
         finally:
             uow.causation = causation
         if changed:
-            await store.write_decisions(conn, assignments, list(changed.values()), state)
+            await store.write_decisions(tx, assignments, list(changed.values()), state)
 
     async def on_escalation(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
@@ -305,10 +302,10 @@ class RoutingHandlers:
         if p.action not in ("reassign", "return_to_marketing"):
             return
         await self._decide_pending(uow)
-        conn = uow.conn
+        tx = uow.tx
         if p.action == "reassign":
-            await store.decision_lock(conn)
-        row = await store.lock_lead(conn, event.lead_id)
+            await store.decision_lock(tx)
+        row = await store.lock_lead(tx, event.lead_id)
         if row is None or not row.in_sales:
             log.info(
                 "escalation %s for lead %s not in sales: nothing to do", p.action, event.lead_id
@@ -322,7 +319,7 @@ class RoutingHandlers:
                 row.lead_id,
                 LeadRecycled(rep_id=row.rep_id, reason_code="sla_return", note=f"SLA {p.sla_id}"),
             )
-            await store.set_lifecycle(conn, row.lead_id, after)
+            await store.set_lifecycle(tx, row.lead_id, after)
             return
         if p.rep_id is not None and row.rep_id is not None and p.rep_id != row.rep_id:
             # A late step of an SLA whose rep no longer owns the lead: the new owner did not
@@ -337,14 +334,14 @@ class RoutingHandlers:
         breacher = p.rep_id or row.rep_id
         excluded = frozenset(row.excluded_reps) | ({breacher} if breacher else set())
         now = uow.clock.now()
-        config = await self.cache.get(conn)
-        state = await store.load_state(conn, now, fold=True)
+        config = await self.cache.get(tx)
+        state = await store.load_state(tx, now, fold=True)
         decision = choose_assignee(
             row.snapshot, config.rules, config.roster, state.view(), now, exclude=excluded
         )
         state.record(decision, config.roster, now, released=_released(row))
         owned = _owned(row, decision, now, excluded_reps=sorted(excluded))
-        await store.write_decisions(conn, [], [owned], state)
+        await store.write_decisions(tx, [], [owned], state)
         [reassigned] = await uow.append(
             row.lead_id,
             LeadReassigned(
@@ -370,13 +367,13 @@ class RoutingHandlers:
             "escalation_step": p.step,
         }
         await store.insert_reassignment(
-            conn, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
+            tx, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
         )
 
     def _contacts(self, uow: UnitOfWork) -> store.ContactWrites:
         """The batch's contact cards and erasures: one statement for the batch."""
         return uow.batch(
-            (self, "contact"), store.ContactWrites, partial(store.write_contacts, uow.conn)
+            (self, "contact"), store.ContactWrites, partial(store.write_contacts, uow.tx)
         )
 
     async def on_contact(self, event: Envelope, uow: UnitOfWork) -> None:
@@ -396,20 +393,20 @@ class RoutingHandlers:
         p = event.payload
         assert isinstance(p, LeadCaptured | InquiryReceived)
         if p.external_id:
-            await store.add_external_id(uow.conn, event.lead_id, p.external_system, p.external_id)
+            await store.add_external_id(uow.tx, event.lead_id, p.external_system, p.external_id)
 
     async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
         """Erasure: the card goes, and no later event of this lead brings it back."""
         assert isinstance(event.payload, LeadErased)
         self._contacts(uow).erase(event.lead_id, event.occurred_at)
-        await store.forget_external_ids(uow.conn, event.lead_id)
+        await store.forget_external_ids(uow.tx, event.lead_id)
         # Reps' notes in the log become unreadable: their key goes (crypto-shredding).
         await shred(uow.conn, [event.lead_id], event.occurred_at)
 
     def _sla_clocks(self, uow: UnitOfWork) -> store.SlaClockWrites:
         """The batch's clock changes: a batch of SLA events costs a statement, not one each."""
         return uow.batch(
-            (self, "sla"), store.SlaClockWrites, partial(store.write_sla_clocks, uow.conn)
+            (self, "sla"), store.SlaClockWrites, partial(store.write_sla_clocks, uow.tx)
         )
 
     async def on_sla_started(self, event: Envelope, uow: UnitOfWork) -> None:
@@ -440,7 +437,7 @@ class RoutingHandlers:
         p = event.payload
         assert isinstance(p, AccountQualified)
         await self._decide_pending(uow)
-        owners = await store.account_owners(uow.conn)
+        owners = await store.account_owners(uow.tx)
         rep_id, reason = None, "nobody owns the account: set one with PUT /v1/routing/accounts"
         for key in (p.account_id, p.account_domain):
             if key and owners.get(key.lower()):

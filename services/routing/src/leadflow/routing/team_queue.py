@@ -12,10 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events import KitDep
+from leadflow.events.sql import Tx
 from leadflow.routing import store
 from leadflow.routing.api.common import CallerDep, Doc, IdPath, not_found
 from leadflow.routing.domain import Queue, Rep, Team
@@ -32,22 +31,21 @@ def team_queue_ids(rep: Rep, teams: list[Team], queues: list[Queue]) -> list[str
     return sorted(i for i in ids if i)
 
 
-async def queued_leads(conn: AsyncConnection, queue_ids: list[str]) -> list[dict[str, Any]]:
+async def queued_leads(tx: Tx, queue_ids: list[str]) -> list[dict[str, Any]]:
     """Leads waiting (no rep) in these queues, in sales' open stages, oldest first."""
     if not queue_ids:
         return []
-    rows = await conn.execute(
-        text(
-            """
-            SELECT l.lead_id, l.stage, l.queue_id, l.assigned_at, l.snapshot, l.contact
-            FROM leads l
-            WHERE l.rep_id IS NULL AND l.queue_id = ANY(CAST(:queues AS text[]))
-              AND l.stage = ANY(CAST(:stages AS text[]))
-            ORDER BY l.assigned_at NULLS LAST, l.lead_id
-            LIMIT 200
-            """
-        ),
-        {"queues": queue_ids, "stages": list(store.SALES_OPEN_STAGES)},
+    rows = await tx.fetch(
+        """
+        SELECT l.lead_id, l.stage, l.queue_id, l.assigned_at, l.snapshot, l.contact
+        FROM leads l
+        WHERE l.rep_id IS NULL AND l.queue_id = ANY(CAST(:queues AS text[]))
+          AND l.stage = ANY(CAST(:stages AS text[]))
+        ORDER BY l.assigned_at NULLS LAST, l.lead_id
+        LIMIT 200
+        """,
+        queues=queue_ids,
+        stages=list(store.SALES_OPEN_STAGES),
     )
     return [
         {
@@ -69,12 +67,10 @@ async def queued_leads(conn: AsyncConnection, queue_ids: list[str]) -> list[dict
 )
 async def team_queue(kit: KitDep, who: CallerDep, rep_id: IdPath) -> Doc:
     who.may_see(rep_id)
-    async with kit.snapshot() as conn:
-        rep = await store.get_doc(conn, Rep, rep_id)
+    async with kit.snapshot() as tx:
+        rep = await store.get_doc(tx, Rep, rep_id)
         if rep is None:
             raise not_found("rep", rep_id)
-        ids = team_queue_ids(
-            rep, await store.list_docs(conn, Team), await store.list_docs(conn, Queue)
-        )
-        leads = await queued_leads(conn, ids)
+        ids = team_queue_ids(rep, await store.list_docs(tx, Team), await store.list_docs(tx, Queue))
+        leads = await queued_leads(tx, ids)
     return {"rep_id": rep_id, "queue_ids": ids, "count": len(leads), "leads": leads}

@@ -106,10 +106,10 @@ async def run_handoff(kit: ServiceKit, who: Caller, cmd: HandOff) -> ActionOut:
     """Decide ``cmd`` on the locked lead and record it: one transaction with the lead's row
     locked, so two clicks on two screens cannot both move the lead."""
     async with kit.unit_of_work() as uow:
-        row = await store.lock_lead(uow.conn, cmd.lead_id)
+        row = await store.lock_lead(uow.tx, cmd.lead_id)
         if row is None:
             raise UnknownLead(cmd.lead_id)
-        config = await config_cache(kit).get(uow.conn)
+        config = await config_cache(kit).get(uow.tx)
         ctx = HandOffContext(who.rep_id, config.roster, config.reason_codes, uow.clock.now())
         try:
             decision = decide_handoff(cmd, row, ctx)
@@ -125,9 +125,9 @@ async def run_handoff(kit: ServiceKit, who: Caller, cmd: HandOff) -> ActionOut:
                 repeated=True,
             )
         [event, *_] = await uow.append(cmd.lead_id, list(decision.events))
-        await store.update_lead(uow.conn, cmd.lead_id, **decision.changes)
+        await store.update_lead(uow.tx, cmd.lead_id, **decision.changes)
         if decision.counts_new is not None:
-            await store.count_new(uow.conn, *decision.counts_new)
+            await store.count_new(uow.tx, *decision.counts_new)
     return ActionOut(
         lead_id=cmd.lead_id,
         event_type=cmd.event_type,

@@ -36,29 +36,29 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
     async def put(kit: KitDep, id_: IdPath, body: Annotated[Doc, Body()]) -> Doc:
         model = validated(cls, {**body, "id": id_})
         async with kit.unit_of_work() as uow:
-            await store.put_doc(uow.conn, model)
+            await store.put_doc(uow.tx, model)
         return model.model_dump(mode="json")
 
     async def get(kit: KitDep, id_: IdPath) -> Doc:
-        async with kit.connect() as conn:
-            model = await store.get_doc(conn, cls, id_)
+        async with kit.connect() as tx:
+            model = await store.get_doc(tx, cls, id_)
         if model is None:
             raise not_found(kind, id_)
         return model.model_dump(mode="json")
 
     async def list_(kit: KitDep) -> list[Doc]:
-        async with kit.connect() as conn:
-            return [m.model_dump(mode="json") for m in await store.list_docs(conn, cls)]
+        async with kit.connect() as tx:
+            return [m.model_dump(mode="json") for m in await store.list_docs(tx, cls)]
 
     async def delete(kit: KitDep, id_: IdPath) -> None:
         async with kit.unit_of_work() as uow:
             # Under the decision lock: no lead is assigned to it while the check runs.
-            await store.decision_lock(uow.conn)
-            if await store.get_doc(uow.conn, cls, id_) is None:
+            await store.decision_lock(uow.tx)
+            if await store.get_doc(uow.tx, cls, id_) is None:
                 raise not_found(kind, id_)
-            config = await config_cache(kit).get(uow.conn)
+            config = await config_cache(kit).get(uow.tx)
             uses = users_of(kind, id_, config.rules, config.roster)
-            leads = await store.open_leads_of(uow.conn, kind, id_)
+            leads = await store.open_leads_of(uow.tx, kind, id_)
             if leads:
                 uses.append(
                     {
@@ -75,9 +75,9 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
                     + "; ".join(f"{u['field']}: {u['message']}" for u in uses),
                     errors=uses,
                 )
-            await store.delete_doc(uow.conn, cls, id_)
+            await store.delete_doc(uow.tx, cls, id_)
             if cls is Rep:  # a rep who is gone works no queue: their tokens go with them
-                await store.revoke_rep_tokens(uow.conn, id_)
+                await store.revoke_rep_tokens(uow.tx, id_)
 
     path = f"/v1/routing/{plural}"
     tags: list[str | Enum] = ["admin"]
@@ -113,24 +113,24 @@ async def put_account_owner(
     body: AccountOwnerIn,
 ) -> dict[str, str]:
     async with kit.unit_of_work() as uow:
-        if await store.get_doc(uow.conn, Rep, body.rep_id) is None:
+        if await store.get_doc(uow.tx, Rep, body.rep_id) is None:
             raise Problem(
                 422,
                 "Invalid request",
                 f"unknown rep {body.rep_id!r}",
                 errors=[{"field": "rep_id", "message": "unknown rep"}],
             )
-        await store.set_account_owner(uow.conn, account_key, body.rep_id)
+        await store.set_account_owner(uow.tx, account_key, body.rep_id)
     return {"account_key": account_key.lower(), "rep_id": body.rep_id}
 
 
 @router.delete("/v1/routing/accounts/{account_key}", status_code=204, tags=["admin"])
 async def delete_account_owner(kit: KitDep, account_key: str) -> None:
     async with kit.unit_of_work() as uow:
-        await store.set_account_owner(uow.conn, account_key, None)
+        await store.set_account_owner(uow.tx, account_key, None)
 
 
 @router.get("/v1/routing/accounts", tags=["admin"], summary="Account owners")
 async def list_account_owners(kit: KitDep) -> dict[str, str]:
-    async with kit.connect() as conn:
-        return await store.account_owners(conn)
+    async with kit.connect() as tx:
+        return await store.account_owners(tx)

@@ -44,7 +44,7 @@ class RuleSetIn(BaseModel):
 
 async def _rules_changed(kit: ServiceKit, uow: UnitOfWork, document: Document[Any]) -> Doc:
     """A new rule set is a configuration change: replicas re-read it at the next revision."""
-    await store.bump_revision(uow.conn)
+    await store.bump_revision(uow.tx)
     return {}
 
 
@@ -75,8 +75,8 @@ class ReasonCodesIn(BaseModel):
     dependencies=[requires(Permission.REASON_CODES_READ)],
 )
 async def get_reason_codes(kit: KitDep) -> dict[str, list[str]]:
-    async with kit.connect() as conn:
-        return await store.reason_codes(conn)
+    async with kit.connect() as tx:
+        return await store.reason_codes(tx)
 
 
 @router.put(
@@ -85,7 +85,7 @@ async def get_reason_codes(kit: KitDep) -> dict[str, list[str]]:
 )
 async def put_reason_codes(kit: KitDep, action: ReasonAction, body: ReasonCodesIn) -> Doc:
     async with kit.unit_of_work() as uow:
-        await store.set_reason_codes(uow.conn, action, sorted(set(body.codes)))
+        await store.set_reason_codes(uow.tx, action, sorted(set(body.codes)))
     return {"action": action, "codes": sorted(set(body.codes))}
 
 
@@ -106,11 +106,10 @@ class SimulateIn(BaseModel):
 async def simulate(kit: KitDep, body: SimulateIn) -> Doc:
     now = body.at or kit.clock.now()
     lead = lead_for_rules(body.lead, body.grade)
-    async with kit.connect() as conn:
-        config = await config_cache(kit).get(conn)
+    async with kit.snapshot() as tx:  # the configuration and the loads as of one moment
+        config = await config_cache(kit).get(tx)
         if body.rules is not None:
             draft = validated(RuleSet, body.rules.model_dump(exclude={"published_by"}))
             config = replace(config, rules=draft)
-        decision = await simulate_decision(conn, config, lead, now, exclude=frozenset(body.exclude))
-        await conn.rollback()
+        decision = await simulate_decision(tx, config, lead, now, exclude=frozenset(body.exclude))
     return {"dry_run": True, "at": now.isoformat(), **decision.explanation()}

@@ -31,8 +31,8 @@ async def rep_token_principal(kit: ServiceKit, token: str) -> Principal | None:
     that are neither the admin token nor a JWT)."""
     if not looks_like_rep_token(token):
         return None
-    async with kit.connect() as conn:
-        rep_id = await store.rep_of_token(conn, rep_token_digest(token))
+    async with kit.connect() as tx:
+        rep_id = await store.rep_of_token(tx, rep_token_digest(token))
     if rep_id is None:
         return None
     return Principal(f"rep-token:{rep_id}", "rep_token", frozenset({Role.REP}), rep_id=rep_id)
@@ -52,18 +52,18 @@ class RepTokenIn(BaseModel):
 async def issue_rep_token(kit: KitDep, rep_id: IdPath, body: RepTokenIn) -> Doc:
     token_id, token = new_rep_token()
     async with kit.unit_of_work() as uow:
-        if await store.get_doc(uow.conn, Rep, rep_id) is None:
+        if await store.get_doc(uow.tx, Rep, rep_id) is None:
             raise not_found("rep", rep_id)
         row = await store.insert_rep_token(
-            uow.conn, token_id, rep_token_digest(token), rep_id, body.name
+            uow.tx, token_id, rep_token_digest(token), rep_id, body.name
         )
     return {**row, "token": token}
 
 
 @router.get("/v1/routing/reps/{rep_id}/tokens", tags=["admin"], summary="A rep's tokens")
 async def list_rep_tokens(kit: KitDep, rep_id: IdPath) -> Doc:
-    async with kit.connect() as conn:
-        return {"rep_id": rep_id, "tokens": await store.rep_tokens(conn, rep_id)}
+    async with kit.connect() as tx:
+        return {"rep_id": rep_id, "tokens": await store.rep_tokens(tx, rep_id)}
 
 
 @router.delete(
@@ -74,5 +74,5 @@ async def list_rep_tokens(kit: KitDep, rep_id: IdPath) -> Doc:
 )
 async def revoke_rep_token(kit: KitDep, rep_id: IdPath, token_id: IdPath) -> None:
     async with kit.unit_of_work() as uow:
-        if not await store.revoke_rep_token(uow.conn, rep_id, token_id):
+        if not await store.revoke_rep_token(uow.tx, rep_id, token_id):
             raise not_found("token", token_id)

@@ -47,8 +47,8 @@ async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
     """Under the routing decision lock (so loads and caps stay exact against concurrent
     assignments) and the lead's row lock; the decision is ``manual_reassignment``'s."""
     async with kit.unit_of_work() as uow:
-        await store.decision_lock(uow.conn)
-        row = await store.lock_lead(uow.conn, lead_id)
+        await store.decision_lock(uow.tx)
+        row = await store.lock_lead(uow.tx, lead_id)
         if row is None:
             raise UnknownLead(lead_id)
         try:
@@ -78,10 +78,10 @@ async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
 )
 async def rep_queue(kit: KitDep, who: ReaderDep, rep_id: IdPath) -> Doc:
     who.may_see(rep_id)
-    async with kit.snapshot() as conn:
-        if await store.get_doc(conn, Rep, rep_id) is None:
+    async with kit.snapshot() as tx:
+        if await store.get_doc(tx, Rep, rep_id) is None:
             raise not_found("rep", rep_id)
-        leads = await store.rep_queue(conn, rep_id)
+        leads = await store.rep_queue(tx, rep_id)
     return {"rep_id": rep_id, "count": len(leads), "leads": leads}
 
 
@@ -92,13 +92,13 @@ async def rep_queue(kit: KitDep, who: ReaderDep, rep_id: IdPath) -> Doc:
     "(assignments and reassignments)",
 )
 async def assignment(kit: KitDep, who: ReaderDep, lead_id: LeadId) -> Doc:
-    async with kit.snapshot() as conn:  # the lead and its decisions as of one moment
-        row = await store.get_lead(conn, lead_id)
+    async with kit.snapshot() as tx:  # the lead and its decisions as of one moment
+        row = await store.get_lead(tx, lead_id)
         if row is None:
             raise UnknownLead(lead_id)
         who.may_see(row.rep_id)
-        history = await store.assignment_history(conn, lead_id)
-        contact = await store.lead_contact(conn, lead_id)
+        history = await store.assignment_history(tx, lead_id)
+        contact = await store.lead_contact(tx, lead_id)
     return {
         "lead_id": lead_id,
         "stage": row.stage.value if row.stage else None,

@@ -36,6 +36,7 @@ from leadflow.routing.store.crm import (
     crm_receipt,
     external_ids,
     forget_external_ids,
+    lead_by_email,
     lead_by_external_id,
     record_crm_receipt,
 )
@@ -98,6 +99,7 @@ __all__ = [
     "get_lead",
     "insert_reassignment",
     "insert_rep_token",
+    "lead_by_email",
     "lead_by_external_id",
     "lead_contact",
     "list_docs",

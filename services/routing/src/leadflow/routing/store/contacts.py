@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql, json_text
+from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
 
 
 @dataclass
@@ -31,8 +30,7 @@ class ContactWrites:
         self.erased[lead_id] = at
 
 
-_WRITE_CONTACTS = DriverSql(
-    """
+_WRITE_CONTACTS = """
     INSERT INTO leads (lead_id, contact, contact_erased_at)
     SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:cards AS jsonb[]),
                          CAST(:erased AS timestamptz[]))
@@ -44,20 +42,17 @@ _WRITE_CONTACTS = DriverSql(
         contact_erased_at = COALESCE(leads.contact_erased_at, EXCLUDED.contact_erased_at),
         updated_at = now()
     """
-)
 
 
-async def write_contacts(conn: AsyncConnection, writes: ContactWrites) -> None:
+async def write_contacts(tx: Tx, writes: ContactWrites) -> None:
     """Upsert the batch's cards and erasures (a lead routing has not seen yet gets its row
     now); an erased lead's card is never written back by a later profile event."""
     ids = sorted({*writes.cards, *writes.erased})
     if not ids:
         return
-    await _WRITE_CONTACTS.execute(
-        conn,
-        {
-            "ids": ids,
-            "cards": [json_text(writes.cards[i]) if i in writes.cards else None for i in ids],
-            "erased": [writes.erased.get(i) for i in ids],
-        },
+    await tx.execute(
+        _WRITE_CONTACTS,
+        ids=ids,
+        cards=[json_text(writes.cards[i]) if i in writes.cards else None for i in ids],
+        erased=[writes.erased.get(i) for i in ids],
     )

@@ -7,77 +7,72 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
 
 
-async def add_external_id(
-    conn: AsyncConnection, lead_id: uuid.UUID, system: str | None, external_id: str
-) -> None:
+async def add_external_id(tx: Tx, lead_id: uuid.UUID, system: str | None, external_id: str) -> None:
     """The lead's id in its source system; the first lead to claim an id keeps it (intake
     folds a re-import of the same id into the same lead anyway)."""
-    await conn.execute(
-        text(
-            "INSERT INTO lead_external_ids (system, external_id, lead_id) VALUES (:s, :x, :l) "
-            "ON CONFLICT (system, external_id) DO NOTHING"
-        ),
-        {"s": (system or "").lower(), "x": external_id, "l": lead_id},
+    await tx.execute(
+        "INSERT INTO lead_external_ids (system, external_id, lead_id) VALUES (:s, :x, :l) "
+        "ON CONFLICT (system, external_id) DO NOTHING",
+        s=(system or "").lower(),
+        x=external_id,
+        l=lead_id,
     )
 
 
-async def forget_external_ids(conn: AsyncConnection, lead_id: uuid.UUID) -> None:
-    await conn.execute(text("DELETE FROM lead_external_ids WHERE lead_id = :l"), {"l": lead_id})
+async def forget_external_ids(tx: Tx, lead_id: uuid.UUID) -> None:
+    await tx.execute("DELETE FROM lead_external_ids WHERE lead_id = :l", l=lead_id)
 
 
-async def lead_by_external_id(
-    conn: AsyncConnection, external_id: str, system: str | None
-) -> uuid.UUID | None:
+async def lead_by_external_id(tx: Tx, external_id: str, system: str | None) -> uuid.UUID | None:
     """The lead with this id in ``system``, or in any system when none is named (the most
     recent when two systems share the id)."""
-    row = (
-        await conn.execute(
-            text(
-                """
-                SELECT lead_id FROM lead_external_ids
-                WHERE external_id = :x AND (CAST(:s AS text) IS NULL OR system = :s)
-                ORDER BY recorded_at DESC LIMIT 1
-                """
-            ),
-            {"x": external_id, "s": system.lower() if system else None},
-        )
-    ).first()
-    return uuid.UUID(str(row.lead_id)) if row else None
-
-
-async def external_ids(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, str]]:
-    rows = await conn.execute(
-        text(
-            "SELECT system, external_id FROM lead_external_ids WHERE lead_id = :l "
-            "ORDER BY system, external_id"
-        ),
-        {"l": lead_id},
+    lead_id = await tx.fetchval(
+        """
+        SELECT lead_id FROM lead_external_ids
+        WHERE external_id = :x AND (CAST(:s AS text) IS NULL OR system = :s)
+        ORDER BY recorded_at DESC LIMIT 1
+        """,
+        x=external_id,
+        s=system.lower() if system else None,
     )
-    return [{"system": r.system, "external_id": r.external_id} for r in rows]
+    return uuid.UUID(str(lead_id)) if lead_id is not None else None
 
 
-async def crm_receipt(conn: AsyncConnection, key: str) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(
-            text("SELECT response FROM crm_receipts WHERE event_key = :k"), {"k": key}
-        )
-    ).first()
-    return dict(row.response) if row else None
+async def lead_by_email(tx: Tx, email: str) -> uuid.UUID | None:
+    """The lead whose contact card has this e-mail (the most recently assigned of several)."""
+    lead_id = await tx.fetchval(
+        "SELECT lead_id FROM leads WHERE lower(contact->>'email') = lower(:e) "
+        "ORDER BY assigned_at DESC NULLS LAST LIMIT 1",
+        e=email,
+    )
+    return uuid.UUID(str(lead_id)) if lead_id is not None else None
+
+
+async def external_ids(tx: Tx, lead_id: uuid.UUID) -> list[dict[str, str]]:
+    rows = await tx.fetch(
+        "SELECT system, external_id FROM lead_external_ids WHERE lead_id = :l "
+        "ORDER BY system, external_id",
+        l=lead_id,
+    )
+    return [{"system": r["system"], "external_id": r["external_id"]} for r in rows]
+
+
+async def crm_receipt(tx: Tx, key: str) -> dict[str, Any] | None:
+    response = await tx.fetchval("SELECT response FROM crm_receipts WHERE event_key = :k", k=key)
+    return dict(response) if response is not None else None
 
 
 async def record_crm_receipt(
-    conn: AsyncConnection, key: str, lead_id: uuid.UUID, response: dict[str, Any]
+    tx: Tx, key: str, lead_id: uuid.UUID, response: dict[str, Any]
 ) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO crm_receipts (event_key, lead_id, response) "
-            "VALUES (:k, :l, CAST(:r AS jsonb)) ON CONFLICT (event_key) DO NOTHING"
-        ),
-        {"k": key, "l": lead_id, "r": json_text(response)},
+    await tx.execute(
+        "INSERT INTO crm_receipts (event_key, lead_id, response) "
+        "VALUES (:k, :l, CAST(:r AS jsonb)) ON CONFLICT (event_key) DO NOTHING",
+        k=key,
+        l=lead_id,
+        r=json_text(response),
     )

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql, json_text
+from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
 from leadflow.routing.domain import (
     LiveState,
 )
@@ -20,7 +18,7 @@ from leadflow.routing.store.leads import AssignmentRow, LeadRow
 # replicas take turns, each reading the counts and credits the previous one committed, so
 # round-robin stays fair and caps hold across them. Scoped to the schema (tests and
 # benchmarks share one database).
-_DECISION_LOCK = DriverSql(
+_DECISION_LOCK = (
     "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.routing-decisions')), "
     "(SELECT revision FROM config_revision WHERE id = 1)"
 )
@@ -47,23 +45,24 @@ _STATE = """
     UNION ALL
     SELECT 'p', pool, NULL, NULL, credits FROM rr_pointers
 """
-_LOAD_FOR_DECISION = DriverSql(_STATE.format(deltas=_FOLD_DELTAS))
-_LOAD_READ_ONLY = DriverSql(_STATE.format(deltas=_READ_DELTAS))
+_LOAD_FOR_DECISION = _STATE.format(deltas=_FOLD_DELTAS)
+_LOAD_READ_ONLY = _STATE.format(deltas=_READ_DELTAS)
 
 
-async def decision_lock(conn: AsyncConnection) -> int:
+async def decision_lock(tx: Tx) -> int:
     """Take the routing decision lock (re-entrant within the transaction); returns the
     configuration revision, read by the same statement (one round trip, not two)."""
-    (row,) = await _DECISION_LOCK.fetch(conn, {})
+    row = await tx.fetchrow(_DECISION_LOCK)
+    assert row is not None
     return int(row[1] or 0)
 
 
-async def load_state(conn: AsyncConnection, now: datetime, *, fold: bool) -> LiveState:
+async def load_state(tx: Tx, now: datetime, *, fold: bool) -> LiveState:
     """Open counts, daily counts (days around ``now`` cover every time zone) and RR credits
     in one round trip. ``fold`` (only under the decision lock) compacts the load deltas."""
     statement = _LOAD_FOR_DECISION if fold else _LOAD_READ_ONLY
-    rows = await statement.fetch(
-        conn, {"a": now.date() - timedelta(days=1), "b": now.date() + timedelta(days=1)}
+    rows = await tx.fetch(
+        statement, a=now.date() - timedelta(days=1), b=now.date() + timedelta(days=1)
     )
     state = LiveState()
     for kind, key, day, n, credits in rows:
@@ -76,18 +75,16 @@ async def load_state(conn: AsyncConnection, now: datetime, *, fold: bool) -> Liv
     return state
 
 
-async def count_new(conn: AsyncConnection, rep_id: str, day: date) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO rep_daily (rep_id, day, assigned) VALUES (:r, :d, 1) "
-            "ON CONFLICT (rep_id, day) DO UPDATE SET assigned = rep_daily.assigned + 1"
-        ),
-        {"r": rep_id, "d": day},
+async def count_new(tx: Tx, rep_id: str, day: date) -> None:
+    await tx.execute(
+        "INSERT INTO rep_daily (rep_id, day, assigned) VALUES (:r, :d, 1) "
+        "ON CONFLICT (rep_id, day) DO UPDATE SET assigned = rep_daily.assigned + 1",
+        r=rep_id,
+        d=day,
     )
 
 
-_WRITE_DECISIONS = DriverSql(
-    """
+_WRITE_DECISIONS = """
     WITH ins AS (
         INSERT INTO assignments (lead_id, cycle, decided_at, event_id, explanation)
         SELECT * FROM unnest(CAST(:a_ids AS uuid[]), CAST(:a_cycles AS integer[]),
@@ -125,11 +122,10 @@ _WRITE_DECISIONS = DriverSql(
     )
     SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM upd)
     """
-)
 
 
 async def write_decisions(
-    conn: AsyncConnection,
+    tx: Tx,
     assignments: Sequence[AssignmentRow],
     leads: Sequence[LeadRow],
     state: LiveState | None,
@@ -146,33 +142,32 @@ async def write_decisions(
         daily = sorted(state.new_delta.items())
         pools = sorted(state.dirty_pools)
         credits = [json_text(dict(state.pointers[p])) for p in pools]
-    (row,) = await _WRITE_DECISIONS.fetch(
-        conn,
-        {
-            "a_ids": [a.lead_id for a in assignments],
-            "a_cycles": [a.cycle for a in assignments],
-            "a_at": [a.decided_at for a in assignments],
-            "a_events": [a.event_id for a in assignments],
-            "a_expl": [json_text(a.explanation) for a in assignments],
-            "l_ids": [r.lead_id for r in leads],
-            "l_stages": [r.stage.value if r.stage else None for r in leads],
-            "l_held": [r.held_from.value if r.held_from else None for r in leads],
-            "l_cycles": [r.cycle for r in leads],
-            "l_snapshots": [r.snapshot.model_dump_json() for r in leads],
-            "l_kinds": [r.assignee_kind for r in leads],
-            "l_reps": [r.rep_id for r in leads],
-            "l_teams": [r.team_id for r in leads],
-            "l_queues": [r.queue_id for r in leads],
-            "l_excluded": [json_text(r.excluded_reps) for r in leads],
-            "l_at": [r.assigned_at for r in leads],
-            "l_buying": [r.buying_cycle.value for r in leads],
-            "d_reps": [k[0] for k, _ in daily],
-            "d_days": [k[1] for k, _ in daily],
-            "d_counts": [n for _, n in daily],
-            "p_pools": pools,
-            "p_credits": credits,
-        },
+    row = await tx.fetchrow(
+        _WRITE_DECISIONS,
+        a_ids=[a.lead_id for a in assignments],
+        a_cycles=[a.cycle for a in assignments],
+        a_at=[a.decided_at for a in assignments],
+        a_events=[a.event_id for a in assignments],
+        a_expl=[json_text(a.explanation) for a in assignments],
+        l_ids=[r.lead_id for r in leads],
+        l_stages=[r.stage.value if r.stage else None for r in leads],
+        l_held=[r.held_from.value if r.held_from else None for r in leads],
+        l_cycles=[r.cycle for r in leads],
+        l_snapshots=[r.snapshot.model_dump_json() for r in leads],
+        l_kinds=[r.assignee_kind for r in leads],
+        l_reps=[r.rep_id for r in leads],
+        l_teams=[r.team_id for r in leads],
+        l_queues=[r.queue_id for r in leads],
+        l_excluded=[json_text(r.excluded_reps) for r in leads],
+        l_at=[r.assigned_at for r in leads],
+        l_buying=[r.buying_cycle.value for r in leads],
+        d_reps=[k[0] for k, _ in daily],
+        d_days=[k[1] for k, _ in daily],
+        d_counts=[n for _, n in daily],
+        p_pools=pools,
+        p_credits=credits,
     )
+    assert row is not None
     if row[0] != len(assignments) or row[1] != len(leads):
         raise RuntimeError(
             f"routing decisions not recorded whole: {row[0]}/{len(assignments)} assignments, "

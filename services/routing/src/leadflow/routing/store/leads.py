@@ -11,24 +11,22 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.events.db import DriverSql, json_text
+from leadflow.events.db import json_text
 from leadflow.events.lifecycle import Cycle, LeadLifecycle, Stage
+from leadflow.events.sql import Tx
 from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
 
 
-async def open_leads_of(conn: AsyncConnection, kind: str, id_: str) -> list[uuid.UUID]:
+async def open_leads_of(tx: Tx, kind: str, id_: str) -> list[uuid.UUID]:
     """Leads in sales' hands (``SALES_OPEN_STAGES``) owned by this rep, team or queue."""
     column = {"rep": "rep_id", "team": "team_id", "queue": "queue_id"}[kind]
-    rows = await conn.execute(
-        text(
-            f"SELECT lead_id FROM leads WHERE {column} = :id "
-            "AND stage = ANY(CAST(:stages AS text[])) ORDER BY assigned_at, lead_id"
-        ),
-        {"id": id_, "stages": list(SALES_OPEN_STAGES)},
+    rows = await tx.fetch(
+        f"SELECT lead_id FROM leads WHERE {column} = :id "
+        "AND stage = ANY(CAST(:stages AS text[])) ORDER BY assigned_at, lead_id",
+        id=id_,
+        stages=list(SALES_OPEN_STAGES),
     )
     return [r[0] for r in rows]
 
@@ -70,20 +68,17 @@ def _lead_row(r: Any) -> LeadRow:
     )
 
 
-async def lock_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
+async def lock_lead(tx: Tx, lead_id: uuid.UUID) -> LeadRow | None:
     """The lead's row FOR UPDATE: handlers and API commands on one lead take turns."""
-    row = (
-        await conn.execute(
-            text(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE"),
-            {"id": lead_id},
-        )
-    ).first()
+    row = await tx.fetchrow(
+        f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id FOR UPDATE", id=lead_id
+    )
     return None if row is None else _lead_row(row)
 
 
 # Insert-or-lock in id order (two lockers cannot deadlock each other), with the cycles each
 # lead was already assigned in.
-_LOCK_LEADS = DriverSql(
+_LOCK_LEADS = (
     "INSERT INTO leads (lead_id) SELECT id FROM unnest(CAST(:ids AS uuid[])) AS t(id) "
     "ORDER BY id ON CONFLICT (lead_id) DO UPDATE SET lead_id = EXCLUDED.lead_id "
     f"RETURNING {_LEAD_COLUMNS}, "
@@ -92,11 +87,11 @@ _LOCK_LEADS = DriverSql(
 
 
 async def lock_leads(
-    conn: AsyncConnection, lead_ids: Iterable[uuid.UUID]
+    tx: Tx, lead_ids: Iterable[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, LeadRow], dict[uuid.UUID, set[int]]]:
     """Insert-or-lock many lead rows in one round trip (in id order, so two lockers cannot
     deadlock each other), with the cycles each lead was already assigned in."""
-    rows = await _LOCK_LEADS.fetch(conn, {"ids": sorted(set(lead_ids))})
+    rows = await tx.fetch(_LOCK_LEADS, ids=sorted(set(lead_ids)))
     leads: dict[uuid.UUID, LeadRow] = {}
     cycles: dict[uuid.UUID, set[int]] = {}
     for r in rows:
@@ -106,12 +101,8 @@ async def lock_leads(
     return leads, cycles
 
 
-async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> LeadRow | None:
-    row = (
-        await conn.execute(
-            text(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id"), {"id": lead_id}
-        )
-    ).first()
+async def get_lead(tx: Tx, lead_id: uuid.UUID) -> LeadRow | None:
+    row = await tx.fetchrow(f"SELECT {_LEAD_COLUMNS} FROM leads WHERE lead_id = :id", id=lead_id)
     return None if row is None else _lead_row(row)
 
 
@@ -133,7 +124,7 @@ _UPDATABLE = {
 }
 
 
-async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) -> None:
+async def update_lead(tx: Tx, lead_id: uuid.UUID, **fields: Any) -> None:
     unknown = set(fields) - _UPDATABLE
     if unknown:
         raise ValueError(f"not lead columns: {unknown}")
@@ -153,26 +144,24 @@ async def update_lead(conn: AsyncConnection, lead_id: uuid.UUID, **fields: Any) 
             sets.append(f"{name} = :{name}")
         params[name] = value
     sets.append("updated_at = now()")
-    await conn.execute(text(f"UPDATE leads SET {', '.join(sets)} WHERE lead_id = :id"), params)
+    await tx.execute(f"UPDATE leads SET {', '.join(sets)} WHERE lead_id = :id", **params)
 
 
-async def set_lifecycle(conn: AsyncConnection, lead_id: uuid.UUID, lc: LeadLifecycle) -> None:
-    await update_lead(conn, lead_id, stage=lc.stage, held_from=lc.held_from, buying_cycle=lc.cycle)
+async def set_lifecycle(tx: Tx, lead_id: uuid.UUID, lc: LeadLifecycle) -> None:
+    await update_lead(tx, lead_id, stage=lc.stage, held_from=lc.held_from, buying_cycle=lc.cycle)
 
 
-async def assignment_history(conn: AsyncConnection, lead_id: uuid.UUID) -> list[dict[str, Any]]:
+async def assignment_history(tx: Tx, lead_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every owner decision on the lead, oldest first: the assignment of each qualification
     cycle (``kind`` "assigned") and each reassignment within a cycle ("reassigned")."""
-    rows = await conn.execute(
-        text(
-            "SELECT 'assigned', cycle, decided_at, event_id, explanation FROM assignments "
-            "WHERE lead_id = :id "
-            "UNION ALL "
-            "SELECT 'reassigned', cycle, decided_at, event_id, explanation FROM reassignments "
-            "WHERE lead_id = :id "
-            "ORDER BY 3, 2, 1"
-        ),
-        {"id": lead_id},
+    rows = await tx.fetch(
+        "SELECT 'assigned', cycle, decided_at, event_id, explanation FROM assignments "
+        "WHERE lead_id = :id "
+        "UNION ALL "
+        "SELECT 'reassigned', cycle, decided_at, event_id, explanation FROM reassignments "
+        "WHERE lead_id = :id "
+        "ORDER BY 3, 2, 1",
+        id=lead_id,
     )
     return [
         {"kind": r[0], "cycle": r[1], "decided_at": r[2], "event_id": r[3], "explanation": r[4]}
@@ -180,24 +169,18 @@ async def assignment_history(conn: AsyncConnection, lead_id: uuid.UUID) -> list[
     ]
 
 
-async def insert_reassignment(conn: AsyncConnection, row: AssignmentRow) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO reassignments (event_id, lead_id, cycle, decided_at, explanation) "
-            "VALUES (:e, :l, :c, :at, CAST(:x AS jsonb)) ON CONFLICT (event_id) DO NOTHING"
-        ),
-        {
-            "e": row.event_id,
-            "l": row.lead_id,
-            "c": row.cycle,
-            "at": row.decided_at,
-            "x": json_text(row.explanation),
-        },
+async def insert_reassignment(tx: Tx, row: AssignmentRow) -> None:
+    await tx.execute(
+        "INSERT INTO reassignments (event_id, lead_id, cycle, decided_at, explanation) "
+        "VALUES (:e, :l, :c, :at, CAST(:x AS jsonb)) ON CONFLICT (event_id) DO NOTHING",
+        e=row.event_id,
+        l=row.lead_id,
+        c=row.cycle,
+        at=row.decided_at,
+        x=json_text(row.explanation),
     )
 
 
-async def lead_contact(conn: AsyncConnection, lead_id: uuid.UUID) -> dict[str, Any] | None:
-    value = await conn.scalar(
-        text("SELECT contact FROM leads WHERE lead_id = :id"), {"id": lead_id}
-    )
+async def lead_contact(tx: Tx, lead_id: uuid.UUID) -> dict[str, Any] | None:
+    value = await tx.fetchval("SELECT contact FROM leads WHERE lead_id = :id", id=lead_id)
     return dict(value) if value else None

@@ -7,32 +7,28 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql
+from leadflow.events.sql import Tx
 from leadflow.routing.store.leads import SALES_OPEN_STAGES
 
 
-async def rep_queue(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
+async def rep_queue(tx: Tx, rep_id: str) -> list[dict[str, Any]]:
     """The rep's open leads, soonest SLA due first (leads without an open SLA last). Only the
     rep's own clocks count: marketing's (an MQL assigned within 30 minutes) has no rep."""
-    rows = await conn.execute(
-        text(
-            """
-            SELECT l.lead_id, l.stage, l.assigned_at, l.snapshot, s.sla_id, s.policy_id,
-                   s.due_at, s.warn_at, l.contact
-            FROM leads l
-            LEFT JOIN LATERAL (
-                SELECT sla_id, policy_id, due_at, warn_at FROM sla_clocks c
-                WHERE c.lead_id = l.lead_id AND c.status = 'open' AND c.rep_id = :rep
-                ORDER BY due_at LIMIT 1
-            ) s ON true
-            WHERE l.rep_id = :rep AND l.stage = ANY(CAST(:stages AS text[]))
-            ORDER BY s.due_at NULLS LAST, l.assigned_at
-            """
-        ),
-        {"rep": rep_id, "stages": list(SALES_OPEN_STAGES)},
+    rows = await tx.fetch(
+        """
+        SELECT l.lead_id, l.stage, l.assigned_at, l.snapshot, s.sla_id, s.policy_id,
+               s.due_at, s.warn_at, l.contact
+        FROM leads l
+        LEFT JOIN LATERAL (
+            SELECT sla_id, policy_id, due_at, warn_at FROM sla_clocks c
+            WHERE c.lead_id = l.lead_id AND c.status = 'open' AND c.rep_id = :rep
+            ORDER BY due_at LIMIT 1
+        ) s ON true
+        WHERE l.rep_id = :rep AND l.stage = ANY(CAST(:stages AS text[]))
+        ORDER BY s.due_at NULLS LAST, l.assigned_at
+        """,
+        rep=rep_id,
+        stages=list(SALES_OPEN_STAGES),
     )
     return [
         {
@@ -85,13 +81,12 @@ class SlaClockWrites:
             self.early_status[sla_id] = status
 
 
-_SLA_STATUS = DriverSql(
+_SLA_STATUS = (
     "UPDATE sla_clocks c SET status = s.status "
     "FROM unnest(CAST(:ids AS text[]), CAST(:statuses AS text[])) AS s(sla_id, status) "
     "WHERE c.sla_id = s.sla_id"
 )
-_SLA_START = DriverSql(
-    """
+_SLA_START = """
     INSERT INTO sla_clocks (sla_id, lead_id, policy_id, rep_id, due_at, warn_at)
     SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]),
                          CAST(:policies AS text[]), CAST(:reps AS text[]),
@@ -99,29 +94,26 @@ _SLA_START = DriverSql(
     ON CONFLICT (sla_id) DO UPDATE SET
         due_at = EXCLUDED.due_at, warn_at = EXCLUDED.warn_at, rep_id = EXCLUDED.rep_id
     """
-)
 
 
-async def write_sla_clocks(conn: AsyncConnection, writes: SlaClockWrites) -> None:
+async def write_sla_clocks(tx: Tx, writes: SlaClockWrites) -> None:
     """A batch's clock changes in at most three statements, whatever its size."""
     if writes.early_status:
-        await _set_sla_status(conn, writes.early_status)
+        await _set_sla_status(tx, writes.early_status)
     if writes.starts:
         rows = writes.starts
-        await _SLA_START.execute(
-            conn,
-            {
-                "ids": list(rows),
-                "leads": [r["lead_id"] for r in rows.values()],
-                "policies": [r["policy_id"] for r in rows.values()],
-                "reps": [r["rep_id"] for r in rows.values()],
-                "due": [r["due_at"] for r in rows.values()],
-                "warn": [r["warn_at"] for r in rows.values()],
-            },
+        await tx.execute(
+            _SLA_START,
+            ids=list(rows),
+            leads=[r["lead_id"] for r in rows.values()],
+            policies=[r["policy_id"] for r in rows.values()],
+            reps=[r["rep_id"] for r in rows.values()],
+            due=[r["due_at"] for r in rows.values()],
+            warn=[r["warn_at"] for r in rows.values()],
         )
     if writes.late_status:
-        await _set_sla_status(conn, writes.late_status)
+        await _set_sla_status(tx, writes.late_status)
 
 
-async def _set_sla_status(conn: AsyncConnection, statuses: dict[str, str]) -> None:
-    await _SLA_STATUS.execute(conn, {"ids": list(statuses), "statuses": list(statuses.values())})
+async def _set_sla_status(tx: Tx, statuses: dict[str, str]) -> None:
+    await tx.execute(_SLA_STATUS, ids=list(statuses), statuses=list(statuses.values()))

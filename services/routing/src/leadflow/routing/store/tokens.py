@@ -4,61 +4,55 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from leadflow.events.sql import Tx
 
 
 async def insert_rep_token(
-    conn: AsyncConnection, token_id: str, digest: bytes, rep_id: str, name: str
+    tx: Tx, token_id: str, digest: bytes, rep_id: str, name: str
 ) -> dict[str, Any]:
-    row = (
-        await conn.execute(
-            text(
-                "INSERT INTO rep_tokens (token_id, token_sha256, rep_id, name) "
-                "VALUES (:i, :d, :r, :n) RETURNING token_id, rep_id, name, created_at, revoked_at"
-            ),
-            {"i": token_id, "d": digest, "r": rep_id, "n": name},
-        )
-    ).one()
-    return dict(row._mapping)
-
-
-async def rep_tokens(conn: AsyncConnection, rep_id: str) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT token_id, rep_id, name, created_at, revoked_at FROM rep_tokens "
-            "WHERE rep_id = :r ORDER BY created_at, token_id"
-        ),
-        {"r": rep_id},
+    row = await tx.fetchrow(
+        "INSERT INTO rep_tokens (token_id, token_sha256, rep_id, name) "
+        "VALUES (:i, :d, :r, :n) RETURNING token_id, rep_id, name, created_at, revoked_at",
+        i=token_id,
+        d=digest,
+        r=rep_id,
+        n=name,
     )
-    return [dict(r._mapping) for r in rows]
+    assert row is not None
+    return dict(row)
 
 
-async def revoke_rep_token(conn: AsyncConnection, rep_id: str, token_id: str) -> bool:
+async def rep_tokens(tx: Tx, rep_id: str) -> list[dict[str, Any]]:
+    rows = await tx.fetch(
+        "SELECT token_id, rep_id, name, created_at, revoked_at FROM rep_tokens "
+        "WHERE rep_id = :r ORDER BY created_at, token_id",
+        r=rep_id,
+    )
+    return [dict(r) for r in rows]
+
+
+async def revoke_rep_token(tx: Tx, rep_id: str, token_id: str) -> bool:
     """Revoke (idempotently); False when the rep has no such token."""
-    result = await conn.execute(
-        text(
-            "UPDATE rep_tokens SET revoked_at = coalesce(revoked_at, now()) "
-            "WHERE rep_id = :r AND token_id = :i"
-        ),
-        {"r": rep_id, "i": token_id},
+    revoked = await tx.execute(
+        "UPDATE rep_tokens SET revoked_at = coalesce(revoked_at, now()) "
+        "WHERE rep_id = :r AND token_id = :i",
+        r=rep_id,
+        i=token_id,
     )
-    return bool(result.rowcount)
+    return bool(revoked)
 
 
-async def revoke_rep_tokens(conn: AsyncConnection, rep_id: str) -> int:
+async def revoke_rep_tokens(tx: Tx, rep_id: str) -> int:
     """Revoke every live token of a rep; returns how many."""
-    result = await conn.execute(
-        text("UPDATE rep_tokens SET revoked_at = now() WHERE rep_id = :r AND revoked_at IS NULL"),
-        {"r": rep_id},
+    return await tx.execute(
+        "UPDATE rep_tokens SET revoked_at = now() WHERE rep_id = :r AND revoked_at IS NULL",
+        r=rep_id,
     )
-    return int(result.rowcount or 0)
 
 
-async def rep_of_token(conn: AsyncConnection, digest: bytes) -> str | None:
+async def rep_of_token(tx: Tx, digest: bytes) -> str | None:
     """The rep a live token belongs to, or None (unknown or revoked)."""
-    rep = await conn.scalar(
-        text("SELECT rep_id FROM rep_tokens WHERE token_sha256 = :d AND revoked_at IS NULL"),
-        {"d": digest},
+    rep = await tx.fetchval(
+        "SELECT rep_id FROM rep_tokens WHERE token_sha256 = :d AND revoked_at IS NULL", d=digest
     )
     return str(rep) if rep is not None else None
