@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from leadflow.events import ServiceKit, create_service_app
 from leadflow.events.access import add_token_resolver
-from leadflow.events.clock import Clock
+from leadflow.events.clock import Clock, SystemClock
 from leadflow.events.shredding import LeadKeyCodec
 from leadflow.routing.api import ROUTERS, rep_token_principal
 from leadflow.routing.crm import crm_router
@@ -24,13 +24,14 @@ def create_kit(
     settings: RoutingSettings | None = None, *, clock: Clock | None = None
 ) -> ServiceKit[ConfigCache]:
     settings = settings or RoutingSettings()
+    clock = clock or SystemClock()  # the batch handler decides at the kit's time
     cache = ConfigCache(enabled=settings.routing_config_cache)
     kit: ServiceKit[ConfigCache] = ServiceKit(
         settings,
         # intake: the contact card a rep calls (captured, profile updated, erased)
         consumes=("intake", "scoring", "sla"),
         feedback=("sla",),  # breaches and escalations: reassignments, minutes after the fact
-        handlers=build_handlers(cache),
+        handlers=build_handlers(cache, clock),
         clock=clock,
         migrations_dir=MIGRATIONS,
         payload_codec=LeadKeyCodec(),  # reps' notes sealed per lead, shredded on erasure

@@ -4,20 +4,17 @@ the contact card a rep calls (learnt from intake, blanked on erasure).
 
 The runner owns the transaction (one per batch), the inbox and the offsets; handlers read and
 lock rows through ``uow.tx`` and append their facts with ``uow.append``. Assignments are
-decided per batch (see ``RoutingHandlers``): a few statements for the whole batch instead of
-a dozen round trips per lead.
+decided per batch by the kernel's batch handler (``assignment.Assignment``): a few
+statements for the whole batch instead of a dozen round trips per lead.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime
-from functools import lru_cache, partial
-from typing import Any
-from uuid import UUID
+from functools import partial
 
-from leadflow.events import Handler, UnitOfWork, skip_historical
+from leadflow.events import Handler, UnitOfWork, flush_batches, on_batch, skip_historical
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import (
     InquiryReceived,
@@ -27,11 +24,8 @@ from leadflow.events.catalogue.intake import (
 )
 from leadflow.events.catalogue.routing import (
     AccountRouted,
-    LeadAssigned,
     LeadReassigned,
     LeadRecycled,
-    RepSkip,
-    RuleMiss,
 )
 from leadflow.events.catalogue.scoring import (
     AccountQualified,
@@ -42,20 +36,26 @@ from leadflow.events.catalogue.scoring import (
     NurtureEnrolled,
 )
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet, SlaStarted
+from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.shredding import shred
 from leadflow.events.sql import Tx
 from leadflow.routing import store
+from leadflow.routing.assignment import (
+    Assignment,
+    moved,
+    owned,
+    released,
+    rep_skips,
+    who_to_tell,
+)
 from leadflow.routing.contacts import contact_card
 from leadflow.routing.domain import (
     Decision,
-    Roster,
     choose_assignee,
-    lead_for_rules,
     manual_reassignment,
 )
-from leadflow.routing.store import AssignmentRow, Config, ConfigCache, LeadRow
+from leadflow.routing.store import Config, ConfigCache, LeadRow
 
 log = logging.getLogger("leadflow.routing")
 
@@ -71,68 +71,6 @@ async def simulate_decision(
     """The dry run: decide on the committed state without locking or writing anything."""
     state = await store.load_state(tx, now, fold=False)
     return choose_assignee(lead, config.rules, config.roster, state.view(), now, exclude=exclude)
-
-
-def _released(row: LeadRow) -> str | None:
-    """The rep whose open load drops when this lead gets a new owner."""
-    return row.rep_id if row.in_sales else None
-
-
-@lru_cache(maxsize=8192)
-def _rep_skip(rep_id: str, reason: str) -> RepSkip:
-    return RepSkip(rep_id=rep_id, reason=reason)
-
-
-@lru_cache(maxsize=8192)
-def _rule_miss(rule_id: str, reason: str) -> RuleMiss:
-    return RuleMiss(rule_id=rule_id, reason=reason)
-
-
-# The explanation repeats itself across leads (same rules, same reasons): the payload items
-# are frozen, so one instance per (id, reason) is shared instead of validated per lead.
-
-
-def _rep_skips(decision: Decision) -> list[RepSkip]:
-    return [_rep_skip(s.rep_id, s.reason) for s in decision.skipped_reps]
-
-
-def _who_to_tell(decision: Decision, roster: Roster) -> dict[str, str | None]:
-    """Who notify tells of this decision: the rep's name and address, the team manager's."""
-    rep = roster.reps.get(decision.rep_id) if decision.rep_id else None
-    team = roster.teams.get(decision.team_id) if decision.team_id else None
-    return {
-        "rep_name": (rep.name or None) if rep else None,
-        "rep_email": rep.email if rep else None,
-        "manager_email": team.manager_email if team else None,
-    }
-
-
-def _rule_misses(decision: Decision) -> list[RuleMiss]:
-    return [_rule_miss(m.rule_id, m.reason) for m in decision.missed]
-
-
-def _apply(row: LeadRow, event_type: str) -> LeadLifecycle | None:
-    """The lifecycle after ``event_type``; None (logged) when the move is refused. A refused
-    move arriving from another service is data, not a poison record: events of different
-    producers can arrive in either order."""
-    try:
-        return row.lifecycle.apply(event_type)
-    except TransitionRefused as exc:
-        log.warning("ignoring %s for lead %s: %s", event_type, row.lead_id, exc)
-        return None
-
-
-def _owned(row: LeadRow, decision: Decision, now: datetime, **fields: Any) -> LeadRow:
-    """The lead row after ``decision`` gave it its owner (plus any other changed fields)."""
-    return replace(
-        row,
-        assignee_kind=decision.assignee_kind,
-        rep_id=decision.rep_id,
-        team_id=decision.team_id,
-        queue_id=decision.queue_id,
-        assigned_at=now,
-        **fields,
-    )
 
 
 async def reassign_by_manager(
@@ -158,10 +96,10 @@ async def reassign_by_manager(
         state=state.view(),
         now=now,
     )
-    state.record(decision, config.roster, now, released=_released(row))
+    state.record(decision, config.roster, now, released=released(row))
     # The manager's choice lifts an SLA exclusion of the chosen rep on this lead.
     excluded = [r for r in row.excluded_reps if r != rep_id]
-    await store.write_decisions(tx, [], [_owned(row, decision, now, excluded_reps=excluded)], state)
+    await store.write_decisions(tx, [], [owned(row, decision, now, excluded_reps=excluded)], state)
     [reassigned] = await uow.append(
         row.lead_id,
         LeadReassigned(
@@ -173,7 +111,7 @@ async def reassign_by_manager(
             reason=decision.reason,
             lead=row.snapshot,
             method=decision.method,
-            **_who_to_tell(decision, config.roster),
+            **who_to_tell(decision, config.roster),
         ),
     )
     explanation = {**decision.explanation(), "from_rep_id": row.rep_id, "by": "sales manager"}
@@ -186,122 +124,31 @@ async def reassign_by_manager(
 class RoutingHandlers:
     """Handlers sharing the configuration cache of one app instance.
 
-    ``LeadQualified``, ``LeadDisqualified`` and ``NurtureEnrolled`` are not handled one by
-    one: the handler collects them per unit of work (one consumer batch = one transaction)
-    and decides them together, in delivery order, when the unit of work flushes, before
-    the kernel writes the events and commits. Under the routing decision lock (taken when
-    the batch assigns anyone) the batch locks its lead rows, reads counts and credits once,
-    makes the decisions in memory (each sees the previous ones — a lead leaving sales frees
-    its rep for the next — exactly as sequential handling would) and writes everything back
-    in one statement. Handlers that touch lead rows otherwise (escalations) decide the
-    collected events first, so per-lead order is kept.
+    ``LeadQualified`` and the events that move a lead out of sales (``LeadDisqualified``,
+    ``NurtureEnrolled``, ``LeadReinstated``, ``ExpansionOpened``) are decided per consumer
+    batch by the kernel's batch handler (``assignment.Assignment``). The other handlers go
+    one event at a time; those that touch lead rows (escalations, account routing) decide
+    the collected batch first (``flush_batches``), so per-lead order is kept.
     """
 
-    def __init__(self, cache: ConfigCache) -> None:
+    def __init__(self, cache: ConfigCache, clock: Clock | None = None) -> None:
         self.cache = cache
-
-    async def on_lead_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
-        assert isinstance(event.payload, LeadQualified)
-        self._collect(uow, event)
-
-    async def on_left_sales(self, event: Envelope, uow: UnitOfWork) -> None:
-        """Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops.
-        Reinstated (a do-not-contact lifted): the stage moves back to inquiry, and the
-        qualification that follows is a new cycle, routed afresh. An expansion opened (a
-        customer's new buying cycle): the same, in the expansion cycle; its qualification is
-        routed like any MQL, so to the account owner first."""
-        self._collect(uow, event)
-
-    def _collect(self, uow: UnitOfWork, event: Envelope) -> None:
-        uow.batch(self, list, partial(self._decide, uow)).append(event)
-
-    async def _decide_pending(self, uow: UnitOfWork) -> None:
-        await uow.flush_batch(self)
-
-    async def _decide(self, uow: UnitOfWork, events: list[Envelope]) -> None:
-        tx = uow.tx
-        now = uow.clock.now()
-        assigns = any(isinstance(e.payload, LeadQualified) for e in events)
-        # The lock before the lead rows: every decider locks in this order. A batch that
-        # only moves leads out of sales changes no counts a decision reads: no lock.
-        config = await self.cache.get(tx, await store.decision_lock(tx)) if assigns else None
-        rows, cycles = await store.lock_leads(tx, (e.lead_id for e in events))
-        state = await store.load_state(tx, now, fold=True) if assigns else None
-        view = state.view() if state is not None else None
-        assignments: list[AssignmentRow] = []
-        changed: dict[UUID, LeadRow] = {}
-        causation = uow.causation
-        try:
-            for event in events:
-                p = event.payload
-                row = rows[event.lead_id]
-                after = _apply(row, event.event_type)
-                if after is None:
-                    continue
-                if not isinstance(p, LeadQualified):  # left sales: its rep's load drops
-                    if state is not None and row.in_sales and row.rep_id is not None:
-                        state.release(row.rep_id)
-                    rows[row.lead_id] = changed[row.lead_id] = replace(
-                        row, stage=after.stage, held_from=after.held_from, buying_cycle=after.cycle
-                    )
-                    continue
-                assert config is not None and state is not None and view is not None
-                # A new qualification cycle starts when the lead comes (back) from outside
-                # sales; a repeated LeadQualified within the same cycle must not assign twice.
-                cycle = row.cycle if row.stage is Stage.MQL else row.cycle + 1
-                if cycle in cycles[row.lead_id]:
-                    log.info("lead %s already assigned in cycle %s", row.lead_id, cycle)
-                    continue
-                lead = lead_for_rules(p.lead, p.grade)
-                decision = choose_assignee(lead, config.rules, config.roster, view, now)
-                state.record(decision, config.roster, now, released=_released(row))
-                uow.causation = event  # the assignment is caused by this qualification
-                [appended] = await uow.append(
-                    row.lead_id,
-                    LeadAssigned(
-                        assignee_kind=decision.assignee_kind,
-                        rep_id=decision.rep_id,
-                        team_id=decision.team_id,
-                        queue_id=decision.queue_id,
-                        rule_id=decision.rule_id,
-                        rules_version=decision.rules_version,
-                        method=decision.method,
-                        reason=decision.reason,
-                        cycle=after.cycle.value,
-                        skipped=_rule_misses(decision),
-                        skipped_reps=_rep_skips(decision),
-                        lead=lead,
-                        **_who_to_tell(decision, config.roster),
-                    ),
-                )
-                cycles[row.lead_id].add(cycle)
-                assignments.append(
-                    AssignmentRow(
-                        row.lead_id, cycle, now, appended.event_id, decision.explanation()
-                    )
-                )
-                rows[row.lead_id] = changed[row.lead_id] = _owned(
-                    row,
-                    decision,
-                    now,
-                    stage=after.stage,
-                    held_from=after.held_from,
-                    buying_cycle=after.cycle,
-                    cycle=cycle,
-                    snapshot=lead,
-                    excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
-                )
-        finally:
-            uow.causation = causation
-        if changed:
-            await store.write_decisions(tx, assignments, list(changed.values()), state)
+        self.assignment = Assignment(cache, clock)
+        batched = on_batch(self.assignment)
+        self.on_lead_qualified: Handler = batched
+        # Disqualified or (re-)enrolled in nurture: the stage moves, the owner's load drops.
+        # Reinstated (a do-not-contact lifted): the stage moves back to inquiry, and the
+        # qualification that follows is a new cycle, routed afresh. An expansion opened (a
+        # customer's new buying cycle): the same, in the expansion cycle; its qualification
+        # is routed like any MQL, so to the account owner first.
+        self.on_left_sales: Handler = batched
 
     async def on_escalation(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
         assert isinstance(p, EscalationRaised)
         if p.action not in ("reassign", "return_to_marketing"):
             return
-        await self._decide_pending(uow)
+        await flush_batches(uow)
         tx = uow.tx
         if p.action == "reassign":
             await store.decision_lock(tx)
@@ -312,7 +159,7 @@ class RoutingHandlers:
             )
             return
         if p.action == "return_to_marketing":
-            after = _apply(row, LeadRecycled.event_type)
+            after = moved(row, LeadRecycled.event_type)
             if after is None:
                 return
             await uow.append(
@@ -339,9 +186,9 @@ class RoutingHandlers:
         decision = choose_assignee(
             row.snapshot, config.rules, config.roster, state.view(), now, exclude=excluded
         )
-        state.record(decision, config.roster, now, released=_released(row))
-        owned = _owned(row, decision, now, excluded_reps=sorted(excluded))
-        await store.write_decisions(tx, [], [owned], state)
+        state.record(decision, config.roster, now, released=released(row))
+        after_row = owned(row, decision, now, excluded_reps=sorted(excluded))
+        await store.write_decisions(tx, [], [after_row], state)
         [reassigned] = await uow.append(
             row.lead_id,
             LeadReassigned(
@@ -355,8 +202,8 @@ class RoutingHandlers:
                 lead=row.snapshot,
                 rule_id=decision.rule_id,
                 method=decision.method,
-                skipped_reps=_rep_skips(decision),
-                **_who_to_tell(decision, config.roster),
+                skipped_reps=rep_skips(decision),
+                **who_to_tell(decision, config.roster),
             ),
         )
         # The assignment API lists it among the lead's decisions, with why it happened.
@@ -436,7 +283,7 @@ class RoutingHandlers:
         the account as a whole is ready."""
         p = event.payload
         assert isinstance(p, AccountQualified)
-        await self._decide_pending(uow)
+        await flush_batches(uow)
         owners = await store.account_owners(uow.tx)
         rep_id, reason = None, "nobody owns the account: set one with PUT /v1/routing/accounts"
         for key in (p.account_id, p.account_domain):
@@ -472,6 +319,8 @@ class RoutingHandlers:
         }
 
 
-def build_handlers(cache: ConfigCache | None = None) -> dict[type[EventPayload] | str, Handler]:
+def build_handlers(
+    cache: ConfigCache | None = None, clock: Clock | None = None
+) -> dict[type[EventPayload] | str, Handler]:
     """Routing's handlers; imported history (``historical`` events) is never routed."""
-    return skip_historical(RoutingHandlers(cache or ConfigCache()).handlers())
+    return skip_historical(RoutingHandlers(cache or ConfigCache(), clock).handlers())

@@ -41,6 +41,9 @@ class LeadRow:
     # The buying cycle (the lifecycle's: new business or a customer's expansion); ``cycle``
     # above counts qualification cycles (one assignment each).
     buying_cycle: Cycle = Cycle.NEW_BUSINESS
+    # The qualification cycles the lead was already assigned in (read when the row is locked
+    # for a batch's decisions): a repeated qualification does not assign twice.
+    assigned_cycles: frozenset[int] = frozenset()
 
     @property
     def lifecycle(self) -> LeadLifecycle:

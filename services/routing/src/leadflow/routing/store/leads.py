@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -86,19 +86,15 @@ _LOCK_LEADS = (
 )
 
 
-async def lock_leads(
-    tx: Tx, lead_ids: Iterable[uuid.UUID]
-) -> tuple[dict[uuid.UUID, LeadRow], dict[uuid.UUID, set[int]]]:
+async def lock_leads(tx: Tx, lead_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, LeadRow]:
     """Insert-or-lock many lead rows in one round trip (in id order, so two lockers cannot
-    deadlock each other), with the cycles each lead was already assigned in."""
+    deadlock each other), each with the cycles it was already assigned in."""
     rows = await tx.fetch(_LOCK_LEADS, ids=sorted(set(lead_ids)))
     leads: dict[uuid.UUID, LeadRow] = {}
-    cycles: dict[uuid.UUID, set[int]] = {}
     for r in rows:
-        lead = _lead_row(r)
+        lead = replace(_lead_row(r), assigned_cycles=frozenset(r[15] or ()))
         leads[lead.lead_id] = lead
-        cycles[lead.lead_id] = set(r[15] or [])
-    return leads, cycles
+    return leads
 
 
 async def get_lead(tx: Tx, lead_id: uuid.UUID) -> LeadRow | None:
