@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.intake import Contact, LeadCaptured, LeadErased
@@ -198,9 +197,10 @@ async def test_outcomes_match_by_external_id_and_system_and_repeat_by_event_id(
 
 
 async def _count(app: Any, lead: uuid.UUID, event_type: str) -> int:
-    async with app.state.kit.connect() as conn:
-        found = await conn.execute(
-            text("SELECT count(*) FROM event_log WHERE lead_id = :s AND event_type = :t"),
-            {"s": lead, "t": event_type},
+    async with app.state.kit.connect() as tx:
+        found = await tx.fetchval(
+            "SELECT count(*) FROM event_log WHERE lead_id = :s AND event_type = :t",
+            s=lead,
+            t=event_type,
         )
-        return int(found.scalar_one())
+        return int(found)

@@ -16,7 +16,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified, NurtureEnrolled
@@ -89,8 +88,8 @@ async def configure(client: httpx.AsyncClient) -> None:
 
 
 async def rows(client: httpx.AsyncClient, sql: str) -> list[Any]:
-    async with _kit(client).connect() as conn:
-        return list(await conn.execute(text(sql)))
+    async with _kit(client).connect() as tx:
+        return [tuple(r) for r in await tx.fetch(sql)]
 
 
 async def deliver(client: httpx.AsyncClient, events: list[Envelope]) -> None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadDisqualified, LeadQualified
@@ -87,8 +86,8 @@ async def routing(settings_for: Callable[..., Any]) -> AsyncIterator[httpx.Async
 
 
 async def scalar(client: httpx.AsyncClient, sql: str, **params: Any) -> Any:
-    async with _kit(client).connect() as conn:
-        return await conn.scalar(text(sql), params)
+    async with _kit(client).connect() as tx:
+        return await tx.fetchval(sql, **params)
 
 
 async def assignment(client: httpx.AsyncClient, lead_id: uuid.UUID) -> dict[str, Any]:

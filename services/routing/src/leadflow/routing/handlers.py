@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import partial
 
 from leadflow.events import Handler, UnitOfWork, flush_batches, on_batch, skip_historical
 from leadflow.events.catalogue.common import LeadSnapshot
@@ -38,7 +37,6 @@ from leadflow.events.catalogue.scoring import (
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet, SlaStarted
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.shredding import shred
 from leadflow.events.sql import Tx
 from leadflow.routing import store
 from leadflow.routing.assignment import (
@@ -49,12 +47,12 @@ from leadflow.routing.assignment import (
     rep_skips,
     who_to_tell,
 )
-from leadflow.routing.contacts import contact_card
 from leadflow.routing.domain import (
     Decision,
     choose_assignee,
     manual_reassignment,
 )
+from leadflow.routing.learnt import ContactFacts, SlaClocks
 from leadflow.routing.store import Config, ConfigCache, LeadRow
 
 log = logging.getLogger("leadflow.routing")
@@ -142,6 +140,9 @@ class RoutingHandlers:
         # customer's new buying cycle): the same, in the expansion cycle; its qualification
         # is routed like any MQL, so to the account owner first.
         self.on_left_sales: Handler = batched
+        # Facts learnt from intake and sla-monitor (learnt.py): a statement per table a batch.
+        self.on_contact: Handler = on_batch(ContactFacts())
+        self.on_sla_clock: Handler = on_batch(SlaClocks())
 
     async def on_escalation(self, event: Envelope, uow: UnitOfWork) -> None:
         p = event.payload
@@ -217,65 +218,6 @@ class RoutingHandlers:
             tx, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
         )
 
-    def _contacts(self, uow: UnitOfWork) -> store.ContactWrites:
-        """The batch's contact cards and erasures: one statement for the batch."""
-        return uow.batch(
-            (self, "contact"), store.ContactWrites, partial(store.write_contacts, uow.tx)
-        )
-
-    async def on_contact(self, event: Envelope, uow: UnitOfWork) -> None:
-        """Captured or profile updated: the rep's card of whom to call follows intake."""
-        p = event.payload
-        assert isinstance(p, LeadCaptured | LeadProfileUpdated)
-        self._contacts(uow).card(event.lead_id, contact_card(p.contact))
-        if isinstance(p, LeadCaptured):
-            await self._external_id(event, uow)
-
-    async def on_inquiry(self, event: Envelope, uow: UnitOfWork) -> None:
-        """Another inquiry may carry the lead's id in another system (a second import)."""
-        await self._external_id(event, uow)
-
-    async def _external_id(self, event: Envelope, uow: UnitOfWork) -> None:
-        """The source system's id of the lead, kept so a CRM outcome can name the lead by it."""
-        p = event.payload
-        assert isinstance(p, LeadCaptured | InquiryReceived)
-        if p.external_id:
-            await store.add_external_id(uow.tx, event.lead_id, p.external_system, p.external_id)
-
-    async def on_erased(self, event: Envelope, uow: UnitOfWork) -> None:
-        """Erasure: the card goes, and no later event of this lead brings it back."""
-        assert isinstance(event.payload, LeadErased)
-        self._contacts(uow).erase(event.lead_id, event.occurred_at)
-        await store.forget_external_ids(uow.tx, event.lead_id)
-        # Reps' notes in the log become unreadable: their key goes (crypto-shredding).
-        await shred(uow.conn, [event.lead_id], event.occurred_at)
-
-    def _sla_clocks(self, uow: UnitOfWork) -> store.SlaClockWrites:
-        """The batch's clock changes: a batch of SLA events costs a statement, not one each."""
-        return uow.batch(
-            (self, "sla"), store.SlaClockWrites, partial(store.write_sla_clocks, uow.tx)
-        )
-
-    async def on_sla_started(self, event: Envelope, uow: UnitOfWork) -> None:
-        p = event.payload
-        assert isinstance(p, SlaStarted)
-        self._sla_clocks(uow).start(
-            sla_id=p.sla_id,
-            lead_id=event.lead_id,
-            policy_id=p.policy_id,
-            rep_id=p.rep_id,
-            due_at=p.due_at,
-            warn_at=p.warn_at,
-        )
-
-    async def on_sla_met(self, event: Envelope, uow: UnitOfWork) -> None:
-        assert isinstance(event.payload, SlaMet)
-        self._sla_clocks(uow).status(event.payload.sla_id, "met")
-
-    async def on_sla_breached(self, event: Envelope, uow: UnitOfWork) -> None:
-        assert isinstance(event.payload, SlaBreached)
-        self._sla_clocks(uow).status(event.payload.sla_id, "breached")
-
     async def on_account_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
         """A marketing-qualified account goes to its owner (routing owns account owners,
         ``PUT /v1/routing/accounts/{key}``, by account id or company domain). Its people's
@@ -311,11 +253,11 @@ class RoutingHandlers:
             EscalationRaised: self.on_escalation,
             LeadCaptured: self.on_contact,
             LeadProfileUpdated: self.on_contact,
-            LeadErased: self.on_erased,
-            InquiryReceived: self.on_inquiry,
-            SlaStarted: self.on_sla_started,
-            SlaMet: self.on_sla_met,
-            SlaBreached: self.on_sla_breached,
+            LeadErased: self.on_contact,
+            InquiryReceived: self.on_contact,
+            SlaStarted: self.on_sla_clock,
+            SlaMet: self.on_sla_clock,
+            SlaBreached: self.on_sla_clock,
         }
 
 

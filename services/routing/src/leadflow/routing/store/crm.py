@@ -5,26 +5,37 @@ answer, kept so a redelivery is answered the same).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from leadflow.events.db import json_text
 from leadflow.events.sql import Tx
 
 
-async def add_external_id(tx: Tx, lead_id: uuid.UUID, system: str | None, external_id: str) -> None:
-    """The lead's id in its source system; the first lead to claim an id keeps it (intake
-    folds a re-import of the same id into the same lead anyway)."""
+async def add_external_ids(tx: Tx, ids: Sequence[tuple[uuid.UUID, str | None, str]]) -> None:
+    """Leads' ids in their source systems, (lead, system, id) in arrival order, in one
+    statement; the first lead to claim an id keeps it (intake folds a re-import of the same
+    id into the same lead anyway)."""
+    if not ids:
+        return
     await tx.execute(
-        "INSERT INTO lead_external_ids (system, external_id, lead_id) VALUES (:s, :x, :l) "
+        "INSERT INTO lead_external_ids (system, external_id, lead_id) "
+        "SELECT s, x, l FROM unnest(CAST(:systems AS text[]), CAST(:xs AS text[]), "
+        "CAST(:leads AS uuid[])) WITH ORDINALITY AS t(s, x, l, n) ORDER BY n "
         "ON CONFLICT (system, external_id) DO NOTHING",
-        s=(system or "").lower(),
-        x=external_id,
-        l=lead_id,
+        systems=[(system or "").lower() for _, system, _ in ids],
+        xs=[x for _, _, x in ids],
+        leads=[lead for lead, _, _ in ids],
     )
 
 
-async def forget_external_ids(tx: Tx, lead_id: uuid.UUID) -> None:
-    await tx.execute("DELETE FROM lead_external_ids WHERE lead_id = :l", l=lead_id)
+async def forget_external_ids_of(tx: Tx, lead_ids: Sequence[uuid.UUID]) -> None:
+    """Erased leads' external ids go (a CRM can no longer name them by one)."""
+    if lead_ids:
+        await tx.execute(
+            "DELETE FROM lead_external_ids WHERE lead_id = ANY(CAST(:ids AS uuid[]))",
+            ids=list(lead_ids),
+        )
 
 
 async def lead_by_external_id(tx: Tx, external_id: str, system: str | None) -> uuid.UUID | None:
