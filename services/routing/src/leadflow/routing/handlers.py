@@ -23,7 +23,6 @@ from leadflow.events.catalogue.intake import (
 )
 from leadflow.events.catalogue.routing import (
     AccountRouted,
-    LeadReassigned,
     LeadRecycled,
 )
 from leadflow.events.catalogue.scoring import (
@@ -37,20 +36,22 @@ from leadflow.events.catalogue.scoring import (
 from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaMet, SlaStarted
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, EventPayload
+from leadflow.events.errors import UnknownLead
 from leadflow.events.sql import Tx
 from leadflow.routing import store
 from leadflow.routing.assignment import (
     Assignment,
     moved,
-    owned,
-    released,
-    rep_skips,
-    who_to_tell,
+)
+from leadflow.routing.commands.reassign import (
+    Reassign,
+    Reassignment,
+    decide_escalation,
+    decide_reassign,
 )
 from leadflow.routing.domain import (
     Decision,
     choose_assignee,
-    manual_reassignment,
 )
 from leadflow.routing.learnt import ContactFacts, SlaClocks
 from leadflow.routing.store import Config, ConfigCache, LeadRow
@@ -71,52 +72,38 @@ async def simulate_decision(
     return choose_assignee(lead, config.rules, config.roster, state.view(), now, exclude=exclude)
 
 
+async def record_reassignment(
+    uow: UnitOfWork, before: LeadRow, done: Reassignment, now: datetime
+) -> Envelope:
+    """Write a decided reassignment: the lead's new owner with the loads and credits it
+    moved (``write_decisions``), the ``lead.reassigned`` fact (sla-monitor restarts the clock
+    for the new owner, notify tells them, analytics counts it) and its explanation. The
+    caller holds the routing decision lock and the lead's row lock."""
+    [reassigned] = await uow.append(before.lead_id, done.event)
+    row = store.AssignmentRow(
+        before.lead_id, before.cycle, now, reassigned.event_id, done.explanation
+    )
+    await store.insert_reassignment(uow.tx, row)
+    return reassigned
+
+
 async def reassign_by_manager(
-    uow: UnitOfWork, cache: ConfigCache, row: LeadRow, rep_id: str, reason: str
-) -> tuple[Envelope, Decision]:
-    """A sales manager's reassignment of the locked lead ``row``, written like the SLA's:
-    the same ``lead.reassigned`` fact (so sla-monitor restarts the clock for the new owner,
-    notify tells them and analytics counts it), the same load and decision bookkeeping.
-    The caller holds the routing decision lock and the lead's row lock.
-    Raises ``ReassignRefused`` (nothing written) when the move is not possible."""
+    uow: UnitOfWork, cache: ConfigCache, cmd: Reassign
+) -> tuple[Envelope, Reassignment]:
+    """A sales manager's reassignment (``Reassign``), run in ``uow``: under the routing
+    decision lock (loads and caps stay exact against concurrent assignments) and the lead's
+    row lock. Raises ``UnknownLead``, or ``ReassignRefused`` (nothing written)."""
     tx = uow.tx
+    await store.decision_lock(tx)
+    row = await store.lock_lead(tx, cmd.lead_id)
+    if row is None:
+        raise UnknownLead(cmd.lead_id)
     now = uow.clock.now()
     config = await cache.get(tx)
-    state = await store.load_state(tx, now, fold=True)
-    decision = manual_reassignment(
-        in_sales=row.in_sales,
-        stage=row.stage.value if row.stage else None,
-        current_rep_id=row.rep_id,
-        rep_id=rep_id,
-        reason=reason,
-        roster=config.roster,
-        rules=config.rules,
-        state=state.view(),
-        now=now,
-    )
-    state.record(decision, config.roster, now, released=released(row))
-    # The manager's choice lifts an SLA exclusion of the chosen rep on this lead.
-    excluded = [r for r in row.excluded_reps if r != rep_id]
-    await store.write_decisions(tx, [], [owned(row, decision, now, excluded_reps=excluded)], state)
-    [reassigned] = await uow.append(
-        row.lead_id,
-        LeadReassigned(
-            from_rep_id=row.rep_id,
-            assignee_kind=decision.assignee_kind,
-            rep_id=decision.rep_id,
-            team_id=decision.team_id,
-            queue_id=decision.queue_id,
-            reason=decision.reason,
-            lead=row.snapshot,
-            method=decision.method,
-            **who_to_tell(decision, config.roster),
-        ),
-    )
-    explanation = {**decision.explanation(), "from_rep_id": row.rep_id, "by": "sales manager"}
-    await store.insert_reassignment(
-        tx, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
-    )
-    return reassigned, decision
+    loads = await store.load_state(tx, now, fold=True)
+    done = decide_reassign(cmd, row, config, loads, now)
+    await store.write_decisions(tx, [], [done.lead], loads)
+    return await record_reassignment(uow, row, done, now), done
 
 
 class RoutingHandlers:
@@ -169,9 +156,11 @@ class RoutingHandlers:
             )
             await store.set_lifecycle(tx, row.lead_id, after)
             return
-        if p.rep_id is not None and row.rep_id is not None and p.rep_id != row.rep_id:
-            # A late step of an SLA whose rep no longer owns the lead: the new owner did not
-            # breach anything, so it keeps the lead.
+        now = uow.clock.now()
+        config = await self.cache.get(tx)
+        loads = await store.load_state(tx, now, fold=True)
+        done = decide_escalation(p, row, config, loads, now)
+        if done is None:
             log.info(
                 "escalation for rep %s but lead %s is owned by %s: ignored",
                 p.rep_id,
@@ -179,44 +168,8 @@ class RoutingHandlers:
                 row.rep_id,
             )
             return
-        breacher = p.rep_id or row.rep_id
-        excluded = frozenset(row.excluded_reps) | ({breacher} if breacher else set())
-        now = uow.clock.now()
-        config = await self.cache.get(tx)
-        state = await store.load_state(tx, now, fold=True)
-        decision = choose_assignee(
-            row.snapshot, config.rules, config.roster, state.view(), now, exclude=excluded
-        )
-        state.record(decision, config.roster, now, released=released(row))
-        after_row = owned(row, decision, now, excluded_reps=sorted(excluded))
-        await store.write_decisions(tx, [], [after_row], state)
-        [reassigned] = await uow.append(
-            row.lead_id,
-            LeadReassigned(
-                from_rep_id=row.rep_id,
-                assignee_kind=decision.assignee_kind,
-                rep_id=decision.rep_id,
-                team_id=decision.team_id,
-                queue_id=decision.queue_id,
-                reason=f"SLA escalation step {p.step}: {decision.reason}",
-                sla_id=p.sla_id,
-                lead=row.snapshot,
-                rule_id=decision.rule_id,
-                method=decision.method,
-                skipped_reps=rep_skips(decision),
-                **who_to_tell(decision, config.roster),
-            ),
-        )
-        # The assignment API lists it among the lead's decisions, with why it happened.
-        explanation = {
-            **decision.explanation(),
-            "from_rep_id": row.rep_id,
-            "sla_id": p.sla_id,
-            "escalation_step": p.step,
-        }
-        await store.insert_reassignment(
-            tx, store.AssignmentRow(row.lead_id, row.cycle, now, reassigned.event_id, explanation)
-        )
+        await store.write_decisions(tx, [], [done.lead], loads)
+        await record_reassignment(uow, row, done, now)
 
     async def on_account_qualified(self, event: Envelope, uow: UnitOfWork) -> None:
         """A marketing-qualified account goes to its owner (routing owns account owners,

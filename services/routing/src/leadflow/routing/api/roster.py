@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
-from leadflow.events.errors import Problem
 from leadflow.routing import store
 from leadflow.routing.api.common import (
     SLUG,
@@ -20,19 +19,27 @@ from leadflow.routing.api.common import (
     IdPath,
     config_cache,
     not_found,
+    refused,
     validated,
 )
+from leadflow.routing.commands.roster import (
+    RemoveFromRoster,
+    RosterKind,
+    SetAccountOwner,
+    decide_account_owner,
+    decide_removal,
+)
 from leadflow.routing.domain import (
+    CommandRefused,
     Queue,
     Rep,
     Team,
-    users_of,
 )
 
 router = APIRouter(dependencies=[requires(Permission.ROUTING_CONFIG)])
 
 
-def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue]) -> None:
+def _doc_routes(kind: RosterKind, plural: str, cls: type[Rep] | type[Team] | type[Queue]) -> None:
     async def put(kit: KitDep, id_: IdPath, body: Annotated[Doc, Body()]) -> Doc:
         model = validated(cls, {**body, "id": id_})
         async with kit.unit_of_work() as uow:
@@ -57,24 +64,11 @@ def _doc_routes(kind: str, plural: str, cls: type[Rep] | type[Team] | type[Queue
             if await store.get_doc(uow.tx, cls, id_) is None:
                 raise not_found(kind, id_)
             config = await config_cache(kit).get(uow.tx)
-            uses = users_of(kind, id_, config.rules, config.roster)
             leads = await store.open_leads_of(uow.tx, kind, id_)
-            if leads:
-                uses.append(
-                    {
-                        "field": "leads",
-                        "message": f"{len(leads)} open lead(s) are with this {kind}, "
-                        f"e.g. {', '.join(str(x) for x in leads[:5])}: reassign them first",
-                    }
-                )
-            if uses:
-                raise Problem(
-                    409,
-                    f"{kind.capitalize()} in use",
-                    f"{kind} {id_!r} is in use: "
-                    + "; ".join(f"{u['field']}: {u['message']}" for u in uses),
-                    errors=uses,
-                )
+            try:
+                decide_removal(RemoveFromRoster(kind, id_), config.rules, config.roster, leads)
+            except CommandRefused as refusal:
+                raise refused(refusal) from None
             await store.delete_doc(uow.tx, cls, id_)
             if cls is Rep:  # a rep who is gone works no queue: their tokens go with them
                 await store.revoke_rep_tokens(uow.tx, id_)
@@ -112,14 +106,13 @@ async def put_account_owner(
     account_key: Annotated[str, Path(min_length=1, max_length=255)],
     body: AccountOwnerIn,
 ) -> dict[str, str]:
+    cmd = SetAccountOwner(account_key, body.rep_id)
     async with kit.unit_of_work() as uow:
-        if await store.get_doc(uow.tx, Rep, body.rep_id) is None:
-            raise Problem(
-                422,
-                "Invalid request",
-                f"unknown rep {body.rep_id!r}",
-                errors=[{"field": "rep_id", "message": "unknown rep"}],
-            )
+        config = await config_cache(kit).get(uow.tx)
+        try:
+            decide_account_owner(cmd, config.roster)
+        except CommandRefused as refusal:
+            raise refused(refusal) from None
         await store.set_account_owner(uow.tx, account_key, body.rep_id)
     return {"account_key": account_key.lower(), "rep_id": body.rep_id}
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.events import KitDep
 from leadflow.events.access import Permission, requires
-from leadflow.events.errors import Problem, UnknownLead
+from leadflow.events.errors import UnknownLead
 from leadflow.routing import store
 from leadflow.routing.api.common import (
     SLUG,
@@ -19,10 +19,11 @@ from leadflow.routing.api.common import (
     ReaderDep,
     config_cache,
     not_found,
+    refused,
 )
 from leadflow.routing.api.handoff import ActionOut
+from leadflow.routing.commands import CommandRefused, Reassign
 from leadflow.routing.domain import (
-    ReassignRefused,
     Rep,
 )
 from leadflow.routing.handlers import reassign_by_manager
@@ -44,30 +45,20 @@ class ReassignIn(BaseModel):
     responses={409: {"description": "lead not open, same rep, or rep unavailable"}},
 )
 async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
-    """Under the routing decision lock (so loads and caps stay exact against concurrent
-    assignments) and the lead's row lock; the decision is ``manual_reassignment``'s."""
+    """The ``Reassign`` command, decided by ``decide_reassign`` under the routing decision
+    lock (so loads and caps stay exact against concurrent assignments) and the lead's lock."""
+    cmd = Reassign(lead_id, body.rep_id, body.reason.strip() or body.reason)
     async with kit.unit_of_work() as uow:
-        await store.decision_lock(uow.tx)
-        row = await store.lock_lead(uow.tx, lead_id)
-        if row is None:
-            raise UnknownLead(lead_id)
         try:
-            event, decision = await reassign_by_manager(
-                uow, config_cache(kit), row, body.rep_id, body.reason.strip() or body.reason
-            )
-        except ReassignRefused as refused:
-            raise Problem(
-                refused.status,
-                "Invalid request" if refused.status == 422 else "Cannot reassign",
-                refused.message,
-                errors=[{"field": refused.field, "message": refused.message}],
-            ) from None
+            event, done = await reassign_by_manager(uow, config_cache(kit), cmd)
+        except CommandRefused as refusal:
+            raise refused(refusal) from None
     return ActionOut(
         lead_id=lead_id,
         event_type=event.event_type,
         event_id=event.event_id,
-        stage=row.stage.value if row.stage else None,
-        rep_id=decision.rep_id,
+        stage=done.lead.stage.value if done.lead.stage else None,
+        rep_id=done.decision.rep_id,
     )
 
 

@@ -7,7 +7,8 @@ two replicas reading the same state from the database make the same choice.
 
 The pieces: ``roster`` (who can take leads), ``rules`` (where leads go), ``state`` (loads,
 counts, credits; availability), ``lead`` (a lead as routing knows it), ``explain`` (the decision and its reasons), ``decide`` (the
-rule walk and a manager's reassignment), ``tokens`` (reps' personal tokens).
+rule walk and a manager's reassignment), ``tokens`` (reps' personal tokens), ``refused``
+(why a command cannot happen).
 """
 
 from leadflow.routing.domain.decide import (
@@ -20,6 +21,7 @@ from leadflow.routing.domain.decide import (
 from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
 from leadflow.routing.domain.hours import LegacyWindow, working_hours_of
 from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
+from leadflow.routing.domain.refused import CommandRefused
 from leadflow.routing.domain.roster import OutOfOffice, Queue, Rep, Roster, Team
 from leadflow.routing.domain.rules import (
     Conditions,
@@ -46,6 +48,7 @@ from leadflow.routing.domain.tokens import (
 __all__ = [
     "REP_TOKEN_PREFIX",
     "SALES_OPEN_STAGES",
+    "CommandRefused",
     "Conditions",
     "Decision",
     "LeadRow",

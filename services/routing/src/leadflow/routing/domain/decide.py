@@ -9,6 +9,7 @@ from datetime import datetime
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
+from leadflow.routing.domain.refused import CommandRefused
 from leadflow.routing.domain.roster import Rep, Roster
 from leadflow.routing.domain.rules import RuleSet
 from leadflow.routing.domain.state import RoutingState, least_loaded, smooth_wrr, unavailable_reason
@@ -230,14 +231,14 @@ def choose_assignee(
     )
 
 
-class ReassignRefused(Exception):
+class ReassignRefused(CommandRefused):
     """Why a manager's reassignment cannot happen: the field to blame and the HTTP status
     (422 the request names something that does not exist, 409 the lead's or rep's state
     forbids it now)."""
 
     def __init__(self, status: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+        title = "Invalid request" if status == 422 else "Cannot reassign"
+        super().__init__(status, title, message, errors=[{"field": field, "message": message}])
         self.field = field
         self.message = message
 
