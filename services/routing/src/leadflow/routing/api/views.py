@@ -45,8 +45,8 @@ class ReassignIn(BaseModel):
     responses={409: {"description": "lead not open, same rep, or rep unavailable"}},
 )
 async def reassign(kit: KitDep, lead_id: LeadId, body: ReassignIn) -> ActionOut:
-    """The ``Reassign`` command, decided by ``decide_reassign`` under the routing decision
-    lock (so loads and caps stay exact against concurrent assignments) and the lead's lock."""
+    """Under the routing decision lock (so loads and caps stay exact against concurrent
+    assignments) and the lead's row lock; the decision is ``manual_reassignment``'s."""
     cmd = Reassign(lead_id, body.rep_id, body.reason.strip() or body.reason)
     async with kit.unit_of_work() as uow:
         try:
