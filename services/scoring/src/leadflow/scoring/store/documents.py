@@ -22,16 +22,9 @@ _VERSIONS_ROW = f"""
 """
 
 
-def _document_conn(tx: Tx) -> Any:
-    """What the kernel's document kind reads with. Stage 1 of the database layer: the
-    kernel's ``documents`` still take the SQLAlchemy connection a unit of work's Tx wraps
-    (``kit.connect()``'s BridgeTx is one); goes with stage 2."""
-    return getattr(tx, "_sa_conn", tx)
-
-
 async def current_model(tx: Tx) -> ScoringModel:
     """The newest published model, or the built-in default (version 0) before any publish."""
-    return (await MODEL.current(_document_conn(tx))).doc
+    return (await MODEL.current(tx)).doc
 
 
 async def _resolve_versions(
@@ -40,7 +33,7 @@ async def _resolve_versions(
     """The model of a ``_VERSIONS_ROW`` (from the document kind's cache: one parse per
     published version) and the predictive version, as a pair."""
     predictive = None if predictive_version is None else int(predictive_version)
-    return (await MODEL.resolve(_document_conn(tx), version, stamp)).doc, predictive
+    return (await MODEL.resolve(tx, version, stamp)).doc, predictive
 
 
 # -- tracks ---------------------------------------------------------------------------------
