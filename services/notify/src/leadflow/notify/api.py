@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
@@ -16,16 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadflow.events import AdminDep, KitDep, ServiceKit
 from leadflow.events.access import public
 from leadflow.events.errors import Problem
-from leadflow.notify import domain, links, store
+from leadflow.notify import commands, domain, links, store
 from leadflow.notify import webhook_store as wh
-from leadflow.notify.handlers import INTAKE_CALL, WEBHOOK, EndpointCache, PeopleCache
+from leadflow.notify.handlers import INTAKE_CALL, EndpointCache, PeopleCache
 from leadflow.notify.settings import NotifySettings
 from leadflow.notify.state import NotifyState
 from leadflow.notify.webhooks import TargetRefused, check_target
 
 router = APIRouter()
 admin = APIRouter(dependencies=[AdminDep])
-ROTATION_GRACE = timedelta(hours=24)
 # The smallest transparent GIF: what an e-mail client fetches for the open pixel.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -74,6 +73,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+async def _run(kit: ServiceKit, cmd: commands.Command) -> Any:
+    """One command in its own unit of work; a refusal is its problem+json."""
+    try:
+        async with kit.unit_of_work() as uow:
+            return await commands.run(uow, cmd)
+    except commands.CommandRefused as refused:
+        raise refused.problem() from None
+
+
 def _missing(what: str, ident: str) -> Problem:
     return Problem(404, "Not found", f"no {what} {ident!r}")
 
@@ -91,10 +99,9 @@ async def create_webhook(body: WebhookIn, kit: KitDep) -> JSONResponse:
     """The answer holds the signing secret (``whsec_...``), shown this once."""
     url = await _checked_url(kit, body.url)
     secret = domain.new_secret(secrets.token_bytes(24))
-    async with kit.unit_of_work() as uow:
-        row = await wh.create_endpoint(
-            uow.tx, f"ep_{uuid.uuid4().hex[:20]}", url, body.description, body.events, secret
-        )
+    endpoint_id = f"ep_{uuid.uuid4().hex[:20]}"
+    cmd = commands.RegisterWebhook(endpoint_id, url, body.events, body.description, secret)
+    row = await _run(kit, cmd)
     _endpoints(kit).invalidate()
     return JSONResponse(_endpoint_out(row, secret), status_code=201)
 
@@ -116,9 +123,7 @@ async def get_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
 
 @admin.delete("/v1/webhooks/{endpoint_id}", status_code=204, tags=["webhooks"], summary="Remove")
 async def delete_webhook(endpoint_id: str, kit: KitDep) -> Response:
-    async with kit.unit_of_work() as uow:
-        if not await wh.delete_endpoint(uow.tx, endpoint_id):
-            raise _missing("webhook endpoint", endpoint_id)
+    await _run(kit, commands.RemoveWebhook(endpoint_id))
     _endpoints(kit).invalidate()
     return Response(status_code=204)
 
@@ -127,24 +132,14 @@ async def delete_webhook(endpoint_id: str, kit: KitDep) -> Response:
 async def rotate_secret(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
     """Deliveries are signed with both secrets for 24 hours, so receivers can switch over."""
     secret = domain.new_secret(secrets.token_bytes(24))
-    until = kit.clock.now() + ROTATION_GRACE
-    async with kit.unit_of_work() as uow:
-        if not await wh.rotate_secret(uow.tx, endpoint_id, secret, until):
-            raise _missing("webhook endpoint", endpoint_id)
+    until = await _run(kit, commands.RotateSecret(endpoint_id, secret, kit.clock.now()))
     return {"id": endpoint_id, "secret": secret, "previous_valid_until": until.isoformat()}
 
 
 @admin.post("/v1/webhooks/{endpoint_id}/enable", tags=["webhooks"], summary="Re-enable")
 async def enable_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
     """Back on after a disable: every queue that waited is delivered again, in order."""
-    async with kit.unit_of_work() as uow:
-        if await wh.endpoint(uow.tx, endpoint_id, lock=True) is None:
-            raise _missing("webhook endpoint", endpoint_id)
-        now = uow.clock.now()
-        await wh.set_enabled(uow.tx, endpoint_id, True, now, None)
-        for lead_id in await wh.pending_queues(uow.tx, endpoint_id):
-            await uow.timers.schedule(f"wh:{endpoint_id}:{lead_id}", now, WEBHOOK, lead_id=lead_id)
-        row = await wh.endpoint(uow.tx, endpoint_id)
+    row = await _run(kit, commands.EnableWebhook(endpoint_id, kit.clock.now()))
     _endpoints(kit).invalidate()
     return _endpoint_out(row)
 
@@ -202,14 +197,7 @@ async def list_attempts(endpoint_id: str, message_id: str, kit: KitDep) -> list[
     summary="Send one delivery again",
 )
 async def replay_delivery(endpoint_id: str, message_id: str, kit: KitDep) -> dict[str, Any]:
-    async with kit.unit_of_work() as uow:
-        row = await wh.replay(uow.tx, endpoint_id, message_id)
-        if row is None:
-            raise _missing("delivery", message_id)
-        await store.ensure_timer(
-            uow.tx, f"wh:{endpoint_id}:{row.lead_id}", WEBHOOK, uow.clock.now(), row.lead_id
-        )
-        uow.timers.note_scheduled([uow.clock.now()])
+    await _run(kit, commands.ReplayDelivery(endpoint_id, message_id, kit.clock.now()))
     return {"id": message_id, "status": "pending"}
 
 
@@ -226,12 +214,9 @@ class ChannelIn(_In):
 
 @admin.put("/v1/notify/preferences/{address}", tags=["people"], summary="How a person is told")
 async def put_preference(address: str, body: PreferenceIn, kit: KitDep) -> dict[str, str]:
-    if "@" not in address:
-        raise Problem.invalid_fields([{"field": "address", "message": "an e-mail address"}])
-    async with kit.unit_of_work() as uow:
-        await store.set_preference(uow.tx, address, body.preference)
+    kept_as = await _run(kit, commands.SetPreference(address, body.preference))
     _people(kit).invalidate()
-    return {"address": address.lower(), "preference": body.preference}
+    return {"address": kept_as, "preference": body.preference}
 
 
 @admin.get("/v1/notify/preferences/{address}", tags=["people"], summary="A person's preference")
@@ -246,8 +231,7 @@ async def put_channel(team_id: str, body: ChannelIn, kit: KitDep) -> dict[str, A
     """A Slack-compatible incoming webhook told of the team's assignments and breaches."""
     if body.slack_webhook_url:
         await _checked_url(kit, body.slack_webhook_url)
-    async with kit.unit_of_work() as uow:
-        await store.set_team_channel(uow.tx, team_id, body.slack_webhook_url)
+    await _run(kit, commands.SetTeamChannel(team_id, body.slack_webhook_url))
     _people(kit).invalidate()
     return {"team_id": team_id, "slack_webhook_url": body.slack_webhook_url}
 
@@ -321,8 +305,7 @@ async def unsubscribe_page(token: str, kit: KitDep) -> HTMLResponse:
 )
 async def unsubscribe(token: str, kit: KitDep) -> HTMLResponse:
     lead_id, _message_id = _token(kit, token)
-    async with kit.unit_of_work() as uow:
-        await store.set_consent(uow.tx, lead_id, False)  # no further nurture from here on
+    await _run(kit, commands.Unsubscribe(lead_id))  # no further nurture from here on
     await _call_intake(
         kit,
         f"optout:{lead_id}",
