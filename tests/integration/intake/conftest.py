@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.kit import ServiceKit
 from leadflow.intake.app import create_app
@@ -34,12 +33,12 @@ class Intake:
         return dict(response.json())
 
     async def rows(self, sql: str, **params: Any) -> list[Any]:
-        async with self.kit.connect() as conn:
-            return list(await conn.execute(text(sql), params))
+        async with self.kit.connect() as tx:
+            return await tx.fetch(sql, **params)
 
     async def count(self, sql: str, **params: Any) -> int:
-        async with self.kit.connect() as conn:
-            return int(await conn.scalar(text(sql), params) or 0)
+        async with self.kit.connect() as tx:
+            return int(await tx.fetchval(sql, **params) or 0)
 
 
 def make_settings(settings_for: Callable[..., Any], **overrides: Any) -> IntakeSettings:

@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.intake.app import create_app
 from leadflow.testing import app_client, consume_topic, wait_until
@@ -59,8 +58,8 @@ async def test_with_the_broker_stopped_500_inquiries_are_accepted_then_published
         assert len({a["lead_id"] for a in answers}) == 250
 
         async def outbox_depth() -> int:
-            async with kit.connect() as conn:
-                return int(await conn.scalar(text("SELECT count(*) FROM outbox")))
+            async with kit.connect() as tx:
+                return int(await tx.fetchval("SELECT count(*) FROM outbox"))
 
         async def drained() -> bool:
             return await outbox_depth() == 0
@@ -69,8 +68,8 @@ async def test_with_the_broker_stopped_500_inquiries_are_accepted_then_published
 
         await asyncio.to_thread(private_kafka.start)
         await wait_until(drained, timeout=120, interval=0.5, message="outbox drained")
-        async with kit.connect() as conn:
-            stored = await kit.store.read_all(conn, 0, 10_000)
+        async with kit.connect() as tx:
+            stored = await kit.store.read_all(tx, 0, 10_000)
 
     published = await consume_topic(
         private_kafka.bootstrap, topic, until=lambda events: len(events) >= 500, timeout=60

@@ -12,8 +12,6 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import text
-
 from leadflow.intake import store
 from tests.integration.intake.conftest import Intake
 
@@ -24,29 +22,24 @@ async def _stale_statistics_with_leads(intake: Intake) -> None:
     """``LEADS`` live leads (and one merged) that the planner believes are not there."""
     async with intake.kit.unit_of_work() as uow:
         for table in ("leads", "lead_emails"):
-            await uow.conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = off)"))
-            await uow.conn.execute(text(f"ANALYZE {table}"))
-        await uow.conn.execute(
-            text(
-                "INSERT INTO leads (lead_id, phone, name_key, company_domain, created_at) "
-                "SELECT md5('lead' || i)::uuid, '+4420' || lpad(i::text, 8, '0'), "
-                "'name' || i, 'dom' || (i % 300) || '.example', "
-                "now() - make_interval(secs => :n - i) "
-                "FROM generate_series(1, :n) AS i"
-            ),
-            {"n": LEADS},
+            await uow.tx.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+            await uow.tx.execute(f"ANALYZE {table}")
+        await uow.tx.execute(
+            "INSERT INTO leads (lead_id, phone, name_key, company_domain, created_at) "
+            "SELECT md5('lead' || i)::uuid, '+4420' || lpad(i::text, 8, '0'), "
+            "'name' || i, 'dom' || (i % 300) || '.example', "
+            "now() - make_interval(secs => :n - i) "
+            "FROM generate_series(1, :n) AS i",
+            n=LEADS,
         )
-        await uow.conn.execute(
-            text(
-                "INSERT INTO lead_emails (email, lead_id) "
-                "SELECT 'e' || i || '@dom' || (i % 300) || '.example', md5('lead' || i)::uuid "
-                "FROM generate_series(1, :n) AS i"
-            ),
-            {"n": LEADS},
+        await uow.tx.execute(
+            "INSERT INTO lead_emails (email, lead_id) "
+            "SELECT 'e' || i || '@dom' || (i % 300) || '.example', md5('lead' || i)::uuid "
+            "FROM generate_series(1, :n) AS i",
+            n=LEADS,
         )
-        await uow.conn.execute(
-            text("UPDATE leads SET merged_into = md5('lead1')::uuid WHERE lead_id = :id"),
-            {"id": _lead(7)},
+        await uow.tx.execute(
+            "UPDATE leads SET merged_into = md5('lead1')::uuid WHERE lead_id = :id", id=_lead(7)
         )
 
 
@@ -76,12 +69,8 @@ async def test_the_lookup_reads_no_whole_table_while_statistics_are_stale(
 ) -> None:
     await _stale_statistics_with_leads(intake)
     async with intake.kit.unit_of_work() as uow:
-        conn = await uow.conn.get_raw_connection()
-        driver = conn.driver_connection
-        assert driver is not None
-        statement = store._CANDIDATES_AND_ACCOUNTS
-        [row] = await driver.fetch(
-            "EXPLAIN (FORMAT JSON) " + statement.sql, *statement.args(LOOKUP)
+        [row] = await uow.tx.fetch(
+            "EXPLAIN (FORMAT JSON) " + store._CANDIDATES_AND_ACCOUNTS, **LOOKUP
         )
     document = json.loads(row[0]) if isinstance(row[0], str) else row[0]  # codec or not
     scans = _scans(document[0]["Plan"])
@@ -95,7 +84,7 @@ async def test_the_lookup_finds_each_kind_of_match_and_skips_merged_leads(
     await _stale_statistics_with_leads(intake)
     async with intake.kit.unit_of_work() as uow:
         leads, _accounts = await store.fetch_candidates_and_accounts(
-            uow.conn,
+            uow.tx,
             ["e5@dom5.example", "e7@dom7.example"],  # by email; lead 7 is merged away
             ["+442000000011"],  # by phone
             ["dom13.example"],

@@ -58,7 +58,7 @@ def _mismatch() -> Problem:
 async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Problem]:
     """One transaction for the whole batch: idempotency claims and identity locks (one
     statement), ingest, stored answers (written with the batch's leads)."""
-    conn = uow.conn
+    tx = uow.tx
     outcomes: list[Outcome | Problem | None] = [None] * len(batch)
     owners: dict[tuple[str, str], int] = {}
     followers: dict[int, int] = {}
@@ -79,13 +79,13 @@ async def process(uow: UnitOfWork, batch: list[Pending]) -> list[Outcome | Probl
     # Locks for every candidate, even one that turns out to be a replay: harmless, and it
     # saves the round trip a separate lock statement would cost.
     claimed = await store.claim_and_lock(
-        conn,
+        tx,
         [_claim(batch[i]) for i in keyed],
         commands.identity_keys([batch[i].item for i in candidates]),
     )
     earlier = [i for i in keyed if _idempotency_key(batch[i]) not in claimed]
     if earlier:
-        by_key = await store.stored_responses(conn, [_idempotency_key(batch[i]) for i in earlier])
+        by_key = await store.stored_responses(tx, [_idempotency_key(batch[i]) for i in earlier])
         for i in earlier:
             idem = batch[i].idempotency
             assert idem is not None

@@ -83,13 +83,13 @@ async def ingest(
         raise ValueError("idempotency must have one entry per item")
     if not items:
         return []
-    conn = uow.conn
+    tx = uow.tx
     now = uow.clock.now()
     contacts = [i.inquiry.clean for i in items]
     if not identities_locked:
-        await store.lock_identities(conn, identity_keys(items))
+        await store.lock_identities(tx, identity_keys(items))
     candidates, accounts = await store.fetch_candidates_and_accounts(
-        conn,
+        tx,
         emails=[c.contact.email for c in contacts if c.contact.email],
         phones=[c.contact.phone for c in contacts if c.contact.phone],
         domains=[c.company_domain for c in contacts if c.company_domain],
@@ -188,7 +188,7 @@ async def ingest(
     # append will seal with (handed to the codec; no key outlives the request task).
     key_leads = list(dict.fromkeys(lead_id for lead_id, _, _ in events))
     saved = await store.save_batch(
-        conn,
+        tx,
         [s for s in states.values() if s.dirty],
         now,
         identified_emails=identified_emails,
@@ -368,9 +368,9 @@ async def _live_row(uow: UnitOfWork, lead_id: uuid.UUID) -> Any:
     """The lead a change applies to: the survivor when ``lead_id`` was merged into one."""
     from leadflow.events.errors import UnknownLead
 
-    row = await store.get_lead(uow.conn, lead_id)
+    row = await store.get_lead(uow.tx, lead_id)
     if row is not None and row.merged_into is not None:
-        row = await store.get_lead(uow.conn, row.merged_into)
+        row = await store.get_lead(uow.tx, row.merged_into)
     if row is None or row.erased_at is not None:
         raise UnknownLead(lead_id)
     return row
@@ -383,7 +383,7 @@ async def change_consent(uow: UnitOfWork, lead_id: uuid.UUID, consent: ConsentRe
     change = domain.consent_change(current, consent)
     if change is None:
         return False
-    await store.set_consent(uow.conn, row.lead_id, change, uow.clock.now())
+    await store.set_consent(uow.tx, row.lead_id, change, uow.clock.now())
     await uow.append(
         row.lead_id,
         ConsentChanged(
@@ -407,7 +407,7 @@ async def change_do_not_contact(
     row = await _live_row(uow, lead_id)
     if bool(row.do_not_contact) == do_not_contact:
         return False
-    await store.set_do_not_contact(uow.conn, row.lead_id, do_not_contact, uow.clock.now())
+    await store.set_do_not_contact(uow.tx, row.lead_id, do_not_contact, uow.clock.now())
     await uow.append(
         row.lead_id,
         DoNotContactChanged(do_not_contact=do_not_contact, reason=reason, source=source),
@@ -420,15 +420,15 @@ async def erase(
 ) -> list[uuid.UUID]:
     """Crypto-shred a lead (and the duplicates merged into it): delete the keys, blank the
     read tables, append ``LeadErased``. The event log itself is not touched."""
-    row = await store.get_lead(uow.conn, lead_id)
+    row = await store.get_lead(uow.tx, lead_id)
     if row is None:
         from leadflow.events.errors import UnknownLead
 
         raise UnknownLead(lead_id)
     survivor = row.merged_into or lead_id
-    ids = [survivor, *await store.merged_into(uow.conn, survivor)]
+    ids = [survivor, *await store.merged_into(uow.tx, survivor)]
     already = row.erased_at is not None
-    await store.erase_lead_rows(uow.conn, ids, uow.clock.now())
+    await store.erase_lead_rows(uow.tx, ids, uow.clock.now())
     if not already:
         for erased in ids:
             await uow.append(erased, LeadErased(reason=reason, requested_by=requested_by))
@@ -458,12 +458,12 @@ async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]) -> l
     """Record a batch: on the lead when we know who it was, else kept anonymous until the
     person identifies (by email or anonymous id). Replays of an ``activity_id`` are
     duplicates."""
-    conn = uow.conn
+    tx = uow.tx
     now = uow.clock.now()
-    seen = await store.existing_activity_ids(conn, [i.activity_id for i in items])
-    by_email = await store.lead_ids_by_emails(conn, [i.email for i in items if i.email])
-    by_id = await store.live_lead_ids(conn, [i.lead_id for i in items if i.lead_id])
-    by_anon = await store.anonymous_owners(conn, [i.anonymous_id for i in items if i.anonymous_id])
+    seen = await store.existing_activity_ids(tx, [i.activity_id for i in items])
+    by_email = await store.lead_ids_by_emails(tx, [i.email for i in items if i.email])
+    by_id = await store.live_lead_ids(tx, [i.lead_id for i in items if i.lead_id])
+    by_anon = await store.anonymous_owners(tx, [i.anonymous_id for i in items if i.anonymous_id])
     rows: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     links: dict[str, uuid.UUID] = {}
@@ -522,10 +522,10 @@ async def record_activities(uow: UnitOfWork, items: Sequence[ActivityItem]) -> l
             )
         else:
             out.append({"activity_id": item.activity_id, "status": "anonymous"})
-    await store.insert_activities(conn, rows)
-    await store.link_anonymous(conn, links)
+    await store.insert_activities(tx, rows)
+    await store.link_anonymous(tx, links)
     # An activity that names both a known lead and an anonymous id identifies that id:
     # earlier anonymous activity under it joins the lead now.
-    for lead_id, payload, occurred in await store.claim_pending_activities(conn, {}, links, now):
+    for lead_id, payload, occurred in await store.claim_pending_activities(tx, {}, links, now):
         await uow.append(lead_id, ActivityRecorded.model_validate(payload), occurred_at=occurred)
     return out

@@ -239,25 +239,25 @@ async def run_import(
     try:
         total = await asyncio.to_thread(_count_rows, path, plan.fmt)
         async with kit.unit_of_work() as uow:
-            await store.import_total(uow.conn, import_id, total)
+            await store.import_total(uow.tx, import_id, total)
         _, reader = await asyncio.to_thread(tabular.read_rows, path, plan.fmt)
         with reader:
             while batch := await asyncio.to_thread(_take, reader, batch_rows, plan.columns, region):
                 await import_batch(transact, import_id, batch, plan)
         async with kit.unit_of_work() as uow:
-            await store.finish_import(uow.conn, import_id, "completed")
+            await store.finish_import(uow.tx, import_id, "completed")
     except asyncio.CancelledError:
         with contextlib.suppress(Exception):
             async with kit.unit_of_work() as uow:
                 await store.finish_import(
-                    uow.conn, import_id, "interrupted", "the service stopped during the import"
+                    uow.tx, import_id, "interrupted", "the service stopped during the import"
                 )
         raise
     except Exception as exc:
         log.exception("import %s failed", import_id)
         with contextlib.suppress(Exception):
             async with kit.unit_of_work() as uow:
-                await store.finish_import(uow.conn, import_id, "failed", repr(exc)[:500])
+                await store.finish_import(uow.tx, import_id, "failed", repr(exc)[:500])
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -297,7 +297,7 @@ async def import_batch(
     prepared = [r for r in batch if isinstance(r, Prepared)]
 
     async def work(uow: UnitOfWork) -> None:
-        conn = uow.conn
+        tx = uow.tx
         items = [
             IngestItem(
                 dataclasses.replace(
@@ -313,9 +313,9 @@ async def import_batch(
         ]
         ext_keys = {f"x:{plan.system}:{i.inquiry.external_id}" for i in items
                     if i.inquiry.external_id}  # fmt: skip
-        await store.lock_identities(conn, commands.identity_keys(items) | ext_keys)
+        await store.lock_identities(tx, commands.identity_keys(items) | ext_keys)
         known = await store.external_leads(
-            conn, plan.system, [i.inquiry.external_id for i in items if i.inquiry.external_id]
+            tx, plan.system, [i.inquiry.external_id for i in items if i.inquiry.external_id]
         )
         fresh: list[tuple[IngestItem, Prepared]] = []
         seen: set[str] = set(known)
@@ -347,7 +347,7 @@ async def import_batch(
                 lost += not row.history.won
             if item.inquiry.external_id is not None:
                 external.append((item.inquiry.external_id, result.lead_id, outcome))
-        await store.record_external_ids(conn, plan.system, external)
+        await store.record_external_ids(tx, plan.system, external)
         counts = ImportCounts(
             rows_read=len(batch),
             accepted=len(prepared),
@@ -358,7 +358,7 @@ async def import_batch(
             history_won=won,
             history_lost=lost,
         )
-        await store.import_progress(conn, import_id, counts, rejections)
+        await store.import_progress(tx, import_id, counts, rejections)
 
     await transact(work)
 

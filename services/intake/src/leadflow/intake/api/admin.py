@@ -47,14 +47,14 @@ async def create_form(body: FormIn, kit: KitDep, _admin: FormsDep) -> JSONRespon
     form_key = body.form_key or f"f_{secrets.token_urlsafe(12)}"
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
     async with kit.unit_of_work() as uow:
-        if await store.get_form(uow.conn, form_key) is not None:
+        if await store.get_form(uow.tx, form_key) is not None:
             raise Problem(
                 409,
                 "Form exists",
                 f"form {form_key!r} exists; PUT replaces it",
                 errors=[{"field": "form_key", "message": "already exists"}],
             )
-        await store.put_form(uow.conn, form_key, definition)
+        await store.put_form(uow.tx, form_key, definition)
     runtime(kit).forms.forget(form_key)
     return JSONResponse(
         definition, status_code=201, headers={"Location": f"/v1/admin/forms/{form_key}"}
@@ -79,15 +79,15 @@ async def put_form(form_key: str, body: FormIn, kit: KitDep, _admin: FormsDep) -
     definition = body.model_copy(update={"form_key": form_key}).model_dump()
     FormIn.model_validate(definition)
     async with kit.unit_of_work() as uow:
-        await store.put_form(uow.conn, form_key, definition)
+        await store.put_form(uow.tx, form_key, definition)
     runtime(kit).forms.forget(form_key)
     return JSONResponse(definition)
 
 
 @router.get("/v1/admin/forms", tags=["admin"], responses=ok(rs.FormList), summary="List forms")
 async def list_forms(kit: KitDep, _admin: FormsDep) -> JSONResponse:
-    async with kit.connect() as conn:
-        return JSONResponse({"items": await store.list_forms(conn)})
+    async with kit.connect() as tx:
+        return JSONResponse({"items": await store.list_forms(tx)})
 
 
 @router.get("/v1/admin/forms/{form_key}", tags=["admin"], responses=ok(rs.Form), summary="One form")
@@ -100,7 +100,7 @@ async def get_form(form_key: str, kit: KitDep, _admin: FormsDep) -> JSONResponse
 )
 async def delete_form(form_key: str, kit: KitDep, _admin: FormsDep) -> Response:
     async with kit.unit_of_work() as uow:
-        if not await store.delete_form(uow.conn, form_key):
+        if not await store.delete_form(uow.tx, form_key):
             raise Problem(
                 404,
                 "Unknown form",
@@ -123,7 +123,7 @@ async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: ApiKeysDep) -> JSO
     key_id = new_id()
     async with kit.unit_of_work() as uow:
         await store.insert_api_key(
-            uow.conn,
+            uow.tx,
             key_id,
             body.name,
             hash_api_key(key),
@@ -151,8 +151,8 @@ async def create_api_key(body: ApiKeyIn, kit: KitDep, _admin: ApiKeysDep) -> JSO
     summary="List API keys (never the keys)",
 )
 async def list_api_keys(kit: KitDep, _admin: ApiKeysDep) -> JSONResponse:
-    async with kit.connect() as conn:
-        rows = await store.list_api_keys(conn)
+    async with kit.connect() as tx:
+        rows = await store.list_api_keys(tx)
     return JSONResponse(
         {
             "items": [
@@ -173,7 +173,7 @@ async def list_api_keys(kit: KitDep, _admin: ApiKeysDep) -> JSONResponse:
 )
 async def revoke_api_key(key_id: uuid.UUID, kit: KitDep, _admin: ApiKeysDep) -> Response:
     async with kit.unit_of_work() as uow:
-        found = await store.revoke_api_key(uow.conn, key_id, kit.clock.now())
+        found = await store.revoke_api_key(uow.tx, key_id, kit.clock.now())
     if not found:
         raise Problem(
             404,
@@ -220,7 +220,7 @@ async def put_account(
         )
     account = domain.Account(body.account_id, account_domain, body.name, None)
     async with kit.unit_of_work() as uow:
-        await store.upsert_account(uow.conn, account)
+        await store.upsert_account(uow.tx, account)
     return JSONResponse({"domain": account_domain, **body.model_dump()})
 
 
@@ -231,6 +231,6 @@ async def put_account(
     summary="List registered accounts",
 )
 async def list_accounts(kit: KitDep, _admin: AccountsDep) -> JSONResponse:
-    async with kit.connect() as conn:
-        accounts = await store.list_accounts(conn)
+    async with kit.connect() as tx:
+        accounts = await store.list_accounts(tx)
     return JSONResponse({"items": [a.__dict__ for a in accounts]})

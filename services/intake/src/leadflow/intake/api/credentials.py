@@ -40,8 +40,8 @@ async def authenticate(
     key_hash = hash_api_key(api_key)
 
     async def load() -> ApiKey | None:
-        async with kit.connect() as conn:
-            return await store.find_api_key(conn, key_hash)
+        async with kit.connect() as tx:
+            return await store.find_api_key(tx, key_hash)
 
     key = await rt.keys.lookup(key_hash, load)
     if key is None or key.revoked:

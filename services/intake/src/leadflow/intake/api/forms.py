@@ -89,8 +89,8 @@ async def _load_form(kit: ServiceKit, form_key: str, *, cached: bool = True) -> 
     API-key cache's TTL; this replica's own changes take effect at once), admin reads not."""
 
     async def load() -> FormIn | None:
-        async with kit.connect() as conn:
-            definition = await store.get_form(conn, form_key)
+        async with kit.connect() as tx:
+            definition = await store.get_form(tx, form_key)
         return None if definition is None else FormIn.model_validate(definition)
 
     form = await (runtime(kit).forms.lookup(form_key, load) if cached else load())

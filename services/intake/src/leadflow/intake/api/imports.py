@@ -198,7 +198,7 @@ async def post_import(
         import_id = new_id()
         async with kit.unit_of_work() as uow:
             await store.create_import(
-                uow.conn, import_id, filename, plan.columns,
+                uow.tx, import_id, filename, plan.columns,
                 {**plan.fmt.as_dict(), "source_system": plan.system, "history": plan.history},
             )  # fmt: skip
     except BaseException:
@@ -246,8 +246,8 @@ async def get_import(
     _admin: ImportsDep,
     rejections: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> JSONResponse:
-    async with kit.connect() as conn:
-        found = await store.get_import(conn, import_id, rejections)
+    async with kit.connect() as tx:
+        found = await store.get_import(tx, import_id, rejections)
     if found is None:
         raise Problem(
             404,

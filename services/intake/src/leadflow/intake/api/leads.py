@@ -55,8 +55,8 @@ def _profile(row: Any) -> dict[str, Any]:
     summary="A lead's current profile (admin)",
 )
 async def get_lead(lead_id: uuid.UUID, kit: KitDep, _admin: LeadsReadDep) -> JSONResponse:
-    async with kit.connect() as conn:
-        row = await store.get_lead(conn, lead_id)
+    async with kit.connect() as tx:
+        row = await store.get_lead(tx, lead_id)
     if row is None:
         raise UnknownLead(lead_id)
     return JSONResponse(_profile(row))
@@ -74,8 +74,8 @@ async def find_lead(
         raise Problem(
             422, "Invalid email", str(exc), errors=[{"field": "email", "message": str(exc)}]
         ) from None
-    async with kit.connect() as conn:
-        row = await store.find_lead_by_email(conn, normalized)
+    async with kit.connect() as tx:
+        row = await store.find_lead_by_email(tx, normalized)
     return JSONResponse({"items": [_profile(row)] if row is not None else []})
 
 

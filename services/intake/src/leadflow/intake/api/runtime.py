@@ -13,13 +13,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import asyncpg
 from fastapi import Request
 from pydantic import ValidationError
-from sqlalchemy.exc import IntegrityError
 
 from leadflow.events import ServiceKit, UnitOfWork
-from leadflow.events.errors import ConcurrencyError, Problem
+from leadflow.events.errors import ConcurrencyError, Problem, UniqueViolation
 from leadflow.intake.batching import InquiryBatcher
 from leadflow.intake.domain import HygieneError, InquiryDraft
 from leadflow.intake.schemas import (
@@ -111,14 +109,13 @@ async def in_transaction(
     kit: ServiceKit, work: Callable[[UnitOfWork], Awaitable[T]], attempts: int = 6
 ) -> T:
     """Run ``work`` in one unit of work; a lost race (unique email, stream version) is
-    retried from scratch, and the retry then sees the winner's rows. (A statement sent
-    straight to asyncpg reports the unique violation as asyncpg's own error.)"""
+    retried from scratch, and the retry then sees the winner's rows."""
     for attempt in range(attempts):
         try:
             async with kit.unit_of_work() as uow:
                 result = await work(uow)
             return result
-        except (IntegrityError, asyncpg.UniqueViolationError, ConcurrencyError):
+        except (UniqueViolation, ConcurrencyError):
             if attempt == attempts - 1:
                 raise
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))

@@ -119,7 +119,7 @@ async def post_scans(
 
     async def work(uow: UnitOfWork) -> dict[int, dict[str, Any]]:
         out: dict[int, dict[str, Any]] = {}
-        seen = await store.seen_scans(uow.conn, device, [c[1] for c in candidates])
+        seen = await store.seen_scans(uow.tx, device, [c[1] for c in candidates])
         fresh: list[tuple[int, str, IngestItem]] = []
         in_batch: set[str] = set()
         for index, scan_id, item in candidates:
@@ -138,7 +138,7 @@ async def post_scans(
                 fresh.append((index, scan_id, item))
         ingested = await commands.ingest(uow, [f[2] for f in fresh])
         await store.record_scans(
-            uow.conn,
+            uow.tx,
             device,
             [
                 (scan_id, r.lead_id, r.inquiry_id)

@@ -24,7 +24,7 @@ async def bootstrap(kit: ServiceKit) -> None:
         if settings.intake_bootstrap_api_key:
             key = settings.intake_bootstrap_api_key
             await store.insert_api_key(
-                uow.conn,
+                uow.tx,
                 new_id(),
                 "bootstrap",
                 hash_api_key(key),
@@ -43,7 +43,7 @@ async def bootstrap(kit: ServiceKit) -> None:
                 consent_text_version="v1",
             )
             await store.put_form(
-                uow.conn,
+                uow.tx,
                 settings.intake_bootstrap_form_key,
                 form.model_dump(),
                 only_if_missing=True,

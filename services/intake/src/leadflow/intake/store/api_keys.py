@@ -7,25 +7,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
+from leadflow.events.sql import Tx
 from leadflow.intake.security import ApiKey
 
 # ---------------------------------------------------------------------------------------
 # API keys
 
 
-async def find_api_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
-    row = (
-        await conn.execute(
-            text(
-                "SELECT key_id, name, scopes, device_id, revoked_at FROM api_keys "
-                "WHERE key_hash = :h"
-            ),
-            {"h": key_hash},
-        )
-    ).first()
+async def find_api_key(tx: Tx, key_hash: str) -> ApiKey | None:
+    row = await tx.fetchrow(
+        "SELECT key_id, name, scopes, device_id, revoked_at FROM api_keys WHERE key_hash = :h",
+        h=key_hash,
+    )
     if row is None:
         return None
     return ApiKey(
@@ -34,7 +27,7 @@ async def find_api_key(conn: AsyncConnection, key_hash: str) -> ApiKey | None:
 
 
 async def insert_api_key(
-    conn: AsyncConnection,
+    tx: Tx,
     key_id: uuid.UUID,
     name: str,
     key_hash: str,
@@ -42,39 +35,31 @@ async def insert_api_key(
     scopes: Sequence[str],
     device_id: str | None,
 ) -> None:
-    await conn.execute(
-        text(
-            "INSERT INTO api_keys (key_id, name, key_hash, prefix, scopes, device_id) "
-            "VALUES (:id, :name, :hash, :prefix, :scopes, :device) "
-            "ON CONFLICT (key_hash) DO UPDATE SET scopes = EXCLUDED.scopes, revoked_at = NULL"
-        ),
-        {
-            "id": key_id,
-            "name": name,
-            "hash": key_hash,
-            "prefix": prefix,
-            "scopes": list(scopes),
-            "device": device_id,
-        },
+    await tx.execute(
+        "INSERT INTO api_keys (key_id, name, key_hash, prefix, scopes, device_id) "
+        "VALUES (:id, :name, :hash, :prefix, :scopes, :device) "
+        "ON CONFLICT (key_hash) DO UPDATE SET scopes = EXCLUDED.scopes, revoked_at = NULL",
+        id=key_id,
+        name=name,
+        hash=key_hash,
+        prefix=prefix,
+        scopes=list(scopes),
+        device=device_id,
     )
 
 
-async def list_api_keys(conn: AsyncConnection) -> list[dict[str, Any]]:
-    rows = await conn.execute(
-        text(
-            "SELECT key_id, name, prefix, scopes, device_id, created_at, revoked_at "
-            "FROM api_keys ORDER BY created_at"
-        )
+async def list_api_keys(tx: Tx) -> list[dict[str, Any]]:
+    rows = await tx.fetch(
+        "SELECT key_id, name, prefix, scopes, device_id, created_at, revoked_at "
+        "FROM api_keys ORDER BY created_at"
     )
-    return [dict(r._mapping) for r in rows]
+    return [dict(r.items()) for r in rows]
 
 
-async def revoke_api_key(conn: AsyncConnection, key_id: uuid.UUID, now: datetime) -> bool:
-    result = await conn.execute(
-        text(
-            "UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE key_id = :id "
-            "RETURNING key_id"
-        ),
-        {"id": key_id, "now": now},
+async def revoke_api_key(tx: Tx, key_id: uuid.UUID, now: datetime) -> bool:
+    changed = await tx.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, :now) WHERE key_id = :id",
+        id=key_id,
+        now=now,
     )
-    return result.first() is not None
+    return changed > 0

@@ -11,10 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from leadflow.events.db import DriverSql, json_text
+from leadflow.events.db import json_text
+from leadflow.events.sql import Tx
 from leadflow.intake.domain import (
     Account,
     name_key,
@@ -24,8 +22,7 @@ from leadflow.intake.store.leads import _LEAD_COLUMNS, LeadState, _lock_ids, _st
 # Idempotency keys claimed first (the first UNION branch reads the insert to its end), then
 # the identity locks: every transaction claims before it locks, and claims in (scope, key)
 # order, so two batches retrying the same requests wait for each other, never in a cycle.
-_CLAIM_AND_LOCK = DriverSql(
-    """
+_CLAIM_AND_LOCK = """
     WITH claimed AS (
         INSERT INTO idempotency_keys (scope, key, request_hash)
         SELECT * FROM unnest(CAST(:s AS text[]), CAST(:k AS text[]), CAST(:h AS text[]))
@@ -39,41 +36,36 @@ _CLAIM_AND_LOCK = DriverSql(
             WITH ORDINALITY AS t(k, n) ORDER BY n
     ) AS locks
     """
-)
 
 
 async def claim_and_lock(
-    conn: AsyncConnection, claims: Sequence[tuple[str, str, str]], identities: Iterable[str]
+    tx: Tx, claims: Sequence[tuple[str, str, str]], identities: Iterable[str]
 ) -> set[tuple[str, str]]:
     """Claim idempotency keys ``(scope, key, request_hash)`` and take the identity locks
     (see ``lock_identities``) in one statement; returns the (scope, key) claimed here (the
     others were claimed before, by an earlier request)."""
     ordered = sorted(claims)
-    rows = await _CLAIM_AND_LOCK.fetch(
-        conn,
-        {
-            "s": [c[0] for c in ordered],
-            "k": [c[1] for c in ordered],
-            "h": [c[2] for c in ordered],
-            "ids": _lock_ids(identities),
-        },
+    rows = await tx.fetch(
+        _CLAIM_AND_LOCK,
+        s=[c[0] for c in ordered],
+        k=[c[1] for c in ordered],
+        h=[c[2] for c in ordered],
+        ids=_lock_ids(identities),
     )
     return {(r[0], r[1]) for r in rows if r[0] is not None}
 
 
-_STORED_RESPONSES = text(
+_STORED_RESPONSES = (
     "SELECT scope, key, request_hash, response FROM idempotency_keys "
     "WHERE (scope, key) IN (SELECT * FROM unnest(CAST(:s AS text[]), CAST(:k AS text[])))"
 )
 
 
 async def stored_responses(
-    conn: AsyncConnection, keys: Sequence[tuple[str, str]]
+    tx: Tx, keys: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], tuple[str, Any]]:
     """(request_hash, response) of idempotency keys claimed by earlier requests."""
-    rows = await conn.execute(
-        _STORED_RESPONSES, {"s": [k[0] for k in keys], "k": [k[1] for k in keys]}
-    )
+    rows = await tx.fetch(_STORED_RESPONSES, s=[k[0] for k in keys], k=[k[1] for k in keys])
     return {(r[0], r[1]): (r[2], r[3]) for r in rows}
 
 
@@ -84,8 +76,7 @@ async def stored_responses(
 # when the planner believes few leads are live and an OR of the matches read every lead
 # once per lead). Merged and erased leads are dropped here rather than in SQL for the
 # same reason.
-_CANDIDATES_AND_ACCOUNTS = DriverSql(
-    f"""
+_CANDIDATES_AND_ACCOUNTS = f"""
     WITH matched AS MATERIALIZED (
         SELECT lead_id FROM lead_emails WHERE email = ANY(CAST(:emails AS text[]))
         UNION
@@ -106,11 +97,10 @@ _CANDIDATES_AND_ACCOUNTS = DriverSql(
     FROM accounts a WHERE a.domain = ANY(CAST(:accounts AS text[]))
     ORDER BY kind, created_at, lead_id
     """
-)
 
 
 async def fetch_candidates_and_accounts(
-    conn: AsyncConnection,
+    tx: Tx,
     emails: Iterable[str],
     phones: Iterable[str],
     domains: Iterable[str],
@@ -119,15 +109,13 @@ async def fetch_candidates_and_accounts(
 ) -> tuple[list[LeadState], dict[str, Account]]:
     """Live leads that could be the same person as any of the incoming contacts, oldest
     first, and the registered accounts of these domains (one statement)."""
-    rows = await _CANDIDATES_AND_ACCOUNTS.fetch(
-        conn,
-        {
-            "emails": list(set(emails)),
-            "phones": list(set(phones)),
-            "domains": list(set(domains)),
-            "names": list(set(names)),
-            "accounts": list(set(account_domains)),
-        },
+    rows = await tx.fetch(
+        _CANDIDATES_AND_ACCOUNTS,
+        emails=list(set(emails)),
+        phones=list(set(phones)),
+        domains=list(set(domains)),
+        names=list(set(names)),
+        accounts=list(set(account_domains)),
     )
     leads: list[LeadState] = []
     accounts: dict[str, Account] = {}
@@ -154,8 +142,7 @@ async def fetch_candidates_and_accounts(
 #   transaction), for their replays;
 # - the leads' crypto-shredding keys, created where missing (returned as kind 'k'; an
 #   erased lead keeps a tombstone row without a key).
-_SAVE_BATCH = DriverSql(
-    """
+_SAVE_BATCH = """
     WITH saved AS (
         INSERT INTO leads (lead_id, email, phone, name_key, company_domain, contact,
                            field_times, consent, account, flags, merged_into,
@@ -224,7 +211,6 @@ _SAVE_BATCH = DriverSql(
     UNION ALL
     SELECT 'a', lead_id, NULL, payload, occurred_at FROM claimed
     """
-)
 
 
 @dataclass
@@ -234,7 +220,7 @@ class SavedBatch:
 
 
 async def save_batch(
-    conn: AsyncConnection,
+    tx: Tx,
     states: Sequence[LeadState],
     now: datetime,
     *,
@@ -248,38 +234,34 @@ async def save_batch(
     ``responses`` (scope, key, answer) and keys in one statement (see ``_SAVE_BATCH``). Returns the keys of ``key_leads`` and the claimed
     activities (lead, payload, occurred_at) oldest first."""
     pairs = [(email, s.merged_into or s.lead_id) for s in states for email in s.new_emails]
-    rows = await _SAVE_BATCH.fetch(
-        conn,
-        {
-            "ids": [s.lead_id for s in states],
-            "emails": [s.contact.email for s in states],
-            "phones": [s.contact.phone for s in states],
-            "names": [name_key(s.contact.first_name, s.contact.last_name) for s in states],
-            "domains": [s.company_domain for s in states],
-            "contacts": [s.contact.model_dump_json(exclude_none=True) for s in states],
-            "times": [
-                json_text({k: v.isoformat() for k, v in s.field_times.items()}) for s in states
-            ],
-            "consents": [s.consent.model_dump_json() if s.consent else None for s in states],
-            "accounts": [s.account.model_dump_json() if s.account else None for s in states],
-            "flags": [s.flags.model_dump_json() for s in states],
-            "merged": [s.merged_into for s in states],
-            "inquiries": [s.inquiries for s in states],
-            "created": [s.created_at or now for s in states],
-            "updated": [now for _ in states],
-            "alias_emails": [p[0] for p in pairs],
-            "alias_leads": [p[1] for p in pairs],
-            "anon": list(identified_anon),
-            "anon_leads": list(identified_anon.values()),
-            "id_emails": list(identified_emails),
-            "id_email_leads": list(identified_emails.values()),
-            "now": now,
-            "key_leads": list(key_leads),
-            "new_keys": list(new_keys),
-            "idem_scopes": [r[0] for r in responses],
-            "idem_keys": [r[1] for r in responses],
-            "idem_responses": [json_text(r[2]) for r in responses],
-        },
+    rows = await tx.fetch(
+        _SAVE_BATCH,
+        ids=[s.lead_id for s in states],
+        emails=[s.contact.email for s in states],
+        phones=[s.contact.phone for s in states],
+        names=[name_key(s.contact.first_name, s.contact.last_name) for s in states],
+        domains=[s.company_domain for s in states],
+        contacts=[s.contact.model_dump_json(exclude_none=True) for s in states],
+        times=[json_text({k: v.isoformat() for k, v in s.field_times.items()}) for s in states],
+        consents=[s.consent.model_dump_json() if s.consent else None for s in states],
+        accounts=[s.account.model_dump_json() if s.account else None for s in states],
+        flags=[s.flags.model_dump_json() for s in states],
+        merged=[s.merged_into for s in states],
+        inquiries=[s.inquiries for s in states],
+        created=[s.created_at or now for s in states],
+        updated=[now for _ in states],
+        alias_emails=[p[0] for p in pairs],
+        alias_leads=[p[1] for p in pairs],
+        anon=list(identified_anon),
+        anon_leads=list(identified_anon.values()),
+        id_emails=list(identified_emails),
+        id_email_leads=list(identified_emails.values()),
+        now=now,
+        key_leads=list(key_leads),
+        new_keys=list(new_keys),
+        idem_scopes=[r[0] for r in responses],
+        idem_keys=[r[1] for r in responses],
+        idem_responses=[json_text(r[2]) for r in responses],
     )
     keys: dict[uuid.UUID, bytes | None] = {}
     activities: list[tuple[uuid.UUID, dict[str, Any], datetime]] = []

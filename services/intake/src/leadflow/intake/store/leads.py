@@ -11,10 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.events.shredding import shred
+from leadflow.events.sql import Tx
 from leadflow.intake.domain import (
     AccountMatch,
     ConsentRecord,
@@ -91,7 +89,7 @@ _LEAD_COLUMNS = (
 )
 
 
-_LOCK_IDENTITIES = text(
+_LOCK_IDENTITIES = (
     "SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:ids AS bigint[])) "
     "WITH ORDINALITY AS t(k, n) ORDER BY n"
 )
@@ -106,7 +104,7 @@ def _lock_ids(keys: Iterable[str]) -> list[int]:
     )
 
 
-async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
+async def lock_identities(tx: Tx, keys: Iterable[str]) -> None:
     """Serialise concurrent transactions that may be about the same person (same email,
     phone or name at a company domain) until commit, so a probable duplicate created by one
     is seen, and merged, by the other instead of both creating a lead.
@@ -117,107 +115,90 @@ async def lock_identities(conn: AsyncConnection, keys: Iterable[str]) -> None:
     """
     ids = _lock_ids(keys)
     if ids:
-        await conn.execute(_LOCK_IDENTITIES, {"ids": ids})
+        await tx.execute(_LOCK_IDENTITIES, ids=ids)
 
 
-async def get_lead(conn: AsyncConnection, lead_id: uuid.UUID) -> Any | None:
-    row = await conn.execute(
-        text(f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.lead_id = :id"), {"id": lead_id}
+async def get_lead(tx: Tx, lead_id: uuid.UUID) -> Any | None:
+    return await tx.fetchrow(
+        f"SELECT {_LEAD_COLUMNS} FROM leads l WHERE l.lead_id = :id", id=lead_id
     )
-    return row.first()
 
 
-async def find_lead_by_email(conn: AsyncConnection, email: str) -> Any | None:
-    row = await conn.execute(
-        text(
-            f"SELECT {_LEAD_COLUMNS} FROM leads l JOIN lead_emails m ON m.lead_id = l.lead_id "
-            "WHERE m.email = :email"
-        ),
-        {"email": email},
+async def find_lead_by_email(tx: Tx, email: str) -> Any | None:
+    return await tx.fetchrow(
+        f"SELECT {_LEAD_COLUMNS} FROM leads l JOIN lead_emails m ON m.lead_id = l.lead_id "
+        "WHERE m.email = :email",
+        email=email,
     )
-    return row.first()
 
 
-async def lead_ids_by_emails(conn: AsyncConnection, emails: Sequence[str]) -> dict[str, uuid.UUID]:
+async def lead_ids_by_emails(tx: Tx, emails: Sequence[str]) -> dict[str, uuid.UUID]:
     if not emails:
         return {}
-    rows = await conn.execute(
-        text("SELECT email, lead_id FROM lead_emails WHERE email = ANY(CAST(:e AS text[]))"),
-        {"e": list(set(emails))},
+    rows = await tx.fetch(
+        "SELECT email, lead_id FROM lead_emails WHERE email = ANY(CAST(:e AS text[]))",
+        e=list(set(emails)),
     )
     return {r[0]: r[1] for r in rows}
 
 
-async def live_lead_ids(
-    conn: AsyncConnection, ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, uuid.UUID]:
+async def live_lead_ids(tx: Tx, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
     """Each existing, unerased lead id mapped to the lead it lives on (merges followed)."""
     if not ids:
         return {}
-    rows = await conn.execute(
-        text(
-            "SELECT lead_id, coalesce(merged_into, lead_id) FROM leads "
-            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND erased_at IS NULL"
-        ),
-        {"ids": list(set(ids))},
+    rows = await tx.fetch(
+        "SELECT lead_id, coalesce(merged_into, lead_id) FROM leads "
+        "WHERE lead_id = ANY(CAST(:ids AS uuid[])) AND erased_at IS NULL",
+        ids=list(set(ids)),
     )
     return {r[0]: r[1] for r in rows}
 
 
-async def erase_lead_rows(
-    conn: AsyncConnection, lead_ids: Sequence[uuid.UUID], now: datetime
-) -> None:
+async def erase_lead_rows(tx: Tx, lead_ids: Sequence[uuid.UUID], now: datetime) -> None:
     """Shred the keys and blank every personal column intake keeps about these leads: the
     contact, e-mails, and the activities' e-mail, anonymous id, URL and properties (the rows
     stay, keyed by activity id, so a replayed activity is still a duplicate)."""
-    params = {"ids": list(lead_ids), "now": now}
-    await shred(conn, list(lead_ids), now)
-    await conn.execute(
-        text(
-            "UPDATE leads SET email = NULL, phone = NULL, name_key = NULL, "
-            "contact = '{}'::jsonb, field_times = '{}'::jsonb, erased_at = :now, "
-            "updated_at = :now WHERE lead_id = ANY(CAST(:ids AS uuid[]))"
-        ),
-        params,
+    ids = list(lead_ids)
+    await shred(tx, ids, now)
+    await tx.execute(
+        "UPDATE leads SET email = NULL, phone = NULL, name_key = NULL, "
+        "contact = '{}'::jsonb, field_times = '{}'::jsonb, erased_at = :now, "
+        "updated_at = :now WHERE lead_id = ANY(CAST(:ids AS uuid[]))",
+        ids=ids,
+        now=now,
     )
-    await conn.execute(
-        text("DELETE FROM lead_emails WHERE lead_id = ANY(CAST(:ids AS uuid[]))"), params
-    )
+    await tx.execute("DELETE FROM lead_emails WHERE lead_id = ANY(CAST(:ids AS uuid[]))", ids=ids)
     # Activities still waiting under one of the person's anonymous ids go with them.
-    await conn.execute(
-        text(
-            "UPDATE activities SET email = NULL, anonymous_id = NULL, "
-            "payload = jsonb_build_object('type', payload->'type') "
-            "WHERE lead_id = ANY(CAST(:ids AS uuid[])) OR anonymous_id IN "
-            "(SELECT anonymous_id FROM anonymous_ids WHERE lead_id = ANY(CAST(:ids AS uuid[])))"
-        ),
-        params,
+    await tx.execute(
+        "UPDATE activities SET email = NULL, anonymous_id = NULL, "
+        "payload = jsonb_build_object('type', payload->'type') "
+        "WHERE lead_id = ANY(CAST(:ids AS uuid[])) OR anonymous_id IN "
+        "(SELECT anonymous_id FROM anonymous_ids WHERE lead_id = ANY(CAST(:ids AS uuid[])))",
+        ids=ids,
     )
-    await conn.execute(
-        text("DELETE FROM anonymous_ids WHERE lead_id = ANY(CAST(:ids AS uuid[]))"), params
-    )
+    await tx.execute("DELETE FROM anonymous_ids WHERE lead_id = ANY(CAST(:ids AS uuid[]))", ids=ids)
 
 
-async def merged_into(conn: AsyncConnection, lead_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await conn.execute(
-        text("SELECT lead_id FROM leads WHERE merged_into = :id"), {"id": lead_id}
-    )
+async def merged_into(tx: Tx, lead_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await tx.fetch("SELECT lead_id FROM leads WHERE merged_into = :id", id=lead_id)
     return [r[0] for r in rows]
 
 
-async def set_consent(
-    conn: AsyncConnection, lead_id: uuid.UUID, consent: ConsentRecord, now: datetime
-) -> None:
-    await conn.execute(
-        text("UPDATE leads SET consent = CAST(:c AS jsonb), updated_at = :now WHERE lead_id = :id"),
-        {"c": consent.model_dump_json(), "now": now, "id": lead_id},
+async def set_consent(tx: Tx, lead_id: uuid.UUID, consent: ConsentRecord, now: datetime) -> None:
+    await tx.execute(
+        "UPDATE leads SET consent = CAST(:c AS jsonb), updated_at = :now WHERE lead_id = :id",
+        c=consent.model_dump_json(),
+        now=now,
+        id=lead_id,
     )
 
 
 async def set_do_not_contact(
-    conn: AsyncConnection, lead_id: uuid.UUID, do_not_contact: bool, now: datetime
+    tx: Tx, lead_id: uuid.UUID, do_not_contact: bool, now: datetime
 ) -> None:
-    await conn.execute(
-        text("UPDATE leads SET do_not_contact = :d, updated_at = :now WHERE lead_id = :id"),
-        {"d": do_not_contact, "now": now, "id": lead_id},
+    await tx.execute(
+        "UPDATE leads SET do_not_contact = :d, updated_at = :now WHERE lead_id = :id",
+        d=do_not_contact,
+        now=now,
+        id=lead_id,
     )

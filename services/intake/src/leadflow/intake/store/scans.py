@@ -5,40 +5,34 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from leadflow.events.sql import Tx
 
 # ---------------------------------------------------------------------------------------
 # Scans
 
 
 async def seen_scans(
-    conn: AsyncConnection, device: str, scan_ids: Sequence[str]
+    tx: Tx, device: str, scan_ids: Sequence[str]
 ) -> dict[str, tuple[uuid.UUID, uuid.UUID]]:
-    rows = await conn.execute(
-        text(
-            "SELECT scan_id, lead_id, inquiry_id FROM scans WHERE device_id = :d "
-            "AND scan_id = ANY(CAST(:ids AS text[]))"
-        ),
-        {"d": device, "ids": list(scan_ids)},
+    rows = await tx.fetch(
+        "SELECT scan_id, lead_id, inquiry_id FROM scans WHERE device_id = :d "
+        "AND scan_id = ANY(CAST(:ids AS text[]))",
+        d=device,
+        ids=list(scan_ids),
     )
     return {r.scan_id: (r.lead_id, r.inquiry_id) for r in rows}
 
 
 async def record_scans(
-    conn: AsyncConnection, device: str, rows: Sequence[tuple[str, uuid.UUID, uuid.UUID]]
+    tx: Tx, device: str, rows: Sequence[tuple[str, uuid.UUID, uuid.UUID]]
 ) -> None:
     if not rows:
         return
-    await conn.execute(
-        text(
-            "INSERT INTO scans (device_id, scan_id, lead_id, inquiry_id) SELECT :d, * FROM "
-            "unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]), CAST(:inq AS uuid[]))"
-        ),
-        {
-            "d": device,
-            "ids": [r[0] for r in rows],
-            "leads": [r[1] for r in rows],
-            "inq": [r[2] for r in rows],
-        },
+    await tx.execute(
+        "INSERT INTO scans (device_id, scan_id, lead_id, inquiry_id) SELECT :d, * FROM "
+        "unnest(CAST(:ids AS text[]), CAST(:leads AS uuid[]), CAST(:inq AS uuid[]))",
+        d=device,
+        ids=[r[0] for r in rows],
+        leads=[r[1] for r in rows],
+        inq=[r[2] for r in rows],
     )
