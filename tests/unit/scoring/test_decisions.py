@@ -34,7 +34,7 @@ from leadflow.scoring.builtin import default_model, default_tracks
 from leadflow.scoring.decisions.draft import nurture_key, reevaluate_key
 from leadflow.scoring.decisions.events import decide, erased
 from leadflow.scoring.decisions.timers import nurture_touch, reevaluate
-from leadflow.scoring.state import LeadState, ScoringContext
+from leadflow.scoring.state import ScoredLead, ScoringContext
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HANDLER = ScoringBatch(ManualClock(T0))  # its decide is pure: the clock is never read there
@@ -68,11 +68,11 @@ def activity(lead: uuid.UUID, kind: str, key: str | None = None) -> Envelope:
 
 
 def fold(
-    events: list[Envelope], ctx: ScoringContext | None = None, state: LeadState | None = None
-) -> tuple[Outcome[LeadState], list[list[str]]]:
+    events: list[Envelope], ctx: ScoringContext | None = None, state: ScoredLead | None = None
+) -> tuple[Outcome[ScoredLead], list[list[str]]]:
     """Decide ``events`` of one lead in order; the event types each one appended."""
     lead = events[0].lead_id
-    out = decide_each(HANDLER, {lead: state or LeadState.new(lead)}, events, ctx or ctx_at())
+    out = decide_each(HANDLER, {lead: state or ScoredLead.new(lead)}, events, ctx or ctx_at())
     return out, [[p.event_type for p in payloads] for _, payloads, _, _ in out.appends]
 
 
@@ -104,7 +104,7 @@ def test_a_redelivered_activity_counts_once() -> None:
 
 def test_deciding_leaves_the_given_state_untouched() -> None:
     lead = uuid.uuid4()
-    start = LeadState.new(lead)
+    start = ScoredLead.new(lead)
     decision = decide(start, captured(lead), ctx_at())
     assert decision.state is not None and decision.state is not start
     assert start.row.score is None and start.activities == [] and not start.row.dirty

@@ -29,13 +29,13 @@ from leadflow.scoring.decisions.events import SALES_FEEDBACK, decide
 from leadflow.scoring.domain import ScoreResult, ScoringModel
 from leadflow.scoring.facts import live_score
 from leadflow.scoring.predictive import LinearModel
-from leadflow.scoring.state import LeadRow, LeadState, ScoringContext
+from leadflow.scoring.state import LeadRow, ScoredLead, ScoringContext
 
 Tx = Any  # the unit of work's transaction
 
 
 class ScoringBatch:
-    """``BatchHandler[LeadState, ScoringContext]`` for every event scoring consumes."""
+    """``BatchHandler[ScoredLead, ScoringContext]`` for every event scoring consumes."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -45,7 +45,7 @@ class ScoringBatch:
 
     async def load(
         self, tx: Tx, lead_ids: Sequence[uuid.UUID], ctx: ScoringContext
-    ) -> dict[uuid.UUID, LeadState]:
+    ) -> dict[uuid.UUID, ScoredLead]:
         """The leads (created where missing, locked) and their activities in the decay
         window; a lead whose batch is only sales feedback on a frozen snapshot has nothing
         to score, so its activities are not read."""
@@ -60,17 +60,17 @@ class ScoringBatch:
             earliest = min(window_start(rows[i], ctx.model, ctx.now) for i in wanted)
             acts = await store.activities_of(tx, wanted, earliest)
         return {
-            lead_id: LeadState(row, acts.get(lead_id, []), activities_read=lead_id in acts)
+            lead_id: ScoredLead(row, acts.get(lead_id, []), activities_read=lead_id in acts)
             for lead_id, row in rows.items()
         }
 
     def decide(
-        self, state: LeadState | None, event: Envelope, ctx: ScoringContext
-    ) -> Decision[LeadState]:
+        self, state: ScoredLead | None, event: Envelope, ctx: ScoringContext
+    ) -> Decision[ScoredLead]:
         return decide(state, event, ctx)
 
     async def save(
-        self, tx: Tx, changed: Mapping[uuid.UUID, LeadState], ctx: ScoringContext
+        self, tx: Tx, changed: Mapping[uuid.UUID, ScoredLead], ctx: ScoringContext
     ) -> Sequence[Appended]:
         states = list(changed.values())
         await store.save_batch(tx, states)

@@ -30,7 +30,7 @@ from leadflow.scoring.decisions.draft import (
 from leadflow.scoring.decisions.events import RULES, erased, merged_away, merged_into
 from leadflow.scoring.decisions.timers import nurture_touch, reevaluate, rescored
 from leadflow.scoring.predictive import scrub_snapshot
-from leadflow.scoring.state import LeadState, ScoringContext
+from leadflow.scoring.state import ScoredLead, ScoringContext
 
 __all__ = [
     "NURTURE_TOUCH",
@@ -45,8 +45,8 @@ __all__ = [
 RESCORE_BATCH_SIZE = 500
 
 
-def _state(state: LeadState | None, lead_id: uuid.UUID) -> LeadState:
-    return state if state is not None else LeadState.new(lead_id)
+def _state(state: ScoredLead | None, lead_id: uuid.UUID) -> ScoredLead:
+    return state if state is not None else ScoredLead.new(lead_id)
 
 
 def create_handlers(
@@ -68,7 +68,7 @@ def create_handlers(
             )
         await store.move_activities(uow.tx, payload.merged_lead_id, event.lead_id)
 
-        def survivor(s: LeadState | None, ctx: ScoringContext) -> Any:
+        def survivor(s: ScoredLead | None, ctx: ScoringContext) -> Any:
             return merged_into(_state(s, event.lead_id), ctx, event, merged)
 
         await run_decision(uow, scoring, event.lead_id, survivor, event=event)
@@ -93,7 +93,7 @@ def create_handlers(
             return
         track_id, step = timer.payload.get("track_id"), int(timer.payload.get("step", -1))
 
-        def touch(s: LeadState | None, ctx: ScoringContext) -> Any:
+        def touch(s: ScoredLead | None, ctx: ScoringContext) -> Any:
             return nurture_touch(_state(s, lead_id), ctx, track_id, step, timer.due_at)
 
         await run_decision(uow, scoring, lead_id, touch)
@@ -126,7 +126,7 @@ async def rescore_batch(scoring: ScoringBatch, timer: Timer, uow: UnitOfWork) ->
         return
     ids = await store.open_lead_ids(uow.tx, job["cursor"], batch_size)
     states = await scoring.load(uow.tx, ids, ctx)
-    outcome: Outcome[LeadState] = Outcome(states=dict(states))
+    outcome: Outcome[ScoredLead] = Outcome(states=dict(states))
     changed = qualified = disqualified = 0
     for lead_id in ids:
         decision, evaluation = rescored(states[lead_id], ctx)

@@ -164,7 +164,7 @@ class OutcomeRecord:
 
 
 @dataclass
-class LeadState:
+class ScoredLead:
     """A lead as a decision sees it: its row, and its stored activities in the decay window
     (``activities_read`` False: not read, because nothing of the batch scores the lead) plus
     those the batch added. ``added`` and ``outcomes`` are what saving inserts;
@@ -178,15 +178,15 @@ class LeadState:
     account_moved: bool = False
 
     @classmethod
-    def new(cls, lead_id: uuid.UUID) -> LeadState:
+    def new(cls, lead_id: uuid.UUID) -> ScoredLead:
         return cls(LeadRow(lead_id, LeadProfile()))
 
     @property
     def lead_id(self) -> uuid.UUID:
         return self.row.lead_id
 
-    def copy(self) -> LeadState:
-        return LeadState(
+    def copy(self) -> ScoredLead:
+        return ScoredLead(
             row=self.row.copy(),
             activities=list(self.activities),
             activities_read=self.activities_read,

@@ -14,7 +14,7 @@ from typing import Any
 from leadflow.events.batch import Decision
 from leadflow.events.envelope import EventPayload
 from leadflow.events.timers import Timer
-from leadflow.scoring.state import LeadRow, LeadState
+from leadflow.scoring.state import LeadRow, ScoredLead
 
 REEVALUATE = "scoring.reevaluate"
 NURTURE_TOUCH = "scoring.nurture_touch"
@@ -38,12 +38,12 @@ class Draft:
     """What one decision has decided so far. ``state`` is the decision's own copy of the
     lead's state; timers keep the last word per key (a cancel after a schedule cancels)."""
 
-    state: LeadState
+    state: ScoredLead
     events: list[EventPayload] = field(default_factory=list)
     timers: dict[str, Timer | None] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, state: LeadState) -> Draft:
+    def of(cls, state: ScoredLead) -> Draft:
         return cls(state.copy())
 
     @property
@@ -59,7 +59,7 @@ class Draft:
     def cancel(self, key: str) -> None:
         self.timers[key] = None
 
-    def decision(self) -> Decision[LeadState]:
+    def decision(self) -> Decision[ScoredLead]:
         return Decision(
             state=self.state,
             events=tuple(self.events),

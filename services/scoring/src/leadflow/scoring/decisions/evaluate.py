@@ -43,7 +43,7 @@ from leadflow.scoring.domain import (
 )
 from leadflow.scoring.facts import live_score
 from leadflow.scoring.predictive import Prediction, lead_features, snapshot_of
-from leadflow.scoring.state import LeadRow, LeadState, OutcomeRecord, ScoringContext
+from leadflow.scoring.state import LeadRow, OutcomeRecord, ScoredLead, ScoringContext
 
 TOP_CONTRIBUTIONS = 5
 
@@ -69,13 +69,13 @@ def window_start(lead: LeadRow, model: ScoringModel, now: datetime) -> datetime:
     return since
 
 
-def activities_at(state: LeadState, model: ScoringModel, at: datetime) -> list[Activity]:
+def activities_at(state: ScoredLead, model: ScoringModel, at: datetime) -> list[Activity]:
     """The lead's activities that can count at ``at``."""
     since = window_start(state.row, model, at)
     return [a for a in state.activities if a.occurred_at >= since]
 
 
-def score_now(state: LeadState, ctx: ScoringContext) -> ScoreResult:
+def score_now(state: ScoredLead, ctx: ScoringContext) -> ScoreResult:
     """The lead's live score at the batch's time."""
     lead = state.row
     acts = activities_at(state, ctx.model, ctx.now)

@@ -65,7 +65,7 @@ from leadflow.scoring.expansion import (
 )
 from leadflow.scoring.facts import inquiry_activity, recorded_activity
 from leadflow.scoring.predictive import scrub_snapshot
-from leadflow.scoring.state import ERASED, HISTORY, MERGED, LeadRow, LeadState, ScoringContext
+from leadflow.scoring.state import ERASED, HISTORY, MERGED, LeadRow, ScoredLead, ScoringContext
 
 # A lead imported as history (``state.HISTORY``) is never open here: nothing qualifies,
 # enrols or re-scores it (so routing, sla-monitor and notify never hear of it); its outcome
@@ -291,8 +291,8 @@ def churned(d: Draft, event: Envelope, ctx: ScoringContext) -> None:
 
 
 def merged_into(
-    state: LeadState, ctx: ScoringContext, event: Envelope, merged: LeadRow | None
-) -> Decision[LeadState]:
+    state: ScoredLead, ctx: ScoringContext, event: Envelope, merged: LeadRow | None
+) -> Decision[ScoredLead]:
     """The survivor of a merge (its state read after the duplicate's activities moved to it)
     inherits where the duplicate already got to, one MQL and one owner, and is re-evaluated.
     ``merged``: the duplicate as it was (None: not known here)."""
@@ -305,7 +305,7 @@ def merged_into(
     return d.decision()
 
 
-def merged_away(state: LeadState) -> Decision[LeadState]:
+def merged_away(state: ScoredLead) -> Decision[ScoredLead]:
     """The duplicate of a merge stops: its timers go, its nurture track ends."""
     d = Draft.of(state)
     lead = d.lead
@@ -316,7 +316,7 @@ def merged_away(state: LeadState) -> Decision[LeadState]:
     return d.decision()
 
 
-def erased(state: LeadState) -> Decision[LeadState]:
+def erased(state: ScoredLead) -> Decision[ScoredLead]:
     """The person asked to be forgotten: nurture ends, nothing re-scores the lead, its
     profile and activities go, its snapshot keeps counts only."""
     d = Draft.of(state)
@@ -360,11 +360,11 @@ RULES: dict[type[EventPayload], Rule] = {
 }
 
 
-def decide(state: LeadState | None, event: Envelope, ctx: ScoringContext) -> Decision[LeadState]:
+def decide(state: ScoredLead | None, event: Envelope, ctx: ScoringContext) -> Decision[ScoredLead]:
     """What ``event`` comes to for its lead (loading creates every lead of a batch, so a
     lead's state is always there; an unseen one starts empty)."""
     if state is None:
-        state = LeadState.new(event.lead_id)
+        state = ScoredLead.new(event.lead_id)
     d = Draft.of(state)
     RULES[type(event.payload)](d, event, ctx)
     return d.decision()

@@ -13,10 +13,10 @@ from leadflow.events.catalogue.scoring import NurtureExited, NurtureTouchDue
 from leadflow.scoring.decisions.draft import Draft
 from leadflow.scoring.decisions.evaluate import Evaluation, evaluate, schedule_touch
 from leadflow.scoring.domain import touch_due_at
-from leadflow.scoring.state import LeadState, ScoringContext
+from leadflow.scoring.state import ScoredLead, ScoringContext
 
 
-def reevaluate(state: LeadState, ctx: ScoringContext) -> Decision[LeadState]:
+def reevaluate(state: ScoredLead, ctx: ScoringContext) -> Decision[ScoredLead]:
     """Decay without new events: a cold lead drops out of MQL-readiness on time."""
     d = Draft.of(state)
     d.lead.set(reeval_at=None)
@@ -24,7 +24,7 @@ def reevaluate(state: LeadState, ctx: ScoringContext) -> Decision[LeadState]:
     return d.decision()
 
 
-def rescored(state: LeadState, ctx: ScoringContext) -> tuple[Decision[LeadState], Evaluation]:
+def rescored(state: ScoredLead, ctx: ScoringContext) -> tuple[Decision[ScoredLead], Evaluation]:
     """One lead of a model publish's re-score, and what it came to (the job counts it)."""
     d = Draft.of(state)
     outcome = evaluate(d, ctx)
@@ -32,8 +32,8 @@ def rescored(state: LeadState, ctx: ScoringContext) -> tuple[Decision[LeadState]
 
 
 def nurture_touch(
-    state: LeadState, ctx: ScoringContext, track_id: str | None, step: int, due_at: datetime
-) -> Decision[LeadState]:
+    state: ScoredLead, ctx: ScoringContext, track_id: str | None, step: int, due_at: datetime
+) -> Decision[ScoredLead]:
     """The touch ``step`` of ``track_id`` is due: send it and set the next one, or finish
     the track. A timer the enrolment has moved on from (stale) decides nothing."""
     lead = state.row

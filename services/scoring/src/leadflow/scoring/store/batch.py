@@ -9,7 +9,7 @@ from typing import Any
 
 from leadflow.events.sql import Tx
 from leadflow.scoring.domain import NurtureTrack, ScoringModel
-from leadflow.scoring.state import LeadRow, LeadState
+from leadflow.scoring.state import LeadRow, ScoredLead
 from leadflow.scoring.store.documents import _VERSIONS_ROW, _resolve_versions, tracks
 from leadflow.scoring.store.engagement import _ADD_ACTIVITIES_ROWS, _activity_columns
 from leadflow.scoring.store.leads import _SAVE_LEADS_ROWS, _UPSERT_LEADS_ROWS, _changed_columns
@@ -48,7 +48,7 @@ async def lock_batch_leads(tx: Tx, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.U
     return {r.lead_id: LeadRow.from_row(r) for r in rows}
 
 
-async def save_batch(tx: Tx, states: Sequence[LeadState]) -> None:
+async def save_batch(tx: Tx, states: Sequence[ScoredLead]) -> None:
     """A batch's writes in ONE statement: its changed leads (each its changed columns), the
     activities it added (a redelivered one is already there) and its outcomes; each part
     touches its own table."""
