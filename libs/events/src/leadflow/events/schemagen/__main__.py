@@ -1,0 +1,5 @@
+"""``python -m leadflow.events.schemagen``."""
+
+from leadflow.events.schemagen import main
+
+raise SystemExit(main())
