@@ -13,13 +13,16 @@ from leadflow.events.batch import Outcome, decide_each
 from leadflow.events.catalogue.intake import (
     AccountMatch,
     ActivityRecorded,
+    ConsentChanged,
     Contact,
     DoNotContactChanged,
     InquiryReceived,
     LeadCaptured,
+    LeadsMerged,
     QualificationAnswers,
 )
 from leadflow.events.catalogue.routing import (
+    CustomerChurned,
     DealLost,
     DealWon,
     LeadAccepted,
@@ -32,7 +35,7 @@ from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.scoring.batch import ScoringBatch
 from leadflow.scoring.builtin import default_model, default_tracks
 from leadflow.scoring.decisions.draft import nurture_key, reevaluate_key
-from leadflow.scoring.decisions.events import decide, erased
+from leadflow.scoring.decisions.events import decide, erased, merged_into
 from leadflow.scoring.decisions.timers import nurture_touch, reevaluate
 from leadflow.scoring.state import ScoredLead, ScoringContext
 
@@ -268,3 +271,47 @@ def test_a_lost_expansion_leaves_a_customer_a_customer() -> None:
     lost, _ = fold([on(lead, DealLost(reason_code="budget"))], state=out.states[lead])
     row = lost.states[lead].row
     assert (row.stage, row.status, row.cycle) == ("customer", "won", "expansion")
+
+
+def test_an_e_mail_opt_out_ends_nurture_and_an_opt_in_lets_the_lead_enrol_again() -> None:
+    lead = uuid.uuid4()
+    out, appended = fold(
+        [
+            captured(lead, title="Marketing Manager"),
+            on(lead, ConsentChanged(marketing_opt_in=False, source="preference-center")),
+        ]
+    )
+    assert appended[1] == ["nurture.exited"]
+    row = out.states[lead].row
+    assert (row.nurture_status, row.nurture_reason, row.qualified) == ("exited", "opted_out", False)
+    out, appended = fold(
+        [on(lead, ConsentChanged(marketing_opt_in=True, source="preference-center"))],
+        state=out.states[lead],
+    )
+    assert appended == [["nurture.enrolled"]]
+
+
+def test_a_merge_survivor_inherits_the_duplicate_s_mql_and_owner() -> None:
+    survivor, duplicate = uuid.uuid4(), uuid.uuid4()
+    qualified, _ = fold(
+        [*ready(duplicate), on(duplicate, LeadAssigned(assignee_kind="rep", rep_id="r"))]
+    )
+    cold, _ = fold([captured(survivor, title="Marketing Manager")])
+    merge = on(survivor, LeadsMerged(merged_lead_id=duplicate, match_reason="same_email"))
+    decision = merged_into(cold.states[survivor], ctx_at(), merge, qualified.states[duplicate].row)
+    assert decision.state is not None
+    row = decision.state.row
+    assert (row.stage, row.qualified, row.with_sales) == ("mql", True, True)
+    assert "lead.qualified" not in [p.event_type for p in decision.events]  # one MQL
+
+
+def test_a_churned_customer_s_hand_raise_is_a_win_back() -> None:
+    lead = uuid.uuid4()
+    won, _ = fold([*ready(lead), on(lead, DealWon(amount=Decimal("10")))])
+    churned, _ = fold([on(lead, CustomerChurned())], state=won.states[lead])
+    assert churned.states[lead].row.status == "churned"
+    later = T0 + timedelta(days=2)
+    out, appended = fold([activity(lead, "demo_request")], ctx_at(later), churned.states[lead])
+    row = out.states[lead].row
+    assert (row.cycle, row.status) == ("new_business", "open")
+    assert "expansion.opened" not in appended[0]

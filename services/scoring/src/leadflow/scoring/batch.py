@@ -15,13 +15,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
 
 from leadflow.events.batch import Appended, Decision
 from leadflow.events.catalogue.intake import LeadCaptured
 from leadflow.events.catalogue.scoring import AccountQualified
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope
+from leadflow.events.sql import Tx
 from leadflow.scoring import store
 from leadflow.scoring.accounts import PersonScore, account_score
 from leadflow.scoring.decisions.evaluate import window_start
@@ -30,8 +30,6 @@ from leadflow.scoring.domain import ScoreResult, ScoringModel
 from leadflow.scoring.facts import live_score
 from leadflow.scoring.predictive import LinearModel
 from leadflow.scoring.state import LeadRow, ScoredLead, ScoringContext
-
-Tx = Any  # the unit of work's transaction
 
 
 class ScoringBatch:
