@@ -8,18 +8,19 @@ per event, and the policy set and calendars come from an in-process cache checke
 batch. Timers
 (``<sla_id>:warn``, ``<sla_id>:breach``, ``<sla_id>:esc``) are durable rows written in the
 same transaction; their handlers re-check the SLA's status under a row lock, so a late or
-repeated firing changes nothing that already happened.
+repeated firing changes nothing that already happened; what a firing does is decided purely
+(``domain.decide_warning`` / ``decide_breach`` / ``decide_escalation``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 
 from leadflow.events import HandlerMap, TimerHandler, UnitOfWork, metrics, skip_historical
-from leadflow.events.batch import Appended, Decision, on_batch
+from leadflow.events.batch import Appended, Decision, Stamped, on_batch
 from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.catalogue.routing import (
     CustomerChurned,
@@ -42,26 +43,21 @@ from leadflow.events.catalogue.scoring import (
     NurtureExited,
     NurtureTouchDue,
 )
-from leadflow.events.catalogue.sla import (
-    EscalationRaised,
-    SlaBreached,
-    SlaWarning,
-)
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.sql import Tx
 from leadflow.events.timers import Timer
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import (
+    ClockChange,
     LeadClocks,
     SlaInstance,
+    SlaPolicy,
     SlaRules,
+    decide_breach,
+    decide_escalation,
     decide_event,
+    decide_warning,
     default_calendar,
-    escalation_due_times,
-    escalations_due,
-    should_breach,
-    should_warn,
-    timer_key,
 )
 
 CONSUMED: tuple[type[EventPayload], ...] = (
@@ -138,25 +134,47 @@ class LeadClockHandler:
 # -- timers ---------------------------------------------------------------------------
 
 
+async def _carry_out(
+    uow: UnitOfWork, lead_id: uuid.UUID, sla_id: str, decision: Decision[ClockChange]
+) -> None:
+    """A timer's decision: its events (each at its own time), the clock's changed columns
+    (one statement), the next escalation timer."""
+    for item in decision.events:
+        if isinstance(item, Stamped):
+            await uow.append(lead_id, item.payload, occurred_at=item.occurred_at)
+        else:
+            await uow.append(lead_id, item, occurred_at=decision.occurred_at)
+    change = decision.state
+    if change is not None and change.warned_at is not None:
+        await store.mark_warned(uow.tx, sla_id, change.warned_at)
+    if change is not None and (change.breached_at is not None or change.raised):
+        await store.record_escalations(
+            uow.tx,
+            sla_id,
+            change.raised,
+            breached_at=change.breached_at,
+            late_by_seconds=change.late_by_seconds,
+        )
+    if decision.schedule:
+        await uow.timers.schedule_many(list(decision.schedule))
+
+
 async def on_warn_timer(timer: Timer, uow: UnitOfWork) -> None:
     found = await store.get_sla(uow.tx, str(timer.payload["sla_id"]))
     if found is None:
         return
     lead_id, sla = found
-    if not should_warn(sla, uow.clock.now()):
-        return
-    await uow.append(
-        lead_id,
-        SlaWarning(
-            sla_id=sla.sla_id,
-            policy_id=sla.policy_id,
-            due_at=sla.due_at,
-            rep_id=sla.rep_id,
-            team_id=sla.team_id,
-        ),
-        occurred_at=timer.due_at,
-    )
-    await store.mark_warned(uow.tx, sla.sla_id, timer.due_at)
+    await _carry_out(uow, lead_id, sla.sla_id, decide_warning(sla, timer.due_at, uow.clock.now()))
+
+
+async def _policy_and_calendar(
+    uow: UnitOfWork, config_cache: store.ConfigCache, sla: SlaInstance
+) -> tuple[SlaPolicy | None, BusinessCalendar]:
+    """The clock's policy in the set in force (None: removed since) and its calendar; the
+    configuration comes from the cache (one revision read per timer sweep)."""
+    config = await config_cache.get(uow.tx)
+    policy = next((p for p in config.policy_set.policies if p.policy_id == sla.policy_id), None)
+    return policy, _calendar_of(sla, config.calendars)
 
 
 async def on_breach_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCache) -> None:
@@ -164,24 +182,11 @@ async def on_breach_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCac
     if found is None:
         return
     lead_id, sla = found
-    if not should_breach(sla):
-        return
-    now = uow.clock.now()
-    late = max((now - sla.due_at).total_seconds(), 0.0)
-    await uow.append(
-        lead_id,
-        SlaBreached(
-            sla_id=sla.sla_id,
-            policy_id=sla.policy_id,
-            due_at=sla.due_at,
-            late_by_seconds=late,
-            rep_id=sla.rep_id,
-            team_id=sla.team_id,
-        ),
-        occurred_at=sla.due_at,
-    )
-    metrics.SLA_BREACHES.labels("sla-monitor", sla.policy_id).inc()
-    await _escalate(uow, config, lead_id, replace(sla, status="breached"), breach_late=late)
+    policy, calendar = await _policy_and_calendar(uow, config, sla)
+    decision = decide_breach(sla, lead_id, policy, calendar, uow.clock.now())
+    await _carry_out(uow, lead_id, sla.sla_id, decision)
+    if decision.state is not None:
+        metrics.SLA_BREACHES.labels("sla-monitor", sla.policy_id).inc()
 
 
 async def on_escalation_timer(timer: Timer, uow: UnitOfWork, config: store.ConfigCache) -> None:
@@ -189,60 +194,9 @@ async def on_escalation_timer(timer: Timer, uow: UnitOfWork, config: store.Confi
     if found is None:
         return
     lead_id, sla = found
-    await _escalate(uow, config, lead_id, sla)
-
-
-async def _escalate(
-    uow: UnitOfWork,
-    config_cache: store.ConfigCache,
-    lead_id: uuid.UUID,
-    sla: SlaInstance,
-    breach_late: float | None = None,
-) -> None:
-    """Raise every ladder step due by now (once each) and schedule the next one.
-
-    ``breach_late`` is set when this is the breach itself: the clock is marked breached in
-    the same statement that records the steps. The configuration comes from the cache (one
-    revision read per timer sweep)."""
-    config = await config_cache.get(uow.tx)
-    policy = next((p for p in config.policy_set.policies if p.policy_id == sla.policy_id), None)
-    calendar = _calendar_of(sla, config.calendars)
-    decision = escalations_due(policy, sla, uow.clock.now(), calendar)
-    breached_at = sla.due_at if breach_late is not None else None
-    if policy is None:
-        await store.record_escalations(
-            uow.tx, sla.sla_id, [], breached_at=breached_at, late_by_seconds=breach_late
-        )
-        return
-    times = escalation_due_times(policy, sla.due_at, calendar)
-    raised: list[store.RaisedStep] = []
-    for number, step in decision.raise_steps:
-        raised_at = times[number - 1]
-        await uow.append(
-            lead_id,
-            EscalationRaised(
-                sla_id=sla.sla_id,
-                policy_id=sla.policy_id,
-                step=number,
-                action=step.action,
-                rep_id=sla.rep_id,
-                team_id=sla.team_id,
-                notify=list(step.notify),
-            ),
-            occurred_at=raised_at,
-        )
-        raised.append(store.RaisedStep(number, step.action, raised_at, list(step.notify)))
-    await store.record_escalations(
-        uow.tx, sla.sla_id, raised, breached_at=breached_at, late_by_seconds=breach_late
-    )
-    if decision.next_due is not None:
-        await uow.timers.schedule(
-            timer_key(sla.sla_id, "esc"),
-            decision.next_due,
-            "sla.escalate",
-            {"sla_id": sla.sla_id},
-            lead_id=lead_id,
-        )
+    policy, calendar = await _policy_and_calendar(uow, config, sla)
+    decision = decide_escalation(sla, lead_id, policy, calendar, uow.clock.now())
+    await _carry_out(uow, lead_id, sla.sla_id, decision)
 
 
 def build_handlers(config: store.ConfigCache) -> tuple[HandlerMap, dict[str, TimerHandler]]:

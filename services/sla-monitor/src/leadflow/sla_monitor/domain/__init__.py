@@ -7,6 +7,7 @@ persist what they return. Business calendars and business time are the kernel's
 - ``facts``: ``LeadFacts``, what the events teach about a lead's segment and owner;
 - ``clocks``: ``SlaInstance`` and what an event, a warning or a breach does to it;
 - ``lead_clocks``: ``LeadClocks`` and ``decide_event``, the consumer batch's pure decision;
+- ``clock_timers``: what a warn, breach or escalation timer does (``decide_warning``, ...);
 - ``calendars``: which calendar a clock runs on;
 - ``compliance``: verdicts and the compliance figures.
 """
@@ -17,6 +18,13 @@ from leadflow.sla_monitor.domain.calendars import (
     DEFAULT_CALENDAR_ID,
     choose_calendar,
     default_calendar,
+)
+from leadflow.sla_monitor.domain.clock_timers import (
+    ClockChange,
+    RaisedStep,
+    decide_breach,
+    decide_escalation,
+    decide_warning,
 )
 from leadflow.sla_monitor.domain.clocks import (
     EscalationDecision,
@@ -69,6 +77,7 @@ from leadflow.sla_monitor.domain.policies import (
 
 __all__ = [
     "DEFAULT_CALENDAR_ID",
+    "ClockChange",
     "Closing",
     "DomainError",
     "Duration",
@@ -82,6 +91,7 @@ __all__ = [
     "NewClock",
     "Outcome",
     "Plan",
+    "RaisedStep",
     "Segment",
     "SlaInstance",
     "SlaPolicy",
@@ -94,7 +104,10 @@ __all__ = [
     "choose_calendar",
     "compliance",
     "deadline_for",
+    "decide_breach",
+    "decide_escalation",
     "decide_event",
+    "decide_warning",
     "default_calendar",
     "default_policies",
     "elapsed",

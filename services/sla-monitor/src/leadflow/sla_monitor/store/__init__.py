@@ -14,7 +14,6 @@ one statement each and writes everything back with one (``write_batch``).
 from __future__ import annotations
 
 from leadflow.sla_monitor.store.clocks import (
-    RaisedStep,
     active_slas,
     get_sla,
     mark_warned,
@@ -57,7 +56,6 @@ __all__ = [
     "OutcomeRow",
     "PolicySet",
     "PolicySetDoc",
-    "RaisedStep",
     "SlaConfig",
     "active_slas",
     "calendars",

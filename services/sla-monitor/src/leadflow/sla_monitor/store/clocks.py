@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from leadflow.events.db import json_text
 from leadflow.events.sql import Tx
-from leadflow.sla_monitor.domain import Closing, LeadClocks, SlaInstance
+from leadflow.sla_monitor.domain import Closing, LeadClocks, RaisedStep, SlaInstance
 
 # -- SLA instances --------------------------------------------------------------------
 
@@ -208,14 +207,6 @@ async def mark_warned(tx: Tx, sla_id: str, at: datetime) -> None:
     await tx.execute(
         "UPDATE sla_instances SET warned_at = :at WHERE sla_id = :id", id=sla_id, at=at
     )
-
-
-@dataclass(frozen=True)
-class RaisedStep:
-    step: int
-    action: str
-    at: datetime
-    notify: list[str]
 
 
 async def record_escalations(
