@@ -12,6 +12,7 @@ from leadflow.scoring.account_api import router as account_router
 from leadflow.scoring.api import model_router, router
 from leadflow.scoring.builtin import check_builtin
 from leadflow.scoring.handlers import create_handlers
+from leadflow.scoring.predictive_api import router as predictive_router
 from leadflow.scoring.settings import ScoringSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
@@ -40,6 +41,7 @@ def create_app(settings: ScoringSettings | None = None, *, clock: Clock | None =
         kit,
         model_router,
         router,
+        predictive_router,
         account_router,
         title="Leadflow scoring",
         description="Fit and engagement scores, grades, decay, MQL decisions and nurture.",
