@@ -6,12 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
-
 from leadflow.analytics.app import MIGRATIONS
 from leadflow.analytics.fold_group import read_batch
 from leadflow.analytics.projections import LOG_COPY_COLUMNS
-from leadflow.events.db import plain_url, upgrade_async
+from leadflow.events import sql
+from leadflow.events.db import create_engine, upgrade_async
 
 
 async def test_event_times_are_read_as_utc_instants_whatever_the_session_time_zone(
@@ -24,23 +23,23 @@ async def test_event_times_are_read_as_utc_instants_whatever_the_session_time_zo
         datetime(2024, 2, 29, 0, 0, 0, 5, tzinfo=UTC),
         datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ]
-    conn = await asyncpg.connect(
-        plain_url(database_url),
-        server_settings={"search_path": schema, "TimeZone": "Asia/Tokyo", "DateStyle": "SQL, DMY"},
-    )
+    engine = create_engine(database_url, schema)
     try:
-        lead = uuid.uuid4()
-        await conn.copy_records_to_table(
-            "lead_event_log",
-            columns=list(LOG_COPY_COLUMNS),
-            records=[
-                (uuid.uuid4(), lead, "intake", "activity.recorded", t, t, f'{{"n": {i}}}')
-                for i, t in enumerate(times)
-            ],
-        )
-        facts = await read_batch(conn, 0, 10)
+        async with sql.connect(engine) as tx:
+            await tx.execute("SET TimeZone = 'Asia/Tokyo'; SET DateStyle = 'SQL, DMY'")
+            lead = uuid.uuid4()
+            await tx.copy_records(
+                "lead_event_log",
+                columns=list(LOG_COPY_COLUMNS),
+                records=[
+                    (uuid.uuid4(), lead, "intake", "activity.recorded", t, t, f'{{"n": {i}}}')
+                    for i, t in enumerate(times)
+                ],
+            )
+            assert await tx.fetchval("SHOW TimeZone") == "Asia/Tokyo"
+            facts = await read_batch(tx, 0, 10)
     finally:
-        await conn.close()
+        await engine.dispose()
     assert [f.occurred_at for f in facts] == times
     assert [f.occurred_at.utcoffset() for f in facts] == [UTC.utcoffset(None)] * 3
     assert [f.occurred_at.date().isoformat() for f in facts] == [

@@ -12,7 +12,7 @@ from leadflow.analytics.settings import AnalyticsSettings
 
 
 async def rebuild(names: list[str], settings: AnalyticsSettings) -> None:
-    from leadflow.analytics.rebuild import rebuild_group
+    from leadflow.analytics.rebuild import EnginePool, rebuild_group
     from leadflow.events.db import create_engine
     from leadflow.events.projection import RebuildProgress
 
@@ -23,7 +23,10 @@ async def rebuild(names: list[str], settings: AnalyticsSettings) -> None:
         # One pass over the log rebuilds the named projections and the rest of their group.
         task = asyncio.create_task(
             rebuild_group(
-                engine, members, chunk_events=settings.projection_batch, progress=progress
+                EnginePool(engine),
+                members,
+                chunk_events=settings.projection_batch,
+                progress=progress,
             )
         )
         while not task.done():

@@ -204,7 +204,7 @@ async def rebuild(name: str, kit: KitDep) -> dict[str, Any]:
         members = [cast(LeadProjection, runner.projections[n]) for n in names]
         with contextlib.suppress(Exception):
             await rebuild_group(
-                kit.engine,
+                kit,
                 members,
                 chunk_events=getattr(kit.settings, "projection_batch", CHUNK_EVENTS),
                 progress=runner.progress,

@@ -8,8 +8,8 @@ replays the log once for the whole group (the same cost as rebuilding one).
 
 A batch costs a fixed handful of statements: one read of the batch's lead states, one COPY
 per table into a session temp table (``staging``) and one multi-statement merge. The log is
-read as plain tuples (payload decoded with orjson, no pydantic envelope) through the raw
-asyncpg connection under the runner's transaction. ``FoldBatch`` (fold + collect + rows) is
+read as plain tuples (payload decoded with orjson, no pydantic envelope) on the runner's
+``Tx``. ``FoldBatch`` (fold + collect + rows) is
 shared with the rebuild path in ``rebuild.py``, which keeps the states in memory across
 batches.
 """
@@ -23,13 +23,12 @@ from decimal import Decimal
 from typing import Any, ClassVar, cast
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.analytics.domain import Effects, Fact, LeadJourney, fold
 from leadflow.analytics.staging import Records, StagingTable, write_records
-from leadflow.events.db import driver_connection
 from leadflow.events.envelope import Envelope
 from leadflow.events.projection import Projection
+from leadflow.events.sql import Tx
 from leadflow.events.store import StoredEvent
 
 
@@ -50,28 +49,27 @@ _READ_LOG = (
     "SELECT global_position, lead_id::text, event_type, "
     "to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US+00:00'), "
     "payload::text "
-    "FROM lead_event_log WHERE global_position > $1 ORDER BY global_position LIMIT $2"
+    "FROM lead_event_log WHERE global_position > :after ORDER BY global_position LIMIT :limit"
 )
 
 
-async def read_batch(apg: Any, after_position: int, limit: int) -> list[LoggedEvent]:
+async def read_batch(tx: Tx, after_position: int, limit: int) -> list[LoggedEvent]:
     """The log after a position (keyset paging), payloads decoded with orjson."""
-    rows = await apg.fetch(_READ_LOG, after_position, limit)
+    rows = await tx.fetch(_READ_LOG, after=after_position, limit=limit)
     loads = orjson.loads
     parse_time = datetime.fromisoformat
     new = tuple.__new__
     return [new(LoggedEvent, (r[0], r[1], r[2], parse_time(r[3]), loads(r[4]))) for r in rows]
 
 
-async def read_log(conn: AsyncConnection, after_position: int, limit: int) -> Sequence[StoredEvent]:
+async def read_log(tx: Tx, after_position: int, limit: int) -> Sequence[StoredEvent]:
     """The projections' event source: the analytics log after a position (keyset paging)."""
-    out = await read_batch(await driver_connection(conn), after_position, limit)
+    out = await read_batch(tx, after_position, limit)
     return cast(Sequence[StoredEvent], out)
 
 
-async def log_head(conn: AsyncConnection) -> int:
-    apg = await driver_connection(conn)
-    return int(await apg.fetchval("SELECT coalesce(max(global_position), 0) FROM lead_event_log"))
+async def log_head(tx: Tx) -> int:
+    return int(await tx.fetchval("SELECT coalesce(max(global_position), 0) FROM lead_event_log"))
 
 
 def fact_of(event: Any) -> Fact:
@@ -97,13 +95,13 @@ FOLD_STAGING = StagingTable(
 )
 
 
-async def load_states(apg: Any, lead_ids: Sequence[str]) -> dict[str, LeadJourney]:
+async def load_states(tx: Tx, lead_ids: Sequence[str]) -> dict[str, LeadJourney]:
     """The stored fold state of these leads (absent = never seen)."""
     if not lead_ids:
         return {}
-    rows = await apg.fetch(
-        "SELECT lead_id::text, state FROM analytics_fold WHERE lead_id = ANY($1::uuid[])",
-        lead_ids,
+    rows = await tx.fetch(
+        "SELECT lead_id::text, state FROM analytics_fold WHERE lead_id = ANY(CAST(:ids AS uuid[]))",
+        ids=lead_ids,
     )
     loads = orjson.loads
     return {r[0]: LeadJourney.from_json(loads(r[1])) for r in rows}
@@ -181,18 +179,16 @@ class LeadFold:
     name = "analytics"
 
     async def apply(
-        self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[StoredEvent]
+        self, tx: Tx, members: Sequence[Projection], events: Sequence[StoredEvent]
     ) -> None:
-        apg = await driver_connection(conn)
         facts = [fact_of(e) for e in events]
-        states = await load_states(apg, list({f.lead_id for f in facts}))
+        states = await load_states(tx, list({f.lead_id for f in facts}))
         batch = FoldBatch(members)
         batch.fold(facts, states)
-        await write_records(apg, batch.records(states))
+        await write_records(tx, batch.records(states))
 
-    async def clear(self, conn: AsyncConnection) -> None:
-        apg = await driver_connection(conn)
-        await apg.execute("TRUNCATE analytics_fold")
+    async def clear(self, tx: Tx) -> None:
+        await tx.execute("TRUNCATE analytics_fold")
 
 
 class LeadProjection(ABC):
@@ -204,13 +200,12 @@ class LeadProjection(ABC):
     def __init__(self, group: LeadFold) -> None:
         self.group = group
 
-    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+    async def apply(self, tx: Tx, events: Sequence[StoredEvent]) -> None:
         """Alone (outside the runner, which always applies the whole group): fold for me only."""
-        await self.group.apply(conn, [self], events)
+        await self.group.apply(tx, [self], events)
 
-    async def clear(self, conn: AsyncConnection) -> None:
-        apg = await driver_connection(conn)
-        await apg.execute(f"TRUNCATE {', '.join(self.tables)}")
+    async def clear(self, tx: Tx) -> None:
+        await tx.execute(f"TRUNCATE {', '.join(self.tables)}")
 
     # Collected only for events it wants, and (needs_effects) only when the fold of the
     # event had an effect besides the state (a transition, milestones, amounts, attribution).

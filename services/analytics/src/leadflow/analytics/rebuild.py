@@ -31,10 +31,8 @@ import contextlib
 import gc
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
-
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from leadflow.analytics.domain import LeadJourney
 from leadflow.analytics.fold_group import (
@@ -47,13 +45,41 @@ from leadflow.analytics.fold_group import (
     read_batch,
 )
 from leadflow.analytics.staging import Records, write_records
-from leadflow.events.db import driver_connection
+from leadflow.events import sql
 from leadflow.events.projection import RebuildProgress
+from leadflow.events.sql import Tx
 
 CHUNK_EVENTS = 250_000
 READ_BATCH = 50_000
 FOLD_SLICE = 5_000
 MERGE_WORK_MEM = "64MB"
+
+
+class Connections(Protocol):
+    """Where a replay gets its connections: the service kit (``kit.connect()``,
+    ``kit.transaction()``) or a pool of a bench's or a test's own."""
+
+    def connect(self) -> AbstractAsyncContextManager[Tx]:
+        """A connection in autocommit (the replay's reader)."""
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        """A connection in a transaction, committed when the block ends."""
+        ...
+
+
+class EnginePool:
+    """``Connections`` from an engine of the caller's own (the CLI, the bench, tests), as
+    the kit hands them out (``leadflow.events.sql.connect`` / ``transaction``)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    def connect(self) -> AbstractAsyncContextManager[Tx]:
+        return sql.connect(self.engine)
+
+    def transaction(self) -> AbstractAsyncContextManager[Tx]:
+        return sql.transaction(self.engine)
 
 
 class Stored:
@@ -88,7 +114,7 @@ class Folded:
 
 
 async def _fold_chunk(
-    reader: Any,
+    reader: Tx,
     members: Sequence[LeadProjection],
     states: dict[str, LeadJourney],
     stored: Stored,
@@ -144,24 +170,23 @@ async def _fold_chunk(
     return chunk
 
 
-async def _write_chunk(engine: AsyncEngine, names: Sequence[str], chunk: Folded) -> None:
+async def _write_chunk(db: Connections, names: Sequence[str], chunk: Folded) -> None:
     """One transaction: lock the checkpoints, check they are where the chunk was folded
     from (else ``_Stale``), write its rows and move the checkpoints to its end."""
-    async with engine.connect() as conn, conn.begin():
-        position = await _lock(conn, names)
+    async with db.transaction() as tx:
+        position = await _lock(tx, names)
         if position != chunk.start:
             raise _Stale(position)
-        apg = await driver_connection(conn)
         # The chunk's roll-ups aggregate a few hundred thousand staged rows: with the
         # default work_mem their hash aggregates and sorts spill to disk.
-        await apg.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
+        await tx.execute(f"SET LOCAL work_mem = '{MERGE_WORK_MEM}'")
         # Nobody else writes the group's tables while we hold its checkpoint locks.
-        await write_records(apg, chunk.records, locked=True)
-        await apg.execute(
-            "UPDATE projection_checkpoints SET position = $1, updated_at = now() "
-            "WHERE name = ANY($2::text[])",
-            chunk.end,
-            list(names),
+        await write_records(tx, chunk.records, locked=True)
+        await tx.execute(
+            "UPDATE projection_checkpoints SET position = :end, updated_at = now() "
+            "WHERE name = ANY(CAST(:names AS text[]))",
+            end=chunk.end,
+            names=list(names),
         )
 
 
@@ -193,25 +218,17 @@ class OutOfStep(RuntimeError):
     """The group's checkpoints differ: only the kernel runner may repair that (replay)."""
 
 
-async def _lock(conn: AsyncConnection, names: Sequence[str]) -> int:
-    """Lock the group's checkpoints (one order for every caller) and return their position.
-
-    Through SQLAlchemy, not the raw connection: its first statement is what actually opens
-    the transaction ``conn.begin()`` stands for (the raw statements after it then run in
-    it, the stages' ON COMMIT DELETE ROWS included)."""
-    await conn.execute(
-        text(
-            "INSERT INTO projection_checkpoints (name) "
-            "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING"
-        ),
-        {"ns": list(names)},
+async def _lock(tx: Tx, names: Sequence[str]) -> int:
+    """Lock the group's checkpoints (one order for every caller) and return their position."""
+    await tx.execute(
+        "INSERT INTO projection_checkpoints (name) "
+        "SELECT unnest(CAST(:ns AS text[])) ON CONFLICT DO NOTHING",
+        ns=list(names),
     )
-    rows = await conn.execute(
-        text(
-            "SELECT name, position FROM projection_checkpoints "
-            "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE"
-        ),
-        {"ns": list(names)},
+    rows = await tx.fetch(
+        "SELECT name, position FROM projection_checkpoints "
+        "WHERE name = ANY(CAST(:ns AS text[])) ORDER BY name FOR UPDATE",
+        ns=list(names),
     )
     positions = {int(r[1] or 0) for r in rows}
     if len(positions) != 1:
@@ -220,7 +237,7 @@ async def _lock(conn: AsyncConnection, names: Sequence[str]) -> int:
 
 
 async def rebuild_group(
-    engine: AsyncEngine,
+    db: Connections,
     members: Sequence[LeadProjection],
     *,
     chunk_events: int = CHUNK_EVENTS,
@@ -231,11 +248,11 @@ async def rebuild_group(
 
     ``members`` must be the whole group; ``progress`` (e.g. the runner's) is updated in
     place per chunk so ``/v1/projections`` shows it. Returns the group's progress."""
-    return await _replay(engine, members, True, chunk_events, read_events, progress)
+    return await _replay(db, members, True, chunk_events, read_events, progress)
 
 
 async def catch_up_group(
-    engine: AsyncEngine,
+    db: Connections,
     members: Sequence[LeadProjection],
     *,
     chunk_events: int = CHUNK_EVENTS,
@@ -244,11 +261,11 @@ async def catch_up_group(
 ) -> RebuildProgress:
     """Apply everything after the group's checkpoint the same way (a large backlog, e.g.
     after an outage or an import): the leads' states are read from ``analytics_fold``."""
-    return await _replay(engine, members, False, chunk_events, read_events, progress)
+    return await _replay(db, members, False, chunk_events, read_events, progress)
 
 
 async def _replay(
-    engine: AsyncEngine,
+    db: Connections,
     members: Sequence[LeadProjection],
     from_start: bool,
     chunk_events: int,
@@ -268,7 +285,7 @@ async def _replay(
     try:
         with _no_cycle_collection():
             await _run(
-                engine,
+                db,
                 members,
                 names,
                 from_start,
@@ -290,7 +307,7 @@ async def _replay(
 
 
 async def _run(
-    engine: AsyncEngine,
+    db: Connections,
     members: Sequence[LeadProjection],
     names: list[str],
     from_start: bool,
@@ -300,18 +317,17 @@ async def _run(
     started: float,
 ) -> None:
     group = members[0].group
-    async with engine.connect() as conn, conn.begin():
-        expected = await _lock(conn, names)
+    async with db.transaction() as tx:
+        expected = await _lock(tx, names)
         if from_start:
-            apg = await driver_connection(conn)
-            await apg.execute(
+            await tx.execute(
                 "UPDATE projection_checkpoints SET position = 0, updated_at = now() "
-                "WHERE name = ANY($1::text[])",
-                names,
+                "WHERE name = ANY(CAST(:names AS text[]))",
+                names=names,
             )
-            await _clear(conn, group, members)
+            await _clear(tx, group, members)
             expected = 0
-        head = await log_head(conn)
+        head = await log_head(tx)
         total = head - expected
     for p in tracked:
         p.total = total
@@ -326,8 +342,7 @@ async def _run(
     writing: asyncio.Task[None] | None = None
     pending: Folded | None = None  # the chunk being written
     position = expected
-    async with engine.connect() as reader_conn:
-        reader = await driver_connection(reader_conn)
+    async with db.connect() as reader:
         try:
             while True:
                 size = chunk_size(chunk_events, head - position, first=position == expected)
@@ -357,7 +372,7 @@ async def _run(
                     stored.leads.update(lid for lid in states if lid not in chunk.leads)
                     states = {lid: states[lid] for lid in chunk.leads}
                 pending = chunk
-                writing = asyncio.ensure_future(_write_chunk(engine, names, chunk))
+                writing = asyncio.ensure_future(_write_chunk(db, names, chunk))
                 position = chunk.end
         finally:
             if writing is not None and not writing.done():
@@ -398,7 +413,7 @@ def _advance(tracked: list[RebuildProgress], read: int, started: float) -> None:
         p.events_per_second = p.processed / elapsed
 
 
-async def _clear(conn: Any, group: LeadFold, members: Sequence[LeadProjection]) -> None:
-    await group.clear(conn)
+async def _clear(tx: Tx, group: LeadFold, members: Sequence[LeadProjection]) -> None:
+    await group.clear(tx)
     for m in members:
-        await m.clear(conn)
+        await m.clear(tx)

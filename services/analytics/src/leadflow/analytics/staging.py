@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from leadflow.events.sql import Tx
+
 
 class StagingTable:
     """A session temp table a batch's rows are COPYed into, and how they are merged into a
@@ -79,7 +81,7 @@ class StagingTable:
 Records = list[tuple[StagingTable, list[tuple[Any, ...]]]]
 
 
-async def write_records(apg: Any, records: Records, *, locked: bool = False) -> None:
+async def write_records(tx: Tx, records: Records, *, locked: bool = False) -> None:
     """COPY each stage's rows and merge them: the temp stages are created if this session
     has none yet and emptied first (one round trip), so a stage only ever holds its rows.
 
@@ -88,11 +90,11 @@ async def write_records(apg: Any, records: Records, *, locked: bool = False) -> 
     records = [(stage, rows) for stage, rows in records if rows]
     temps = [stage for stage, _ in records if stage.merge is not None]
     if temps:
-        await apg.execute(
+        await tx.execute(
             ";".join([s.ddl for s in temps] + [f"DELETE FROM {s.table}" for s in temps])
         )
     for stage, rows in records:
-        await apg.copy_records_to_table(stage.table, records=rows, columns=stage.columns)
+        await tx.copy_records(stage.table, columns=stage.columns, records=rows)
     merges = [stage.merge_locked if locked else stage.merge for stage in temps]
     if merges:
-        await apg.execute(";".join(m for m in merges if m is not None))
+        await tx.execute(";".join(m for m in merges if m is not None))
