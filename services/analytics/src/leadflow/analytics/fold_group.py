@@ -43,7 +43,7 @@ class LoggedEvent(Fact):
 
 
 # ``occurred_at`` comes as ISO 8601 text in UTC, whatever the session's TimeZone and
-# DateStyle: ``datetime.fromisoformat`` parses it in less than half the CPU time asyncpg
+# DateStyle: ``datetime.fromisoformat`` parses it in less than half the CPU time the driver
 # takes to decode a binary timestamptz (a rebuild reads millions).
 _READ_LOG = (
     "SELECT global_position, lead_id::text, event_type, "

@@ -31,7 +31,7 @@ class StagingTable:
       half the cost there: a speculative ``ON CONFLICT`` insertion costs 2-3x a plain one,
       and in a rebuild nearly every row is new.
 
-    COPY is several times cheaper than a multi-row ``INSERT ... unnest``: asyncpg checks
+    COPY is several times cheaper than a multi-row ``INSERT ... unnest``: the driver checks
     every element of an array parameter but streams COPY records straight to the codec."""
 
     __slots__ = ("columns", "ddl", "merge", "merge_locked", "table")
