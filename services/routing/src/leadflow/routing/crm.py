@@ -31,12 +31,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from leadflow.events import AdminDep, KitDep
 from leadflow.events.catalogue.routing import CustomerChurned
 from leadflow.events.errors import Problem, UnknownLead
-from leadflow.events.lifecycle import CUSTOMER_STAGES, Cycle, Stage
+from leadflow.events.lifecycle import Stage
 from leadflow.routing import store
 from leadflow.routing.api import handoff as api
 from leadflow.routing.api.common import Caller, validated
+from leadflow.routing.commands.crm import Outcome, RecordChurn, already_has, decide_churn
 
-Outcome = Literal["opportunity", "won", "lost", "churned"]
 crm_router = APIRouter(dependencies=[AdminDep])
 _EVENT = {
     "opportunity": "opportunity.opened",
@@ -213,13 +213,13 @@ async def _record(
         row = await store.get_lead(tx, lead_id)
     if row is None:
         raise Problem(404, "Unknown lead", f"lead {lead_id} is not routing's")
-    if _already(row, outcome):  # the CRM sent it again (or a rep was first): recorded once
+    if already_has(row, outcome):  # the CRM sent it again (or a rep was first): recorded once
         stage = row.stage.value if row.stage else None
         repeat = {"event_type": _EVENT[outcome], "repeated": True, "stage": stage}
         return {"lead_id": str(lead_id), "outcome": outcome, "recorded": [repeat]}
     if outcome == "churned":
         reason = str(pick(event, chosen.reason) or "") or None
-        churned = await _churn(kit, lead_id, reason, chosen.default_source_system)
+        churned = await _churn(kit, RecordChurn(lead_id, reason, chosen.default_source_system))
         return {"lead_id": str(lead_id), "outcome": outcome, "recorded": [churned]}
     who = Caller()
     recorded: list[dict[str, Any]] = []
@@ -264,36 +264,15 @@ async def _record(
     return {"lead_id": str(lead_id), "outcome": outcome, "recorded": recorded}
 
 
-def _already(row: store.LeadRow, outcome: Outcome) -> bool:
-    """Whether the lead already has ``outcome``: a win leaves a customer (``won`` or
-    ``customer``), a lost expansion leaves a customer too (the cycle ended)."""
-    if outcome == "won":
-        return row.stage in CUSTOMER_STAGES
-    if outcome == "lost":
-        expansion_ended = row.stage is Stage.CUSTOMER and row.buying_cycle is Cycle.EXPANSION
-        return row.stage is Stage.LOST or expansion_ended
-    target = {"opportunity": Stage.OPPORTUNITY, "churned": Stage.CHURNED}[outcome]
-    return row.stage is target
-
-
-async def _churn(
-    kit: Any, lead_id: uuid.UUID, reason: str | None, system: str | None
-) -> dict[str, Any]:
-    """The customer left: ``customer.churned`` (the lifecycle refuses it, 409, for a lead
-    that is not a customer); an open expansion cycle ends with it, so the lead leaves its
-    rep's queue."""
+async def _churn(kit: Any, cmd: RecordChurn) -> dict[str, Any]:
+    """``RecordChurn`` on the locked lead (``decide_churn``), in one unit of work."""
     async with kit.unit_of_work() as uow:
-        row = await store.lock_lead(uow.tx, lead_id)
+        row = await store.lock_lead(uow.tx, cmd.lead_id)
         if row is None:
-            raise UnknownLead(lead_id)
-        after = row.lifecycle.apply(CustomerChurned.event_type)
-        await uow.append(
-            lead_id,
-            CustomerChurned(
-                reason_code=reason, account_id=row.snapshot.account_id, source_system=system
-            ),
-        )
-        await store.set_lifecycle(uow.tx, lead_id, after)
+            raise UnknownLead(cmd.lead_id)
+        after, churned = decide_churn(cmd, row)
+        await uow.append(cmd.lead_id, churned)
+        await store.set_lifecycle(uow.tx, cmd.lead_id, after)
     stage = after.stage.value if after.stage else None
     return {"event_type": CustomerChurned.event_type, "repeated": False, "stage": stage}
 

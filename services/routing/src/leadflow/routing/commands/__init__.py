@@ -4,9 +4,11 @@ parse, build a command, run it in a unit of work and map the result or the refus
 
 ``handoff``: sales' actions on a lead (accept ... recycle); ``reassign``: a sales manager's
 reassignment (its decision shared with the SLA escalation handler); ``roster``: deleting
-what the configuration may still use, and naming an account's owner.
+what the configuration may still use, and naming an account's owner; ``crm``: outcomes a
+CRM reports (whether the lead already has one, a customer's churn).
 """
 
+from leadflow.routing.commands.crm import RecordChurn, already_has, decide_churn
 from leadflow.routing.commands.handoff import (
     Accept,
     HandOff,
@@ -48,6 +50,7 @@ __all__ = [
     "Qualify",
     "Reassign",
     "Reassignment",
+    "RecordChurn",
     "RecordContact",
     "RecordLoss",
     "RecordWin",
@@ -56,7 +59,9 @@ __all__ = [
     "RemoveFromRoster",
     "SetAccountOwner",
     "WithReason",
+    "already_has",
     "decide_account_owner",
+    "decide_churn",
     "decide_escalation",
     "decide_handoff",
     "decide_reassign",
