@@ -9,26 +9,10 @@ import pytest
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.envelope import new_id
-from leadflow.routing.domain import Queue, Rep, Team
-from leadflow.routing.team_queue import team_queue_ids
 from leadflow.testing import produce_events, wait_until
 from tests.integration.routing.test_routing_kafka import AUTH, configure, qualified, routing
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-def test_a_reps_team_queues_are_the_teams_overflow_and_the_queues_naming_it() -> None:
-    rep = Rep(id="a", team_id="na")
-    teams = [Team(id="na", queue_id="na-overflow"), Team(id="emea", members=["a"])]
-    queues = [
-        Queue(id="na-overflow"),
-        Queue(id="na-events", team_id="na"),
-        Queue(id="emea-q", team_id="emea"),  # listed as a member: their team too
-        Queue(id="apac-q", team_id="apac"),
-        Queue(id="unassigned"),
-    ]
-    assert team_queue_ids(rep, teams, queues) == ["emea-q", "na-events", "na-overflow"]
-    assert team_queue_ids(Rep(id="z"), teams, queues) == []
 
 
 async def test_a_rep_lists_their_teams_queue_and_claims_a_lead_by_accepting(

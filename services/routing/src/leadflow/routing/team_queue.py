@@ -17,18 +17,9 @@ from leadflow.events import KitDep
 from leadflow.events.sql import Tx
 from leadflow.routing import store
 from leadflow.routing.api.common import CallerDep, Doc, IdPath, not_found
-from leadflow.routing.domain import Queue, Rep, Team
+from leadflow.routing.domain import Queue, Rep, Team, team_queue_ids
 
 team_router = APIRouter()
-
-
-def team_queue_ids(rep: Rep, teams: list[Team], queues: list[Queue]) -> list[str]:
-    """The queues of the rep's team: the team's overflow queue and every queue naming the
-    team (a rep listed as a member of a team counts as in it)."""
-    mine = {t.id for t in teams if t.id == rep.team_id or rep.id in t.members}
-    ids = {t.queue_id for t in teams if t.id in mine and t.queue_id}
-    ids |= {q.id for q in queues if q.team_id in mine}
-    return sorted(i for i in ids if i)
 
 
 async def queued_leads(tx: Tx, queue_ids: list[str]) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
 from leadflow.routing.domain.hours import LegacyWindow, working_hours_of
 from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
 from leadflow.routing.domain.refused import CommandRefused
-from leadflow.routing.domain.roster import OutOfOffice, Queue, Rep, Roster, Team
+from leadflow.routing.domain.roster import OutOfOffice, Queue, Rep, Roster, Team, team_queue_ids
 from leadflow.routing.domain.rules import (
     Conditions,
     Rule,
@@ -76,6 +76,7 @@ __all__ = [
     "pool_key",
     "rep_token_digest",
     "smooth_wrr",
+    "team_queue_ids",
     "unavailable_reason",
     "users_of",
     "working_hours_of",

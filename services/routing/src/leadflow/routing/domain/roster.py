@@ -170,3 +170,12 @@ class Roster:
             ids |= {r.id for r in self.reps.values() if r.team_id == team_id}
             members = self._members[team_id] = [self.reps[i] for i in sorted(ids) if i in self.reps]
         return list(members)
+
+
+def team_queue_ids(rep: Rep, teams: list[Team], queues: list[Queue]) -> list[str]:
+    """The queues of the rep's team: the team's overflow queue and every queue naming the
+    team (a rep listed as a member of a team counts as in it)."""
+    mine = {t.id for t in teams if t.id == rep.team_id or rep.id in t.members}
+    ids = {t.queue_id for t in teams if t.id in mine and t.queue_id}
+    ids |= {q.id for q in queues if q.team_id in mine}
+    return sorted(i for i in ids if i)
