@@ -75,10 +75,10 @@ async def simulate_decision(
 async def record_reassignment(
     uow: UnitOfWork, before: LeadRow, done: Reassignment, now: datetime
 ) -> Envelope:
-    """Write a decided reassignment: the lead's new owner with the loads and credits it
-    moved (``write_decisions``), the ``lead.reassigned`` fact (sla-monitor restarts the clock
-    for the new owner, notify tells them, analytics counts it) and its explanation. The
-    caller holds the routing decision lock and the lead's row lock."""
+    """Record a decided reassignment whose lead row and loads the caller has written
+    (``write_decisions``): the ``lead.reassigned`` fact (sla-monitor restarts the clock for
+    the new owner, notify tells them, analytics counts it) and its explanation, which the
+    assignment API lists. The caller holds the routing decision lock and the lead's lock."""
     [reassigned] = await uow.append(before.lead_id, done.event)
     row = store.AssignmentRow(
         before.lead_id, before.cycle, now, reassigned.event_id, done.explanation
