@@ -4,7 +4,7 @@ Analytics changes little state of its own — the log and its projections follow
 — but an admin enters and removes campaign costs (what ROI divides by) and an operator
 rebuilds the projections. A route parses the request into a command, reads what the
 decision needs in its transaction, asks ``decide_*`` (no I/O, no clock: plain values, so
-every case is unit-tested in tests/unit/analytics/test_commands.py), carries the decision
+every case is unit-tested in tests/unit/analytics/test_analytics_commands.py), carries the decision
 out and maps a refusal (``CommandRefused``) to problem+json.
 """
 

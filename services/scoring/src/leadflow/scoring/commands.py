@@ -2,7 +2,7 @@
 
 A route parses the request into a command, reads what the decision needs in its
 transaction, asks ``decide_*`` (no I/O, no clock: plain values, unit-tested in
-tests/unit/scoring/test_commands.py), carries the decision out and maps a refusal
+tests/unit/scoring/test_scoring_commands.py), carries the decision out and maps a refusal
 (``CommandRefused``) to problem+json. Publishing a model is the kernel's document route
 (``model_document``); what scoring decides about leads is ``decisions``.
 """
