@@ -9,18 +9,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from leadflow.testing import wait_until
 from tests.browser.console_support import (
+    ANSWERS,
+    DANA,
     chromium,
-    create_user,
+    console_platform,
     ink_pixels,
-    require_browser,
-    sign_in,
+    signed_in,
 )
-from tests.browser.test_console_rep import ANSWERS, DANA, PASSWORD, configure_sales
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,36 +42,17 @@ DOMAIN = "northwind-bank.com"
 async def test_a_manager_opens_an_account_from_the_leads_and_from_a_lead(
     e2e_stack: Any,
 ) -> None:
-    require_browser()
     started = time.monotonic()
-    stack = await e2e_stack()
-    e = stack.endpoints
-    admin = {"Authorization": f"Bearer {e.admin_token}"}
-    async with httpx.AsyncClient(timeout=30) as client:
-        await configure_sales(client, e.routing, admin)
-        await create_user(
-            client, e.console, e.admin_token,
-            email="mia@example.com", name="Mia Park", password=PASSWORD,
-            roles=["sales_manager"],
-        )  # fmt: skip
+    async with console_platform(e2e_stack) as p:
+        e = p.e
+        await p.configure_sales()
+        await p.add_user("mia@example.com", "Mia Park", ["sales_manager"])
         ids = {}
         for key, contact, answers in (("dana", DANA, ANSWERS), ("sam", SAM, {})):
-            r = await client.post(
-                f"{e.intake}/v1/inquiries",
-                headers={"X-Api-Key": e.api_key, "Idempotency-Key": f"account-{key}"},
-                json={
-                    "contact": contact,
-                    "answers": answers,
-                    "source": {"channel": "api", "campaign": "spring-launch"},
-                    "consent": {"marketing_opt_in": True},
-                },
-            )
-            assert r.status_code in (201, 202), r.text
-            ids[key] = r.json()["lead_id"]
+            ids[key] = await p.capture(f"account-{key}", contact, answers)
 
         async with chromium() as browser:
-            page = await (await browser.context()).new_page()
-            await sign_in(page, e.console, "mia@example.com", PASSWORD)
+            page = await signed_in(browser, e.console, "mia@example.com")
 
             async def both_listed() -> bool:
                 await page.goto(e.console + "/leads?q=northwind")

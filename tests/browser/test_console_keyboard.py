@@ -9,17 +9,17 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser.console_support import (
+    ANSWERS,
+    DANA,
+    PASSWORD,
     chromium,
-    create_user,
+    console_platform,
     ink_pixels,
-    require_browser,
-    sign_in,
+    signed_in,
 )
-from tests.browser.test_console_rep import ANSWERS, DANA, PASSWORD, configure_sales
 
 pytestmark = [
     pytest.mark.browser,
@@ -67,34 +67,13 @@ async def tab_to(page: Any, want: Any, limit: int = 120) -> dict[str, Any]:
 
 
 async def test_labels_keyboard_and_widths(e2e_stack: Any) -> None:
-    require_browser()
     started = time.monotonic()
-    stack = await e2e_stack()
-    e = stack.endpoints
-    admin = {"Authorization": f"Bearer {e.admin_token}"}
-    async with httpx.AsyncClient(timeout=30) as client:
-        await configure_sales(client, e.routing, admin)
-        await create_user(
-            client, e.console, e.admin_token,
-            email="ana@example.com", name="Ana Ortiz", password=PASSWORD,
-            roles=["rep"], rep_id="ana",
-        )  # fmt: skip
-        await create_user(
-            client, e.console, e.admin_token,
-            email="root@example.com", name="Ada Admin", password=PASSWORD, roles=["admin"],
-        )  # fmt: skip
-        r = await client.post(
-            f"{e.intake}/v1/inquiries",
-            headers={"X-Api-Key": e.api_key, "Idempotency-Key": "keyboard-dana"},
-            json={
-                "contact": DANA,
-                "answers": ANSWERS,
-                "source": {"channel": "api", "campaign": "spring-launch"},
-                "consent": {"marketing_opt_in": True},
-            },
-        )
-        assert r.status_code in (201, 202), r.text
-        lead_id = r.json()["lead_id"]
+    async with console_platform(e2e_stack) as p:
+        e, stack = p.e, p.stack
+        await p.configure_sales()
+        await p.add_user("ana@example.com", "Ana Ortiz", ["rep"], rep_id="ana")
+        await p.add_user("root@example.com", "Ada Admin", ["admin"])
+        lead_id = await p.capture("keyboard-dana", DANA, ANSWERS)
 
         async with chromium() as browser:
             # -- a rep, keyboard only: sign in, find the lead, accept it.
@@ -121,8 +100,7 @@ async def test_labels_keyboard_and_widths(e2e_stack: Any) -> None:
             await rep.locator(f'#lead-{lead_id}[data-stage="sal"]').wait_for(timeout=30_000)
 
             # -- every field of every page has a label (the admin is offered every page).
-            boss = await (await browser.context()).new_page()
-            await sign_in(boss, e.console, "root@example.com", PASSWORD)
+            boss = await signed_in(browser, e.console, "root@example.com")
             nav = await boss.eval_on_selector_all(
                 "nav[aria-label=Main] a", "els => els.map(e => e.getAttribute('href'))"
             )

@@ -9,16 +9,14 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from leadflow.devstack.procs import free_port
 from leadflow.testing import wait_until
 from tests.browser.console_support import (
     chromium,
-    create_user,
+    console_platform,
     ink_pixels,
-    require_browser,
     sign_in,
 )
 
@@ -30,27 +28,19 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 
-PASSWORD = "a long enough password"
-
 
 async def test_marketing_ops_simulate_and_publish_a_model_and_embed_a_form(e2e_stack: Any) -> None:
-    require_browser()
     started = time.monotonic()
-    stack = await e2e_stack()
-    e = stack.endpoints
-    admin = {"Authorization": f"Bearer {e.admin_token}"}
-    async with httpx.AsyncClient(timeout=30) as client:
-        await create_user(
-            client, e.console, e.admin_token,
-            email="mo@example.com", name="Mo Patel", password=PASSWORD, roles=["marketing_ops"],
-        )  # fmt: skip
+    async with console_platform(e2e_stack) as p:
+        e, client, admin = p.e, p.client, p.admin
+        await p.add_user("mo@example.com", "Mo Patel", ["marketing_ops"])
         before = (await client.get(f"{e.scoring}/v1/scoring/model", headers=admin)).json()
 
         async with chromium() as browser:
             context = await browser.context()
             page = await context.new_page()
             page.on("dialog", lambda dialog: dialog.accept())
-            await sign_in(page, e.console, "mo@example.com", PASSWORD)
+            await sign_in(page, e.console, "mo@example.com")
             assert await page.inner_text("#who-role") == "marketing ops"
             nav = await page.eval_on_selector_all(
                 "nav[aria-label=Main] a", "els => els.map(e => e.getAttribute('href'))"

@@ -8,17 +8,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from leadflow.testing import wait_until
 from tests.browser.console_support import (
+    ANSWERS,
+    DANA,
+    PASSWORD,
+    PHONE_E164,
     chromium,
     colour_pixels,
-    create_user,
+    console_platform,
     ink_pixels,
-    require_browser,
     sign_in,
+    signed_in,
 )
 
 pytestmark = [
@@ -29,57 +32,7 @@ pytestmark = [
     pytest.mark.timeout(300),
 ]
 
-PASSWORD = "a long enough password"
-PHONE = "+1 415 555 0142"
-PHONE_E164 = "+14155550142"  # intake keeps phones in E.164
-DANA = {
-    "email": "dana.reyes@northwind-bank.com",
-    "first_name": "Dana",
-    "last_name": "Reyes",
-    "phone": PHONE,
-    "title": "VP Marketing",
-    "department": "Marketing",
-    "company": "Northwind Bank",
-    "industry": "Banking",
-    "country": "US",
-}
-# Sales-ready with the built-in model (tests/acceptance/test_qualification.py): an MQL.
-ANSWERS = {
-    "budget": "$80k approved",
-    "authority": "Yes, I sign off",
-    "timeframe": "This quarter",
-    "compelling_event": "Contract with the incumbent ends in March",
-    "company_size": "1200",
-}
 BAR_RGB = (0x2F, 0x6F, 0xDF)
-
-
-async def configure_sales(client: httpx.AsyncClient, routing: str, admin: dict[str, str]) -> None:
-    """One team of one rep and a rule sending every lead to it: how a customer starts."""
-    for path, body in (
-        ("queues/unassigned", {"name": "Unassigned"}),
-        ("queues/inside-sales", {"name": "Inside sales"}),
-        ("reps/ana", {"name": "Ana Ortiz", "team_id": "inside"}),
-        ("teams/inside", {"name": "Inside", "members": ["ana"], "queue_id": "inside-sales"}),
-    ):
-        r = await client.put(f"{routing}/v1/routing/{path}", json=body, headers=admin)
-        assert r.status_code in (200, 201), r.text
-    r = await client.post(
-        f"{routing}/v1/routing/rules",
-        headers=admin,
-        json={
-            "rules": [
-                {
-                    "id": "everyone",
-                    "target": {"kind": "team", "team_id": "inside", "strategy": "round_robin"},
-                    "fallback_queue_id": "inside-sales",
-                }
-            ],
-            "default_queue_id": "unassigned",
-            "published_by": "console-test",
-        },
-    )
-    assert r.status_code == 201, r.text
 
 
 async def funnel_count(page: Any, stage: str) -> int:
@@ -92,33 +45,18 @@ async def funnel_count(page: Any, stage: str) -> int:
 async def test_a_rep_takes_a_new_lead_from_the_queue_to_won_and_the_funnel_moves(
     e2e_stack: Any,
 ) -> None:
-    require_browser()
     started = time.monotonic()
-    stack = await e2e_stack()
-    e = stack.endpoints
-    admin = {"Authorization": f"Bearer {e.admin_token}"}
-    async with httpx.AsyncClient(timeout=30) as client:
-        await configure_sales(client, e.routing, admin)
-        await create_user(
-            client, e.console, e.admin_token,
-            email="ana@example.com", name="Ana Ortiz", password=PASSWORD,
-            roles=["rep"], rep_id="ana",
-        )  # fmt: skip
-        await create_user(
-            client, e.console, e.admin_token,
-            email="lee@example.com", name="Lee Chen", password=PASSWORD, roles=["analyst"],
-        )  # fmt: skip
-        await create_user(
-            client, e.console, e.admin_token,
-            email="mia@example.com", name="Mia Park", password=PASSWORD,
-            roles=["sales_manager"],
-        )  # fmt: skip
+    async with console_platform(e2e_stack) as p:
+        e, stack = p.e, p.stack
+        await p.configure_sales()
+        await p.add_user("ana@example.com", "Ana Ortiz", ["rep"], rep_id="ana")
+        await p.add_user("lee@example.com", "Lee Chen", ["analyst"])
+        await p.add_user("mia@example.com", "Mia Park", ["sales_manager"])
 
         async with chromium() as browser:
             page = await (await browser.context()).new_page()
             # The leadership view before: nobody has won yet.
-            boss = await (await browser.context()).new_page()
-            await sign_in(boss, e.console, "lee@example.com", PASSWORD)
+            boss = await signed_in(browser, e.console, "lee@example.com")
             assert boss.url.endswith("/dashboard")
             assert await boss.inner_text("#who-role") == "analyst"
             assert await funnel_count(boss, "won") == 0
@@ -133,18 +71,7 @@ async def test_a_rep_takes_a_new_lead_from_the_queue_to_won_and_the_funnel_moves
             assert nav == ["/queue", "/api-docs"]  # no dashboard, no users for a rep
             await page.wait_for_selector("#queue-empty")
 
-            r = await client.post(
-                f"{e.intake}/v1/inquiries",
-                headers={"X-Api-Key": e.api_key, "Idempotency-Key": "console-dana"},
-                json={
-                    "contact": DANA,
-                    "answers": ANSWERS,
-                    "source": {"channel": "api", "campaign": "spring-launch"},
-                    "consent": {"marketing_opt_in": True},
-                },
-            )
-            assert r.status_code in (201, 202), r.text
-            lead_id = r.json()["lead_id"]
+            lead_id = await p.capture("console-dana", DANA, ANSWERS)
 
             # It appears without a reload (the queue polls), with whom to call.
             row = page.locator(f"#lead-{lead_id}")
@@ -211,8 +138,7 @@ async def test_a_rep_takes_a_new_lead_from_the_queue_to_won_and_the_funnel_moves
             assert "/leads?" not in await boss.content()  # an analyst may not list leads
 
             # A manager drills down from figures to the leads they count.
-            mia = await (await browser.context()).new_page()
-            await sign_in(mia, e.console, "mia@example.com", PASSWORD)
+            mia = await signed_in(browser, e.console, "mia@example.com")
             await mia.goto(e.console + "/dashboard")
             await mia.locator('#funnel li[data-stage="won"] .bar-count a').click()
             await mia.wait_for_url("**/leads?*reached=won*")

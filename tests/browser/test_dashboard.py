@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import struct
-import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,31 +18,12 @@ from leadflow.analytics.settings import AnalyticsSettings
 from leadflow.devstack.procs import free_port
 from leadflow.events.clock import ManualClock
 from leadflow.testing import wait_until
+from tests.browser.console_support import ARGS, CHROMIUM, decode_png, require_browser
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.browser, pytest.mark.kafka, pytest.mark.postgres]
 
-CHROMIUM = os.environ.get("LEADFLOW_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BAR_RGB = (0x2F, 0x6F, 0xDF)  # .bar fill in the template
-
-
-def _skip_reason() -> str | None:
-    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        return f"chromium not found at {CHROMIUM} (apt-get install -y chromium)"
-    try:
-        import playwright.async_api  # noqa: F401
-    except ImportError:
-        return "the playwright Python package is not installed"
-    return None
 
 
 ADMIN = {"Authorization": "Bearer test-admin-token"}
@@ -54,10 +31,7 @@ ADMIN = {"Authorization": "Bearer test-admin-token"}
 
 @pytest.fixture
 async def server(settings_for: Any, isolation: Any) -> AsyncIterator[str]:
-    reason = _skip_reason()
-    if reason:
-        print(f"SKIP dashboard browser test: {reason}")
-        pytest.skip(reason)
+    require_browser()
     port = free_port()
     app = create_app(settings_for(AnalyticsSettings, port=port), clock=ManualClock(sc.NOW))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
@@ -73,51 +47,6 @@ async def server(settings_for: Any, isolation: Any) -> AsyncIterator[str]:
         srv.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(task, timeout=20)
-
-
-def decode_png(data: bytes) -> tuple[int, int, list[bytes], int]:
-    """(width, height, rows, bytes per pixel) of an 8-bit RGB/RGBA non-interlaced PNG."""
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, width = 8, b"", 0
-    height = color = 0
-    while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
-        body = data[pos + 8 : pos + 8 + length]
-        if kind == b"IHDR":
-            width, height, depth, color, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
-            assert depth == 8 and interlace == 0 and color in (2, 6)
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + length
-    bpp = 4 if color == 6 else 3
-    raw = zlib.decompress(idat)
-    stride = width * bpp
-    rows: list[bytes] = []
-    prev = bytearray(stride)
-    i = 0
-    for _ in range(height):
-        ftype = raw[i]
-        line = bytearray(raw[i + 1 : i + 1 + stride])
-        i += 1 + stride
-        for x in range(stride):
-            a = line[x - bpp] if x >= bpp else 0
-            b = prev[x]
-            c = prev[x - bpp] if x >= bpp else 0
-            if ftype == 1:
-                line[x] = (line[x] + a) & 0xFF
-            elif ftype == 2:
-                line[x] = (line[x] + b) & 0xFF
-            elif ftype == 3:
-                line[x] = (line[x] + (a + b) // 2) & 0xFF
-            elif ftype == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                line[x] = (line[x] + pred) & 0xFF
-        rows.append(bytes(line))
-        prev = line
-    return width, height, rows, bpp
 
 
 def bar_pixels(png: bytes) -> int:
