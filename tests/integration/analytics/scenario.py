@@ -233,9 +233,13 @@ async def produce(iso: Any, events: list[Envelope]) -> None:
 
 
 async def log_count(iso: Any) -> int:
+    """Events in the analytics log of the test's analytics schema."""
+    from leadflow.analytics.settings import AnalyticsSettings
+
+    schema = iso.schema_for(AnalyticsSettings)
     conn = await asyncpg.connect(plain_url(iso.database_url))
     try:
-        return int(await conn.fetchval(f'SELECT count(*) FROM "{iso.schema}".lead_event_log'))
+        return int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".lead_event_log'))
     finally:
         await conn.close()
 
