@@ -17,7 +17,6 @@ from leadflow.events.store import EventStore
 from leadflow.events.timers import Timer, Timers
 
 B = TypeVar("B")
-L = TypeVar("L")
 
 
 class UnitOfWork:
@@ -62,16 +61,6 @@ class UnitOfWork:
         self.known_versions: dict[uuid.UUID, int] | None = None
         self._before_flush: list[Callable[[], Awaitable[None]]] = []
         self._batches: dict[Hashable, tuple[Any, Callable[[Any], Awaitable[None]]]] = {}
-        self._locals: dict[type[Any], Any] = {}
-
-    def local(self, kind: type[L]) -> L:
-        """This unit of work's own ``kind()`` (made on first use): what a handler reads once
-        per transaction and decides every event of it with (scoring's model versions), typed,
-        and gone with the transaction, instead of attributes stuck onto the unit of work."""
-        found = self._locals.get(kind)
-        if found is None:
-            found = self._locals[kind] = kind()
-        return cast(L, found)
 
     def on_flush(self, callback: Callable[[], Awaitable[None]]) -> None:
         """Await ``callback`` once, at the next flush, before the buffered events are written.
