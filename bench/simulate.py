@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 
 from bench.workload import (
-    Endpoints,
     RepConfig,
     Workload,
     WorkloadConfig,
     make_plan,
     new_run_prefix,
 )
+from leadflow.testing.platform import Endpoints
 
 
 def build_parser() -> argparse.ArgumentParser:

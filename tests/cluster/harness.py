@@ -18,12 +18,12 @@ from pathlib import Path
 
 import httpx
 
-from bench.pipeline import REPS, _process_cpu, configure_platform
 from leadflow.devstack.__main__ import Devstack, ServiceSpec
 from leadflow.devstack.cluster import KafkaCluster
 from leadflow.devstack.postgres import PostgresServer
 from leadflow.devstack.procs import free_block
 from leadflow.events.outbox import outbox_leader
+from leadflow.testing.platform import REPS, configure_platform, process_cpu
 
 # name, module, schema, offset from the port base (as the devstack lays them out), server
 SERVICES = [
@@ -104,7 +104,7 @@ class ClusterPlatform:
     def kill_replica(self, replica: Replica) -> None:
         """SIGKILL the replica's process group (no shutdown, no leaving the group)."""
         proc = self.stack.procs[replica.name]
-        self.cpu_seen[replica.name] = self.cpu_seen.get(replica.name, 0.0) + _process_cpu(proc.pid)
+        self.cpu_seen[replica.name] = self.cpu_seen.get(replica.name, 0.0) + process_cpu(proc.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -130,7 +130,7 @@ class ClusterPlatform:
         out: dict[str, float] = {}
         for r in self.replicas:
             proc = self.stack.procs.get(r.name)
-            live = _process_cpu(proc.pid) if proc is not None and proc.poll() is None else 0.0
+            live = process_cpu(proc.pid) if proc is not None and proc.poll() is None else 0.0
             out[r.service] = out.get(r.service, 0.0) + live + self.cpu_seen.get(r.name, 0.0)
         return out
 

@@ -39,10 +39,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from bench.pipeline import LoadDriver
 from leadflow.devstack.cluster import describe_topics, partition_leaders
 from leadflow.devstack.mailcatcher import MailCatcher, start_smtp
 from leadflow.testing import topic_config, wait_until
+from leadflow.testing.platform import LoadDriver
 
 from .harness import PRODUCERS, SERVICES, ClusterPlatform, configure, launch
 from .lag import LagWatch, group_members
@@ -240,7 +240,7 @@ async def _holds(p: ClusterPlatform, service: str, replica: Any) -> bool:
 
 
 async def _caught_up(p: ClusterPlatform) -> bool:
-    from bench.pipeline import group_lags
+    from leadflow.testing.platform import group_lags
 
     try:
         lags = await group_lags(p.bootstrap)

@@ -36,14 +36,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.pipeline import (
+from leadflow.testing import consume_records, wait_until
+from leadflow.testing.platform import (
     LoadDriver,
     Platform,
     configure_platform,
     group_lags,
     launch_platform,
 )
-from leadflow.testing import consume_records, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(1200)]
 

@@ -13,12 +13,12 @@ import jwt
 import pytest
 import uvicorn
 
-from bench.workload import Endpoints
 from leadflow.console.app import create_app
 from leadflow.console.settings import ConsoleSettings
 from leadflow.devstack.demo import rep_logins
 from leadflow.devstack.procs import free_port
 from leadflow.testing import wait_until
+from leadflow.testing.platform import Endpoints
 
 pytestmark = [pytest.mark.postgres]
 
