@@ -1,8 +1,8 @@
 """Durable timers: SLA deadlines and nurture cadence that survive restarts and fire once.
 
 A timer is a row keyed by a caller-chosen ``key`` (re-scheduling the same key moves it).
-This module writes and reads the rows (``Timers``, ``timer_writes``); ``timer_runner``
-fires them.
+This module writes and reads the rows (``Timers``); ``timer_runner`` fires them. A batch
+handler's timers are written by the kernel (``leadflow.events.batch``).
 """
 
 from __future__ import annotations
@@ -31,49 +31,28 @@ class Timer:
 
 
 # A key scheduled twice in one call keeps its last row (ON CONFLICT cannot touch a row twice).
-# ``{p}``: the parameters' prefix, so the same rows can be written inside a larger statement.
-_SCHEDULE_ROWS = """
+_SCHEDULE = """
     INSERT INTO timers (key, kind, lead_id, due_at, payload)
     SELECT DISTINCT ON (key) key, kind, lead_id, due_at, payload
-    FROM unnest(CAST(:{p}keys AS text[]), CAST(:{p}kinds AS text[]),
-                CAST(:{p}lead_ids AS uuid[]), CAST(:{p}due AS timestamptz[]),
-                CAST(:{p}payloads AS jsonb[]))
+    FROM unnest(CAST(:keys AS text[]), CAST(:kinds AS text[]),
+                CAST(:lead_ids AS uuid[]), CAST(:due AS timestamptz[]),
+                CAST(:payloads AS jsonb[]))
          WITH ORDINALITY AS t(key, kind, lead_id, due_at, payload, n)
     ORDER BY key, n DESC
     ON CONFLICT (key) DO UPDATE SET kind = EXCLUDED.kind, lead_id = EXCLUDED.lead_id,
         due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL
 """
-_CANCEL_ROWS = "DELETE FROM timers WHERE key = ANY(CAST(:{p}keys AS text[]))"
-_SCHEDULE = _SCHEDULE_ROWS.format(p="")
-_CANCEL = _CANCEL_ROWS.format(p="")
+_CANCEL = "DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))"
 
 
-def _schedule_params(timers: Sequence[Timer], prefix: str = "") -> dict[str, Any]:
+def _schedule_params(timers: Sequence[Timer]) -> dict[str, Any]:
     return {
-        f"{prefix}keys": [t.key for t in timers],
-        f"{prefix}kinds": [t.kind for t in timers],
-        f"{prefix}lead_ids": [t.lead_id for t in timers],
-        f"{prefix}due": [t.due_at for t in timers],
-        f"{prefix}payloads": [orjson.dumps(t.payload).decode() for t in timers],
+        "keys": [t.key for t in timers],
+        "kinds": [t.kind for t in timers],
+        "lead_ids": [t.lead_id for t in timers],
+        "due": [t.due_at for t in timers],
+        "payloads": [orjson.dumps(t.payload).decode() for t in timers],
     }
-
-
-def timer_writes(
-    cancel: Sequence[str], schedule: Sequence[Timer], *, prefix: str = "timers_"
-) -> tuple[list[str], dict[str, Any]]:
-    """``cancel_many`` and ``schedule_many`` as parts of a ``WITH`` statement, with their
-    parameters: a service that writes a consumer batch's rows with one statement writes the
-    batch's timers in it too (a round trip less per batch). Cancelled and scheduled keys
-    must differ. The caller notes the schedule on its ``Timers`` (``note_scheduled``)."""
-    parts: list[str] = []
-    params: dict[str, Any] = {}
-    if cancel:
-        parts.append(f"{prefix}cancelled AS ({_CANCEL_ROWS.format(p=prefix + 'c_')})")
-        params[f"{prefix}c_keys"] = list(cancel)
-    if schedule:
-        parts.append(f"{prefix}scheduled AS ({_SCHEDULE_ROWS.format(p=prefix + 's_')})")
-        params |= _schedule_params(schedule, prefix + "s_")
-    return parts, params
 
 
 class Timers:
