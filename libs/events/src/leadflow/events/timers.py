@@ -43,6 +43,8 @@ _SCHEDULE = """
         due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, last_error = NULL
 """
 _CANCEL = "DELETE FROM timers WHERE key = ANY(CAST(:keys AS text[]))"
+# The same rows, leaving a key that is already there as it is.
+_ENSURE = _SCHEDULE.split("ON CONFLICT")[0] + "ON CONFLICT (key) DO NOTHING"
 
 
 def _schedule_params(timers: Sequence[Timer]) -> dict[str, Any]:
@@ -81,6 +83,15 @@ class Timers:
             return
         self.note_scheduled(t.due_at for t in timers)
         await self.tx.execute(_SCHEDULE, **_schedule_params(timers))
+
+    async def ensure_many(self, timers: Sequence[Timer]) -> int:
+        """Schedule each key that is not there yet, in one statement; a key already there
+        keeps its due time (a queue's timer waiting out a backoff is not pulled forward by
+        the queue's next message). Returns how many were added."""
+        if not timers:
+            return 0
+        self.note_scheduled(t.due_at for t in timers)
+        return await self.tx.execute(_ENSURE, **_schedule_params(timers))
 
     def note_scheduled(self, due_times: Iterable[datetime]) -> None:
         """Record timers written in this transaction; a service that writes its timers

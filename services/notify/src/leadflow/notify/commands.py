@@ -189,10 +189,8 @@ async def run(uow: UnitOfWork, cmd: Command) -> Any:
         if row is None:
             raise CommandRefused.missing("delivery", cmd.message_id)
         # Not moved if the queue's timer is already waiting (out a backoff, say).
-        await store.ensure_timer(
-            tx, queue_key(cmd.endpoint_id, row.lead_id), WEBHOOK, cmd.now, row.lead_id
-        )
-        uow.timers.note_scheduled([cmd.now])
+        key = queue_key(cmd.endpoint_id, row.lead_id)
+        await uow.timers.ensure_many([Timer(key, WEBHOOK, cmd.now, {}, row.lead_id)])
         return None
     if isinstance(cmd, SetPreference):
         address = decide_preference(cmd)

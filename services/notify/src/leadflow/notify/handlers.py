@@ -32,6 +32,7 @@ from leadflow.events.catalogue.sla import EscalationRaised, SlaBreached, SlaWarn
 from leadflow.events.envelope import Envelope, EventPayload
 from leadflow.events.registry import registry
 from leadflow.events.sql import Tx
+from leadflow.events.timers import Timer
 from leadflow.notify import domain, store
 from leadflow.notify import webhook_store as wh
 from leadflow.notify.settings import NotifySettings
@@ -240,8 +241,8 @@ class NotifyHandlers:
             await uow.timers.schedule(f"mail:{mid}", now, DELIVER, lead_id=event.lead_id)
         elif delivery == "digest":
             due = domain.next_digest_at(now, self.settings.notify_digest_hour)
-            await store.ensure_timer(uow.tx, f"digest:{to.lower()}", DIGEST, due, None)
-            uow.timers.note_scheduled([due])
+            # One digest timer per person: not moved by the next held message.
+            await uow.timers.ensure_many([Timer(f"digest:{to.lower()}", DIGEST, due, {}, None)])
         else:
             await uow.append(
                 event.lead_id,
@@ -329,6 +330,7 @@ class NotifyHandlers:
             )
         ).decode()
         now = uow.clock.now()
+        queues: list[Timer] = []
         for endpoint in endpoints:
             added = await wh.enqueue(
                 uow.tx,
@@ -341,8 +343,9 @@ class NotifyHandlers:
             )
             if added:
                 key = f"wh:{endpoint.endpoint_id}:{event.lead_id}"
-                await store.ensure_timer(uow.tx, key, WEBHOOK, now, event.lead_id)
-                uow.timers.note_scheduled([now])
+                queues.append(Timer(key, WEBHOOK, now, {}, event.lead_id))
+        # A queue's timer waiting out a backoff is not pulled forward by this message.
+        await uow.timers.ensure_many(queues)
 
     # -- the map -----------------------------------------------------------------------------
 

@@ -340,21 +340,3 @@ async def list_messages(
         limit=limit,
     )
     return list(rows)
-
-
-# -- timers written without moving an existing one ------------------------------------------
-
-
-async def ensure_timer(
-    tx: Tx, key: str, kind: str, due_at: datetime, lead_id: uuid.UUID | None
-) -> None:
-    """Schedule ``key`` unless it is already there: a queue's timer waiting out a backoff
-    must not be pulled forward by the next message of the same queue."""
-    await tx.execute(
-        "INSERT INTO timers (key, kind, lead_id, due_at, payload) "
-        "VALUES (:k, :kind, :lead, :due, '{}'::jsonb) ON CONFLICT (key) DO NOTHING",
-        k=key,
-        kind=kind,
-        lead=lead_id,
-        due=due_at,
-    )
