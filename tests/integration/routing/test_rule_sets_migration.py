@@ -29,7 +29,8 @@ def rule_set(version: int, queue: str) -> dict[str, Any]:
 async def test_published_rule_sets_survive_the_move_to_the_document_table(
     settings_for: Callable[..., Any], isolation: Any
 ) -> None:
-    settings = settings_for(RoutingSettings, run_consumers=False)
+    # This test migrates a schema of its own, not the session's migrated one.
+    settings = settings_for(RoutingSettings, run_consumers=False, db_schema=isolation.schema)
     await upgrade_async(settings.database_url, isolation.schema, MIGRATIONS, "0006")
     conn = await asyncpg.connect(plain_url(settings.database_url))
     try:

@@ -5,7 +5,7 @@ unit of work locks the lead and reads the configuration, ``decide_handoff`` says
 happens (the events to append, the lead's changed columns, a claimed lead's day count) or
 refuses (``CommandRefused``, or the lifecycle's ``TransitionRefused``), and the route maps
 the result to HTTP. No I/O and no clock here: ``now`` comes in the context, so every case
-is unit-tested with plain values (tests/unit/routing/test_handoff_commands.py).
+is unit-tested with plain values (tests/unit/routing/test_routing_handoff_commands.py).
 """
 
 from __future__ import annotations
