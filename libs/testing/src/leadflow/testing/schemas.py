@@ -67,6 +67,7 @@ class SchemaPool:
     _migrated: dict[str, _Migrated] = field(default_factory=dict)
     _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _generation: int = 0
+    _conn: asyncpg.Connection | None = None
 
     def schema_for(self, key: str) -> str:
         """The session's schema for ``key`` (a service, a settings class)."""
@@ -111,26 +112,36 @@ class SchemaPool:
 
     async def reset(self, schemas: Iterable[str]) -> None:
         """Put each pool schema back to what its migrations left (or drop it)."""
-        conn = await self._connect()
-        try:
-            for schema in schemas:
-                known = self._migrated.get(schema)
-                try:
-                    if known is None:
-                        await _drop(conn, schema)
-                    else:
-                        await _restore(conn, schema, known)
-                        continue
-                except (asyncpg.PostgresError, OSError) as exc:
-                    log.warning(
-                        "schema %s could not be reset (%r): a new one next time", schema, exc
-                    )
-                self._forget(schema)
-        finally:
-            await conn.close()
+        for schema in schemas:
+            known = self._migrated.get(schema)
+            try:
+                conn = await self._session()
+                if known is None:
+                    await _drop(conn, schema)
+                else:
+                    await _restore(conn, schema, known)
+                    continue
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                log.warning("schema %s could not be reset (%r): a new one next time", schema, exc)
+                await self._close_session()
+            self._forget(schema)
+
+    async def _session(self) -> asyncpg.Connection:
+        """The pool's own connection, kept for the session (a connection per reset cost
+        more than the reset)."""
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await self._connect()
+        return self._conn
+
+    async def _close_session(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
 
     async def close(self) -> None:
         """Drop every schema of the session."""
+        await self._close_session()
         conn = await self._connect()
         try:
             rows = await conn.fetch(
@@ -222,20 +233,43 @@ async def _snapshot(conn: asyncpg.Connection, schema: str, migrations_dir: Path)
 
 
 async def _restore(conn: asyncpg.Connection, schema: str, known: _Migrated) -> None:
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+    """A handful of round trips whatever the schema's size: which of its tables have rows
+    and which the test made (one statement), then one script that drops and empties those
+    and sets every sequence back, then the seed rows copied in (one COPY per seeded table).
+    ``DELETE``, not ``TRUNCATE``: a test leaves a few rows in a few tables, and a TRUNCATE
+    costs new files per table."""
+    tables = sorted(known.tables)
+    probe = (
+        "SELECT c.relname::text, true FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "
+        f"AND c.relkind IN ('r', 'p') AND c.relname <> '{_KEEP}' "
+        "AND c.relname <> ALL($2::text[])"
+    )
+    probe += "".join(
+        f" UNION ALL SELECT {_lit(t)}, false WHERE EXISTS (SELECT FROM {_q(schema, t)})"
+        for t in tables
+    )
+    rows = await conn.fetch(probe, schema, tables)
+    made = [r[0] for r in rows if r[1]]
+    written = {r[0] for r in rows if not r[1]} | {seed.table for seed in known.seeds}
+    script = [
+        f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'",
         # No triggers (routing's load counters, sla's revision bumps) and no FK checks:
         # the rows put back are the migrations' own.
-        await conn.execute("SET LOCAL session_replication_role = replica")
-        now = await _tables(conn, schema)
-        for extra in sorted(now - known.tables):  # made by the test: gone
-            await conn.execute(f"DROP TABLE IF EXISTS {_q(schema, extra)} CASCADE")
-        # Only the tables with rows: a TRUNCATE costs new files per table, and most tests
-        # write to a few of a service's tables (one statement asks which).
-        kept = sorted(now & known.tables)
-        written = await _non_empty(conn, schema, kept) if kept else []
-        if written:
-            await conn.execute("TRUNCATE " + ", ".join(_q(schema, t) for t in written) + " CASCADE")
+        "SET LOCAL session_replication_role = replica",
+        *(f"DROP TABLE IF EXISTS {_q(schema, t)} CASCADE" for t in made),
+        *(f"DELETE FROM {_q(schema, t)}" for t in sorted(written)),
+    ]
+    if known.sequences:
+        script.append(
+            "SELECT "
+            + ", ".join(
+                f"setval({_lit(_q(schema, name))}, {value}, {str(called).lower()})"
+                for name, value, called in known.sequences
+            )
+        )
+    async with conn.transaction():
+        await conn.execute(";\n".join(script))
         for seed in known.seeds:
             await conn.copy_to_table(
                 seed.table,
@@ -244,17 +278,10 @@ async def _restore(conn: asyncpg.Connection, schema: str, known: _Migrated) -> N
                 source=io.BytesIO(seed.data),
                 format="binary",
             )
-        for name, value, called in known.sequences:
-            await conn.execute(
-                "SELECT setval($1::regclass, $2, $3)", _q(schema, name), value, called
-            )
 
 
-async def _non_empty(conn: asyncpg.Connection, schema: str, tables: list[str]) -> list[str]:
-    probes = " UNION ALL ".join(
-        f"SELECT {n} WHERE EXISTS (SELECT FROM {_q(schema, t)})" for n, t in enumerate(tables)
-    )
-    return [tables[row[0]] for row in await conn.fetch(probes)]
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 async def _drop(conn: asyncpg.Connection, schema: str) -> None:
