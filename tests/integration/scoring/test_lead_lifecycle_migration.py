@@ -36,7 +36,7 @@ CASES: list[tuple[tuple[str, bool, bool, bool, str], Stage]] = [
 async def test_stored_leads_get_the_stage_their_flags_say(
     settings_for: Callable[..., Any], isolation: Any
 ) -> None:
-    settings = settings_for(ScoringSettings, run_consumers=False)
+    settings = settings_for(ScoringSettings, run_consumers=False, db_schema=isolation.schema)
     await upgrade_async(settings.database_url, isolation.schema, MIGRATIONS, "0007")
     ids = [uuid.uuid4() for _ in CASES]
     conn = await asyncpg.connect(plain_url(settings.database_url))

@@ -26,7 +26,7 @@ AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 async def test_published_models_survive_the_move_to_the_document_table(
     settings_for: Callable[..., Any], isolation: Any
 ) -> None:
-    settings = settings_for(ScoringSettings, run_consumers=False)
+    settings = settings_for(ScoringSettings, run_consumers=False, db_schema=isolation.schema)
     await upgrade_async(settings.database_url, isolation.schema, MIGRATIONS, "0004")
     conn = await asyncpg.connect(plain_url(settings.database_url))
     try:
