@@ -29,8 +29,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from leadflow.events.batch import Appended
-from leadflow.events.batch import Decision as BatchDecision
+from leadflow.events.batch import Appended, Decision
 from leadflow.events.catalogue.routing import LeadAssigned, RepSkip, RuleMiss
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.clock import Clock, SystemClock
@@ -39,9 +38,9 @@ from leadflow.events.lifecycle import LeadLifecycle, Stage, TransitionRefused
 from leadflow.events.sql import Tx
 from leadflow.routing import store
 from leadflow.routing.domain import (
-    Decision,
     LeadRow,
     LiveState,
+    Placement,
     Roster,
     RoutingState,
     choose_assignee,
@@ -69,15 +68,15 @@ def _rule_miss(rule_id: str, reason: str) -> RuleMiss:
     return RuleMiss(rule_id=rule_id, reason=reason)
 
 
-def rep_skips(decision: Decision) -> list[RepSkip]:
+def rep_skips(decision: Placement) -> list[RepSkip]:
     return [_rep_skip(s.rep_id, s.reason) for s in decision.skipped_reps]
 
 
-def rule_misses(decision: Decision) -> list[RuleMiss]:
+def rule_misses(decision: Placement) -> list[RuleMiss]:
     return [_rule_miss(m.rule_id, m.reason) for m in decision.missed]
 
 
-def who_to_tell(decision: Decision, roster: Roster) -> dict[str, str | None]:
+def who_to_tell(decision: Placement, roster: Roster) -> dict[str, str | None]:
     """Who notify tells of this decision: the rep's name and address, the team manager's."""
     rep = roster.reps.get(decision.rep_id) if decision.rep_id else None
     team = roster.teams.get(decision.team_id) if decision.team_id else None
@@ -99,7 +98,7 @@ def moved(row: LeadRow, event_type: str) -> LeadLifecycle | None:
         return None
 
 
-def owned(row: LeadRow, decision: Decision, now: datetime, **fields: Any) -> LeadRow:
+def owned(row: LeadRow, decision: Placement, now: datetime, **fields: Any) -> LeadRow:
     """The lead row after ``decision`` gave it its owner (plus any other changed fields)."""
     return replace(
         row,
@@ -131,18 +130,18 @@ class AssignContext:
         return self.loads.view()
 
 
-def decide_assignment(row: LeadRow, event: Envelope, ctx: AssignContext) -> BatchDecision[LeadRow]:
+def decide_assignment(row: LeadRow, event: Envelope, ctx: AssignContext) -> Decision[LeadRow]:
     """One event of the batch on the lead's current row (what the batch's earlier events
     left). A lead leaving sales frees its owner; a qualification assigns it (once per
     qualification cycle) against the context's loads, which the decision then moves on."""
     after = moved(row, event.event_type)
     if after is None:
-        return BatchDecision()
+        return Decision()
     payload = event.payload
     if not isinstance(payload, LeadQualified):  # left sales: its rep's load drops
         if ctx.loads is not None and row.in_sales and row.rep_id is not None:
             ctx.loads.release(row.rep_id)
-        return BatchDecision(
+        return Decision(
             state=replace(
                 row, stage=after.stage, held_from=after.held_from, buying_cycle=after.cycle
             )
@@ -153,7 +152,7 @@ def decide_assignment(row: LeadRow, event: Envelope, ctx: AssignContext) -> Batc
     cycle = row.cycle if row.stage is Stage.MQL else row.cycle + 1
     if cycle in row.assigned_cycles:
         log.info("lead %s already assigned in cycle %s", row.lead_id, cycle)
-        return BatchDecision()
+        return Decision()
     config = ctx.config
     lead = lead_for_rules(payload.lead, payload.grade)
     decision = choose_assignee(lead, config.rules, config.roster, ctx.view, ctx.now)
@@ -186,7 +185,7 @@ def decide_assignment(row: LeadRow, event: Envelope, ctx: AssignContext) -> Batc
         excluded_reps=[] if cycle != row.cycle else row.excluded_reps,
         assigned_cycles=row.assigned_cycles | {cycle},
     )
-    return BatchDecision(state=state, events=[assigned])
+    return Decision(state=state, events=[assigned])
 
 
 class Assignment:
@@ -213,7 +212,7 @@ class Assignment:
 
     def decide(
         self, state: LeadRow | None, event: Envelope, ctx: AssignContext
-    ) -> BatchDecision[LeadRow]:
+    ) -> Decision[LeadRow]:
         assert state is not None  # load inserts the rows it does not find
         return decide_assignment(state, event, ctx)
 

@@ -50,7 +50,7 @@ from leadflow.routing.commands.reassign import (
     decide_reassign,
 )
 from leadflow.routing.domain import (
-    Decision,
+    Placement,
     choose_assignee,
 )
 from leadflow.routing.learnt import ContactFacts, SlaClocks
@@ -66,7 +66,7 @@ async def simulate_decision(
     now: datetime,
     *,
     exclude: frozenset[str] = frozenset(),
-) -> Decision:
+) -> Placement:
     """The dry run: decide on the committed state without locking or writing anything."""
     state = await store.load_state(tx, now, fold=False)
     return choose_assignee(lead, config.rules, config.roster, state.view(), now, exclude=exclude)

@@ -19,8 +19,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from leadflow.events.batch import Appended
-from leadflow.events.batch import Decision as BatchDecision
+from leadflow.events.batch import Appended, Decision
 from leadflow.events.catalogue.intake import (
     InquiryReceived,
     LeadCaptured,
@@ -49,18 +48,18 @@ class ContactChange:
     new_ids: tuple[tuple[str | None, str], ...] = ()
 
 
-def decide_contact(state: ContactChange | None, event: Envelope) -> BatchDecision[ContactChange]:
+def decide_contact(state: ContactChange | None, event: Envelope) -> Decision[ContactChange]:
     now = state or ContactChange()
     p = event.payload
     if isinstance(p, LeadErased):
         # Reps' notes in the log become unreadable too: save shreds the lead's key.
-        return BatchDecision(state=ContactChange(erased_at=event.occurred_at, forget_ids=True))
+        return Decision(state=ContactChange(erased_at=event.occurred_at, forget_ids=True))
     if isinstance(p, LeadCaptured | LeadProfileUpdated) and now.erased_at is None:
         now = replace(now, card=contact_card(p.contact))
     if isinstance(p, LeadCaptured | InquiryReceived) and p.external_id:
         # The source system's id of the lead, so a CRM outcome can name the lead by it.
         now = replace(now, new_ids=(*now.new_ids, (p.external_system, p.external_id)))
-    return BatchDecision(state=now) if now != state else BatchDecision()
+    return Decision(state=now) if now != state else Decision()
 
 
 class ContactFacts:
@@ -74,7 +73,7 @@ class ContactFacts:
 
     def decide(
         self, state: ContactChange | None, event: Envelope, ctx: None
-    ) -> BatchDecision[ContactChange]:
+    ) -> Decision[ContactChange]:
         return decide_contact(state, event)
 
     async def save(
@@ -109,7 +108,7 @@ class ClockChange:
     late: Mapping[str, str] = field(default_factory=dict)
 
 
-def decide_clock(state: ClockChange | None, event: Envelope) -> BatchDecision[ClockChange]:
+def decide_clock(state: ClockChange | None, event: Envelope) -> Decision[ClockChange]:
     now = state or ClockChange()
     p = event.payload
     if isinstance(p, SlaStarted):
@@ -120,12 +119,12 @@ def decide_clock(state: ClockChange | None, event: Envelope) -> BatchDecision[Cl
             "due_at": p.due_at,
             "warn_at": p.warn_at,
         }
-        return BatchDecision(state=replace(now, starts={**now.starts, p.sla_id: start}))
+        return Decision(state=replace(now, starts={**now.starts, p.sla_id: start}))
     assert isinstance(p, SlaMet | SlaBreached)
     status = "met" if isinstance(p, SlaMet) else "breached"
     if p.sla_id in now.starts:
-        return BatchDecision(state=replace(now, late={**now.late, p.sla_id: status}))
-    return BatchDecision(state=replace(now, early={**now.early, p.sla_id: status}))
+        return Decision(state=replace(now, late={**now.late, p.sla_id: status}))
+    return Decision(state=replace(now, early={**now.early, p.sla_id: status}))
 
 
 class SlaClocks:
@@ -139,7 +138,7 @@ class SlaClocks:
 
     def decide(
         self, state: ClockChange | None, event: Envelope, ctx: None
-    ) -> BatchDecision[ClockChange]:
+    ) -> Decision[ClockChange]:
         return decide_clock(state, event)
 
     async def save(

@@ -17,9 +17,9 @@ from leadflow.events.catalogue.routing import LeadReassigned
 from leadflow.events.catalogue.sla import EscalationRaised
 from leadflow.routing.assignment import owned, released, rep_skips, who_to_tell
 from leadflow.routing.domain import (
-    Decision,
     LeadRow,
     LiveState,
+    Placement,
     choose_assignee,
     manual_reassignment,
 )
@@ -31,7 +31,7 @@ class Reassignment:
     """What a reassignment does: ``lead`` is the row after it, ``event`` the fact appended,
     ``explanation`` the decision as the assignment API lists it."""
 
-    decision: Decision
+    decision: Placement
     lead: LeadRow
     event: LeadReassigned
     explanation: Mapping[str, Any]

@@ -2,7 +2,7 @@
 
 Everything the decision needs is passed in (the roster of reps/teams/queues/account
 owners, the published rule set, the load and round-robin pointer state, ``now``), and
-everything it changes comes back in the ``Decision`` (the pointer state to persist), so
+everything it changes comes back in the ``Placement`` (the pointer state to persist), so
 two replicas reading the same state from the database make the same choice.
 
 The pieces: ``roster`` (who can take leads), ``rules`` (where leads go), ``state`` (loads,
@@ -18,7 +18,7 @@ from leadflow.routing.domain.decide import (
     manual_reassignment,
     pool_key,
 )
-from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
+from leadflow.routing.domain.explain import Placement, RepSkipped, RuleMissed
 from leadflow.routing.domain.hours import LegacyWindow, working_hours_of
 from leadflow.routing.domain.lead import SALES_OPEN_STAGES, LeadRow
 from leadflow.routing.domain.refused import CommandRefused
@@ -50,11 +50,11 @@ __all__ = [
     "SALES_OPEN_STAGES",
     "CommandRefused",
     "Conditions",
-    "Decision",
     "LeadRow",
     "LegacyWindow",
     "LiveState",
     "OutOfOffice",
+    "Placement",
     "Queue",
     "ReassignRefused",
     "Rep",

@@ -1,5 +1,5 @@
 """Who gets a lead: the rule walk (account owner, rules in order, default queue) and a
-sales manager's reassignment. Pure: everything is passed in, the ``Decision`` comes back.
+sales manager's reassignment. Pure: everything is passed in, the ``Placement`` comes back.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from leadflow.events.catalogue.common import LeadSnapshot
-from leadflow.routing.domain.explain import Decision, RepSkipped, RuleMissed
+from leadflow.routing.domain.explain import Placement, RepSkipped, RuleMissed
 from leadflow.routing.domain.refused import CommandRefused
 from leadflow.routing.domain.roster import Rep, Roster
 from leadflow.routing.domain.rules import RuleSet
@@ -27,7 +27,7 @@ def lead_for_rules(lead: LeadSnapshot, grade: str | None = None) -> LeadSnapshot
 
 
 class _Explain:
-    """Collects the explanation while rules are tried, then seals it into a Decision."""
+    """Collects the explanation while rules are tried, then seals it into a Placement."""
 
     def __init__(self, rules: RuleSet) -> None:
         self.version = rules.version
@@ -50,8 +50,8 @@ class _Explain:
         reason: str,
         pool: str | None = None,
         pointer: Mapping[str, int] | None = None,
-    ) -> Decision:
-        return Decision(
+    ) -> Placement:
+        return Placement(
             "rep",
             rep.id,
             team_id,
@@ -74,8 +74,8 @@ class _Explain:
         rule_id: str | None,
         method: str,
         reason: str,
-    ) -> Decision:
-        return Decision(
+    ) -> Placement:
+        return Placement(
             "queue",
             None,
             team_id,
@@ -97,7 +97,7 @@ def choose_assignee(
     now: datetime,
     *,
     exclude: Iterable[str] = (),
-) -> Decision:
+) -> Placement:
     """Pick the owner of ``lead``: account owner, then the first rule that can place it,
     then the rule set's default queue. Never returns "nobody".
 
@@ -254,7 +254,7 @@ def manual_reassignment(
     rules: RuleSet,
     state: RoutingState,
     now: datetime,
-) -> Decision:
+) -> Placement:
     """A sales manager hands an open lead to ``rep_id``.
 
     The manager names the rep, so no rule is consulted; but the rep must exist and be able
@@ -275,7 +275,7 @@ def manual_reassignment(
     why = unavailable_reason(rep, state, now)
     if why is not None:
         raise ReassignRefused(409, "rep_id", f"rep {rep_id!r} is unavailable: {why}")
-    return Decision(
+    return Placement(
         assignee_kind="rep",
         rep_id=rep.id,
         team_id=rep.team_id,

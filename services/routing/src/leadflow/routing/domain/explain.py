@@ -22,7 +22,7 @@ class RepSkipped:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Placement:
     """Exactly one owner: a rep, or a queue when no rep qualifies."""
 
     assignee_kind: Literal["rep", "queue"]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from leadflow.routing.domain.explain import Decision
+from leadflow.routing.domain.explain import Placement
 from leadflow.routing.domain.roster import Rep, Roster
 
 
@@ -58,7 +58,7 @@ class LiveState:
 
     def record(
         self,
-        decision: Decision,
+        decision: Placement,
         roster: Roster,
         now: datetime,
         *,
