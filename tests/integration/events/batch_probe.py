@@ -10,7 +10,8 @@ instead and a ``poison`` one can never be decided. ``save`` writes the batch's t
 one statement and appends a batch-level ``lead.scored`` (grade ``A+``, ``fit`` = the count)
 per changed lead. ``consent.changed`` is handled per event, after the batch's earlier
 events (``flush_batches``): it records the lead's count as an effect. Timers of kind
-``tally`` add 100 through ``run_decision``.
+``tally`` add 100 through ``run_decision``. ``python -m tests.integration.events.batch_probe``
+runs it as a process (the SIGKILL test).
 """
 
 from __future__ import annotations
@@ -186,3 +187,29 @@ def activity(lead_id: uuid.UUID, seq: int, kind: str = "page_view") -> Envelope:
 
 def consent(lead_id: uuid.UUID) -> Envelope:
     return Envelope.new(ConsentChanged(marketing_opt_in=True), lead_id=lead_id)
+
+
+async def main() -> None:
+    """Run the batch probe as a process (the SIGKILL test starts this)."""
+    import asyncio
+    import signal
+
+    kit, _ = make_batch_kit(ProbeSettings())
+    await kit.start()
+    print("batch probe started", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()  # SIGTERM: finish the batch, commit, leave the group
+    finally:
+        await kit.stop()
+
+
+if __name__ == "__main__":
+    import asyncio
+    import os
+
+    os.environ.setdefault("LEADFLOW_LOG_JSON", "false")
+    asyncio.run(main())

@@ -7,17 +7,24 @@ failed before its commit with the same effects, once. The probe service is
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import sys
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from leadflow.events.batch import Decision, run_decision
 from leadflow.events.clock import ManualClock
+from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.kit import ServiceKit
 from leadflow.events.timer_runner import TimerRunner
@@ -35,7 +42,9 @@ from .batch_probe import (
     scored,
     timer_key,
 )
-from .probe import ProbeSettings
+from .probe import MIGRATIONS, ProbeSettings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -237,3 +246,72 @@ async def test_commands_and_timers_run_one_decision_through_the_same_path(
         last = (await stream(kit, lead))[-2:]
         assert [(e.payload.grade, e.payload.fit) for e in last] == [("B", 9), ("A+", 3)]  # type: ignore[attr-defined]
         assert {e.causation_id for e in last} == {decided.event_id}
+
+
+async def test_a_consumer_killed_mid_batch_replays_with_the_same_effects_once(
+    settings_for, isolation
+) -> None:
+    """The probe as a process, SIGKILLed twice while it works through 600 activities: what
+    a killed batch had decided is rolled back with it and decided again after the restart,
+    so every activity is decided once, in order, and caused exactly one event."""
+    settings = settings_for(ProbeSettings, consumer_batch_size=50)
+    await upgrade_async(settings.database_url, settings.schema_name, MIGRATIONS)
+    leads = [new_id() for _ in range(10)]
+    sent = [activity(leads[i % 10], i) for i in range(600)]
+    await produce_events(isolation.kafka_bootstrap, isolation.topic("intake"), sent)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "LEADFLOW_DB_SCHEMA": settings.schema_name,
+        "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
+        "LEADFLOW_CONSUMER_BATCH_SIZE": "50",
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    schema = settings.schema_name
+    conn = await asyncpg.connect(plain_url(settings.database_url))
+
+    async def decided() -> int:
+        return int(await conn.fetchval(f'SELECT coalesce(sum(n), 0) FROM "{schema}".tallies'))
+
+    def probe() -> Awaitable[asyncio.subprocess.Process]:
+        return asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.integration.events.batch_probe", env=env, cwd=ROOT
+        )
+
+    try:
+        for _ in range(2):
+            proc = await probe()
+            try:
+                target = await decided() + 50
+
+                async def progressed(target: int = target) -> bool:
+                    return await decided() >= target
+
+                await wait_until(progressed, timeout=90, message="the probe made progress")
+            finally:
+                proc.send_signal(signal.SIGKILL)
+                await proc.wait()
+        proc = await probe()
+        try:
+            await wait_until(lambda: _at_least(decided(), 600), timeout=120, message="all 600")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), timeout=30)
+        rows = await conn.fetch(f'SELECT lead_id, n, seqs FROM "{schema}".tallies')
+        assert {r["lead_id"]: (r["n"], list(r["seqs"])) for r in rows} == {
+            lead: (60, list(range(n, 600, 10))) for n, lead in enumerate(leads)
+        }
+        causes = await conn.fetch(
+            f"SELECT metadata->>'causation_id' AS cause, count(*) AS n "
+            f"FROM \"{schema}\".event_log WHERE payload->>'grade' = 'B' GROUP BY 1"
+        )
+        assert {r["cause"] for r in causes} == {str(e.event_id) for e in sent}
+        assert all(r["n"] == 1 for r in causes)
+    finally:
+        await conn.close()
+
+
+async def _at_least(value: Awaitable[int], target: int) -> bool:
+    return await value >= target
