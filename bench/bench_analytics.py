@@ -41,10 +41,11 @@ from leadflow.analytics.projections import (
     PROJECTION_TABLES,
     all_projections,
 )
-from leadflow.analytics.rebuild import EnginePool, catch_up_group, rebuild_group
+from leadflow.analytics.rebuild import catch_up_group, rebuild_group
 from leadflow.analytics.settings import AnalyticsSettings
-from leadflow.events.db import create_engine, plain_url, upgrade_async
+from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.projection import ProjectionRunner
+from leadflow.events.sql import Database
 
 CHANNELS = ["web_form", "badge_scan", "import", "api"]
 CAMPAIGNS = [f"c{i}" for i in range(40)]
@@ -282,7 +283,7 @@ async def main() -> None:
         scan = await raw_scan(dsn, schema, args.batch)
         print(f"raw asyncpg scan:         {scan:7.2f}s  {n / scan:10,.0f} events/s")
 
-        engine = create_engine(url, schema)
+        engine = Database(url, schema)
         runner = ProjectionRunner(
             engine,
             all_projections(),
@@ -300,7 +301,7 @@ async def main() -> None:
             report_rebuild("kernel rebuild_many (old path)", p, scan, cpu)
             kernel_tables = await dump_tables(admin, schema)
         cpu = time.process_time()
-        p = await rebuild_group(EnginePool(engine), all_projections())
+        p = await rebuild_group(engine, all_projections())
         cpu = time.process_time() - cpu
         report_rebuild(f"rebuild all {len(PROJECTION_NAMES)} projections", p, scan, cpu)
         if kernel_tables is not None:
@@ -318,7 +319,7 @@ async def main() -> None:
             n += added
             print(f"log grown by {added:,} to {n:,} events in {time.perf_counter() - t:.1f}s")
             t = time.perf_counter()
-            caught = await catch_up_group(EnginePool(engine), all_projections())
+            caught = await catch_up_group(engine, all_projections())
             took = time.perf_counter() - t
             print(
                 f"catch-up of the backlog (analytics fast path, from the checkpoint): "
@@ -326,7 +327,7 @@ async def main() -> None:
                 "events/s"
             )
             report_latency(n, await funnel_latency(url, schema, args.requests))
-        await engine.dispose()
+        await engine.close()
     finally:
         if not args.keep:
             await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -41,7 +41,8 @@ import asyncpg
 import uvloop
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leadflow.events.sql import Tx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -77,7 +78,7 @@ class TimedProjection(LeadCountProjection):
         self.latencies: list[float] = []
         self.applied = 0
 
-    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+    async def apply(self, conn: Tx, events: Sequence[StoredEvent]) -> None:
         await super().apply(conn, events)
         self.arrived(time.time(), [s.envelope.causation_id for s in events])
 
@@ -91,7 +92,7 @@ class TimedProjection(LeadCountProjection):
 class PipedProjection(LeadCountProjection):
     """In the sink process: the counting projection, reporting each batch on stdout."""
 
-    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+    async def apply(self, conn: Tx, events: Sequence[StoredEvent]) -> None:
         await super().apply(conn, events)
         causes = " ".join(
             s.envelope.causation_id.hex if s.envelope.causation_id else "-" for s in events

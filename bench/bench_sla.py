@@ -35,14 +35,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned, LeadContacted
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope, new_id, topic_for
 from leadflow.events.kit import ServiceKit
+from leadflow.events.sql import Database
 from leadflow.sla_monitor.app import create_app
 from leadflow.sla_monitor.settings import SlaSettings
 from leadflow.testing import app_client, produce_events
@@ -95,14 +93,13 @@ def lead_events(n: int, offset_seconds: int = 0) -> list[Envelope]:
 
 
 class TripCounter:
-    """Database round trips issued through one engine (statements and transaction control)."""
+    """Database round trips issued through one pool (statements and transaction control:
+    asyncpg's query logger sees BEGIN, COMMIT and savepoints too). Counts until the
+    process ends."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, db: Database) -> None:
         self.count = 0
-        sync = engine.sync_engine
-        event.listen(sync, "before_cursor_execute", self._hit)
-        for name in ("begin", "commit", "rollback", "savepoint", "release_savepoint"):
-            event.listen(sync, name, self._hit)
+        db.logging_queries(self._hit).__enter__()
 
     def _hit(self, *args: Any, **kwargs: Any) -> None:
         self.count += 1
@@ -128,7 +125,7 @@ async def sla_leg(
             warm = lead_events(1, offset_seconds=-3600)
             await produce_events(bootstrap, topic_for("routing", prefix), warm)
             await count_records(out, SLA_EVENTS_PER_LEAD)
-            trips = TripCounter(kit.engine)
+            trips = TripCounter(kit.db)
             started = time.perf_counter()
             await produce_events(bootstrap, topic_for("routing", prefix), events)
             await count_records(out, len(events) // EVENTS_PER_LEAD * SLA_EVENTS_PER_LEAD)
@@ -138,7 +135,7 @@ async def sla_leg(
         # Timer leg: every SAL-age clock (14 calendar days) warns, breaches and escalates.
         assert kit.timer_runner is not None
         async with kit.connect() as conn:
-            due = int(await conn.scalar(text("SELECT count(*) FROM timers")) or 0)
+            due = int(await conn.fetchval("SELECT count(*) FROM timers") or 0)
         clock.set(START + timedelta(days=15))
         trips.count = 0
         started = time.perf_counter()

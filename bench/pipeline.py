@@ -212,11 +212,10 @@ def start_profiled(p: Platform, name: str, out: Path) -> subprocess.Popen[bytes]
     return child
 
 
-# Round trips to Postgres, as the profile sees them: statements through SQLAlchemy's asyncpg
-# adapter, direct asyncpg calls (the outbox relay), and BEGIN/COMMIT/ROLLBACK.
+# Round trips to Postgres, as the profile sees them: asyncpg calls (every Tx statement and
+# the outbox relay's), and BEGIN/COMMIT/ROLLBACK.
 DB_CALLS = {
-    "sqlalchemy/dialects/postgresql/asyncpg.py": {"_prepare_and_execute", "_executemany"},
-    "asyncpg/connection.py": {"fetch", "fetchval", "fetchrow", "execute"},
+    "asyncpg/connection.py": {"fetch", "fetchval", "fetchrow", "execute", "executemany"},
     "asyncpg/transaction.py": {"start", "commit", "rollback"},
 }
 

@@ -9,8 +9,9 @@ import asyncpg
 
 from leadflow.analytics.app import MIGRATIONS
 from leadflow.analytics.projections import MILESTONE_COLUMNS, MILESTONE_OF_COLUMN, all_projections
-from leadflow.analytics.rebuild import EnginePool, rebuild_group
-from leadflow.events.db import create_engine, downgrade, plain_url, upgrade_async
+from leadflow.analytics.rebuild import rebuild_group
+from leadflow.events.db import downgrade, plain_url, upgrade_async
+from leadflow.events.sql import Database
 from tests.integration.analytics.test_rebuild_equivalence import dump, write_log
 
 KEY = ("grain", "channel", "campaign", "period")
@@ -21,11 +22,11 @@ async def test_funnel_cohort_columns_migrate_down_to_a_row_per_milestone_and_bac
 ) -> None:
     schema = isolation.schema
     await upgrade_async(database_url, schema, MIGRATIONS)
-    engine = create_engine(database_url, schema)
+    engine = Database(database_url, schema)
     conn = await asyncpg.connect(plain_url(database_url))
     try:
         await write_log(conn, schema, leads=300, seed=11)
-        await rebuild_group(EnginePool(engine), all_projections())
+        await rebuild_group(engine, all_projections())
         built = await dump(conn, schema)
         columns = await conn.fetch(f'SELECT * FROM "{schema}".funnel_cohort')
         assert len(columns) > 50
@@ -58,8 +59,8 @@ async def test_funnel_cohort_columns_migrate_down_to_a_row_per_milestone_and_bac
 
         # At head the projections are empty until replayed; the replay rebuilds them all.
         await upgrade_async(database_url, schema, MIGRATIONS)
-        await rebuild_group(EnginePool(engine), all_projections())
+        await rebuild_group(engine, all_projections())
         assert await dump(conn, schema) == built
     finally:
         await conn.close()
-        await engine.dispose()
+        await engine.close()

@@ -9,8 +9,8 @@ from typing import Any
 from leadflow.analytics.app import MIGRATIONS
 from leadflow.analytics.fold_group import read_batch
 from leadflow.analytics.projections import LOG_COPY_COLUMNS
-from leadflow.events import sql
-from leadflow.events.db import create_engine, upgrade_async
+from leadflow.events.db import upgrade_async
+from leadflow.events.sql import Database
 
 
 async def test_event_times_are_read_as_utc_instants_whatever_the_session_time_zone(
@@ -23,9 +23,9 @@ async def test_event_times_are_read_as_utc_instants_whatever_the_session_time_zo
         datetime(2024, 2, 29, 0, 0, 0, 5, tzinfo=UTC),
         datetime(2024, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
     ]
-    engine = create_engine(database_url, schema)
+    engine = Database(database_url, schema)
     try:
-        async with sql.connect(engine) as tx:
+        async with engine.connect() as tx:
             await tx.execute("SET TimeZone = 'Asia/Tokyo'; SET DateStyle = 'SQL, DMY'")
             lead = uuid.uuid4()
             await tx.copy_records(
@@ -39,7 +39,7 @@ async def test_event_times_are_read_as_utc_instants_whatever_the_session_time_zo
             assert await tx.fetchval("SHOW TimeZone") == "Asia/Tokyo"
             facts = await read_batch(tx, 0, 10)
     finally:
-        await engine.dispose()
+        await engine.close()
     assert [f.occurred_at for f in facts] == times
     assert [f.occurred_at.utcoffset() for f in facts] == [UTC.utcoffset(None)] * 3
     assert [f.occurred_at.date().isoformat() for f in facts] == [

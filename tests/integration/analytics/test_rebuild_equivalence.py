@@ -28,9 +28,10 @@ from leadflow.analytics.projections import (
     PROJECTION_TABLES,
     all_projections,
 )
-from leadflow.analytics.rebuild import EnginePool, catch_up_group, rebuild_group
-from leadflow.events.db import create_engine, plain_url, upgrade_async
+from leadflow.analytics.rebuild import catch_up_group, rebuild_group
+from leadflow.events.db import plain_url, upgrade_async
 from leadflow.events.projection import ProjectionRunner
+from leadflow.events.sql import Database
 
 pytestmark = [pytest.mark.postgres]
 
@@ -160,11 +161,11 @@ async def dump(conn: asyncpg.Connection, schema: str) -> dict[str, list[tuple[An
 async def log(database_url: str, isolation: Any) -> Any:
     await upgrade_async(database_url, isolation.schema, MIGRATIONS)
     conn = await asyncpg.connect(plain_url(database_url))
-    engine = create_engine(database_url, isolation.schema)
+    engine = Database(database_url, isolation.schema)
     try:
         yield conn, engine, isolation.schema
     finally:
-        await engine.dispose()
+        await engine.close()
         await conn.close()
 
 
@@ -183,13 +184,11 @@ async def test_rebuild_writes_exactly_what_incremental_application_wrote(log: An
     assert len(incremental["attribution_revenue"]) > 20
     assert any(r[-1] for r in incremental["rep_reasons"])
 
-    tiny = await rebuild_group(
-        EnginePool(engine), all_projections(), chunk_events=500, read_events=60
-    )
+    tiny = await rebuild_group(engine, all_projections(), chunk_events=500, read_events=60)
     assert (tiny.state, tiny.processed, tiny.total) == ("done", total, total)
     assert await dump(conn, schema) == incremental
 
-    whole = await rebuild_group(EnginePool(engine), all_projections())
+    whole = await rebuild_group(engine, all_projections())
     assert whole.processed == total
     assert await dump(conn, schema) == incremental
     positions = await conn.fetch(
@@ -202,7 +201,7 @@ async def test_rebuild_writes_exactly_what_incremental_application_wrote(log: An
 async def test_live_loop_continues_a_rebuild_where_it_ended(log: Any) -> None:
     conn, engine, schema = log
     first = await write_log(conn, schema, leads=150, seed=5)
-    await rebuild_group(EnginePool(engine), all_projections(), chunk_events=300, read_events=50)
+    await rebuild_group(engine, all_projections(), chunk_events=300, read_events=50)
     # More events arrive (leads overlapping the rebuilt ones); the live path applies them.
     second = await write_log(conn, schema, leads=150, seed=6)
     assert await runner(engine, 41).catch_up() == second
@@ -219,9 +218,7 @@ async def test_fast_catch_up_of_a_backlog_equals_a_replay_from_scratch(log: Any)
     await runner(engine, 29).catch_up()  # live path up to here
     # A backlog (new leads and more events of known ones), applied by the fast path.
     backlog = await write_log(conn, schema, leads=200, seed=9)
-    done = await catch_up_group(
-        EnginePool(engine), all_projections(), chunk_events=400, read_events=70
-    )
+    done = await catch_up_group(engine, all_projections(), chunk_events=400, read_events=70)
     assert (done.processed, done.total) == (backlog, backlog)
     caught_up = await dump(conn, schema)
     await runner(engine, 61).rebuild_many(list(PROJECTION_NAMES))
@@ -255,9 +252,7 @@ async def test_rebuild_refolds_from_the_live_checkpoint_when_the_live_loop_moved
             raise
 
     monkeypatch.setattr(rebuild_module, "_write_chunk", live_batch_before_the_second_chunk)
-    done = await rebuild_group(
-        EnginePool(engine), all_projections(), chunk_events=300, read_events=50
-    )
+    done = await rebuild_group(engine, all_projections(), chunk_events=300, read_events=50)
     assert refused == 1  # the chunk folded meanwhile was refused, then folded again
     assert done.processed == total - 37  # the live loop applied the other 37
     assert await dump(conn, schema) == from_scratch

@@ -23,7 +23,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.analytics.app import create_app as create_analytics
 from leadflow.analytics.settings import AnalyticsSettings
@@ -121,7 +120,7 @@ async def test_sla_compliance_is_the_same_in_sla_monitor_and_analytics(
 
         async def analytics_has_all() -> bool:
             async with an_kit.connect() as conn:
-                logged = await conn.scalar(text("SELECT count(*) FROM lead_event_log"))
+                logged = await conn.fetchval("SELECT count(*) FROM lead_event_log")
             if logged != produced:
                 return False
             body = (await analytics.get("/v1/projections")).json()

@@ -17,15 +17,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from leadflow.events.catalogue.intake import ActivityRecorded
 from leadflow.events.catalogue.scoring import LeadScored
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.kit import ServiceKit
 from leadflow.events.settings import ServiceSettings
+from leadflow.events.sql import Tx
 from leadflow.events.store import StoredEvent
 from leadflow.events.timers import Timer
 from leadflow.events.uow import UnitOfWork
@@ -59,19 +57,20 @@ async def on_activity(event: Envelope, uow: UnitOfWork) -> None:
 
 
 async def _write_effects(uow: UnitOfWork, rows: list[tuple[uuid.UUID, uuid.UUID, int]]) -> None:
-    await uow.conn.execute(
-        text(
-            "INSERT INTO effects (event_id, lead_id, seq) SELECT * FROM unnest("
-            "CAST(:e AS uuid[]), CAST(:l AS uuid[]), CAST(:s AS integer[]))"
-        ),
-        {"e": [r[0] for r in rows], "l": [r[1] for r in rows], "s": [r[2] for r in rows]},
+    await uow.tx.execute(
+        "INSERT INTO effects (event_id, lead_id, seq) SELECT * FROM unnest("
+        "CAST(:e AS uuid[]), CAST(:l AS uuid[]), CAST(:s AS integer[]))",
+        e=[r[0] for r in rows],
+        l=[r[1] for r in rows],
+        s=[r[2] for r in rows],
     )
 
 
 async def on_timer(timer: Timer, uow: UnitOfWork) -> None:
-    await uow.conn.execute(
-        text("INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, -1)"),
-        {"e": new_id(), "l": timer.lead_id},
+    await uow.tx.execute(
+        "INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, -1)",
+        e=new_id(),
+        l=timer.lead_id,
     )
 
 
@@ -80,20 +79,19 @@ class LeadCountProjection:
 
     name = "lead_counts"
 
-    async def apply(self, conn: AsyncConnection, events: Sequence[StoredEvent]) -> None:
+    async def apply(self, conn: Tx, events: Sequence[StoredEvent]) -> None:
         counts: dict[uuid.UUID, int] = {}
         for stored in events:
             counts[stored.envelope.lead_id] = counts.get(stored.envelope.lead_id, 0) + 1
         await conn.execute(
-            text(
-                "INSERT INTO lead_counts (lead_id, n) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
-                "CAST(:ns AS integer[])) ON CONFLICT (lead_id) DO UPDATE SET n = lead_counts.n + EXCLUDED.n"
-            ),
-            {"ids": list(counts), "ns": list(counts.values())},
+            "INSERT INTO lead_counts (lead_id, n) SELECT * FROM unnest(CAST(:ids AS uuid[]), "
+            "CAST(:ns AS integer[])) ON CONFLICT (lead_id) DO UPDATE SET n = lead_counts.n + EXCLUDED.n",
+            ids=list(counts),
+            ns=list(counts.values()),
         )
 
-    async def clear(self, conn: AsyncConnection) -> None:
-        await conn.execute(text("DELETE FROM lead_counts"))
+    async def clear(self, conn: Tx) -> None:
+        await conn.execute("DELETE FROM lead_counts")
 
 
 def make_kit(settings: ProbeSettings, clock: Clock | None = None, **kwargs: Any) -> ServiceKit:

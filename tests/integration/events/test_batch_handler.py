@@ -234,7 +234,7 @@ async def test_commands_and_timers_run_one_decision_through_the_same_path(
         assert list(await timers(kit)) == [timer_key(lead)]
 
         clock.advance(timedelta(minutes=6))
-        runner = TimerRunner(kit.engine, kit.timer_handlers, clock, kit._make_uow, service="probe")
+        runner = TimerRunner(kit.db, kit.timer_handlers, clock, kit._make_uow, service="probe")
         assert await runner.run_due() == 1
         assert await tallies(kit) == {lead: (2, [7, 100])}
         assert await timers(kit) == {}

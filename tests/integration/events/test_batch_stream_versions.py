@@ -8,14 +8,13 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
 
 from leadflow.events.catalogue.intake import ActivityRecorded, ConsentChanged
 from leadflow.events.catalogue.scoring import LeadScored
 from leadflow.events.envelope import Envelope, new_id
 from leadflow.events.kit import ServiceKit
 from leadflow.events.uow import UnitOfWork
-from leadflow.testing import produce_events, wait_until
+from leadflow.testing import StatementLog, produce_events, wait_until
 
 from .probe import MIGRATIONS, ProbeSettings, activity
 
@@ -30,8 +29,8 @@ def scored(seq: int) -> LeadScored:
 
 async def versions(kit: ServiceKit) -> dict[uuid.UUID, list[int]]:
     async with kit.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT lead_id, stream_version FROM event_log ORDER BY lead_id, stream_version")
+        rows = await conn.fetch(
+            "SELECT lead_id, stream_version FROM event_log ORDER BY lead_id, stream_version"
         )
         out: dict[uuid.UUID, list[int]] = {}
         for lead, version in rows:
@@ -65,12 +64,8 @@ async def test_a_batch_appends_from_the_versions_read_with_its_inbox_claim(
         migrations_dir=MIGRATIONS,
     )
     await kit.start()
-    statements: list[str] = []
-    event.listen(
-        kit.engine.sync_engine,
-        "before_cursor_execute",
-        lambda _c, _cur, statement, *_: statements.append(statement),
-    )
+    log = StatementLog(kit.db).__enter__()
+    statements = log.statements
     try:
         old, new, raced = new_id(), new_id(), new_id()
         for lead in (old, raced):  # streams with history before the batch
@@ -96,6 +91,7 @@ async def test_a_batch_appends_from_the_versions_read_with_its_inbox_claim(
         )
         assert interrupted  # the race really happened
     finally:
+        log.__exit__(None, None, None)
         await kit.stop()
 
 

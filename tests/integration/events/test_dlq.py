@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ActivityRecorded
 from leadflow.events.dlq import ReplayMark, list_dead_letters
@@ -57,8 +56,8 @@ def toggle_kit(settings: ProbeSettings, toggle: Toggle) -> ServiceKit:
 
 async def effect_counts(kit: ServiceKit) -> dict[uuid.UUID, int]:
     async with kit.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT event_id, count(*) FROM effects WHERE seq >= 0 GROUP BY event_id")
+        rows = await conn.fetch(
+            "SELECT event_id, count(*) FROM effects WHERE seq >= 0 GROUP BY event_id"
         )
         return {r[0]: r[1] for r in rows}
 

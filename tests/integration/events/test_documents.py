@@ -12,8 +12,6 @@ from typing import Any, Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.access import Permission
 from leadflow.events.catalogue.scoring import ScoringModelPublished
@@ -22,6 +20,7 @@ from leadflow.events.documents import Document, DocumentKind, FieldErrors
 from leadflow.events.errors import Problem
 from leadflow.events.kit import ServiceKit
 from leadflow.events.service import create_service_app
+from leadflow.events.sql import Tx
 from leadflow.testing import app_client, wait_until
 
 from .probe import ProbeSettings, make_kit
@@ -36,13 +35,13 @@ class Greeting(BaseModel):
     tone: Literal["warm", "dry"] = "warm"
 
 
-async def greeting_published(conn: AsyncConnection, doc: Document[Any]) -> ScoringModelPublished:
+async def greeting_published(conn: Tx, doc: Document[Any]) -> ScoringModelPublished:
     return ScoringModelPublished(
         model_version=doc.version, model=doc.doc.model_dump(), published_by=doc.published_by
     )
 
 
-async def no_shouting(conn: AsyncConnection, greeting: Any) -> FieldErrors:
+async def no_shouting(conn: Tx, greeting: Any) -> FieldErrors:
     if greeting.text.isupper():
         return [{"field": "text", "message": "no shouting"}]
     return []
@@ -81,7 +80,7 @@ async def test_publish_stores_the_next_version_and_its_event_in_the_outbox(
         builtin = await GREETINGS.current(conn)
     assert (builtin.version, builtin.source, builtin.doc.text) == (0, "built-in", "hello")
 
-    outbox = text(
+    outbox = (
         "SELECT e.event_type, e.payload->>'model_version' FROM event_log e "
         "JOIN outbox o USING (event_id) WHERE e.lead_id = :s"
     )
@@ -89,7 +88,7 @@ async def test_publish_stores_the_next_version_and_its_event_in_the_outbox(
         first = await GREETINGS.publish(uow, Greeting(text="hi"), published_by="ops", note="v1")
         await uow.flush()
         # the event is in the outbox in the publish's own transaction
-        rows = (await uow.conn.execute(outbox, {"s": GREETINGS.stream})).all()
+        rows = await uow.tx.fetch(outbox, s=GREETINGS.stream)
         assert [tuple(r) for r in rows] == [("scoring.model_published", "1")]
     async with kit.unit_of_work() as uow:
         second = await GREETINGS.publish(uow, Greeting(text="hey", tone="dry"))
@@ -115,7 +114,7 @@ async def test_publish_and_event_roll_back_together(kits: tuple[ServiceKit, Serv
             raise RuntimeError("the rest of the command failed")
     async with kit.connect() as conn:
         assert (await GREETINGS.current(conn)).version == 0
-        assert await conn.scalar(text("SELECT count(*) FROM event_log")) == 0
+        assert await conn.fetchval("SELECT count(*) FROM event_log") == 0
 
 
 async def test_two_publishers_racing_one_wins_the_other_gets_409_naming_the_version(
@@ -127,7 +126,7 @@ async def test_two_publishers_racing_one_wins_the_other_gets_409_naming_the_vers
 
         async def loser() -> Problem:
             async with second_kit.unit_of_work() as uow:
-                pid = await uow.conn.scalar(text("SELECT pg_backend_pid()"))
+                pid = await uow.tx.fetchval("SELECT pg_backend_pid()")
                 pids.set_result(pid)
                 with pytest.raises(Problem) as refused:
                     await GREETINGS.publish(uow, Greeting(text="loser"))
@@ -139,7 +138,7 @@ async def test_two_publishers_racing_one_wins_the_other_gets_409_naming_the_vers
         async with first_kit.connect() as watch:
             # the loser took the same number and waits on the winner's uncommitted row
             await wait_until(
-                lambda: watch.scalar(text("SELECT pg_blocking_pids(:p) <> '{}'"), {"p": pid}),
+                lambda: watch.fetchval("SELECT pg_blocking_pids(:p) <> '{}'", p=pid),
                 message="the second publisher never blocked on the first",
             )
     problem = await racing

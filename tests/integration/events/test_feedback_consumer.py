@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ActivityRecorded
 from leadflow.events.catalogue.routing import LeadAssigned
@@ -71,7 +70,7 @@ def assigned(lead_id: uuid.UUID, n: int) -> Envelope:
 
 async def effects(kit: ServiceKit, seq: int) -> int:
     async with kit.connect() as conn:
-        found = await conn.scalar(text("SELECT count(*) FROM effects WHERE seq = :s"), {"s": seq})
+        found = await conn.fetchval("SELECT count(*) FROM effects WHERE seq = :s", s=seq)
     return int(found or 0)
 
 

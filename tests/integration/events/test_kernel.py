@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ConsentChanged
 from leadflow.events.clock import ManualClock
@@ -38,9 +37,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 async def effects(kit: Any) -> list[tuple[uuid.UUID, int]]:
     async with kit.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT event_id, seq FROM effects WHERE seq >= 0 ORDER BY id")
-        )
+        rows = await conn.fetch("SELECT event_id, seq FROM effects WHERE seq >= 0 ORDER BY id")
         return [(r[0], r[1]) for r in rows]
 
 
@@ -208,7 +205,7 @@ async def test_rebuilt_projection_equals_incremental(settings_for, isolation) ->
         from leadflow.events.projection import ProjectionRunner
 
         runner = ProjectionRunner(
-            kit.engine,
+            kit.db,
             kit.projections,
             kit.store.read_all,
             kit.store.head_position,
@@ -228,7 +225,7 @@ async def test_rebuilt_projection_equals_incremental(settings_for, isolation) ->
 
 async def _counts(kit: Any) -> dict[uuid.UUID, int]:
     async with kit.connect() as conn:
-        return {r[0]: r[1] for r in await conn.execute(text("SELECT lead_id, n FROM lead_counts"))}
+        return {r[0]: r[1] for r in await conn.fetch("SELECT lead_id, n FROM lead_counts")}
 
 
 async def test_timer_scheduled_before_restart_fires_once_after(settings_for, isolation) -> None:
@@ -249,15 +246,15 @@ async def test_timer_scheduled_before_restart_fires_once_after(settings_for, iso
         from leadflow.events.timer_runner import TimerRunner
 
         runners = [
-            TimerRunner(k.engine, k.timer_handlers, clock, k._make_uow, service="probe")
+            TimerRunner(k.db, k.timer_handlers, clock, k._make_uow, service="probe")
             for k in (first, second)
         ]
         fired = await asyncio.gather(*(r.run_due() for r in runners))
         assert sum(fired) == 1
         assert sum(await asyncio.gather(*(r.run_due() for r in runners))) == 0
         async with first.connect() as conn:
-            n = await conn.scalar(text("SELECT count(*) FROM effects WHERE seq = -1"))
-            left = await conn.scalar(text("SELECT count(*) FROM timers"))
+            n = await conn.fetchval("SELECT count(*) FROM effects WHERE seq = -1")
+            left = await conn.fetchval("SELECT count(*) FROM timers")
         assert (n, left) == (1, 0)
     finally:
         await first.stop()
@@ -284,11 +281,7 @@ async def test_timers_scheduled_and_cancelled_in_bulk_upsert_by_key(settings_for
                 ]
             )
         async with kit.connect() as conn:
-            rows = (
-                await conn.execute(
-                    text("SELECT key, kind, due_at, payload FROM timers ORDER BY key")
-                )
-            ).all()
+            rows = await conn.fetch("SELECT key, kind, due_at, payload FROM timers ORDER BY key")
         assert [(r[0], r[1], r[2].hour, r[3]) for r in rows] == [
             ("t:a", "probe", 9, {"v": 1}),
             ("t:b", "probe", 11, {"v": 3}),
@@ -316,7 +309,7 @@ async def test_events_wait_in_outbox_while_kafka_is_down(
             async with kit.unit_of_work() as uow:
                 await uow.append(lead, ConsentChanged(marketing_opt_in=True, source=str(i)))
         async with kit.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 40
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 40
         await asyncio.to_thread(private_kafka.start)
         events = await consume_topic(
             private_kafka.bootstrap,
@@ -350,7 +343,7 @@ async def test_a_service_creates_its_topics_with_the_configured_retention(
 
 async def _outbox_empty(kit: Any) -> bool:
     async with kit.connect() as conn:
-        return await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+        return await conn.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_consumer_killed_mid_batch_applies_every_event_once(settings_for, isolation) -> None:
@@ -420,19 +413,18 @@ async def test_unit_of_work_appends_log_and_outbox_atomically(settings_for, isol
                 await uow.flush()
                 raise RuntimeError("the command failed after appending")
         async with kit.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM event_log")) == 0
-            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 0
+            assert await conn.fetchval("SELECT count(*) FROM event_log") == 0
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
         async with kit.unit_of_work() as uow:
             await uow.append(
                 lead,
                 [ConsentChanged(marketing_opt_in=True), ConsentChanged(marketing_opt_in=False)],
             )
         async with kit.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 2
-        async with kit.connect() as conn:
-            with pytest.raises(Exception, match="append-only"):
-                async with conn.begin():
-                    await conn.execute(text("DELETE FROM event_log"))
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 2
+        with pytest.raises(Exception, match="append-only"):
+            async with kit.transaction() as conn:
+                await conn.execute("DELETE FROM event_log")
     finally:
         await kit.stop()
 
@@ -446,15 +438,14 @@ async def test_projection_never_skips_an_append_committed_out_of_order(
         from leadflow.events.projection import ProjectionRunner
 
         runner = ProjectionRunner(
-            kit.engine,
+            kit.db,
             kit.projections,
             kit.store.read_all,
             kit.store.head_position,
             service="probe",
         )
         first_lead, second_lead = new_id(), new_id()
-        async with kit.engine.connect() as conn:
-            first = await conn.begin()
+        async with kit.db.transaction() as conn:
             uow = UnitOfWork(conn, kit.store, kit.clock)
             await uow.append(first_lead, ConsentChanged(marketing_opt_in=True))
             await uow.flush()  # holds the lower position, not yet committed
@@ -468,7 +459,6 @@ async def test_projection_never_skips_an_append_committed_out_of_order(
             await asyncio.wait({second}, timeout=1.0)
             # ...while the projection tails the log.
             await runner.step("lead_counts", 100)
-            await first.commit()
         await second
         await runner.catch_up("lead_counts")
         assert await _counts(kit) == {first_lead: 1, second_lead: 1}

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from fastapi import APIRouter, Request
 from prometheus_client import REGISTRY
-from sqlalchemy import text
 
 from leadflow.events.deps import kit_of
 from leadflow.events.kit import ServiceKit
@@ -47,11 +46,11 @@ async def test_spawned_work_is_cancelled_and_awaited_then_hooks_run_last_first_w
 
     async def first(kit: ServiceKit[Any]) -> None:
         async with kit.connect() as conn:
-            ran.append(("first", int(await conn.scalar(text("SELECT 1")))))
+            ran.append(("first", int(await conn.fetchval("SELECT 1"))))
 
     async def second(kit: ServiceKit[Any]) -> None:
         async with kit.connect() as conn:
-            ran.append(("second", int(await conn.scalar(text("SELECT 2")))))
+            ran.append(("second", int(await conn.fetchval("SELECT 2"))))
 
     kit = probe_kit(settings_for, on_shutdown=[first, second])
     started = asyncio.Event()
@@ -65,7 +64,7 @@ async def test_spawned_work_is_cancelled_and_awaited_then_hooks_run_last_first_w
         finally:
             # As intake's import does: record the interruption while unwinding.
             async with kit.connect() as conn:
-                unwound.append(await conn.scalar(text("SELECT 'interrupted'")))
+                unwound.append(await conn.fetchval("SELECT 'interrupted'"))
                 unwound.append(ran.copy())  # no hook has run yet
 
     router = APIRouter()
@@ -87,7 +86,7 @@ async def test_spawned_work_is_cancelled_and_awaited_then_hooks_run_last_first_w
     assert task.cancelled()
     assert unwound == ["interrupted", []]
     assert ran == [("second", 2), ("first", 1)]
-    assert kit._engine is None  # closed after the hooks, which still used it
+    assert kit._db is None  # closed after the hooks, which still used it
 
 
 async def test_a_failing_background_task_is_logged_and_counted_and_the_service_goes_on(
@@ -102,7 +101,7 @@ async def test_a_failing_background_task_is_logged_and_counted_and_the_service_g
 
     async def answer() -> int:
         async with kit.connect() as conn:
-            return int(await conn.scalar(text("SELECT 42")))
+            return int(await conn.fetchval("SELECT 42"))
 
     app = create_service_app(kit, title="probe")
     async with app_client(app) as client:
@@ -137,4 +136,4 @@ async def test_a_failing_hook_does_not_stop_the_others_or_the_engine_from_closin
             pass
     assert ran == ["closes"]
     assert any("on_shutdown hook failed" in r.message for r in caplog.records)
-    assert kit._engine is None
+    assert kit._db is None

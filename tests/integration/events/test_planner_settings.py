@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.kit import ServiceKit
 from leadflow.events.settings import ServiceSettings
@@ -26,30 +25,26 @@ async def generic_plan(settings: ServiceSettings) -> str:
     """The plan the statement is cached with after a few executions, in the kit's session."""
     kit = ServiceKit(settings)
     try:
-        async with kit.connect() as conn, conn.begin():
-            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema_name}"'))
+        async with kit.transaction() as conn:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.schema_name}"')
             await conn.execute(
-                text(
-                    "CREATE TABLE IF NOT EXISTS planner_probe "
-                    "(id uuid PRIMARY KEY, status text, padding text)"
-                )
+                "CREATE TABLE IF NOT EXISTS planner_probe "
+                "(id uuid PRIMARY KEY, status text, padding text)"
             )
             await conn.execute(
-                text(
-                    "INSERT INTO planner_probe SELECT gen_random_uuid(), 'new', repeat('x', 500) "
-                    "FROM generate_series(1, 500) ON CONFLICT DO NOTHING"
-                )
+                "INSERT INTO planner_probe SELECT gen_random_uuid(), 'new', repeat('x', 500) "
+                "FROM generate_series(1, 500) ON CONFLICT DO NOTHING"
             )
         async with kit.connect() as conn:
-            await conn.execute(text("ANALYZE planner_probe"))
-            await conn.execute(text("SET plan_cache_mode = force_generic_plan"))
-            await conn.execute(text(f"PREPARE batch_update(uuid[], text[]) AS {BATCH_UPDATE}"))
-            rows = await conn.execute(
-                text("EXPLAIN EXECUTE batch_update(ARRAY[gen_random_uuid()], ARRAY['open'])")
+            await conn.execute("ANALYZE planner_probe")
+            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            await conn.execute(f"PREPARE batch_update(uuid[], text[]) AS {BATCH_UPDATE}")
+            rows = await conn.fetch(
+                "EXPLAIN EXECUTE batch_update(ARRAY[gen_random_uuid()], ARRAY['open'])"
             )
             plan = "\n".join(r[0] for r in rows)
-            await conn.execute(text("DEALLOCATE batch_update"))
-            await conn.execute(text("RESET plan_cache_mode"))
+            await conn.execute("DEALLOCATE batch_update")
+            await conn.execute("RESET plan_cache_mode")
             return plan
     finally:
         await kit.stop()
@@ -59,7 +54,7 @@ async def test_sessions_get_the_configured_random_page_cost(settings_for: Any) -
     kit = ServiceKit(settings_for(ProbeSettings, run_consumers=False))
     try:
         async with kit.connect() as conn:
-            assert await conn.scalar(text("SHOW random_page_cost")) == "1.1"
+            assert await conn.fetchval("SHOW random_page_cost") == "1.1"
     finally:
         await kit.stop()
 

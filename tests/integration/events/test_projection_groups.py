@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from leadflow.events.projection import Projection, ProjectionRunner
+from leadflow.events.sql import Tx
 
 from .probe import ProbeSettings, make_kit
 
@@ -30,11 +29,11 @@ class Log:
         self.n = n
         self.reads = 0
 
-    async def source(self, conn: AsyncConnection, after: int, limit: int) -> Sequence[Any]:
+    async def source(self, conn: Tx, after: int, limit: int) -> Sequence[Any]:
         self.reads += 1
         return [Ev(p) for p in range(after + 1, min(after + limit, self.n) + 1)]
 
-    async def head(self, conn: AsyncConnection) -> int:
+    async def head(self, conn: Tx) -> int:
         return self.n
 
 
@@ -46,10 +45,10 @@ class Counting:
     seen: list[int] = field(default_factory=list)
     group: Any = None
 
-    async def apply(self, conn: AsyncConnection, events: Sequence[Any]) -> None:
+    async def apply(self, conn: Tx, events: Sequence[Any]) -> None:
         self.seen.extend(e.position for e in events)
 
-    async def clear(self, conn: AsyncConnection) -> None:
+    async def clear(self, conn: Tx) -> None:
         self.seen.clear()
 
 
@@ -61,15 +60,13 @@ class Group:
     calls: int = 0
     clears: int = 0
 
-    async def apply(
-        self, conn: AsyncConnection, members: Sequence[Projection], events: Sequence[Any]
-    ) -> None:
+    async def apply(self, conn: Tx, members: Sequence[Projection], events: Sequence[Any]) -> None:
         self.calls += 1
         for m in members:
             assert isinstance(m, Counting)
             m.seen.extend(e.position for e in events)
 
-    async def clear(self, conn: AsyncConnection) -> None:
+    async def clear(self, conn: Tx) -> None:
         self.clears += 1
 
 
@@ -85,9 +82,9 @@ async def kit(settings_for: Any, isolation: Any) -> Any:
 
 async def positions(kit: Any, names: Sequence[str]) -> dict[str, int]:
     async with kit.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT name, position FROM projection_checkpoints WHERE name = ANY(:ns)"),
-            {"ns": list(names)},
+        rows = await conn.fetch(
+            "SELECT name, position FROM projection_checkpoints WHERE name = ANY(:ns)",
+            ns=list(names),
         )
         return {str(n): int(p) for n, p in rows}
 
@@ -96,7 +93,7 @@ async def test_rebuild_many_reads_each_batch_once_for_all_projections(kit: Any) 
     log = Log(25)
     a, b, c = Counting("pa"), Counting("pb"), Counting("pc")
     runner = ProjectionRunner(
-        kit.engine, [a, b, c], log.source, log.head, service="t", rebuild_batch=10
+        kit.db, [a, b, c], log.source, log.head, service="t", rebuild_batch=10
     )
     progress = await runner.rebuild_many(["pa", "pb", "pc"])
     assert log.reads == 4  # 10 + 10 + 5, then the empty read that ends the pass
@@ -109,7 +106,7 @@ async def test_rebuild_many_reads_each_batch_once_for_all_projections(kit: Any) 
 async def test_step_many_gives_each_projection_only_events_after_its_checkpoint(kit: Any) -> None:
     log = Log(12)
     a, b = Counting("qa"), Counting("qb")
-    runner = ProjectionRunner(kit.engine, [a, b], log.source, log.head, service="t")
+    runner = ProjectionRunner(kit.db, [a, b], log.source, log.head, service="t")
     assert await runner.step("qa", 5) == 5  # qa alone moves to 5
     assert await runner.step_many(["qa", "qb"], 100) == 12
     assert a.seen == list(range(1, 13))  # 1..5 alone, then 6..12: nothing twice
@@ -125,7 +122,7 @@ async def test_a_group_moves_together_and_rebuilding_one_member_rebuilds_the_gro
     group = Group()
     a, b, solo = Counting("ga", group=group), Counting("gb", group=group), Counting("solo")
     runner = ProjectionRunner(
-        kit.engine, [a, b, solo], log.source, log.head, service="t", batch=20, rebuild_batch=20
+        kit.db, [a, b, solo], log.source, log.head, service="t", batch=20, rebuild_batch=20
     )
     assert await runner.step("ga", 20) == 20  # stepping one member steps the group
     assert await positions(kit, ["ga", "gb"]) == {"ga": 20, "gb": 20}
@@ -147,10 +144,10 @@ async def test_a_group_out_of_step_is_replayed_from_the_start(kit: Any) -> None:
     log = Log(8)
     group = Group()
     a, b = Counting("oa", group=group), Counting("ob", group=group)
-    runner = ProjectionRunner(kit.engine, [a, b], log.source, log.head, service="t")
-    async with kit.engine.begin() as conn:  # as left by an older runner: members apart
+    runner = ProjectionRunner(kit.db, [a, b], log.source, log.head, service="t")
+    async with kit.db.transaction() as conn:  # as left by an older runner: members apart
         await conn.execute(
-            text("INSERT INTO projection_checkpoints (name, position) VALUES ('oa', 3), ('ob', 6)")
+            "INSERT INTO projection_checkpoints (name, position) VALUES ('oa', 3), ('ob', 6)"
         )
     assert await runner.step("oa", 100) == 8
     assert group.clears == 1

@@ -6,9 +6,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import text
-
-from leadflow.events.db import DriverSql
 
 from .probe import ProbeSettings, make_kit
 
@@ -22,18 +19,18 @@ async def test_statements_of_a_snapshot_see_the_same_moment(settings_for) -> Non
     await kit.start()
     try:
         async with kit.snapshot() as view:
-            before = await view.scalar(text(_COUNT))
+            before = await view.fetchval(_COUNT)
             async with kit.unit_of_work() as uow:  # a writer commits in between
-                await uow.conn.execute(
-                    text("INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, 1)"),
-                    {"e": uuid.uuid4(), "l": uuid.uuid4()},
+                await uow.tx.execute(
+                    "INSERT INTO effects (event_id, lead_id, seq) VALUES (:e, :l, 1)",
+                    e=uuid.uuid4(),
+                    l=uuid.uuid4(),
                 )
-            again = await view.scalar(text(_COUNT))
-            [[driver_again]] = await DriverSql(_COUNT).fetch(view, {})
-            assert before == again == driver_again == 0
+            again = await view.fetchval(_COUNT)
+            assert before == again == 0
             with pytest.raises(Exception, match="read-only"):
-                await view.execute(text("DELETE FROM effects"))
+                await view.execute("DELETE FROM effects")
         async with kit.connect() as conn:  # and outside it, the writer's row is there
-            assert await conn.scalar(text(_COUNT)) == 1
+            assert await conn.fetchval(_COUNT) == 1
     finally:
         await kit.stop()

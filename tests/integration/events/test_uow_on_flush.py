@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ConsentChanged
 from leadflow.events.envelope import new_id
@@ -38,7 +37,7 @@ async def test_on_flush_callback_runs_once_before_events_are_written(
             await uow.flush()  # a second flush does not run it again
             assert calls == [0]
         async with kit.connect() as conn:
-            assert await conn.scalar(text("SELECT count(*) FROM outbox")) == 2
+            assert await conn.fetchval("SELECT count(*) FROM outbox") == 2
 
         with pytest.raises(RuntimeError):
             async with kit.unit_of_work() as uow:
@@ -50,6 +49,6 @@ async def test_on_flush_callback_runs_once_before_events_are_written(
                 uow.on_flush(failing)
         async with kit.connect() as conn:
             # the failing callback rolled the whole transaction back
-            assert await conn.scalar(text("SELECT count(*) FROM event_log")) == 2
+            assert await conn.fetchval("SELECT count(*) FROM event_log") == 2
     finally:
         await kit.stop()

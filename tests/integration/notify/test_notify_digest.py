@@ -87,12 +87,8 @@ async def _count(fetch: Any, n: int) -> list[dict[str, Any]] | None:
 
 
 async def _timer_due(app: Any, recipient: str) -> datetime | None:
-    from sqlalchemy import text
-
     async with kit_of(app).connect() as conn:
-        row = (
-            await conn.execute(
-                text("SELECT due_at FROM timers WHERE key = :k"), {"k": f"digest:{recipient}"}
-            )
-        ).first()
+        row = await conn.fetchrow(
+            "SELECT due_at FROM timers WHERE key = :k", k=f"digest:{recipient}"
+        )
     return row.due_at if row else None

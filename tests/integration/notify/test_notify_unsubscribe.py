@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import text
 
 from leadflow.devstack.procs import free_port
 from leadflow.events.catalogue.scoring import NurtureTouchDue
@@ -137,12 +136,10 @@ async def test_one_click_unsubscribe_is_recorded_by_intake_and_stops_nurture(
             async def withheld() -> list[Any]:
                 async with kit.connect() as conn:
                     return list(
-                        await conn.execute(
-                            text(
-                                "SELECT payload FROM event_log WHERE lead_id = :l AND "
-                                "event_type = 'nurture.email_withheld'"
-                            ),
-                            {"l": lead},
+                        await conn.fetch(
+                            "SELECT payload FROM event_log WHERE lead_id = :l AND "
+                            "event_type = 'nurture.email_withheld'",
+                            l=lead,
                         )
                     )
 
@@ -150,20 +147,14 @@ async def test_one_click_unsubscribe_is_recorded_by_intake_and_stops_nurture(
             assert row.payload["reason"] == "opted_out" and row.payload["step"] == 1
             assert len(mail.to("ada@engines.example")) == 1
             async with kit.connect() as conn:
-                sent = (
-                    await conn.execute(
-                        text(
-                            "SELECT count(*) FROM event_log WHERE lead_id = :l AND "
-                            "event_type = 'nurture.email_sent'"
-                        ),
-                        {"l": lead},
-                    )
-                ).scalar_one()
-                calls_left = (
-                    await conn.execute(
-                        text("SELECT count(*) FROM timers WHERE kind = 'intake_call'")
-                    )
-                ).scalar_one()
+                sent = await conn.fetchval(
+                    "SELECT count(*) FROM event_log WHERE lead_id = :l AND "
+                    "event_type = 'nurture.email_sent'",
+                    l=lead,
+                )
+                calls_left = await conn.fetchval(
+                    "SELECT count(*) FROM timers WHERE kind = 'intake_call'"
+                )
             assert sent == 1
             assert calls_left == 0
             # The open reached intake as an e-mail activity of this lead.

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.routing import LeadAccepted, LeadContacted
 from leadflow.events.clock import ManualClock
@@ -193,15 +192,11 @@ async def test_an_endpoint_failing_for_days_is_disabled_with_a_notice_and_resume
             assert got["disabled_reason"].startswith("failing since 2026-03-09T10:00:00+00:00")
             kit = kit_of(app)
             async with kit.connect() as conn:
-                notices = (
-                    await conn.execute(
-                        text(
-                            "SELECT payload FROM event_log WHERE lead_id = :s AND event_type = "
-                            "'webhook.endpoint_disabled'"
-                        ),
-                        {"s": stream_id("webhook-endpoints")},
-                    )
-                ).all()
+                notices = await conn.fetch(
+                    "SELECT payload FROM event_log WHERE lead_id = :s AND event_type = "
+                    "'webhook.endpoint_disabled'",
+                    s=stream_id("webhook-endpoints"),
+                )
             assert [n.payload["endpoint_id"] for n in notices] == [endpoint_id]
             assert notices[0].payload["attempts"] == 8
             # Nothing more is tried while disabled; re-enabling delivers what waited.

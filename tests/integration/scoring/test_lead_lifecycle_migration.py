@@ -55,7 +55,7 @@ async def test_stored_leads_get_the_stage_their_flags_say(
         kit = create_kit(settings)
         async with kit.unit_of_work() as uow:
             rows = {r.lead_id: r for r in await lock_leads(uow.tx, ids)}
-        await kit.engine.dispose()
+        await kit.db.close()
         assert [rows[i].lifecycle.stage for i in ids] == [stage for _, stage in CASES]
         # the lifecycle goes on from there: sales accepts the MQL it works, a disqualified
         # lead can be reinstated

@@ -52,7 +52,7 @@ async def test_published_models_survive_the_move_to_the_document_table(
         assert (current.published_by, current.published_at) == ("ops@example.com", AT)
         assert first is not None and first.doc.name == "first"
         assert [(v["version"], v["name"]) for v in listing] == [(2, "second"), (1, "first")]
-        await kit.engine.dispose()
+        await kit.db.close()
 
         await asyncio.to_thread(
             downgrade, settings.database_url, isolation.schema, MIGRATIONS, "0004"

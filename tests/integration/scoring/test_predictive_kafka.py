@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import (
     ActivityRecorded,
@@ -69,7 +68,7 @@ def event(lead_id: uuid.UUID, payload: EventPayload, at: datetime) -> Envelope:
 
 async def rows(client: httpx.AsyncClient, sql: str, **params: Any) -> list[Any]:
     async with kit_of(client).connect() as conn:
-        return list((await conn.execute(text(sql), params)).all())
+        return list(await conn.fetch(sql, **params))
 
 
 async def test_outcomes_train_a_promoted_model_that_predicts_on_lead_scored(

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.intake import ActivityRecorded, LeadCaptured
 from leadflow.events.catalogue.routing import DealLost, DealWon, LeadRejected
@@ -112,7 +111,7 @@ def outcome_events(leads: list[tuple[uuid.UUID, datetime, dict[str, str]]]) -> l
 
 async def scalar(client: httpx.AsyncClient, sql: str) -> int:
     async with kit_of(client).connect() as conn:
-        return int(await conn.scalar(text(sql)) or 0)
+        return int(await conn.fetchval(sql) or 0)
 
 
 @pytest.mark.skipif(not CSV.exists(), reason=f"dataset {CSV} is not on this machine")
@@ -148,15 +147,12 @@ async def test_x_education_outcomes_train_a_model_with_auc_over_088_without_sale
 
         # No sales-entered column reached a snapshot, while the behaviour columns did.
         async with kit_of(client).connect() as conn:
-            keys = set(
-                (
-                    await conn.execute(
-                        text(
-                            "SELECT DISTINCT jsonb_object_keys(snapshot->'features') FROM outcomes"
-                        )
-                    )
-                ).scalars()
-            )
+            keys = {
+                r[0]
+                for r in await conn.fetch(
+                    "SELECT DISTINCT jsonb_object_keys(snapshot->'features') FROM outcomes"
+                )
+            }
         assert not [k for k in keys if any(s in k for s in SALES_ENTERED)]
         assert "attr.total_time_spent_on_website" in keys
         assert any(k.startswith("activity.") for k in keys)

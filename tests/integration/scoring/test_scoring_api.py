@@ -166,9 +166,7 @@ async def test_simulate_scores_samples_without_storing(client: httpx.AsyncClient
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "leads[0].profile.shoe_size"
     async with kit_of(client).connect() as conn:
-        from sqlalchemy import text
-
-        assert await conn.scalar(text("SELECT count(*) FROM leads")) == 0
+        assert await conn.fetchval("SELECT count(*) FROM leads") == 0
 
 
 async def test_backtest_counts_leads_changing_mql_status(client: httpx.AsyncClient) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.routing import LeadAccepted, LeadAssigned
 from leadflow.events.clock import ManualClock
@@ -58,7 +57,7 @@ async def test_a_batch_costs_the_same_few_statements_whatever_its_size(
 ) -> None:
     kit = kit_of(client)
     await as_one_batch(kit, leads_with_activity(1))  # the model cache warm, as in a service
-    with StatementLog(kit.engine) as log:
+    with StatementLog(kit.db) as log:
         await as_one_batch(kit, leads_with_activity(1))
         small = list(log.statements)
         log.statements.clear()
@@ -87,7 +86,7 @@ async def test_sales_feedback_on_frozen_leads_reads_no_activities(
         for lead in leads
     ]
     accepted = [Envelope.new(LeadAccepted(rep_id="rep-1"), lead_id=lead) for lead in leads]
-    with StatementLog(kit.engine) as log:
+    with StatementLog(kit.db) as log:
         await as_one_batch(kit, assigned)  # snapshots taken now
         freezing = list(log.statements)
         log.statements.clear()
@@ -101,9 +100,9 @@ async def test_sales_feedback_on_frozen_leads_reads_no_activities(
     assert not reads_activities(frozen)
     assert len(frozen) < len(freezing)
     async with kit.connect() as conn:
-        rows = await conn.execute(
-            text("SELECT with_sales, snapshot IS NOT NULL FROM leads WHERE lead_id = ANY(:ids)"),
-            {"ids": leads},
+        rows = await conn.fetch(
+            "SELECT with_sales, snapshot IS NOT NULL FROM leads WHERE lead_id = ANY(:ids)",
+            ids=leads,
         )
         assert sorted(tuple(r) for r in rows) == [(True, True)] * 3
 
@@ -129,13 +128,11 @@ async def test_a_batch_writes_each_lead_s_changed_columns_only(client: httpx.Asy
     async with kit.connect() as conn:
         rows = {
             r.lead_id: r
-            for r in await conn.execute(
-                text(
-                    "SELECT lead_id, with_sales, profile->>'company' AS company, "
-                    "profile->>'title' AS title, reeval_at, snapshot FROM leads "
-                    "WHERE lead_id = ANY(:ids)"
-                ),
-                {"ids": [a, b]},
+            for r in await conn.fetch(
+                "SELECT lead_id, with_sales, profile->>'company' AS company, "
+                "profile->>'title' AS title, reeval_at, snapshot FROM leads "
+                "WHERE lead_id = ANY(:ids)",
+                ids=[a, b],
             )
         }
     assert (rows[a].with_sales, rows[a].company, rows[a].title) == (True, "Acme", "CTO")

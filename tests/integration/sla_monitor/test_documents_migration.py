@@ -28,7 +28,7 @@ AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 async def test_policy_sets_and_processes_survive_the_move_to_the_document_tables(
     settings_for: Callable[..., Any], isolation: Any
 ) -> None:
-    settings = settings_for(SlaSettings, run_consumers=False)
+    settings = settings_for(SlaSettings, run_consumers=False, db_schema=isolation.schema)
     await upgrade_async(settings.database_url, isolation.schema, MIGRATIONS, "0003")
     policies = [p.model_dump(mode="json") for p in default_policies()[:2]]
     stages = [s.model_dump(mode="json") for s in built_in_process().ordered()[:3]]
@@ -54,7 +54,7 @@ async def test_policy_sets_and_processes_survive_the_move_to_the_document_tables
             policy_set = await POLICIES.current(db)
             process = await PROCESS.current(db)
             listed = await POLICIES.versions(db)
-        await kit.engine.dispose()
+        await kit.db.close()
         assert (policy_set.version, policy_set.published_at) == (1, AT)
         assert [p.model_dump(mode="json") for p in policy_set.doc.policies] == policies
         assert [(v["version"], v["policies"]) for v in listed] == [(1, 2)]

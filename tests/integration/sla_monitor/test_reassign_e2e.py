@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.scoring import LeadQualified
@@ -117,7 +116,7 @@ async def test_reassign_escalation_makes_routing_reassign_and_the_clock_follows(
         events = await sla_events(kit, lead)
         assert of_type(events, "sla.escalation_raised", sla_id=first.payload.sla_id, step=4) == []
         async with kit.connect() as conn:
-            keys = (await conn.execute(text("SELECT key FROM timers"))).scalars().all()
+            keys = [r[0] for r in await conn.fetch("SELECT key FROM timers")]
         assert not [k for k in keys if k.startswith(first.payload.sla_id)]
 
 

@@ -313,9 +313,7 @@ async def test_assignment_consumed_before_its_qualification_still_meets_the_mql_
     (met,) = of_type(await sla_events(kit, lead), "sla.met", policy_id="mql-assigned-30m")
     assert met.payload.on_time and met.payload.elapsed_seconds == 300
     async with kit.connect() as conn:
-        from sqlalchemy import text
-
-        timers = (await conn.execute(text("SELECT key FROM timers"))).scalars().all()
+        timers = [r[0] for r in await conn.fetch("SELECT key FROM timers")]
     assert all(not key.startswith(met.payload.sla_id) for key in timers)
 
 

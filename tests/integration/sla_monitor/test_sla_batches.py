@@ -16,7 +16,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from leadflow.events.catalogue.common import LeadSnapshot
 from leadflow.events.catalogue.routing import LeadContacted, LeadReassigned
@@ -121,21 +120,14 @@ async def outcome(app: FastAPI, client: httpx.AsyncClient, lead: uuid.UUID) -> d
     view = (await client.get(f"/v1/leads/{lead}/sla")).json()["slas"]
     rows = [{k: v for k, v in s.items() if k not in ("sla_id", "lead_id")} for s in view]
     async with kit.connect() as conn:
-        timers = (
-            await conn.execute(
-                text("SELECT kind, due_at FROM timers WHERE lead_id = :id ORDER BY due_at, kind"),
-                {"id": lead},
-            )
-        ).all()
-        facts = (
-            await conn.execute(
-                text(
-                    "SELECT grade, region, country, channel, rep_id, team_id, seen "
-                    "FROM sla_leads WHERE lead_id = :id"
-                ),
-                {"id": lead},
-            )
-        ).one()
+        timers = await conn.fetch(
+            "SELECT kind, due_at FROM timers WHERE lead_id = :id ORDER BY due_at, kind", id=lead
+        )
+        facts = await conn.fetchrow(
+            "SELECT grade, region, country, channel, rep_id, team_id, seen "
+            "FROM sla_leads WHERE lead_id = :id",
+            id=lead,
+        )
     return {
         "events": published,
         "clocks": rows,
@@ -203,22 +195,18 @@ async def test_configuration_changed_by_any_writer_applies_to_the_next_batch(sla
     # Another replica (or an operator with psql) edits the tables directly: no API call here
     # can have invalidated this process's cache, only the revision the triggers bump.
     async with kit.unit_of_work() as uow:
-        await uow.conn.execute(
-            text(
-                "UPDATE sla_calendars SET body = jsonb_set(body, '{timezone}', "
-                "'\"America/New_York\"') WHERE calendar_id = 'default'"
-            )
+        await uow.tx.execute(
+            "UPDATE sla_calendars SET body = jsonb_set(body, '{timezone}', "
+            "'\"America/New_York\"') WHERE calendar_id = 'default'"
         )
     await as_one_batch(app, [assigned(after_calendar, MONDAY_10)])
     async with kit.unit_of_work() as uow:
-        await uow.conn.execute(
-            text(
-                "INSERT INTO sla_policy_sets (version, doc) "
-                "SELECT 7, jsonb_build_object('policies', jsonb_agg(p)) FROM "
-                "(SELECT jsonb_set(jsonb_set(p, '{duration,amount}', '1'), '{warn_at_pct}', "
-                "'null') AS p FROM jsonb_array_elements(CAST(:defaults AS jsonb)) AS p) AS t"
-            ),
-            {"defaults": _default_policies_json()},
+        await uow.tx.execute(
+            "INSERT INTO sla_policy_sets (version, doc) "
+            "SELECT 7, jsonb_build_object('policies', jsonb_agg(p)) FROM "
+            "(SELECT jsonb_set(jsonb_set(p, '{duration,amount}', '1'), '{warn_at_pct}', "
+            "'null') AS p FROM jsonb_array_elements(CAST(:defaults AS jsonb)) AS p) AS t",
+            defaults=_default_policies_json(),
         )
     await as_one_batch(app, [assigned(after_policy, MONDAY_10)])
 
@@ -244,7 +232,7 @@ async def test_a_batch_costs_the_same_few_statements_whatever_its_size(sla: Any)
     # introspects a statement's types the first time a connection sees it).
     for _ in range(3):
         await as_one_batch(app, lifecycle(0, new_id()))
-    with StatementLog(kit.engine) as log:
+    with StatementLog(kit.db) as log:
         await as_one_batch(app, lifecycle(0, new_id()))
         small = list(log.statements)
         log.statements.clear()

@@ -32,7 +32,7 @@ class RecordingConsumer:
 
 def runner(interval: float) -> tuple[ConsumerRunner, RecordingConsumer]:
     r = ConsumerRunner(
-        engine=None,  # type: ignore[arg-type]
+        db=None,  # type: ignore[arg-type]
         store=None,  # type: ignore[arg-type]
         clock=None,  # type: ignore[arg-type]
         bootstrap_servers="unused:9092",

@@ -27,7 +27,6 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
@@ -35,7 +34,7 @@ from leadflow.events.envelope import Envelope, utcnow
 from leadflow.events.errors import DecodeError
 from leadflow.events.faults import is_transient
 from leadflow.events.logs import bind_event, clear_event
-from leadflow.events.sql import BridgeTx, transaction
+from leadflow.events.sql import Database, Tx
 from leadflow.events.store import EventStore
 from leadflow.events.uow import HandlerMap, UnitOfWork, handlers_by_type
 from leadflow.events.waiting import wait_event
@@ -85,7 +84,7 @@ class ConsumerRunner:
     def __init__(
         self,
         *,
-        engine: AsyncEngine,
+        db: Database,
         store: EventStore,
         clock: Clock,
         bootstrap_servers: str,
@@ -108,7 +107,7 @@ class ConsumerRunner:
         commit. ``relay_in_process``: whether this process runs the active outbox relay
         now; if so a batch's events are written without NOTIFY, and waking the relay is left
         to ``on_applied``."""
-        self.engine = engine
+        self.db = db
         self.store = store
         self.clock = clock
         self.bootstrap_servers = bootstrap_servers
@@ -277,7 +276,7 @@ class ConsumerRunner:
         self._mark_applied(batch)
         self.batches += 1
 
-    def _unit_of_work(self, conn: BridgeTx) -> UnitOfWork:
+    def _unit_of_work(self, conn: Tx) -> UnitOfWork:
         quiet = self.relay_in_process is not None and self.relay_in_process()
         uow = UnitOfWork(conn, self.store, self.clock, notify_relay=not quiet)
         self._units_of_batch.append(uow)
@@ -288,7 +287,7 @@ class ConsumerRunner:
         if not handled:
             return
         started = time.perf_counter()
-        async with transaction(self.engine) as conn:
+        async with self.db.transaction() as conn:
             uow = self._unit_of_work(conn)
             fresh = await self._claim_inbox(
                 uow, [i.envelope for i in handled if i.envelope is not None]
@@ -317,7 +316,7 @@ class ConsumerRunner:
             attempts, delay = 0, 0.05
             while True:
                 try:
-                    async with transaction(self.engine) as conn:
+                    async with self.db.transaction() as conn:
                         uow = self._unit_of_work(conn)
                         fresh = bool(await self._claim_inbox(uow, [envelope]))
                         if fresh:

@@ -33,10 +33,10 @@ from leadflow.events.documents import Document, DocumentKind
 from leadflow.events.errors import Problem
 from leadflow.events.guards import INT32_MAX
 from leadflow.events.kit import ServiceKit
-from leadflow.events.sql import BridgeTx, Tx
+from leadflow.events.sql import Tx
 from leadflow.events.uow import UnitOfWork
 
-View = Callable[[BridgeTx, Document[Any]], Awaitable[dict[str, Any]]]
+View = Callable[[Tx, Document[Any]], Awaitable[dict[str, Any]]]
 AfterPublish = Callable[[ServiceKit, UnitOfWork, Document[Any]], Awaitable[dict[str, Any]]]
 VersionNumber = Annotated[int, Path(ge=0, le=INT32_MAX)]
 
@@ -82,9 +82,9 @@ def document_router(
         summary=f"The current {title}",
     )
     async def current(kit: KitDep, response: Response) -> dict[str, Any]:
-        async with kit.connect() as conn:
-            document = await kind.current(conn)
-            body = await view(conn, document)
+        async with kit.connect() as tx:
+            document = await kind.current(tx)
+            body = await view(tx, document)
         response.headers["ETag"] = f'"{document.version}"'
         return body
 
@@ -95,8 +95,8 @@ def document_router(
         summary=f"Every published {title} version, newest first",
     )
     async def versions(kit: KitDep) -> dict[str, Any]:
-        async with kit.connect() as conn:
-            return {"versions": await kind.versions(conn)}
+        async with kit.connect() as tx:
+            return {"versions": await kind.versions(tx)}
 
     @router.get(
         f"{path}/versions/{{version}}",
@@ -107,11 +107,11 @@ def document_router(
     async def one_version(
         kit: KitDep, version: VersionNumber, response: Response
     ) -> dict[str, Any]:
-        async with kit.connect() as conn:
-            document = await kind.version(conn, version)
+        async with kit.connect() as tx:
+            document = await kind.version(tx, version)
             if document is None:
                 raise Problem(404, "Not Found", f"no {title} version {version}")
-            body = await view(conn, document)
+            body = await view(tx, document)
         response.headers["ETag"] = f'"{document.version}"'
         return body
 
@@ -139,7 +139,7 @@ def document_router(
                 uow, draft, published_by=published_by, note=note, expected=expected
             )
             extra = await after_publish(kit, uow, document) if after_publish else {}
-            answer = await view(uow.conn, document) | extra
+            answer = await view(uow.tx, document) | extra
         response.headers["ETag"] = f'"{document.version}"'
         response.headers["Location"] = f"{path}/versions/{document.version}"
         return answer

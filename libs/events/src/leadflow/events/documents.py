@@ -34,7 +34,7 @@ from pydantic import BaseModel, ValidationError
 from leadflow.events.db import json_text
 from leadflow.events.envelope import EventPayload, stream_id
 from leadflow.events.errors import Problem
-from leadflow.events.sql import AnyConnection, BridgeTx, as_tx
+from leadflow.events.sql import Tx
 from leadflow.events.uow import UnitOfWork
 
 D = TypeVar("D", bound=BaseModel)
@@ -95,8 +95,8 @@ class Document(Generic[D]):
         }
 
 
-EventOf = Callable[[BridgeTx, Document[Any]], Awaitable[EventPayload]]
-Check = Callable[[BridgeTx, Any], Awaitable[FieldErrors]]
+EventOf = Callable[[Tx, Document[Any]], Awaitable[EventPayload]]
+Check = Callable[[Tx, Any], Awaitable[FieldErrors]]
 
 
 @dataclass(eq=False)
@@ -192,17 +192,14 @@ class DocumentKind(Generic[D]):
 
     # -- reads --------------------------------------------------------------------------
 
-    async def current(self, conn: AnyConnection) -> Document[D]:
+    async def current(self, tx: Tx) -> Document[D]:
         """The newest version (the built-in one before any publish)."""
-        tx = as_tx(conn)
         row = await tx.fetchrow(self._head)
         if row is None:
             return await self.resolve(tx, None, None)
         return await self.resolve(tx, row["version"], row["stamp"])
 
-    async def resolve(
-        self, conn: AnyConnection, version: int | None, stamp: str | None
-    ) -> Document[D]:
+    async def resolve(self, tx: Tx, version: int | None, stamp: str | None) -> Document[D]:
         """The version a ``head_sql`` row names (a caller may select it inside a statement
         of its own), from the cache or read and parsed once."""
         if version is None or stamp is None:
@@ -212,9 +209,9 @@ class DocumentKind(Generic[D]):
             return builtin
         cached = self._cache.get((version, stamp))
         if cached is None:
-            row = await as_tx(conn).fetchrow(self._one, v=version)
+            row = await tx.fetchrow(self._one, v=version)
             if row is None:  # gone since the head was read: only a truncate does that
-                return await self.current(conn)
+                return await self.current(tx)
             cached = self._remember(self._load(row), row["stamp"])
         return cached
 
@@ -224,16 +221,16 @@ class DocumentKind(Generic[D]):
         self._cache[(document.version, stamp)] = document
         return document
 
-    async def version(self, conn: AnyConnection, number: int) -> Document[D] | None:
+    async def version(self, tx: Tx, number: int) -> Document[D] | None:
         """One version (0: the built-in one), or None."""
         if number == 0:
             return self._builtin()
-        row = await as_tx(conn).fetchrow(self._one, v=number)
+        row = await tx.fetchrow(self._one, v=number)
         return self._load(row) if row is not None else None
 
-    async def versions(self, conn: AnyConnection) -> list[dict[str, Any]]:
+    async def versions(self, tx: Tx) -> list[dict[str, Any]]:
         """Every published version, newest first: number, who, when, note and ``summary``."""
-        rows = await as_tx(conn).fetch(self._list)
+        rows = await tx.fetch(self._list)
         out = []
         for row in rows:
             item = dict(row.items())
@@ -257,7 +254,7 @@ class DocumentKind(Generic[D]):
 
         ``expected``: the version the publisher edited (``If-Match``); another one being
         current is a 409. ``check`` runs first (422 naming the fields)."""
-        tx = uow.conn  # stage 1: the callbacks may still use it as SQLAlchemy's connection
+        tx = uow.tx
         if self.check is not None:
             errors = await self.check(tx, doc)
             if errors:

@@ -6,7 +6,6 @@ Postgres: the consumer and timer runners retry on it, the HTTP layer answers 503
 from __future__ import annotations
 
 import asyncpg
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from leadflow.events.errors import (
     ConcurrencyError,
@@ -19,7 +18,6 @@ from leadflow.events.errors import (
 # Where a transient error may come from (is_transient decides for each instance).
 TRANSIENT_ERROR_TYPES: tuple[type[Exception], ...] = (
     DatabaseError,
-    DBAPIError,
     ConnectionError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
@@ -49,8 +47,7 @@ def is_bad_data(exc: BaseException) -> bool:
         # that is also a ValueError (asyncpg.exceptions._base.DataError).
         if isinstance(current, asyncpg.InterfaceError) and isinstance(current, ValueError):
             return True
-        orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else current.__cause__
+        current = current.__cause__
     return False
 
 
@@ -62,17 +59,12 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DatabaseError):  # the kernel's (leadflow.events.sql): by its code
         return exc.sqlstate in TRANSIENT_SQLSTATES
-    if isinstance(exc, ConcurrencyError | OperationalError | InterfaceError | OSError):
+    if isinstance(exc, ConcurrencyError | OSError):
         return True
     if isinstance(exc, TimeoutError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
         return True
     if isinstance(exc, asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError):
         return True
-    if isinstance(exc, asyncpg.PostgresError):  # a statement sent straight to asyncpg
+    if isinstance(exc, asyncpg.PostgresError):  # the outbox relay's own connection
         return exc.sqlstate in TRANSIENT_SQLSTATES
-    if isinstance(exc, DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-        return code in TRANSIENT_SQLSTATES
     return False

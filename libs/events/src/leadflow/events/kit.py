@@ -1,6 +1,6 @@
 """The service kit: everything a Leadflow service has besides its own rules and its HTTP app.
 
-``ServiceKit`` wires settings, the database engine, the event store, the outbox relay, the
+``ServiceKit`` wires settings, the database pool, the event store, the outbox relay, the
 consumer runners, durable timers and projections, starts them and stops them gracefully
 (finish the batch, commit, leave the group), and answers readiness. The HTTP app around it
 (routes, guards, problem+json, ``/healthz``, ``/readyz``, ``/metrics``) is built by
@@ -20,18 +20,17 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from leadflow.events import metrics, sql
+from leadflow.events import metrics
 from leadflow.events.clock import Clock, SystemClock
 from leadflow.events.consumer import ConsumerRunner
-from leadflow.events.db import create_engine, current_revision, head_revision, upgrade_async
+from leadflow.events.db import head_revision, upgrade_async
 from leadflow.events.envelope import Envelope, dlq_topic_for, topic_for
 from leadflow.events.gc_tuning import settle_gc
 from leadflow.events.outbox import OutboxRelay, notify_channel
 from leadflow.events.projection import EventSource, HeadPosition, Projection, ProjectionRunner
 from leadflow.events.settings import ServiceSettings
-from leadflow.events.sql import BridgeTx, Tx
+from leadflow.events.sql import Database, Tx
 from leadflow.events.store import EventStore, PayloadCodec
 from leadflow.events.timer_runner import TimerRunner
 from leadflow.events.topics import ensure_topics
@@ -65,7 +64,7 @@ class ServiceKit(Generic[S]):
 
     ``on_startup`` hooks run after migrations and before the consumers start;
     ``on_shutdown`` hooks run, last registered first, after the runners have stopped and
-    the background work (``spawn``) was cancelled, before the engine is closed."""
+    the background work (``spawn``) was cancelled, before the database pool is closed."""
 
     def __init__(
         self,
@@ -122,7 +121,7 @@ class ServiceKit(Generic[S]):
             publish=produces,
             serialize_appends=bool(projections) and projection_source is None,
         )
-        self._engine: AsyncEngine | None = None
+        self._db: Database | None = None
         self.relay: OutboxRelay | None = None
         self.consumer: ConsumerRunner | None = None
         self.feedback_consumer: ConsumerRunner | None = None
@@ -149,53 +148,49 @@ class ServiceKit(Generic[S]):
     # -- resources ----------------------------------------------------------------------
 
     @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            self._engine = create_engine(
+    def db(self) -> Database:
+        """The service's pool (connections are opened on first use)."""
+        if self._db is None:
+            self._db = Database(
                 self.settings.database_url,
                 self.schema,
                 pool_size=self.settings.db_pool_size,
                 random_page_cost=self.settings.db_random_page_cost,
             )
-        return self._engine
+        return self._db
 
     @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[BridgeTx]:
-        """A ``Tx`` in autocommit: for single reads (each statement its own transaction).
-
-        Stage 1: it is also the SQLAlchemy connection, for modules not yet converted."""
-        async with sql.connect(self.engine) as tx:
+    async def connect(self) -> AsyncIterator[Tx]:
+        """A ``Tx`` in autocommit: for single reads (each statement its own transaction)."""
+        async with self.db.connect() as tx:
             yield tx
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
         """A ``Tx`` in a read-write transaction without a unit of work (no events): committed
         when the block ends, rolled back if it raises."""
-        async with sql.transaction(self.engine) as tx:
+        async with self.db.transaction() as tx:
             yield tx
 
     @contextlib.asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[BridgeTx]:
+    async def snapshot(self) -> AsyncIterator[Tx]:
         """A read-only transaction whose statements all see the same moment (REPEATABLE
         READ), for a view read with more than one statement: at READ COMMITTED each would
         take its own snapshot, and a writer committing in between shows half its work (a
         lead's stage from before a decision that the next statement already lists)."""
-        tx = BridgeTx(self.engine)
-        async with tx:
-            await tx.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-            async with tx.begin():
-                yield tx
+        async with self.db.snapshot() as tx:
+            yield tx
 
     @contextlib.asynccontextmanager
     async def unit_of_work(self, causation: Envelope | None = None) -> AsyncIterator[UnitOfWork]:
         """One transaction for an API command: its events land with its state, or not at all."""
-        async with sql.transaction(self.engine) as tx:
+        async with self.db.transaction() as tx:
             uow = await self._make_uow(tx, causation)
             yield uow
             await uow.flush()
         self._after_commit(uow.timers.soonest, bool(uow.appended))
 
-    async def _make_uow(self, tx: BridgeTx, causation: Envelope | None) -> UnitOfWork:
+    async def _make_uow(self, tx: Tx, causation: Envelope | None) -> UnitOfWork:
         """For API commands and the timer runner, whose commits are reported to
         ``_after_commit`` (as the consumer runner's are): the relay here needs no NOTIFY."""
         quiet = self._relay_in_process()
@@ -251,7 +246,7 @@ class ServiceKit(Generic[S]):
             self._spawn(self.relay.run(), "outbox")
         if self.projections:
             self.projection_runner = ProjectionRunner(
-                self.engine,
+                self.db,
                 self.projections,
                 self._projection_source or self.store.read_all,
                 self._projection_head or self.store.head_position,
@@ -262,7 +257,7 @@ class ServiceKit(Generic[S]):
             self._start_consumers()
         if self.timer_handlers:
             self.timer_runner = TimerRunner(
-                self.engine,
+                self.db,
                 self.timer_handlers,
                 self.clock,
                 self._make_uow,
@@ -294,7 +289,7 @@ class ServiceKit(Generic[S]):
     ) -> ConsumerRunner:
         s = self.settings
         runner = ConsumerRunner(
-            engine=self.engine,
+            db=self.db,
             store=self.store,
             clock=self.clock,
             bootstrap_servers=s.kafka_bootstrap_servers,
@@ -337,7 +332,7 @@ class ServiceKit(Generic[S]):
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run ``coro`` in the background for the service (an import, a rebuild): tracked
-        by the kit, cancelled and awaited when it stops, so nothing outlives the engine it
+        by the kit, cancelled and awaited when it stops, so nothing outlives the pool it
         writes through. An exception is logged and counted
         (``leadflow_background_task_failures_total``), never lost with the task; the
         returned task is the caller's to watch or cancel."""
@@ -406,23 +401,24 @@ class ServiceKit(Generic[S]):
                 await hook(self)
             except Exception:
                 log.exception("%s: an on_shutdown hook failed", self.service)
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
 
     # -- health -------------------------------------------------------------------------
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
         try:
-            async with sql.connect(self.engine) as tx:
+            async with self.db.connect() as tx:
                 await tx.fetchval("SELECT 1")
             checks["postgres"] = "ok"
         except Exception as exc:
             checks["postgres"] = f"down: {type(exc).__name__}"
         if self.migrations_dir is not None and checks["postgres"] == "ok":
             try:
-                current = await current_revision(self.engine, self.schema)
+                async with self.db.connect() as tx:
+                    current = await _current_revision(tx, self.schema)
                 head = head_revision(self.migrations_dir)
                 checks["migrations"] = "ok" if current == head else f"at {current}, head {head}"
             except Exception as exc:
@@ -447,3 +443,11 @@ class ServiceKit(Generic[S]):
         finally:
             with contextlib.suppress(Exception):
                 await admin.close()
+
+
+async def _current_revision(tx: Tx, schema: str) -> str | None:
+    """The schema's Alembic revision (None before its first migration)."""
+    if await tx.fetchval("SELECT to_regclass(:t)::text", t=f'"{schema}".alembic_version') is None:
+        return None
+    value = await tx.fetchval(f'SELECT version_num FROM "{schema}".alembic_version')
+    return str(value) if value is not None else None

@@ -24,25 +24,23 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from leadflow.events import metrics
-from leadflow.events.sql import BridgeTx, Tx, connect, transaction
+from leadflow.events.sql import Database, Tx
 from leadflow.events.store import StoredEvent
 from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.projection")
 
-EventSource = Callable[[BridgeTx, int, int], Awaitable[Sequence[StoredEvent]]]
-HeadPosition = Callable[[BridgeTx], Awaitable[int]]
+EventSource = Callable[[Tx, int, int], Awaitable[Sequence[StoredEvent]]]
+HeadPosition = Callable[[Tx], Awaitable[int]]
 
 
 class Projection(Protocol):
     name: str
 
-    async def apply(self, conn: BridgeTx, events: Sequence[StoredEvent]) -> None: ...
+    async def apply(self, conn: Tx, events: Sequence[StoredEvent]) -> None: ...
 
-    async def clear(self, conn: BridgeTx) -> None: ...
+    async def clear(self, conn: Tx) -> None: ...
 
 
 class ProjectionGroup(Protocol):
@@ -51,10 +49,10 @@ class ProjectionGroup(Protocol):
     name: str
 
     async def apply(
-        self, conn: BridgeTx, members: Sequence[Projection], events: Sequence[StoredEvent]
+        self, conn: Tx, members: Sequence[Projection], events: Sequence[StoredEvent]
     ) -> None: ...
 
-    async def clear(self, conn: BridgeTx) -> None: ...
+    async def clear(self, conn: Tx) -> None: ...
 
 
 def group_of(projection: Projection) -> ProjectionGroup | None:
@@ -111,7 +109,7 @@ async def _lock_checkpoints(tx: Tx, names: Sequence[str]) -> dict[str, int]:
 class ProjectionRunner:
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         projections: Sequence[Projection],
         source: EventSource,
         head: HeadPosition,
@@ -121,7 +119,7 @@ class ProjectionRunner:
         rebuild_batch: int = 20000,
         poll_seconds: float = 0.2,
     ) -> None:
-        self.engine = engine
+        self.db = db
         self.projections = {p.name: p for p in projections}
         self.source = source
         self.head = head
@@ -186,7 +184,7 @@ class ProjectionRunner:
         if name in self._members:
             return await self.step_many(self._members[name], limit)
         projection = self.projections[name]
-        async with transaction(self.engine) as conn:
+        async with self.db.transaction() as conn:
             positions = await _lock_checkpoints(conn, [name])
             events = await self.source(conn, positions[name], limit)
             if not events:
@@ -208,7 +206,7 @@ class ProjectionRunner:
         for n in names:
             wanted.update(self._members.get(n, ()))
         ordered = sorted(wanted)  # one lock order for every caller: no deadlocks
-        async with transaction(self.engine) as conn:
+        async with self.db.transaction() as conn:
             positions = await _lock_checkpoints(conn, ordered)
             groups: dict[int, tuple[ProjectionGroup, list[str]]] = {}
             singles: list[str] = []
@@ -249,7 +247,7 @@ class ProjectionRunner:
         return len(events)
 
     async def _reset(
-        self, conn: BridgeTx, names: Sequence[str], group: ProjectionGroup | None = None
+        self, conn: Tx, names: Sequence[str], group: ProjectionGroup | None = None
     ) -> None:
         """Clear ``names`` (and their group's shared state) and move them back to 0."""
         await conn.execute(
@@ -275,7 +273,7 @@ class ProjectionRunner:
         progress = {n: RebuildProgress(n, "running", started_at=started) for n in ordered}
         self.progress.update(progress)
         try:
-            async with transaction(self.engine) as conn:
+            async with self.db.transaction() as conn:
                 await conn.execute(_INSERT_CHECKPOINTS, ns=ordered)
                 await conn.fetch(_LOCK_CHECKPOINTS, ns=ordered)
                 cleared: set[int] = set()
@@ -313,7 +311,7 @@ class ProjectionRunner:
         return total
 
     async def checkpoint(self, name: str) -> int:
-        async with connect(self.engine) as conn:
+        async with self.db.connect() as conn:
             value = await conn.fetchval(
                 "SELECT position FROM projection_checkpoints WHERE name = :n", n=name
             )
@@ -327,7 +325,7 @@ class ProjectionRunner:
             return (await self.rebuild_many([name]))[name]
         progress = self.progress[name] = RebuildProgress(name, "running", started_at=time.time())
         try:
-            async with transaction(self.engine) as conn:
+            async with self.db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO projection_checkpoints (name) VALUES (:n) "
                     "ON CONFLICT (name) DO UPDATE SET position = 0, updated_at = now()",

@@ -34,7 +34,7 @@
 | `LEADFLOW_LOG_JSON` | `true` | JSON logs (false: human-readable) |
 | `LEADFLOW_SHUTDOWN_GRACE_SECONDS` | `20` | time to finish in-flight work on SIGTERM |
 | `LEADFLOW_HTTP_KEEP_ALIVE_SECONDS` | `75` | idle keep-alive connections are closed after this (above any load balancer's idle timeout) |
-| `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process |
+| `LEADFLOW_DB_POOL_SIZE` | `10` | database connections per process (up to twice as many under load) |
 | `LEADFLOW_DB_RANDOM_PAGE_COST` | `1.1` | the planner's `random_page_cost` in the service's sessions (empty: the server's): the hot statements fetch a few rows by key through array parameters, and at the server default of 4 their cached generic plans scan whole small-to-middling tables instead of probing the index |
 | `LEADFLOW_TIMER_POLL_SECONDS` | `0.5` | how often due timers are looked for |
 | `LEADFLOW_OUTBOX_POLL_SECONDS` | `1.0` | outbox polling fallback when nothing wakes the relay (its own process after a commit, or a NOTIFY from another) |

@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from leadflow.events.envelope import Envelope
-from leadflow.events.sql import AnyConnection, as_tx
+from leadflow.events.sql import Tx
 
 SEALED = "_sealed"
 LEAD_KEYS_DDL = """
@@ -110,9 +110,7 @@ def strip(
     }
 
 
-async def ensure_keys(
-    conn: AnyConnection, lead_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, bytes | None]:
+async def ensure_keys(tx: Tx, lead_ids: list[uuid.UUID]) -> dict[uuid.UUID, bytes | None]:
     """Keys of these leads, creating missing ones (one round trip for the whole batch).
 
     An erased lead keeps a tombstone row with no key, so nothing new can be sealed for it.
@@ -120,7 +118,7 @@ async def ensure_keys(
     if not lead_ids:
         return {}
     ids = list(dict.fromkeys(lead_ids))
-    rows = await as_tx(conn).fetch(
+    rows = await tx.fetch(
         """
             WITH wanted AS (
                 SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:keys AS bytea[]))
@@ -144,10 +142,10 @@ async def ensure_keys(
     return keys
 
 
-async def shred(conn: AnyConnection, lead_ids: list[uuid.UUID], now: datetime) -> None:
+async def shred(tx: Tx, lead_ids: list[uuid.UUID], now: datetime) -> None:
     """Forget these leads' keys for good: a tombstone row with no key, so nothing personal
     is sealed (or readable) for them again."""
-    await as_tx(conn).execute(
+    await tx.execute(
         "INSERT INTO lead_keys (lead_id, key, erased_at) "
         "SELECT id, NULL, CAST(:now AS timestamptz) FROM unnest(CAST(:ids AS uuid[])) AS id "
         "ON CONFLICT (lead_id) DO UPDATE SET key = NULL, erased_at = :now",
@@ -163,9 +161,7 @@ def _has_personal(data: Mapping[str, Any], fields: frozenset[str]) -> bool:
 class LeadKeyCodec:
     """The kernel's ``PayloadCodec`` for a service's event log: personal fields sealed."""
 
-    async def encode(
-        self, tx: AnyConnection, envelope: Envelope, data: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def encode(self, tx: Tx, envelope: Envelope, data: dict[str, Any]) -> dict[str, Any]:
         fields = frozenset(envelope.payload.personal_fields)
         if not fields or not _has_personal(data, fields):
             return data  # nothing to seal: no key needed (most of routing's events)
@@ -180,10 +176,10 @@ class LeadKeyCodec:
         return seal(key, envelope.event_id, data, fields, placeholders)
 
     async def decode(
-        self, tx: AnyConnection, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
+        self, tx: Tx, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
     ) -> dict[str, Any]:
         if SEALED not in data:
             return data
         # Always asked of the database: a key cached here could outlive an erasure.
-        key = await as_tx(tx).fetchval("SELECT key FROM lead_keys WHERE lead_id = :id", id=lead_id)
+        key = await tx.fetchval("SELECT key FROM lead_keys WHERE lead_id = :id", id=lead_id)
         return unseal(bytes(key) if key is not None else None, data)

@@ -1,28 +1,33 @@
-"""The kernel's one way to talk to Postgres: ``Tx``, a connection in a transaction (or in
-autocommit, from ``kit.connect()``) with named parameters, asyncpg's speed and the kernel's
-error types (``leadflow.events.errors``) instead of a driver's.
+"""The kernel's one way to talk to Postgres: ``Database`` (the service's asyncpg pool,
+pinned to its schema) and ``Tx``, one of its connections in a transaction (or in autocommit,
+from ``kit.connect()``) with named parameters and the kernel's error types
+(``leadflow.events.errors``) instead of a driver's.
 
 Statements are written with ``:name`` parameters, as for ``sqlalchemy.text`` (so a
-statement moves over unchanged) and compiled once per text to asyncpg's ``$n`` form.
-
-Stage 1 of issue #25 item 3: a ``Tx`` rides on the service's SQLAlchemy ``AsyncConnection``
-through its asyncpg driver connection (``db.driver_connection``), so services convert one
-module at a time; stage 2 swaps the engine for an asyncpg pool.
+statement moved over unchanged) and compiled once per text to asyncpg's ``$n`` form.
+SQLAlchemy is left to Alembic (``db.upgrade`` and the services' migrations).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from typing import Any, TypeVar
 
 import asyncpg
-from sqlalchemy import Connection, CursorResult, Executable
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.util.typing import TupleAny, Unpack
+import orjson
 
-from leadflow.events.db import Row, driver_connection
+from leadflow.events.db import Row
 from leadflow.events.errors import (
     CheckViolation,
     DatabaseError,
@@ -35,16 +40,7 @@ from leadflow.events.errors import (
 
 T = TypeVar("T")
 
-__all__ = [
-    "AnyConnection",
-    "BridgeTx",
-    "Compiled",
-    "Row",
-    "Tx",
-    "as_tx",
-    "compile_named",
-    "translate_error",
-]
+__all__ = ["Compiled", "Database", "Row", "Tx", "compile_named", "translate_error"]
 
 
 # -- named parameters ----------------------------------------------------------------------
@@ -256,94 +252,71 @@ class Tx:
     Errors are the kernel's (``DatabaseError`` and its kinds), the driver's as ``__cause__``.
     """
 
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._sa_conn = conn
-        self._raw: tuple[Any, Any] | None = None
+    __slots__ = ("__weakref__", "_conn", "lost")
 
-    async def _driver(self) -> Any:
-        """The asyncpg connection, inside the SQLAlchemy connection's transaction if it has
-        one (begun here if SQLAlchemy has not sent BEGIN yet; see ``db.driver_connection``)."""
-        raw = self._raw
-        if raw is None:
-            fairy = await self._sa_conn.get_raw_connection()
-            raw = self._raw = (fairy.dbapi_connection, fairy.driver_connection)
-        adapted: Any = raw[0]
-        driver = raw[1]
-        if (
-            adapted._transaction is None
-            and adapted.isolation_level != "autocommit"
-            and self._sa_conn.in_transaction()
-        ):
-            await self._guard(driver, driver_connection(self._sa_conn))
-        return driver
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+        # The connection was lost under a statement: the pool must not hand it out again.
+        self.lost = False
 
-    async def _guard(self, driver: Any, statement: Awaitable[T]) -> T:
+    async def _guard(self, statement: Awaitable[T]) -> T:
         """Await ``statement`` with driver errors translated to the kernel's. A lost
-        connection is invalidated in the pool (a dead connection must not go back and fail
-        every transaction that checks it out again)."""
+        connection is closed, so the pool replaces it instead of handing a dead one to the
+        next transaction."""
         try:
             return await statement
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
             error = translate_error(exc)
             if error is None:  # pragma: no cover - every caught type translates
                 raise
-            lost = isinstance(error, DatabaseUnavailable) or driver.is_closed()
-            if lost and not isinstance(error, DatabaseUnavailable):
+            if not isinstance(error, DatabaseUnavailable) and self._conn.is_closed():
                 error = DatabaseUnavailable(f"connection lost: {exc!r}", sqlstate=error.sqlstate)
-            if lost:
-                with contextlib.suppress(Exception):
-                    await self._sa_conn.invalidate(exc)
+            if isinstance(error, DatabaseUnavailable):
+                self.lost = True
+                with contextlib.suppress(Exception):  # already closed (and released) is fine
+                    self._conn.terminate()
             raise error from exc
 
     async def fetch(self, sql: str, /, **params: Any) -> list[Row]:
         compiled = compile_named(sql)
-        driver = await self._driver()
         return await self._guard(
-            driver, driver.fetch(compiled.sql, *compiled.args(params), record_class=Row)
+            self._conn.fetch(compiled.sql, *compiled.args(params), record_class=Row)
         )
 
     async def fetchrow(self, sql: str, /, **params: Any) -> Row | None:
         compiled = compile_named(sql)
-        driver = await self._driver()
         return await self._guard(
-            driver, driver.fetchrow(compiled.sql, *compiled.args(params), record_class=Row)
+            self._conn.fetchrow(compiled.sql, *compiled.args(params), record_class=Row)
         )
 
     async def fetchval(self, sql: str, /, **params: Any) -> Any:
         compiled = compile_named(sql)
-        driver = await self._driver()
-        return await self._guard(driver, driver.fetchval(compiled.sql, *compiled.args(params)))
+        return await self._guard(self._conn.fetchval(compiled.sql, *compiled.args(params)))
 
     async def execute(self, sql: str, /, **params: Any) -> int:
         """Run a statement; the number of rows it affected (0 for one that affects none)."""
         compiled = compile_named(sql)
-        driver = await self._driver()
         args = compiled.args(params)
         if args:
-            status = await self._guard(driver, driver.execute(compiled.sql, *args))
+            status = await self._guard(self._conn.execute(compiled.sql, *args))
         else:
             # No parameters: the simple protocol, which also takes several statements.
-            status = await self._guard(driver, driver.execute(compiled.sql))
+            status = await self._guard(self._conn.execute(compiled.sql))
         return _rowcount(str(status))
 
     async def executemany(self, sql: str, rows: Iterable[Mapping[str, Any]]) -> None:
         """One statement for each of ``rows`` (pipelined; prefer one set-based statement
         over arrays where the statement allows it)."""
         compiled = compile_named(sql)
-        driver = await self._driver()
-        await self._guard(
-            driver, driver.executemany(compiled.sql, [compiled.args(row) for row in rows])
-        )
+        await self._guard(self._conn.executemany(compiled.sql, [compiled.args(r) for r in rows]))
 
     async def copy_records(
         self, table: str, *, columns: Sequence[str], records: Iterable[Sequence[Any]]
     ) -> int:
         """COPY ``records`` into ``table`` (in the service's schema): the fastest bulk insert.
         The number of rows copied."""
-        driver = await self._driver()
         status = await self._guard(
-            driver,
-            driver.copy_records_to_table(table, columns=list(columns), records=records),
+            self._conn.copy_records_to_table(table, columns=list(columns), records=records)
         )
         return _rowcount(str(status))
 
@@ -351,79 +324,191 @@ class Tx:
     async def savepoint(self) -> AsyncIterator[None]:
         """A savepoint: what fails inside it is rolled back to here and re-raised, the
         transaction goes on (e.g. an insert that may hit a unique key)."""
-        driver = await self._driver()
-        savepoint = driver.transaction()
-        await self._guard(driver, savepoint.start())
+        savepoint = self._conn.transaction()
+        await self._guard(savepoint.start())
         try:
             yield
         except BaseException:
-            await self._guard(driver, savepoint.rollback())
+            if not self.lost:
+                await self._guard(savepoint.rollback())
             raise
         else:
-            await self._guard(driver, savepoint.commit())
+            await self._guard(savepoint.commit())
 
 
-class BridgeTx(Tx, AsyncConnection):
-    """Stage 1 only (gone with stage 2): every connection the kernel hands out (``uow.conn``
-    and ``uow.tx``, ``kit.connect()``, ``kit.transaction()``, ``kit.snapshot()``) is a
-    ``Tx`` that is also the SQLAlchemy ``AsyncConnection`` it rides on, so a module that
-    still passes it to ``conn.execute(text(...), {...})`` (or to a function taking an
-    ``AsyncConnection``) keeps working while services convert. ``execute`` of a ``str`` is
-    ``Tx.execute``; of anything else, SQLAlchemy's."""
+# -- the pool ------------------------------------------------------------------------------
 
-    def __init__(self, engine: AsyncEngine, sync_connection: Connection | None = None) -> None:
-        AsyncConnection.__init__(self, engine, sync_connection)
-        Tx.__init__(self, self)
 
-    @overload
-    async def execute(self, sql: str, /, **params: Any) -> int: ...
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    """JSON and JSONB parameters are JSON text (as ``db.json_text`` writes them), results
+    are decoded with orjson (every stored event and projection state is read through it;
+    the standard library's parser costs several times as much). Binary format, as COPY
+    needs it (a JSONB value is its version byte, 1, then the text)."""
+    await conn.set_type_codec(
+        "json", schema="pg_catalog", encoder=_json_bytes, decoder=orjson.loads, format="binary"
+    )
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_jsonb_bytes, decoder=_jsonb_value, format="binary"
+    )
 
-    @overload
-    async def execute(
+
+def _json_bytes(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    raise InvalidData(f"a JSON parameter must be JSON text (db.json_text), not {type(value)}")
+
+
+def _jsonb_bytes(value: Any) -> bytes:
+    return b"\x01" + _json_bytes(value)
+
+
+def _jsonb_value(data: bytes) -> Any:
+    return orjson.loads(data[1:])
+
+
+async def _reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs before it goes back to the pool: nothing unless a
+    transaction was left open (the kit never does). asyncpg's default reset costs a round
+    trip per checkout (UNLISTEN, RESET ALL, ...) for state the kit never leaves behind."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+class Database:
+    """The service's pool of asyncpg connections, each with ``search_path`` set to the
+    service schema (service SQL uses unqualified names; tests isolate by schema).
+
+    No pre-ping (it costs a round trip on every checkout): a connection that died with its
+    server fails its first statement with ``DatabaseUnavailable`` and is closed, the pool
+    replaces it, and the caller treats the error as transient (consumers retry the batch,
+    APIs answer 503 + Retry-After).
+
+    ``random_page_cost`` (the sessions' planner setting; None keeps the server's): the hot
+    statements join a batch's keys, passed as arrays, to their tables. A cached generic plan
+    cannot see the array's length and guesses 10-100 rows; at the server default of 4 it
+    then prefers a sequential scan of any table up to a few hundred pages over that many
+    index probes, and pays the whole scan on every batch while the table grows into that
+    size. Index probes into cached pages cost little more than sequential reads."""
+
+    def __init__(
         self,
-        statement: Executable,
-        parameters: Any = None,
-        /,
+        database_url: str,
+        schema: str,
         *,
-        execution_options: Any = None,
-    ) -> CursorResult[Unpack[TupleAny]]: ...
+        pool_size: int = 10,
+        random_page_cost: float | None = None,
+    ) -> None:
+        from leadflow.events.db import plain_url
 
-    async def execute(self, statement: Any, /, *args: Any, **params: Any) -> Any:
-        if isinstance(statement, str):
-            return await Tx.execute(self, statement, **params)
-        return await AsyncConnection.execute(self, statement, *args, **params)
+        self.url = plain_url(database_url)
+        self.schema = schema
+        self.pool_size = pool_size
+        self.server_settings = {"search_path": f'"{schema}"'}
+        if random_page_cost is not None:
+            self.server_settings["random_page_cost"] = str(random_page_cost)
+        self._pool: asyncpg.Pool | None = None
+        self._starting: asyncio.Lock | None = None
+        self._loggers: list[Callable[[Any], None]] = []
+        self._logged: dict[Callable[[Any], None], set[asyncpg.Connection]] = {}
 
+    async def _get_pool(self) -> asyncpg.Pool:
+        if self._pool is not None:
+            return self._pool
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._pool is None:
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        self.url,
+                        min_size=0,
+                        max_size=2 * self.pool_size,
+                        server_settings=self.server_settings,
+                        init=_json_codecs,
+                        reset=_reset,
+                    )
+                except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+                    raise _unavailable(exc) from exc
+        return self._pool
 
-# Stage 1: what the kernel's functions take where a service may still hold a SQLAlchemy
-# connection of its own (stage 2 makes it ``Tx``).
-AnyConnection = Tx | AsyncConnection
-
-
-def as_tx(conn: Tx | AsyncConnection) -> BridgeTx:
-    """Stage 1: ``conn`` as a ``BridgeTx`` (itself if it is one; otherwise a second face of
-    the same SQLAlchemy connection, in the same transaction)."""
-    if isinstance(conn, BridgeTx):
+    async def _acquire(self) -> asyncpg.Connection:
+        pool = await self._get_pool()
+        try:
+            conn = await pool.acquire()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+        for logger in self._loggers:
+            seen = self._logged[logger]
+            if conn not in seen:
+                conn.add_query_logger(logger)
+                seen.add(conn)
         return conn
-    if isinstance(conn, AsyncConnection):
-        return BridgeTx(conn.engine, conn.sync_connection)
-    sa_conn = conn._sa_conn
-    if isinstance(sa_conn, BridgeTx):
-        return sa_conn
-    return BridgeTx(sa_conn.engine, sa_conn.sync_connection)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        assert self._pool is not None
+        with contextlib.suppress(Exception):  # a lost connection: the pool replaces it
+            await self._pool.release(conn)
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[Tx]:
+        """A ``Tx`` in autocommit: each statement is its own transaction (single reads)."""
+        conn = await self._acquire()
+        try:
+            yield Tx(conn)
+        finally:
+            await self._release(conn)
+
+    @contextlib.asynccontextmanager
+    async def transaction(
+        self, *, isolation: str | None = None, readonly: bool = False
+    ) -> AsyncIterator[Tx]:
+        """A ``Tx`` in a transaction: committed when the block ends, rolled back if it
+        raises (``isolation``: asyncpg's name, e.g. ``repeatable_read``)."""
+        conn = await self._acquire()
+        tx = Tx(conn)
+        try:
+            transaction = conn.transaction(isolation=isolation, readonly=readonly)
+            await tx._guard(transaction.start())
+            try:
+                yield tx
+            except BaseException:
+                if not tx.lost:
+                    with contextlib.suppress(Exception):  # lost meanwhile: nothing to undo
+                        await transaction.rollback()
+                raise
+            await tx._guard(transaction.commit())
+        finally:
+            await self._release(conn)
+
+    def snapshot(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        """A READ ONLY REPEATABLE READ transaction: every statement sees the same moment."""
+        return self.transaction(isolation="repeatable_read", readonly=True)
+
+    @contextlib.contextmanager
+    def logging_queries(self, logger: Callable[[Any], None]) -> Iterator[None]:
+        """Call ``logger`` with every statement sent while the block runs (asyncpg's query
+        records: ``.query``), BEGIN and COMMIT included: for tests that count round trips."""
+        self._loggers.append(logger)
+        self._logged[logger] = set()
+        try:
+            yield
+        finally:
+            self._loggers.remove(logger)
+            for conn in self._logged.pop(logger):
+                with contextlib.suppress(Exception):
+                    conn.remove_query_logger(logger)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            try:
+                await asyncio.wait_for(pool.close(), timeout=10)
+            except (TimeoutError, Exception):
+                pool.terminate()
 
 
-@contextlib.asynccontextmanager
-async def connect(engine: AsyncEngine) -> AsyncIterator[BridgeTx]:
-    """A ``Tx`` from ``engine``'s pool in autocommit (stage 1: the kit's engine)."""
-    tx = BridgeTx(engine)
-    async with tx:
-        yield tx
-
-
-@contextlib.asynccontextmanager
-async def transaction(engine: AsyncEngine) -> AsyncIterator[BridgeTx]:
-    """A ``Tx`` from ``engine``'s pool in a transaction: committed when the block ends,
-    rolled back if it raises."""
-    tx = BridgeTx(engine)
-    async with tx, tx.begin():
-        yield tx
+def _unavailable(exc: BaseException) -> DatabaseError:
+    error = translate_error(exc) or DatabaseUnavailable(repr(exc))
+    if isinstance(error, DatabaseUnavailable | InvalidData):
+        return error
+    return DatabaseUnavailable(f"cannot connect: {exc!r}", sqlstate=error.sqlstate)

@@ -18,7 +18,7 @@ import orjson
 
 from leadflow.events.envelope import Envelope, json_default, topic_for, utcnow
 from leadflow.events.errors import ConcurrencyError, UniqueViolation
-from leadflow.events.sql import AnyConnection, BridgeTx, as_tx
+from leadflow.events.sql import Tx
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,10 @@ class PayloadCodec(Protocol):
     """Transforms payload JSON on its way into and out of ``event_log`` (intake encrypts
     personal fields with a per-lead key here, so erasing the key shreds them)."""
 
-    async def encode(
-        self, tx: BridgeTx, envelope: Envelope, data: dict[str, Any]
-    ) -> dict[str, Any]: ...
+    async def encode(self, tx: Tx, envelope: Envelope, data: dict[str, Any]) -> dict[str, Any]: ...
 
     async def decode(
-        self, tx: BridgeTx, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
+        self, tx: Tx, lead_id: uuid.UUID, event_type: str, data: dict[str, Any]
     ) -> dict[str, Any]: ...
 
 
@@ -116,24 +114,24 @@ class EventStore:
         # held to commit) so positions become visible in order and none is ever skipped.
         self.serialize_appends = serialize_appends
 
-    async def stream_version(self, conn: AnyConnection, lead_id: uuid.UUID) -> int:
-        version = await as_tx(conn).fetchval(
+    async def stream_version(self, tx: Tx, lead_id: uuid.UUID) -> int:
+        version = await tx.fetchval(
             "SELECT max(stream_version) FROM event_log WHERE lead_id = :lead_id", lead_id=lead_id
         )
         return int(version or 0)
 
     async def stream_versions(
-        self, conn: AnyConnection, lead_ids: Sequence[uuid.UUID], *, lock: bool = False
+        self, tx: Tx, lead_ids: Sequence[uuid.UUID], *, lock: bool = False
     ) -> dict[uuid.UUID, int]:
         """Current version per lead (absent: no events yet). With ``lock`` the appenders'
         advisory lock is taken by the same statement (one round trip, not two)."""
         statement = _LOCKED_STREAM_VERSIONS if lock else _STREAM_VERSIONS
-        rows = await as_tx(conn).fetch(statement, ids=list(lead_ids))
+        rows = await tx.fetch(statement, ids=list(lead_ids))
         return {row[0]: int(row[1]) for row in rows if row[0] is not None}
 
     async def append(
         self,
-        conn: AnyConnection,
+        tx: Tx,
         events: Sequence[Envelope],
         *,
         expected_versions: Mapping[uuid.UUID, int] | None = None,
@@ -161,7 +159,6 @@ class EventStore:
         """
         if not events:
             return []
-        tx = as_tx(conn)
         by_lead: dict[uuid.UUID, list[Envelope]] = defaultdict(list)
         for event in events:
             by_lead[event.lead_id].append(event)
@@ -186,7 +183,7 @@ class EventStore:
             known_versions.update((lead, next_version[lead]) for lead in by_lead)
         return stored
 
-    async def _write(self, tx: BridgeTx, stored: list[Envelope], *, notify: bool = True) -> None:
+    async def _write(self, tx: Tx, stored: list[Envelope], *, notify: bool = True) -> None:
         """Event log, outbox and the relay's wake-up in ONE statement (one round trip)."""
         payloads: list[str] = []
         values: list[bytes] = []  # the records' (before the codec: Kafka has them in clear)
@@ -227,24 +224,20 @@ class EventStore:
                 raise ConcurrencyError(stored[0].lead_id, None) from exc
             raise
 
-    async def read_stream(self, conn: AnyConnection, lead_id: uuid.UUID) -> list[Envelope]:
-        tx = as_tx(conn)
+    async def read_stream(self, tx: Tx, lead_id: uuid.UUID) -> list[Envelope]:
         rows = await tx.fetch(_READ_STREAM, lead_id=lead_id)
         return [stored.envelope for stored in await self._decode(tx, rows)]
 
     async def read_all(
-        self, conn: AnyConnection, after_position: int = 0, limit: int = 1000
+        self, tx: Tx, after_position: int = 0, limit: int = 1000
     ) -> list[StoredEvent]:
-        tx = as_tx(conn)
         rows = await tx.fetch(_READ_ALL, after=after_position, limit=limit)
         return await self._decode(tx, rows)
 
-    async def head_position(self, conn: AnyConnection) -> int:
-        return int(
-            await as_tx(conn).fetchval("SELECT coalesce(max(global_position), 0) FROM event_log")
-        )
+    async def head_position(self, tx: Tx) -> int:
+        return int(await tx.fetchval("SELECT coalesce(max(global_position), 0) FROM event_log"))
 
-    async def _decode(self, tx: BridgeTx, rows: Sequence[Any]) -> list[StoredEvent]:
+    async def _decode(self, tx: Tx, rows: Sequence[Any]) -> list[StoredEvent]:
         """Rows of ``_SELECT_COLUMNS`` as events."""
         if self.codec is None:
             return [stored_event(row, row[_PAYLOAD]) for row in rows]

@@ -11,12 +11,10 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from leadflow.events import metrics
 from leadflow.events.clock import Clock
 from leadflow.events.faults import is_transient
-from leadflow.events.sql import BridgeTx, Tx, transaction
+from leadflow.events.sql import Database, Tx
 from leadflow.events.timers import Timer
 from leadflow.events.uow import TimerHandler, UnitOfWork
 from leadflow.events.waiting import wait_event
@@ -24,7 +22,7 @@ from leadflow.events.waiting import wait_event
 log = logging.getLogger("leadflow.timers")
 
 
-UowFactory = Callable[[BridgeTx], UnitOfWork]
+UowFactory = Callable[[Tx], UnitOfWork]
 
 
 class TimerRunner:
@@ -32,10 +30,10 @@ class TimerRunner:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         handlers: Mapping[str, TimerHandler],
         clock: Clock,
-        make_uow: Callable[[BridgeTx, Any], Awaitable[UnitOfWork]],
+        make_uow: Callable[[Tx, Any], Awaitable[UnitOfWork]],
         *,
         service: str,
         poll_seconds: float = 0.5,
@@ -44,7 +42,7 @@ class TimerRunner:
     ) -> None:
         """``on_applied(None, events appended?)`` runs after each sweep that fired timers
         commits, as after a consumer batch (``ConsumerRunner``)."""
-        self.engine = engine
+        self.db = db
         self.handlers = dict(handlers)
         self.clock = clock
         self.make_uow = make_uow
@@ -114,7 +112,7 @@ class TimerRunner:
         )
 
     async def _sweep_together(self) -> int:
-        async with transaction(self.engine) as tx:
+        async with self.db.transaction() as tx:
             rows = await self._claim(tx)
             if not rows:
                 return 0
@@ -138,7 +136,7 @@ class TimerRunner:
     async def _sweep_one_by_one(self) -> int:
         now = self.clock.now()
         fired: list[UnitOfWork] = []
-        async with transaction(self.engine) as tx:
+        async with self.db.transaction() as tx:
             rows = await self._claim(tx)
             for row in rows:
                 timer = _timer(row)

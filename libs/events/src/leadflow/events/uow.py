@@ -12,7 +12,7 @@ from typing import Any, TypeVar, cast
 
 from leadflow.events.clock import Clock
 from leadflow.events.envelope import Envelope, EventPayload, is_historical
-from leadflow.events.sql import AnyConnection, BridgeTx, Tx, as_tx
+from leadflow.events.sql import Tx
 from leadflow.events.store import EventStore
 from leadflow.events.timers import Timer, Timers
 
@@ -30,27 +30,22 @@ class UnitOfWork:
 
     def __init__(
         self,
-        conn: AnyConnection,
+        tx: Tx,
         store: EventStore,
         clock: Clock,
         causation: Envelope | None = None,
         *,
         notify_relay: bool = True,
     ) -> None:
-        # (None: a unit of work without a database, in pure tests of its bookkeeping)
-        bridge = as_tx(conn) if conn is not None else cast(BridgeTx, None)
         # The transaction every statement of this unit of work runs in.
-        self.tx: Tx = bridge
-        # Stage 1 only (issue #25): the same object as SQLAlchemy's connection, until every
-        # service uses ``tx``.
-        self.conn: BridgeTx = bridge
+        self.tx = tx
         self.store = store
         self.clock = clock
         # False when whoever commits this unit of work wakes the outbox relay in-process
         # afterwards (its own process runs the active relay): no NOTIFY, which would wake
         # every listening session of the database.
         self.notify_relay = notify_relay
-        self.timers = Timers(bridge)
+        self.timers = Timers(tx)
         self.causation = causation
         self.appended: list[Envelope] = []
         self._pending: list[Envelope] = []

@@ -16,11 +16,10 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
-from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leadflow.events.envelope import Envelope
 from leadflow.events.errors import DecodeError
+from leadflow.events.sql import Database
 
 T = TypeVar("T")
 
@@ -41,41 +40,29 @@ class WatchedEvent(asyncio.Event):
 
 
 class StatementLog:
-    """Every statement an engine sends while the log is open: those SQLAlchemy executes (its
-    ``before_cursor_execute`` event) and those sent straight to asyncpg, BEGIN and COMMIT
-    included (a query logger on each connection checked out meanwhile). For tests that count
-    a batch's round trips.
+    """Every statement the kit's pool sends while the log is open, BEGIN and COMMIT
+    included (asyncpg's query logger on each connection checked out meanwhile). For tests
+    that count a batch's round trips.
 
-    ``with StatementLog(kit.engine) as log: ...``, then ``log.statements``."""
+    ``with StatementLog(kit.db) as log: ...``, then ``log.statements``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.sync_engine = engine.sync_engine
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.statements: list[str] = []
-        self._logged: list[Any] = []
+        self._block: contextlib.AbstractContextManager[None] | None = None
 
-    def _sqlalchemy(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.statements.append(statement)
-
-    def _driver(self, record: Any) -> None:
+    def _logged(self, record: Any) -> None:
         self.statements.append(record.query)
 
-    def _checkout(self, dbapi_connection: Any, *_: Any) -> None:
-        driver = dbapi_connection.driver_connection
-        if driver not in self._logged:
-            driver.add_query_logger(self._driver)
-            self._logged.append(driver)
-
     def __enter__(self) -> StatementLog:
-        event.listen(self.sync_engine, "before_cursor_execute", self._sqlalchemy)
-        event.listen(self.sync_engine, "checkout", self._checkout)
+        self._block = self.db.logging_queries(self._logged)
+        self._block.__enter__()
         return self
 
-    def __exit__(self, *_: Any) -> None:
-        event.remove(self.sync_engine, "before_cursor_execute", self._sqlalchemy)
-        event.remove(self.sync_engine, "checkout", self._checkout)
-        for driver in self._logged:
-            driver.remove_query_logger(self._driver)
-        self._logged.clear()
+    def __exit__(self, *exc: Any) -> None:
+        assert self._block is not None
+        self._block.__exit__(*exc)
+        self._block = None
 
 
 async def one_loop_turn() -> None:

@@ -12,18 +12,18 @@ from leadflow.analytics.settings import AnalyticsSettings
 
 
 async def rebuild(names: list[str], settings: AnalyticsSettings) -> None:
-    from leadflow.analytics.rebuild import EnginePool, rebuild_group
-    from leadflow.events.db import create_engine
+    from leadflow.analytics.rebuild import rebuild_group
     from leadflow.events.projection import RebuildProgress
+    from leadflow.events.sql import Database
 
-    engine = create_engine(settings.database_url, settings.schema_name)
+    engine = Database(settings.database_url, settings.schema_name)
     members = all_projections()
     progress = {m.name: RebuildProgress(m.name) for m in members}
     try:
         # One pass over the log rebuilds the named projections and the rest of their group.
         task = asyncio.create_task(
             rebuild_group(
-                EnginePool(engine),
+                engine,
                 members,
                 chunk_events=settings.projection_batch,
                 progress=progress,
@@ -40,7 +40,7 @@ async def rebuild(names: list[str], settings: AnalyticsSettings) -> None:
             f"({p.processed / max(took, 1e-9):,.0f} events/s, one pass)"
         )
     finally:
-        await engine.dispose()
+        await engine.close()
 
 
 def main(argv: list[str] | None = None) -> int:

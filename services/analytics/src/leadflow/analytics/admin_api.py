@@ -136,7 +136,7 @@ def runner_of(kit: ServiceKit[AnalyticsState]) -> ProjectionRunner:
         from leadflow.analytics.projections import all_projections
 
         runner = kit.state.rebuild_runner = ProjectionRunner(
-            kit.engine,
+            kit.db,
             all_projections(),
             read_log,
             log_head,

@@ -32,7 +32,7 @@ import gc
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Protocol
 
 from leadflow.analytics.domain import LeadJourney
 from leadflow.analytics.fold_group import (
@@ -45,7 +45,6 @@ from leadflow.analytics.fold_group import (
     read_batch,
 )
 from leadflow.analytics.staging import Records, write_records
-from leadflow.events import sql
 from leadflow.events.projection import RebuildProgress
 from leadflow.events.sql import Tx
 
@@ -66,20 +65,6 @@ class Connections(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Tx]:
         """A connection in a transaction, committed when the block ends."""
         ...
-
-
-class EnginePool:
-    """``Connections`` from an engine of the caller's own (the CLI, the bench, tests), as
-    the kit hands them out (``leadflow.events.sql.connect`` / ``transaction``)."""
-
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-
-    def connect(self) -> AbstractAsyncContextManager[Tx]:
-        return sql.connect(self.engine)
-
-    def transaction(self) -> AbstractAsyncContextManager[Tx]:
-        return sql.transaction(self.engine)
 
 
 class Stored:
