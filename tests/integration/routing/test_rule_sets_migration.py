@@ -50,7 +50,7 @@ async def test_published_rule_sets_survive_the_move_to_the_document_table(
             current = await RULES.current(db)
             first = await RULES.version(db, 1)
             listing = await RULES.versions(db)
-        await kit.engine.dispose()
+        await kit.db.close()
         assert (current.version, current.doc.version, current.published_at) == (2, 2, AT)
         assert current.doc.rules[0].id == "r2"
         assert first is not None and first.doc.rules[0].id == "r1"
