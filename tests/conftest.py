@@ -126,9 +126,10 @@ class Isolation:
         return f"{self.topic_prefix}leadflow.{producer}"
 
     def schema_for(self, service: str | type[Any]) -> str:
-        if self.pool is None:  # --fresh-schemas: the test's own, as before the pool
-            return self.schema
         key = service if isinstance(service, str) else f"{service.__name__}:{service.__module__}"
+        if self.pool is None:  # --fresh-schemas: fresh ones of the test's own, dropped after it
+            readable = "".join(c for c in key.split(":", 1)[0].lower() if c.isalnum())
+            return f"{self.schema}_{readable[:24]}"
         name = self.pool.schema_for(key)
         self.pooled.add(name)
         return name

@@ -120,7 +120,6 @@ async def running(
         for spec in available_services():
             settings = settings_for(
                 settings_class(spec.module),
-                db_schema=f"{isolation.schema}_{spec.schema}",
                 run_consumers=False,
                 auth_issuer=ISSUER,
                 **(

@@ -53,12 +53,8 @@ async def test_sla_compliance_is_the_same_in_sla_monitor_and_analytics(
     settings_for: Callable[..., Any], isolation: Any
 ) -> None:
     clock = ManualClock(at(10))
-    sla_app = create_sla(
-        settings_for(SlaSettings, db_schema=f"{isolation.schema}_sla"), clock=clock
-    )
-    an_app = create_analytics(
-        settings_for(AnalyticsSettings, db_schema=f"{isolation.schema}_an"), clock=clock
-    )
+    sla_app = create_sla(settings_for(SlaSettings), clock=clock)
+    an_app = create_analytics(settings_for(AnalyticsSettings), clock=clock)
     a, b, c, d = (new_id() for _ in range(4))
     routing_topic = isolation.topic("routing")
     sent: list[Envelope] = []

@@ -51,7 +51,6 @@ async def test_the_account_page_shows_customer_status_cycles_and_expansion(
             ConsoleSettings,
             auth_issuer=ISSUER,
             console_analytics_url=f"http://127.0.0.1:{port}",
-            db_schema=f"{isolation.schema}_console",
         )
     )
     try:

@@ -47,7 +47,6 @@ async def test_marketing_ops_preview_then_import_a_semicolon_file_with_rejected_
             auth_issuer=ISSUER,
             intake_ip_rate_per_second=1000.0,
             intake_ip_burst=1000,
-            db_schema=f"{isolation.schema}_intake",
         )
     )
     server = uvicorn.Server(

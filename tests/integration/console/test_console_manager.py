@@ -37,7 +37,6 @@ async def test_a_manager_sees_the_roster_saves_availability_and_dry_runs_rules(
             port=port,
             run_consumers=False,
             auth_issuer=ISSUER,
-            db_schema=f"{isolation.schema}_routing",
         )
     )
     server = uvicorn.Server(

@@ -58,7 +58,6 @@ async def test_an_analyst_sees_the_process_map_with_arrows_and_the_audit(
             ConsoleSettings,
             auth_issuer=ISSUER,
             console_analytics_url=f"http://127.0.0.1:{port}",
-            db_schema=f"{isolation.schema}_console",
         )
     )
     try:

@@ -39,7 +39,6 @@ async def test_a_manager_reassigns_a_lead_from_its_page(
             RoutingSettings,
             port=port,
             auth_issuer=ISSUER,
-            db_schema=f"{isolation.schema}_routing",
         )
     )
     server = uvicorn.Server(

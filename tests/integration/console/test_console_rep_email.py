@@ -32,7 +32,6 @@ async def test_binding_a_user_to_a_rep_fills_the_rosters_empty_email_only(
             RoutingSettings,
             port=port,
             run_consumers=False,
-            db_schema=f"{isolation.schema}_routing",
         )
     )
     server = uvicorn.Server(

@@ -53,7 +53,6 @@ async def test_a_manager_sees_and_edits_business_calendars(
             port=port,
             run_consumers=False,
             auth_issuer=ISSUER,
-            db_schema=f"{isolation.schema}_sla",
         )
     )
     server = uvicorn.Server(uvicorn.Config(sla, host="127.0.0.1", port=port, log_level="warning"))

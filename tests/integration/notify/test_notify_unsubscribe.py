@@ -37,7 +37,6 @@ async def intake_server(settings_for: Callable[..., Any], isolation: Any) -> Asy
     app = create_intake_app(
         settings_for(
             IntakeSettings,
-            db_schema=f"{isolation.schema}_intake",
             port=port,
             intake_bootstrap_api_key=KEY,
         )
@@ -81,7 +80,6 @@ async def test_one_click_unsubscribe_is_recorded_by_intake_and_stops_nurture(
         app = notify_app(
             settings_for,
             smtp_url,
-            db_schema=f"{isolation.schema}_notify",
             intake_url=intake,
             notify_intake_api_key=KEY,
             notify_public_url="http://notify.test",

@@ -49,12 +49,8 @@ async def test_reassign_escalation_makes_routing_reassign_and_the_clock_follows(
     settings_for: Callable[..., Any], isolation: Any, kafka_bootstrap: str
 ) -> None:
     clock = ManualClock(MONDAY_10)
-    routing = create_routing_app(
-        settings_for(RoutingSettings, db_schema=f"{isolation.schema}_routing"), clock=clock
-    )
-    sla = create_sla_app(
-        settings_for(SlaSettings, db_schema=f"{isolation.schema}_sla"), clock=clock
-    )
+    routing = create_routing_app(settings_for(RoutingSettings), clock=clock)
+    sla = create_sla_app(settings_for(SlaSettings), clock=clock)
     lead = new_id()
     async with (
         app_client(routing) as routing_client,
