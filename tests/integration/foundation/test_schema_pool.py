@@ -6,6 +6,7 @@ so tests stay isolated without migrating a fresh schema each."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -93,3 +94,18 @@ async def test_a_schema_migrated_outside_the_pool_is_dropped_and_renamed(databas
         assert pool.schema_for("migrated-by-hand") != schema
     finally:
         await pool.close()
+
+
+async def test_a_kit_started_in_a_test_migrates_through_the_pool(
+    settings_for: Any, isolation: Any
+) -> None:
+    """The kit's migration step goes through the session's pool (``patched_kit``): were the
+    kit to migrate some other way, every test would silently migrate again."""
+    from tests.integration.events.probe import ProbeSettings, make_kit
+
+    settings = settings_for(ProbeSettings, run_consumers=False)
+    assert settings.schema_name == isolation.schema_for(ProbeSettings)
+    kit = make_kit(settings)
+    await kit.start()
+    await kit.stop()
+    assert isolation.pool.is_migrated(settings.schema_name)
