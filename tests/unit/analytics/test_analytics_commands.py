@@ -32,8 +32,8 @@ def march(first: int, last: int) -> EnterCampaignCost:
 
 def test_a_cost_for_days_nobody_entered_is_accepted() -> None:
     entered = [EnteredCost(1, date(2025, 2, 1), date(2025, 2, 28))]
-    decide_enter_cost(march(1, 31), entered)  # no refusal
-    decide_enter_cost(march(1, 31), [])
+    assert decide_enter_cost(march(1, 31), entered) is None  # no refusal
+    assert decide_enter_cost(march(1, 31), []) is None
 
 
 @pytest.mark.parametrize(

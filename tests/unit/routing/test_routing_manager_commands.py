@@ -112,7 +112,7 @@ def test_removing_what_is_still_used_is_refused_naming_every_use() -> None:
 
 
 def test_removing_an_unused_rep_is_allowed() -> None:
-    decide_removal(RemoveFromRoster("rep", "bob"), RULES, ROSTER, [])
+    assert decide_removal(RemoveFromRoster("rep", "bob"), RULES, ROSTER, []) is None
 
 
 def test_a_queue_used_by_a_team_and_as_default_is_refused() -> None:

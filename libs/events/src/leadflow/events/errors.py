@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -117,3 +118,54 @@ class Problem(Exception):
             body["errors"] = self.errors
         body.update(self.extra)
         return body
+
+
+class CommandRefused(Exception):
+    """Why a command (an API action, decided purely) cannot happen, as the API answers it:
+    the status, a title, the detail, the fields to blame, extra members of the problem body
+    and response headers. Pure decisions raise it without knowing HTTP; the route turns it
+    into problem+json with ``problem()``. One type for every service's commands."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str = "",
+        errors: Sequence[Mapping[str, str]] = (),
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = [dict(e) for e in errors]
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def invalid(cls, field: str, message: str, detail: str | None = None) -> CommandRefused:
+        """422 naming ``field`` (the request says something that cannot be)."""
+        return cls(
+            422,
+            "Invalid request",
+            detail or f"invalid fields: {field}",
+            errors=[{"field": field, "message": message}],
+        )
+
+    @classmethod
+    def missing(cls, what: str, ident: str) -> CommandRefused:
+        """404: the command names a ``what`` that does not exist."""
+        return cls(404, "Not found", f"no {what} {ident!r}")
+
+    def problem(self) -> Problem:
+        """The refusal as the problem+json the API answers."""
+        return Problem(
+            self.status,
+            self.title,
+            self.detail,
+            errors=self.errors or None,
+            extra=self.extra or None,
+            headers=self.headers or None,
+        )

@@ -40,13 +40,8 @@ admin_router = APIRouter()
 
 
 def refused(refusal: CommandRefused) -> Problem:
-    return Problem(
-        refusal.status,
-        refusal.title,
-        refusal.detail,
-        errors=refusal.errors or None,
-        extra=refusal.extra or None,
-    )
+    """A command's refusal as the problem+json the API answers."""
+    return refusal.problem()
 
 
 class CampaignCost(BaseModel):

@@ -10,31 +10,11 @@ out and maps a refusal (``CommandRefused``) to problem+json.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
-
-class CommandRefused(Exception):
-    """Why a command cannot happen, as the API answers it: the status, a title, the detail,
-    the fields to blame and any extra members of the problem body."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        errors: Sequence[Mapping[str, str]] = (),
-        extra: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.errors = [dict(e) for e in errors]
-        self.extra = dict(extra or {})
+from leadflow.events.errors import CommandRefused
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,14 +198,8 @@ class UserPatch(BaseModel):
 
 
 def refused(refusal: CommandRefused) -> Problem:
-    return Problem(
-        refusal.status,
-        refusal.title,
-        refusal.detail,
-        errors=refusal.errors or None,
-        extra=refusal.extra or None,
-        headers=refusal.headers or None,
-    )
+    """A command's refusal as the problem+json the API answers."""
+    return refusal.problem()
 
 
 users = APIRouter(tags=["users"], dependencies=[requires(Permission.USERS)])

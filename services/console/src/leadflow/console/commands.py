@@ -18,29 +18,7 @@ from typing import Any
 
 from leadflow.console import domain
 from leadflow.console.domain import User
-
-
-class CommandRefused(Exception):
-    """Why a command cannot happen, as the API answers it: the status, a title, the detail,
-    the fields to blame, extra members of the problem body and response headers."""
-
-    def __init__(
-        self,
-        status: int,
-        title: str,
-        detail: str,
-        *,
-        errors: Sequence[Mapping[str, str]] = (),
-        extra: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.errors = [dict(e) for e in errors]
-        self.extra = dict(extra or {})
-        self.headers = dict(headers or {})
+from leadflow.events.errors import CommandRefused
 
 
 def invalid(errors: Sequence[Mapping[str, str]]) -> CommandRefused:

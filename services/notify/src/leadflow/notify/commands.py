@@ -13,12 +13,12 @@ unit-tested without a database (tests/unit/notify/test_notify_commands.py).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from leadflow.events.errors import Problem
+from leadflow.events.errors import CommandRefused
 from leadflow.events.timers import Timer
 from leadflow.events.uow import UnitOfWork
 from leadflow.notify import domain, store
@@ -27,26 +27,6 @@ from leadflow.notify.handlers import WEBHOOK
 
 # Deliveries are signed with the old secret too for this long after a rotation.
 ROTATION_GRACE = timedelta(hours=24)
-
-
-class CommandRefused(Exception):
-    """Why a command cannot happen, as the API answers it (problem+json)."""
-
-    def __init__(
-        self, status: int, title: str, detail: str, errors: Sequence[Mapping[str, str]] = ()
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.errors = [dict(e) for e in errors]
-
-    @classmethod
-    def missing(cls, what: str, ident: str) -> CommandRefused:
-        return cls(404, "Not found", f"no {what} {ident!r}")
-
-    def problem(self) -> Problem:
-        return Problem(self.status, self.title, self.detail, errors=self.errors)
 
 
 def queue_key(endpoint_id: str, lead_id: uuid.UUID) -> str:

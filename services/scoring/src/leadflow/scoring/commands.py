@@ -9,30 +9,13 @@ tests/unit/scoring/test_scoring_commands.py), carries the decision out and maps 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadflow.events.errors import Problem
+from leadflow.events.errors import CommandRefused
 from leadflow.scoring.domain import ModelInvalid, NurtureTrack, validate_track
 from leadflow.scoring.predictive import beats
-
-
-class CommandRefused(Exception):
-    """Why a command cannot happen, as the API answers it: status, title, detail and the
-    fields to blame."""
-
-    def __init__(
-        self, status: int, title: str, detail: str = "", errors: Sequence[Mapping[str, str]] = ()
-    ) -> None:
-        super().__init__(detail or title)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.errors = [dict(e) for e in errors]
-
-    def problem(self) -> Problem:
-        return Problem(self.status, self.title, self.detail, errors=self.errors)
 
 
 @dataclass(frozen=True, slots=True)

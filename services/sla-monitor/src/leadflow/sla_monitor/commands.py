@@ -13,32 +13,15 @@ decisions take plain values and are unit-tested without a database
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from leadflow.events.calendar import BusinessCalendar
 from leadflow.events.documents import Document
-from leadflow.events.errors import Problem
+from leadflow.events.errors import CommandRefused
 from leadflow.events.uow import UnitOfWork
 from leadflow.sla_monitor import store
 from leadflow.sla_monitor.domain import DEFAULT_CALENDAR_ID, SlaPolicy
-
-
-class CommandRefused(Exception):
-    """Why a command cannot happen, as the API answers it (problem+json)."""
-
-    def __init__(
-        self, status: int, title: str, detail: str, errors: Sequence[Mapping[str, str]] = ()
-    ) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.title = title
-        self.detail = detail
-        self.errors = [dict(e) for e in errors]
-
-    def problem(self) -> Problem:
-        return Problem(self.status, self.title, self.detail, errors=self.errors)
-
 
 # -- policies ------------------------------------------------------------------------------
 

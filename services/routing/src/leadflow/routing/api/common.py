@@ -88,10 +88,4 @@ LeadId = Annotated[uuid.UUID, Path()]
 
 def refused(refusal: CommandRefused) -> Problem:
     """A command's refusal as the problem+json the API answers."""
-    return Problem(
-        refusal.status,
-        refusal.title,
-        refusal.detail,
-        errors=refusal.errors,
-        extra=refusal.extra,
-    )
+    return refusal.problem()

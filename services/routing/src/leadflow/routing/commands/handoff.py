@@ -11,6 +11,7 @@ is unit-tested with plain values (tests/unit/routing/test_routing_handoff_comman
 from __future__ import annotations
 
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -35,7 +36,7 @@ from leadflow.routing.domain import CommandRefused, LeadRow, Roster
 
 
 @dataclass(frozen=True)
-class HandOff:
+class HandOff(ABC):
     """An action on one lead, taken as ``rep_id`` (None: as the lead's owner)."""
 
     lead_id: uuid.UUID
@@ -48,8 +49,9 @@ class HandOff:
     # Accepting takes a queued lead: the rep claims it.
     claim: ClassVar[bool] = False
 
+    @abstractmethod
     def payload(self, lead: LeadRow, rep_id: str | None) -> EventPayload:
-        raise NotImplementedError
+        """The event this hand-off appends (each action says what it records)."""
 
 
 @dataclass(frozen=True)
