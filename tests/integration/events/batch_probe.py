@@ -31,7 +31,7 @@ from leadflow.events.sql import Tx
 from leadflow.events.timers import Timer
 from leadflow.events.uow import UnitOfWork
 
-from .probe import MIGRATIONS, ProbeSettings
+from .probe import MIGRATIONS, ProbeSettings, serve
 
 TALLY = "tally"
 
@@ -191,20 +191,8 @@ def consent(lead_id: uuid.UUID) -> Envelope:
 
 async def main() -> None:
     """Run the batch probe as a process (the SIGKILL test starts this)."""
-    import asyncio
-    import signal
-
     kit, _ = make_batch_kit(ProbeSettings())
-    await kit.start()
-    print("batch probe started", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()  # SIGTERM: finish the batch, commit, leave the group
-    finally:
-        await kit.stop()
+    await serve(kit, "batch probe")
 
 
 if __name__ == "__main__":

@@ -114,14 +114,31 @@ def activity(lead_id: uuid.UUID, seq: int, kind: str = "page_view") -> Envelope:
     )
 
 
-async def main() -> None:
-    """Run the probe consumer as a process (the SIGKILL test starts this)."""
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def process_env(settings: ProbeSettings) -> dict[str, str]:
+    """The environment a probe process runs with: this test's database schema, topics and
+    batch size, quiet logs, and the repository on the path (``python -m tests...``)."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "LEADFLOW_DB_SCHEMA": settings.schema_name,
+        "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
+        "LEADFLOW_CONSUMER_BATCH_SIZE": str(settings.consumer_batch_size),
+        "LEADFLOW_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+
+
+async def serve(kit: ServiceKit[Any], name: str) -> None:
+    """Run ``kit`` as a process until SIGTERM or SIGINT (the SIGKILL tests start one and
+    wait for the ``<name> started`` line)."""
     import asyncio
 
-    settings = ProbeSettings()
-    kit = make_kit(settings)
     await kit.start()
-    print("probe started", flush=True)
+    print(f"{name} started", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -130,6 +147,11 @@ async def main() -> None:
         await stop.wait()  # SIGTERM: finish the batch, commit, leave the group
     finally:
         await kit.stop()
+
+
+async def main() -> None:
+    """Run the probe consumer as a process (the SIGKILL test starts this)."""
+    await serve(make_kit(ProbeSettings()), "probe")
 
 
 if __name__ == "__main__":

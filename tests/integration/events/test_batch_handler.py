@@ -8,7 +8,6 @@ failed before its commit with the same effects, once. The probe service is
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import uuid
@@ -42,7 +41,7 @@ from .batch_probe import (
     scored,
     timer_key,
 )
-from .probe import MIGRATIONS, ProbeSettings
+from .probe import MIGRATIONS, ProbeSettings, process_env
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -259,16 +258,7 @@ async def test_a_consumer_killed_mid_batch_replays_with_the_same_effects_once(
     leads = [new_id() for _ in range(10)]
     sent = [activity(leads[i % 10], i) for i in range(600)]
     await produce_events(isolation.kafka_bootstrap, isolation.topic("intake"), sent)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "LEADFLOW_DB_SCHEMA": settings.schema_name,
-        "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "LEADFLOW_CONSUMER_BATCH_SIZE": "50",
-        "LEADFLOW_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = process_env(settings)
     schema = settings.schema_name
     conn = await asyncpg.connect(plain_url(settings.database_url))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import uuid
@@ -29,7 +28,7 @@ from leadflow.testing import (
     wait_until,
 )
 
-from .probe import MIGRATIONS, ProbeSettings, activity, make_kit
+from .probe import MIGRATIONS, ProbeSettings, activity, make_kit, process_env
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 ROOT = Path(__file__).resolve().parents[3]
@@ -352,16 +351,7 @@ async def test_consumer_killed_mid_batch_applies_every_event_once(settings_for, 
     lead_ids = [new_id() for _ in range(20)]
     events = [activity(lead_ids[i % 20], i) for i in range(1500)]
     await produce_events(isolation.kafka_bootstrap, isolation.topic("intake"), events)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "LEADFLOW_DB_SCHEMA": settings.schema_name,
-        "LEADFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "LEADFLOW_CONSUMER_BATCH_SIZE": "50",
-        "LEADFLOW_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = process_env(settings)
     conn = await asyncpg.connect(plain_url(settings.database_url))
     try:
         count_sql = f'SELECT count(*) FROM "{settings.schema_name}".effects'
