@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -34,7 +35,9 @@ from leadflow.events.catalogue.routing import (
 )
 from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.clock import ManualClock
+from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, EventPayload
+from leadflow.events.sql import Tx
 from leadflow.testing import app_client, wait_until
 from tests.integration.analytics import scenario as sc
 
@@ -208,3 +211,47 @@ async def test_reps_one_row_each_queues_apart_and_the_segment_filters_apply(
     assert [r["rep_id"] for r in autumn["rows"]] == ["r2"] and autumn["queues"] == []
     badge = (await loaded.get("/v1/reps", params={"channel": "badge_scan"})).json()
     assert [(r["rep_id"], r["assigned"], r["accepted"]) for r in badge["rows"]] == [("r1", 1, 1)]
+
+
+async def test_a_report_reads_one_moment_while_a_projection_batch_commits(
+    loaded: httpx.AsyncClient, isolation: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reps report reads ``rep_daily`` twice: money per currency, then the counts. A
+    projection batch that commits between the two must not show half of itself: CI once saw
+    a rep's win counted with its money missing, each statement with its own snapshot. Here a
+    second win for r2 (200 USD) commits right after the report's first statement; the report
+    shows the moment it started (one win, 300 USD), and the next report shows both."""
+    schema = isolation.schema_for(AnalyticsSettings)
+    writer = await asyncpg.connect(plain_url(isolation.database_url))
+    real_fetch = Tx.fetch
+    reads: list[str] = []
+
+    async def fetch_then_commit_a_win(self: Tx, sql: str, **params: Any) -> Any:
+        rows = await real_fetch(self, sql, **params)
+        reads.append(sql)
+        if len(reads) == 1:  # between the report's first and second statement
+            # What a batch folding r2's next win writes: its row of the day, in USD.
+            await writer.execute(
+                f'INSERT INTO "{schema}".rep_daily (day, rep_id, team_id, queue_id, channel, '
+                "campaign, currency, assigned, accepted, rejected, recycled, sqls, "
+                "opportunities, won, lost, won_revenue) VALUES ('2025-03-10', 'r2', 't2', "
+                "'(none)', 'web_form', 'autumn', 'USD', 0, 0, 0, 0, 0, 0, 1, 0, 200)"
+            )
+        return rows
+
+    try:
+        monkeypatch.setattr(Tx, "fetch", fetch_then_commit_a_win)
+        during = {r["rep_id"]: r for r in (await loaded.get("/v1/reps")).json()["rows"]}
+        monkeypatch.undo()
+        after = {r["rep_id"]: r for r in (await loaded.get("/v1/reps")).json()["rows"]}
+    finally:
+        await writer.close()
+    assert len(reads) > 1 and "won_revenue" in reads[0]  # the write did fall in between
+    assert (during["r2"]["won"], during["r2"]["money"]) == (
+        1,
+        [{"currency": "USD", "won_revenue": 300.0}],
+    )
+    assert (after["r2"]["won"], after["r2"]["money"]) == (
+        2,
+        [{"currency": "USD", "won_revenue": 500.0}],
+    )

@@ -26,7 +26,7 @@ AccountKey = Annotated[str, Path(min_length=1, max_length=255)]
     dependencies=[requires(Permission.ACCOUNTS_READ)],
 )
 async def get_accounts(request: Request, kit: KitDep, fmt: Format = None) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         reached, deals = await account_store.account_reach(tx)
         runs = await account_store.all_cycle_runs(tx)
     waterfall = accounts.account_waterfall(reached)
@@ -49,7 +49,7 @@ async def get_accounts(request: Request, kit: KitDep, fmt: Format = None) -> Res
 async def get_account(
     request: Request, kit: KitDep, key: AccountKey, fmt: Format = None
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         people = await account_store.account_people(tx, key)
     if not people:
         raise Problem(

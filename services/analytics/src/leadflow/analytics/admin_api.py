@@ -67,7 +67,7 @@ class CampaignCost(BaseModel):
     summary="Entered campaign costs",
 )
 async def list_costs(request: Request, kit: KitDep, fmt: Format = None) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         rows = await store.costs(tx)
     return respond(request, fmt, {"rows": rows}, "campaign-costs")
 
@@ -161,7 +161,7 @@ def _known(name: str) -> str:
 async def list_projections(kit: KitDep) -> dict[str, Any]:
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         points = await store.checkpoints(tx)
         head = await log_head(tx)
     return {
@@ -221,7 +221,7 @@ async def projection_status(name: str, kit: KitDep) -> dict[str, Any]:
     _known(name)
     runner = runner_of(kit)
     progress = _progress_before_reading(runner)[name]
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         points = await store.checkpoints(tx)
         head = await log_head(tx)
     return {"name": name, "position": points.get(name, 0), "head": head, "rebuild": progress}

@@ -84,7 +84,7 @@ async def get_funnel(
     fmt: Format = None,
     grain: Annotated[str, Query(pattern="^(week|month)$")] = "month",
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await store.funnel(tx, f, grain)
     return respond(request, fmt, report, "funnel")
 
@@ -99,7 +99,7 @@ async def get_funnel(
 async def get_velocity(
     request: Request, kit: KitDep, f: FiltersDep, fmt: Format = None
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await store.velocity(tx, f, kit.clock.now())
     return respond(request, fmt, report, "velocity")
 
@@ -118,7 +118,7 @@ async def get_sources(
     fmt: Format = None,
     group_by: Annotated[str, Query(pattern="^(channel|campaign|form|event)$")] = "channel",
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await store.sources(tx, f, group_by)
     return respond(request, fmt, report, "sources")
 
@@ -147,7 +147,7 @@ async def get_attribution(
                 {"field": "model", "message": f"one of {', '.join(attribution.ATTRIBUTION_MODELS)}"}
             ],
         )
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await store.attribution(tx, f, model, group_by)
     return respond(request, fmt, report, f"attribution-{model}")
 
@@ -168,7 +168,7 @@ async def get_reps(
     rep: str | None = None,
     policy: str | None = None,
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await store.reps(tx, f, team, rep, policy)
     return respond(request, fmt, report, "reps")
 
@@ -188,7 +188,7 @@ async def get_stuck(
     stage: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         # The thresholds are the published process's expected durations (GET /v1/process).
         days = await process_reports.expected_days(tx)
         if stage is not None and stage not in days:
@@ -215,7 +215,7 @@ async def get_timeline(
     who: Annotated[Principal, requires(Permission.TIMELINE)],
     fmt: Format = None,
 ) -> Response:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await store.timeline(tx, lead_id, personal=who.sees_personal_fields)
     if report is None:
         raise Problem(
@@ -273,7 +273,7 @@ async def get_plan(
     fmt: Format = None,
 ) -> Response:
     """The goal is in ``currency`` (default: the one currency revenue was won in)."""
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         try:
             report = await store.plan(tx, f, revenue, period, _mix(mix), currency)
         except store.PlanCurrencyError as exc:
@@ -295,7 +295,7 @@ async def get_plan(
 async def dashboard(request: Request, kit: KitDep, f: FiltersDep) -> HTMLResponse:
     from leadflow.analytics.dashboard import render
 
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         html = await render(tx, f, kit.clock.now())
     return HTMLResponse(html)
 

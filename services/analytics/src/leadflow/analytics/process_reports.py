@@ -177,7 +177,7 @@ PeriodDep = Annotated[Period, Depends(period_dep)]
 async def get_process_map(
     kit: KitDep, period: PeriodDep, _: Any = requires(Permission.REPORTS)
 ) -> dict[str, Any]:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         return await process_map(tx, period, kit.clock.now())
 
 
@@ -185,7 +185,7 @@ async def get_process_map(
 async def get_audit(
     kit: KitDep, period: PeriodDep, _: Any = requires(Permission.REPORTS)
 ) -> dict[str, Any]:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         return await audit(tx, period, kit.clock.now())
 
 
@@ -219,7 +219,7 @@ async def get_audit_html(
     kit: KitDep, period: PeriodDep, _: Any = requires(Permission.REPORTS)
 ) -> HTMLResponse:
     now = kit.clock.now()
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         report = await audit(tx, period, now)
         mapped = await process_map(tx, period, now)
     return HTMLResponse(render_audit(report, mapped))

@@ -177,7 +177,7 @@ async def search_leads(
             errors=[{"field": modes[1], "message": f"not with {modes[0]}"}],
         )
     segment = Filters(from_, to, channel or None, campaign or None)
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         extra: tuple[str, dict[str, Any]] | None = None
         facts: str | None = None
         drill = cohort.CohortQuery(from_, to, reached, won_in, pipeline_in)

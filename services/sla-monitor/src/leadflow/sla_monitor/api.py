@@ -169,7 +169,7 @@ async def breaches(
 
 @reads.get("/v1/leads/{lead_id}/sla", summary="Every SLA on a lead: due, met, breached, stopped")
 async def lead_sla(lead_id: uuid.UUID, kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         slas = await store.lead_slas(tx, lead_id, kit.clock.now())
         if not slas and not await store.lead_known(tx, lead_id):
             raise Problem(404, "Not Found", f"no SLA was ever started for lead {lead_id}")
