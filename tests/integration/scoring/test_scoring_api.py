@@ -20,6 +20,7 @@ from leadflow.events.catalogue.intake import (
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
 from leadflow.events.kit import ServiceKit
+from leadflow.events.sql import Tx
 from leadflow.scoring.app import create_app
 from leadflow.scoring.builtin import default_model_data
 from leadflow.scoring.settings import ScoringSettings
@@ -201,6 +202,38 @@ async def test_lead_score_explains_with_reasons(client: httpx.AsyncClient) -> No
     unknown = await client.get(f"/v1/leads/{uuid.uuid4()}/score", headers=AUTH)
     assert unknown.status_code == 404
     assert unknown.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_lead_score_reads_one_moment_while_an_activity_commits(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /v1/leads/{id}/score`` reads the lead, the model, then the lead's activities. A
+    consumer batch committing an activity between them must not be scored beside the lead's
+    published score and status from before it. Here a webinar commits right after the lead
+    was read: the answer is the moment it started (engagement 40, as published), the next
+    one scores the webinar too."""
+    lead_id = uuid.uuid4()
+    await feed(client, captured(lead_id), activity(lead_id, "demo_request"))
+    real_fetchrow = Tx.fetchrow
+    reads: list[str] = []
+
+    async def fetchrow_then_commit_an_activity(self: Tx, sql: str, **params: Any) -> Any:
+        row = await real_fetchrow(self, sql, **params)
+        if "FROM leads" in sql and not reads:  # between the lead and its activities
+            reads.append(sql)
+            await feed(client, activity(lead_id, "webinar_attended"))
+        return row
+
+    monkeypatch.setattr(Tx, "fetchrow", fetchrow_then_commit_an_activity)
+    during = (await client.get(f"/v1/leads/{lead_id}/score", headers=AUTH)).json()
+    monkeypatch.undo()
+    after = (await client.get(f"/v1/leads/{lead_id}/score", headers=AUTH)).json()
+    assert reads  # the activity did commit in between
+    assert (during["engagement"], during["last_published"]["engagement"]) == (40, 40)
+    rules = {c["rule_id"] for c in during["contributions"]}
+    assert "demo_request" in rules and "webinar_attended" not in rules
+    assert after["engagement"] > 40
+    assert "webinar_attended" in {c["rule_id"] for c in after["contributions"]}
 
 
 async def test_track_admin_crud(client: httpx.AsyncClient) -> None:

@@ -148,7 +148,7 @@ async def enable_webhook(endpoint_id: str, kit: KitDep) -> dict[str, Any]:
 async def list_deliveries(
     endpoint_id: str, kit: KitDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:  # the endpoint and its log as of one moment
         if await wh.endpoint(tx, endpoint_id) is None:
             raise _missing("webhook endpoint", endpoint_id)
         rows = await wh.deliveries(tx, endpoint_id, limit)

@@ -32,8 +32,9 @@ AccountKey = Annotated[str, Path(min_length=1, max_length=255)]
 async def get_account_score(kit: KitDep, key: AccountKey) -> dict[str, Any]:
     """Scores every person of the account now (decay included, as ``GET
     /v1/leads/{id}/score`` does) and rolls them up with :func:`account_score`."""
-    async with kit.unit_of_work() as uow:  # read-only; a uow gives score_lead its clock
-        leads = await store.account_leads(uow.tx, key)
+    # The people, the model and their activities as of one moment (a READ ONLY snapshot).
+    async with kit.snapshot() as tx:
+        leads = await store.account_leads(tx, key)
         if not leads:
             raise Problem(
                 404,
@@ -41,11 +42,11 @@ async def get_account_score(kit: KitDep, key: AccountKey) -> dict[str, Any]:
                 f"no scored lead belongs to account {key!r}",
                 errors=[{"field": "key", "message": "no lead has this account id or domain"}],
             )
-        model = await store.current_model(uow.tx)
-        now = uow.clock.now()
+        model = await store.current_model(tx)
+        now = kit.clock.now()
         people = []
         for lead in leads:
-            result = await score_lead(uow.tx, lead, model, now)
+            result = await score_lead(tx, lead, model, now)
             people.append(
                 PersonScore(
                     str(lead.lead_id),

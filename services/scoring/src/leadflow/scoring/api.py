@@ -15,6 +15,7 @@ from leadflow.events.access import Permission, requires
 from leadflow.events.document_routes import document_router
 from leadflow.events.documents import VERSION_FIELDS, Document
 from leadflow.events.errors import Problem, UnknownLead
+from leadflow.events.sql import Tx
 from leadflow.scoring import store
 from leadflow.scoring.batch import score_lead
 from leadflow.scoring.commands import (
@@ -187,56 +188,56 @@ class BacktestRequest(BaseModel):
     summary="Replay stored leads against a draft model: how many would change MQL status",
 )
 async def backtest(kit: KitDep, request: BacktestRequest) -> dict[str, Any]:
+    # The model and the leads as of one moment: a consumer committing between two pages
+    # would move leads between the counts (or count one twice).
     draft = await _draft_or_current(kit, request.model)
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:
         current = await store.current_model(tx)
-    return await run_backtest(kit, current, draft, examples=request.examples)
+        return await run_backtest(tx, kit.clock.now(), current, draft, examples=request.examples)
 
 
 async def run_backtest(
-    kit: KitDep, current: ScoringModel, draft: ScoringModel, *, examples: int
+    tx: Tx, now: datetime, current: ScoringModel, draft: ScoringModel, *, examples: int
 ) -> dict[str, Any]:
-    """Score every open lead's stored history with the current and the draft model."""
-    now = kit.clock.now()
+    """Score every open lead's stored history with the current and the draft model (``tx``:
+    a snapshot, so that the pages all show the same moment)."""
     leads = became = stopped = grade_changed = cell_changed = 0
     vs_recorded = 0
     shown: list[dict[str, Any]] = []
     cursor: uuid.UUID | None = None
-    async with kit.connect() as tx:
-        window = timedelta(
-            days=max(current.decay.half_life_days, draft.decay.half_life_days)
-            * FORGET_AFTER_HALF_LIVES
-        )
-        while True:
-            page = await store.open_leads_page(tx, cursor, 500)
-            if not page:
-                break
-            cursor = page[-1].lead_id
-            acts = await store.activities_of(tx, [lead.lead_id for lead in page], now - window)
-            for lead in page:
-                leads += 1
-                history = acts[lead.lead_id]
-                before = score(lead.profile, history, current, now,
-                               engagement_since=lead.engagement_since)  # fmt: skip
-                after = score(lead.profile, history, draft, now,
-                              engagement_since=lead.engagement_since)  # fmt: skip
-                grade_changed += before.grade != after.grade
-                cell_changed += before.matrix_cell != after.matrix_cell
-                vs_recorded += lead.qualified != after.mql_ready
-                if before.mql_ready != after.mql_ready:
-                    became += after.mql_ready
-                    stopped += before.mql_ready
-                    if len(shown) < examples:
-                        shown.append(
-                            {
-                                "lead_id": str(lead.lead_id),
-                                "before": {"matrix_cell": before.matrix_cell,
-                                           "mql_ready": before.mql_ready},
-                                "after": {"matrix_cell": after.matrix_cell,
-                                          "mql_ready": after.mql_ready,
-                                          "reason": after.mql_reason},
-                            }
-                        )  # fmt: skip
+    window = timedelta(
+        days=max(current.decay.half_life_days, draft.decay.half_life_days) * FORGET_AFTER_HALF_LIVES
+    )
+    while True:
+        page = await store.open_leads_page(tx, cursor, 500)
+        if not page:
+            break
+        cursor = page[-1].lead_id
+        acts = await store.activities_of(tx, [lead.lead_id for lead in page], now - window)
+        for lead in page:
+            leads += 1
+            history = acts[lead.lead_id]
+            before = score(lead.profile, history, current, now,
+                           engagement_since=lead.engagement_since)  # fmt: skip
+            after = score(lead.profile, history, draft, now,
+                          engagement_since=lead.engagement_since)  # fmt: skip
+            grade_changed += before.grade != after.grade
+            cell_changed += before.matrix_cell != after.matrix_cell
+            vs_recorded += lead.qualified != after.mql_ready
+            if before.mql_ready != after.mql_ready:
+                became += after.mql_ready
+                stopped += before.mql_ready
+                if len(shown) < examples:
+                    shown.append(
+                        {
+                            "lead_id": str(lead.lead_id),
+                            "before": {"matrix_cell": before.matrix_cell,
+                                       "mql_ready": before.mql_ready},
+                            "after": {"matrix_cell": after.matrix_cell,
+                                      "mql_ready": after.mql_ready,
+                                      "reason": after.mql_reason},
+                        }
+                    )  # fmt: skip
     return {
         "leads": leads,
         "current_version": current.version,
@@ -261,12 +262,14 @@ async def run_backtest(
     summary="A lead's score, with reasons",
 )
 async def lead_score(kit: KitDep, lead_id: uuid.UUID) -> dict[str, Any]:
-    async with kit.unit_of_work() as uow:  # read-only; a uow gives score_lead its clock
-        lead = await store.get_lead(uow.tx, lead_id)
+    # The lead, the model and the activities as of one moment: a batch committing between
+    # them would score activities the lead's published score and status do not know of.
+    async with kit.snapshot() as tx:
+        lead = await store.get_lead(tx, lead_id)
         if lead is None:
             raise UnknownLead(lead_id)
-        model = await store.current_model(uow.tx)
-        result = await score_lead(uow.tx, lead, model, uow.clock.now())
+        model = await store.current_model(tx)
+        result = await score_lead(tx, lead, model, kit.clock.now())
     return {
         "lead_id": str(lead_id),
         "status": lead.status,  # open, won (a customer), lost, churned, history, ...

@@ -126,7 +126,7 @@ async def train_predictive(
     summary="Metrics and calibration of the model in service, beside the rule model's AUC",
 )
 async def predictive_report(kit: KitDep) -> dict[str, Any]:
-    async with kit.connect() as tx:
+    async with kit.snapshot() as tx:  # the models and the one serving, as of one moment
         models = await store.predictive_models(tx)
         current = await store.promoted_model(tx)
     if not models:
@@ -177,28 +177,30 @@ async def suggestions(
     min_support: Annotated[int, Query(ge=1, le=1_000_000)] = 20,
     min_lift: Annotated[float, Query(gt=0)] = 1.2,
 ) -> dict[str, Any]:
-    async with kit.connect() as tx:
+    # The model, the outcomes and every backtest's leads as of one moment.
+    async with kit.snapshot() as tx:
         model = await store.current_model(tx)
         rows = await store.all_outcomes(tx)
-    outcome_rows = [
-        OutcomeRow(
-            outcome=r["outcome"],
-            reason_code=r["reason_code"],
-            rules=(r["snapshot"] or {}).get("rules", {}),
-            fit=float((r["snapshot"] or {}).get("fit", 0.0)),
-            engagement=float((r["snapshot"] or {}).get("engagement", 0.0)),
-        )
-        for r in rows
-    ]
-    report = rule_suggestions(outcome_rows, model, min_support=min_support, min_lift=min_lift)
-    for suggestion in report["suggestions"]:
-        draft = validate_model(
-            apply_suggestion(model, suggestion["rule_id"], suggestion["change"]["points"]["to"])
-        )
-        result = await run_backtest(kit, model, draft, examples=0)
-        suggestion["open_leads_backtest"] = {
-            k: result[k]
-            for k in ("leads", "mql_status_changed", "would_become_mql", "would_stop_being_mql")
-        }
-        suggestion["draft_model"] = draft.model_dump(mode="json")
+        now = kit.clock.now()
+        outcome_rows = [
+            OutcomeRow(
+                outcome=r["outcome"],
+                reason_code=r["reason_code"],
+                rules=(r["snapshot"] or {}).get("rules", {}),
+                fit=float((r["snapshot"] or {}).get("fit", 0.0)),
+                engagement=float((r["snapshot"] or {}).get("engagement", 0.0)),
+            )
+            for r in rows
+        ]
+        report = rule_suggestions(outcome_rows, model, min_support=min_support, min_lift=min_lift)
+        for suggestion in report["suggestions"]:
+            draft = validate_model(
+                apply_suggestion(model, suggestion["rule_id"], suggestion["change"]["points"]["to"])
+            )
+            result = await run_backtest(tx, now, model, draft, examples=0)
+            suggestion["open_leads_backtest"] = {
+                k: result[k]
+                for k in ("leads", "mql_status_changed", "would_become_mql", "would_stop_being_mql")
+            }
+            suggestion["draft_model"] = draft.model_dump(mode="json")
     return {"model_version": model.version, **report}

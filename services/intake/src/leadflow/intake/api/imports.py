@@ -246,7 +246,9 @@ async def get_import(
     _admin: ImportsDep,
     rejections: Annotated[int, Query(ge=0, le=10_000)] = 1000,
 ) -> JSONResponse:
-    async with kit.connect() as tx:
+    # The counts and the rejected rows as of one moment: a batch of the running import
+    # committing between the two statements would show a row its count does not have.
+    async with kit.snapshot() as tx:
         found = await store.get_import(tx, import_id, rejections)
     if found is None:
         raise Problem(
