@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadflow.testing import wait_until
+from leadflow.testing import wait_until, wait_until_equal
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(240)]
 
@@ -113,14 +113,23 @@ async def test_a_buying_group_forms_an_account_routed_to_its_owner_and_qualified
 
         # The account became an MQA once (scoring), and routing sent it to its owner.
         facts: list[dict[str, Any]] = []
-        for lead_id in leads:
-            timeline = await ok("GET", f"{e.analytics}/v1/leads/{lead_id}/timeline")
-            facts += [
-                {"type": ev["event_type"], **ev["payload"]}
-                for ev in timeline["events"]
-                if ev["event_type"] in ("account.qualified", "account.routed")
-            ]
-        assert sorted(f["type"] for f in facts) == ["account.qualified", "account.routed"]
+
+        async def account_facts() -> list[str]:
+            # routing's account.routed follows scoring's account.qualified: wait for both
+            nonlocal facts
+            facts = []
+            for lead_id in leads:
+                timeline = await ok("GET", f"{e.analytics}/v1/leads/{lead_id}/timeline")
+                facts += [
+                    {"type": ev["event_type"], **ev["payload"]}
+                    for ev in timeline["events"]
+                    if ev["event_type"] in ("account.qualified", "account.routed")
+                ]
+            return sorted(f["type"] for f in facts)
+
+        await wait_until_equal(
+            account_facts, ["account.qualified", "account.routed"], message="MQA and its routing"
+        )
         mqa = next(f for f in facts if f["type"] == "account.qualified")
         routed = next(f for f in facts if f["type"] == "account.routed")
         assert mqa["account_id"] == "globex" and mqa["matrix_cell"] == "A3"

@@ -50,6 +50,6 @@ async def test_formula_planted_in_a_form_post_is_text_in_the_campaign_export(
             rows = list(csv.DictReader(io.StringIO(r.text)))
             return any(formula in " ".join(row.values()) for row in rows)
 
-        await wait_until(exported, timeout=40, message="the campaign in the export")
+        await wait_until(exported, timeout=90, message="the campaign in the export")
     cells = [v for row in rows for v in row.values() if formula in v]
     assert cells == ["'" + formula]

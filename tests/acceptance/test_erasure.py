@@ -171,7 +171,7 @@ async def test_erased_lead_leaves_no_personal_text_in_any_table(e2e_stack: Any, 
             r = await client.get(f"{e.routing}/v1/reps/r1/queue", headers=admin)
             return r.status_code == 200 and lead_id in r.text
 
-        await wait_until(in_rep_queue, timeout=40, message="lead routed to the rep")
+        await wait_until(in_rep_queue, timeout=90, message="lead routed to the rep")
         await ok(
             "POST",
             f"{e.routing}/v1/leads/{lead_id}/accept",
@@ -197,7 +197,7 @@ async def test_erased_lead_leaves_no_personal_text_in_any_table(e2e_stack: Any, 
             services = {h.split(".")[0] for h in hits}
             return hits if {"intake", "routing", "analytics"} <= services else []
 
-        before = await wait_until(everywhere, timeout=40, message="markers stored")
+        before = await wait_until(everywhere, timeout=90, message="markers stored")
         print("\n[erasure] before:", before)
 
         await ok(
@@ -215,7 +215,7 @@ async def test_erased_lead_leaves_no_personal_text_in_any_table(e2e_stack: Any, 
             return not remaining
 
         try:
-            await wait_until(gone, timeout=40, message="personal text erased")
+            await wait_until(gone, timeout=90, message="personal text erased")
         except AssertionError:
             raise AssertionError(f"the marker survives erasure in {remaining}") from None
 

@@ -95,7 +95,12 @@ async def test_real_export_imports_unmodified_counts_its_history_and_trains_a_mo
                 await client.get(f"{e.analytics}/v1/funnel", params={"channel": "import"})
             ).json()
             got = {row["stage"]: row["count"] for row in funnel["waterfall"]}
-            return got.get("inquiry") == ROWS and got.get("won") == WON
+            # every lead's history closed too, not only its capture: all that is asserted
+            return (
+                got.get("inquiry") == ROWS
+                and got.get("won") == WON
+                and funnel["outcomes"]["lost"] == ROWS - WON
+            )
 
         await wait_until(funnel_has_the_history, timeout=120, interval=1, message="funnel")
         timings["projected"] = time.monotonic() - began

@@ -127,7 +127,7 @@ async def test_a_hot_lead_reaches_its_rep_by_email_and_a_crm_by_webhook(e2e_stac
         lead_id = r.json()["lead_id"]
 
         [mail] = await wait_until(
-            lambda: stack.mail.to("ava@acme.example"), timeout=40, message="the rep's e-mail"
+            lambda: stack.mail.to("ava@acme.example"), timeout=60, message="the rep's e-mail"
         )
         took = time.monotonic() - sent
         profile = (await ok("GET", f"{e.intake}/v1/leads/{lead_id}")).json()
@@ -139,7 +139,7 @@ async def test_a_hot_lead_reaches_its_rep_by_email_and_a_crm_by_webhook(e2e_stac
         assert took < 15, f"inquiry to inbox took {took:.1f}s"
 
         # The CRM was down for the first attempt: the spec's retry 5 s later gets it.
-        await wait_until(lambda: crm.delivered(), timeout=30, message="webhook delivered")
+        await wait_until(lambda: crm.delivered(), timeout=60, message="webhook delivered")
         assert [r.status for r in crm.requests] == [503, 200]
         last = crm.requests[-1]
         h = last.headers
@@ -163,4 +163,4 @@ async def test_a_hot_lead_reaches_its_rep_by_email_and_a_crm_by_webhook(e2e_stac
                 ("assignment", "ava@acme.example", "sent")
             ]
 
-        await wait_until(logged, timeout=10, message="delivery log and message log")
+        await wait_until(logged, timeout=60, message="delivery log and message log")

@@ -123,11 +123,18 @@ async def test_process_versions_and_the_audit_and_map_that_follow_them(e2e_stack
         async def audited() -> bool:
             nonlocal audit
             audit = (await client.get(f"{e.analytics}/v1/audit", headers=admin)).json()
+            # analytics folds intake's, scoring's and routing's topics apart: wait for every
+            # figure asserted below, not only the hand-offs
             return bool(
-                audit["defect_rate"]["rejected"] == 1 and audit["speed_to_lead"]["contacted"] == 1
+                audit["defect_rate"]["rejected"] == 1
+                and audit["speed_to_lead"]["contacted"] == 1
+                and audit["speed_to_lead"]["mqls"] == 2
+                and audit["defect_rate"]["mqls"] == 2
+                and audit["gaps"]["sources_without_conversion"]
+                == [{"channel": "tradeshow", "inquiries": 1}]
             )
 
-        await wait_until(audited, timeout=60, message="analytics audited the hand-offs")
+        await wait_until(audited, timeout=90, message="analytics audited the hand-offs")
         assert audit["process_version"] == 0
         s = audit["speed_to_lead"]
         assert (s["mqls"], s["contacted"], s["never_contacted"]) == (2, 1, 1)
@@ -190,7 +197,7 @@ async def test_process_versions_and_the_audit_and_map_that_follow_them(e2e_stack
             body = (await client.get(f"{e.analytics}/v1/process/map", headers=admin)).json()
             return bool(body["process_version"] == 1)
 
-        await wait_until(followed, timeout=60, message="analytics follows process version 1")
+        await wait_until(followed, timeout=90, message="analytics follows process version 1")
         pmap = (await client.get(f"{e.analytics}/v1/process/map", headers=admin)).json()
         inquiry = next(b for b in pmap["stages"] if b["stage"] == "inquiry")
         assert inquiry["expected_duration"] == {"amount": 30.0, "unit": "days"}

@@ -142,7 +142,7 @@ async def test_sales_ready_inquiry_is_an_mql_and_every_scored_activity_type_move
             types = [ev["event_type"] for ev in timeline.get("events", [])]
             return "lead.scored" in types and "lead.qualified" in types
 
-        await wait_until(scored_in_analytics, timeout=30, message="analytics has the score")
+        await wait_until(scored_in_analytics, timeout=90, message="analytics has the score")
         scored = [ev["payload"] for ev in timeline["events"] if ev["event_type"] == "lead.scored"]
         assert scored[-1]["matrix_cell"] == "A3"
         assert "predicted_conversion" in live
@@ -163,7 +163,7 @@ async def test_sales_ready_inquiry_is_an_mql_and_every_scored_activity_type_move
             live = (await client.get(f"{e.scoring}/v1/leads/{lead_id}/score", headers=admin)).json()
             return bool(live["engagement"] == 40.0)
 
-        await wait_until(demo_scored, timeout=30, message="the demo request to score")
+        await wait_until(demo_scored, timeout=90, message="the demo request to score")
         assert live["matrix_cell"] == "A2" and "demo_request" in _rules(live)
 
         await _every_scored_type_moves_the_score(client, e, admin)
@@ -243,6 +243,6 @@ async def _every_scored_type_moves_the_score(
         return got == expected
 
     try:
-        await wait_until(all_scored, timeout=40, message="every activity type to score")
+        await wait_until(all_scored, timeout=90, message="every activity type to score")
     except Exception:
         pytest.fail(f"live {got} != simulate {expected}")

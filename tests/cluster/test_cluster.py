@@ -140,7 +140,7 @@ async def test_cluster_survives_a_broker_and_a_replica_of_every_service_exactly_
                 survivor = next(r for r in p.of(service) if r is not holders[service])
                 await wait_until(
                     lambda s=service, r=survivor: _holds(p, s, r),
-                    timeout=30,
+                    timeout=90,
                     interval=0.5,
                     message=f"{service}'s relay lock taken by {survivor.name}",
                 )

@@ -88,7 +88,7 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
             }
 
         try:
-            await wait_until(funnel_complete, timeout=60, message="analytics funnel")
+            await wait_until(funnel_complete, timeout=90, message="analytics funnel")
         except Exception:
             sources = (await client.get("/v1/sources", params={"group_by": "channel"})).json()
             got = {r["source"]: r["inquiries"] for r in sources["rows"]}
@@ -152,7 +152,7 @@ async def test_scripted_population_reaches_analytics_exactly_as_scripted(e2e_sta
             return sla == want_sla and breached == 0
 
         try:
-            await wait_until(sla_complete, timeout=60, message="analytics SLA figures")
+            await wait_until(sla_complete, timeout=90, message="analytics SLA figures")
         except Exception:
             pytest.fail(f"SLA (started, met on time) {sla} != {want_sla}")
         reps = (await client.get("/v1/reps")).json()

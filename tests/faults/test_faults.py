@@ -169,7 +169,7 @@ async def dlq_records(p: Platform) -> list[Any]:
     )
     await consumer.start()
     try:
-        await wait_until(lambda: bool(consumer.assignment()), timeout=30)
+        await wait_until(lambda: bool(consumer.assignment()), timeout=90)
         ends = await consumer.end_offsets(list(consumer.assignment()))
         records: list[Any] = []
         deadline = time.monotonic() + 60

@@ -54,7 +54,7 @@ async def test_the_account_page_shows_customer_status_cycles_and_expansion(
         )
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="analytics started")
+        await wait_until(lambda: server.started, timeout=90, message="analytics started")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=ADMIN) as a:
             await sc.load(isolation, history())
             await wait_until(lambda: sc.caught_up(a), timeout=60, message="analytics caught up")

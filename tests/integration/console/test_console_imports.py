@@ -59,7 +59,7 @@ async def test_marketing_ops_preview_then_import_a_semicolon_file_with_rejected_
         )
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="intake started")
+        await wait_until(lambda: server.started, timeout=90, message="intake started")
         async with app_client(console) as client:
             verifier_of(intake.state.kit).add_local_keys(signing_key(console.state.kit).jwks())
             made = await client.post(

@@ -49,7 +49,7 @@ async def test_a_manager_sees_the_roster_saves_availability_and_dry_runs_rules(
         )
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="routing started")
+        await wait_until(lambda: server.started, timeout=90, message="routing started")
         async with app_client(console) as client:
             # Routing trusts this console's keys (make run points it at the console's JWKS).
             verifier_of(routing.state.kit).add_local_keys(signing_key(console.state.kit).jwks())

@@ -61,7 +61,7 @@ async def test_an_analyst_sees_the_process_map_with_arrows_and_the_audit(
         )
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="analytics started")
+        await wait_until(lambda: server.started, timeout=90, message="analytics started")
         url = f"http://127.0.0.1:{port}"
         async with httpx.AsyncClient(base_url=url, headers=ADMIN) as a:
             await sc.load(isolation, sc.envelopes())

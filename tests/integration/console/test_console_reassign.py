@@ -51,7 +51,7 @@ async def test_a_manager_reassigns_a_lead_from_its_page(
         )
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="routing started")
+        await wait_until(lambda: server.started, timeout=90, message="routing started")
         async with (
             app_client(console) as client,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as r,

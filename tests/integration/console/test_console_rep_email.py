@@ -42,7 +42,7 @@ async def test_binding_a_user_to_a_rep_fills_the_rosters_empty_email_only(
         settings_for(ConsoleSettings, console_routing_url=f"http://127.0.0.1:{port}")
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="routing started")
+        await wait_until(lambda: server.started, timeout=90, message="routing started")
         async with app_client(console) as client, app_client(routing) as r:
             for path, body in (
                 ("/v1/routing/reps/ana", {"name": "Ana Ortiz", "team_id": "inside"}),

@@ -63,7 +63,7 @@ async def test_a_manager_sees_and_edits_business_calendars(
         )
     )
     try:
-        await wait_until(lambda: server.started, timeout=30, message="sla-monitor started")
+        await wait_until(lambda: server.started, timeout=90, message="sla-monitor started")
         async with (
             app_client(console) as client,
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as api,

@@ -30,7 +30,7 @@ async def test_the_demo_rep_logins_sign_in_as_their_reps(settings_for: Callable[
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     task = asyncio.create_task(server.serve())
     try:
-        await wait_until(lambda: server.started, timeout=30, message="console started")
+        await wait_until(lambda: server.started, timeout=90, message="console started")
         endpoints = Endpoints.local(port_base=port, admin_token="test-admin-token", api_key="k")
         logins = await rep_logins(endpoints, ["rep-demo-0", "rep-demo-1"])
         assert [email for email, _ in logins] == [

@@ -112,8 +112,8 @@ async def test_feedback_is_read_by_a_second_member_of_the_group_in_gathered_batc
             isolation.kafka_bootstrap, isolation.topic("intake"), [activity(lead, 7)]
         )
 
-        await wait_until(lambda: feedback.processed == 20, timeout=30, message="20 assignments")
-        await wait_until(lambda: lead_moving.processed == 1, timeout=30, message="the activity")
+        await wait_until(lambda: feedback.processed == 20, timeout=90, message="20 assignments")
+        await wait_until(lambda: lead_moving.processed == 1, timeout=90, message="the activity")
         assert await effects(kit, -2) == 20 and await effects(kit, 7) == 1
         # Gathered by the broker: far fewer transactions than events.
         assert feedback.batches <= 4, f"{feedback.batches} batches for 20 feedback events"
@@ -129,7 +129,7 @@ async def test_a_service_upgraded_to_the_split_carries_on_from_its_groups_offset
         only = single.consumer
         assert single.feedback_consumer is None and only is not None
         await produce_events(isolation.kafka_bootstrap, isolation.topic("routing"), before)
-        await wait_until(lambda: only.processed == 5, timeout=30, message="5 events")
+        await wait_until(lambda: only.processed == 5, timeout=90, message="5 events")
 
     skipped = DUPLICATES_SKIPPED.labels("scoring")._value.get()
     async with running(feedback_kit(settings_for(ProbeSettings), ("routing",))) as split:
@@ -138,7 +138,7 @@ async def test_a_service_upgraded_to_the_split_carries_on_from_its_groups_offset
         await produce_events(
             isolation.kafka_bootstrap, isolation.topic("routing"), [assigned(lead, 9)]
         )
-        await wait_until(lambda: feedback.processed == 1, timeout=30, message="the new event")
+        await wait_until(lambda: feedback.processed == 1, timeout=90, message="the new event")
         assert await effects(split, -2) == 6
         # Nothing redelivered: the new member started at the group's committed offsets.
         assert DUPLICATES_SKIPPED.labels("scoring")._value.get() == skipped

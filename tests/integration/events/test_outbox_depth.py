@@ -63,7 +63,7 @@ async def test_depth_is_counted_while_the_broker_is_away_and_zero_once_published
             isolation.kafka_bootstrap,
             isolation.topic("scoring"),
             until=lambda evs: len(evs) >= 5,
-            timeout=20,
+            timeout=60,
         )
         assert [e.stream_version for e in events] == [1, 2, 3, 4, 5]
         await wait_until(lambda: depth(service) == 0, message="depth back to zero")

@@ -40,7 +40,7 @@ async def test_standby_relay_takes_over_and_publishes_when_the_active_one_stops(
         await first.stop()
     try:
         await wait_until(
-            second.relay.active.is_set, timeout=10, message="the standby relay took the lock"
+            second.relay.active.is_set, timeout=60, message="the standby relay took the lock"
         )
         assert await outbox_leader(isolation.database_url, second.schema) is not None
         # what the second replica now appends is published by its relay

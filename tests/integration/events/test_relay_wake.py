@@ -25,7 +25,8 @@ from leadflow.testing import consume_topic, produce_events, wait_until
 from .probe import ProbeSettings, activity, make_kit
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-NO_POLL = {"outbox_poll_seconds": 60.0}
+# A poll far beyond every wait below: what is published in time was woken, not polled.
+NO_POLL = {"outbox_poll_seconds": 600.0}
 
 
 class Notifications:
@@ -92,7 +93,7 @@ async def test_an_api_command_wakes_the_relay_in_its_process_without_notify(
             isolation.kafka_bootstrap,
             isolation.topic("scoring"),
             until=lambda evs: len(evs) >= 3,
-            timeout=20,
+            timeout=60,
         )
         assert [e.stream_version for e in events] == [1, 2, 3]
         assert await notes.all_so_far(isolation.database_url) == []
@@ -108,7 +109,7 @@ async def test_a_consumer_batch_wakes_the_relay_in_its_process_without_notify(
             isolation.kafka_bootstrap,
             isolation.topic("scoring"),
             until=lambda evs: len(evs) >= 1,
-            timeout=20,
+            timeout=60,
         )
         assert effect.causation_id == cause.event_id
         assert await notes.all_so_far(isolation.database_url) == []
@@ -135,7 +136,7 @@ async def test_a_fired_timer_wakes_the_relay_in_its_process_without_notify(
                 isolation.kafka_bootstrap,
                 isolation.topic("scoring"),
                 until=lambda evs: len(evs) >= 1,
-                timeout=20,
+                timeout=60,
             )
             assert event.lead_id == lead and event.payload.source == "timer"  # type: ignore[attr-defined]
             assert await notes.all_so_far(isolation.database_url) == []
@@ -156,7 +157,7 @@ async def test_a_process_without_the_relay_notifies_the_one_that_has_it(
                 isolation.kafka_bootstrap,
                 isolation.topic("scoring"),
                 until=lambda evs: len(evs) >= 1,
-                timeout=20,
+                timeout=60,
             )
             assert event.payload.marketing_opt_in is False  # type: ignore[attr-defined]
             assert await notes.all_so_far(isolation.database_url) == [""]

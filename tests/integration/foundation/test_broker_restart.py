@@ -57,7 +57,7 @@ async def test_producer_across_broker_restart_loses_and_duplicates_nothing(priva
         await asyncio.to_thread(private_kafka.stop)
         sent_while_down = len(futures)
         await wait_until(  # the producer keeps sending into the outage
-            lambda: len(futures) >= sent_while_down + 50, timeout=30, message="sent while down"
+            lambda: len(futures) >= sent_while_down + 50, timeout=90, message="sent while down"
         )
         await asyncio.to_thread(private_kafka.start)
         target = len(futures) + 200

@@ -55,7 +55,7 @@ async def test_keyed_records_arrive_with_key_value_headers_in_order(isolation) -
                 received.extend(records)
             return len(received) >= 50
 
-        await wait_until(fetch, timeout=30, message="50 records consumed")
+        await wait_until(fetch, timeout=90, message="50 records consumed")
     finally:
         await consumer.stop()
     assert len(received) == 50

@@ -102,7 +102,7 @@ async def test_one_click_unsubscribe_is_recorded_by_intake_and_stops_nurture(
             lead = r.json()["lead_id"]
             await produce_events(kafka_bootstrap, isolation.topic("scoring"), [touch(lead, 0)])
             [got] = await wait_until(
-                lambda: mail.to("ada@engines.example"), timeout=30, message="the nurture mail"
+                lambda: mail.to("ada@engines.example"), timeout=90, message="the nurture mail"
             )
             assert got.subject == "Welcome, Ada"
             assert got.text.startswith("Hi Ada,")
@@ -126,7 +126,7 @@ async def test_one_click_unsubscribe_is_recorded_by_intake_and_stops_nurture(
                 profile = (await http.get(f"/v1/leads/{lead}", headers=ADMIN)).json()
                 return (profile.get("consent") or {}).get("marketing_opt_in") is False
 
-            await wait_until(opted_out_at_intake, timeout=30, message="intake recorded it")
+            await wait_until(opted_out_at_intake, timeout=90, message="intake recorded it")
 
             await produce_events(kafka_bootstrap, isolation.topic("scoring"), [touch(lead, 1)])
             kit = kit_of(app)
@@ -141,7 +141,7 @@ async def test_one_click_unsubscribe_is_recorded_by_intake_and_stops_nurture(
                         )
                     )
 
-            [row] = await wait_until(withheld, timeout=30, message="the next touch withheld")
+            [row] = await wait_until(withheld, timeout=90, message="the next touch withheld")
             assert row.payload["reason"] == "opted_out" and row.payload["step"] == 1
             assert len(mail.to("ada@engines.example")) == 1
             async with kit.connect() as conn:

@@ -100,7 +100,7 @@ async def test_outcomes_match_by_external_id_and_system_and_repeat_by_event_id(
                     return False
             return True
 
-        await wait_until(routed, timeout=30, message="both leads assigned")
+        await wait_until(routed, timeout=90, message="both leads assigned")
 
         # Salesforce: no e-mail, no Leadflow id, only the lead's Salesforce id.
         salesforce = {

@@ -92,7 +92,7 @@ async def test_salesforce_won_and_hubspot_lost_are_recorded_once(
                     return False
             return True
 
-        await wait_until(routed, timeout=30, message="both leads assigned with their contact")
+        await wait_until(routed, timeout=90, message="both leads assigned with their contact")
 
         salesforce = {
             "Id": "0065g00000XyZ1AAA",

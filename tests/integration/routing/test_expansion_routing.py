@@ -65,7 +65,7 @@ async def test_an_expansion_is_routed_to_the_account_owner_and_closes_as_expansi
             return view.get("stage") == stage and view.get("rep_id") == rep
 
         for lead in (won_twice, lost_expansion):
-            await wait_until(lambda lead=lead: at(lead, "mql", "ava"), timeout=30)
+            await wait_until(lambda lead=lead: at(lead, "mql", "ava"), timeout=90)
             for action, body in [
                 ("accept", {}),
                 ("qualify", {}),
@@ -90,7 +90,7 @@ async def test_an_expansion_is_routed_to_the_account_owner_and_closes_as_expansi
                 ],
             )
         for lead in (won_twice, lost_expansion):
-            await wait_until(lambda lead=lead: at(lead, "mql", "owen"), timeout=30)
+            await wait_until(lambda lead=lead: at(lead, "mql", "owen"), timeout=90)
             view = (await client.get(f"/v1/leads/{lead}/assignment", headers=AUTH)).json()
             assert view["cycle"] == "expansion"
             assert [d["kind"] for d in view["decisions"]] == ["assigned", "assigned"]

@@ -90,8 +90,8 @@ async def test_queue_and_lead_view_show_whom_to_call_until_the_lead_is_erased(
             sla = q["leads"][0]["sla"] if q["count"] == 1 else None
             return sla["policy_id"] if sla else None
 
-        assert await wait_until(rep_sla, timeout=30) == "accept-4bh"
-        got = await wait_until(card, timeout=30, message="contact in the rep's queue")
+        assert await wait_until(rep_sla, timeout=90) == "accept-4bh"
+        got = await wait_until(card, timeout=90, message="contact in the rep's queue")
         assert got == {
             "name": "Jane Doe",
             "first_name": "Jane",
@@ -110,7 +110,7 @@ async def test_queue_and_lead_view_show_whom_to_call_until_the_lead_is_erased(
             [intake_event(lead_id, LeadProfileUpdated(changed_fields=["title"], contact=moved))],
         )
         got = await wait_until(
-            lambda: _when(card(), lambda c: c is not None and c["title"] == "CMO"), timeout=30
+            lambda: _when(card(), lambda c: c is not None and c["title"] == "CMO"), timeout=90
         )
         assert got["phone"] == "+14155550199"
 
@@ -125,7 +125,7 @@ async def test_queue_and_lead_view_show_whom_to_call_until_the_lead_is_erased(
         )
         await wait_until(
             lambda: _when(assignment(client, lead_id), lambda a: a.get("contact") is None),
-            timeout=30,
+            timeout=90,
             message="contact erased",
         )
         late = intake_event(lead_id, LeadProfileUpdated(changed_fields=["city"], contact=JANE))
@@ -135,7 +135,7 @@ async def test_queue_and_lead_view_show_whom_to_call_until_the_lead_is_erased(
                 scalar(client, "SELECT count(*) FROM inbox WHERE event_id = :e", e=late.event_id),
                 lambda n: n == 1,
             ),
-            timeout=30,
+            timeout=90,
             message="late profile event handled",
         )
         assert (await assignment(client, lead_id))["contact"] is None
@@ -157,7 +157,7 @@ async def test_a_reinstated_lead_is_routed_again_as_a_new_cycle(
             lambda: _when(
                 client.get("/v1/reps/a/queue", headers=AUTH), lambda r: r.json()["count"] == 0
             ),
-            timeout=30,
+            timeout=90,
         )
         await produce_events(
             isolation.kafka_bootstrap,
@@ -169,7 +169,7 @@ async def test_a_reinstated_lead_is_routed_again_as_a_new_cycle(
         )
         got = await wait_until(
             lambda: _when(assignment(client, lead_id), lambda a: a.get("stage") == "mql"),
-            timeout=30,
+            timeout=90,
             message="lead routed again",
         )
         assert got["rep_id"] == "a"

@@ -157,7 +157,7 @@ async def _assigned_lead(
     )
     got = await wait_until(
         lambda: _when(assignment(client, lead_id), lambda a: a.get("assignee_kind")),
-        timeout=30,
+        timeout=90,
         message="lead assigned",
     )
     return lead_id, got
@@ -259,7 +259,7 @@ async def test_hand_off_recycles_lead_to_nurture_and_refuses_accept_after(
         )
         got = await wait_until(
             lambda: _when(assignment(client, lead_id), lambda a: len(a["decisions"]) == 2),
-            timeout=30,
+            timeout=90,
             message="requalified lead assigned again",
         )
         assert (got["stage"], got["rep_id"]) == ("mql", "a")
@@ -313,7 +313,7 @@ async def test_escalation_reassign_skips_breaching_rep_and_return_recycles(
             q = (await client.get(f"/v1/reps/{first}/queue", headers=AUTH)).json()
             return q if q["count"] == 1 and q["leads"][0]["sla"] else None
 
-        q = await wait_until(queue_shows_due, timeout=30, message="SLA due time in rep queue")
+        q = await wait_until(queue_shows_due, timeout=90, message="SLA due time in rep queue")
         assert datetime.fromisoformat(q["leads"][0]["sla"]["due_at"]) == due
 
         await produce_events(
@@ -333,7 +333,7 @@ async def test_escalation_reassign_skips_breaching_rep_and_return_recycles(
             a = await assignment(client, lead_id)
             return a if a.get("rep_id") != first else None
 
-        got = await wait_until(reassigned, timeout=30, message="lead reassigned")
+        got = await wait_until(reassigned, timeout=90, message="lead reassigned")
         assert got["rep_id"] == other and got["excluded_reps"] == [first]
 
         # a late step of the first rep's SLA does not take the lead from the new owner (it is
@@ -359,7 +359,7 @@ async def test_escalation_reassign_skips_breaching_rep_and_return_recycles(
         )
         got = await wait_until(
             lambda: _when(assignment(client, lead_id), lambda a: a.get("assignee_kind") == "queue"),
-            timeout=30,
+            timeout=90,
         )
         assert got["queue_id"] == "unassigned"
 
@@ -377,7 +377,7 @@ async def test_escalation_reassign_skips_breaching_rep_and_return_recycles(
         )
         await wait_until(
             lambda: _when(assignment(client, lead_id), lambda a: a.get("stage") == "nurture"),
-            timeout=30,
+            timeout=90,
         )
         published = await consume_topic(
             isolation.kafka_bootstrap,
@@ -445,7 +445,7 @@ async def test_disqualified_lead_leaves_rep_queue_and_simulate_assigns_nothing(
             lambda: _when(
                 client.get("/v1/reps/a/queue", headers=AUTH), lambda r: r.json()["count"] == 0
             ),
-            timeout=30,
+            timeout=90,
         )
         assert (await assignment(client, lead_id))["stage"] == "disqualified"
 

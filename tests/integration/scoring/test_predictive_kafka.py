@@ -151,7 +151,7 @@ async def test_outcomes_train_a_promoted_model_that_predicts_on_lead_scored(
             until=lambda evs: any(
                 e.lead_id == fresh and e.event_type == "lead.qualified" for e in evs
             ),
-            timeout=40,
+            timeout=90,
         )
         qualified: Any = next(
             e.payload for e in events if e.lead_id == fresh and e.event_type == "lead.qualified"

@@ -70,7 +70,7 @@ async def test_a_customers_new_inquiry_opens_an_expansion_that_qualifies_again(
                 routing(lead_id, DealWon(amount=Decimal("5000"), rep_id="a"), won_at),
             ],
         )
-        await wait_until(lambda: status("won"), timeout=30, message="scoring took the win")
+        await wait_until(lambda: status("won"), timeout=90, message="scoring took the win")
         # A customer browsing is no new buying cycle (engagement counts from the win: a
         # page view is far below the MQL bar) ...
         browsed = clock.advance(timedelta(days=20))
@@ -106,7 +106,7 @@ async def test_a_customers_new_inquiry_opens_an_expansion_that_qualifies_again(
                 routing(lead_id, CustomerChurned(reason_code="budget"), again),
             ],
         )
-        await wait_until(lambda: status("churned"), timeout=30, message="scoring took the churn")
+        await wait_until(lambda: status("churned"), timeout=90, message="scoring took the churn")
         back = clock.advance(timedelta(days=30))
         await produce_events(kafka_bootstrap, intake, [inquiry(lead_id, back)])
         events = await scoring_events(kafka_bootstrap, scoring, count("lead.qualified", 3))
@@ -151,7 +151,7 @@ async def test_a_colleague_at_a_customer_account_opens_an_expansion(
             r = await client.get(f"/v1/leads/{customer}/score", headers=AUTH)
             return r.status_code == 200 and r.json()["status"] == "won"
 
-        await wait_until(is_customer, timeout=30, message="scoring took the win")
+        await wait_until(is_customer, timeout=90, message="scoring took the win")
         # The colleague's first hand-raise comes a day later: the account is a customer.
         later = clock.advance(timedelta(days=1))
         await produce_events(kafka_bootstrap, intake, [_at_acme(colleague, later, "it@acme.com")])

@@ -140,7 +140,7 @@ async def test_mql_is_emitted_once_across_repeated_activity_and_redelivery(
             rules = {c["rule_id"] for c in r.json()["contributions"]}
             return "content_download" in rules
 
-        await wait_until(sentinel_done, timeout=30, message="sentinel activity scored")
+        await wait_until(sentinel_done, timeout=90, message="sentinel activity scored")
         r = await client.get(f"/v1/leads/{lead_id}/score", headers=AUTH)
         body = r.json()
         assert body["qualified"] and body["mql_ready"]
@@ -192,13 +192,13 @@ async def test_decay_drops_a_cold_lead_below_the_bar_at_the_computed_time(
         clock.set(crossing - timedelta(minutes=5))
         kit_of(client).timer_runner.wake()  # type: ignore[union-attr]
         before = await wait_until(
-            lambda: _if(published(), lambda p: p["engagement"] < 31), timeout=20
+            lambda: _if(published(), lambda p: p["engagement"] < 31), timeout=60
         )
         assert before["mql_ready"] and before["matrix_cell"].endswith("2")
 
         clock.set(crossing + timedelta(seconds=2))
         kit_of(client).timer_runner.wake()  # type: ignore[union-attr]
-        after = await wait_until(lambda: _if(published(), lambda p: not p["mql_ready"]), timeout=20)
+        after = await wait_until(lambda: _if(published(), lambda p: not p["mql_ready"]), timeout=60)
         assert after["matrix_cell"].endswith("3")
         events = await scoring_events(
             kafka_bootstrap,
@@ -305,7 +305,7 @@ async def test_new_model_version_rescores_and_counts_changed_leads(
             body = (await client.get(job["href"], headers=AUTH)).json()
             return body if body["status"] == "done" else None
 
-        result = await wait_until(done, timeout=30, message="re-score job finished")
+        result = await wait_until(done, timeout=90, message="re-score job finished")
         assert result["processed"] == 7 and result["changed"] == 3 and result["progress"] == 1.0
         events = await scoring_events(
             kafka_bootstrap,

@@ -76,7 +76,7 @@ async def test_reassign_escalation_makes_routing_reassign_and_the_clock_follows(
         async def accept_clocks() -> list[Envelope]:
             return of_type(await sla_events(kit, lead), "sla.started", policy_id="accept-4bh")
 
-        (first,) = await wait_until(accept_clocks, timeout=30, message="routing assigned")
+        (first,) = await wait_until(accept_clocks, timeout=90, message="routing assigned")
         first_rep = first.payload.rep_id
         assert first_rep in {"rep-x", "rep-y"}
         assert first.payload.due_at == datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ async def test_reassign_escalation_makes_routing_reassign_and_the_clock_follows(
             message="reassign raised",
         )
         clocks = await wait_until(
-            lambda: _two(accept_clocks), timeout=30, message="routing reassigned"
+            lambda: _two(accept_clocks), timeout=90, message="routing reassigned"
         )
         second = clocks[1]
         assert second.payload.started_by_event == "lead.reassigned"

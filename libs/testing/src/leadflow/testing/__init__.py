@@ -76,11 +76,15 @@ async def one_loop_turn() -> None:
 
 async def wait_until(
     predicate: Callable[[], Any],
-    timeout: float = 20.0,
+    timeout: float = 60.0,
     interval: float = 0.05,
     message: str = "",
 ) -> Any:
-    """Return the first truthy value of ``predicate()``; fail after ``timeout`` seconds."""
+    """Return the first truthy value of ``predicate()``; fail after ``timeout`` seconds.
+
+    The default is for a loaded 2-core machine running the suite beside a shared Kafka and
+    Postgres: a consumer group's first assignment alone can take well over 10 s there. A
+    passing test waits no longer for it; only a failing one takes the whole minute."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while True:
@@ -93,6 +97,34 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s: {message} (last={last!r})")
         await asyncio.sleep(interval)
+
+
+async def wait_until_equal(
+    read: Callable[[], Any],
+    expected: Any,
+    timeout: float = 90.0,
+    interval: float = 0.2,
+    message: str = "",
+) -> Any:
+    """Poll ``read()`` until it returns exactly ``expected``, and return that value.
+
+    For a figure that a consumer other than the one a test waited for is still catching up
+    on (wait for routing's assignment, then read analytics' funnel: it may lag): waiting for
+    one thing and asserting another is a race that a loaded machine loses. After
+    ``timeout`` it fails showing the last value beside the expected one."""
+    last: Any = None
+
+    async def matches() -> bool:
+        nonlocal last
+        value = read()
+        last = await value if inspect.isawaitable(value) else value
+        return bool(last == expected)
+
+    try:
+        await wait_until(matches, timeout=timeout, interval=interval, message=message)
+    except AssertionError:
+        raise AssertionError(f"{message}: {last!r} != expected {expected!r}") from None
+    return last
 
 
 @contextlib.asynccontextmanager
@@ -150,7 +182,7 @@ async def consume_records(
     topic: str,
     *,
     until: Callable[[list[Any]], bool],
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> list[Any]:
     """Read ``topic`` from the beginning (no group) until ``until(records)`` holds."""
     consumer = AIOKafkaConsumer(
@@ -182,7 +214,7 @@ async def consume_topic(
     topic: str,
     *,
     until: Callable[[list[Envelope]], bool],
-    timeout: float = 30.0,
+    timeout: float = 60.0,
 ) -> list[Envelope]:
     """Decoded events of ``topic`` (undecodable records skipped) once ``until(events)`` holds."""
     events: list[Envelope] = []
