@@ -37,6 +37,7 @@ from leadflow.scoring.builtin import default_model, default_tracks
 from leadflow.scoring.decisions.draft import nurture_key, reevaluate_key
 from leadflow.scoring.decisions.events import decide, erased, merged_into
 from leadflow.scoring.decisions.timers import nurture_touch, reevaluate
+from leadflow.scoring.facts import live_score
 from leadflow.scoring.state import ScoredLead, ScoringContext
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -95,6 +96,36 @@ def test_a_sales_ready_lead_is_scored_qualified_once_and_frozen() -> None:
     assert list(out.schedule) == [reevaluate_key(lead)]
     # the caused-by chain: each event's decisions name it
     assert [c.event_type for _, _, c, _ in out.appends] == [e.event_type for e in ready(lead)]
+
+
+def frozen_vs_fresh(lead: uuid.UUID, now: datetime) -> tuple[dict[str, Any], float, float]:
+    """A demo request a day (less a second) before the capture at T0, decided at ``now``:
+    the frozen snapshot, the score at T0 computed afresh, and the published engagement."""
+    demo_at = T0 - timedelta(days=1) + timedelta(seconds=1)
+    demo = on(lead, ActivityRecorded(activity_id="demo-1", activity_type="demo_request"), demo_at)
+    out, appended = fold([demo, captured(lead)], ctx_at(now))
+    assert "lead.qualified" in appended[1]
+    state = out.states[lead]
+    fresh = live_score(
+        state.row.profile, state.activities, default_model(), T0, state.row.engagement_since
+    )
+    assert state.row.snapshot is not None and state.row.score is not None
+    assert state.row.snapshot_at == T0
+    return state.row.snapshot, fresh.engagement, float(state.row.score["engagement"])
+
+
+def test_the_snapshot_is_the_score_at_the_event_when_the_batch_is_a_day_later() -> None:
+    # decided two seconds after the capture, the demo is a day old: the published score has
+    # it decayed, the snapshot (as of the capture) does not
+    snap, fresh, published = frozen_vs_fresh(uuid.uuid4(), T0 + timedelta(seconds=2))
+    assert snap["engagement"] == fresh
+    assert published < fresh
+
+
+def test_the_snapshot_reuses_the_score_when_no_activity_aged_in_between() -> None:
+    # decided half a second after the capture: the demo is under a day old at both instants
+    snap, fresh, published = frozen_vs_fresh(uuid.uuid4(), T0 + timedelta(milliseconds=500))
+    assert snap["engagement"] == fresh == published
 
 
 def test_a_redelivered_activity_counts_once() -> None:

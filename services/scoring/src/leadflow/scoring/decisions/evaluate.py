@@ -35,6 +35,7 @@ from leadflow.scoring.domain import (
     EnrolmentReason,
     ScoreResult,
     ScoringModel,
+    age_in_days,
     choose_track,
     materially_changed,
     next_reevaluation,
@@ -97,29 +98,58 @@ class Evaluation:
 
 
 def freeze(
-    d: Draft, ctx: ScoringContext, at: datetime, *, result: ScoreResult | None = None
+    d: Draft, ctx: ScoringContext, at: datetime, *, scored_now: ScoreResult | None = None
 ) -> None:
     """Snapshot what is known at ``at`` (features, rule score) unless this cycle is frozen
-    already: at qualification and when sales first acts, so no later field leaks in."""
+    already: at qualification and when sales first acts, so no later field leaks in.
+
+    ``scored_now``: the lead's score at the batch's time, as its state is now. ``at`` is the
+    deciding event's time, milliseconds earlier as a rule: when the same activities count at
+    both instants and none of them is a day older at one than at the other, the score at
+    ``at`` is that one (decay moves in whole days) and is not computed again."""
     lead = d.lead
     if lead.snapshot is not None:
         return
     model = ctx.model
     acts = [a for a in activities_at(d.state, model, at) if a.occurred_at <= at]
-    if result is None:
+    result = scored_now
+    if result is None or not same_score_at(
+        acts, activities_at(d.state, model, ctx.now), at, ctx.now
+    ):
         result = live_score(lead.profile, acts, model, at, lead.engagement_since)
     features = lead_features(lead.profile, acts, result, model)
     lead.set(snapshot=snapshot_of(result, features), snapshot_at=at)
 
 
+def same_score_at(
+    acts_at: list[Activity], acts_now: list[Activity], at: datetime, now: datetime
+) -> bool:
+    """Whether ``score`` gives the same figures at ``at`` as at ``now``: the same activities
+    count at both (``acts_at``, ``acts_now``) and each is as many whole days old at both
+    (age in whole days is all that decay and forgetting read of the instant)."""
+    if len(acts_at) != len(acts_now):
+        return False
+    for a, b in zip(acts_at, acts_now, strict=True):
+        if a is not b or age_in_days(at - a.occurred_at) != age_in_days(now - a.occurred_at):
+            return False
+    return True
+
+
 def record_outcome(
-    d: Draft, ctx: ScoringContext, event: Envelope | None, outcome: str, reason: str | None
+    d: Draft,
+    ctx: ScoringContext,
+    event: Envelope | None,
+    outcome: str,
+    reason: str | None,
+    *,
+    scored_now: ScoreResult | None = None,
 ) -> None:
     """An outcome becomes a training example with the snapshot of this sales cycle. One
     decided without an event (a timer's disqualification) is named after the lead, the
-    outcome and the time, so deciding it again records it once."""
+    outcome and the time, so deciding it again records it once. ``scored_now``: as
+    ``freeze``'s."""
     at = as_of(event, ctx)
-    freeze(d, ctx, at)
+    freeze(d, ctx, at, scored_now=scored_now)
     lead = d.lead
     assert lead.snapshot is not None and lead.snapshot_at is not None
     if event is not None:
@@ -177,7 +207,7 @@ def evaluate(
                 model_version=model.version,
             )
         )
-        record_outcome(d, ctx, event, "disqualified", result.disqualified_by)
+        record_outcome(d, ctx, event, "disqualified", result.disqualified_by, scored_now=result)
         lead.move("lead.disqualified")
         lead.set(disqualify_reason=result.disqualify_reason)
         outcome.disqualified = True
@@ -225,7 +255,7 @@ def evaluate(
         )
         lead.move("lead.qualified")
         lead.set(qualified_at=now)
-        freeze(d, ctx, as_of(event, ctx))
+        freeze(d, ctx, as_of(event, ctx), scored_now=result)
         outcome.qualified = True
     elif (
         not result.mql_ready
