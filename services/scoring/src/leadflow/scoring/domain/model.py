@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -300,60 +300,109 @@ def _as_number(value: Any) -> float | None:
         return None
 
 
-_VALUES: dict[int, tuple[Condition, list[Any], frozenset[str]]] = {}
+Predicate = Callable[[Mapping[str, Any]], bool]
+_COMPILED: dict[int, tuple[Condition, Predicate]] = {}
 
 
-def _values_of(cond: Condition) -> tuple[list[Any], frozenset[str]]:
-    """A condition's values and their lower-cased forms, computed once per condition object
-    (the cache holds the condition itself, so its id cannot be reused while cached)."""
-    entry = _VALUES.get(id(cond))
+def predicate(cond: Condition) -> Predicate:
+    """``cond`` as a function of the attribute map, compiled once per condition object (its
+    values lower-cased and parsed as numbers once, the operator chosen once): every score
+    asks a model's thirty-odd conditions, so deciding the operator and re-reading the values
+    per question was a fifth of a score. The cache holds the condition itself, so its id
+    cannot be reused while cached."""
+    entry = _COMPILED.get(id(cond))
     if entry is None or entry[0] is not cond:
-        values = cond.value if isinstance(cond.value, list) else [cond.value]
-        lowered = frozenset(str(v).lower() for v in values if v is not None)
-        if len(_VALUES) > 20_000:
-            _VALUES.clear()
-        entry = _VALUES[id(cond)] = (cond, values, lowered)
-    return entry[1], entry[2]
+        if len(_COMPILED) > 20_000:
+            _COMPILED.clear()
+        entry = _COMPILED[id(cond)] = (cond, _compile(cond))
+    return entry[1]
 
 
 def condition_holds(cond: Condition, attrs: Mapping[str, Any]) -> bool:
     """String comparisons are case-insensitive; a missing attribute matches only ``absent``
     (and the negations ``ne`` / ``not_in``)."""
-    actual = attrs.get(cond.attribute)
-    if isinstance(actual, str):
-        actual = actual.strip() or None
-    op = cond.op
-    if op == "present":
-        return actual is not None and actual is not False
-    if op == "absent":
-        return actual is None
-    if op == "is_true":
-        return actual is True
+    return predicate(cond)(attrs)
+
+
+def _compile(cond: Condition) -> Predicate:
+    """The operators of ``condition_holds``; a text attribute is stripped (blank: missing).
+    The commonest operators (flags, presence, equality, keywords) read the attribute inline:
+    a call per question to read it cost as much as the question."""
+    attribute, op = cond.attribute, cond.op
+    values: list[Any] = cond.value if isinstance(cond.value, list) else [cond.value]
+    lowered = frozenset(str(v).lower() for v in values if v is not None)
+
+    def actual_of(attrs: Mapping[str, Any]) -> Any:
+        actual = attrs.get(attribute)
+        if isinstance(actual, str):
+            return actual.strip() or None
+        return actual
+
+    if op == "is_true":  # a text attribute is never True, nor False
+        return lambda attrs: attrs.get(attribute) is True
     if op == "is_false":
-        return actual is False
-    values, lowered = _values_of(cond)
+        return lambda attrs: attrs.get(attribute) is False
+    if op == "present":
+
+        def present(attrs: Mapping[str, Any]) -> bool:
+            actual = attrs.get(attribute)
+            if isinstance(actual, str):
+                return bool(actual.strip())
+            return actual is not None and actual is not False
+
+        return present
+    if op == "absent":
+        return lambda attrs: actual_of(attrs) is None
     if op in {"ne", "not_in"}:
-        return actual is None or str(actual).lower() not in lowered
-    if actual is None:
-        return False
-    text = str(actual).lower()
+        return lambda attrs: (a := actual_of(attrs)) is None or str(a).lower() not in lowered
     if op in {"eq", "in"}:
-        number = _as_number(actual)
-        if number is not None and not isinstance(actual, str):
-            return any(_as_number(v) == number for v in values)
-        return text in lowered
+        numbers = [_as_number(v) for v in values]
+
+        def equals(attrs: Mapping[str, Any]) -> bool:
+            actual = attrs.get(attribute)
+            if isinstance(actual, str):
+                text = actual.strip()
+                return bool(text) and text.lower() in lowered
+            if actual is None:
+                return False
+            number = _as_number(actual)
+            if number is not None:
+                return any(n == number for n in numbers)
+            return str(actual).lower() in lowered
+
+        return equals
     if op in {"contains", "contains_any"}:
-        return any(v in text for v in lowered)
+
+        def contains(attrs: Mapping[str, Any]) -> bool:
+            actual = attrs.get(attribute)
+            if isinstance(actual, str):
+                actual = actual.strip()
+                if not actual:
+                    return False
+            elif actual is None:
+                return False
+            text = str(actual).lower()
+            return any(v in text for v in lowered)
+
+        return contains
     if op == "domain_in":
-        return _domain_matches(text, lowered)
-    number = _as_number(actual)
-    if number is None:
-        return False
+        return lambda attrs: (
+            (a := actual_of(attrs)) is not None and _domain_matches(str(a).lower(), lowered)
+        )
     bounds = [_as_number(v) for v in values]
-    if op == "gte":
-        return bounds[0] is not None and number >= bounds[0]
-    if op == "lte":
-        return bounds[0] is not None and number <= bounds[0]
-    if op == "between":
-        return bounds[0] is not None and bounds[1] is not None and bounds[0] <= number <= bounds[1]
-    return False
+
+    def compares(attrs: Mapping[str, Any]) -> bool:
+        actual = actual_of(attrs)
+        number = None if actual is None else _as_number(actual)
+        if number is None:
+            return False
+        if op == "gte":
+            return bounds[0] is not None and number >= bounds[0]
+        if op == "lte":
+            return bounds[0] is not None and number <= bounds[0]
+        if op == "between":
+            low, high = bounds[0], bounds[1]
+            return low is not None and high is not None and low <= number <= high
+        return False
+
+    return compares

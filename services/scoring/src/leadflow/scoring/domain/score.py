@@ -9,6 +9,7 @@ import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,12 +21,15 @@ from leadflow.scoring.domain.model import (
     Band,
     DisqualifyRule,
     EngagementRule,
+    FitRule,
     GradeBand,
     LevelBand,
     MqlRule,
+    Predicate,
     ScoringModel,
     _as_number,
     condition_holds,
+    predicate,
 )
 from leadflow.scoring.domain.profile import LeadProfile, profile_attributes
 
@@ -67,12 +71,63 @@ def _normalised_types(types: tuple[str, ...]) -> frozenset[str]:
 def _rule_matches(rule: EngagementRule, activity: Activity) -> bool:
     if activity.activity_type not in _normalised_types(tuple(rule.activity_types)):
         return False
+    return _details_match(rule, activity)
+
+
+def _details_match(rule: EngagementRule, activity: Activity) -> bool:
+    """The rule's conditions beyond the activity type: properties and URL."""
     for key, expected in rule.properties.items():
         if not same_property(activity.properties.get(key), expected):
             return False
     if rule.url_contains is not None:
         return rule.url_contains.lower() in (activity.url or "").lower()
     return True
+
+
+@dataclass(frozen=True)
+class CompiledRules:
+    """A model's rules as ``score`` asks them, built once per model object (``compiled``):
+    each fit and disqualify condition as a predicate (``model.predicate``), and the
+    engagement rules indexed by normalised activity type, so an activity is matched against
+    the rules of its type only instead of every rule against every activity."""
+
+    fit: tuple[tuple[FitRule, Predicate], ...]
+    disqualify: tuple[tuple[DisqualifyRule, Predicate], ...]
+    by_type: Mapping[str, tuple[tuple[int, EngagementRule], ...]]
+
+    def matches(self, activities: Iterable[Activity]) -> dict[int, list[Activity]]:
+        """The activities each engagement rule matches (by the rule's index in the model),
+        in the order given; rules that match none are absent."""
+        found: dict[int, list[Activity]] = {}
+        for activity in activities:
+            for i, rule in self.by_type.get(activity.activity_type, ()):
+                if _details_match(rule, activity):
+                    found.setdefault(i, []).append(activity)
+        return found
+
+
+_COMPILED: dict[int, tuple[ScoringModel, CompiledRules]] = {}
+
+
+def compiled(model: ScoringModel) -> CompiledRules:
+    """``model``'s rules compiled, once per model object (a batch's model comes from the
+    store's cache, so a model is compiled when it is published or first read). The cache
+    holds the model itself, so its id cannot be reused while cached."""
+    entry = _COMPILED.get(id(model))
+    if entry is None or entry[0] is not model:
+        by_type: dict[str, list[tuple[int, EngagementRule]]] = {}
+        for i, rule in enumerate(model.engagement_rules):
+            for kind in _normalised_types(tuple(rule.activity_types)):
+                by_type.setdefault(kind, []).append((i, rule))
+        rules = CompiledRules(
+            fit=tuple((r, predicate(r)) for r in model.fit_rules),
+            disqualify=tuple((r, predicate(r)) for r in model.disqualify_rules),
+            by_type={kind: tuple(found) for kind, found in by_type.items()},
+        )
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        entry = _COMPILED[id(model)] = (model, rules)
+    return entry[1]
 
 
 def _property_text(value: PropertyValue | None) -> str:
@@ -231,10 +286,11 @@ def score(
     ``GET /v1/leads/{id}/score``, the backtest and ``POST /v1/scoring/simulate`` all call it,
     so the same facts at the same instant give the same grade everywhere."""
     attrs = profile_attributes(profile, model)
+    rules = compiled(model)
     contributions: list[Contribution] = []
     fit_sum = 0.0
-    for rule in model.fit_rules:
-        if condition_holds(rule, attrs):
+    for rule, holds in rules.fit:
+        if holds(attrs):
             fit_sum += rule.points
             contributions.append(
                 Contribution(rule_id=rule.id, kind="fit", points=rule.points, reason=rule.reason)
@@ -252,8 +308,9 @@ def score(
     credited: list[tuple[datetime, float]] = []
     engagement_sum = 0.0
     raw_sum = 0.0
-    for erule in model.engagement_rules:
-        matching = [a for a in acts if _rule_matches(erule, a)]
+    matches = rules.matches(acts)
+    for i, erule in enumerate(model.engagement_rules):
+        matching = matches.get(i)
         if not matching:
             continue
         credit = _credit_rule(erule, matching, now, half_life, credited)
@@ -276,7 +333,7 @@ def score(
     # time really is the moment the level changes.
     level = level_of(exact, model)
     cell = f"{grade[0]}{level}"
-    dq = disqualification(attrs, model)
+    dq = next((rule for rule, holds in rules.disqualify if holds(attrs)), None)
     if dq is not None:
         ready, why = False, f"disqualified: {dq.reason}"
     else:
