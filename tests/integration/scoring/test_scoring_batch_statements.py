@@ -8,6 +8,7 @@ waiting their turn."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -22,8 +23,9 @@ from leadflow.events.kit import ServiceKit
 from leadflow.scoring.app import create_app
 from leadflow.scoring.domain import LeadProfile
 from leadflow.scoring.settings import ScoringSettings
-from leadflow.scoring.store import lock_leads, save_leads, upsert_lead
-from leadflow.testing import StatementLog, app_client
+from leadflow.scoring.state import LeadRow
+from leadflow.scoring.store import lock_batch_leads, lock_leads, save_leads, upsert_lead
+from leadflow.testing import StatementLog, app_client, wait_until
 from tests.integration.scoring.test_scoring_api import T0, activity, captured, kit_of
 
 pytestmark = [pytest.mark.postgres]
@@ -138,3 +140,69 @@ async def test_a_batch_writes_each_lead_s_changed_columns_only(client: httpx.Asy
     assert (rows[a].with_sales, rows[a].company, rows[a].title) == (True, "Acme", "CTO")
     assert (rows[b].with_sales, rows[b].company, rows[b].title) == (False, "Globex", "VP Sales")
     assert rows[b].reeval_at is None and rows[b].snapshot == {"fit": 10.0}
+
+
+async def row_versions(kit: ServiceKit, leads: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    async with kit.connect() as conn:
+        rows = await conn.fetch(
+            "SELECT lead_id, xmin::text AS v FROM leads WHERE lead_id = ANY(:ids)", ids=leads
+        )
+    return {r["lead_id"]: r["v"] for r in rows}
+
+
+async def test_loading_a_batch_locks_the_leads_that_exist_without_writing_them(
+    client: httpx.AsyncClient,
+) -> None:
+    """A batch that changes nothing of a lead (a re-score page, mostly) leaves its row as it
+    was: the lead is locked, not upserted (an upsert wrote a new row version per lead)."""
+    kit = kit_of(client)
+    old, new = uuid.uuid4(), uuid.uuid4()
+    async with kit.unit_of_work() as uow:
+        await lock_batch_leads(uow.tx, [old])
+    before = await row_versions(kit, [old])
+    async with kit.unit_of_work() as uow:
+        rows = await lock_batch_leads(uow.tx, [new, old, new])
+        assert sorted(rows) == sorted([old, new])
+        assert all(isinstance(r, LeadRow) and r.status == "open" for r in rows.values())
+        async with kit.connect() as other:  # the old lead is locked until this batch ends
+            with pytest.raises(Exception, match="could not obtain lock"):
+                await other.fetch(
+                    "SELECT 1 FROM leads WHERE lead_id = :id FOR UPDATE NOWAIT", id=old
+                )
+    assert (await row_versions(kit, [old])) == before
+    assert set(await row_versions(kit, [old, new])) == {old, new}
+
+
+async def test_a_lead_another_batch_creates_meanwhile_is_loaded_and_locked(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two transactions creating the same lead: the second waits for the first; once that
+    commits, the lead is neither new to the second (its insert is a conflict) nor in the
+    snapshot its statement started with, and is read by the upsert that follows."""
+    kit = kit_of(client)
+    contested, other = uuid.uuid4(), uuid.uuid4()
+    pid: list[int] = []
+
+    async def second_batch() -> dict[uuid.UUID, LeadRow]:
+        async with kit.unit_of_work() as uow:
+            pid.append(int(await uow.tx.fetchval("SELECT pg_backend_pid()")))
+            return await lock_batch_leads(uow.tx, [other, contested])
+
+    async def waits_for_a_lock() -> bool:
+        if not pid:
+            return False
+        async with kit.connect() as conn:
+            state = await conn.fetchval(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = :pid", pid=pid[0]
+            )
+        return bool(state == "Lock")
+
+    async with kit.unit_of_work() as uow:
+        first = await lock_batch_leads(uow.tx, [contested])
+        first[contested].set(with_sales=True)
+        await save_leads(uow.tx, [first[contested]])
+        waiting = asyncio.create_task(second_batch())
+        await wait_until(waits_for_a_lock, message="the second batch waits for the first")
+    rows = await asyncio.wait_for(waiting, 60)
+    assert sorted(rows) == sorted([other, contested])
+    assert rows[contested].with_sales  # the first batch's committed row, not a blank one

@@ -152,7 +152,7 @@ class LeadRow:
     @classmethod
     def from_row(cls, row: Any) -> LeadRow:
         """From a row holding the lead's columns (other columns of the row are ignored)."""
-        data = {name: getattr(row, name) for name in _ROW_FIELDS}
+        data = {name: row[name] for name in _ROW_FIELDS}  # by key: a Row's getattr is Python
         data["profile"] = LeadProfile.model_validate(data["profile"] or {})
         return cls(**data)
 

@@ -12,7 +12,12 @@ from leadflow.scoring.domain import NurtureTrack, ScoringModel
 from leadflow.scoring.state import LeadRow, ScoredLead
 from leadflow.scoring.store.documents import _VERSIONS_ROW, _resolve_versions, tracks
 from leadflow.scoring.store.engagement import _ADD_ACTIVITIES_ROWS, _activity_columns
-from leadflow.scoring.store.leads import _SAVE_LEADS_ROWS, _UPSERT_LEADS_ROWS, _changed_columns
+from leadflow.scoring.store.leads import (
+    _CREATE_OR_LOCK_LEADS_ROWS,
+    _SAVE_LEADS_ROWS,
+    _UPSERT_LEADS_ROWS,
+    _changed_columns,
+)
 from leadflow.scoring.store.outcomes import _INSERT_OUTCOMES_ROWS, _outcome_columns
 
 # The model versions (``_VERSIONS_ROW``) and the active tracks' stamp (their ids and row
@@ -42,10 +47,21 @@ async def batch_versions(
 
 
 async def lock_batch_leads(tx: Tx, lead_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, LeadRow]:
-    """The batch's leads, created where missing and locked (in id order, so concurrent
-    batches cannot deadlock)."""
-    rows = await tx.fetch(_UPSERT_LEADS_ROWS, ids=sorted(set(lead_ids)))
-    return {r.lead_id: LeadRow.from_row(r) for r in rows}
+    """The batch's leads, created where missing and locked (each part in id order). A lead
+    that exists is locked, not written: a batch that changes nothing of a lead (a re-score
+    page of a model publish, mostly) leaves its row as it was, where an upsert wrote a new
+    version of every row it locked. A lead another transaction created meanwhile (rare: a
+    lead's events are one partition's) is upserted by a second statement."""
+    ids = sorted(set(lead_ids))
+    rows = {
+        r["lead_id"]: LeadRow.from_row(r)
+        for r in await tx.fetch(_CREATE_OR_LOCK_LEADS_ROWS, ids=ids)
+    }
+    if len(rows) < len(ids):
+        missing = [i for i in ids if i not in rows]
+        for r in await tx.fetch(_UPSERT_LEADS_ROWS, ids=missing):
+            rows[r["lead_id"]] = LeadRow.from_row(r)
+    return rows
 
 
 async def save_batch(tx: Tx, states: Sequence[ScoredLead]) -> None:

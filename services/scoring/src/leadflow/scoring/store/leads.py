@@ -81,6 +81,20 @@ _UPSERT_LEADS_ROWS = (
     "ORDER BY i ON CONFLICT (lead_id) DO UPDATE SET updated_at = now() "
     "RETURNING " + LEAD_COLUMNS
 )
+# The same without writing a row that exists: the new leads are inserted (``created``), the
+# others locked as they are (``FOR UPDATE`` returns a row's latest version, committed after
+# the statement's snapshot included). The two parts share one snapshot, so ``locked`` does
+# not see ``created``'s rows; a lead another transaction created after that snapshot is in
+# neither (its insert is skipped as a conflict, and the snapshot does not show it) and is
+# left to ``_UPSERT_LEADS_ROWS``.
+_CREATE_OR_LOCK_LEADS_ROWS = (
+    "WITH created AS (INSERT INTO leads (lead_id) "
+    "SELECT i FROM unnest(CAST(:ids AS uuid[])) AS t(i) ORDER BY i "
+    "ON CONFLICT (lead_id) DO NOTHING RETURNING " + LEAD_COLUMNS + "), "
+    "locked AS (SELECT " + LEAD_COLUMNS + " FROM leads WHERE lead_id = ANY(CAST(:ids AS uuid[])) "
+    "ORDER BY lead_id FOR UPDATE) "
+    "SELECT * FROM created UNION ALL SELECT * FROM locked"
+)
 
 
 # Each row sets only the columns its lead changed (named in ``changed`` as ``|a|b|``); the
