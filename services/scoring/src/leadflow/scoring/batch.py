@@ -74,8 +74,10 @@ class ScoringBatch:
         await store.save_batch(tx, states)
         moved: dict[str, uuid.UUID] = {}
         for state in states:
+            if not state.account_moved:
+                continue  # its profile is not read (``state.LeadRow.profile``)
             account_id = state.row.profile.account_id
-            if state.account_moved and account_id is not None:
+            if account_id is not None:
                 moved[account_id] = state.lead_id
         return await qualify_accounts(tx, moved, ctx) if moved else ()
 

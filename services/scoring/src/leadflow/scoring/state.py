@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Self, overload
 
 from leadflow.events.lifecycle import (
     CUSTOMER_STAGES,
@@ -46,6 +46,32 @@ def status_of(lifecycle: LeadLifecycle) -> str:
     return "open"
 
 
+class _Profile:
+    """``LeadRow.profile``: a row's profile is kept as the JSON object it was read as and
+    validated into a ``LeadProfile`` on first read. Most batches never read the profile of
+    most of their leads (sales feedback on a qualified lead, a capture that replaces it);
+    validating every loaded row's profile was a tenth of loading a batch."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = f"_{name}"
+
+    @overload
+    def __get__(self, row: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, row: LeadRow, owner: type | None = None) -> LeadProfile: ...
+    def __get__(self, row: LeadRow | None, owner: type | None = None) -> LeadProfile | Self:
+        if row is None:
+            # no default: the dataclass asks the class for one
+            raise AttributeError(self.key)
+        value = row.__dict__[self.key]
+        if not isinstance(value, LeadProfile):
+            value = row.__dict__[self.key] = LeadProfile.model_validate(value or {})
+        return value
+
+    def __set__(self, row: LeadRow, value: LeadProfile | Mapping[str, Any] | None) -> None:
+        row.__dict__[self.key] = value
+
+
 @dataclass
 class LeadRow:
     """A lead's scoring row; a decision changes it through ``set``, which remembers the
@@ -57,7 +83,7 @@ class LeadRow:
     readers)."""
 
     lead_id: uuid.UUID
-    profile: LeadProfile
+    profile: _Profile = _Profile()
     status: str = "open"
     with_sales: bool = False
     qualified: bool = False
@@ -152,9 +178,8 @@ class LeadRow:
     @classmethod
     def from_row(cls, row: Any) -> LeadRow:
         """From a row holding the lead's columns (other columns of the row are ignored)."""
-        data = {name: row[name] for name in _ROW_FIELDS}  # by key: a Row's getattr is Python
-        data["profile"] = LeadProfile.model_validate(data["profile"] or {})
-        return cls(**data)
+        # by key (a Row's attribute read is a Python __getattr__); the profile as read
+        return cls(**{name: row[name] for name in _ROW_FIELDS})
 
 
 _ROW_FIELDS = tuple(f.name for f in fields(LeadRow) if f.name != "dirty")
