@@ -95,10 +95,21 @@ class TimerRunner:
         transaction is rolled back and the batch is fired again one savepoint per timer,
         so a failing timer backs off alone while the others fire.
         """
+        if not await self._any_due():
+            return 0
         try:
             return await self._sweep_together()
         except _SweepFailed:
             return await self._sweep_one_by_one()
+
+    async def _any_due(self) -> bool:
+        """Whether a timer is due: one autocommit read. Most sweeps find nothing (timers
+        are hours away), and a claim is a transaction: BEGIN, the claim and COMMIT were
+        three round trips per poll of every service with timers, about a twentieth of the
+        database's statements at 150 leads/s. A timer due a moment after this read is
+        found by the next poll, or by the wake its commit sends."""
+        async with self.db.connect() as tx:
+            return bool(await tx.fetchval(_ANY_DUE, now=self.clock.now()))
 
     async def _claim(self, tx: Tx) -> list[Any]:
         return await tx.fetch(
@@ -194,6 +205,9 @@ class TimerRunner:
             leads=[t.lead_id for t in timers],
             dues=[t.due_at for t in timers],
         )
+
+
+_ANY_DUE = "SELECT EXISTS (SELECT 1 FROM timers WHERE due_at <= :now)"
 
 
 class _SweepFailed(Exception):
