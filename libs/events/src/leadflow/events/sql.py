@@ -265,7 +265,13 @@ class Tx:
         next transaction."""
         try:
             return await statement
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,  # a protocol state left by a lost peer
+            OSError,
+            TimeoutError,
+        ) as exc:
             error = translate_error(exc)
             if error is None:  # pragma: no cover - every caught type translates
                 raise
