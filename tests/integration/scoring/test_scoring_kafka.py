@@ -67,7 +67,7 @@ def of_lead(events: list[Envelope], lead_id: uuid.UUID, event_type: str) -> list
 
 
 async def scoring_events(
-    kafka: str, topic: str, until: Callable[[list[Envelope]], bool], within: float = 40
+    kafka: str, topic: str, until: Callable[[list[Envelope]], bool], within: float = 90
 ) -> list[Envelope]:
     return await consume_topic(kafka, topic, until=until, timeout=within)
 
