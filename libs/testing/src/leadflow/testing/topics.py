@@ -1,0 +1,261 @@
+"""Scratch topic prefixes of tests and benchmarks, and deleting what they leave on a broker.
+
+Tests isolate themselves on a shared broker with a topic prefix; none used to delete its
+topics, and a developer's broker (``make infra-up`` / ``make run``) grew to thousands of
+partitions after a few ``make test`` runs, until it no longer started in time. Here:
+
+- ``scratch_prefix()``: a prefix that names its owner, ``t-<born>-<where>-<pid>-<token>.``
+  (``born`` the owning process's start, UTC ``%Y%m%dt%H%M%S``; ``where`` this machine's boot
+  and PID namespace, hashed; ``pid`` the owning process). Every prefix of one process starts
+  with ``session_prefix()``.
+- ``delete_prefixed``: the topics and consumer groups under some prefixes, in one call each.
+- ``sweep``: the scratch prefixes left by runs that were killed before deleting them.
+- ``Reaper``: a test session's deleter (``tests/conftest.py``): the session-start sweep, each
+  test's prefix deleted in the background after it, and the whole session's at its end.
+
+Why a sweep can run while other test sessions use the same broker: a prefix is stale only
+when its owner provably is gone — same machine and PID namespace (``where``) and its
+``pid`` no longer exists — or, for an owner elsewhere that cannot be checked, when it was
+born more than ``MAX_AGE`` ago (a test session lasts minutes, a benchmark an hour). Only
+names matching ``PATTERN`` are candidates: never ``leadflow.*`` or any deployment prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+log = logging.getLogger("leadflow.testing.topics")
+
+PATTERN = re.compile(r"^(t-(\d{8}t\d{6})-([0-9a-f]{8})-(\d+)-)[0-9a-z]+\.")
+MAX_AGE = timedelta(hours=6)
+BORN_FORMAT = "%Y%m%dt%H%M%S"
+
+
+def _where() -> str:
+    """This boot of this machine and this PID namespace: where a ``pid`` means a process.
+
+    A hostname is not enough (containers on one host may share it and not their PIDs)."""
+    parts = [socket.gethostname()]
+    with contextlib.suppress(OSError):
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            parts.append(f.read().strip())
+        parts.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:8]
+
+
+WHERE = _where()
+_session: str | None = None
+
+
+def session_prefix() -> str:
+    """What every scratch prefix of this process starts with (fixed on first use)."""
+    global _session
+    if _session is None:
+        born = datetime.now(UTC).strftime(BORN_FORMAT)
+        _session = f"t-{born}-{WHERE}-{os.getpid()}-"
+    return _session
+
+
+def scratch_prefix(token: str | None = None) -> str:
+    """A fresh topic prefix (``<session_prefix><token>.``) owned by this process."""
+    token = token or uuid.uuid4().hex[:10]
+    if not re.fullmatch(r"[0-9a-z]+", token):
+        raise ValueError(f"a scratch token is lower-case letters and digits: {token!r}")
+    return f"{session_prefix()}{token}."
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who made a scratch topic: the session part of its name, read back."""
+
+    session: str
+    born: datetime
+    where: str
+    pid: int
+
+
+def owner_of(name: str) -> Owner | None:
+    """The owner of a scratch topic or group name; ``None`` for any other name."""
+    match = PATTERN.match(name)
+    if match is None:
+        return None
+    session, born, where, pid = match.groups()
+    try:
+        when = datetime.strptime(born, BORN_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return Owner(session, when, where, int(pid))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def is_stale(owner: Owner, now: datetime, where: str = WHERE, alive: bool = True) -> bool:
+    """Whether an owner's topics may go: ``alive`` is whether ``owner.pid`` exists here, which
+    only means something when ``owner.where`` is ``where``."""
+    if now - owner.born > MAX_AGE:
+        return True
+    return owner.where == where and not alive
+
+
+def stale_sessions(names: Iterable[str], now: datetime | None = None) -> set[str]:
+    """The session prefixes among ``names`` whose owners are gone (see the module doc)."""
+    now = now or datetime.now(UTC)
+    owners = {o.session: o for o in map(owner_of, names) if o is not None}
+    return {
+        session
+        for session, o in owners.items()
+        if is_stale(o, now, alive=o.where == WHERE and pid_alive(o.pid))
+    }
+
+
+@dataclass
+class Deleted:
+    topics: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def __str__(self) -> str:
+        return f"{len(self.topics)} topics, {len(self.groups)} groups in {self.seconds:.2f}s"
+
+
+def _under(name: str, prefixes: Iterable[str]) -> bool:
+    return any(name.startswith(p) for p in prefixes)
+
+
+async def _delete(admin: object, prefixes: set[str] | None, now: datetime | None) -> Deleted:
+    """One pass: list, pick (``prefixes``, or the stale sessions when ``None``), delete."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.protocol.admin import DeleteGroupsRequest
+
+    assert isinstance(admin, AIOKafkaAdminClient)
+    started = time.monotonic()
+    metadata = (await admin._get_cluster_metadata()).to_object()
+    topics = [t["topic"] for t in metadata["topics"]]
+    brokers = [b["node_id"] for b in metadata["brokers"]]
+    groups_by_broker = {
+        broker: [g[0] for g in await admin.list_consumer_groups([broker])] for broker in brokers
+    }
+    if prefixes is None:
+        names = topics + [g for gs in groups_by_broker.values() for g in gs]
+        prefixes = stale_sessions(names, now)
+    done = Deleted()
+    if not prefixes:
+        return done
+    doomed = [t for t in topics if _under(t, prefixes)]
+    if doomed:
+        await admin.delete_topics(doomed)
+        done.topics = doomed
+    for broker, groups in groups_by_broker.items():  # a group is deleted by its coordinator
+        mine = [g for g in groups if _under(g, prefixes)]
+        if mine:
+            await admin._send_request(DeleteGroupsRequest(mine), broker)
+            done.groups += mine
+    done.seconds = time.monotonic() - started
+    return done
+
+
+async def _with_admin(
+    bootstrap: str, prefixes: set[str] | None, timeout: float, now: datetime | None = None
+) -> Deleted:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    async with asyncio.timeout(timeout):
+        await admin.start()
+        try:
+            return await _delete(admin, prefixes, now)
+        finally:
+            await admin.close()
+
+
+async def delete_prefixed(bootstrap: str, prefixes: Iterable[str], timeout: float = 30) -> Deleted:
+    """Delete every topic and consumer group under ``prefixes`` (one DeleteTopics call, one
+    DeleteGroups per coordinator). Raises on a slow or absent broker: callers that must not
+    fail (teardowns) use ``delete_quietly``."""
+    wanted = set(prefixes)
+    if not wanted:
+        return Deleted()
+    return await _with_admin(bootstrap, wanted, timeout)
+
+
+async def sweep(bootstrap: str, timeout: float = 30, now: datetime | None = None) -> Deleted:
+    """Delete the scratch topics and groups of owners that are gone (see the module doc)."""
+    return await _with_admin(bootstrap, None, timeout, now)
+
+
+async def delete_quietly(bootstrap: str, prefixes: Iterable[str], timeout: float = 30) -> Deleted:
+    """``delete_prefixed`` that logs instead of raising: a teardown never fails on it."""
+    try:
+        return await delete_prefixed(bootstrap, prefixes, timeout)
+    except Exception as exc:  # logged: whatever is left, the next sweep takes
+        log.warning("could not delete the topics of %s on %s: %r", prefixes, bootstrap, exc)
+        return Deleted()
+
+
+class Reaper:
+    """A test session's deleter, on the session's event loop.
+
+    ``await start()`` sweeps what killed runs left; ``forget(prefix)`` after a test queues
+    its prefix and returns at once (a background task deletes what is queued, in one call
+    per batch, so no teardown waits on the broker); ``await close()`` waits for that task
+    and deletes everything of this session in one more call, including topics that
+    something of a test (a producer still flushing) re-created after its batch. Nothing
+    here raises: a slow or absent broker is logged, and the next session's sweep takes
+    what was left."""
+
+    def __init__(self, bootstrap: str, timeout: float = 30) -> None:
+        self.bootstrap = bootstrap
+        self.timeout = timeout
+        self.pending: set[str] = set()
+        self.swept = Deleted()
+        self.deleted = Deleted()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> Deleted:
+        try:
+            self.swept = await sweep(self.bootstrap, self.timeout)
+        except Exception as exc:  # a sweep that failed is retried next session
+            log.warning("the sweep of stale test topics on %s failed: %r", self.bootstrap, exc)
+        return self.swept
+
+    def forget(self, prefix: str) -> None:
+        self.pending.add(prefix)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, set()
+            self._count(await delete_quietly(self.bootstrap, batch, self.timeout))
+
+    def _count(self, done: Deleted) -> None:
+        self.deleted.topics += done.topics
+        self.deleted.groups += done.groups
+        self.deleted.seconds += done.seconds
+
+    async def close(self) -> Deleted:
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._task), self.timeout)
+        self.pending.clear()
+        self._count(await delete_quietly(self.bootstrap, [session_prefix()], self.timeout))
+        return self.deleted

@@ -1,0 +1,83 @@
+"""Scratch topic prefixes name their owner, and only an owner that is gone lets them go
+(``leadflow.testing.topics``): the pure half of the session-start sweep."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from leadflow.testing.topics import (
+    MAX_AGE,
+    WHERE,
+    Owner,
+    is_stale,
+    owner_of,
+    scratch_prefix,
+    session_prefix,
+    stale_sessions,
+)
+
+NOW = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+
+
+def test_a_scratch_prefix_names_this_process_and_reads_back() -> None:
+    prefix = scratch_prefix("abc123")
+    assert prefix.startswith(session_prefix()) and prefix.endswith("abc123.")
+    owner = owner_of(prefix + "leadflow.sla-monitor.dlq")
+    assert owner is not None
+    assert (owner.session, owner.where, owner.pid) == (session_prefix(), WHERE, os.getpid())
+    assert abs(datetime.now(UTC) - owner.born) < timedelta(minutes=5)
+
+
+def test_two_scratch_prefixes_of_one_process_differ_and_share_the_session() -> None:
+    a, b = scratch_prefix(), scratch_prefix()
+    assert a != b and owner_of(a) == owner_of(b)
+
+
+def test_names_of_the_platform_and_other_prefixes_have_no_owner() -> None:
+    for name in [
+        "leadflow.intake",
+        "leadflow.scoring.dlq",
+        "prod.leadflow.routing",
+        "t5d1905b821.leadflow.sla-monitor",  # the old per-test prefix: no owner to check
+        "benchpi90c2c790.leadflow.intake",
+        "t-20261307t000000-0123abcd-12-x.leadflow.intake",  # month 13: not a time
+        "t-20261207t093000-0123abcd-12-.leadflow.intake",  # no token
+        "__consumer_offsets",
+    ]:
+        assert owner_of(name) is None, name
+
+
+def owner(where: str = WHERE, age: timedelta = timedelta(minutes=10)) -> Owner:
+    return Owner("t-x-", NOW - age, where, 4242)
+
+
+def test_an_owner_here_whose_process_is_gone_is_stale_at_once() -> None:
+    assert is_stale(owner(), NOW, alive=False)
+    assert not is_stale(owner(), NOW, alive=True)
+
+
+def test_an_owner_elsewhere_is_stale_only_after_the_maximum_age() -> None:
+    elsewhere = "ffffffff" if WHERE != "ffffffff" else "00000000"
+    # its pid means nothing here: neither a dead nor a live one decides
+    assert not is_stale(owner(elsewhere), NOW, alive=False)
+    assert not is_stale(owner(elsewhere, MAX_AGE - timedelta(minutes=1)), NOW, alive=False)
+    assert is_stale(owner(elsewhere, MAX_AGE + timedelta(minutes=1)), NOW, alive=True)
+
+
+def test_a_live_owner_here_older_than_the_maximum_age_is_stale() -> None:
+    # a reused pid would otherwise keep a killed run's topics for ever
+    assert is_stale(owner(age=MAX_AGE + timedelta(seconds=1)), NOW, alive=True)
+
+
+def test_stale_sessions_keep_this_process_and_drop_a_dead_one() -> None:
+    born = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
+    dead_pid = 2**22 + 17  # above Linux's pid_max ceiling: no such process
+    dead = f"t-{born}-{WHERE}-{dead_pid}-"
+    names = [
+        f"{scratch_prefix()}leadflow.intake",
+        f"{dead}abc.leadflow.intake",
+        f"{dead}abc.leadflow.analytics",  # a group
+        "leadflow.intake",
+    ]
+    assert stale_sessions(names) == {dead}
