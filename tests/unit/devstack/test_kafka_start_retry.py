@@ -75,3 +75,69 @@ def test_a_broker_still_starting_at_the_timeout_is_not_started_again(tmp_path: P
     with pytest.raises(KafkaUnavailable, match=r"still starting after 1s"):
         broker.start(timeout=1)
     assert broker.launched == 1
+
+
+# Logs the broker's "N/M completed" start-up lines into its broker.log (argv[2]), one every
+# 0.2 s for argv[3] lines, then opens the port: a broker loading a large data directory.
+LOADS = (
+    "import signal, socket, sys, time\n"
+    "n = int(sys.argv[3])\n"
+    "for i in range(1, n + 1):\n"
+    "    with open(sys.argv[2], 'a') as f:\n"
+    "        f.write(f'INFO Completed load of Log(...) in 5ms ({i}/{n} completed in /d)\\n')\n"
+    "    time.sleep(0.2)\n"
+    "s = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); signal.pause()"
+)
+
+
+def test_a_broker_loading_past_the_timeout_is_waited_for_and_its_progress_told(
+    tmp_path: Path,
+) -> None:
+    broker = ScriptedBroker(tmp_path / "kafka", [])
+    broker.plays = [[sys.executable, "-c", LOADS, "PORT", str(broker.log_path), "30"]]
+    told: list[str] = []
+    broker.report, broker.report_every = told.append, 1.0
+    try:
+        broker.start(timeout=3)  # 6 s of loading: twice the timeout, never idle that long
+        assert broker.launched == 1 and broker.running
+        assert any("partitions loaded" in t and "/30" in t for t in told), told
+    finally:
+        broker.kill()
+
+
+def test_a_stalled_broker_names_its_partitions_and_the_directory_to_remove(
+    tmp_path: Path,
+) -> None:
+    logs = tmp_path / "kafka" / "kraft-logs"
+    for i in range(2100):  # what test runs used to leave on the developer's broker
+        (logs / f"t-20261207t090000-0123abcd-42-x{i}.leadflow.intake-0").mkdir(parents=True)
+    for name in ("leadflow.intake-0", "leadflow.intake-1", "__consumer_offsets-0"):
+        (logs / name).mkdir()
+    broker = ScriptedBroker(
+        tmp_path / "kafka", [[sys.executable, "-c", "import signal; signal.pause()"]]
+    )
+    with pytest.raises(KafkaUnavailable) as failed:
+        broker.start(timeout=1)
+    message = str(failed.value)
+    assert "still starting after 1s without progress" in message
+    assert "holds 2,102 partitions, 2,100 of them of test runs" in message
+    assert f"remove {tmp_path / 'kafka'}" in message
+    assert failed.value.remove == tmp_path / "kafka"
+    assert broker.launched == 1
+
+
+def test_a_broker_out_of_heap_says_so(tmp_path: Path) -> None:
+    oom = "import sys; print('Exception in thread \"main\" java.lang.OutOfMemoryError: Java heap space'); sys.exit(1)"
+    broker = ScriptedBroker(tmp_path / "kafka", [[sys.executable, "-c", oom]])
+    with pytest.raises(KafkaUnavailable) as failed:
+        broker.start(timeout=20)
+    assert "exited with code 1" in str(failed.value)
+    assert "ran out of heap" in str(failed.value) and "OutOfMemoryError" in str(failed.value)
+    assert failed.value.remove == tmp_path / "kafka"
+
+
+def test_a_broker_that_just_exits_is_not_told_to_start_afresh(tmp_path: Path) -> None:
+    broker = ScriptedBroker(tmp_path / "kafka", [exits(3)])
+    with pytest.raises(KafkaUnavailable) as failed:
+        broker.start(timeout=20)
+    assert failed.value.remove is None and "start afresh" not in str(failed.value)

@@ -81,3 +81,17 @@ def test_stale_sessions_keep_this_process_and_drop_a_dead_one() -> None:
         "leadflow.intake",
     ]
     assert stale_sessions(names) == {dead}
+
+
+def test_the_legacy_pattern_takes_old_test_and_bench_prefixes_only() -> None:
+    from leadflow.testing.topics import LEGACY
+
+    for old in [
+        "t5d1905b821.leadflow.sla-monitor",
+        "benchpi90c2c790.leadflow.intake",
+        "benchsla1234abcd.leadflow.sla",
+        "bx1234abcd.leadflow.intake",
+    ]:
+        assert LEGACY.match(old), old
+    for name in ["leadflow.intake", "prod.leadflow.intake", "tenant.leadflow.intake", "t-x."]:
+        assert not LEGACY.match(name), name

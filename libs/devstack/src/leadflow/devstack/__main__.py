@@ -98,6 +98,7 @@ class Devstack:
         self.kafka = KafkaBroker(  # port 0: the broker picks a free pair
             home / "kafka", port=kafka_port, controller_port=kafka_port + 1 if kafka_port else None
         )
+        self.kafka.report = self.say  # a slow start-up (a large data directory) says how it goes
         self.postgres = PostgresServer(home / "postgres", port=pg_port)
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.logs: dict[str, IO[bytes]] = {}
@@ -427,6 +428,13 @@ def cmd_run(args: Any, infra_only: bool = False) -> int:
             stack.start_infra()
         except KafkaUnavailable as exc:
             print(f"[devstack] {exc}", file=sys.stderr)
+            if exc.remove is not None:
+                print(
+                    f"[devstack] `make clean` removes all of {stack.home} (the databases and "
+                    f"credentials too); `rm -rf {stack.kafka.data_dir}` only the broker's data. "
+                    "README: Troubleshooting.",
+                    file=sys.stderr,
+                )
             stack.stop_all()
             return 2
         stack.write_env_file()

@@ -16,8 +16,16 @@ import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+from leadflow.devstack.broker_log import (
+    Progress,
+    count_partitions,
+    diagnose,
+    last_errors,
+    progress,
+)
 from leadflow.devstack.procs import free_block, free_port, kill_process, stop_process, wait_port
 
 POM = Path(__file__).resolve().parents[4] / "deploy" / "local" / "kafka" / "pom.xml"
@@ -26,7 +34,13 @@ if not POM.exists():  # installed outside the workspace: look relative to the wo
 
 
 class KafkaUnavailable(RuntimeError):
-    """Java or Maven is missing, or the jars cannot be resolved: said plainly, no stack trace."""
+    """Java or Maven is missing, the jars cannot be resolved, or the broker did not start:
+    said plainly, no stack trace. ``remove``: the data directory whose removal would let it
+    start (too many partitions to load, or to hold in its heap), when that is the cause."""
+
+    def __init__(self, message: str, remove: Path | None = None) -> None:
+        super().__init__(message)
+        self.remove = remove
 
 
 def kafka_version() -> str:
@@ -94,19 +108,49 @@ def ensure_jars(log: bool = True) -> Path:
 
 LOG4J2 = """\
 status = warn
-appender.file.type = File
+appender.file.type = RollingFile
 appender.file.name = FILE
 appender.file.fileName = {log}
+appender.file.filePattern = {log}.%i
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 2
 rootLogger.level = {level}
 rootLogger.appenderRef.file.ref = FILE
+{startup}
 """
+# Start-up progress at INFO whatever the root level (a line per partition loaded, a few per
+# phase): what ``wait_listening`` waits on (``broker_log``). Quiet once the broker runs,
+# but for a line or two per partition created or deleted.
+STARTUP_LOGGERS = [
+    "kafka.log.LogManager",
+    "kafka.server.BrokerServer",
+    "kafka.server.KafkaRaftServer",
+    "org.apache.kafka.image.loader.MetadataLoader",
+]
+MAX_START_SECONDS = 1800.0  # even a broker that keeps loading gives up after this long
+
+
+def _log4j2(log: Path, level: str) -> str:
+    verbose = level.upper() in ("DEBUG", "TRACE", "ALL")
+    startup = (
+        ""
+        if verbose
+        else "\n".join(
+            f"logger.s{i}.name = {name}\nlogger.s{i}.level = INFO"
+            for i, name in enumerate(STARTUP_LOGGERS)
+        )
+    )
+    return LOG4J2.format(log=log, level=level, startup=startup)
 
 
 def _how_it_ended(code: int | None, timeout: float) -> str:
     if code is None:
-        return f"still starting after {timeout:.0f}s"
+        return f"still starting after {timeout:.0f}s without progress in its log"
     if code < 0:
         return f"killed by signal {-code}"
     return f"exited with code {code}"
@@ -150,6 +194,9 @@ class KafkaBroker:
         self.replication = replication
         self.rack = rack
         self.proc: subprocess.Popen[bytes] | None = None
+        # Told how a slow start-up goes, every 15 s (the devstack prints it).
+        self.report: Callable[[str], None] | None = None
+        self.report_every = 15.0
 
     @property
     def log_path(self) -> Path:
@@ -208,9 +255,7 @@ class KafkaBroker:
                 ]
             )
         )
-        (self.data_dir / "log4j2.properties").write_text(
-            LOG4J2.format(log=self.log_path, level=self.log_level)
-        )
+        (self.data_dir / "log4j2.properties").write_text(_log4j2(self.log_path, self.log_level))
         return config
 
     def _java(self, jars: Path, main: str, *args: str) -> list[str]:
@@ -256,9 +301,11 @@ class KafkaBroker:
     def start(self, timeout: float = 90.0, attempts: int = 2) -> None:
         """Start the broker and wait until a client can list topics.
 
+        ``timeout`` is how long the broker may show no progress, not how long it may take:
+        one loading thousands of partitions takes minutes and keeps logging that it does.
         A JVM that exits before opening its port (killed from outside, or a port taken
         between choosing it and binding it, on a shared machine) is started again, up to
-        ``attempts`` times; one still starting after ``timeout`` is not."""
+        ``attempts`` times; one that stalled is not."""
         for attempt in range(1, attempts + 1):
             self.launch()
             if self.wait_listening(timeout, last_attempt=attempt == attempts):
@@ -280,18 +327,51 @@ class KafkaBroker:
         out.close()  # the child has its own descriptor
 
     def wait_listening(self, timeout: float, last_attempt: bool = True) -> bool:
-        """Whether the launched JVM opened its port; one that exited is killed and, on the
-        last attempt or when it is still starting after ``timeout``, reported."""
-        if wait_port(self.port, timeout, self.proc):
+        """Whether the launched JVM opened its port, waiting as long as its log shows it
+        starting (loading partitions: ``broker_log``) and giving up after ``timeout``
+        seconds without progress; one that exited is killed and, on the last attempt or
+        when it stalled, reported with the cause its directory and logs show."""
+        started = stalled_since = time.monotonic()
+        last = self._progress()
+        reported = started
+        while not wait_port(self.port, 1.0, self.proc):
+            if self.proc is None or self.proc.poll() is not None:
+                break
+            now = time.monotonic()
+            seen = self._progress()
+            if seen != last:
+                last, stalled_since = seen, now
+            if now - stalled_since > timeout or now - started > MAX_START_SECONDS:
+                break
+            if self.report is not None and now - reported >= self.report_every:
+                reported = now
+                self.report(self._loading(seen, now - started))
+        else:
             return True
         code = self.proc.poll() if self.proc is not None else None
         self.kill()
         if code is None or last_attempt:
+            found = diagnose(
+                self.data_dir,
+                count_partitions(self.data_dir / "kraft-logs"),
+                last_errors([self.log_path, self.data_dir / "stdout.log"]),
+            )
             raise KafkaUnavailable(
-                f"Kafka did not open port {self.port} ({_how_it_ended(code, timeout)}); "
-                f"see {self.data_dir}/broker.log and stdout.log"
+                f"Kafka did not open port {self.port} ({_how_it_ended(code, timeout)})"
+                + (f": {found.cause}" if found.cause else "")
+                + f"; see {self.data_dir}/broker.log and stdout.log",
+                remove=self.data_dir if found.afresh else None,
             )
         return False
+
+    def _progress(self) -> tuple[Progress, int]:
+        out = self.data_dir / "stdout.log"
+        return progress(self.log_path), out.stat().st_size if out.exists() else 0
+
+    def _loading(self, seen: tuple[Progress, int], elapsed: float) -> str:
+        loaded = seen[0].loaded
+        count = f": {loaded[0]:,}/{loaded[1]:,} partitions loaded" if loaded else ""
+        return f"Kafka is still starting after {elapsed:.0f}s{count} (see {self.log_path})"
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Ready = a client can list topics."""

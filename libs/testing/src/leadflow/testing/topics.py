@@ -38,7 +38,11 @@ from datetime import UTC, datetime, timedelta
 log = logging.getLogger("leadflow.testing.topics")
 
 PATTERN = re.compile(r"^(t-(\d{8}t\d{6})-([0-9a-f]{8})-(\d+)-)[0-9a-z]+\.")
+# The prefixes tests and benchmarks used before they named their owner: nothing tells a
+# running session's from a killed one's, so only ``--legacy``, by hand, deletes them.
+LEGACY = re.compile(r"^(t|bench[a-z]*|bimp|bx)[0-9a-f]{8,10}\.")
 MAX_AGE = timedelta(hours=6)
+CHUNK = 1000  # topics per DeleteTopics call: a KRaft controller limits the records of one
 BORN_FORMAT = "%Y%m%dt%H%M%S"
 
 
@@ -141,8 +145,11 @@ def _under(name: str, prefixes: Iterable[str]) -> bool:
     return any(name.startswith(p) for p in prefixes)
 
 
-async def _delete(admin: object, prefixes: set[str] | None, now: datetime | None) -> Deleted:
-    """One pass: list, pick (``prefixes``, or the stale sessions when ``None``), delete."""
+async def _delete(
+    admin: object, prefixes: set[str] | None, now: datetime | None, legacy: bool = False
+) -> Deleted:
+    """One pass: list, pick (``prefixes``, or the stale sessions when ``None``, and the
+    legacy prefixes when asked), delete."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.protocol.admin import DeleteGroupsRequest
 
@@ -157,13 +164,15 @@ async def _delete(admin: object, prefixes: set[str] | None, now: datetime | None
     if prefixes is None:
         names = topics + [g for gs in groups_by_broker.values() for g in gs]
         prefixes = stale_sessions(names, now)
+        if legacy:
+            prefixes |= {m[0] for m in map(LEGACY.match, names) if m is not None}
     done = Deleted()
     if not prefixes:
         return done
     doomed = [t for t in topics if _under(t, prefixes)]
-    if doomed:
-        await admin.delete_topics(doomed)
-        done.topics = doomed
+    for i in range(0, len(doomed), CHUNK):  # one call; more only past KRaft's per-call limit
+        await admin.delete_topics(doomed[i : i + CHUNK])
+    done.topics = doomed
     for broker, groups in groups_by_broker.items():  # a group is deleted by its coordinator
         mine = [g for g in groups if _under(g, prefixes)]
         if mine:
@@ -174,7 +183,11 @@ async def _delete(admin: object, prefixes: set[str] | None, now: datetime | None
 
 
 async def _with_admin(
-    bootstrap: str, prefixes: set[str] | None, timeout: float, now: datetime | None = None
+    bootstrap: str,
+    prefixes: set[str] | None,
+    timeout: float,
+    now: datetime | None = None,
+    legacy: bool = False,
 ) -> Deleted:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -182,7 +195,7 @@ async def _with_admin(
     async with asyncio.timeout(timeout):
         await admin.start()
         try:
-            return await _delete(admin, prefixes, now)
+            return await _delete(admin, prefixes, now, legacy)
         finally:
             await admin.close()
 
@@ -197,9 +210,12 @@ async def delete_prefixed(bootstrap: str, prefixes: Iterable[str], timeout: floa
     return await _with_admin(bootstrap, wanted, timeout)
 
 
-async def sweep(bootstrap: str, timeout: float = 30, now: datetime | None = None) -> Deleted:
-    """Delete the scratch topics and groups of owners that are gone (see the module doc)."""
-    return await _with_admin(bootstrap, None, timeout, now)
+async def sweep(
+    bootstrap: str, timeout: float = 30, now: datetime | None = None, legacy: bool = False
+) -> Deleted:
+    """Delete the scratch topics and groups of owners that are gone (see the module doc);
+    ``legacy``: the old owner-less prefixes too (``LEGACY``: by hand, never in a session)."""
+    return await _with_admin(bootstrap, None, timeout, now, legacy)
 
 
 async def delete_quietly(bootstrap: str, prefixes: Iterable[str], timeout: float = 30) -> Deleted:
@@ -259,3 +275,32 @@ class Reaper:
         self.pending.clear()
         self._count(await delete_quietly(self.bootstrap, [session_prefix()], self.timeout))
         return self.deleted
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m leadflow.testing.topics``: the sweep, by hand (README: Troubleshooting)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m leadflow.testing.topics", description=main.__doc__
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        help="the broker (default $KAFKA_BOOTSTRAP_SERVERS, else 127.0.0.1:9092)",
+    )
+    parser.add_argument(
+        "--legacy",
+        action="store_true",
+        help="also the prefixes tests and benchmarks used before they named their owner "
+        "(t<hex>., bench<hex>., ...): only while no older checkout's tests run on the broker",
+    )
+    parser.add_argument("--timeout", type=float, default=120, help="seconds (default 120)")
+    args = parser.parse_args(argv)
+    done = asyncio.run(sweep(args.bootstrap, args.timeout, legacy=args.legacy))
+    print(f"deleted {done} on {args.bootstrap}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
