@@ -44,6 +44,7 @@ from leadflow.events.db import plain_url
 from leadflow.intake.app import create_app
 from leadflow.intake.settings import IntakeSettings
 from leadflow.testing import app_client, wait_until
+from leadflow.testing.topics import delete_quietly, scratch_prefix
 
 COLUMNS = ["Record ID", "Email", "First Name", "Last Name", "Company", "Country", "Converted"]
 MAPPING = {
@@ -99,7 +100,7 @@ async def import_rows(bootstrap: str, database_url: str, path: Path, rows: int) 
     """Seconds from POST /v1/imports to ``completed`` for the file, through intake's app."""
     tag = uuid.uuid4().hex[:8]
     settings = bench_settings(
-        IntakeSettings, bootstrap, database_url, f"bimp{tag}.", f"bench_import_{tag}",
+        IntakeSettings, bootstrap, database_url, scratch_prefix(tag), f"bench_import_{tag}",
         run_consumers=False,
     )  # fmt: skip
     try:
@@ -127,6 +128,7 @@ async def import_rows(bootstrap: str, database_url: str, path: Path, rows: int) 
             return seconds
     finally:
         await drop_schema(database_url, settings.db_schema)
+        await delete_quietly(bootstrap, [settings.topic_prefix])
 
 
 async def x_education(bootstrap: str, database_url: str) -> dict[str, Any]:
@@ -142,7 +144,7 @@ async def x_education(bootstrap: str, database_url: str) -> dict[str, Any]:
     stack = Devstack(
         home, kafka_port=0, pg_port=0, quiet=True, port_base=base,
         kafka_bootstrap=bootstrap, database_url=database_url,
-        schema_prefix=f"bx{tag}_", topic_prefix=f"bx{tag}.",
+        schema_prefix=f"bx{tag}_", topic_prefix=scratch_prefix(tag),
         extra_env={"LEADFLOW_OUTBOX_POLL_SECONDS": "0.1", "LEADFLOW_LOG_LEVEL": "WARNING"},
     )  # fmt: skip
     stack.start_infra()
@@ -203,6 +205,7 @@ async def x_education(bootstrap: str, database_url: str) -> dict[str, Any]:
             return marks
     finally:
         await asyncio.to_thread(stack.stop_all)
+        await delete_quietly(bootstrap, [stack.topic_prefix])
 
 
 async def run(args: argparse.Namespace) -> str:

@@ -41,6 +41,7 @@ import orjson
 
 from leadflow.devstack.procs import free_port
 from leadflow.intake.schemas import InquiryIn
+from leadflow.testing.topics import delete_quietly, scratch_prefix
 
 ROOT = Path(__file__).resolve().parents[1]
 API_KEY = "lf_bench_key_" + uuid.uuid4().hex
@@ -254,7 +255,7 @@ async def main() -> None:
     env = {
         **os.environ,
         "LEADFLOW_DB_SCHEMA": schema,
-        "LEADFLOW_TOPIC_PREFIX": f"bench{token}.",
+        "LEADFLOW_TOPIC_PREFIX": scratch_prefix(token),
         "LEADFLOW_LOG_LEVEL": "WARNING",
         "LEADFLOW_DB_POOL_SIZE": str(args.concurrency),
         "LEADFLOW_INTAKE_BOOTSTRAP_API_KEY": API_KEY,
@@ -305,6 +306,8 @@ async def main() -> None:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
+        bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")  # the services' default
+        await delete_quietly(bootstrap, [env["LEADFLOW_TOPIC_PREFIX"]])
 
     print(
         f"\nPOST /v1/inquiries, {args.concurrency} connections, {args.seconds:.0f}s each, "

@@ -43,6 +43,7 @@ from leadflow.testing import app_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.baselines import bench_infra, bench_settings, drop_schema
+from leadflow.testing.topics import delete_quietly, scratch_prefix
 
 LINK = re.compile(r"/leads/([0-9a-f-]{36})")
 
@@ -142,7 +143,7 @@ def pct(values: list[float], p: float) -> float:
 async def main(rate: float, seconds: float, warmup: float) -> int:
     bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
-    prefix, schema = f"bn{token}.", f"bench_notify_{token}"
+    prefix, schema = scratch_prefix(token), f"bench_notify_{token}"
     smtp = SmtpProcess()
     smtp_url = smtp.start()
     settings = bench_settings(
@@ -196,6 +197,7 @@ async def main(rate: float, seconds: float, warmup: float) -> int:
     finally:
         await producer.stop()
         await drop_schema(database_url, schema)
+        await delete_quietly(bootstrap, [prefix])
     got = await smtp.accepted()
     smtp.stop()
     latencies = [got[k] - v for k, v in sent.items() if k in got]

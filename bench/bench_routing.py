@@ -40,6 +40,7 @@ from bench.baselines import (
     topic_reader,
 )
 from bench.baselines import raw_consume_produce as raw_baseline
+from leadflow.testing.topics import delete_quietly, scratch_prefix
 
 COUNTRIES = ["US", "CA", "GB", "DE", "FR", "NL", "ES", "IT", "IN", "AU", "BR", "JP"]
 INDUSTRIES = ["Software", "Retail", "Finance", "Health", "Education", "Manufacturing"]
@@ -146,7 +147,7 @@ async def main() -> None:
     args = parser.parse_args()
     bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
-    prefix, schema = f"bench{token}.", f"bench_routing_{token}"
+    prefix, schema = scratch_prefix(token), f"bench_routing_{token}"
     rng = random.Random(args.seed)
     events = leads(args.leads, rng)
     try:
@@ -154,6 +155,7 @@ async def main() -> None:
         routed = await routing_leg(bootstrap, database_url, prefix, schema, events, rng)
     finally:
         await drop_schema(database_url, schema)
+        await delete_quietly(bootstrap, [prefix])
     n = len(events)
     print(f"reps={REPS} teams={TEAMS} rules={RULES} leads={n}")
     print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")

@@ -50,6 +50,7 @@ from bench.baselines import (
     topic_reader,
 )
 from bench.baselines import raw_consume_produce as raw_baseline
+from leadflow.testing.topics import delete_quietly, scratch_prefix
 
 TITLES = ["VP Sales", "Director of IT", "Marketing Manager", "Engineer", "CEO", "Analyst"]
 INDUSTRIES = ["Software", "Retail", "Financial Services", "Healthcare", "Education"]
@@ -112,13 +113,14 @@ async def main() -> None:
     args = parser.parse_args()
     bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
-    prefix, schema = f"bench{token}.", f"bench_scoring_{token}"
+    prefix, schema = scratch_prefix(token), f"bench_scoring_{token}"
     events = workload(args.events, random.Random(args.seed))
     try:
         raw = await raw_baseline(bootstrap, prefix, events)
         scored = await scoring_leg(bootstrap, database_url, prefix, schema, events)
     finally:
         await drop_schema(database_url, schema)
+        await delete_quietly(bootstrap, [prefix])
     n = len(events)
     print(f"intake events={n} ({n // 5} leads x captured + 4 activities)")
     print(f"raw consume+produce : {n / raw:9.1f} records/s ({raw:.2f} s)")

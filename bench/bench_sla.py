@@ -54,6 +54,7 @@ from bench.baselines import (
     topic_reader,
 )
 from bench.baselines import raw_consume_produce as raw_baseline
+from leadflow.testing.topics import delete_quietly, scratch_prefix
 
 # Monday 2026-03-09 10:00 UTC: inside the default Mon-Fri 09-17 calendar.
 START = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
@@ -158,13 +159,14 @@ async def main() -> None:
     args = parser.parse_args()
     bootstrap, database_url = bench_infra()
     token = uuid.uuid4().hex[:8]
-    prefix, schema = f"benchsla{token}.", f"bench_sla_{token}"
+    prefix, schema = scratch_prefix(token), f"bench_sla_{token}"
     events = lead_events(args.leads)
     try:
         raw = await raw_baseline(bootstrap, prefix, events)
         leg = await sla_leg(bootstrap, database_url, prefix, schema, events)
     finally:
         await drop_schema(database_url, schema)
+        await delete_quietly(bootstrap, [prefix])
     n = len(events)
     sla = leg["consumed_s"]
     print(f"leads={args.leads} routing events={n} sla events out={n // 3 * 5}")

@@ -137,6 +137,7 @@ class ClusterPlatform:
     def close(self) -> None:
         self.stack.stop_all()
         self.kafka.kill()  # throwaway state: no need for a controlled shutdown
+        self.kafka.discard_data()
         for server in self.postgres.values():
             server.kill()
 

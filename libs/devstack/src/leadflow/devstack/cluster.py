@@ -66,6 +66,10 @@ class KafkaCluster:
         for node in self.nodes:
             node.stop()
 
+    def discard_data(self) -> None:
+        for node in self.nodes:
+            node.discard_data()
+
     def kill(self) -> None:
         """SIGKILL every node: a test's throwaway cluster need not shut down cleanly."""
         for node in self.nodes:

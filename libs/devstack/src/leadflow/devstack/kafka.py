@@ -402,6 +402,13 @@ class KafkaBroker:
         self.stop()
         self.start()
 
+    def discard_data(self) -> None:
+        """Remove a stopped throwaway broker's topics (its data directory's ``kraft-logs``),
+        keeping its logs for a post-mortem: private brokers of tests and benchmarks."""
+        if self.running:
+            raise RuntimeError("stop the broker before discarding its data")
+        shutil.rmtree(self.data_dir / "kraft-logs", ignore_errors=True)
+
     @property
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -69,7 +69,12 @@ class Platform:
             raise RuntimeError(f"{name} did not come back; see {self.stack.home}/logs")
 
     def close(self) -> None:
+        """Stop every service; a private broker's topics go with it (its data, not its logs:
+        ``KafkaBroker.discard_data``). On shared infrastructure the topics are the caller's
+        prefix's, deleted by whoever made it (the tests' ``isolation``)."""
         self.stack.stop_all()
+        if self.stack.external is None:
+            self.stack.kafka.discard_data()
 
 
 # The load driver sends every inquiry with one API key, and intake limits each key to 200
