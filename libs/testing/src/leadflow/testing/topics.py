@@ -35,6 +35,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.protocol.admin import DeleteGroupsRequest
+
 log = logging.getLogger("leadflow.testing.topics")
 
 PATTERN = re.compile(r"^(t-(\d{8}t\d{6})-([0-9a-f]{8})-(\d+)-)[0-9a-z]+\.")
@@ -146,18 +149,16 @@ def _under(name: str, prefixes: Iterable[str]) -> bool:
 
 
 async def _delete(
-    admin: object, prefixes: set[str] | None, now: datetime | None, legacy: bool = False
+    admin: AIOKafkaAdminClient,
+    prefixes: set[str] | None,
+    now: datetime | None,
+    legacy: bool = False,
 ) -> Deleted:
     """One pass: list, pick (``prefixes``, or the stale sessions when ``None``, and the
     legacy prefixes when asked), delete."""
-    from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.protocol.admin import DeleteGroupsRequest
-
-    assert isinstance(admin, AIOKafkaAdminClient)
     started = time.monotonic()
-    metadata = (await admin._get_cluster_metadata()).to_object()
-    topics = [t["topic"] for t in metadata["topics"]]
-    brokers = [b["node_id"] for b in metadata["brokers"]]
+    topics = await admin.list_topics()
+    brokers = [b["node_id"] for b in (await admin.describe_cluster())["brokers"]]
     groups_by_broker = {
         broker: [g[0] for g in await admin.list_consumer_groups([broker])] for broker in brokers
     }
@@ -171,15 +172,24 @@ async def _delete(
         return done
     doomed = [t for t in topics if _under(t, prefixes)]
     for i in range(0, len(doomed), CHUNK):  # one call; more only past KRaft's per-call limit
-        await admin.delete_topics(doomed[i : i + CHUNK])
-    done.topics = doomed
+        answer = await admin.delete_topics(doomed[i : i + CHUNK])
+        done.topics += _succeeded(answer.topic_error_codes, "topics")
     for broker, groups in groups_by_broker.items():  # a group is deleted by its coordinator
         mine = [g for g in groups if _under(g, prefixes)]
         if mine:
-            await admin._send_request(DeleteGroupsRequest(mine), broker)
-            done.groups += mine
+            answer = await admin._send_request(DeleteGroupsRequest(mine), broker)
+            done.groups += _succeeded(answer.results, "groups")
     done.seconds = time.monotonic() - started
     return done
+
+
+def _succeeded(results: list[tuple[str, int]], what: str) -> list[str]:
+    """The names a delete call answered with no error; the others are logged (a group with
+    members left is one: a session still running under a reused pid, say)."""
+    failed = {name: code for name, code, *_ in results if code}
+    if failed:
+        log.warning("could not delete %d %s: %s", len(failed), what, dict(list(failed.items())[:5]))
+    return [name for name, code, *_ in results if not code]
 
 
 async def _with_admin(
@@ -189,8 +199,6 @@ async def _with_admin(
     now: datetime | None = None,
     legacy: bool = False,
 ) -> Deleted:
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
     async with asyncio.timeout(timeout):
         await admin.start()
