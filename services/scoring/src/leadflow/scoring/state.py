@@ -24,6 +24,10 @@ from leadflow.events.lifecycle import (
 from leadflow.scoring.domain import Activity, LeadProfile, NurtureTrack, ScoringModel
 from leadflow.scoring.predictive import LinearModel
 
+# A stored stage or cycle to its enum member by a dict read, not an enum call: every stage
+# move reads the lifecycle twice.
+_STAGES = {stage.value: stage for stage in Stage}
+_CYCLES = {cycle.value: cycle for cycle in Cycle}
 # The stages of a lead marketing has handed over (its MQL counts): ``qualified``.
 QUALIFIED_STAGES = frozenset({Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY})
 # Stages that start afresh or leave sales: reaching one ends ``with_sales``.
@@ -117,9 +121,9 @@ class LeadRow:
     @property
     def lifecycle(self) -> LeadLifecycle:
         return LeadLifecycle(
-            Stage(self.stage) if self.stage else None,
-            Stage(self.held_from) if self.held_from else None,
-            Cycle(self.cycle),
+            _STAGES[self.stage] if self.stage else None,
+            _STAGES[self.held_from] if self.held_from else None,
+            _CYCLES[self.cycle],
         )
 
     def move(self, event_type: str) -> None:

@@ -87,11 +87,12 @@ def _details_match(rule: EngagementRule, activity: Activity) -> bool:
 @dataclass(frozen=True)
 class CompiledRules:
     """A model's rules as ``score`` asks them, built once per model object (``compiled``):
-    each fit and disqualify condition as a predicate (``model.predicate``), and the
+    each fit and disqualify condition as a predicate (``model.predicate``), each fit rule's
+    contribution (frozen: shared by every score it is part of), and the
     engagement rules indexed by normalised activity type, so an activity is matched against
     the rules of its type only instead of every rule against every activity."""
 
-    fit: tuple[tuple[FitRule, Predicate], ...]
+    fit: tuple[tuple[FitRule, Predicate, Contribution], ...]
     disqualify: tuple[tuple[DisqualifyRule, Predicate], ...]
     by_type: Mapping[str, tuple[tuple[int, EngagementRule], ...]]
 
@@ -109,6 +110,12 @@ class CompiledRules:
 _COMPILED: dict[int, tuple[ScoringModel, CompiledRules]] = {}
 
 
+def _fit_contribution(rule: FitRule) -> Contribution:
+    """What a fit rule that holds adds to a score: the same for every lead (a frozen value,
+    so every score shares it)."""
+    return Contribution(rule_id=rule.id, kind="fit", points=rule.points, reason=rule.reason)
+
+
 def compiled(model: ScoringModel) -> CompiledRules:
     """``model``'s rules compiled, once per model object (a batch's model comes from the
     store's cache, so a model is compiled when it is published or first read). The cache
@@ -120,7 +127,7 @@ def compiled(model: ScoringModel) -> CompiledRules:
             for kind in _normalised_types(tuple(rule.activity_types)):
                 by_type.setdefault(kind, []).append((i, rule))
         rules = CompiledRules(
-            fit=tuple((r, predicate(r)) for r in model.fit_rules),
+            fit=tuple((r, predicate(r), _fit_contribution(r)) for r in model.fit_rules),
             disqualify=tuple((r, predicate(r)) for r in model.disqualify_rules),
             by_type={kind: tuple(found) for kind, found in by_type.items()},
         )
@@ -289,12 +296,10 @@ def score(
     rules = compiled(model)
     contributions: list[Contribution] = []
     fit_sum = 0.0
-    for rule, holds in rules.fit:
+    for rule, holds, contribution in rules.fit:
         if holds(attrs):
             fit_sum += rule.points
-            contributions.append(
-                Contribution(rule_id=rule.id, kind="fit", points=rule.points, reason=rule.reason)
-            )
+            contributions.append(contribution)
     fit = round(min(100.0, max(0.0, fit_sum)), 2)
 
     half_life = model.decay.half_life_days
