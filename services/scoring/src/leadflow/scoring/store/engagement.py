@@ -42,14 +42,16 @@ def _activity_columns(items: Sequence[tuple[uuid.UUID, str, Activity]]) -> dict[
 
 
 def _activity(row: Any) -> Activity:
+    """A row of ``_ACTIVITIES_OF`` (read by key: a Row's attribute read is a Python
+    ``__getattr__``, and a batch reads every activity of its leads' decay windows)."""
     return Activity(
-        activity_type=row.activity_type,
-        occurred_at=row.occurred_at,
-        url=row.url,
-        content_id=row.content_id,
-        campaign=row.campaign,
-        properties=row.properties or {},
-        activity_id=row.activity_key,
+        activity_type=row["activity_type"],
+        occurred_at=row["occurred_at"],
+        url=row["url"],
+        content_id=row["content_id"],
+        campaign=row["campaign"],
+        properties=row["properties"] or {},
+        activity_id=row["activity_key"],
     )
 
 
@@ -63,7 +65,7 @@ async def activities_of(
     rows = await tx.fetch(_ACTIVITIES_OF, ids=list(lead_ids), since=since)
     out: dict[uuid.UUID, list[Activity]] = {i: [] for i in lead_ids}
     for r in rows:
-        out[r.lead_id].append(_activity(r))
+        out[r["lead_id"]].append(_activity(r))
     return out
 
 
