@@ -25,6 +25,7 @@ class FakeTransactions:
         self.in_flight = 0
         self.most_in_flight = 0
         self.gates: list[asyncio.Event] = []
+        self.started: list[float] = []  # loop time each transaction started
 
     def hold(self) -> asyncio.Event:
         gate = asyncio.Event()
@@ -32,6 +33,7 @@ class FakeTransactions:
         return gate
 
     async def __call__(self, work: Callable[[Any], Awaitable[Any]]) -> Any:
+        self.started.append(asyncio.get_running_loop().time())
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -124,3 +126,56 @@ async def test_a_request_sent_right_after_an_answer_is_never_left_waiting(
     answered = await asyncio.wait_for(client(), timeout=5)
     assert len(answered) == 20
     assert len(transactions.batches) == 20
+
+
+async def overlapping_pair(batcher: InquiryBatcher, transactions: FakeTransactions) -> None:
+    """Requests 0, then 1 and 2 while 0's transaction is open: the last transaction carried
+    two inquiries (requests overlap)."""
+    gate = transactions.hold()
+    first = asyncio.create_task(batcher.submit(pending(0)))
+    await until(lambda: transactions.in_flight == 1)
+    pair = [asyncio.create_task(batcher.submit(pending(n))) for n in (1, 2)]
+    await until(lambda: len(batcher._queue) == 2)
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *pair), timeout=5)
+    assert transactions.batches == [[0], [1, 2]]
+
+
+async def test_while_requests_overlap_transactions_start_an_interval_apart_and_fill_up(
+    transactions: FakeTransactions,
+) -> None:
+    interval = 0.2
+    batcher = InquiryBatcher(transactions, max_batch=64, concurrency=4, interval=interval)
+    await overlapping_pair(batcher, transactions)
+    # The next request waits for the interval, and whatever arrives meanwhile joins it.
+    later = [asyncio.create_task(batcher.submit(pending(n))) for n in (3, 4)]
+    await asyncio.sleep(0)
+    late = asyncio.create_task(batcher.submit(pending(5)))
+    answers = await asyncio.wait_for(asyncio.gather(*later, late), timeout=5)
+    assert [a.answer["item"] for a in answers] == [3, 4, 5]
+    assert transactions.batches[2:] == [[3, 4, 5]]
+    assert transactions.started[2] - transactions.started[1] >= interval
+
+
+async def test_a_client_sending_one_request_at_a_time_is_never_held_back(
+    transactions: FakeTransactions,
+) -> None:
+    """Nothing overlaps a lone client's requests: each goes at once, whatever the interval."""
+    batcher = InquiryBatcher(transactions, max_batch=8, concurrency=1, interval=60.0)
+    for n in range(5):
+        outcome = await asyncio.wait_for(batcher.submit(pending(n)), timeout=5)
+        assert outcome.answer == {"item": n}
+    assert transactions.batches == [[n] for n in range(5)]
+
+
+async def test_a_full_batch_is_not_held_back_by_the_interval(
+    transactions: FakeTransactions,
+) -> None:
+    batcher = InquiryBatcher(transactions, max_batch=3, concurrency=1, interval=60.0)
+    await overlapping_pair(batcher, transactions)
+    full = [asyncio.create_task(batcher.submit(pending(3)))]
+    await until(lambda: batcher._running == 1)  # its flusher waits out the interval
+    full += [asyncio.create_task(batcher.submit(pending(n))) for n in (4, 5)]
+    answers = await asyncio.wait_for(asyncio.gather(*full), timeout=5)
+    assert [a.answer["item"] for a in answers] == [3, 4, 5]
+    assert transactions.batches[2:] == [[3, 4, 5]]

@@ -16,6 +16,7 @@
 | `LEADFLOW_INTAKE_IMPORT_BATCH_ROWS` | `500` | CSV rows per import transaction |
 | `LEADFLOW_INTAKE_GROUP_COMMIT_MAX` | `256` | most single inquiries (API, forms) committed together in one transaction |
 | `LEADFLOW_INTAKE_GROUP_COMMIT_TRANSACTIONS` | `4` | most group-commit transactions in flight at once per process (more than one only while a full batch of `..._GROUP_COMMIT_MAX` waits) |
+| `LEADFLOW_INTAKE_GROUP_COMMIT_INTERVAL_MS` | `10` | while requests overlap (the last group-commit transaction carried more than one inquiry), the least time between the starts of two transactions; requests wait for it and share the next one (`0`: no spacing) |
 | `LEADFLOW_INTAKE_API_KEY_CACHE_SECONDS` | `5` | how long a verified API key, or a web form's definition, is trusted without looking again (a revocation or form change takes effect at once on the replica that made it, within this on others) |
 | `LEADFLOW_INTAKE_BOOTSTRAP_API_KEY` | empty | if set, this key is stored (hashed) at startup with scopes inquiries, scans, activities |
 | `LEADFLOW_INTAKE_BOOTSTRAP_FORM_KEY` | empty | if set, a demo web form with this key is created at startup if missing |
@@ -42,6 +43,7 @@ class IntakeSettings(ServiceSettings):
     intake_import_batch_rows: int = 500
     intake_group_commit_max: int = 256
     intake_group_commit_transactions: int = 4
+    intake_group_commit_interval_ms: float = 10.0
     intake_api_key_cache_seconds: float = 5.0
     intake_bootstrap_api_key: str = ""
     intake_bootstrap_form_key: str = ""

@@ -60,6 +60,7 @@ class Runtime:
                 lambda work: in_transaction(kit, work),
                 max_batch=settings.intake_group_commit_max,
                 concurrency=settings.intake_group_commit_transactions,
+                interval=settings.intake_group_commit_interval_ms / 1000,
             ),
         )
 
