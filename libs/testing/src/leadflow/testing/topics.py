@@ -15,9 +15,13 @@ partitions after a few ``make test`` runs, until it no longer started in time. H
 
 Why a sweep can run while other test sessions use the same broker: a prefix is stale only
 when its owner provably is gone — same machine and PID namespace (``where``) and its
-``pid`` no longer exists — or, for an owner elsewhere that cannot be checked, when it was
-born more than ``MAX_AGE`` ago (a test session lasts minutes, a benchmark an hour). Only
-names matching ``PATTERN`` are candidates: never ``leadflow.*`` or any deployment prefix.
+``pid`` no longer exists — or, for an owner elsewhere that cannot be checked (or whose pid
+a new process may have taken), when it was born more than ``MAX_AGE`` ago (a test session
+lasts minutes, a benchmark an hour). Only names matching ``PATTERN`` are candidates: never
+``leadflow.*`` or any deployment prefix. A timestamp alone would have meant either waiting
+hours for a killed run's topics or risking a long session's; a pid alone, deleting the topics
+of a session on another machine (CI runners sharing one broker) whose pid happens to be free
+here.
 """
 
 from __future__ import annotations
