@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,3 +52,52 @@ def test_a_broker_that_failed_for_another_reason_does_not_suggest_removing_data(
     assert devstack.main(["--home", str(tmp_path), "run"]) == 2
     err = capsys.readouterr().err
     assert "`java` was not found" in err and "make clean" not in err
+
+
+def plays(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
+    """``infra-up``'s background child runs ``script`` instead of ``serve-infra``."""
+    real = subprocess.Popen
+
+    def popen(command: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        return real([sys.executable, "-c", script, command[-2]], **kwargs)  # argv[1]: home
+
+    monkeypatch.setattr(devstack.subprocess, "Popen", popen)
+
+
+SLOW_THEN_READY = """
+import pathlib, sys, time
+home = pathlib.Path(sys.argv[1])
+for n in (1000, 2000):
+    print(f"[devstack] Kafka is still starting after 15s: {n:,}/3,000 partitions loaded", flush=True)
+    time.sleep(0.3)
+(home / "dev.env").write_text("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092\\n")
+(home / "ready").write_text("ready")
+time.sleep(1)
+"""
+
+GIVES_UP = """
+import sys
+print("[devstack] starting Kafka on 127.0.0.1:9092 ...", flush=True)
+print("[devstack] Kafka did not open port 9092 (...): to start afresh, remove x", file=sys.stderr)
+print("[devstack] `make clean` removes all of x", file=sys.stderr)
+sys.exit(2)
+"""
+
+
+def test_infra_up_passes_on_how_a_slow_start_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plays(monkeypatch, SLOW_THEN_READY)
+    assert devstack.main(["--home", str(tmp_path), "infra-up"]) == 0
+    out = capsys.readouterr().out
+    assert "1,000/3,000 partitions loaded" in out and "2,000/3,000 partitions loaded" in out
+    assert "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092" in out
+
+
+def test_infra_up_says_why_the_broker_did_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plays(monkeypatch, GIVES_UP)
+    assert devstack.main(["--home", str(tmp_path), "infra-up"]) == 2
+    err = capsys.readouterr().err
+    assert "Kafka did not open port 9092" in err and "`make clean`" in err

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from leadflow.devstack.kafka import KafkaBroker, KafkaUnavailable
+from leadflow.devstack.kafka import MAX_START_SECONDS, KafkaBroker, KafkaUnavailable
 from leadflow.devstack.postgres import PostgresServer
 from leadflow.devstack.procs import port_open, stop_process, wait_port
 
@@ -463,18 +463,25 @@ def cmd_run(args: Any, infra_only: bool = False) -> int:
 
 
 def cmd_infra_up(args: Any) -> int:
+    """Start ``serve-infra`` in the background and return when it is ready, passing on what
+    it says meanwhile (a broker loading a large data directory reports how far it got).
+    The child bounds its own start-up (Kafka: while its log shows progress, at most
+    ``MAX_START_SECONDS``), so this waits for it rather than for a fixed time."""
     home = _home(args)
     home.mkdir(parents=True, exist_ok=True)
     (home / "ready").unlink(missing_ok=True)
     started = time.monotonic()
-    log = open(home / "devstack.log", "ab")  # noqa: SIM115 - handed to the child
+    path = home / "devstack.log"
+    log = open(path, "ab")  # noqa: SIM115 - handed to the child
+    seen = path.stat().st_size
     child = subprocess.Popen(
         [sys.executable, "-m", "leadflow.devstack", "--home", str(home), "serve-infra"],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    while time.monotonic() - started < 300:
+    limit = MAX_START_SECONDS + 300  # Kafka's own bound, and Postgres's
+    while time.monotonic() - started < limit:
         if (home / "ready").exists():
             print(
                 f"[devstack] infrastructure up in {time.monotonic() - started:.1f}s "
@@ -483,11 +490,24 @@ def cmd_infra_up(args: Any) -> int:
             print((home / "dev.env").read_text(), end="")
             return 0
         if child.poll() is not None:
-            print((home / "devstack.log").read_text()[-3000:], file=sys.stderr)
+            _relay(path, seen, sys.stderr)
             return child.returncode or 1
+        seen = _relay(path, seen, sys.stdout)
         time.sleep(0.2)
-    print("[devstack] infrastructure did not become ready in 300s", file=sys.stderr)
+    print(f"[devstack] infrastructure did not become ready in {limit:.0f}s", file=sys.stderr)
+    stop_process(child, timeout=60)
     return 1
+
+
+def _relay(path: Path, offset: int, to: IO[str]) -> int:
+    """Print what ``path`` gained past ``offset`` (whole lines); the new offset."""
+    with path.open("rb") as f:
+        f.seek(offset)
+        chunk = f.read()
+    whole = chunk[: chunk.rfind(b"\n") + 1]
+    if whole:
+        print(whole.decode(errors="replace"), end="", file=to, flush=True)
+    return offset + len(whole)
 
 
 def cmd_infra_down(args: Any) -> int:
