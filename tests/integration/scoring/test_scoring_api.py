@@ -189,6 +189,35 @@ async def test_backtest_counts_leads_changing_mql_status(client: httpx.AsyncClie
     assert {e["lead_id"] for e in report["examples"]} == {str(i) for i in hot}
 
 
+async def test_a_backtest_reads_one_moment_while_a_lead_is_captured(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backtest pages through the open leads by id. A lead captured while it pages must
+    be counted whole or not at all: here one with the highest id commits right after the
+    first page was read. The backtest counts the moment it started (2 leads), the next one
+    counts 3; without one snapshot the second page would have found it."""
+    for _ in range(2):
+        await feed(client, captured(uuid.uuid4()))
+    last = uuid.UUID(int=2**128 - 1)  # after every page of the first run
+    real_fetch = Tx.fetch
+    pages: list[str] = []
+
+    async def fetch_then_capture_a_lead(self: Tx, sql: str, **params: Any) -> Any:
+        rows = await real_fetch(self, sql, **params)
+        if "status = 'open'" in sql and not pages:  # the first page of open leads
+            pages.append(sql)
+            await feed(client, captured(last))
+        return rows
+
+    draft = default_model_data()
+    monkeypatch.setattr(Tx, "fetch", fetch_then_capture_a_lead)
+    during = await client.post("/v1/scoring/backtest", json={"model": draft}, headers=AUTH)
+    monkeypatch.undo()
+    after = await client.post("/v1/scoring/backtest", json={"model": draft}, headers=AUTH)
+    assert pages  # the lead was captured between two pages
+    assert (during.json()["leads"], after.json()["leads"]) == (2, 3)
+
+
 async def test_lead_score_explains_with_reasons(client: httpx.AsyncClient) -> None:
     lead_id = uuid.uuid4()
     await feed(client, captured(lead_id), activity(lead_id, "demo_request"))
