@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from leadflow.events.catalogue.intake import (
+    AccountMatch,
     ActivityRecorded,
     Contact,
     LeadCaptured,
@@ -216,6 +217,38 @@ async def test_a_backtest_reads_one_moment_while_a_lead_is_captured(
     after = await client.post("/v1/scoring/backtest", json={"model": draft}, headers=AUTH)
     assert pages  # the lead was captured between two pages
     assert (during.json()["leads"], after.json()["leads"]) == (2, 3)
+
+
+async def test_an_account_score_reads_one_moment_while_an_activity_commits(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``GET /v1/accounts/{key}/score`` reads the account's people, the model, then each
+    one's activities. A demo request committing after the people were read is not rolled
+    up beside the people as they were (engagement 10 each, one inquiry); the next read
+    rolls it up."""
+    people = [uuid.uuid4(), uuid.uuid4()]
+    account = AccountMatch(account_id="initrode", domain="initrode.com", registered=True)
+    for lead_id in people:
+        event = captured(lead_id)
+        payload = event.payload.model_copy(update={"account": account})
+        await feed(client, Envelope.new(payload, lead_id=lead_id, occurred_at=T0))
+    real_fetch = Tx.fetch
+    reads: list[str] = []
+
+    async def fetch_then_commit_a_demo(self: Tx, sql: str, **params: Any) -> Any:
+        rows = await real_fetch(self, sql, **params)
+        if "account_domain" in sql and not reads:  # the people, before their activities
+            reads.append(sql)
+            await feed(client, activity(people[0], "demo_request"))
+        return rows
+
+    monkeypatch.setattr(Tx, "fetch", fetch_then_commit_a_demo)
+    during = (await client.get("/v1/accounts/initrode/score", headers=AUTH)).json()
+    monkeypatch.undo()
+    after = (await client.get("/v1/accounts/initrode/score", headers=AUTH)).json()
+    assert reads  # the demo did commit in between
+    assert [p["engagement"] for p in during["people"]] == [10.0, 10.0]
+    assert after["engagement"] > during["engagement"]
 
 
 async def test_lead_score_explains_with_reasons(client: httpx.AsyncClient) -> None:
