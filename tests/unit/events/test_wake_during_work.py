@@ -7,7 +7,6 @@ step read the log before it, and the batch waited a whole poll to be projected."
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
@@ -97,38 +96,6 @@ async def test_a_projection_step_short_of_a_full_batch_waits_for_a_wake() -> Non
         runner, wake, step, runner.run(), full=10
     )
     assert calls_before_the_wake == 1
-
-
-async def test_while_events_keep_coming_the_projection_runner_steps_at_most_every_settle() -> None:
-    """A commit during every step (events keep coming): the runner still steps at most once
-    per ``settle_seconds``, so several consumer batches make one step, not one each."""
-    settle = 0.3
-    runner = ProjectionRunner(
-        None,  # type: ignore[arg-type]
-        [_Probe()],
-        _no_events,
-        _no_events,  # type: ignore[arg-type]
-        service="test",
-        poll_seconds=LONG_POLL,
-        settle_seconds=settle,
-    )
-    started: list[float] = []
-
-    async def step(*_: Any) -> int:
-        started.append(time.monotonic())
-        await one_loop_turn()
-        runner.wake()  # "a batch committed while we were reading"
-        return 5
-
-    runner.step = step  # type: ignore[method-assign, assignment]
-    task = asyncio.create_task(runner.run())
-    try:
-        await wait_until(lambda: len(started) >= 3, timeout=5)
-    finally:
-        runner.stop()
-        await asyncio.wait_for(task, timeout=5)  # a stop ends the settling at once
-    gaps = [later - earlier for earlier, later in itertools.pairwise(started)]
-    assert gaps and min(gaps) >= settle
 
 
 class _Woken(Protocol):

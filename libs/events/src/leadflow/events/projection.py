@@ -31,13 +31,6 @@ from leadflow.events.waiting import wait_event
 
 log = logging.getLogger("leadflow.projection")
 
-# While events keep coming, the live loop steps at most this often: each of the process's
-# commits wakes it, and one step per consumer batch paid its fixed statements (lock the
-# checkpoints, read, the projections' own set-up, move the checkpoints: BEGIN to COMMIT)
-# and wrote a lead touched by several batches once per batch. Stepping after a quiet spell
-# is immediate; what the read models lag behind the log under load is this at most.
-SETTLE_SECONDS = 0.25
-
 EventSource = Callable[[Tx, int, int], Awaitable[Sequence[StoredEvent]]]
 HeadPosition = Callable[[Tx], Awaitable[int]]
 
@@ -125,10 +118,7 @@ class ProjectionRunner:
         batch: int = 2000,
         rebuild_batch: int = 20000,
         poll_seconds: float = 0.2,
-        settle_seconds: float = SETTLE_SECONDS,
     ) -> None:
-        """``settle_seconds``: while events keep coming, step at most this often (see
-        ``SETTLE_SECONDS``); 0 steps on every wake."""
         self.db = db
         self.projections = {p.name: p for p in projections}
         self.source = source
@@ -137,7 +127,6 @@ class ProjectionRunner:
         self.batch = batch
         self.rebuild_batch = rebuild_batch
         self.poll_seconds = poll_seconds
-        self.settle_seconds = settle_seconds
         self.progress: dict[str, RebuildProgress] = {
             n: RebuildProgress(n) for n in self.projections
         }
@@ -179,21 +168,13 @@ class ProjectionRunner:
             # and leave the batch to the next poll.
             self._wake.clear()
             full = False
-            applied = 0
-            started = time.monotonic()
             try:
                 for unit in self._units():
-                    stepped = await self.step(unit[0], self.batch)
-                    applied += stepped
-                    full |= stepped >= self.batch
+                    full |= await self.step(unit[0], self.batch) >= self.batch
             except Exception:
                 log.exception("projection step failed")
             if full:
                 continue  # more may be waiting right behind a full batch
-            settle = self.settle_seconds - (time.monotonic() - started)
-            if applied and settle > 0:
-                # Let the commits of the next moment gather (a wake meanwhile stays set).
-                await wait_event(self._stop, settle)
             await wait_event(self._wake, self.poll_seconds)
 
     async def step(self, name: str, limit: int) -> int:
