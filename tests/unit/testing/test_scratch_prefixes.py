@@ -109,3 +109,21 @@ async def test_a_broker_that_does_not_answer_the_sweep_switches_the_reaper_off()
     assert (swept.topics, reaper.enabled) == ([], False)
     assert (await reaper.close()).topics == []  # no second wait on a broker that is not there
     assert time.monotonic() - started < 10
+
+
+def test_a_sweep_takes_the_old_prefixes_only_when_asked() -> None:
+    from leadflow.testing.topics import sweepable
+
+    born = datetime.now(UTC).strftime("%Y%m%dt%H%M%S")
+    dead = f"t-{born}-{WHERE}-{2**22 + 17}-"
+    names = [
+        f"{dead}abc.leadflow.intake",
+        "t5d1905b821.leadflow.intake",
+        "t5d1905b821.leadflow.analytics",  # its group
+        "bench1234abcd.leadflow.routing",
+        f"{scratch_prefix()}leadflow.intake",  # this process: running
+        "leadflow.intake",
+        "leadflow.analytics",
+    ]
+    assert sweepable(names) == {dead}
+    assert sweepable(names, legacy=True) == {dead, "t5d1905b821.", "bench1234abcd."}

@@ -138,6 +138,16 @@ def stale_sessions(names: Iterable[str], now: datetime | None = None) -> set[str
     }
 
 
+def sweepable(names: Iterable[str], now: datetime | None = None, legacy: bool = False) -> set[str]:
+    """The prefixes a sweep deletes among ``names``: the stale sessions', and with ``legacy``
+    the owner-less old ones (``LEGACY``)."""
+    names = list(names)
+    prefixes = stale_sessions(names, now)
+    if legacy:
+        prefixes |= {m[0] for m in map(LEGACY.match, names) if m is not None}
+    return prefixes
+
+
 @dataclass
 class Deleted:
     topics: list[str] = field(default_factory=list)
@@ -170,10 +180,9 @@ async def _delete(
         broker: [g[0] for g in await admin.list_consumer_groups([broker])] for broker in brokers
     }
     if prefixes is None:
-        names = topics + [g for gs in groups_by_broker.values() for g in gs]
-        prefixes = stale_sessions(names, now)
-        if legacy:
-            prefixes |= {m[0] for m in map(LEGACY.match, names) if m is not None}
+        prefixes = sweepable(
+            topics + [g for gs in groups_by_broker.values() for g in gs], now, legacy
+        )
     done = Deleted()
     if not prefixes:
         return done
