@@ -8,7 +8,6 @@ import base64
 import hashlib
 import hmac
 import json
-import time
 from typing import Any
 
 import httpx
@@ -121,22 +120,22 @@ async def test_a_hot_lead_reaches_its_rep_by_email_and_a_crm_by_webhook(e2e_stac
         assert (
             await http.post(f"{e.intake}/v1/activities", headers=key, json={"items": views})
         ).status_code == 200
-        sent = time.monotonic()
         r = await http.post(f"{e.intake}/v1/inquiries", headers=key, json=HOT)
         assert r.status_code == 202, r.text
         lead_id = r.json()["lead_id"]
 
+        # The rep's e-mail is sent as the lead is placed, not kept for the daily digest (its
+        # hour is a day away at most): the deadline is a bound for a loaded machine, not a
+        # latency figure (latency is bench/pipeline.py's, as a ratio, not a test's).
         [mail] = await wait_until(
             lambda: stack.mail.to("ava@acme.example"), timeout=60, message="the rep's e-mail"
         )
-        took = time.monotonic() - sent
         profile = (await ok("GET", f"{e.intake}/v1/leads/{lead_id}")).json()
         assert mail.subject == "New lead for you: Grace Hopper (Compiler Works Inc)"
         assert "Hello Ava Reyes," in mail.text
         assert f"Phone:    {profile['contact']['phone']}" in mail.text
         assert "Why it scored:" in mail.text
         assert f"/leads/{lead_id}" in mail.text
-        assert took < 15, f"inquiry to inbox took {took:.1f}s"
 
         # The CRM was down for the first attempt: the spec's retry 5 s later gets it.
         await wait_until(lambda: crm.delivered(), timeout=60, message="webhook delivered")
