@@ -7,6 +7,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from leadflow.testing.topics import (
+    BORN_FORMAT,
     MAX_AGE,
     WHERE,
     Owner,
@@ -26,7 +27,10 @@ def test_a_scratch_prefix_names_this_process_and_reads_back() -> None:
     owner = owner_of(prefix + "leadflow.sla-monitor.dlq")
     assert owner is not None
     assert (owner.session, owner.where, owner.pid) == (session_prefix(), WHERE, os.getpid())
-    assert abs(datetime.now(UTC) - owner.born) < timedelta(minutes=5)
+    # Born when this process first took a prefix (the session's start, minutes ago in a
+    # whole suite), read back to the second, and well within the sweep's age limit.
+    assert session_prefix() == f"t-{owner.born.strftime(BORN_FORMAT)}-{WHERE}-{os.getpid()}-"
+    assert timedelta(0) <= datetime.now(UTC) - owner.born < MAX_AGE
 
 
 def test_two_scratch_prefixes_of_one_process_differ_and_share_the_session() -> None:
