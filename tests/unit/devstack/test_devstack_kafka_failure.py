@@ -65,14 +65,12 @@ def plays(monkeypatch: pytest.MonkeyPatch, script: str) -> None:
 
 
 SLOW_THEN_READY = """
-import pathlib, sys, time
+import pathlib, sys
 home = pathlib.Path(sys.argv[1])
 for n in (1000, 2000):
     print(f"[devstack] Kafka is still starting after 15s: {n:,}/3,000 partitions loaded", flush=True)
-    time.sleep(0.3)
 (home / "dev.env").write_text("KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092\\n")
 (home / "ready").write_text("ready")
-time.sleep(1)
 """
 
 GIVES_UP = """

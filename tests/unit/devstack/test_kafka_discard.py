@@ -24,7 +24,7 @@ def test_discard_data_removes_the_topics_and_keeps_the_logs(tmp_path: Path) -> N
 def test_a_running_broker_keeps_its_data(tmp_path: Path) -> None:
     broker = KafkaBroker(tmp_path / "kafka")
     (tmp_path / "kafka" / "kraft-logs").mkdir(parents=True)
-    broker.proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    broker.proc = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()"])
     try:
         with pytest.raises(RuntimeError, match="stop the broker"):
             broker.discard_data()

@@ -14,7 +14,7 @@ import pytest
 
 from leadflow.intake import batching
 from leadflow.intake.batching import InquiryBatcher, Outcome, Pending
-from leadflow.testing import wait_until
+from leadflow.testing import one_loop_turn, wait_until
 
 
 class FakeTransactions:
@@ -149,7 +149,7 @@ async def test_while_requests_overlap_transactions_start_an_interval_apart_and_f
     await overlapping_pair(batcher, transactions)
     # The next request waits for the interval, and whatever arrives meanwhile joins it.
     later = [asyncio.create_task(batcher.submit(pending(n))) for n in (3, 4)]
-    await asyncio.sleep(0)
+    await one_loop_turn()
     late = asyncio.create_task(batcher.submit(pending(5)))
     answers = await asyncio.wait_for(asyncio.gather(*later, late), timeout=5)
     assert [a.answer["item"] for a in answers] == [3, 4, 5]

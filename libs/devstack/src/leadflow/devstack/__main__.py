@@ -483,6 +483,7 @@ def cmd_infra_up(args: Any) -> int:
     limit = MAX_START_SECONDS + 300  # Kafka's own bound, and Postgres's
     while time.monotonic() - started < limit:
         if (home / "ready").exists():
+            _relay(path, seen, sys.stdout)  # what it said just before it was ready
             print(
                 f"[devstack] infrastructure up in {time.monotonic() - started:.1f}s "
                 f"(pid {child.pid}); settings in {home / 'dev.env'}:"
