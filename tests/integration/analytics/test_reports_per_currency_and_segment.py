@@ -37,8 +37,8 @@ from leadflow.events.catalogue.scoring import LeadQualified
 from leadflow.events.clock import ManualClock
 from leadflow.events.db import plain_url
 from leadflow.events.envelope import Envelope, EventPayload
-from leadflow.events.sql import Tx
 from leadflow.testing import app_client, wait_until
+from leadflow.testing.between import write_after_statement
 from tests.integration.analytics import scenario as sc
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
@@ -214,7 +214,7 @@ async def test_reps_one_row_each_queues_apart_and_the_segment_filters_apply(
 
 
 async def test_a_report_reads_one_moment_while_a_projection_batch_commits(
-    loaded: httpx.AsyncClient, isolation: Any, monkeypatch: pytest.MonkeyPatch
+    loaded: httpx.AsyncClient, isolation: Any
 ) -> None:
     """The reps report reads ``rep_daily`` twice: money per currency, then the counts. A
     projection batch that commits between the two must not show half of itself: CI once saw
@@ -223,30 +223,23 @@ async def test_a_report_reads_one_moment_while_a_projection_batch_commits(
     shows the moment it started (one win, 300 USD), and the next report shows both."""
     schema = isolation.schema_for(AnalyticsSettings)
     writer = await asyncpg.connect(plain_url(isolation.database_url))
-    real_fetch = Tx.fetch
-    reads: list[str] = []
 
-    async def fetch_then_commit_a_win(self: Tx, sql: str, **params: Any) -> Any:
-        rows = await real_fetch(self, sql, **params)
-        reads.append(sql)
-        if len(reads) == 1:  # between the report's first and second statement
-            # What a batch folding r2's next win writes: its row of the day, in USD.
-            await writer.execute(
-                f'INSERT INTO "{schema}".rep_daily (day, rep_id, team_id, queue_id, channel, '
-                "campaign, currency, assigned, accepted, rejected, recycled, sqls, "
-                "opportunities, won, lost, won_revenue) VALUES ('2025-03-10', 'r2', 't2', "
-                "'(none)', 'web_form', 'autumn', 'USD', 0, 0, 0, 0, 0, 0, 1, 0, 200)"
-            )
-        return rows
+    async def second_win() -> None:  # what a batch folding r2's next win writes, in USD
+        await writer.execute(
+            f'INSERT INTO "{schema}".rep_daily (day, rep_id, team_id, queue_id, channel, '
+            "campaign, currency, assigned, accepted, rejected, recycled, sqls, "
+            "opportunities, won, lost, won_revenue) VALUES ('2025-03-10', 'r2', 't2', "
+            "'(none)', 'web_form', 'autumn', 'USD', 0, 0, 0, 0, 0, 0, 1, 0, 200)"
+        )
 
     try:
-        monkeypatch.setattr(Tx, "fetch", fetch_then_commit_a_win)
-        during = {r["rep_id"]: r for r in (await loaded.get("/v1/reps")).json()["rows"]}
-        monkeypatch.undo()
+        # between the report's first statement (money per currency) and its second
+        with write_after_statement("fetch", "won_revenue", second_win) as b:
+            during = {r["rep_id"]: r for r in (await loaded.get("/v1/reps")).json()["rows"]}
         after = {r["rep_id"]: r for r in (await loaded.get("/v1/reps")).json()["rows"]}
     finally:
         await writer.close()
-    assert len(reads) > 1 and "won_revenue" in reads[0]  # the write did fall in between
+    assert len(b.statements) > 1 and b.wrote_after == b.statements[0]  # the write fell in between
     assert (during["r2"]["won"], during["r2"]["money"]) == (
         1,
         [{"currency": "USD", "won_revenue": 300.0}],

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from leadflow.events.sql import Tx
 from leadflow.intake.store import imports as import_store
 from leadflow.testing import wait_until
+from leadflow.testing.between import write_after_statement
 from tests.datasets import X_EDUCATION
 from tests.integration.intake.conftest import ADMIN, Intake
 
@@ -171,7 +171,7 @@ async def test_an_imported_leads_event_carries_its_id_with_the_source_system(
 
 
 async def test_an_imports_counts_and_rejected_rows_are_read_at_one_moment(
-    intake: Intake, monkeypatch: pytest.MonkeyPatch
+    intake: Intake,
 ) -> None:
     """``GET /v1/imports/{id}`` reads the import's counts, then its rejected rows. A batch of
     a running import that commits between the two must not show a rejected row that the
@@ -188,26 +188,20 @@ async def test_an_imports_counts_and_rejected_rows_are_read_at_one_moment(
     assert response.status_code == 202, response.text
     import_id = response.json()["import_id"]
     assert (await finished(intake, import_id))["rejected"] == 2
-    real_fetchrow = Tx.fetchrow
-    reads: list[str] = []
 
-    async def fetchrow_then_commit_a_batch(self: Tx, sql: str, **params: Any) -> Any:
-        row = await real_fetchrow(self, sql, **params)
-        reads.append(sql)
-        if "FROM imports" in sql:  # between the counts and the rejected rows
-            async with intake.kit.transaction() as writer:  # what the next batch writes
-                await import_store.import_progress(
-                    writer,
-                    uuid.UUID(import_id),
-                    import_store.ImportCounts(rows_read=1, rejected=1),
-                    [(9, "contact.email", "missing")],
-                )
-        return row
+    async def next_batch() -> None:  # what the import's next batch writes
+        async with intake.kit.transaction() as writer:
+            await import_store.import_progress(
+                writer,
+                uuid.UUID(import_id),
+                import_store.ImportCounts(rows_read=1, rejected=1),
+                [(9, "contact.email", "missing")],
+            )
 
-    monkeypatch.setattr(Tx, "fetchrow", fetchrow_then_commit_a_batch)
-    during = (await intake.client.get(f"/v1/imports/{import_id}", headers=ADMIN)).json()
-    monkeypatch.undo()
+    # between the counts and the rejected rows
+    with write_after_statement("fetchrow", "FROM imports", next_batch) as b:
+        during = (await intake.client.get(f"/v1/imports/{import_id}", headers=ADMIN)).json()
     after = (await intake.client.get(f"/v1/imports/{import_id}", headers=ADMIN)).json()
-    assert any("FROM imports" in sql for sql in reads)  # the batch did commit in between
+    assert b.wrote_after and "FROM imports" in b.wrote_after  # the batch did commit in between
     assert (during["rejected"], [r["row"] for r in during["rejected_rows"]]) == (2, [2, 3])
     assert (after["rejected"], [r["row"] for r in after["rejected_rows"]]) == (3, [2, 3, 9])

@@ -21,11 +21,11 @@ from leadflow.events.catalogue.intake import (
 from leadflow.events.clock import ManualClock
 from leadflow.events.envelope import Envelope
 from leadflow.events.kit import ServiceKit
-from leadflow.events.sql import Tx
 from leadflow.scoring.app import create_app
 from leadflow.scoring.builtin import default_model_data
 from leadflow.scoring.settings import ScoringSettings
 from leadflow.testing import app_client
+from leadflow.testing.between import write_after_statement
 
 pytestmark = [pytest.mark.postgres]
 AUTH = {"Authorization": "Bearer test-admin-token"}
@@ -191,7 +191,7 @@ async def test_backtest_counts_leads_changing_mql_status(client: httpx.AsyncClie
 
 
 async def test_a_backtest_reads_one_moment_while_a_lead_is_captured(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
 ) -> None:
     """The backtest pages through the open leads by id. A lead captured while it pages must
     be counted whole or not at all: here one with the highest id commits right after the
@@ -200,27 +200,20 @@ async def test_a_backtest_reads_one_moment_while_a_lead_is_captured(
     for _ in range(2):
         await feed(client, captured(uuid.uuid4()))
     last = uuid.UUID(int=2**128 - 1)  # after every page of the first run
-    real_fetch = Tx.fetch
-    pages: list[str] = []
-
-    async def fetch_then_capture_a_lead(self: Tx, sql: str, **params: Any) -> Any:
-        rows = await real_fetch(self, sql, **params)
-        if "status = 'open'" in sql and not pages:  # the first page of open leads
-            pages.append(sql)
-            await feed(client, captured(last))
-        return rows
-
     draft = default_model_data()
-    monkeypatch.setattr(Tx, "fetch", fetch_then_capture_a_lead)
-    during = await client.post("/v1/scoring/backtest", json={"model": draft}, headers=AUTH)
-    monkeypatch.undo()
+
+    async def capture() -> None:  # after the first page of open leads
+        await feed(client, captured(last))
+
+    with write_after_statement("fetch", "status = 'open'", capture) as b:
+        during = await client.post("/v1/scoring/backtest", json={"model": draft}, headers=AUTH)
     after = await client.post("/v1/scoring/backtest", json={"model": draft}, headers=AUTH)
-    assert pages  # the lead was captured between two pages
+    assert b.wrote_after  # the lead was captured between two pages
     assert (during.json()["leads"], after.json()["leads"]) == (2, 3)
 
 
 async def test_an_account_score_reads_one_moment_while_an_activity_commits(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
 ) -> None:
     """``GET /v1/accounts/{key}/score`` reads the account's people, the model, then each
     one's activities. A demo request committing after the people were read is not rolled
@@ -232,21 +225,14 @@ async def test_an_account_score_reads_one_moment_while_an_activity_commits(
         event = captured(lead_id)
         payload = event.payload.model_copy(update={"account": account})
         await feed(client, Envelope.new(payload, lead_id=lead_id, occurred_at=T0))
-    real_fetch = Tx.fetch
-    reads: list[str] = []
 
-    async def fetch_then_commit_a_demo(self: Tx, sql: str, **params: Any) -> Any:
-        rows = await real_fetch(self, sql, **params)
-        if "account_domain" in sql and not reads:  # the people, before their activities
-            reads.append(sql)
-            await feed(client, activity(people[0], "demo_request"))
-        return rows
+    async def demo() -> None:  # after the people are read, before their activities
+        await feed(client, activity(people[0], "demo_request"))
 
-    monkeypatch.setattr(Tx, "fetch", fetch_then_commit_a_demo)
-    during = (await client.get("/v1/accounts/initrode/score", headers=AUTH)).json()
-    monkeypatch.undo()
+    with write_after_statement("fetch", "account_domain", demo) as b:
+        during = (await client.get("/v1/accounts/initrode/score", headers=AUTH)).json()
     after = (await client.get("/v1/accounts/initrode/score", headers=AUTH)).json()
-    assert reads  # the demo did commit in between
+    assert b.wrote_after  # the demo did commit in between
     assert [p["engagement"] for p in during["people"]] == [10.0, 10.0]
     assert after["engagement"] > during["engagement"]
 
@@ -267,7 +253,7 @@ async def test_lead_score_explains_with_reasons(client: httpx.AsyncClient) -> No
 
 
 async def test_a_lead_score_reads_one_moment_while_an_activity_commits(
-    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    client: httpx.AsyncClient,
 ) -> None:
     """``GET /v1/leads/{id}/score`` reads the lead, the model, then the lead's activities. A
     consumer batch committing an activity between them must not be scored beside the lead's
@@ -276,21 +262,14 @@ async def test_a_lead_score_reads_one_moment_while_an_activity_commits(
     one scores the webinar too."""
     lead_id = uuid.uuid4()
     await feed(client, captured(lead_id), activity(lead_id, "demo_request"))
-    real_fetchrow = Tx.fetchrow
-    reads: list[str] = []
 
-    async def fetchrow_then_commit_an_activity(self: Tx, sql: str, **params: Any) -> Any:
-        row = await real_fetchrow(self, sql, **params)
-        if "FROM leads" in sql and not reads:  # between the lead and its activities
-            reads.append(sql)
-            await feed(client, activity(lead_id, "webinar_attended"))
-        return row
+    async def webinar() -> None:  # between the lead and its activities
+        await feed(client, activity(lead_id, "webinar_attended"))
 
-    monkeypatch.setattr(Tx, "fetchrow", fetchrow_then_commit_an_activity)
-    during = (await client.get(f"/v1/leads/{lead_id}/score", headers=AUTH)).json()
-    monkeypatch.undo()
+    with write_after_statement("fetchrow", "FROM leads", webinar) as b:
+        during = (await client.get(f"/v1/leads/{lead_id}/score", headers=AUTH)).json()
     after = (await client.get(f"/v1/leads/{lead_id}/score", headers=AUTH)).json()
-    assert reads  # the activity did commit in between
+    assert b.wrote_after  # the activity did commit in between
     assert (during["engagement"], during["last_published"]["engagement"]) == (40, 40)
     rules = {c["rule_id"] for c in during["contributions"]}
     assert "demo_request" in rules and "webinar_attended" not in rules
